@@ -1,0 +1,1 @@
+//! The Carnet node: IO around the pure protocol core.

@@ -1,0 +1,270 @@
+//! Signed events: the only thing nodes exchange and the only input of the ledger.
+//!
+//! An event is a canonical body followed by a 64-byte Ed25519 signature. The body
+//! names the network, the author, the author's chain position (seq + hash of the
+//! previous event) and a Lamport clock, so every event can be ordered and checked on
+//! its own. The content id is BLAKE3 of the body bytes; the signature covers a domain
+//! string and that id.
+
+use crate::encoding::{take_canonical, to_canonical, EncodingError};
+use crate::hash::{ContentId, Hash32, NetworkId};
+use crate::keys::{verify_strict, PublicKey, SecretKey};
+use crate::limits::*;
+use crate::payload::Payload;
+use crate::text::TextError;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Prefix of every signed message, so an event signature can never be replayed as a
+/// signature over anything else (normative: docs/protocol.md, "Signatures").
+pub const EVENT_SIGNATURE_DOMAIN: &[u8] = b"carnet/v1/event-signature";
+
+/// The signed part of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventBody {
+    pub network: NetworkId,
+    pub author: PublicKey,
+    /// Position in the author's chain, starting at 0.
+    pub seq: u64,
+    /// Content id of the author's event at `seq - 1`; absent exactly when `seq == 0`.
+    pub prev: Option<ContentId>,
+    /// Lamport clock: greater than the clock of `prev` and of every dependency.
+    pub lamport: u64,
+    /// Events this one refers to or causally follows; sorted ascending, no duplicates.
+    pub deps: Vec<ContentId>,
+    /// Claimed wall-clock time in milliseconds since the Unix epoch. Informative for
+    /// ordering; rules that need time (windows, intervals) use it as claimed.
+    pub timestamp_ms: u64,
+    pub payload: Payload,
+}
+
+/// A decoded, structurally valid, signature-checked event.
+///
+/// The only ways to get one are [`SignedEvent::sign`] and [`SignedEvent::decode`], so
+/// holding a `SignedEvent` means the checks of docs/protocol.md "Event validity" passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedEvent {
+    body: EventBody,
+    id: ContentId,
+    signature: [u8; 64],
+    bytes: Vec<u8>,
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum EventError {
+    #[error(transparent)]
+    Encoding(#[from] EncodingError),
+    #[error("event is shorter than its 64-byte signature")]
+    MissingSignature,
+    #[error("event belongs to network {got}, not {expected}")]
+    WrongNetwork { expected: NetworkId, got: NetworkId },
+    #[error(transparent)]
+    Text(#[from] TextError),
+    #[error("seq {seq} with prev {has_prev}: only seq 0 has no prev")]
+    ChainLink { seq: u64, has_prev: bool },
+    #[error("{0} dependencies, over the limit of {MAX_DEPS}")]
+    TooManyDeps(usize),
+    #[error("dependencies are not sorted ascending without duplicates")]
+    DepsNotSorted,
+    #[error("payload refers to {0:?}, which is not among the dependencies")]
+    MissingDep(ContentId),
+    #[error("invalid field: {0}")]
+    Field(&'static str),
+    #[error("author key is not a valid Ed25519 public key")]
+    BadAuthorKey,
+    #[error("signature does not verify")]
+    BadSignature,
+}
+
+impl EventError {
+    /// Stable short code used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EventError::Encoding(EncodingError::TooLarge { .. }) => "too_large",
+            EventError::Encoding(EncodingError::Malformed(_)) => "malformed",
+            EventError::Encoding(EncodingError::TrailingBytes(_)) => "trailing_bytes",
+            EventError::Encoding(EncodingError::NonCanonical) => "non_canonical",
+            EventError::MissingSignature => "malformed",
+            EventError::WrongNetwork { .. } => "wrong_network",
+            EventError::Text(_) | EventError::Field(_) => "invalid_field",
+            EventError::ChainLink { .. } => "chain_link",
+            EventError::TooManyDeps(_) | EventError::DepsNotSorted | EventError::MissingDep(_) => {
+                "invalid_deps"
+            }
+            EventError::BadAuthorKey => "bad_author_key",
+            EventError::BadSignature => "bad_signature",
+        }
+    }
+}
+
+impl EventBody {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        to_canonical(self)
+    }
+
+    /// Checks everything that needs no other event and no signature.
+    pub fn check(&self) -> Result<(), EventError> {
+        if (self.seq == 0) != self.prev.is_none() {
+            return Err(EventError::ChainLink {
+                seq: self.seq,
+                has_prev: self.prev.is_some(),
+            });
+        }
+        if self.deps.len() > MAX_DEPS {
+            return Err(EventError::TooManyDeps(self.deps.len()));
+        }
+        if self.deps.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(EventError::DepsNotSorted);
+        }
+        if let Some(r) = self.payload.references() {
+            if self.deps.binary_search(&r).is_err() {
+                return Err(EventError::MissingDep(r));
+            }
+        }
+        self.payload.check()
+    }
+}
+
+/// The message an author signs for the event with content id `id`.
+pub fn signing_message(id: &ContentId) -> [u8; EVENT_SIGNATURE_DOMAIN.len() + 32] {
+    let mut msg = [0u8; EVENT_SIGNATURE_DOMAIN.len() + 32];
+    msg[..EVENT_SIGNATURE_DOMAIN.len()].copy_from_slice(EVENT_SIGNATURE_DOMAIN);
+    msg[EVENT_SIGNATURE_DOMAIN.len()..].copy_from_slice(id.as_bytes());
+    msg
+}
+
+impl SignedEvent {
+    /// Checks `body` and signs it. Fails if the body is invalid or `key` is not its author.
+    pub fn sign(body: EventBody, key: &SecretKey) -> Result<Self, EventError> {
+        if key.public() != body.author {
+            return Err(EventError::Field("signing key is not the author"));
+        }
+        body.check()?;
+        let body_bytes = body.to_bytes();
+        if body_bytes.len() + 64 > MAX_EVENT_BYTES {
+            return Err(EncodingError::TooLarge {
+                len: body_bytes.len() + 64,
+                limit: MAX_EVENT_BYTES,
+            }
+            .into());
+        }
+        let id = Hash32::of(&body_bytes);
+        let signature = key.sign_raw(&signing_message(&id));
+        let mut bytes = body_bytes;
+        bytes.extend_from_slice(&signature);
+        Ok(SignedEvent {
+            body,
+            id,
+            signature,
+            bytes,
+        })
+    }
+
+    /// Decodes untrusted bytes and runs every stateless check, in the order of
+    /// docs/protocol.md: size, encoding, network, structure, signature.
+    pub fn decode(bytes: &[u8], network: &NetworkId) -> Result<Self, EventError> {
+        let ev = Self::decode_unverified(bytes, network)?;
+        ev.verify_signature()?;
+        Ok(ev)
+    }
+
+    /// Everything [`SignedEvent::decode`] does except the signature check, for callers
+    /// that verify many signatures in one batch. The result must not be trusted until
+    /// [`SignedEvent::verify_signature`] or [`verify_batch`] passed.
+    pub fn decode_unverified(bytes: &[u8], network: &NetworkId) -> Result<Self, EventError> {
+        if bytes.len() > MAX_EVENT_BYTES {
+            return Err(EncodingError::TooLarge {
+                len: bytes.len(),
+                limit: MAX_EVENT_BYTES,
+            }
+            .into());
+        }
+        let (body, rest): (EventBody, &[u8]) = take_canonical(bytes)?;
+        let signature: [u8; 64] = match rest.len() {
+            n if n < 64 => return Err(EventError::MissingSignature),
+            64 => rest.try_into().map_err(|_| EventError::MissingSignature)?,
+            n => return Err(EncodingError::TrailingBytes(n - 64).into()),
+        };
+        if &body.network != network {
+            return Err(EventError::WrongNetwork {
+                expected: *network,
+                got: body.network,
+            });
+        }
+        body.check()?;
+        let id = Hash32::of(&bytes[..bytes.len() - 64]);
+        Ok(SignedEvent {
+            body,
+            id,
+            signature,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    pub fn verify_signature(&self) -> Result<(), EventError> {
+        if self.body.author.verifying_key().is_none() {
+            return Err(EventError::BadAuthorKey);
+        }
+        if verify_strict(
+            &self.body.author,
+            &signing_message(&self.id),
+            &self.signature,
+        ) {
+            Ok(())
+        } else {
+            Err(EventError::BadSignature)
+        }
+    }
+
+    pub fn body(&self) -> &EventBody {
+        &self.body
+    }
+    pub fn id(&self) -> ContentId {
+        self.id
+    }
+    pub fn author(&self) -> PublicKey {
+        self.body.author
+    }
+    pub fn seq(&self) -> u64 {
+        self.body.seq
+    }
+    pub fn lamport(&self) -> u64 {
+        self.body.lamport
+    }
+    pub fn payload(&self) -> &Payload {
+        &self.body.payload
+    }
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+    /// The wire form: canonical body bytes followed by the signature.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// The canonical body bytes (the content id is their BLAKE3 hash).
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.bytes[..self.bytes.len() - 64]
+    }
+}
+
+/// Verifies the signatures of many events at once; `Ok` only if all are valid.
+///
+/// Callers that need strict per-event verdicts fall back to
+/// [`SignedEvent::verify_signature`] on failure to find the culprit.
+pub fn verify_batch(events: &[SignedEvent]) -> Result<(), EventError> {
+    let mut msgs = Vec::with_capacity(events.len());
+    let mut sigs = Vec::with_capacity(events.len());
+    let mut keys = Vec::with_capacity(events.len());
+    for e in events {
+        msgs.push(signing_message(&e.id));
+        sigs.push(ed25519_dalek::Signature::from_bytes(&e.signature));
+        keys.push(
+            e.body
+                .author
+                .verifying_key()
+                .ok_or(EventError::BadAuthorKey)?,
+        );
+    }
+    let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
+    ed25519_dalek::verify_batch(&refs, &sigs, &keys).map_err(|_| EventError::BadSignature)
+}

@@ -1,0 +1,106 @@
+//! Content ids, network ids and the keyed hashes built on BLAKE3.
+//!
+//! Ids are plain BLAKE3 of canonical bytes so anyone can recompute them; every other
+//! hash uses BLAKE3's derive-key mode with a fixed context string, so a value hashed
+//! for one purpose can never be mistaken for one hashed for another.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A 32-byte BLAKE3 digest.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub struct Hash32(pub [u8; 32]);
+
+impl Hash32 {
+    pub const ZERO: Hash32 = Hash32([0; 32]);
+
+    /// Plain BLAKE3 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Hash32(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// BLAKE3 in derive-key mode: `context` names the purpose, `parts` are hashed in order.
+    pub fn derive(context: &str, parts: &[&[u8]]) -> Self {
+        let mut h = blake3::Hasher::new_derive_key(context);
+        for p in parts {
+            h.update(p);
+        }
+        Hash32(*h.finalize().as_bytes())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses 64 lowercase or uppercase hex digits.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            out[i] = (hi * 16 + lo) as u8;
+        }
+        Some(Hash32(out))
+    }
+}
+
+impl fmt::Debug for Hash32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", &self.to_hex()[..16])
+    }
+}
+
+impl fmt::Display for Hash32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// BLAKE3 of an event's canonical body bytes: the event's name everywhere.
+pub type ContentId = Hash32;
+/// BLAKE3 of the genesis document's canonical bytes: names the network.
+pub type NetworkId = Hash32;
+
+/// Derive-key contexts. Normative: see docs/protocol.md, "Hashes".
+pub mod context {
+    pub const EMAIL_COMMITMENT: &str = "carnet v1 commitment email";
+    pub const PHONE_COMMITMENT: &str = "carnet v1 commitment phone";
+    pub const DEDUP_KEY: &str = "carnet v1 dedup key";
+    pub const DELIVER_KEY: &str = "carnet v1 deliver key";
+    pub const EVIDENCE: &str = "carnet v1 evidence";
+}
+
+/// Hash of a piece of evidence (for example the raw bytes of a bounce message).
+pub fn evidence_hash(raw: &[u8]) -> Hash32 {
+    Hash32::derive(context::EVIDENCE, &[raw])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_roundtrip() {
+        let h = Hash32::of(b"abc");
+        assert_eq!(Hash32::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(Hash32::from_hex("zz"), None);
+        assert_eq!(Hash32::from_hex(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn blake3_known_answer() {
+        // BLAKE3("abc") from the BLAKE3 reference test vectors.
+        assert_eq!(
+            Hash32::of(b"abc").to_hex(),
+            "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"
+        );
+    }
+}

@@ -1,0 +1,356 @@
+//! What an event says: one variant per kind of event.
+//!
+//! The variant order is the wire discriminant and therefore normative. Which key may
+//! author which kind ([`AuthorRole`]) is part of the payload's meaning; whether the key
+//! actually holds that role is decided by the ledger, which knows enrollments.
+
+use crate::hash::{ContentId, Hash32};
+use crate::keys::PublicKey;
+use crate::limits::*;
+use crate::text::{check_domain, check_text};
+use crate::EventError;
+use serde::{Deserialize, Serialize};
+
+/// Which channels a contact can be reached on, as shown in the public teaser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Availability {
+    pub email: bool,
+    pub postal: bool,
+    pub phone: bool,
+}
+
+/// The public part of a listing: enough to decide to buy, never the contact data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Teaser {
+    pub name: String,
+    pub title: String,
+    pub company: String,
+    pub company_domain: String,
+    pub city: String,
+    pub availability: Availability,
+}
+
+/// A listing as contributed or updated: the teaser plus commitments that bind the
+/// contributor to the hidden email and direct line (see [`crate::card`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    pub teaser: Teaser,
+    /// Salted commitment to the work email (always present: a card without an email
+    /// cannot be checked for bounces).
+    pub email_commitment: Hash32,
+    /// Salted commitment to the direct line, present exactly when the teaser says phone.
+    pub phone_commitment: Option<Hash32>,
+    /// Network-keyed hash of the normalised email: the same address gives the same
+    /// key on every listing, so duplicates and opt-outs can be found without the address.
+    pub dedup_key: Hash32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enroll {
+    pub member: PublicKey,
+    /// Pseudonym shown to other members; contributors stay pseudonymous to buyers.
+    pub handle: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoke {
+    pub member: PublicKey,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contribute {
+    pub listing: Listing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    /// Content id of the Contribute event that created the listing.
+    pub listing_id: ContentId,
+    pub listing: Listing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    /// Content id of the Contribute event.
+    pub listing_id: ContentId,
+    /// X25519 public key the card is to be sealed to; the buyer holds its secret.
+    pub recipient: [u8; 32],
+    /// Most the buyer agrees to pay; the purchase fails if the price is higher.
+    pub max_price: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deliver {
+    /// Content id of the Purchase being fulfilled.
+    pub purchase_id: ContentId,
+    /// Sender's ephemeral X25519 public key.
+    pub ephemeral: [u8; 32],
+    /// The card sealed to the purchase's recipient key (ChaCha20-Poly1305).
+    pub sealed_card: Vec<u8>,
+}
+
+/// An enhanced mail system status code, RFC 3463: class.subject.detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DsnStatus {
+    pub class: u8,
+    pub subject: u16,
+    pub detail: u16,
+}
+
+impl DsnStatus {
+    /// A permanent failure (5.x.x) is the only kind that proves a bad address.
+    pub fn is_permanent(&self) -> bool {
+        self.class == 5
+    }
+}
+
+/// The revealed value and salt of a commitment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opening {
+    pub value: String,
+    pub salt: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BounceReport {
+    /// The reporter's own Purchase of the listing.
+    pub purchase_id: ContentId,
+    /// [`crate::hash::evidence_hash`] of the raw bounce message.
+    pub evidence: Hash32,
+    pub status: DsnStatus,
+    /// Opening of the listing's email commitment: proves which address bounced.
+    pub opening: Opening,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MobileReport {
+    pub purchase_id: ContentId,
+    /// Opening of the listing's phone commitment: the number claimed to be mobile.
+    pub opening: Opening,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EmployeeRange {
+    From1To10,
+    From11To50,
+    From51To200,
+    From201To1000,
+    From1001To5000,
+    From5001To10000,
+    Over10000,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RevenueRange {
+    Under1M,
+    From1MTo10M,
+    From10MTo50M,
+    From50MTo100M,
+    From100MTo500M,
+    From500MTo1B,
+    Over1B,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub company_domain: String,
+    pub employees: EmployeeRange,
+    pub revenue: RevenueRange,
+}
+
+/// Authored by the referred member: names who brought them in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referral {
+    pub referrer: PublicKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub member: PublicKey,
+    pub points: u64,
+    pub memo: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub to: PublicKey,
+    pub points: u64,
+}
+
+/// GDPR erasure: every node drops listings with this dedup key and refuses new ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptOut {
+    pub dedup_key: Hash32,
+}
+
+/// An org's signed statement of the ledger state over all events with a Lamport clock
+/// up to and including `lamport_bound`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub lamport_bound: u64,
+    pub event_count: u64,
+    pub state_root: Hash32,
+}
+
+/// One org's vote to admit a new org; a quorum of these admits it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admit {
+    pub org: PublicKey,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    Enroll(Enroll),
+    Revoke(Revoke),
+    Contribute(Contribute),
+    Update(Update),
+    Purchase(Purchase),
+    Deliver(Deliver),
+    BounceReport(BounceReport),
+    MobileReport(MobileReport),
+    Vote(Vote),
+    Referral(Referral),
+    Grant(Grant),
+    Transfer(Transfer),
+    OptOut(OptOut),
+    Checkpoint(Checkpoint),
+    Admit(Admit),
+}
+
+/// Who may author an event of a given kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorRole {
+    /// A founding or admitted organisation key.
+    Org,
+    /// A member key enrolled (and not revoked) by an org.
+    Member,
+}
+
+impl Payload {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Payload::Enroll(_) => "enroll",
+            Payload::Revoke(_) => "revoke",
+            Payload::Contribute(_) => "contribute",
+            Payload::Update(_) => "update",
+            Payload::Purchase(_) => "purchase",
+            Payload::Deliver(_) => "deliver",
+            Payload::BounceReport(_) => "bounce_report",
+            Payload::MobileReport(_) => "mobile_report",
+            Payload::Vote(_) => "vote",
+            Payload::Referral(_) => "referral",
+            Payload::Grant(_) => "grant",
+            Payload::Transfer(_) => "transfer",
+            Payload::OptOut(_) => "opt_out",
+            Payload::Checkpoint(_) => "checkpoint",
+            Payload::Admit(_) => "admit",
+        }
+    }
+
+    pub fn author_role(&self) -> AuthorRole {
+        match self {
+            Payload::Enroll(_)
+            | Payload::Revoke(_)
+            | Payload::Deliver(_)
+            | Payload::Grant(_)
+            | Payload::OptOut(_)
+            | Payload::Checkpoint(_)
+            | Payload::Admit(_) => AuthorRole::Org,
+            Payload::Contribute(_)
+            | Payload::Update(_)
+            | Payload::Purchase(_)
+            | Payload::BounceReport(_)
+            | Payload::MobileReport(_)
+            | Payload::Vote(_)
+            | Payload::Referral(_)
+            | Payload::Transfer(_) => AuthorRole::Member,
+        }
+    }
+
+    /// Content ids the payload names; each must also be among the event's deps, so the
+    /// causal order never lets an event be applied before what it refers to.
+    pub fn references(&self) -> Option<ContentId> {
+        match self {
+            Payload::Update(u) => Some(u.listing_id),
+            Payload::Purchase(p) => Some(p.listing_id),
+            Payload::Deliver(d) => Some(d.purchase_id),
+            Payload::BounceReport(b) => Some(b.purchase_id),
+            Payload::MobileReport(m) => Some(m.purchase_id),
+            _ => None,
+        }
+    }
+
+    /// Field rules that need nothing but the payload.
+    pub fn check(&self) -> Result<(), EventError> {
+        match self {
+            Payload::Enroll(e) => check_text("handle", &e.handle, MAX_HANDLE_BYTES, true)?,
+            Payload::Revoke(r) => check_text("reason", &r.reason, MAX_MEMO_BYTES, false)?,
+            Payload::Contribute(c) => c.listing.check()?,
+            Payload::Update(u) => u.listing.check()?,
+            Payload::Purchase(_) => {}
+            Payload::Deliver(d) => {
+                if d.sealed_card.is_empty() || d.sealed_card.len() > MAX_SEALED_CARD_BYTES {
+                    return Err(EventError::Field("sealed card is empty or too large"));
+                }
+            }
+            Payload::BounceReport(b) => {
+                check_text("email", &b.opening.value, MAX_EMAIL_BYTES, true)?;
+                if !(2..=5).contains(&b.status.class)
+                    || b.status.subject > 999
+                    || b.status.detail > 999
+                {
+                    return Err(EventError::Field("status is not an RFC 3463 code"));
+                }
+            }
+            Payload::MobileReport(m) => {
+                check_text("phone", &m.opening.value, MAX_PHONE_BYTES, true)?
+            }
+            Payload::Vote(v) => check_domain("company domain", &v.company_domain)?,
+            Payload::Referral(_) => {}
+            Payload::Grant(g) => {
+                check_points(g.points)?;
+                check_text("memo", &g.memo, MAX_MEMO_BYTES, false)?;
+            }
+            Payload::Transfer(t) => check_points(t.points)?,
+            Payload::OptOut(_) => {}
+            Payload::Checkpoint(_) => {}
+            Payload::Admit(a) => check_text("org name", &a.name, MAX_NAME_BYTES, true)?,
+        }
+        Ok(())
+    }
+}
+
+fn check_points(points: u64) -> Result<(), EventError> {
+    if points == 0 || points > MAX_POINTS {
+        return Err(EventError::Field("points must be between 1 and MAX_POINTS"));
+    }
+    Ok(())
+}
+
+impl Teaser {
+    pub fn check(&self) -> Result<(), EventError> {
+        check_text("name", &self.name, MAX_NAME_BYTES, true)?;
+        check_text("title", &self.title, MAX_NAME_BYTES, true)?;
+        check_text("company", &self.company, MAX_NAME_BYTES, true)?;
+        check_domain("company domain", &self.company_domain)?;
+        check_text("city", &self.city, MAX_NAME_BYTES, false)?;
+        if !self.availability.email {
+            return Err(EventError::Field("a card always has a work email"));
+        }
+        Ok(())
+    }
+}
+
+impl Listing {
+    pub fn check(&self) -> Result<(), EventError> {
+        self.teaser.check()?;
+        if self.teaser.availability.phone != self.phone_commitment.is_some() {
+            return Err(EventError::Field(
+                "phone commitment present exactly when the teaser offers a phone",
+            ));
+        }
+        Ok(())
+    }
+}
