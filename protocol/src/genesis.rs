@@ -116,7 +116,7 @@ impl Genesis {
         rules: Rules,
         created_ms: u64,
     ) -> Result<Self, GenesisError> {
-        founding_orgs.sort_by(|a, b| a.key.cmp(&b.key));
+        founding_orgs.sort_by_key(|a| a.key);
         let g = Genesis {
             version: PROTOCOL_VERSION,
             name: name.to_owned(),

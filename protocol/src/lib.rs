@@ -4,6 +4,7 @@
 //! valid and what a set of events means lives here, so that it can be tested without a
 //! socket or a disk and reimplemented from docs/protocol.md alone.
 
+pub mod author;
 pub mod card;
 pub mod chain;
 pub mod encoding;

@@ -184,12 +184,15 @@ pub struct OptOut {
     pub dedup_key: Hash32,
 }
 
-/// An org's signed statement of the ledger state over all events with a Lamport clock
-/// up to and including `lamport_bound`.
+/// An org's signed statement of the ledger over all events with a Lamport clock up to
+/// and including `lamport_bound`: how many there are, the Merkle root of their content
+/// ids in ledger order (so a node can find events the signers lacked or had extra), and
+/// the state root after applying them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub lamport_bound: u64,
     pub event_count: u64,
+    pub events_root: Hash32,
     pub state_root: Hash32,
 }
 

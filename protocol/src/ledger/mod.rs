@@ -1,1 +1,377 @@
-//! The ledger: a pure function from a set of valid events to a state.
+//! The ledger: a pure function from a set of valid signed events to a state.
+//!
+//! Events are applied in one total order that every node computes alike: by Lamport
+//! clock, ties broken by content id. An event's clock exceeds that of its previous
+//! event and of its dependencies, so this order respects causality. An event whose
+//! previous event or dependencies are still missing waits in a pending pool; it is
+//! ordered only once its whole causal past is present. A late event that sorts before
+//! events already applied makes the ledger re-apply from the nearest snapshot before
+//! it, so the state is always that of applying the whole set in order from genesis.
+
+mod apply;
+mod root;
+mod state;
+
+pub use apply::is_mobile_number;
+pub use root::{merkle_root, StateLeaf, StateProof};
+pub use state::*;
+
+use crate::event::SignedEvent;
+use crate::genesis::Genesis;
+use crate::hash::{ContentId, Hash32, NetworkId};
+use crate::keys::PublicKey;
+use std::collections::{BTreeMap, BTreeSet};
+use thiserror::Error;
+
+/// Position of an event in ledger order.
+pub type OrderKey = (u64, ContentId);
+
+/// Events applied between two snapshots. Small enough that a re-apply after a late
+/// arrival is cheap, large enough that snapshots cost little (they share structure).
+const SNAPSHOT_INTERVAL: u64 = 1024;
+/// Snapshots kept; a late event older than all of them re-applies from genesis.
+const MAX_SNAPSHOTS: usize = 64;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LedgerError {
+    #[error("event is for network {got}, not {expected}")]
+    WrongNetwork { expected: NetworkId, got: NetworkId },
+    #[error(
+        "Lamport clock {got} is not above {floor}, the clock of its previous event or a dependency"
+    )]
+    LamportTooLow { got: u64, floor: u64 },
+    #[error("prev does not name this author's event at seq {0}")]
+    BrokenChain(u64),
+    #[error("timestamp goes backwards along the author's chain")]
+    TimeBackwards,
+}
+
+impl LedgerError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            LedgerError::WrongNetwork { .. } => "wrong_network",
+            LedgerError::LamportTooLow { .. } => "lamport_too_low",
+            LedgerError::BrokenChain(_) => "prev_mismatch",
+            LedgerError::TimeBackwards => "time_backwards",
+        }
+    }
+}
+
+/// What became of an inserted event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Ordered into the ledger (with any pending events it completed).
+    Ordered,
+    /// Already known.
+    Duplicate,
+    /// Waiting for these events (its prev or dependencies).
+    Pending(Vec<ContentId>),
+}
+
+/// The event set and the state it gives.
+#[derive(Clone)]
+pub struct Ledger {
+    genesis: Genesis,
+    network: NetworkId,
+    /// Events whose causal past is complete, by id.
+    events: BTreeMap<ContentId, SignedEvent>,
+    /// The same events in ledger order.
+    order: BTreeSet<OrderKey>,
+    /// Every content id held at (author, seq); two or more is an equivocation.
+    chains: BTreeMap<(PublicKey, u64), Vec<ContentId>>,
+    equivocators: BTreeMap<PublicKey, u64>,
+    pending: BTreeMap<ContentId, SignedEvent>,
+    /// Missing id → pending events that wait for it.
+    waiting: BTreeMap<ContentId, Vec<ContentId>>,
+    state: State,
+    /// Last key applied to `state`.
+    applied_to: Option<OrderKey>,
+    /// Smallest key inserted before `applied_to` since the last catch-up.
+    dirty_from: Option<OrderKey>,
+    /// (last key applied, state after it).
+    snapshots: BTreeMap<OrderKey, State>,
+    snapshot_interval: u64,
+}
+
+impl Ledger {
+    pub fn new(genesis: Genesis) -> Self {
+        Self::with_snapshot_interval(genesis, SNAPSHOT_INTERVAL)
+    }
+
+    /// A ledger that snapshots its state every `interval` applied events (tests use a
+    /// small one to exercise re-application; the result never depends on it).
+    pub fn with_snapshot_interval(genesis: Genesis, interval: u64) -> Self {
+        let network = genesis.network_id();
+        let state = initial_state(&genesis);
+        Ledger {
+            genesis,
+            network,
+            events: BTreeMap::new(),
+            order: BTreeSet::new(),
+            chains: BTreeMap::new(),
+            equivocators: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            state,
+            applied_to: None,
+            dirty_from: None,
+            snapshots: BTreeMap::new(),
+            snapshot_interval: interval.max(1),
+        }
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    pub fn network(&self) -> NetworkId {
+        self.network
+    }
+
+    /// Inserts a validated event. Errors reject the event: it must not be stored.
+    /// Pending events it completes are inserted too; any of those that fail the
+    /// checks are dropped and returned in the second element.
+    pub fn insert(
+        &mut self,
+        ev: SignedEvent,
+    ) -> Result<(Inserted, Vec<(ContentId, LedgerError)>), LedgerError> {
+        if ev.body().network != self.network {
+            return Err(LedgerError::WrongNetwork {
+                expected: self.network,
+                got: ev.body().network,
+            });
+        }
+        let id = ev.id();
+        if self.events.contains_key(&id) || self.pending.contains_key(&id) {
+            return Ok((Inserted::Duplicate, Vec::new()));
+        }
+        let missing = self.missing(&ev);
+        if !missing.is_empty() {
+            for m in &missing {
+                self.waiting.entry(*m).or_default().push(id);
+            }
+            self.pending.insert(id, ev);
+            return Ok((Inserted::Pending(missing), Vec::new()));
+        }
+        self.order_complete(ev)?;
+        let mut dropped = Vec::new();
+        let mut ready = vec![id];
+        while let Some(done) = ready.pop() {
+            for w in self.waiting.remove(&done).unwrap_or_default() {
+                let Some(ev) = self.pending.get(&w) else {
+                    continue;
+                };
+                if !self.missing(ev).is_empty() {
+                    continue;
+                }
+                let Some(ev) = self.pending.remove(&w) else {
+                    continue;
+                };
+                match self.order_complete(ev) {
+                    Ok(()) => ready.push(w),
+                    Err(e) => dropped.push((w, e)),
+                }
+            }
+        }
+        Ok((Inserted::Ordered, dropped))
+    }
+
+    /// Ids among `ev`'s prev and deps that are not yet ordered.
+    fn missing(&self, ev: &SignedEvent) -> Vec<ContentId> {
+        ev.body()
+            .prev
+            .iter()
+            .chain(ev.body().deps.iter())
+            .filter(|d| !self.events.contains_key(d))
+            .copied()
+            .collect()
+    }
+
+    /// Checks an event whose causal past is present and puts it in order.
+    fn order_complete(&mut self, ev: SignedEvent) -> Result<(), LedgerError> {
+        let body = ev.body();
+        let mut floor = 0;
+        if let Some(prev) = &body.prev {
+            let p = &self.events[prev];
+            if p.author() != body.author || p.seq() + 1 != body.seq {
+                return Err(LedgerError::BrokenChain(body.seq.saturating_sub(1)));
+            }
+            if p.body().timestamp_ms > body.timestamp_ms {
+                return Err(LedgerError::TimeBackwards);
+            }
+            floor = p.lamport();
+        }
+        for d in &body.deps {
+            floor = floor.max(self.events[d].lamport());
+        }
+        if body.lamport <= floor && (body.prev.is_some() || !body.deps.is_empty()) {
+            return Err(LedgerError::LamportTooLow {
+                got: body.lamport,
+                floor,
+            });
+        }
+        let key = (ev.lamport(), ev.id());
+        let author = ev.author();
+        let seq = ev.seq();
+        let at_seq = self.chains.entry((author, seq)).or_default();
+        at_seq.push(ev.id());
+        if at_seq.len() > 1 {
+            // Equivocation: from the lowest forked seq on, this author's events are void.
+            let first = self.equivocators.get(&author).copied();
+            if first.is_none_or(|s| seq < s) {
+                self.equivocators.insert(author, seq);
+                let affected = self
+                    .chains
+                    .range((author, seq)..=(author, u64::MAX))
+                    .flat_map(|(_, ids)| ids.iter())
+                    .filter_map(|i| self.events.get(i).map(|e| (e.lamport(), *i)))
+                    .min();
+                if let Some(k) = affected {
+                    self.mark_dirty(k);
+                }
+            }
+        }
+        self.mark_dirty(key);
+        self.order.insert(key);
+        self.events.insert(ev.id(), ev);
+        Ok(())
+    }
+
+    fn mark_dirty(&mut self, key: OrderKey) {
+        if self.applied_to.is_some_and(|a| key <= a) {
+            self.dirty_from = Some(self.dirty_from.map_or(key, |d| d.min(key)));
+        }
+    }
+
+    /// Brings the state up to date with every ordered event.
+    fn catch_up(&mut self) {
+        if let Some(dirty) = self.dirty_from.take() {
+            // Drop snapshots at or after the first changed position, resume from the
+            // latest one before it (or from genesis).
+            let _ = self.snapshots.split_off(&dirty);
+            match self.snapshots.iter().next_back() {
+                Some((k, s)) => {
+                    self.applied_to = Some(*k);
+                    self.state = s.clone();
+                }
+                None => {
+                    self.applied_to = None;
+                    self.state = initial_state(&self.genesis);
+                }
+            }
+        }
+        let ctx = apply::Ctx {
+            rules: &self.genesis.rules,
+            equivocators: &self.equivocators,
+        };
+        let range = match self.applied_to {
+            Some(a) => self
+                .order
+                .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            None => self.order.range(..),
+        };
+        for key in range {
+            apply::apply(&mut self.state, &ctx, &self.events[&key.1]);
+            self.applied_to = Some(*key);
+            if self.state.applied.is_multiple_of(self.snapshot_interval) {
+                self.snapshots.insert(*key, self.state.clone());
+                if self.snapshots.len() > MAX_SNAPSHOTS {
+                    self.snapshots.pop_first();
+                }
+            }
+        }
+    }
+
+    /// The state after applying every ordered event.
+    pub fn state(&mut self) -> &State {
+        self.catch_up();
+        &self.state
+    }
+
+    pub fn state_root(&mut self) -> Hash32 {
+        self.state().root()
+    }
+
+    /// The state of the prefix of events with a Lamport clock at most `bound`, its
+    /// event count and the Merkle root of their content ids in order: what a
+    /// Checkpoint at that bound claims.
+    pub fn claim_at(&self, bound: u64) -> CheckpointClaim {
+        let mut state = initial_state(&self.genesis);
+        let ctx = apply::Ctx {
+            rules: &self.genesis.rules,
+            equivocators: &self.equivocators,
+        };
+        let mut ids = Vec::new();
+        for key in self.order.range(..=(bound, Hash32([0xff; 32]))) {
+            apply::apply(&mut state, &ctx, &self.events[&key.1]);
+            ids.push(key.1.as_bytes().to_vec());
+        }
+        CheckpointClaim {
+            lamport_bound: bound,
+            event_count: ids.len() as u64,
+            events_root: merkle_root(ids),
+            state_root: state.root(),
+        }
+    }
+
+    pub fn get(&self, id: &ContentId) -> Option<&SignedEvent> {
+        self.events.get(id).or_else(|| self.pending.get(id))
+    }
+
+    /// Ordered events, in ledger order.
+    pub fn events(&self) -> impl Iterator<Item = &SignedEvent> {
+        self.order.iter().map(|k| &self.events[&k.1])
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The highest seq and its id for `author`, if any event of theirs is ordered.
+    pub fn chain_head(&self, author: &PublicKey) -> Option<(u64, ContentId)> {
+        self.chains
+            .range((*author, 0)..=(*author, u64::MAX))
+            .next_back()
+            .and_then(|((_, seq), ids)| ids.first().map(|id| (*seq, *id)))
+    }
+
+    /// Highest Lamport clock among ordered events.
+    pub fn max_lamport(&self) -> u64 {
+        self.order.iter().next_back().map_or(0, |k| k.0)
+    }
+
+    /// Two events by one author at one seq, if the author equivocated: the proof.
+    pub fn equivocation(&self, author: &PublicKey) -> Option<(&SignedEvent, &SignedEvent)> {
+        let seq = self.equivocators.get(author)?;
+        let ids = self.chains.get(&(*author, *seq))?;
+        Some((
+            self.events.get(ids.first()?)?,
+            self.events.get(ids.get(1)?)?,
+        ))
+    }
+}
+
+fn initial_state(genesis: &Genesis) -> State {
+    let mut state = State::default();
+    for o in &genesis.founding_orgs {
+        state.orgs.insert(
+            o.key,
+            OrgState {
+                name: o.name.clone(),
+                founding: true,
+            },
+        );
+        state
+            .accounts
+            .insert(o.key, Account::new(AccountKind::Org, o.name.clone()));
+    }
+    state
+}

@@ -1,0 +1,665 @@
+//! The rules: how one event changes the state, applied in ledger order.
+//!
+//! Every function here is checked-then-mutated: it either returns a [`VoidReason`]
+//! having changed nothing, or applies the whole effect. That keeps a void event from
+//! leaving half an effect behind, which would make states depend on failure paths.
+
+use super::state::*;
+use crate::card::{commit_email, commit_phone};
+use crate::event::SignedEvent;
+use crate::genesis::Rules;
+use crate::hash::ContentId;
+use crate::keys::PublicKey;
+use crate::payload::*;
+use std::collections::BTreeMap;
+
+/// What the rules need besides the state: fixed parameters and facts of the whole
+/// event set (not of arrival order).
+pub(crate) struct Ctx<'a> {
+    pub rules: &'a Rules,
+    /// Authors that signed two events at one seq, with the lowest such seq.
+    pub equivocators: &'a BTreeMap<PublicKey, u64>,
+}
+
+type Rule = Result<(), VoidReason>;
+
+pub(crate) fn apply(state: &mut State, ctx: &Ctx, ev: &SignedEvent) {
+    let outcome = match apply_event(state, ctx, ev) {
+        Ok(()) => Outcome::Applied,
+        Err(r) => Outcome::Void(r),
+    };
+    state.outcomes.insert(ev.id(), outcome);
+    state.applied += 1;
+}
+
+fn apply_event(state: &mut State, ctx: &Ctx, ev: &SignedEvent) -> Rule {
+    let author = ev.author();
+    if let Some(&seq) = ctx.equivocators.get(&author) {
+        if ev.seq() >= seq {
+            exclude(state, &author, ExclusionCause::Equivocation);
+            return Err(VoidReason::AuthorEquivocated);
+        }
+    }
+    match ev.payload().author_role() {
+        AuthorRole::Org => {
+            if !state.orgs.contains_key(&author) {
+                return Err(VoidReason::AuthorNotOrg);
+            }
+        }
+        AuthorRole::Member => match state.accounts.get(&author) {
+            Some(a) if a.is_active() && a.org().is_some() => {}
+            _ => return Err(VoidReason::AuthorNotActiveMember),
+        },
+    }
+    let ts = ev.body().timestamp_ms;
+    let id = ev.id();
+    let r = ctx.rules;
+    match ev.payload() {
+        Payload::Enroll(e) => enroll(state, author, e),
+        Payload::Revoke(v) => revoke(state, author, v),
+        Payload::Contribute(c) => contribute(state, r, id, author, ts, &c.listing),
+        Payload::Update(u) => update(state, r, id, author, ts, u),
+        Payload::Purchase(p) => purchase(state, r, id, ev.lamport(), author, ts, p),
+        Payload::Deliver(d) => deliver(state, r, id, author, d),
+        Payload::BounceReport(b) => bounce(state, r, id, author, b),
+        Payload::MobileReport(m) => mobile(state, r, id, author, m),
+        Payload::Vote(v) => {
+            let vote = CompanyVote {
+                employees: v.employees,
+                revenue: v.revenue,
+            };
+            state.votes.insert((v.company_domain.clone(), author), vote);
+            Ok(())
+        }
+        Payload::Referral(f) => referral(state, author, f),
+        Payload::Grant(g) => grant(state, id, author, ts, g),
+        Payload::Transfer(t) => transfer(state, id, author, t),
+        Payload::OptOut(o) => opt_out(state, o),
+        Payload::Checkpoint(c) => checkpoint(state, r, id, ev.lamport(), author, c),
+        Payload::Admit(a) => admit(state, r, author, a),
+    }
+}
+
+/// Adds `delta` to an account's balance and records the movement. Excluded accounts
+/// earn nothing: a positive amount to them is not credited.
+fn credit(
+    state: &mut State,
+    event: ContentId,
+    account: PublicKey,
+    delta: i64,
+    reason: MovementReason,
+) {
+    let Some(a) = state.accounts.get_mut(&account) else {
+        return;
+    };
+    if delta > 0 && matches!(a.status, AccountStatus::Excluded(_)) {
+        return;
+    }
+    a.balance += delta;
+    state.movements.push_back(Movement {
+        event,
+        account,
+        delta,
+        reason,
+    });
+}
+
+fn exclude(state: &mut State, key: &PublicKey, cause: ExclusionCause) {
+    let Some(a) = state.accounts.get_mut(key) else {
+        return;
+    };
+    if matches!(a.status, AccountStatus::Excluded(_)) {
+        return;
+    }
+    a.status = AccountStatus::Excluded(cause);
+    let theirs: Vec<ContentId> = state
+        .listings
+        .iter()
+        .filter(|(_, l)| &l.contributor == key && l.status != ListingStatus::OptedOut)
+        .map(|(id, _)| *id)
+        .collect();
+    for id in theirs {
+        if let Some(l) = state.listings.get_mut(&id) {
+            l.status = ListingStatus::Withdrawn;
+        }
+    }
+}
+
+fn quorum(rules: &Rules, signers: usize, orgs: usize) -> bool {
+    (signers as u128) * (rules.quorum_den as u128) > (rules.quorum_num as u128) * (orgs as u128)
+}
+
+fn enroll(state: &mut State, org: PublicKey, e: &Enroll) -> Rule {
+    if state.orgs.contains_key(&e.member) {
+        return Err(VoidReason::AlreadyOrg);
+    }
+    if state.accounts.contains_key(&e.member) {
+        return Err(VoidReason::AlreadyEnrolled);
+    }
+    state.accounts.insert(
+        e.member,
+        Account::new(AccountKind::Member { org }, e.handle.clone()),
+    );
+    Ok(())
+}
+
+fn member_of<'a>(
+    state: &'a mut State,
+    org: PublicKey,
+    member: &PublicKey,
+) -> Result<&'a mut Account, VoidReason> {
+    match state.accounts.get_mut(member) {
+        Some(a) if a.org() == Some(org) => Ok(a),
+        Some(_) => Err(VoidReason::NotTheMembersOrg),
+        None => Err(VoidReason::UnknownAccount),
+    }
+}
+
+fn revoke(state: &mut State, org: PublicKey, v: &Revoke) -> Rule {
+    let a = member_of(state, org, &v.member)?;
+    if a.status == AccountStatus::Active {
+        a.status = AccountStatus::Revoked;
+    }
+    Ok(())
+}
+
+fn contribute(
+    state: &mut State,
+    r: &Rules,
+    id: ContentId,
+    author: PublicKey,
+    ts: u64,
+    listing: &Listing,
+) -> Rule {
+    if state.opted_out.contains(&listing.dedup_key) {
+        return Err(VoidReason::OptedOut);
+    }
+    if state.dedup.contains_key(&listing.dedup_key) {
+        return Err(VoidReason::DuplicateCard);
+    }
+    state.dedup.insert(listing.dedup_key, id);
+    state.listings.insert(
+        id,
+        ListingState {
+            contributor: author,
+            listing: listing.clone(),
+            status: ListingStatus::Active,
+            created_ms: ts,
+            last_reward_ms: ts,
+            sales: 0,
+        },
+    );
+    let mut pay_referrer = None;
+    if let Some(a) = state.accounts.get_mut(&author) {
+        a.contributions += 1;
+        a.contribution_times.insert((ts, id));
+        if a.contributions == 1 {
+            pay_referrer = a.referrer;
+        }
+    }
+    credit(
+        state,
+        id,
+        author,
+        r.contribute_reward as i64,
+        MovementReason::ContributeReward,
+    );
+    if let Some(referrer) = pay_referrer {
+        credit(
+            state,
+            id,
+            referrer,
+            r.referral_bonus as i64,
+            MovementReason::ReferralBonus,
+        );
+    }
+    Ok(())
+}
+
+fn update(
+    state: &mut State,
+    r: &Rules,
+    id: ContentId,
+    author: PublicKey,
+    ts: u64,
+    u: &Update,
+) -> Rule {
+    let Some(current) = state.listings.get(&u.listing_id) else {
+        return Err(VoidReason::UnknownListing);
+    };
+    if current.contributor != author {
+        return Err(VoidReason::NotContributor);
+    }
+    if matches!(
+        current.status,
+        ListingStatus::Withdrawn | ListingStatus::OptedOut
+    ) {
+        return Err(VoidReason::ListingNotBuyable);
+    }
+    let old_key = current.listing.dedup_key;
+    let new_key = u.listing.dedup_key;
+    if new_key != old_key {
+        if state.opted_out.contains(&new_key) {
+            return Err(VoidReason::OptedOut);
+        }
+        if state.dedup.contains_key(&new_key) {
+            return Err(VoidReason::DuplicateCard);
+        }
+    }
+    let rewarded = ts >= current.last_reward_ms.saturating_add(r.update_interval_ms);
+    if new_key != old_key {
+        state.dedup.remove(&old_key);
+        state.dedup.insert(new_key, u.listing_id);
+    }
+    if let Some(l) = state.listings.get_mut(&u.listing_id) {
+        l.listing = u.listing.clone();
+        l.status = ListingStatus::Active;
+        if rewarded {
+            l.last_reward_ms = ts;
+        }
+    }
+    if rewarded {
+        credit(
+            state,
+            id,
+            author,
+            r.update_reward as i64,
+            MovementReason::UpdateReward,
+        );
+    }
+    Ok(())
+}
+
+fn plays(r: &Rules, a: &Account, ts: u64) -> bool {
+    let from = (ts.saturating_sub(r.play_window_ms), ContentId::ZERO);
+    let to = (ts, crate::hash::Hash32([0xff; 32]));
+    let recent = a
+        .contribution_times
+        .range(from..=to)
+        .take(r.play_min_contributions as usize)
+        .count();
+    recent >= r.play_min_contributions as usize || a.grant_times.range(from..=to).next().is_some()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn purchase(
+    state: &mut State,
+    r: &Rules,
+    id: ContentId,
+    lamport: u64,
+    buyer: PublicKey,
+    ts: u64,
+    p: &Purchase,
+) -> Rule {
+    let Some(l) = state.listings.get(&p.listing_id) else {
+        return Err(VoidReason::UnknownListing);
+    };
+    if l.status != ListingStatus::Active {
+        return Err(VoidReason::ListingNotBuyable);
+    }
+    if l.contributor == buyer {
+        return Err(VoidReason::OwnCard);
+    }
+    let seller_org = state.accounts.get(&l.contributor).and_then(Account::org);
+    let Some(b) = state.accounts.get(&buyer) else {
+        return Err(VoidReason::AuthorNotActiveMember);
+    };
+    if seller_org == b.org() {
+        return Err(VoidReason::SameOrg);
+    }
+    if state.holdings.contains_key(&(buyer, p.listing_id)) {
+        return Err(VoidReason::AlreadyHeld);
+    }
+    let price = r.card_price;
+    if price > p.max_price {
+        return Err(VoidReason::PriceAboveMax);
+    }
+    if !plays(r, b, ts) {
+        return Err(VoidReason::PayOrPlay);
+    }
+    if b.balance < price as i64 {
+        return Err(VoidReason::InsufficientBalance);
+    }
+    let (email_commitment, phone_commitment) =
+        (l.listing.email_commitment, l.listing.phone_commitment);
+    credit(
+        state,
+        id,
+        buyer,
+        -(price as i64),
+        MovementReason::PurchaseEscrow,
+    );
+    if let Some(b) = state.accounts.get_mut(&buyer) {
+        b.escrow += price as i64;
+    }
+    state.purchases.insert(
+        id,
+        PurchaseState {
+            buyer,
+            listing_id: p.listing_id,
+            price,
+            lamport,
+            status: PurchaseStatus::Escrowed,
+            email_commitment,
+            phone_commitment,
+        },
+    );
+    state.holdings.insert((buyer, p.listing_id), id);
+    state.escrowed.insert((lamport, id));
+    Ok(())
+}
+
+fn deliver(state: &mut State, r: &Rules, id: ContentId, org: PublicKey, d: &Deliver) -> Rule {
+    let Some(p) = state.purchases.get(&d.purchase_id) else {
+        return Err(VoidReason::UnknownPurchase);
+    };
+    let contributor = state.listings.get(&p.listing_id).map(|l| l.contributor);
+    let holder = contributor
+        .and_then(|c| state.accounts.get(&c))
+        .and_then(Account::org);
+    let (Some(contributor), true) = (contributor, holder == Some(org)) else {
+        return Err(VoidReason::NotHolder);
+    };
+    if p.status != PurchaseStatus::Escrowed {
+        return Err(VoidReason::NotEscrowed);
+    }
+    let (buyer, price, lamport, listing_id) = (p.buyer, p.price as i64, p.lamport, p.listing_id);
+    let commission = price * r.commission_bps as i64 / 10_000;
+    if let Some(p) = state.purchases.get_mut(&d.purchase_id) {
+        p.status = PurchaseStatus::Delivered;
+    }
+    state.escrowed.remove(&(lamport, d.purchase_id));
+    if let Some(b) = state.accounts.get_mut(&buyer) {
+        b.escrow -= price;
+    }
+    if let Some(l) = state.listings.get_mut(&listing_id) {
+        l.sales += 1;
+    }
+    credit(
+        state,
+        id,
+        contributor,
+        price - commission,
+        MovementReason::SaleProceeds,
+    );
+    if commission > 0 {
+        credit(state, id, org, commission, MovementReason::Commission);
+    }
+    Ok(())
+}
+
+/// The reporter's delivered purchase and the listing's contributor.
+fn reported_purchase(
+    state: &State,
+    reporter: PublicKey,
+    purchase: &ContentId,
+) -> Result<(PurchaseState, PublicKey), VoidReason> {
+    let p = state
+        .purchases
+        .get(purchase)
+        .ok_or(VoidReason::UnknownPurchase)?;
+    if p.buyer != reporter {
+        return Err(VoidReason::NotBuyer);
+    }
+    if p.status != PurchaseStatus::Delivered {
+        return Err(VoidReason::NotDelivered);
+    }
+    // The listing may have been erased by an opt-out; its contributor is then unknown.
+    let contributor = state
+        .listings
+        .get(&p.listing_id)
+        .map(|l| l.contributor)
+        .ok_or(VoidReason::UnknownListing)?;
+    Ok((p.clone(), contributor))
+}
+
+fn bounce(
+    state: &mut State,
+    r: &Rules,
+    id: ContentId,
+    reporter: PublicKey,
+    b: &BounceReport,
+) -> Rule {
+    let (p, contributor) = reported_purchase(state, reporter, &b.purchase_id)?;
+    if !b.status.is_permanent() {
+        return Err(VoidReason::TemporaryFailure);
+    }
+    if commit_email(&b.opening) != p.email_commitment {
+        return Err(VoidReason::OpeningMismatch);
+    }
+    // One address bounces once: the first confirmed report per listing and email wins.
+    if state
+        .bounced
+        .insert((p.listing_id, p.email_commitment))
+        .is_some()
+    {
+        return Err(VoidReason::AlreadyReported);
+    }
+    if let Some(l) = state.listings.get_mut(&p.listing_id) {
+        if l.status == ListingStatus::Active && l.listing.email_commitment == p.email_commitment {
+            l.status = ListingStatus::Bounced;
+        }
+    }
+    credit(
+        state,
+        id,
+        reporter,
+        r.bounce_bounty as i64,
+        MovementReason::BounceBounty,
+    );
+    credit(
+        state,
+        id,
+        contributor,
+        -(r.bounce_penalty as i64),
+        MovementReason::BouncePenalty,
+    );
+    Ok(())
+}
+
+/// Whether `number` is a mobile number by libphonenumber's metadata. The number must
+/// be in E.164 form (`+` and country code), as cards carry it.
+pub fn is_mobile_number(number: &str) -> bool {
+    match phonenumber::parse(None, number) {
+        Ok(n) => n.number_type(&phonenumber::metadata::DATABASE) == phonenumber::Type::Mobile,
+        Err(_) => false,
+    }
+}
+
+fn mobile(
+    state: &mut State,
+    r: &Rules,
+    id: ContentId,
+    reporter: PublicKey,
+    m: &MobileReport,
+) -> Rule {
+    let (p, contributor) = reported_purchase(state, reporter, &m.purchase_id)?;
+    let Some(commitment) = p.phone_commitment else {
+        return Err(VoidReason::OpeningMismatch);
+    };
+    if commit_phone(&m.opening) != commitment {
+        return Err(VoidReason::OpeningMismatch);
+    }
+    if state.mobile_reported.contains(&(p.listing_id, commitment)) {
+        return Err(VoidReason::AlreadyReported);
+    }
+    if !is_mobile_number(&m.opening.value) {
+        return Err(VoidReason::NotMobile);
+    }
+    state.mobile_reported.insert((p.listing_id, commitment));
+    if let Some(l) = state.listings.get_mut(&p.listing_id) {
+        if l.status != ListingStatus::OptedOut {
+            l.status = ListingStatus::Withdrawn;
+        }
+    }
+    credit(
+        state,
+        id,
+        contributor,
+        -(r.mobile_penalty as i64),
+        MovementReason::MobilePenalty,
+    );
+    let strikes = state.accounts.get_mut(&contributor).map(|a| {
+        a.mobile_strikes += 1;
+        a.mobile_strikes
+    });
+    if strikes.is_some_and(|s| s >= r.mobile_strikes_to_exclude) {
+        exclude(state, &contributor, ExclusionCause::MobileNumbers);
+    }
+    Ok(())
+}
+
+fn referral(state: &mut State, author: PublicKey, f: &Referral) -> Rule {
+    if f.referrer == author {
+        return Err(VoidReason::BadReferrer);
+    }
+    match state.accounts.get(&f.referrer) {
+        Some(a) if a.is_active() && a.org().is_some() => {}
+        _ => return Err(VoidReason::BadReferrer),
+    }
+    let Some(a) = state.accounts.get_mut(&author) else {
+        return Err(VoidReason::AuthorNotActiveMember);
+    };
+    if a.referrer.is_some() || a.contributions > 0 {
+        return Err(VoidReason::AlreadyReferred);
+    }
+    a.referrer = Some(f.referrer);
+    Ok(())
+}
+
+fn grant(state: &mut State, id: ContentId, org: PublicKey, ts: u64, g: &Grant) -> Rule {
+    let a = member_of(state, org, &g.member)?;
+    a.grant_times.insert((ts, id));
+    credit(state, id, g.member, g.points as i64, MovementReason::Grant);
+    Ok(())
+}
+
+fn transfer(state: &mut State, id: ContentId, from: PublicKey, t: &Transfer) -> Rule {
+    if t.to == from {
+        return Err(VoidReason::SelfTransfer);
+    }
+    if !state.accounts.get(&t.to).is_some_and(Account::is_active) {
+        return Err(VoidReason::UnknownAccount);
+    }
+    if state.accounts.get(&from).map_or(0, |a| a.balance) < t.points as i64 {
+        return Err(VoidReason::InsufficientBalance);
+    }
+    credit(
+        state,
+        id,
+        from,
+        -(t.points as i64),
+        MovementReason::TransferOut,
+    );
+    credit(state, id, t.to, t.points as i64, MovementReason::TransferIn);
+    Ok(())
+}
+
+fn opt_out(state: &mut State, o: &OptOut) -> Rule {
+    if state.opted_out.insert(o.dedup_key).is_some() {
+        return Err(VoidReason::OptedOut);
+    }
+    // GDPR erasure: the listing's personal data leaves the state; purchases keep
+    // their own record so escrow still settles.
+    if let Some(listing_id) = state.dedup.remove(&o.dedup_key) {
+        state.listings.remove(&listing_id);
+    }
+    Ok(())
+}
+
+fn checkpoint(
+    state: &mut State,
+    r: &Rules,
+    id: ContentId,
+    lamport: u64,
+    org: PublicKey,
+    c: &Checkpoint,
+) -> Rule {
+    if c.lamport_bound >= lamport {
+        return Err(VoidReason::BoundNotBelowClock);
+    }
+    // One claim per org and bound: a second, different claim is ignored.
+    if state.signed_bounds.insert((org, c.lamport_bound)).is_some() {
+        return Err(VoidReason::AlreadySigned);
+    }
+    let claim = CheckpointClaim {
+        lamport_bound: c.lamport_bound,
+        event_count: c.event_count,
+        events_root: c.events_root,
+        state_root: c.state_root,
+    };
+    let signers = {
+        let set = state.checkpoints.entry(claim).or_default();
+        set.insert(org);
+        set.len()
+    };
+    let newer = state
+        .finalized
+        .is_none_or(|f| f.lamport_bound < claim.lamport_bound);
+    if newer && quorum(r, signers, state.orgs.len()) {
+        state.finalized = Some(claim);
+        settle(state, id, claim.lamport_bound);
+    }
+    Ok(())
+}
+
+/// Refunds every purchase at or below the settled bound that is still in escrow: no
+/// Deliver arrived before the checkpoint that settled it.
+fn settle(state: &mut State, event: ContentId, bound: u64) {
+    let due: Vec<(u64, ContentId)> = state
+        .escrowed
+        .range(..=(bound, crate::hash::Hash32([0xff; 32])))
+        .cloned()
+        .collect();
+    for (lamport, pid) in due {
+        state.escrowed.remove(&(lamport, pid));
+        let Some(p) = state.purchases.get_mut(&pid) else {
+            continue;
+        };
+        p.status = PurchaseStatus::Refunded;
+        let (buyer, listing, price) = (p.buyer, p.listing_id, p.price as i64);
+        state.holdings.remove(&(buyer, listing));
+        if let Some(b) = state.accounts.get_mut(&buyer) {
+            b.escrow -= price;
+            // A refund returns the buyer's own points, so it is credited even to an
+            // excluded account.
+            b.balance += price;
+        }
+        state.movements.push_back(Movement {
+            event,
+            account: buyer,
+            delta: price,
+            reason: MovementReason::Refund,
+        });
+    }
+}
+
+fn admit(state: &mut State, r: &Rules, voter: PublicKey, a: &Admit) -> Rule {
+    if state.orgs.contains_key(&a.org) {
+        return Err(VoidReason::AlreadyOrg);
+    }
+    if state.accounts.contains_key(&a.org) {
+        return Err(VoidReason::AlreadyEnrolled);
+    }
+    let votes = {
+        let set = state.admit_votes.entry(a.org).or_default();
+        if set.insert(voter).is_some() {
+            return Err(VoidReason::AlreadyVoted);
+        }
+        set.len()
+    };
+    if quorum(r, votes, state.orgs.len()) {
+        state.admit_votes.remove(&a.org);
+        state.orgs.insert(
+            a.org,
+            OrgState {
+                name: a.name.clone(),
+                founding: false,
+            },
+        );
+        state
+            .accounts
+            .insert(a.org, Account::new(AccountKind::Org, a.name.clone()));
+    }
+    Ok(())
+}

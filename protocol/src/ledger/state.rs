@@ -1,0 +1,302 @@
+//! The ledger state: what a set of events means.
+//!
+//! Maps are persistent (imbl), so the ledger can keep cheap snapshots to re-apply
+//! from when a late event sorts before ones already applied.
+
+use crate::hash::{ContentId, Hash32};
+use crate::keys::PublicKey;
+use crate::payload::{EmployeeRange, Listing, RevenueRange};
+use imbl::{OrdMap, OrdSet, Vector};
+use serde::{Deserialize, Serialize};
+
+/// Whether an account may act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountStatus {
+    Active,
+    /// Revoked by its org: can no longer author events.
+    Revoked,
+    /// Excluded by the rules (second mobile number, equivocation): no earning, no
+    /// spending, listings withdrawn.
+    Excluded(ExclusionCause),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExclusionCause {
+    MobileNumbers,
+    Equivocation,
+}
+
+/// Whether an account is an organisation or a member of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountKind {
+    Org,
+    Member { org: PublicKey },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub kind: AccountKind,
+    pub handle: String,
+    pub status: AccountStatus,
+    /// Spendable points; penalties can make it negative.
+    pub balance: i64,
+    /// Points held for purchases awaiting delivery.
+    pub escrow: i64,
+    pub mobile_strikes: u32,
+    pub contributions: u64,
+    /// Claimed times of contributions that earned points, for pay-or-play.
+    pub contribution_times: OrdSet<(u64, ContentId)>,
+    /// Claimed times of Grants received, for pay-or-play.
+    pub grant_times: OrdSet<(u64, ContentId)>,
+    pub referrer: Option<PublicKey>,
+    /// Highest claimed timestamp in this author's chain applied so far.
+    pub latest_ms: u64,
+}
+
+impl Account {
+    pub(crate) fn new(kind: AccountKind, handle: String) -> Self {
+        Account {
+            kind,
+            handle,
+            status: AccountStatus::Active,
+            balance: 0,
+            escrow: 0,
+            mobile_strikes: 0,
+            contributions: 0,
+            contribution_times: OrdSet::new(),
+            grant_times: OrdSet::new(),
+            referrer: None,
+            latest_ms: 0,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == AccountStatus::Active
+    }
+
+    pub fn org(&self) -> Option<PublicKey> {
+        match self.kind {
+            AccountKind::Member { org } => Some(org),
+            AccountKind::Org => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListingStatus {
+    Active,
+    /// A confirmed bounce; buyable again after an Update.
+    Bounced,
+    /// A confirmed mobile number, or the contributor was excluded.
+    Withdrawn,
+    /// GDPR erasure of its dedup key.
+    OptedOut,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingState {
+    pub contributor: PublicKey,
+    pub listing: Listing,
+    pub status: ListingStatus,
+    pub created_ms: u64,
+    /// Claimed time of the last event that earned points for this card.
+    pub last_reward_ms: u64,
+    pub sales: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PurchaseStatus {
+    Escrowed,
+    Delivered,
+    Refunded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurchaseState {
+    pub buyer: PublicKey,
+    pub listing_id: ContentId,
+    pub price: u64,
+    pub lamport: u64,
+    pub status: PurchaseStatus,
+    /// The listing's commitments when bought: reports are checked against these.
+    pub email_commitment: Hash32,
+    pub phone_commitment: Option<Hash32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgState {
+    pub name: String,
+    pub founding: bool,
+}
+
+/// Why a point balance moved: every movement names the event that caused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MovementReason {
+    ContributeReward,
+    UpdateReward,
+    PurchaseEscrow,
+    SaleProceeds,
+    Commission,
+    Refund,
+    BounceBounty,
+    BouncePenalty,
+    MobilePenalty,
+    ReferralBonus,
+    Grant,
+    TransferOut,
+    TransferIn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Movement {
+    pub event: ContentId,
+    pub account: PublicKey,
+    pub delta: i64,
+    pub reason: MovementReason,
+}
+
+/// A company's crowd-sourced size and revenue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompanyVote {
+    pub employees: EmployeeRange,
+    pub revenue: RevenueRange,
+}
+
+/// A set of identical checkpoint claims and the orgs that signed them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CheckpointClaim {
+    pub lamport_bound: u64,
+    pub event_count: u64,
+    pub events_root: Hash32,
+    pub state_root: Hash32,
+}
+
+/// What happened to one event when applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Applied,
+    /// Valid and stored, but the rules gave it no effect.
+    Void(VoidReason),
+}
+
+/// Why a valid event had no effect. Deterministic: every node gives the same reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VoidReason {
+    AuthorNotOrg,
+    AuthorNotActiveMember,
+    AuthorEquivocated,
+    NotTheMembersOrg,
+    AlreadyEnrolled,
+    AlreadyOrg,
+    DuplicateCard,
+    OptedOut,
+    UnknownListing,
+    NotContributor,
+    ListingNotBuyable,
+    OwnCard,
+    SameOrg,
+    AlreadyHeld,
+    PriceAboveMax,
+    InsufficientBalance,
+    PayOrPlay,
+    UnknownPurchase,
+    NotHolder,
+    NotEscrowed,
+    NotBuyer,
+    NotDelivered,
+    AlreadyReported,
+    TemporaryFailure,
+    OpeningMismatch,
+    NotMobile,
+    AlreadyReferred,
+    BadReferrer,
+    UnknownAccount,
+    SelfTransfer,
+    BoundNotBelowClock,
+    AlreadySigned,
+    AlreadyVoted,
+}
+
+/// The whole derived state. Equal event sets give equal states.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub accounts: OrdMap<PublicKey, Account>,
+    pub orgs: OrdMap<PublicKey, OrgState>,
+    /// Orgs that voted to admit a candidate org.
+    pub admit_votes: OrdMap<PublicKey, OrdSet<PublicKey>>,
+    pub listings: OrdMap<ContentId, ListingState>,
+    /// The listing that holds each dedup key (first in ledger order).
+    pub dedup: OrdMap<Hash32, ContentId>,
+    pub opted_out: OrdSet<Hash32>,
+    pub purchases: OrdMap<ContentId, PurchaseState>,
+    /// (buyer, listing) → purchase: who owns which card.
+    pub holdings: OrdMap<(PublicKey, ContentId), ContentId>,
+    /// Escrowed purchases by Lamport clock, for refunds at settlement.
+    pub escrowed: OrdSet<(u64, ContentId)>,
+    pub votes: OrdMap<(String, PublicKey), CompanyVote>,
+    /// (listing, email commitment) pairs with a confirmed bounce.
+    pub bounced: OrdSet<(ContentId, Hash32)>,
+    /// (listing, phone commitment) pairs with a confirmed mobile number.
+    pub mobile_reported: OrdSet<(ContentId, Hash32)>,
+    pub checkpoints: OrdMap<CheckpointClaim, OrdSet<PublicKey>>,
+    /// (org, bound) pairs already signed: an org makes one claim per bound.
+    pub signed_bounds: OrdSet<(PublicKey, u64)>,
+    /// Latest claim a quorum signed.
+    pub finalized: Option<CheckpointClaim>,
+    pub outcomes: OrdMap<ContentId, Outcome>,
+    pub movements: Vector<Movement>,
+    pub applied: u64,
+}
+
+/// The crowd's view of a company: median ranges and the number of votes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompanyView {
+    pub votes: usize,
+    pub employees: EmployeeRange,
+    pub revenue: RevenueRange,
+}
+
+impl State {
+    /// Median of the votes for `domain` (the lower median for an even count).
+    pub fn company(&self, domain: &str) -> Option<CompanyView> {
+        let lo = (domain.to_owned(), PublicKey([0; 32]));
+        let hi = (domain.to_owned(), PublicKey([0xff; 32]));
+        let mut emp = Vec::new();
+        let mut rev = Vec::new();
+        for (_, v) in self.votes.range(lo..=hi) {
+            emp.push(v.employees);
+            rev.push(v.revenue);
+        }
+        if emp.is_empty() {
+            return None;
+        }
+        emp.sort();
+        rev.sort();
+        let mid = (emp.len() - 1) / 2;
+        Some(CompanyView {
+            votes: emp.len(),
+            employees: emp[mid],
+            revenue: rev[mid],
+        })
+    }
+
+    pub fn balance(&self, key: &PublicKey) -> Option<i64> {
+        self.accounts.get(key).map(|a| a.balance)
+    }
+
+    /// Every point movement of one account, in ledger order.
+    pub fn history(&self, key: &PublicKey) -> Vec<Movement> {
+        self.movements
+            .iter()
+            .filter(|m| &m.account == key)
+            .cloned()
+            .collect()
+    }
+
+    /// Listings a buyer can currently buy.
+    pub fn buyable(&self, id: &ContentId) -> bool {
+        self.listings
+            .get(id)
+            .is_some_and(|l| l.status == ListingStatus::Active)
+    }
+}

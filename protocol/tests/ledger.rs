@@ -1,0 +1,652 @@
+//! One test per ledger rule, each checking balances against what the rules give by hand.
+
+mod world;
+
+use carnet_protocol::genesis::Rules;
+use carnet_protocol::ledger::*;
+use carnet_protocol::payload::*;
+use world::{World, DAY};
+
+fn outcome(w: &World, ev: &carnet_protocol::SignedEvent) -> Outcome {
+    w.ledger().state().outcomes[&ev.id()]
+}
+
+fn balance(w: &World, key: &carnet_protocol::PublicKey) -> i64 {
+    w.ledger().state().balance(key).unwrap()
+}
+
+/// Two orgs; member 0 of org 0 sells, member 1 of org 1 buys with a Grant.
+fn market() -> (World, usize, usize) {
+    let mut w = World::new(2);
+    let seller = w.enroll(0);
+    let buyer = w.enroll(1);
+    w.grant(buyer, 100);
+    (w, seller, buyer)
+}
+
+#[test]
+fn contribute_earns_once_per_dedup_key() {
+    let (mut w, seller, buyer) = market();
+    let first = w.contribute(seller, 1, None);
+    assert_eq!(outcome(&w, &first), Outcome::Applied);
+    assert_eq!(balance(&w, &w.member_key(seller)), 10);
+    // The same email from another member: first in ledger order wins, the copy earns nothing.
+    let dup = w.contribute(buyer, 1, None);
+    assert_eq!(outcome(&w, &dup), Outcome::Void(VoidReason::DuplicateCard));
+    assert_eq!(balance(&w, &w.member_key(buyer)), 100);
+    let second = w.contribute(seller, 2, None);
+    assert_eq!(outcome(&w, &second), Outcome::Applied);
+    assert_eq!(balance(&w, &w.member_key(seller)), 20);
+}
+
+#[test]
+fn update_earns_at_most_once_per_30_days() {
+    let (mut w, seller, _) = market();
+    let c = w.contribute(seller, 1, None);
+    let mut card = w.card(1, None);
+    card.teaser.title = "CEO".into();
+    let listing = card.listing(&w.network).unwrap();
+    let upd = |w: &mut World, listing: &Listing| {
+        w.member_event(
+            seller,
+            Payload::Update(Update {
+                listing_id: c.id(),
+                listing: listing.clone(),
+            }),
+            vec![],
+        )
+    };
+    upd(&mut w, &listing);
+    assert_eq!(
+        balance(&w, &w.member_key(seller)),
+        10,
+        "too soon after contributing"
+    );
+    w.now += 30 * DAY;
+    upd(&mut w, &listing);
+    assert_eq!(balance(&w, &w.member_key(seller)), 20);
+    w.now += DAY;
+    upd(&mut w, &listing);
+    assert_eq!(
+        balance(&w, &w.member_key(seller)),
+        20,
+        "second update within 30 days"
+    );
+    // Someone else cannot update the card.
+    let other = w.enroll(0);
+    let ev = w.member_event(
+        other,
+        Payload::Update(Update {
+            listing_id: c.id(),
+            listing,
+        }),
+        vec![],
+    );
+    assert_eq!(outcome(&w, &ev), Outcome::Void(VoidReason::NotContributor));
+}
+
+#[test]
+fn purchase_escrows_and_delivery_pays_the_contributor() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    let mut l = w.ledger();
+    let s = l.state();
+    assert_eq!(s.balance(&w.member_key(buyer)), Some(90));
+    assert_eq!(s.accounts[&w.member_key(buyer)].escrow, 10);
+    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Escrowed);
+    w.deliver(&p);
+    let mut l = w.ledger();
+    let s = l.state();
+    assert_eq!(s.balance(&w.member_key(buyer)), Some(90));
+    assert_eq!(s.accounts[&w.member_key(buyer)].escrow, 0);
+    assert_eq!(s.balance(&w.member_key(seller)), Some(20));
+    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
+    // Buying the same card twice is refused.
+    let again = w.purchase(buyer, c.id());
+    assert_eq!(outcome(&w, &again), Outcome::Void(VoidReason::AlreadyHeld));
+}
+
+#[test]
+fn commission_goes_to_the_host_org() {
+    let rules = Rules {
+        commission_bps: 2000,
+        ..Rules::default()
+    };
+    let mut w = World::with_rules(2, rules);
+    let seller = w.enroll(0);
+    let buyer = w.enroll(1);
+    w.grant(buyer, 100);
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    w.deliver(&p);
+    assert_eq!(balance(&w, &w.member_key(seller)), 10 + 8);
+    assert_eq!(balance(&w, &w.org_key(0)), 2);
+}
+
+#[test]
+fn undelivered_purchase_is_refunded_at_the_next_settled_checkpoint() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    // One org of two is not a quorum (more than 2/3 is needed): nothing settles.
+    w.checkpoint(&[0]);
+    assert_eq!(balance(&w, &w.member_key(buyer)), 90);
+    let cps = w.checkpoint(&[0, 1]);
+    let mut l = w.ledger();
+    let s = l.state();
+    assert!(s.finalized.is_some());
+    assert_eq!(s.balance(&w.member_key(buyer)), Some(100));
+    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Refunded);
+    // A Deliver after the refund pays no one.
+    let d = w.deliver(&p);
+    assert_eq!(outcome(&w, &d), Outcome::Void(VoidReason::NotEscrowed));
+    assert_eq!(balance(&w, &w.member_key(seller)), 10);
+    assert_eq!(cps.len(), 2);
+}
+
+#[test]
+fn spending_beyond_the_balance_is_void() {
+    let mut w = World::new(2);
+    let seller = w.enroll(0);
+    let buyer = w.enroll(1);
+    w.grant(buyer, 15);
+    let a = w.contribute(seller, 1, None);
+    let b = w.contribute(seller, 2, None);
+    let p1 = w.purchase(buyer, a.id());
+    let p2 = w.purchase(buyer, b.id());
+    assert_eq!(outcome(&w, &p1), Outcome::Applied);
+    assert_eq!(
+        outcome(&w, &p2),
+        Outcome::Void(VoidReason::InsufficientBalance)
+    );
+    let t = w.member_event(
+        buyer,
+        Payload::Transfer(Transfer {
+            to: w.member_key(seller),
+            points: 6,
+        }),
+        vec![],
+    );
+    assert_eq!(
+        outcome(&w, &t),
+        Outcome::Void(VoidReason::InsufficientBalance)
+    );
+    assert_eq!(balance(&w, &w.member_key(buyer)), 5);
+}
+
+#[test]
+fn pay_or_play_needs_25_recent_contributions_or_a_grant() {
+    let mut w = World::new(2);
+    let seller = w.enroll(0);
+    let buyer = w.enroll(1);
+    let target = w.contribute(seller, 1000, None);
+    for n in 0..24 {
+        w.contribute(buyer, n, None);
+    }
+    let p = w.purchase(buyer, target.id());
+    assert_eq!(outcome(&w, &p), Outcome::Void(VoidReason::PayOrPlay));
+    w.contribute(buyer, 24, None);
+    let p = w.purchase(buyer, target.id());
+    assert_eq!(outcome(&w, &p), Outcome::Applied);
+    assert_eq!(balance(&w, &w.member_key(buyer)), 250 - 10);
+    // Forty days later the contributions are out of the window.
+    let other = w.contribute(seller, 1001, None);
+    w.now += 40 * DAY;
+    let p = w.purchase(buyer, other.id());
+    assert_eq!(outcome(&w, &p), Outcome::Void(VoidReason::PayOrPlay));
+}
+
+#[test]
+fn buyers_trade_across_orgs_only() {
+    let mut w = World::new(2);
+    let seller = w.enroll(0);
+    let colleague = w.enroll(0);
+    w.grant(colleague, 100);
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(colleague, c.id());
+    assert_eq!(outcome(&w, &p), Outcome::Void(VoidReason::SameOrg));
+    w.grant(seller, 100);
+    let own = w.purchase(seller, c.id());
+    assert_eq!(outcome(&w, &own), Outcome::Void(VoidReason::OwnCard));
+}
+
+#[test]
+fn confirmed_bounce_pays_the_reporter_and_debits_the_contributor() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    // Before delivery there is nothing to report.
+    let early = w.bounce(buyer, &p, 5);
+    assert_eq!(outcome(&w, &early), Outcome::Void(VoidReason::NotDelivered));
+    w.deliver(&p);
+    let temp = w.bounce(buyer, &p, 4);
+    assert_eq!(
+        outcome(&w, &temp),
+        Outcome::Void(VoidReason::TemporaryFailure)
+    );
+    let ok = w.bounce(buyer, &p, 5);
+    assert_eq!(outcome(&w, &ok), Outcome::Applied);
+    let mut l = w.ledger();
+    let s = l.state();
+    assert_eq!(s.balance(&w.member_key(buyer)), Some(100 - 10 + 10));
+    assert_eq!(s.balance(&w.member_key(seller)), Some(10 + 10 - 10));
+    assert_eq!(s.listings[&c.id()].status, ListingStatus::Bounced);
+    let twice = w.bounce(buyer, &p, 5);
+    assert_eq!(
+        outcome(&w, &twice),
+        Outcome::Void(VoidReason::AlreadyReported)
+    );
+}
+
+#[test]
+fn bounce_with_a_wrong_opening_is_void() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    w.deliver(&p);
+    let ev = w.member_event(
+        buyer,
+        Payload::BounceReport(BounceReport {
+            purchase_id: p.id(),
+            evidence: carnet_protocol::hash::evidence_hash(b"x"),
+            status: DsnStatus {
+                class: 5,
+                subject: 1,
+                detail: 1,
+            },
+            opening: Opening {
+                value: "someone.else@company1.example".into(),
+                salt: [0; 32],
+            },
+        }),
+        vec![],
+    );
+    assert_eq!(outcome(&w, &ev), Outcome::Void(VoidReason::OpeningMismatch));
+}
+
+const UK_MOBILE: &str = "+447400123456";
+const FR_MOBILE: &str = "+33612345678";
+const UK_FIXED: &str = "+442079460000";
+
+#[test]
+fn phone_classification() {
+    assert!(is_mobile_number(UK_MOBILE));
+    assert!(is_mobile_number(FR_MOBILE));
+    assert!(!is_mobile_number(UK_FIXED));
+    assert!(!is_mobile_number("not a number"));
+}
+
+#[test]
+fn mobile_numbers_cost_100_and_the_second_excludes() {
+    let (mut w, seller, buyer) = market();
+    w.grant(buyer, 100);
+    let a = w.contribute(seller, 1, Some(UK_MOBILE));
+    let b = w.contribute(seller, 2, Some(FR_MOBILE));
+    let fixed = w.contribute(seller, 3, Some(UK_FIXED));
+    let spare = w.contribute(seller, 4, None);
+    let pa = w.purchase(buyer, a.id());
+    let pb = w.purchase(buyer, b.id());
+    let pf = w.purchase(buyer, fixed.id());
+    for p in [&pa, &pb, &pf] {
+        w.deliver(p);
+    }
+    let not_mobile = w.mobile(buyer, &pf);
+    assert_eq!(
+        outcome(&w, &not_mobile),
+        Outcome::Void(VoidReason::NotMobile)
+    );
+    w.mobile(buyer, &pa);
+    let mut l = w.ledger();
+    let s = l.state();
+    assert_eq!(s.balance(&w.member_key(seller)), Some(40 + 30 - 100));
+    assert_eq!(s.listings[&a.id()].status, ListingStatus::Withdrawn);
+    assert!(s.accounts[&w.member_key(seller)].is_active());
+    w.mobile(buyer, &pb);
+    let mut l = w.ledger();
+    let s = l.state();
+    assert_eq!(s.balance(&w.member_key(seller)), Some(40 + 30 - 200));
+    assert_eq!(
+        s.accounts[&w.member_key(seller)].status,
+        AccountStatus::Excluded(ExclusionCause::MobileNumbers)
+    );
+    // Excluded: listings withdrawn, no more contributing or buying.
+    assert_eq!(s.listings[&spare.id()].status, ListingStatus::Withdrawn);
+    let late = w.contribute(seller, 5, None);
+    assert_eq!(
+        outcome(&w, &late),
+        Outcome::Void(VoidReason::AuthorNotActiveMember)
+    );
+}
+
+#[test]
+fn referral_bonus_lands_with_the_first_contribution() {
+    let mut w = World::new(1);
+    let referrer = w.enroll(0);
+    let newcomer = w.enroll(0);
+    let r = w.member_event(
+        newcomer,
+        Payload::Referral(Referral {
+            referrer: w.member_key(referrer),
+        }),
+        vec![],
+    );
+    assert_eq!(outcome(&w, &r), Outcome::Applied);
+    assert_eq!(balance(&w, &w.member_key(referrer)), 0);
+    w.contribute(newcomer, 1, None);
+    assert_eq!(balance(&w, &w.member_key(referrer)), 125);
+    w.contribute(newcomer, 2, None);
+    assert_eq!(balance(&w, &w.member_key(referrer)), 125);
+    let again = w.member_event(
+        newcomer,
+        Payload::Referral(Referral {
+            referrer: w.member_key(referrer),
+        }),
+        vec![],
+    );
+    assert_eq!(
+        outcome(&w, &again),
+        Outcome::Void(VoidReason::AlreadyReferred)
+    );
+}
+
+#[test]
+fn grants_and_transfers() {
+    let mut w = World::new(2);
+    let a = w.enroll(0);
+    let b = w.enroll(1);
+    // 20 dollars of subscription at 5 points per dollar.
+    w.grant(a, 20 * w.genesis.rules.points_per_dollar);
+    w.member_event(
+        a,
+        Payload::Transfer(Transfer {
+            to: w.member_key(b),
+            points: 30,
+        }),
+        vec![],
+    );
+    assert_eq!(balance(&w, &w.member_key(a)), 70);
+    assert_eq!(balance(&w, &w.member_key(b)), 30);
+    // An org cannot grant to another org's member.
+    let bad = w.org_event(
+        0,
+        Payload::Grant(Grant {
+            member: w.member_key(b),
+            points: 5,
+            memo: String::new(),
+        }),
+        vec![],
+    );
+    assert_eq!(
+        outcome(&w, &bad),
+        Outcome::Void(VoidReason::NotTheMembersOrg)
+    );
+    let hist = w.ledger().state().history(&w.member_key(a));
+    assert_eq!(
+        hist.iter().map(|m| (m.delta, m.reason)).collect::<Vec<_>>(),
+        vec![
+            (100, MovementReason::Grant),
+            (-30, MovementReason::TransferOut)
+        ]
+    );
+}
+
+#[test]
+fn revoked_members_cannot_act() {
+    let mut w = World::new(1);
+    let m = w.enroll(0);
+    w.org_event(
+        0,
+        Payload::Revoke(Revoke {
+            member: w.member_key(m),
+            reason: "left the company".into(),
+        }),
+        vec![],
+    );
+    let c = w.contribute(m, 1, None);
+    assert_eq!(
+        outcome(&w, &c),
+        Outcome::Void(VoidReason::AuthorNotActiveMember)
+    );
+}
+
+#[test]
+fn unenrolled_keys_and_members_posing_as_orgs_are_void() {
+    let mut w = World::new(1);
+    let m = w.enroll(0);
+    // A member cannot enroll anyone: Enroll needs an org author.
+    let ev = w.member_event(
+        m,
+        Payload::Enroll(Enroll {
+            member: carnet_protocol::PublicKey([9; 32]),
+            handle: "x".into(),
+        }),
+        vec![],
+    );
+    assert_eq!(outcome(&w, &ev), Outcome::Void(VoidReason::AuthorNotOrg));
+}
+
+#[test]
+fn opt_out_erases_the_listing_and_refuses_the_key() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let key = w.card(1, None).listing(&w.network).unwrap().dedup_key;
+    w.org_event(1, Payload::OptOut(OptOut { dedup_key: key }), vec![]);
+    let mut l = w.ledger();
+    assert!(!l.state().listings.contains_key(&c.id()));
+    let p = w.purchase(buyer, c.id());
+    assert_eq!(outcome(&w, &p), Outcome::Void(VoidReason::UnknownListing));
+    let again = w.contribute(buyer, 1, None);
+    assert_eq!(outcome(&w, &again), Outcome::Void(VoidReason::OptedOut));
+}
+
+#[test]
+fn company_votes_show_the_median() {
+    let mut w = World::new(1);
+    let ms: Vec<usize> = (0..3).map(|_| w.enroll(0)).collect();
+    let votes = [
+        (EmployeeRange::From11To50, RevenueRange::Under1M),
+        (EmployeeRange::From51To200, RevenueRange::From10MTo50M),
+        (EmployeeRange::Over10000, RevenueRange::From1MTo10M),
+    ];
+    for (m, (e, r)) in ms.iter().zip(votes) {
+        w.member_event(
+            *m,
+            Payload::Vote(Vote {
+                company_domain: "acme.example".into(),
+                employees: e,
+                revenue: r,
+            }),
+            vec![],
+        );
+    }
+    // A member's later vote replaces its earlier one.
+    w.member_event(
+        ms[2],
+        Payload::Vote(Vote {
+            company_domain: "acme.example".into(),
+            employees: EmployeeRange::From1To10,
+            revenue: RevenueRange::Over1B,
+        }),
+        vec![],
+    );
+    let view = w.ledger().state().company("acme.example").unwrap();
+    assert_eq!(view.votes, 3);
+    assert_eq!(view.employees, EmployeeRange::From11To50);
+    assert_eq!(view.revenue, RevenueRange::From10MTo50M);
+    assert!(w.ledger().state().company("other.example").is_none());
+}
+
+#[test]
+fn admitting_an_org_needs_a_quorum() {
+    let mut w = World::new(3);
+    let newcomer = carnet_protocol::SecretKey::from_seed([42; 32]).public();
+    let admit = |w: &mut World, o: usize| {
+        w.org_event(
+            o,
+            Payload::Admit(Admit {
+                org: newcomer,
+                name: "Newco".into(),
+            }),
+            vec![],
+        )
+    };
+    admit(&mut w, 0);
+    admit(&mut w, 1);
+    // 2 of 3 is not more than two thirds.
+    assert!(!w.ledger().state().orgs.contains_key(&newcomer));
+    let dup = admit(&mut w, 1);
+    assert_eq!(outcome(&w, &dup), Outcome::Void(VoidReason::AlreadyVoted));
+    admit(&mut w, 2);
+    assert!(w.ledger().state().orgs.contains_key(&newcomer));
+}
+
+#[test]
+fn equivocation_excludes_the_author_from_the_fork_on() {
+    let (mut w, seller, _) = market();
+    let before = w.contribute(seller, 1, None);
+    // Fork the seller's chain: two different events at the same seq.
+    let mut twin = w.members[seller].0.clone();
+    let a = w.contribute(seller, 2, None);
+    let card = w.card(3, None);
+    let b = twin
+        .sign(
+            Payload::Contribute(Contribute {
+                listing: card.listing(&w.network).unwrap(),
+            }),
+            vec![],
+            w.clock,
+            w.now,
+        )
+        .unwrap();
+    assert_eq!(a.seq(), b.seq());
+    w.log.push(b.clone());
+    let mut l = w.ledger();
+    let (x, y) = l.equivocation(&w.member_key(seller)).expect("proof");
+    assert_eq!(x.seq(), y.seq());
+    assert_ne!(x.id(), y.id());
+    let s = l.state();
+    assert_eq!(s.outcomes[&before.id()], Outcome::Applied);
+    assert_eq!(
+        s.outcomes[&a.id()],
+        Outcome::Void(VoidReason::AuthorEquivocated)
+    );
+    assert_eq!(
+        s.outcomes[&b.id()],
+        Outcome::Void(VoidReason::AuthorEquivocated)
+    );
+    assert_eq!(
+        s.accounts[&w.member_key(seller)].status,
+        AccountStatus::Excluded(ExclusionCause::Equivocation)
+    );
+    assert_eq!(s.balance(&w.member_key(seller)), Some(10));
+}
+
+#[test]
+fn late_event_sorting_first_gives_the_same_state() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    w.deliver(&p);
+    let reference = w.ledger().state_root();
+    // Insert everything but the grant, look at the state, then deliver the grant late.
+    let grant_pos = 2;
+    let mut l = Ledger::new(w.genesis.clone());
+    for (i, e) in w.log.iter().enumerate() {
+        if i != grant_pos {
+            l.insert(e.clone()).unwrap();
+        }
+    }
+    let _ = l.state_root();
+    l.insert(w.log[grant_pos].clone()).unwrap();
+    assert_eq!(l.state_root(), reference);
+}
+
+#[test]
+fn lamport_and_chain_rules_reject_events() {
+    use carnet_protocol::{EventBody, SignedEvent};
+    let (mut w, seller, _) = market();
+    let c = w.contribute(seller, 1, None);
+    let mut l = w.ledger();
+    // An event depending on `c` with a clock not above it.
+    let key = w.members[seller].0.key().clone();
+    let head = w.members[seller].0.head().unwrap();
+    let body = EventBody {
+        network: w.network,
+        author: key.public(),
+        seq: head.seq + 1,
+        prev: Some(head.id),
+        lamport: c.lamport(),
+        deps: vec![],
+        timestamp_ms: w.now,
+        payload: Payload::Vote(Vote {
+            company_domain: "acme.example".into(),
+            employees: EmployeeRange::From1To10,
+            revenue: RevenueRange::Under1M,
+        }),
+    };
+    let ev = SignedEvent::sign(body.clone(), &key).unwrap();
+    assert!(matches!(
+        l.insert(ev),
+        Err(LedgerError::LamportTooLow { .. })
+    ));
+    // Time going backwards along the chain.
+    let ev = SignedEvent::sign(
+        EventBody {
+            lamport: c.lamport() + 1,
+            timestamp_ms: w.now - 1,
+            ..body.clone()
+        },
+        &key,
+    )
+    .unwrap();
+    assert_eq!(l.insert(ev), Err(LedgerError::TimeBackwards));
+    // An event missing its prev waits, then is ordered when the prev arrives.
+    let next = w.contribute(seller, 2, None);
+    let after = w.contribute(seller, 3, None);
+    let mut fresh = w.ledger();
+    let mut partial = Ledger::new(w.genesis.clone());
+    for e in &w.log {
+        if e.id() != next.id() && e.id() != after.id() {
+            partial.insert(e.clone()).unwrap();
+        }
+    }
+    let (r, _) = partial.insert(after.clone()).unwrap();
+    assert_eq!(r, Inserted::Pending(vec![next.id()]));
+    assert_eq!(partial.pending_len(), 1);
+    partial.insert(next).unwrap();
+    assert_eq!(partial.pending_len(), 0);
+    assert_eq!(partial.state_root(), fresh.state_root());
+}
+
+#[test]
+fn balance_inclusion_proof_verifies_against_the_root() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    w.deliver(&p);
+    let mut l = w.ledger();
+    let root = l.state_root();
+    let proof = l.state().prove_account(&w.member_key(seller)).unwrap();
+    assert!(proof.verify(&root));
+    let mut forged = proof.clone();
+    let n = forged.leaf.len();
+    forged.leaf[n - 5] ^= 1;
+    assert!(!forged.verify(&root));
+    let mut other_root = root;
+    other_root.0[0] ^= 1;
+    assert!(!proof.verify(&other_root));
+}
+
+#[test]
+fn checkpoint_claims_match_between_nodes() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    w.purchase(buyer, c.id());
+    let bound = w.clock;
+    let claim = w.ledger().claim_at(bound);
+    w.contribute(seller, 2, None);
+    // Events above the bound do not change the claim.
+    assert_eq!(w.ledger().claim_at(bound), claim);
+    assert_eq!(claim.event_count as usize, w.log.len() - 1);
+}

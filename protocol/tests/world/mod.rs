@@ -1,0 +1,274 @@
+//! A simulated network for ledger tests: orgs and members that write valid events.
+#![allow(dead_code)]
+
+use carnet_protocol::author::Author;
+use carnet_protocol::card::{recipient_public, seal_card, Card};
+use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
+use carnet_protocol::hash::{ContentId, Hash32, NetworkId};
+use carnet_protocol::ledger::Ledger;
+use carnet_protocol::payload::*;
+use carnet_protocol::{PublicKey, SecretKey, SignedEvent};
+
+pub const DAY: u64 = 24 * 60 * 60 * 1000;
+
+pub struct World {
+    pub genesis: Genesis,
+    pub network: NetworkId,
+    pub orgs: Vec<Author>,
+    pub members: Vec<(Author, usize)>,
+    pub cards: Vec<(ContentId, Card, usize)>,
+    pub clock: u64,
+    pub now: u64,
+    pub log: Vec<SignedEvent>,
+}
+
+fn seed(tag: u8, i: usize) -> [u8; 32] {
+    *Hash32::derive(
+        "carnet tests world seed",
+        &[&[tag], &(i as u64).to_le_bytes()],
+    )
+    .as_bytes()
+}
+
+impl World {
+    pub fn new(orgs: usize) -> Self {
+        Self::with_rules(orgs, Rules::default())
+    }
+
+    pub fn with_rules(orgs: usize, rules: Rules) -> Self {
+        let keys: Vec<SecretKey> = (0..orgs)
+            .map(|i| SecretKey::from_seed(seed(1, i)))
+            .collect();
+        let entries = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| OrgEntry {
+                key: k.public(),
+                name: format!("Org {i}"),
+            })
+            .collect();
+        let genesis = Genesis::new("test network", entries, rules, 1_700_000_000_000).unwrap();
+        let network = genesis.network_id();
+        World {
+            orgs: keys.into_iter().map(|k| Author::new(k, network)).collect(),
+            genesis,
+            network,
+            members: Vec::new(),
+            cards: Vec::new(),
+            clock: 0,
+            now: 1_700_000_000_000,
+            log: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, ev: SignedEvent) -> SignedEvent {
+        self.clock = self.clock.max(ev.lamport());
+        self.log.push(ev.clone());
+        ev
+    }
+
+    pub fn org_event(&mut self, org: usize, payload: Payload, deps: Vec<ContentId>) -> SignedEvent {
+        let ev = self.orgs[org]
+            .sign(payload, deps, self.clock, self.now)
+            .unwrap();
+        self.record(ev)
+    }
+
+    pub fn member_event(
+        &mut self,
+        m: usize,
+        payload: Payload,
+        deps: Vec<ContentId>,
+    ) -> SignedEvent {
+        let ev = self.members[m]
+            .0
+            .sign(payload, deps, self.clock, self.now)
+            .unwrap();
+        self.record(ev)
+    }
+
+    pub fn org_key(&self, org: usize) -> PublicKey {
+        self.orgs[org].public()
+    }
+
+    pub fn member_key(&self, m: usize) -> PublicKey {
+        self.members[m].0.public()
+    }
+
+    /// Enrolls a new member of `org`; returns its index.
+    pub fn enroll(&mut self, org: usize) -> usize {
+        let i = self.members.len();
+        let key = SecretKey::from_seed(seed(2, i));
+        let member = key.public();
+        self.members.push((Author::new(key, self.network), org));
+        self.org_event(
+            org,
+            Payload::Enroll(Enroll {
+                member,
+                handle: format!("member{i}"),
+            }),
+            vec![],
+        );
+        i
+    }
+
+    pub fn grant(&mut self, m: usize, points: u64) -> SignedEvent {
+        let org = self.members[m].1;
+        let member = self.member_key(m);
+        self.org_event(
+            org,
+            Payload::Grant(Grant {
+                member,
+                points,
+                memo: String::new(),
+            }),
+            vec![],
+        )
+    }
+
+    pub fn card(&self, n: usize, phone: Option<&str>) -> Card {
+        Card {
+            teaser: Teaser {
+                name: format!("Person {n}"),
+                title: "CTO".into(),
+                company: format!("Company {}", n % 7),
+                company_domain: format!("company{}.example", n % 7),
+                city: "Paris".into(),
+                availability: Availability {
+                    email: true,
+                    postal: false,
+                    phone: phone.is_some(),
+                },
+            },
+            email: Opening {
+                value: format!("person{n}@company{}.example", n % 7),
+                salt: seed(3, n),
+            },
+            phone: phone.map(|p| Opening {
+                value: p.to_owned(),
+                salt: seed(4, n),
+            }),
+            postal_address: None,
+        }
+    }
+
+    /// Member `m` contributes card number `n`; returns the Contribute event.
+    pub fn contribute(&mut self, m: usize, n: usize, phone: Option<&str>) -> SignedEvent {
+        let card = self.card(n, phone);
+        let listing = card.listing(&self.network).unwrap();
+        let ev = self.member_event(m, Payload::Contribute(Contribute { listing }), vec![]);
+        self.cards.push((ev.id(), card, m));
+        ev
+    }
+
+    pub fn card_of(&self, listing: ContentId) -> Card {
+        self.cards
+            .iter()
+            .find(|c| c.0 == listing)
+            .unwrap()
+            .1
+            .clone()
+    }
+
+    pub fn purchase(&mut self, m: usize, listing: ContentId) -> SignedEvent {
+        let recipient = recipient_public(seed(5, m));
+        self.member_event(
+            m,
+            Payload::Purchase(Purchase {
+                listing_id: listing,
+                recipient,
+                max_price: 10,
+            }),
+            vec![],
+        )
+    }
+
+    /// The contributor's org delivers the card for `purchase`.
+    pub fn deliver(&mut self, purchase: &SignedEvent) -> SignedEvent {
+        let Payload::Purchase(p) = purchase.payload() else {
+            panic!("not a purchase")
+        };
+        let (_, card, contributor) = self
+            .cards
+            .iter()
+            .find(|c| c.0 == p.listing_id)
+            .unwrap()
+            .clone();
+        let org = self.members[contributor].1;
+        let (ephemeral, sealed_card) =
+            seal_card(&card, &p.recipient, seed(6, self.log.len()), &purchase.id()).unwrap();
+        self.org_event(
+            org,
+            Payload::Deliver(Deliver {
+                purchase_id: purchase.id(),
+                ephemeral,
+                sealed_card,
+            }),
+            vec![],
+        )
+    }
+
+    pub fn bounce(&mut self, m: usize, purchase: &SignedEvent, class: u8) -> SignedEvent {
+        let Payload::Purchase(p) = purchase.payload() else {
+            panic!("not a purchase")
+        };
+        let card = self.card_of(p.listing_id);
+        self.member_event(
+            m,
+            Payload::BounceReport(BounceReport {
+                purchase_id: purchase.id(),
+                evidence: carnet_protocol::hash::evidence_hash(b"bounce"),
+                status: DsnStatus {
+                    class,
+                    subject: 1,
+                    detail: 1,
+                },
+                opening: card.email.clone(),
+            }),
+            vec![],
+        )
+    }
+
+    pub fn mobile(&mut self, m: usize, purchase: &SignedEvent) -> SignedEvent {
+        let Payload::Purchase(p) = purchase.payload() else {
+            panic!("not a purchase")
+        };
+        let card = self.card_of(p.listing_id);
+        self.member_event(
+            m,
+            Payload::MobileReport(MobileReport {
+                purchase_id: purchase.id(),
+                opening: card.phone.clone().unwrap(),
+            }),
+            vec![],
+        )
+    }
+
+    /// Orgs `orgs` each sign a checkpoint of everything so far (one shared claim).
+    pub fn checkpoint(&mut self, orgs: &[usize]) -> Vec<SignedEvent> {
+        let claim = self.ledger().claim_at(self.clock);
+        orgs.iter()
+            .map(|&o| {
+                self.org_event(
+                    o,
+                    Payload::Checkpoint(Checkpoint {
+                        lamport_bound: claim.lamport_bound,
+                        event_count: claim.event_count,
+                        events_root: claim.events_root,
+                        state_root: claim.state_root,
+                    }),
+                    vec![],
+                )
+            })
+            .collect()
+    }
+
+    /// A ledger holding the whole log, inserted in order.
+    pub fn ledger(&self) -> Ledger {
+        let mut l = Ledger::new(self.genesis.clone());
+        for e in &self.log {
+            l.insert(e.clone()).unwrap();
+        }
+        l
+    }
+}
