@@ -247,23 +247,34 @@ impl SignedEvent {
     }
 }
 
-/// Verifies the signatures of many events at once; `Ok` only if all are valid.
+/// Verifies the signatures of many events; `Ok` only if all are valid.
 ///
-/// Callers that need strict per-event verdicts fall back to
-/// [`SignedEvent::verify_signature`] on failure to find the culprit.
+/// This checks each event with [`SignedEvent::verify_signature`], one by one, on
+/// purpose. Ed25519 batch verification (`ed25519_dalek::verify_batch`) accepts
+/// signatures the strict rules of docs/protocol.md reject: a small-order author key
+/// or R, a non-canonical R, and, with a probability that depends on how events are
+/// grouped into a batch, an R or key with a torsion component. Nodes batching
+/// differently would then disagree on an event's validity. Making a batch exactly as
+/// strict needs a prime-order-subgroup check per point, which costs more than it saves.
 pub fn verify_batch(events: &[SignedEvent]) -> Result<(), EventError> {
+    events.iter().try_for_each(SignedEvent::verify_signature)
+}
+
+/// Re-checks signatures of events this node already accepted (and so verified one by
+/// one under the strict rules), with Ed25519 batch verification: about three times
+/// faster, for replaying a node's own store at start-up or after a crash.
+///
+/// Not a validity decision: batch verification is more lenient than the strict rules
+/// (see [`verify_batch`]), so it must never be used on events from the network. It
+/// detects storage corruption, which flips bits at random, not crafted torsion points.
+pub fn batch_check_stored(events: &[SignedEvent]) -> Result<(), EventError> {
     let mut msgs = Vec::with_capacity(events.len());
     let mut sigs = Vec::with_capacity(events.len());
     let mut keys = Vec::with_capacity(events.len());
     for e in events {
         msgs.push(signing_message(&e.id));
         sigs.push(ed25519_dalek::Signature::from_bytes(&e.signature));
-        keys.push(
-            e.body
-                .author
-                .verifying_key()
-                .ok_or(EventError::BadAuthorKey)?,
-        );
+        keys.push(e.body.author.verifying_key().ok_or(EventError::BadAuthorKey)?);
     }
     let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
     ed25519_dalek::verify_batch(&refs, &sigs, &keys).map_err(|_| EventError::BadSignature)
