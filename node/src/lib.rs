@@ -1,1 +1,10 @@
 //! The Carnet node: IO around the pure protocol core.
+//!
+//! Today it holds an organisation's identity and network genesis in a data directory
+//! and runs until told to stop; gossip, sync, storage and the local API build on this
+//! (issue 4).
+
+pub mod datadir;
+pub mod run;
+
+pub use datadir::{DataDir, DataDirError};

@@ -273,7 +273,12 @@ impl Ledger {
         for key in range {
             apply::apply(&mut self.state, &ctx, &self.events[&key.1]);
             self.applied_to = Some(*key);
-            if self.state.applied.is_multiple_of(self.snapshot_interval) {
+            // Late events sort near the tip, so only the last stretch is worth
+            // snapshots; snapshotting a long replay would only slow it (a snapshot
+            // makes the next writes copy shared nodes).
+            let remaining = self.order.len() as u64 - self.state.applied;
+            let near_tip = remaining <= self.snapshot_interval * MAX_SNAPSHOTS as u64;
+            if near_tip && self.state.applied.is_multiple_of(self.snapshot_interval) {
                 self.snapshots.insert(*key, self.state.clone());
                 if self.snapshots.len() > MAX_SNAPSHOTS {
                     self.snapshots.pop_first();

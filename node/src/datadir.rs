@@ -1,0 +1,163 @@
+//! The node's data directory: the org key and the pinned network genesis.
+//!
+//! The org key is the organisation's signing identity, so it is written once with
+//! owner-only permissions and never overwritten; the genesis is stored as its
+//! canonical bytes, the form whose hash is the network id.
+
+use carnet_protocol::genesis::{Genesis, GenesisError, OrgEntry, Rules};
+use carnet_protocol::{NetworkId, PublicKey, SecretKey};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub const ORG_KEY_FILE: &str = "org.key";
+pub const GENESIS_FILE: &str = "genesis.bin";
+
+#[derive(Debug, Error)]
+pub enum DataDirError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a key file (expected 64 hex digits)")]
+    BadKey { path: PathBuf },
+    #[error("{path}: {source}")]
+    BadGenesis { path: PathBuf, source: GenesisError },
+    #[error("no randomness available from the operating system: {0}")]
+    Randomness(String),
+    #[error("{0}")]
+    Genesis(#[from] GenesisError),
+    #[error("no data directory given and no home directory to put one in; pass --data-dir")]
+    NoDefault,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
+    move |source| DataDirError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// An opened data directory.
+#[derive(Debug)]
+pub struct DataDir {
+    pub path: PathBuf,
+    pub org_key: SecretKey,
+    pub genesis: Genesis,
+}
+
+/// `$XDG_DATA_HOME/carnet` (or the platform's equivalent).
+pub fn default_path() -> Result<PathBuf, DataDirError> {
+    dirs::data_dir()
+        .map(|d| d.join("carnet"))
+        .ok_or(DataDirError::NoDefault)
+}
+
+fn random_seed() -> Result<[u8; 32], DataDirError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| DataDirError::Randomness(e.to_string()))?;
+    Ok(seed)
+}
+
+impl DataDir {
+    /// Opens `path`, creating it on first use with a fresh org key and, if no genesis
+    /// is there, the embedded default: a one-org network founded by this node.
+    pub fn open_or_init(path: &Path, org_name: &str, now_ms: u64) -> Result<Self, DataDirError> {
+        fs::create_dir_all(path).map_err(io(path))?;
+        let key_path = path.join(ORG_KEY_FILE);
+        let org_key = if key_path.exists() {
+            read_key(&key_path)?
+        } else {
+            let key = SecretKey::from_seed(random_seed()?);
+            write_new_private(&key_path, hex::encode(key.seed()).as_bytes())?;
+            key
+        };
+        let genesis_path = path.join(GENESIS_FILE);
+        let genesis = if genesis_path.exists() {
+            let bytes = fs::read(&genesis_path).map_err(io(&genesis_path))?;
+            Genesis::decode(&bytes).map_err(|source| DataDirError::BadGenesis {
+                path: genesis_path.clone(),
+                source,
+            })?
+        } else {
+            let g = Genesis::new(
+                &format!("{org_name} network"),
+                vec![OrgEntry {
+                    key: org_key.public(),
+                    name: org_name.to_owned(),
+                }],
+                Rules::default(),
+                now_ms,
+            )?;
+            write_new_private(&genesis_path, &g.to_bytes())?;
+            g
+        };
+        Ok(DataDir {
+            path: path.to_owned(),
+            org_key,
+            genesis,
+        })
+    }
+
+    pub fn org(&self) -> PublicKey {
+        self.org_key.public()
+    }
+
+    pub fn network(&self) -> NetworkId {
+        self.genesis.network_id()
+    }
+}
+
+fn read_key(path: &Path) -> Result<SecretKey, DataDirError> {
+    let text = fs::read_to_string(path).map_err(io(path))?;
+    let bytes = hex::decode(text.trim()).map_err(|_| DataDirError::BadKey {
+        path: path.to_owned(),
+    })?;
+    let seed: [u8; 32] = bytes.try_into().map_err(|_| DataDirError::BadKey {
+        path: path.to_owned(),
+    })?;
+    Ok(SecretKey::from_seed(seed))
+}
+
+/// Writes a file that must not exist yet, readable by the owner only.
+fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_then_reopen_keeps_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = DataDir::open_or_init(dir.path(), "Acme", 1).unwrap();
+        let b = DataDir::open_or_init(dir.path(), "Other name", 2).unwrap();
+        assert_eq!(a.org(), b.org());
+        assert_eq!(a.network(), b.network());
+        assert!(b.genesis.is_founder(&b.org()));
+    }
+
+    #[test]
+    fn corrupt_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(ORG_KEY_FILE), "not hex").unwrap();
+        let e = DataDir::open_or_init(dir.path(), "Acme", 1).unwrap_err();
+        assert!(matches!(e, DataDirError::BadKey { .. }), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(GENESIS_FILE), [1, 2, 3]).unwrap();
+        let e = DataDir::open_or_init(dir.path(), "Acme", 1).unwrap_err();
+        assert!(matches!(e, DataDirError::BadGenesis { .. }), "{e}");
+    }
+}
