@@ -300,7 +300,7 @@ impl Payload {
             }
             Payload::BounceReport(b) => {
                 check_text("email", &b.opening.value, MAX_EMAIL_BYTES, true)?;
-                if !(2..=5).contains(&b.status.class)
+                if !matches!(b.status.class, 2 | 4 | 5)
                     || b.status.subject > 999
                     || b.status.detail > 999
                 {

@@ -1,0 +1,155 @@
+//! docs/test-vectors/ledger.json: a scenario an independent implementation can replay.
+//!
+//! It holds the genesis, the events (wire form, in ledger order and also shuffled), and
+//! the expected state root, balances, outcomes and leaves. The test regenerates the
+//! file and compares (CARNET_REGEN_VECTORS=1 rewrites it), then replays the file's own
+//! events and checks every expected value.
+
+mod world;
+
+use carnet_protocol::ledger::{Ledger, Outcome};
+use carnet_protocol::{Genesis, SignedEvent};
+use serde_json::{json, Value};
+use world::World;
+
+const PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../docs/test-vectors/ledger.json"
+);
+
+fn scenario() -> World {
+    let mut w = World::new(3);
+    let seller = w.enroll(0);
+    let buyer = w.enroll(1);
+    let referred = w.enroll(2);
+    w.grant(buyer, 100);
+    w.member_event(
+        referred,
+        carnet_protocol::Payload::Referral(carnet_protocol::payload::Referral {
+            referrer: w.member_key(seller),
+        }),
+        vec![],
+    );
+    let plain = w.contribute(seller, 1, None);
+    let mobile = w.contribute(seller, 2, Some("+447400123456"));
+    w.contribute(referred, 3, None);
+    w.contribute(buyer, 1, None); // duplicate email: void
+    let p1 = w.purchase(buyer, plain.id());
+    let p2 = w.purchase(buyer, mobile.id());
+    w.deliver(&p1);
+    w.deliver(&p2);
+    w.bounce(buyer, &p1, 5);
+    w.mobile(buyer, &p2);
+    let extra = w.contribute(seller, 4, None);
+    w.purchase(buyer, extra.id()); // never delivered: refunded at settlement
+    w.checkpoint(&[0, 1, 2]);
+    w
+}
+
+fn outcome_name(o: &Outcome) -> String {
+    match o {
+        Outcome::Applied => "applied".into(),
+        Outcome::Void(r) => format!("void:{r:?}"),
+    }
+}
+
+fn generate() -> Value {
+    let w = scenario();
+    let mut l = w.ledger();
+    let root = l.state_root();
+    let state = l.state().clone();
+    let ordered: Vec<String> = l.events().map(|e| hex::encode(e.as_bytes())).collect();
+    // A fixed shuffle: reversed, so most events arrive before what they depend on.
+    let shuffled: Vec<String> = ordered.iter().rev().cloned().collect();
+    let balances: serde_json::Map<String, Value> = state
+        .accounts
+        .iter()
+        .map(|(k, a)| {
+            (
+                k.to_hex(),
+                json!({"balance": a.balance, "escrow": a.escrow}),
+            )
+        })
+        .collect();
+    let outcomes: serde_json::Map<String, Value> = state
+        .outcomes
+        .iter()
+        .map(|(id, o)| (id.to_hex(), json!(outcome_name(o))))
+        .collect();
+    json!({
+        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, an undelivered purchase refunded by a checkpoint signed by all three orgs.",
+        "genesis_hex": hex::encode(w.genesis.to_bytes()),
+        "network_id_hex": w.network.to_hex(),
+        "events_in_ledger_order_hex": ordered,
+        "events_shuffled_hex": shuffled,
+        "state_root_hex": root.to_hex(),
+        "leaves_hex": state.leaves().iter().map(hex::encode).collect::<Vec<_>>(),
+        "accounts": balances,
+        "outcomes": outcomes,
+    })
+}
+
+#[test]
+fn ledger_vector_file_is_current() {
+    let text = serde_json::to_string_pretty(&generate()).unwrap() + "\n";
+    if std::env::var("CARNET_REGEN_VECTORS").is_ok() {
+        std::fs::write(PATH, &text).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(PATH).expect("docs/test-vectors/ledger.json");
+    assert!(
+        on_disk == text,
+        "ledger.json is stale: run with CARNET_REGEN_VECTORS=1"
+    );
+}
+
+#[test]
+fn ledger_vector_replays_to_the_expected_state() {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    let genesis =
+        Genesis::decode(&hex::decode(v["genesis_hex"].as_str().unwrap()).unwrap()).unwrap();
+    let net = genesis.network_id();
+    assert_eq!(net.to_hex(), v["network_id_hex"]);
+    for key in ["events_in_ledger_order_hex", "events_shuffled_hex"] {
+        let mut l = Ledger::new(genesis.clone());
+        for h in v[key].as_array().unwrap() {
+            let ev = SignedEvent::decode(&hex::decode(h.as_str().unwrap()).unwrap(), &net).unwrap();
+            l.insert(ev).unwrap();
+        }
+        assert_eq!(l.pending_len(), 0);
+        assert_eq!(l.state_root().to_hex(), v["state_root_hex"], "{key}");
+        let s = l.state();
+        let leaves: Vec<String> = s.leaves().iter().map(hex::encode).collect();
+        assert_eq!(json!(leaves), v["leaves_hex"]);
+        for (k, a) in v["accounts"].as_object().unwrap() {
+            let acc = s
+                .accounts
+                .iter()
+                .find(|(pk, _)| &pk.to_hex() == k)
+                .unwrap()
+                .1;
+            assert_eq!(json!(acc.balance), a["balance"]);
+            assert_eq!(json!(acc.escrow), a["escrow"]);
+        }
+        for (id, o) in v["outcomes"].as_object().unwrap() {
+            let got = s
+                .outcomes
+                .iter()
+                .find(|(i, _)| &i.to_hex() == id)
+                .unwrap()
+                .1;
+            assert_eq!(json!(outcome_name(got)), *o);
+        }
+    }
+    // The balances are those the rules give by hand (docs/protocol.md, "Ledger").
+    let mut by_balance: Vec<i64> = v["accounts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|a| a["balance"].as_i64().unwrap())
+        .collect();
+    by_balance.sort();
+    // seller: +10 +10 +10 (three cards) +10 +10 (two sales) -10 (bounce) -100 (mobile) = -60
+    // buyer: 100 grant -10 -10 -10 (purchases) +10 (bounty) +10 (refund) = 90; duplicate earns 0
+    // referred: +10; orgs: 0 each. The referrer bonus goes to the seller: -60 + 125 = 65.
+    assert_eq!(by_balance, vec![0, 0, 0, 10, 65, 90]);
+}
