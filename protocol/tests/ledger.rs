@@ -650,3 +650,55 @@ fn checkpoint_claims_match_between_nodes() {
     assert_eq!(w.ledger().claim_at(bound), claim);
     assert_eq!(claim.event_count as usize, w.log.len() - 1);
 }
+
+#[test]
+fn a_quorum_claim_that_misses_events_is_not_final_here() {
+    let (mut w, seller, buyer) = market();
+    let idle = w.enroll(0);
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    // The idle member writes an event with an old clock: it sorts below the bound the
+    // orgs are about to sign, but the orgs never saw it.
+    let late = w.members[idle]
+        .0
+        .sign(
+            Payload::Vote(Vote {
+                company_domain: "acme.example".into(),
+                employees: EmployeeRange::From1To10,
+                revenue: RevenueRange::Under1M,
+            }),
+            vec![],
+            0,
+            w.now,
+        )
+        .unwrap();
+    assert!(late.lamport() <= w.clock);
+    w.checkpoint(&[0, 1]);
+    let mut without = w.ledger();
+    assert!(without.state().finalized.is_some());
+    assert_eq!(
+        without.state().purchases[&p.id()].status,
+        PurchaseStatus::Refunded
+    );
+    // With the late event, the quorum's claim is not this ledger's prefix: not final,
+    // nothing refunded, whatever order the events came in.
+    let mut with = w.ledger();
+    with.insert(late.clone()).unwrap();
+    let s = with.state();
+    assert!(s.finalized.is_none());
+    assert_eq!(s.mismatched.len(), 1);
+    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Escrowed);
+    let mut first = Ledger::new(w.genesis.clone());
+    first.insert(late.clone()).unwrap();
+    for e in &w.log {
+        first.insert(e.clone()).unwrap();
+    }
+    assert_eq!(first.state_root(), with.state_root());
+    // The orgs, once they hold it, sign a new checkpoint that includes it: final again.
+    w.log.push(late);
+    w.checkpoint(&[0, 1]);
+    let mut again = w.ledger();
+    let s = again.state();
+    assert!(s.finalized.is_some());
+    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Refunded);
+}

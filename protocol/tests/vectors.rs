@@ -1449,8 +1449,9 @@ fn vectors_match_files() {
         let p = entry.unwrap().path();
         if p.extension().is_some_and(|e| e == "json") {
             let stem = p.file_stem().unwrap().to_string_lossy().to_string();
+            // ledger.json has its own generator and checker (tests/ledger_vectors.rs).
             assert!(
-                generated.files.contains_key(&stem),
+                generated.files.contains_key(&stem) || stem == "ledger",
                 "{} is not a generated vector file",
                 p.display()
             );

@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 /// event set (not of arrival order).
 pub(crate) struct Ctx<'a> {
     pub rules: &'a Rules,
+    /// Every bound named by an ordered Checkpoint.
+    pub claimed_bounds: &'a std::collections::BTreeSet<u64>,
     /// Authors that signed two events at one seq, with the lowest such seq.
     pub equivocators: &'a BTreeMap<PublicKey, u64>,
 }
@@ -24,6 +26,16 @@ pub(crate) struct Ctx<'a> {
 type Rule = Result<(), VoidReason>;
 
 pub(crate) fn apply(state: &mut State, ctx: &Ctx, ev: &SignedEvent) {
+    // Record the prefix at every claimed bound this event's clock passes.
+    let from = state.last_lamport;
+    for &bound in ctx.claimed_bounds.range(from..ev.lamport()) {
+        if !state.prefixes.contains_key(&bound) {
+            let prefix = (state.frontier.count(), state.frontier.root());
+            state.prefixes.insert(bound, prefix);
+        }
+    }
+    state.last_lamport = ev.lamport();
+    state.frontier.push(&ev.id());
     let outcome = match apply_event(state, ctx, ev) {
         Ok(()) => Outcome::Applied,
         Err(r) => Outcome::Void(r),
@@ -597,8 +609,15 @@ fn checkpoint(
         .finalized
         .is_none_or(|f| f.lamport_bound < claim.lamport_bound);
     if newer && quorum(r, signers, state.orgs.len()) {
-        state.finalized = Some(claim);
-        settle(state, id, claim.lamport_bound);
+        // Final only if the quorum signed exactly the events this ledger holds below
+        // the bound; the state root then agrees by determinism.
+        let own = state.prefixes.get(&claim.lamport_bound).copied();
+        if own == Some((claim.event_count, claim.events_root)) {
+            state.finalized = Some(claim);
+            settle(state, id, claim.lamport_bound);
+        } else {
+            state.mismatched.insert(claim);
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! it, so the state is always that of applying the whole set in order from genesis.
 
 mod apply;
+mod frontier;
 mod root;
 mod state;
 
@@ -20,6 +21,7 @@ use crate::event::SignedEvent;
 use crate::genesis::Genesis;
 use crate::hash::{ContentId, Hash32, NetworkId};
 use crate::keys::PublicKey;
+use crate::payload::Payload;
 use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
@@ -80,6 +82,8 @@ pub struct Ledger {
     /// Every content id held at (author, seq); two or more is an equivocation.
     chains: BTreeMap<(PublicKey, u64), Vec<ContentId>>,
     equivocators: BTreeMap<PublicKey, u64>,
+    /// Every bound named by an ordered Checkpoint.
+    claimed_bounds: BTreeSet<u64>,
     pending: BTreeMap<ContentId, SignedEvent>,
     /// Missing id → pending events that wait for it.
     waiting: BTreeMap<ContentId, Vec<ContentId>>,
@@ -110,6 +114,7 @@ impl Ledger {
             order: BTreeSet::new(),
             chains: BTreeMap::new(),
             equivocators: BTreeMap::new(),
+            claimed_bounds: BTreeSet::new(),
             pending: BTreeMap::new(),
             waiting: BTreeMap::new(),
             state,
@@ -231,6 +236,13 @@ impl Ledger {
                 }
             }
         }
+        if let Payload::Checkpoint(c) = ev.payload() {
+            // The fold records the prefix at each claimed bound as it passes it; a new
+            // bound it already passed means going back to just after the bound.
+            if self.claimed_bounds.insert(c.lamport_bound) {
+                self.mark_dirty((c.lamport_bound.saturating_add(1), ContentId::ZERO));
+            }
+        }
         self.mark_dirty(key);
         self.order.insert(key);
         self.events.insert(ev.id(), ev);
@@ -262,6 +274,7 @@ impl Ledger {
         }
         let ctx = apply::Ctx {
             rules: &self.genesis.rules,
+            claimed_bounds: &self.claimed_bounds,
             equivocators: &self.equivocators,
         };
         let range = match self.applied_to {
@@ -304,6 +317,7 @@ impl Ledger {
         let mut state = initial_state(&self.genesis);
         let ctx = apply::Ctx {
             rules: &self.genesis.rules,
+            claimed_bounds: &self.claimed_bounds,
             equivocators: &self.equivocators,
         };
         let mut ids = Vec::new();

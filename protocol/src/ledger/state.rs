@@ -246,6 +246,16 @@ pub struct State {
     pub outcomes: OrdMap<ContentId, Outcome>,
     pub movements: Vector<Movement>,
     pub applied: u64,
+    /// Lamport clock of the last applied event.
+    pub last_lamport: u64,
+    /// Merkle frontier over the ids applied so far, in ledger order.
+    pub frontier: super::frontier::EventsFrontier,
+    /// (count, events root) of the prefix at each bound some Checkpoint names,
+    /// recorded as the fold passes it.
+    pub prefixes: OrdMap<u64, (u64, Hash32)>,
+    /// Claims a quorum signed that do not match this ledger's own prefix: the
+    /// signers saw other events below the bound. Not final here.
+    pub mismatched: OrdSet<CheckpointClaim>,
 }
 
 /// The crowd's view of a company: median ranges and the number of votes.
