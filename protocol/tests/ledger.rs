@@ -8,7 +8,7 @@ use carnet_protocol::payload::*;
 use world::{World, DAY};
 
 fn outcome(w: &World, ev: &carnet_protocol::SignedEvent) -> Outcome {
-    w.ledger().state().outcomes[&ev.id()]
+    w.ledger().state().outcome(&ev.id())
 }
 
 fn balance(w: &World, key: &carnet_protocol::PublicKey) -> i64 {
@@ -526,13 +526,13 @@ fn equivocation_excludes_the_author_from_the_fork_on() {
     assert_eq!(x.seq(), y.seq());
     assert_ne!(x.id(), y.id());
     let s = l.state();
-    assert_eq!(s.outcomes[&before.id()], Outcome::Applied);
+    assert_eq!(s.outcome(&before.id()), Outcome::Applied);
     assert_eq!(
-        s.outcomes[&a.id()],
+        s.outcome(&a.id()),
         Outcome::Void(VoidReason::AuthorEquivocated)
     );
     assert_eq!(
-        s.outcomes[&b.id()],
+        s.outcome(&b.id()),
         Outcome::Void(VoidReason::AuthorEquivocated)
     );
     assert_eq!(

@@ -230,7 +230,7 @@ proptest! {
             prop_assert_eq!(l.state_root(), root);
             // Not only the root: the derived views agree too.
             prop_assert_eq!(l.state().leaves(), ref_state.leaves());
-            prop_assert_eq!(&l.state().outcomes, &ref_state.outcomes);
+            prop_assert_eq!(&l.state().voids, &ref_state.voids);
             prop_assert_eq!(&l.state().movements, &ref_state.movements);
         }
     }

@@ -36,11 +36,9 @@ pub(crate) fn apply(state: &mut State, ctx: &Ctx, ev: &SignedEvent) {
     }
     state.last_lamport = ev.lamport();
     state.frontier.push(&ev.id());
-    let outcome = match apply_event(state, ctx, ev) {
-        Ok(()) => Outcome::Applied,
-        Err(r) => Outcome::Void(r),
-    };
-    state.outcomes.insert(ev.id(), outcome);
+    if let Err(reason) = apply_event(state, ctx, ev) {
+        state.voids.insert(ev.id(), reason);
+    }
     state.applied += 1;
 }
 

@@ -15,10 +15,10 @@ pub struct EventsFrontier {
     peaks: Vec<(u32, Hash32)>,
 }
 
-fn leaf(id: &ContentId) -> Hash32 {
+fn leaf(bytes: &[u8]) -> Hash32 {
     let mut h = blake3::Hasher::new();
     h.update(&[0x00]);
-    h.update(id.as_bytes());
+    h.update(bytes);
     Hash32(*h.finalize().as_bytes())
 }
 
@@ -32,7 +32,12 @@ fn node(l: &Hash32, r: &Hash32) -> Hash32 {
 
 impl EventsFrontier {
     pub fn push(&mut self, id: &ContentId) {
-        let mut cur = (0u32, leaf(id));
+        self.push_leaf(id.as_bytes());
+    }
+
+    /// Appends one leaf of any bytes.
+    pub fn push_leaf(&mut self, bytes: &[u8]) {
+        let mut cur = (0u32, leaf(bytes));
         while let Some(&(h, left)) = self.peaks.last() {
             if h != cur.0 {
                 break;
@@ -61,18 +66,26 @@ impl EventsFrontier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::merkle_root;
+    use ct_merkle::mem_backed_tree::MemoryBackedTree;
+
+    fn ct_root(leaves: &[Vec<u8>]) -> Hash32 {
+        let mut t = MemoryBackedTree::<blake3::Hasher, Vec<u8>>::new();
+        for l in leaves {
+            t.push(l.clone());
+        }
+        Hash32((*t.root().as_bytes()).into())
+    }
 
     #[test]
     fn frontier_root_is_the_rfc6962_root_of_every_prefix() {
         let mut f = EventsFrontier::default();
         let mut ids = Vec::new();
-        assert_eq!(f.root(), merkle_root(vec![]));
+        assert_eq!(f.root(), ct_root(&[]));
         for i in 0..70u64 {
             let id = Hash32::of(&i.to_le_bytes());
             f.push(&id);
             ids.push(id.as_bytes().to_vec());
-            assert_eq!(f.root(), merkle_root(ids.clone()), "prefix of {}", i + 1);
+            assert_eq!(f.root(), ct_root(&ids), "prefix of {}", i + 1);
             assert_eq!(f.count(), i + 1);
         }
     }

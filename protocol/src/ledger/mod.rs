@@ -22,7 +22,7 @@ use crate::genesis::Genesis;
 use crate::hash::{ContentId, Hash32, NetworkId};
 use crate::keys::PublicKey;
 use crate::payload::Payload;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use thiserror::Error;
 
 /// Position of an event in ledger order.
@@ -76,11 +76,16 @@ pub struct Ledger {
     genesis: Genesis,
     network: NetworkId,
     /// Events whose causal past is complete, by id.
-    events: BTreeMap<ContentId, SignedEvent>,
+    /// Boxed: the map moves its entries when it grows, and an event is large.
+    events: HashMap<ContentId, Box<SignedEvent>>,
     /// The same events in ledger order.
     order: BTreeSet<OrderKey>,
     /// Every content id held at (author, seq); two or more is an equivocation.
-    chains: BTreeMap<(PublicKey, u64), Vec<ContentId>>,
+    chains: HashMap<(PublicKey, u64), ContentId>,
+    /// Further ids at an (author, seq) already taken: equivocations only, so rare.
+    forks: BTreeMap<(PublicKey, u64), Vec<ContentId>>,
+    /// Highest ordered seq of each author.
+    heads: HashMap<PublicKey, u64>,
     equivocators: BTreeMap<PublicKey, u64>,
     /// Every bound named by an ordered Checkpoint.
     claimed_bounds: BTreeSet<u64>,
@@ -110,9 +115,11 @@ impl Ledger {
         Ledger {
             genesis,
             network,
-            events: BTreeMap::new(),
+            events: HashMap::new(),
             order: BTreeSet::new(),
-            chains: BTreeMap::new(),
+            chains: HashMap::new(),
+            forks: BTreeMap::new(),
+            heads: HashMap::new(),
             equivocators: BTreeMap::new(),
             claimed_bounds: BTreeSet::new(),
             pending: BTreeMap::new(),
@@ -218,18 +225,26 @@ impl Ledger {
         let key = (ev.lamport(), ev.id());
         let author = ev.author();
         let seq = ev.seq();
-        let at_seq = self.chains.entry((author, seq)).or_default();
-        at_seq.push(ev.id());
-        if at_seq.len() > 1 {
+        let head = self.heads.entry(author).or_insert(seq);
+        *head = (*head).max(seq);
+        let taken = match self.chains.entry((author, seq)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(ev.id());
+                false
+            }
+            std::collections::hash_map::Entry::Occupied(_) => true,
+        };
+        if taken {
+            self.forks.entry((author, seq)).or_default().push(ev.id());
             // Equivocation: from the lowest forked seq on, this author's events are void.
             let first = self.equivocators.get(&author).copied();
             if first.is_none_or(|s| seq < s) {
                 self.equivocators.insert(author, seq);
-                let affected = self
-                    .chains
-                    .range((author, seq)..=(author, u64::MAX))
-                    .flat_map(|(_, ids)| ids.iter())
-                    .filter_map(|i| self.events.get(i).map(|e| (e.lamport(), *i)))
+                let top = self.heads.get(&author).copied().unwrap_or(seq);
+                let affected = (seq..=top)
+                    .flat_map(|q| self.ids_at(&author, q))
+                    .filter_map(|i| self.events.get(&i).map(|e| (e.lamport(), i)))
+                    .chain(std::iter::once(key))
                     .min();
                 if let Some(k) = affected {
                     self.mark_dirty(k);
@@ -245,7 +260,7 @@ impl Ledger {
         }
         self.mark_dirty(key);
         self.order.insert(key);
-        self.events.insert(ev.id(), ev);
+        self.events.insert(ev.id(), Box::new(ev));
         Ok(())
     }
 
@@ -334,12 +349,15 @@ impl Ledger {
     }
 
     pub fn get(&self, id: &ContentId) -> Option<&SignedEvent> {
-        self.events.get(id).or_else(|| self.pending.get(id))
+        self.events
+            .get(id)
+            .map(|e| &**e)
+            .or_else(|| self.pending.get(id))
     }
 
     /// Ordered events, in ledger order.
     pub fn events(&self) -> impl Iterator<Item = &SignedEvent> {
-        self.order.iter().map(|k| &self.events[&k.1])
+        self.order.iter().map(|k| &*self.events[&k.1])
     }
 
     pub fn len(&self) -> usize {
@@ -356,10 +374,22 @@ impl Ledger {
 
     /// The highest seq and its id for `author`, if any event of theirs is ordered.
     pub fn chain_head(&self, author: &PublicKey) -> Option<(u64, ContentId)> {
-        self.chains
-            .range((*author, 0)..=(*author, u64::MAX))
-            .next_back()
-            .and_then(|((_, seq), ids)| ids.first().map(|id| (*seq, *id)))
+        let seq = *self.heads.get(author)?;
+        self.ids_at(author, seq).first().map(|id| (seq, *id))
+    }
+
+    /// Every ordered id at (author, seq): one, or more after an equivocation.
+    fn ids_at(&self, author: &PublicKey, seq: u64) -> Vec<ContentId> {
+        let mut ids: Vec<ContentId> = self
+            .chains
+            .get(&(*author, seq))
+            .copied()
+            .into_iter()
+            .collect();
+        if let Some(more) = self.forks.get(&(*author, seq)) {
+            ids.extend(more);
+        }
+        ids
     }
 
     /// Highest Lamport clock among ordered events.
@@ -370,7 +400,7 @@ impl Ledger {
     /// Two events by one author at one seq, if the author equivocated: the proof.
     pub fn equivocation(&self, author: &PublicKey) -> Option<(&SignedEvent, &SignedEvent)> {
         let seq = self.equivocators.get(author)?;
-        let ids = self.chains.get(&(*author, *seq))?;
+        let ids = self.ids_at(author, *seq);
         Some((
             self.events.get(ids.first()?)?,
             self.events.get(ids.get(1)?)?,

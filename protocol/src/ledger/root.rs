@@ -160,9 +160,13 @@ fn build(leaves: Vec<Vec<u8>>) -> MemoryBackedTree<blake3::Hasher, Vec<u8>> {
 }
 
 /// RFC 6962 Merkle Tree Hash with BLAKE3: leaf = H(0x00 || bytes), node = H(0x01 || l || r).
+/// Computed with a frontier (no tree kept); proofs build the full tree with ct-merkle.
 pub fn merkle_root(leaves: Vec<Vec<u8>>) -> Hash32 {
-    let root = build(leaves).root();
-    Hash32((*root.as_bytes()).into())
+    let mut f = super::frontier::EventsFrontier::default();
+    for l in &leaves {
+        f.push_leaf(l);
+    }
+    f.root()
 }
 
 /// An inclusion proof of one state leaf.

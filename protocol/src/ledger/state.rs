@@ -243,7 +243,10 @@ pub struct State {
     pub signed_bounds: OrdSet<(PublicKey, u64)>,
     /// Latest claim a quorum signed.
     pub finalized: Option<CheckpointClaim>,
-    pub outcomes: OrdMap<ContentId, Outcome>,
+    /// Events the rules made void, with the reason; every other ordered event applied.
+    /// (Only voids are kept: most events apply, and a map entry per event would cost
+    /// more than the rest of applying it.)
+    pub voids: OrdMap<ContentId, VoidReason>,
     pub movements: Vector<Movement>,
     pub applied: u64,
     /// Lamport clock of the last applied event.
@@ -288,6 +291,13 @@ impl State {
             employees: emp[mid],
             revenue: rev[mid],
         })
+    }
+
+    /// The outcome of an event that has been applied (an ordered event).
+    pub fn outcome(&self, id: &ContentId) -> Outcome {
+        self.voids
+            .get(id)
+            .map_or(Outcome::Applied, |r| Outcome::Void(*r))
     }
 
     pub fn balance(&self, key: &PublicKey) -> Option<i64> {
