@@ -25,6 +25,10 @@ enum Action {
     Transfer(u8, u8, u8),
     Checkpoint(u8),
     AdvanceDays(u8),
+    Equivocate(u8),
+    OptOut(u8, u8),
+    Referral(u8, u8),
+    Admit(u8, u8),
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -40,6 +44,10 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c)| Action::Transfer(a, b, c)),
         1 => any::<u8>().prop_map(Action::Checkpoint),
         1 => (0u8..40).prop_map(Action::AdvanceDays),
+        1 => any::<u8>().prop_map(Action::Equivocate),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::OptOut(a, b)),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Referral(a, b)),
+        1 => (any::<u8>(), 0u8..2).prop_map(|(a, b)| Action::Admit(a, b)),
     ]
 }
 
@@ -150,6 +158,48 @@ fn build(script: &[Action]) -> World {
                 w.checkpoint(&signers);
             }
             Action::AdvanceDays(d) => w.now += d as u64 * DAY,
+            Action::Equivocate(m) if members > 0 && m % 4 == 0 => {
+                // Two different events at one seq: the member forks its chain.
+                let m = pick(m, members);
+                let mut twin = w.members[m].0.clone();
+                let vote = |d: &str| {
+                    Payload::Vote(Vote {
+                        company_domain: d.into(),
+                        employees: EmployeeRange::From1To10,
+                        revenue: RevenueRange::Under1M,
+                    })
+                };
+                w.member_event(m, vote("fork-a.example"), vec![]);
+                let b = twin
+                    .sign(vote("fork-b.example"), vec![], w.clock, w.now)
+                    .unwrap();
+                w.clock = w.clock.max(b.lamport());
+                w.log.push(b);
+            }
+            Action::OptOut(o, n) if !w.cards.is_empty() => {
+                let card = w.cards[pick(n, w.cards.len())].1.clone();
+                let dedup_key = card.listing(&w.network).unwrap().dedup_key;
+                w.org_event(pick(o, 3), Payload::OptOut(OptOut { dedup_key }), vec![]);
+            }
+            Action::Referral(a, b) if members > 1 => {
+                let referrer = w.member_key(pick(b, members));
+                w.member_event(
+                    pick(a, members),
+                    Payload::Referral(Referral { referrer }),
+                    vec![],
+                );
+            }
+            Action::Admit(o, k) => {
+                let org = carnet_protocol::SecretKey::from_seed([100 + k; 32]).public();
+                w.org_event(
+                    pick(o, 3),
+                    Payload::Admit(Admit {
+                        org,
+                        name: format!("Newco {k}"),
+                    }),
+                    vec![],
+                );
+            }
             _ => {}
         }
     }
@@ -211,7 +261,7 @@ fn receive(w: &World, d: &Delivery) -> Ledger {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn any_arrival_order_gives_the_same_state(
