@@ -1,0 +1,236 @@
+//! The handle the rest of the program uses to talk to the node's event loop.
+//!
+//! One task owns the swarm, the ledger and the store (see `event_loop`); everything
+//! else sends it a [`Command`] over a channel and awaits the reply on a oneshot. No
+//! shared locks around the ledger: the loop is the only writer, so the order in which
+//! events are ingested is simply the order of the channel.
+
+use carnet_protocol::{ContentId, PublicKey};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+/// Why an event was not accepted. Every variant leaves the node unchanged.
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", content = "detail", rename_all = "snake_case")]
+pub enum IngestError {
+    /// The protocol rejected the bytes (decode, structure or signature).
+    #[error("invalid event ({0})")]
+    Invalid(String),
+    /// The ledger rejected the event (chain link, clock, timestamp).
+    #[error("rejected by the ledger ({0})")]
+    Rejected(String),
+    #[error("storage failed: {0}")]
+    Storage(String),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+/// What happened to a submitted event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Submitted {
+    /// Stored and ordered; `outcome` is what the rules made of it.
+    Ordered { id: String, outcome: String },
+    /// Stored; waits for these events before it can be ordered.
+    Pending { id: String, missing: Vec<String> },
+    /// Already known.
+    Duplicate { id: String },
+}
+
+/// Filters of a listing search; every given field must match (case-insensitive
+/// substring for text).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchQuery {
+    pub text: Option<String>,
+    pub company: Option<String>,
+    pub domain: Option<String>,
+    pub title: Option<String>,
+    pub city: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// A listing as buyers see it: the teaser, never the contact data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingView {
+    pub id: String,
+    pub name: String,
+    pub title: String,
+    pub company: String,
+    pub company_domain: String,
+    pub city: String,
+    pub email: bool,
+    pub postal: bool,
+    pub phone: bool,
+    pub status: String,
+    pub sales: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceView {
+    pub account: String,
+    pub balance: i64,
+    pub escrow: i64,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovementView {
+    pub event: String,
+    pub delta: i64,
+    pub reason: String,
+}
+
+/// A sealed card for a purchase: ciphertext only, the buyer decrypts locally.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    pub purchase_id: String,
+    pub deliver_event: String,
+    pub ephemeral_hex: String,
+    pub sealed_card_hex: String,
+}
+
+/// Where an author's chain stands, so a client can sign its next event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHeadView {
+    pub author: String,
+    /// Next seq to use, and the prev to name (None for the first event).
+    pub next_seq: u64,
+    pub prev: Option<String>,
+    /// Highest Lamport clock the node knows: the next event's clock must exceed it.
+    pub clock: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub org: String,
+    pub network: String,
+    pub peer_id: String,
+    pub listen_addrs: Vec<String>,
+    pub events: u64,
+    pub pending: u64,
+    pub state_root: String,
+    pub max_lamport: u64,
+    pub finalized_bound: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    pub peer_id: String,
+    pub addrs: Vec<String>,
+}
+
+/// Requests to the event loop, each with its reply channel.
+#[derive(Debug)]
+pub enum Command {
+    Submit {
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<Submitted, IngestError>>,
+    },
+    /// Sign `payload` with the org key and ingest it (admin calls).
+    SubmitAsOrg {
+        payload: carnet_protocol::Payload,
+        reply: oneshot::Sender<Result<Submitted, IngestError>>,
+    },
+    Search {
+        query: SearchQuery,
+        reply: oneshot::Sender<Vec<ListingView>>,
+    },
+    Balance {
+        account: PublicKey,
+        reply: oneshot::Sender<Option<BalanceView>>,
+    },
+    History {
+        account: PublicKey,
+        reply: oneshot::Sender<Vec<MovementView>>,
+    },
+    Delivery {
+        purchase: ContentId,
+        reply: oneshot::Sender<Option<DeliveryView>>,
+    },
+    ChainHead {
+        author: PublicKey,
+        reply: oneshot::Sender<ChainHeadView>,
+    },
+    /// The wire bytes of one stored event.
+    Event {
+        id: ContentId,
+        reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
+    Status {
+        reply: oneshot::Sender<NodeStatus>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerView>>,
+    },
+}
+
+/// Cheap to clone; every clone talks to the same event loop.
+#[derive(Debug, Clone)]
+pub struct Client {
+    tx: mpsc::Sender<Command>,
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("the node is shutting down")]
+pub struct Closed;
+
+impl Client {
+    pub fn new(tx: mpsc::Sender<Command>) -> Self {
+        Client { tx }
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Closed> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| Closed)?;
+        rx.await.map_err(|_| Closed)
+    }
+
+    pub async fn submit(&self, bytes: Vec<u8>) -> Result<Submitted, IngestError> {
+        self.ask(|reply| Command::Submit { bytes, reply })
+            .await
+            .unwrap_or(Err(IngestError::ShuttingDown))
+    }
+
+    pub async fn submit_as_org(
+        &self,
+        payload: carnet_protocol::Payload,
+    ) -> Result<Submitted, IngestError> {
+        self.ask(|reply| Command::SubmitAsOrg { payload, reply })
+            .await
+            .unwrap_or(Err(IngestError::ShuttingDown))
+    }
+
+    pub async fn search(&self, query: SearchQuery) -> Result<Vec<ListingView>, Closed> {
+        self.ask(|reply| Command::Search { query, reply }).await
+    }
+
+    pub async fn balance(&self, account: PublicKey) -> Result<Option<BalanceView>, Closed> {
+        self.ask(|reply| Command::Balance { account, reply }).await
+    }
+
+    pub async fn history(&self, account: PublicKey) -> Result<Vec<MovementView>, Closed> {
+        self.ask(|reply| Command::History { account, reply }).await
+    }
+
+    pub async fn delivery(&self, purchase: ContentId) -> Result<Option<DeliveryView>, Closed> {
+        self.ask(|reply| Command::Delivery { purchase, reply })
+            .await
+    }
+
+    pub async fn chain_head(&self, author: PublicKey) -> Result<ChainHeadView, Closed> {
+        self.ask(|reply| Command::ChainHead { author, reply }).await
+    }
+
+    pub async fn event(&self, id: ContentId) -> Result<Option<Vec<u8>>, Closed> {
+        self.ask(|reply| Command::Event { id, reply }).await
+    }
+
+    pub async fn status(&self) -> Result<NodeStatus, Closed> {
+        self.ask(|reply| Command::Status { reply }).await
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerView>, Closed> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+}
