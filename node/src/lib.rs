@@ -4,6 +4,7 @@
 //! and runs until told to stop; gossip, sync, storage and the local API build on this
 //! (issue 4).
 
+pub mod api;
 pub mod client;
 pub mod datadir;
 pub mod run;

@@ -1,0 +1,716 @@
+//! The node's local HTTP API: JSON over HTTP/1.1 for wallets, tools and operators.
+//!
+//! Every handler turns a request into one [`Client`] call and the reply into JSON; the
+//! event loop stays the only place that reads or writes the ledger. docs/api.md is
+//! the reference and docs/openapi.json the machine-readable description; a test keeps
+//! the latter and [`route_table`] in step.
+//!
+//! Errors always have the shape `{"error": {"code": "...", "message": "..."}}` with a
+//! status code that says whose fault it was. Bodies are capped at [`MAX_BODY_BYTES`]
+//! before they are parsed, and nothing a client sends can make a handler panic.
+
+use crate::client::{Client, Closed, IngestError, SearchQuery, Submitted};
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::handler::Handler;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use carnet_protocol::limits::MAX_EVENT_BYTES;
+use carnet_protocol::payload::{Enroll, Grant, OptOut, Revoke};
+use carnet_protocol::{Hash32, Payload, PublicKey};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest request body the API reads; anything longer is answered with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Listings returned by a search when the request names no limit.
+pub const DEFAULT_SEARCH_LIMIT: usize = 50;
+/// Most listings one search returns; a larger `limit` is lowered to this.
+pub const MAX_SEARCH_LIMIT: usize = 500;
+/// How long a request waits for the event loop before it is answered with 504.
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The OpenAPI 3.1 description of this API, served at `GET /openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");
+
+/// The node's Prometheus metrics. The event loop updates them through the methods
+/// below; `GET /metrics` renders them in the OpenMetrics text format.
+pub struct Metrics {
+    registry: Registry,
+    ingested: Counter,
+    rejected: Family<RejectReason, Counter>,
+    pending: Gauge,
+    peers: Gauge,
+    gossip: Counter,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectReason {
+    reason: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("events_ingested", &self.ingested.get())
+            .field("events_pending", &self.pending.get())
+            .field("peers_connected", &self.peers.get())
+            .field("gossip_messages", &self.gossip.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let ingested = Counter::default();
+        let rejected = Family::<RejectReason, Counter>::default();
+        let pending = Gauge::default();
+        let peers = Gauge::default();
+        let gossip = Counter::default();
+        registry.register(
+            "events_ingested",
+            "Events stored by this node (ordered or pending)",
+            ingested.clone(),
+        );
+        registry.register(
+            "events_rejected",
+            "Events refused, by reason",
+            rejected.clone(),
+        );
+        registry.register(
+            "events_pending",
+            "Stored events waiting for missing dependencies",
+            pending.clone(),
+        );
+        registry.register(
+            "peers_connected",
+            "Peers with an open connection",
+            peers.clone(),
+        );
+        registry.register(
+            "gossip_messages",
+            "Gossip messages received",
+            gossip.clone(),
+        );
+        Metrics {
+            registry,
+            ingested,
+            rejected,
+            pending,
+            peers,
+            gossip,
+        }
+    }
+
+    pub fn inc_ingested(&self) {
+        self.ingested.inc();
+    }
+
+    /// `reason` becomes a label value: keep it to a small fixed set (for example
+    /// `invalid`, `rejected`, `storage`), never a message with ids in it.
+    pub fn inc_rejected(&self, reason: &str) {
+        self.rejected
+            .get_or_create(&RejectReason {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn set_pending(&self, n: u64) {
+        self.pending.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_peers(&self, n: u64) {
+        self.peers.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn inc_gossip(&self) {
+        self.gossip.inc();
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    client: Client,
+    /// BLAKE3 of the admin token, or None when admin calls are disabled (empty token).
+    admin_token: Option<blake3::Hash>,
+    metrics: Arc<Metrics>,
+    reply_timeout: Duration,
+}
+
+/// The API's routes around `client`. Admin routes require `admin_token` as a bearer
+/// token; an empty token disables them.
+pub fn router(client: Client, admin_token: String, metrics: Arc<Metrics>) -> Router {
+    router_with_timeout(client, admin_token, metrics, DEFAULT_REPLY_TIMEOUT)
+}
+
+/// [`router`] with a chosen wait for the event loop's replies.
+pub fn router_with_timeout(
+    client: Client,
+    admin_token: String,
+    metrics: Arc<Metrics>,
+    reply_timeout: Duration,
+) -> Router {
+    let state = AppState {
+        client,
+        admin_token: (!admin_token.is_empty()).then(|| blake3::hash(admin_token.as_bytes())),
+        metrics,
+        reply_timeout,
+    };
+    routes()
+        .router
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Every (method, path) the router answers, in OpenAPI path syntax.
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes().list
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets requests in
+/// flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The router and the list of its routes, built together so they cannot disagree.
+struct Routes {
+    router: Router<AppState>,
+    list: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn get<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, h: H) -> Self {
+        self.list.push(("get", path));
+        self.router = self.router.route(path, get(h));
+        self
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, h: H) -> Self {
+        self.list.push(("post", path));
+        self.router = self.router.route(path, post(h));
+        self
+    }
+}
+
+fn routes() -> Routes {
+    Routes {
+        router: Router::new(),
+        list: Vec::new(),
+    }
+    .post("/v1/events", submit_event)
+    .get("/v1/events/{id}", get_event)
+    .get("/v1/listings", search_listings)
+    .get("/v1/accounts/{pubkey}/balance", balance)
+    .get("/v1/accounts/{pubkey}/history", history)
+    .get("/v1/accounts/{pubkey}/chain", chain_head)
+    .get("/v1/deliveries/{purchase_id}", delivery)
+    .get("/v1/status", status)
+    .get("/v1/peers", peers)
+    .post("/v1/admin/enroll", admin_enroll)
+    .post("/v1/admin/grant", admin_grant)
+    .post("/v1/admin/revoke", admin_revoke)
+    .post("/v1/admin/optout", admin_optout)
+    .get("/metrics", metrics)
+    .get("/openapi.json", openapi)
+}
+
+// ---------------------------------------------------------------------------------
+// Errors
+
+/// An error response: `{"error": {"code", "message"}}` with its status.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_hex(what: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_hex",
+            format!("{what} must be 64 hex digits"),
+        )
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl From<Closed> for ApiError {
+    fn from(_: Closed) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the node is shutting down",
+        )
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        let (status, code) = match &e {
+            IngestError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            IngestError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
+            IngestError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+            IngestError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}
+
+// ---------------------------------------------------------------------------------
+// Extractors
+
+/// A JSON body: requires `Content-Type: application/json`, at most [`MAX_BODY_BYTES`].
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON (Content-Type: application/json)",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_body", r.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+/// Proof that the request carried the admin bearer token.
+struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |message: &str| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned())
+        };
+        let Some(expected) = &state.admin_token else {
+            return Err(unauthorized("admin calls are disabled on this node"));
+        };
+        let given = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
+            .ok_or_else(|| unauthorized("missing bearer token"))?;
+        // blake3::Hash compares in constant time; hashing first also hides the length.
+        if blake3::hash(given.trim().as_bytes()) == *expected {
+            Ok(Admin)
+        } else {
+            Err(unauthorized("wrong bearer token"))
+        }
+    }
+}
+
+fn path_value(path: Result<Path<String>, PathRejection>) -> ApiResult<String> {
+    path.map(|Path(v)| v)
+        .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", r.body_text()))
+}
+
+fn parse_id(path: Result<Path<String>, PathRejection>, what: &str) -> ApiResult<Hash32> {
+    Hash32::from_hex(&path_value(path)?).ok_or_else(|| ApiError::bad_hex(what))
+}
+
+fn parse_key(path: Result<Path<String>, PathRejection>) -> ApiResult<PublicKey> {
+    PublicKey::from_hex(&path_value(path)?).ok_or_else(|| ApiError::bad_hex("pubkey"))
+}
+
+impl AppState {
+    /// Awaits an event-loop reply, giving up after the reply timeout.
+    async fn wait<T>(&self, call: impl Future<Output = T>) -> ApiResult<T> {
+        tokio::time::timeout(self.reply_timeout, call)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "timeout",
+                    "the node did not answer in time",
+                )
+            })
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Public handlers
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    event_hex: String,
+}
+
+async fn submit_event(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SubmitBody>,
+) -> ApiResult<Json<Submitted>> {
+    let bytes = hex::decode(body.event_hex.trim()).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_hex",
+            format!("event_hex: {e}"),
+        )
+    })?;
+    if bytes.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_hex",
+            "event_hex is empty",
+        ));
+    }
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "event_too_large",
+            format!(
+                "the event is {} bytes, over the limit of {MAX_EVENT_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    let submitted = state.wait(state.client.submit(bytes)).await??;
+    Ok(Json(submitted))
+}
+
+#[derive(Serialize)]
+struct EventHex {
+    id: String,
+    event_hex: String,
+}
+
+async fn get_event(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<EventHex>> {
+    let id = parse_id(id, "id")?;
+    match state.wait(state.client.event(id)).await?? {
+        Some(bytes) => Ok(Json(EventHex {
+            id: id.to_hex(),
+            event_hex: hex::encode(bytes),
+        })),
+        None => Err(ApiError::not_found(format!("no event {id}"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListingParams {
+    text: Option<String>,
+    company: Option<String>,
+    domain: Option<String>,
+    title: Option<String>,
+    city: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Listings {
+    listings: Vec<crate::client::ListingView>,
+}
+
+async fn search_listings(
+    State(state): State<AppState>,
+    params: Result<Query<ListingParams>, QueryRejection>,
+) -> ApiResult<Json<Listings>> {
+    let Query(p) = params
+        .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text()))?;
+    let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let query = SearchQuery {
+        text: nonempty(p.text),
+        company: nonempty(p.company),
+        domain: nonempty(p.domain),
+        title: nonempty(p.title),
+        city: nonempty(p.city),
+        limit: Some(
+            p.limit
+                .unwrap_or(DEFAULT_SEARCH_LIMIT)
+                .clamp(1, MAX_SEARCH_LIMIT),
+        ),
+    };
+    let listings = state.wait(state.client.search(query)).await??;
+    Ok(Json(Listings { listings }))
+}
+
+async fn balance(
+    State(state): State<AppState>,
+    key: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<crate::client::BalanceView>> {
+    let key = parse_key(key)?;
+    state
+        .wait(state.client.balance(key))
+        .await??
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no account {key}")))
+}
+
+#[derive(Serialize)]
+struct History {
+    account: String,
+    movements: Vec<crate::client::MovementView>,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    key: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<History>> {
+    let key = parse_key(key)?;
+    let movements = state.wait(state.client.history(key)).await??;
+    Ok(Json(History {
+        account: key.to_hex(),
+        movements,
+    }))
+}
+
+async fn chain_head(
+    State(state): State<AppState>,
+    key: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<crate::client::ChainHeadView>> {
+    let key = parse_key(key)?;
+    Ok(Json(state.wait(state.client.chain_head(key)).await??))
+}
+
+async fn delivery(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<crate::client::DeliveryView>> {
+    let id = parse_id(id, "purchase_id")?;
+    state
+        .wait(state.client.delivery(id))
+        .await??
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no delivery for purchase {id}")))
+}
+
+async fn status(State(state): State<AppState>) -> ApiResult<Json<crate::client::NodeStatus>> {
+    Ok(Json(state.wait(state.client.status()).await??))
+}
+
+#[derive(Serialize)]
+struct Peers {
+    peers: Vec<crate::client::PeerView>,
+}
+
+async fn peers(State(state): State<AppState>) -> ApiResult<Json<Peers>> {
+    let peers = state.wait(state.client.peers()).await??;
+    Ok(Json(Peers { peers }))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    ([(CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+}
+
+// ---------------------------------------------------------------------------------
+// Admin handlers: each builds one org-signed payload.
+
+fn parse_member(hex: &str) -> ApiResult<PublicKey> {
+    let key = PublicKey::from_hex(hex.trim()).ok_or_else(|| ApiError::bad_hex("member"))?;
+    if key.verifying_key().is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_key",
+            "member is not an Ed25519 public key",
+        ));
+    }
+    Ok(key)
+}
+
+async fn submit_as_org(state: &AppState, payload: Payload) -> ApiResult<Json<Submitted>> {
+    payload
+        .check()
+        .map_err(|e| ApiError::from(IngestError::Invalid(format!("{}: {e}", payload.kind()))))?;
+    Ok(Json(
+        state.wait(state.client.submit_as_org(payload)).await??,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollBody {
+    member: String,
+    handle: String,
+}
+
+async fn admin_enroll(
+    _: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<EnrollBody>,
+) -> ApiResult<Json<Submitted>> {
+    let payload = Payload::Enroll(Enroll {
+        member: parse_member(&body.member)?,
+        handle: body.handle,
+    });
+    submit_as_org(&state, payload).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    member: String,
+    points: u64,
+    #[serde(default)]
+    memo: String,
+}
+
+async fn admin_grant(
+    _: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<GrantBody>,
+) -> ApiResult<Json<Submitted>> {
+    let payload = Payload::Grant(Grant {
+        member: parse_member(&body.member)?,
+        points: body.points,
+        memo: body.memo,
+    });
+    submit_as_org(&state, payload).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    member: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn admin_revoke(
+    _: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<RevokeBody>,
+) -> ApiResult<Json<Submitted>> {
+    let payload = Payload::Revoke(Revoke {
+        member: parse_member(&body.member)?,
+        reason: body.reason,
+    });
+    submit_as_org(&state, payload).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptOutBody {
+    dedup_key: String,
+}
+
+async fn admin_optout(
+    _: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<OptOutBody>,
+) -> ApiResult<Json<Submitted>> {
+    let dedup_key =
+        Hash32::from_hex(body.dedup_key.trim()).ok_or_else(|| ApiError::bad_hex("dedup_key"))?;
+    submit_as_org(&state, Payload::OptOut(OptOut { dedup_key })).await
+}
