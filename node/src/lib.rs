@@ -8,5 +8,6 @@ pub mod api;
 pub mod client;
 pub mod datadir;
 pub mod run;
+pub mod store;
 
 pub use datadir::{DataDir, DataDirError};

@@ -1,0 +1,771 @@
+//! The node's storage: every accepted event, the cards this org holds, and a little
+//! metadata, in one redb file.
+//!
+//! The ledger is a pure function of the event set, so the event set is what has to
+//! survive a crash; everything else is rebuilt from it at start-up. redb, the embedded
+//! ACID key-value store this project chose, commits a batch of events whole or not at
+//! all and reopens after a kill at its last commit, with no server to run.
+//!
+//! Events are kept as their wire bytes, keyed by content id, so what this node serves
+//! to peers is byte for byte what was signed. Disks rot, so loading decodes every event
+//! again and re-checks its signature and its id. Held cards are the only contact data
+//! a node keeps in clear anywhere, so they are encrypted at rest under a key derived
+//! from the org key: a copy of the store file alone reveals no email or phone number.
+
+use carnet_protocol::card::Card;
+use carnet_protocol::encoding::{from_canonical, take_canonical, to_canonical};
+use carnet_protocol::event::batch_check_stored;
+use carnet_protocol::{ContentId, EventBody, Hash32, NetworkId, SecretKey, SignedEvent};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
+use chacha20poly1305::ChaCha20Poly1305;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Content id → the event's wire bytes (canonical body followed by the signature).
+const EVENTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("events");
+/// (Lamport clock, content id) → nothing: ledger order, so a replay reads events in
+/// the order the ledger applies them and set reconciliation can walk ranges of it.
+const ORDER: TableDefinition<(u64, &[u8; 32]), ()> = TableDefinition::new("order");
+/// Listing content id → nonce || ChaCha20-Poly1305 ciphertext of the canonical card.
+const CARDS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("cards");
+/// Small named values: the network id and whatever else the node needs to remember.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// Meta key holding the network id the store was created for. Reserved: a store must
+/// never be reused for another network, whose events it would mix with its own.
+pub const NETWORK_META_KEY: &str = "network";
+/// BLAKE3 derive-key context of the card-at-rest key.
+pub const CARD_AT_REST_CONTEXT: &str = "carnet v1 card at rest";
+/// ChaCha20-Poly1305 nonce length; a stored card starts with its nonce.
+pub const CARD_NONCE_LEN: usize = 12;
+/// Poly1305 tag length: the shortest ciphertext there is.
+const CARD_TAG_LEN: usize = 16;
+/// Events whose signatures are batch-checked together when loading. A chunk that fails
+/// is re-checked one event at a time to name the bad one, so this stays small enough
+/// for that to be cheap and large enough for batching to pay.
+const LOAD_CHECK_CHUNK: usize = 256;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("event store {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: Box<redb::Error>,
+    },
+    #[error("event store: {context}: {source}")]
+    Db {
+        context: &'static str,
+        source: Box<redb::Error>,
+    },
+    /// Something read from disk is not what was written: `id` names the entry.
+    #[error("event store entry {id} is corrupt: {reason}")]
+    Corrupt { id: String, reason: String },
+    #[error("the event store belongs to network {stored}, not {expected}")]
+    WrongNetwork {
+        expected: NetworkId,
+        stored: NetworkId,
+    },
+    #[error("event {id} is for network {got}, not this store's {expected}")]
+    EventNetwork {
+        id: ContentId,
+        expected: NetworkId,
+        got: NetworkId,
+    },
+    #[error(
+        "the held card of listing {listing} does not decrypt with this org key \
+         (a store of another org, or tampered with)"
+    )]
+    CardKey { listing: ContentId },
+    #[error("meta key {0:?} is reserved by the store")]
+    ReservedMeta(String),
+}
+
+/// Maps any redb error to [`StoreError::Db`] with what the store was doing.
+fn db_err<E: Into<redb::Error>>(context: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Db {
+        context,
+        source: Box::new(e.into()),
+    }
+}
+
+fn corrupt(id: impl ToString, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        id: id.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The node's open store. Cheap to share by reference: redb serialises writers and
+/// lets readers run alongside them.
+pub struct Store {
+    db: Database,
+    network: NetworkId,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("network", &self.network)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating the file and its tables if missing. A new
+    /// store records `network`; an existing one of another network is refused.
+    pub fn open(path: &Path, network: NetworkId) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        let db = Database::create(path).map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            source: Box::new(e.into()),
+        })?;
+        let txn = db.begin_write().map_err(db_err("begin opening"))?;
+        {
+            txn.open_table(EVENTS)
+                .map_err(db_err("create events table"))?;
+            txn.open_table(ORDER)
+                .map_err(db_err("create order table"))?;
+            txn.open_table(CARDS)
+                .map_err(db_err("create cards table"))?;
+            let mut meta = txn.open_table(META).map_err(db_err("create meta table"))?;
+            let stored = meta
+                .get(NETWORK_META_KEY)
+                .map_err(db_err("read network id"))?
+                .map(|v| v.value().to_vec());
+            match stored {
+                None => {
+                    meta.insert(NETWORK_META_KEY, network.as_bytes().as_slice())
+                        .map_err(db_err("record network id"))?;
+                }
+                Some(bytes) => {
+                    let stored: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                        corrupt(
+                            "meta:network",
+                            format!("network id is {} bytes, not 32", bytes.len()),
+                        )
+                    })?;
+                    if stored != network.0 {
+                        return Err(StoreError::WrongNetwork {
+                            expected: network,
+                            stored: Hash32(stored),
+                        });
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(db_err("commit opening"))?;
+        Ok(Store { db, network })
+    }
+
+    pub fn network(&self) -> NetworkId {
+        self.network
+    }
+
+    /// Stores a batch of events in one transaction: all of them or, on error, none.
+    /// Events already stored are left as they are.
+    pub fn put_events(&self, events: &[SignedEvent]) -> Result<(), StoreError> {
+        if let Some(ev) = events.iter().find(|e| e.body().network != self.network) {
+            return Err(StoreError::EventNetwork {
+                id: ev.id(),
+                expected: self.network,
+                got: ev.body().network,
+            });
+        }
+        let txn = self.db.begin_write().map_err(db_err("begin put"))?;
+        {
+            let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+            let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;
+            for ev in events {
+                let id = ev.id();
+                if table.get(&id.0).map_err(db_err("look up event"))?.is_some() {
+                    continue;
+                }
+                table
+                    .insert(&id.0, ev.as_bytes())
+                    .map_err(db_err("insert event"))?;
+                order
+                    .insert((ev.lamport(), &id.0), ())
+                    .map_err(db_err("insert order key"))?;
+            }
+        }
+        txn.commit().map_err(db_err("commit put"))
+    }
+
+    /// Removes events and their order keys in one transaction (for events stored while
+    /// pending that proved invalid once complete). Unknown ids are ignored.
+    pub fn remove_events(&self, ids: &[ContentId]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(db_err("begin remove"))?;
+        {
+            let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+            let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;
+            // Ids whose order key could not be found from their bytes (corrupt ones):
+            // found by one scan of the index instead.
+            let mut unindexed = HashSet::new();
+            for id in ids {
+                let lamport = match table.remove(&id.0).map_err(db_err("remove event"))? {
+                    None => None,
+                    Some(bytes) => take_canonical::<EventBody>(bytes.value())
+                        .ok()
+                        .map(|(body, _)| body.lamport),
+                };
+                let removed = match lamport {
+                    Some(l) => order
+                        .remove((l, &id.0))
+                        .map_err(db_err("remove order key"))?
+                        .is_some(),
+                    None => false,
+                };
+                if !removed {
+                    unindexed.insert(id.0);
+                }
+            }
+            if !unindexed.is_empty() {
+                order
+                    .retain(|(_, id), ()| !unindexed.contains(id))
+                    .map_err(db_err("scan order index"))?;
+            }
+        }
+        txn.commit().map_err(db_err("commit remove"))
+    }
+
+    /// Every stored event in ledger order (Lamport clock, then content id), decoded and
+    /// signature-checked again. Anything that does not check out is
+    /// [`StoreError::Corrupt`], naming the entry.
+    pub fn load_events(&self, network: &NetworkId) -> Result<Vec<SignedEvent>, StoreError> {
+        if network != &self.network {
+            return Err(StoreError::WrongNetwork {
+                expected: *network,
+                stored: self.network,
+            });
+        }
+        let txn = self.db.begin_read().map_err(db_err("begin load"))?;
+        let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+        let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
+        let total = table.len().map_err(db_err("count events"))?;
+        let mut out: Vec<SignedEvent> = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        let mut checked = 0;
+        for entry in order.iter().map_err(db_err("read order index"))? {
+            let (key, _) = entry.map_err(db_err("read order index"))?;
+            let (lamport, id) = key.value();
+            let id = Hash32(*id);
+            let bytes = table
+                .get(&id.0)
+                .map_err(db_err("read event"))?
+                .ok_or_else(|| corrupt(id, "in the order index but not among the events"))?;
+            let ev = SignedEvent::decode_unverified(bytes.value(), network)
+                .map_err(|e| corrupt(id, format!("does not decode: {e}")))?;
+            if ev.id() != id {
+                return Err(corrupt(id, format!("its bytes hash to {}", ev.id())));
+            }
+            if ev.lamport() != lamport {
+                return Err(corrupt(
+                    id,
+                    format!(
+                        "indexed at Lamport {lamport}, but its clock is {}",
+                        ev.lamport()
+                    ),
+                ));
+            }
+            out.push(ev);
+            if out.len() - checked == LOAD_CHECK_CHUNK {
+                check_signatures(&out[checked..])?;
+                checked = out.len();
+            }
+        }
+        check_signatures(&out[checked..])?;
+        if out.len() as u64 != total {
+            let indexed: HashSet<ContentId> = out.iter().map(SignedEvent::id).collect();
+            for entry in table.iter().map_err(db_err("read events"))? {
+                let (key, _) = entry.map_err(db_err("read events"))?;
+                let id = Hash32(*key.value());
+                if !indexed.contains(&id) {
+                    return Err(corrupt(id, "stored but missing from the order index"));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn has_event(&self, id: &ContentId) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+        Ok(table.get(&id.0).map_err(db_err("read event"))?.is_some())
+    }
+
+    /// The wire bytes of a stored event, as they were stored (not re-checked).
+    pub fn event_bytes(&self, id: &ContentId) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+        Ok(table
+            .get(&id.0)
+            .map_err(db_err("read event"))?
+            .map(|v| v.value().to_vec()))
+    }
+
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+        table.len().map_err(db_err("count events"))
+    }
+
+    /// The order keys in the half-open range [`from`, `to`), ascending.
+    pub fn ids_between(
+        &self,
+        from: (u64, ContentId),
+        to: (u64, ContentId),
+    ) -> Result<Vec<(u64, ContentId)>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
+        let mut out = Vec::new();
+        let range = order
+            .range((from.0, &from.1 .0)..(to.0, &to.1 .0))
+            .map_err(db_err("read order range"))?;
+        for entry in range {
+            let (key, _) = entry.map_err(db_err("read order range"))?;
+            let (lamport, id) = key.value();
+            out.push((lamport, Hash32(*id)));
+        }
+        Ok(out)
+    }
+
+    /// Stores the card behind `listing`, encrypted under the org's at-rest key.
+    /// `nonce` must be fresh randomness for every write: a nonce used twice under one
+    /// key breaks ChaCha20-Poly1305.
+    pub fn put_card(
+        &self,
+        listing: &ContentId,
+        card: &Card,
+        org_key: &SecretKey,
+        nonce: [u8; CARD_NONCE_LEN],
+    ) -> Result<(), StoreError> {
+        let plain = to_canonical(card);
+        let sealed = card_cipher(org_key)
+            .encrypt(
+                &nonce.into(),
+                AeadPayload {
+                    msg: &plain,
+                    aad: listing.as_bytes(),
+                },
+            )
+            .map_err(|_| corrupt(listing, "card does not encrypt"))?;
+        let mut value = Vec::with_capacity(CARD_NONCE_LEN + sealed.len());
+        value.extend_from_slice(&nonce);
+        value.extend_from_slice(&sealed);
+        let txn = self.db.begin_write().map_err(db_err("begin put card"))?;
+        {
+            let mut cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
+            cards
+                .insert(&listing.0, value.as_slice())
+                .map_err(db_err("insert card"))?;
+        }
+        txn.commit().map_err(db_err("commit put card"))
+    }
+
+    /// The card held for `listing`, if any. A key that does not open it is
+    /// [`StoreError::CardKey`].
+    pub fn get_card(
+        &self,
+        listing: &ContentId,
+        org_key: &SecretKey,
+    ) -> Result<Option<Card>, StoreError> {
+        let value = {
+            let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+            let cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
+            let Some(v) = cards.get(&listing.0).map_err(db_err("read card"))? else {
+                return Ok(None);
+            };
+            v.value().to_vec()
+        };
+        if value.len() < CARD_NONCE_LEN + CARD_TAG_LEN {
+            return Err(corrupt(
+                format!("card:{listing}"),
+                format!("{} bytes, shorter than a nonce and a tag", value.len()),
+            ));
+        }
+        let (nonce, sealed) = value.split_at(CARD_NONCE_LEN);
+        let nonce: [u8; CARD_NONCE_LEN] = nonce
+            .try_into()
+            .map_err(|_| corrupt(format!("card:{listing}"), "bad nonce"))?;
+        let plain = card_cipher(org_key)
+            .decrypt(
+                &nonce.into(),
+                AeadPayload {
+                    msg: sealed,
+                    aad: listing.as_bytes(),
+                },
+            )
+            .map_err(|_| StoreError::CardKey { listing: *listing })?;
+        let card = from_canonical(&plain, plain.len()).map_err(|e| {
+            corrupt(
+                format!("card:{listing}"),
+                format!("decrypts but does not decode: {e}"),
+            )
+        })?;
+        Ok(Some(card))
+    }
+
+    /// Sets a meta value. [`NETWORK_META_KEY`] is the store's own and refused.
+    pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        if key == NETWORK_META_KEY {
+            return Err(StoreError::ReservedMeta(key.to_owned()));
+        }
+        let txn = self.db.begin_write().map_err(db_err("begin put meta"))?;
+        {
+            let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
+            meta.insert(key, value).map_err(db_err("insert meta"))?;
+        }
+        txn.commit().map_err(db_err("commit put meta"))
+    }
+
+    pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let meta = txn.open_table(META).map_err(db_err("open meta"))?;
+        Ok(meta
+            .get(key)
+            .map_err(db_err("read meta"))?
+            .map(|v| v.value().to_vec()))
+    }
+}
+
+/// Batch-checks the signatures of events this node stored itself; on failure, finds
+/// the first bad one with the strict single check so the error can name it.
+fn check_signatures(events: &[SignedEvent]) -> Result<(), StoreError> {
+    if events.is_empty() || batch_check_stored(events).is_ok() {
+        return Ok(());
+    }
+    for ev in events {
+        ev.verify_signature()
+            .map_err(|e| corrupt(ev.id(), format!("signature: {e}")))?;
+    }
+    // The batch failed but every single check passed: should not happen, but the
+    // events are then valid by the strict rules, which are what count.
+    Ok(())
+}
+
+/// The cipher for held cards: key = BLAKE3 derive-key("carnet v1 card at rest", seed).
+fn card_cipher(org_key: &SecretKey) -> ChaCha20Poly1305 {
+    let key = Hash32::derive(CARD_AT_REST_CONTEXT, &[&org_key.seed()]);
+    ChaCha20Poly1305::new(&key.0.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carnet_protocol::author::Author;
+    use carnet_protocol::payload::{Availability, Grant, Opening, Payload, Teaser};
+
+    fn network() -> NetworkId {
+        Hash32::of(b"store test network")
+    }
+
+    fn events(seed: u8, n: usize) -> Vec<SignedEvent> {
+        let mut author = Author::new(SecretKey::from_seed([seed; 32]), network());
+        let member = SecretKey::from_seed([seed.wrapping_add(1); 32]).public();
+        (0..n)
+            .map(|i| {
+                author
+                    .sign(
+                        Payload::Grant(Grant {
+                            member,
+                            points: 1 + i as u64,
+                            memo: format!("test {i}"),
+                        }),
+                        vec![],
+                        0,
+                        1_000 + i as u64,
+                    )
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    fn card() -> Card {
+        Card {
+            teaser: Teaser {
+                name: "Ada Lovelace".into(),
+                title: "Head of Analytical Engines".into(),
+                company: "Engines Ltd".into(),
+                company_domain: "engines.example".into(),
+                city: "London".into(),
+                availability: Availability {
+                    email: true,
+                    postal: false,
+                    phone: true,
+                },
+            },
+            email: Opening {
+                value: "ada@engines.example".into(),
+                salt: [7; 32],
+            },
+            phone: Some(Opening {
+                value: "+442079460000".into(),
+                salt: [8; 32],
+            }),
+            postal_address: None,
+        }
+    }
+
+    fn ids(evs: &[SignedEvent]) -> Vec<ContentId> {
+        evs.iter().map(SignedEvent::id).collect()
+    }
+
+    fn sorted(mut evs: Vec<SignedEvent>) -> Vec<SignedEvent> {
+        evs.sort_by_key(|e| (e.lamport(), e.id()));
+        evs
+    }
+
+    #[test]
+    fn events_roundtrip_in_ledger_order_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let mut all = events(1, 20);
+        all.extend(events(2, 15));
+        {
+            let store = Store::open(&path, network()).unwrap();
+            assert_eq!(store.event_count().unwrap(), 0);
+            store.put_events(&all[..10]).unwrap();
+            store.put_events(&all[10..]).unwrap();
+            assert_eq!(store.event_count().unwrap(), 35);
+        }
+        let store = Store::open(&path, network()).unwrap();
+        let loaded = store.load_events(&network()).unwrap();
+        assert_eq!(ids(&loaded), ids(&sorted(all.clone())));
+        for ev in &all {
+            assert!(store.has_event(&ev.id()).unwrap());
+            assert_eq!(
+                store.event_bytes(&ev.id()).unwrap().as_deref(),
+                Some(ev.as_bytes())
+            );
+        }
+        assert!(!store.has_event(&Hash32::of(b"nothing")).unwrap());
+        assert_eq!(store.event_bytes(&Hash32::of(b"nothing")).unwrap(), None);
+    }
+
+    #[test]
+    fn duplicates_are_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s"), network()).unwrap();
+        let evs = events(3, 5);
+        store.put_events(&evs).unwrap();
+        store.put_events(&evs).unwrap();
+        let mut twice = evs.clone();
+        twice.extend(evs.iter().cloned());
+        store.put_events(&twice).unwrap();
+        assert_eq!(store.event_count().unwrap(), 5);
+        assert_eq!(ids(&store.load_events(&network()).unwrap()), ids(&evs));
+        let all = store.ids_between((0, Hash32::ZERO), (u64::MAX, Hash32::ZERO));
+        assert_eq!(all.unwrap().len(), 5);
+    }
+
+    #[test]
+    fn remove_drops_event_and_order_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s"), network()).unwrap();
+        let evs = events(4, 6);
+        store.put_events(&evs).unwrap();
+        store
+            .remove_events(&[evs[1].id(), evs[4].id(), Hash32::of(b"unknown")])
+            .unwrap();
+        assert_eq!(store.event_count().unwrap(), 4);
+        assert!(!store.has_event(&evs[1].id()).unwrap());
+        let want: Vec<_> = [0, 2, 3, 5].iter().map(|&i| evs[i].id()).collect();
+        assert_eq!(ids(&store.load_events(&network()).unwrap()), want);
+        let keys = store
+            .ids_between((0, Hash32::ZERO), (u64::MAX, Hash32::ZERO))
+            .unwrap();
+        assert_eq!(keys.iter().map(|k| k.1).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn ids_between_is_half_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s"), network()).unwrap();
+        let evs = events(5, 6); // Lamport clocks 1..=6, one author
+        store.put_events(&evs).unwrap();
+        let key = |i: usize| (evs[i].lamport(), evs[i].id());
+        let got = store.ids_between(key(1), key(4)).unwrap();
+        assert_eq!(got, vec![key(1), key(2), key(3)]);
+        assert_eq!(store.ids_between(key(4), key(1)).unwrap(), vec![]);
+        assert_eq!(store.ids_between(key(2), key(2)).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn another_network_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        drop(Store::open(&path, network()).unwrap());
+        let other = Hash32::of(b"another network");
+        let e = Store::open(&path, other).unwrap_err();
+        assert!(
+            matches!(e, StoreError::WrongNetwork { expected, stored }
+                if expected == other && stored == network()),
+            "{e}"
+        );
+        let store = Store::open(&path, network()).unwrap();
+        assert!(matches!(
+            store.load_events(&other),
+            Err(StoreError::WrongNetwork { .. })
+        ));
+        let mut foreign = Author::new(SecretKey::from_seed([9; 32]), other);
+        let ev = foreign
+            .sign(
+                Payload::Grant(Grant {
+                    member: SecretKey::from_seed([10; 32]).public(),
+                    points: 1,
+                    memo: String::new(),
+                }),
+                vec![],
+                0,
+                0,
+            )
+            .unwrap();
+        assert!(matches!(
+            store.put_events(&[ev]),
+            Err(StoreError::EventNetwork { .. })
+        ));
+        assert!(matches!(
+            store.put_meta(NETWORK_META_KEY, b"x"),
+            Err(StoreError::ReservedMeta(_))
+        ));
+    }
+
+    /// Rewrites one stored event through redb with `flip` applied to its bytes.
+    fn tamper(path: &Path, id: &ContentId, flip: impl FnOnce(&mut Vec<u8>)) {
+        let db = Database::create(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(EVENTS).unwrap();
+            let mut bytes = table.get(&id.0).unwrap().unwrap().value().to_vec();
+            flip(&mut bytes);
+            table.insert(&id.0, bytes.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn corrupted_event_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let evs = events(6, 300); // more than one signature-check chunk
+        let store = Store::open(&path, network()).unwrap();
+        store.put_events(&evs).unwrap();
+        drop(store);
+
+        // A flipped signature byte: the batch check fails, the single checks name it.
+        let victim = evs[270].id();
+        tamper(&path, &victim, |b| {
+            let n = b.len();
+            b[n - 10] ^= 0x01;
+        });
+        let store = Store::open(&path, network()).unwrap();
+        match store.load_events(&network()) {
+            Err(StoreError::Corrupt { id, reason }) => {
+                assert_eq!(id, victim.to_hex(), "{reason}");
+                assert!(reason.contains("signature"), "{reason}");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        drop(store);
+
+        // A flipped body byte: the bytes no longer decode, or hash to another id.
+        let victim2 = evs[3].id();
+        tamper(&path, &victim2, |b| {
+            let n = b.len();
+            b[n - 70] ^= 0x01;
+        });
+        let store = Store::open(&path, network()).unwrap();
+        match store.load_events(&network()) {
+            Err(StoreError::Corrupt { id, .. }) => assert_eq!(id, victim2.to_hex()),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        // The bad events can be removed, after which the rest loads.
+        store.remove_events(&[victim, victim2]).unwrap();
+        assert_eq!(store.load_events(&network()).unwrap().len(), 298);
+    }
+
+    #[test]
+    fn cards_roundtrip_encrypted_and_refuse_another_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let org = SecretKey::from_seed([11; 32]);
+        let listing = Hash32::of(b"listing");
+        let c = card();
+        {
+            let store = Store::open(&path, network()).unwrap();
+            assert_eq!(store.get_card(&listing, &org).unwrap(), None);
+            store.put_card(&listing, &c, &org, [1; 12]).unwrap();
+            assert_eq!(store.get_card(&listing, &org).unwrap(), Some(c.clone()));
+        }
+        // Not in clear on disk.
+        let raw = std::fs::read(&path).unwrap();
+        let email = c.email.value.as_bytes();
+        assert!(!raw.windows(email.len()).any(|w| w == email));
+
+        let store = Store::open(&path, network()).unwrap();
+        assert_eq!(store.get_card(&listing, &org).unwrap(), Some(c.clone()));
+        let other = SecretKey::from_seed([12; 32]);
+        let e = store.get_card(&listing, &other).unwrap_err();
+        assert!(
+            matches!(e, StoreError::CardKey { listing: l } if l == listing),
+            "{e}"
+        );
+        // Bound to its listing: the same value moved under another listing does not open.
+        let moved = Hash32::of(b"another listing");
+        let txn = store.db.begin_write().unwrap();
+        {
+            let mut cards = txn.open_table(CARDS).unwrap();
+            let value = cards.get(&listing.0).unwrap().unwrap().value().to_vec();
+            cards.insert(&moved.0, value.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        assert!(matches!(
+            store.get_card(&moved, &org),
+            Err(StoreError::CardKey { .. })
+        ));
+        // Overwriting with a fresh nonce replaces the card.
+        let mut c2 = c.clone();
+        c2.teaser.city = "Paris".into();
+        store.put_card(&listing, &c2, &org, [2; 12]).unwrap();
+        assert_eq!(store.get_card(&listing, &org).unwrap(), Some(c2));
+    }
+
+    #[test]
+    fn meta_roundtrip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        {
+            let store = Store::open(&path, network()).unwrap();
+            assert_eq!(store.get_meta("k").unwrap(), None);
+            store.put_meta("k", b"v1").unwrap();
+            store.put_meta("k", b"v2").unwrap();
+        }
+        let store = Store::open(&path, network()).unwrap();
+        assert_eq!(store.get_meta("k").unwrap().as_deref(), Some(&b"v2"[..]));
+        assert_eq!(
+            store.get_meta(NETWORK_META_KEY).unwrap().as_deref(),
+            Some(&network().0[..])
+        );
+    }
+
+    #[test]
+    fn store_error_is_send_and_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<StoreError>();
+        check::<Store>();
+    }
+}
