@@ -68,13 +68,17 @@ impl Author {
         deps.sort_unstable();
         deps.dedup();
         let (seq, prev, lamport, timestamp_ms) = match self.head {
-            None => (0, None, clock + 1, timestamp_ms),
+            None => (Some(0), None, clock.checked_add(1), timestamp_ms),
             Some(h) => (
-                h.seq + 1,
+                h.seq.checked_add(1),
                 Some(h.id),
-                clock.max(h.lamport) + 1,
+                clock.max(h.lamport).checked_add(1),
                 timestamp_ms.max(h.timestamp_ms),
             ),
+        };
+        // A peer may publish a clock of u64::MAX; nothing can follow it.
+        let (Some(seq), Some(lamport)) = (seq, lamport) else {
+            return Err(EventError::Field("seq or Lamport clock would overflow"));
         };
         let body = EventBody {
             network: self.network,
