@@ -274,7 +274,12 @@ pub fn batch_check_stored(events: &[SignedEvent]) -> Result<(), EventError> {
     for e in events {
         msgs.push(signing_message(&e.id));
         sigs.push(ed25519_dalek::Signature::from_bytes(&e.signature));
-        keys.push(e.body.author.verifying_key().ok_or(EventError::BadAuthorKey)?);
+        keys.push(
+            e.body
+                .author
+                .verifying_key()
+                .ok_or(EventError::BadAuthorKey)?,
+        );
     }
     let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
     ed25519_dalek::verify_batch(&refs, &sigs, &keys).map_err(|_| EventError::BadSignature)

@@ -31,3 +31,8 @@ pub const MAX_HANDLE_BYTES: usize = 64;
 pub const MAX_SEALED_CARD_BYTES: usize = 4096;
 /// Largest points amount in one Grant or Transfer; keeps every sum far from u64 overflow.
 pub const MAX_POINTS: u64 = 1_000_000_000;
+/// Most an event's Lamport clock may exceed the clock of its previous event and
+/// dependencies (0 when it has none). Without a bound, one event at `u64::MAX` would
+/// leave every author that follows the network's clock unable to sign again; with it,
+/// reaching the end of the clock takes 2^32 chained events.
+pub const MAX_LAMPORT_STEP: u64 = 1 << 32;

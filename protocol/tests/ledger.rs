@@ -702,3 +702,42 @@ fn a_quorum_claim_that_misses_events_is_not_final_here() {
     assert!(s.finalized.is_some());
     assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Refunded);
 }
+
+#[test]
+fn a_clock_jumping_to_the_end_is_rejected() {
+    use carnet_protocol::limits::MAX_LAMPORT_STEP;
+    let (mut w, seller, _) = market();
+    let c = w.contribute(seller, 1, None);
+    let mut l = w.ledger();
+    // A first event with no deps may start anywhere up to MAX_LAMPORT_STEP.
+    let mut fresh = carnet_protocol::author::Author::new(
+        carnet_protocol::SecretKey::from_seed([77; 32]),
+        w.network,
+    );
+    let vote = Payload::Vote(Vote {
+        company_domain: "acme.example".into(),
+        employees: EmployeeRange::From1To10,
+        revenue: RevenueRange::Under1M,
+    });
+    let ok = fresh
+        .clone()
+        .sign(vote.clone(), vec![], MAX_LAMPORT_STEP - 1, w.now)
+        .unwrap();
+    assert!(l.insert(ok).is_ok());
+    let far = fresh
+        .sign(vote.clone(), vec![], u64::MAX - 1, w.now)
+        .unwrap();
+    assert!(matches!(
+        l.insert(far),
+        Err(LedgerError::LamportJump { .. })
+    ));
+    // Likewise above a dependency.
+    let mut seller_author = w.members[seller].0.clone();
+    let jump = seller_author
+        .sign(vote, vec![c.id()], c.lamport() + MAX_LAMPORT_STEP, w.now)
+        .unwrap();
+    assert!(matches!(
+        l.insert(jump),
+        Err(LedgerError::LamportJump { .. })
+    ));
+}

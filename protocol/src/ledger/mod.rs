@@ -46,6 +46,8 @@ pub enum LedgerError {
     BrokenChain(u64),
     #[error("timestamp goes backwards along the author's chain")]
     TimeBackwards,
+    #[error("Lamport clock {got} jumps more than MAX_LAMPORT_STEP above {floor}")]
+    LamportJump { got: u64, floor: u64 },
 }
 
 impl LedgerError {
@@ -55,6 +57,7 @@ impl LedgerError {
             LedgerError::LamportTooLow { .. } => "lamport_too_low",
             LedgerError::BrokenChain(_) => "prev_mismatch",
             LedgerError::TimeBackwards => "time_backwards",
+            LedgerError::LamportJump { .. } => "lamport_jump",
         }
     }
 }
@@ -218,6 +221,12 @@ impl Ledger {
         }
         if body.lamport <= floor && (body.prev.is_some() || !body.deps.is_empty()) {
             return Err(LedgerError::LamportTooLow {
+                got: body.lamport,
+                floor,
+            });
+        }
+        if body.lamport > floor.saturating_add(crate::limits::MAX_LAMPORT_STEP) {
+            return Err(LedgerError::LamportJump {
                 got: body.lamport,
                 floor,
             });
@@ -390,6 +399,20 @@ impl Ledger {
             ids.extend(more);
         }
         ids
+    }
+
+    /// Ids that pending events wait for: what to ask peers for.
+    pub fn missing_ids(&self) -> Vec<ContentId> {
+        self.waiting.keys().copied().collect()
+    }
+
+    /// (Lamport clock, id) of every event held, ordered or pending, sorted: the set a
+    /// node reconciles with its peers.
+    pub fn all_items(&self) -> Vec<OrderKey> {
+        let mut items: Vec<OrderKey> = self.order.iter().copied().collect();
+        items.extend(self.pending.values().map(|e| (e.lamport(), e.id())));
+        items.sort_unstable();
+        items
     }
 
     /// Highest Lamport clock among ordered events.
