@@ -1,1 +1,243 @@
-//! Helpers shared by the multi-node integration tests.
+//! Helpers shared by the multi-node integration tests: a network of real nodes on
+//! 127.0.0.1 with ephemeral ports, each with its own data directory, and waiting on
+//! conditions with a deadline.
+
+use carnet_node::config::NodeConfig;
+use carnet_node::datadir::DataDir;
+use carnet_node::run::{launch, RunningNode};
+use carnet_protocol::author::Author;
+use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
+use carnet_protocol::{Hash32, SecretKey};
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// How long any condition may take before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub fn seed(tag: &str, i: usize) -> [u8; 32] {
+    *Hash32::derive(
+        "carnet integration test seed",
+        &[tag.as_bytes(), &(i as u64).to_le_bytes()],
+    )
+    .as_bytes()
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` at the deadline.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub struct TestNet {
+    pub genesis: Genesis,
+    pub org_keys: Vec<SecretKey>,
+    pub nodes: Vec<Option<RunningNode>>,
+    dirs: Vec<TempDir>,
+    /// Multiaddr (with /p2p/) of node 0, which the others bootstrap from.
+    pub bootstrap: Option<String>,
+    pub sync_interval_ms: u64,
+}
+
+impl TestNet {
+    /// `n` founding orgs, one node each; node 0 first, the others dial it.
+    pub async fn start(n: usize) -> TestNet {
+        let org_keys: Vec<SecretKey> = (0..n)
+            .map(|i| SecretKey::from_seed(seed("org", i)))
+            .collect();
+        let entries = org_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| OrgEntry {
+                key: k.public(),
+                name: format!("Org {i}"),
+            })
+            .collect();
+        let genesis = Genesis::new("integration", entries, Rules::default(), 1_700_000_000_000)
+            .expect("genesis");
+        let mut dirs = Vec::new();
+        for k in &org_keys {
+            let d = tempfile::tempdir().expect("tempdir");
+            DataDir::create(d.path(), k, &genesis).expect("data dir");
+            dirs.push(d);
+        }
+        let mut net = TestNet {
+            genesis,
+            org_keys,
+            nodes: (0..n).map(|_| None).collect(),
+            dirs,
+            bootstrap: None,
+            sync_interval_ms: 300,
+        };
+        for i in 0..n {
+            net.start_node(i).await;
+        }
+        net
+    }
+
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dirs[i].path().to_owned()
+    }
+
+    pub fn config(&self, i: usize) -> NodeConfig {
+        NodeConfig {
+            data_dir: Some(self.data_dir(i)),
+            org_name: format!("Org {i}"),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            api: "127.0.0.1:0".into(),
+            bootstrap: self.bootstrap.iter().cloned().collect(),
+            sync_interval_ms: self.sync_interval_ms,
+            log: "warn".into(),
+        }
+    }
+
+    pub async fn start_node(&mut self, i: usize) {
+        let config = self.config(i);
+        let node = launch(&config).await.expect("node starts");
+        if self.bootstrap.is_none() {
+            let addrs = wait_for("node 0 to listen", || {
+                let client = node.client.clone();
+                async move {
+                    let s = client.status().await.ok()?;
+                    (!s.listen_addrs.is_empty()).then_some(s.listen_addrs)
+                }
+            })
+            .await;
+            self.bootstrap = Some(format!("{}/p2p/{}", addrs[0], node.peer_id));
+        }
+        self.nodes[i] = Some(node);
+    }
+
+    pub async fn stop_node(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].take() {
+            n.stop().await;
+        }
+    }
+
+    pub fn node(&self, i: usize) -> &RunningNode {
+        self.nodes[i].as_ref().expect("node is running")
+    }
+
+    /// (state root, events) of every running node.
+    pub async fn states(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        for n in self.nodes.iter().flatten() {
+            if let Ok(s) = n.client.status().await {
+                out.push((s.state_root, s.events));
+            }
+        }
+        out
+    }
+
+    /// Waits until every running node holds `events` ordered events and one state root.
+    pub async fn converged(&self, events: u64) -> String {
+        wait_for(
+            &format!("all nodes to hold {events} events with one state root"),
+            || async {
+                let s = self.states().await;
+                let running = self.nodes.iter().flatten().count();
+                (s.len() == running && s.iter().all(|x| x == &s[0]) && s[0].1 == events)
+                    .then(|| s[0].0.clone())
+            },
+        )
+        .await
+    }
+
+    /// A member author enrolled (later) by org `org`.
+    pub fn member(&self, i: usize) -> Author {
+        Author::new(
+            SecretKey::from_seed(seed("member", i)),
+            self.genesis.network_id(),
+        )
+    }
+
+    pub async fn stop(mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop_node(i).await;
+        }
+    }
+}
+
+/// A business card numbered `n`, as a member would contribute it.
+pub fn card(n: usize) -> carnet_protocol::card::Card {
+    use carnet_protocol::payload::{Availability, Opening, Teaser};
+    carnet_protocol::card::Card {
+        teaser: Teaser {
+            name: format!("Person {n}"),
+            title: "Head of Sales".into(),
+            company: format!("Company {}", n % 10),
+            company_domain: format!("company{}.example", n % 10),
+            city: "Nantes".into(),
+            availability: Availability {
+                email: true,
+                postal: false,
+                phone: false,
+            },
+        },
+        email: Opening {
+            value: format!("person{n}@company{}.example", n % 10),
+            salt: seed("salt", n),
+        },
+        phone: None,
+        postal_address: None,
+    }
+}
+
+/// Signs `payload` as the next event of `author` (clock taken from `node`) and submits
+/// it there; panics unless the node accepts it.
+pub async fn submit(
+    node: &RunningNode,
+    author: &mut Author,
+    payload: carnet_protocol::Payload,
+) -> carnet_protocol::SignedEvent {
+    let head = node
+        .client
+        .chain_head(author.public())
+        .await
+        .expect("chain head");
+    let ev = author
+        .sign(payload, vec![], head.clock, 1_700_000_100_000)
+        .expect("sign");
+    node.client
+        .submit(ev.as_bytes().to_vec())
+        .await
+        .expect("event accepted");
+    ev
+}
+
+/// GET `path` from a node's API over plain HTTP/1.0; returns the body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to API");
+    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("send request");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("read response");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+/// The value of a Prometheus sample line starting with `prefix`, if present.
+pub fn metric(body: &str, prefix: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}

@@ -11,6 +11,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 fn start(dir: &Path, extra: &[&str]) -> (Child, serde_json::Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_carnet"))
         .args(["--json", "node", "run"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
         .args(extra)
         .arg("--data-dir")
         .arg(dir)

@@ -101,6 +101,26 @@ impl DataDir {
         })
     }
 
+    /// Writes a new data directory for `org_key` in the network `genesis` (for an org
+    /// joining a network someone else founded, and for tests). Refuses to overwrite.
+    pub fn create(
+        path: &Path,
+        org_key: &SecretKey,
+        genesis: &Genesis,
+    ) -> Result<Self, DataDirError> {
+        fs::create_dir_all(path).map_err(io(path))?;
+        write_new_private(
+            &path.join(ORG_KEY_FILE),
+            hex::encode(org_key.seed()).as_bytes(),
+        )?;
+        write_new_private(&path.join(GENESIS_FILE), &genesis.to_bytes())?;
+        Ok(DataDir {
+            path: path.to_owned(),
+            org_key: org_key.clone(),
+            genesis: genesis.clone(),
+        })
+    }
+
     pub fn org(&self) -> PublicKey {
         self.org_key.public()
     }

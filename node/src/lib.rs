@@ -6,7 +6,11 @@
 
 pub mod api;
 pub mod client;
+pub mod config;
 pub mod datadir;
+pub mod engine;
+pub mod event_loop;
+pub mod network;
 pub mod run;
 pub mod store;
 

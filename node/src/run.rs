@@ -1,33 +1,173 @@
-//! Running a node: open the data directory, build the ledger, wait for a stop signal.
+//! Running a node: wire the data directory, store, engine, swarm, event loop and API
+//! together, and take them down again in order on a stop signal.
 
+use crate::client::Client;
+use crate::config::{ConfigError, NodeConfig};
 use crate::datadir::{DataDir, DataDirError};
-use carnet_protocol::ledger::Ledger;
-use std::path::Path;
+use crate::engine::Engine;
+use crate::event_loop::{EventLoop, SyncStats};
+use crate::network::{build_swarm, NetworkError};
+use crate::store::{Store, StoreError};
+use carnet_protocol::Hash32;
+use libp2p::{Multiaddr, PeerId};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
-/// What a running node reports about itself at start.
-#[derive(Debug, Clone)]
-pub struct NodeInfo {
-    pub org: String,
-    pub network: String,
-    pub state_root: String,
-    pub data_dir: String,
+/// File name of the event store inside the data directory.
+pub const STORE_FILE: &str = "events.redb";
+/// Commands queued to the event loop before senders wait.
+const COMMAND_QUEUE: usize = 1024;
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("event store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    #[error("API address {addr}: {source}")]
+    Api {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("no data directory: {0}")]
+    NoDataDir(String),
 }
 
-/// Opens (or initialises) the data directory and returns the node's identity.
-pub fn start(
-    data_dir: &Path,
-    org_name: &str,
-    now_ms: u64,
-) -> Result<(DataDir, Ledger, NodeInfo), DataDirError> {
-    let dir = DataDir::open_or_init(data_dir, org_name, now_ms)?;
-    let mut ledger = Ledger::new(dir.genesis.clone());
-    let info = NodeInfo {
-        org: dir.org().to_hex(),
-        network: dir.network().to_hex(),
-        state_root: ledger.state_root().to_hex(),
-        data_dir: dir.path.display().to_string(),
+/// A node that is up: its handles, and how to stop it.
+pub struct RunningNode {
+    pub client: Client,
+    pub api_addr: SocketAddr,
+    pub peer_id: PeerId,
+    pub org: String,
+    pub network: String,
+    pub data_dir: PathBuf,
+    /// Token for the admin API calls.
+    pub admin_token: String,
+    pub sync_stats: watch::Receiver<SyncStats>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The admin API token: derived from the org key, so the operator (who holds the data
+/// directory) can always recompute it and nothing more is kept on disk.
+pub fn admin_token(dir: &DataDir) -> String {
+    Hash32::derive("carnet v1 admin token", &[&dir.org_key.seed()]).to_hex()
+}
+
+impl RunningNode {
+    /// Listen addresses the swarm reported so far.
+    pub async fn listen_addrs(&self) -> Vec<Multiaddr> {
+        match self.client.status().await {
+            Ok(s) => s
+                .listen_addrs
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Stops the API and the event loop and waits for both.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts a node from `config`. Returns once it listens (API bound, swarm listening).
+pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
+    let data_dir = match &config.data_dir {
+        Some(d) => d.clone(),
+        None => crate::datadir::default_path()?,
     };
-    Ok((dir, ledger, info))
+    let dir = DataDir::open_or_init(&data_dir, &config.org_name, now_ms())?;
+    let network = dir.network();
+    let store = Store::open(&dir.path.join(STORE_FILE), network)?;
+    let engine = Engine::open(store, dir.genesis.clone(), dir.org_key.clone())?;
+    let mut swarm = build_swarm(&dir.org_key, &network)?;
+    for addr in config.listen_addrs()? {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetworkError::Listen {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
+    }
+    for addr in config.bootstrap_addrs()? {
+        if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() {
+            swarm
+                .behaviour_mut()
+                .kademlia
+                .add_address(&peer, addr.clone());
+        }
+        if let Err(e) = swarm.dial(addr.clone()) {
+            tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+        }
+    }
+    let peer_id = *swarm.local_peer_id();
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let metrics = std::sync::Arc::new(crate::api::Metrics::default());
+    let (event_loop, sync_stats) = EventLoop::new(
+        swarm,
+        engine,
+        rx,
+        shutdown_rx.clone(),
+        Duration::from_millis(config.sync_interval_ms.max(100)),
+        metrics.clone(),
+    );
+    let client = Client::new(tx);
+    let api_addr = config.api_addr()?;
+    let listener = tokio::net::TcpListener::bind(api_addr)
+        .await
+        .map_err(|source| NodeError::Api {
+            addr: api_addr,
+            source,
+        })?;
+    let api_addr = listener.local_addr().map_err(|source| NodeError::Api {
+        addr: api_addr,
+        source,
+    })?;
+    let token = admin_token(&dir);
+    let router = crate::api::router(client.clone(), token.clone(), metrics);
+    let mut api_shutdown = shutdown_rx.clone();
+    let api = tokio::spawn(async move {
+        let stop = async move {
+            let _ = api_shutdown.changed().await;
+        };
+        if let Err(e) = crate::api::serve(listener, router, stop).await {
+            tracing::error!(error = %e, "API server stopped");
+        }
+    });
+    let looper = tokio::spawn(event_loop.run());
+    Ok(RunningNode {
+        client,
+        api_addr,
+        peer_id,
+        org: dir.org().to_hex(),
+        network: network.to_hex(),
+        data_dir: dir.path.clone(),
+        admin_token: token,
+        sync_stats,
+        shutdown,
+        tasks: vec![api, looper],
+    })
 }
 
 /// Resolves when the process receives SIGINT or SIGTERM.

@@ -1,0 +1,276 @@
+//! The node's core without the network: validate, order, persist, answer queries.
+//!
+//! The event loop owns one `Engine` and calls it for every event, whether it came from
+//! gossip, from sync or from the local API. Keeping it free of sockets lets it be
+//! tested directly, like the protocol core it wraps.
+
+use crate::client::*;
+use crate::store::{Store, StoreError};
+use carnet_protocol::author::{Author, AuthorHead};
+use carnet_protocol::ledger::{Inserted, Ledger, Outcome};
+use carnet_protocol::payload::Payload;
+use carnet_protocol::{ContentId, NetworkId, PublicKey, SecretKey, SignedEvent};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct Engine {
+    ledger: Ledger,
+    store: Store,
+    org: Author,
+    network: NetworkId,
+}
+
+/// What ingesting one event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    pub event: SignedEvent,
+    pub result: Submitted,
+    /// True when the event was new to this node (so it is worth gossiping).
+    pub new: bool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn hex_id(id: &ContentId) -> String {
+    id.to_hex()
+}
+
+impl Engine {
+    /// Loads every stored event into a fresh ledger.
+    pub fn open(
+        store: Store,
+        genesis: carnet_protocol::Genesis,
+        org_key: SecretKey,
+    ) -> Result<Self, StoreError> {
+        let network = genesis.network_id();
+        let mut ledger = Ledger::new(genesis);
+        let mut bad = Vec::new();
+        for ev in store.load_events(&network)? {
+            match ledger.insert(ev.clone()) {
+                Ok((_, dropped)) => bad.extend(dropped.into_iter().map(|(id, _)| id)),
+                Err(_) => bad.push(ev.id()),
+            }
+        }
+        // Events that were stored while pending and proved invalid once complete.
+        if !bad.is_empty() {
+            store.remove_events(&bad)?;
+        }
+        let org_pub = org_key.public();
+        let head = ledger.chain_head(&org_pub).and_then(|(seq, id)| {
+            let ev = ledger.get(&id)?;
+            Some(AuthorHead {
+                seq,
+                id,
+                lamport: ev.lamport(),
+                timestamp_ms: ev.body().timestamp_ms,
+            })
+        });
+        Ok(Engine {
+            org: Author::resume(org_key, network, head),
+            ledger,
+            store,
+            network,
+        })
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.ledger.pending_len()
+    }
+
+    pub fn network(&self) -> NetworkId {
+        self.network
+    }
+
+    pub fn org(&self) -> PublicKey {
+        self.org.public()
+    }
+
+    pub fn ledger(&mut self) -> &mut Ledger {
+        &mut self.ledger
+    }
+
+    /// Validates, orders and persists one event given as wire bytes.
+    pub fn ingest(&mut self, bytes: &[u8]) -> Result<Ingested, IngestError> {
+        let ev = SignedEvent::decode(bytes, &self.network)
+            .map_err(|e| IngestError::Invalid(e.code().to_string()))?;
+        self.ingest_event(ev)
+    }
+
+    /// Orders and persists an event that already passed [`SignedEvent::decode`].
+    pub fn ingest_event(&mut self, ev: SignedEvent) -> Result<Ingested, IngestError> {
+        let id = ev.id();
+        let (inserted, dropped) = self
+            .ledger
+            .insert(ev.clone())
+            .map_err(|e| IngestError::Rejected(e.code().to_string()))?;
+        if inserted == Inserted::Duplicate {
+            return Ok(Ingested {
+                event: ev,
+                result: Submitted::Duplicate { id: hex_id(&id) },
+                new: false,
+            });
+        }
+        self.store
+            .put_events(std::slice::from_ref(&ev))
+            .map_err(|e| IngestError::Storage(e.to_string()))?;
+        if !dropped.is_empty() {
+            let ids: Vec<ContentId> = dropped.iter().map(|(id, _)| *id).collect();
+            self.store
+                .remove_events(&ids)
+                .map_err(|e| IngestError::Storage(e.to_string()))?;
+        }
+        let result = match inserted {
+            Inserted::Pending(missing) => Submitted::Pending {
+                id: hex_id(&id),
+                missing: missing.iter().map(hex_id).collect(),
+            },
+            _ => {
+                let outcome = match self.ledger.state().outcome(&id) {
+                    Outcome::Applied => "applied".to_string(),
+                    Outcome::Void(r) => format!("void:{r:?}"),
+                };
+                Submitted::Ordered {
+                    id: hex_id(&id),
+                    outcome,
+                }
+            }
+        };
+        Ok(Ingested {
+            event: ev,
+            result,
+            new: true,
+        })
+    }
+
+    /// Signs `payload` with the org key as the next event of the org's chain.
+    pub fn sign_as_org(&mut self, payload: Payload) -> Result<SignedEvent, IngestError> {
+        let clock = self.ledger.max_lamport();
+        self.org
+            .sign(payload, vec![], clock, now_ms())
+            .map_err(|e| IngestError::Invalid(e.code().to_string()))
+    }
+
+    /// The content ids missing for pending events (to fetch from peers).
+    pub fn wanted(&self) -> Vec<ContentId> {
+        self.ledger.missing_ids()
+    }
+
+    /// (Lamport, id) of every event held, ordered or pending, for set reconciliation.
+    pub fn items(&self) -> Vec<(u64, ContentId)> {
+        self.ledger.all_items()
+    }
+
+    pub fn event_bytes(&self, id: &ContentId) -> Option<Vec<u8>> {
+        self.ledger.get(id).map(|e| e.as_bytes().to_vec())
+    }
+
+    pub fn search(&mut self, q: &SearchQuery) -> Vec<ListingView> {
+        let limit = q.limit.unwrap_or(50).min(500);
+        let lower = |s: &Option<String>| s.as_ref().map(|x| x.to_lowercase());
+        let (text, company, domain, title, city) = (
+            lower(&q.text),
+            lower(&q.company),
+            lower(&q.domain),
+            lower(&q.title),
+            lower(&q.city),
+        );
+        let has = |field: &str, want: &Option<String>| {
+            want.as_ref()
+                .is_none_or(|w| field.to_lowercase().contains(w))
+        };
+        let state = self.ledger.state();
+        state
+            .listings
+            .iter()
+            .filter(|(_, l)| l.status == carnet_protocol::ledger::ListingStatus::Active)
+            .filter(|(_, l)| {
+                let t = &l.listing.teaser;
+                has(&t.company, &company)
+                    && has(&t.company_domain, &domain)
+                    && has(&t.title, &title)
+                    && has(&t.city, &city)
+                    && text.as_ref().is_none_or(|w| {
+                        [&t.name, &t.title, &t.company, &t.company_domain, &t.city]
+                            .iter()
+                            .any(|f| f.to_lowercase().contains(w))
+                    })
+            })
+            .take(limit)
+            .map(|(id, l)| {
+                let t = &l.listing.teaser;
+                ListingView {
+                    id: id.to_hex(),
+                    name: t.name.clone(),
+                    title: t.title.clone(),
+                    company: t.company.clone(),
+                    company_domain: t.company_domain.clone(),
+                    city: t.city.clone(),
+                    email: t.availability.email,
+                    postal: t.availability.postal,
+                    phone: t.availability.phone,
+                    status: format!("{:?}", l.status),
+                    sales: l.sales,
+                }
+            })
+            .collect()
+    }
+
+    pub fn balance(&mut self, account: &PublicKey) -> Option<BalanceView> {
+        self.ledger
+            .state()
+            .accounts
+            .get(account)
+            .map(|a| BalanceView {
+                account: account.to_hex(),
+                balance: a.balance,
+                escrow: a.escrow,
+                status: format!("{:?}", a.status),
+            })
+    }
+
+    pub fn history(&mut self, account: &PublicKey) -> Vec<MovementView> {
+        self.ledger
+            .state()
+            .history(account)
+            .into_iter()
+            .map(|m| MovementView {
+                event: m.event.to_hex(),
+                delta: m.delta,
+                reason: format!("{:?}", m.reason),
+            })
+            .collect()
+    }
+
+    pub fn delivery(&self, purchase: &ContentId) -> Option<DeliveryView> {
+        self.ledger.events().find_map(|e| match e.payload() {
+            Payload::Deliver(d) if &d.purchase_id == purchase => Some(DeliveryView {
+                purchase_id: purchase.to_hex(),
+                deliver_event: e.id().to_hex(),
+                ephemeral_hex: hex::encode(d.ephemeral),
+                sealed_card_hex: hex::encode(&d.sealed_card),
+            }),
+            _ => None,
+        })
+    }
+
+    pub fn chain_head(&self, author: &PublicKey) -> ChainHeadView {
+        let head = self.ledger.chain_head(author);
+        ChainHeadView {
+            author: author.to_hex(),
+            next_seq: head.map_or(0, |(s, _)| s + 1),
+            prev: head.map(|(_, id)| id.to_hex()),
+            clock: self.ledger.max_lamport(),
+        }
+    }
+
+    pub fn state_root_hex(&mut self) -> String {
+        self.ledger.state_root().to_hex()
+    }
+
+    pub fn finalized_bound(&mut self) -> Option<u64> {
+        self.ledger.state().finalized.map(|c| c.lamport_bound)
+    }
+}

@@ -1,0 +1,509 @@
+//! The one task that owns the swarm and the engine.
+//!
+//! Commands from the API arrive on a channel, swarm events from libp2p, ticks from a
+//! timer; the loop handles them one at a time, so the engine needs no lock and the
+//! order in which this node ingests events is simply the order they are handled.
+
+use crate::api::Metrics;
+use crate::client::{Command, IngestError, NodeStatus, PeerView};
+use crate::engine::{Engine, Ingested};
+use crate::network::{
+    events_topic, Behaviour, BehaviourEvent, SyncRequest, SyncResponse, MAX_FETCH_IDS,
+    NEGENTROPY_FRAME_BYTES,
+};
+use carnet_protocol::ContentId;
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, Multiaddr, PeerId, Swarm};
+use negentropy::{Id, Negentropy, NegentropyStorageVector};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Counters of catch-up sync, for status and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    pub sessions: u64,
+    pub rounds: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub events_fetched: u64,
+}
+
+enum Session {
+    Reconciling {
+        peer: PeerId,
+        neg: Box<Negentropy<'static, NegentropyStorageVector>>,
+        need: Vec<Id>,
+    },
+    Fetching {
+        peer: PeerId,
+    },
+}
+
+pub struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    engine: Engine,
+    commands: mpsc::Receiver<Command>,
+    shutdown: watch::Receiver<bool>,
+    topic: IdentTopic,
+    sessions: HashMap<OutboundRequestId, Session>,
+    /// Peers with a reconciliation under way: one at a time per peer.
+    syncing: BTreeSet<PeerId>,
+    sync_interval: Duration,
+    next_peer: usize,
+    listen_addrs: Vec<Multiaddr>,
+    stats: SyncStats,
+    stats_tx: watch::Sender<SyncStats>,
+    metrics: Arc<Metrics>,
+}
+
+fn ids_storage(items: &[(u64, ContentId)]) -> Option<NegentropyStorageVector> {
+    let mut storage = NegentropyStorageVector::with_capacity(items.len());
+    for (lamport, id) in items {
+        storage
+            .insert(*lamport, Id::from_byte_array(*id.as_bytes()))
+            .ok()?;
+    }
+    storage.seal().ok()?;
+    Some(storage)
+}
+
+impl EventLoop {
+    pub fn new(
+        swarm: Swarm<Behaviour>,
+        engine: Engine,
+        commands: mpsc::Receiver<Command>,
+        shutdown: watch::Receiver<bool>,
+        sync_interval: Duration,
+        metrics: Arc<Metrics>,
+    ) -> (Self, watch::Receiver<SyncStats>) {
+        let topic = events_topic(&engine.network());
+        let (stats_tx, stats_rx) = watch::channel(SyncStats::default());
+        (
+            EventLoop {
+                swarm,
+                engine,
+                commands,
+                shutdown,
+                topic,
+                sessions: HashMap::new(),
+                syncing: BTreeSet::new(),
+                sync_interval,
+                next_peer: 0,
+                listen_addrs: Vec::new(),
+                stats: SyncStats::default(),
+                stats_tx,
+                metrics,
+            },
+            stats_rx,
+        )
+    }
+
+    pub async fn run(mut self) {
+        let mut tick = tokio::time::interval(self.sync_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    None => break,
+                },
+                _ = tick.tick() => self.start_sync(None),
+                _ = self.shutdown.changed() => break,
+            }
+        }
+        tracing::info!("event loop stopped");
+    }
+
+    /// Counts an ingest attempt in the metrics.
+    fn account(&self, r: &Result<Ingested, IngestError>) {
+        match r {
+            Ok(i) if i.new => self.metrics.inc_ingested(),
+            Ok(_) => {}
+            Err(e) => self.metrics.inc_rejected(match e {
+                IngestError::Invalid(_) => "invalid",
+                IngestError::Rejected(_) => "rejected",
+                IngestError::Storage(_) => "storage",
+                IngestError::ShuttingDown => "shutting_down",
+            }),
+        }
+        self.metrics.set_pending(self.engine_pending());
+    }
+
+    fn engine_pending(&self) -> u64 {
+        self.engine.pending_len() as u64
+    }
+
+    fn publish(&mut self, ingested: &Ingested) {
+        if !ingested.new {
+            return;
+        }
+        let data = ingested.event.as_bytes().to_vec();
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), data)
+        {
+            // No peers yet is normal; sync will carry the event later.
+            tracing::debug!(error = %e, "gossip publish");
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Submit { bytes, reply } => {
+                let r = self.engine.ingest(&bytes);
+                self.account(&r);
+                if let Ok(i) = &r {
+                    self.publish(i);
+                }
+                let _ = reply.send(r.map(|i| i.result));
+            }
+            Command::SubmitAsOrg { payload, reply } => {
+                let r = self
+                    .engine
+                    .sign_as_org(payload)
+                    .and_then(|ev| self.engine.ingest_event(ev));
+                self.account(&r);
+                if let Ok(i) = &r {
+                    self.publish(i);
+                }
+                let _ = reply.send(r.map(|i| i.result));
+            }
+            Command::Search { query, reply } => {
+                let _ = reply.send(self.engine.search(&query));
+            }
+            Command::Balance { account, reply } => {
+                let _ = reply.send(self.engine.balance(&account));
+            }
+            Command::History { account, reply } => {
+                let _ = reply.send(self.engine.history(&account));
+            }
+            Command::Delivery { purchase, reply } => {
+                let _ = reply.send(self.engine.delivery(&purchase));
+            }
+            Command::ChainHead { author, reply } => {
+                let _ = reply.send(self.engine.chain_head(&author));
+            }
+            Command::Event { id, reply } => {
+                let _ = reply.send(self.engine.event_bytes(&id));
+            }
+            Command::Status { reply } => {
+                let status = NodeStatus {
+                    org: self.engine.org().to_hex(),
+                    network: self.engine.network().to_hex(),
+                    peer_id: self.swarm.local_peer_id().to_string(),
+                    listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+                    events: self.engine.ledger().len() as u64,
+                    pending: self.engine.ledger().pending_len() as u64,
+                    state_root: self.engine.state_root_hex(),
+                    max_lamport: self.engine.ledger().max_lamport(),
+                    finalized_bound: self.engine.finalized_bound(),
+                };
+                let _ = reply.send(status);
+            }
+            Command::Peers { reply } => {
+                let peers = self
+                    .swarm
+                    .connected_peers()
+                    .map(|p| PeerView {
+                        peer_id: p.to_string(),
+                        addrs: Vec::new(),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.listen_addrs.push(address);
+            }
+            // Catch up with a new peer at once rather than at the next tick.
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } if num_established.get() == 1 => {
+                self.metrics
+                    .set_peers(self.swarm.connected_peers().count() as u64);
+                self.start_sync(Some(peer_id));
+            }
+            SwarmEvent::ConnectionClosed { .. } => {
+                self.metrics
+                    .set_peers(self.swarm.connected_peers().count() as u64);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_gossip(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for addr in info.listen_addrs {
+                    self.swarm
+                        .behaviour_mut()
+                        .kademlia
+                        .add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e),
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
+        self.metrics.inc_gossip();
+        let r = self.engine.ingest(&message.data);
+        self.account(&r);
+        let acceptance = match r {
+            Ok(i) if !i.new => MessageAcceptance::Ignore,
+            Ok(i) => {
+                if matches!(i.result, crate::client::Submitted::Pending { .. }) {
+                    self.fetch_missing(source);
+                }
+                MessageAcceptance::Accept
+            }
+            Err(IngestError::Storage(e)) => {
+                tracing::error!(error = %e, "storage failed while ingesting gossip");
+                MessageAcceptance::Ignore
+            }
+            Err(e) => {
+                tracing::warn!(peer = %source, error = %e, "invalid event from gossip");
+                MessageAcceptance::Reject
+            }
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &source, acceptance);
+    }
+
+    /// Asks `peer` for the events our pending events wait for.
+    fn fetch_missing(&mut self, peer: PeerId) {
+        let wanted = self.engine.wanted();
+        for chunk in wanted.chunks(MAX_FETCH_IDS) {
+            let ids = chunk.iter().map(|id| *id.as_bytes()).collect();
+            let req = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_request(&peer, SyncRequest::Fetch(ids));
+            self.sessions.insert(req, Session::Fetching { peer });
+        }
+    }
+
+    /// Starts a reconciliation with `peer`, or with the next connected peer in turn.
+    fn start_sync(&mut self, peer: Option<PeerId>) {
+        let peer = match peer {
+            Some(p) => p,
+            None => {
+                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                if peers.is_empty() {
+                    return;
+                }
+                self.next_peer = (self.next_peer + 1) % peers.len();
+                peers[self.next_peer]
+            }
+        };
+        if self.syncing.contains(&peer) {
+            return;
+        }
+        let Some(storage) = ids_storage(&self.engine.items()) else {
+            return;
+        };
+        let Ok(mut neg) = Negentropy::owned(storage, NEGENTROPY_FRAME_BYTES) else {
+            return;
+        };
+        let Ok(msg) = neg.initiate() else {
+            return;
+        };
+        self.stats.sessions += 1;
+        self.stats.bytes_sent += msg.len() as u64;
+        let req = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, SyncRequest::Reconcile(msg));
+        self.syncing.insert(peer);
+        self.sessions.insert(
+            req,
+            Session::Reconciling {
+                peer,
+                neg: Box::new(neg),
+                need: Vec::new(),
+            },
+        );
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => self.answer(peer, request, channel),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => self.on_response(request_id, response),
+            },
+            request_response::Event::OutboundFailure {
+                request_id,
+                peer,
+                error,
+                ..
+            } => {
+                tracing::debug!(%peer, %error, "sync request failed");
+                if let Some(Session::Reconciling { peer, .. }) = self.sessions.remove(&request_id) {
+                    self.syncing.remove(&peer);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn answer(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+    ) {
+        let response = match request {
+            SyncRequest::Reconcile(msg) => {
+                self.stats.bytes_received += msg.len() as u64;
+                match ids_storage(&self.engine.items())
+                    .and_then(|s| Negentropy::owned(s, NEGENTROPY_FRAME_BYTES).ok())
+                    .map(|mut n| n.reconcile(&msg))
+                {
+                    Some(Ok(reply)) => {
+                        self.stats.bytes_sent += reply.len() as u64;
+                        SyncResponse::Reconcile(reply)
+                    }
+                    Some(Err(e)) => {
+                        SyncResponse::Refused(format!("bad reconciliation message: {e}"))
+                    }
+                    None => SyncResponse::Refused("reconciliation unavailable".into()),
+                }
+            }
+            SyncRequest::Fetch(ids) if ids.len() > MAX_FETCH_IDS => {
+                SyncResponse::Refused(format!("at most {MAX_FETCH_IDS} ids per fetch"))
+            }
+            SyncRequest::Fetch(ids) => SyncResponse::Events(
+                ids.iter()
+                    .filter_map(|id| self.engine.event_bytes(&carnet_protocol::Hash32(*id)))
+                    .collect(),
+            ),
+        };
+        if self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(channel, response)
+            .is_err()
+        {
+            tracing::debug!(%peer, "sync peer went away before our answer");
+        }
+    }
+
+    fn on_response(&mut self, request_id: OutboundRequestId, response: SyncResponse) {
+        let Some(session) = self.sessions.remove(&request_id) else {
+            return;
+        };
+        match (session, response) {
+            (
+                Session::Reconciling {
+                    peer,
+                    mut neg,
+                    mut need,
+                },
+                SyncResponse::Reconcile(msg),
+            ) => {
+                self.stats.rounds += 1;
+                self.stats.bytes_received += msg.len() as u64;
+                let mut have = Vec::new();
+                match neg.reconcile_with_ids(&msg, &mut have, &mut need) {
+                    Ok(Some(next)) => {
+                        self.stats.bytes_sent += next.len() as u64;
+                        let req = self
+                            .swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_request(&peer, SyncRequest::Reconcile(next));
+                        self.sessions
+                            .insert(req, Session::Reconciling { peer, neg, need });
+                    }
+                    Ok(None) => {
+                        self.syncing.remove(&peer);
+                        for chunk in need.chunks(MAX_FETCH_IDS) {
+                            let ids = chunk.iter().map(|id| id.to_bytes()).collect();
+                            let req = self
+                                .swarm
+                                .behaviour_mut()
+                                .sync
+                                .send_request(&peer, SyncRequest::Fetch(ids));
+                            self.sessions.insert(req, Session::Fetching { peer });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "peer sent a bad reconciliation message");
+                        self.syncing.remove(&peer);
+                        self.penalise(peer);
+                    }
+                }
+            }
+            (Session::Fetching { peer }, SyncResponse::Events(events)) => {
+                let mut invalid = 0;
+                // Ingest in clock order so most events find their dependencies present.
+                let mut decoded: Vec<carnet_protocol::SignedEvent> = Vec::new();
+                for bytes in events.iter().take(MAX_FETCH_IDS) {
+                    match carnet_protocol::SignedEvent::decode(bytes, &self.engine.network()) {
+                        Ok(ev) => decoded.push(ev),
+                        Err(_) => invalid += 1,
+                    }
+                }
+                decoded.sort_by_key(|e| (e.lamport(), e.id()));
+                for ev in decoded {
+                    let r = self.engine.ingest_event(ev);
+                    self.account(&r);
+                    match r {
+                        Ok(i) => self.stats.events_fetched += u64::from(i.new),
+                        Err(IngestError::Storage(e)) => {
+                            tracing::error!(error = %e, "storage failed during sync")
+                        }
+                        Err(_) => invalid += 1,
+                    }
+                }
+                if invalid > 0 {
+                    tracing::warn!(%peer, invalid, "peer served invalid events");
+                    self.penalise(peer);
+                }
+            }
+            (Session::Reconciling { peer, .. }, SyncResponse::Refused(reason)) => {
+                tracing::debug!(%peer, %reason, "sync refused");
+                self.syncing.remove(&peer);
+            }
+            (Session::Reconciling { peer, .. }, _) | (Session::Fetching { peer }, _) => {
+                self.syncing.remove(&peer);
+                self.penalise(peer);
+            }
+        }
+        let _ = self.stats_tx.send(self.stats);
+    }
+
+    /// A peer that broke the sync protocol is disconnected.
+    fn penalise(&mut self, peer: PeerId) {
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+}

@@ -1,0 +1,179 @@
+//! The libp2p side: which protocols a node speaks and with what limits.
+//!
+//! Gossipsub carries new events; its validation is manual so that only events the
+//! protocol accepts are forwarded, and a peer that sends invalid ones loses score.
+//! Request-response carries catch-up sync (negentropy set reconciliation, then fetches
+//! of the missing events), since gossip alone loses whatever was sent while a node was
+//! down. Identify and Kademlia find peers from the bootstrap addresses.
+
+use carnet_protocol::limits::MAX_EVENT_BYTES;
+use carnet_protocol::{Hash32, NetworkId, SecretKey};
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{identify, identity, kad, noise, tcp, yamux, PeerId, StreamProtocol, Swarm};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Sync protocol id.
+pub const SYNC_PROTOCOL: &str = "/carnet/sync/1.0.0";
+pub const KAD_PROTOCOL: &str = "/carnet/kad/1.0.0";
+pub const IDENTIFY_PROTOCOL: &str = "/carnet/id/1.0.0";
+/// Largest sync request: a reconciliation frame or a list of wanted ids.
+pub const MAX_SYNC_REQUEST_BYTES: u64 = 1024 * 1024;
+/// Largest sync response: a frame, or up to [`MAX_FETCH_IDS`] events.
+pub const MAX_SYNC_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+/// Negentropy frame size limit (bytes); bounds one reconciliation message.
+pub const NEGENTROPY_FRAME_BYTES: u64 = 512 * 1024;
+/// Most events asked for in one fetch; 256 × 16 KiB stays under the response limit.
+pub const MAX_FETCH_IDS: usize = 256;
+/// Gossip frames carry one event plus a little protobuf framing.
+pub const MAX_GOSSIP_BYTES: usize = MAX_EVENT_BYTES + 1024;
+
+#[derive(Debug, Error)]
+pub enum NetworkError {
+    #[error("setting up the transport: {0}")]
+    Transport(String),
+    #[error("setting up the protocols: {0}")]
+    Behaviour(String),
+    #[error("listen address {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// A negentropy message from the initiator.
+    Reconcile(Vec<u8>),
+    /// Content ids of events the requester lacks.
+    Fetch(Vec<[u8; 32]>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    Reconcile(Vec<u8>),
+    /// Wire bytes of the requested events that this node holds.
+    Events(Vec<Vec<u8>>),
+    Refused(String),
+}
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub gossipsub: gossipsub::Behaviour,
+    pub identify: identify::Behaviour,
+    pub kademlia: kad::Behaviour<kad::store::MemoryStore>,
+    pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+}
+
+/// The gossip topic of a network: one per genesis.
+pub fn events_topic(network: &NetworkId) -> IdentTopic {
+    IdentTopic::new(format!("carnet/v1/events/{}", network.to_hex()))
+}
+
+/// The node's libp2p key, derived from the org key so the peer id is stable across
+/// restarts without a second secret on disk, yet never reuses the org key itself.
+pub fn libp2p_keypair(org_key: &SecretKey) -> identity::Keypair {
+    let mut seed = *Hash32::derive("carnet v1 libp2p identity", &[&org_key.seed()]).as_bytes();
+    // 32 bytes are always a valid Ed25519 secret; the fallback is unreachable.
+    identity::Keypair::ed25519_from_bytes(&mut seed)
+        .unwrap_or_else(|_| identity::Keypair::generate_ed25519())
+}
+
+fn behaviour(
+    key: &identity::Keypair,
+    network: &NetworkId,
+    max_gossip_bytes: usize,
+) -> Result<Behaviour, NetworkError> {
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        // Events carry their own signatures; the gossip envelope need not.
+        .validation_mode(ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(|m: &gossipsub::Message| {
+            MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
+        })
+        .max_transmit_size(max_gossip_bytes)
+        .heartbeat_interval(Duration::from_millis(500))
+        .build()
+        .map_err(|e| NetworkError::Behaviour(e.to_string()))?;
+    let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config)
+        .map_err(|e| NetworkError::Behaviour(e.to_string()))?;
+    let topic = events_topic(network);
+    let mut score = gossipsub::PeerScoreParams::default();
+    score
+        .topics
+        .insert(topic.hash(), gossipsub::TopicScoreParams::default());
+    gossipsub
+        .with_peer_score(score, gossipsub::PeerScoreThresholds::default())
+        .map_err(|e| NetworkError::Behaviour(e.to_string()))?;
+    gossipsub
+        .subscribe(&topic)
+        .map_err(|e| NetworkError::Behaviour(e.to_string()))?;
+
+    let peer_id = key.public().to_peer_id();
+    let mut kademlia = kad::Behaviour::with_config(
+        peer_id,
+        kad::store::MemoryStore::new(peer_id),
+        kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
+    );
+    kademlia.set_mode(Some(kad::Mode::Server));
+
+    let identify = identify::Behaviour::new(identify::Config::new(
+        IDENTIFY_PROTOCOL.to_string(),
+        key.public(),
+    ));
+
+    let codec = request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(MAX_SYNC_REQUEST_BYTES)
+        .set_response_size_maximum(MAX_SYNC_RESPONSE_BYTES);
+    let sync = request_response::cbor::Behaviour::with_codec(
+        codec,
+        [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+    );
+    Ok(Behaviour {
+        gossipsub,
+        identify,
+        kademlia,
+        sync,
+    })
+}
+
+/// A swarm over TCP (noise, yamux) and QUIC with the Carnet behaviour.
+pub fn build_swarm(
+    org_key: &SecretKey,
+    network: &NetworkId,
+) -> Result<Swarm<Behaviour>, NetworkError> {
+    build_swarm_with_gossip_limit(org_key, network, MAX_GOSSIP_BYTES)
+}
+
+/// [`build_swarm`] with another gossip frame limit. Only tests that play a hostile
+/// peer sending oversized frames want anything but [`MAX_GOSSIP_BYTES`].
+pub fn build_swarm_with_gossip_limit(
+    org_key: &SecretKey,
+    network: &NetworkId,
+    max_gossip_bytes: usize,
+) -> Result<Swarm<Behaviour>, NetworkError> {
+    let keypair = libp2p_keypair(org_key);
+    let net = *network;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetworkError::Transport(e.to_string()))?
+        .with_quic()
+        .with_behaviour(|key| {
+            behaviour(key, &net, max_gossip_bytes)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        })
+        .map_err(|e| NetworkError::Behaviour(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    Ok(swarm)
+}
+
+pub fn peer_id(org_key: &SecretKey) -> PeerId {
+    libp2p_keypair(org_key).public().to_peer_id()
+}

@@ -1,0 +1,200 @@
+//! Real nodes on 127.0.0.1: gossip, catch-up sync and hostile peers.
+
+use carnet_protocol::payload::{Contribute, EmployeeRange, Enroll, Grant, RevenueRange, Vote};
+use carnet_protocol::Payload;
+use carnet_tests::{card, submit, wait_for, TestNet};
+
+fn enroll(member: carnet_protocol::PublicKey, i: usize) -> Payload {
+    Payload::Enroll(Enroll {
+        member,
+        handle: format!("member{i}"),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_converge_to_one_state_root() {
+    let net = TestNet::start(5).await;
+    let mut expected = 0;
+    for i in 0..5 {
+        let mut member = net.member(i);
+        let node = net.node(i);
+        node.client
+            .submit_as_org(enroll(member.public(), i))
+            .await
+            .expect("enroll");
+        node.client
+            .submit_as_org(Payload::Grant(Grant {
+                member: member.public(),
+                points: 100,
+                memo: "subscription".into(),
+            }))
+            .await
+            .expect("grant");
+        expected += 2;
+        // The enrollment must be known where the member writes: it is, locally.
+        for n in 0..3 {
+            let listing = card(i * 10 + n).listing(&net.genesis.network_id()).unwrap();
+            submit(
+                node,
+                &mut member,
+                Payload::Contribute(Contribute { listing }),
+            )
+            .await;
+            expected += 1;
+        }
+    }
+    let root = net.converged(expected).await;
+    assert_eq!(root.len(), 64);
+    // Every node shows the same balances, each what the rules give: 100 + 3 × 10.
+    for i in 0..5 {
+        let key = net.member(i).public();
+        for n in net.nodes.iter().flatten() {
+            let b = n.client.balance(key).await.unwrap().expect("member known");
+            assert_eq!(b.balance, 130);
+        }
+    }
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_was_down_catches_up_on_1000_events() {
+    let mut net = TestNet::start(3).await;
+    let mut member = net.member(0);
+    net.node(0)
+        .client
+        .submit_as_org(enroll(member.public(), 0))
+        .await
+        .expect("enroll");
+    net.converged(1).await;
+    net.stop_node(2).await;
+    for k in 0..1000 {
+        let vote = Payload::Vote(Vote {
+            company_domain: format!("c{k}.example"),
+            employees: EmployeeRange::From11To50,
+            revenue: RevenueRange::Under1M,
+        });
+        submit(net.node(0), &mut member, vote).await;
+    }
+    // The two running nodes have it all by gossip (or sync).
+    net.converged(1001).await;
+    net.start_node(2).await;
+    let root = net.converged(1001).await;
+    let stats = *net.node(2).sync_stats.borrow();
+    eprintln!(
+        "catch-up of 1000 events: {} sessions, {} rounds, {} bytes sent, {} received, {} events fetched",
+        stats.sessions, stats.rounds, stats.bytes_sent, stats.bytes_received, stats.events_fetched
+    );
+    assert!(stats.events_fetched >= 1000, "{stats:?}");
+    assert_eq!(root, net.states().await[0].0);
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_gossip_is_rejected_and_honest_nodes_stay_converged() {
+    use futures::StreamExt;
+    let net = TestNet::start(3).await;
+    let network = net.genesis.network_id();
+    // A rogue peer speaking the protocol, with a key no org knows.
+    let rogue_key = carnet_protocol::SecretKey::from_seed(carnet_tests::seed("rogue", 0));
+    // Its gossip limit is raised so that it can send frames honest nodes refuse.
+    let mut rogue =
+        carnet_node::network::build_swarm_with_gossip_limit(&rogue_key, &network, 1 << 20).unwrap();
+    rogue
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let target: libp2p::Multiaddr = net.bootstrap.clone().unwrap().parse().unwrap();
+    rogue.dial(target).unwrap();
+    let topic = carnet_node::network::events_topic(&network);
+    // An event signed for another network, a corrupted event, and noise.
+    let other = carnet_protocol::Genesis::new(
+        "elsewhere",
+        vec![carnet_protocol::genesis::OrgEntry {
+            key: rogue_key.public(),
+            name: "Rogue".into(),
+        }],
+        Default::default(),
+        0,
+    )
+    .unwrap();
+    let mut author = carnet_protocol::author::Author::new(rogue_key.clone(), other.network_id());
+    let foreign = author
+        .sign(enroll(net.member(9).public(), 9), vec![], 0, 0)
+        .unwrap();
+    let mut corrupted = net.member(8);
+    let mut bad = corrupted
+        .sign(
+            Payload::Vote(Vote {
+                company_domain: "x.example".into(),
+                employees: EmployeeRange::From1To10,
+                revenue: RevenueRange::Under1M,
+            }),
+            vec![],
+            0,
+            0,
+        )
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x55;
+    let junk: Vec<Vec<u8>> = vec![
+        foreign.as_bytes().to_vec(),
+        bad,
+        vec![0xff; 300],
+        vec![0x00; 64 * 1024],
+    ];
+    let mut sent = 0;
+    let deadline = tokio::time::Instant::now() + carnet_tests::DEADLINE;
+    while sent < junk.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rogue never got a gossip peer"
+        );
+        tokio::select! {
+            _ = rogue.select_next_some() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                if rogue.behaviour_mut().gossipsub.publish(topic.clone(), junk[sent].clone()).is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+    }
+    // Keep the rogue's swarm turning while the honest nodes go on working.
+    let rogue_task = tokio::spawn(async move {
+        loop {
+            rogue.select_next_some().await;
+        }
+    });
+    let mut member = net.member(0);
+    net.node(1)
+        .client
+        .submit_as_org(enroll(member.public(), 0))
+        .await
+        .unwrap();
+    submit(
+        net.node(1),
+        &mut member,
+        Payload::Vote(Vote {
+            company_domain: "acme.example".into(),
+            employees: EmployeeRange::From11To50,
+            revenue: RevenueRange::Under1M,
+        }),
+    )
+    .await;
+    // Exactly the two honest events everywhere: nothing the rogue sent was stored.
+    net.converged(2).await;
+    // Node 0, the rogue's peer, rejected the three invalid events it could decode
+    // (the oversized frame never reaches validation: the codec drops it).
+    let api = net.node(0).api_addr;
+    let rejected = wait_for("node 0 to count the rejected events", || async move {
+        let body = carnet_tests::http_get(api, "/metrics").await;
+        let n = carnet_tests::metric(&body, "events_rejected_total{reason=\"invalid\"}")?;
+        (n >= 3.0).then_some(n)
+    })
+    .await;
+    assert!(rejected >= 3.0);
+    let status = net.node(0).client.status().await.unwrap();
+    assert_eq!((status.events, status.pending), (2, 0));
+    rogue_task.abort();
+    net.stop().await;
+}
