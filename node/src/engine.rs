@@ -19,6 +19,9 @@ pub struct Engine {
     network: NetworkId,
 }
 
+/// Events a batch added, and those the ledger rejected with the reason.
+pub type BatchIngested = (Vec<Ingested>, Vec<(ContentId, IngestError)>);
+
 /// What ingesting one event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingested {
@@ -143,6 +146,59 @@ impl Engine {
             result,
             new: true,
         })
+    }
+
+    /// Orders and persists many decoded events with one write transaction: the path
+    /// for catch-up, where a fetch brings up to 256 events at once. Events the ledger
+    /// rejects are returned with the reason and not stored.
+    pub fn ingest_batch(
+        &mut self,
+        mut events: Vec<SignedEvent>,
+    ) -> Result<BatchIngested, IngestError> {
+        // Clock order, so most events find their dependencies already present.
+        events.sort_by_key(|e| (e.lamport(), e.id()));
+        let mut accepted = Vec::new();
+        let mut rejected = Vec::new();
+        let mut dropped_ids = Vec::new();
+        for ev in events {
+            let id = ev.id();
+            match self.ledger.insert(ev.clone()) {
+                Ok((Inserted::Duplicate, _)) => {}
+                Ok((inserted, dropped)) => {
+                    dropped_ids.extend(dropped.into_iter().map(|(id, _)| id));
+                    let result = match inserted {
+                        Inserted::Pending(missing) => Submitted::Pending {
+                            id: hex_id(&id),
+                            missing: missing.iter().map(hex_id).collect(),
+                        },
+                        _ => Submitted::Ordered {
+                            id: hex_id(&id),
+                            outcome: "ordered".into(),
+                        },
+                    };
+                    accepted.push(Ingested {
+                        event: ev,
+                        result,
+                        new: true,
+                    });
+                }
+                Err(e) => rejected.push((id, IngestError::Rejected(e.code().to_string()))),
+            }
+        }
+        let to_store: Vec<SignedEvent> = accepted
+            .iter()
+            .filter(|i| !dropped_ids.contains(&i.event.id()))
+            .map(|i| i.event.clone())
+            .collect();
+        self.store
+            .put_events(&to_store)
+            .map_err(|e| IngestError::Storage(e.to_string()))?;
+        if !dropped_ids.is_empty() {
+            self.store
+                .remove_events(&dropped_ids)
+                .map_err(|e| IngestError::Storage(e.to_string()))?;
+        }
+        Ok((accepted, rejected))
     }
 
     /// Signs `payload` with the org key as the next event of the org's chain.

@@ -21,7 +21,7 @@ use negentropy::{Id, Negentropy, NegentropyStorageVector};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// Counters of catch-up sync, for status and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -59,6 +59,8 @@ pub struct EventLoop {
     stats: SyncStats,
     stats_tx: watch::Sender<SyncStats>,
     metrics: Arc<Metrics>,
+    /// Content id of every event new to this node, for observers (benchmarks, tests).
+    ingested: broadcast::Sender<ContentId>,
 }
 
 fn ids_storage(items: &[(u64, ContentId)]) -> Option<NegentropyStorageVector> {
@@ -80,6 +82,7 @@ impl EventLoop {
         shutdown: watch::Receiver<bool>,
         sync_interval: Duration,
         metrics: Arc<Metrics>,
+        ingested: broadcast::Sender<ContentId>,
     ) -> (Self, watch::Receiver<SyncStats>) {
         let topic = events_topic(&engine.network());
         let (stats_tx, stats_rx) = watch::channel(SyncStats::default());
@@ -98,6 +101,7 @@ impl EventLoop {
                 stats: SyncStats::default(),
                 stats_tx,
                 metrics,
+                ingested,
             },
             stats_rx,
         )
@@ -123,7 +127,11 @@ impl EventLoop {
     /// Counts an ingest attempt in the metrics.
     fn account(&self, r: &Result<Ingested, IngestError>) {
         match r {
-            Ok(i) if i.new => self.metrics.inc_ingested(),
+            Ok(i) if i.new => {
+                self.metrics.inc_ingested();
+                // Nobody listening is fine.
+                let _ = self.ingested.send(i.event.id());
+            }
             Ok(_) => {}
             Err(e) => self.metrics.inc_rejected(match e {
                 IngestError::Invalid(_) => "invalid",
@@ -473,17 +481,15 @@ impl EventLoop {
                         Err(_) => invalid += 1,
                     }
                 }
-                decoded.sort_by_key(|e| (e.lamport(), e.id()));
-                for ev in decoded {
-                    let r = self.engine.ingest_event(ev);
-                    self.account(&r);
-                    match r {
-                        Ok(i) => self.stats.events_fetched += u64::from(i.new),
-                        Err(IngestError::Storage(e)) => {
-                            tracing::error!(error = %e, "storage failed during sync")
+                match self.engine.ingest_batch(decoded) {
+                    Ok((accepted, rejected)) => {
+                        invalid += rejected.len();
+                        for i in accepted {
+                            self.stats.events_fetched += 1;
+                            self.account(&Ok(i));
                         }
-                        Err(_) => invalid += 1,
                     }
+                    Err(e) => tracing::error!(error = %e, "storage failed during sync"),
                 }
                 if invalid > 0 {
                     tracing::warn!(%peer, invalid, "peer served invalid events");

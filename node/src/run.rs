@@ -14,13 +14,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// File name of the event store inside the data directory.
 pub const STORE_FILE: &str = "events.redb";
 /// Commands queued to the event loop before senders wait.
 const COMMAND_QUEUE: usize = 1024;
+/// Ingest notifications buffered per observer.
+const INGESTED_QUEUE: usize = 65_536;
 
 #[derive(Debug, Error)]
 pub enum NodeError {
@@ -52,6 +54,7 @@ pub struct RunningNode {
     /// Token for the admin API calls.
     pub admin_token: String,
     pub sync_stats: watch::Receiver<SyncStats>,
+    ingested: broadcast::Sender<carnet_protocol::ContentId>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -79,6 +82,12 @@ impl RunningNode {
                 .collect(),
             Err(_) => Vec::new(),
         }
+    }
+
+    /// Content ids of events as this node ingests them (new ones only). A slow
+    /// receiver misses ids (it sees `Lagged`) rather than slowing the node.
+    pub fn subscribe_ingested(&self) -> broadcast::Receiver<carnet_protocol::ContentId> {
+        self.ingested.subscribe()
     }
 
     /// Stops the API and the event loop and waits for both.
@@ -124,6 +133,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let metrics = std::sync::Arc::new(crate::api::Metrics::default());
+    let (ingested, _) = broadcast::channel(INGESTED_QUEUE);
     let (event_loop, sync_stats) = EventLoop::new(
         swarm,
         engine,
@@ -131,6 +141,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         shutdown_rx.clone(),
         Duration::from_millis(config.sync_interval_ms.max(100)),
         metrics.clone(),
+        ingested.clone(),
     );
     let client = Client::new(tx);
     let api_addr = config.api_addr()?;
@@ -165,6 +176,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         data_dir: dir.path.clone(),
         admin_token: token,
         sync_stats,
+        ingested,
         shutdown,
         tasks: vec![api, looper],
     })

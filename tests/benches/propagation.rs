@@ -1,0 +1,191 @@
+//! Propagation across 20 nodes on loopback (p50/p99 from submission at one node to
+//! ingestion at each other), and one node's ingest rate next to raw signature
+//! verification of the same events, measured in the same run.
+//!
+//! `cargo bench -p carnet-tests --bench propagation` (CARNET_BENCH_NODES, _EVENTS).
+
+use carnet_protocol::event::verify_batch;
+use carnet_protocol::payload::{EmployeeRange, Enroll, RevenueRange, Vote};
+use carnet_protocol::{ContentId, Payload, SignedEvent};
+use carnet_tests::TestNet;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn vote(k: usize) -> Payload {
+    Payload::Vote(Vote {
+        company_domain: format!("c{k}.example"),
+        employees: EmployeeRange::From11To50,
+        revenue: RevenueRange::Under1M,
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+async fn propagation(nodes: usize, events: usize) {
+    let mut net = TestNet::start(nodes).await;
+    net.sync_interval_ms = 1000;
+    let mut members = Vec::new();
+    for i in 0..nodes {
+        let m = net.member(i);
+        net.node(i)
+            .client
+            .submit_as_org(Payload::Enroll(Enroll {
+                member: m.public(),
+                handle: format!("m{i}"),
+            }))
+            .await
+            .expect("enroll");
+        members.push(m);
+    }
+    net.converged(nodes as u64).await;
+    // Let the gossip mesh settle before timing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut receivers: Vec<_> = (0..nodes)
+        .map(|i| net.node(i).subscribe_ingested())
+        .collect();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, ContentId, Instant)>();
+    for (i, mut r) in receivers.drain(..).enumerate() {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(id) = r.recv().await {
+                if tx.send((i, id, Instant::now())).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let mut sent: HashMap<ContentId, (usize, Instant)> = HashMap::new();
+    for k in 0..events {
+        let origin = k % nodes;
+        let head = net
+            .node(origin)
+            .client
+            .chain_head(members[origin].public())
+            .await
+            .expect("head");
+        let ev = members[origin]
+            .sign(vote(k), vec![], head.clock, 1_700_000_100_000)
+            .expect("sign");
+        sent.insert(ev.id(), (origin, Instant::now()));
+        net.node(origin)
+            .client
+            .submit(ev.as_bytes().to_vec())
+            .await
+            .expect("submit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let expected = events * (nodes - 1);
+    let mut latencies = Vec::with_capacity(expected);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while latencies.len() < expected && Instant::now() < deadline {
+        let Ok(Some((node, id, at))) =
+            tokio::time::timeout(Duration::from_secs(5), rx.recv()).await
+        else {
+            break;
+        };
+        if let Some((origin, t0)) = sent.get(&id) {
+            if *origin != node {
+                latencies.push(at.duration_since(*t0));
+            }
+        }
+    }
+    latencies.sort();
+    println!(
+        "propagation, {nodes} nodes, {events} events: {} of {expected} arrivals, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    net.stop().await;
+}
+
+async fn ingest(events: usize) {
+    let mut net = TestNet::start(2).await;
+    net.stop_node(1).await;
+    let mut member = net.member(0);
+    net.node(0)
+        .client
+        .submit_as_org(Payload::Enroll(Enroll {
+            member: member.public(),
+            handle: "m".into(),
+        }))
+        .await
+        .expect("enroll");
+    let head = net
+        .node(0)
+        .client
+        .chain_head(member.public())
+        .await
+        .expect("head");
+    let signed: Vec<SignedEvent> = (0..events)
+        .map(|k| {
+            member
+                .sign(vote(k), vec![], head.clock, 1_700_000_100_000)
+                .expect("sign")
+        })
+        .collect();
+    let wire: Vec<Vec<u8>> = signed.iter().map(|e| e.as_bytes().to_vec()).collect();
+    let t = Instant::now();
+    for e in &signed {
+        e.verify_signature().expect("valid");
+    }
+    let single = events as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for chunk in signed.chunks(256) {
+        carnet_protocol::event::batch_check_stored(chunk).expect("valid");
+    }
+    let batch = events as f64 / t.elapsed().as_secs_f64();
+    let _ = verify_batch;
+    let t = Instant::now();
+    for w in wire {
+        net.node(0).client.submit(w).await.expect("submit");
+    }
+    let api = events as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "ingest, one node, {events} events submitted one by one (decode + strict verify + order + one redb commit each): {api:.0} events/s; \
+         single verification {single:.0} sig/s, batch verification {batch:.0} sig/s; ingest / batch = {:.0}%",
+        100.0 * api / batch
+    );
+    // Bulk ingest: a second node catches up by sync, 256 events per fetch and commit.
+    let t = Instant::now();
+    net.start_node(1).await;
+    net.converged(events as u64 + 1).await;
+    let bulk = events as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "ingest by catch-up sync (start, reconcile, fetch, decode + strict verify + order, one commit per 256): \
+         {bulk:.0} events/s; ingest / single = {:.0}%, ingest / batch = {:.0}%",
+        100.0 * bulk / single,
+        100.0 * bulk / batch
+    );
+    net.stop().await;
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        propagation(
+            env("CARNET_BENCH_NODES", 20),
+            env("CARNET_BENCH_EVENTS", 200),
+        )
+        .await;
+        ingest(env("CARNET_BENCH_INGEST", 5000)).await;
+    });
+}
