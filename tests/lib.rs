@@ -50,11 +50,18 @@ pub struct TestNet {
     /// Multiaddr (with /p2p/) of node 0, which the others bootstrap from.
     pub bootstrap: Option<String>,
     pub sync_interval_ms: u64,
+    /// libp2p listen address of every node (port 0: ephemeral).
+    pub listen: String,
 }
 
 impl TestNet {
-    /// `n` founding orgs, one node each; node 0 first, the others dial it.
+    /// `n` founding orgs, one node each over TCP; node 0 first, the others dial it.
     pub async fn start(n: usize) -> TestNet {
+        Self::start_on(n, "/ip4/127.0.0.1/tcp/0").await
+    }
+
+    /// Like [`TestNet::start`], every node listening on `listen` (e.g. QUIC).
+    pub async fn start_on(n: usize, listen: &str) -> TestNet {
         let org_keys: Vec<SecretKey> = (0..n)
             .map(|i| SecretKey::from_seed(seed("org", i)))
             .collect();
@@ -81,6 +88,7 @@ impl TestNet {
             dirs,
             bootstrap: None,
             sync_interval_ms: 300,
+            listen: listen.to_string(),
         };
         for i in 0..n {
             net.start_node(i).await;
@@ -96,7 +104,7 @@ impl TestNet {
         NodeConfig {
             data_dir: Some(self.data_dir(i)),
             org_name: format!("Org {i}"),
-            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            listen: vec![self.listen.clone()],
             api: "127.0.0.1:0".into(),
             bootstrap: self.bootstrap.iter().cloned().collect(),
             sync_interval_ms: self.sync_interval_ms,

@@ -198,3 +198,24 @@ async fn invalid_gossip_is_rejected_and_honest_nodes_stay_converged() {
     rogue_task.abort();
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_converge_over_quic() {
+    let net = TestNet::start_on(3, "/ip4/127.0.0.1/udp/0/quic-v1").await;
+    assert!(net.bootstrap.as_deref().unwrap().contains("quic-v1"));
+    let mut member = net.member(0);
+    net.node(2)
+        .client
+        .submit_as_org(enroll(member.public(), 0))
+        .await
+        .expect("enroll");
+    let listing = card(1).listing(&net.genesis.network_id()).unwrap();
+    submit(
+        net.node(2),
+        &mut member,
+        Payload::Contribute(Contribute { listing }),
+    )
+    .await;
+    net.converged(2).await;
+    net.stop().await;
+}
