@@ -16,12 +16,15 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, kad, Multiaddr, PeerId, Swarm};
 use negentropy::{Id, Negentropy, NegentropyStorageVector};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
+
+/// Direct connections worth keeping; beyond it discovered peers are not dialled.
+const TARGET_PEERS: usize = 8;
 
 /// Counters of catch-up sync, for status and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -59,6 +62,8 @@ pub struct EventLoop {
     stats: SyncStats,
     stats_tx: watch::Sender<SyncStats>,
     metrics: Arc<Metrics>,
+    /// Whether a Kademlia bootstrap has been started.
+    discovered: bool,
     /// Content id of every event new to this node, for observers (benchmarks, tests).
     ingested: broadcast::Sender<ContentId>,
 }
@@ -101,6 +106,7 @@ impl EventLoop {
                 stats: SyncStats::default(),
                 stats_tx,
                 metrics,
+                discovered: false,
                 ingested,
             },
             stats_rx,
@@ -268,6 +274,22 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e),
+            // Kademlia found a peer: keep a few direct connections, so gossip does not
+            // hang on the bootstrap node alone.
+            SwarmEvent::Behaviour(BehaviourEvent::Kademlia(kad::Event::RoutingUpdated {
+                peer,
+                ..
+            })) => {
+                let connected = self.swarm.connected_peers().count();
+                if connected < TARGET_PEERS
+                    && !self.swarm.is_connected(&peer)
+                    && peer != *self.swarm.local_peer_id()
+                {
+                    if let Err(e) = self.swarm.dial(peer) {
+                        tracing::debug!(%peer, error = %e, "dial discovered peer");
+                    }
+                }
+            }
             _ => {}
         }
     }

@@ -45,6 +45,14 @@ async fn five_nodes_converge_to_one_state_root() {
     }
     let root = net.converged(expected).await;
     assert_eq!(root.len(), 64);
+    // Every node dialled only node 0; Kademlia must have introduced them to others.
+    for i in 1..5 {
+        wait_for("discovery of peers beyond the bootstrap node", || async {
+            let peers = net.node(i).client.peers().await.ok()?;
+            (peers.len() >= 2).then_some(())
+        })
+        .await;
+    }
     // Every node shows the same balances, each what the rules give: 100 + 3 × 10.
     for i in 0..5 {
         let key = net.member(i).public();
