@@ -251,6 +251,10 @@ impl EventLoop {
                 self.metrics
                     .set_peers(self.swarm.connected_peers().count() as u64);
                 self.start_sync(Some(peer_id));
+                if !self.discovered {
+                    // First contact: ask the DHT for more peers.
+                    self.discovered = self.swarm.behaviour_mut().kademlia.bootstrap().is_ok();
+                }
             }
             SwarmEvent::ConnectionClosed { .. } => {
                 self.metrics
