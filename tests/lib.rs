@@ -50,6 +50,8 @@ pub struct TestNet {
     /// Multiaddr (with /p2p/) of node 0, which the others bootstrap from.
     pub bootstrap: Option<String>,
     pub sync_interval_ms: u64,
+    /// (interval ms, stride) of automatic checkpoints; tests that settle shorten them.
+    pub checkpoints: (u64, u64),
     /// libp2p listen address of every node (port 0: ephemeral).
     pub listen: String,
 }
@@ -62,6 +64,12 @@ impl TestNet {
 
     /// Like [`TestNet::start`], every node listening on `listen` (e.g. QUIC).
     pub async fn start_on(n: usize, listen: &str) -> TestNet {
+        Self::start_with(n, listen, (3_600_000, 1_000_000)).await
+    }
+
+    /// Like [`TestNet::start`], with org nodes signing checkpoints every
+    /// `checkpoints.0` ms at bounds that are multiples of `checkpoints.1`.
+    pub async fn start_with(n: usize, listen: &str, checkpoints: (u64, u64)) -> TestNet {
         let org_keys: Vec<SecretKey> = (0..n)
             .map(|i| SecretKey::from_seed(seed("org", i)))
             .collect();
@@ -88,6 +96,7 @@ impl TestNet {
             dirs,
             bootstrap: None,
             sync_interval_ms: 300,
+            checkpoints,
             listen: listen.to_string(),
         };
         for i in 0..n {
@@ -108,6 +117,8 @@ impl TestNet {
             api: "127.0.0.1:0".into(),
             bootstrap: self.bootstrap.iter().cloned().collect(),
             sync_interval_ms: self.sync_interval_ms,
+            checkpoint_interval_ms: self.checkpoints.0,
+            checkpoint_stride: self.checkpoints.1,
             log: "warn".into(),
         }
     }

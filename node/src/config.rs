@@ -11,6 +11,8 @@ use thiserror::Error;
 pub const DEFAULT_P2P_PORT: u16 = 4710;
 pub const DEFAULT_API: &str = "127.0.0.1:4711";
 pub const DEFAULT_SYNC_INTERVAL_MS: u64 = 10_000;
+pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 60_000;
+pub const DEFAULT_CHECKPOINT_STRIDE: u64 = 1_000;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -43,6 +45,12 @@ pub struct NodeConfig {
     pub bootstrap: Vec<String>,
     /// How often to reconcile with a peer, in milliseconds.
     pub sync_interval_ms: u64,
+    /// How often the org node considers signing a settlement checkpoint (ms).
+    pub checkpoint_interval_ms: u64,
+    /// Checkpoint bounds are multiples of this many Lamport ticks, at least one stride
+    /// behind the newest event, so that every org picks the same bound and events
+    /// still travelling are included.
+    pub checkpoint_stride: u64,
     /// tracing filter, e.g. "info" or "carnet_node=debug".
     pub log: String,
 }
@@ -59,6 +67,8 @@ impl Default for NodeConfig {
             api: DEFAULT_API.into(),
             bootstrap: Vec::new(),
             sync_interval_ms: DEFAULT_SYNC_INTERVAL_MS,
+            checkpoint_interval_ms: DEFAULT_CHECKPOINT_INTERVAL_MS,
+            checkpoint_stride: DEFAULT_CHECKPOINT_STRIDE,
             log: "info".into(),
         }
     }

@@ -201,6 +201,33 @@ impl Engine {
         Ok((accepted, rejected))
     }
 
+    /// The Checkpoint this org should sign now, if any: at the highest multiple of
+    /// `stride` at least one stride behind the newest event, if the org has not signed
+    /// that bound yet. Every honest org computes the same bound and, holding the same
+    /// events below it, the same claim, so their signatures add up to a quorum.
+    pub fn checkpoint_due(&mut self, stride: u64) -> Option<Payload> {
+        let stride = stride.max(1);
+        let tip = self.ledger.max_lamport();
+        let bound = (tip.checked_sub(stride)? / stride) * stride;
+        if bound == 0 {
+            return None;
+        }
+        let org = self.org.public();
+        let state = self.ledger.state();
+        if state.signed_bounds.contains(&(org, bound))
+            || state.finalized.is_some_and(|f| f.lamport_bound >= bound)
+        {
+            return None;
+        }
+        let claim = self.ledger.claim_at(bound);
+        Some(Payload::Checkpoint(carnet_protocol::payload::Checkpoint {
+            lamport_bound: claim.lamport_bound,
+            event_count: claim.event_count,
+            events_root: claim.events_root,
+            state_root: claim.state_root,
+        }))
+    }
+
     /// Signs `payload` with the org key as the next event of the org's chain.
     pub fn sign_as_org(&mut self, payload: Payload) -> Result<SignedEvent, IngestError> {
         let clock = self.ledger.max_lamport();

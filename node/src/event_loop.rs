@@ -57,6 +57,8 @@ pub struct EventLoop {
     /// Peers with a reconciliation under way: one at a time per peer.
     syncing: BTreeSet<PeerId>,
     sync_interval: Duration,
+    checkpoint_interval: Duration,
+    checkpoint_stride: u64,
     next_peer: usize,
     listen_addrs: Vec<Multiaddr>,
     stats: SyncStats,
@@ -86,6 +88,7 @@ impl EventLoop {
         commands: mpsc::Receiver<Command>,
         shutdown: watch::Receiver<bool>,
         sync_interval: Duration,
+        checkpoints: (Duration, u64),
         metrics: Arc<Metrics>,
         ingested: broadcast::Sender<ContentId>,
     ) -> (Self, watch::Receiver<SyncStats>) {
@@ -101,6 +104,8 @@ impl EventLoop {
                 sessions: HashMap::new(),
                 syncing: BTreeSet::new(),
                 sync_interval,
+                checkpoint_interval: checkpoints.0,
+                checkpoint_stride: checkpoints.1,
                 next_peer: 0,
                 listen_addrs: Vec::new(),
                 stats: SyncStats::default(),
@@ -116,6 +121,8 @@ impl EventLoop {
     pub async fn run(mut self) {
         let mut tick = tokio::time::interval(self.sync_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut checkpoint_tick = tokio::time::interval(self.checkpoint_interval);
+        checkpoint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -124,10 +131,27 @@ impl EventLoop {
                     None => break,
                 },
                 _ = tick.tick() => self.start_sync(None),
+                _ = checkpoint_tick.tick() => self.sign_checkpoint(),
                 _ = self.shutdown.changed() => break,
             }
         }
         tracing::info!("event loop stopped");
+    }
+
+    /// Signs and gossips a settlement checkpoint when one is due.
+    fn sign_checkpoint(&mut self) {
+        let Some(payload) = self.engine.checkpoint_due(self.checkpoint_stride) else {
+            return;
+        };
+        let r = self
+            .engine
+            .sign_as_org(payload)
+            .and_then(|ev| self.engine.ingest_event(ev));
+        self.account(&r);
+        match &r {
+            Ok(i) => self.publish(i),
+            Err(e) => tracing::warn!(error = %e, "could not sign a checkpoint"),
+        }
     }
 
     /// Counts an ingest attempt in the metrics.

@@ -140,6 +140,10 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         rx,
         shutdown_rx.clone(),
         Duration::from_millis(config.sync_interval_ms.max(100)),
+        (
+            Duration::from_millis(config.checkpoint_interval_ms.max(100)),
+            config.checkpoint_stride,
+        ),
         metrics.clone(),
         ingested.clone(),
     );
