@@ -81,17 +81,30 @@ fn ids_storage(items: &[(u64, ContentId)]) -> Option<NegentropyStorageVector> {
     Some(storage)
 }
 
+/// The loop's timers and the checkpoint stride (see `NodeConfig`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub sync_interval: Duration,
+    pub checkpoint_interval: Duration,
+    pub checkpoint_stride: u64,
+}
+
+/// Where the loop reports to: metrics and ingest notifications.
+pub struct Observers {
+    pub metrics: Arc<Metrics>,
+    pub ingested: broadcast::Sender<ContentId>,
+}
+
 impl EventLoop {
     pub fn new(
         swarm: Swarm<Behaviour>,
         engine: Engine,
         commands: mpsc::Receiver<Command>,
         shutdown: watch::Receiver<bool>,
-        sync_interval: Duration,
-        checkpoints: (Duration, u64),
-        metrics: Arc<Metrics>,
-        ingested: broadcast::Sender<ContentId>,
+        timing: Timing,
+        observers: Observers,
     ) -> (Self, watch::Receiver<SyncStats>) {
+        let Observers { metrics, ingested } = observers;
         let topic = events_topic(&engine.network());
         let (stats_tx, stats_rx) = watch::channel(SyncStats::default());
         (
@@ -103,9 +116,9 @@ impl EventLoop {
                 topic,
                 sessions: HashMap::new(),
                 syncing: BTreeSet::new(),
-                sync_interval,
-                checkpoint_interval: checkpoints.0,
-                checkpoint_stride: checkpoints.1,
+                sync_interval: timing.sync_interval,
+                checkpoint_interval: timing.checkpoint_interval,
+                checkpoint_stride: timing.checkpoint_stride,
                 next_peer: 0,
                 listen_addrs: Vec::new(),
                 stats: SyncStats::default(),

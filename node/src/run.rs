@@ -5,7 +5,7 @@ use crate::client::Client;
 use crate::config::{ConfigError, NodeConfig};
 use crate::datadir::{DataDir, DataDirError};
 use crate::engine::Engine;
-use crate::event_loop::{EventLoop, SyncStats};
+use crate::event_loop::{EventLoop, Observers, SyncStats, Timing};
 use crate::network::{build_swarm, NetworkError};
 use crate::store::{Store, StoreError};
 use carnet_protocol::Hash32;
@@ -139,13 +139,15 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         engine,
         rx,
         shutdown_rx.clone(),
-        Duration::from_millis(config.sync_interval_ms.max(100)),
-        (
-            Duration::from_millis(config.checkpoint_interval_ms.max(100)),
-            config.checkpoint_stride,
-        ),
-        metrics.clone(),
-        ingested.clone(),
+        Timing {
+            sync_interval: Duration::from_millis(config.sync_interval_ms.max(100)),
+            checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms.max(100)),
+            checkpoint_stride: config.checkpoint_stride,
+        },
+        Observers {
+            metrics: metrics.clone(),
+            ingested: ingested.clone(),
+        },
     );
     let client = Client::new(tx);
     let api_addr = config.api_addr()?;
