@@ -14,6 +14,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct Engine {
     ledger: Ledger,
+    /// Purchase id → Deliver event ids held for it, so a buyer's fetch is a lookup.
+    /// Every Deliver is indexed (the first in ledger order is the one that paid).
+    deliveries: std::collections::HashMap<ContentId, Vec<ContentId>>,
     store: Store,
     org: Author,
     network: NetworkId,
@@ -35,6 +38,18 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn index_delivery(
+    index: &mut std::collections::HashMap<ContentId, Vec<ContentId>>,
+    ev: &SignedEvent,
+) {
+    if let Payload::Deliver(d) = ev.payload() {
+        let ids = index.entry(d.purchase_id).or_default();
+        if !ids.contains(&ev.id()) {
+            ids.push(ev.id());
+        }
+    }
 }
 
 fn hex_id(id: &ContentId) -> String {
@@ -71,7 +86,12 @@ impl Engine {
                 timestamp_ms: ev.body().timestamp_ms,
             })
         });
+        let mut deliveries = std::collections::HashMap::new();
+        for ev in ledger.events() {
+            index_delivery(&mut deliveries, ev);
+        }
         Ok(Engine {
+            deliveries,
             org: Author::resume(org_key, network, head),
             ledger,
             store,
@@ -119,6 +139,7 @@ impl Engine {
         self.store
             .put_events(std::slice::from_ref(&ev))
             .map_err(|e| IngestError::Storage(e.to_string()))?;
+        index_delivery(&mut self.deliveries, &ev);
         if !dropped.is_empty() {
             let ids: Vec<ContentId> = dropped.iter().map(|(id, _)| *id).collect();
             self.store
@@ -193,6 +214,9 @@ impl Engine {
         self.store
             .put_events(&to_store)
             .map_err(|e| IngestError::Storage(e.to_string()))?;
+        for ev in &to_store {
+            index_delivery(&mut self.deliveries, ev);
+        }
         if !dropped_ids.is_empty() {
             self.store
                 .remove_events(&dropped_ids)
@@ -327,15 +351,21 @@ impl Engine {
             .collect()
     }
 
+    /// The Deliver for `purchase`: the first in ledger order among those held.
     pub fn delivery(&self, purchase: &ContentId) -> Option<DeliveryView> {
-        self.ledger.events().find_map(|e| match e.payload() {
-            Payload::Deliver(d) if &d.purchase_id == purchase => Some(DeliveryView {
-                purchase_id: purchase.to_hex(),
-                deliver_event: e.id().to_hex(),
-                ephemeral_hex: hex::encode(d.ephemeral),
-                sealed_card_hex: hex::encode(&d.sealed_card),
-            }),
-            _ => None,
+        let ids = self.deliveries.get(purchase)?;
+        let ev = ids
+            .iter()
+            .filter_map(|id| self.ledger.get(id))
+            .min_by_key(|e| (e.lamport(), e.id()))?;
+        let Payload::Deliver(d) = ev.payload() else {
+            return None;
+        };
+        Some(DeliveryView {
+            purchase_id: purchase.to_hex(),
+            deliver_event: ev.id().to_hex(),
+            ephemeral_hex: hex::encode(d.ephemeral),
+            sealed_card_hex: hex::encode(&d.sealed_card),
         })
     }
 
@@ -355,5 +385,133 @@ impl Engine {
 
     pub fn finalized_bound(&mut self) -> Option<u64> {
         self.ledger.state().finalized.map(|c| c.lamport_bound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carnet_protocol::card::{recipient_public, seal_card, Card};
+    use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
+    use carnet_protocol::payload::*;
+
+    fn key(i: u8) -> SecretKey {
+        SecretKey::from_seed([i; 32])
+    }
+
+    #[test]
+    fn deliveries_are_indexed_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let orgs = [key(1), key(2)];
+        let genesis = Genesis::new(
+            "t",
+            orgs.iter()
+                .map(|k| OrgEntry {
+                    key: k.public(),
+                    name: "O".into(),
+                })
+                .collect(),
+            Rules::default(),
+            0,
+        )
+        .unwrap();
+        let net = genesis.network_id();
+        let path = dir.path().join("events.redb");
+        let mut e0 = Engine::open(
+            Store::open(&path, net).unwrap(),
+            genesis.clone(),
+            orgs[0].clone(),
+        )
+        .unwrap();
+        let mut seller = Author::new(key(10), net);
+        let mut buyer = Author::new(key(11), net);
+        let mut org1 = Author::new(orgs[1].clone(), net);
+        let put = |e: &mut Engine, ev: SignedEvent| e.ingest_event(ev).unwrap();
+        let enroll = |m: PublicKey| {
+            Payload::Enroll(Enroll {
+                member: m,
+                handle: "m".into(),
+            })
+        };
+        let ev = e0.sign_as_org(enroll(seller.public())).unwrap();
+        put(&mut e0, ev);
+        let ev = org1
+            .sign(enroll(buyer.public()), vec![], e0.ledger().max_lamport(), 1)
+            .unwrap();
+        put(&mut e0, ev);
+        let ev = org1
+            .sign(
+                Payload::Grant(Grant {
+                    member: buyer.public(),
+                    points: 50,
+                    memo: String::new(),
+                }),
+                vec![],
+                e0.ledger().max_lamport(),
+                1,
+            )
+            .unwrap();
+        put(&mut e0, ev);
+        let card = Card {
+            teaser: Teaser {
+                name: "Ada".into(),
+                title: "CTO".into(),
+                company: "Acme".into(),
+                company_domain: "acme.example".into(),
+                city: String::new(),
+                availability: Availability {
+                    email: true,
+                    postal: false,
+                    phone: false,
+                },
+            },
+            email: Opening {
+                value: "ada@acme.example".into(),
+                salt: [3; 32],
+            },
+            phone: None,
+            postal_address: None,
+        };
+        let c = seller
+            .sign(
+                Payload::Contribute(Contribute {
+                    listing: card.listing(&net).unwrap(),
+                }),
+                vec![],
+                e0.ledger().max_lamport(),
+                1,
+            )
+            .unwrap();
+        put(&mut e0, c.clone());
+        let recipient = recipient_public([9; 32]);
+        let p = buyer
+            .sign(
+                Payload::Purchase(Purchase {
+                    listing_id: c.id(),
+                    recipient,
+                    max_price: 10,
+                }),
+                vec![],
+                e0.ledger().max_lamport(),
+                1,
+            )
+            .unwrap();
+        put(&mut e0, p.clone());
+        assert!(e0.delivery(&p.id()).is_none());
+        let (ephemeral, sealed_card) = seal_card(&card, &recipient, [5; 32], &p.id()).unwrap();
+        let d = e0
+            .sign_as_org(Payload::Deliver(Deliver {
+                purchase_id: p.id(),
+                ephemeral,
+                sealed_card,
+            }))
+            .unwrap();
+        put(&mut e0, d.clone());
+        let view = e0.delivery(&p.id()).expect("indexed");
+        assert_eq!(view.deliver_event, d.id().to_hex());
+        assert_eq!(e0.balance(&seller.public()).unwrap().balance, 20);
+        drop(e0);
+        let e1 = Engine::open(Store::open(&path, net).unwrap(), genesis, orgs[0].clone()).unwrap();
+        assert_eq!(e1.delivery(&p.id()).unwrap().deliver_event, d.id().to_hex());
     }
 }
