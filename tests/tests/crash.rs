@@ -1,0 +1,547 @@
+//! Crash safety: a node killed with SIGKILL at any point loses no acknowledged event,
+//! and what it reopens is a ledger a clean replay of its own events reproduces.
+//!
+//! The node runs in a child process: this test binary re-executed with [`CHILD_ENV`]
+//! set, running only [`crash_child_node`], which launches a node on the data directory
+//! the parent made and prints `ready <api addr>`. The parent talks to it over the real
+//! HTTP API only, and kills it while members are submitting as fast as they can.
+#![cfg(unix)]
+
+use carnet_node::config::NodeConfig;
+use carnet_node::datadir::DataDir;
+use carnet_protocol::author::{Author, AuthorHead};
+use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
+use carnet_protocol::ledger::{Inserted, Ledger};
+use carnet_protocol::payload::{EmployeeRange, RevenueRange, Vote};
+use carnet_protocol::{ContentId, Hash32, NetworkId, Payload, PublicKey, SecretKey, SignedEvent};
+use carnet_tests::seed;
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+/// Set in the child's environment to the data directory it must run on.
+const CHILD_ENV: &str = "CARNET_CRASH_TEST_CHILD_DIR";
+/// The test the child runs (by exact name).
+const CHILD_TEST: &str = "crash_child_node";
+/// How long any one condition may take before the test fails.
+const DEADLINE: Duration = Duration::from_secs(10);
+/// Event timestamps (the same for every event: a chain's time may not go backwards).
+const TIMESTAMP_MS: u64 = 1_700_000_100_000;
+/// Acknowledged member events after which each round kills the node.
+const KILL_AFTER: [usize; 3] = [5, 40, 150];
+/// Members submitting concurrently.
+const MEMBERS: usize = 4;
+
+fn node_config(dir: &Path) -> NodeConfig {
+    NodeConfig {
+        data_dir: Some(dir.to_owned()),
+        org_name: "Crash Org".into(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        api: "127.0.0.1:0".into(),
+        bootstrap: Vec::new(),
+        sync_interval_ms: 300,
+        // No checkpoint may be signed during the test: the org chain holds enrollments only.
+        checkpoint_interval_ms: 3_600_000,
+        checkpoint_stride: 1_000_000,
+        log: "warn".into(),
+    }
+}
+
+/// The node process. Without [`CHILD_ENV`] (an ordinary test run) it does nothing.
+/// It runs until its stdin closes, so it never outlives the parent test.
+#[test]
+fn crash_child_node() {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let node = carnet_node::run::launch(&node_config(Path::new(&dir)))
+            .await
+            .expect("node starts on the crashed data directory");
+        println!("ready {}", node.api_addr);
+        tokio::task::spawn_blocking(|| {
+            let mut stdin = std::io::stdin();
+            let mut buf = [0u8; 64];
+            while !matches!(stdin.read(&mut buf), Ok(0) | Err(_)) {}
+        })
+        .await
+        .unwrap();
+        node.stop().await;
+    });
+}
+
+/// A node child process; dropping it kills and reaps it, on every path.
+struct NodeProcess {
+    child: std::process::Child,
+    api: SocketAddr,
+    started_in: Duration,
+}
+
+impl NodeProcess {
+    fn spawn(dir: &Path) -> NodeProcess {
+        let t0 = Instant::now();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut node = NodeProcess {
+            child,
+            api: SocketAddr::from(([127, 0, 0, 1], 0)),
+            started_in: Duration::ZERO,
+        };
+        // The harness prints its own lines too; keep draining so the child never
+        // blocks on a full pipe. A child that dies closes stdout and the channel.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // The harness may print "test crash_child_node ... " first, unterminated.
+                if let Some((_, addr)) = line.split_once("ready ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let ready = tokio::task::block_in_place(|| rx.recv_timeout(DEADLINE));
+        match ready {
+            Ok(addr) => node.api = addr.parse().unwrap(),
+            Err(e) => {
+                let status = node.child.try_wait();
+                panic!("node did not start ({e}); child status {status:?}");
+            }
+        }
+        node.started_in = t0.elapsed();
+        node
+    }
+
+    /// SIGKILL, then reap.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        let status = self.child.wait().unwrap();
+        // Signal 9 and nothing else: a node that died by itself would fail here.
+        assert_eq!(status.signal(), Some(9), "node exited with {status}");
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// A minimal HTTP/1.0 client: one request per connection, read to the end.
+
+/// (status, body), or the transport error (refused, reset, closed before a status).
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(body) = json {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+    } else {
+        req.push_str("\r\n");
+    }
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let bad = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no HTTP response");
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((status, body.to_owned()))
+}
+
+/// GET that must answer 200 (the node is up while this is called).
+async fn get_ok(addr: SocketAddr, path: &str) -> String {
+    let (status, body) = http(addr, "GET", path, None, None)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+/// The raw value of `"key":` in compact JSON (quotes stripped): enough for flat fields.
+fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!("\"{key}\":");
+    let rest = &json[json.find(&pat)? + pat.len()..];
+    if let Some(s) = rest.strip_prefix('"') {
+        return s.split('"').next();
+    }
+    rest.split([',', '}']).next().map(str::trim)
+}
+
+fn num(json: &str, key: &str) -> u64 {
+    field(json, key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no number {key} in {json}"))
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------
+// Submissions
+
+/// An event the node answered 200 for; `bytes` when we signed it ourselves.
+#[derive(Clone)]
+struct Acked {
+    id: ContentId,
+    bytes: Option<Vec<u8>>,
+}
+
+/// Everything acknowledged so far, shared by the submitters; `count` wakes the killer.
+struct Acks {
+    list: Mutex<Vec<Acked>>,
+    count: watch::Sender<usize>,
+}
+
+impl Acks {
+    fn push(&self, a: Acked) {
+        self.list.lock().unwrap().push(a);
+        self.count.send_modify(|n| *n += 1);
+    }
+
+    fn snapshot(&self) -> Vec<Acked> {
+        self.list.lock().unwrap().clone()
+    }
+}
+
+/// Why a submitter stopped.
+#[derive(Debug)]
+enum Stop {
+    /// The connection failed: expected once the node is killed. Carries the event
+    /// that was in flight (signed and sent, never answered), if any.
+    Transport(std::io::Error, Option<ContentId>),
+    /// The node answered something other than an acceptance: always a failure.
+    Refused(String),
+}
+
+/// The author's next event position, from `GET /v1/accounts/{key}/chain`.
+async fn chain(addr: SocketAddr, key: &PublicKey) -> std::io::Result<(u16, String)> {
+    http(
+        addr,
+        "GET",
+        &format!("/v1/accounts/{}/chain", key.to_hex()),
+        None,
+        None,
+    )
+    .await
+}
+
+/// Signs and submits `member`'s next vote, one at a time, until something fails.
+/// Each event resumes from the node's chain head, so the submitter is correct whether
+/// the event in flight at the previous kill was persisted or not.
+async fn submit_forever(
+    addr: SocketAddr,
+    network: NetworkId,
+    member: (usize, SecretKey),
+    acks: Arc<Acks>,
+) -> Stop {
+    let (m, key) = member;
+    loop {
+        let body = match chain(addr, &key.public()).await {
+            Ok((200, body)) => body,
+            Ok((status, body)) => return Stop::Refused(format!("chain {status}: {body}")),
+            Err(e) => return Stop::Transport(e, None),
+        };
+        let next_seq = num(&body, "next_seq");
+        let clock = num(&body, "clock");
+        let head = match field(&body, "prev") {
+            Some("null") | None => None,
+            Some(prev) => Some(AuthorHead {
+                seq: next_seq - 1,
+                id: Hash32::from_hex(prev).unwrap(),
+                lamport: 0,
+                timestamp_ms: TIMESTAMP_MS,
+            }),
+        };
+        let mut author = Author::resume(key.clone(), network, head);
+        // One vote per (member, domain): the seq makes every domain new.
+        let vote = Payload::Vote(Vote {
+            company_domain: format!("m{m}-s{next_seq}.example"),
+            employees: EmployeeRange::From11To50,
+            revenue: RevenueRange::Under1M,
+        });
+        let ev = author.sign(vote, vec![], clock, TIMESTAMP_MS).unwrap();
+        let json = format!("{{\"event_hex\":\"{}\"}}", to_hex(ev.as_bytes()));
+        match http(addr, "POST", "/v1/events", None, Some(&json)).await {
+            Ok((200, body)) => {
+                acks.push(Acked {
+                    id: ev.id(),
+                    bytes: Some(ev.as_bytes().to_vec()),
+                });
+                let id = ev.id().to_hex();
+                if !body.contains("\"ordered\"") || !body.contains(&id) {
+                    return Stop::Refused(format!("accepted but not ordered: {body}"));
+                }
+            }
+            Ok((status, body)) => return Stop::Refused(format!("submit {status}: {body}")),
+            Err(e) => return Stop::Transport(e, Some(ev.id())),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Checks after a restart
+
+/// Every event of `author`'s chain, walked back from its head over the API.
+async fn chain_events(
+    addr: SocketAddr,
+    network: &NetworkId,
+    author: &PublicKey,
+) -> Vec<SignedEvent> {
+    let (status, body) = chain(addr, author).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let mut next = field(&body, "prev")
+        .filter(|p| *p != "null")
+        .map(|p| Hash32::from_hex(p).unwrap());
+    let mut out = Vec::new();
+    while let Some(id) = next {
+        let body = get_ok(addr, &format!("/v1/events/{}", id.to_hex())).await;
+        let ev = SignedEvent::decode(&from_hex(field(&body, "event_hex").unwrap()), network)
+            .unwrap_or_else(|e| panic!("stored event {id} does not decode: {e}"));
+        assert_eq!(ev.id(), id, "event served under another id");
+        next = ev.body().prev;
+        out.push(ev);
+    }
+    assert_eq!(
+        out.len() as u64,
+        num(&body, "next_seq"),
+        "chain of {author} has a gap"
+    );
+    out
+}
+
+/// What a restarted node must show: it answers, holds every acknowledged event byte
+/// for byte, and its state is exactly what a clean replay of its events gives.
+async fn check_restarted(
+    node: &NodeProcess,
+    genesis: &Genesis,
+    authors: &[PublicKey],
+    acked: &[Acked],
+) -> u64 {
+    let addr = node.api;
+    let network = genesis.network_id();
+    let status = get_ok(addr, "/v1/status").await;
+    let events = num(&status, "events");
+    assert!(
+        events >= acked.len() as u64,
+        "{events} events after restart, {} acknowledged",
+        acked.len()
+    );
+    assert_eq!(num(&status, "pending"), 0, "{status}");
+    for a in acked {
+        let body = get_ok(addr, &format!("/v1/events/{}", a.id.to_hex())).await;
+        if let Some(bytes) = &a.bytes {
+            assert_eq!(
+                field(&body, "event_hex"),
+                Some(to_hex(bytes).as_str()),
+                "acknowledged event {} changed",
+                a.id
+            );
+        }
+    }
+    // The ledger is the chains of its authors and nothing else; replaying them from
+    // scratch gives the same count and the same state root.
+    let mut all = Vec::new();
+    for author in authors {
+        all.extend(chain_events(addr, &network, author).await);
+    }
+    let ids: HashSet<ContentId> = all.iter().map(SignedEvent::id).collect();
+    for a in acked {
+        assert!(
+            ids.contains(&a.id),
+            "acknowledged {} is not in its chain",
+            a.id
+        );
+    }
+    assert_eq!(all.len() as u64, events, "events outside the known chains");
+    all.sort_by_key(|e| (e.lamport(), e.id()));
+    let mut replay = Ledger::new(genesis.clone());
+    for ev in all {
+        let (inserted, dropped) = replay.insert(ev).expect("stored event replays");
+        assert_eq!(inserted, Inserted::Ordered);
+        assert!(dropped.is_empty());
+    }
+    assert_eq!(
+        field(&status, "state_root"),
+        Some(replay.state_root().to_hex().as_str()),
+        "state root after restart differs from a clean replay"
+    );
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_no_acknowledged_event_and_never_corrupts_state() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let t0 = Instant::now();
+    let org_key = SecretKey::from_seed(seed("crash org", 0));
+    let genesis = Genesis::new(
+        "crash",
+        vec![OrgEntry {
+            key: org_key.public(),
+            name: "Crash Org".into(),
+        }],
+        Rules::default(),
+        1_700_000_000_000,
+    )
+    .unwrap();
+    let network = genesis.network_id();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::create(tmp.path(), &org_key, &genesis).unwrap();
+    let token = carnet_node::run::admin_token(&dir);
+    let members: Vec<SecretKey> = (0..MEMBERS)
+        .map(|i| SecretKey::from_seed(seed("crash member", i)))
+        .collect();
+    let mut authors = vec![org_key.public()];
+    authors.extend(members.iter().map(SecretKey::public));
+    let (count, _) = watch::channel(0);
+    let acks = Arc::new(Acks {
+        list: Mutex::new(Vec::new()),
+        count,
+    });
+    // In-flight events at each kill: were they persisted anyway? (Either is allowed.)
+    let mut in_flight: BTreeMap<bool, usize> = BTreeMap::new();
+
+    // The events in flight at the last kill: their fate is checked after the restart.
+    let mut unanswered: Vec<ContentId> = Vec::new();
+    for (round, kill_after) in KILL_AFTER.into_iter().enumerate() {
+        // Every start after the first is the restart after a SIGKILL.
+        let mut node = NodeProcess::spawn(&dir.path);
+        let events = check_restarted(&node, &genesis, &authors, &acks.snapshot()).await;
+        count_in_flight(&node, &mut unanswered, &mut in_flight).await;
+        eprintln!(
+            "round {round}: node up in {:?} with {events} events, {} acknowledged",
+            node.started_in,
+            acks.snapshot().len()
+        );
+        if round == 0 {
+            for (i, m) in members.iter().enumerate() {
+                let json = format!(
+                    "{{\"member\":\"{}\",\"handle\":\"member{i}\"}}",
+                    m.public().to_hex()
+                );
+                let (status, body) = http(
+                    node.api,
+                    "POST",
+                    "/v1/admin/enroll",
+                    Some(&token),
+                    Some(&json),
+                )
+                .await
+                .unwrap();
+                assert_eq!(status, 200, "enroll: {body}");
+                assert!(body.contains("\"applied\""), "enroll: {body}");
+                let id = Hash32::from_hex(field(&body, "id").unwrap()).unwrap();
+                acks.push(Acked { id, bytes: None });
+            }
+        }
+        let target = *acks.count.borrow() + kill_after;
+        let mut rx = acks.count.subscribe();
+        let submitters: Vec<_> = members
+            .iter()
+            .enumerate()
+            .map(|(m, key)| {
+                tokio::spawn(submit_forever(
+                    node.api,
+                    network,
+                    (m, key.clone()),
+                    acks.clone(),
+                ))
+            })
+            .collect();
+        let reached = tokio::time::timeout(DEADLINE, rx.wait_for(|n| *n >= target))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        node.kill();
+        let killed_at = *acks.count.borrow();
+        let mut stopped_by = Vec::new();
+        for s in submitters {
+            match tokio::time::timeout(DEADLINE, s).await {
+                Ok(Ok(Stop::Transport(e, id))) => {
+                    stopped_by.push(e.kind());
+                    unanswered.extend(id);
+                }
+                Ok(Ok(Stop::Refused(why))) => panic!("round {round}: {why}"),
+                Ok(Err(e)) => panic!("round {round}: submitter panicked: {e}"),
+                Err(_) => panic!("round {round}: submitter still running after the kill"),
+            }
+        }
+        assert!(reached, "round {round}: {target} acknowledgements in time");
+        eprintln!(
+            "round {round}: SIGKILL at {killed_at} acknowledged (target {target}), \
+             {} in total, {} unanswered; submitters stopped by {stopped_by:?}",
+            acks.snapshot().len(),
+            unanswered.len()
+        );
+    }
+    let node = NodeProcess::spawn(&dir.path);
+    let events = check_restarted(&node, &genesis, &authors, &acks.snapshot()).await;
+    count_in_flight(&node, &mut unanswered, &mut in_flight).await;
+    eprintln!(
+        "final restart in {:?}: {events} events, {} acknowledged; events in flight at the \
+         kills: {} persisted, {} lost; whole test {:?}",
+        node.started_in,
+        acks.snapshot().len(),
+        in_flight.get(&true).unwrap_or(&0),
+        in_flight.get(&false).unwrap_or(&0),
+        t0.elapsed()
+    );
+}
+
+/// Tallies whether each event that was sent but never answered survived the kill.
+async fn count_in_flight(
+    node: &NodeProcess,
+    unanswered: &mut Vec<ContentId>,
+    tally: &mut BTreeMap<bool, usize>,
+) {
+    for id in unanswered.drain(..) {
+        let path = format!("/v1/events/{}", id.to_hex());
+        let (status, body) = http(node.api, "GET", &path, None, None).await.unwrap();
+        assert!(status == 200 || status == 404, "{path}: {status} {body}");
+        *tally.entry(status == 200).or_default() += 1;
+    }
+}
