@@ -74,6 +74,10 @@ impl Engine {
         }
         // Events that were stored while pending and proved invalid once complete.
         if !bad.is_empty() {
+            tracing::warn!(
+                count = bad.len(),
+                "dropping stored events that proved invalid once their dependencies arrived"
+            );
             store.remove_events(&bad)?;
         }
         let org_pub = org_key.public();
