@@ -10,7 +10,6 @@ use carnet_protocol::author::{Author, AuthorHead};
 use carnet_protocol::ledger::{Inserted, Ledger, Outcome};
 use carnet_protocol::payload::Payload;
 use carnet_protocol::{ContentId, NetworkId, PublicKey, SecretKey, SignedEvent};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct Engine {
     ledger: Ledger,
@@ -32,12 +31,6 @@ pub struct Ingested {
     pub result: Submitted,
     /// True when the event was new to this node (so it is worth gossiping).
     pub new: bool,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn index_delivery(
@@ -129,53 +122,32 @@ impl Engine {
     /// Orders and persists an event that already passed [`SignedEvent::decode`].
     pub fn ingest_event(&mut self, ev: SignedEvent) -> Result<Ingested, IngestError> {
         let id = ev.id();
-        let (inserted, dropped) = self
-            .ledger
-            .insert(ev.clone())
-            .map_err(|e| IngestError::Rejected(e.code().to_string()))?;
-        if inserted == Inserted::Duplicate {
+        let (mut accepted, mut rejected) = self.ingest_batch(vec![ev.clone()])?;
+        if let Some((_, e)) = rejected.pop() {
+            return Err(e);
+        }
+        let Some(mut ingested) = accepted.pop() else {
             return Ok(Ingested {
                 event: ev,
                 result: Submitted::Duplicate { id: hex_id(&id) },
                 new: false,
             });
-        }
-        self.store
-            .put_events(std::slice::from_ref(&ev))
-            .map_err(|e| IngestError::Storage(e.to_string()))?;
-        index_delivery(&mut self.deliveries, &ev);
-        if !dropped.is_empty() {
-            let ids: Vec<ContentId> = dropped.iter().map(|(id, _)| *id).collect();
-            self.store
-                .remove_events(&ids)
-                .map_err(|e| IngestError::Storage(e.to_string()))?;
-        }
-        let result = match inserted {
-            Inserted::Pending(missing) => Submitted::Pending {
-                id: hex_id(&id),
-                missing: missing.iter().map(hex_id).collect(),
-            },
-            _ => {
-                let outcome = match self.ledger.state().outcome(&id) {
-                    Outcome::Applied => "applied".to_string(),
-                    Outcome::Void(r) => format!("void:{r:?}"),
-                };
-                Submitted::Ordered {
-                    id: hex_id(&id),
-                    outcome,
-                }
-            }
         };
-        Ok(Ingested {
-            event: ev,
-            result,
-            new: true,
-        })
+        // One event: worth folding now to tell the submitter what the rules made of it.
+        if let Submitted::Ordered { outcome, .. } = &mut ingested.result {
+            *outcome = match self.ledger.state().outcome(&id) {
+                Outcome::Applied => "applied".to_string(),
+                Outcome::Void(r) => format!("void:{r:?}"),
+            };
+        }
+        Ok(ingested)
     }
 
     /// Orders and persists many decoded events with one write transaction: the path
     /// for catch-up, where a fetch brings up to 256 events at once. Events the ledger
-    /// rejects are returned with the reason and not stored.
+    /// rejects are returned with the reason and not stored; duplicates are left out.
+    /// Ordered events report the outcome "ordered": folding the state per event would
+    /// cost more than the batch saves.
     pub fn ingest_batch(
         &mut self,
         mut events: Vec<SignedEvent>,
@@ -247,20 +219,14 @@ impl Engine {
         {
             return None;
         }
-        let claim = self.ledger.claim_at(bound);
-        Some(Payload::Checkpoint(carnet_protocol::payload::Checkpoint {
-            lamport_bound: claim.lamport_bound,
-            event_count: claim.event_count,
-            events_root: claim.events_root,
-            state_root: claim.state_root,
-        }))
+        Some(Payload::Checkpoint(self.ledger.claim_at(bound).into()))
     }
 
     /// Signs `payload` with the org key as the next event of the org's chain.
     pub fn sign_as_org(&mut self, payload: Payload) -> Result<SignedEvent, IngestError> {
         let clock = self.ledger.max_lamport();
         self.org
-            .sign(payload, vec![], clock, now_ms())
+            .sign(payload, vec![], clock, crate::now_ms())
             .map_err(|e| IngestError::Invalid(e.code().to_string()))
     }
 

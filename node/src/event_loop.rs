@@ -5,7 +5,7 @@
 //! order in which this node ingests events is simply the order they are handled.
 
 use crate::api::Metrics;
-use crate::client::{Command, IngestError, NodeStatus, PeerView};
+use crate::client::{Command, IngestError, NodeStatus, PeerView, Submitted};
 use crate::engine::{Engine, Ingested};
 use crate::network::{
     events_topic, Behaviour, BehaviourEvent, SyncRequest, SyncResponse, MAX_FETCH_IDS,
@@ -156,15 +156,27 @@ impl EventLoop {
         let Some(payload) = self.engine.checkpoint_due(self.checkpoint_stride) else {
             return;
         };
+        if let Err(e) = self.sign_as_org(payload) {
+            tracing::warn!(error = %e, "could not sign a checkpoint");
+        }
+    }
+
+    /// Signs `payload` with the org key, ingests it and gossips it.
+    fn sign_as_org(&mut self, payload: carnet_protocol::Payload) -> Result<Submitted, IngestError> {
         let r = self
             .engine
             .sign_as_org(payload)
             .and_then(|ev| self.engine.ingest_event(ev));
+        self.local_ingest(r)
+    }
+
+    /// Counts and gossips an event that entered through this node (API or org key).
+    fn local_ingest(&mut self, r: Result<Ingested, IngestError>) -> Result<Submitted, IngestError> {
         self.account(&r);
-        match &r {
-            Ok(i) => self.publish(i),
-            Err(e) => tracing::warn!(error = %e, "could not sign a checkpoint"),
+        if let Ok(i) = &r {
+            self.publish(i);
         }
+        r.map(|i| i.result)
     }
 
     /// Counts an ingest attempt in the metrics.
@@ -210,22 +222,10 @@ impl EventLoop {
         match cmd {
             Command::Submit { bytes, reply } => {
                 let r = self.engine.ingest(&bytes);
-                self.account(&r);
-                if let Ok(i) = &r {
-                    self.publish(i);
-                }
-                let _ = reply.send(r.map(|i| i.result));
+                let _ = reply.send(self.local_ingest(r));
             }
             Command::SubmitAsOrg { payload, reply } => {
-                let r = self
-                    .engine
-                    .sign_as_org(payload)
-                    .and_then(|ev| self.engine.ingest_event(ev));
-                self.account(&r);
-                if let Ok(i) = &r {
-                    self.publish(i);
-                }
-                let _ = reply.send(r.map(|i| i.result));
+                let _ = reply.send(self.sign_as_org(payload));
             }
             Command::Search { query, reply } => {
                 let _ = reply.send(self.engine.search(&query));

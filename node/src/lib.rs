@@ -15,3 +15,11 @@ pub mod run;
 pub mod store;
 
 pub use datadir::{DataDir, DataDirError};
+
+/// Wall-clock milliseconds since the Unix epoch: the node's only clock, used for the
+/// claimed timestamps of the events it signs and of a new genesis.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -12,7 +12,7 @@ use carnet_protocol::Hash32;
 use libp2p::{Multiaddr, PeerId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -59,12 +59,6 @@ pub struct RunningNode {
     tasks: Vec<JoinHandle<()>>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The admin API token: derived from the org key, so the operator (who holds the data
 /// directory) can always recompute it and nothing more is kept on disk.
 pub fn admin_token(dir: &DataDir) -> String {
@@ -105,7 +99,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         Some(d) => d.clone(),
         None => crate::datadir::default_path()?,
     };
-    let dir = DataDir::open_or_init(&data_dir, &config.org_name, now_ms())?;
+    let dir = DataDir::open_or_init(&data_dir, &config.org_name, crate::now_ms())?;
     let network = dir.network();
     let store = Store::open(&dir.path.join(STORE_FILE), network)?;
     let engine = Engine::open(store, dir.genesis.clone(), dir.org_key.clone())?;

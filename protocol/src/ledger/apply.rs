@@ -592,12 +592,7 @@ fn checkpoint(
     if state.signed_bounds.insert((org, c.lamport_bound)).is_some() {
         return Err(VoidReason::AlreadySigned);
     }
-    let claim = CheckpointClaim {
-        lamport_bound: c.lamport_bound,
-        event_count: c.event_count,
-        events_root: c.events_root,
-        state_root: c.state_root,
-    };
+    let claim = CheckpointClaim::from(c);
     let signers = {
         let set = state.checkpoints.entry(claim).or_default();
         set.insert(org);

@@ -171,6 +171,29 @@ pub struct CheckpointClaim {
     pub state_root: Hash32,
 }
 
+impl From<&crate::payload::Checkpoint> for CheckpointClaim {
+    fn from(c: &crate::payload::Checkpoint) -> Self {
+        CheckpointClaim {
+            lamport_bound: c.lamport_bound,
+            event_count: c.event_count,
+            events_root: c.events_root,
+            state_root: c.state_root,
+        }
+    }
+}
+
+/// The Checkpoint payload an org signs for a claim.
+impl From<CheckpointClaim> for crate::payload::Checkpoint {
+    fn from(c: CheckpointClaim) -> Self {
+        crate::payload::Checkpoint {
+            lamport_bound: c.lamport_bound,
+            event_count: c.event_count,
+            events_root: c.events_root,
+            state_root: c.state_root,
+        }
+    }
+}
+
 /// What happened to one event when applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {

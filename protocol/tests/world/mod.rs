@@ -248,18 +248,7 @@ impl World {
     pub fn checkpoint(&mut self, orgs: &[usize]) -> Vec<SignedEvent> {
         let claim = self.ledger().claim_at(self.clock);
         orgs.iter()
-            .map(|&o| {
-                self.org_event(
-                    o,
-                    Payload::Checkpoint(Checkpoint {
-                        lamport_bound: claim.lamport_bound,
-                        event_count: claim.event_count,
-                        events_root: claim.events_root,
-                        state_root: claim.state_root,
-                    }),
-                    vec![],
-                )
-            })
+            .map(|&o| self.org_event(o, Payload::Checkpoint(claim.into()), vec![]))
             .collect()
     }
 
