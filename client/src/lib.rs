@@ -1,0 +1,9 @@
+//! The member's side of Carnet, as a library: everything `carnet` does besides running
+//! a node. Members sign locally with a key file they hold and talk to their org node's
+//! HTTP API; nothing here needs a data directory.
+
+pub mod contact;
+pub mod dsn;
+pub mod export;
+pub mod import;
+pub mod phone;
