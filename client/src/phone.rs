@@ -1,1 +1,300 @@
-//! TODO
+//! Direct lines: from whatever a member typed or imported to the E.164 form a card
+//! carries, refusing mobile numbers before they are ever listed.
+//!
+//! The ledger voids a listing whose number libphonenumber classifies as mobile
+//! ([`carnet_protocol::ledger::is_mobile_number`]) and fines its contributor, so this
+//! module uses the same crate, at the same pinned version and metadata, and refuses
+//! exactly the numbers the ledger would call mobile.
+
+use phonenumber::country::Id;
+use phonenumber::{Mode, PhoneNumber, Type};
+use std::str::FromStr;
+use thiserror::Error;
+
+/// Longest raw input accepted. Real numbers with spaces, dots and a `tel:` prefix stay
+/// well under it; anything longer is not a phone number worth parsing.
+pub const MAX_RAW_PHONE_BYTES: usize = 64;
+
+/// What the numbering plan says a number is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneKind {
+    FixedLine,
+    /// The plan does not tell fixed lines from mobiles (the US, Canada and a few more).
+    FixedLineOrMobile,
+    Mobile,
+    /// Any other service the plan names: "toll-free", "VoIP", "UAN", ...
+    Other(&'static str),
+}
+
+/// A normalised direct line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone {
+    /// `+` and digits, as cards carry it and as the phone commitment hashes it.
+    pub e164: String,
+    pub kind: PhoneKind,
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PhoneError {
+    #[error("phone number is {len} bytes long; at most {MAX_RAW_PHONE_BYTES} are accepted")]
+    TooLong { len: usize },
+    #[error("{raw:?} is not a phone number")]
+    NotANumber { raw: String },
+    #[error("{raw:?} has no +country code; write it as +<country code> <number> or give its region (e.g. FR)")]
+    NoCountryCode { raw: String },
+    #[error(
+        "{region:?} is not a known region; give an ISO 3166 two-letter code such as FR, GB or DE"
+    )]
+    UnknownRegion { region: String },
+    #[error("{raw:?} is not a valid number in its country's numbering plan")]
+    Invalid { raw: String },
+    #[error(
+        "{raw:?} has an extension; a card carries one direct line in E.164, which has no extension"
+    )]
+    Extension { raw: String },
+    #[error(
+        "{e164} is a mobile number; Carnet cards carry direct lines only, never mobile numbers"
+    )]
+    Mobile { e164: String },
+}
+
+/// Normalises `raw` to E.164 and refuses mobile numbers.
+///
+/// `region`: ISO 3166 alpha-2 (e.g. "FR") used when `raw` has no +country code.
+pub fn normalise_phone(raw: &str, region: Option<&str>) -> Result<Phone, PhoneError> {
+    if raw.len() > MAX_RAW_PHONE_BYTES {
+        return Err(PhoneError::TooLong { len: raw.len() });
+    }
+    let raw = raw.trim();
+    let region = match region {
+        None => None,
+        Some(r) => Some(parse_region(r)?),
+    };
+    let number = phonenumber::parse(region, raw).map_err(|e| match e {
+        phonenumber::ParseError::InvalidCountryCode
+            if region.is_none() && !raw.starts_with('+') =>
+        {
+            PhoneError::NoCountryCode {
+                raw: raw.to_owned(),
+            }
+        }
+        phonenumber::ParseError::InvalidCountryCode => PhoneError::Invalid {
+            raw: raw.to_owned(),
+        },
+        _ => PhoneError::NotANumber {
+            raw: raw.to_owned(),
+        },
+    })?;
+    if number.extension().is_some() {
+        return Err(PhoneError::Extension {
+            raw: raw.to_owned(),
+        });
+    }
+    if !phonenumber::is_valid(&number) {
+        return Err(PhoneError::Invalid {
+            raw: raw.to_owned(),
+        });
+    }
+    let e164 = number.format().mode(Mode::E164).to_string();
+    let kind = kind_of(&number);
+    if kind == PhoneKind::Mobile {
+        return Err(PhoneError::Mobile { e164 });
+    }
+    Ok(Phone { e164, kind })
+}
+
+impl Phone {
+    /// A caution to show the member before listing, when the plan cannot rule out a
+    /// mobile: a buyer who reports it cannot prove it mobile, but the member should know.
+    pub fn warning(&self) -> Option<String> {
+        match self.kind {
+            PhoneKind::FixedLineOrMobile => Some(format!(
+                "{} may be a mobile number (the numbering plan does not tell fixed from mobile); list it only if it is a direct line",
+                self.e164
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Region codes are matched in upper case: members type "fr" as often as "FR".
+fn parse_region(region: &str) -> Result<Id, PhoneError> {
+    let trimmed = region.trim();
+    let unknown = || PhoneError::UnknownRegion {
+        region: region.chars().take(MAX_RAW_PHONE_BYTES).collect(),
+    };
+    if trimmed.len() != 2 || !trimmed.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(unknown());
+    }
+    Id::from_str(&trimmed.to_ascii_uppercase()).map_err(|_| unknown())
+}
+
+/// Classifies with the default metadata, as the ledger's `is_mobile_number` does.
+fn kind_of(number: &PhoneNumber) -> PhoneKind {
+    match number.number_type(&phonenumber::metadata::DATABASE) {
+        Type::FixedLine => PhoneKind::FixedLine,
+        Type::FixedLineOrMobile => PhoneKind::FixedLineOrMobile,
+        Type::Mobile => PhoneKind::Mobile,
+        Type::TollFree => PhoneKind::Other("toll-free"),
+        Type::PremiumRate => PhoneKind::Other("premium-rate"),
+        Type::SharedCost => PhoneKind::Other("shared-cost"),
+        Type::PersonalNumber => PhoneKind::Other("personal number"),
+        Type::Voip => PhoneKind::Other("VoIP"),
+        Type::Pager => PhoneKind::Other("pager"),
+        Type::Uan => PhoneKind::Other("UAN"),
+        Type::Emergency => PhoneKind::Other("emergency"),
+        Type::Voicemail => PhoneKind::Other("voicemail"),
+        Type::ShortCode => PhoneKind::Other("short code"),
+        Type::StandardRate => PhoneKind::Other("standard rate"),
+        Type::Carrier => PhoneKind::Other("carrier"),
+        Type::NoInternational => PhoneKind::Other("no international"),
+        Type::Unknown => PhoneKind::Other("unknown"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carnet_protocol::ledger::is_mobile_number;
+
+    fn ok(raw: &str, region: Option<&str>) -> Phone {
+        match normalise_phone(raw, region) {
+            Ok(p) => p,
+            Err(e) => panic!("{raw}: {e}"),
+        }
+    }
+
+    #[test]
+    fn french_fixed_line_in_every_common_spelling() {
+        for (raw, region) in [
+            ("+33 1 42 68 53 00", None),
+            ("+33 (0)1 42 68 53 00", None),
+            ("0033142685300", Some("FR")),
+            ("01 42 68 53 00", Some("FR")),
+        ] {
+            let p = ok(raw, region);
+            assert_eq!(p.e164, "+33142685300", "{raw}");
+            assert_eq!(p.kind, PhoneKind::FixedLine);
+            assert_eq!(p.warning(), None);
+        }
+        assert_eq!(ok("01.42.68.53.00", Some("fr")).e164, "+33142685300");
+        assert_eq!(ok("tel:+33-1-42-68-53-00", None).e164, "+33142685300");
+    }
+
+    #[test]
+    fn uk_and_german_fixed_lines() {
+        let uk = ok("020 7946 0958", Some("GB"));
+        assert_eq!(uk.e164, "+442079460958");
+        assert_eq!(uk.kind, PhoneKind::FixedLine);
+        let de = ok("+49 30 901820", None);
+        assert_eq!(de.e164, "+4930901820");
+        assert_eq!(de.kind, PhoneKind::FixedLine);
+        assert_eq!(ok("030 901820", Some("DE")).e164, "+4930901820");
+    }
+
+    #[test]
+    fn mobiles_are_refused_with_their_e164() {
+        let err = normalise_phone("06 12 34 56 78", Some("FR")).unwrap_err();
+        assert_eq!(
+            err,
+            PhoneError::Mobile {
+                e164: "+33612345678".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "+33612345678 is a mobile number; Carnet cards carry direct lines only, never mobile numbers"
+        );
+        assert_eq!(
+            normalise_phone("07911 123456", Some("GB")),
+            Err(PhoneError::Mobile {
+                e164: "+447911123456".into()
+            })
+        );
+    }
+
+    #[test]
+    fn us_number_passes_with_a_warning() {
+        let us = ok("+1 212-555-0123", None);
+        assert_eq!(us.e164, "+12125550123");
+        assert_eq!(us.kind, PhoneKind::FixedLineOrMobile);
+        let w = us.warning().unwrap_or_default();
+        assert!(w.contains("+12125550123 may be a mobile number"), "{w}");
+    }
+
+    #[test]
+    fn other_services_are_named() {
+        let free = ok("0800 123 456", Some("FR"));
+        assert_eq!(free.kind, PhoneKind::Other("toll-free"));
+    }
+
+    #[test]
+    fn bad_input_gets_a_clear_error() {
+        assert!(matches!(
+            normalise_phone("call me maybe", None),
+            Err(PhoneError::NotANumber { .. })
+        ));
+        assert!(matches!(
+            normalise_phone("", Some("FR")),
+            Err(PhoneError::NotANumber { .. })
+        ));
+        assert_eq!(
+            normalise_phone("01 42 68 53 00", None),
+            Err(PhoneError::NoCountryCode {
+                raw: "01 42 68 53 00".into()
+            })
+        );
+        assert_eq!(
+            normalise_phone("01 42 68 53 00", Some("France")),
+            Err(PhoneError::UnknownRegion {
+                region: "France".into()
+            })
+        );
+        assert!(matches!(
+            normalise_phone("01 42 68 53 00", Some("QQ")),
+            Err(PhoneError::UnknownRegion { .. })
+        ));
+        assert!(matches!(
+            normalise_phone("+33 1 42", None),
+            Err(PhoneError::Invalid { .. } | PhoneError::NotANumber { .. })
+        ));
+        assert!(matches!(
+            normalise_phone("+33 1 42 68 53 00 ext. 12", None),
+            Err(PhoneError::Extension { .. })
+        ));
+        let long = "1".repeat(MAX_RAW_PHONE_BYTES + 1);
+        assert_eq!(
+            normalise_phone(&long, None),
+            Err(PhoneError::TooLong {
+                len: MAX_RAW_PHONE_BYTES + 1
+            })
+        );
+    }
+
+    #[test]
+    fn never_accepts_what_the_ledger_calls_mobile() {
+        let numbers = [
+            ("+33 1 42 68 53 00", None),
+            ("+33 6 12 34 56 78", None),
+            ("+33 7 81 23 45 67", None),
+            ("020 7946 0958", Some("GB")),
+            ("07911 123456", Some("GB")),
+            ("+49 30 901820", None),
+            ("+49 151 23456789", None),
+            ("+1 212 555 0123", None),
+            ("+41 44 668 18 00", None),
+            ("+41 79 123 45 67", None),
+            ("+34 912 345 678", None),
+            ("+34 612 345 678", None),
+        ];
+        for (raw, region) in numbers {
+            match normalise_phone(raw, region) {
+                Ok(p) => assert!(!is_mobile_number(&p.e164), "{raw} accepted but mobile"),
+                Err(PhoneError::Mobile { e164 }) => {
+                    assert!(is_mobile_number(&e164), "{raw} refused but not mobile")
+                }
+                Err(e) => panic!("{raw}: {e}"),
+            }
+        }
+    }
+}
