@@ -9,6 +9,8 @@
 mod csv;
 mod vcard;
 
+pub(crate) use vcard::encode_caret;
+
 use crate::contact::ContactDraft;
 use thiserror::Error;
 
