@@ -20,8 +20,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use carnet_protocol::limits::MAX_EVENT_BYTES;
-use carnet_protocol::payload::{Enroll, Grant, OptOut, Revoke};
+use carnet_protocol::card::Card;
+use carnet_protocol::encoding::from_canonical;
+use carnet_protocol::limits::{MAX_EVENT_BYTES, MAX_SEALED_CARD_BYTES};
+use carnet_protocol::payload::{Admit, Enroll, Grant, OptOut, Revoke};
 use carnet_protocol::{Hash32, Payload, PublicKey};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -238,10 +240,14 @@ fn routes() -> Routes {
     }
     .post("/v1/events", submit_event)
     .get("/v1/events/{id}", get_event)
+    .post("/v1/contributions", contribute)
     .get("/v1/listings", search_listings)
+    .get("/v1/listings/{id}", listing)
+    .get("/v1/companies/{domain}", company)
     .get("/v1/accounts/{pubkey}/balance", balance)
     .get("/v1/accounts/{pubkey}/history", history)
     .get("/v1/accounts/{pubkey}/chain", chain_head)
+    .get("/v1/accounts/{pubkey}/purchases", purchases)
     .get("/v1/deliveries/{purchase_id}", delivery)
     .get("/v1/status", status)
     .get("/v1/peers", peers)
@@ -249,6 +255,7 @@ fn routes() -> Routes {
     .post("/v1/admin/grant", admin_grant)
     .post("/v1/admin/revoke", admin_revoke)
     .post("/v1/admin/optout", admin_optout)
+    .post("/v1/admin/admit", admin_admit)
     .get("/metrics", metrics)
     .get("/openapi.json", openapi)
 }
@@ -301,6 +308,8 @@ impl From<IngestError> for ApiError {
         let (status, code) = match &e {
             IngestError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             IngestError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
+            IngestError::Card(_) => (StatusCode::UNPROCESSABLE_ENTITY, "card_mismatch"),
+            IngestError::NotMember(_) => (StatusCode::FORBIDDEN, "not_member"),
             IngestError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
             IngestError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
         };
@@ -474,6 +483,102 @@ async fn submit_event(
     }
     let submitted = state.wait(state.client.submit(bytes)).await??;
     Ok(Json(submitted))
+}
+
+/// Decodes a hex field, refusing empty and oversized values with a clear error.
+fn decode_hex_field(field: &str, value: &str, limit: usize) -> ApiResult<Vec<u8>> {
+    let bytes = hex::decode(value.trim()).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_hex",
+            format!("{field}: {e}"),
+        )
+    })?;
+    if bytes.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_hex",
+            format!("{field} is empty"),
+        ));
+    }
+    if bytes.len() > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "{field} is {} bytes, over the limit of {limit}",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContributeBody {
+    event_hex: String,
+    /// The canonical bytes of the card behind the listing.
+    card_hex: String,
+}
+
+async fn contribute(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ContributeBody>,
+) -> ApiResult<Json<Submitted>> {
+    let bytes = decode_hex_field("event_hex", &body.event_hex, MAX_EVENT_BYTES)?;
+    let card_bytes = decode_hex_field("card_hex", &body.card_hex, MAX_SEALED_CARD_BYTES)?;
+    let card: Card = from_canonical(&card_bytes, MAX_SEALED_CARD_BYTES).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_card",
+            format!("card_hex is not a canonical card: {e}"),
+        )
+    })?;
+    let submitted = state.wait(state.client.contribute(bytes, card)).await??;
+    Ok(Json(submitted))
+}
+
+async fn listing(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<crate::client::ListingDetail>> {
+    let id = parse_id(id, "id")?;
+    state
+        .wait(state.client.listing(id))
+        .await??
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no listing {id}")))
+}
+
+async fn company(
+    State(state): State<AppState>,
+    domain: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<crate::client::CompanyInfo>> {
+    let domain = path_value(domain)?;
+    state
+        .wait(state.client.company(domain.clone()))
+        .await??
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no votes for {domain}")))
+}
+
+#[derive(Serialize)]
+struct Purchases {
+    buyer: String,
+    purchases: Vec<crate::client::PurchaseView>,
+}
+
+async fn purchases(
+    State(state): State<AppState>,
+    key: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Purchases>> {
+    let key = parse_key(key)?;
+    let purchases = state.wait(state.client.purchases(key)).await??;
+    Ok(Json(Purchases {
+        buyer: key.to_hex(),
+        purchases,
+    }))
 }
 
 #[derive(Serialize)]
@@ -713,4 +818,24 @@ async fn admin_optout(
     let dedup_key =
         Hash32::from_hex(body.dedup_key.trim()).ok_or_else(|| ApiError::bad_hex("dedup_key"))?;
     submit_as_org(&state, Payload::OptOut(OptOut { dedup_key })).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdmitBody {
+    org: String,
+    name: String,
+}
+
+/// This org's vote to admit another org; a quorum of votes admits it.
+async fn admin_admit(
+    _: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<AdmitBody>,
+) -> ApiResult<Json<Submitted>> {
+    let payload = Payload::Admit(Admit {
+        org: parse_member(&body.org)?,
+        name: body.name,
+    });
+    submit_as_org(&state, payload).await
 }

@@ -20,6 +20,12 @@ pub enum IngestError {
     /// The ledger rejected the event (chain link, clock, timestamp).
     #[error("rejected by the ledger ({0})")]
     Rejected(String),
+    /// A contributed card that does not open its listing's commitments.
+    #[error("the card does not match its listing ({0})")]
+    Card(String),
+    /// A contribution from someone this org does not hold cards for.
+    #[error("not a member of this org ({0})")]
+    NotMember(String),
     #[error("storage failed: {0}")]
     Storage(String),
     #[error("the node is shutting down")]
@@ -97,6 +103,9 @@ pub struct ChainHeadView {
     /// Next seq to use, and the prev to name (None for the first event).
     pub next_seq: u64,
     pub prev: Option<String>,
+    /// Lamport clock and timestamp of that prev event: the next must not go below them.
+    pub last_lamport: Option<u64>,
+    pub last_timestamp_ms: Option<u64>,
     /// Highest Lamport clock the node knows: the next event's clock must exceed it.
     pub clock: u64,
 }
@@ -120,6 +129,39 @@ pub struct PeerView {
     pub addrs: Vec<String>,
 }
 
+/// One listing with its commitments (canonical [`carnet_protocol::payload::Listing`]
+/// bytes), so a buyer can check a delivered card against what the contributor signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingDetail {
+    pub id: String,
+    /// The contributor's pseudonym: contributors stay pseudonymous to buyers.
+    pub contributor_handle: String,
+    pub status: String,
+    pub sales: u64,
+    pub listing_hex: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseView {
+    pub purchase_id: String,
+    pub listing_id: String,
+    /// Escrowed, Delivered or Refunded.
+    pub status: String,
+    pub price: u64,
+    pub name: String,
+    pub company: String,
+}
+
+/// The crowd's view of a company.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanyInfo {
+    pub domain: String,
+    pub votes: u64,
+    /// Median ranges (the lower median for an even number of votes).
+    pub employees: carnet_protocol::payload::EmployeeRange,
+    pub revenue: carnet_protocol::payload::RevenueRange,
+}
+
 /// Requests to the event loop, each with its reply channel.
 #[derive(Debug)]
 pub enum Command {
@@ -131,6 +173,24 @@ pub enum Command {
     SubmitAsOrg {
         payload: carnet_protocol::Payload,
         reply: oneshot::Sender<Result<Submitted, IngestError>>,
+    },
+    /// A member's Contribute or Update with the card behind it (see `holder`).
+    Contribute {
+        bytes: Vec<u8>,
+        card: carnet_protocol::card::Card,
+        reply: oneshot::Sender<Result<Submitted, IngestError>>,
+    },
+    Listing {
+        id: ContentId,
+        reply: oneshot::Sender<Option<ListingDetail>>,
+    },
+    Purchases {
+        buyer: PublicKey,
+        reply: oneshot::Sender<Vec<PurchaseView>>,
+    },
+    Company {
+        domain: String,
+        reply: oneshot::Sender<Option<CompanyInfo>>,
     },
     Search {
         query: SearchQuery,
@@ -199,6 +259,28 @@ impl Client {
         self.ask(|reply| Command::SubmitAsOrg { payload, reply })
             .await
             .unwrap_or(Err(IngestError::ShuttingDown))
+    }
+
+    pub async fn contribute(
+        &self,
+        bytes: Vec<u8>,
+        card: carnet_protocol::card::Card,
+    ) -> Result<Submitted, IngestError> {
+        self.ask(|reply| Command::Contribute { bytes, card, reply })
+            .await
+            .unwrap_or(Err(IngestError::ShuttingDown))
+    }
+
+    pub async fn listing(&self, id: ContentId) -> Result<Option<ListingDetail>, Closed> {
+        self.ask(|reply| Command::Listing { id, reply }).await
+    }
+
+    pub async fn purchases(&self, buyer: PublicKey) -> Result<Vec<PurchaseView>, Closed> {
+        self.ask(|reply| Command::Purchases { buyer, reply }).await
+    }
+
+    pub async fn company(&self, domain: String) -> Result<Option<CompanyInfo>, Closed> {
+        self.ask(|reply| Command::Company { domain, reply }).await
     }
 
     pub async fn search(&self, query: SearchQuery) -> Result<Vec<ListingView>, Closed> {

@@ -29,6 +29,8 @@ pub enum DataDirError {
     Randomness(String),
     #[error("{0}")]
     Genesis(#[from] GenesisError),
+    #[error("{path} is not a Carnet data directory (no org key); create one with `carnet init`")]
+    Missing { path: PathBuf },
     #[error("no data directory given and no home directory to put one in; pass --data-dir")]
     NoDefault,
 }
@@ -94,6 +96,29 @@ impl DataDir {
             write_new_private(&genesis_path, &g.to_bytes())?;
             g
         };
+        Ok(DataDir {
+            path: path.to_owned(),
+            org_key,
+            genesis,
+        })
+    }
+
+    /// Opens an existing data directory; never creates anything (for commands that
+    /// act for the org, such as enrolling a member, and must not mint a new org).
+    pub fn open(path: &Path) -> Result<Self, DataDirError> {
+        let key_path = path.join(ORG_KEY_FILE);
+        if !key_path.exists() {
+            return Err(DataDirError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        let org_key = read_key(&key_path)?;
+        let genesis_path = path.join(GENESIS_FILE);
+        let bytes = fs::read(&genesis_path).map_err(io(&genesis_path))?;
+        let genesis = Genesis::decode(&bytes).map_err(|source| DataDirError::BadGenesis {
+            path: genesis_path.clone(),
+            source,
+        })?;
         Ok(DataDir {
             path: path.to_owned(),
             org_key,

@@ -12,13 +12,19 @@ use carnet_protocol::payload::Payload;
 use carnet_protocol::{ContentId, NetworkId, PublicKey, SecretKey, SignedEvent};
 
 pub struct Engine {
-    ledger: Ledger,
+    pub(crate) ledger: Ledger,
     /// Purchase id → Deliver event ids held for it, so a buyer's fetch is a lookup.
     /// Every Deliver is indexed (the first in ledger order is the one that paid).
     deliveries: std::collections::HashMap<ContentId, Vec<ContentId>>,
-    store: Store,
-    org: Author,
-    network: NetworkId,
+    pub(crate) store: Store,
+    pub(crate) org: Author,
+    pub(crate) network: NetworkId,
+    /// Listings whose card this node holds (see `holder`).
+    pub(crate) held: std::collections::HashSet<ContentId>,
+    /// Purchases this node already sealed a card for since it started.
+    pub(crate) delivered: std::collections::HashSet<ContentId>,
+    /// Set when events were ordered since deliveries were last looked for.
+    pub(crate) delivery_check_due: bool,
 }
 
 /// Events a batch added, and those the ledger rejected with the reason.
@@ -87,8 +93,14 @@ impl Engine {
         for ev in ledger.events() {
             index_delivery(&mut deliveries, ev);
         }
+        let held = store.card_ids()?.into_iter().collect();
         Ok(Engine {
             deliveries,
+            held,
+            delivered: Default::default(),
+            // Purchases may have arrived while the node was down (or before it could
+            // deliver): look once at start.
+            delivery_check_due: true,
             org: Author::resume(org_key, network, head),
             ledger,
             store,
@@ -193,6 +205,7 @@ impl Engine {
         for ev in &to_store {
             index_delivery(&mut self.deliveries, ev);
         }
+        self.delivery_check_due |= !to_store.is_empty();
         if !dropped_ids.is_empty() {
             self.store
                 .remove_events(&dropped_ids)
@@ -341,10 +354,13 @@ impl Engine {
 
     pub fn chain_head(&self, author: &PublicKey) -> ChainHeadView {
         let head = self.ledger.chain_head(author);
+        let last = head.and_then(|(_, id)| self.ledger.get(&id));
         ChainHeadView {
             author: author.to_hex(),
             next_seq: head.map_or(0, |(s, _)| s + 1),
             prev: head.map(|(_, id)| id.to_hex()),
+            last_lamport: last.map(|e| e.lamport()),
+            last_timestamp_ms: last.map(|e| e.body().timestamp_ms),
             clock: self.ledger.max_lamport(),
         }
     }

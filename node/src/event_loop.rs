@@ -25,6 +25,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 /// Direct connections worth keeping; beyond it discovered peers are not dialled.
 const TARGET_PEERS: usize = 8;
+/// How often the loop looks for purchases to deliver: short, since a buyer waits, and
+/// cheap, since it does nothing unless events were ordered meanwhile.
+const DELIVER_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Counters of catch-up sync, for status and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -136,6 +139,8 @@ impl EventLoop {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut checkpoint_tick = tokio::time::interval(self.checkpoint_interval);
         checkpoint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut deliver_tick = tokio::time::interval(DELIVER_INTERVAL);
+        deliver_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -145,10 +150,21 @@ impl EventLoop {
                 },
                 _ = tick.tick() => self.start_sync(None),
                 _ = checkpoint_tick.tick() => self.sign_checkpoint(),
+                _ = deliver_tick.tick() => self.deliver(),
                 _ = self.shutdown.changed() => break,
             }
         }
         tracing::info!("event loop stopped");
+    }
+
+    /// Seals and publishes the cards buyers paid for (see `holder`).
+    fn deliver(&mut self) {
+        for payload in self.engine.due_deliveries() {
+            match self.sign_as_org(payload) {
+                Ok(s) => tracing::info!(?s, "delivered a card"),
+                Err(e) => tracing::warn!(error = %e, "could not publish a delivery"),
+            }
+        }
     }
 
     /// Signs and gossips a settlement checkpoint when one is due.
@@ -191,6 +207,8 @@ impl EventLoop {
             Err(e) => self.metrics.inc_rejected(match e {
                 IngestError::Invalid(_) => "invalid",
                 IngestError::Rejected(_) => "rejected",
+                IngestError::Card(_) => "card",
+                IngestError::NotMember(_) => "not_member",
                 IngestError::Storage(_) => "storage",
                 IngestError::ShuttingDown => "shutting_down",
             }),
@@ -226,6 +244,19 @@ impl EventLoop {
             }
             Command::SubmitAsOrg { payload, reply } => {
                 let _ = reply.send(self.sign_as_org(payload));
+            }
+            Command::Contribute { bytes, card, reply } => {
+                let r = self.engine.contribute(&bytes, card);
+                let _ = reply.send(self.local_ingest(r));
+            }
+            Command::Listing { id, reply } => {
+                let _ = reply.send(self.engine.listing(&id));
+            }
+            Command::Purchases { buyer, reply } => {
+                let _ = reply.send(self.engine.purchases(&buyer));
+            }
+            Command::Company { domain, reply } => {
+                let _ = reply.send(self.engine.company(&domain));
             }
             Command::Search { query, reply } => {
                 let _ = reply.send(self.engine.search(&query));

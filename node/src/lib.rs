@@ -10,6 +10,7 @@ pub mod config;
 pub mod datadir;
 pub mod engine;
 pub mod event_loop;
+pub mod holder;
 pub mod network;
 pub mod run;
 pub mod store;

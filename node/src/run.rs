@@ -182,19 +182,27 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
     })
 }
 
-/// Resolves when the process receives SIGINT or SIGTERM.
-pub async fn shutdown_signal() -> std::io::Result<()> {
+/// Listens for SIGINT and SIGTERM from the moment it is called (so a signal that
+/// arrives before the returned future is first polled is not lost to the default
+/// action, which would kill the process without a clean stop), and returns a future
+/// that resolves on the first of them.
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c().await
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

@@ -419,6 +419,29 @@ impl Store {
         Ok(Some(card))
     }
 
+    /// Listing ids of every card held: what this node can deliver.
+    pub fn card_ids(&self) -> Result<Vec<ContentId>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
+        let mut out = Vec::new();
+        for entry in cards.iter().map_err(db_err("scan cards"))? {
+            let (key, _) = entry.map_err(db_err("read card key"))?;
+            out.push(Hash32(*key.value()));
+        }
+        Ok(out)
+    }
+
+    /// Forgets the card behind `listing` (a contribution the ledger refused, or an
+    /// opt-out). Absent cards are not an error.
+    pub fn remove_card(&self, listing: &ContentId) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(db_err("begin remove card"))?;
+        {
+            let mut cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
+            cards.remove(&listing.0).map_err(db_err("remove card"))?;
+        }
+        txn.commit().map_err(db_err("commit remove card"))
+    }
+
     /// Sets a meta value. [`NETWORK_META_KEY`] is the store's own and refused.
     pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         if key == NETWORK_META_KEY {

@@ -153,6 +153,8 @@ fn answer(cmd: Command) -> Command {
                 author: author.to_hex(),
                 next_seq: 3,
                 prev: Some(known_event().to_hex()),
+                last_lamport: Some(40),
+                last_timestamp_ms: Some(1_700_000_000_000),
                 clock: 41,
             });
             Command::ChainHead {
@@ -177,6 +179,32 @@ fn answer(cmd: Command) -> Command {
                 finalized_bound: None,
             });
             Command::Status { reply: used() }
+        }
+        Command::Contribute { bytes, card, reply } => {
+            let _ = reply.send(Err(IngestError::NotMember("fake".into())));
+            Command::Contribute {
+                bytes,
+                card,
+                reply: used(),
+            }
+        }
+        Command::Listing { id, reply } => {
+            let _ = reply.send(None);
+            Command::Listing { id, reply: used() }
+        }
+        Command::Purchases { buyer, reply } => {
+            let _ = reply.send(Vec::new());
+            Command::Purchases {
+                buyer,
+                reply: used(),
+            }
+        }
+        Command::Company { domain, reply } => {
+            let _ = reply.send(None);
+            Command::Company {
+                domain,
+                reply: used(),
+            }
         }
         Command::Peers { reply } => {
             let _ = reply.send(vec![PeerView {
@@ -531,7 +559,8 @@ async fn accounts() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
             body,
-            json!({"author": key, "next_seq": 3, "prev": known_event().to_hex(), "clock": 41})
+            json!({"author": key, "next_seq": 3, "prev": known_event().to_hex(),
+                   "last_lamport": 40, "last_timestamp_ms": 1_700_000_000_000u64, "clock": 41})
         );
 
         for what in ["balance", "history", "chain"] {

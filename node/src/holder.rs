@@ -1,0 +1,246 @@
+//! The holder's side of a sale: the cards this org's members contribute, and sealing
+//! them to buyers.
+//!
+//! A listing on the network carries only commitments; the card itself stays with the
+//! contributor's org node, encrypted at rest. When a purchase of one of those listings
+//! is escrowed, this node seals the card to the buyer's key and publishes the Deliver
+//! that pays the contributor. Nobody else can: only the holder has the card.
+
+use crate::client::{CompanyInfo, IngestError, ListingDetail, PurchaseView};
+use crate::engine::{Engine, Ingested};
+use carnet_protocol::card::{seal_card, Card};
+use carnet_protocol::encoding::to_canonical;
+use carnet_protocol::ledger::PurchaseStatus;
+use carnet_protocol::payload::{Deliver, Listing, Payload};
+use carnet_protocol::{ContentId, PublicKey, SignedEvent};
+
+fn random32() -> Result<[u8; 32], IngestError> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| IngestError::Storage(format!("no randomness: {e}")))?;
+    Ok(b)
+}
+
+impl Engine {
+    /// Takes a member's Contribute (or Update) together with the card behind it: the
+    /// card is checked against the listing's commitments, kept encrypted, and the
+    /// event ingested. If the ledger refuses the event or voids it, the card is not
+    /// kept (an Update's refusal leaves the previous card in place).
+    pub fn contribute(&mut self, bytes: &[u8], card: Card) -> Result<Ingested, IngestError> {
+        let ev = SignedEvent::decode(bytes, &self.network)
+            .map_err(|e| IngestError::Invalid(e.code().to_string()))?;
+        let (listing_id, listing): (ContentId, &Listing) = match ev.payload() {
+            Payload::Contribute(c) => (ev.id(), &c.listing),
+            Payload::Update(u) => (u.listing_id, &u.listing),
+            other => {
+                return Err(IngestError::Invalid(format!(
+                    "a contribution must be a contribute or update event, not {}",
+                    other.kind()
+                )))
+            }
+        };
+        self.check_member(&ev.author())?;
+        card.verify_against(listing, &self.network)
+            .map_err(|e| IngestError::Card(e.to_string()))?;
+        let storage = |e: crate::store::StoreError| IngestError::Storage(e.to_string());
+        let previous = self
+            .store
+            .get_card(&listing_id, self.org.key())
+            .map_err(storage)?;
+        self.store
+            .put_card(&listing_id, &card, self.org.key(), nonce()?)
+            .map_err(storage)?;
+        let restore = |engine: &mut Engine| -> Result<(), IngestError> {
+            match &previous {
+                Some(old) => engine
+                    .store
+                    .put_card(&listing_id, old, engine.org.key(), nonce()?)
+                    .map_err(storage),
+                None => {
+                    engine.held.remove(&listing_id);
+                    engine.store.remove_card(&listing_id).map_err(storage)
+                }
+            }
+        };
+        let ingested = match self.ingest_event(ev) {
+            Ok(i) => i,
+            Err(e) => {
+                restore(self)?;
+                return Err(e);
+            }
+        };
+        if let crate::client::Submitted::Ordered { outcome, .. } = &ingested.result {
+            if outcome.starts_with("void") {
+                restore(self)?;
+                return Ok(ingested);
+            }
+        }
+        self.held.insert(listing_id);
+        self.delivery_check_due = true;
+        Ok(ingested)
+    }
+
+    /// Refuses cards from anyone but an active member of this org: the node would
+    /// hold them for nothing, since only the contributor's org may deliver.
+    fn check_member(&mut self, author: &PublicKey) -> Result<(), IngestError> {
+        let org = self.org.public();
+        let state = self.ledger.state();
+        match state.accounts.get(author) {
+            Some(a) if a.org() == Some(org) && a.is_active() => Ok(()),
+            Some(a) if a.org() == Some(org) => Err(IngestError::NotMember(format!(
+                "member {author} is {:?}",
+                a.status
+            ))),
+            _ => Err(IngestError::NotMember(format!(
+                "{author} is not an enrolled member of this org"
+            ))),
+        }
+    }
+
+    /// Deliver payloads for every escrowed purchase of a card this node holds and has
+    /// not sealed yet. Cheap when nothing was ordered since the last call.
+    pub fn due_deliveries(&mut self) -> Vec<Payload> {
+        if !std::mem::take(&mut self.delivery_check_due) || self.held.is_empty() {
+            return Vec::new();
+        }
+        self.forget_erased();
+        let state = self.ledger.state();
+        let due: Vec<(ContentId, ContentId)> = state
+            .escrowed
+            .iter()
+            .filter(|(_, pid)| !self.delivered.contains(pid))
+            .filter_map(|(_, pid)| {
+                let p = state.purchases.get(pid)?;
+                (p.status == PurchaseStatus::Escrowed && self.held.contains(&p.listing_id))
+                    .then_some((*pid, p.listing_id))
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (pid, listing_id) in due {
+            match self.seal_for(&pid, &listing_id) {
+                Ok(payload) => {
+                    self.delivered.insert(pid);
+                    out.push(payload);
+                }
+                Err(e) => {
+                    tracing::warn!(purchase = %pid, error = %e, "cannot deliver");
+                    // Try again on the next call rather than never.
+                    self.delivery_check_due = true;
+                }
+            }
+        }
+        out
+    }
+
+    /// Deletes held cards whose listing left the state: an opt-out erased it, so the
+    /// personal data must not stay here either.
+    fn forget_erased(&mut self) {
+        let opted_out = self.ledger.state().opted_out.clone();
+        if opted_out.is_empty() {
+            return;
+        }
+        let ledger = &self.ledger;
+        let gone: Vec<ContentId> = self
+            .held
+            .iter()
+            .filter(|id| match ledger.get(id).map(|e| e.payload()) {
+                Some(Payload::Contribute(c)) => opted_out.contains(&c.listing.dedup_key),
+                _ => false,
+            })
+            .copied()
+            .collect();
+        for id in gone {
+            match self.store.remove_card(&id) {
+                Ok(()) => {
+                    self.held.remove(&id);
+                    tracing::info!(listing = %id, "erased the card of an opted-out listing");
+                }
+                Err(e) => tracing::warn!(listing = %id, error = %e, "cannot erase a card"),
+            }
+        }
+    }
+
+    fn seal_for(
+        &mut self,
+        pid: &ContentId,
+        listing_id: &ContentId,
+    ) -> Result<Payload, IngestError> {
+        let recipient = match self.ledger.get(pid).map(|e| e.payload()) {
+            Some(Payload::Purchase(p)) => p.recipient,
+            _ => return Err(IngestError::Invalid(format!("{pid} is not a purchase"))),
+        };
+        let card = self
+            .store
+            .get_card(listing_id, self.org.key())
+            .map_err(|e| IngestError::Storage(e.to_string()))?
+            .ok_or_else(|| IngestError::Storage(format!("card for {listing_id} vanished")))?;
+        let (ephemeral, sealed_card) = seal_card(&card, &recipient, random32()?, pid)
+            .map_err(|e| IngestError::Card(e.to_string()))?;
+        Ok(Payload::Deliver(Deliver {
+            purchase_id: *pid,
+            ephemeral,
+            sealed_card,
+        }))
+    }
+
+    /// One listing with its commitments, so a buyer can check a delivered card.
+    pub fn listing(&mut self, id: &ContentId) -> Option<ListingDetail> {
+        let state = self.ledger.state();
+        let l = state.listings.get(id)?;
+        let handle = state
+            .accounts
+            .get(&l.contributor)
+            .map(|a| a.handle.clone())
+            .unwrap_or_default();
+        Some(ListingDetail {
+            id: id.to_hex(),
+            contributor_handle: handle,
+            status: format!("{:?}", l.status),
+            sales: l.sales,
+            listing_hex: hex::encode(to_canonical(&l.listing)),
+        })
+    }
+
+    /// Every purchase `buyer` made, newest last, with the listing's teaser.
+    pub fn purchases(&mut self, buyer: &PublicKey) -> Vec<PurchaseView> {
+        let state = self.ledger.state();
+        let mut out: Vec<(u64, PurchaseView)> = state
+            .purchases
+            .iter()
+            .filter(|(_, p)| p.buyer == *buyer)
+            .map(|(id, p)| {
+                let teaser = state.listings.get(&p.listing_id).map(|l| &l.listing.teaser);
+                (
+                    p.lamport,
+                    PurchaseView {
+                        purchase_id: id.to_hex(),
+                        listing_id: p.listing_id.to_hex(),
+                        status: format!("{:?}", p.status),
+                        price: p.price,
+                        name: teaser.map(|t| t.name.clone()).unwrap_or_default(),
+                        company: teaser.map(|t| t.company.clone()).unwrap_or_default(),
+                    },
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.purchase_id.cmp(&b.1.purchase_id)));
+        out.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// The crowd's view of a company: median employee and revenue ranges.
+    pub fn company(&mut self, domain: &str) -> Option<CompanyInfo> {
+        let domain = domain.trim().to_ascii_lowercase();
+        let v = self.ledger.state().company(&domain)?;
+        Some(CompanyInfo {
+            domain,
+            votes: v.votes as u64,
+            employees: v.employees,
+            revenue: v.revenue,
+        })
+    }
+}
+
+fn nonce() -> Result<[u8; crate::store::CARD_NONCE_LEN], IngestError> {
+    let mut n = [0u8; crate::store::CARD_NONCE_LEN];
+    getrandom::fill(&mut n).map_err(|e| IngestError::Storage(format!("no randomness: {e}")))?;
+    Ok(n)
+}
