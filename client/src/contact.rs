@@ -17,3 +17,104 @@ pub struct ContactDraft {
     pub city: Option<String>,
     pub postal_address: Option<String>,
 }
+
+/// A draft turned into a card, with what the member should know about it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub card: carnet_protocol::card::Card,
+    /// Accepted but worth a look (e.g. a number that may be a mobile).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContactError {
+    #[error("email: {0}")]
+    Email(carnet_protocol::card::CardError),
+    #[error("phone: {0}")]
+    Phone(#[from] crate::phone::PhoneError),
+    #[error("{0}")]
+    Field(String),
+}
+
+/// Normalises a company web address or domain: scheme, `www.`, path and port go,
+/// the rest is lowercased and converted to IDNA A-labels.
+pub fn normalise_domain(raw: &str) -> Result<String, ContactError> {
+    let mut d = raw.trim();
+    for scheme in ["https://", "http://"] {
+        if d.len() >= scheme.len() && d[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            d = &d[scheme.len()..];
+        }
+    }
+    let d = d.split(['/', '?', '#']).next().unwrap_or_default();
+    let d = d.rsplit_once(':').map_or(d, |(host, _)| host);
+    let d = d.trim_end_matches('.').to_lowercase();
+    let d = d.strip_prefix("www.").unwrap_or(&d);
+    let ascii = carnet_protocol::card::normalise_email(&format!("x@{d}"))
+        .map_err(|_| ContactError::Field(format!("company domain {raw:?} is not a domain")))?;
+    Ok(ascii.trim_start_matches("x@").to_owned())
+}
+
+impl ContactDraft {
+    /// Builds the card: email and domain normalised, the phone in E.164 and refused
+    /// if it is a mobile number, fresh commitment salts from `salt`.
+    pub fn prepare(
+        &self,
+        region: Option<&str>,
+        mut salt: impl FnMut() -> [u8; 32],
+    ) -> Result<Prepared, ContactError> {
+        use carnet_protocol::card::{normalise_email, Card};
+        use carnet_protocol::payload::{Availability, Opening, Teaser};
+        let mut warnings = Vec::new();
+        let email = normalise_email(&self.email).map_err(ContactError::Email)?;
+        let company_domain = match self.company_domain.as_deref().map(str::trim) {
+            Some(d) if !d.is_empty() => normalise_domain(d)?,
+            _ => email
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_owned())
+                .unwrap_or_default(),
+        };
+        let phone = match self.phone.as_deref().map(str::trim) {
+            Some(p) if !p.is_empty() => {
+                let phone = crate::phone::normalise_phone(p, region)?;
+                if let Some(w) = phone.warning() {
+                    warnings.push(w);
+                }
+                Some(Opening {
+                    value: phone.e164,
+                    salt: salt(),
+                })
+            }
+            _ => None,
+        };
+        let nonempty = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let postal_address = nonempty(&self.postal_address);
+        let card = Card {
+            teaser: Teaser {
+                name: self.name.trim().to_owned(),
+                title: self.title.trim().to_owned(),
+                company: self.company.trim().to_owned(),
+                company_domain,
+                city: nonempty(&self.city).unwrap_or_default(),
+                availability: Availability {
+                    email: true,
+                    postal: postal_address.is_some(),
+                    phone: phone.is_some(),
+                },
+            },
+            email: Opening {
+                value: email,
+                salt: salt(),
+            },
+            phone,
+            postal_address,
+        };
+        card.check()
+            .map_err(|e| ContactError::Field(e.to_string()))?;
+        Ok(Prepared { card, warnings })
+    }
+}

@@ -131,8 +131,9 @@ pub fn parse(raw: &[u8]) -> Result<Bounce, DsnError> {
 }
 
 /// The verdict for one address: the recipient block whose Final-Recipient,
-/// normalised with [`normalise_email`] (so the domain compares case-insensitively),
-/// equals `email` normalised the same way. It must say `Action: failed` with a
+/// normalised with [`normalise_email`], equals `email` normalised the same way,
+/// ignoring ASCII case in the local part too: RFC 5321 lets a local part be
+/// case-sensitive, but mail systems fold it, and bounces often report it lowercased. It must say `Action: failed` with a
 /// permanent 5.x.x status; a 4.x.x status or `Action: delayed` is refused as
 /// [`DsnError::Temporary`].
 pub fn permanent_failure_for(raw: &[u8], email: &str) -> Result<DsnStatus, DsnError> {
@@ -144,7 +145,9 @@ pub fn permanent_failure_for(raw: &[u8], email: &str) -> Result<DsnStatus, DsnEr
     let mine: Vec<&RecipientStatus> = bounce
         .recipients
         .iter()
-        .filter(|r| normalise_email(&r.final_recipient).is_ok_and(|n| n == wanted))
+        .filter(|r| {
+            normalise_email(&r.final_recipient).is_ok_and(|n| n.eq_ignore_ascii_case(&wanted))
+        })
         .collect();
     if let Some(r) = mine
         .iter()

@@ -2,8 +2,12 @@
 //! a node. Members sign locally with a key file they hold and talk to their org node's
 //! HTTP API; nothing here needs a data directory.
 
+pub mod api;
 pub mod contact;
 pub mod dsn;
 pub mod export;
 pub mod import;
+pub mod keyfile;
+pub mod member;
 pub mod phone;
+pub mod ranges;

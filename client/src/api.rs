@@ -1,0 +1,295 @@
+//! A blocking client for an org node's HTTP API (docs/api.md).
+//!
+//! The reply types are the node's own (`carnet_node::client`), so the two cannot
+//! drift apart. Every failure says which node was asked and what it answered.
+
+use carnet_node::client::{
+    BalanceView, ChainHeadView, CompanyInfo, DeliveryView, ListingDetail, ListingView,
+    MovementView, NodeStatus, PurchaseView, SearchQuery, Submitted,
+};
+use carnet_protocol::card::Card;
+use carnet_protocol::encoding::to_canonical;
+use carnet_protocol::{ContentId, PublicKey};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::time::Duration;
+use thiserror::Error;
+
+/// The API a CLI talks to when neither a flag nor a key file names one.
+pub const DEFAULT_API: &str = "http://127.0.0.1:4711";
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("cannot reach the node at {url}: {reason} (is `carnet node run` up?)")]
+    Unreachable { url: String, reason: String },
+    /// The node answered with an error document.
+    #[error("the node refused: {message} [{code}, HTTP {status}]")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("unexpected answer from {url}: {reason}")]
+    Decode { url: String, reason: String },
+}
+
+impl ApiError {
+    /// The node's error code, when it answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Refused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorDoc {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeApi {
+    base: String,
+    http: reqwest::blocking::Client,
+    admin_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventHex {
+    pub id: String,
+    pub event_hex: String,
+}
+
+#[derive(Deserialize)]
+struct Listings {
+    listings: Vec<ListingView>,
+}
+
+#[derive(Deserialize)]
+struct History {
+    movements: Vec<MovementView>,
+}
+
+#[derive(Deserialize)]
+struct Purchases {
+    purchases: Vec<PurchaseView>,
+}
+
+#[derive(Deserialize)]
+struct Evidence {
+    evidence: String,
+}
+
+impl NodeApi {
+    pub fn new(base: &str) -> Result<Self, ApiError> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .map_err(|e| ApiError::Unreachable {
+                url: base.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(NodeApi {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+            admin_token: None,
+        })
+    }
+
+    /// Adds the org's admin token, needed for the `/v1/admin` calls.
+    pub fn with_admin_token(mut self, token: String) -> Self {
+        self.admin_token = Some(token);
+        self
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+        url: &str,
+    ) -> Result<T, ApiError> {
+        let req = match &self.admin_token {
+            Some(t) if url.contains("/v1/admin/") => req.bearer_auth(t),
+            _ => req,
+        };
+        let resp = req.send().map_err(|e| ApiError::Unreachable {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let status = resp.status();
+        let text = resp.text().map_err(|e| ApiError::Decode {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if !status.is_success() {
+            return Err(match serde_json::from_str::<ErrorDoc>(&text) {
+                Ok(doc) => ApiError::Refused {
+                    status: status.as_u16(),
+                    code: doc.error.code,
+                    message: doc.error.message,
+                },
+                Err(_) => ApiError::Refused {
+                    status: status.as_u16(),
+                    code: "http".into(),
+                    message: text.chars().take(200).collect(),
+                },
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| ApiError::Decode {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// GET `path` (starting with `/`) and decode the JSON answer.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        let url = format!("{}{path}", self.base);
+        self.send(self.http.get(&url), &url)
+    }
+
+    /// POST `body` as JSON to `path` and decode the JSON answer.
+    pub fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, ApiError> {
+        let url = format!("{}{path}", self.base);
+        self.send(self.http.post(&url).json(body), &url)
+    }
+
+    /// Like [`get`](Self::get), but a 404 is `None`.
+    fn get_opt<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ApiError> {
+        match self.get(path) {
+            Ok(v) => Ok(Some(v)),
+            Err(ApiError::Refused { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn status(&self) -> Result<NodeStatus, ApiError> {
+        self.get("/v1/status")
+    }
+
+    pub fn chain_head(&self, author: &PublicKey) -> Result<ChainHeadView, ApiError> {
+        self.get(&format!("/v1/accounts/{author}/chain"))
+    }
+
+    pub fn submit(&self, event: &[u8]) -> Result<Submitted, ApiError> {
+        self.post("/v1/events", &json!({ "event_hex": hex::encode(event) }))
+    }
+
+    pub fn contribute(&self, event: &[u8], card: &Card) -> Result<Submitted, ApiError> {
+        self.post(
+            "/v1/contributions",
+            &json!({
+                "event_hex": hex::encode(event),
+                "card_hex": hex::encode(to_canonical(card)),
+            }),
+        )
+    }
+
+    pub fn event(&self, id: &ContentId) -> Result<Option<EventHex>, ApiError> {
+        self.get_opt(&format!("/v1/events/{id}"))
+    }
+
+    pub fn search(&self, q: &SearchQuery) -> Result<Vec<ListingView>, ApiError> {
+        let url = format!("{}/v1/listings", self.base);
+        let mut params: Vec<(&str, String)> = Vec::new();
+        for (k, v) in [
+            ("text", &q.text),
+            ("company", &q.company),
+            ("domain", &q.domain),
+            ("title", &q.title),
+            ("city", &q.city),
+        ] {
+            if let Some(v) = v {
+                params.push((k, v.clone()));
+            }
+        }
+        if let Some(l) = q.limit {
+            params.push(("limit", l.to_string()));
+        }
+        let l: Listings = self.send(self.http.get(&url).query(&params), &url)?;
+        Ok(l.listings)
+    }
+
+    pub fn listing(&self, id: &ContentId) -> Result<Option<ListingDetail>, ApiError> {
+        self.get_opt(&format!("/v1/listings/{id}"))
+    }
+
+    pub fn delivery(&self, purchase: &ContentId) -> Result<Option<DeliveryView>, ApiError> {
+        self.get_opt(&format!("/v1/deliveries/{purchase}"))
+    }
+
+    pub fn purchases(&self, buyer: &PublicKey) -> Result<Vec<PurchaseView>, ApiError> {
+        Ok(self
+            .get::<Purchases>(&format!("/v1/accounts/{buyer}/purchases"))?
+            .purchases)
+    }
+
+    pub fn balance(&self, account: &PublicKey) -> Result<Option<BalanceView>, ApiError> {
+        self.get_opt(&format!("/v1/accounts/{account}/balance"))
+    }
+
+    pub fn history(&self, account: &PublicKey) -> Result<Vec<MovementView>, ApiError> {
+        Ok(self
+            .get::<History>(&format!("/v1/accounts/{account}/history"))?
+            .movements)
+    }
+
+    pub fn company(&self, domain: &str) -> Result<Option<CompanyInfo>, ApiError> {
+        self.get_opt(&format!("/v1/companies/{domain}"))
+    }
+
+    /// Hands a bounce message to the reporter's org node, which keeps it as evidence.
+    /// Returns the evidence hash the node computed.
+    pub fn put_evidence(&self, raw: &[u8]) -> Result<String, ApiError> {
+        let e: Evidence = self.post("/v1/evidence", &json!({ "message_hex": hex::encode(raw) }))?;
+        Ok(e.evidence)
+    }
+
+    pub fn admin_enroll(&self, member: &PublicKey, handle: &str) -> Result<Submitted, ApiError> {
+        self.post(
+            "/v1/admin/enroll",
+            &json!({ "member": member.to_hex(), "handle": handle }),
+        )
+    }
+
+    pub fn admin_grant(
+        &self,
+        member: &PublicKey,
+        points: u64,
+        memo: &str,
+    ) -> Result<Submitted, ApiError> {
+        self.post(
+            "/v1/admin/grant",
+            &json!({ "member": member.to_hex(), "points": points, "memo": memo }),
+        )
+    }
+
+    pub fn admin_admit(&self, org: &PublicKey, name: &str) -> Result<Submitted, ApiError> {
+        self.post(
+            "/v1/admin/admit",
+            &json!({ "org": org.to_hex(), "name": name }),
+        )
+    }
+
+    pub fn admin_optout(&self, dedup_key: &carnet_protocol::Hash32) -> Result<Submitted, ApiError> {
+        self.post(
+            "/v1/admin/optout",
+            &json!({ "dedup_key": dedup_key.to_hex() }),
+        )
+    }
+}

@@ -1,0 +1,365 @@
+//! What a member does: sign an event locally and hand it to the org node, and make
+//! sense of what comes back (a sealed card, a bounce).
+
+use crate::api::{ApiError, NodeApi};
+use crate::keyfile::{ChainLock, Journal, KeyFileError, MemberKey};
+use carnet_node::client::{PurchaseView, Submitted};
+use carnet_protocol::author::{Author, AuthorHead};
+use carnet_protocol::card::{open_card, recipient_public, Card, CardError};
+use carnet_protocol::encoding::{from_canonical, to_canonical};
+use carnet_protocol::hash::evidence_hash;
+use carnet_protocol::ledger::is_mobile_number;
+use carnet_protocol::limits::MAX_EVENT_BYTES;
+use carnet_protocol::payload::{
+    BounceReport, Contribute, DsnStatus, EmployeeRange, Listing, MobileReport, Payload, Purchase,
+    Referral, RevenueRange, Vote,
+};
+use carnet_protocol::{ContentId, Hash32, PublicKey, SignedEvent};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum MemberError {
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("this key belongs to network {key}, but the node runs network {node}")]
+    WrongNetwork { key: String, node: String },
+    #[error("cannot sign: {0}")]
+    Sign(String),
+    #[error("no listing {0} on this node")]
+    NoListing(String),
+    #[error("you have not bought listing {0}")]
+    NotBought(String),
+    #[error("listing {listing} is bought but not delivered yet (purchase {purchase} is {status}); the contributor's org node delivers it when it is online")]
+    NotDelivered {
+        listing: String,
+        purchase: String,
+        status: String,
+    },
+    #[error("the delivered card cannot be opened: {0}")]
+    Open(CardError),
+    #[error("refusing the delivered card: {0}")]
+    Mismatch(CardError),
+    #[error(transparent)]
+    Bounce(#[from] crate::dsn::DsnError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("the node's answer is malformed: {0}")]
+    Malformed(String),
+}
+
+/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A member key and the node it talks to.
+pub struct Session {
+    pub key: MemberKey,
+    key_path: PathBuf,
+    pub api: NodeApi,
+}
+
+/// A card a member bought, opened and checked against its listing.
+#[derive(Debug, Clone)]
+pub struct Bought {
+    pub purchase: PurchaseView,
+    pub purchase_id: ContentId,
+    pub card: Card,
+}
+
+impl Session {
+    /// Opens the key at `key_path`; `api` overrides the node named in the key file.
+    pub fn open(key_path: &Path, api: Option<&str>) -> Result<Self, MemberError> {
+        let key = MemberKey::load(key_path)?;
+        let api = NodeApi::new(api.unwrap_or(&key.api))?;
+        Ok(Session {
+            key,
+            key_path: key_path.to_owned(),
+            api,
+        })
+    }
+
+    pub fn public(&self) -> PublicKey {
+        self.key.public()
+    }
+
+    /// Signs `payload` as the member's next event and submits it (with `card`, for a
+    /// contribution). See `keyfile` for why the chain is journalled first.
+    pub fn publish(
+        &self,
+        payload: Payload,
+        card: Option<&Card>,
+    ) -> Result<(SignedEvent, Submitted), MemberError> {
+        let lock = ChainLock::acquire(&self.key_path)?;
+        let node = self.api.chain_head(&self.public())?;
+        let mut head = match (node.prev.as_deref(), node.last_lamport) {
+            (Some(prev), Some(lamport)) => Some(AuthorHead {
+                seq: node.next_seq.saturating_sub(1),
+                id: Hash32::from_hex(prev)
+                    .ok_or_else(|| MemberError::Malformed("chain head prev".into()))?,
+                lamport,
+                timestamp_ms: node.last_timestamp_ms.unwrap_or(0),
+            }),
+            _ => None,
+        };
+        if let Some(j) = lock.journal()? {
+            // The node has not ordered our last event: it never got it, or holds it
+            // pending. Hand it over again and continue from it, never beside it.
+            if j.seq >= node.next_seq {
+                self.resubmit(&j)?;
+                head = j.head();
+            }
+        }
+        let mut author = Author::resume(self.key.secret.clone(), self.key.network, head);
+        let ev = author
+            .sign(payload, Vec::new(), node.clock, now_ms())
+            .map_err(|e| MemberError::Sign(e.to_string()))?;
+        lock.record(&Journal {
+            seq: ev.seq(),
+            id: ev.id().to_hex(),
+            lamport: ev.lamport(),
+            timestamp_ms: ev.body().timestamp_ms,
+            event_hex: hex::encode(ev.as_bytes()),
+            card_hex: card.map(|c| hex::encode(to_canonical(c))),
+        })?;
+        let submitted = match card {
+            Some(c) => self.api.contribute(ev.as_bytes(), c)?,
+            None => self.api.submit(ev.as_bytes())?,
+        };
+        Ok((ev, submitted))
+    }
+
+    fn resubmit(&self, j: &Journal) -> Result<(), MemberError> {
+        let bytes = hex::decode(&j.event_hex)
+            .ok()
+            .filter(|b| b.len() <= MAX_EVENT_BYTES)
+            .ok_or_else(|| MemberError::Malformed("journalled event".into()))?;
+        let card = match &j.card_hex {
+            Some(h) => Some(
+                hex::decode(h)
+                    .ok()
+                    .and_then(|b| from_canonical::<Card>(&b, MAX_EVENT_BYTES).ok())
+                    .ok_or_else(|| MemberError::Malformed("journalled card".into()))?,
+            ),
+            None => None,
+        };
+        let r = match &card {
+            Some(c) => self.api.contribute(&bytes, c),
+            None => self.api.submit(&bytes),
+        };
+        r.map(|_| ()).map_err(|e| {
+            MemberError::Refused(format!(
+                "your last event {} was never accepted by the node ({e}); signing another \
+                 would fork your chain. Ask your org's operator.",
+                j.id
+            ))
+        })
+    }
+
+    /// Checks that the key and the node are on the same network.
+    pub fn check_network(&self) -> Result<(), MemberError> {
+        let status = self.api.status()?;
+        if status.network != self.key.network.to_hex() {
+            return Err(MemberError::WrongNetwork {
+                key: self.key.network.to_hex(),
+                node: status.network,
+            });
+        }
+        Ok(())
+    }
+
+    /// Publishes a new card: its listing (teaser and commitments) to everyone, the
+    /// card itself only to the org node. Returns the listing id.
+    pub fn contribute(&self, card: &Card) -> Result<(ContentId, Submitted), MemberError> {
+        let listing = card
+            .listing(&self.key.network)
+            .map_err(|e| MemberError::Refused(e.to_string()))?;
+        let (ev, s) = self.publish(Payload::Contribute(Contribute { listing }), Some(card))?;
+        Ok((ev.id(), s))
+    }
+
+    pub fn buy(
+        &self,
+        listing: &ContentId,
+        max_price: u64,
+    ) -> Result<(ContentId, Submitted), MemberError> {
+        if self.api.listing(listing)?.is_none() {
+            return Err(MemberError::NoListing(listing.to_hex()));
+        }
+        let recipient = recipient_public(self.key.recipient_secret(listing));
+        let (ev, s) = self.publish(
+            Payload::Purchase(Purchase {
+                listing_id: *listing,
+                recipient,
+                max_price,
+            }),
+            None,
+        )?;
+        Ok((ev.id(), s))
+    }
+
+    /// The member's latest purchase of `listing`.
+    pub fn purchase_of(&self, listing: &ContentId) -> Result<PurchaseView, MemberError> {
+        let hex = listing.to_hex();
+        self.api
+            .purchases(&self.public())?
+            .into_iter()
+            .rev()
+            .find(|p| p.listing_id == hex)
+            .ok_or(MemberError::NotBought(hex))
+    }
+
+    /// Fetches, opens and checks the card bought for `listing`. A card that does not
+    /// open the listing's commitments is refused: the buyer would pay for a lie.
+    pub fn bought(&self, listing: &ContentId) -> Result<Bought, MemberError> {
+        let purchase = self.purchase_of(listing)?;
+        let purchase_id = Hash32::from_hex(&purchase.purchase_id)
+            .ok_or_else(|| MemberError::Malformed("purchase id".into()))?;
+        let Some(delivery) = self.api.delivery(&purchase_id)? else {
+            return Err(MemberError::NotDelivered {
+                listing: listing.to_hex(),
+                purchase: purchase.purchase_id.clone(),
+                status: purchase.status.clone(),
+            });
+        };
+        let ephemeral: [u8; 32] = hex::decode(&delivery.ephemeral_hex)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| MemberError::Malformed("ephemeral key".into()))?;
+        let sealed = hex::decode(&delivery.sealed_card_hex)
+            .map_err(|_| MemberError::Malformed("sealed card".into()))?;
+        let card = open_card(
+            &sealed,
+            &ephemeral,
+            self.key.recipient_secret(listing),
+            &purchase_id,
+        )
+        .map_err(MemberError::Open)?;
+        self.verify_card(listing, &card)?;
+        Ok(Bought {
+            purchase,
+            purchase_id,
+            card,
+        })
+    }
+
+    /// The card must open the commitments the contributor signed: those of the current
+    /// listing, or of the original contribution (the card may predate an update).
+    fn verify_card(&self, listing_id: &ContentId, card: &Card) -> Result<(), MemberError> {
+        let detail = self
+            .api
+            .listing(listing_id)?
+            .ok_or_else(|| MemberError::NoListing(listing_id.to_hex()))?;
+        let current: Listing = hex::decode(&detail.listing_hex)
+            .ok()
+            .and_then(|b| from_canonical(&b, MAX_EVENT_BYTES).ok())
+            .ok_or_else(|| MemberError::Malformed("listing".into()))?;
+        let first = card.verify_against(&current, &self.key.network);
+        if first.is_ok() {
+            return Ok(());
+        }
+        if let Some(ev) = self.api.event(listing_id)? {
+            let original = hex::decode(&ev.event_hex)
+                .ok()
+                .and_then(|b| SignedEvent::decode(&b, &self.key.network).ok());
+            if let Some(ev) = original.filter(|e| e.id() == *listing_id) {
+                if let Payload::Contribute(c) = ev.payload() {
+                    if card.verify_against(&c.listing, &self.key.network).is_ok() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        first.map_err(MemberError::Mismatch)
+    }
+
+    /// Reports a bounced email: checks the bounce message names the card's address
+    /// with a permanent failure, leaves the message with the org node as evidence,
+    /// and publishes the report with the message's hash.
+    pub fn report_bounce(
+        &self,
+        listing: &ContentId,
+        message: &[u8],
+    ) -> Result<(ContentId, DsnStatus, Submitted), MemberError> {
+        let bought = self.bought(listing)?;
+        let status = crate::dsn::permanent_failure_for(message, &bought.card.email.value)?;
+        let evidence = evidence_hash(message);
+        match self.api.put_evidence(message) {
+            Ok(kept) if kept != evidence.to_hex() => {
+                return Err(MemberError::Malformed(format!(
+                    "the node hashed the message to {kept}, expected {evidence}"
+                )))
+            }
+            Ok(_) => {}
+            // A node without an evidence store: the report stands on its hash, and
+            // the reporter keeps the message for an auditor.
+            Err(e) if e.code() == Some("no_route") => {}
+            Err(e) => return Err(e.into()),
+        }
+        let (ev, s) = self.publish(
+            Payload::BounceReport(BounceReport {
+                purchase_id: bought.purchase_id,
+                evidence,
+                status,
+                opening: bought.card.email.clone(),
+            }),
+            None,
+        )?;
+        Ok((ev.id(), status, s))
+    }
+
+    /// Reports that a card's direct line is a mobile number.
+    pub fn report_mobile(
+        &self,
+        listing: &ContentId,
+    ) -> Result<(ContentId, Submitted), MemberError> {
+        let bought = self.bought(listing)?;
+        let Some(phone) = bought.card.phone.clone() else {
+            return Err(MemberError::Refused(
+                "this card has no direct line to report".into(),
+            ));
+        };
+        if !is_mobile_number(&phone.value) {
+            return Err(MemberError::Refused(format!(
+                "{} is not classified as a mobile number, so a report would be void",
+                phone.value
+            )));
+        }
+        let (ev, s) = self.publish(
+            Payload::MobileReport(MobileReport {
+                purchase_id: bought.purchase_id,
+                opening: phone,
+            }),
+            None,
+        )?;
+        Ok((ev.id(), s))
+    }
+
+    pub fn vote(
+        &self,
+        domain: &str,
+        employees: EmployeeRange,
+        revenue: RevenueRange,
+    ) -> Result<(ContentId, Submitted), MemberError> {
+        let (ev, s) = self.publish(
+            Payload::Vote(Vote {
+                company_domain: domain.trim().to_ascii_lowercase(),
+                employees,
+                revenue,
+            }),
+            None,
+        )?;
+        Ok((ev.id(), s))
+    }
+
+    pub fn referral(&self, referrer: PublicKey) -> Result<(ContentId, Submitted), MemberError> {
+        let (ev, s) = self.publish(Payload::Referral(Referral { referrer }), None)?;
+        Ok((ev.id(), s))
+    }
+}
