@@ -1,8 +1,14 @@
 //! `carnet`: parse, call the library, print. Errors are one line on stderr.
 
+mod org;
+mod out;
+mod trade;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use out::Out;
 use std::path::PathBuf;
+use trade::MemberArgs;
 
 #[derive(Parser)]
 #[command(
@@ -14,16 +20,163 @@ struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    member: MemberArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create this organisation: its org key, data directory and, unless joining an
+    /// existing network with --genesis, a new network.
+    Init(org::InitArgs),
     /// Run or inspect this organisation's node.
     Node {
         #[command(subcommand)]
         command: NodeCommand,
+    },
+    /// Org-level network membership.
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+    /// Enroll members and grant them points (org operators).
+    Member {
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+    /// Contribute cards.
+    Contact {
+        #[command(subcommand)]
+        command: ContactCommand,
+    },
+    /// Search listings (teasers only).
+    Search(trade::SearchArgs),
+    /// Buy a card; the contributor's org node delivers it sealed to you.
+    Buy {
+        listing: String,
+        /// Most points you agree to pay.
+        #[arg(long, default_value_t = 10)]
+        max_price: u64,
+        /// Seconds to wait for the delivery before returning.
+        #[arg(long, default_value_t = 10)]
+        wait: u64,
+    },
+    /// Decrypt a card you bought and check it against its listing.
+    Show { listing: String },
+    /// Cards you bought and their status.
+    Purchases,
+    /// Write the cards you bought as vCard or CSV.
+    Export {
+        #[arg(long, value_enum, default_value = "vcard")]
+        format: trade::ExportFormat,
+        /// File to write [default: standard output].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Report bad data on a card you bought.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+    /// Vote a company's size and revenue ranges.
+    Vote {
+        #[command(subcommand)]
+        command: VoteCommand,
+    },
+    /// The crowd's view of a company: median ranges and number of votes.
+    Company { domain: String },
+    /// Your points (or another account's).
+    Balance { account: Option<String> },
+    /// Every point movement with the event that caused it.
+    History { account: Option<String> },
+    /// Without REFERRER: print your referral code. With it: name who referred you.
+    Referral { referrer: Option<String> },
+    /// Record a GDPR erasure for an email (org operators): all nodes drop the
+    /// listing and refuse the address from then on.
+    Optout {
+        email: String,
+        #[command(flatten)]
+        admin: org::AdminArgs,
+    },
+    /// Show the member key in use.
+    Whoami,
+}
+
+#[derive(Subcommand)]
+enum NetworkCommand {
+    /// Vote to admit another org (a quorum of the network's orgs must vote).
+    Admit {
+        org_pubkey: String,
+        /// The org's name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        admin: org::AdminArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Create a member key file and enroll it with this org.
+    New {
+        name: String,
+        /// Where to write the member's key file [default: ./NAME.key].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        admin: org::AdminArgs,
+    },
+    /// Give a member points (e.g. for a subscription).
+    Grant {
+        member: String,
+        points: u64,
+        #[arg(long, default_value = "")]
+        memo: String,
+        #[command(flatten)]
+        admin: org::AdminArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContactCommand {
+    /// Contribute one card.
+    Add(trade::ContactFields),
+    /// Contribute every contact of a vCard (3 or 4) or CSV file.
+    Import {
+        file: PathBuf,
+        /// Country for numbers written without +country code (ISO 3166, e.g. FR).
+        #[arg(long)]
+        region: Option<String>,
+        /// Check every row and print the summary without publishing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// A permanent bounce: attach the bounce message (RFC 3464 .eml).
+    Bounce {
+        listing: String,
+        #[arg(long)]
+        dsn: PathBuf,
+    },
+    /// The card's direct line is a mobile number.
+    Mobile { listing: String },
+}
+
+#[derive(Subcommand)]
+enum VoteCommand {
+    Company {
+        domain: String,
+        /// One of 1-10, 11-50, 51-200, 201-1000, 1001-5000, 5001-10000, 10001+.
+        #[arg(long)]
+        employees: String,
+        /// One of 0-1M, 1M-10M, 10M-50M, 50M-100M, 100M-500M, 500M-1B, 1B+.
+        #[arg(long)]
+        revenue: String,
     },
 }
 
@@ -95,7 +248,75 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = Out { json: cli.json };
+    let m = &cli.member;
     match cli.command {
+        Command::Init(a) => org::init(&a, out),
+        Command::Network {
+            command:
+                NetworkCommand::Admit {
+                    org_pubkey,
+                    name,
+                    admin,
+                },
+        } => org::admit(&admin, m.api.as_deref(), &org_pubkey, &name, out),
+        Command::Member {
+            command:
+                MemberCommand::New {
+                    name,
+                    out: path,
+                    admin,
+                },
+        } => org::member_new(&admin, m.api.as_deref(), &name, path.as_deref(), out),
+        Command::Member {
+            command:
+                MemberCommand::Grant {
+                    member,
+                    points,
+                    memo,
+                    admin,
+                },
+        } => org::grant(&admin, m.api.as_deref(), &member, points, &memo, out),
+        Command::Contact {
+            command: ContactCommand::Add(f),
+        } => trade::contact_add(m, &f, out),
+        Command::Contact {
+            command:
+                ContactCommand::Import {
+                    file,
+                    region,
+                    dry_run,
+                },
+        } => trade::contact_import(m, &file, region.as_deref(), dry_run, out),
+        Command::Search(a) => trade::search(m, &a, out),
+        Command::Buy {
+            listing,
+            max_price,
+            wait,
+        } => trade::buy(m, &listing, max_price, wait, out),
+        Command::Show { listing } => trade::show(m, &listing, out),
+        Command::Purchases => trade::purchases(m, out),
+        Command::Export { format, out: path } => trade::export(m, format, path.as_deref(), out),
+        Command::Report {
+            command: ReportCommand::Bounce { listing, dsn },
+        } => trade::report_bounce(m, &listing, &dsn, out),
+        Command::Report {
+            command: ReportCommand::Mobile { listing },
+        } => trade::report_mobile(m, &listing, out),
+        Command::Vote {
+            command:
+                VoteCommand::Company {
+                    domain,
+                    employees,
+                    revenue,
+                },
+        } => trade::vote(m, &domain, &employees, &revenue, out),
+        Command::Company { domain } => trade::company(m, &domain, out),
+        Command::Balance { account } => trade::balance(m, account.as_deref(), out),
+        Command::History { account } => trade::history(m, account.as_deref(), out),
+        Command::Referral { referrer } => trade::referral(m, referrer.as_deref(), out),
+        Command::Optout { email, admin } => org::optout(&admin, m.api.as_deref(), &email, out),
+        Command::Whoami => trade::whoami(m, out),
         Command::Node {
             command: NodeCommand::Run(args),
         } => {
@@ -117,6 +338,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn run_node(config: carnet_node::config::NodeConfig, json: bool) -> anyhow::Result<()> {
+    // Listen for stop signals before saying "ready": a signal sent right after the
+    // ready line must stop the node cleanly, not kill it.
+    let stop_signal = carnet_node::run::shutdown_signal().context("listening for stop signals")?;
     let node = carnet_node::run::launch(&config).await?;
     // Report the addresses the swarm actually listens on (ports may be ephemeral).
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -152,9 +376,7 @@ async fn run_node(config: carnet_node::config::NodeConfig, json: bool) -> anyhow
         println!("  data dir    {}", node.data_dir.display());
         println!("Press Ctrl-C to stop.");
     }
-    carnet_node::run::shutdown_signal()
-        .await
-        .context("waiting for a stop signal")?;
+    stop_signal.await;
     node.stop().await;
     if !json {
         println!("carnet node stopped");

@@ -1,0 +1,252 @@
+//! Commands an org's operator runs: create the org, admit other orgs, enroll members.
+
+use crate::out::Out;
+use anyhow::{bail, Context};
+use carnet_client::api::{NodeApi, DEFAULT_API};
+use carnet_client::keyfile::MemberKey;
+use carnet_node::client::Submitted;
+use carnet_node::datadir::DataDir;
+use carnet_protocol::card::{dedup_key, normalise_email};
+use carnet_protocol::{Genesis, Hash32, PublicKey};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// Where the org's data directory is and how to reach its node as admin.
+#[derive(clap::Args, Clone)]
+pub struct AdminArgs {
+    /// The org node's data directory (its org key yields the admin token)
+    /// [default: the platform data dir + /carnet].
+    #[arg(long, env = "CARNET_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Admin token of the node's API, instead of reading it from the data directory.
+    #[arg(long, env = "CARNET_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+pub fn data_dir_path(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p.clone()),
+        None => Ok(carnet_node::datadir::default_path()?),
+    }
+}
+
+impl AdminArgs {
+    /// The node API at `url` (the global `--node`), with the admin token.
+    pub fn api(&self, url: Option<&str>) -> anyhow::Result<NodeApi> {
+        let token = match &self.admin_token {
+            Some(t) => t.clone(),
+            None => {
+                let dir = DataDir::open(&data_dir_path(&self.data_dir)?)
+                    .context("reading the admin token; pass --admin-token or --data-dir")?;
+                carnet_node::run::admin_token(&dir)
+            }
+        };
+        Ok(NodeApi::new(url.unwrap_or(DEFAULT_API))?.with_admin_token(token))
+    }
+}
+
+#[derive(clap::Args)]
+pub struct InitArgs {
+    /// The organisation's name.
+    #[arg(long)]
+    pub org: String,
+    /// Data directory to create [default: the platform data dir + /carnet].
+    #[arg(long, env = "CARNET_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Join an existing network: its genesis file (genesis.bin from a member org's
+    /// data directory). Without it, a new network is founded with this org.
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
+}
+
+pub fn init(args: &InitArgs, out: Out) -> anyhow::Result<()> {
+    let path = data_dir_path(&args.data_dir)?;
+    if path.join(carnet_node::datadir::ORG_KEY_FILE).exists() {
+        bail!(
+            "{} already holds an org; refusing to create another",
+            path.display()
+        );
+    }
+    let dir = match &args.genesis {
+        Some(g) => {
+            let bytes = std::fs::read(g).with_context(|| format!("reading {}", g.display()))?;
+            let genesis = Genesis::decode(&bytes)
+                .with_context(|| format!("{} is not a genesis", g.display()))?;
+            let key = carnet_protocol::SecretKey::from_seed(carnet_client::keyfile::random32()?);
+            DataDir::create(&path, &key, &genesis)?
+        }
+        None => DataDir::open_or_init(&path, &args.org, carnet_client::member::now_ms())?,
+    };
+    let founder = dir.genesis.is_founder(&dir.org());
+    let genesis_file = dir.path.join(carnet_node::datadir::GENESIS_FILE);
+    out.emit(
+        json!({
+            "org": dir.org().to_hex(),
+            "name": args.org,
+            "network": dir.network().to_hex(),
+            "founder": founder,
+            "data_dir": dir.path.display().to_string(),
+            "genesis": genesis_file.display().to_string(),
+        }),
+        || {
+            println!("created org {} in {}", args.org, dir.path.display());
+            println!("  org key   {}", dir.org());
+            println!("  network   {} ({})", dir.network(), dir.genesis.name);
+            if founder {
+                println!("  founded a new network; other orgs join with");
+                println!(
+                    "    carnet init --org NAME --genesis {}",
+                    genesis_file.display()
+                );
+            } else {
+                println!("  joining: ask the network's orgs to run");
+                println!(
+                    "    carnet network admit {} --name {:?}",
+                    dir.org(),
+                    args.org
+                );
+            }
+            println!(
+                "start the node with: carnet node run --data-dir {}",
+                dir.path.display()
+            );
+        },
+    );
+    Ok(())
+}
+
+pub fn parse_key(s: &str, what: &str) -> anyhow::Result<PublicKey> {
+    let k = PublicKey::from_hex(s.trim())
+        .filter(|k| k.verifying_key().is_some())
+        .with_context(|| format!("{what} must be an Ed25519 public key in 64 hex digits"))?;
+    Ok(k)
+}
+
+/// Prints what became of a submitted event; fails if the rules made it void.
+pub fn report(out: Out, what: &str, s: &Submitted, extra: serde_json::Value) -> anyhow::Result<()> {
+    let (id, outcome) = match s {
+        Submitted::Ordered { id, outcome } => (id.clone(), outcome.clone()),
+        Submitted::Pending { id, .. } => (id.clone(), "pending".to_owned()),
+        Submitted::Duplicate { id } => (id.clone(), "duplicate".to_owned()),
+    };
+    if let Some(reason) = outcome.strip_prefix("void:") {
+        bail!("{what} was void: {}", explain_void(reason));
+    }
+    let mut v = json!({ "event": id, "outcome": outcome });
+    if let (Some(m), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
+        m.extend(e);
+    }
+    out.emit(v, || println!("{what}: {outcome} (event {id})"));
+    Ok(())
+}
+
+/// A void reason in words.
+pub fn explain_void(reason: &str) -> String {
+    let why = match reason {
+        "AuthorNotOrg" => "the signing org is not (yet) a member org of the network",
+        "AuthorNotActiveMember" => "you are not an active enrolled member",
+        "AuthorEquivocated" => "the author signed two events at one position and is excluded",
+        "NotTheMembersOrg" => "that member belongs to another org",
+        "AlreadyEnrolled" => "that key is already enrolled",
+        "AlreadyOrg" => "that org is already a member of the network",
+        "DuplicateCard" => "this email is already listed",
+        "OptedOut" => "this person opted out; their email cannot be listed",
+        "UnknownListing" => "no such listing",
+        "NotContributor" => "only the contributor can update a listing",
+        "ListingNotBuyable" => "the listing is not for sale (bounced, withdrawn or opted out)",
+        "OwnCard" => "you cannot buy your own card",
+        "SameOrg" => "cards of your own org are not sold to you",
+        "AlreadyHeld" => "you already hold this card",
+        "PriceAboveMax" => "the price is above your --max-price",
+        "InsufficientBalance" => "not enough points",
+        "PayOrPlay" => "contribute cards (or get a grant from your org) before buying",
+        "NotDelivered" => "the card was never delivered",
+        "AlreadyReported" => "this card was already reported",
+        "TemporaryFailure" => "a temporary failure is not a bounce",
+        "OpeningMismatch" => "the opening does not match the listing's commitment",
+        "NotMobile" => "the number is not a mobile number",
+        "AlreadyReferred" => "you already named a referrer",
+        "BadReferrer" => "the referrer is not an active member",
+        "AlreadyVoted" => "you already voted for this company",
+        other => return other.to_owned(),
+    };
+    format!("{why} ({reason})")
+}
+
+pub fn admit(
+    admin: &AdminArgs,
+    url: Option<&str>,
+    org: &str,
+    name: &str,
+    out: Out,
+) -> anyhow::Result<()> {
+    let org = parse_key(org, "ORG_PUBKEY")?;
+    let s = admin.api(url)?.admin_admit(&org, name)?;
+    report(out, "admission vote", &s, json!({ "org": org.to_hex() }))
+}
+
+pub fn member_new(
+    admin: &AdminArgs,
+    url: Option<&str>,
+    handle: &str,
+    out_path: Option<&Path>,
+    out: Out,
+) -> anyhow::Result<()> {
+    let api = admin.api(url)?;
+    let status = api.status()?;
+    let network = Hash32::from_hex(&status.network).context("node reports a bad network id")?;
+    let org = PublicKey::from_hex(&status.org).context("node reports a bad org key")?;
+    let key = MemberKey::generate(handle, network, org, api.base())?;
+    let path = match out_path {
+        Some(p) => p.to_owned(),
+        None => PathBuf::from(format!("{handle}.key")),
+    };
+    // Write the key first: an enrolled key nobody holds would be worse than a key
+    // file for a failed enrollment, which can simply be deleted.
+    key.save_new(&path)?;
+    let s = api.admin_enroll(&key.public(), handle).map_err(|e| {
+        anyhow::anyhow!("{e}; the unused key file {} can be deleted", path.display())
+    })?;
+    report(
+        out,
+        &format!("enrolled {handle}"),
+        &s,
+        json!({ "member": key.public().to_hex(), "key_file": path.display().to_string() }),
+    )?;
+    if !out.json {
+        println!("  member key {}", key.public());
+        println!(
+            "  key file   {} (give it to the member; keep it secret)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn grant(
+    admin: &AdminArgs,
+    url: Option<&str>,
+    member: &str,
+    points: u64,
+    memo: &str,
+    out: Out,
+) -> anyhow::Result<()> {
+    let member = parse_key(member, "MEMBER")?;
+    let s = admin.api(url)?.admin_grant(&member, points, memo)?;
+    report(out, &format!("granted {points} points"), &s, json!({}))
+}
+
+pub fn optout(admin: &AdminArgs, url: Option<&str>, email: &str, out: Out) -> anyhow::Result<()> {
+    let api = admin.api(url)?;
+    let status = api.status()?;
+    let network = Hash32::from_hex(&status.network).context("node reports a bad network id")?;
+    let email = normalise_email(email)?;
+    let key = dedup_key(&network, &email);
+    let s = api.admin_optout(&key)?;
+    report(
+        out,
+        "opt-out recorded; every node drops the listing and refuses the address",
+        &s,
+        json!({ "dedup_key": key.to_hex() }),
+    )
+}

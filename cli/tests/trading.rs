@@ -1,0 +1,536 @@
+//! Trading across organisations, end to end, as people do it: three orgs each run
+//! `carnet node run`, their members use the `carnet` command. Members contribute,
+//! import, buy across orgs, one bounce and one mobile number get reported, and every
+//! node ends with the same balances, each equal to what the rules give by hand.
+
+use carnet_client::api::NodeApi;
+use carnet_client::member::Session;
+use carnet_protocol::card::Card;
+use carnet_protocol::payload::{Availability, Opening, Teaser};
+use carnet_protocol::PublicKey;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn carnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_carnet"))
+        .args(args)
+        .env_remove("CARNET_KEY")
+        .env_remove("CARNET_NODE")
+        .env_remove("CARNET_DATA_DIR")
+        .env_remove("CARNET_ADMIN_TOKEN")
+        .output()
+        .expect("run carnet")
+}
+
+/// Runs `carnet --json ARGS`, asserts success, returns the JSON it printed.
+fn ok(args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = carnet(&all);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "carnet {args:?} failed: {stderr}\n{stdout}"
+    );
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("carnet {args:?}: {e}: {stdout}"))
+}
+
+/// Runs `carnet ARGS`, asserts failure with a one-line cause, returns it.
+fn fails(args: &[&str]) -> String {
+    let out = carnet(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "carnet {args:?} should fail");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    stderr
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + DEADLINE;
+    while Instant::now() < end {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A `carnet node run` child, killed when dropped.
+struct Node {
+    child: Child,
+    api: String,
+    listen: String,
+    org: String,
+    dir: PathBuf,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    fn start(dir: &Path, bootstrap: Option<&str>) -> Node {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_carnet"));
+        cmd.args(["--json", "node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(["--api", "127.0.0.1:0", "--sync-interval-ms", "500"])
+            .arg("--data-dir")
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(b) = bootstrap {
+            cmd.args(["--bootstrap", b]);
+        }
+        let mut child = cmd.spawn().expect("start node");
+        let stdout = child.stdout.take().expect("stdout");
+        let line = BufReader::new(stdout).lines().next();
+        let Some(Ok(line)) = line else {
+            let _ = child.kill();
+            panic!("node did not start");
+        };
+        let v: Value = serde_json::from_str(&line).expect("ready line");
+        Node {
+            child,
+            api: format!("http://{}", v["api"].as_str().unwrap()),
+            listen: v["listen"][0].as_str().unwrap().to_owned(),
+            org: v["org"].as_str().unwrap().to_owned(),
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn client(&self) -> NodeApi {
+        NodeApi::new(&self.api).unwrap()
+    }
+
+    fn balance(&self, key: &str) -> Option<i64> {
+        let k = PublicKey::from_hex(key).unwrap();
+        self.client().balance(&k).ok().flatten().map(|b| b.balance)
+    }
+
+    fn admin<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut v = args.to_vec();
+        v.extend([
+            "--data-dir",
+            self.dir.to_str().unwrap(),
+            "--node",
+            &self.api,
+        ]);
+        v
+    }
+}
+
+const BOUNCE: &str = "From: MAILER-DAEMON@mx.acme.example\r\n\
+To: bob@beta.example\r\n\
+Subject: Undelivered Mail Returned to Sender\r\n\
+Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n\
+Message-ID: <bounce-1@mx.acme.example>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"BOUNDARY\"\r\n\
+\r\n\
+--BOUNDARY\r\n\
+Content-Type: text/plain; charset=us-ascii\r\n\
+\r\n\
+Your message could not be delivered to one or more recipients.\r\n\
+\r\n\
+--BOUNDARY\r\n\
+Content-Type: message/delivery-status\r\n\
+\r\n\
+Reporting-MTA: dns; mx.acme.example\r\n\
+Arrival-Date: Mon, 23 Nov 2026 09:59:58 +0000\r\n\
+\r\n\
+Final-Recipient: rfc822; jane.doe@acme.example\r\n\
+Action: failed\r\n\
+Status: {STATUS}\r\n\
+Diagnostic-Code: smtp; 550 5.1.1 <jane.doe@acme.example>: Recipient address rejected\r\n\
+\r\n\
+--BOUNDARY--\r\n";
+
+#[test]
+fn three_orgs_trade_report_and_agree_on_balances() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name);
+    let s = |path: &PathBuf| path.to_str().unwrap().to_owned();
+
+    // Three orgs: Alpha founds the network, Beta and Gamma join with its genesis.
+    let a = ok(&["init", "--org", "Alpha", "--data-dir", &s(&p("alpha"))]);
+    assert_eq!(a["founder"], true);
+    let genesis = s(&p("alpha").join("genesis.bin"));
+    let b = ok(&[
+        "init",
+        "--org",
+        "Beta",
+        "--data-dir",
+        &s(&p("beta")),
+        "--genesis",
+        &genesis,
+    ]);
+    let c = ok(&[
+        "init",
+        "--org",
+        "Gamma",
+        "--data-dir",
+        &s(&p("gamma")),
+        "--genesis",
+        &genesis,
+    ]);
+    assert_eq!(b["network"], a["network"]);
+    assert_eq!(c["network"], a["network"]);
+    assert_eq!(b["founder"], false);
+    assert!(
+        fails(&["init", "--org", "Again", "--data-dir", &s(&p("alpha"))])
+            .contains("already holds an org")
+    );
+
+    let na = Node::start(&p("alpha"), None);
+    let nb = Node::start(&p("beta"), Some(&na.listen));
+    let nc = Node::start(&p("gamma"), Some(&na.listen));
+    let nodes = [&na, &nb, &nc];
+    assert_eq!(nb.org, b["org"].as_str().unwrap());
+    assert_eq!(nc.org, c["org"].as_str().unwrap());
+
+    // Admission: Alpha alone is a quorum of one; Gamma then needs Alpha and Beta.
+    ok(&na.admin(&["network", "admit", &nb.org, "--name", "Beta"]));
+    wait_for("Beta admitted on its own node", || {
+        nb.balance(&nb.org).is_some()
+    });
+    ok(&na.admin(&["network", "admit", &nc.org, "--name", "Gamma"]));
+    ok(&nb.admin(&["network", "admit", &nc.org, "--name", "Gamma"]));
+    wait_for("Gamma admitted everywhere", || {
+        nodes.iter().all(|n| n.balance(&nc.org).is_some())
+    });
+
+    // Members: key files made by each org's operator.
+    let mut members = std::collections::BTreeMap::new();
+    for (node, name) in [(&na, "alice"), (&na, "dave"), (&nb, "bob"), (&nc, "carol")] {
+        let key = s(&p(&format!("{name}.key")));
+        let v = ok(&node.admin(&["member", "new", name, "--out", &key]));
+        members.insert(name, (key, v["member"].as_str().unwrap().to_owned()));
+    }
+    let key = |name: &str| members[name].0.clone();
+    let pk = |name: &str| members[name].1.clone();
+    ok(&nb.admin(&[
+        "member",
+        "grant",
+        &pk("bob"),
+        "100",
+        "--memo",
+        "subscription",
+    ]));
+    ok(&nc.admin(&["member", "grant", &pk("carol"), "50"]));
+    wait_for("enrollments everywhere", || {
+        nodes
+            .iter()
+            .all(|n| members.values().all(|(_, k)| n.balance(k).is_some()))
+    });
+
+    // A mobile number never leaves the CLI.
+    let err = fails(&[
+        "--key",
+        &key("alice"),
+        "contact",
+        "add",
+        "--name",
+        "Paul Martin",
+        "--title",
+        "CFO",
+        "--company",
+        "Acme",
+        "--email",
+        "paul@acme.example",
+        "--phone",
+        "+33 6 12 34 56 78",
+    ]);
+    assert!(err.contains("mobile"), "{err}");
+
+    // Alice contributes two cards.
+    let l1 = ok(&[
+        "--key",
+        &key("alice"),
+        "contact",
+        "add",
+        "--name",
+        "Jane Doe",
+        "--title",
+        "VP Sales",
+        "--company",
+        "Acme",
+        "--email",
+        "Jane.Doe@ACME.example",
+        "--phone",
+        "+33 1 42 68 53 00",
+        "--city",
+        "Paris",
+    ]);
+    let l1 = l1["listing"].as_str().unwrap().to_owned();
+    let l2 = ok(&[
+        "--key",
+        &key("alice"),
+        "contact",
+        "add",
+        "--name",
+        "John Roe",
+        "--title",
+        "CTO",
+        "--company",
+        "Acme",
+        "--email",
+        "john.roe@acme.example",
+    ]);
+    let l2 = carnet_protocol::Hash32::from_hex(l2["listing"].as_str().unwrap()).unwrap();
+    wait_for("John's listing at Gamma", || {
+        nc.client().listing(&l2).ok().flatten().is_some()
+    });
+
+    // Dave's client skips the check: the network, not the CLI, makes him pay for it.
+    let dave = Session::open(Path::new(&key("dave")), None).unwrap();
+    let mobile_card = Card {
+        teaser: Teaser {
+            name: "Zoe Blanc".into(),
+            title: "COO".into(),
+            company: "Globex".into(),
+            company_domain: "globex.example".into(),
+            city: "Lyon".into(),
+            availability: Availability {
+                email: true,
+                postal: false,
+                phone: true,
+            },
+        },
+        email: Opening {
+            value: "zoe@globex.example".into(),
+            salt: [1; 32],
+        },
+        phone: Some(Opening {
+            value: "+33612345678".into(),
+            salt: [2; 32],
+        }),
+        postal_address: None,
+    };
+    let (l_mobile, _) = dave.contribute(&mobile_card).unwrap();
+
+    // Carol names Alice as her referrer, then imports a CSV: one new card, one
+    // already listed by Alice, one with a mobile number.
+    ok(&["--key", &key("carol"), "referral", &pk("alice")]);
+    let csv = p("contacts.csv");
+    std::fs::write(
+        &csv,
+        "name,title,company,company_domain,email,phone,city,postal_address\n\
+         Mia Wong,Head of IT,Initech,initech.example,mia@initech.example,+44 20 7946 0958,London,\n\
+         John Roe,CTO,Acme,acme.example,john.roe@acme.example,,,\n\
+         Max Power,CEO,Initech,initech.example,max@initech.example,+44 7911 123456,London,\n",
+    )
+    .unwrap();
+    let imported = ok(&["--key", &key("carol"), "contact", "import", &s(&csv)]);
+    assert_eq!(imported["accepted"], 1, "{imported}");
+    assert_eq!(imported["duplicate"], 1, "{imported}");
+    assert_eq!(
+        imported["rejected"].as_array().unwrap().len(),
+        1,
+        "{imported}"
+    );
+    assert!(
+        imported["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("mobile"),
+        "{imported}"
+    );
+
+    // Bob (Beta) finds and buys Jane's card; Alpha's node delivers it.
+    wait_for("Jane's listing at Beta", || {
+        nb.client()
+            .listing(&carnet_protocol::Hash32::from_hex(&l1).unwrap())
+            .ok()
+            .flatten()
+            .is_some()
+    });
+    let found = ok(&[
+        "--key",
+        &key("bob"),
+        "search",
+        "--company",
+        "acme",
+        "--title",
+        "sales",
+    ]);
+    assert_eq!(found["listings"].as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found["listings"][0]["id"], l1.as_str());
+    assert_eq!(found["listings"][0]["name"], "Jane Doe");
+    let bought = ok(&["--key", &key("bob"), "buy", &l1, "--wait", "30"]);
+    assert_eq!(bought["delivered"], true, "{bought}");
+    let shown = ok(&["--key", &key("bob"), "show", &l1]);
+    assert_eq!(shown["card"]["email"], "Jane.Doe@acme.example");
+    assert_eq!(shown["card"]["phone"], "+33142685300");
+    assert_eq!(shown["verified"], true);
+    let vcf = p("bought.vcf");
+    let exported = ok(&["--key", &key("bob"), "export", "--out", &s(&vcf)]);
+    assert_eq!(exported["cards"], 1);
+    assert!(std::fs::read_to_string(&vcf)
+        .unwrap()
+        .contains("Jane.Doe@acme.example"));
+
+    // A temporary failure is refused; the permanent one is reported.
+    let temp = p("delayed.eml");
+    std::fs::write(
+        &temp,
+        BOUNCE
+            .replace("{STATUS}", "4.2.2")
+            .replace("failed", "delayed"),
+    )
+    .unwrap();
+    let err = fails(&[
+        "--key",
+        &key("bob"),
+        "report",
+        "bounce",
+        &l1,
+        "--dsn",
+        &s(&temp),
+    ]);
+    assert!(
+        err.to_lowercase().contains("temporary") || err.contains("4.2.2"),
+        "{err}"
+    );
+    let eml = p("bounce.eml");
+    std::fs::write(&eml, BOUNCE.replace("{STATUS}", "5.1.1")).unwrap();
+    ok(&[
+        "--key",
+        &key("bob"),
+        "report",
+        "bounce",
+        &l1,
+        "--dsn",
+        &s(&eml),
+    ]);
+
+    // Carol (Gamma) buys Dave's card and reports its mobile number.
+    let l_mobile = l_mobile.to_hex();
+    wait_for("Zoe's listing at Gamma", || {
+        nc.client()
+            .listing(&carnet_protocol::Hash32::from_hex(&l_mobile).unwrap())
+            .ok()
+            .flatten()
+            .is_some()
+    });
+    let bought = ok(&["--key", &key("carol"), "buy", &l_mobile, "--wait", "30"]);
+    assert_eq!(bought["delivered"], true, "{bought}");
+    ok(&["--key", &key("carol"), "report", "mobile", &l_mobile]);
+
+    // Votes: the crowd's median.
+    for (who, e, r) in [
+        ("alice", "51-200", "10M-50M"),
+        ("bob", "201-1000", "10M-50M"),
+        ("carol", "51-200", "1M-10M"),
+    ] {
+        ok(&[
+            "--key",
+            &key(who),
+            "vote",
+            "company",
+            "acme.example",
+            "--employees",
+            e,
+            "--revenue",
+            r,
+        ]);
+    }
+
+    // Every node converges, and every balance is what the rules give by hand
+    // (defaults: +10 per new card, price 10, bounty 10, bounce penalty 10, mobile
+    // penalty 100, referral bonus 125 on the referred member's first card).
+    let expected = [
+        ("alice", 10 + 10 + 125 + 10 - 10), // two cards, Carol's referral, a sale, a bounce
+        ("dave", 10 + 10 - 100),            // a card, a sale, a mobile number
+        ("bob", 100 - 10 + 10),             // grant, a purchase, the bounty
+        ("carol", 50 + 10 - 10),            // grant, a new card, a purchase
+    ];
+    wait_for("the same state root on every node", || {
+        let roots: Vec<String> = nodes
+            .iter()
+            .filter_map(|n| n.client().status().ok().map(|s| s.state_root))
+            .collect();
+        roots.len() == 3
+            && roots.iter().all(|r| r == &roots[0])
+            && nodes.iter().all(|n| {
+                expected
+                    .iter()
+                    .all(|(m, want)| n.balance(&pk(m)) == Some(*want))
+            })
+    });
+    for n in nodes {
+        for (m, want) in expected {
+            assert_eq!(n.balance(&pk(m)), Some(want), "{m} on {}", n.api);
+        }
+    }
+    for (m, want) in expected {
+        let v = ok(&["--key", &key(m), "balance"]);
+        assert_eq!(v["balance"], want, "{m}");
+        let h = ok(&["--key", &key(m), "history"]);
+        let sum: i64 = h["movements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|mv| mv["delta"].as_i64().unwrap())
+            .sum();
+        assert_eq!(sum, want, "{m}'s history adds up to the balance");
+    }
+    for n in nodes {
+        let v = ok(&[
+            "--key",
+            &key("carol"),
+            "--node",
+            &n.api,
+            "company",
+            "acme.example",
+        ]);
+        assert_eq!(v["votes"], 3);
+        assert_eq!(v["employees"], "51-200");
+        assert_eq!(v["revenue"], "10M-50M");
+    }
+    // The bounced and the mobile card are off the market.
+    let left = ok(&["--key", &key("bob"), "search", "--company", "acme"]);
+    assert_eq!(
+        left["listings"].as_array().unwrap().len(),
+        1,
+        "only John Roe: {left}"
+    );
+
+    // GDPR: Alpha erases John Roe; every node drops the listing.
+    ok(&na.admin(&["optout", "john.roe@acme.example"]));
+    wait_for("the opt-out everywhere", || {
+        nodes.iter().all(|n| {
+            n.client()
+                .search(&carnet_node::client::SearchQuery {
+                    company: Some("acme".into()),
+                    ..Default::default()
+                })
+                .map(|l| l.is_empty())
+                .unwrap_or(false)
+        })
+    });
+    let err = fails(&[
+        "--key",
+        &key("carol"),
+        "contact",
+        "add",
+        "--name",
+        "John Roe",
+        "--title",
+        "CTO",
+        "--company",
+        "Acme",
+        "--email",
+        "john.roe@acme.example",
+    ]);
+    assert!(err.contains("opted out"), "{err}");
+}
