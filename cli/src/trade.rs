@@ -184,6 +184,11 @@ pub fn contact_import(
                             }
                             Ok((_, Submitted::Duplicate { .. })) => RowOutcome::Duplicate,
                             Ok((id, _)) => RowOutcome::Accepted(id),
+                            Err(carnet_client::member::MemberError::Api(e))
+                                if e.code() == Some("duplicate_card") =>
+                            {
+                                RowOutcome::Duplicate
+                            }
                             Err(e) => RowOutcome::Rejected(e.to_string()),
                         },
                     }

@@ -533,4 +533,17 @@ fn three_orgs_trade_report_and_agree_on_balances() {
         "john.roe@acme.example",
     ]);
     assert!(err.contains("opted out"), "{err}");
+    // The refused event is in no ledger: Carol's chain goes on from the one before.
+    let v = ok(&[
+        "--key",
+        &key("carol"),
+        "vote",
+        "company",
+        "initech.example",
+        "--employees",
+        "11-50",
+        "--revenue",
+        "1M-10M",
+    ]);
+    assert_eq!(v["outcome"], "applied", "{v}");
 }

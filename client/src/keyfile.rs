@@ -255,6 +255,20 @@ impl ChainLock {
             })
     }
 
+    /// Puts back the journal as it was before an event the node refused outright:
+    /// that event is in no ledger, so the chain continues from the one before.
+    pub fn restore(&self, previous: Option<&Journal>) -> Result<(), KeyFileError> {
+        match previous {
+            Some(j) => self.record(j),
+            None => match fs::remove_file(&self.journal_path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(io(&self.journal_path)(e))
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
     /// Records `journal` durably (write to a temporary file, fsync, rename).
     pub fn record(&self, journal: &Journal) -> Result<(), KeyFileError> {
         let tmp = self.journal_path.with_extension("head.tmp");
@@ -332,6 +346,11 @@ mod tests {
         };
         lock.record(&j).unwrap();
         lock.record(&j).unwrap();
+        assert_eq!(lock.journal().unwrap(), Some(j.clone()));
+        lock.restore(None).unwrap();
+        assert_eq!(lock.journal().unwrap(), None);
+        lock.restore(None).unwrap();
+        lock.restore(Some(&j)).unwrap();
         assert_eq!(lock.journal().unwrap(), Some(j));
     }
 }

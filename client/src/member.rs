@@ -108,11 +108,12 @@ impl Session {
             }),
             _ => None,
         };
-        if let Some(j) = lock.journal()? {
+        let previous = lock.journal()?;
+        if let Some(j) = &previous {
             // The node has not ordered our last event: it never got it, or holds it
             // pending. Hand it over again and continue from it, never beside it.
             if j.seq >= node.next_seq {
-                self.resubmit(&j)?;
+                self.resubmit(j)?;
                 head = j.head();
             }
         }
@@ -129,10 +130,20 @@ impl Session {
             card_hex: card.map(|c| hex::encode(to_canonical(c))),
         })?;
         let submitted = match card {
-            Some(c) => self.api.contribute(ev.as_bytes(), c)?,
-            None => self.api.submit(ev.as_bytes())?,
+            Some(c) => self.api.contribute(ev.as_bytes(), c),
+            None => self.api.submit(ev.as_bytes()),
         };
-        Ok((ev, submitted))
+        match submitted {
+            Ok(s) => Ok((ev, s)),
+            // The node answered and refused (a 4xx): it stored nothing, so the event
+            // must not stay the chain's head. Anything else (no answer, a 5xx) may
+            // have stored it: keep it journalled, to be resubmitted next time.
+            Err(e @ ApiError::Refused { status, .. }) if (400..500).contains(&status) => {
+                lock.restore(previous.as_ref())?;
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn resubmit(&self, j: &Journal) -> Result<(), MemberError> {

@@ -310,6 +310,8 @@ impl From<IngestError> for ApiError {
             IngestError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
             IngestError::Card(_) => (StatusCode::UNPROCESSABLE_ENTITY, "card_mismatch"),
             IngestError::NotMember(_) => (StatusCode::FORBIDDEN, "not_member"),
+            IngestError::DuplicateCard(_) => (StatusCode::CONFLICT, "duplicate_card"),
+            IngestError::OptedOut => (StatusCode::UNPROCESSABLE_ENTITY, "opted_out"),
             IngestError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
             IngestError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
         };

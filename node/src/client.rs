@@ -23,6 +23,13 @@ pub enum IngestError {
     /// A contributed card that does not open its listing's commitments.
     #[error("the card does not match its listing ({0})")]
     Card(String),
+    /// A contribution of an address already listed (by anyone): refused before it is
+    /// signed into the ledger, where it would only be void.
+    #[error("this email is already listed ({0})")]
+    DuplicateCard(String),
+    /// A contribution of an address whose owner opted out (GDPR erasure).
+    #[error("this person opted out; their email cannot be listed")]
+    OptedOut,
     /// A contribution from someone this org does not hold cards for.
     #[error("not a member of this org ({0})")]
     NotMember(String),

@@ -209,6 +209,8 @@ impl EventLoop {
                 IngestError::Rejected(_) => "rejected",
                 IngestError::Card(_) => "card",
                 IngestError::NotMember(_) => "not_member",
+                IngestError::DuplicateCard(_) => "duplicate_card",
+                IngestError::OptedOut => "opted_out",
                 IngestError::Storage(_) => "storage",
                 IngestError::ShuttingDown => "shutting_down",
             }),

@@ -39,6 +39,16 @@ impl Engine {
             }
         };
         self.check_member(&ev.author())?;
+        if let Payload::Contribute(c) = ev.payload() {
+            let state = self.ledger.state();
+            let key = c.listing.dedup_key;
+            if state.opted_out.contains(&key) {
+                return Err(IngestError::OptedOut);
+            }
+            if let Some(existing) = state.dedup.get(&key) {
+                return Err(IngestError::DuplicateCard(format!("listing {existing}")));
+            }
+        }
         card.verify_against(listing, &self.network)
             .map_err(|e| IngestError::Card(e.to_string()))?;
         let storage = |e: crate::store::StoreError| IngestError::Storage(e.to_string());
