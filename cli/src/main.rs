@@ -143,6 +143,11 @@ enum MemberCommand {
 enum ContactCommand {
     /// Contribute one card.
     Add(trade::ContactFields),
+    /// Change a card you contributed (its title, city, email or channels: adding or
+    /// removing the direct line or postal address is the card's availability signal).
+    Update(trade::UpdateArgs),
+    /// The cards you contributed, with their status on the network.
+    List,
     /// Contribute every contact of a vCard (3 or 4) or CSV file.
     Import {
         file: PathBuf,
@@ -280,6 +285,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Contact {
             command: ContactCommand::Add(f),
         } => trade::contact_add(m, &f, out),
+        Command::Contact {
+            command: ContactCommand::Update(a),
+        } => trade::contact_update(m, &a, out),
+        Command::Contact {
+            command: ContactCommand::List,
+        } => trade::contact_list(m, out),
         Command::Contact {
             command:
                 ContactCommand::Import {

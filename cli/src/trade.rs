@@ -116,6 +116,111 @@ pub fn contact_add(m: &MemberArgs, f: &ContactFields, out: Out) -> anyhow::Resul
     )
 }
 
+#[derive(clap::Args)]
+pub struct UpdateArgs {
+    pub listing: String,
+    #[arg(long)]
+    pub title: Option<String>,
+    #[arg(long)]
+    pub company: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub city: Option<String>,
+    /// A new direct line (never a mobile number).
+    #[arg(long, conflicts_with = "no_phone")]
+    pub phone: Option<String>,
+    /// The card no longer offers a direct line.
+    #[arg(long)]
+    pub no_phone: bool,
+    #[arg(long, conflicts_with = "no_postal")]
+    pub postal: Option<String>,
+    /// The card no longer offers a postal address.
+    #[arg(long)]
+    pub no_postal: bool,
+    /// Country for numbers written without +country code (ISO 3166, e.g. FR).
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+pub fn contact_update(m: &MemberArgs, a: &UpdateArgs, out: Out) -> anyhow::Result<()> {
+    let listing = parse_id(&a.listing, "LISTING")?;
+    let s = m.session()?;
+    let (prepared, submitted) = s.update(&listing, a.region.as_deref(), salt, |d| {
+        let set = |field: &mut String, v: &Option<String>| {
+            if let Some(v) = v {
+                *field = v.clone();
+            }
+        };
+        set(&mut d.title, &a.title);
+        set(&mut d.company, &a.company);
+        set(&mut d.email, &a.email);
+        if a.city.is_some() {
+            d.city = a.city.clone();
+        }
+        if a.phone.is_some() || a.no_phone {
+            d.phone = a.phone.clone();
+        }
+        if a.postal.is_some() || a.no_postal {
+            d.postal_address = a.postal.clone();
+        }
+    })?;
+    for w in &prepared.warnings {
+        eprintln!("warning: {w}");
+    }
+    let av = prepared.card.teaser.availability;
+    report(
+        out,
+        &format!("updated {}", prepared.card.teaser.name),
+        &submitted,
+        json!({ "listing": listing.to_hex(), "email": av.email, "phone": av.phone, "postal": av.postal }),
+    )
+}
+
+pub fn contact_list(m: &MemberArgs, out: Out) -> anyhow::Result<()> {
+    let s = m.session()?;
+    let mut rows = Vec::new();
+    for (id, card) in s.contributed()? {
+        let status = match s.api.listing(&id)? {
+            Some(l) => (l.status, l.sales),
+            None => ("Gone".to_owned(), 0),
+        };
+        rows.push((id, card, status));
+    }
+    out.emit(
+        json!({ "cards": rows.iter().map(|(id, c, (st, sales))| json!({
+            "listing": id.to_hex(), "status": st, "sales": sales, "card": card_json(c),
+        })).collect::<Vec<_>>() }),
+        || {
+            if rows.is_empty() {
+                println!("no cards contributed from this key file yet");
+                return;
+            }
+            let t = rows
+                .iter()
+                .map(|(id, c, (st, sales))| {
+                    vec![
+                        id.to_hex(),
+                        c.teaser.name.clone(),
+                        c.teaser.company.clone(),
+                        c.email.value.clone(),
+                        st.clone(),
+                        sales.to_string(),
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                table(
+                    &["listing", "name", "company", "email", "status", "sales"],
+                    t
+                )
+            );
+        },
+    );
+    Ok(())
+}
+
 /// What became of one imported row.
 enum RowOutcome {
     Accepted(ContentId),

@@ -413,6 +413,26 @@ fn three_orgs_trade_report_and_agree_on_balances() {
         &s(&eml),
     ]);
 
+    // Alice fixes the bounced card: a new address, no direct line any more. It is for
+    // sale again, offering email only.
+    let fixed = ok(&[
+        "--key",
+        &key("alice"),
+        "contact",
+        "update",
+        &l1,
+        "--email",
+        "j.doe@acme.example",
+        "--no-phone",
+    ]);
+    assert_eq!(fixed["outcome"], "applied", "{fixed}");
+    assert_eq!(fixed["phone"], false);
+    let mine = ok(&["--key", &key("alice"), "contact", "list"]);
+    assert_eq!(mine["cards"].as_array().unwrap().len(), 2, "{mine}");
+    // The buyer's copy still checks out against what was listed when it was sold.
+    let shown = ok(&["--key", &key("bob"), "show", &l1]);
+    assert_eq!(shown["verified"], true);
+
     // Carol (Gamma) buys Dave's card and reports its mobile number.
     let l_mobile = l_mobile.to_hex();
     wait_for("Zoe's listing at Gamma", || {
@@ -501,8 +521,18 @@ fn three_orgs_trade_report_and_agree_on_balances() {
     let left = ok(&["--key", &key("bob"), "search", "--company", "acme"]);
     assert_eq!(
         left["listings"].as_array().unwrap().len(),
-        1,
-        "only John Roe: {left}"
+        2,
+        "John Roe and the fixed Jane Doe: {left}"
+    );
+    let jane = left["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == l1.as_str())
+        .expect("Jane is for sale again");
+    assert_eq!(
+        (jane["email"].clone(), jane["phone"].clone()),
+        (Value::Bool(true), Value::Bool(false))
     );
 
     // GDPR: Alpha erases John Roe; every node drops the listing.
@@ -511,7 +541,7 @@ fn three_orgs_trade_report_and_agree_on_balances() {
         nodes.iter().all(|n| {
             n.client()
                 .search(&carnet_node::client::SearchQuery {
-                    company: Some("acme".into()),
+                    text: Some("john".into()),
                     ..Default::default()
                 })
                 .map(|l| l.is_empty())

@@ -18,6 +18,22 @@ pub struct ContactDraft {
     pub postal_address: Option<String>,
 }
 
+impl From<&carnet_protocol::card::Card> for ContactDraft {
+    /// The draft a card came from (normalised), for editing it.
+    fn from(c: &carnet_protocol::card::Card) -> Self {
+        ContactDraft {
+            name: c.teaser.name.clone(),
+            title: c.teaser.title.clone(),
+            company: c.teaser.company.clone(),
+            company_domain: Some(c.teaser.company_domain.clone()),
+            email: c.email.value.clone(),
+            phone: c.phone.as_ref().map(|p| p.value.clone()),
+            city: Some(c.teaser.city.clone()).filter(|s| !s.is_empty()),
+            postal_address: c.postal_address.clone(),
+        }
+    }
+}
+
 /// A draft turned into a card, with what the member should know about it.
 #[derive(Debug, Clone)]
 pub struct Prepared {

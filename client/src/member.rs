@@ -2,7 +2,8 @@
 //! sense of what comes back (a sealed card, a bounce).
 
 use crate::api::{ApiError, NodeApi};
-use crate::keyfile::{ChainLock, Journal, KeyFileError, MemberKey};
+use crate::contact::Prepared;
+use crate::keyfile::{CardBook, ChainLock, Journal, KeyFileError, MemberKey};
 use carnet_node::client::{PurchaseView, Submitted};
 use carnet_protocol::author::{Author, AuthorHead};
 use carnet_protocol::card::{open_card, recipient_public, Card, CardError};
@@ -12,7 +13,7 @@ use carnet_protocol::ledger::is_mobile_number;
 use carnet_protocol::limits::MAX_EVENT_BYTES;
 use carnet_protocol::payload::{
     BounceReport, Contribute, DsnStatus, EmployeeRange, Listing, MobileReport, Payload, Purchase,
-    Referral, RevenueRange, Vote,
+    Referral, RevenueRange, Update, Vote,
 };
 use carnet_protocol::{ContentId, Hash32, PublicKey, SignedEvent};
 use std::path::{Path, PathBuf};
@@ -48,6 +49,10 @@ pub enum MemberError {
     Refused(String),
     #[error("the node's answer is malformed: {0}")]
     Malformed(String),
+}
+
+fn is_void(s: &Submitted) -> bool {
+    matches!(s, Submitted::Ordered { outcome, .. } if outcome.starts_with("void"))
 }
 
 /// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
@@ -192,7 +197,54 @@ impl Session {
             .listing(&self.key.network)
             .map_err(|e| MemberError::Refused(e.to_string()))?;
         let (ev, s) = self.publish(Payload::Contribute(Contribute { listing }), Some(card))?;
+        if !is_void(&s) {
+            CardBook::new(&self.key_path).put(&ev.id(), card)?;
+        }
         Ok((ev.id(), s))
+    }
+
+    /// The cards this member contributed (from the card book beside the key file).
+    pub fn contributed(&self) -> Result<Vec<(ContentId, Card)>, MemberError> {
+        Ok(CardBook::new(&self.key_path).load()?)
+    }
+
+    /// Replaces a contributed card: `change` edits its draft, which is prepared like a
+    /// new contribution (fresh salts, mobile numbers refused) and published as an
+    /// Update. Changing the channels (phone, postal address) is the card's
+    /// availability signal: buyers see which ones a card offers.
+    pub fn update(
+        &self,
+        listing: &ContentId,
+        region: Option<&str>,
+        salt: impl FnMut() -> [u8; 32],
+        change: impl FnOnce(&mut crate::contact::ContactDraft),
+    ) -> Result<(Prepared, Submitted), MemberError> {
+        let book = CardBook::new(&self.key_path);
+        let Some((_, old)) = book.load()?.into_iter().find(|(id, _)| id == listing) else {
+            return Err(MemberError::Refused(format!(
+                "listing {listing} is not among the cards you contributed from this key file"
+            )));
+        };
+        let mut draft = crate::contact::ContactDraft::from(&old);
+        change(&mut draft);
+        let prepared = draft
+            .prepare(region, salt)
+            .map_err(|e| MemberError::Refused(e.to_string()))?;
+        let new_listing = prepared
+            .card
+            .listing(&self.key.network)
+            .map_err(|e| MemberError::Refused(e.to_string()))?;
+        let (_, s) = self.publish(
+            Payload::Update(Update {
+                listing_id: *listing,
+                listing: new_listing,
+            }),
+            Some(&prepared.card),
+        )?;
+        if !is_void(&s) {
+            book.put(listing, &prepared.card)?;
+        }
+        Ok((prepared, s))
     }
 
     pub fn buy(
