@@ -135,7 +135,7 @@ fn exclude(state: &mut State, key: &PublicKey, cause: ExclusionCause) {
     }
 }
 
-fn quorum(rules: &Rules, signers: usize, orgs: usize) -> bool {
+pub(crate) fn quorum(rules: &Rules, signers: usize, orgs: usize) -> bool {
     (signers as u128) * (rules.quorum_den as u128) > (rules.quorum_num as u128) * (orgs as u128)
 }
 
@@ -607,6 +607,7 @@ fn checkpoint(
         let own = state.prefixes.get(&claim.lamport_bound).copied();
         if own == Some((claim.event_count, claim.events_root)) {
             state.finalized = Some(claim);
+            state.finalized_claims.insert(claim);
             settle(state, id, claim.lamport_bound);
         } else {
             state.mismatched.insert(claim);

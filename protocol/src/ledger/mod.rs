@@ -9,7 +9,9 @@
 //! it, so the state is always that of applying the whole set in order from genesis.
 
 mod apply;
+pub mod audit;
 mod frontier;
+pub mod proof;
 mod root;
 mod state;
 
@@ -60,6 +62,14 @@ impl LedgerError {
             LedgerError::LamportJump { .. } => "lamport_jump",
         }
     }
+}
+
+/// A prefix of the ledger order: see [`Ledger::prefix_at`].
+#[derive(Debug, Clone)]
+pub struct Prefix {
+    pub claim: CheckpointClaim,
+    pub state: State,
+    pub ids: Vec<ContentId>,
 }
 
 /// What became of an inserted event.
@@ -334,10 +344,17 @@ impl Ledger {
         self.state().root()
     }
 
-    /// The state of the prefix of events with a Lamport clock at most `bound`, its
-    /// event count and the Merkle root of their content ids in order: what a
-    /// Checkpoint at that bound claims.
+    /// What a Checkpoint at `bound` claims: the event count, the Merkle root of the
+    /// content ids in order and the state root of the prefix of events with a Lamport
+    /// clock at most `bound`.
     pub fn claim_at(&self, bound: u64) -> CheckpointClaim {
+        self.prefix_at(bound).claim
+    }
+
+    /// The prefix of events with a Lamport clock at most `bound`: its claim, the
+    /// state after applying exactly it, and its content ids in ledger order (the
+    /// leaves of `events_root`), from which auditors' proofs are built.
+    pub fn prefix_at(&self, bound: u64) -> Prefix {
         let mut state = initial_state(&self.genesis);
         let ctx = apply::Ctx {
             rules: &self.genesis.rules,
@@ -347,14 +364,15 @@ impl Ledger {
         let mut ids = Vec::new();
         for key in self.order.range(..=(bound, Hash32([0xff; 32]))) {
             apply::apply(&mut state, &ctx, &self.events[&key.1]);
-            ids.push(key.1.as_bytes().to_vec());
+            ids.push(key.1);
         }
-        CheckpointClaim {
+        let claim = CheckpointClaim {
             lamport_bound: bound,
             event_count: ids.len() as u64,
-            events_root: merkle_root(ids),
+            events_root: merkle_root(ids.iter().map(|id| id.as_bytes().to_vec()).collect()),
             state_root: state.root(),
-        }
+        };
+        Prefix { claim, state, ids }
     }
 
     pub fn get(&self, id: &ContentId) -> Option<&SignedEvent> {

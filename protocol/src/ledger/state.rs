@@ -266,6 +266,9 @@ pub struct State {
     pub signed_bounds: OrdSet<(PublicKey, u64)>,
     /// Latest claim a quorum signed.
     pub finalized: Option<CheckpointClaim>,
+    /// Every claim finalized so far (the greatest is `finalized`): auditors are sent
+    /// the earliest one that covers an event. Not part of the state root.
+    pub finalized_claims: OrdSet<CheckpointClaim>,
     /// Events the rules made void, with the reason; every other ordered event applied.
     /// (Only voids are kept: most events apply, and a map entry per event would cost
     /// more than the rest of applying it.)
