@@ -9,7 +9,7 @@
 //! status code that says whose fault it was. Bodies are capped at [`MAX_BODY_BYTES`]
 //! before they are parsed, and nothing a client sends can make a handler panic.
 
-use crate::client::{Client, Closed, IngestError, SearchQuery, Submitted};
+use crate::client::{AuditRefusal, Client, Closed, IngestError, SearchQuery, Submitted};
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use carnet_protocol::card::Card;
 use carnet_protocol::encoding::from_canonical;
+use carnet_protocol::ledger::audit::MAX_EVIDENCE_BYTES;
 use carnet_protocol::limits::{MAX_EVENT_BYTES, MAX_SEALED_CARD_BYTES};
 use carnet_protocol::payload::{Admit, Enroll, Grant, OptOut, Revoke};
 use carnet_protocol::{Hash32, Payload, PublicKey};
@@ -39,6 +40,9 @@ use std::time::Duration;
 
 /// Largest request body the API reads; anything longer is answered with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest body of `POST /v1/evidence`: a 1 MiB message in hex, with room for the
+/// JSON around it.
+pub const MAX_EVIDENCE_BODY_BYTES: usize = 2 * MAX_EVIDENCE_BYTES + 4096;
 /// Listings returned by a search when the request names no limit.
 pub const DEFAULT_SEARCH_LIMIT: usize = 50;
 /// Most listings one search returns; a larger `limit` is lowered to this.
@@ -231,6 +235,20 @@ impl Routes {
         self.router = self.router.route(path, post(h));
         self
     }
+
+    /// A POST route whose bodies may be up to `limit` bytes instead of the default.
+    fn post_large<H: Handler<T, AppState>, T: 'static>(
+        mut self,
+        path: &'static str,
+        limit: usize,
+        h: H,
+    ) -> Self {
+        self.list.push(("post", path));
+        self.router = self
+            .router
+            .route(path, post(h).layer(DefaultBodyLimit::max(limit)));
+        self
+    }
 }
 
 fn routes() -> Routes {
@@ -249,6 +267,9 @@ fn routes() -> Routes {
     .get("/v1/accounts/{pubkey}/chain", chain_head)
     .get("/v1/accounts/{pubkey}/purchases", purchases)
     .get("/v1/deliveries/{purchase_id}", delivery)
+    .post_large("/v1/evidence", MAX_EVIDENCE_BODY_BYTES, post_evidence)
+    .get("/v1/audit/checkpoint", audit_checkpoint)
+    .get("/v1/audit/{event_id}", audit_bundle)
     .get("/v1/status", status)
     .get("/v1/peers", peers)
     .post("/v1/admin/enroll", admin_enroll)
@@ -319,6 +340,23 @@ impl From<IngestError> for ApiError {
     }
 }
 
+impl From<AuditRefusal> for ApiError {
+    fn from(e: AuditRefusal) -> Self {
+        let (status, code) = match e.code.as_str() {
+            "not_found" => (StatusCode::NOT_FOUND, "not_found"),
+            "no_checkpoint" => (StatusCode::NOT_FOUND, "no_checkpoint"),
+            "not_a_penalty" => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_penalty"),
+            "void_penalty" => (StatusCode::UNPROCESSABLE_ENTITY, "void_penalty"),
+            "not_settled" => (StatusCode::CONFLICT, "not_settled"),
+            "no_message" => (StatusCode::CONFLICT, "no_message"),
+            "evidence_too_large" => (StatusCode::PAYLOAD_TOO_LARGE, "evidence_too_large"),
+            "storage" => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "audit_failed"),
+        };
+        ApiError::new(status, code, e.message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
@@ -368,7 +406,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "body_too_large",
-                    format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+                    "the body is larger than this endpoint accepts",
                 )
             } else {
                 ApiError::new(StatusCode::BAD_REQUEST, "bad_body", r.body_text())
@@ -690,6 +728,91 @@ async fn delivery(
         .await??
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no delivery for purchase {id}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvidenceBody {
+    message_hex: String,
+}
+
+#[derive(Serialize)]
+struct EvidenceStored {
+    evidence: String,
+}
+
+async fn post_evidence(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<EvidenceBody>,
+) -> ApiResult<Json<EvidenceStored>> {
+    let raw = hex::decode(body.message_hex.trim()).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_hex",
+            format!("message_hex: {e}"),
+        )
+    })?;
+    if raw.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_hex",
+            "message_hex is empty",
+        ));
+    }
+    if raw.len() > MAX_EVIDENCE_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "evidence_too_large",
+            format!(
+                "the message is {} bytes, over the limit of {MAX_EVIDENCE_BYTES}",
+                raw.len()
+            ),
+        ));
+    }
+    let hash = state.wait(state.client.put_evidence(raw)).await???;
+    Ok(Json(EvidenceStored {
+        evidence: hash.to_hex(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    #[serde(default)]
+    include_message: bool,
+}
+
+async fn audit_bundle(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    params: Result<Query<AuditParams>, QueryRejection>,
+) -> ApiResult<Json<carnet_protocol::ledger::audit::Bundle>> {
+    let id = parse_id(id, "event_id")?;
+    let Query(p) = params
+        .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text()))?;
+    let bundle = state
+        .wait(state.client.audit_bundle(id, p.include_message))
+        .await???;
+    Ok(Json(bundle))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointParams {
+    bound: Option<u64>,
+    since: Option<u64>,
+}
+
+async fn audit_checkpoint(
+    State(state): State<AppState>,
+    params: Result<Query<CheckpointParams>, QueryRejection>,
+) -> ApiResult<Json<carnet_protocol::ledger::audit::CheckpointFile>> {
+    let Query(p) = params
+        .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text()))?;
+    let file = state
+        .wait(state.client.audit_checkpoint(p.bound, p.since))
+        .await???;
+    Ok(Json(file))
 }
 
 async fn status(State(state): State<AppState>) -> ApiResult<Json<crate::client::NodeStatus>> {

@@ -169,6 +169,40 @@ pub struct CompanyInfo {
     pub revenue: carnet_protocol::payload::RevenueRange,
 }
 
+/// Why the node cannot answer an audit request. `code` is stable (see docs/api.md):
+/// `not_found`, `not_a_penalty`, `void_penalty`, `not_settled`, `no_message`,
+/// `no_checkpoint`, `storage`, `audit_failed`.
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[error("{message}")]
+pub struct AuditRefusal {
+    pub code: String,
+    pub message: String,
+}
+
+impl AuditRefusal {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        AuditRefusal {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<carnet_protocol::ledger::audit::AuditError> for AuditRefusal {
+    fn from(e: carnet_protocol::ledger::audit::AuditError) -> Self {
+        use carnet_protocol::ledger::audit::AuditError as E;
+        let code = match &e {
+            E::UnknownEvent(_) => "not_found",
+            E::NotAPenalty(..) => "not_a_penalty",
+            E::Void(..) => "void_penalty",
+            E::NotSettled(_) => "not_settled",
+            E::NoCheckpoint(_) => "no_checkpoint",
+            E::Missing(_) | E::Inconsistent(_) => "audit_failed",
+        };
+        AuditRefusal::new(code, e.to_string())
+    }
+}
+
 /// Requests to the event loop, each with its reply channel.
 #[derive(Debug)]
 pub enum Command {
@@ -226,6 +260,25 @@ pub enum Command {
     },
     Status {
         reply: oneshot::Sender<NodeStatus>,
+    },
+    /// Keep a piece of evidence (a bounce message); replies with its evidence hash.
+    PutEvidence {
+        raw: Vec<u8>,
+        reply: oneshot::Sender<Result<carnet_protocol::Hash32, AuditRefusal>>,
+    },
+    /// The audit bundle of a penalty event, with the bounce message if asked for.
+    AuditBundle {
+        event: ContentId,
+        include_message: bool,
+        reply: oneshot::Sender<Result<carnet_protocol::ledger::audit::Bundle, AuditRefusal>>,
+    },
+    /// A finalized checkpoint (at `bound`, or the latest), with a consistency proof
+    /// from the finalized checkpoint at `since` if given.
+    AuditCheckpoint {
+        bound: Option<u64>,
+        since: Option<u64>,
+        reply:
+            oneshot::Sender<Result<carnet_protocol::ledger::audit::CheckpointFile, AuditRefusal>>,
     },
     Peers {
         reply: oneshot::Sender<Vec<PeerView>>,
@@ -317,6 +370,39 @@ impl Client {
 
     pub async fn status(&self) -> Result<NodeStatus, Closed> {
         self.ask(|reply| Command::Status { reply }).await
+    }
+
+    pub async fn put_evidence(
+        &self,
+        raw: Vec<u8>,
+    ) -> Result<Result<carnet_protocol::Hash32, AuditRefusal>, Closed> {
+        self.ask(|reply| Command::PutEvidence { raw, reply }).await
+    }
+
+    pub async fn audit_bundle(
+        &self,
+        event: ContentId,
+        include_message: bool,
+    ) -> Result<Result<carnet_protocol::ledger::audit::Bundle, AuditRefusal>, Closed> {
+        self.ask(|reply| Command::AuditBundle {
+            event,
+            include_message,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn audit_checkpoint(
+        &self,
+        bound: Option<u64>,
+        since: Option<u64>,
+    ) -> Result<Result<carnet_protocol::ledger::audit::CheckpointFile, AuditRefusal>, Closed> {
+        self.ask(|reply| Command::AuditCheckpoint {
+            bound,
+            since,
+            reply,
+        })
+        .await
     }
 
     pub async fn peers(&self) -> Result<Vec<PeerView>, Closed> {

@@ -369,6 +369,55 @@ impl Engine {
         self.ledger.state_root().to_hex()
     }
 
+    /// Keeps a piece of evidence (a bounce message) and returns its evidence hash.
+    pub fn put_evidence(&self, raw: &[u8]) -> Result<carnet_protocol::Hash32, AuditRefusal> {
+        self.store.put_evidence(raw).map_err(|e| match e {
+            crate::store::StoreError::EvidenceTooLarge(_) => {
+                AuditRefusal::new("evidence_too_large", e.to_string())
+            }
+            e => AuditRefusal::new("storage", e.to_string()),
+        })
+    }
+
+    /// The audit bundle of penalty `event`. With `include_message` (the org agrees
+    /// to disclose it), a bounce report's message must be held by this node.
+    pub fn audit_bundle(
+        &mut self,
+        event: &ContentId,
+        include_message: bool,
+    ) -> Result<carnet_protocol::ledger::audit::Bundle, AuditRefusal> {
+        let message = match self.ledger.get(event).map(|e| e.payload()) {
+            Some(Payload::BounceReport(b)) if include_message => {
+                let raw = self
+                    .store
+                    .get_evidence(&b.evidence)
+                    .map_err(|e| AuditRefusal::new("storage", e.to_string()))?
+                    .ok_or_else(|| {
+                        AuditRefusal::new(
+                            "no_message",
+                            format!(
+                                "this node does not hold the bounce message with evidence {} \
+                                 (only the reporter's org node does)",
+                                b.evidence
+                            ),
+                        )
+                    })?;
+                Some(raw)
+            }
+            _ => None,
+        };
+        Ok(self.ledger.audit_bundle(event, message)?)
+    }
+
+    /// See [`Command::AuditCheckpoint`].
+    pub fn audit_checkpoint(
+        &mut self,
+        bound: Option<u64>,
+        since: Option<u64>,
+    ) -> Result<carnet_protocol::ledger::audit::CheckpointFile, AuditRefusal> {
+        Ok(self.ledger.audit_checkpoint(bound, since)?)
+    }
+
     pub fn finalized_bound(&mut self) -> Option<u64> {
         self.ledger.state().finalized.map(|c| c.lamport_bound)
     }

@@ -292,6 +292,23 @@ impl EventLoop {
                 };
                 let _ = reply.send(status);
             }
+            Command::PutEvidence { raw, reply } => {
+                let _ = reply.send(self.engine.put_evidence(&raw));
+            }
+            Command::AuditBundle {
+                event,
+                include_message,
+                reply,
+            } => {
+                let _ = reply.send(self.engine.audit_bundle(&event, include_message));
+            }
+            Command::AuditCheckpoint {
+                bound,
+                since,
+                reply,
+            } => {
+                let _ = reply.send(self.engine.audit_checkpoint(bound, since));
+            }
             Command::Peers { reply } => {
                 let peers = self
                     .swarm

@@ -15,6 +15,8 @@
 use carnet_protocol::card::Card;
 use carnet_protocol::encoding::{from_canonical, take_canonical, to_canonical};
 use carnet_protocol::event::batch_check_stored;
+use carnet_protocol::hash::evidence_hash;
+use carnet_protocol::ledger::audit::MAX_EVIDENCE_BYTES;
 use carnet_protocol::{ContentId, EventBody, Hash32, NetworkId, SecretKey, SignedEvent};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
 use chacha20poly1305::ChaCha20Poly1305;
@@ -30,6 +32,9 @@ const EVENTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("events")
 const ORDER: TableDefinition<(u64, &[u8; 32]), ()> = TableDefinition::new("order");
 /// Listing content id → nonce || ChaCha20-Poly1305 ciphertext of the canonical card.
 const CARDS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("cards");
+/// Evidence hash → the raw evidence (a bounce message a member of this org posted),
+/// kept so that the org can include it in an audit bundle if it agrees to.
+const EVIDENCE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("evidence");
 /// Small named values: the network id and whatever else the node needs to remember.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -83,6 +88,8 @@ pub enum StoreError {
          (a store of another org, or tampered with)"
     )]
     CardKey { listing: ContentId },
+    #[error("evidence of {0} bytes is over the limit of {MAX_EVIDENCE_BYTES}")]
+    EvidenceTooLarge(usize),
     #[error("meta key {0:?} is reserved by the store")]
     ReservedMeta(String),
 }
@@ -139,6 +146,8 @@ impl Store {
                 .map_err(db_err("create order table"))?;
             txn.open_table(CARDS)
                 .map_err(db_err("create cards table"))?;
+            txn.open_table(EVIDENCE)
+                .map_err(db_err("create evidence table"))?;
             let mut meta = txn.open_table(META).map_err(db_err("create meta table"))?;
             let stored = meta
                 .get(NETWORK_META_KEY)
@@ -440,6 +449,44 @@ impl Store {
             cards.remove(&listing.0).map_err(db_err("remove card"))?;
         }
         txn.commit().map_err(db_err("commit remove card"))
+    }
+
+    /// Stores a piece of evidence (at most [`MAX_EVIDENCE_BYTES`]) under its
+    /// evidence hash, which it returns. Storing the same bytes twice is harmless.
+    pub fn put_evidence(&self, raw: &[u8]) -> Result<Hash32, StoreError> {
+        if raw.len() > MAX_EVIDENCE_BYTES {
+            return Err(StoreError::EvidenceTooLarge(raw.len()));
+        }
+        let hash = evidence_hash(raw);
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db_err("begin put evidence"))?;
+        {
+            let mut table = txn.open_table(EVIDENCE).map_err(db_err("open evidence"))?;
+            table
+                .insert(&hash.0, raw)
+                .map_err(db_err("insert evidence"))?;
+        }
+        txn.commit().map_err(db_err("commit put evidence"))?;
+        Ok(hash)
+    }
+
+    /// The evidence stored under `hash`, re-hashed to catch a rotten disk.
+    pub fn get_evidence(&self, hash: &Hash32) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let table = txn.open_table(EVIDENCE).map_err(db_err("open evidence"))?;
+        let Some(v) = table.get(&hash.0).map_err(db_err("read evidence"))? else {
+            return Ok(None);
+        };
+        let raw = v.value().to_vec();
+        if evidence_hash(&raw) != *hash {
+            return Err(corrupt(
+                format!("evidence:{hash}"),
+                "the stored bytes no longer hash to their key",
+            ));
+        }
+        Ok(Some(raw))
     }
 
     /// Sets a meta value. [`NETWORK_META_KEY`] is the store's own and refused.
@@ -765,6 +812,26 @@ mod tests {
         c2.teaser.city = "Paris".into();
         store.put_card(&listing, &c2, &org, [2; 12]).unwrap();
         assert_eq!(store.get_card(&listing, &org).unwrap(), Some(c2));
+    }
+
+    #[test]
+    fn evidence_roundtrip_keyed_by_hash_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.redb");
+        let store = Store::open(&path, network()).unwrap();
+        let h = store.put_evidence(b"a bounce").unwrap();
+        assert_eq!(h, evidence_hash(b"a bounce"));
+        assert_eq!(store.put_evidence(b"a bounce").unwrap(), h);
+        assert_eq!(store.get_evidence(&h).unwrap().unwrap(), b"a bounce");
+        assert_eq!(store.get_evidence(&Hash32::ZERO).unwrap(), None);
+        let big = vec![0u8; MAX_EVIDENCE_BYTES + 1];
+        assert!(matches!(
+            store.put_evidence(&big),
+            Err(StoreError::EvidenceTooLarge(_))
+        ));
+        drop(store);
+        let store = Store::open(&path, network()).unwrap();
+        assert_eq!(store.get_evidence(&h).unwrap().unwrap(), b"a bounce");
     }
 
     #[test]

@@ -213,6 +213,40 @@ fn answer(cmd: Command) -> Command {
             }]);
             Command::Peers { reply: used() }
         }
+        Command::PutEvidence { raw, reply } => {
+            let _ = reply.send(Ok(carnet_protocol::hash::evidence_hash(&raw)));
+            Command::PutEvidence { raw, reply: used() }
+        }
+        Command::AuditBundle {
+            event,
+            include_message,
+            reply,
+        } => {
+            let _ = reply.send(Err(carnet_node::client::AuditRefusal::new(
+                "not_settled",
+                "not yet settled: no checkpoint with a quorum covers it",
+            )));
+            Command::AuditBundle {
+                event,
+                include_message,
+                reply: used(),
+            }
+        }
+        Command::AuditCheckpoint {
+            bound,
+            since,
+            reply,
+        } => {
+            let _ = reply.send(Err(carnet_node::client::AuditRefusal::new(
+                "no_checkpoint",
+                "no finalized checkpoint",
+            )));
+            Command::AuditCheckpoint {
+                bound,
+                since,
+                reply: used(),
+            }
+        }
     }
 }
 
@@ -607,6 +641,91 @@ async fn deliveries_status_and_peers() {
         let (status, body) = api.get("/v1/peers").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["peers"][0]["peer_id"], "12D3KooWpeer");
+        api.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn evidence_and_audit_routes() {
+    bounded(async {
+        let (api, log) = Api::with_fake_loop().await;
+        // A message of 1 MiB passes the route's larger body limit.
+        let big = vec![b'x'; carnet_protocol::ledger::audit::MAX_EVIDENCE_BYTES];
+        let (status, body) = api
+            .post_json(
+                "/v1/evidence",
+                &json!({"message_hex": hex::encode(&big)}),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["evidence"],
+            carnet_protocol::hash::evidence_hash(&big).to_hex()
+        );
+        assert!(log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| matches!(c, Command::PutEvidence { raw, .. } if raw.len() == big.len())));
+        let over = hex::encode(vec![b'x'; big.len() + 1]);
+        assert_error(
+            api.post_json("/v1/evidence", &json!({"message_hex": over}), None)
+                .await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "evidence_too_large",
+        );
+        for bad in [json!({"message_hex": "zz"}), json!({"message_hex": ""})] {
+            assert_error(
+                api.post_json("/v1/evidence", &bad, None).await,
+                StatusCode::BAD_REQUEST,
+                "invalid_hex",
+            );
+        }
+        // Other routes keep the 64 KiB limit.
+        let (status, _) = api
+            .post_json("/v1/events", &json!({"event_hex": hex::encode(&big)}), None)
+            .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+        let id = known_event().to_hex();
+        assert_error(
+            api.get(&format!("/v1/audit/{id}?include_message=true"))
+                .await,
+            StatusCode::CONFLICT,
+            "not_settled",
+        );
+        assert!(log.lock().unwrap().iter().any(|c| matches!(
+            c,
+            Command::AuditBundle {
+                include_message: true,
+                ..
+            }
+        )));
+        assert_error(
+            api.get("/v1/audit/zz").await,
+            StatusCode::BAD_REQUEST,
+            "invalid_hex",
+        );
+        assert_error(
+            api.get(&format!("/v1/audit/{id}?include=1")).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        );
+        assert_error(
+            api.get("/v1/audit/checkpoint?since=3").await,
+            StatusCode::NOT_FOUND,
+            "no_checkpoint",
+        );
+        assert!(log.lock().unwrap().iter().any(|c| matches!(
+            c,
+            Command::AuditCheckpoint {
+                bound: None,
+                since: Some(3),
+                ..
+            }
+        )));
         api.stop().await;
     })
     .await;
