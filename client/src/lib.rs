@@ -3,6 +3,7 @@
 //! HTTP API; nothing here needs a data directory.
 
 pub mod api;
+pub mod audit;
 pub mod contact;
 pub mod dsn;
 pub mod export;
