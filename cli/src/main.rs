@@ -1,5 +1,6 @@
 //! `carnet`: parse, call the library, print. Errors are one line on stderr.
 
+mod audit;
 mod org;
 mod out;
 mod trade;
@@ -102,6 +103,11 @@ enum Command {
     },
     /// Show the member key in use.
     Whoami,
+    /// Export and verify penalty audit bundles (docs/audit.md).
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -328,6 +334,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Referral { referrer } => trade::referral(m, referrer.as_deref(), out),
         Command::Optout { email, admin } => org::optout(&admin, m.api.as_deref(), &email, out),
         Command::Whoami => trade::whoami(m, out),
+        Command::Audit { command } => {
+            if !audit::run(command, cli.json, m.api.as_deref())? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Node {
             command: NodeCommand::Run(args),
         } => {

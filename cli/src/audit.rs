@@ -1,0 +1,234 @@
+//! `carnet audit`: export a penalty's bundle from a node, hand an auditor the genesis,
+//! and verify bundles offline (docs/audit.md).
+
+use anyhow::{bail, Context};
+use carnet_client::audit::{verify, AuditFile, GenesisFile, Status};
+use carnet_protocol::ledger::audit::MAX_BUNDLE_FILE_BYTES;
+use carnet_protocol::{Genesis, Hash32};
+use clap::Subcommand;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Fetch the audit bundle of a penalty (bounce or mobile report) from a node.
+    Export {
+        /// Content id of the BounceReport or MobileReport.
+        event: String,
+        /// Where to write the bundle.
+        #[arg(long)]
+        out: PathBuf,
+        /// Include the bounce message this node holds: the org agrees to disclose it.
+        #[arg(long)]
+        include_message: bool,
+    },
+    /// Fetch a finalized checkpoint, with a consistency proof from an earlier one.
+    Checkpoint {
+        /// Where to write the checkpoint file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Bound of the checkpoint [default: the latest finalized].
+        #[arg(long)]
+        bound: Option<u64>,
+        /// Bound of an earlier checkpoint (e.g. a bundle's) to prove consistency from.
+        #[arg(long)]
+        since: Option<u64>,
+    },
+    /// Write the node's genesis as the JSON file an auditor pins.
+    Genesis {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+        /// The node's data directory [default: the platform data dir + /carnet].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Verify a bundle (or checkpoint file) offline against a pinned genesis.
+    Verify {
+        /// The bundle or checkpoint file.
+        file: PathBuf,
+        /// The pinned genesis file (`carnet audit genesis`).
+        #[arg(long)]
+        genesis: PathBuf,
+        /// A later checkpoint file whose events must extend this file's checkpoint.
+        #[arg(long)]
+        later: Option<PathBuf>,
+    },
+}
+
+/// Runs an audit command; Ok(false) when verification failed. `node` is the API URL
+/// of the global `--node` flag (export and checkpoint only).
+pub fn run(cmd: AuditCommand, json: bool, node: Option<&str>) -> anyhow::Result<bool> {
+    let api = node.unwrap_or(carnet_client::api::DEFAULT_API);
+    match cmd {
+        AuditCommand::Export {
+            event,
+            out,
+            include_message,
+        } => {
+            let id =
+                Hash32::from_hex(event.trim()).context("the event id must be 64 hex digits")?;
+            let path = format!(
+                "/v1/audit/{}{}",
+                id.to_hex(),
+                if include_message {
+                    "?include_message=true"
+                } else {
+                    ""
+                }
+            );
+            let body = get(api, &path)?;
+            match AuditFile::parse(body.as_bytes()) {
+                Ok(AuditFile::Bundle(_)) => {}
+                Ok(_) => bail!("the node answered with something other than a bundle"),
+                Err(e) => bail!("the node answered with an unreadable bundle: {e}"),
+            }
+            write(&out, body.as_bytes())?;
+            report_written(json, &out, "bundle");
+            Ok(true)
+        }
+        AuditCommand::Checkpoint { out, bound, since } => {
+            let mut q = Vec::new();
+            if let Some(b) = bound {
+                q.push(format!("bound={b}"));
+            }
+            if let Some(s) = since {
+                q.push(format!("since={s}"));
+            }
+            let path = if q.is_empty() {
+                "/v1/audit/checkpoint".to_string()
+            } else {
+                format!("/v1/audit/checkpoint?{}", q.join("&"))
+            };
+            let body = get(api, &path)?;
+            match AuditFile::parse(body.as_bytes()) {
+                Ok(AuditFile::Checkpoint(_)) => {}
+                Ok(_) => bail!("the node answered with something other than a checkpoint file"),
+                Err(e) => bail!("the node answered with an unreadable checkpoint file: {e}"),
+            }
+            write(&out, body.as_bytes())?;
+            report_written(json, &out, "checkpoint");
+            Ok(true)
+        }
+        AuditCommand::Genesis { out, data_dir } => {
+            let dir = match data_dir {
+                Some(d) => d,
+                None => carnet_node::datadir::default_path()?,
+            };
+            let path = dir.join(carnet_node::datadir::GENESIS_FILE);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("reading the node's genesis {}", path.display()))?;
+            let g = Genesis::decode(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: not a valid genesis: {e}", path.display()))?;
+            let file = GenesisFile::new(&g);
+            let mut text = serde_json::to_string_pretty(&file)?;
+            text.push('\n');
+            write(&out, text.as_bytes())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"written": out.display().to_string(), "network": g.network_id().to_hex()})
+                );
+            } else {
+                println!(
+                    "genesis of network {} written to {}",
+                    g.network_id(),
+                    out.display()
+                );
+            }
+            Ok(true)
+        }
+        AuditCommand::Verify {
+            file,
+            genesis,
+            later,
+        } => verify_files(&file, &genesis, later.as_deref(), json),
+    }
+}
+
+fn report_written(json: bool, out: &Path, what: &str) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"written": out.display().to_string()})
+        );
+    } else {
+        println!("{what} written to {}", out.display());
+    }
+}
+
+/// Reads at most `limit` bytes of a file; larger files are refused.
+fn read_limited(path: &Path, limit: usize) -> anyhow::Result<Vec<u8>> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut buf = Vec::new();
+    f.take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if buf.len() > limit {
+        bail!("{} is over the limit of {limit} bytes", path.display());
+    }
+    Ok(buf)
+}
+
+fn verify_files(
+    file: &Path,
+    genesis: &Path,
+    later: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let g = GenesisFile::parse(&read_limited(
+        genesis,
+        carnet_client::audit::genesis::MAX_GENESIS_FILE_BYTES,
+    )?)
+    .and_then(|f| f.open())
+    .map_err(|e| anyhow::anyhow!("{}: {e}", genesis.display()))?;
+    let f = AuditFile::parse(&read_limited(file, MAX_BUNDLE_FILE_BYTES)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let later = match later {
+        None => None,
+        Some(p) => match AuditFile::parse(&read_limited(p, MAX_BUNDLE_FILE_BYTES)?) {
+            Ok(AuditFile::Checkpoint(c)) => Some(*c),
+            Ok(AuditFile::Bundle(_)) => bail!(
+                "{}: --later takes a checkpoint file (`carnet audit checkpoint --since BOUND`), not a bundle",
+                p.display()
+            ),
+            Err(e) => bail!("{}: {e}", p.display()),
+        },
+    };
+    let report = verify(&f, &g, later.as_ref());
+    if json {
+        let v = serde_json::json!({
+            "ok": report.ok(),
+            "first_failure": report.first_failure().map(|c| &c.name),
+            "checks": report.checks,
+        });
+        println!("{v}");
+    } else {
+        for c in &report.checks {
+            let tag = match c.status {
+                Status::Pass => "pass",
+                Status::Fail => "FAIL",
+                Status::Skip => "skip",
+            };
+            println!("{tag}  {:<32} {}", c.name, c.detail);
+        }
+        match report.first_failure() {
+            None => println!("verified: every check passed"),
+            Some(c) => println!("NOT VERIFIED: first broken link: {}: {}", c.name, c.detail),
+        }
+    }
+    Ok(report.ok())
+}
+
+/// GET `path` from the node's API: the JSON answer, pretty-printed for the file.
+fn get(api: &str, path: &str) -> anyhow::Result<String> {
+    let node = carnet_client::api::NodeApi::new(api)?;
+    let v: serde_json::Value = node.get(path)?;
+    let mut text = serde_json::to_string_pretty(&v)?;
+    text.push('\n');
+    Ok(text)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
