@@ -517,13 +517,10 @@ impl Ledger {
             .ok_or_else(|| missing("the Contribute of the listing bought"))?;
         let contributor = listing.author();
         let reporter = ev.author();
-        let update = finder
-            .events
-            .iter()
-            .copied()
-            .filter(|e| (e.lamport(), e.id()) < purchase_key)
-            .filter(|e| matches!(e.payload(), Payload::Update(u) if u.listing_id == listing_id))
-            .next_back();
+        let update = finder.events.iter().copied().rfind(|e| {
+            (e.lamport(), e.id()) < purchase_key
+                && matches!(e.payload(), Payload::Update(u) if u.listing_id == listing_id)
+        });
         let delivery = finder
             .first(|e| matches!(e.payload(), Payload::Deliver(d) if d.purchase_id == purchase_id))
             .ok_or_else(|| missing("the Deliver of the purchase"))?;

@@ -289,29 +289,19 @@ mod tests {
             let root = tree_hash(&hashes);
             assert_eq!(root.0[..], t.root().as_bytes()[..]);
             assert_eq!(root, super::super::merkle_root(leaves.clone()));
-            for i in 0..n {
+            for (i, leaf) in leaves.iter().enumerate() {
                 let p = prove_inclusion(&hashes, i).unwrap();
                 assert_eq!(bytes(&p), t.prove_inclusion(i).as_bytes(), "n={n} i={i}");
-                assert!(verify_inclusion(&leaves[i], i as u64, n as u64, &p, &root));
+                assert!(verify_inclusion(leaf, i as u64, n as u64, &p, &root));
                 // Wrong index, leaf or a path one hash short or long: refused. (A path
                 // can fit several sizes: the size is taken from the signed claim.)
-                assert!(!verify_inclusion(
-                    &leaves[i],
-                    i as u64 + 1,
-                    n as u64,
-                    &p,
-                    &root
-                ));
+                assert!(!verify_inclusion(leaf, i as u64 + 1, n as u64, &p, &root));
                 assert!(!verify_inclusion(b"x", i as u64, n as u64, &p, &root));
                 let mut longer = p.clone();
                 longer.push(root);
-                assert!(!verify_inclusion(
-                    &leaves[i], i as u64, n as u64, &longer, &root
-                ));
+                assert!(!verify_inclusion(leaf, i as u64, n as u64, &longer, &root));
                 if let Some((_, shorter)) = p.split_last() {
-                    assert!(!verify_inclusion(
-                        &leaves[i], i as u64, n as u64, shorter, &root
-                    ));
+                    assert!(!verify_inclusion(leaf, i as u64, n as u64, shorter, &root));
                 }
             }
             assert!(prove_inclusion(&hashes, n).is_none());
