@@ -37,7 +37,7 @@ Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n\
 Message-ID: <20231114221320.1A2B3C@mx.buyer.example>\r\n\
 MIME-Version: 1.0\r\n\
 Content-Type: multipart/report; report-type=delivery-status;\r\n\
- boundary=\"BOUNDARY-1\"\r\n\
+\tboundary=\"BOUNDARY-1\"\r\n\
 \r\n\
 This is a MIME-encapsulated message.\r\n\
 \r\n\
