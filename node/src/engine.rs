@@ -25,6 +25,9 @@ pub struct Engine {
     pub(crate) delivered: std::collections::HashSet<ContentId>,
     /// Set when events were ordered since deliveries were last looked for.
     pub(crate) delivery_check_due: bool,
+    /// Bumped whenever the set of held events changes, so the sync server knows when
+    /// its reconciliation index is stale.
+    generation: u64,
 }
 
 /// Events a batch added, and those the ledger rejected with the reason.
@@ -101,6 +104,7 @@ impl Engine {
             // Purchases may have arrived while the node was down (or before it could
             // deliver): look once at start.
             delivery_check_due: true,
+            generation: 0,
             org: Author::resume(org_key, network, head),
             ledger,
             store,
@@ -206,6 +210,9 @@ impl Engine {
             index_delivery(&mut self.deliveries, ev);
         }
         self.delivery_check_due |= !to_store.is_empty();
+        if !to_store.is_empty() || !dropped_ids.is_empty() {
+            self.generation += 1;
+        }
         if !dropped_ids.is_empty() {
             self.store
                 .remove_events(&dropped_ids)
@@ -251,6 +258,11 @@ impl Engine {
     /// (Lamport, id) of every event held, ordered or pending, for set reconciliation.
     pub fn items(&self) -> Vec<(u64, ContentId)> {
         self.ledger.all_items()
+    }
+
+    /// Changes whenever [`Engine::items`] does.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn event_bytes(&self, id: &ContentId) -> Option<Vec<u8>> {

@@ -57,6 +57,9 @@ pub struct EventLoop {
     shutdown: watch::Receiver<bool>,
     topic: IdentTopic,
     sessions: HashMap<OutboundRequestId, Session>,
+    /// The sealed reconciliation index of the held events and the engine generation
+    /// it was built at: rebuilding it is O(n log n), answering from it is not.
+    sync_index: Option<(u64, NegentropyStorageVector)>,
     /// Peers with a reconciliation under way: one at a time per peer.
     syncing: BTreeSet<PeerId>,
     sync_interval: Duration,
@@ -82,6 +85,17 @@ fn ids_storage(items: &[(u64, ContentId)]) -> Option<NegentropyStorageVector> {
     }
     storage.seal().ok()?;
     Some(storage)
+}
+
+impl EventLoop {
+    /// The reconciliation index of the events held now, rebuilt only if they changed.
+    fn sync_index(&mut self) -> Option<&NegentropyStorageVector> {
+        let generation = self.engine.generation();
+        if self.sync_index.as_ref().map(|(g, _)| *g) != Some(generation) {
+            self.sync_index = ids_storage(&self.engine.items()).map(|s| (generation, s));
+        }
+        self.sync_index.as_ref().map(|(_, s)| s)
+    }
 }
 
 /// The loop's timers and the checkpoint stride (see `NodeConfig`).
@@ -118,6 +132,7 @@ impl EventLoop {
                 shutdown,
                 topic,
                 sessions: HashMap::new(),
+                sync_index: None,
                 syncing: BTreeSet::new(),
                 sync_interval: timing.sync_interval,
                 checkpoint_interval: timing.checkpoint_interval,
@@ -442,7 +457,7 @@ impl EventLoop {
         if self.syncing.contains(&peer) {
             return;
         }
-        let Some(storage) = ids_storage(&self.engine.items()) else {
+        let Some(storage) = self.sync_index().cloned() else {
             return;
         };
         let Ok(mut neg) = Negentropy::owned(storage, NEGENTROPY_FRAME_BYTES) else {
@@ -504,8 +519,9 @@ impl EventLoop {
         let response = match request {
             SyncRequest::Reconcile(msg) => {
                 self.stats.bytes_received += msg.len() as u64;
-                match ids_storage(&self.engine.items())
-                    .and_then(|s| Negentropy::owned(s, NEGENTROPY_FRAME_BYTES).ok())
+                match self
+                    .sync_index()
+                    .and_then(|s| Negentropy::borrowed(s, NEGENTROPY_FRAME_BYTES).ok())
                     .map(|mut n| n.reconcile(&msg))
                 {
                     Some(Ok(reply)) => {
