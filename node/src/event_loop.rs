@@ -21,10 +21,12 @@ use negentropy::{Id, Negentropy, NegentropyStorageVector};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// Direct connections worth keeping; beyond it discovered peers are not dialled.
 const TARGET_PEERS: usize = 8;
+/// Most queued submissions ingested with one store commit.
+const MAX_SUBMIT_BATCH: usize = 256;
 /// How often the loop looks for purchases to deliver: short, since a buyer waits, and
 /// cheap, since it does nothing unless events were ordered meanwhile.
 const DELIVER_INTERVAL: Duration = Duration::from_millis(200);
@@ -160,6 +162,7 @@ impl EventLoop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 cmd = self.commands.recv() => match cmd {
+                    Some(Command::Submit { bytes, reply }) => self.on_submits(bytes, reply),
                     Some(cmd) => self.on_command(cmd),
                     None => break,
                 },
@@ -253,12 +256,42 @@ impl EventLoop {
         }
     }
 
+    /// Handles a submission together with every other one already queued behind it,
+    /// so concurrent submitters share one store commit. Order is kept: the batch
+    /// ends at the first other command, which is handled right after it.
+    fn on_submits(
+        &mut self,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<Submitted, IngestError>>,
+    ) {
+        let mut wires = vec![bytes];
+        let mut replies = vec![reply];
+        let mut next = None;
+        while wires.len() < MAX_SUBMIT_BATCH {
+            match self.commands.try_recv() {
+                Ok(Command::Submit { bytes, reply }) => {
+                    wires.push(bytes);
+                    replies.push(reply);
+                }
+                Ok(other) => {
+                    next = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let results = self.engine.ingest_submitted(&wires);
+        for (r, reply) in results.into_iter().zip(replies) {
+            let _ = reply.send(self.local_ingest(r));
+        }
+        if let Some(cmd) = next {
+            self.on_command(cmd);
+        }
+    }
+
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Submit { bytes, reply } => {
-                let r = self.engine.ingest(&bytes);
-                let _ = reply.send(self.local_ingest(r));
-            }
+            Command::Submit { bytes, reply } => self.on_submits(bytes, reply),
             Command::SubmitAsOrg { payload, reply } => {
                 let _ = reply.send(self.sign_as_org(payload));
             }

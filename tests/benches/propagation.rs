@@ -160,10 +160,69 @@ async fn ingest(events: usize) {
          single verification {single:.0} sig/s, batch verification {batch:.0} sig/s; ingest / batch = {:.0}%",
         100.0 * api / batch
     );
+    // Concurrent submitters: 16 members, each submitting its own chain in order,
+    // all at once. Queued submissions share one store commit.
+    let writers = 16;
+    let mut chains = Vec::new();
+    for w in 0..writers {
+        let mut m = net.member(100 + w);
+        net.node(0)
+            .client
+            .submit_as_org(Payload::Enroll(Enroll {
+                member: m.public(),
+                handle: format!("w{w}"),
+            }))
+            .await
+            .expect("enroll");
+        let clock = net
+            .node(0)
+            .client
+            .chain_head(m.public())
+            .await
+            .expect("head")
+            .clock;
+        let chain: Vec<Vec<u8>> = (0..events / writers)
+            .map(|k| {
+                m.sign(
+                    vote(events + w * events + k),
+                    vec![],
+                    clock,
+                    1_700_000_100_000,
+                )
+                .expect("sign")
+                .as_bytes()
+                .to_vec()
+            })
+            .collect();
+        chains.push(chain);
+    }
+    let n: usize = chains.iter().map(Vec::len).sum();
+    let t = Instant::now();
+    let tasks: Vec<_> = chains
+        .into_iter()
+        .map(|chain| {
+            let client = net.node(0).client.clone();
+            tokio::spawn(async move {
+                for w in chain {
+                    client.submit(w).await.expect("submit");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    let concurrent = n as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "ingest, one node, {n} events from {writers} concurrent submitters (queued submissions share a commit): \
+         {concurrent:.0} events/s = {:.1}x one by one; ingest / batch = {:.0}%",
+        concurrent / api,
+        100.0 * concurrent / batch
+    );
     // Bulk ingest: a second node catches up by sync, 256 events per fetch and commit.
     let t = Instant::now();
     net.start_node(1).await;
-    net.converged(events as u64 + 1).await;
+    net.converged((events + writers + n) as u64 + 1).await;
     let bulk = events as f64 / t.elapsed().as_secs_f64();
     println!(
         "ingest by catch-up sync (start, reconcile, fetch, decode + strict verify + order, one commit per 256): \
