@@ -12,7 +12,6 @@ use carnet_protocol::author::AuthorHead;
 use carnet_protocol::{ContentId, Hash32, NetworkId, PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -76,9 +75,7 @@ pub fn default_path() -> Result<PathBuf, KeyFileError> {
 
 /// 32 bytes from the operating system.
 pub fn random32() -> Result<[u8; 32], KeyFileError> {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| KeyFileError::Randomness(e.to_string()))?;
-    Ok(b)
+    carnet_node::os::random().map_err(|e| KeyFileError::Randomness(e.to_string()))
 }
 
 impl MemberKey {
@@ -172,16 +169,8 @@ fn read_small(path: &Path) -> Result<String, KeyFileError> {
     fs::read_to_string(path).map_err(io(path))
 }
 
-/// Writes a file that must not exist yet, readable by the owner only.
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), KeyFileError> {
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(|e| match e.kind() {
+    carnet_node::os::write_new_private(path, bytes).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => KeyFileError::Exists {
             path: path.to_owned(),
         },
@@ -189,9 +178,7 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), KeyFileError> {
             path: path.to_owned(),
             source: e,
         },
-    })?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
+    })
 }
 
 /// The member's last signed event, as journalled beside the key file.

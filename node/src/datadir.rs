@@ -7,7 +7,6 @@
 use carnet_protocol::genesis::{Genesis, GenesisError, OrgEntry, Rules};
 use carnet_protocol::{NetworkId, PublicKey, SecretKey};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -58,9 +57,7 @@ pub fn default_path() -> Result<PathBuf, DataDirError> {
 }
 
 fn random_seed() -> Result<[u8; 32], DataDirError> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| DataDirError::Randomness(e.to_string()))?;
-    Ok(seed)
+    crate::os::random().map_err(|e| DataDirError::Randomness(e.to_string()))
 }
 
 impl DataDir {
@@ -166,18 +163,8 @@ fn read_key(path: &Path) -> Result<SecretKey, DataDirError> {
     Ok(SecretKey::from_seed(seed))
 }
 
-/// Writes a file that must not exist yet, readable by the owner only.
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(io(path))?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
+    crate::os::write_new_private(path, bytes).map_err(io(path))
 }
 
 #[cfg(test)]

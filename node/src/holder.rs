@@ -14,10 +14,8 @@ use carnet_protocol::ledger::PurchaseStatus;
 use carnet_protocol::payload::{Deliver, Listing, Payload};
 use carnet_protocol::{ContentId, PublicKey, SignedEvent};
 
-fn random32() -> Result<[u8; 32], IngestError> {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| IngestError::Storage(format!("no randomness: {e}")))?;
-    Ok(b)
+fn random<const N: usize>() -> Result<[u8; N], IngestError> {
+    crate::os::random().map_err(|e| IngestError::Storage(format!("no randomness: {e}")))
 }
 
 impl Engine {
@@ -57,13 +55,13 @@ impl Engine {
             .get_card(&listing_id, self.org.key())
             .map_err(storage)?;
         self.store
-            .put_card(&listing_id, &card, self.org.key(), nonce()?)
+            .put_card(&listing_id, &card, self.org.key(), random()?)
             .map_err(storage)?;
         let restore = |engine: &mut Engine| -> Result<(), IngestError> {
             match &previous {
                 Some(old) => engine
                     .store
-                    .put_card(&listing_id, old, engine.org.key(), nonce()?)
+                    .put_card(&listing_id, old, engine.org.key(), random()?)
                     .map_err(storage),
                 None => {
                     engine.held.remove(&listing_id);
@@ -183,7 +181,7 @@ impl Engine {
             .get_card(listing_id, self.org.key())
             .map_err(|e| IngestError::Storage(e.to_string()))?
             .ok_or_else(|| IngestError::Storage(format!("card for {listing_id} vanished")))?;
-        let (ephemeral, sealed_card) = seal_card(&card, &recipient, random32()?, pid)
+        let (ephemeral, sealed_card) = seal_card(&card, &recipient, random()?, pid)
             .map_err(|e| IngestError::Card(e.to_string()))?;
         Ok(Payload::Deliver(Deliver {
             purchase_id: *pid,
@@ -247,10 +245,4 @@ impl Engine {
             revenue: v.revenue,
         })
     }
-}
-
-fn nonce() -> Result<[u8; crate::store::CARD_NONCE_LEN], IngestError> {
-    let mut n = [0u8; crate::store::CARD_NONCE_LEN];
-    getrandom::fill(&mut n).map_err(|e| IngestError::Storage(format!("no randomness: {e}")))?;
-    Ok(n)
 }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod event_loop;
 pub mod holder;
 pub mod network;
+pub mod os;
 pub mod run;
 pub mod store;
 
