@@ -110,7 +110,10 @@ pub fn contact_add(m: &MemberArgs, f: &ContactFields, out: Out) -> anyhow::Resul
     let (listing, submitted) = s.contribute(&prepared.card)?;
     report(
         out,
-        &format!("listed {} ({})", prepared.card.teaser.name, listing),
+        &format!(
+            "listed {} (the listing id is the event id)",
+            prepared.card.teaser.name
+        ),
         &submitted,
         json!({ "listing": listing.to_hex(), "warnings": prepared.warnings }),
     )
