@@ -326,16 +326,17 @@ impl From<Closed> for ApiError {
 
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
-        let (status, code) = match &e {
-            IngestError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-            IngestError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
-            IngestError::Card(_) => (StatusCode::UNPROCESSABLE_ENTITY, "card_mismatch"),
-            IngestError::NotMember(_) => (StatusCode::FORBIDDEN, "not_member"),
-            IngestError::DuplicateCard(_) => (StatusCode::CONFLICT, "duplicate_card"),
-            IngestError::OptedOut => (StatusCode::UNPROCESSABLE_ENTITY, "opted_out"),
-            IngestError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
-            IngestError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+        let status = match &e {
+            IngestError::Invalid(_)
+            | IngestError::Rejected(_)
+            | IngestError::Card(_)
+            | IngestError::OptedOut => StatusCode::UNPROCESSABLE_ENTITY,
+            IngestError::NotMember(_) => StatusCode::FORBIDDEN,
+            IngestError::DuplicateCard(_) => StatusCode::CONFLICT,
+            IngestError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         };
+        let code = e.code();
         ApiError::new(status, code, e.to_string())
     }
 }

@@ -39,6 +39,22 @@ pub enum IngestError {
     ShuttingDown,
 }
 
+impl IngestError {
+    /// Stable code: the API's error code and the metrics' reject reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestError::Invalid(_) => "invalid",
+            IngestError::Rejected(_) => "rejected",
+            IngestError::Card(_) => "card_mismatch",
+            IngestError::NotMember(_) => "not_member",
+            IngestError::DuplicateCard(_) => "duplicate_card",
+            IngestError::OptedOut => "opted_out",
+            IngestError::Storage(_) => "storage",
+            IngestError::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
 /// What happened to a submitted event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

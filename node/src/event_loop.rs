@@ -222,16 +222,7 @@ impl EventLoop {
                 let _ = self.ingested.send(i.event.id());
             }
             Ok(_) => {}
-            Err(e) => self.metrics.inc_rejected(match e {
-                IngestError::Invalid(_) => "invalid",
-                IngestError::Rejected(_) => "rejected",
-                IngestError::Card(_) => "card",
-                IngestError::NotMember(_) => "not_member",
-                IngestError::DuplicateCard(_) => "duplicate_card",
-                IngestError::OptedOut => "opted_out",
-                IngestError::Storage(_) => "storage",
-                IngestError::ShuttingDown => "shutting_down",
-            }),
+            Err(e) => self.metrics.inc_rejected(e.code()),
         }
         self.metrics.set_pending(self.engine_pending());
     }
