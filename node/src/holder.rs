@@ -37,7 +37,10 @@ impl Engine {
             }
         };
         self.check_member(&ev.author())?;
-        if let Payload::Contribute(c) = ev.payload() {
+        // A contribution submitted again (a retry) is answered as a duplicate below,
+        // not refused as a listed address: the listed address is its own.
+        let known = self.ledger.get(&ev.id()).is_some();
+        if let (Payload::Contribute(c), false) = (ev.payload(), known) {
             let state = self.ledger.state();
             let key = c.listing.dedup_key;
             if state.opted_out.contains(&key) {
@@ -244,5 +247,116 @@ impl Engine {
             employees: v.employees,
             revenue: v.revenue,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Submitted;
+    use crate::store::Store;
+    use carnet_protocol::author::Author;
+    use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
+    use carnet_protocol::payload::{Availability, Contribute, Enroll, Opening, Teaser};
+    use carnet_protocol::SecretKey;
+
+    fn card(email: &str) -> Card {
+        Card {
+            teaser: Teaser {
+                name: "Ada".into(),
+                title: "CTO".into(),
+                company: "Acme".into(),
+                company_domain: "acme.example".into(),
+                city: String::new(),
+                availability: Availability {
+                    email: true,
+                    postal: false,
+                    phone: false,
+                },
+            },
+            email: Opening {
+                value: email.into(),
+                salt: [3; 32],
+            },
+            phone: None,
+            postal_address: None,
+        }
+    }
+
+    #[test]
+    fn contributions_keep_only_cards_that_match_and_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let org = SecretKey::from_seed([1; 32]);
+        let genesis = Genesis::new(
+            "t",
+            vec![OrgEntry {
+                key: org.public(),
+                name: "O".into(),
+            }],
+            Rules::default(),
+            0,
+        )
+        .unwrap();
+        let net = genesis.network_id();
+        let store = Store::open(&dir.path().join("events.redb"), net).unwrap();
+        let mut e = Engine::open(store, genesis, org).unwrap();
+        let mut member = Author::new(SecretKey::from_seed([10; 32]), net);
+        let mut stranger = Author::new(SecretKey::from_seed([11; 32]), net);
+        let enroll = e
+            .sign_as_org(Payload::Enroll(Enroll {
+                member: member.public(),
+                handle: "m".into(),
+            }))
+            .unwrap();
+        e.ingest_event(enroll).unwrap();
+        let contribute = |a: &mut Author, c: &Card, clock: u64| {
+            a.sign(
+                Payload::Contribute(Contribute {
+                    listing: c.listing(&net).unwrap(),
+                }),
+                vec![],
+                clock,
+                5,
+            )
+            .unwrap()
+        };
+        let ada = card("ada@acme.example");
+        let clock = e.ledger().max_lamport();
+
+        // Not a member of this org: refused, nothing kept.
+        let ev = contribute(&mut stranger, &ada, clock);
+        assert!(matches!(
+            e.contribute(ev.as_bytes(), ada.clone()),
+            Err(IngestError::NotMember(_))
+        ));
+        // A card that is not the listed one: refused, nothing kept.
+        let ev = contribute(&mut member, &ada, clock);
+        let other = card("bob@acme.example");
+        assert!(matches!(
+            e.contribute(ev.as_bytes(), other),
+            Err(IngestError::Card(_))
+        ));
+        assert!(e.store.card_ids().unwrap().is_empty());
+        assert_eq!(e.ledger().len(), 1);
+
+        // The right card: kept, and a retry of the same event is a duplicate.
+        let r = e.contribute(ev.as_bytes(), ada.clone()).unwrap();
+        assert!(matches!(r.result, Submitted::Ordered { .. }), "{r:?}");
+        assert_eq!(e.store.card_ids().unwrap(), vec![ev.id()]);
+        let again = e.contribute(ev.as_bytes(), ada.clone()).unwrap();
+        assert!(matches!(again.result, Submitted::Duplicate { .. }));
+
+        // Another listing of the same address: refused before it is signed into the
+        // ledger.
+        let mut ada2 = ada.clone();
+        ada2.teaser.title = "CEO".into();
+        let clock = e.ledger().max_lamport();
+        let dup = contribute(&mut member, &ada2, clock);
+        assert!(matches!(
+            e.contribute(dup.as_bytes(), ada2),
+            Err(IngestError::DuplicateCard(_))
+        ));
+        assert_eq!(e.ledger().len(), 2);
+        assert_eq!(e.store.card_ids().unwrap(), vec![ev.id()]);
     }
 }
