@@ -111,7 +111,13 @@ impl Session {
                 lamport,
                 timestamp_ms: node.last_timestamp_ms.unwrap_or(0),
             }),
-            _ => None,
+            (None, _) => None,
+            // Signing as if the chain were empty would fork it: refuse instead.
+            (Some(_), None) => {
+                return Err(MemberError::Malformed(
+                    "the node names a previous event but not its clock (an older node?)".into(),
+                ))
+            }
         };
         let previous = lock.journal()?;
         if let Some(j) = &previous {
