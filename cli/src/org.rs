@@ -75,7 +75,7 @@ pub fn init(args: &InitArgs, out: Out) -> anyhow::Result<()> {
             let key = carnet_protocol::SecretKey::from_seed(carnet_client::keyfile::random32()?);
             DataDir::create(&path, &key, &genesis)?
         }
-        None => DataDir::open_or_init(&path, &args.org, carnet_client::member::now_ms())?,
+        None => DataDir::open_or_init(&path, &args.org, carnet_node::now_ms())?,
     };
     let founder = dir.genesis.is_founder(&dir.org());
     let genesis_file = dir.path.join(carnet_node::datadir::GENESIS_FILE);

@@ -50,7 +50,7 @@ fn salt() -> [u8; 32] {
         Hash32::derive(
             "carnet v1 fallback salt",
             &[
-                &carnet_client::member::now_ms().to_le_bytes(),
+                &carnet_node::now_ms().to_le_bytes(),
                 &std::process::id().to_le_bytes(),
             ],
         )

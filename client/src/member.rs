@@ -55,14 +55,6 @@ fn is_void(s: &Submitted) -> bool {
     matches!(s, Submitted::Ordered { outcome, .. } if outcome.starts_with("void"))
 }
 
-/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// A member key and the node it talks to.
 pub struct Session {
     pub key: MemberKey,
@@ -130,7 +122,7 @@ impl Session {
         }
         let mut author = Author::resume(self.key.secret.clone(), self.key.network, head);
         let ev = author
-            .sign(payload, Vec::new(), node.clock, now_ms())
+            .sign(payload, Vec::new(), node.clock, carnet_node::now_ms())
             .map_err(|e| MemberError::Sign(e.to_string()))?;
         lock.record(&Journal {
             seq: ev.seq(),

@@ -18,9 +18,10 @@ pub mod store;
 
 pub use datadir::{DataDir, DataDirError};
 
-/// Wall-clock milliseconds since the Unix epoch: the node's only clock, used for the
-/// claimed timestamps of the events it signs and of a new genesis.
-pub(crate) fn now_ms() -> u64 {
+/// Wall-clock milliseconds since the Unix epoch (0 before it): the only clock of the
+/// node and of the member's client, used for the claimed timestamps of the events
+/// they sign and of a new genesis.
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
