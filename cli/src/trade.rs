@@ -3,8 +3,7 @@
 use crate::org::{explain_void, report};
 use crate::out::{table, Out};
 use anyhow::{bail, Context};
-use carnet_client::contact::ContactDraft;
-use carnet_client::keyfile::random32;
+use carnet_client::contact::{ContactDraft, Salts};
 use carnet_client::member::Session;
 use carnet_node::client::{SearchQuery, Submitted};
 use carnet_protocol::card::Card;
@@ -40,22 +39,6 @@ impl MemberArgs {
         }
         Ok(Session::open(&path, self.api.as_deref())?)
     }
-}
-
-fn salt() -> [u8; 32] {
-    // The OS always has randomness on supported platforms; a failure here would
-    // also have failed key generation, so fall back to a hash of the time and pid
-    // rather than panicking (the salt only needs to be unguessable, not secret).
-    random32().unwrap_or_else(|_| {
-        Hash32::derive(
-            "carnet v1 fallback salt",
-            &[
-                &carnet_node::now_ms().to_le_bytes(),
-                &std::process::id().to_le_bytes(),
-            ],
-        )
-        .0
-    })
 }
 
 pub fn parse_id(s: &str, what: &str) -> anyhow::Result<ContentId> {
@@ -101,7 +84,7 @@ pub fn contact_add(m: &MemberArgs, f: &ContactFields, out: Out) -> anyhow::Resul
         postal_address: f.postal.clone(),
     };
     // Checked before anything is signed or sent: a mobile number never leaves here.
-    let prepared = draft.prepare(f.region.as_deref(), salt)?;
+    let prepared = draft.prepare(f.region.as_deref(), Salts::random()?)?;
     let s = m.session()?;
     s.check_network()?;
     for w in &prepared.warnings {
@@ -149,7 +132,7 @@ pub struct UpdateArgs {
 pub fn contact_update(m: &MemberArgs, a: &UpdateArgs, out: Out) -> anyhow::Result<()> {
     let listing = parse_id(&a.listing, "LISTING")?;
     let s = m.session()?;
-    let (prepared, submitted) = s.update(&listing, a.region.as_deref(), salt, |d| {
+    let (prepared, submitted) = s.update(&listing, a.region.as_deref(), Salts::random()?, |d| {
         let set = |field: &mut String, v: &Option<String>| {
             if let Some(v) = v {
                 *field = v.clone();
@@ -272,7 +255,10 @@ pub fn contact_import(
         bar.set_message(row.source.clone());
         let outcome = match row.draft {
             Err(e) => RowOutcome::Rejected(e.to_string()),
-            Ok(draft) => match draft.prepare(region, salt) {
+            Ok(draft) => match Salts::random()
+                .map_err(anyhow::Error::from)
+                .and_then(|x| Ok(draft.prepare(region, x)?))
+            {
                 Err(e) => RowOutcome::Rejected(e.to_string()),
                 Ok(p) => {
                     warnings.extend(p.warnings.iter().map(|w| format!("{}: {w}", row.source)));

@@ -70,14 +70,30 @@ pub fn normalise_domain(raw: &str) -> Result<String, ContactError> {
     Ok(ascii.trim_start_matches("x@").to_owned())
 }
 
+/// The commitment salts of one card. They must be fresh and unguessable: a listing
+/// publishes salted hashes of the email and direct line, and a guessable salt would
+/// let anyone test candidate addresses against them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Salts {
+    pub email: [u8; 32],
+    pub phone: [u8; 32],
+}
+
+impl Salts {
+    /// Fresh salts from the operating system; no fallback, since a weak salt would
+    /// quietly expose the card.
+    pub fn random() -> Result<Self, crate::keyfile::KeyFileError> {
+        Ok(Salts {
+            email: crate::keyfile::random32()?,
+            phone: crate::keyfile::random32()?,
+        })
+    }
+}
+
 impl ContactDraft {
     /// Builds the card: email and domain normalised, the phone in E.164 and refused
-    /// if it is a mobile number, fresh commitment salts from `salt`.
-    pub fn prepare(
-        &self,
-        region: Option<&str>,
-        mut salt: impl FnMut() -> [u8; 32],
-    ) -> Result<Prepared, ContactError> {
+    /// if it is a mobile number, committed under `salts`.
+    pub fn prepare(&self, region: Option<&str>, salts: Salts) -> Result<Prepared, ContactError> {
         use carnet_protocol::card::{normalise_email, Card};
         use carnet_protocol::payload::{Availability, Opening, Teaser};
         let mut warnings = Vec::new();
@@ -97,7 +113,7 @@ impl ContactDraft {
                 }
                 Some(Opening {
                     value: phone.e164,
-                    salt: salt(),
+                    salt: salts.phone,
                 })
             }
             _ => None,
@@ -124,7 +140,7 @@ impl ContactDraft {
             },
             email: Opening {
                 value: email,
-                salt: salt(),
+                salt: salts.email,
             },
             phone,
             postal_address,

@@ -214,7 +214,7 @@ impl Session {
         &self,
         listing: &ContentId,
         region: Option<&str>,
-        salt: impl FnMut() -> [u8; 32],
+        salts: crate::contact::Salts,
         change: impl FnOnce(&mut crate::contact::ContactDraft),
     ) -> Result<(Prepared, Submitted), MemberError> {
         let book = CardBook::new(&self.key_path);
@@ -226,7 +226,7 @@ impl Session {
         let mut draft = crate::contact::ContactDraft::from(&old);
         change(&mut draft);
         let prepared = draft
-            .prepare(region, salt)
+            .prepare(region, salts)
             .map_err(|e| MemberError::Refused(e.to_string()))?;
         let new_listing = prepared
             .card
