@@ -499,7 +499,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use carnet_protocol::card::{recipient_public, seal_card, Card};
+    use carnet_protocol::card::{recipient_public, seal_card};
     use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
     use carnet_protocol::payload::*;
 
@@ -560,26 +560,7 @@ mod tests {
             )
             .unwrap();
         put(&mut e0, ev);
-        let card = Card {
-            teaser: Teaser {
-                name: "Ada".into(),
-                title: "CTO".into(),
-                company: "Acme".into(),
-                company_domain: "acme.example".into(),
-                city: String::new(),
-                availability: Availability {
-                    email: true,
-                    postal: false,
-                    phone: false,
-                },
-            },
-            email: Opening {
-                value: "ada@acme.example".into(),
-                salt: [3; 32],
-            },
-            phone: None,
-            postal_address: None,
-        };
+        let card = crate::test_support::card("ada@acme.example");
         let c = seller
             .sign(
                 Payload::Contribute(Contribute {
@@ -626,24 +607,8 @@ mod tests {
     #[test]
     fn submissions_in_one_batch_are_answered_each_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let org = key(1);
-        let genesis = Genesis::new(
-            "t",
-            vec![OrgEntry {
-                key: org.public(),
-                name: "O".into(),
-            }],
-            Rules::default(),
-            0,
-        )
-        .unwrap();
+        let (mut e, genesis, org) = crate::test_support::one_org_engine(dir.path());
         let net = genesis.network_id();
-        let mut e = Engine::open(
-            Store::open(&dir.path().join("events.redb"), net).unwrap(),
-            genesis.clone(),
-            org.clone(),
-        )
-        .unwrap();
         let mut member = Author::new(key(10), net);
         let enroll = e
             .sign_as_org(Payload::Enroll(Enroll {

@@ -254,52 +254,16 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::client::Submitted;
-    use crate::store::Store;
+    use crate::test_support::{card, one_org_engine};
     use carnet_protocol::author::Author;
-    use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
-    use carnet_protocol::payload::{Availability, Contribute, Enroll, Opening, Teaser};
+    use carnet_protocol::payload::{Contribute, Enroll};
     use carnet_protocol::SecretKey;
-
-    fn card(email: &str) -> Card {
-        Card {
-            teaser: Teaser {
-                name: "Ada".into(),
-                title: "CTO".into(),
-                company: "Acme".into(),
-                company_domain: "acme.example".into(),
-                city: String::new(),
-                availability: Availability {
-                    email: true,
-                    postal: false,
-                    phone: false,
-                },
-            },
-            email: Opening {
-                value: email.into(),
-                salt: [3; 32],
-            },
-            phone: None,
-            postal_address: None,
-        }
-    }
 
     #[test]
     fn contributions_keep_only_cards_that_match_and_count() {
         let dir = tempfile::tempdir().unwrap();
-        let org = SecretKey::from_seed([1; 32]);
-        let genesis = Genesis::new(
-            "t",
-            vec![OrgEntry {
-                key: org.public(),
-                name: "O".into(),
-            }],
-            Rules::default(),
-            0,
-        )
-        .unwrap();
+        let (mut e, genesis, _) = one_org_engine(dir.path());
         let net = genesis.network_id();
-        let store = Store::open(&dir.path().join("events.redb"), net).unwrap();
-        let mut e = Engine::open(store, genesis, org).unwrap();
         let mut member = Author::new(SecretKey::from_seed([10; 32]), net);
         let mut stranger = Author::new(SecretKey::from_seed([11; 32]), net);
         let enroll = e

@@ -15,6 +15,8 @@ pub mod network;
 pub mod os;
 pub mod run;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 
 pub use datadir::{DataDir, DataDirError};
 

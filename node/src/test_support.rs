@@ -1,0 +1,52 @@
+//! Fixtures shared by the node's unit tests.
+
+use crate::engine::Engine;
+use crate::store::Store;
+use carnet_protocol::card::Card;
+use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
+use carnet_protocol::payload::{Availability, Opening, Teaser};
+use carnet_protocol::SecretKey;
+use std::path::Path;
+
+/// A card with only an email, at Acme.
+pub fn card(email: &str) -> Card {
+    Card {
+        teaser: Teaser {
+            name: "Ada".into(),
+            title: "CTO".into(),
+            company: "Acme".into(),
+            company_domain: "acme.example".into(),
+            city: String::new(),
+            availability: Availability {
+                email: true,
+                postal: false,
+                phone: false,
+            },
+        },
+        email: Opening {
+            value: email.into(),
+            salt: [3; 32],
+        },
+        phone: None,
+        postal_address: None,
+    }
+}
+
+/// An engine in `dir` for the only org of a one-org network, with that genesis and
+/// org key (to reopen it).
+pub fn one_org_engine(dir: &Path) -> (Engine, Genesis, SecretKey) {
+    let org = SecretKey::from_seed([1; 32]);
+    let genesis = Genesis::new(
+        "t",
+        vec![OrgEntry {
+            key: org.public(),
+            name: "O".into(),
+        }],
+        Rules::default(),
+        0,
+    )
+    .unwrap();
+    let store = Store::open(&dir.join("events.redb"), genesis.network_id()).unwrap();
+    let engine = Engine::open(store, genesis.clone(), org.clone()).unwrap();
+    (engine, genesis, org)
+}
