@@ -139,13 +139,30 @@ impl Engine {
     /// (one fsync for all, where one each would bound a busy API by the disk), and
     /// answers each in the order given, with what the rules made of it.
     pub fn ingest_submitted(&mut self, wires: &[Vec<u8>]) -> Vec<Result<Ingested, IngestError>> {
-        let decoded: Vec<Result<SignedEvent, IngestError>> = wires
+        let decoded = wires
             .iter()
             .map(|b| {
                 SignedEvent::decode(b, &self.network)
                     .map_err(|e| IngestError::Invalid(e.code().to_string()))
             })
             .collect();
+        self.ingest_answered(decoded)
+    }
+
+    /// Orders and persists an event that already passed [`SignedEvent::decode`], and
+    /// says what the rules made of it.
+    pub fn ingest_event(&mut self, ev: SignedEvent) -> Result<Ingested, IngestError> {
+        self.ingest_answered(vec![Ok(ev)])
+            .pop()
+            .expect("ingest_answered answers every input")
+    }
+
+    /// [`Engine::ingest_batch`] for submitters who each want an answer: one result per
+    /// input, in order, with the outcome of every ordered event (one fold for all).
+    fn ingest_answered(
+        &mut self,
+        decoded: Vec<Result<SignedEvent, IngestError>>,
+    ) -> Vec<Result<Ingested, IngestError>> {
         let valid: Vec<SignedEvent> = decoded.iter().filter_map(|r| r.clone().ok()).collect();
         let (accepted, rejected) = match self.ingest_batch(valid) {
             Ok(r) => r,
@@ -155,7 +172,6 @@ impl Engine {
             accepted.into_iter().map(|i| (i.event.id(), i)).collect();
         let rejected: std::collections::HashMap<ContentId, IngestError> =
             rejected.into_iter().collect();
-        // One fold for the whole batch, then every ordered event's outcome.
         if accepted
             .values()
             .any(|i| matches!(i.result, Submitted::Ordered { .. }))
@@ -194,30 +210,6 @@ impl Engine {
                 }
             })
             .collect()
-    }
-
-    /// Orders and persists an event that already passed [`SignedEvent::decode`].
-    pub fn ingest_event(&mut self, ev: SignedEvent) -> Result<Ingested, IngestError> {
-        let id = ev.id();
-        let (mut accepted, mut rejected) = self.ingest_batch(vec![ev.clone()])?;
-        if let Some((_, e)) = rejected.pop() {
-            return Err(e);
-        }
-        let Some(mut ingested) = accepted.pop() else {
-            return Ok(Ingested {
-                event: ev,
-                result: Submitted::Duplicate { id: hex_id(&id) },
-                new: false,
-            });
-        };
-        // One event: worth folding now to tell the submitter what the rules made of it.
-        if let Submitted::Ordered { outcome, .. } = &mut ingested.result {
-            *outcome = match self.ledger.state().outcome(&id) {
-                Outcome::Applied => "applied".to_string(),
-                Outcome::Void(r) => format!("void:{r:?}"),
-            };
-        }
-        Ok(ingested)
     }
 
     /// Orders and persists many decoded events with one write transaction: the path
