@@ -741,3 +741,152 @@ fn a_clock_jumping_to_the_end_is_rejected() {
         Err(LedgerError::LamportJump { .. })
     ));
 }
+
+/// A ledger of `events` whose state is taken from `snap` if it restores.
+fn restored(
+    w: &World,
+    events: &[carnet_protocol::SignedEvent],
+    snap: &Snapshot,
+) -> (Ledger, Result<(), SnapshotError>) {
+    let mut l = Ledger::new(w.genesis.clone());
+    for e in events {
+        l.insert(e.clone()).unwrap();
+    }
+    let r = l.restore(snap.clone());
+    (l, r)
+}
+
+#[test]
+fn a_snapshot_resumes_the_same_events_and_round_trips_its_bytes() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    w.deliver(&p);
+    let mut full = w.ledger();
+    let snap = full.snapshot().expect("events are ordered");
+    assert_eq!(snap.applied() as usize, w.log.len());
+    let bytes = snap.encode().unwrap();
+    assert!(bytes.starts_with(SNAPSHOT_MAGIC));
+    let decoded = Snapshot::decode(&bytes, &w.network).unwrap();
+    assert_eq!(decoded.encode().unwrap(), bytes);
+
+    // Restored over the same events, then more arrive: as if it never stopped.
+    let (mut l, r) = restored(&w, &w.log, &decoded);
+    assert_eq!(r, Ok(()));
+    assert_eq!(l.state_root(), full.state_root());
+    let more = w.contribute(seller, 2, None);
+    l.insert(more.clone()).unwrap();
+    full.insert(more).unwrap();
+    assert_eq!(l.state_root(), full.state_root());
+    assert_eq!(l.state().leaves(), full.state().leaves());
+}
+
+#[test]
+fn a_snapshot_is_refused_when_its_bytes_are_damaged_or_not_for_this_network() {
+    let (mut w, seller, _) = market();
+    w.contribute(seller, 1, None);
+    let bytes = w.ledger().snapshot().unwrap().encode().unwrap();
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert_eq!(
+        Snapshot::decode(&flipped, &w.network).unwrap_err(),
+        SnapshotError::Checksum
+    );
+    assert_eq!(
+        Snapshot::decode(&bytes[..60], &w.network).unwrap_err(),
+        SnapshotError::Checksum
+    );
+    assert_eq!(
+        Snapshot::decode(&bytes[..20], &w.network).unwrap_err(),
+        SnapshotError::Format
+    );
+    assert_eq!(
+        Snapshot::decode(b"not a snapshot", &w.network).unwrap_err(),
+        SnapshotError::Format
+    );
+    let other = World::new(3).network;
+    assert!(matches!(
+        Snapshot::decode(&bytes, &other),
+        Err(SnapshotError::WrongNetwork { .. })
+    ));
+}
+
+#[test]
+fn a_snapshot_is_refused_when_a_late_event_sorts_before_its_end() {
+    let (mut w, seller, _) = market();
+    let idle = w.enroll(0);
+    w.contribute(seller, 1, None);
+    let snap = w.ledger().snapshot().unwrap();
+    let late = w.members[idle]
+        .0
+        .sign(
+            Payload::Vote(Vote {
+                company_domain: "acme.example".into(),
+                employees: EmployeeRange::From1To10,
+                revenue: RevenueRange::Under1M,
+            }),
+            vec![],
+            0,
+            w.now,
+        )
+        .unwrap();
+    assert!(late.lamport() < snap.at().0);
+    w.log.push(late);
+    let (mut l, r) = restored(&w, &w.log, &snap);
+    assert_eq!(r, Err(SnapshotError::OtherEvents));
+    assert_eq!(l.state_root(), w.ledger().state_root());
+}
+
+#[test]
+fn a_snapshot_is_refused_when_a_later_checkpoint_names_a_bound_it_passed() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    w.purchase(buyer, c.id());
+    let bound = w.clock;
+    let claim = w.ledger().claim_at(bound);
+    w.contribute(seller, 2, None);
+    let snap = w.ledger().snapshot().unwrap();
+    assert!(snap.at().0 > bound);
+    // Signed after the snapshot, sorting after it, but naming a bound inside it: the
+    // fold must have recorded the prefix at that bound on its way past.
+    let cp = w.org_event(0, Payload::Checkpoint(claim.into()), vec![]);
+    assert!((cp.lamport(), cp.id()) > snap.at());
+    let (mut l, r) = restored(&w, &w.log, &snap);
+    assert_eq!(r, Err(SnapshotError::Stale));
+    let mut reference = w.ledger();
+    assert_eq!(l.state_root(), reference.state_root());
+    assert_eq!(l.state().voids, reference.state().voids);
+    assert_eq!(l.state().outcome(&cp.id()), Outcome::Applied);
+}
+
+#[test]
+fn a_snapshot_is_refused_when_a_later_fork_voids_events_inside_it() {
+    let (mut w, seller, _) = market();
+    let mut twin = w.members[seller].0.clone();
+    let a = w.contribute(seller, 1, None);
+    w.grant(seller, 5);
+    let snap = w.ledger().snapshot().unwrap();
+    let card = w.card(3, None);
+    // The twin signs at a's seq with today's clock: it sorts after the snapshot.
+    let b = twin
+        .sign(
+            Payload::Contribute(Contribute {
+                listing: card.listing(&w.network).unwrap(),
+            }),
+            vec![],
+            w.clock,
+            w.now,
+        )
+        .unwrap();
+    assert_eq!(a.seq(), b.seq());
+    assert!((b.lamport(), b.id()) > snap.at());
+    w.log.push(b);
+    let (mut l, r) = restored(&w, &w.log, &snap);
+    assert_eq!(r, Err(SnapshotError::Stale));
+    assert_eq!(
+        l.state().outcome(&a.id()),
+        Outcome::Void(VoidReason::AuthorEquivocated)
+    );
+    assert_eq!(l.state_root(), w.ledger().state_root());
+}

@@ -7,7 +7,7 @@
 
 mod world;
 
-use carnet_protocol::ledger::Ledger;
+use carnet_protocol::ledger::{Ledger, Snapshot, SnapshotError};
 use carnet_protocol::payload::*;
 use proptest::prelude::*;
 use world::{World, DAY};
@@ -234,7 +234,8 @@ fn delivery() -> impl Strategy<Value = Delivery> {
         })
 }
 
-fn receive(w: &World, d: &Delivery) -> Ledger {
+/// The indices into the log, in the order one node receives them.
+fn arrivals(w: &World, d: &Delivery) -> Vec<usize> {
     let n = w.log.len();
     let mut idx: Vec<usize> = (0..n).collect();
     // Fisher-Yates driven by the seed values.
@@ -249,14 +250,23 @@ fn receive(w: &World, d: &Delivery) -> Ledger {
         sends.insert(pos, dup as usize % n);
     }
     sends.extend(withheld);
-    let mut l = Ledger::with_snapshot_interval(w.genesis.clone(), 4);
-    for (k, i) in sends.into_iter().enumerate() {
+    sends
+}
+
+/// Inserts `sends` into `l`, looking at the state every `peek_every` inserts.
+fn feed(l: &mut Ledger, w: &World, sends: &[usize], peek_every: u8) {
+    for (k, &i) in sends.iter().enumerate() {
         l.insert(w.log[i].clone())
             .expect("valid events are never rejected");
-        if k % d.peek_every as usize == 0 {
+        if k % peek_every as usize == 0 {
             let _ = l.state();
         }
     }
+}
+
+fn receive(w: &World, d: &Delivery) -> Ledger {
+    let mut l = Ledger::with_snapshot_interval(w.genesis.clone(), 4);
+    feed(&mut l, w, &arrivals(w, d), d.peek_every);
     l
 }
 
@@ -283,5 +293,54 @@ proptest! {
             prop_assert_eq!(&l.state().voids, &ref_state.voids);
             prop_assert_eq!(&l.state().movements, &ref_state.movements);
         }
+    }
+
+    /// A node that saved a snapshot, stopped, and restarted with more events stored
+    /// than the snapshot saw, then received the rest, ends where a node that never
+    /// stopped does: restoring is refused exactly when the events stored since would
+    /// have folded the snapshot's prefix differently, and either way the state is the
+    /// replay's.
+    #[test]
+    fn resuming_from_a_snapshot_gives_the_same_state(
+        script in prop::collection::vec(action(), 20..120),
+        d in delivery(),
+        saved in any::<u16>(),
+        stored in any::<u16>(),
+    ) {
+        let w = build(&script);
+        prop_assume!(!w.log.is_empty());
+        let mut reference = w.ledger();
+        let root = reference.state_root();
+        let ref_state = reference.state().clone();
+        let sends = arrivals(&w, &d);
+        let saved = saved as usize % (sends.len() + 1);
+        let stored = saved + stored as usize % (sends.len() - saved + 1);
+
+        let mut before = Ledger::with_snapshot_interval(w.genesis.clone(), 4);
+        feed(&mut before, &w, &sends[..saved], d.peek_every);
+        let Some(snap) = before.snapshot() else {
+            return Ok(());
+        };
+        let bytes = snap.encode().expect("a snapshot encodes");
+        let snap = Snapshot::decode(&bytes, &w.genesis.network_id()).expect("and decodes");
+        prop_assert_eq!(snap.state().root(), before.state_root());
+
+        let mut after = Ledger::with_snapshot_interval(w.genesis.clone(), 4);
+        for &i in &sends[..stored] {
+            after.insert(w.log[i].clone()).expect("valid events are never rejected");
+        }
+        match after.restore(snap) {
+            Ok(()) => {}
+            Err(SnapshotError::OtherEvents | SnapshotError::Stale) => {
+                prop_assert!(stored > saved, "the very events it was taken from refuse it");
+            }
+            Err(e) => prop_assert!(false, "unexpected refusal: {e}"),
+        }
+        feed(&mut after, &w, &sends[stored..], d.peek_every);
+        prop_assert_eq!(after.state_root(), root);
+        prop_assert_eq!(after.state().leaves(), ref_state.leaves());
+        prop_assert_eq!(&after.state().voids, &ref_state.voids);
+        prop_assert_eq!(&after.state().movements, &ref_state.movements);
+        prop_assert_eq!(&after.state().prefixes, &ref_state.prefixes);
     }
 }

@@ -9,7 +9,7 @@ use crate::hash::{ContentId, Hash32};
 
 /// The perfect subtrees of an RFC 6962 tree over the ids appended so far: largest
 /// (leftmost) first, at most one per height.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EventsFrontier {
     count: u64,
     peaks: Vec<(u32, Hash32)>,

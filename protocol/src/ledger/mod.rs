@@ -13,10 +13,12 @@ pub mod audit;
 mod frontier;
 pub mod proof;
 mod root;
+mod snapshot;
 mod state;
 
 pub use apply::is_mobile_number;
 pub use root::{merkle_root, StateLeaf, StateProof};
+pub use snapshot::{Snapshot, SnapshotError, SNAPSHOT_MAGIC};
 pub use state::*;
 
 use crate::event::SignedEvent;
@@ -259,10 +261,9 @@ impl Ledger {
             let first = self.equivocators.get(&author).copied();
             if first.is_none_or(|s| seq < s) {
                 self.equivocators.insert(author, seq);
-                let top = self.heads.get(&author).copied().unwrap_or(seq);
-                let affected = (seq..=top)
-                    .flat_map(|q| self.ids_at(&author, q))
-                    .filter_map(|i| self.events.get(&i).map(|e| (e.lamport(), i)))
+                let affected = self
+                    .first_key_from(&author, seq)
+                    .into_iter()
                     .chain(std::iter::once(key))
                     .min();
                 if let Some(k) = affected {
@@ -280,6 +281,83 @@ impl Ledger {
         self.mark_dirty(key);
         self.order.insert(key);
         self.events.insert(ev.id(), Box::new(ev));
+        Ok(())
+    }
+
+    /// The first position in ledger order of an ordered event by `author` at `seq` or
+    /// later: where voiding an equivocator's events from `seq` on changes the fold.
+    fn first_key_from(&self, author: &PublicKey, seq: u64) -> Option<OrderKey> {
+        let top = self.heads.get(author).copied().unwrap_or(seq);
+        (seq..=top)
+            .flat_map(|q| self.ids_at(author, q))
+            .filter_map(|i| self.events.get(&i).map(|e| (e.lamport(), i)))
+            .min()
+    }
+
+    /// Digest of (id, signature) of every ordered event up to `at`, in ledger order:
+    /// what names the exact prefix a snapshot was folded from.
+    fn prefix_digest(&self, at: OrderKey) -> Hash32 {
+        let mut h = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
+        for key in self.order.range(..=at) {
+            h.update(key.1.as_bytes());
+            h.update(self.events[&key.1].signature());
+        }
+        Hash32(*h.finalize().as_bytes())
+    }
+
+    /// The state after every ordered event, to save and later [`Ledger::restore`]
+    /// instead of replaying. None while nothing is ordered.
+    pub fn snapshot(&mut self) -> Option<Snapshot> {
+        self.catch_up();
+        let at = self.applied_to?;
+        Some(Snapshot::new(
+            self.network,
+            at,
+            self.prefix_digest(at),
+            self.claimed_bounds.clone(),
+            self.equivocators.clone(),
+            self.state.clone(),
+        ))
+    }
+
+    /// Resumes the fold from a snapshot: the state becomes the snapshot's, and only
+    /// events after its position are applied from then on. Meant for right after the
+    /// stored events are inserted at start-up, but sound at any time.
+    ///
+    /// Refused, leaving the ledger as it was, unless this ledger's ordered events up to
+    /// the snapshot's position are exactly those it was folded from, and no fact of
+    /// the whole set learnt since (a Checkpoint bound the fold had already passed, an
+    /// equivocation reaching back before the position) would have folded them
+    /// differently. The state is then the same as a replay's, byte for byte.
+    pub fn restore(&mut self, snap: Snapshot) -> Result<(), SnapshotError> {
+        if snap.network != self.network {
+            return Err(SnapshotError::WrongNetwork {
+                expected: self.network,
+                got: snap.network,
+            });
+        }
+        let at = snap.at;
+        if !self.order.contains(&at) || self.prefix_digest(at) != snap.prefix_digest {
+            return Err(SnapshotError::OtherEvents);
+        }
+        let new_bounds = self
+            .claimed_bounds
+            .difference(&snap.claimed_bounds)
+            .map(|b| (b.saturating_add(1), ContentId::ZERO));
+        // Equivocator seqs only ever go down: any other value is one learnt since.
+        let new_forks = self
+            .equivocators
+            .iter()
+            .filter(|(a, s)| snap.equivocators.get(*a) != Some(*s))
+            .filter_map(|(a, s)| self.first_key_from(a, *s));
+        if new_bounds.chain(new_forks).min().is_some_and(|k| k <= at) {
+            return Err(SnapshotError::Stale);
+        }
+        self.state = snap.state;
+        self.applied_to = Some(at);
+        self.dirty_from = None;
+        self.snapshots.clear();
+        self.snapshots.insert(at, self.state.clone());
         Ok(())
     }
 

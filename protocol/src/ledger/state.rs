@@ -33,7 +33,7 @@ pub enum AccountKind {
     Member { org: PublicKey },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub kind: AccountKind,
     pub handle: String,
@@ -93,7 +93,7 @@ pub enum ListingStatus {
     OptedOut,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListingState {
     pub contributor: PublicKey,
     pub listing: Listing,
@@ -111,7 +111,7 @@ pub enum PurchaseStatus {
     Refunded,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseState {
     pub buyer: PublicKey,
     pub listing_id: ContentId,
@@ -123,7 +123,7 @@ pub struct PurchaseState {
     pub phone_commitment: Option<Hash32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgState {
     pub name: String,
     pub founding: bool,
@@ -156,7 +156,7 @@ pub struct Movement {
 }
 
 /// A company's crowd-sourced size and revenue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompanyVote {
     pub employees: EmployeeRange,
     pub revenue: RevenueRange,
@@ -241,7 +241,7 @@ pub enum VoidReason {
 }
 
 /// The whole derived state. Equal event sets give equal states.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     pub accounts: OrdMap<PublicKey, Account>,
     pub orgs: OrdMap<PublicKey, OrgState>,
