@@ -120,6 +120,7 @@ impl TestNet {
             checkpoint_interval_ms: self.checkpoints.0,
             checkpoint_stride: self.checkpoints.1,
             log: "warn".into(),
+            ..NodeConfig::default()
         }
     }
 

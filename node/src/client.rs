@@ -144,6 +144,9 @@ pub struct NodeStatus {
     pub state_root: String,
     pub max_lamport: u64,
     pub finalized_bound: Option<u64>,
+    /// Events the last saved ledger snapshot covers: a restart applies only the rest.
+    #[serde(default)]
+    pub snapshot_events: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

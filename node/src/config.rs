@@ -51,6 +51,9 @@ pub struct NodeConfig {
     /// behind the newest event, so that every org picks the same bound and events
     /// still travelling are included.
     pub checkpoint_stride: u64,
+    /// Ordered events between two saves of the ledger snapshot, at least (a save also
+    /// waits for a quarter of the ledger, and one is made at every clean stop).
+    pub snapshot_min_events: u64,
     /// tracing filter, e.g. "info" or "carnet_node=debug".
     pub log: String,
 }
@@ -69,6 +72,7 @@ impl Default for NodeConfig {
             sync_interval_ms: DEFAULT_SYNC_INTERVAL_MS,
             checkpoint_interval_ms: DEFAULT_CHECKPOINT_INTERVAL_MS,
             checkpoint_stride: DEFAULT_CHECKPOINT_STRIDE,
+            snapshot_min_events: crate::engine::DEFAULT_SNAPSHOT_MIN_EVENTS,
             log: "info".into(),
         }
     }

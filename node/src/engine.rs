@@ -5,9 +5,9 @@
 //! tested directly, like the protocol core it wraps.
 
 use crate::client::*;
-use crate::store::{Store, StoreError};
+use crate::store::{verify_loaded, Store, StoreError};
 use carnet_protocol::author::{Author, AuthorHead};
-use carnet_protocol::ledger::{Inserted, Ledger, Outcome};
+use carnet_protocol::ledger::{Inserted, Ledger, Outcome, Snapshot};
 use carnet_protocol::payload::Payload;
 use carnet_protocol::{ContentId, NetworkId, PublicKey, SecretKey, SignedEvent};
 
@@ -28,6 +28,32 @@ pub struct Engine {
     /// Bumped whenever the set of held events changes, so the sync server knows when
     /// its reconciliation index is stale.
     generation: u64,
+    /// Events the last saved (or restored) ledger snapshot covers.
+    snapshot_events: Option<u64>,
+    /// Ordered events to wait for between snapshots (see [`Engine::snapshot_due`]).
+    pub snapshot_min_events: u64,
+}
+
+/// Default of [`Engine::snapshot_min_events`]: at ~27 µs to verify and apply an event,
+/// at most about a second of replay after a crash, for a small ledger.
+pub const DEFAULT_SNAPSHOT_MIN_EVENTS: u64 = 50_000;
+
+/// What [`Engine::open`] did to get back to the stored state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reopened {
+    /// Events loaded from the store.
+    pub events: usize,
+    /// Events covered by the snapshot resumed from (0 without one).
+    pub from_snapshot: u64,
+    /// Signatures checked again: those of events no snapshot vouched for.
+    pub verified: usize,
+}
+
+/// What [`Engine::save_snapshot`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SavedSnapshot {
+    pub events: u64,
+    pub bytes: usize,
 }
 
 /// Events a batch added, and those the ledger rejected with the reason.
@@ -59,21 +85,67 @@ fn hex_id(id: &ContentId) -> String {
 }
 
 impl Engine {
-    /// Loads every stored event into a fresh ledger.
+    /// Loads every stored event into a fresh ledger, resuming the state from the saved
+    /// snapshot where it still holds (see [`Ledger::restore`]). Signatures are checked
+    /// again for the events the snapshot does not vouch for: its digest binds the ids
+    /// and signatures of those before its position, which this node checked when it
+    /// first accepted them.
     pub fn open(
         store: Store,
         genesis: carnet_protocol::Genesis,
         org_key: SecretKey,
     ) -> Result<Self, StoreError> {
+        Ok(Self::reopen(store, genesis, org_key)?.0)
+    }
+
+    /// [`Engine::open`], also saying how the state was rebuilt.
+    pub fn reopen(
+        store: Store,
+        genesis: carnet_protocol::Genesis,
+        org_key: SecretKey,
+    ) -> Result<(Self, Reopened), StoreError> {
         let network = genesis.network_id();
         let mut ledger = Ledger::new(genesis);
+        let events = store.load_events(&network)?;
         let mut bad = Vec::new();
-        for ev in store.load_events(&network)? {
+        for ev in &events {
             match ledger.insert(ev.clone()) {
                 Ok((_, dropped)) => bad.extend(dropped.into_iter().map(|(id, _)| id)),
                 Err(_) => bad.push(ev.id()),
             }
         }
+        let mut reopened = Reopened {
+            events: events.len(),
+            ..Reopened::default()
+        };
+        let resumed = match store.get_snapshot()? {
+            None => None,
+            Some(bytes) => {
+                let snap = Snapshot::decode(&bytes, &network).and_then(|snap| {
+                    let (at, applied) = (snap.at(), snap.applied());
+                    ledger.restore(snap).map(|()| (at, applied))
+                });
+                match snap {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
+                        None
+                    }
+                }
+            }
+        };
+        let unvouched: Vec<SignedEvent> = match resumed {
+            None => events,
+            Some((at, applied)) => {
+                reopened.from_snapshot = applied;
+                events
+                    .into_iter()
+                    .filter(|e| (e.lamport(), e.id()) > at || !ledger.is_ordered(&e.id()))
+                    .collect()
+            }
+        };
+        verify_loaded(&unvouched)?;
+        reopened.verified = unvouched.len();
         // Events that were stored while pending and proved invalid once complete.
         if !bad.is_empty() {
             tracing::warn!(
@@ -97,7 +169,7 @@ impl Engine {
             index_delivery(&mut deliveries, ev);
         }
         let held = store.card_ids()?.into_iter().collect();
-        Ok(Engine {
+        let engine = Engine {
             deliveries,
             held,
             delivered: Default::default(),
@@ -105,11 +177,50 @@ impl Engine {
             // deliver): look once at start.
             delivery_check_due: true,
             generation: 0,
+            snapshot_events: resumed.map(|(_, applied)| applied),
+            snapshot_min_events: DEFAULT_SNAPSHOT_MIN_EVENTS,
             org: Author::resume(org_key, network, head),
             ledger,
             store,
             network,
-        })
+        };
+        Ok((engine, reopened))
+    }
+
+    /// Whether enough events were ordered since the last snapshot to save another: at
+    /// least [`Engine::snapshot_min_events`], and at least a quarter of the ledger, so
+    /// that a crash replays at most a fifth of it while the bytes written for
+    /// snapshots stay within a few times the final one.
+    pub fn snapshot_due(&self) -> bool {
+        let last = self.snapshot_events.unwrap_or(0);
+        let since = (self.ledger.len() as u64).saturating_sub(last);
+        since > 0 && since >= self.snapshot_min_events.max(last / 4)
+    }
+
+    /// Saves the ledger state as the store's snapshot, unless the saved one is already
+    /// of every ordered event. The snapshot is a cache: failing to save one loses
+    /// nothing but start-up time.
+    pub fn save_snapshot(&mut self) -> Result<Option<SavedSnapshot>, StoreError> {
+        let Some(snap) = self.ledger.snapshot() else {
+            return Ok(None);
+        };
+        if self.snapshot_events == Some(snap.applied()) {
+            return Ok(None);
+        }
+        let bytes = snap
+            .encode()
+            .map_err(|e| StoreError::Snapshot(e.to_string()))?;
+        self.store.put_snapshot(&bytes)?;
+        self.snapshot_events = Some(snap.applied());
+        Ok(Some(SavedSnapshot {
+            events: snap.applied(),
+            bytes: bytes.len(),
+        }))
+    }
+
+    /// Events the last saved or restored snapshot covers.
+    pub fn snapshot_events(&self) -> Option<u64> {
+        self.snapshot_events
     }
 
     pub fn pending_len(&self) -> usize {
@@ -594,6 +705,116 @@ mod tests {
         drop(e0);
         let e1 = Engine::open(Store::open(&path, net).unwrap(), genesis, orgs[0].clone()).unwrap();
         assert_eq!(e1.delivery(&p.id()).unwrap().deliver_event, d.id().to_hex());
+    }
+
+    #[test]
+    fn a_restart_resumes_from_the_snapshot_and_checks_only_later_signatures() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.redb");
+        let (mut e, genesis, org) = crate::test_support::one_org_engine(dir.path());
+        let enroll = |i: u8| {
+            Payload::Enroll(Enroll {
+                member: key(i).public(),
+                handle: format!("m{i}"),
+            })
+        };
+        let mut ids = Vec::new();
+        for i in 10..20 {
+            let ev = e.sign_as_org(enroll(i)).unwrap();
+            ids.push(ev.id());
+            e.ingest_event(ev).unwrap();
+        }
+        assert_eq!(e.snapshot_events(), None);
+        let saved = e.save_snapshot().unwrap().expect("a first snapshot");
+        assert_eq!(saved.events, 10);
+        assert_eq!(e.save_snapshot().unwrap(), None, "nothing new to save");
+        for i in 20..25 {
+            let ev = e.sign_as_org(enroll(i)).unwrap();
+            e.ingest_event(ev).unwrap();
+        }
+        let root = e.state_root_hex();
+        drop(e);
+        let reopen = || {
+            let store = Store::open(&path, genesis.network_id()).unwrap();
+            Engine::reopen(store, genesis.clone(), org.clone())
+        };
+        let (mut e, r) = reopen().unwrap();
+        assert_eq!(
+            r,
+            Reopened {
+                events: 15,
+                from_snapshot: 10,
+                verified: 5
+            }
+        );
+        assert_eq!(e.state_root_hex(), root);
+        assert_eq!(e.snapshot_events(), Some(10));
+        // The org's chain goes on from where it was.
+        let ev = e.sign_as_org(enroll(25)).unwrap();
+        assert_eq!(ev.seq(), 15);
+        drop(e);
+
+        // A damaged snapshot costs a full replay, not the node.
+        let store = Store::open(&path, genesis.network_id()).unwrap();
+        let mut bytes = store.get_snapshot().unwrap().unwrap();
+        let n = bytes.len();
+        bytes[n - 1] ^= 1;
+        store.put_snapshot(&bytes).unwrap();
+        drop(store);
+        let (mut e, r) = reopen().unwrap();
+        assert_eq!((r.from_snapshot, r.verified), (0, 15));
+        assert_eq!(e.state_root_hex(), root);
+        e.save_snapshot().unwrap().expect("a fresh snapshot");
+        drop(e);
+
+        // A signature that rotted under the snapshot does not hide behind it: the
+        // snapshot no longer matches, every signature is checked, and the bad one named.
+        crate::store::tests::tamper(&path, &ids[3], |b| {
+            let n = b.len();
+            b[n - 1] ^= 1;
+        });
+        match reopen() {
+            Err(StoreError::Corrupt { id, reason }) => {
+                assert_eq!(id, ids[3].to_hex());
+                assert!(reason.contains("signature"), "{reason}");
+            }
+            Err(e) => panic!("expected Corrupt, got {e}"),
+            Ok(_) => panic!("expected Corrupt, got an engine"),
+        }
+    }
+
+    #[test]
+    fn snapshots_fall_due_by_count_and_by_share_of_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, _, _) = crate::test_support::one_org_engine(dir.path());
+        e.snapshot_min_events = 4;
+        let mut enrolled = 0u8;
+        let mut add = |e: &mut Engine, n: u8| {
+            for _ in 0..n {
+                enrolled += 1;
+                let ev = e
+                    .sign_as_org(Payload::Enroll(Enroll {
+                        member: key(100 + enrolled).public(),
+                        handle: format!("m{enrolled}"),
+                    }))
+                    .unwrap();
+                e.ingest_event(ev).unwrap();
+            }
+        };
+        assert!(!e.snapshot_due(), "nothing to save");
+        add(&mut e, 3);
+        assert!(!e.snapshot_due());
+        add(&mut e, 1);
+        assert!(e.snapshot_due());
+        e.save_snapshot().unwrap();
+        assert!(!e.snapshot_due());
+        // At 40 events saved, the next waits for a quarter more (10), not for 4.
+        add(&mut e, 36);
+        e.save_snapshot().unwrap();
+        add(&mut e, 9);
+        assert!(!e.snapshot_due());
+        add(&mut e, 1);
+        assert!(e.snapshot_due());
     }
 
     #[test]

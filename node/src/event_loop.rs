@@ -171,8 +171,28 @@ impl EventLoop {
                 _ = deliver_tick.tick() => self.deliver(),
                 _ = self.shutdown.changed() => break,
             }
+            if self.engine.snapshot_due() {
+                self.save_snapshot();
+            }
         }
+        // So the next start applies nothing but what arrives after it.
+        self.save_snapshot();
         tracing::info!("event loop stopped");
+    }
+
+    /// Saves the ledger state; a failure costs only start-up time, so it is logged.
+    fn save_snapshot(&mut self) {
+        let started = std::time::Instant::now();
+        match self.engine.save_snapshot() {
+            Ok(Some(s)) => tracing::info!(
+                events = s.events,
+                bytes = s.bytes,
+                ms = started.elapsed().as_millis() as u64,
+                "saved a ledger snapshot"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not save a ledger snapshot"),
+        }
     }
 
     /// Seals and publishes the cards buyers paid for (see `holder`).
@@ -328,6 +348,7 @@ impl EventLoop {
                     state_root: self.engine.state_root_hex(),
                     max_lamport: self.engine.ledger().max_lamport(),
                     finalized_bound: self.engine.finalized_bound(),
+                    snapshot_events: self.engine.snapshot_events(),
                 };
                 let _ = reply.send(status);
             }

@@ -102,7 +102,16 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
     let dir = DataDir::open_or_init(&data_dir, &config.org_name, crate::now_ms())?;
     let network = dir.network();
     let store = Store::open(&dir.path.join(STORE_FILE), network)?;
-    let engine = Engine::open(store, dir.genesis.clone(), dir.org_key.clone())?;
+    let started = std::time::Instant::now();
+    let (mut engine, reopened) = Engine::reopen(store, dir.genesis.clone(), dir.org_key.clone())?;
+    engine.snapshot_min_events = config.snapshot_min_events.max(1);
+    tracing::info!(
+        events = reopened.events,
+        from_snapshot = reopened.from_snapshot,
+        signatures_checked = reopened.verified,
+        ms = started.elapsed().as_millis() as u64,
+        "loaded the event store"
+    );
     let mut swarm = build_swarm(&dir.org_key, &network)?;
     for addr in config.listen_addrs()? {
         swarm

@@ -35,6 +35,10 @@ const CARDS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("cards");
 /// Evidence hash → the raw evidence (a bounce message a member of this org posted),
 /// kept so that the org can include it in an audit bundle if it agrees to.
 const EVIDENCE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("evidence");
+/// "ledger" → the last saved ledger snapshot (see [`carnet_protocol::ledger::Snapshot`]):
+/// a cache of the state, so a restart applies only the events after it.
+const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
+const LEDGER_SNAPSHOT_KEY: &str = "ledger";
 /// Small named values: the network id and whatever else the node needs to remember.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -90,6 +94,8 @@ pub enum StoreError {
     CardKey { listing: ContentId },
     #[error("evidence of {0} bytes is over the limit of {MAX_EVIDENCE_BYTES}")]
     EvidenceTooLarge(usize),
+    #[error("ledger snapshot: {0}")]
+    Snapshot(String),
     #[error("meta key {0:?} is reserved by the store")]
     ReservedMeta(String),
 }
@@ -148,6 +154,8 @@ impl Store {
                 .map_err(db_err("create cards table"))?;
             txn.open_table(EVIDENCE)
                 .map_err(db_err("create evidence table"))?;
+            txn.open_table(SNAPSHOTS)
+                .map_err(db_err("create snapshots table"))?;
             let mut meta = txn.open_table(META).map_err(db_err("create meta table"))?;
             let stored = meta
                 .get(NETWORK_META_KEY)
@@ -249,9 +257,10 @@ impl Store {
         txn.commit().map_err(db_err("commit remove"))
     }
 
-    /// Every stored event in ledger order (Lamport clock, then content id), decoded and
-    /// signature-checked again. Anything that does not check out is
-    /// [`StoreError::Corrupt`], naming the entry.
+    /// Every stored event in ledger order (Lamport clock, then content id), decoded again
+    /// and checked against its id and order key, but not its signature: the caller
+    /// checks those with [`verify_loaded`] for the events no snapshot vouches for.
+    /// Anything that does not check out is [`StoreError::Corrupt`], naming the entry.
     pub fn load_events(&self, network: &NetworkId) -> Result<Vec<SignedEvent>, StoreError> {
         if network != &self.network {
             return Err(StoreError::WrongNetwork {
@@ -264,7 +273,6 @@ impl Store {
         let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
         let total = table.len().map_err(db_err("count events"))?;
         let mut out: Vec<SignedEvent> = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-        let mut checked = 0;
         for entry in order.iter().map_err(db_err("read order index"))? {
             let (key, _) = entry.map_err(db_err("read order index"))?;
             let (lamport, id) = key.value();
@@ -288,12 +296,7 @@ impl Store {
                 ));
             }
             out.push(ev);
-            if out.len() - checked == LOAD_CHECK_CHUNK {
-                check_signatures(&out[checked..])?;
-                checked = out.len();
-            }
         }
-        check_signatures(&out[checked..])?;
         if out.len() as u64 != total {
             let indexed: HashSet<ContentId> = out.iter().map(SignedEvent::id).collect();
             for entry in table.iter().map_err(db_err("read events"))? {
@@ -489,6 +492,34 @@ impl Store {
         Ok(Some(raw))
     }
 
+    /// Replaces the saved ledger snapshot, in one transaction: a crash leaves the old
+    /// one or the new one, whole.
+    pub fn put_snapshot(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db_err("begin put snapshot"))?;
+        {
+            let mut t = txn
+                .open_table(SNAPSHOTS)
+                .map_err(db_err("open snapshots"))?;
+            t.insert(LEDGER_SNAPSHOT_KEY, bytes)
+                .map_err(db_err("insert snapshot"))?;
+        }
+        txn.commit().map_err(db_err("commit put snapshot"))
+    }
+
+    /// The saved ledger snapshot's bytes, if any (checked by its decoder, not here).
+    pub fn get_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let t = txn
+            .open_table(SNAPSHOTS)
+            .map_err(db_err("open snapshots"))?;
+        Ok(t.get(LEDGER_SNAPSHOT_KEY)
+            .map_err(db_err("read snapshot"))?
+            .map(|v| v.value().to_vec()))
+    }
+
     /// Sets a meta value. [`NETWORK_META_KEY`] is the store's own and refused.
     pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         if key == NETWORK_META_KEY {
@@ -510,6 +541,14 @@ impl Store {
             .map_err(db_err("read meta"))?
             .map(|v| v.value().to_vec()))
     }
+}
+
+/// Checks the signatures of events loaded from the store, in batches; a bad one is
+/// [`StoreError::Corrupt`], named.
+pub fn verify_loaded(events: &[SignedEvent]) -> Result<(), StoreError> {
+    events
+        .chunks(LOAD_CHECK_CHUNK)
+        .try_for_each(check_signatures)
 }
 
 /// Batch-checks the signatures of events this node stored itself; on failure, finds
@@ -534,7 +573,7 @@ fn card_cipher(org_key: &SecretKey) -> ChaCha20Poly1305 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use carnet_protocol::author::Author;
     use carnet_protocol::payload::{Availability, Grant, Opening, Payload, Teaser};
@@ -715,7 +754,8 @@ mod tests {
     }
 
     /// Rewrites one stored event through redb with `flip` applied to its bytes.
-    fn tamper(path: &Path, id: &ContentId, flip: impl FnOnce(&mut Vec<u8>)) {
+    /// Changes the stored bytes of event `id` behind the store's back.
+    pub(crate) fn tamper(path: &Path, id: &ContentId, flip: impl FnOnce(&mut Vec<u8>)) {
         let db = Database::create(path).unwrap();
         let txn = db.begin_write().unwrap();
         {
@@ -743,7 +783,8 @@ mod tests {
             b[n - 10] ^= 0x01;
         });
         let store = Store::open(&path, network()).unwrap();
-        match store.load_events(&network()) {
+        let loaded = store.load_events(&network()).unwrap();
+        match verify_loaded(&loaded) {
             Err(StoreError::Corrupt { id, reason }) => {
                 assert_eq!(id, victim.to_hex(), "{reason}");
                 assert!(reason.contains("signature"), "{reason}");
@@ -832,6 +873,19 @@ mod tests {
         drop(store);
         let store = Store::open(&path, network()).unwrap();
         assert_eq!(store.get_evidence(&h).unwrap().unwrap(), b"a bounce");
+    }
+
+    #[test]
+    fn snapshot_is_replaced_whole_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let store = Store::open(&path, network()).unwrap();
+        assert_eq!(store.get_snapshot().unwrap(), None);
+        store.put_snapshot(b"first").unwrap();
+        store.put_snapshot(&vec![7u8; 3 << 20]).unwrap();
+        drop(store);
+        let store = Store::open(&path, network()).unwrap();
+        assert_eq!(store.get_snapshot().unwrap(), Some(vec![7u8; 3 << 20]));
     }
 
     #[test]

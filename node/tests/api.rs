@@ -177,6 +177,7 @@ fn answer(cmd: Command) -> Command {
                 state_root: Hash32::of(b"root").to_hex(),
                 max_lamport: 41,
                 finalized_bound: None,
+                snapshot_events: Some(8),
             });
             Command::Status { reply: used() }
         }

@@ -465,8 +465,14 @@ impl Ledger {
         self.order.iter().map(|k| &*self.events[&k.1])
     }
 
+    /// Ordered events (pending ones not counted).
     pub fn len(&self) -> usize {
         self.events.len()
+    }
+
+    /// Whether `id` is ordered (held with its whole causal past).
+    pub fn is_ordered(&self, id: &ContentId) -> bool {
+        self.events.contains_key(id)
     }
 
     pub fn is_empty(&self) -> bool {
