@@ -267,10 +267,13 @@ pub fn verify_batch(events: &[SignedEvent]) -> Result<(), EventError> {
 /// Not a validity decision: batch verification is more lenient than the strict rules
 /// (see [`verify_batch`]), so it must never be used on events from the network. It
 /// detects storage corruption, which flips bits at random, not crafted torsion points.
-pub fn batch_check_stored(events: &[SignedEvent]) -> Result<(), EventError> {
-    let mut msgs = Vec::with_capacity(events.len());
-    let mut sigs = Vec::with_capacity(events.len());
-    let mut keys = Vec::with_capacity(events.len());
+pub fn batch_check_stored<'a>(
+    events: impl IntoIterator<Item = &'a SignedEvent>,
+) -> Result<(), EventError> {
+    let events = events.into_iter();
+    let mut msgs = Vec::with_capacity(events.size_hint().0);
+    let mut sigs = Vec::with_capacity(events.size_hint().0);
+    let mut keys = Vec::with_capacity(events.size_hint().0);
     for e in events {
         msgs.push(signing_message(&e.id));
         sigs.push(ed25519_dalek::Signature::from_bytes(&e.signature));

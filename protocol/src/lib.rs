@@ -23,3 +23,6 @@ pub use keys::{PublicKey, SecretKey};
 pub use payload::Payload;
 
 pub mod ledger;
+
+#[cfg(feature = "workload")]
+pub mod workload;

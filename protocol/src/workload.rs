@@ -1,0 +1,190 @@
+//! A synthetic but realistic event log, for benchmarks: members of four orgs enrol,
+//! receive grants, contribute cards, buy across orgs, get deliveries, vote and
+//! transfer points, in the proportions of a busy network. Behind the `workload`
+//! feature: production code never needs it.
+
+use crate::author::Author;
+use crate::card::{recipient_public, Card};
+use crate::genesis::{Genesis, OrgEntry, Rules};
+use crate::hash::{ContentId, Hash32};
+use crate::payload::*;
+use crate::{SecretKey, SignedEvent};
+
+const ORGS: usize = 4;
+const MEMBERS: usize = 2000;
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+fn seed(tag: u8, i: usize) -> [u8; 32] {
+    *Hash32::derive("carnet bench seed", &[&[tag], &(i as u64).to_le_bytes()]).as_bytes()
+}
+
+fn card(n: usize) -> Card {
+    Card {
+        teaser: Teaser {
+            name: format!("Person {n}"),
+            title: "Head of Procurement".into(),
+            company: format!("Company {}", n % 5000),
+            company_domain: format!("company{}.example", n % 5000),
+            city: "Lyon".into(),
+            availability: Availability {
+                email: true,
+                postal: false,
+                phone: false,
+            },
+        },
+        email: Opening {
+            value: format!("p{n}@company{}.example", n % 5000),
+            salt: seed(3, n),
+        },
+        phone: None,
+        postal_address: None,
+    }
+}
+
+/// A valid log of `n` events in signing order, and its genesis. Deterministic.
+pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
+    let org_keys: Vec<SecretKey> = (0..ORGS)
+        .map(|i| SecretKey::from_seed(seed(1, i)))
+        .collect();
+    let genesis = Genesis::new(
+        "bench",
+        org_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| OrgEntry {
+                key: k.public(),
+                name: format!("Org {i}"),
+            })
+            .collect(),
+        Rules::default(),
+        0,
+    )
+    .expect("genesis");
+    let net = genesis.network_id();
+    let mut orgs: Vec<Author> = org_keys.into_iter().map(|k| Author::new(k, net)).collect();
+    let mut members: Vec<Author> = (0..MEMBERS)
+        .map(|i| Author::new(SecretKey::from_seed(seed(2, i)), net))
+        .collect();
+    let mut log = Vec::with_capacity(n);
+    let mut clock = 0u64;
+    let mut now = 1_700_000_000_000u64;
+    let push = |ev: SignedEvent, log: &mut Vec<SignedEvent>, clock: &mut u64| {
+        *clock = (*clock).max(ev.lamport());
+        log.push(ev);
+    };
+    for (i, m) in members.iter().enumerate() {
+        let member = m.public();
+        let ev = orgs[i % ORGS]
+            .sign(
+                Payload::Enroll(Enroll {
+                    member,
+                    handle: format!("m{i}"),
+                }),
+                vec![],
+                clock,
+                now,
+            )
+            .expect("sign");
+        push(ev, &mut log, &mut clock);
+        let ev = orgs[i % ORGS]
+            .sign(
+                Payload::Grant(Grant {
+                    member,
+                    points: 100_000,
+                    memo: String::new(),
+                }),
+                vec![],
+                clock,
+                now,
+            )
+            .expect("sign");
+        push(ev, &mut log, &mut clock);
+    }
+    let mut rng = Lcg(7);
+    let mut listings: Vec<(ContentId, usize)> = Vec::new();
+    let mut undelivered: std::collections::VecDeque<(ContentId, usize)> = Default::default();
+    let mut cards = 0usize;
+    while log.len() < n {
+        now += 500;
+        let m = rng.next(MEMBERS);
+        let ev = match rng.next(10) {
+            0..=3 => {
+                cards += 1;
+                let listing = card(cards).listing(&net).expect("listing");
+                let ev = members[m]
+                    .sign(
+                        Payload::Contribute(Contribute { listing }),
+                        vec![],
+                        clock,
+                        now,
+                    )
+                    .expect("sign");
+                listings.push((ev.id(), m));
+                ev
+            }
+            4 | 5 if !listings.is_empty() => {
+                let (listing_id, seller) = listings[rng.next(listings.len())];
+                // A buyer from another org than the seller's.
+                let buyer =
+                    (seller + 1 + rng.next(ORGS - 1)) % ORGS + ORGS * rng.next(MEMBERS / ORGS);
+                let p = Purchase {
+                    listing_id,
+                    recipient: recipient_public(seed(5, buyer)),
+                    max_price: 10,
+                };
+                let ev = members[buyer]
+                    .sign(Payload::Purchase(p), vec![], clock, now)
+                    .expect("sign");
+                undelivered.push_back((ev.id(), seller % ORGS));
+                ev
+            }
+            6 | 7 if !undelivered.is_empty() => {
+                let (purchase_id, org) = undelivered.pop_front().expect("non-empty");
+                let d = Deliver {
+                    purchase_id,
+                    ephemeral: seed(6, log.len()),
+                    sealed_card: vec![0xAB; 300],
+                };
+                orgs[org]
+                    .sign(Payload::Deliver(d), vec![], clock, now)
+                    .expect("sign")
+            }
+            8 => {
+                let v = Vote {
+                    company_domain: format!("company{}.example", rng.next(5000)),
+                    employees: EmployeeRange::From51To200,
+                    revenue: RevenueRange::From1MTo10M,
+                };
+                members[m]
+                    .sign(Payload::Vote(v), vec![], clock, now)
+                    .expect("sign")
+            }
+            _ => {
+                let to = members[rng.next(MEMBERS)].public();
+                if to == members[m].public() {
+                    continue;
+                }
+                members[m]
+                    .sign(
+                        Payload::Transfer(Transfer { to, points: 1 }),
+                        vec![],
+                        clock,
+                        now,
+                    )
+                    .expect("sign")
+            }
+        };
+        push(ev, &mut log, &mut clock);
+    }
+    (genesis, log)
+}
