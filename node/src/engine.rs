@@ -38,6 +38,18 @@ pub struct Engine {
 /// at most about a second of replay after a crash, for a small ledger.
 pub const DEFAULT_SNAPSHOT_MIN_EVENTS: u64 = 50_000;
 
+/// Encodes `snap` and replaces the store's snapshot with it.
+pub fn write_snapshot(store: &Store, snap: &Snapshot) -> Result<SavedSnapshot, StoreError> {
+    let bytes = snap
+        .encode()
+        .map_err(|e| StoreError::Snapshot(e.to_string()))?;
+    store.put_snapshot(&bytes)?;
+    Ok(SavedSnapshot {
+        events: snap.applied(),
+        bytes: bytes.len(),
+    })
+}
+
 /// What [`Engine::open`] did to get back to the stored state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Reopened {
@@ -107,17 +119,24 @@ impl Engine {
         let network = genesis.network_id();
         let mut ledger = Ledger::new(genesis);
         let events = store.load_events(&network)?;
-        let mut bad = Vec::new();
-        for ev in &events {
-            match ledger.insert(ev.clone()) {
-                Ok((_, dropped)) => bad.extend(dropped.into_iter().map(|(id, _)| id)),
-                Err(_) => bad.push(ev.id()),
-            }
-        }
         let mut reopened = Reopened {
             events: events.len(),
             ..Reopened::default()
         };
+        let mut keys = Vec::with_capacity(events.len());
+        let mut bad = Vec::new();
+        let mut deliveries = std::collections::HashMap::new();
+        for ev in events {
+            let id = ev.id();
+            keys.push((ev.lamport(), id));
+            // Indexed before insertion; an entry whose event proves bad is never served,
+            // since lookups go through the ledger.
+            index_delivery(&mut deliveries, &ev);
+            match ledger.insert(ev) {
+                Ok((_, dropped)) => bad.extend(dropped.into_iter().map(|(id, _)| id)),
+                Err(_) => bad.push(id),
+            }
+        }
         let resumed = match store.get_snapshot()? {
             None => None,
             Some(bytes) => {
@@ -134,16 +153,14 @@ impl Engine {
                 }
             }
         };
-        let unvouched: Vec<SignedEvent> = match resumed {
-            None => events,
-            Some((at, applied)) => {
-                reopened.from_snapshot = applied;
-                events
-                    .into_iter()
-                    .filter(|e| (e.lamport(), e.id()) > at || !ledger.is_ordered(&e.id()))
-                    .collect()
-            }
-        };
+        if let Some((_, applied)) = resumed {
+            reopened.from_snapshot = applied;
+        }
+        let unvouched: Vec<&SignedEvent> = keys
+            .iter()
+            .filter(|k| resumed.is_none_or(|(at, _)| **k > at || !ledger.is_ordered(&k.1)))
+            .filter_map(|k| ledger.get(&k.1))
+            .collect();
         verify_loaded(&unvouched)?;
         reopened.verified = unvouched.len();
         // Events that were stored while pending and proved invalid once complete.
@@ -164,10 +181,6 @@ impl Engine {
                 timestamp_ms: ev.body().timestamp_ms,
             })
         });
-        let mut deliveries = std::collections::HashMap::new();
-        for ev in ledger.events() {
-            index_delivery(&mut deliveries, ev);
-        }
         let held = store.card_ids()?.into_iter().collect();
         let engine = Engine {
             deliveries,
@@ -201,21 +214,31 @@ impl Engine {
     /// of every ordered event. The snapshot is a cache: failing to save one loses
     /// nothing but start-up time.
     pub fn save_snapshot(&mut self) -> Result<Option<SavedSnapshot>, StoreError> {
-        let Some(snap) = self.ledger.snapshot() else {
+        let Some(snap) = self.snapshot_to_save() else {
             return Ok(None);
         };
-        if self.snapshot_events == Some(snap.applied()) {
-            return Ok(None);
-        }
-        let bytes = snap
-            .encode()
-            .map_err(|e| StoreError::Snapshot(e.to_string()))?;
-        self.store.put_snapshot(&bytes)?;
-        self.snapshot_events = Some(snap.applied());
-        Ok(Some(SavedSnapshot {
-            events: snap.applied(),
-            bytes: bytes.len(),
-        }))
+        let saved = write_snapshot(&self.store, &snap)?;
+        self.snapshot_saved(saved.events);
+        Ok(Some(saved))
+    }
+
+    /// The snapshot to save, unless the saved one is already of every ordered event.
+    /// Taking it is cheap (the state shares structure with the ledger's); encoding and
+    /// writing it, [`write_snapshot`], is not, and needs no engine, so the event loop
+    /// does that on another thread.
+    pub fn snapshot_to_save(&mut self) -> Option<Snapshot> {
+        let snap = self.ledger.snapshot()?;
+        (self.snapshot_events != Some(snap.applied())).then_some(snap)
+    }
+
+    /// Records that a snapshot of `events` events was saved.
+    pub fn snapshot_saved(&mut self, events: u64) {
+        self.snapshot_events = Some(events);
+    }
+
+    /// A handle on the store, for work off the event loop.
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     /// Events the last saved or restored snapshot covers.

@@ -76,7 +76,22 @@ pub struct EventLoop {
     discovered: bool,
     /// Content id of every event new to this node, for observers (benchmarks, tests).
     ingested: broadcast::Sender<ContentId>,
+    /// The ledger snapshot being encoded and written on a blocking thread, if any:
+    /// at a million events that takes seconds the loop should spend on peers.
+    snapshot_saving: Option<tokio::task::JoinHandle<SnapshotSaved>>,
+    /// No new save before this: set after a failed one, so a full disk is not
+    /// retried on every turn of the loop.
+    snapshot_not_before: std::time::Instant,
 }
+
+/// How long to wait after a failed snapshot save before trying again.
+const SNAPSHOT_RETRY: Duration = Duration::from_secs(60);
+
+/// A snapshot save's result and when it started.
+type SnapshotSaved = (
+    Result<crate::engine::SavedSnapshot, crate::store::StoreError>,
+    std::time::Instant,
+);
 
 fn ids_storage(items: &[(u64, ContentId)]) -> Option<NegentropyStorageVector> {
     let mut storage = NegentropyStorageVector::with_capacity(items.len());
@@ -146,6 +161,8 @@ impl EventLoop {
                 metrics,
                 discovered: false,
                 ingested,
+                snapshot_saving: None,
+                snapshot_not_before: std::time::Instant::now(),
             },
             stats_rx,
         )
@@ -169,29 +186,69 @@ impl EventLoop {
                 _ = tick.tick() => self.start_sync(None),
                 _ = checkpoint_tick.tick() => self.sign_checkpoint(),
                 _ = deliver_tick.tick() => self.deliver(),
+                saved = async {
+                    self.snapshot_saving.as_mut().expect("guarded by the condition").await
+                }, if self.snapshot_saving.is_some() => {
+                    self.snapshot_saving = None;
+                    match saved {
+                        Ok(saved) => self.on_snapshot_saved(saved),
+                        Err(e) => {
+                            self.snapshot_not_before = std::time::Instant::now() + SNAPSHOT_RETRY;
+                            tracing::warn!(error = %e, "the snapshot writer failed");
+                        }
+                    }
+                }
                 _ = self.shutdown.changed() => break,
             }
-            if self.engine.snapshot_due() {
-                self.save_snapshot();
+            if self.snapshot_saving.is_none()
+                && std::time::Instant::now() >= self.snapshot_not_before
+                && self.engine.snapshot_due()
+            {
+                self.start_snapshot();
             }
         }
         // So the next start applies nothing but what arrives after it.
-        self.save_snapshot();
+        if let Some(saving) = self.snapshot_saving.take() {
+            if let Ok(saved) = saving.await {
+                self.on_snapshot_saved(saved);
+            }
+        }
+        let started = std::time::Instant::now();
+        let saved = self.engine.save_snapshot().transpose();
+        if let Some(saved) = saved {
+            self.on_snapshot_saved((saved, started));
+        }
         tracing::info!("event loop stopped");
     }
 
-    /// Saves the ledger state; a failure costs only start-up time, so it is logged.
-    fn save_snapshot(&mut self) {
+    /// Takes a snapshot of the ledger and saves it on a blocking thread.
+    fn start_snapshot(&mut self) {
+        let Some(snap) = self.engine.snapshot_to_save() else {
+            return;
+        };
+        let store = self.engine.store();
         let started = std::time::Instant::now();
-        match self.engine.save_snapshot() {
-            Ok(Some(s)) => tracing::info!(
-                events = s.events,
-                bytes = s.bytes,
-                ms = started.elapsed().as_millis() as u64,
-                "saved a ledger snapshot"
-            ),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "could not save a ledger snapshot"),
+        self.snapshot_saving = Some(tokio::task::spawn_blocking(move || {
+            (crate::engine::write_snapshot(&store, &snap), started)
+        }));
+    }
+
+    /// Records a finished save; a failure costs only start-up time, so it is logged.
+    fn on_snapshot_saved(&mut self, (saved, started): SnapshotSaved) {
+        match saved {
+            Ok(s) => {
+                self.engine.snapshot_saved(s.events);
+                tracing::info!(
+                    events = s.events,
+                    bytes = s.bytes,
+                    ms = started.elapsed().as_millis() as u64,
+                    "saved a ledger snapshot"
+                );
+            }
+            Err(e) => {
+                self.snapshot_not_before = std::time::Instant::now() + SNAPSHOT_RETRY;
+                tracing::warn!(error = %e, "could not save a ledger snapshot");
+            }
         }
     }
 
