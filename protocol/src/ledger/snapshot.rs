@@ -26,9 +26,57 @@ pub(crate) const PREFIX_DIGEST_CONTEXT: &str = "carnet v1 ledger snapshot prefix
 /// BLAKE3 derive-key context of the checksum that guards an encoded snapshot.
 const CHECKSUM_CONTEXT: &str = "carnet v1 ledger snapshot checksum";
 
-/// The rules a state was folded with are those of this build: a node upgraded to other
-/// rules must not resume from a state its predecessor computed.
-const RULES_BUILD: &str = env!("CARGO_PKG_VERSION");
+/// The source of this crate, every file: what a state means is decided here, so a
+/// snapshot resumes only in a build of the very same source. An upgrade that changes
+/// a rule (or a comment) costs one replay, never a state the new rules would not give.
+/// `every_source_file_is_fingerprinted` keeps the list whole.
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 21] = [
+    ("author.rs", include_str!("../author.rs")),
+    ("card.rs", include_str!("../card.rs")),
+    ("chain.rs", include_str!("../chain.rs")),
+    ("encoding.rs", include_str!("../encoding.rs")),
+    ("event.rs", include_str!("../event.rs")),
+    ("genesis.rs", include_str!("../genesis.rs")),
+    ("hash.rs", include_str!("../hash.rs")),
+    ("keys.rs", include_str!("../keys.rs")),
+    ("ledger/apply.rs", include_str!("apply.rs")),
+    ("ledger/audit.rs", include_str!("audit.rs")),
+    ("ledger/frontier.rs", include_str!("frontier.rs")),
+    ("ledger/mod.rs", include_str!("mod.rs")),
+    ("ledger/proof.rs", include_str!("proof.rs")),
+    ("ledger/root.rs", include_str!("root.rs")),
+    ("ledger/snapshot.rs", include_str!("snapshot.rs")),
+    ("ledger/state.rs", include_str!("state.rs")),
+    ("lib.rs", include_str!("../lib.rs")),
+    ("limits.rs", include_str!("../limits.rs")),
+    ("payload.rs", include_str!("../payload.rs")),
+    ("text.rs", include_str!("../text.rs")),
+    ("workload.rs", include_str!("../workload.rs")),
+];
+
+/// BLAKE3 derive-key context of the source fingerprint.
+const SOURCE_CONTEXT: &str = "carnet v1 protocol source fingerprint";
+
+/// The crate version and a fingerprint of [`PROTOCOL_SOURCES`]: the build a snapshot
+/// must come from.
+fn rules_build() -> &'static str {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILD.get_or_init(|| {
+        let mut h = blake3::Hasher::new_derive_key(SOURCE_CONTEXT);
+        for (name, text) in PROTOCOL_SOURCES {
+            h.update(&(name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+            h.update(&(text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        let fingerprint = Hash32(*h.finalize().as_bytes());
+        format!(
+            "{} {}",
+            env!("CARGO_PKG_VERSION"),
+            &fingerprint.to_hex()[..16]
+        )
+    })
+}
 
 /// The state after applying a prefix of the ledger order, and what it depended on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,7 +103,7 @@ pub enum SnapshotError {
     Checksum,
     #[error("the snapshot does not decode: {0}")]
     Decode(String),
-    #[error("the snapshot was made by carnet {0}, whose rules may differ from this build's")]
+    #[error("the snapshot was made by another build of carnet ({0}), whose rules may differ")]
     OtherBuild(String),
     #[error("the snapshot is of network {got}, not {expected}")]
     WrongNetwork { expected: NetworkId, got: NetworkId },
@@ -109,7 +157,7 @@ impl Snapshot {
         }
         let snap: Snapshot =
             postcard::from_bytes(body).map_err(|e| SnapshotError::Decode(e.to_string()))?;
-        if snap.rules_build != RULES_BUILD {
+        if snap.rules_build != rules_build() {
             return Err(SnapshotError::OtherBuild(snap.rules_build));
         }
         if &snap.network != network {
@@ -130,7 +178,7 @@ impl Snapshot {
         state: State,
     ) -> Self {
         Snapshot {
-            rules_build: RULES_BUILD.to_string(),
+            rules_build: rules_build().to_string(),
             network,
             at,
             prefix_digest,
@@ -138,5 +186,58 @@ impl Snapshot {
             equivocators,
             state,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_of_another_build_is_refused() {
+        let net = Hash32([1; 32]);
+        let mut snap = Snapshot::new(
+            net,
+            (1, Hash32([2; 32])),
+            Hash32([3; 32]),
+            BTreeSet::new(),
+            BTreeMap::new(),
+            State::default(),
+        );
+        let ours = snap.encode().unwrap();
+        assert!(Snapshot::decode(&ours, &net).is_ok());
+        snap.rules_build = "0.1.0 0123456789abcdef".into();
+        let theirs = snap.encode().unwrap();
+        assert_eq!(
+            Snapshot::decode(&theirs, &net).unwrap_err(),
+            SnapshotError::OtherBuild("0.1.0 0123456789abcdef".into())
+        );
+    }
+
+    #[test]
+    fn every_source_file_is_fingerprinted() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let rel = path.strip_prefix(&root).unwrap();
+                    found.push(rel.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        found.sort();
+        let listed: Vec<String> = PROTOCOL_SOURCES
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        assert_eq!(
+            listed, found,
+            "PROTOCOL_SOURCES must list every source file, sorted"
+        );
     }
 }
