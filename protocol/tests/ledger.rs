@@ -659,19 +659,7 @@ fn a_quorum_claim_that_misses_events_is_not_final_here() {
     let p = w.purchase(buyer, c.id());
     // The idle member writes an event with an old clock: it sorts below the bound the
     // orgs are about to sign, but the orgs never saw it.
-    let late = w.members[idle]
-        .0
-        .sign(
-            Payload::Vote(Vote {
-                company_domain: "acme.example".into(),
-                employees: EmployeeRange::From1To10,
-                revenue: RevenueRange::Under1M,
-            }),
-            vec![],
-            0,
-            w.now,
-        )
-        .unwrap();
+    let late = w.backdated_vote(idle);
     assert!(late.lamport() <= w.clock);
     w.checkpoint(&[0, 1]);
     let mut without = w.ledger();
@@ -818,19 +806,7 @@ fn a_snapshot_is_refused_when_a_late_event_sorts_before_its_end() {
     let idle = w.enroll(0);
     w.contribute(seller, 1, None);
     let snap = w.ledger().snapshot().unwrap();
-    let late = w.members[idle]
-        .0
-        .sign(
-            Payload::Vote(Vote {
-                company_domain: "acme.example".into(),
-                employees: EmployeeRange::From1To10,
-                revenue: RevenueRange::Under1M,
-            }),
-            vec![],
-            0,
-            w.now,
-        )
-        .unwrap();
+    let late = w.backdated_vote(idle);
     assert!(late.lamport() < snap.at().0);
     w.log.push(late);
     let (mut l, r) = restored(&w, &w.log, &snap);

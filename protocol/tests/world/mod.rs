@@ -152,6 +152,26 @@ impl World {
         }
     }
 
+    /// A vote member `m` signs as its first event with clock 0, without recording it:
+    /// valid, and sorting before nearly everything, as from a member that never saw
+    /// the rest. The member must not have signed before.
+    pub fn backdated_vote(&self, m: usize) -> SignedEvent {
+        self.members[m]
+            .0
+            .clone()
+            .sign(
+                Payload::Vote(Vote {
+                    company_domain: "acme.example".into(),
+                    employees: EmployeeRange::From1To10,
+                    revenue: RevenueRange::Under1M,
+                }),
+                vec![],
+                0,
+                self.now,
+            )
+            .unwrap()
+    }
+
     /// Member `m` contributes card number `n`; returns the Contribute event.
     pub fn contribute(&mut self, m: usize, n: usize, phone: Option<&str>) -> SignedEvent {
         let card = self.card(n, phone);
