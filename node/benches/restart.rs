@@ -10,15 +10,12 @@
 
 use carnet_node::engine::{write_snapshot, Engine};
 use carnet_node::store::Store;
-use carnet_protocol::workload::generate;
+use carnet_protocol::workload::{bench_events, generate};
 use carnet_protocol::SecretKey;
 use std::time::Instant;
 
 fn main() {
-    let n: usize = std::env::var("CARNET_BENCH_EVENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
+    let n = bench_events();
     let t = Instant::now();
     let (genesis, log) = generate(n);
     let net = genesis.network_id();

@@ -135,10 +135,7 @@ fn per_request(total: usize) {
 }
 
 fn main() {
-    let total = std::env::var("CARNET_BENCH_EVENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
+    let total = carnet_protocol::workload::bench_events();
     per_request(total);
     for gap in [Gap::Tail, Gap::Spread] {
         for frame in [NEGENTROPY_FRAME_BYTES, 0] {

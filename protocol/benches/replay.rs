@@ -9,17 +9,14 @@
 
 use carnet_protocol::event::batch_check_stored;
 use carnet_protocol::ledger::{Ledger, Snapshot};
-use carnet_protocol::workload::generate;
+use carnet_protocol::workload::{bench_events, generate};
 use carnet_protocol::SignedEvent;
 use std::time::Instant;
 
 const BATCH: usize = 256;
 
 fn main() {
-    let n: usize = std::env::var("CARNET_BENCH_EVENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
+    let n = bench_events();
     let t = Instant::now();
     let (genesis, log) = generate(n);
     let net = genesis.network_id();

@@ -51,6 +51,14 @@ fn card(n: usize) -> Card {
     }
 }
 
+/// How many events a bench generates: `CARNET_BENCH_EVENTS`, or 1,000,000.
+pub fn bench_events() -> usize {
+    std::env::var("CARNET_BENCH_EVENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
 /// A valid log of `n` events in signing order, and its genesis. Deterministic.
 pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
     let org_keys: Vec<SecretKey> = (0..ORGS)
