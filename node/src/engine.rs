@@ -227,6 +227,11 @@ impl Engine {
     /// writing it, [`write_snapshot`], is not, and needs no engine, so the event loop
     /// does that on another thread.
     pub fn snapshot_to_save(&mut self) -> Option<Snapshot> {
+        // Every ordered event is applied once the ledger catches up: nothing new to
+        // save, and no digest over the whole ledger to compute.
+        if self.snapshot_events == Some(self.ledger.len() as u64) {
+            return None;
+        }
         let snap = self.ledger.snapshot()?;
         (self.snapshot_events != Some(snap.applied())).then_some(snap)
     }
