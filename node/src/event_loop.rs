@@ -93,6 +93,14 @@ type SnapshotSaved = (
     std::time::Instant,
 );
 
+/// Waits for a save on the blocking pool; a writer that panicked is a failed save.
+async fn finished(saving: &mut tokio::task::JoinHandle<SnapshotSaved>) -> SnapshotSaved {
+    saving.await.unwrap_or_else(|e| {
+        let failed = crate::store::StoreError::Snapshot(format!("the writer stopped: {e}"));
+        (Err(failed), std::time::Instant::now())
+    })
+}
+
 fn ids_storage(items: &[(u64, ContentId)]) -> Option<NegentropyStorageVector> {
     let mut storage = NegentropyStorageVector::with_capacity(items.len());
     for (lamport, id) in items {
@@ -186,17 +194,13 @@ impl EventLoop {
                 _ = tick.tick() => self.start_sync(None),
                 _ = checkpoint_tick.tick() => self.sign_checkpoint(),
                 _ = deliver_tick.tick() => self.deliver(),
+                // In an async block: select! builds every branch's future, disabled or
+                // not, and only this one may look inside the handle.
                 saved = async {
-                    self.snapshot_saving.as_mut().expect("guarded by the condition").await
+                    finished(self.snapshot_saving.as_mut().expect("guarded by the condition")).await
                 }, if self.snapshot_saving.is_some() => {
                     self.snapshot_saving = None;
-                    match saved {
-                        Ok(saved) => self.on_snapshot_saved(saved),
-                        Err(e) => {
-                            self.snapshot_not_before = std::time::Instant::now() + SNAPSHOT_RETRY;
-                            tracing::warn!(error = %e, "the snapshot writer failed");
-                        }
-                    }
+                    self.on_snapshot_saved(saved);
                 }
                 _ = self.shutdown.changed() => break,
             }
@@ -208,10 +212,9 @@ impl EventLoop {
             }
         }
         // So the next start applies nothing but what arrives after it.
-        if let Some(saving) = self.snapshot_saving.take() {
-            if let Ok(saved) = saving.await {
-                self.on_snapshot_saved(saved);
-            }
+        if let Some(mut saving) = self.snapshot_saving.take() {
+            let saved = finished(&mut saving).await;
+            self.on_snapshot_saved(saved);
         }
         let started = std::time::Instant::now();
         let saved = self.engine.save_snapshot().transpose();
