@@ -60,6 +60,17 @@ fn main() {
          encoding and writing {} MiB on a blocking thread",
         saved.bytes >> 20
     );
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len() >> 20);
+    let snapshot_file = path.with_extension(carnet_node::store::SNAPSHOT_EXTENSION);
+    let once = size(&path);
+    for _ in 0..3 {
+        write_snapshot(&engine.store(), &snap).expect("save again");
+    }
+    println!(
+        "on disk: events.redb {once} MiB ({} MiB after three more saves), snapshot file {} MiB",
+        size(&path),
+        size(&snapshot_file)
+    );
     drop(engine);
 
     let (_, r, resumed_root, t_resume) = start();
