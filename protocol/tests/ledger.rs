@@ -508,17 +508,7 @@ fn equivocation_excludes_the_author_from_the_fork_on() {
     // Fork the seller's chain: two different events at the same seq.
     let mut twin = w.members[seller].0.clone();
     let a = w.contribute(seller, 2, None);
-    let card = w.card(3, None);
-    let b = twin
-        .sign(
-            Payload::Contribute(Contribute {
-                listing: card.listing(&w.network).unwrap(),
-            }),
-            vec![],
-            w.clock,
-            w.now,
-        )
-        .unwrap();
+    let b = w.twin_contribute(&mut twin, 3);
     assert_eq!(a.seq(), b.seq());
     w.log.push(b.clone());
     let mut l = w.ledger();
@@ -843,18 +833,8 @@ fn a_snapshot_is_refused_when_a_later_fork_voids_events_inside_it() {
     let a = w.contribute(seller, 1, None);
     w.grant(seller, 5);
     let snap = w.ledger().snapshot().unwrap();
-    let card = w.card(3, None);
     // The twin signs at a's seq with today's clock: it sorts after the snapshot.
-    let b = twin
-        .sign(
-            Payload::Contribute(Contribute {
-                listing: card.listing(&w.network).unwrap(),
-            }),
-            vec![],
-            w.clock,
-            w.now,
-        )
-        .unwrap();
+    let b = w.twin_contribute(&mut twin, 3);
     assert_eq!(a.seq(), b.seq());
     assert!((b.lamport(), b.id()) > snap.at());
     w.log.push(b);

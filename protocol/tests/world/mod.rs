@@ -172,6 +172,20 @@ impl World {
             .unwrap()
     }
 
+    /// A Contribute of card `n` signed by `twin`, a clone of a member's signer taken
+    /// before the member's next event, with today's clock; not recorded. Beside the
+    /// member's own next event, a fork of its chain.
+    pub fn twin_contribute(&self, twin: &mut Author, n: usize) -> SignedEvent {
+        let listing = self.card(n, None).listing(&self.network).unwrap();
+        twin.sign(
+            Payload::Contribute(Contribute { listing }),
+            vec![],
+            self.clock,
+            self.now,
+        )
+        .unwrap()
+    }
+
     /// Member `m` contributes card number `n`; returns the Contribute event.
     pub fn contribute(&mut self, m: usize, n: usize, phone: Option<&str>) -> SignedEvent {
         let card = self.card(n, phone);
