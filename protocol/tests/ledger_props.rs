@@ -7,7 +7,7 @@
 
 mod world;
 
-use carnet_protocol::ledger::{Ledger, Snapshot, SnapshotError};
+use carnet_protocol::ledger::{merkle_root, Ledger, Snapshot, SnapshotError};
 use carnet_protocol::payload::*;
 use proptest::prelude::*;
 use world::{World, DAY};
@@ -285,14 +285,25 @@ proptest! {
         let ref_state = reference.state().clone();
         let top = reference.max_lamport();
         let bounds = [0, top / 3, top / 2, top.saturating_sub(2), top];
+        // A ledger that keeps no snapshots folds every prefix from genesis.
+        let mut from_genesis = Ledger::with_snapshot_interval(w.genesis.clone(), u64::MAX);
+        for e in &w.log {
+            from_genesis.insert(e.clone()).expect("valid");
+        }
+        let _ = from_genesis.state();
         for d in &nodes {
             let mut l = receive(&w, d);
-            // Claims fold from kept snapshots, some made dirty by the last arrivals:
-            // the same as folding from genesis, and as the in-order ledger's.
+            // Prefixes fold from kept snapshots, some made dirty by the last arrivals:
+            // the same as folding from genesis.
             for b in bounds {
-                let claim = l.claim_at(b);
-                prop_assert_eq!(claim, l.prefix_at(b).claim);
-                prop_assert_eq!(claim, reference.claim_at(b));
+                let prefix = l.prefix_at(b);
+                prop_assert_eq!(prefix.claim, from_genesis.claim_at(b));
+                prop_assert_eq!(prefix.claim, l.claim_at(b));
+                prop_assert_eq!(prefix.state.root(), prefix.claim.state_root);
+                prop_assert_eq!(
+                    merkle_root(prefix.ids.iter().map(|id| id.as_bytes().to_vec()).collect()),
+                    prefix.claim.events_root
+                );
             }
             prop_assert_eq!(l.pending_len(), 0);
             prop_assert_eq!(l.len(), w.log.len());

@@ -409,7 +409,7 @@ impl Ledger {
             // snapshots; snapshotting a long replay would only slow it (a snapshot
             // makes the next writes copy shared nodes).
             let remaining = self.order.len() as u64 - self.state.applied;
-            let near_tip = remaining <= self.snapshot_interval * MAX_SNAPSHOTS as u64;
+            let near_tip = remaining <= self.snapshot_interval.saturating_mul(MAX_SNAPSHOTS as u64);
             if near_tip && self.state.applied.is_multiple_of(self.snapshot_interval) {
                 self.snapshots.insert(*key, self.state.clone());
                 if self.snapshots.len() > MAX_SNAPSHOTS {
@@ -432,12 +432,33 @@ impl Ledger {
     /// What a Checkpoint at `bound` claims: the event count, the Merkle root of the
     /// content ids in order and the state root of the prefix of events with a Lamport
     /// clock at most `bound`.
-    ///
-    /// Folds from the latest kept snapshot at or below the bound that is still valid
-    /// (before any position a late event or fact made dirty), not from genesis: an org
-    /// node computes this for every checkpoint it signs, a stride behind the tip, and
-    /// replaying a million events each time would stall it for seconds.
     pub fn claim_at(&self, bound: u64) -> CheckpointClaim {
+        claim_of(bound, &self.state_at(bound))
+    }
+
+    /// The prefix of events with a Lamport clock at most `bound`: its claim, the
+    /// state after applying exactly it, and its content ids in ledger order (the
+    /// leaves of `events_root`), from which auditors' proofs are built.
+    pub fn prefix_at(&self, bound: u64) -> Prefix {
+        let state = self.state_at(bound);
+        let ids = self
+            .order
+            .range(..=(bound, Hash32([0xff; 32])))
+            .map(|k| k.1)
+            .collect();
+        Prefix {
+            claim: claim_of(bound, &state),
+            state,
+            ids,
+        }
+    }
+
+    /// The state after exactly the events with a clock at most `bound`, folded from
+    /// the latest kept snapshot at or below it that lies before any dirty position,
+    /// or from genesis. An org node needs this for every checkpoint it signs, a
+    /// stride behind the tip, where folding a million events from genesis would
+    /// stall it for seconds.
+    fn state_at(&self, bound: u64) -> State {
         let last = (bound, Hash32([0xff; 32]));
         let valid_before = self.dirty_from.unwrap_or((u64::MAX, Hash32([0xff; 32])));
         let start = self
@@ -457,36 +478,7 @@ impl Ledger {
         for key in self.order.range((from, std::ops::Bound::Included(last))) {
             apply::apply(&mut state, &ctx, &self.events[&key.1]);
         }
-        CheckpointClaim {
-            lamport_bound: bound,
-            event_count: state.frontier.count(),
-            events_root: state.frontier.root(),
-            state_root: state.root(),
-        }
-    }
-
-    /// The prefix of events with a Lamport clock at most `bound`: its claim, the
-    /// state after applying exactly it, and its content ids in ledger order (the
-    /// leaves of `events_root`), from which auditors' proofs are built.
-    pub fn prefix_at(&self, bound: u64) -> Prefix {
-        let mut state = initial_state(&self.genesis);
-        let ctx = apply::Ctx {
-            rules: &self.genesis.rules,
-            claimed_bounds: &self.claimed_bounds,
-            equivocators: &self.equivocators,
-        };
-        let mut ids = Vec::new();
-        for key in self.order.range(..=(bound, Hash32([0xff; 32]))) {
-            apply::apply(&mut state, &ctx, &self.events[&key.1]);
-            ids.push(key.1);
-        }
-        let claim = CheckpointClaim {
-            lamport_bound: bound,
-            event_count: ids.len() as u64,
-            events_root: merkle_root(ids.iter().map(|id| id.as_bytes().to_vec()).collect()),
-            state_root: state.root(),
-        };
-        Prefix { claim, state, ids }
+        state
     }
 
     pub fn get(&self, id: &ContentId) -> Option<&SignedEvent> {
@@ -566,6 +558,17 @@ impl Ledger {
             self.events.get(ids.first()?)?,
             self.events.get(ids.get(1)?)?,
         ))
+    }
+}
+
+/// The claim of a prefix, from the state after it (whose frontier holds the count and
+/// the Merkle root of its ids).
+fn claim_of(bound: u64, state: &State) -> CheckpointClaim {
+    CheckpointClaim {
+        lamport_bound: bound,
+        event_count: state.frontier.count(),
+        events_root: state.frontier.root(),
+        state_root: state.root(),
     }
 }
 
