@@ -115,6 +115,9 @@ pub struct Ledger {
     /// (last key applied, state after it).
     snapshots: BTreeMap<OrderKey, State>,
     snapshot_interval: u64,
+    /// Root of `state` while it is unchanged: computing one walks the whole state
+    /// (a second at a million events), and a node is asked for it on every status.
+    root_cache: Option<Hash32>,
 }
 
 impl Ledger {
@@ -144,6 +147,7 @@ impl Ledger {
             dirty_from: None,
             snapshots: BTreeMap::new(),
             snapshot_interval: interval.max(1),
+            root_cache: None,
         }
     }
 
@@ -361,6 +365,7 @@ impl Ledger {
             return Err(SnapshotError::Stale);
         }
         self.state = snap.state;
+        self.root_cache = None;
         self.applied_to = Some(at);
         self.dirty_from = None;
         self.snapshots.clear();
@@ -376,6 +381,9 @@ impl Ledger {
 
     /// Brings the state up to date with every ordered event.
     fn catch_up(&mut self) {
+        if self.dirty_from.is_some() || self.order.last().copied() != self.applied_to {
+            self.root_cache = None;
+        }
         if let Some(dirty) = self.dirty_from.take() {
             // Drop snapshots at or after the first changed position, resume from the
             // latest one before it (or from genesis).
@@ -426,7 +434,8 @@ impl Ledger {
     }
 
     pub fn state_root(&mut self) -> Hash32 {
-        self.state().root()
+        self.catch_up();
+        *self.root_cache.get_or_insert_with(|| self.state.root())
     }
 
     /// What a Checkpoint at `bound` claims: the event count, the Merkle root of the
