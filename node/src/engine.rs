@@ -123,12 +123,10 @@ impl Engine {
             events: events.len(),
             ..Reopened::default()
         };
-        let mut keys = Vec::with_capacity(events.len());
         let mut bad = Vec::new();
         let mut deliveries = std::collections::HashMap::new();
         for ev in events {
             let id = ev.id();
-            keys.push((ev.lamport(), id));
             // Indexed before insertion; an entry whose event proves bad is never served,
             // since lookups go through the ledger.
             index_delivery(&mut deliveries, &ev);
@@ -156,9 +154,11 @@ impl Engine {
         if let Some((_, applied)) = resumed {
             reopened.from_snapshot = applied;
         }
-        let unvouched: Vec<&SignedEvent> = keys
-            .iter()
-            .filter(|k| resumed.is_none_or(|(at, _)| **k > at || !ledger.is_ordered(&k.1)))
+        // Every event the ledger holds, ordered or pending, but those the snapshot covers.
+        let unvouched: Vec<&SignedEvent> = ledger
+            .all_items()
+            .into_iter()
+            .filter(|k| resumed.is_none_or(|(at, _)| *k > at || !ledger.is_ordered(&k.1)))
             .filter_map(|k| ledger.get(&k.1))
             .collect();
         verify_loaded(&unvouched)?;
