@@ -54,6 +54,8 @@ pub struct TestNet {
     pub checkpoints: (u64, u64),
     /// libp2p listen address of every node (port 0: ephemeral).
     pub listen: String,
+    /// Applied to every node's configuration last.
+    pub tweak: fn(&mut NodeConfig),
 }
 
 impl TestNet {
@@ -70,6 +72,16 @@ impl TestNet {
     /// Like [`TestNet::start`], with org nodes signing checkpoints every
     /// `checkpoints.0` ms at bounds that are multiples of `checkpoints.1`.
     pub async fn start_with(n: usize, listen: &str, checkpoints: (u64, u64)) -> TestNet {
+        Self::start_tweaked(n, listen, checkpoints, |_| {}).await
+    }
+
+    /// Like [`TestNet::start_with`], every node's configuration passed through `tweak`.
+    pub async fn start_tweaked(
+        n: usize,
+        listen: &str,
+        checkpoints: (u64, u64),
+        tweak: fn(&mut NodeConfig),
+    ) -> TestNet {
         let org_keys: Vec<SecretKey> = (0..n)
             .map(|i| SecretKey::from_seed(seed("org", i)))
             .collect();
@@ -98,6 +110,7 @@ impl TestNet {
             sync_interval_ms: 300,
             checkpoints,
             listen: listen.to_string(),
+            tweak,
         };
         for i in 0..n {
             net.start_node(i).await;
@@ -110,7 +123,7 @@ impl TestNet {
     }
 
     pub fn config(&self, i: usize) -> NodeConfig {
-        NodeConfig {
+        let mut config = NodeConfig {
             data_dir: Some(self.data_dir(i)),
             org_name: format!("Org {i}"),
             listen: vec![self.listen.clone()],
@@ -121,7 +134,9 @@ impl TestNet {
             checkpoint_stride: self.checkpoints.1,
             log: "warn".into(),
             ..NodeConfig::default()
-        }
+        };
+        (self.tweak)(&mut config);
+        config
     }
 
     pub async fn start_node(&mut self, i: usize) {
@@ -228,6 +243,7 @@ pub async fn submit(
         .chain_head(author.public())
         .await
         .expect("chain head");
+    introduce(author, &head);
     let ev = author
         .sign(payload, vec![], head.clock, 1_700_000_100_000)
         .expect("sign");
@@ -236,6 +252,18 @@ pub async fn submit(
         .await
         .expect("event accepted");
     ev
+}
+
+/// Names, for an author with no event yet, the introduction the node reports (its
+/// Enroll), which its first event must carry among its deps.
+pub fn introduce(author: &mut Author, head: &carnet_node::client::ChainHeadView) {
+    if author.head().is_none() {
+        let intro = head
+            .introduction
+            .as_deref()
+            .map(|h| Hash32::from_hex(h).expect("introduction id"));
+        *author = author.clone().introduced_by(intro);
+    }
 }
 
 /// GET `path` from a node's API over plain HTTP/1.0; returns the body.

@@ -120,7 +120,15 @@ impl Session {
                 head = j.head();
             }
         }
-        let mut author = Author::resume(self.key.secret.clone(), self.key.network, head);
+        let introduction = match node.introduction.as_deref() {
+            Some(h) => Some(
+                Hash32::from_hex(h)
+                    .ok_or_else(|| MemberError::Malformed("chain head introduction".into()))?,
+            ),
+            None => None,
+        };
+        let mut author = Author::resume(self.key.secret.clone(), self.key.network, head)
+            .introduced_by(introduction);
         let ev = author
             .sign(payload, Vec::new(), node.clock, carnet_node::now_ms())
             .map_err(|e| MemberError::Sign(e.to_string()))?;

@@ -62,6 +62,8 @@ pub struct Metrics {
     pending: Gauge,
     peers: Gauge,
     gossip: Counter,
+    pending_dropped: Family<RejectReason, Counter>,
+    peers_banned: Counter,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -94,10 +96,22 @@ impl Metrics {
         let pending = Gauge::default();
         let peers = Gauge::default();
         let gossip = Counter::default();
+        let pending_dropped = Family::<RejectReason, Counter>::default();
+        let peers_banned = Counter::default();
         registry.register(
             "events_ingested",
-            "Events stored by this node (ordered or pending)",
+            "Events ordered and stored by this node",
             ingested.clone(),
+        );
+        registry.register(
+            "pending_dropped",
+            "Pending events given up, by reason (evicted: their sender sent too many; expired: too old; invalid: they failed the ordering checks once complete)",
+            pending_dropped.clone(),
+        );
+        registry.register(
+            "peers_banned",
+            "Peers disconnected and banned for sending invalid events",
+            peers_banned.clone(),
         );
         registry.register(
             "events_rejected",
@@ -106,7 +120,7 @@ impl Metrics {
         );
         registry.register(
             "events_pending",
-            "Stored events waiting for missing dependencies",
+            "Events held in memory waiting for missing dependencies (never stored)",
             pending.clone(),
         );
         registry.register(
@@ -126,7 +140,22 @@ impl Metrics {
             pending,
             peers,
             gossip,
+            pending_dropped,
+            peers_banned,
         }
+    }
+
+    /// `reason`: `evicted`, `expired` or `invalid`.
+    pub fn inc_pending_dropped(&self, reason: &str, n: u64) {
+        self.pending_dropped
+            .get_or_create(&RejectReason {
+                reason: reason.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    pub fn inc_peers_banned(&self) {
+        self.peers_banned.inc();
     }
 
     pub fn inc_ingested(&self) {

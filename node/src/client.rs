@@ -131,6 +131,11 @@ pub struct ChainHeadView {
     pub last_timestamp_ms: Option<u64>,
     /// Highest Lamport clock the node knows: the next event's clock must exceed it.
     pub clock: u64,
+    /// For an author with no event yet: the event that introduces it (its Enroll, or
+    /// an Admit of it), which its first event must name among its deps; None if the
+    /// node knows none (a founding org needs none).
+    #[serde(default)]
+    pub introduction: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -54,6 +54,12 @@ pub struct NodeConfig {
     /// Ordered events between two saves of the ledger snapshot, at least (a save also
     /// waits for a quarter of the ledger, and one is made at every clean stop).
     pub snapshot_min_events: u64,
+    /// How long an event may wait for its missing prev or deps before it is given up
+    /// (ms). Pending events are held in memory only, never stored or passed on.
+    pub pending_ttl_ms: u64,
+    /// Pending events one peer may have this node hold at once; its oldest is given
+    /// up beyond that.
+    pub max_pending_per_peer: usize,
     /// tracing filter, e.g. "info" or "carnet_node=debug".
     pub log: String,
 }
@@ -73,6 +79,8 @@ impl Default for NodeConfig {
             checkpoint_interval_ms: DEFAULT_CHECKPOINT_INTERVAL_MS,
             checkpoint_stride: DEFAULT_CHECKPOINT_STRIDE,
             snapshot_min_events: crate::engine::DEFAULT_SNAPSHOT_MIN_EVENTS,
+            pending_ttl_ms: crate::pending::PENDING_TTL.as_millis() as u64,
+            max_pending_per_peer: crate::pending::MAX_PENDING_PER_SENDER,
             log: "info".into(),
         }
     }

@@ -7,7 +7,7 @@
 use crate::client::*;
 use crate::store::{verify_loaded, Store, StoreError};
 use carnet_protocol::author::{Author, AuthorHead};
-use carnet_protocol::ledger::{Inserted, Ledger, Outcome, Snapshot};
+use carnet_protocol::ledger::{Inserted, Insertion, Ledger, Outcome, Snapshot};
 use carnet_protocol::payload::Payload;
 use carnet_protocol::{ContentId, NetworkId, PublicKey, SecretKey, SignedEvent};
 
@@ -30,6 +30,8 @@ pub struct Engine {
     generation: u64,
     /// Events the last saved (or restored) ledger snapshot covers.
     snapshot_events: Option<u64>,
+    /// Pending events completed or dropped since the event loop last looked.
+    completions: Completions,
     /// Ordered events to wait for between snapshots (see [`Engine::snapshot_due`]).
     pub snapshot_min_events: u64,
 }
@@ -70,6 +72,16 @@ pub struct SavedSnapshot {
 
 /// Events a batch added, and those the ledger rejected with the reason.
 pub type BatchIngested = (Vec<Ingested>, Vec<(ContentId, IngestError)>);
+
+/// What became of pending events while others were ingested: see
+/// [`Engine::take_completions`].
+#[derive(Debug, Clone, Default)]
+pub struct Completions {
+    /// Ordered and stored: their causal past arrived and they passed the checks.
+    pub completed: Vec<SignedEvent>,
+    /// Their causal past arrived and they failed the ordering checks: dropped.
+    pub dropped: Vec<(ContentId, IngestError)>,
+}
 
 /// What ingesting one event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,9 +143,15 @@ impl Engine {
             // since lookups go through the ledger.
             index_delivery(&mut deliveries, &ev);
             match ledger.insert(ev) {
-                Ok((_, dropped)) => bad.extend(dropped.into_iter().map(|(id, _)| id)),
+                Ok(ins) => bad.extend(ins.dropped.into_iter().map(|(id, _)| id)),
                 Err(_) => bad.push(id),
             }
+        }
+        // Nothing pending is kept across a restart (older builds stored pending
+        // events): peers serve them again once they are complete.
+        for id in ledger.pending_ids() {
+            ledger.remove_pending(&id);
+            bad.push(id);
         }
         let resumed = match store.get_snapshot()? {
             None => None,
@@ -154,20 +172,20 @@ impl Engine {
         if let Some((_, applied)) = resumed {
             reopened.from_snapshot = applied;
         }
-        // Every event the ledger holds, ordered or pending, but those the snapshot covers.
+        // Every event the ledger holds but those the snapshot covers.
         let unvouched: Vec<&SignedEvent> = ledger
             .all_items()
             .into_iter()
-            .filter(|k| resumed.is_none_or(|(at, _)| *k > at || !ledger.is_ordered(&k.1)))
+            .filter(|k| resumed.is_none_or(|(at, _)| *k > at))
             .filter_map(|k| ledger.get(&k.1))
             .collect();
         verify_loaded(&unvouched)?;
         reopened.verified = unvouched.len();
-        // Events that were stored while pending and proved invalid once complete.
+        // Events stored by an older build that are invalid or incomplete here.
         if !bad.is_empty() {
             tracing::warn!(
                 count = bad.len(),
-                "dropping stored events that proved invalid once their dependencies arrived"
+                "dropping stored events that are incomplete or fail the ordering checks"
             );
             store.remove_events(&bad)?;
         }
@@ -191,6 +209,7 @@ impl Engine {
             delivery_check_due: true,
             generation: 0,
             snapshot_events: resumed.map(|(_, applied)| applied),
+            completions: Completions::default(),
             snapshot_min_events: DEFAULT_SNAPSHOT_MIN_EVENTS,
             org: Author::resume(org_key, network, head),
             ledger,
@@ -364,23 +383,46 @@ impl Engine {
         events.sort_by_key(|e| (e.lamport(), e.id()));
         let mut accepted = Vec::new();
         let mut rejected = Vec::new();
-        let mut dropped_ids = Vec::new();
+        // Ordered now, so stored now: the new events and the pending ones they completed.
+        // A pending event is held in memory only (see `pending`): it is stored, and
+        // passed on, once its causal past is here and it passed the ordering checks.
+        let mut to_store = Vec::new();
         for ev in events {
             let id = ev.id();
             match self.ledger.insert(ev.clone()) {
-                Ok((Inserted::Duplicate, _)) => {}
-                Ok((inserted, dropped)) => {
-                    dropped_ids.extend(dropped.into_iter().map(|(id, _)| id));
+                Ok(Insertion {
+                    inserted: Inserted::Duplicate,
+                    ..
+                }) => {}
+                Ok(Insertion {
+                    inserted,
+                    completed,
+                    dropped,
+                }) => {
                     let result = match inserted {
                         Inserted::Pending(missing) => Submitted::Pending {
                             id: hex_id(&id),
                             missing: missing.iter().map(hex_id).collect(),
                         },
-                        _ => Submitted::Ordered {
-                            id: hex_id(&id),
-                            outcome: "ordered".into(),
-                        },
+                        _ => {
+                            to_store.push(ev.clone());
+                            Submitted::Ordered {
+                                id: hex_id(&id),
+                                outcome: "ordered".into(),
+                            }
+                        }
                     };
+                    for c in completed {
+                        if let Some(e) = self.ledger.get(&c) {
+                            to_store.push(e.clone());
+                            self.completions.completed.push(e.clone());
+                        }
+                    }
+                    self.completions.dropped.extend(
+                        dropped
+                            .into_iter()
+                            .map(|(id, e)| (id, IngestError::Rejected(e.code().to_string()))),
+                    );
                     accepted.push(Ingested {
                         event: ev,
                         result,
@@ -390,11 +432,6 @@ impl Engine {
                 Err(e) => rejected.push((id, IngestError::Rejected(e.code().to_string()))),
             }
         }
-        let to_store: Vec<SignedEvent> = accepted
-            .iter()
-            .filter(|i| !dropped_ids.contains(&i.event.id()))
-            .map(|i| i.event.clone())
-            .collect();
         self.store
             .put_events(&to_store)
             .map_err(|e| IngestError::Storage(e.to_string()))?;
@@ -402,15 +439,25 @@ impl Engine {
             index_delivery(&mut self.deliveries, ev);
         }
         self.delivery_check_due |= !to_store.is_empty();
-        if !to_store.is_empty() || !dropped_ids.is_empty() {
+        if !to_store.is_empty() {
             self.generation += 1;
         }
-        if !dropped_ids.is_empty() {
-            self.store
-                .remove_events(&dropped_ids)
-                .map_err(|e| IngestError::Storage(e.to_string()))?;
-        }
         Ok((accepted, rejected))
+    }
+
+    /// Pending events that became ordered (and were stored) or were dropped since the
+    /// last call: the event loop passes the first on and counts the second against
+    /// whoever sent them.
+    pub fn take_completions(&mut self) -> Completions {
+        std::mem::take(&mut self.completions)
+    }
+
+    /// Gives up on pending events (too old, or their sender sent too many). They were
+    /// never stored; the ids that were not pending are ignored.
+    pub fn drop_pending(&mut self, ids: &[ContentId]) -> usize {
+        ids.iter()
+            .filter(|id| self.ledger.remove_pending(id).is_some())
+            .count()
     }
 
     /// The Checkpoint this org should sign now, if any: at the highest multiple of
@@ -437,6 +484,11 @@ impl Engine {
     /// Signs `payload` with the org key as the next event of the org's chain.
     pub fn sign_as_org(&mut self, payload: Payload) -> Result<SignedEvent, IngestError> {
         let clock = self.ledger.max_lamport();
+        if self.org.head().is_none() {
+            // An admitted org's first event names an Admit of it (ordering check 5).
+            let intro = self.ledger.introduction(&self.org.public());
+            self.org = self.org.clone().introduced_by(intro);
+        }
         self.org
             .sign(payload, vec![], clock, crate::now_ms())
             .map_err(|e| IngestError::Invalid(e.code().to_string()))
@@ -457,7 +509,11 @@ impl Engine {
         self.generation
     }
 
+    /// The wire bytes of an ordered event: pending ones are not passed on.
     pub fn event_bytes(&self, id: &ContentId) -> Option<Vec<u8>> {
+        if !self.ledger.is_ordered(id) {
+            return None;
+        }
         self.ledger.get(id).map(|e| e.as_bytes().to_vec())
     }
 
@@ -566,6 +622,11 @@ impl Engine {
             last_lamport: last.map(|e| e.lamport()),
             last_timestamp_ms: last.map(|e| e.body().timestamp_ms),
             clock: self.ledger.max_lamport(),
+            introduction: head
+                .is_none()
+                .then(|| self.ledger.introduction(author))
+                .flatten()
+                .map(|id| id.to_hex()),
         }
     }
 
@@ -673,10 +734,12 @@ mod tests {
             })
         };
         let ev = e0.sign_as_org(enroll(seller.public())).unwrap();
+        seller = seller.introduced_by(Some(ev.id()));
         put(&mut e0, ev);
         let ev = org1
             .sign(enroll(buyer.public()), vec![], e0.ledger().max_lamport(), 1)
             .unwrap();
+        buyer = buyer.introduced_by(Some(ev.id()));
         put(&mut e0, ev);
         let ev = org1
             .sign(
@@ -850,13 +913,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut e, genesis, org) = crate::test_support::one_org_engine(dir.path());
         let net = genesis.network_id();
-        let mut member = Author::new(key(10), net);
+        let member = Author::new(key(10), net);
         let enroll = e
             .sign_as_org(Payload::Enroll(Enroll {
                 member: member.public(),
                 handle: "m".into(),
             }))
             .unwrap();
+        let mut member = member.introduced_by(Some(enroll.id()));
         let vote = |k: u16| {
             Payload::Vote(Vote {
                 company_domain: format!("c{k}.example"),

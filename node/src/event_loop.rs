@@ -11,6 +11,7 @@ use crate::network::{
     events_topic, Behaviour, BehaviourEvent, SyncRequest, SyncResponse, MAX_FETCH_IDS,
     NEGENTROPY_FRAME_BYTES,
 };
+use crate::pending::PendingPool;
 use carnet_protocol::ContentId;
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
@@ -30,6 +31,21 @@ const MAX_SUBMIT_BATCH: usize = 256;
 /// How often the loop looks for purchases to deliver: short, since a buyer waits, and
 /// cheap, since it does nothing unless events were ordered meanwhile.
 const DELIVER_INTERVAL: Duration = Duration::from_millis(200);
+/// Invalid events (undecodable, or refused by the ledger: a stranger's, a broken
+/// chain) a peer may send before it is disconnected and banned.
+const MAX_OFFENCES: u32 = 8;
+/// How long a banned peer's connections are closed as soon as they open.
+const BAN_TIME: Duration = Duration::from_secs(600);
+
+/// Who made this node hold a pending event: a peer, or this node's own API (None).
+type Sender = Option<PeerId>;
+/// What a pending event carries: the gossip message to accept (forward) or reject
+/// once the event is decided; None for events fetched or submitted.
+type Tag = Option<gossipsub::MessageId>;
+
+fn is_pending(i: &Ingested) -> bool {
+    matches!(i.result, Submitted::Pending { .. })
+}
 
 /// Counters of catch-up sync, for status and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -82,6 +98,12 @@ pub struct EventLoop {
     /// No new save before this: set after a failed one, so a full disk is not
     /// retried on every turn of the loop.
     snapshot_not_before: std::time::Instant,
+    /// Sender and arrival of every pending event (see `pending`).
+    pool: PendingPool<Sender, Tag>,
+    /// Invalid events each peer sent (see [`MAX_OFFENCES`]).
+    offences: HashMap<PeerId, u32>,
+    /// Banned peers and until when.
+    banned: HashMap<PeerId, std::time::Instant>,
 }
 
 /// How long to wait after a failed snapshot save before trying again.
@@ -129,6 +151,9 @@ pub struct Timing {
     pub sync_interval: Duration,
     pub checkpoint_interval: Duration,
     pub checkpoint_stride: u64,
+    /// Bounds of the pending pool (see `pending`).
+    pub pending_ttl: Duration,
+    pub max_pending_per_peer: usize,
 }
 
 /// Where the loop reports to: metrics and ingest notifications.
@@ -171,6 +196,9 @@ impl EventLoop {
                 ingested,
                 snapshot_saving: None,
                 snapshot_not_before: std::time::Instant::now(),
+                pool: PendingPool::new(timing.max_pending_per_peer, timing.pending_ttl),
+                offences: HashMap::new(),
+                banned: HashMap::new(),
             },
             stats_rx,
         )
@@ -193,7 +221,10 @@ impl EventLoop {
                 },
                 _ = tick.tick() => self.start_sync(None),
                 _ = checkpoint_tick.tick() => self.sign_checkpoint(),
-                _ = deliver_tick.tick() => self.deliver(),
+                _ = deliver_tick.tick() => {
+                    self.expire_pending();
+                    self.deliver();
+                }
                 // In an async block: select! builds every branch's future, disabled or
                 // not, and only this one may look inside the handle.
                 saved = async {
@@ -288,15 +319,17 @@ impl EventLoop {
     fn local_ingest(&mut self, r: Result<Ingested, IngestError>) -> Result<Submitted, IngestError> {
         self.account(&r);
         if let Ok(i) = &r {
+            self.hold_if_pending(i, None, None);
             self.publish(i);
         }
+        self.settle_pending();
         r.map(|i| i.result)
     }
 
     /// Counts an ingest attempt in the metrics.
     fn account(&self, r: &Result<Ingested, IngestError>) {
         match r {
-            Ok(i) if i.new => {
+            Ok(i) if i.new && !is_pending(i) => {
                 self.metrics.inc_ingested();
                 // Nobody listening is fine.
                 let _ = self.ingested.send(i.event.id());
@@ -307,12 +340,136 @@ impl EventLoop {
         self.metrics.set_pending(self.engine_pending());
     }
 
+    /// Records who made this node hold `i`, if it is a new pending event, and gives up
+    /// what that pushes out of the sender's bound.
+    fn hold_if_pending(&mut self, i: &Ingested, sender: Sender, tag: Tag) {
+        if !(i.new && is_pending(i)) {
+            return;
+        }
+        let evicted = self
+            .pool
+            .add(i.event.id(), sender, tag, std::time::Instant::now());
+        self.give_up(evicted, "evicted");
+    }
+
+    /// Drops pending events the pool gave up on; their gossip messages are neither
+    /// forwarded nor held against the sender (they may be genuine, just early).
+    fn give_up(
+        &mut self,
+        entries: Vec<(ContentId, crate::pending::Entry<Sender, Tag>)>,
+        reason: &str,
+    ) {
+        if entries.is_empty() {
+            return;
+        }
+        let ids: Vec<ContentId> = entries.iter().map(|(id, _)| *id).collect();
+        let dropped = self.engine.drop_pending(&ids);
+        self.metrics.inc_pending_dropped(reason, dropped as u64);
+        for (_, e) in entries {
+            if let (Some(peer), Some(msg)) = (e.sender, e.tag) {
+                self.validate(&msg, &peer, MessageAcceptance::Ignore);
+            }
+        }
+        self.metrics.set_pending(self.engine_pending());
+    }
+
+    /// Pending events that waited too long.
+    fn expire_pending(&mut self) {
+        let expired = self.pool.expire(std::time::Instant::now());
+        self.give_up(expired, "expired");
+    }
+
+    /// Acts on pending events that were decided while others were ingested: one now
+    /// ordered is passed on (its gossip message forwarded, or published if it came
+    /// from this node's API); one that failed the checks is held against its sender.
+    fn settle_pending(&mut self) {
+        let done = self.engine.take_completions();
+        for ev in done.completed {
+            let id = ev.id();
+            let entry = self.pool.forget(&id);
+            self.metrics.inc_ingested();
+            let _ = self.ingested.send(id);
+            match entry {
+                Some(crate::pending::Entry {
+                    sender: Some(peer),
+                    tag: Some(msg),
+                    ..
+                }) => self.validate(&msg, &peer, MessageAcceptance::Accept),
+                Some(crate::pending::Entry { sender: None, .. }) => {
+                    self.publish(&Ingested {
+                        result: Submitted::Ordered {
+                            id: id.to_hex(),
+                            outcome: "ordered".into(),
+                        },
+                        event: ev,
+                        new: true,
+                    });
+                }
+                // Fetched by sync: peers reconcile it themselves.
+                _ => {}
+            }
+        }
+        if !done.dropped.is_empty() {
+            self.metrics
+                .inc_pending_dropped("invalid", done.dropped.len() as u64);
+        }
+        for (id, e) in done.dropped {
+            self.metrics.inc_rejected(e.code());
+            if let Some(entry) = self.pool.forget(&id) {
+                if let Some(peer) = entry.sender {
+                    if let Some(msg) = entry.tag {
+                        self.validate(&msg, &peer, MessageAcceptance::Reject);
+                    }
+                    self.offend(peer, 1);
+                }
+            }
+        }
+        self.metrics.set_pending(self.engine_pending());
+    }
+
+    fn validate(&mut self, msg: &gossipsub::MessageId, peer: &PeerId, a: MessageAcceptance) {
+        // False when gossipsub no longer holds the message: nothing left to do.
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(msg, peer, a);
+    }
+
+    /// Counts `n` invalid events against `peer`; past [`MAX_OFFENCES`] it is
+    /// disconnected and banned for [`BAN_TIME`].
+    fn offend(&mut self, peer: PeerId, n: u32) {
+        let count = self.offences.entry(peer).or_default();
+        *count = count.saturating_add(n);
+        if *count >= MAX_OFFENCES {
+            self.offences.remove(&peer);
+            tracing::warn!(%peer, "banning a peer that sent {MAX_OFFENCES} invalid events");
+            self.banned
+                .insert(peer, std::time::Instant::now() + BAN_TIME);
+            self.metrics.inc_peers_banned();
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Whether `peer` is banned now (forgetting bans that ran out).
+    fn is_banned(&mut self, peer: &PeerId) -> bool {
+        match self.banned.get(peer) {
+            Some(until) if *until > std::time::Instant::now() => true,
+            Some(_) => {
+                self.banned.remove(peer);
+                false
+            }
+            None => false,
+        }
+    }
+
     fn engine_pending(&self) -> u64 {
         self.engine.pending_len() as u64
     }
 
+    /// Gossips a new event; a pending one is passed on only once it is ordered.
     fn publish(&mut self, ingested: &Ingested) {
-        if !ingested.new {
+        if !ingested.new || is_pending(ingested) {
             return;
         }
         let data = ingested.event.as_bytes().to_vec();
@@ -449,6 +606,9 @@ impl EventLoop {
                 tracing::info!(%address, "listening");
                 self.listen_addrs.push(address);
             }
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if self.is_banned(&peer_id) => {
+                let _ = self.swarm.disconnect_peer_id(peer_id);
+            }
             // Catch up with a new peer at once rather than at the next tick.
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -509,33 +669,41 @@ impl EventLoop {
         self.metrics.inc_gossip();
         let r = self.engine.ingest(&message.data);
         self.account(&r);
-        let acceptance = match r {
-            Ok(i) if !i.new => MessageAcceptance::Ignore,
-            Ok(i) => {
-                if matches!(i.result, crate::client::Submitted::Pending { .. }) {
-                    self.fetch_missing(source);
+        let acceptance = match &r {
+            Ok(i) if !i.new => Some(MessageAcceptance::Ignore),
+            Ok(i) => match &i.result {
+                // Decided once its causal past is here: not forwarded before.
+                crate::client::Submitted::Pending { missing, .. } => {
+                    let missing = missing
+                        .iter()
+                        .filter_map(|h| carnet_protocol::Hash32::from_hex(h))
+                        .collect();
+                    self.hold_if_pending(i, Some(source), Some(id.clone()));
+                    self.fetch(source, missing);
+                    None
                 }
-                MessageAcceptance::Accept
-            }
+                _ => Some(MessageAcceptance::Accept),
+            },
             Err(IngestError::Storage(e)) => {
                 tracing::error!(error = %e, "storage failed while ingesting gossip");
-                MessageAcceptance::Ignore
+                Some(MessageAcceptance::Ignore)
             }
             Err(e) => {
                 tracing::warn!(peer = %source, error = %e, "invalid event from gossip");
-                MessageAcceptance::Reject
+                self.offend(source, 1);
+                Some(MessageAcceptance::Reject)
             }
         };
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .report_message_validation_result(&id, &source, acceptance);
+        if let Some(a) = acceptance {
+            self.validate(&id, &source, a);
+        }
+        self.settle_pending();
     }
 
-    /// Asks `peer` for the events our pending events wait for.
-    fn fetch_missing(&mut self, peer: PeerId) {
-        let wanted = self.engine.wanted();
-        for chunk in wanted.chunks(MAX_FETCH_IDS) {
+    /// Asks `peer` for `ids`: what one pending event it sent waits for, and nothing
+    /// else, so the requests stay proportional to what is actually missing.
+    fn fetch(&mut self, peer: PeerId, ids: Vec<ContentId>) {
+        for chunk in ids.chunks(MAX_FETCH_IDS) {
             let ids = chunk.iter().map(|id| *id.as_bytes()).collect();
             let req = self
                 .swarm
@@ -718,16 +886,33 @@ impl EventLoop {
                 match self.engine.ingest_batch(decoded) {
                     Ok((accepted, rejected)) => {
                         invalid += rejected.len();
+                        for (_, e) in &rejected {
+                            self.metrics.inc_rejected(e.code());
+                        }
+                        let mut wanted = Vec::new();
                         for i in accepted {
                             self.stats.events_fetched += 1;
-                            self.account(&Ok(i));
+                            self.account(&Ok(i.clone()));
+                            if let Submitted::Pending { missing, .. } = &i.result {
+                                wanted.extend(
+                                    missing
+                                        .iter()
+                                        .filter_map(|h| carnet_protocol::Hash32::from_hex(h)),
+                                );
+                            }
+                            self.hold_if_pending(&i, Some(peer), None);
                         }
+                        // Whatever the fetched events still wait for, from the same peer.
+                        wanted.sort_unstable();
+                        wanted.dedup();
+                        self.fetch(peer, wanted);
                     }
                     Err(e) => tracing::error!(error = %e, "storage failed during sync"),
                 }
+                self.settle_pending();
                 if invalid > 0 {
                     tracing::warn!(%peer, invalid, "peer served invalid events");
-                    self.penalise(peer);
+                    self.offend(peer, invalid as u32);
                 }
             }
             (Session::Reconciling { peer, .. }, SyncResponse::Refused(reason)) => {

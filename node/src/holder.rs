@@ -264,7 +264,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut e, genesis, _) = one_org_engine(dir.path());
         let net = genesis.network_id();
-        let mut member = Author::new(SecretKey::from_seed([10; 32]), net);
+        let member = Author::new(SecretKey::from_seed([10; 32]), net);
         let mut stranger = Author::new(SecretKey::from_seed([11; 32]), net);
         let enroll = e
             .sign_as_org(Payload::Enroll(Enroll {
@@ -272,6 +272,7 @@ mod tests {
                 handle: "m".into(),
             }))
             .unwrap();
+        let mut member = member.introduced_by(Some(enroll.id()));
         e.ingest_event(enroll).unwrap();
         let contribute = |a: &mut Author, c: &Card, clock: u64| {
             a.sign(

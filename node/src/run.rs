@@ -146,6 +146,8 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
             sync_interval: Duration::from_millis(config.sync_interval_ms.max(100)),
             checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms.max(100)),
             checkpoint_stride: config.checkpoint_stride,
+            pending_ttl: Duration::from_millis(config.pending_ttl_ms.max(100)),
+            max_pending_per_peer: config.max_pending_per_peer.max(1),
         },
         Observers {
             metrics: metrics.clone(),

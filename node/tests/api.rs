@@ -156,6 +156,7 @@ fn answer(cmd: Command) -> Command {
                 last_lamport: Some(40),
                 last_timestamp_ms: Some(1_700_000_000_000),
                 clock: 41,
+                introduction: None,
             });
             Command::ChainHead {
                 author,
@@ -595,7 +596,8 @@ async fn accounts() {
         assert_eq!(
             body,
             json!({"author": key, "next_seq": 3, "prev": known_event().to_hex(),
-                   "last_lamport": 40, "last_timestamp_ms": 1_700_000_000_000u64, "clock": 41})
+                   "last_lamport": 40, "last_timestamp_ms": 1_700_000_000_000u64, "clock": 41,
+                   "introduction": null})
         );
 
         for what in ["balance", "history", "chain"] {

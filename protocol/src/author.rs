@@ -23,6 +23,11 @@ pub struct Author {
     key: SecretKey,
     network: NetworkId,
     head: Option<AuthorHead>,
+    /// The event that gives this key its role (its Enroll, or an Admit of it), named
+    /// among the deps of its first event: without it the first event has no role in
+    /// its causal past and every node rejects it (docs/protocol.md, "Ordering an
+    /// event", check 5). Founding orgs need none.
+    introduction: Option<ContentId>,
 }
 
 impl Author {
@@ -32,12 +37,26 @@ impl Author {
             key,
             network,
             head: None,
+            introduction: None,
         }
     }
 
     /// An author resuming after `head`, its last event.
     pub fn resume(key: SecretKey, network: NetworkId, head: Option<AuthorHead>) -> Self {
-        Author { key, network, head }
+        Author {
+            key,
+            network,
+            head,
+            introduction: None,
+        }
+    }
+
+    /// Names the event that introduces this key (its Enroll, or an Admit of it): a
+    /// dep of its first event. Ignored once the chain has an event, whose `prev`
+    /// carries the role on.
+    pub fn introduced_by(mut self, introduction: Option<ContentId>) -> Self {
+        self.introduction = introduction;
+        self
     }
 
     pub fn public(&self) -> PublicKey {
@@ -64,6 +83,9 @@ impl Author {
     ) -> Result<SignedEvent, EventError> {
         if let Some(r) = payload.references() {
             deps.push(r);
+        }
+        if self.head.is_none() {
+            deps.extend(self.introduction);
         }
         deps.sort_unstable();
         deps.dedup();

@@ -90,7 +90,7 @@ pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
         *clock = (*clock).max(ev.lamport());
         log.push(ev);
     };
-    for (i, m) in members.iter().enumerate() {
+    for (i, m) in members.iter_mut().enumerate() {
         let member = m.public();
         let ev = orgs[i % ORGS]
             .sign(
@@ -103,6 +103,7 @@ pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
                 now,
             )
             .expect("sign");
+        *m = m.clone().introduced_by(Some(ev.id()));
         push(ev, &mut log, &mut clock);
         let ev = orgs[i % ORGS]
             .sign(

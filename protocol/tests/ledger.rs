@@ -601,10 +601,11 @@ fn lamport_and_chain_rules_reject_events() {
             partial.insert(e.clone()).unwrap();
         }
     }
-    let (r, _) = partial.insert(after.clone()).unwrap();
-    assert_eq!(r, Inserted::Pending(vec![next.id()]));
+    let r = partial.insert(after.clone()).unwrap();
+    assert_eq!(r.inserted, Inserted::Pending(vec![next.id()]));
     assert_eq!(partial.pending_len(), 1);
-    partial.insert(next).unwrap();
+    let r = partial.insert(next).unwrap();
+    assert_eq!(r.completed, vec![after.id()]);
     assert_eq!(partial.pending_len(), 0);
     assert_eq!(partial.state_root(), fresh.state_root());
 }
@@ -686,12 +687,11 @@ fn a_clock_jumping_to_the_end_is_rejected() {
     use carnet_protocol::limits::MAX_LAMPORT_STEP;
     let (mut w, seller, _) = market();
     let c = w.contribute(seller, 1, None);
+    let fresh = w.enroll(0);
+    let enrolled = w.log.last().unwrap().lamport();
     let mut l = w.ledger();
-    // A first event with no deps may start anywhere up to MAX_LAMPORT_STEP.
-    let mut fresh = carnet_protocol::author::Author::new(
-        carnet_protocol::SecretKey::from_seed([77; 32]),
-        w.network,
-    );
+    // A first event may start anywhere up to MAX_LAMPORT_STEP above its Enroll.
+    let mut fresh = w.members[fresh].0.clone();
     let vote = Payload::Vote(Vote {
         company_domain: "acme.example".into(),
         employees: EmployeeRange::From1To10,
@@ -699,7 +699,7 @@ fn a_clock_jumping_to_the_end_is_rejected() {
     });
     let ok = fresh
         .clone()
-        .sign(vote.clone(), vec![], MAX_LAMPORT_STEP - 1, w.now)
+        .sign(vote.clone(), vec![], enrolled + MAX_LAMPORT_STEP - 1, w.now)
         .unwrap();
     assert!(l.insert(ok).is_ok());
     let far = fresh
@@ -795,6 +795,7 @@ fn a_snapshot_is_refused_when_a_late_event_sorts_before_its_end() {
     let (mut w, seller, _) = market();
     let idle = w.enroll(0);
     w.contribute(seller, 1, None);
+    w.contribute(seller, 2, None);
     let snap = w.ledger().snapshot().unwrap();
     let late = w.backdated_vote(idle);
     assert!(late.lamport() < snap.at().0);
@@ -845,4 +846,85 @@ fn a_snapshot_is_refused_when_a_later_fork_voids_events_inside_it() {
         Outcome::Void(VoidReason::AuthorEquivocated)
     );
     assert_eq!(l.state_root(), w.ledger().state_root());
+}
+
+#[test]
+fn only_a_key_an_org_introduced_gets_past_the_door() {
+    use carnet_protocol::author::Author;
+    use carnet_protocol::SecretKey;
+    let (mut w, seller, _) = market();
+    let vote = |d: &str| {
+        Payload::Vote(Vote {
+            company_domain: d.into(),
+            employees: EmployeeRange::From1To10,
+            revenue: RevenueRange::Under1M,
+        })
+    };
+    // A stranger: rejected whatever its clock, and nothing changes.
+    let mut l = w.ledger();
+    let root = l.state_root();
+    for clock in [0, w.clock, w.clock + 1000] {
+        let stranger = Author::new(SecretKey::from_seed([0x77; 32]), w.network)
+            .sign(vote("s.example"), vec![], clock, w.now)
+            .unwrap();
+        assert_eq!(l.insert(stranger), Err(LedgerError::NoRole));
+    }
+    assert_eq!(
+        (l.state_root(), l.len(), l.pending_len()),
+        (root, w.log.len(), 0)
+    );
+    // A new org admitted by one org's vote: its first event names that Admit, and the
+    // key it then enrolls gets in too (the ledger decides whether the Admit applied).
+    let newco = SecretKey::from_seed([0x78; 32]);
+    let admit = w.org_event(
+        0,
+        Payload::Admit(Admit {
+            org: newco.public(),
+            name: "Newco".into(),
+        }),
+        vec![],
+    );
+    let mut l = w.ledger();
+    assert_eq!(l.introduction(&newco.public()), Some(admit.id()));
+    let mut newco = Author::new(newco, w.network).introduced_by(Some(admit.id()));
+    let hire = SecretKey::from_seed([0x79; 32]);
+    let enroll = newco
+        .sign(
+            Payload::Enroll(Enroll {
+                member: hire.public(),
+                handle: "hire".into(),
+            }),
+            vec![],
+            w.clock,
+            w.now,
+        )
+        .unwrap();
+    assert!(l.insert(enroll.clone()).is_ok());
+    let mut hire = Author::new(hire, w.network).introduced_by(Some(enroll.id()));
+    let first = hire
+        .sign(vote("h.example"), vec![], enroll.lamport(), w.now)
+        .unwrap();
+    assert!(l.insert(first).is_ok());
+    // Later events of the chain inherit the role without naming anything.
+    let second = hire
+        .sign(vote("i.example"), vec![], enroll.lamport(), w.now)
+        .unwrap();
+    assert!(second.body().deps.is_empty());
+    assert!(l.insert(second).is_ok());
+    // A member's Admit of a key introduces nobody: it is not on an org's line.
+    let puppet = SecretKey::from_seed([0x7a; 32]);
+    let fake = w.member_event(
+        seller,
+        Payload::Admit(Admit {
+            org: puppet.public(),
+            name: "Puppet".into(),
+        }),
+        vec![],
+    );
+    assert!(l.insert(fake.clone()).is_ok());
+    let puppet_ev = Author::new(puppet, w.network)
+        .introduced_by(Some(fake.id()))
+        .sign(vote("p.example"), vec![], fake.lamport(), w.now)
+        .unwrap();
+    assert_eq!(l.insert(puppet_ev), Err(LedgerError::NoRole));
 }

@@ -7,7 +7,7 @@
 
 mod world;
 
-use carnet_protocol::ledger::{merkle_root, Ledger, Snapshot, SnapshotError};
+use carnet_protocol::ledger::{merkle_root, Inserted, Ledger, Snapshot, SnapshotError};
 use carnet_protocol::payload::*;
 use proptest::prelude::*;
 use world::{World, DAY};
@@ -29,6 +29,8 @@ enum Action {
     OptOut(u8, u8),
     Referral(u8, u8),
     Admit(u8, u8),
+    Stranger(u8),
+    Sybil(u8, u8),
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -48,6 +50,8 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::OptOut(a, b)),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Referral(a, b)),
         1 => (any::<u8>(), 0u8..2).prop_map(|(a, b)| Action::Admit(a, b)),
+        1 => any::<u8>().prop_map(Action::Stranger),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Sybil(a, b)),
     ]
 }
 
@@ -200,6 +204,10 @@ fn build(script: &[Action]) -> World {
                     vec![],
                 );
             }
+            Action::Stranger(k) => {
+                w.stranger_vote(k);
+            }
+            Action::Sybil(m, k) if members > 0 => w.sybil(pick(m, members), k),
             _ => {}
         }
     }
@@ -253,15 +261,43 @@ fn arrivals(w: &World, d: &Delivery) -> Vec<usize> {
     sends
 }
 
-/// Inserts `sends` into `l`, looking at the state root every `peek_every` inserts.
+/// Inserts `sends` into `l`, looking at the state root every `peek_every` inserts,
+/// with the strangers' events of `w.rejected` slipped in among them: each is rejected
+/// (`no_role`) when it is complete, at once or when its dependency arrives, and never
+/// ordered.
 fn feed(l: &mut Ledger, w: &World, sends: &[usize], peek_every: u8) {
+    let mut strangers = w.rejected.iter();
     for (k, &i) in sends.iter().enumerate() {
-        l.insert(w.log[i].clone())
+        if k % 3 == 0 {
+            if let Some(bad) = strangers.next() {
+                insert_rejected(l, bad);
+            }
+        }
+        let r = l
+            .insert(w.log[i].clone())
             .expect("valid events are never rejected");
+        for (id, e) in &r.dropped {
+            assert_eq!(e.code(), "no_role");
+            assert!(w.rejected.iter().any(|x| x.id() == *id));
+        }
         if k % peek_every as usize == 0 {
             // The root too, which the ledger caches while the state is unchanged.
             let _ = l.state_root();
         }
+    }
+    for bad in strangers {
+        insert_rejected(l, bad);
+    }
+}
+
+/// A stranger's event: rejected if complete, else pending (and rejected later).
+fn insert_rejected(l: &mut Ledger, bad: &carnet_protocol::SignedEvent) {
+    match l.insert(bad.clone()) {
+        Err(e) => assert_eq!(e.code(), "no_role"),
+        Ok(r) => assert!(
+            matches!(r.inserted, Inserted::Pending(_) | Inserted::Duplicate),
+            "a stranger's event was ordered: {r:?}"
+        ),
     }
 }
 

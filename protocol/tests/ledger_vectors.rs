@@ -43,7 +43,48 @@ fn scenario() -> World {
     let extra = w.contribute(seller, 4, None);
     w.purchase(buyer, extra.id()); // never delivered: refunded at settlement
     w.checkpoint(&[0, 1, 2]);
+    // A member enrolls a key of its own: void (only orgs enroll), and it introduces
+    // nobody (see `rejected`).
+    w.member_event(
+        seller,
+        carnet_protocol::Payload::Enroll(carnet_protocol::payload::Enroll {
+            member: sybil().public(),
+            handle: "sybil".into(),
+        }),
+        vec![],
+    );
     w
+}
+
+fn sybil() -> carnet_protocol::SecretKey {
+    carnet_protocol::SecretKey::from_seed([0x5b; 32])
+}
+
+fn vote() -> carnet_protocol::Payload {
+    use carnet_protocol::payload::*;
+    carnet_protocol::Payload::Vote(Vote {
+        company_domain: "acme.example".into(),
+        employees: EmployeeRange::From1To10,
+        revenue: RevenueRange::Under1M,
+    })
+}
+
+/// Events a ledger holding the scenario must reject at ordering (check 5, `no_role`):
+/// (description, event).
+fn rejected(w: &World) -> Vec<(&'static str, SignedEvent)> {
+    use carnet_protocol::author::Author;
+    let stranger = Author::new(carnet_protocol::SecretKey::from_seed([0x5a; 32]), w.network)
+        .sign(vote(), vec![], 0, w.now)
+        .unwrap();
+    let void_enroll = w.log.last().unwrap().id();
+    let sybil = Author::new(sybil(), w.network)
+        .introduced_by(Some(void_enroll))
+        .sign(vote(), vec![], w.clock, w.now)
+        .unwrap();
+    vec![
+        ("a key nobody enrolled signs a first event with no deps (clock 1)", stranger),
+        ("a key whose first event names an Enroll of it signed by a member (void), not by an org", sybil),
+    ]
 }
 
 fn outcome_name(o: &Outcome) -> String {
@@ -81,7 +122,7 @@ fn generate() -> Value {
         })
         .collect();
     json!({
-        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, an undelivered purchase refunded by a checkpoint signed by all three orgs.",
+        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, an undelivered purchase refunded by a checkpoint signed by all three orgs, and an Enroll signed by a member (void). `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
         "genesis_hex": hex::encode(w.genesis.to_bytes()),
         "network_id_hex": w.network.to_hex(),
         "events_in_ledger_order_hex": ordered,
@@ -90,6 +131,10 @@ fn generate() -> Value {
         "leaves_hex": state.leaves().iter().map(hex::encode).collect::<Vec<_>>(),
         "accounts": balances,
         "outcomes": outcomes,
+        "rejected": rejected(&w)
+            .into_iter()
+            .map(|(d, e)| json!({"description": d, "event_hex": hex::encode(e.as_bytes()), "error": "no_role"}))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -117,7 +162,7 @@ fn ledger_vector_replays_to_the_expected_state() {
         let mut l = Ledger::new(genesis.clone());
         for h in v[key].as_array().unwrap() {
             let ev = SignedEvent::decode(&hex::decode(h.as_str().unwrap()).unwrap(), &net).unwrap();
-            l.insert(ev).unwrap();
+            l.insert(ev).unwrap_or_else(|e| panic!("{key}: {e}"));
         }
         assert_eq!(l.pending_len(), 0);
         assert_eq!(l.state_root().to_hex(), v["state_root_hex"], "{key}");
@@ -138,6 +183,16 @@ fn ledger_vector_replays_to_the_expected_state() {
             let id = carnet_protocol::Hash32::from_hex(id).unwrap();
             assert_eq!(json!(outcome_name(&s.outcome(&id))), *o);
         }
+        let root = l.state_root();
+        for r in v["rejected"].as_array().unwrap() {
+            let bytes = hex::decode(r["event_hex"].as_str().unwrap()).unwrap();
+            let ev = SignedEvent::decode(&bytes, &net).unwrap();
+            let err = l.insert(ev).unwrap_err();
+            assert_eq!(json!(err.code()), r["error"], "{}", r["description"]);
+        }
+        // A rejected event changes nothing.
+        assert_eq!(l.state_root(), root);
+        assert_eq!(l.len(), v[key].as_array().unwrap().len());
     }
     // The balances are those the rules give by hand (docs/protocol.md, "Ledger").
     let mut by_balance: Vec<i64> = v["accounts"]

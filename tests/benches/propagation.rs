@@ -76,6 +76,7 @@ async fn propagation(nodes: usize, events: usize) {
             .chain_head(members[origin].public())
             .await
             .expect("head");
+        carnet_tests::introduce(&mut members[origin], &head);
         let ev = members[origin]
             .sign(vote(k), vec![], head.clock, 1_700_000_100_000)
             .expect("sign");
@@ -131,6 +132,7 @@ async fn ingest(events: usize) {
         .chain_head(member.public())
         .await
         .expect("head");
+    carnet_tests::introduce(&mut member, &head);
     let signed: Vec<SignedEvent> = (0..events)
         .map(|k| {
             member
@@ -174,13 +176,14 @@ async fn ingest(events: usize) {
             }))
             .await
             .expect("enroll");
-        let clock = net
+        let head = net
             .node(0)
             .client
             .chain_head(m.public())
             .await
-            .expect("head")
-            .clock;
+            .expect("head");
+        carnet_tests::introduce(&mut m, &head);
+        let clock = head.clock;
         let chain: Vec<Vec<u8>> = (0..events / writers)
             .map(|k| {
                 m.sign(

@@ -73,12 +73,17 @@ pub struct Story {
 impl Story {
     fn put(&mut self, who: &mut Author, payload: Payload) -> SignedEvent {
         self.now += 1000;
+        if who.head().is_none() {
+            *who = who
+                .clone()
+                .introduced_by(self.ledger.introduction(&who.public()));
+        }
         let ev = who
             .sign(payload, vec![], self.ledger.max_lamport(), self.now)
             .expect("sign");
-        let (ins, dropped) = self.ledger.insert(ev.clone()).expect("insert");
-        assert_eq!(ins, Inserted::Ordered);
-        assert!(dropped.is_empty());
+        let ins = self.ledger.insert(ev.clone()).expect("insert");
+        assert_eq!(ins.inserted, Inserted::Ordered);
+        assert!(ins.dropped.is_empty());
         assert_eq!(
             self.ledger.state().outcome(&ev.id()),
             Outcome::Applied,

@@ -53,6 +53,7 @@ fn node_config(dir: &Path) -> NodeConfig {
         // Ledger snapshots every few events, so kills also land during and after saves.
         snapshot_min_events: 8,
         log: "warn".into(),
+        ..NodeConfig::default()
     }
 }
 
@@ -313,7 +314,11 @@ async fn submit_forever(
                 timestamp_ms: TIMESTAMP_MS,
             }),
         };
-        let mut author = Author::resume(key.clone(), network, head);
+        let intro = match field(&body, "introduction") {
+            Some("null") | None => None,
+            Some(id) => Some(Hash32::from_hex(id).unwrap()),
+        };
+        let mut author = Author::resume(key.clone(), network, head).introduced_by(intro);
         // One vote per (member, domain): the seq makes every domain new.
         let vote = Payload::Vote(Vote {
             company_domain: format!("m{m}-s{next_seq}.example"),
@@ -417,9 +422,9 @@ async fn check_restarted(
     all.sort_by_key(|e| (e.lamport(), e.id()));
     let mut replay = Ledger::new(genesis.clone());
     for ev in all {
-        let (inserted, dropped) = replay.insert(ev).expect("stored event replays");
-        assert_eq!(inserted, Inserted::Ordered);
-        assert!(dropped.is_empty());
+        let ins = replay.insert(ev).expect("stored event replays");
+        assert_eq!(ins.inserted, Inserted::Ordered);
+        assert!(ins.dropped.is_empty());
     }
     assert_eq!(
         field(&status, "state_root"),

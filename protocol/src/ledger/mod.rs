@@ -52,6 +52,11 @@ pub enum LedgerError {
     TimeBackwards,
     #[error("Lamport clock {got} jumps more than MAX_LAMPORT_STEP above {floor}")]
     LamportJump { got: u64, floor: u64 },
+    /// The author holds no role in the event's causal past: not a founding org, and a
+    /// first event that names no Enroll or Admit of its author by an org. Such an
+    /// event is a stranger's: never stored, never forwarded.
+    #[error("the author has no role in the event's causal past (no Enroll or Admit of it among the deps of its first event)")]
+    NoRole,
 }
 
 impl LedgerError {
@@ -62,6 +67,7 @@ impl LedgerError {
             LedgerError::BrokenChain(_) => "prev_mismatch",
             LedgerError::TimeBackwards => "time_backwards",
             LedgerError::LamportJump { .. } => "lamport_jump",
+            LedgerError::NoRole => "no_role",
         }
     }
 }
@@ -85,6 +91,16 @@ pub enum Inserted {
     Pending(Vec<ContentId>),
 }
 
+/// What [`Ledger::insert`] did with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Insertion {
+    pub inserted: Inserted,
+    /// Pending events the insertion completed and ordered (not the event itself).
+    pub completed: Vec<ContentId>,
+    /// Pending events it completed that failed the ordering checks: dropped.
+    pub dropped: Vec<(ContentId, LedgerError)>,
+}
+
 /// The event set and the state it gives.
 #[derive(Clone)]
 pub struct Ledger {
@@ -101,6 +117,13 @@ pub struct Ledger {
     forks: BTreeMap<(PublicKey, u64), Vec<ContentId>>,
     /// Highest ordered seq of each author.
     heads: HashMap<PublicKey, u64>,
+    /// Ordered events whose author is on an org's line: a founding org, or a key whose
+    /// first event named an Admit of it that was itself on an org's line. Only such
+    /// events introduce a key (ordering check 5).
+    org_line: std::collections::HashSet<ContentId>,
+    /// Key → the first ordered event (in ledger order) that introduces it: what its
+    /// first event should name.
+    introductions: HashMap<PublicKey, OrderKey>,
     equivocators: BTreeMap<PublicKey, u64>,
     /// Every bound named by an ordered Checkpoint.
     claimed_bounds: BTreeSet<u64>,
@@ -138,6 +161,8 @@ impl Ledger {
             chains: HashMap::new(),
             forks: BTreeMap::new(),
             heads: HashMap::new(),
+            org_line: Default::default(),
+            introductions: HashMap::new(),
             equivocators: BTreeMap::new(),
             claimed_bounds: BTreeSet::new(),
             pending: BTreeMap::new(),
@@ -160,12 +185,9 @@ impl Ledger {
     }
 
     /// Inserts a validated event. Errors reject the event: it must not be stored.
-    /// Pending events it completes are inserted too; any of those that fail the
-    /// checks are dropped and returned in the second element.
-    pub fn insert(
-        &mut self,
-        ev: SignedEvent,
-    ) -> Result<(Inserted, Vec<(ContentId, LedgerError)>), LedgerError> {
+    /// Pending events it completes are ordered too, and reported; any of those that
+    /// fail the checks are dropped and reported.
+    pub fn insert(&mut self, ev: SignedEvent) -> Result<Insertion, LedgerError> {
         if ev.body().network != self.network {
             return Err(LedgerError::WrongNetwork {
                 expected: self.network,
@@ -173,8 +195,13 @@ impl Ledger {
             });
         }
         let id = ev.id();
+        let only = |inserted| Insertion {
+            inserted,
+            completed: Vec::new(),
+            dropped: Vec::new(),
+        };
         if self.events.contains_key(&id) || self.pending.contains_key(&id) {
-            return Ok((Inserted::Duplicate, Vec::new()));
+            return Ok(only(Inserted::Duplicate));
         }
         let missing = self.missing(&ev);
         if !missing.is_empty() {
@@ -182,9 +209,10 @@ impl Ledger {
                 self.waiting.entry(*m).or_default().push(id);
             }
             self.pending.insert(id, ev);
-            return Ok((Inserted::Pending(missing), Vec::new()));
+            return Ok(only(Inserted::Pending(missing)));
         }
         self.order_complete(ev)?;
+        let mut completed = Vec::new();
         let mut dropped = Vec::new();
         let mut ready = vec![id];
         while let Some(done) = ready.pop() {
@@ -199,12 +227,69 @@ impl Ledger {
                     continue;
                 };
                 match self.order_complete(ev) {
-                    Ok(()) => ready.push(w),
+                    Ok(()) => {
+                        completed.push(w);
+                        ready.push(w);
+                    }
                     Err(e) => dropped.push((w, e)),
                 }
             }
         }
-        Ok((Inserted::Ordered, dropped))
+        Ok(Insertion {
+            inserted: Inserted::Ordered,
+            completed,
+            dropped,
+        })
+    }
+
+    /// Drops a pending event (a node's pool gave up on it: too old, or its sender
+    /// sent too many). Returns it, or None if it is not pending.
+    pub fn remove_pending(&mut self, id: &ContentId) -> Option<SignedEvent> {
+        let ev = self.pending.remove(id)?;
+        for m in self.missing(&ev) {
+            if let std::collections::btree_map::Entry::Occupied(mut w) = self.waiting.entry(m) {
+                w.get_mut().retain(|x| x != id);
+                if w.get().is_empty() {
+                    w.remove();
+                }
+            }
+        }
+        Some(ev)
+    }
+
+    /// Whether `author` is a founding org of the genesis.
+    fn is_founding(&self, author: &PublicKey) -> bool {
+        self.genesis
+            .founding_orgs
+            .binary_search_by(|o| o.key.cmp(author))
+            .is_ok()
+    }
+
+    /// Ordering check 5, for an event whose prev and deps are ordered: whether its
+    /// author holds a role in its causal past. `Ok(true)` when the event is on an
+    /// org's line (see `org_line`), `Ok(false)` for a member's.
+    fn role(&self, ev: &SignedEvent) -> Result<bool, LedgerError> {
+        let body = ev.body();
+        if self.is_founding(&body.author) {
+            return Ok(true);
+        }
+        // A later event inherits the role its chain's first event proved.
+        if let Some(prev) = &body.prev {
+            return Ok(self.org_line.contains(prev));
+        }
+        let mut member = false;
+        for d in body.deps.iter().filter(|d| self.org_line.contains(*d)) {
+            match self.events[d].payload() {
+                Payload::Admit(a) if a.org == body.author => return Ok(true),
+                Payload::Enroll(e) if e.member == body.author => member = true,
+                _ => {}
+            }
+        }
+        if member {
+            Ok(false)
+        } else {
+            Err(LedgerError::NoRole)
+        }
     }
 
     /// Ids among `ev`'s prev and deps that are not yet ordered.
@@ -247,7 +332,20 @@ impl Ledger {
                 floor,
             });
         }
+        let on_org_line = self.role(&ev)?;
         let key = (ev.lamport(), ev.id());
+        if on_org_line {
+            self.org_line.insert(ev.id());
+            let introduced = match ev.payload() {
+                Payload::Admit(a) => Some(a.org),
+                Payload::Enroll(e) => Some(e.member),
+                _ => None,
+            };
+            if let Some(k) = introduced {
+                let first = self.introductions.entry(k).or_insert(key);
+                *first = (*first).min(key);
+            }
+        }
         let author = ev.author();
         let seq = ev.seq();
         let head = self.heads.entry(author).or_insert(seq);
@@ -545,13 +643,22 @@ impl Ledger {
         self.waiting.keys().copied().collect()
     }
 
-    /// (Lamport clock, id) of every event held, ordered or pending, sorted: the set a
-    /// node reconciles with its peers.
+    /// (Lamport clock, id) of every ordered event, sorted: the set a node reconciles
+    /// with its peers. Pending events are left out: an event is passed on only once
+    /// its causal past is present and it passed the ordering checks.
     pub fn all_items(&self) -> Vec<OrderKey> {
-        let mut items: Vec<OrderKey> = self.order.iter().copied().collect();
-        items.extend(self.pending.values().map(|e| (e.lamport(), e.id())));
-        items.sort_unstable();
-        items
+        self.order.iter().copied().collect()
+    }
+
+    /// Ids of the pending events.
+    pub fn pending_ids(&self) -> Vec<ContentId> {
+        self.pending.keys().copied().collect()
+    }
+
+    /// The event that introduces `key` (the first in ledger order): what a new
+    /// member's (or admitted org's) first event names among its deps.
+    pub fn introduction(&self, key: &PublicKey) -> Option<ContentId> {
+        self.introductions.get(key).map(|k| k.1)
     }
 
     /// Highest Lamport clock among ordered events.

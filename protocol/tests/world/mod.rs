@@ -20,6 +20,9 @@ pub struct World {
     pub clock: u64,
     pub now: u64,
     pub log: Vec<SignedEvent>,
+    /// Events every ledger must reject once they are complete (a stranger's), never
+    /// part of `log`.
+    pub rejected: Vec<SignedEvent>,
 }
 
 fn seed(tag: u8, i: usize) -> [u8; 32] {
@@ -58,6 +61,7 @@ impl World {
             clock: 0,
             now: 1_700_000_000_000,
             log: Vec::new(),
+            rejected: Vec::new(),
         }
     }
 
@@ -100,8 +104,7 @@ impl World {
         let i = self.members.len();
         let key = SecretKey::from_seed(seed(2, i));
         let member = key.public();
-        self.members.push((Author::new(key, self.network), org));
-        self.org_event(
+        let enroll = self.org_event(
             org,
             Payload::Enroll(Enroll {
                 member,
@@ -109,6 +112,8 @@ impl World {
             }),
             vec![],
         );
+        let author = Author::new(key, self.network).introduced_by(Some(enroll.id()));
+        self.members.push((author, org));
         i
     }
 
@@ -152,10 +157,17 @@ impl World {
         }
     }
 
-    /// A vote member `m` signs as its first event with clock 0, without recording it:
-    /// valid, and sorting before nearly everything, as from a member that never saw
-    /// the rest. The member must not have signed before.
+    /// A vote member `m` signs as its first event with the clock of its Enroll,
+    /// without recording it: valid, and sorting before everything after its Enroll,
+    /// as from a member that never saw the rest. The member must not have signed
+    /// before.
     pub fn backdated_vote(&self, m: usize) -> SignedEvent {
+        let member = self.member_key(m);
+        let enrolled = self
+            .log
+            .iter()
+            .find(|e| matches!(e.payload(), Payload::Enroll(x) if x.member == member))
+            .map_or(0, |e| e.lamport());
         self.members[m]
             .0
             .clone()
@@ -166,10 +178,58 @@ impl World {
                     revenue: RevenueRange::Under1M,
                 }),
                 vec![],
-                0,
+                enrolled,
                 self.now,
             )
             .unwrap()
+    }
+
+    /// A first event by key `k`, never enrolled, with clock 1 and no deps: what a
+    /// stranger with a key and a socket sends. Recorded in `rejected`.
+    pub fn stranger_vote(&mut self, k: u8) -> SignedEvent {
+        let ev = Author::new(SecretKey::from_seed(seed(7, k as usize)), self.network)
+            .sign(
+                Payload::Vote(Vote {
+                    company_domain: "stranger.example".into(),
+                    employees: EmployeeRange::From1To10,
+                    revenue: RevenueRange::Under1M,
+                }),
+                vec![],
+                0,
+                self.now,
+            )
+            .unwrap();
+        self.rejected.push(ev.clone());
+        ev
+    }
+
+    /// Member `m` enrolls a key of its own (void: only orgs enroll), and that key's
+    /// first event names the Enroll as its introduction. The Enroll goes to `log`, the
+    /// key's event to `rejected`: a member cannot introduce anyone.
+    pub fn sybil(&mut self, m: usize, k: u8) {
+        let key = SecretKey::from_seed(seed(8, k as usize));
+        let enroll = self.member_event(
+            m,
+            Payload::Enroll(Enroll {
+                member: key.public(),
+                handle: format!("sybil{k}"),
+            }),
+            vec![],
+        );
+        let ev = Author::new(key, self.network)
+            .introduced_by(Some(enroll.id()))
+            .sign(
+                Payload::Vote(Vote {
+                    company_domain: "sybil.example".into(),
+                    employees: EmployeeRange::From1To10,
+                    revenue: RevenueRange::Under1M,
+                }),
+                vec![],
+                self.clock,
+                self.now,
+            )
+            .unwrap();
+        self.rejected.push(ev);
     }
 
     /// A Contribute of card `n` signed by `twin`, a clone of a member's signer taken

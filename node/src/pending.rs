@@ -1,0 +1,177 @@
+//! Who sent each pending event, and when: the bounds on what a peer can make this node
+//! hold without it ever becoming valid.
+//!
+//! A pending event waits for its prev or deps. It cannot be checked until they arrive,
+//! so a peer could otherwise fill memory with events that name ids nobody has. Each
+//! sender gets its own bounded queue (its oldest event is given up when it sends one
+//! too many), and every pending event is given up after a time limit. Given-up events
+//! were never stored or passed on; if they were genuine, sync brings them back once
+//! they are complete somewhere.
+//!
+//! The pool is generic over the sender and takes the time as an argument, so it is
+//! tested without a network or a clock.
+
+use carnet_protocol::ContentId;
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+/// Pending events one sender may have this node hold at once.
+pub const MAX_PENDING_PER_SENDER: usize = 256;
+/// How long a pending event may wait for its causal past.
+pub const PENDING_TTL: Duration = Duration::from_secs(60);
+
+/// One pending event's sender and arrival, with what the sender attached (the gossip
+/// message id, to accept or reject the message once the event is decided).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<S, T> {
+    pub sender: S,
+    pub since: Instant,
+    pub tag: T,
+}
+
+#[derive(Debug)]
+pub struct PendingPool<S, T> {
+    entries: HashMap<ContentId, Entry<S, T>>,
+    /// Each sender's events, oldest first (may hold ids already forgotten).
+    queues: HashMap<S, VecDeque<ContentId>>,
+    per_sender: usize,
+    ttl: Duration,
+}
+
+impl<S: Clone + Eq + Hash, T> PendingPool<S, T> {
+    pub fn new(per_sender: usize, ttl: Duration) -> Self {
+        PendingPool {
+            entries: HashMap::new(),
+            queues: HashMap::new(),
+            per_sender: per_sender.max(1),
+            ttl,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Records that `sender` made this node hold pending event `id`. Returns the
+    /// entries given up to make room: the sender's oldest, beyond its bound. An id
+    /// already recorded keeps its first sender.
+    pub fn add(
+        &mut self,
+        id: ContentId,
+        sender: S,
+        tag: T,
+        now: Instant,
+    ) -> Vec<(ContentId, Entry<S, T>)> {
+        if self.entries.contains_key(&id) {
+            return Vec::new();
+        }
+        self.entries.insert(
+            id,
+            Entry {
+                sender: sender.clone(),
+                since: now,
+                tag,
+            },
+        );
+        let queue = self.queues.entry(sender).or_default();
+        queue.push_back(id);
+        // Ids forgotten since (completed or dropped) no longer count.
+        let entries = &mut self.entries;
+        queue.retain(|i| entries.contains_key(i));
+        let mut evicted = Vec::new();
+        while queue.len() > self.per_sender {
+            let Some(oldest) = queue.pop_front() else {
+                break;
+            };
+            if let Some(e) = entries.remove(&oldest) {
+                evicted.push((oldest, e));
+            }
+        }
+        evicted
+    }
+
+    /// Forgets `id` (it became ordered, or was dropped): its entry, if recorded.
+    pub fn forget(&mut self, id: &ContentId) -> Option<Entry<S, T>> {
+        let e = self.entries.remove(id)?;
+        if let Some(q) = self.queues.get_mut(&e.sender) {
+            if q.front() == Some(id) {
+                q.pop_front();
+            }
+            if q.is_empty() {
+                self.queues.remove(&e.sender);
+            }
+        }
+        Some(e)
+    }
+
+    /// Gives up every event that waited longer than the time limit.
+    pub fn expire(&mut self, now: Instant) -> Vec<(ContentId, Entry<S, T>)> {
+        let old: Vec<ContentId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| now.saturating_duration_since(e.since) >= self.ttl)
+            .map(|(id, _)| *id)
+            .collect();
+        old.into_iter()
+            .filter_map(|id| self.forget(&id).map(|e| (id, e)))
+            .collect()
+    }
+
+    /// Pending events `sender` has this node hold.
+    pub fn of(&self, sender: &S) -> usize {
+        self.entries
+            .values()
+            .filter(|e| &e.sender == sender)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carnet_protocol::Hash32;
+
+    fn id(i: u8) -> ContentId {
+        Hash32([i; 32])
+    }
+
+    #[test]
+    fn a_sender_holds_at_most_its_bound_and_loses_its_oldest() {
+        let t = Instant::now();
+        let mut pool = PendingPool::new(3, PENDING_TTL);
+        for i in 0..3 {
+            assert!(pool.add(id(i), "rogue", (), t).is_empty());
+        }
+        assert!(pool.add(id(10), "honest", (), t).is_empty());
+        let evicted = pool.add(id(3), "rogue", (), t);
+        assert_eq!(evicted.len(), 1);
+        assert_eq!(evicted[0].0, id(0));
+        assert_eq!((pool.of(&"rogue"), pool.of(&"honest")), (3, 1));
+        // Forgotten ids make room without evicting anyone.
+        pool.forget(&id(2));
+        assert!(pool.add(id(4), "rogue", (), t).is_empty());
+        assert_eq!(pool.len(), 4);
+    }
+
+    #[test]
+    fn events_expire_after_the_time_limit_and_a_repeat_keeps_its_first_sender() {
+        let t = Instant::now();
+        let mut pool = PendingPool::new(10, Duration::from_secs(5));
+        pool.add(id(1), "a", 1, t);
+        pool.add(id(2), "a", 2, t + Duration::from_secs(3));
+        assert!(pool.add(id(1), "b", 3, t).is_empty());
+        assert_eq!(pool.of(&"b"), 0);
+        assert!(pool.expire(t + Duration::from_secs(4)).is_empty());
+        let gone = pool.expire(t + Duration::from_secs(5));
+        assert_eq!(gone.len(), 1);
+        assert_eq!((gone[0].0, gone[0].1.tag), (id(1), 1));
+        assert_eq!(pool.expire(t + Duration::from_secs(8)).len(), 1);
+        assert!(pool.is_empty());
+        assert!(pool.forget(&id(1)).is_none());
+    }
+}

@@ -1,0 +1,287 @@
+//! Attacks on settlement and admission, replayed against real nodes on 127.0.0.1
+//! (issue 11): a stranger's events, and a flood of events whose dependencies nobody
+//! has. Each test plays the attacker with a libp2p swarm of its own and checks what
+//! every honest node ends up holding.
+
+use carnet_node::network::{
+    build_swarm, events_topic, Behaviour, BehaviourEvent, SyncRequest, SyncResponse,
+};
+use carnet_protocol::author::Author;
+use carnet_protocol::payload::*;
+use carnet_protocol::{ContentId, Hash32, Payload, SecretKey, SignedEvent};
+use carnet_tests::{metric, seed, submit, wait_for, TestNet};
+use futures::StreamExt;
+use libp2p::request_response;
+use libp2p::swarm::SwarmEvent;
+use libp2p::Swarm;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+fn vote(domain: &str) -> Payload {
+    Payload::Vote(Vote {
+        company_domain: domain.into(),
+        employees: EmployeeRange::From1To10,
+        revenue: RevenueRange::Under1M,
+    })
+}
+
+fn enroll(member: carnet_protocol::PublicKey, i: usize) -> Payload {
+    Payload::Enroll(Enroll {
+        member,
+        handle: format!("member{i}"),
+    })
+}
+
+/// A hostile peer: a swarm of its own dialled into node 0 of `net`, which answers
+/// every sync request with nothing and counts the ids it is asked to fetch.
+struct Rogue {
+    swarm: Swarm<Behaviour>,
+    fetched_ids: Arc<AtomicUsize>,
+}
+
+impl Rogue {
+    async fn connect(net: &TestNet, tag: &str) -> Rogue {
+        let key = SecretKey::from_seed(seed(tag, 0));
+        let mut swarm = build_swarm(&key, &net.genesis.network_id()).unwrap();
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        swarm
+            .dial(
+                net.bootstrap
+                    .clone()
+                    .unwrap()
+                    .parse::<libp2p::Multiaddr>()
+                    .unwrap(),
+            )
+            .unwrap();
+        Rogue {
+            swarm,
+            fetched_ids: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn on_event(&mut self, event: SwarmEvent<carnet_node::network::BehaviourEvent>) {
+        if let SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+            message:
+                request_response::Message::Request {
+                    request, channel, ..
+                },
+            ..
+        })) = event
+        {
+            let response = match request {
+                SyncRequest::Fetch(ids) => {
+                    self.fetched_ids.fetch_add(ids.len(), Ordering::SeqCst);
+                    SyncResponse::Events(Vec::new())
+                }
+                SyncRequest::Reconcile(_) => SyncResponse::Refused("no".into()),
+            };
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, response);
+        }
+    }
+
+    /// Gossips every event, in order, turning the swarm meanwhile.
+    async fn gossip(&mut self, net: &TestNet, events: &[SignedEvent]) {
+        let topic = events_topic(&net.genesis.network_id());
+        let mut sent = 0;
+        let deadline = tokio::time::Instant::now() + carnet_tests::DEADLINE;
+        while sent < events.len() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the rogue never got a gossip peer"
+            );
+            // Publish as many as go through, then turn the swarm so they leave.
+            while sent < events.len()
+                && self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(topic.clone(), events[sent].as_bytes().to_vec())
+                    .is_ok()
+            {
+                sent += 1;
+            }
+            tokio::select! {
+                e = self.swarm.select_next_some() => self.on_event(e),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+            }
+        }
+    }
+
+    /// Keeps the swarm turning (answering fetches) in the background.
+    fn spawn(mut self) -> (tokio::task::JoinHandle<()>, Arc<AtomicUsize>) {
+        let fetched = self.fetched_ids.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let e = self.swarm.select_next_some().await;
+                self.on_event(e);
+            }
+        });
+        (task, fetched)
+    }
+}
+
+/// `(finalized bound, events)` of every running node.
+async fn bounds(net: &TestNet) -> Vec<(Option<u64>, u64)> {
+    let mut out = Vec::new();
+    for n in net.nodes.iter().flatten() {
+        let s = n.client.status().await.unwrap();
+        out.push((s.finalized_bound, s.events));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_clock_1_events_are_stored_nowhere_and_settlement_stays_final() {
+    // Checkpoints every 200 ms at multiples of 4 Lamport ticks.
+    let net = TestNet::start_with(3, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
+    let mut member = net.member(0);
+    net.node(0)
+        .client
+        .submit_as_org(enroll(member.public(), 0))
+        .await
+        .unwrap();
+    for k in 0..10 {
+        submit(net.node(k % 3), &mut member, vote(&format!("v{k}.example"))).await;
+    }
+    let finalized = wait_for("a finalized checkpoint on every node", || async {
+        let b = bounds(&net).await;
+        b.iter().all(|(f, _)| f.is_some()).then_some(b)
+    })
+    .await;
+    let held = net.node(0).client.status().await.unwrap().events;
+
+    // Strangers' first events with no deps and clock 1: they sort below every
+    // finalized bound. Before admission at the door, each one un-finalized settlement.
+    let strangers: Vec<SignedEvent> = (0..12)
+        .map(|i| {
+            Author::new(
+                SecretKey::from_seed(seed("stranger", i)),
+                net.genesis.network_id(),
+            )
+            .sign(vote("stranger.example"), vec![], 0, 1_700_000_100_000)
+            .unwrap()
+        })
+        .collect();
+    // Through the API: refused with the reason, nothing stored.
+    let err = net
+        .node(1)
+        .client
+        .submit(strangers[0].as_bytes().to_vec())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no_role"), "{err}");
+    // Through gossip, from a peer of its own.
+    let mut rogue = Rogue::connect(&net, "rogue").await;
+    rogue.gossip(&net, &strangers[1..]).await;
+    let (task, _) = rogue.spawn();
+    let api = net.node(0).api_addr;
+    wait_for("node 0 to ban the rogue", || async move {
+        let body = carnet_tests::http_get(api, "/metrics").await;
+        (metric(&body, "peers_banned_total")? >= 1.0).then_some(())
+    })
+    .await;
+    // Honest traffic goes on, and settles further.
+    for k in 10..20 {
+        submit(net.node(k % 3), &mut member, vote(&format!("v{k}.example"))).await;
+    }
+    let before = finalized.iter().map(|b| b.0).max().flatten().unwrap();
+    wait_for("a later checkpoint finalized everywhere", || async {
+        let b = bounds(&net).await;
+        b.iter()
+            .all(|(f, _)| f.is_some_and(|f| f > before))
+            .then_some(())
+    })
+    .await;
+    // Honest nodes stay converged (checkpoints keep coming, so the count moves on).
+    let converged = wait_for("one state everywhere", || async {
+        let s = net.states().await;
+        (s.len() == 3 && s.iter().all(|x| x == &s[0])).then(|| s[0].1)
+    })
+    .await;
+    assert!(converged > held);
+    // No node holds any of the strangers' events, ordered or pending.
+    for n in net.nodes.iter().flatten() {
+        for s in &strangers {
+            assert_eq!(n.client.event(s.id()).await.unwrap(), None);
+        }
+        assert_eq!(n.client.status().await.unwrap().pending, 0);
+    }
+    task.abort();
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_waiting_on_missing_deps_are_bounded_fetched_once_and_never_forwarded() {
+    fn tweak(c: &mut carnet_node::config::NodeConfig) {
+        c.pending_ttl_ms = 3_000;
+        c.max_pending_per_peer = 64;
+    }
+    let net =
+        TestNet::start_tweaked(3, "/ip4/127.0.0.1/tcp/0", (3_600_000, 1_000_000), tweak).await;
+    let mut member = net.member(0);
+    net.node(0)
+        .client
+        .submit_as_org(enroll(member.public(), 0))
+        .await
+        .unwrap();
+    submit(net.node(0), &mut member, vote("honest.example")).await;
+    net.converged(2).await;
+    // 400 events, each naming one id nobody has: they can never be checked.
+    let waiting: Vec<SignedEvent> = (0..400)
+        .map(|i| {
+            let missing: ContentId = Hash32::derive("missing", &[&(i as u64).to_le_bytes()]);
+            Author::new(
+                SecretKey::from_seed(seed("waiting", i)),
+                net.genesis.network_id(),
+            )
+            .sign(vote("w.example"), vec![missing], 5, 1_700_000_100_000)
+            .unwrap()
+        })
+        .collect();
+    let mut rogue = Rogue::connect(&net, "flooder").await;
+    rogue.gossip(&net, &waiting).await;
+    let (task, fetched) = rogue.spawn();
+    let api = net.node(0).api_addr;
+    // Node 0 holds at most its bound of them; the oldest beyond it are given up.
+    wait_for("node 0 to hold the events it can", || async move {
+        let body = carnet_tests::http_get(api, "/metrics").await;
+        let evicted = metric(&body, "pending_dropped_total{reason=\"evicted\"}")?;
+        (evicted >= 336.0).then_some(())
+    })
+    .await;
+    let status = net.node(0).client.status().await.unwrap();
+    assert!(status.pending <= 64, "pending {}", status.pending);
+    assert_eq!(status.events, 2, "nothing pending is stored");
+    // Never forwarded: the other nodes never saw them.
+    for i in 1..3 {
+        let s = net.node(i).client.status().await.unwrap();
+        assert_eq!((s.events, s.pending), (2, 0));
+    }
+    // Given up after the time limit; the others were evicted beyond the bound.
+    wait_for("node 0 to give the events up", || async move {
+        let body = carnet_tests::http_get(api, "/metrics").await;
+        let expired = metric(&body, "pending_dropped_total{reason=\"expired\"}").unwrap_or(0.0);
+        let evicted = metric(&body, "pending_dropped_total{reason=\"evicted\"}").unwrap_or(0.0);
+        (expired + evicted >= 400.0 && metric(&body, "events_pending")? == 0.0).then_some(())
+    })
+    .await;
+    // Node 0 asked for what each event waits for (one id each), and nothing more: not
+    // every missing id again for every new pending event (80,200 ids for 400 of them).
+    let asked = fetched.load(Ordering::SeqCst);
+    assert!(
+        (1..=400).contains(&asked),
+        "node 0 asked for {asked} ids for 400 events"
+    );
+    // Waiting is not an offence: the peer is not banned for it.
+    let body = carnet_tests::http_get(api, "/metrics").await;
+    assert_eq!(metric(&body, "peers_banned_total"), Some(0.0));
+    net.converged(2).await;
+    task.abort();
+    net.stop().await;
+}
