@@ -112,6 +112,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum NetworkCommand {
+    /// Show the network's rules (from its genesis) and how many orgs may be down
+    /// while settlement goes on.
+    Rules(org::RulesArgs),
     /// Vote to admit another org (a quorum of the network's orgs must vote).
     Admit {
         org_pubkey: String,
@@ -263,6 +266,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let m = &cli.member;
     match cli.command {
         Command::Init(a) => org::init(&a, out),
+        Command::Network {
+            command: NetworkCommand::Rules(a),
+        } => org::rules(&a, out),
         Command::Network {
             command:
                 NetworkCommand::Admit {

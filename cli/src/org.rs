@@ -57,6 +57,132 @@ pub struct InitArgs {
     /// data directory). Without it, a new network is founded with this org.
     #[arg(long)]
     pub genesis: Option<PathBuf>,
+    /// Settlement quorum of a new network, as NUM/DEN: strictly more than NUM/DEN of
+    /// the orgs must sign a checkpoint. 2/3 lets 1 of 4 orgs be down; 1/2 lets 1 of 3.
+    #[arg(long, value_name = "NUM/DEN", default_value = "2/3", value_parser = parse_quorum)]
+    pub quorum: (u32, u32),
+}
+
+/// "NUM/DEN" with 0 <= NUM < DEN.
+fn parse_quorum(s: &str) -> Result<(u32, u32), String> {
+    let (n, d) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?} is not NUM/DEN, e.g. 2/3"))?;
+    let parse = |x: &str| {
+        x.trim()
+            .parse::<u32>()
+            .map_err(|e| format!("{x:?} in {s:?}: {e}"))
+    };
+    let (n, d) = (parse(n)?, parse(d)?);
+    if d == 0 || n >= d {
+        return Err(format!(
+            "{s:?}: the quorum is a fraction below 1 (NUM < DEN, DEN > 0)"
+        ));
+    }
+    Ok((n, d))
+}
+
+#[derive(clap::Args)]
+pub struct RulesArgs {
+    /// The network's genesis file [default: genesis.bin of the data directory].
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
+    /// Data directory whose genesis to read [default: the platform data dir + /carnet].
+    #[arg(long, env = "CARNET_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `carnet network rules`: the genesis' rules, and what its quorum means for
+/// settlement (how many orgs may be down), read offline from the genesis.
+pub fn rules(args: &RulesArgs, out: Out) -> anyhow::Result<()> {
+    let path = match &args.genesis {
+        Some(g) => g.clone(),
+        None => data_dir_path(&args.data_dir)?.join(carnet_node::datadir::GENESIS_FILE),
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let genesis =
+        Genesis::decode(&bytes).with_context(|| format!("{} is not a genesis", path.display()))?;
+    let r = &genesis.rules;
+    let founders = genesis.founding_orgs.len();
+    let sizes: Vec<usize> = (1..=founders.max(7)).collect();
+    let quorum: Vec<serde_json::Value> = sizes
+        .iter()
+        .map(|&n| {
+            json!({"orgs": n, "quorum": r.quorum_size(n), "may_be_down": r.orgs_that_may_be_down(n)})
+        })
+        .collect();
+    out.emit(
+        json!({
+            "network": genesis.network_id().to_hex(),
+            "name": genesis.name,
+            "founding_orgs": founders,
+            "rules": r,
+            "quorum": quorum,
+        }),
+        || {
+            println!("network {} ({})", genesis.network_id(), genesis.name);
+            println!("founding orgs: {founders}");
+            println!(
+                "settlement quorum: more than {}/{} of the orgs sign each checkpoint",
+                r.quorum_num, r.quorum_den
+            );
+            let rows = sizes
+                .iter()
+                .map(|&n| {
+                    vec![
+                        n.to_string(),
+                        r.quorum_size(n).to_string(),
+                        r.orgs_that_may_be_down(n).to_string(),
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                crate::out::table(&["orgs", "quorum", "may be down"], rows)
+            );
+            let rows = [
+                ("contribution reward", r.contribute_reward.to_string()),
+                ("update reward", r.update_reward.to_string()),
+                ("update interval", days(r.update_interval_ms)),
+                ("card price", r.card_price.to_string()),
+                ("bounce bounty", r.bounce_bounty.to_string()),
+                ("bounce penalty", r.bounce_penalty.to_string()),
+                ("mobile penalty", r.mobile_penalty.to_string()),
+                (
+                    "mobile strikes to exclude",
+                    r.mobile_strikes_to_exclude.to_string(),
+                ),
+                ("referral bonus", r.referral_bonus.to_string()),
+                ("points per dollar", r.points_per_dollar.to_string()),
+                (
+                    "pay-or-play",
+                    format!(
+                        "{} contributions in {} (or a grant)",
+                        r.play_min_contributions,
+                        days(r.play_window_ms)
+                    ),
+                ),
+                (
+                    "commission",
+                    format!("{}.{:02} %", r.commission_bps / 100, r.commission_bps % 100),
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| vec![k.to_string(), v])
+            .collect();
+            println!("{}", crate::out::table(&["rule", "value"], rows));
+        },
+    );
+    Ok(())
+}
+
+fn days(ms: u64) -> String {
+    const DAY: u64 = 24 * 60 * 60 * 1000;
+    if ms.is_multiple_of(DAY) {
+        format!("{} days", ms / DAY)
+    } else {
+        format!("{ms} ms")
+    }
 }
 
 pub fn init(args: &InitArgs, out: Out) -> anyhow::Result<()> {
@@ -75,7 +201,14 @@ pub fn init(args: &InitArgs, out: Out) -> anyhow::Result<()> {
             let key = carnet_protocol::SecretKey::from_seed(carnet_client::keyfile::random32()?);
             DataDir::create(&path, &key, &genesis)?
         }
-        None => DataDir::open_or_init(&path, &args.org, carnet_node::now_ms())?,
+        None => {
+            let rules = carnet_protocol::genesis::Rules {
+                quorum_num: args.quorum.0,
+                quorum_den: args.quorum.1,
+                ..Default::default()
+            };
+            DataDir::open_or_init_with(&path, &args.org, carnet_node::now_ms(), rules)?
+        }
     };
     let founder = dir.genesis.is_founder(&dir.org());
     let genesis_file = dir.path.join(carnet_node::datadir::GENESIS_FILE);

@@ -64,6 +64,17 @@ impl DataDir {
     /// Opens `path`, creating it on first use with a fresh org key and, if no genesis
     /// is there, the embedded default: a one-org network founded by this node.
     pub fn open_or_init(path: &Path, org_name: &str, now_ms: u64) -> Result<Self, DataDirError> {
+        Self::open_or_init_with(path, org_name, now_ms, Rules::default())
+    }
+
+    /// [`DataDir::open_or_init`], founding the network (when there is no genesis yet)
+    /// with `rules` instead of the defaults.
+    pub fn open_or_init_with(
+        path: &Path,
+        org_name: &str,
+        now_ms: u64,
+        rules: Rules,
+    ) -> Result<Self, DataDirError> {
         fs::create_dir_all(path).map_err(io(path))?;
         let key_path = path.join(ORG_KEY_FILE);
         let org_key = if key_path.exists() {
@@ -87,7 +98,7 @@ impl DataDir {
                     key: org_key.public(),
                     name: org_name.to_owned(),
                 }],
-                Rules::default(),
+                rules,
                 now_ms,
             )?;
             write_new_private(&genesis_path, &g.to_bytes())?;

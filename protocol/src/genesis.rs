@@ -56,6 +56,28 @@ pub struct Rules {
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
+impl Rules {
+    /// Whether `signers` of `orgs` orgs are a quorum: `signers * quorum_den >
+    /// quorum_num * orgs` (docs/protocol.md, "Quorum").
+    pub fn is_quorum(&self, signers: usize, orgs: usize) -> bool {
+        (signers as u128) * (self.quorum_den as u128) > (self.quorum_num as u128) * (orgs as u128)
+    }
+
+    /// The fewest signers of `orgs` orgs that are a quorum (`orgs + 1` when even all of
+    /// them are not, which a valid genesis rules out for `orgs >= 1`).
+    pub fn quorum_size(&self, orgs: usize) -> usize {
+        // The smallest k with k * den > num * n is floor(num * n / den) + 1.
+        let n = orgs as u128;
+        let k = (self.quorum_num as u128 * n) / (self.quorum_den.max(1) as u128) + 1;
+        usize::try_from(k).unwrap_or(usize::MAX)
+    }
+
+    /// How many of `orgs` orgs may be down while the others still settle.
+    pub fn orgs_that_may_be_down(&self, orgs: usize) -> usize {
+        orgs.saturating_sub(self.quorum_size(orgs))
+    }
+}
+
 impl Default for Rules {
     fn default() -> Self {
         Rules {
@@ -195,5 +217,34 @@ impl Genesis {
             return Err(GenesisError::Rules("an amount is above MAX_POINTS"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod quorum_tests {
+    use super::Rules;
+
+    #[test]
+    fn quorum_size_is_the_smallest_quorum() {
+        for (num, den) in [(2, 3), (1, 2), (3, 4), (0, 1), (1, 3), (99, 100)] {
+            let rules = Rules {
+                quorum_num: num,
+                quorum_den: den,
+                ..Rules::default()
+            };
+            for n in 1..40 {
+                let k = rules.quorum_size(n);
+                assert!(rules.is_quorum(k, n), "{num}/{den} of {n}: {k}");
+                assert!(!rules.is_quorum(k - 1, n), "{num}/{den} of {n}: {k}");
+                assert!(k <= n);
+            }
+        }
+        // The default: more than two thirds. Four orgs settle with one down.
+        let d = Rules::default();
+        assert_eq!((d.quorum_size(3), d.quorum_size(4)), (3, 3));
+        assert_eq!(
+            (d.orgs_that_may_be_down(3), d.orgs_that_may_be_down(4)),
+            (0, 1)
+        );
     }
 }

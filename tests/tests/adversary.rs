@@ -285,3 +285,83 @@ async fn events_waiting_on_missing_deps_are_bounded_fetched_once_and_never_forwa
     task.abort();
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settlement_goes_on_with_one_of_four_orgs_stopped() {
+    // The default quorum, more than 2/3: 3 of 4 orgs sign, so one may be down.
+    assert_eq!(
+        carnet_protocol::genesis::Rules::default().orgs_that_may_be_down(4),
+        1
+    );
+    let mut net = TestNet::start_with(4, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
+    net.stop_node(3).await;
+    let mut seller = net.member(0);
+    let mut buyer = net.member(1);
+    net.node(0)
+        .client
+        .submit_as_org(enroll(seller.public(), 0))
+        .await
+        .unwrap();
+    net.node(1)
+        .client
+        .submit_as_org(enroll(buyer.public(), 1))
+        .await
+        .unwrap();
+    net.node(1)
+        .client
+        .submit_as_org(Payload::Grant(Grant {
+            member: buyer.public(),
+            points: 100,
+            memo: String::new(),
+        }))
+        .await
+        .unwrap();
+    wait_for("the grant everywhere", || async {
+        let b = net.node(2).client.balance(buyer.public()).await.ok()??;
+        (b.balance == 100).then_some(())
+    })
+    .await;
+    // A card nobody delivers: only settlement gives the buyer's points back.
+    let listing = carnet_tests::card(3)
+        .listing(&net.genesis.network_id())
+        .unwrap();
+    let c = submit(
+        net.node(0),
+        &mut seller,
+        Payload::Contribute(Contribute { listing }),
+    )
+    .await;
+    wait_for("the listing at node 1", || async {
+        let ordered = net.node(1).client.event(c.id()).await.ok()?;
+        ordered.map(|_| ())
+    })
+    .await;
+    submit(
+        net.node(1),
+        &mut buyer,
+        Payload::Purchase(Purchase {
+            listing_id: c.id(),
+            recipient: carnet_protocol::card::recipient_public(seed("recipient", 3)),
+            max_price: 10,
+        }),
+    )
+    .await;
+    for k in 0..12 {
+        let author = if k % 2 == 0 { &mut seller } else { &mut buyer };
+        submit(net.node(k % 3), author, vote(&format!("d{k}.example"))).await;
+    }
+    for i in 0..3 {
+        let client = net.node(i).client.clone();
+        let key = buyer.public();
+        wait_for("settlement by 3 of 4 orgs on every running node", || {
+            let client = client.clone();
+            async move {
+                let s = client.status().await.ok()?;
+                let b = client.balance(key).await.ok()??;
+                (s.finalized_bound.is_some() && b.balance == 100 && b.escrow == 0).then_some(())
+            }
+        })
+        .await;
+    }
+    net.stop().await;
+}

@@ -135,10 +135,6 @@ fn exclude(state: &mut State, key: &PublicKey, cause: ExclusionCause) {
     }
 }
 
-pub(crate) fn quorum(rules: &Rules, signers: usize, orgs: usize) -> bool {
-    (signers as u128) * (rules.quorum_den as u128) > (rules.quorum_num as u128) * (orgs as u128)
-}
-
 fn enroll(state: &mut State, org: PublicKey, e: &Enroll) -> Rule {
     if state.orgs.contains_key(&e.member) {
         return Err(VoidReason::AlreadyOrg);
@@ -601,7 +597,7 @@ fn checkpoint(
     let newer = state
         .finalized
         .is_none_or(|f| f.lamport_bound < claim.lamport_bound);
-    if newer && quorum(r, signers, state.orgs.len()) {
+    if newer && r.is_quorum(signers, state.orgs.len()) {
         // Final only if the quorum signed exactly the events this ledger holds below
         // the bound; the state root then agrees by determinism.
         let own = state.prefixes.get(&claim.lamport_bound).copied();
@@ -661,7 +657,7 @@ fn admit(state: &mut State, r: &Rules, voter: PublicKey, a: &Admit) -> Rule {
         }
         set.len()
     };
-    if quorum(r, votes, state.orgs.len()) {
+    if r.is_quorum(votes, state.orgs.len()) {
         state.admit_votes.remove(&a.org);
         state.orgs.insert(
             a.org,

@@ -363,7 +363,7 @@ pub fn replay_quorum(
             if !set.insert(author) {
                 return Err(QuorumError::AlreadyVoted(id, author));
             }
-            if super::apply::quorum(rules, set.len(), orgs.len()) {
+            if rules.is_quorum(set.len(), orgs.len()) {
                 votes.remove(&a.org);
                 orgs.insert(a.org);
                 admitted.push(a.org);
@@ -390,7 +390,7 @@ pub fn replay_quorum(
             return Err(QuorumError::AlreadySigned(id, author));
         }
         signers.push(author);
-        if completed.is_none() && super::apply::quorum(rules, signers.len(), orgs.len()) {
+        if completed.is_none() && rules.is_quorum(signers.len(), orgs.len()) {
             completed = Some(((ev.lamport(), id), signers.len(), orgs.len()));
         }
     }
