@@ -289,3 +289,109 @@ pub fn metric(body: &str, prefix: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+
+/// The Enroll of `member` with handle `member{i}`.
+pub fn enroll(member: carnet_protocol::PublicKey, i: usize) -> carnet_protocol::Payload {
+    carnet_protocol::Payload::Enroll(carnet_protocol::payload::Enroll {
+        member,
+        handle: format!("member{i}"),
+    })
+}
+
+/// A company vote for `domain`: the cheapest member event to sign.
+pub fn vote(domain: &str) -> carnet_protocol::Payload {
+    use carnet_protocol::payload::{EmployeeRange, RevenueRange, Vote};
+    carnet_protocol::Payload::Vote(Vote {
+        company_domain: domain.into(),
+        employees: EmployeeRange::From1To10,
+        revenue: RevenueRange::Under1M,
+    })
+}
+
+/// Settlement end to end on the running nodes `nodes` (at least two; checkpoints
+/// must be short, see [`TestNet::start_with`]): a seller of `nodes[0]`'s org lists a
+/// card nobody delivers, a buyer of `nodes[1]`'s org (granted 100 points) buys it, the
+/// members' votes push the clock past checkpoint bounds, and every node in `nodes`
+/// finalizes a checkpoint that refunds the buyer. Returns (seller, buyer).
+pub async fn an_undelivered_purchase_is_refunded(
+    net: &TestNet,
+    nodes: &[usize],
+) -> (Author, Author) {
+    use carnet_protocol::payload::{Contribute, Grant, Purchase};
+    use carnet_protocol::Payload;
+    let (s, b) = (nodes[0], nodes[1]);
+    let mut seller = net.member(s);
+    let mut buyer = net.member(b);
+    let org = |i: usize| &net.node(i).client;
+    org(s)
+        .submit_as_org(enroll(seller.public(), s))
+        .await
+        .expect("enroll");
+    org(b)
+        .submit_as_org(enroll(buyer.public(), b))
+        .await
+        .expect("enroll");
+    org(b)
+        .submit_as_org(Payload::Grant(Grant {
+            member: buyer.public(),
+            points: 100,
+            memo: String::new(),
+        }))
+        .await
+        .expect("grant");
+    wait_for("the grant on every node", || async {
+        for &i in nodes {
+            let balance = org(i).balance(buyer.public()).await.ok()??;
+            if balance.balance != 100 {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    let listing = card(7).listing(&net.genesis.network_id()).expect("listing");
+    let c = submit(
+        net.node(s),
+        &mut seller,
+        Payload::Contribute(Contribute { listing }),
+    )
+    .await;
+    wait_for("the listing at the buyer's node", || async {
+        org(b).event(c.id()).await.ok()?.map(|_| ())
+    })
+    .await;
+    submit(
+        net.node(b),
+        &mut buyer,
+        Payload::Purchase(Purchase {
+            listing_id: c.id(),
+            recipient: carnet_protocol::card::recipient_public(seed("recipient", 1)),
+            max_price: 10,
+        }),
+    )
+    .await;
+    // Nobody delivers. Later events push the clock past a checkpoint bound; a quorum
+    // of orgs signs, the claim is final, the escrow is refunded.
+    for k in 0..12 {
+        let (author, node) = if k % 2 == 0 {
+            (&mut seller, s)
+        } else {
+            (&mut buyer, b)
+        };
+        submit(net.node(node), author, vote(&format!("v{k}.example"))).await;
+    }
+    for &i in nodes {
+        let client = org(i).clone();
+        let key = buyer.public();
+        wait_for("settlement refunding the buyer on every node", || {
+            let client = client.clone();
+            async move {
+                let s = client.status().await.ok()?;
+                let b = client.balance(key).await.ok()??;
+                (s.finalized_bound.is_some() && b.balance == 100 && b.escrow == 0).then_some(())
+            }
+        })
+        .await;
+    }
+    (seller, buyer)
+}

@@ -494,11 +494,6 @@ impl Engine {
             .map_err(|e| IngestError::Invalid(e.code().to_string()))
     }
 
-    /// The content ids missing for pending events (to fetch from peers).
-    pub fn wanted(&self) -> Vec<ContentId> {
-        self.ledger.missing_ids()
-    }
-
     /// (Lamport, id) of every event held, ordered or pending, for set reconciliation.
     pub fn items(&self) -> Vec<(u64, ContentId)> {
         self.ledger.all_items()

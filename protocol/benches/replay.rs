@@ -7,10 +7,12 @@
 //! (`batch_check_stored`) + ordering + rules + final state root. Network ingest
 //! verifies strictly, one by one; its rate is the single-signature figure.
 
+use carnet_protocol::author::Author;
 use carnet_protocol::event::batch_check_stored;
 use carnet_protocol::ledger::{Ledger, Snapshot};
-use carnet_protocol::workload::{bench_events, generate};
-use carnet_protocol::SignedEvent;
+use carnet_protocol::payload::*;
+use carnet_protocol::workload::{bench_events, generate, idle_member};
+use carnet_protocol::{Payload, SignedEvent};
 use std::time::Instant;
 
 const BATCH: usize = 256;
@@ -122,5 +124,55 @@ fn main() {
     println!(
         "snapshot of {n} events: {} MiB; take {t_take:.2}s, encode {t_encode:.2}s, decode {t_decode_snap:.2}s",
         bytes.len() >> 20
+    );
+
+    // A late event against one at the tip: a member that was enrolled at the start
+    // and never signed writes its first event with the clock of its Enroll, so it
+    // sorts before nearly every event. Until settlement is final (issue 11), the
+    // ledger re-applies everything after it.
+    let vote = |d: &str| {
+        Payload::Vote(Vote {
+            company_domain: d.into(),
+            employees: EmployeeRange::From1To10,
+            revenue: RevenueRange::Under1M,
+        })
+    };
+    let intro = |ledger: &Ledger, i: usize| {
+        let key = idle_member(i).public();
+        let enroll = ledger
+            .events()
+            .find(|e| matches!(e.payload(), Payload::Enroll(x) if x.member == key))
+            .expect("idle members are enrolled");
+        (enroll.id(), enroll.lamport())
+    };
+    let (tip_intro, _) = intro(&ledger, 0);
+    let tip = Author::new(idle_member(0), net)
+        .introduced_by(Some(tip_intro))
+        .sign(
+            vote("tip.example"),
+            vec![],
+            ledger.max_lamport(),
+            1_800_000_000_000,
+        )
+        .expect("sign");
+    let t0 = Instant::now();
+    ledger.insert(tip).expect("insert");
+    ledger.state();
+    let t_tip = t0.elapsed().as_secs_f64();
+    let (late_intro, late_clock) = intro(&ledger, 1);
+    let late = Author::new(idle_member(1), net)
+        .introduced_by(Some(late_intro))
+        .sign(vote("late.example"), vec![], late_clock, 1_800_000_000_000)
+        .expect("sign");
+    let t0 = Instant::now();
+    ledger.insert(late).expect("insert");
+    ledger.state();
+    let t_late = t0.elapsed().as_secs_f64();
+    println!(
+        "one event at the tip: {:.2} ms; one late event (clock {late_clock} of {}): {:.0} ms, {:.0}x",
+        t_tip * 1e3,
+        ledger.max_lamport(),
+        t_late * 1e3,
+        t_late / t_tip
     );
 }

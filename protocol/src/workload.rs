@@ -12,6 +12,15 @@ use crate::{SecretKey, SignedEvent};
 
 const ORGS: usize = 4;
 const MEMBERS: usize = 2000;
+/// Members enrolled at the start who never sign: what a bench needs to write a late
+/// event (a first event with a clock just above its Enroll, below nearly everything).
+pub const IDLE_MEMBERS: usize = 4;
+
+/// The key of idle member `i` (below [`IDLE_MEMBERS`]), enrolled by org 0 at the
+/// start of every generated log.
+pub fn idle_member(i: usize) -> SecretKey {
+    SecretKey::from_seed(seed(9, i))
+}
 
 struct Lcg(u64);
 impl Lcg {
@@ -111,6 +120,20 @@ pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
                     member,
                     points: 100_000,
                     memo: String::new(),
+                }),
+                vec![],
+                clock,
+                now,
+            )
+            .expect("sign");
+        push(ev, &mut log, &mut clock);
+    }
+    for i in 0..IDLE_MEMBERS {
+        let ev = orgs[0]
+            .sign(
+                Payload::Enroll(Enroll {
+                    member: idle_member(i).public(),
+                    handle: format!("idle{i}"),
                 }),
                 vec![],
                 clock,

@@ -7,30 +7,14 @@ use carnet_node::network::{
     build_swarm, events_topic, Behaviour, BehaviourEvent, SyncRequest, SyncResponse,
 };
 use carnet_protocol::author::Author;
-use carnet_protocol::payload::*;
-use carnet_protocol::{ContentId, Hash32, Payload, SecretKey, SignedEvent};
-use carnet_tests::{metric, seed, submit, wait_for, TestNet};
+use carnet_protocol::{ContentId, Hash32, SecretKey, SignedEvent};
+use carnet_tests::{enroll, metric, seed, submit, vote, wait_for, TestNet};
 use futures::StreamExt;
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
 use libp2p::Swarm;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-fn vote(domain: &str) -> Payload {
-    Payload::Vote(Vote {
-        company_domain: domain.into(),
-        employees: EmployeeRange::From1To10,
-        revenue: RevenueRange::Under1M,
-    })
-}
-
-fn enroll(member: carnet_protocol::PublicKey, i: usize) -> Payload {
-    Payload::Enroll(Enroll {
-        member,
-        handle: format!("member{i}"),
-    })
-}
 
 /// A hostile peer: a swarm of its own dialled into node 0 of `net`, which answers
 /// every sync request with nothing and counts the ids it is asked to fetch.
@@ -295,73 +279,6 @@ async fn settlement_goes_on_with_one_of_four_orgs_stopped() {
     );
     let mut net = TestNet::start_with(4, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
     net.stop_node(3).await;
-    let mut seller = net.member(0);
-    let mut buyer = net.member(1);
-    net.node(0)
-        .client
-        .submit_as_org(enroll(seller.public(), 0))
-        .await
-        .unwrap();
-    net.node(1)
-        .client
-        .submit_as_org(enroll(buyer.public(), 1))
-        .await
-        .unwrap();
-    net.node(1)
-        .client
-        .submit_as_org(Payload::Grant(Grant {
-            member: buyer.public(),
-            points: 100,
-            memo: String::new(),
-        }))
-        .await
-        .unwrap();
-    wait_for("the grant everywhere", || async {
-        let b = net.node(2).client.balance(buyer.public()).await.ok()??;
-        (b.balance == 100).then_some(())
-    })
-    .await;
-    // A card nobody delivers: only settlement gives the buyer's points back.
-    let listing = carnet_tests::card(3)
-        .listing(&net.genesis.network_id())
-        .unwrap();
-    let c = submit(
-        net.node(0),
-        &mut seller,
-        Payload::Contribute(Contribute { listing }),
-    )
-    .await;
-    wait_for("the listing at node 1", || async {
-        let ordered = net.node(1).client.event(c.id()).await.ok()?;
-        ordered.map(|_| ())
-    })
-    .await;
-    submit(
-        net.node(1),
-        &mut buyer,
-        Payload::Purchase(Purchase {
-            listing_id: c.id(),
-            recipient: carnet_protocol::card::recipient_public(seed("recipient", 3)),
-            max_price: 10,
-        }),
-    )
-    .await;
-    for k in 0..12 {
-        let author = if k % 2 == 0 { &mut seller } else { &mut buyer };
-        submit(net.node(k % 3), author, vote(&format!("d{k}.example"))).await;
-    }
-    for i in 0..3 {
-        let client = net.node(i).client.clone();
-        let key = buyer.public();
-        wait_for("settlement by 3 of 4 orgs on every running node", || {
-            let client = client.clone();
-            async move {
-                let s = client.status().await.ok()?;
-                let b = client.balance(key).await.ok()??;
-                (s.finalized_bound.is_some() && b.balance == 100 && b.escrow == 0).then_some(())
-            }
-        })
-        .await;
-    }
+    carnet_tests::an_undelivered_purchase_is_refunded(&net, &[0, 1, 2]).await;
     net.stop().await;
 }

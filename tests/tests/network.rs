@@ -1,15 +1,8 @@
 //! Real nodes on 127.0.0.1: gossip, catch-up sync and hostile peers.
 
-use carnet_protocol::payload::{Contribute, EmployeeRange, Enroll, Grant, RevenueRange, Vote};
+use carnet_protocol::payload::{Contribute, EmployeeRange, Grant, RevenueRange, Vote};
 use carnet_protocol::Payload;
-use carnet_tests::{card, submit, wait_for, TestNet};
-
-fn enroll(member: carnet_protocol::PublicKey, i: usize) -> Payload {
-    Payload::Enroll(Enroll {
-        member,
-        handle: format!("member{i}"),
-    })
-}
+use carnet_tests::{card, enroll, submit, wait_for, TestNet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_nodes_converge_to_one_state_root() {
@@ -232,83 +225,7 @@ async fn nodes_converge_over_quic() {
 async fn org_nodes_settle_by_checkpoint_and_refund_undelivered_purchases() {
     // Checkpoints every 200 ms at multiples of 4 Lamport ticks.
     let net = TestNet::start_with(3, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
-    let mut seller = net.member(0);
-    let mut buyer = net.member(1);
-    net.node(0)
-        .client
-        .submit_as_org(enroll(seller.public(), 0))
-        .await
-        .unwrap();
-    net.node(1)
-        .client
-        .submit_as_org(enroll(buyer.public(), 1))
-        .await
-        .unwrap();
-    net.node(1)
-        .client
-        .submit_as_org(Payload::Grant(Grant {
-            member: buyer.public(),
-            points: 100,
-            memo: String::new(),
-        }))
-        .await
-        .unwrap();
-    wait_for("enrollments everywhere", || async {
-        let b = net.node(0).client.balance(buyer.public()).await.ok()??;
-        (b.balance == 100).then_some(())
-    })
-    .await;
-    let listing = card(7).listing(&net.genesis.network_id()).unwrap();
-    let c = submit(
-        net.node(0),
-        &mut seller,
-        Payload::Contribute(Contribute { listing }),
-    )
-    .await;
-    wait_for("the listing at node 1", || async {
-        let l = net.node(1).client.search(Default::default()).await.ok()?;
-        (!l.is_empty()).then_some(())
-    })
-    .await;
-    let recipient = carnet_protocol::card::recipient_public(carnet_tests::seed("recipient", 1));
-    submit(
-        net.node(1),
-        &mut buyer,
-        Payload::Purchase(carnet_protocol::payload::Purchase {
-            listing_id: c.id(),
-            recipient,
-            max_price: 10,
-        }),
-    )
-    .await;
-    // Nobody delivers. Enough later events push the clock past a checkpoint bound;
-    // the three orgs sign, the claim reaches the quorum, the escrow is refunded.
-    for k in 0..12 {
-        let author = if k % 2 == 0 { &mut seller } else { &mut buyer };
-        submit(
-            net.node(k % 2),
-            author,
-            Payload::Vote(Vote {
-                company_domain: format!("v{k}.example"),
-                employees: EmployeeRange::From1To10,
-                revenue: RevenueRange::Under1M,
-            }),
-        )
-        .await;
-    }
-    for i in 0..3 {
-        let client = net.node(i).client.clone();
-        let key = buyer.public();
-        wait_for("settlement refunding the buyer on every node", || {
-            let client = client.clone();
-            async move {
-                let s = client.status().await.ok()?;
-                let b = client.balance(key).await.ok()??;
-                (s.finalized_bound.is_some() && b.balance == 100 && b.escrow == 0).then_some(())
-            }
-        })
-        .await;
-    }
+    let (seller, _) = carnet_tests::an_undelivered_purchase_is_refunded(&net, &[0, 1, 2]).await;
     // The seller kept its contribution reward: nothing voided, no one excluded.
     let s = net
         .node(2)

@@ -638,11 +638,6 @@ impl Ledger {
         ids
     }
 
-    /// Ids that pending events wait for: what to ask peers for.
-    pub fn missing_ids(&self) -> Vec<ContentId> {
-        self.waiting.keys().copied().collect()
-    }
-
     /// (Lamport clock, id) of every ordered event, sorted: the set a node reconciles
     /// with its peers. Pending events are left out: an event is passed on only once
     /// its causal past is present and it passed the ordering checks.
