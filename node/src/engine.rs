@@ -794,6 +794,62 @@ mod tests {
     }
 
     #[test]
+    fn pending_events_are_never_stored_and_older_stored_ones_are_dropped_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, genesis, org) = crate::test_support::one_org_engine(dir.path());
+        let net = genesis.network_id();
+        let enroll = e
+            .sign_as_org(Payload::Enroll(Enroll {
+                member: key(10).public(),
+                handle: "m".into(),
+            }))
+            .unwrap();
+        let mut member = Author::new(key(10), net).introduced_by(Some(enroll.id()));
+        let vote = Payload::Vote(Vote {
+            company_domain: "c.example".into(),
+            employees: EmployeeRange::From1To10,
+            revenue: RevenueRange::Under1M,
+        });
+        let waiting = member.sign(vote, vec![], enroll.lamport(), 5).unwrap();
+        // Its introduction is missing: held, not stored.
+        let r = e.ingest_event(waiting.clone()).unwrap();
+        assert!(matches!(r.result, Submitted::Pending { .. }), "{r:?}");
+        assert_eq!(e.store.load_events(&net).unwrap().len(), 0);
+        assert_eq!(
+            e.event_bytes(&waiting.id()),
+            None,
+            "not served while pending"
+        );
+        // Once complete, it is stored with what completed it, and reported.
+        e.ingest_event(enroll.clone()).unwrap();
+        assert_eq!(e.store.load_events(&net).unwrap().len(), 2);
+        let done = e.take_completions();
+        assert_eq!(done.completed, vec![waiting.clone()]);
+        assert!(done.dropped.is_empty());
+        // An older build stored pending events: they are dropped at start.
+        let orphan = Author::new(key(11), net)
+            .sign(
+                Payload::Grant(Grant {
+                    member: key(10).public(),
+                    points: 1,
+                    memo: String::new(),
+                }),
+                vec![carnet_protocol::Hash32([7; 32])],
+                9,
+                5,
+            )
+            .unwrap();
+        e.store.put_events(&[orphan.clone()]).unwrap();
+        drop(e);
+        let store = Store::open(&dir.path().join("events.redb"), net).unwrap();
+        let e = Engine::open(store, genesis, org).unwrap();
+        assert_eq!(e.pending_len(), 0);
+        let kept: Vec<_> = e.store.load_events(&net).unwrap();
+        assert_eq!(kept.len(), 2);
+        assert!(!kept.contains(&orphan));
+    }
+
+    #[test]
     fn a_restart_resumes_from_the_snapshot_and_checks_only_later_signatures() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.redb");
