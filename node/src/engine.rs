@@ -839,7 +839,7 @@ mod tests {
                 5,
             )
             .unwrap();
-        e.store.put_events(&[orphan.clone()]).unwrap();
+        e.store.put_events(std::slice::from_ref(&orphan)).unwrap();
         drop(e);
         let store = Store::open(&dir.path().join("events.redb"), net).unwrap();
         let e = Engine::open(store, genesis, org).unwrap();
