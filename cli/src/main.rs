@@ -115,6 +115,16 @@ enum NetworkCommand {
     /// Show the network's rules (from its genesis) and how many orgs may be down
     /// while settlement goes on.
     Rules(org::RulesArgs),
+    /// Vote to evict an org (a quorum of the other orgs must vote); its later org
+    /// events are void and its votes and signatures stop counting.
+    Evict {
+        org_pubkey: String,
+        /// Why, published with the vote (at most 256 bytes).
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        admin: org::AdminArgs,
+    },
     /// Vote to admit another org (a quorum of the network's orgs must vote).
     Admit {
         org_pubkey: String,
@@ -269,6 +279,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Network {
             command: NetworkCommand::Rules(a),
         } => org::rules(&a, out),
+        Command::Network {
+            command:
+                NetworkCommand::Evict {
+                    org_pubkey,
+                    reason,
+                    admin,
+                },
+        } => org::evict(&admin, m.api.as_deref(), &org_pubkey, &reason, out),
         Command::Network {
             command:
                 NetworkCommand::Admit {

@@ -300,7 +300,11 @@ pub fn explain_void(reason: &str) -> String {
         "NotMobile" => "the number is not a mobile number",
         "AlreadyReferred" => "you already named a referrer",
         "BadReferrer" => "the referrer is not an active member",
-        "AlreadyVoted" => "you already voted for this company",
+        "AlreadyVoted" => {
+            "this vote was already cast (a company vote, or an org's admission or eviction vote)"
+        }
+        "NotAnOrg" => "that key is not an org of the network",
+        "SelfEviction" => "an org cannot vote to evict itself",
         other => return other.to_owned(),
     };
     format!("{why} ({reason})")
@@ -316,6 +320,18 @@ pub fn admit(
     let org = parse_key(org, "ORG_PUBKEY")?;
     let s = admin.api(url)?.admin_admit(&org, name)?;
     report(out, "admission vote", &s, json!({ "org": org.to_hex() }))
+}
+
+pub fn evict(
+    admin: &AdminArgs,
+    url: Option<&str>,
+    org: &str,
+    reason: &str,
+    out: Out,
+) -> anyhow::Result<()> {
+    let org = parse_key(org, "ORG_PUBKEY")?;
+    let s = admin.api(url)?.admin_evict(&org, reason)?;
+    report(out, "eviction vote", &s, json!({ "org": org.to_hex() }))
 }
 
 pub fn member_new(

@@ -286,6 +286,13 @@ impl NodeApi {
         )
     }
 
+    pub fn admin_evict(&self, org: &PublicKey, reason: &str) -> Result<Submitted, ApiError> {
+        self.post(
+            "/v1/admin/evict",
+            &json!({ "org": org.to_hex(), "reason": reason }),
+        )
+    }
+
     pub fn admin_optout(&self, dedup_key: &carnet_protocol::Hash32) -> Result<Submitted, ApiError> {
         self.post(
             "/v1/admin/optout",

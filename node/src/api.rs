@@ -24,7 +24,7 @@ use carnet_protocol::card::Card;
 use carnet_protocol::encoding::from_canonical;
 use carnet_protocol::ledger::audit::MAX_EVIDENCE_BYTES;
 use carnet_protocol::limits::{MAX_EVENT_BYTES, MAX_SEALED_CARD_BYTES};
-use carnet_protocol::payload::{Admit, Enroll, Grant, OptOut, Revoke};
+use carnet_protocol::payload::{Admit, Enroll, Evict, Grant, OptOut, Revoke};
 use carnet_protocol::{Hash32, Payload, PublicKey};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -306,6 +306,7 @@ fn routes() -> Routes {
     .post("/v1/admin/revoke", admin_revoke)
     .post("/v1/admin/optout", admin_optout)
     .post("/v1/admin/admit", admin_admit)
+    .post("/v1/admin/evict", admin_evict)
     .get("/metrics", metrics)
     .get("/openapi.json", openapi)
 }
@@ -980,6 +981,27 @@ async fn admin_optout(
 struct AdmitBody {
     org: String,
     name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvictBody {
+    org: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// This org's vote to evict another org; a quorum of the other orgs evicts it.
+async fn admin_evict(
+    _: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<EvictBody>,
+) -> ApiResult<Json<Submitted>> {
+    let payload = Payload::Evict(Evict {
+        org: parse_member(&body.org)?,
+        reason: body.reason,
+    });
+    submit_as_org(&state, payload).await
 }
 
 /// This org's vote to admit another org; a quorum of votes admits it.

@@ -771,6 +771,14 @@ async fn admin_calls_sign_payloads_as_the_org() {
                 json!({"dedup_key": dedup.to_hex()}),
                 Payload::OptOut(carnet_protocol::payload::OptOut { dedup_key: dedup }),
             ),
+            (
+                "/v1/admin/evict",
+                json!({"org": key.to_hex(), "reason": "stopped delivering"}),
+                Payload::Evict(carnet_protocol::payload::Evict {
+                    org: key,
+                    reason: "stopped delivering".into(),
+                }),
+            ),
         ];
         for (path, body, expected) in cases {
             let (status, reply) = api.post_json(path, &body, Some(TOKEN)).await;

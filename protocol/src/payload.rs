@@ -203,6 +203,13 @@ pub struct Admit {
     pub name: String,
 }
 
+/// One org's vote to evict another org; a quorum of the other orgs evicts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evict {
+    pub org: PublicKey,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
     Enroll(Enroll),
@@ -220,6 +227,7 @@ pub enum Payload {
     OptOut(OptOut),
     Checkpoint(Checkpoint),
     Admit(Admit),
+    Evict(Evict),
 }
 
 /// Who may author an event of a given kind.
@@ -249,6 +257,7 @@ impl Payload {
             Payload::OptOut(_) => "opt_out",
             Payload::Checkpoint(_) => "checkpoint",
             Payload::Admit(_) => "admit",
+            Payload::Evict(_) => "evict",
         }
     }
 
@@ -260,7 +269,8 @@ impl Payload {
             | Payload::Grant(_)
             | Payload::OptOut(_)
             | Payload::Checkpoint(_)
-            | Payload::Admit(_) => AuthorRole::Org,
+            | Payload::Admit(_)
+            | Payload::Evict(_) => AuthorRole::Org,
             Payload::Contribute(_)
             | Payload::Update(_)
             | Payload::Purchase(_)
@@ -320,6 +330,7 @@ impl Payload {
             Payload::OptOut(_) => {}
             Payload::Checkpoint(_) => {}
             Payload::Admit(a) => check_text("org name", &a.name, MAX_NAME_BYTES, true)?,
+            Payload::Evict(e) => check_text("reason", &e.reason, MAX_MEMO_BYTES, false)?,
         }
         Ok(())
     }

@@ -928,3 +928,73 @@ fn only_a_key_an_org_introduced_gets_past_the_door() {
         .unwrap();
     assert_eq!(l.insert(puppet_ev), Err(LedgerError::NoRole));
 }
+
+#[test]
+fn a_quorum_of_the_other_orgs_evicts_an_org_and_settlement_counts_the_rest() {
+    use carnet_protocol::ledger::audit::replay_quorum;
+    // Three orgs, so that two of them are not a quorum.
+    let mut w = World::new(3);
+    let seller = w.enroll(0);
+    let buyer = w.enroll(1);
+    w.grant(buyer, 100);
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    // Two of three orgs sign: not a quorum yet.
+    w.checkpoint(&[0, 1]);
+    assert!(w.ledger().state().finalized.is_none());
+    let evict = |w: &World| {
+        Payload::Evict(Evict {
+            org: w.org_key(2),
+            reason: "gone".into(),
+        })
+    };
+    let own = w.org_event(2, evict(&w), vec![]);
+    let e0 = w.org_event(0, evict(&w), vec![]);
+    assert!(
+        w.ledger().state().orgs.contains_key(&w.org_key(2)),
+        "1 of 2"
+    );
+    let e1 = w.org_event(1, evict(&w), vec![]);
+    let mut l = w.ledger();
+    let s = l.state();
+    assert_eq!(
+        s.outcome(&own.id()),
+        Outcome::Void(VoidReason::SelfEviction)
+    );
+    assert_eq!(
+        (s.outcome(&e0.id()), s.outcome(&e1.id())),
+        (Outcome::Applied, Outcome::Applied)
+    );
+    assert!(!s.orgs.contains_key(&w.org_key(2)));
+    assert!(s.accounts.contains_key(&w.org_key(2)), "its account stays");
+    // Its org events are void from now on; two signers are a quorum of two orgs.
+    let grant = w.org_event(
+        2,
+        Payload::Grant(Grant {
+            member: w.member_key(buyer),
+            points: 5,
+            memo: String::new(),
+        }),
+        vec![],
+    );
+    let late_sig = w.checkpoint(&[2]);
+    let sigs = w.checkpoint(&[0, 1]);
+    let mut l = w.ledger();
+    let s = l.state();
+    assert_eq!(
+        s.outcome(&grant.id()),
+        Outcome::Void(VoidReason::AuthorNotOrg)
+    );
+    assert_eq!(
+        s.outcome(&late_sig[0].id()),
+        Outcome::Void(VoidReason::AuthorNotOrg)
+    );
+    let claim = s.finalized.expect("two of two remaining orgs settle");
+    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Refunded);
+    // The audit replay counts the same orgs from the same events.
+    let q = replay_quorum(&w.genesis, &claim, &[e0, e1], &sigs).expect("final");
+    assert_eq!((q.orgs, q.signers.len()), (2, 2));
+    assert_eq!(q.evicted, vec![w.org_key(2)]);
+    // Without the evictions the replay sees three orgs, and two signers fall short.
+    assert!(replay_quorum(&w.genesis, &claim, &[], &sigs).is_err());
+}

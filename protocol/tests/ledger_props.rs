@@ -31,6 +31,7 @@ enum Action {
     Admit(u8, u8),
     Stranger(u8),
     Sybil(u8, u8),
+    Evict(u8, u8),
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -52,6 +53,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (any::<u8>(), 0u8..2).prop_map(|(a, b)| Action::Admit(a, b)),
         1 => any::<u8>().prop_map(Action::Stranger),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Sybil(a, b)),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Evict(a, b)),
     ]
 }
 
@@ -208,6 +210,18 @@ fn build(script: &[Action]) -> World {
                 w.stranger_vote(k);
             }
             Action::Sybil(m, k) if members > 0 => w.sybil(pick(m, members), k),
+            Action::Evict(o, t) => {
+                // Votes of one org against another (some void: a repeat, a former org).
+                let org = w.org_key(pick(t, 3));
+                w.org_event(
+                    pick(o, 3),
+                    Payload::Evict(Evict {
+                        org,
+                        reason: String::new(),
+                    }),
+                    vec![],
+                );
+            }
             _ => {}
         }
     }

@@ -43,6 +43,21 @@ fn scenario() -> World {
     let extra = w.contribute(seller, 4, None);
     w.purchase(buyer, extra.id()); // never delivered: refunded at settlement
     w.checkpoint(&[0, 1, 2]);
+    // Org 2 is evicted: its own vote is void, the other two are a quorum of the others;
+    // a vote after that is void, and so is org 2's next grant.
+    let evict = |reason: &str| {
+        carnet_protocol::Payload::Evict(carnet_protocol::payload::Evict {
+            org: w.org_key(2),
+            reason: reason.into(),
+        })
+    };
+    let (own, late) = (evict("resigning"), evict("late vote"));
+    let (first, second) = (evict("no deliveries"), evict("no deliveries"));
+    w.org_event(2, own, vec![]);
+    w.org_event(0, first, vec![]);
+    w.org_event(1, second, vec![]);
+    w.org_event(0, late, vec![]);
+    w.grant(referred, 50);
     // A member enrolls a key of its own: void (only orgs enroll), and it introduces
     // nobody (see `rejected`).
     w.member_event(
@@ -122,7 +137,7 @@ fn generate() -> Value {
         })
         .collect();
     json!({
-        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, an undelivered purchase refunded by a checkpoint signed by all three orgs, and an Enroll signed by a member (void). `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
+        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, an undelivered purchase refunded by a checkpoint signed by all three orgs, org 2 evicted by the two others (its own vote, a later vote and its next Grant void), and an Enroll signed by a member (void). `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
         "genesis_hex": hex::encode(w.genesis.to_bytes()),
         "network_id_hex": w.network.to_hex(),
         "events_in_ledger_order_hex": ordered,

@@ -512,11 +512,11 @@ fn generate() -> Generated {
         |b| b[65] = 0x02,
     );
     b.mangle(
-        "payload variant index 15 (the last is 14)",
+        "payload variant index 16 (the last is 15)",
         "malformed",
         |b| {
             let at = header_len(&enroll_alice);
-            b[at] = 15;
+            b[at] = 16;
         },
     );
     b.mangle(
@@ -1244,6 +1244,34 @@ fn generate() -> Generated {
         event_file("admit", 14, "org", net, b.finish()),
     );
 
+    // -- evict (org_a seq 5) ----------------------------------------------------------
+    let evict_p = |reason: &str| {
+        Payload::Evict(Evict {
+            org: key("org_b").public(),
+            reason: reason.into(),
+        })
+    };
+    let evict = org_a.next(net, 14, vec![], evict_p("stopped delivering cards"));
+    let mut b = Builder::new(&org_a, evict.clone());
+    b.valid("org_a votes to evict org_b", evict.clone(), org_a.head);
+    b.common();
+    b.payload("empty reason is allowed", None, evict_p(""));
+    b.payload(
+        "reason of 257 bytes (limit 256)",
+        Some("invalid_field"),
+        evict_p(&"r".repeat(MAX_MEMO_BYTES + 1)),
+    );
+    b.payload(
+        "reason with a trailing space",
+        Some("invalid_field"),
+        evict_p("late "),
+    );
+    org_a.advance(&evict);
+    files.insert(
+        "evict".into(),
+        event_file("evict", 15, "org", net, b.finish()),
+    );
+
     files.insert("genesis".into(), genesis_file());
     files.insert(
         "card".into(),
@@ -1481,7 +1509,7 @@ fn h32(v: &Value) -> [u8; 32] {
     hexv(v).try_into().unwrap()
 }
 
-const KINDS: [&str; 15] = [
+const KINDS: [&str; 16] = [
     "enroll",
     "revoke",
     "contribute",
@@ -1497,6 +1525,7 @@ const KINDS: [&str; 15] = [
     "opt_out",
     "checkpoint",
     "admit",
+    "evict",
 ];
 
 fn vectors_check() {

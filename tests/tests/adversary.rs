@@ -282,3 +282,31 @@ async fn settlement_goes_on_with_one_of_four_orgs_stopped() {
     carnet_tests::an_undelivered_purchase_is_refunded(&net, &[0, 1, 2]).await;
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_orgs_evict_a_stopped_third_and_settlement_resumes() {
+    // With three orgs and the default quorum every org must sign: one stopped org
+    // froze settlement. The other two are a quorum of the orgs other than it.
+    let mut net = TestNet::start_with(3, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
+    net.stop_node(2).await;
+    let gone = net.org_keys[2].public();
+    for i in 0..2 {
+        let r = net
+            .node(i)
+            .client
+            .submit_as_org(carnet_protocol::Payload::Evict(
+                carnet_protocol::payload::Evict {
+                    org: gone,
+                    reason: "down for good".into(),
+                },
+            ))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&r, carnet_node::client::Submitted::Ordered { outcome, .. } if outcome == "applied"),
+            "{r:?}"
+        );
+    }
+    carnet_tests::an_undelivered_purchase_is_refunded(&net, &[0, 1]).await;
+    net.stop().await;
+}

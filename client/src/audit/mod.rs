@@ -203,31 +203,35 @@ fn verify_checkpoint(
     genesis: &Genesis,
 ) -> Option<BTreeSet<PublicKey>> {
     let claim = CheckpointClaim::from(cp.claim);
-    let decode_all = |list: &[Vec<u8>], kind: &str| -> Result<Vec<SignedEvent>, String> {
+    let decode_all = |list: &[Vec<u8>], kinds: &[&str]| -> Result<Vec<SignedEvent>, String> {
         list.iter()
             .enumerate()
             .map(|(i, b)| {
                 let ev = SignedEvent::decode(b, &genesis.network_id())
                     .map_err(|e| format!("#{i} is not a valid signed event ({}): {e}", e.code()))?;
-                if ev.payload().kind() != kind {
-                    return Err(format!("#{i} is a {}, not a {kind}", ev.payload().kind()));
+                if !kinds.contains(&ev.payload().kind()) {
+                    return Err(format!(
+                        "#{i} is a {}, not a {}",
+                        ev.payload().kind(),
+                        kinds.join(" or ")
+                    ));
                 }
                 Ok(ev)
             })
             .collect()
     };
-    let sigs = decode_all(&cp.signatures_hex, "checkpoint");
+    let sigs = decode_all(&cp.signatures_hex, &["checkpoint"]);
     let sigs_ok = r.add(
         &format!("{prefix}checkpoint.signatures"),
         sigs.as_ref()
             .map(|s| format!("{} org-signed Checkpoint events", s.len()))
             .map_err(Clone::clone),
     );
-    let adms = decode_all(&cp.admissions_hex, "admit");
+    let adms = decode_all(&cp.admissions_hex, &["admit", "evict"]);
     let adms_ok = r.add(
         &format!("{prefix}checkpoint.admissions"),
         adms.as_ref()
-            .map(|a| format!("{} Admit events", a.len()))
+            .map(|a| format!("{} Admit and Evict events", a.len()))
             .map_err(Clone::clone),
     );
     let name = format!("{prefix}checkpoint.quorum");

@@ -87,6 +87,7 @@ fn apply_event(state: &mut State, ctx: &Ctx, ev: &SignedEvent) -> Rule {
         Payload::OptOut(o) => opt_out(state, o),
         Payload::Checkpoint(c) => checkpoint(state, r, id, ev.lamport(), author, c),
         Payload::Admit(a) => admit(state, r, author, a),
+        Payload::Evict(e) => evict(state, r, author, e),
     }
 }
 
@@ -592,8 +593,9 @@ fn checkpoint(
     let signers = {
         let set = state.checkpoints.entry(claim).or_default();
         set.insert(org);
-        set.len()
+        set.clone()
     };
+    let signers = current_orgs(state, &signers);
     let newer = state
         .finalized
         .is_none_or(|f| f.lamport_bound < claim.lamport_bound);
@@ -655,9 +657,9 @@ fn admit(state: &mut State, r: &Rules, voter: PublicKey, a: &Admit) -> Rule {
         if set.insert(voter).is_some() {
             return Err(VoidReason::AlreadyVoted);
         }
-        set.len()
+        set.clone()
     };
-    if r.is_quorum(votes, state.orgs.len()) {
+    if r.is_quorum(current_orgs(state, &votes), state.orgs.len()) {
         state.admit_votes.remove(&a.org);
         state.orgs.insert(
             a.org,
@@ -669,6 +671,37 @@ fn admit(state: &mut State, r: &Rules, voter: PublicKey, a: &Admit) -> Rule {
         state
             .accounts
             .insert(a.org, Account::new(AccountKind::Org, a.name.clone()));
+    }
+    Ok(())
+}
+
+/// How many of `keys` (signers or voters) are orgs now: an evicted org's earlier
+/// votes and signatures stop counting.
+fn current_orgs(state: &State, keys: &imbl::OrdSet<PublicKey>) -> usize {
+    keys.iter().filter(|k| state.orgs.contains_key(*k)).count()
+}
+
+/// docs/protocol.md, "Applying an event", Evict: a vote of the other orgs; on a
+/// quorum of them, `org` is an org no more. Its account (and balance) stays; its
+/// later org events are void, its earlier votes and signatures stop counting.
+fn evict(state: &mut State, r: &Rules, voter: PublicKey, e: &Evict) -> Rule {
+    if !state.orgs.contains_key(&e.org) {
+        return Err(VoidReason::NotAnOrg);
+    }
+    if voter == e.org {
+        return Err(VoidReason::SelfEviction);
+    }
+    let votes = {
+        let set = state.evict_votes.entry(e.org).or_default();
+        if set.insert(voter).is_some() {
+            return Err(VoidReason::AlreadyVoted);
+        }
+        set.clone()
+    };
+    let others = state.orgs.len() - 1;
+    if r.is_quorum(current_orgs(state, &votes), others) {
+        state.evict_votes.remove(&e.org);
+        state.orgs.remove(&e.org);
     }
     Ok(())
 }

@@ -298,7 +298,9 @@ pub enum QuorumError {
     AlreadySigned(ContentId, PublicKey),
     #[error("admission {0} names {1}, already an org")]
     AlreadyOrg(ContentId, PublicKey),
-    #[error("org {1} voted twice for one admission (event {0})")]
+    #[error("eviction {0} names {1}, not an org at that point, or its own author")]
+    NotEvictable(ContentId, PublicKey),
+    #[error("org {1} voted twice for one admission or eviction (event {0})")]
     AlreadyVoted(ContentId, PublicKey),
     #[error("{signers} of {orgs} orgs signed: not more than {num}/{den}")]
     NoQuorum {
@@ -320,14 +322,19 @@ pub struct Quorum {
     pub completed_by: OrderKey,
     /// Orgs admitted by the admissions, in order.
     pub admitted: Vec<PublicKey>,
+    /// Orgs evicted by the evictions among them, in order.
+    pub evicted: Vec<PublicKey>,
 }
 
 /// Replays the org set and the signatures of `claim` as the ledger does
-/// (docs/protocol.md, "Applying an event": Admit and Checkpoint): orgs start as the
-/// genesis' founders; an Admit by an org adds a vote and, on a quorum of the orgs of
-/// that moment, an org; a Checkpoint by an org adds a signer, and the claim is final
-/// when the signers are a quorum of the orgs of that moment. Events are taken in
-/// ledger order (Lamport clock, then content id). Signatures must already be checked.
+/// (docs/protocol.md, "Applying an event": Admit, Evict and Checkpoint): orgs start as
+/// the genesis' founders; an Admit by an org adds a vote and, on a quorum of the orgs
+/// of that moment, an org; an Evict by an org adds a vote and, on a quorum of the other
+/// orgs, removes one; a Checkpoint by an org adds a signer, and the claim is final
+/// when the signers still orgs are a quorum of the orgs of that moment. Votes and
+/// signatures count only while their author is an org. Events are taken in ledger
+/// order (Lamport clock, then content id). Signatures must already be checked.
+/// `admissions` holds the Admit and Evict events.
 pub fn replay_quorum(
     genesis: &Genesis,
     claim: &CheckpointClaim,
@@ -342,31 +349,52 @@ pub fn replay_quorum(
     let admit_ids: BTreeSet<ContentId> = admissions.iter().map(|e| e.id()).collect();
     let mut orgs: BTreeSet<PublicKey> = genesis.founding_orgs.iter().map(|o| o.key).collect();
     let mut votes: BTreeMap<PublicKey, BTreeSet<PublicKey>> = BTreeMap::new();
+    let mut evictions: BTreeMap<PublicKey, BTreeSet<PublicKey>> = BTreeMap::new();
     let mut signers: Vec<PublicKey> = Vec::new();
     let mut admitted = Vec::new();
+    let mut evicted = Vec::new();
     let mut completed: Option<(OrderKey, usize, usize)> = None;
     let rules = &genesis.rules;
+    let current = |orgs: &BTreeSet<PublicKey>, keys: &mut dyn Iterator<Item = &PublicKey>| {
+        keys.filter(|k| orgs.contains(*k)).count()
+    };
     for ev in all {
         let id = ev.id();
         let author = ev.author();
         if admit_ids.contains(&id) {
-            let Payload::Admit(a) = ev.payload() else {
-                return Err(QuorumError::WrongKind(id, "admit"));
-            };
             if !orgs.contains(&author) {
                 return Err(QuorumError::NotAnOrg(id, author));
             }
-            if orgs.contains(&a.org) {
-                return Err(QuorumError::AlreadyOrg(id, a.org));
-            }
-            let set = votes.entry(a.org).or_default();
-            if !set.insert(author) {
-                return Err(QuorumError::AlreadyVoted(id, author));
-            }
-            if rules.is_quorum(set.len(), orgs.len()) {
-                votes.remove(&a.org);
-                orgs.insert(a.org);
-                admitted.push(a.org);
+            match ev.payload() {
+                Payload::Admit(a) => {
+                    if orgs.contains(&a.org) {
+                        return Err(QuorumError::AlreadyOrg(id, a.org));
+                    }
+                    let set = votes.entry(a.org).or_default();
+                    if !set.insert(author) {
+                        return Err(QuorumError::AlreadyVoted(id, author));
+                    }
+                    if rules.is_quorum(current(&orgs, &mut set.iter()), orgs.len()) {
+                        votes.remove(&a.org);
+                        orgs.insert(a.org);
+                        admitted.push(a.org);
+                    }
+                }
+                Payload::Evict(e) => {
+                    if !orgs.contains(&e.org) || e.org == author {
+                        return Err(QuorumError::NotEvictable(id, e.org));
+                    }
+                    let set = evictions.entry(e.org).or_default();
+                    if !set.insert(author) {
+                        return Err(QuorumError::AlreadyVoted(id, author));
+                    }
+                    if rules.is_quorum(current(&orgs, &mut set.iter()), orgs.len() - 1) {
+                        evictions.remove(&e.org);
+                        orgs.remove(&e.org);
+                        evicted.push(e.org);
+                    }
+                }
+                _ => return Err(QuorumError::WrongKind(id, "admit or evict")),
             }
             continue;
         }
@@ -390,7 +418,8 @@ pub fn replay_quorum(
             return Err(QuorumError::AlreadySigned(id, author));
         }
         signers.push(author);
-        if completed.is_none() && rules.is_quorum(signers.len(), orgs.len()) {
+        let counted = current(&orgs, &mut signers.iter());
+        if completed.is_none() && rules.is_quorum(counted, orgs.len()) {
             completed = Some(((ev.lamport(), id), signers.len(), orgs.len()));
         }
     }
@@ -400,6 +429,7 @@ pub fn replay_quorum(
             orgs,
             completed_by: key,
             admitted,
+            evicted,
         }),
         None => Err(QuorumError::NoQuorum {
             signers: signers.len(),
@@ -448,7 +478,7 @@ impl Ledger {
         let admissions: Vec<SignedEvent> = self
             .events()
             .filter(|e| (e.lamport(), e.id()) < last && applied(e))
-            .filter(|e| matches!(e.payload(), Payload::Admit(_)))
+            .filter(|e| matches!(e.payload(), Payload::Admit(_) | Payload::Evict(_)))
             .cloned()
             .collect();
         let q = replay_quorum(&self.genesis, claim, &admissions, &signatures).map_err(|e| {

@@ -238,6 +238,10 @@ pub enum VoidReason {
     BoundNotBelowClock,
     AlreadySigned,
     AlreadyVoted,
+    /// An Evict of a key that is not an org.
+    NotAnOrg,
+    /// An org voting to evict itself.
+    SelfEviction,
 }
 
 /// The whole derived state. Equal event sets give equal states.
@@ -247,6 +251,8 @@ pub struct State {
     pub orgs: OrdMap<PublicKey, OrgState>,
     /// Orgs that voted to admit a candidate org.
     pub admit_votes: OrdMap<PublicKey, OrdSet<PublicKey>>,
+    /// Orgs that voted to evict an org.
+    pub evict_votes: OrdMap<PublicKey, OrdSet<PublicKey>>,
     pub listings: OrdMap<ContentId, ListingState>,
     /// The listing that holds each dedup key (first in ledger order).
     pub dedup: OrdMap<Hash32, ContentId>,

@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::string::string_regex;
 
 /// The wire order of the payload kinds (the postcard discriminant), as `Payload::kind` names them.
-pub const KINDS: [&str; 15] = [
+pub const KINDS: [&str; 16] = [
     "enroll",
     "revoke",
     "contribute",
@@ -31,6 +31,7 @@ pub const KINDS: [&str; 15] = [
     "opt_out",
     "checkpoint",
     "admit",
+    "evict",
 ];
 
 /// The genesis every test event belongs to.
@@ -331,6 +332,9 @@ pub fn payload_of_kind(kind: usize) -> BoxedStrategy<Payload> {
             .boxed(),
         14 => (public_key(), text(MAX_NAME_BYTES))
             .prop_map(|(org, name)| Payload::Admit(Admit { org, name }))
+            .boxed(),
+        15 => (public_key(), opt_text(MAX_MEMO_BYTES))
+            .prop_map(|(org, reason)| Payload::Evict(Evict { org, reason }))
             .boxed(),
         _ => panic!("there are {} kinds", KINDS.len()),
     }
