@@ -298,6 +298,17 @@ pub fn enroll(member: carnet_protocol::PublicKey, i: usize) -> carnet_protocol::
     })
 }
 
+/// Member `i`, enrolled by the org of node `node`.
+pub async fn enrolled(net: &TestNet, node: usize, i: usize) -> Author {
+    let member = net.member(i);
+    net.node(node)
+        .client
+        .submit_as_org(enroll(member.public(), i))
+        .await
+        .expect("enroll");
+    member
+}
+
 /// A company vote for `domain`: the cheapest member event to sign.
 pub fn vote(domain: &str) -> carnet_protocol::Payload {
     use carnet_protocol::payload::{EmployeeRange, RevenueRange, Vote};
@@ -320,17 +331,9 @@ pub async fn an_undelivered_purchase_is_refunded(
     use carnet_protocol::payload::{Contribute, Grant, Purchase};
     use carnet_protocol::Payload;
     let (s, b) = (nodes[0], nodes[1]);
-    let mut seller = net.member(s);
-    let mut buyer = net.member(b);
+    let mut seller = enrolled(net, s, s).await;
+    let mut buyer = enrolled(net, b, b).await;
     let org = |i: usize| &net.node(i).client;
-    org(s)
-        .submit_as_org(enroll(seller.public(), s))
-        .await
-        .expect("enroll");
-    org(b)
-        .submit_as_org(enroll(buyer.public(), b))
-        .await
-        .expect("enroll");
     org(b)
         .submit_as_org(Payload::Grant(Grant {
             member: buyer.public(),

@@ -8,7 +8,7 @@ use carnet_node::network::{
 };
 use carnet_protocol::author::Author;
 use carnet_protocol::{ContentId, Hash32, SecretKey, SignedEvent};
-use carnet_tests::{enroll, metric, seed, submit, vote, wait_for, TestNet};
+use carnet_tests::{metric, seed, submit, vote, wait_for, TestNet};
 use futures::StreamExt;
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
@@ -124,12 +124,7 @@ async fn bounds(net: &TestNet) -> Vec<(Option<u64>, u64)> {
 async fn a_strangers_clock_1_events_are_stored_nowhere_and_settlement_stays_final() {
     // Checkpoints every 200 ms at multiples of 4 Lamport ticks.
     let net = TestNet::start_with(3, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
-    let mut member = net.member(0);
-    net.node(0)
-        .client
-        .submit_as_org(enroll(member.public(), 0))
-        .await
-        .unwrap();
+    let mut member = carnet_tests::enrolled(&net, 0, 0).await;
     for k in 0..10 {
         submit(net.node(k % 3), &mut member, vote(&format!("v{k}.example"))).await;
     }
@@ -208,12 +203,7 @@ async fn events_waiting_on_missing_deps_are_bounded_fetched_once_and_never_forwa
     }
     let net =
         TestNet::start_tweaked(3, "/ip4/127.0.0.1/tcp/0", (3_600_000, 1_000_000), tweak).await;
-    let mut member = net.member(0);
-    net.node(0)
-        .client
-        .submit_as_org(enroll(member.public(), 0))
-        .await
-        .unwrap();
+    let mut member = carnet_tests::enrolled(&net, 0, 0).await;
     submit(net.node(0), &mut member, vote("honest.example")).await;
     net.converged(2).await;
     // 400 events, each naming one id nobody has: they can never be checked.

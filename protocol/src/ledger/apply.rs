@@ -652,13 +652,7 @@ fn admit(state: &mut State, r: &Rules, voter: PublicKey, a: &Admit) -> Rule {
     if state.accounts.contains_key(&a.org) {
         return Err(VoidReason::AlreadyEnrolled);
     }
-    let votes = {
-        let set = state.admit_votes.entry(a.org).or_default();
-        if set.insert(voter).is_some() {
-            return Err(VoidReason::AlreadyVoted);
-        }
-        set.clone()
-    };
+    let votes = cast(&mut state.admit_votes, a.org, voter)?;
     if r.is_quorum(current_orgs(state, &votes), state.orgs.len()) {
         state.admit_votes.remove(&a.org);
         state.orgs.insert(
@@ -673,6 +667,20 @@ fn admit(state: &mut State, r: &Rules, voter: PublicKey, a: &Admit) -> Rule {
             .insert(a.org, Account::new(AccountKind::Org, a.name.clone()));
     }
     Ok(())
+}
+
+/// Records `voter`'s vote about `target` (an admission or an eviction): the voters
+/// so far, or `already_voted`.
+fn cast(
+    votes: &mut imbl::OrdMap<PublicKey, imbl::OrdSet<PublicKey>>,
+    target: PublicKey,
+    voter: PublicKey,
+) -> Result<imbl::OrdSet<PublicKey>, VoidReason> {
+    let set = votes.entry(target).or_default();
+    if set.insert(voter).is_some() {
+        return Err(VoidReason::AlreadyVoted);
+    }
+    Ok(set.clone())
 }
 
 /// How many of `keys` (signers or voters) are orgs now: an evicted org's earlier
@@ -691,13 +699,7 @@ fn evict(state: &mut State, r: &Rules, voter: PublicKey, e: &Evict) -> Rule {
     if voter == e.org {
         return Err(VoidReason::SelfEviction);
     }
-    let votes = {
-        let set = state.evict_votes.entry(e.org).or_default();
-        if set.insert(voter).is_some() {
-            return Err(VoidReason::AlreadyVoted);
-        }
-        set.clone()
-    };
+    let votes = cast(&mut state.evict_votes, e.org, voter)?;
     let others = state.orgs.len() - 1;
     if r.is_quorum(current_orgs(state, &votes), others) {
         state.evict_votes.remove(&e.org);
