@@ -115,6 +115,15 @@ enum NetworkCommand {
     /// Show the network's rules (from its genesis) and how many orgs may be down
     /// while settlement goes on.
     Rules(org::RulesArgs),
+    /// Vote to replace an org key: ORG_PUBKEY by NEW_PUBKEY, or, with neither, this
+    /// org's own key by a new one (written to org.key.next in the data directory).
+    Rotate {
+        #[arg(requires = "new_pubkey")]
+        org_pubkey: Option<String>,
+        new_pubkey: Option<String>,
+        #[command(flatten)]
+        admin: org::AdminArgs,
+    },
     /// Vote to evict an org (a quorum of the other orgs must vote); its later org
     /// events are void and its votes and signatures stop counting.
     Evict {
@@ -279,6 +288,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Network {
             command: NetworkCommand::Rules(a),
         } => org::rules(&a, out),
+        Command::Network {
+            command:
+                NetworkCommand::Rotate {
+                    org_pubkey,
+                    new_pubkey,
+                    admin,
+                },
+        } => {
+            let keys = org_pubkey.as_deref().zip(new_pubkey.as_deref());
+            org::rotate(&admin, m.api.as_deref(), keys, out)
+        }
         Command::Network {
             command:
                 NetworkCommand::Evict {

@@ -334,6 +334,47 @@ pub fn evict(
     report(out, "eviction vote", &s, json!({ "org": org.to_hex() }))
 }
 
+/// `carnet network rotate`: this org's vote to replace org key `org` by `to`; with
+/// neither, its own key by a new one kept in the data directory until the operator
+/// switches to it (docs/operator.md, "Rotating the org key").
+pub fn rotate(
+    admin: &AdminArgs,
+    url: Option<&str>,
+    keys: Option<(&str, &str)>,
+    out: Out,
+) -> anyhow::Result<()> {
+    let (org, to, next) = match keys {
+        Some((org, to)) => (
+            parse_key(org, "ORG_PUBKEY")?,
+            parse_key(to, "NEW_PUBKEY")?,
+            None,
+        ),
+        None => {
+            let dir = DataDir::open(&data_dir_path(&admin.data_dir)?)
+                .context("rotating this org's own key needs its --data-dir")?;
+            let to = dir.next_org_key()?;
+            let path = dir.path.join(carnet_node::datadir::NEXT_ORG_KEY_FILE);
+            (dir.org(), to, Some(path))
+        }
+    };
+    let s = admin.api(url)?.admin_rotate(&org, &to)?;
+    report(
+        out,
+        "rotation vote",
+        &s,
+        json!({ "org": org.to_hex(), "to": to.to_hex() }),
+    )?;
+    if let (Some(path), false) = (next, out.json) {
+        println!(
+            "the new key is in {}; once a quorum of orgs has voted for",
+            path.display()
+        );
+        println!("  carnet network rotate {org} {to}");
+        println!("stop the node, move it over org.key and start the node again");
+    }
+    Ok(())
+}
+
 pub fn member_new(
     admin: &AdminArgs,
     url: Option<&str>,

@@ -293,6 +293,13 @@ impl NodeApi {
         )
     }
 
+    pub fn admin_rotate(&self, org: &PublicKey, to: &PublicKey) -> Result<Submitted, ApiError> {
+        self.post(
+            "/v1/admin/rotate",
+            &json!({ "org": org.to_hex(), "to": to.to_hex() }),
+        )
+    }
+
     pub fn admin_optout(&self, dedup_key: &carnet_protocol::Hash32) -> Result<Submitted, ApiError> {
         self.post(
             "/v1/admin/optout",

@@ -24,7 +24,7 @@ use carnet_protocol::card::Card;
 use carnet_protocol::encoding::from_canonical;
 use carnet_protocol::ledger::audit::MAX_EVIDENCE_BYTES;
 use carnet_protocol::limits::{MAX_EVENT_BYTES, MAX_SEALED_CARD_BYTES};
-use carnet_protocol::payload::{Admit, Enroll, Evict, Grant, OptOut, Revoke};
+use carnet_protocol::payload::{Admit, Enroll, Evict, Grant, OptOut, Revoke, Rotate};
 use carnet_protocol::{Hash32, Payload, PublicKey};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -307,6 +307,7 @@ fn routes() -> Routes {
     .post("/v1/admin/optout", admin_optout)
     .post("/v1/admin/admit", admin_admit)
     .post("/v1/admin/evict", admin_evict)
+    .post("/v1/admin/rotate", admin_rotate)
     .get("/metrics", metrics)
     .get("/openapi.json", openapi)
 }
@@ -1000,6 +1001,26 @@ async fn admin_evict(
     let payload = Payload::Evict(Evict {
         org: parse_member(&body.org)?,
         reason: body.reason,
+    });
+    submit_as_org(&state, payload).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    org: String,
+    to: String,
+}
+
+/// This org's vote to replace org key `org` (its own or another org's) by `to`.
+async fn admin_rotate(
+    _: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<RotateBody>,
+) -> ApiResult<Json<Submitted>> {
+    let payload = Payload::Rotate(Rotate {
+        org: parse_member(&body.org)?,
+        to: parse_member(&body.to)?,
     });
     submit_as_org(&state, payload).await
 }

@@ -12,6 +12,10 @@ use thiserror::Error;
 
 pub const ORG_KEY_FILE: &str = "org.key";
 pub const GENESIS_FILE: &str = "genesis.bin";
+/// The org key this org is rotating to (`carnet network rotate`), kept beside the
+/// current one until a quorum of orgs has voted for the rotation and the operator
+/// moves it over `org.key`.
+pub const NEXT_ORG_KEY_FILE: &str = "org.key.next";
 
 #[derive(Debug, Error)]
 pub enum DataDirError {
@@ -156,6 +160,18 @@ impl DataDir {
 
     pub fn org(&self) -> PublicKey {
         self.org_key.public()
+    }
+
+    /// The key this org is rotating to: [`NEXT_ORG_KEY_FILE`], created (owner-only)
+    /// with a fresh key the first time, read back after that, so that voting again
+    /// names the same key.
+    pub fn next_org_key(&self) -> Result<PublicKey, DataDirError> {
+        let path = self.path.join(NEXT_ORG_KEY_FILE);
+        if !path.exists() {
+            let key = SecretKey::from_seed(random_seed()?);
+            write_new_private(&path, hex::encode(key.seed()).as_bytes())?;
+        }
+        Ok(read_key(&path)?.public())
     }
 
     pub fn network(&self) -> NetworkId {

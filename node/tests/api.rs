@@ -23,6 +23,10 @@ fn member() -> PublicKey {
     SecretKey::from_seed([7; 32]).public()
 }
 
+fn member2() -> PublicKey {
+    SecretKey::from_seed([8; 32]).public()
+}
+
 fn known_event() -> Hash32 {
     Hash32::of(b"known event")
 }
@@ -770,6 +774,14 @@ async fn admin_calls_sign_payloads_as_the_org() {
                 "/v1/admin/optout",
                 json!({"dedup_key": dedup.to_hex()}),
                 Payload::OptOut(carnet_protocol::payload::OptOut { dedup_key: dedup }),
+            ),
+            (
+                "/v1/admin/rotate",
+                json!({"org": key.to_hex(), "to": member2().to_hex()}),
+                Payload::Rotate(carnet_protocol::payload::Rotate {
+                    org: key,
+                    to: member2(),
+                }),
             ),
             (
                 "/v1/admin/evict",

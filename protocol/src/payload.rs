@@ -210,6 +210,13 @@ pub struct Evict {
     pub reason: String,
 }
 
+/// One org's vote to replace org key `org` by `to`; a quorum of the orgs rotates it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotate {
+    pub org: PublicKey,
+    pub to: PublicKey,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
     Enroll(Enroll),
@@ -228,6 +235,7 @@ pub enum Payload {
     Checkpoint(Checkpoint),
     Admit(Admit),
     Evict(Evict),
+    Rotate(Rotate),
 }
 
 /// Who may author an event of a given kind.
@@ -258,6 +266,7 @@ impl Payload {
             Payload::Checkpoint(_) => "checkpoint",
             Payload::Admit(_) => "admit",
             Payload::Evict(_) => "evict",
+            Payload::Rotate(_) => "rotate",
         }
     }
 
@@ -270,7 +279,8 @@ impl Payload {
             | Payload::OptOut(_)
             | Payload::Checkpoint(_)
             | Payload::Admit(_)
-            | Payload::Evict(_) => AuthorRole::Org,
+            | Payload::Evict(_)
+            | Payload::Rotate(_) => AuthorRole::Org,
             Payload::Contribute(_)
             | Payload::Update(_)
             | Payload::Purchase(_)
@@ -331,6 +341,11 @@ impl Payload {
             Payload::Checkpoint(_) => {}
             Payload::Admit(a) => check_text("org name", &a.name, MAX_NAME_BYTES, true)?,
             Payload::Evict(e) => check_text("reason", &e.reason, MAX_MEMO_BYTES, false)?,
+            Payload::Rotate(r) => {
+                if r.org == r.to {
+                    return Err(EventError::Field("a key rotated to itself"));
+                }
+            }
         }
         Ok(())
     }

@@ -998,3 +998,68 @@ fn a_quorum_of_the_other_orgs_evicts_an_org_and_settlement_counts_the_rest() {
     // Without the evictions the replay sees three orgs, and two signers fall short.
     assert!(replay_quorum(&w.genesis, &claim, &[], &sigs).is_err());
 }
+
+#[test]
+fn a_quorum_rotates_an_org_key_and_the_new_key_carries_on() {
+    use carnet_protocol::author::Author;
+    use carnet_protocol::ledger::audit::replay_quorum;
+    use carnet_protocol::SecretKey;
+    let mut w = World::new(2);
+    let seller = w.enroll(0);
+    let buyer = w.enroll(1);
+    w.grant(buyer, 100);
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    let (old, new) = (w.org_key(0), SecretKey::from_seed([0x90; 32]));
+    let rotate = Payload::Rotate(Rotate {
+        org: old,
+        to: new.public(),
+    });
+    let v0 = w.org_event(0, rotate.clone(), vec![]);
+    assert!(
+        w.ledger().state().orgs.contains_key(&old),
+        "1 of 2 is no quorum"
+    );
+    let v1 = w.org_event(1, rotate, vec![]);
+    let mut l = w.ledger();
+    let s = l.state();
+    assert_eq!(
+        (s.outcome(&v0.id()), s.outcome(&v1.id())),
+        (Outcome::Applied, Outcome::Applied)
+    );
+    assert!(!s.orgs.contains_key(&old));
+    assert_eq!(s.orgs[&new.public()].name, "Org 0");
+    assert!(s.orgs[&new.public()].founding);
+    assert_eq!(
+        s.accounts[&w.member_key(seller)].kind,
+        AccountKind::Member { org: new.public() }
+    );
+    assert!(!s.accounts.contains_key(&old) && s.accounts.contains_key(&new.public()));
+    // The old key's org events are void from now on.
+    let stale = w.deliver(&p);
+    assert_eq!(
+        w.ledger().state().outcome(&stale.id()),
+        Outcome::Void(VoidReason::AuthorNotOrg)
+    );
+    // The new key gets past the door by naming the rotation, and delivers the card
+    // of the seller, now its member.
+    let intro = l.introduction(&new.public());
+    assert!(
+        intro == Some(v0.id()) || intro == Some(v1.id()),
+        "{intro:?}"
+    );
+    w.orgs[0] = Author::new(new, w.network).introduced_by(intro);
+    let d = w.deliver(&p);
+    let mut l = w.ledger();
+    let s = l.state();
+    assert_eq!(s.outcome(&d.id()), Outcome::Applied);
+    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
+    assert_eq!(s.balance(&w.member_key(seller)), Some(20));
+    // Two signers of the two orgs, the new key among them, settle; the replay agrees.
+    let sigs = w.checkpoint(&[0, 1]);
+    let mut l = w.ledger();
+    let claim = l.state().finalized.expect("final");
+    let q = replay_quorum(&w.genesis, &claim, &[v0, v1], &sigs).expect("final");
+    assert_eq!(q.rotated, vec![(old, w.org_key(0))]);
+    assert_eq!(q.orgs, 2);
+}

@@ -32,6 +32,7 @@ enum Action {
     Stranger(u8),
     Sybil(u8, u8),
     Evict(u8, u8),
+    Rotate(u8, u8),
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -54,6 +55,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => any::<u8>().prop_map(Action::Stranger),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Sybil(a, b)),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Evict(a, b)),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Rotate(a, b)),
     ]
 }
 
@@ -210,6 +212,13 @@ fn build(script: &[Action]) -> World {
                 w.stranger_vote(k);
             }
             Action::Sybil(m, k) if members > 0 => w.sybil(pick(m, members), k),
+            Action::Rotate(o, t) => {
+                // Votes to move an org to a fresh key (never used to sign): a quorum
+                // moves the org, its account and its members.
+                let org = w.org_key(pick(t, 3));
+                let to = carnet_protocol::SecretKey::from_seed([200 + t % 4; 32]).public();
+                w.org_event(pick(o, 3), Payload::Rotate(Rotate { org, to }), vec![]);
+            }
             Action::Evict(o, t) => {
                 // Votes of one org against another (some void: a repeat, a former org).
                 let org = w.org_key(pick(t, 3));

@@ -58,6 +58,18 @@ fn scenario() -> World {
     w.org_event(1, second, vec![]);
     w.org_event(0, late, vec![]);
     w.grant(referred, 50);
+    // Org 1 rotates its key: both remaining orgs vote; the buyer, its member, moves to
+    // the new key, which grants it points (its first event names the rotation).
+    let new_key = carnet_protocol::SecretKey::from_seed([0x5c; 32]);
+    let rotate = carnet_protocol::Payload::Rotate(carnet_protocol::payload::Rotate {
+        org: w.org_key(1),
+        to: new_key.public(),
+    });
+    let first = w.org_event(1, rotate.clone(), vec![]);
+    w.org_event(0, rotate, vec![]);
+    w.orgs[1] =
+        carnet_protocol::author::Author::new(new_key, w.network).introduced_by(Some(first.id()));
+    w.grant(buyer, 7);
     // A member enrolls a key of its own: void (only orgs enroll), and it introduces
     // nobody (see `rejected`).
     w.member_event(
@@ -137,7 +149,7 @@ fn generate() -> Value {
         })
         .collect();
     json!({
-        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, an undelivered purchase refunded by a checkpoint signed by all three orgs, org 2 evicted by the two others (its own vote, a later vote and its next Grant void), and an Enroll signed by a member (void). `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
+        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, an undelivered purchase refunded by a checkpoint signed by all three orgs, org 2 evicted by the two others (its own vote, a later vote and its next Grant void), org 1's key rotated by both remaining orgs (the new key grants its member 7 points), and an Enroll signed by a member (void). `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
         "genesis_hex": hex::encode(w.genesis.to_bytes()),
         "network_id_hex": w.network.to_hex(),
         "events_in_ledger_order_hex": ordered,
@@ -218,7 +230,8 @@ fn ledger_vector_replays_to_the_expected_state() {
         .collect();
     by_balance.sort();
     // seller: +10 +10 +10 (three cards) +10 +10 (two sales) -10 (bounce) -100 (mobile) = -60
-    // buyer: 100 grant -10 -10 -10 (purchases) +10 (bounty) +10 (refund) = 90; duplicate earns 0
+    // buyer: 100 grant -10 -10 -10 (purchases) +10 (bounty) +10 (refund) +7 (grant from
+    // its org's new key) = 97; duplicate earns 0
     // referred: +10; orgs: 0 each. The referrer bonus goes to the seller: -60 + 125 = 65.
-    assert_eq!(by_balance, vec![0, 0, 0, 10, 65, 90]);
+    assert_eq!(by_balance, vec![0, 0, 0, 10, 65, 97]);
 }

@@ -512,11 +512,11 @@ fn generate() -> Generated {
         |b| b[65] = 0x02,
     );
     b.mangle(
-        "payload variant index 16 (the last is 15)",
+        "payload variant index 17 (the last is 16)",
         "malformed",
         |b| {
             let at = header_len(&enroll_alice);
-            b[at] = 16;
+            b[at] = 17;
         },
     );
     b.mangle(
@@ -1272,6 +1272,32 @@ fn generate() -> Generated {
         event_file("evict", 15, "org", net, b.finish()),
     );
 
+    // -- rotate (org_a seq 6) ---------------------------------------------------------
+    let rotate_p = |to: PublicKey| {
+        Payload::Rotate(Rotate {
+            org: key("org_a").public(),
+            to,
+        })
+    };
+    let rotate = org_a.next(net, 15, vec![], rotate_p(key("org_c").public()));
+    let mut b = Builder::new(&org_a, rotate.clone());
+    b.valid(
+        "org_a votes to replace its own key by org_c's",
+        rotate.clone(),
+        org_a.head,
+    );
+    b.common();
+    b.payload(
+        "a key rotated to itself",
+        Some("invalid_field"),
+        rotate_p(key("org_a").public()),
+    );
+    org_a.advance(&rotate);
+    files.insert(
+        "rotate".into(),
+        event_file("rotate", 16, "org", net, b.finish()),
+    );
+
     files.insert("genesis".into(), genesis_file());
     files.insert(
         "card".into(),
@@ -1509,7 +1535,7 @@ fn h32(v: &Value) -> [u8; 32] {
     hexv(v).try_into().unwrap()
 }
 
-const KINDS: [&str; 16] = [
+const KINDS: [&str; 17] = [
     "enroll",
     "revoke",
     "contribute",
@@ -1526,6 +1552,7 @@ const KINDS: [&str; 16] = [
     "checkpoint",
     "admit",
     "evict",
+    "rotate",
 ];
 
 fn vectors_check() {

@@ -227,11 +227,11 @@ fn verify_checkpoint(
             .map(|s| format!("{} org-signed Checkpoint events", s.len()))
             .map_err(Clone::clone),
     );
-    let adms = decode_all(&cp.admissions_hex, &["admit", "evict"]);
+    let adms = decode_all(&cp.admissions_hex, &["admit", "evict", "rotate"]);
     let adms_ok = r.add(
         &format!("{prefix}checkpoint.admissions"),
         adms.as_ref()
-            .map(|a| format!("{} Admit and Evict events", a.len()))
+            .map(|a| format!("{} Admit, Evict and Rotate events", a.len()))
             .map_err(Clone::clone),
     );
     let name = format!("{prefix}checkpoint.quorum");
@@ -255,7 +255,10 @@ fn verify_checkpoint(
             );
             let mut orgs: BTreeSet<PublicKey> =
                 genesis.founding_orgs.iter().map(|o| o.key).collect();
+            // Every key that was an org: an old key still vouches for what it
+            // signed while it was one.
             orgs.extend(q.admitted);
+            orgs.extend(q.rotated.iter().map(|(_, to)| *to));
             Some(orgs)
         }
         Err(e) => {

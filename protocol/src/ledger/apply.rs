@@ -88,6 +88,7 @@ fn apply_event(state: &mut State, ctx: &Ctx, ev: &SignedEvent) -> Rule {
         Payload::Checkpoint(c) => checkpoint(state, r, id, ev.lamport(), author, c),
         Payload::Admit(a) => admit(state, r, author, a),
         Payload::Evict(e) => evict(state, r, author, e),
+        Payload::Rotate(k) => rotate(state, r, author, k),
     }
 }
 
@@ -671,9 +672,9 @@ fn admit(state: &mut State, r: &Rules, voter: PublicKey, a: &Admit) -> Rule {
 
 /// Records `voter`'s vote about `target` (an admission or an eviction): the voters
 /// so far, or `already_voted`.
-fn cast(
-    votes: &mut imbl::OrdMap<PublicKey, imbl::OrdSet<PublicKey>>,
-    target: PublicKey,
+fn cast<K: Ord + Clone>(
+    votes: &mut imbl::OrdMap<K, imbl::OrdSet<PublicKey>>,
+    target: K,
     voter: PublicKey,
 ) -> Result<imbl::OrdSet<PublicKey>, VoidReason> {
     let set = votes.entry(target).or_default();
@@ -704,6 +705,48 @@ fn evict(state: &mut State, r: &Rules, voter: PublicKey, e: &Evict) -> Rule {
     if r.is_quorum(current_orgs(state, &votes), others) {
         state.evict_votes.remove(&e.org);
         state.orgs.remove(&e.org);
+    }
+    Ok(())
+}
+
+/// docs/protocol.md, "Applying an event", Rotate: a vote of the orgs; on a quorum of
+/// them, org key `org` is replaced by `to`: the org (name, founding), its account and
+/// its members move to the new key, and votes to evict it follow. The old key's events
+/// stay as they were (their signatures still verify); from then on it is no org, so
+/// its later org events are void and its votes and signatures stop counting.
+fn rotate(state: &mut State, r: &Rules, voter: PublicKey, k: &Rotate) -> Rule {
+    let Some(org) = state.orgs.get(&k.org).cloned() else {
+        return Err(VoidReason::NotAnOrg);
+    };
+    if state.orgs.contains_key(&k.to) {
+        return Err(VoidReason::AlreadyOrg);
+    }
+    if state.accounts.contains_key(&k.to) {
+        return Err(VoidReason::AlreadyEnrolled);
+    }
+    let votes = cast(&mut state.rotate_votes, (k.org, k.to), voter)?;
+    if !r.is_quorum(current_orgs(state, &votes), state.orgs.len()) {
+        return Ok(());
+    }
+    state.rotate_votes.remove(&(k.org, k.to));
+    state.orgs.remove(&k.org);
+    state.orgs.insert(k.to, org);
+    if let Some(account) = state.accounts.remove(&k.org) {
+        state.accounts.insert(k.to, account);
+    }
+    let members: Vec<PublicKey> = state
+        .accounts
+        .iter()
+        .filter(|(_, a)| a.kind == AccountKind::Member { org: k.org })
+        .map(|(key, _)| *key)
+        .collect();
+    for m in members {
+        if let Some(a) = state.accounts.get_mut(&m) {
+            a.kind = AccountKind::Member { org: k.to };
+        }
+    }
+    if let Some(v) = state.evict_votes.remove(&k.org) {
+        state.evict_votes.insert(k.to, v);
     }
     Ok(())
 }

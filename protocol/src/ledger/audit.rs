@@ -298,7 +298,7 @@ pub enum QuorumError {
     AlreadySigned(ContentId, PublicKey),
     #[error("admission {0} names {1}, already an org")]
     AlreadyOrg(ContentId, PublicKey),
-    #[error("eviction {0} names {1}, not an org at that point, or its own author")]
+    #[error("eviction or rotation {0} names {1}, not an org at that point (or, to evict, its own author)")]
     NotEvictable(ContentId, PublicKey),
     #[error("org {1} voted twice for one admission or eviction (event {0})")]
     AlreadyVoted(ContentId, PublicKey),
@@ -324,6 +324,8 @@ pub struct Quorum {
     pub admitted: Vec<PublicKey>,
     /// Orgs evicted by the evictions among them, in order.
     pub evicted: Vec<PublicKey>,
+    /// Org keys rotated by the rotations among them, (old, new), in order.
+    pub rotated: Vec<(PublicKey, PublicKey)>,
 }
 
 /// Replays the org set and the signatures of `claim` as the ledger does
@@ -334,7 +336,8 @@ pub struct Quorum {
 /// when the signers still orgs are a quorum of the orgs of that moment. Votes and
 /// signatures count only while their author is an org. Events are taken in ledger
 /// order (Lamport clock, then content id). Signatures must already be checked.
-/// `admissions` holds the Admit and Evict events.
+/// A Rotate by an org adds a vote and, on a quorum of the orgs, replaces the old key
+/// by the new one. `admissions` holds the Admit, Evict and Rotate events.
 pub fn replay_quorum(
     genesis: &Genesis,
     claim: &CheckpointClaim,
@@ -350,6 +353,8 @@ pub fn replay_quorum(
     let mut orgs: BTreeSet<PublicKey> = genesis.founding_orgs.iter().map(|o| o.key).collect();
     let mut votes: BTreeMap<PublicKey, BTreeSet<PublicKey>> = BTreeMap::new();
     let mut evictions: BTreeMap<PublicKey, BTreeSet<PublicKey>> = BTreeMap::new();
+    let mut rotations: BTreeMap<(PublicKey, PublicKey), BTreeSet<PublicKey>> = BTreeMap::new();
+    let mut rotated = Vec::new();
     let mut signers: Vec<PublicKey> = Vec::new();
     let mut admitted = Vec::new();
     let mut evicted = Vec::new();
@@ -394,7 +399,28 @@ pub fn replay_quorum(
                         evicted.push(e.org);
                     }
                 }
-                _ => return Err(QuorumError::WrongKind(id, "admit or evict")),
+                Payload::Rotate(k) => {
+                    if !orgs.contains(&k.org) {
+                        return Err(QuorumError::NotEvictable(id, k.org));
+                    }
+                    if orgs.contains(&k.to) {
+                        return Err(QuorumError::AlreadyOrg(id, k.to));
+                    }
+                    let set = rotations.entry((k.org, k.to)).or_default();
+                    if !set.insert(author) {
+                        return Err(QuorumError::AlreadyVoted(id, author));
+                    }
+                    if rules.is_quorum(current(&orgs, &mut set.iter()), orgs.len()) {
+                        rotations.remove(&(k.org, k.to));
+                        orgs.remove(&k.org);
+                        orgs.insert(k.to);
+                        if let Some(v) = evictions.remove(&k.org) {
+                            evictions.insert(k.to, v);
+                        }
+                        rotated.push((k.org, k.to));
+                    }
+                }
+                _ => return Err(QuorumError::WrongKind(id, "admit, evict or rotate")),
             }
             continue;
         }
@@ -430,6 +456,7 @@ pub fn replay_quorum(
             completed_by: key,
             admitted,
             evicted,
+            rotated,
         }),
         None => Err(QuorumError::NoQuorum {
             signers: signers.len(),
@@ -478,7 +505,12 @@ impl Ledger {
         let admissions: Vec<SignedEvent> = self
             .events()
             .filter(|e| (e.lamport(), e.id()) < last && applied(e))
-            .filter(|e| matches!(e.payload(), Payload::Admit(_) | Payload::Evict(_)))
+            .filter(|e| {
+                matches!(
+                    e.payload(),
+                    Payload::Admit(_) | Payload::Evict(_) | Payload::Rotate(_)
+                )
+            })
             .cloned()
             .collect();
         let q = replay_quorum(&self.genesis, claim, &admissions, &signatures).map_err(|e| {

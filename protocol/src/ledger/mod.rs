@@ -281,6 +281,7 @@ impl Ledger {
         for d in body.deps.iter().filter(|d| self.org_line.contains(*d)) {
             match self.events[d].payload() {
                 Payload::Admit(a) if a.org == body.author => return Ok(true),
+                Payload::Rotate(r) if r.to == body.author => return Ok(true),
                 Payload::Enroll(e) if e.member == body.author => member = true,
                 _ => {}
             }
@@ -338,6 +339,7 @@ impl Ledger {
             self.org_line.insert(ev.id());
             let introduced = match ev.payload() {
                 Payload::Admit(a) => Some(a.org),
+                Payload::Rotate(r) => Some(r.to),
                 Payload::Enroll(e) => Some(e.member),
                 _ => None,
             };

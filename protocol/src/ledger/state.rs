@@ -253,6 +253,8 @@ pub struct State {
     pub admit_votes: OrdMap<PublicKey, OrdSet<PublicKey>>,
     /// Orgs that voted to evict an org.
     pub evict_votes: OrdMap<PublicKey, OrdSet<PublicKey>>,
+    /// Orgs that voted to rotate org key `.0` to `.1`.
+    pub rotate_votes: OrdMap<(PublicKey, PublicKey), OrdSet<PublicKey>>,
     pub listings: OrdMap<ContentId, ListingState>,
     /// The listing that holds each dedup key (first in ledger order).
     pub dedup: OrdMap<Hash32, ContentId>,

@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::string::string_regex;
 
 /// The wire order of the payload kinds (the postcard discriminant), as `Payload::kind` names them.
-pub const KINDS: [&str; 16] = [
+pub const KINDS: [&str; 17] = [
     "enroll",
     "revoke",
     "contribute",
@@ -32,6 +32,7 @@ pub const KINDS: [&str; 16] = [
     "checkpoint",
     "admit",
     "evict",
+    "rotate",
 ];
 
 /// The genesis every test event belongs to.
@@ -335,6 +336,10 @@ pub fn payload_of_kind(kind: usize) -> BoxedStrategy<Payload> {
             .boxed(),
         15 => (public_key(), opt_text(MAX_MEMO_BYTES))
             .prop_map(|(org, reason)| Payload::Evict(Evict { org, reason }))
+            .boxed(),
+        16 => (public_key(), public_key())
+            .prop_filter("a key rotated to itself", |(org, to)| org != to)
+            .prop_map(|(org, to)| Payload::Rotate(Rotate { org, to }))
             .boxed(),
         _ => panic!("there are {} kinds", KINDS.len()),
     }
