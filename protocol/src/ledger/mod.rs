@@ -53,9 +53,9 @@ pub enum LedgerError {
     #[error("Lamport clock {got} jumps more than MAX_LAMPORT_STEP above {floor}")]
     LamportJump { got: u64, floor: u64 },
     /// The author holds no role in the event's causal past: not a founding org, and a
-    /// first event that names no Enroll or Admit of its author by an org. Such an
-    /// event is a stranger's: never stored, never forwarded.
-    #[error("the author has no role in the event's causal past (no Enroll or Admit of it among the deps of its first event)")]
+    /// first event that names no Enroll, Admit or Rotate of its author by an org. Such
+    /// an event is a stranger's: never stored, never forwarded.
+    #[error("the author has no role in the event's causal past (no Enroll, Admit or Rotate of it by an org among the deps of its first event)")]
     NoRole,
 }
 
@@ -118,8 +118,8 @@ pub struct Ledger {
     /// Highest ordered seq of each author.
     heads: HashMap<PublicKey, u64>,
     /// Ordered events whose author is on an org's line: a founding org, or a key whose
-    /// first event named an Admit of it that was itself on an org's line. Only such
-    /// events introduce a key (ordering check 5).
+    /// first event named an Admit or a Rotate of it that was itself on an org's line.
+    /// Only such events introduce a key (ordering check 5).
     org_line: std::collections::HashSet<ContentId>,
     /// Key → the first ordered event (in ledger order) that introduces it: what its
     /// first event should name.
@@ -653,7 +653,7 @@ impl Ledger {
     }
 
     /// The event that introduces `key` (the first in ledger order): what a new
-    /// member's (or admitted org's) first event names among its deps.
+    /// member's (or an admitted or rotated org key's) first event names among its deps.
     pub fn introduction(&self, key: &PublicKey) -> Option<ContentId> {
         self.introductions.get(key).map(|k| k.1)
     }
