@@ -452,6 +452,11 @@ impl Engine {
         std::mem::take(&mut self.completions)
     }
 
+    /// What `ev` waits for, if it is pending: the ids to fetch for it.
+    pub fn waits_for(&self, ev: &SignedEvent) -> Vec<ContentId> {
+        self.ledger.missing(ev)
+    }
+
     /// Gives up on pending events (too old, or their sender sent too many). They were
     /// never stored; the ids that were not pending are ignored.
     pub fn drop_pending(&mut self, ids: &[ContentId]) -> usize {

@@ -673,11 +673,8 @@ impl EventLoop {
             Ok(i) if !i.new => Some(MessageAcceptance::Ignore),
             Ok(i) => match &i.result {
                 // Decided once its causal past is here: not forwarded before.
-                crate::client::Submitted::Pending { missing, .. } => {
-                    let missing = missing
-                        .iter()
-                        .filter_map(|h| carnet_protocol::Hash32::from_hex(h))
-                        .collect();
+                crate::client::Submitted::Pending { .. } => {
+                    let missing = self.engine.waits_for(&i.event);
                     self.hold_if_pending(i, Some(source), Some(id.clone()));
                     self.fetch(source, missing);
                     None
@@ -893,12 +890,8 @@ impl EventLoop {
                         for i in accepted {
                             self.stats.events_fetched += 1;
                             self.account(&Ok(i.clone()));
-                            if let Submitted::Pending { missing, .. } = &i.result {
-                                wanted.extend(
-                                    missing
-                                        .iter()
-                                        .filter_map(|h| carnet_protocol::Hash32::from_hex(h)),
-                                );
+                            if is_pending(&i) {
+                                wanted.extend(self.engine.waits_for(&i.event));
                             }
                             self.hold_if_pending(&i, Some(peer), None);
                         }

@@ -23,10 +23,10 @@ pub struct Author {
     key: SecretKey,
     network: NetworkId,
     head: Option<AuthorHead>,
-    /// The event that gives this key its role (its Enroll, or an Admit of it), named
-    /// among the deps of its first event: without it the first event has no role in
-    /// its causal past and every node rejects it (docs/protocol.md, "Ordering an
-    /// event", check 5). Founding orgs need none.
+    /// The event that gives this key its role (its Enroll, or an Admit or Rotate naming
+    /// it), named among the deps of its first event: without it the first event has no
+    /// role in its causal past and every node rejects it (docs/protocol.md, "Ordering
+    /// an event", check 5). Founding orgs need none.
     introduction: Option<ContentId>,
 }
 
@@ -51,8 +51,8 @@ impl Author {
         }
     }
 
-    /// Names the event that introduces this key (its Enroll, or an Admit of it): a
-    /// dep of its first event. Ignored once the chain has an event, whose `prev`
+    /// Names the event that introduces this key (its Enroll, or an Admit or Rotate
+    /// naming it): a dep of its first event. Ignored once the chain has an event, whose `prev`
     /// carries the role on.
     pub fn introduced_by(mut self, introduction: Option<ContentId>) -> Self {
         self.introduction = introduction;

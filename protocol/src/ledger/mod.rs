@@ -293,8 +293,9 @@ impl Ledger {
         }
     }
 
-    /// Ids among `ev`'s prev and deps that are not yet ordered.
-    fn missing(&self, ev: &SignedEvent) -> Vec<ContentId> {
+    /// Ids among `ev`'s prev and deps that are not yet ordered: what a pending event
+    /// waits for.
+    pub fn missing(&self, ev: &SignedEvent) -> Vec<ContentId> {
         ev.body()
             .prev
             .iter()
