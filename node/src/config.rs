@@ -47,9 +47,9 @@ pub struct NodeConfig {
     pub sync_interval_ms: u64,
     /// How often the org node considers signing a settlement checkpoint (ms).
     pub checkpoint_interval_ms: u64,
-    /// Checkpoint bounds are multiples of this many Lamport ticks, at least one stride
-    /// behind the newest event, so that every org picks the same bound and events
-    /// still travelling are included.
+    /// Read for the config files of protocol 1, and ignored: a checkpoint bound is now
+    /// the highest clock the org holds, or a bound another org opened
+    /// (docs/protocol.md, "Signing checkpoints").
     pub checkpoint_stride: u64,
     /// Ordered events between two saves of the ledger snapshot, at least (a save also
     /// waits for a quarter of the ledger, and one is made at every clean stop).

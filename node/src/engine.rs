@@ -173,12 +173,11 @@ impl Engine {
             reopened.from_snapshot = applied;
         }
         // Every event the ledger holds but those the snapshot covers.
-        let unvouched: Vec<&SignedEvent> = ledger
-            .all_items()
-            .into_iter()
-            .filter(|k| resumed.is_none_or(|(at, _)| *k > at))
-            .filter_map(|k| ledger.get(&k.1))
-            .collect();
+        let ids = match resumed {
+            Some((at, _)) => ledger.ids_after(at),
+            None => ledger.all_items().into_iter().map(|k| k.1).collect(),
+        };
+        let unvouched: Vec<&SignedEvent> = ids.iter().filter_map(|i| ledger.get(i)).collect();
         verify_loaded(&unvouched)?;
         reopened.verified = unvouched.len();
         // Events stored by an older build that are invalid or incomplete here.
@@ -465,25 +464,104 @@ impl Engine {
             .count()
     }
 
-    /// The Checkpoint this org should sign now, if any: at the highest multiple of
-    /// `stride` at least one stride behind the newest event, if the org has not signed
-    /// that bound yet. Every honest org computes the same bound and, holding the same
-    /// events below it, the same claim, so their signatures add up to a quorum.
-    pub fn checkpoint_due(&mut self, stride: u64) -> Option<Payload> {
-        let stride = stride.max(1);
-        let tip = self.ledger.max_lamport();
-        let bound = (tip.checked_sub(stride)? / stride) * stride;
+    /// The Checkpoint this org should sign now, if any, with the deps it names: at the
+    /// lowest bound another org signed and nobody decided yet, or else at the highest
+    /// clock it holds; if the org has not signed there yet, the bound it signed last is
+    /// decided (finalized, or out of reach of a quorum), and the claim would settle
+    /// something besides other checkpoints. Every honest org holding the same org
+    /// chains below the bound names the same heads and claim, so their signatures add
+    /// up to a quorum (docs/protocol.md, "Signing checkpoints"). The deps name the
+    /// other orgs' signatures at the last bound: whoever holds this one holds why that
+    /// bound was decided. `_stride` is no longer used: a bound is a clock the org holds.
+    pub fn checkpoint_due(&mut self, _stride: u64) -> Option<(Payload, Vec<ContentId>)> {
+        let bound = self.ledger.max_lamport();
         if bound == 0 {
             return None;
         }
         let org = self.org.public();
-        let state = self.ledger.state();
-        if state.signed_bounds.contains(&(org, bound))
-            || state.finalized.is_some_and(|f| f.lamport_bound >= bound)
-        {
+        if !self.ledger.state().orgs.contains_key(&org) {
             return None;
         }
-        Some(Payload::Checkpoint(self.ledger.claim_at(bound).into()))
+        let last = self.ledger.last_signed(&org);
+        if last.is_some_and(|b| b >= bound) {
+            return None;
+        }
+        let mut deps = Vec::new();
+        if let Some(b) = last {
+            if !self.ledger.bound_decided(b) {
+                return None;
+            }
+            let mine = self.org.head().map(|h| h.id);
+            deps = self
+                .ledger
+                .signatures_at(b)
+                .into_iter()
+                .filter(|d| Some(*d) != mine)
+                .filter(|d| self.ledger.get(d).is_some_and(|e| e.author() != org))
+                .take(carnet_protocol::limits::MAX_DEPS - 2)
+                .collect();
+        }
+        // Join the lowest bound another org opened and nobody decided yet, rather than
+        // a bound of one's own: orgs whose clocks differ by a little would otherwise
+        // each open a bound of their own and never meet.
+        let mut target = bound;
+        for b in self.ledger.signed_bounds_above(last.unwrap_or(0)) {
+            if b > bound {
+                break;
+            }
+            if !self.ledger.bound_decided(b) {
+                target = b;
+                break;
+            }
+        }
+        let claim = self.ledger.claim_at(target)?;
+        Some((Payload::Checkpoint(claim), deps))
+    }
+
+    /// Seals this org's members' events that no org event reaches yet: one Seal per
+    /// `MAX_DEPS - 1` members, naming each member's latest such event (its chain
+    /// reaches the rest). Sealed events enter the org's line, and from there the next
+    /// checkpoint's prefix.
+    pub fn seals_due(&mut self) -> Vec<Vec<ContentId>> {
+        let org = self.org.public();
+        let mut latest: std::collections::BTreeMap<PublicKey, (u64, ContentId)> =
+            std::collections::BTreeMap::new();
+        {
+            let state = self.ledger.state().clone();
+            for ev in self.ledger.unsealed() {
+                let ours = state
+                    .accounts
+                    .get(&ev.author())
+                    .is_some_and(|a| a.org() == Some(org));
+                if ours {
+                    let e = latest.entry(ev.author()).or_insert((ev.seq(), ev.id()));
+                    if ev.seq() >= e.0 {
+                        *e = (ev.seq(), ev.id());
+                    }
+                }
+            }
+        }
+        let ids: Vec<ContentId> = latest.values().map(|v| v.1).collect();
+        ids.chunks(carnet_protocol::limits::MAX_DEPS - 1)
+            .map(|c| c.to_vec())
+            .collect()
+    }
+
+    /// Signs `payload` with the org key, naming `deps`, as the next event of the org's
+    /// chain.
+    pub fn sign_as_org_with(
+        &mut self,
+        payload: Payload,
+        deps: Vec<ContentId>,
+    ) -> Result<SignedEvent, IngestError> {
+        let clock = self.ledger.max_lamport();
+        if self.org.head().is_none() {
+            let intro = self.ledger.introduction(&self.org.public());
+            self.org = self.org.clone().introduced_by(intro);
+        }
+        self.org
+            .sign(payload, deps, clock, crate::now_ms())
+            .map_err(|e| IngestError::Invalid(e.code().to_string()))
     }
 
     /// Signs `payload` with the org key as the next event of the org's chain.

@@ -207,7 +207,12 @@ impl EventLoop {
     pub async fn run(mut self) {
         let mut tick = tokio::time::interval(self.sync_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut checkpoint_tick = tokio::time::interval(self.checkpoint_interval);
+        // The first tick one interval after start: a node just started has not caught
+        // up with its peers yet, and seals or claims made now would be of a stale view.
+        let mut checkpoint_tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.checkpoint_interval,
+            self.checkpoint_interval,
+        );
         checkpoint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut deliver_tick = tokio::time::interval(DELIVER_INTERVAL);
         deliver_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -297,11 +302,26 @@ impl EventLoop {
     }
 
     /// Signs and gossips a settlement checkpoint when one is due.
+    /// Seals the org's members' events first, so that the next claims can hold them.
     fn sign_checkpoint(&mut self) {
-        let Some(payload) = self.engine.checkpoint_due(self.checkpoint_stride) else {
+        for deps in self.engine.seals_due() {
+            let r = self
+                .engine
+                .sign_as_org_with(carnet_protocol::Payload::Seal(Default::default()), deps)
+                .and_then(|ev| self.engine.ingest_event(ev));
+            if let Err(e) = self.local_ingest(r) {
+                tracing::warn!(error = %e, "could not seal members' events");
+                break;
+            }
+        }
+        let Some((payload, deps)) = self.engine.checkpoint_due(self.checkpoint_stride) else {
             return;
         };
-        if let Err(e) = self.sign_as_org(payload) {
+        let r = self
+            .engine
+            .sign_as_org_with(payload, deps)
+            .and_then(|ev| self.engine.ingest_event(ev));
+        if let Err(e) = self.local_ingest(r) {
             tracing::warn!(error = %e, "could not sign a checkpoint");
         }
     }

@@ -95,19 +95,15 @@ fn main() {
     );
 
     // A checkpoint claim a stride (1000 ticks) behind the tip, as an org node signs
-    // one: folded from genesis, and from the ledger's kept snapshots.
+    // one: the prefix its heads reach beyond the finalized one, folded from there.
     let bound = ledger.max_lamport().saturating_sub(1000);
-    let t0 = Instant::now();
-    let from_genesis = ledger.prefix_at(bound).claim;
-    let t_genesis = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let claim = ledger.claim_at(bound);
     let t_claim = t0.elapsed().as_secs_f64();
-    assert_eq!(claim, from_genesis);
     println!(
-        "checkpoint claim 1000 ticks behind the tip: {t_genesis:.2}s folding from genesis, \
-         {t_claim:.3}s from the nearest snapshot ({:.0}x)",
-        t_genesis / t_claim
+        "checkpoint claim 1000 ticks behind the tip ({} finalized epochs): {t_claim:.3}s, {} events",
+        ledger.finals().len(),
+        claim.map_or(0, |c| c.event_count)
     );
 
     // What a node saves instead of replaying, and what reading it back costs.

@@ -36,3 +36,6 @@ pub const MAX_POINTS: u64 = 1_000_000_000;
 /// leave every author that follows the network's clock unable to sign again; with it,
 /// reaching the end of the clock takes 2^32 chained events.
 pub const MAX_LAMPORT_STEP: u64 = 1 << 32;
+/// Most heads one checkpoint claim names: one per org is what an honest org names, and
+/// a genesis holds at most `MAX_FOUNDING_ORGS`. 256 ids keep the event near 8 KiB.
+pub const MAX_CLAIM_HEADS: usize = 256;

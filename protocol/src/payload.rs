@@ -184,17 +184,28 @@ pub struct OptOut {
     pub dedup_key: Hash32,
 }
 
-/// An org's signed statement of the ledger over all events with a Lamport clock up to
-/// and including `lamport_bound`: how many there are, the Merkle root of their content
-/// ids in ledger order (so a node can find events the signers lacked or had extra), and
-/// the state root after applying them.
+/// An org's signed statement of a prefix of the ledger: the events its `heads` reach
+/// (through `prev` and `deps`), added to the prefix of the claim it builds on, whose
+/// `events_root` is `source` (zero for the first). It states how many events that
+/// prefix holds, the Merkle root of their content ids in ledger order and the state
+/// root after applying them. `lamport_bound` numbers the claim: every head has a clock
+/// at most the bound, and an org signs one claim per bound.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub lamport_bound: u64,
+    pub source: Hash32,
     pub event_count: u64,
     pub events_root: Hash32,
     pub state_root: Hash32,
+    /// Sorted ascending, no repeats, at most `MAX_CLAIM_HEADS`.
+    pub heads: Vec<ContentId>,
 }
+
+/// An org's seal: its deps (events of its members, or any event no org event reaches
+/// yet) enter the org's line, and from there the next checkpoint's prefix. No effect
+/// on the state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seal {}
 
 /// One org's vote to admit a new org; a quorum of these admits it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,6 +247,7 @@ pub enum Payload {
     Admit(Admit),
     Evict(Evict),
     Rotate(Rotate),
+    Seal(Seal),
 }
 
 /// Who may author an event of a given kind.
@@ -267,6 +279,7 @@ impl Payload {
             Payload::Admit(_) => "admit",
             Payload::Evict(_) => "evict",
             Payload::Rotate(_) => "rotate",
+            Payload::Seal(_) => "seal",
         }
     }
 
@@ -280,7 +293,8 @@ impl Payload {
             | Payload::Checkpoint(_)
             | Payload::Admit(_)
             | Payload::Evict(_)
-            | Payload::Rotate(_) => AuthorRole::Org,
+            | Payload::Rotate(_)
+            | Payload::Seal(_) => AuthorRole::Org,
             Payload::Contribute(_)
             | Payload::Update(_)
             | Payload::Purchase(_)
@@ -338,7 +352,17 @@ impl Payload {
             }
             Payload::Transfer(t) => check_points(t.points)?,
             Payload::OptOut(_) => {}
-            Payload::Checkpoint(_) => {}
+            Payload::Checkpoint(c) => {
+                if c.heads.len() > MAX_CLAIM_HEADS {
+                    return Err(EventError::Field("a checkpoint names too many heads"));
+                }
+                if c.heads.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(EventError::Field(
+                        "checkpoint heads are not sorted ascending without repeats",
+                    ));
+                }
+            }
+            Payload::Seal(_) => {}
             Payload::Admit(a) => check_text("org name", &a.name, MAX_NAME_BYTES, true)?,
             Payload::Evict(e) => check_text("reason", &e.reason, MAX_MEMO_BYTES, false)?,
             Payload::Rotate(r) => {

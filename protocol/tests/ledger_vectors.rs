@@ -22,6 +22,7 @@ fn scenario() -> World {
     let seller = w.enroll(0);
     let buyer = w.enroll(1);
     let referred = w.enroll(2);
+    let idle = w.enroll(2);
     w.grant(buyer, 100);
     w.member_event(
         referred,
@@ -41,8 +42,12 @@ fn scenario() -> World {
     w.bounce(buyer, &p1, 5);
     w.mobile(buyer, &p2);
     let extra = w.contribute(seller, 4, None);
-    w.purchase(buyer, extra.id()); // never delivered: refunded at settlement
+    w.purchase(buyer, extra.id()); // never delivered: refunded at the second settlement
     w.checkpoint(&[0, 1, 2]);
+    // A late event: the idle member's first event, with the clock of its Enroll, far
+    // below the finalized bound. It is ordered after the finalized prefix.
+    let late = w.backdated_vote(idle);
+    w.log.push(late);
     // Org 2 is evicted: its own vote is void, the other two are a quorum of the others;
     // a vote after that is void, and so is org 2's next grant.
     let evict = |reason: &str| {
@@ -80,6 +85,9 @@ fn scenario() -> World {
         }),
         vec![],
     );
+    // The two remaining orgs (one under its new key) seal what no org event reaches
+    // (the late vote among it) and finalize a second claim on top of the first.
+    w.checkpoint(&[0, 1]);
     w
 }
 
@@ -149,7 +157,7 @@ fn generate() -> Value {
         })
         .collect();
     json!({
-        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, an undelivered purchase refunded by a checkpoint signed by all three orgs, org 2 evicted by the two others (its own vote, a later vote and its next Grant void), org 1's key rotated by both remaining orgs (the new key grants its member 7 points), and an Enroll signed by a member (void). `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
+        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, a checkpoint signed by all three orgs (after org 0 sealed its members' events), a late vote with a clock far below that checkpoint (ordered after its prefix), org 2 evicted by the two others (its own vote, a later vote and its next Grant void), org 1's key rotated by both remaining orgs (the new key grants its member 7 points), an Enroll signed by a member (void), and a second checkpoint signed by the two remaining orgs on top of the first, whose settlement refunds the purchase left undelivered for a whole epoch. `finalized_claims`: the claims finalized, epoch 1 first. `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
         "genesis_hex": hex::encode(w.genesis.to_bytes()),
         "network_id_hex": w.network.to_hex(),
         "events_in_ledger_order_hex": ordered,
@@ -158,6 +166,13 @@ fn generate() -> Value {
         "leaves_hex": state.leaves().iter().map(hex::encode).collect::<Vec<_>>(),
         "accounts": balances,
         "outcomes": outcomes,
+        "finalized_claims": l.finals().iter().map(|f| json!({
+            "lamport_bound": f.claim.lamport_bound,
+            "source_hex": f.claim.source.to_hex(),
+            "event_count": f.claim.event_count,
+            "events_root_hex": f.claim.events_root.to_hex(),
+            "state_root_hex": f.claim.state_root.to_hex(),
+        })).collect::<Vec<_>>(),
         "rejected": rejected(&w)
             .into_iter()
             .map(|(d, e)| json!({"description": d, "event_hex": hex::encode(e.as_bytes()), "error": "no_role"}))
@@ -193,6 +208,22 @@ fn ledger_vector_replays_to_the_expected_state() {
         }
         assert_eq!(l.pending_len(), 0);
         assert_eq!(l.state_root().to_hex(), v["state_root_hex"], "{key}");
+        let finals: Vec<Value> = l
+            .finals()
+            .iter()
+            .map(|f| {
+                json!({
+                    "lamport_bound": f.claim.lamport_bound,
+                    "source_hex": f.claim.source.to_hex(),
+                    "event_count": f.claim.event_count,
+                    "events_root_hex": f.claim.events_root.to_hex(),
+                    "state_root_hex": f.claim.state_root.to_hex(),
+                })
+            })
+            .collect();
+        assert_eq!(json!(finals), v["finalized_claims"], "{key}");
+        let order: Vec<String> = l.events().map(|e| hex::encode(e.as_bytes())).collect();
+        assert_eq!(json!(order), v["events_in_ledger_order_hex"], "{key}");
         let s = l.state();
         let leaves: Vec<String> = s.leaves().iter().map(hex::encode).collect();
         assert_eq!(json!(leaves), v["leaves_hex"]);
@@ -233,5 +264,6 @@ fn ledger_vector_replays_to_the_expected_state() {
     // buyer: 100 grant -10 -10 -10 (purchases) +10 (bounty) +10 (refund) +7 (grant from
     // its org's new key) = 97; duplicate earns 0
     // referred: +10; orgs: 0 each. The referrer bonus goes to the seller: -60 + 125 = 65.
-    assert_eq!(by_balance, vec![0, 0, 0, 10, 65, 97]);
+    // idle: 0 (a vote earns nothing).
+    assert_eq!(by_balance, vec![0, 0, 0, 0, 10, 65, 97]);
 }

@@ -512,11 +512,11 @@ fn generate() -> Generated {
         |b| b[65] = 0x02,
     );
     b.mangle(
-        "payload variant index 17 (the last is 16)",
+        "payload variant index 18 (the last is 17)",
         "malformed",
         |b| {
             let at = header_len(&enroll_alice);
-            b[at] = 17;
+            b[at] = 18;
         },
     );
     b.mangle(
@@ -1203,9 +1203,11 @@ fn generate() -> Generated {
         vec![deliver_id],
         Payload::Checkpoint(Checkpoint {
             lamport_bound: 11,
+            source: Hash32::ZERO,
             event_count: 14,
             events_root: h("events root (placeholder)"),
             state_root: h("state root (placeholder)"),
+            heads: vec![deliver_id],
         }),
     );
     let mut b = Builder::new(&org_a, checkpoint.clone());
@@ -1215,6 +1217,37 @@ fn generate() -> Generated {
         org_a.head,
     );
     b.common();
+    let cp = |heads: Vec<ContentId>| {
+        Payload::Checkpoint(Checkpoint {
+            lamport_bound: 11,
+            source: Hash32::ZERO,
+            event_count: 14,
+            events_root: h("events root (placeholder)"),
+            state_root: h("state root (placeholder)"),
+            heads,
+        })
+    };
+    let (x, y) = (h("head x"), h("head y"));
+    let (lo, hi) = if x < y { (x, y) } else { (y, x) };
+    b.payload(
+        "heads not in ascending order",
+        Some("invalid_field"),
+        cp(vec![hi, lo]),
+    );
+    b.payload(
+        "a head named twice",
+        Some("invalid_field"),
+        cp(vec![lo, lo]),
+    );
+    b.payload(
+        "257 heads (limit 256)",
+        Some("invalid_field"),
+        cp((0..=MAX_CLAIM_HEADS)
+            .map(|i| h(&format!("head {i:03}")))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()),
+    );
     org_a.advance(&checkpoint);
     files.insert(
         "checkpoint".into(),
@@ -1296,6 +1329,21 @@ fn generate() -> Generated {
     files.insert(
         "rotate".into(),
         event_file("rotate", 16, "org", net, b.finish()),
+    );
+
+    // -- seal (org_a seq 7) -----------------------------------------------------------
+    let seal = org_a.next(net, 16, vec![deliver_id], Payload::Seal(Seal {}));
+    let mut b = Builder::new(&org_a, seal.clone());
+    b.valid(
+        "org_a seals an event (its deps enter org_a's line; no effect on the state)",
+        seal.clone(),
+        org_a.head,
+    );
+    b.common();
+    org_a.advance(&seal);
+    files.insert(
+        "seal".into(),
+        event_file("seal", 17, "org", net, b.finish()),
     );
 
     files.insert("genesis".into(), genesis_file());
@@ -1888,7 +1936,7 @@ fn encoding_rules() {
     ));
 
     // Genesis layout and defaults.
-    assert_eq!(PROTOCOL_VERSION, 1);
+    assert_eq!(PROTOCOL_VERSION, 2);
     let r = Rules::default();
     assert_eq!(
         enc(&r),

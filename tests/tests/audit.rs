@@ -13,9 +13,9 @@ use carnet_protocol::card::{recipient_public, seal_card, Card};
 use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
 use carnet_protocol::hash::evidence_hash;
 use carnet_protocol::ledger::audit::{AuditError, Bundle, CheckpointFile};
-use carnet_protocol::ledger::{Inserted, Ledger, Outcome};
+use carnet_protocol::ledger::{CheckpointClaim, Inserted, Ledger, Outcome};
 use carnet_protocol::payload::*;
-use carnet_protocol::{Hash32, SecretKey, SignedEvent};
+use carnet_protocol::{ContentId, Hash32, SecretKey, SignedEvent};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -95,20 +95,46 @@ impl Story {
     }
 
     fn org(&mut self, i: usize, payload: Payload) -> SignedEvent {
+        self.org_with(i, payload, vec![])
+    }
+
+    fn org_with(&mut self, i: usize, payload: Payload, deps: Vec<ContentId>) -> SignedEvent {
         let mut a = self.orgs[i].clone();
-        let ev = self.put(&mut a, payload);
+        if a.head().is_none() {
+            let intro = self.ledger.introduction(&a.public());
+            a = a.introduced_by(intro);
+        }
+        self.now += 1000;
+        let ev = a
+            .sign(payload, deps, self.ledger.max_lamport(), self.now)
+            .expect("sign");
+        let ins = self.ledger.insert(ev.clone()).expect("insert");
+        assert_eq!(ins.inserted, Inserted::Ordered);
+        self.log.push(ev.clone());
         self.orgs[i] = a;
         ev
     }
 
-    /// Every org in `signers` signs the claim at the current tip.
+    /// The first signer seals what no org event reaches yet, then every org in
+    /// `signers` signs the claim at the current tip.
     fn checkpoint(&mut self, signers: &[usize]) -> u64 {
-        let bound = self.ledger.max_lamport();
-        let claim = self.ledger.claim_at(bound);
-        for &i in signers {
-            self.org(i, Payload::Checkpoint(claim.into()));
+        let unsealed: Vec<ContentId> = self.ledger.unsealed().map(|e| e.id()).collect();
+        for chunk in unsealed.chunks(31) {
+            self.org_with(
+                signers[0],
+                Payload::Seal(Default::default()),
+                chunk.to_vec(),
+            );
         }
-        assert_eq!(self.ledger.state().finalized, Some(claim));
+        let bound = self.ledger.max_lamport();
+        let claim = self.ledger.claim_at(bound).expect("something to claim");
+        for &i in signers {
+            self.org(i, Payload::Checkpoint(claim.clone()));
+        }
+        assert_eq!(
+            self.ledger.state().finalized,
+            Some(CheckpointClaim::from(&claim))
+        );
         bound
     }
 }

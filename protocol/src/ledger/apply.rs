@@ -11,29 +11,15 @@ use crate::genesis::Rules;
 use crate::hash::ContentId;
 use crate::keys::PublicKey;
 use crate::payload::*;
-use std::collections::BTreeMap;
 
-/// What the rules need besides the state: fixed parameters and facts of the whole
-/// event set (not of arrival order).
+/// What the rules need besides the state: fixed parameters.
 pub(crate) struct Ctx<'a> {
     pub rules: &'a Rules,
-    /// Every bound named by an ordered Checkpoint.
-    pub claimed_bounds: &'a std::collections::BTreeSet<u64>,
-    /// Authors that signed two events at one seq, with the lowest such seq.
-    pub equivocators: &'a BTreeMap<PublicKey, u64>,
 }
 
 type Rule = Result<(), VoidReason>;
 
 pub(crate) fn apply(state: &mut State, ctx: &Ctx, ev: &SignedEvent) {
-    // Record the prefix at every claimed bound this event's clock passes.
-    let from = state.last_lamport;
-    for &bound in ctx.claimed_bounds.range(from..ev.lamport()) {
-        if !state.prefixes.contains_key(&bound) {
-            let prefix = (state.frontier.count(), state.frontier.root());
-            state.prefixes.insert(bound, prefix);
-        }
-    }
     state.last_lamport = ev.lamport();
     state.frontier.push(&ev.id());
     if let Err(reason) = apply_event(state, ctx, ev) {
@@ -42,14 +28,38 @@ pub(crate) fn apply(state: &mut State, ctx: &Ctx, ev: &SignedEvent) {
     state.applied += 1;
 }
 
+/// The end of a finalized prefix: the claim becomes the finalized one, and every
+/// purchase still in escrow that was applied before the previous settlement is
+/// refunded (only events of finalized prefixes are applied at this point: these are
+/// the purchases no Deliver reached within a whole epoch after theirs).
+pub(crate) fn finalize(state: &mut State, claim: CheckpointClaim) {
+    state.finalized = Some(claim);
+    state.finalized_claims.insert(claim);
+    settle(state, claim.events_root);
+    state.fresh = imbl::OrdSet::new();
+}
+
+/// Equivocation, decided in ledger order: the first event at a seq stands, the second
+/// is void and excludes its author, and so is every event of that author after it.
+/// What came before the second twin (a delivered or settled purchase) stays.
+fn equivocation(state: &mut State, ev: &SignedEvent) -> Rule {
+    let author = ev.author();
+    if state.equivocated.contains(&author) {
+        return Err(VoidReason::AuthorEquivocated);
+    }
+    let next = state.next_seq.get(&author).copied().unwrap_or(0);
+    if ev.seq() < next {
+        state.equivocated.insert(author);
+        exclude(state, &author, ExclusionCause::Equivocation);
+        return Err(VoidReason::AuthorEquivocated);
+    }
+    state.next_seq.insert(author, ev.seq() + 1);
+    Ok(())
+}
+
 fn apply_event(state: &mut State, ctx: &Ctx, ev: &SignedEvent) -> Rule {
     let author = ev.author();
-    if let Some(&seq) = ctx.equivocators.get(&author) {
-        if ev.seq() >= seq {
-            exclude(state, &author, ExclusionCause::Equivocation);
-            return Err(VoidReason::AuthorEquivocated);
-        }
-    }
+    equivocation(state, ev)?;
     match ev.payload().author_role() {
         AuthorRole::Org => {
             if !state.orgs.contains_key(&author) {
@@ -85,7 +95,8 @@ fn apply_event(state: &mut State, ctx: &Ctx, ev: &SignedEvent) -> Rule {
         Payload::Grant(g) => grant(state, id, author, ts, g),
         Payload::Transfer(t) => transfer(state, id, author, t),
         Payload::OptOut(o) => opt_out(state, o),
-        Payload::Checkpoint(c) => checkpoint(state, r, id, ev.lamport(), author, c),
+        Payload::Checkpoint(c) => checkpoint(state, ev.lamport(), author, c),
+        Payload::Seal(_) => Ok(()),
         Payload::Admit(a) => admit(state, r, author, a),
         Payload::Evict(e) => evict(state, r, author, e),
         Payload::Rotate(k) => rotate(state, r, author, k),
@@ -354,6 +365,7 @@ fn purchase(
     );
     state.holdings.insert((buyer, p.listing_id), id);
     state.escrowed.insert((lamport, id));
+    state.fresh.insert(id);
     Ok(())
 }
 
@@ -575,14 +587,10 @@ fn opt_out(state: &mut State, o: &OptOut) -> Rule {
     Ok(())
 }
 
-fn checkpoint(
-    state: &mut State,
-    r: &Rules,
-    id: ContentId,
-    lamport: u64,
-    org: PublicKey,
-    c: &Checkpoint,
-) -> Rule {
+/// A Checkpoint's effect in the fold is only to record its signature; whether its
+/// claim is final is decided over the whole set (`Ledger`'s finality pass), and shows
+/// in the fold at the end of the prefix it finalizes.
+fn checkpoint(state: &mut State, lamport: u64, org: PublicKey, c: &Checkpoint) -> Rule {
     if c.lamport_bound >= lamport {
         return Err(VoidReason::BoundNotBelowClock);
     }
@@ -590,37 +598,16 @@ fn checkpoint(
     if state.signed_bounds.insert((org, c.lamport_bound)).is_some() {
         return Err(VoidReason::AlreadySigned);
     }
-    let claim = CheckpointClaim::from(c);
-    let signers = {
-        let set = state.checkpoints.entry(claim).or_default();
-        set.insert(org);
-        set.clone()
-    };
-    let signers = current_orgs(state, &signers);
-    let newer = state
-        .finalized
-        .is_none_or(|f| f.lamport_bound < claim.lamport_bound);
-    if newer && r.is_quorum(signers, state.orgs.len()) {
-        // Final only if the quorum signed exactly the events this ledger holds below
-        // the bound; the state root then agrees by determinism.
-        let own = state.prefixes.get(&claim.lamport_bound).copied();
-        if own == Some((claim.event_count, claim.events_root)) {
-            state.finalized = Some(claim);
-            state.finalized_claims.insert(claim);
-            settle(state, id, claim.lamport_bound);
-        } else {
-            state.mismatched.insert(claim);
-        }
-    }
     Ok(())
 }
 
-/// Refunds every purchase at or below the settled bound that is still in escrow: no
-/// Deliver arrived before the checkpoint that settled it.
-fn settle(state: &mut State, event: ContentId, bound: u64) {
+/// Refunds every purchase still in escrow but those applied since the last
+/// settlement. `event` names the settlement in the movements.
+fn settle(state: &mut State, event: ContentId) {
     let due: Vec<(u64, ContentId)> = state
         .escrowed
-        .range(..=(bound, crate::hash::Hash32([0xff; 32])))
+        .iter()
+        .filter(|(_, p)| !state.fresh.contains(p))
         .cloned()
         .collect();
     for (lamport, pid) in due {

@@ -7,7 +7,7 @@
 
 use super::proof::{leaf_hash, prove_consistency, prove_inclusion, LeafProof};
 use super::state::{CheckpointClaim, Outcome, VoidReason};
-use super::{Ledger, OrderKey};
+use super::{Ledger, OrderKey, TAIL};
 use crate::genesis::Genesis;
 use crate::hash::{ContentId, Hash32};
 use crate::keys::PublicKey;
@@ -163,6 +163,8 @@ impl From<LeafProof> for StateLeafProof {
 #[serde(deny_unknown_fields)]
 pub struct Claim {
     pub lamport_bound: u64,
+    #[serde(with = "hexfmt::hash")]
+    pub source_hex: Hash32,
     pub event_count: u64,
     #[serde(with = "hexfmt::hash")]
     pub events_root_hex: Hash32,
@@ -174,6 +176,7 @@ impl From<CheckpointClaim> for Claim {
     fn from(c: CheckpointClaim) -> Self {
         Claim {
             lamport_bound: c.lamport_bound,
+            source_hex: c.source,
             event_count: c.event_count,
             events_root_hex: c.events_root,
             state_root_hex: c.state_root,
@@ -185,6 +188,7 @@ impl From<Claim> for CheckpointClaim {
     fn from(c: Claim) -> Self {
         CheckpointClaim {
             lamport_bound: c.lamport_bound,
+            source: c.source_hex,
             event_count: c.event_count,
             events_root: c.events_root_hex,
             state_root: c.state_root_hex,
@@ -329,25 +333,28 @@ pub struct Quorum {
 }
 
 /// Replays the org set and the signatures of `claim` as the ledger does
-/// (docs/protocol.md, "Applying an event": Admit, Evict and Checkpoint): orgs start as
-/// the genesis' founders; an Admit by an org adds a vote and, on a quorum of the orgs
-/// of that moment, an org; an Evict by an org adds a vote and, on a quorum of the other
-/// orgs, removes one; a Checkpoint by an org adds a signer, and the claim is final
-/// when the signers still orgs are a quorum of the orgs of that moment. Votes and
-/// signatures count only while their author is an org. Events are taken in ledger
-/// order (Lamport clock, then content id). Signatures must already be checked.
-/// A Rotate by an org adds a vote and, on a quorum of the orgs, replaces the old key
-/// by the new one. `admissions` holds the Admit, Evict and Rotate events.
+/// (docs/protocol.md, "Finality"): orgs start as the genesis' founders; the Admit,
+/// Evict and Rotate events of the claim's prefix, taken in
+/// ledger order, change it as they do in the ledger (an Admit by an org adds a vote
+/// and, on a quorum of the orgs of that moment, an org; an Evict, on a quorum of the
+/// other orgs, removes one; a Rotate, on a quorum of the orgs, replaces the old key by
+/// the new one; votes count only while their author is an org). The claim is final
+/// when the orgs of the resulting set that signed it are a quorum of that set.
+/// Signatures are taken by Lamport clock, then content id, and must already be
+/// checked. `admissions` holds the Admit, Evict and Rotate events, in ledger order.
 pub fn replay_quorum(
     genesis: &Genesis,
     claim: &CheckpointClaim,
     admissions: &[SignedEvent],
     signatures: &[SignedEvent],
 ) -> Result<Quorum, QuorumError> {
-    let mut all: Vec<&SignedEvent> = admissions.iter().chain(signatures).collect();
-    all.sort_by_key(|e| (e.lamport(), e.id()));
-    if let Some(w) = all.windows(2).find(|w| w[0].id() == w[1].id()) {
-        return Err(QuorumError::Duplicate(w[0].id()));
+    let mut sorted: Vec<&SignedEvent> = signatures.iter().collect();
+    sorted.sort_by_key(|e| (e.lamport(), e.id()));
+    let all: Vec<&SignedEvent> = admissions.iter().chain(sorted).collect();
+    let mut ids: Vec<ContentId> = all.iter().map(|e| e.id()).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(QuorumError::Duplicate(w[0]));
     }
     let admit_ids: BTreeSet<ContentId> = admissions.iter().map(|e| e.id()).collect();
     let mut orgs: BTreeSet<PublicKey> = genesis.founding_orgs.iter().map(|o| o.key).collect();
@@ -446,7 +453,7 @@ pub fn replay_quorum(
         signers.push(author);
         let counted = current(&orgs, &mut signers.iter());
         if completed.is_none() && rules.is_quorum(counted, orgs.len()) {
-            completed = Some(((ev.lamport(), id), signers.len(), orgs.len()));
+            completed = Some(((TAIL, ev.lamport(), id), signers.len(), orgs.len()));
         }
     }
     match completed {
@@ -479,32 +486,28 @@ impl<'a> Finder<'a> {
 }
 
 impl Ledger {
-    /// The evidence for the checkpoint `claim` (finalized on this ledger): the
-    /// signatures up to the one that completed its quorum and the admissions before.
-    fn checkpoint_evidence(
-        &mut self,
-        claim: &CheckpointClaim,
-    ) -> Result<CheckpointEvidence, AuditError> {
+    /// The evidence for the claim finalized as epoch `epoch`: the signatures up to the
+    /// one that completed its quorum, and the admissions, evictions and rotations of
+    /// its prefix.
+    fn checkpoint_evidence(&mut self, epoch: u64) -> Result<CheckpointEvidence, AuditError> {
+        let claim = self
+            .finals
+            .get(epoch.saturating_sub(1) as usize)
+            .map(|f| f.claim)
+            .ok_or(AuditError::NoCheckpoint(epoch))?;
         let state = self.state().clone();
         let applied = |e: &SignedEvent| state.outcome(&e.id()) == Outcome::Applied;
-        let signatures: Vec<SignedEvent> = self
-            .events()
-            .filter(|e| applied(e))
-            .filter(|e| matches!(e.payload(), Payload::Checkpoint(c) if CheckpointClaim::from(c) == *claim))
-            .cloned()
+        let mut signatures: Vec<SignedEvent> = self
+            .signatures_at(claim.lamport_bound)
+            .iter()
+            .filter_map(|i| self.events.get(i))
+            .filter(|e| matches!(e.payload(), Payload::Checkpoint(c) if CheckpointClaim::from(c) == claim))
+            .map(|e| (**e).clone())
             .collect();
-        let last = signatures
-            .last()
-            .map(|e| (e.lamport(), e.id()))
-            .ok_or_else(|| {
-                AuditError::Missing(format!(
-                    "signatures of checkpoint at {}",
-                    claim.lamport_bound
-                ))
-            })?;
+        signatures.sort_by_key(|e| (e.lamport(), e.id()));
         let admissions: Vec<SignedEvent> = self
             .events()
-            .filter(|e| (e.lamport(), e.id()) < last && applied(e))
+            .filter(|e| self.epoch(&e.id()).is_some_and(|x| x <= epoch) && applied(e))
             .filter(|e| {
                 matches!(
                     e.payload(),
@@ -513,24 +516,34 @@ impl Ledger {
             })
             .cloned()
             .collect();
-        let q = replay_quorum(&self.genesis, claim, &admissions, &signatures).map_err(|e| {
+        // Only signers that count: orgs of the state the claim builds on, one claim
+        // at the bound each.
+        let orgs = self
+            .finalized_prefix_orgs(epoch)
+            .ok_or(AuditError::NoCheckpoint(epoch))?;
+        let mut seen = BTreeSet::new();
+        signatures.retain(|e| orgs.contains(&e.author()) && seen.insert(e.author()));
+        let q = replay_quorum(&self.genesis, &claim, &admissions, &signatures).map_err(|e| {
             AuditError::Inconsistent(format!("finalized checkpoint fails the audit rule: {e}"))
         })?;
         let signatures: Vec<Vec<u8>> = signatures
             .iter()
-            .filter(|e| (e.lamport(), e.id()) <= q.completed_by)
+            .filter(|e| (TAIL, e.lamport(), e.id()) <= q.completed_by)
             .map(|e| e.as_bytes().to_vec())
             .collect();
-        let admissions: Vec<Vec<u8>> = admissions
-            .iter()
-            .filter(|e| (e.lamport(), e.id()) < q.completed_by)
-            .map(|e| e.as_bytes().to_vec())
-            .collect();
+        let admissions: Vec<Vec<u8>> = admissions.iter().map(|e| e.as_bytes().to_vec()).collect();
         Ok(CheckpointEvidence {
-            claim: (*claim).into(),
+            claim: claim.into(),
             signatures_hex: signatures,
             admissions_hex: admissions,
         })
+    }
+
+    /// The orgs a claim of epoch `epoch` is counted against: those of the state after
+    /// its prefix.
+    fn finalized_prefix_orgs(&self, epoch: u64) -> Option<BTreeSet<PublicKey>> {
+        let prefix = self.finalized_prefix(epoch as usize)?;
+        Some(prefix.state.orgs.keys().copied().collect())
     }
 
     /// The audit bundle of a penalty (a BounceReport or MobileReport), settled under
@@ -556,11 +569,8 @@ impl Ledger {
             return Err(AuditError::Void(*penalty, r));
         }
         let missing = |what: &str| AuditError::Missing(what.to_string());
-        let claim = state
-            .finalized_claims
-            .iter()
-            .find(|c| c.lamport_bound >= ev.lamport())
-            .copied()
+        let epoch = self
+            .epoch(penalty)
             .ok_or(AuditError::NotSettled(ev.lamport()))?;
         let applied = |e: &SignedEvent| state.outcome(&e.id()) == Outcome::Applied;
         let finder = Finder {
@@ -594,11 +604,13 @@ impl Ledger {
         let reporter_enrollment =
             enrollment(reporter).ok_or_else(|| missing("the reporter's Enroll"))?;
 
-        let prefix = self.prefix_at(claim.lamport_bound);
-        if prefix.claim != claim {
+        let prefix = self
+            .finalized_prefix(epoch as usize)
+            .ok_or(AuditError::NotSettled(ev.lamport()))?;
+        let claim = prefix.claim;
+        if prefix.ids.len() as u64 != claim.event_count || prefix.state.root() != claim.state_root {
             return Err(AuditError::Inconsistent(format!(
-                "this node's prefix at bound {} is not the finalized claim",
-                claim.lamport_bound
+                "this node's prefix of epoch {epoch} is not the finalized claim"
             )));
         }
         let hashes: Vec<Hash32> = prefix
@@ -654,7 +666,7 @@ impl Ledger {
                 admissions_hex: vec![],
             },
         };
-        let checkpoint = self.checkpoint_evidence(&claim)?;
+        let checkpoint = self.checkpoint_evidence(epoch)?;
         Ok(Bundle {
             checkpoint,
             ..bundle
@@ -668,31 +680,34 @@ impl Ledger {
         bound: Option<u64>,
         since: Option<u64>,
     ) -> Result<CheckpointFile, AuditError> {
-        let finalized = self.state().finalized_claims.clone();
+        let finalized: Vec<CheckpointClaim> = self.finals.iter().map(|f| f.claim).collect();
         let find = |b: u64| {
             finalized
                 .iter()
-                .find(|c| c.lamport_bound == b)
-                .copied()
+                .position(|c| c.lamport_bound == b)
+                .map(|i| (i as u64 + 1, finalized[i]))
                 .ok_or(AuditError::NoCheckpoint(b))
         };
-        let claim = match bound {
+        let (epoch, claim) = match bound {
             Some(b) => find(b)?,
-            None => *finalized
-                .get_max()
+            None => finalized
+                .last()
+                .map(|c| (finalized.len() as u64, *c))
                 .ok_or_else(|| AuditError::Missing("a finalized checkpoint".into()))?,
         };
         let consistency = match since {
             None => None,
             Some(s) => {
-                let old = find(s)?;
+                let (_, old) = find(s)?;
                 if old.lamport_bound > claim.lamport_bound {
                     return Err(AuditError::Inconsistent(format!(
                         "checkpoint {s} is later than {}",
                         claim.lamport_bound
                     )));
                 }
-                let prefix = self.prefix_at(claim.lamport_bound);
+                let prefix = self
+                    .finalized_prefix(epoch as usize)
+                    .ok_or(AuditError::NoCheckpoint(claim.lamport_bound))?;
                 let hashes: Vec<Hash32> = prefix
                     .ids
                     .iter()
@@ -715,7 +730,7 @@ impl Ledger {
         Ok(CheckpointFile {
             format: CHECKPOINT_FORMAT.into(),
             network_id_hex: self.network,
-            checkpoint: self.checkpoint_evidence(&claim)?,
+            checkpoint: self.checkpoint_evidence(epoch)?,
             consistency,
         })
     }

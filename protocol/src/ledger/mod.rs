@@ -1,12 +1,13 @@
 //! The ledger: a pure function from a set of valid signed events to a state.
 //!
-//! Events are applied in one total order that every node computes alike: by Lamport
-//! clock, ties broken by content id. An event's clock exceeds that of its previous
-//! event and of its dependencies, so this order respects causality. An event whose
-//! previous event or dependencies are still missing waits in a pending pool; it is
-//! ordered only once its whole causal past is present. A late event that sorts before
-//! events already applied makes the ledger re-apply from the nearest snapshot before
-//! it, so the state is always that of applying the whole set in order from genesis.
+//! Events are applied in one total order that every node computes alike. Finalized
+//! checkpoints cut the order into epochs: the events a finalized claim's heads reach
+//! (and no earlier claim's did) form its epoch, ordered by Lamport clock and content
+//! id; every other event comes after all epochs, in the same order. A finalized
+//! prefix is fixed by the content of its claim, so nothing that arrives later, however
+//! low its clock, is ordered inside it: a late event costs only a re-fold of the
+//! unfinalized tail. An event whose previous event or dependencies are still missing
+//! waits in a pending pool; it is ordered only once its whole causal past is present.
 
 mod apply;
 pub mod audit;
@@ -29,8 +30,34 @@ use crate::payload::Payload;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use thiserror::Error;
 
-/// Position of an event in ledger order.
-pub type OrderKey = (u64, ContentId);
+/// Position in ledger order: (epoch, Lamport clock, content id). The epoch of an event
+/// is the number (from 1) of the first finalized claim whose prefix holds it, or
+/// [`TAIL`] for an event no finalized claim holds yet. Each epoch ends with a mark,
+/// `(epoch, u64::MAX, [0xff; 32])`, where the fold settles the finalized claim.
+pub type OrderKey = (u64, u64, ContentId);
+
+/// Epoch of the events no finalized claim holds yet.
+pub const TAIL: u64 = u64::MAX;
+
+const MARK_ID: Hash32 = Hash32([0xff; 32]);
+
+fn mark(epoch: u64) -> OrderKey {
+    (epoch, u64::MAX, MARK_ID)
+}
+
+fn is_mark(key: &OrderKey) -> bool {
+    key.0 != TAIL && key.1 == u64::MAX && key.2 == MARK_ID
+}
+
+/// The claim some heads give at a bound, and the orgs of the state after its prefix.
+type Computed = (CheckpointClaim, BTreeSet<PublicKey>);
+
+/// A finalized claim and the heads that found its prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Final {
+    pub claim: CheckpointClaim,
+    pub heads: Vec<ContentId>,
+}
 
 /// Events applied between two snapshots. Small enough that a re-apply after a late
 /// arrival is cheap, large enough that snapshots cost little (they share structure).
@@ -109,8 +136,12 @@ pub struct Ledger {
     /// Events whose causal past is complete, by id.
     /// Boxed: the map moves its entries when it grows, and an event is large.
     events: HashMap<ContentId, Box<SignedEvent>>,
-    /// The same events in ledger order.
+    /// The same events in ledger order, with the mark ending each epoch.
     order: BTreeSet<OrderKey>,
+    /// (Lamport clock, id) of every ordered event: the set peers reconcile.
+    items: BTreeSet<(u64, ContentId)>,
+    /// Epoch of every event a finalized claim holds.
+    epoch_of: HashMap<ContentId, u64>,
     /// Every content id held at (author, seq); two or more is an equivocation.
     chains: HashMap<(PublicKey, u64), ContentId>,
     /// Further ids at an (author, seq) already taken: equivocations only, so rare.
@@ -121,12 +152,24 @@ pub struct Ledger {
     /// first event named an Admit or a Rotate of it that was itself on an org's line.
     /// Only such events introduce a key (ordering check 5).
     org_line: std::collections::HashSet<ContentId>,
-    /// Key → the first ordered event (in ledger order) that introduces it: what its
-    /// first event should name.
-    introductions: HashMap<PublicKey, OrderKey>,
-    equivocators: BTreeMap<PublicKey, u64>,
-    /// Every bound named by an ordered Checkpoint.
-    claimed_bounds: BTreeSet<u64>,
+    /// Authors of the events on an org's line: whose chains a claim's heads follow.
+    line_authors: BTreeSet<PublicKey>,
+    /// Ordered events no event on an org's line reaches yet, by (Lamport, id): what
+    /// an org seals.
+    unsealed: BTreeSet<(u64, ContentId)>,
+    /// Key → the first ordered event (by Lamport clock and id) that introduces it:
+    /// what its first event should name.
+    introductions: HashMap<PublicKey, (u64, ContentId)>,
+    /// Ordered Checkpoint events by bound and signer.
+    signatures: BTreeMap<u64, BTreeMap<PublicKey, Vec<ContentId>>>,
+    /// Finalized claims, epoch 1 first.
+    finals: Vec<Final>,
+    /// The state at the end of the last epoch (after its settlement): where the tail's
+    /// fold starts and what the next claim is counted against.
+    base: State,
+    /// (bound, heads) → the claim they give on top of the finalized prefix and the
+    /// orgs after it (None: a head above the bound). Cleared at each finalization.
+    claims_cache: HashMap<(u64, Vec<ContentId>), Option<Computed>>,
     pending: BTreeMap<ContentId, SignedEvent>,
     /// Missing id → pending events that wait for it.
     waiting: BTreeMap<ContentId, Vec<ContentId>>,
@@ -135,7 +178,7 @@ pub struct Ledger {
     applied_to: Option<OrderKey>,
     /// Smallest key inserted before `applied_to` since the last catch-up.
     dirty_from: Option<OrderKey>,
-    /// (last key applied, state after it).
+    /// (last key applied, state after it), in the tail.
     snapshots: BTreeMap<OrderKey, State>,
     snapshot_interval: u64,
     /// Root of `state` while it is unchanged: computing one walks the whole state
@@ -158,13 +201,19 @@ impl Ledger {
             network,
             events: HashMap::new(),
             order: BTreeSet::new(),
+            items: BTreeSet::new(),
+            epoch_of: HashMap::new(),
             chains: HashMap::new(),
             forks: BTreeMap::new(),
             heads: HashMap::new(),
             org_line: Default::default(),
+            line_authors: BTreeSet::new(),
+            unsealed: BTreeSet::new(),
             introductions: HashMap::new(),
-            equivocators: BTreeMap::new(),
-            claimed_bounds: BTreeSet::new(),
+            signatures: BTreeMap::new(),
+            finals: Vec::new(),
+            base: state.clone(),
+            claims_cache: HashMap::new(),
             pending: BTreeMap::new(),
             waiting: BTreeMap::new(),
             state,
@@ -211,6 +260,7 @@ impl Ledger {
             self.pending.insert(id, ev);
             return Ok(only(Inserted::Pending(missing)));
         }
+        let mut signed = matches!(ev.payload(), Payload::Checkpoint(_));
         self.order_complete(ev)?;
         let mut completed = Vec::new();
         let mut dropped = Vec::new();
@@ -226,6 +276,7 @@ impl Ledger {
                 let Some(ev) = self.pending.remove(&w) else {
                     continue;
                 };
+                signed |= matches!(ev.payload(), Payload::Checkpoint(_));
                 match self.order_complete(ev) {
                     Ok(()) => {
                         completed.push(w);
@@ -234,6 +285,9 @@ impl Ledger {
                     Err(e) => dropped.push((w, e)),
                 }
             }
+        }
+        if signed {
+            self.finalize_due();
         }
         Ok(Insertion {
             inserted: Inserted::Ordered,
@@ -293,13 +347,10 @@ impl Ledger {
         }
     }
 
-    /// Ids among `ev`'s prev and deps that are not yet ordered: what a pending event
-    /// waits for.
+    /// Ids among `ev`'s prev, deps and (for a Checkpoint) heads that are not yet
+    /// ordered: what a pending event waits for.
     pub fn missing(&self, ev: &SignedEvent) -> Vec<ContentId> {
-        ev.body()
-            .prev
-            .iter()
-            .chain(ev.body().deps.iter())
+        refs(ev)
             .filter(|d| !self.events.contains_key(d))
             .copied()
             .collect()
@@ -317,12 +368,12 @@ impl Ledger {
             if p.body().timestamp_ms > body.timestamp_ms {
                 return Err(LedgerError::TimeBackwards);
             }
-            floor = p.lamport();
         }
-        for d in &body.deps {
+        for d in refs(&ev) {
             floor = floor.max(self.events[d].lamport());
         }
-        if body.lamport <= floor && (body.prev.is_some() || !body.deps.is_empty()) {
+        let has_refs = refs(&ev).next().is_some();
+        if body.lamport <= floor && has_refs {
             return Err(LedgerError::LamportTooLow {
                 got: body.lamport,
                 floor,
@@ -335,9 +386,11 @@ impl Ledger {
             });
         }
         let on_org_line = self.role(&ev)?;
-        let key = (ev.lamport(), ev.id());
+        let id = ev.id();
+        let author = ev.author();
         if on_org_line {
-            self.org_line.insert(ev.id());
+            self.org_line.insert(id);
+            self.line_authors.insert(author);
             let introduced = match ev.payload() {
                 Payload::Admit(a) => Some(a.org),
                 Payload::Rotate(r) => Some(r.to),
@@ -345,70 +398,223 @@ impl Ledger {
                 _ => None,
             };
             if let Some(k) = introduced {
-                let first = self.introductions.entry(k).or_insert(key);
-                *first = (*first).min(key);
+                let first = self.introductions.entry(k).or_insert((ev.lamport(), id));
+                *first = (*first).min((ev.lamport(), id));
             }
+            // Everything this event reaches is sealed now.
+            let mut stack: Vec<ContentId> = refs(&ev).copied().collect();
+            while let Some(x) = stack.pop() {
+                let Some(e) = self.events.get(&x) else {
+                    continue;
+                };
+                if self.unsealed.remove(&(e.lamport(), x)) {
+                    stack.extend(refs(e).copied());
+                }
+            }
+        } else {
+            self.unsealed.insert((ev.lamport(), id));
         }
-        let author = ev.author();
         let seq = ev.seq();
         let head = self.heads.entry(author).or_insert(seq);
         *head = (*head).max(seq);
-        let taken = match self.chains.entry((author, seq)) {
+        match self.chains.entry((author, seq)) {
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(ev.id());
-                false
+                v.insert(id);
             }
-            std::collections::hash_map::Entry::Occupied(_) => true,
-        };
-        if taken {
-            self.forks.entry((author, seq)).or_default().push(ev.id());
-            // Equivocation: from the lowest forked seq on, this author's events are void.
-            let first = self.equivocators.get(&author).copied();
-            if first.is_none_or(|s| seq < s) {
-                self.equivocators.insert(author, seq);
-                let affected = self
-                    .first_key_from(&author, seq)
-                    .into_iter()
-                    .chain(std::iter::once(key))
-                    .min();
-                if let Some(k) = affected {
-                    self.mark_dirty(k);
-                }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.forks.entry((author, seq)).or_default().push(id);
             }
         }
         if let Payload::Checkpoint(c) = ev.payload() {
-            // The fold records the prefix at each claimed bound as it passes it; a new
-            // bound it already passed means going back to just after the bound.
-            if self.claimed_bounds.insert(c.lamport_bound) {
-                self.mark_dirty((c.lamport_bound.saturating_add(1), ContentId::ZERO));
-            }
+            self.signatures
+                .entry(c.lamport_bound)
+                .or_default()
+                .entry(author)
+                .or_default()
+                .push(id);
         }
+        let key = (TAIL, ev.lamport(), id);
         self.mark_dirty(key);
         self.order.insert(key);
-        self.events.insert(ev.id(), Box::new(ev));
+        self.items.insert((ev.lamport(), id));
+        self.events.insert(id, Box::new(ev));
         Ok(())
     }
 
-    /// The first position in ledger order of an ordered event by `author` at `seq` or
-    /// later: where voiding an equivocator's events from `seq` on changes the fold.
-    fn first_key_from(&self, author: &PublicKey, seq: u64) -> Option<OrderKey> {
-        let top = self.heads.get(author).copied().unwrap_or(seq);
-        (seq..=top)
-            .flat_map(|q| self.ids_at(author, q))
-            .filter_map(|i| self.events.get(&i).map(|e| (e.lamport(), i)))
-            .min()
+    /// Finalizes every claim that is due, in turn, each on top of the one before.
+    ///
+    /// Due: the claim builds on the last finalized one (`source` is its events root,
+    /// zero for the first), its bound is above that one's, and the orgs that signed it
+    /// with heads that give it (heads at or below the bound, whose prefix has exactly
+    /// the claimed count, events root and state root), and signed no other claim at
+    /// that bound, are a quorum of the orgs of the state after that prefix. The lowest
+    /// bound is taken first, then the lowest claim.
+    fn finalize_due(&mut self) {
+        while let Some((fin, ids, state)) = self.next_final() {
+            self.commit_final(fin, ids, state);
+        }
     }
 
-    /// Digest of (id, signature) of every ordered event up to `at`, in ledger order:
-    /// what names the exact prefix a snapshot was folded from.
+    fn next_final(&mut self) -> Option<(Final, Vec<ContentId>, State)> {
+        let last = self.finals.last().map(|f| f.claim);
+        let source = last.map_or(Hash32::ZERO, |c| c.events_root);
+        let from = last.map_or(0, |c| c.lamport_bound.saturating_add(1));
+        let rules = self.genesis.rules.clone();
+        let bounds: Vec<u64> = self.signatures.range(from..).map(|(b, _)| *b).collect();
+        for bound in bounds {
+            // (claim, heads) → signers, for orgs that signed one claim at the bound.
+            let mut signed: BTreeMap<(CheckpointClaim, Vec<ContentId>), Vec<PublicKey>> =
+                BTreeMap::new();
+            for (org, ids) in &self.signatures[&bound] {
+                let claims: BTreeSet<(CheckpointClaim, &Vec<ContentId>)> = ids
+                    .iter()
+                    .filter_map(|i| {
+                        let ev = &self.events[i];
+                        match ev.payload() {
+                            Payload::Checkpoint(c) if ev.lamport() > bound => {
+                                Some((CheckpointClaim::from(c), &c.heads))
+                            }
+                            _ => None,
+                        }
+                    })
+                    .collect();
+                let distinct: BTreeSet<CheckpointClaim> = claims.iter().map(|c| c.0).collect();
+                // An org that signed two claims at one bound counts for neither.
+                if distinct.len() != 1 {
+                    continue;
+                }
+                if let Some((claim, heads)) = claims.into_iter().next() {
+                    if claim.source == source {
+                        signed.entry((claim, heads.clone())).or_default().push(*org);
+                    }
+                }
+            }
+            let mut tally: BTreeMap<CheckpointClaim, (usize, Vec<ContentId>, usize)> =
+                BTreeMap::new();
+            for ((claim, heads), orgs) in signed {
+                let Some((computed, prefix_orgs)) = self.computed(bound, &heads) else {
+                    continue;
+                };
+                if computed != claim {
+                    continue;
+                }
+                let valid = orgs.iter().filter(|o| prefix_orgs.contains(*o)).count();
+                let t = tally
+                    .entry(claim)
+                    .or_insert((0, heads.clone(), prefix_orgs.len()));
+                t.0 += valid;
+            }
+            for (claim, (valid, heads, n)) in tally {
+                if rules.is_quorum(valid, n) {
+                    let (_, ids, state) = self.extend(&heads, bound)?;
+                    return Some((Final { claim, heads }, ids, state));
+                }
+            }
+        }
+        None
+    }
+
+    /// The claim `heads` give at `bound` on top of the finalized prefix, and the orgs
+    /// of the state after it; cached until the next finalization.
+    fn computed(&mut self, bound: u64, heads: &[ContentId]) -> Option<Computed> {
+        let key = (bound, heads.to_vec());
+        if let Some(c) = self.claims_cache.get(&key) {
+            return c.clone();
+        }
+        let c = self
+            .extend(heads, bound)
+            .map(|(claim, _, state)| (claim, state.orgs.keys().copied().collect()));
+        self.claims_cache.insert(key, c.clone());
+        c
+    }
+
+    /// The prefix `heads` give on top of the finalized one, as a claim at `bound`: its
+    /// new ids in order and the state after them. None when a head is not ordered or
+    /// above the bound.
+    fn extend(
+        &self,
+        heads: &[ContentId],
+        bound: u64,
+    ) -> Option<(CheckpointClaim, Vec<ContentId>, State)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = Vec::new();
+        for h in heads {
+            let e = self.events.get(h)?;
+            if e.lamport() > bound {
+                return None;
+            }
+            stack.push(*h);
+        }
+        let mut ids = Vec::new();
+        while let Some(x) = stack.pop() {
+            if self.epoch_of.contains_key(&x) || !seen.insert(x) {
+                continue;
+            }
+            let e = &self.events[&x];
+            ids.push((e.lamport(), x));
+            stack.extend(refs(e).copied());
+        }
+        ids.sort_unstable();
+        let mut state = self.base.clone();
+        let ctx = apply::Ctx {
+            rules: &self.genesis.rules,
+        };
+        for (_, id) in &ids {
+            apply::apply(&mut state, &ctx, &self.events[id]);
+        }
+        let source = self
+            .finals
+            .last()
+            .map_or(Hash32::ZERO, |f| f.claim.events_root);
+        let claim = CheckpointClaim {
+            lamport_bound: bound,
+            source,
+            event_count: state.frontier.count(),
+            events_root: state.frontier.root(),
+            state_root: state.root(),
+        };
+        Some((claim, ids.into_iter().map(|k| k.1).collect(), state))
+    }
+
+    /// Makes `fin` the next epoch: its new events move out of the tail, its mark
+    /// settles, and the tail is folded again from there.
+    fn commit_final(&mut self, fin: Final, ids: Vec<ContentId>, mut state: State) {
+        let epoch = self.finals.len() as u64 + 1;
+        for id in &ids {
+            let lamport = self.events[id].lamport();
+            self.order.remove(&(TAIL, lamport, *id));
+            self.order.insert((epoch, lamport, *id));
+            self.epoch_of.insert(*id, epoch);
+        }
+        self.order.insert(mark(epoch));
+        apply::finalize(&mut state, fin.claim);
+        self.finals.push(fin);
+        self.claims_cache.clear();
+        self.base = state.clone();
+        self.state = state;
+        self.applied_to = Some(mark(epoch));
+        self.dirty_from = None;
+        self.snapshots.clear();
+        self.root_cache = None;
+    }
+
+    /// Digest of every key up to `at` in ledger order, with each event's signature and
+    /// each mark's claim: what names the exact prefix a snapshot was folded from.
     fn prefix_digest(&self, at: OrderKey) -> Hash32 {
         let mut h = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
         // Hashed in large pieces: two small updates per event cost more than the rest.
         let mut buf = Vec::with_capacity(96 * 1024);
         for key in self.order.range(..=at) {
-            buf.extend_from_slice(key.1.as_bytes());
-            buf.extend_from_slice(self.events[&key.1].signature());
-            if buf.len() == buf.capacity() {
+            if is_mark(key) {
+                let Some(f) = self.finals.get(key.0 as usize - 1) else {
+                    continue;
+                };
+                buf.extend_from_slice(&crate::encoding::to_canonical(&f.claim));
+            } else {
+                buf.extend_from_slice(key.2.as_bytes());
+                buf.extend_from_slice(self.events[&key.2].signature());
+            }
+            if buf.len() >= 64 * 1024 {
                 h.update(&buf);
                 buf.clear();
             }
@@ -426,8 +632,6 @@ impl Ledger {
             self.network,
             at,
             self.prefix_digest(at),
-            self.claimed_bounds.clone(),
-            self.equivocators.clone(),
             self.state.clone(),
         ))
     }
@@ -436,11 +640,9 @@ impl Ledger {
     /// events after its position are applied from then on. Meant for right after the
     /// stored events are inserted at start-up, but sound at any time.
     ///
-    /// Refused, leaving the ledger as it was, unless this ledger's ordered events up to
-    /// the snapshot's position are exactly those it was folded from, and no fact of
-    /// the whole set learnt since (a Checkpoint bound the fold had already passed, an
-    /// equivocation reaching back before the position) would have folded them
-    /// differently. The state is then the same as a replay's, byte for byte.
+    /// Refused, leaving the ledger as it was, unless this ledger's order up to the
+    /// snapshot's position (events and finalization marks) is exactly the one it was
+    /// folded from. The state is then the same as a replay's, byte for byte.
     pub fn restore(&mut self, snap: Snapshot) -> Result<(), SnapshotError> {
         if snap.network != self.network {
             return Err(SnapshotError::WrongNetwork {
@@ -449,21 +651,13 @@ impl Ledger {
             });
         }
         let at = snap.at;
-        if !self.order.contains(&at) || self.prefix_digest(at) != snap.prefix_digest {
+        let floor = self.finals.len() as u64;
+        // Only a position in the tail: the finalized prefix is already folded.
+        if at.0 != TAIL && at != mark(floor)
+            || !self.order.contains(&at)
+            || self.prefix_digest(at) != snap.prefix_digest
+        {
             return Err(SnapshotError::OtherEvents);
-        }
-        let new_bounds = self
-            .claimed_bounds
-            .difference(&snap.claimed_bounds)
-            .map(|b| (b.saturating_add(1), ContentId::ZERO));
-        // Equivocator seqs only ever go down: any other value is one learnt since.
-        let new_forks = self
-            .equivocators
-            .iter()
-            .filter(|(a, s)| snap.equivocators.get(*a) != Some(*s))
-            .filter_map(|(a, s)| self.first_key_from(a, *s));
-        if new_bounds.chain(new_forks).min().is_some_and(|k| k <= at) {
-            return Err(SnapshotError::Stale);
         }
         self.state = snap.state;
         self.root_cache = None;
@@ -487,7 +681,8 @@ impl Ledger {
         }
         if let Some(dirty) = self.dirty_from.take() {
             // Drop snapshots at or after the first changed position, resume from the
-            // latest one before it (or from genesis).
+            // latest one before it, or from the end of the finalized prefix (nothing
+            // inserted ever lands inside it).
             let _ = self.snapshots.split_off(&dirty);
             match self.snapshots.iter().next_back() {
                 Some((k, s)) => {
@@ -495,15 +690,14 @@ impl Ledger {
                     self.state = s.clone();
                 }
                 None => {
-                    self.applied_to = None;
-                    self.state = initial_state(&self.genesis);
+                    let epochs = self.finals.len() as u64;
+                    self.applied_to = (epochs > 0).then(|| mark(epochs));
+                    self.state = self.base.clone();
                 }
             }
         }
         let ctx = apply::Ctx {
             rules: &self.genesis.rules,
-            claimed_bounds: &self.claimed_bounds,
-            equivocators: &self.equivocators,
         };
         let range = match self.applied_to {
             Some(a) => self
@@ -511,15 +705,25 @@ impl Ledger {
                 .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
             None => self.order.range(..),
         };
+        let total = self.events.len() as u64;
         for key in range {
-            apply::apply(&mut self.state, &ctx, &self.events[&key.1]);
+            if is_mark(key) {
+                if let Some(f) = self.finals.get(key.0 as usize - 1) {
+                    apply::finalize(&mut self.state, f.claim);
+                }
+            } else {
+                apply::apply(&mut self.state, &ctx, &self.events[&key.2]);
+            }
             self.applied_to = Some(*key);
             // Late events sort near the tip, so only the last stretch is worth
             // snapshots; snapshotting a long replay would only slow it (a snapshot
             // makes the next writes copy shared nodes).
-            let remaining = self.order.len() as u64 - self.state.applied;
+            let remaining = total.saturating_sub(self.state.applied);
             let near_tip = remaining <= self.snapshot_interval.saturating_mul(MAX_SNAPSHOTS as u64);
-            if near_tip && self.state.applied.is_multiple_of(self.snapshot_interval) {
+            if key.0 == TAIL
+                && near_tip
+                && self.state.applied.is_multiple_of(self.snapshot_interval)
+            {
                 self.snapshots.insert(*key, self.state.clone());
                 if self.snapshots.len() > MAX_SNAPSHOTS {
                     self.snapshots.pop_first();
@@ -539,56 +743,186 @@ impl Ledger {
         *self.root_cache.get_or_insert_with(|| self.state.root())
     }
 
-    /// What a Checkpoint at `bound` claims: the event count, the Merkle root of the
-    /// content ids in order and the state root of the prefix of events with a Lamport
-    /// clock at most `bound`.
-    pub fn claim_at(&self, bound: u64) -> CheckpointClaim {
-        claim_of(bound, &self.state_at(bound))
+    /// Claims finalized so far, epoch 1 first.
+    pub fn finals(&self) -> &[Final] {
+        &self.finals
     }
 
-    /// The prefix of events with a Lamport clock at most `bound`: its claim, the
-    /// state after applying exactly it, and its content ids in ledger order (the
-    /// leaves of `events_root`), from which auditors' proofs are built.
-    pub fn prefix_at(&self, bound: u64) -> Prefix {
-        let state = self.state_at(bound);
-        let ids = self
-            .order
-            .range(..=(bound, Hash32([0xff; 32])))
-            .map(|k| k.1)
-            .collect();
-        Prefix {
-            claim: claim_of(bound, &state),
-            state,
-            ids,
+    /// The state at the end of the finalized prefix (after its settlement).
+    pub fn finalized_state(&self) -> &State {
+        &self.base
+    }
+
+    /// The heads an honest org names for a claim at `bound`: on each chain of an org's
+    /// line, the last event at or below the bound that no finalized claim holds yet.
+    /// A chain with two events at one seq is followed only up to the seq before.
+    pub fn heads_at(&self, bound: u64) -> Vec<ContentId> {
+        let mut out = Vec::new();
+        for author in &self.line_authors {
+            let Some(&top) = self.heads.get(author) else {
+                continue;
+            };
+            let fork = self
+                .forks
+                .range((*author, 0)..=(*author, u64::MAX))
+                .next()
+                .map(|((_, s), _)| *s);
+            let top = match fork {
+                Some(0) => continue,
+                Some(s) => top.min(s - 1),
+                None => top,
+            };
+            let mut seq = top;
+            loop {
+                if let Some(id) = self.chains.get(&(*author, seq)) {
+                    let e = &self.events[id];
+                    if e.lamport() <= bound {
+                        if !self.epoch_of.contains_key(id) {
+                            out.push(*id);
+                        }
+                        break;
+                    }
+                }
+                if seq == 0 {
+                    break;
+                }
+                seq -= 1;
+            }
         }
+        out.sort_unstable();
+        out
     }
 
-    /// The state after exactly the events with a clock at most `bound`, folded from
-    /// the latest kept snapshot at or below it that lies before any dirty position,
-    /// or from genesis. An org node needs this for every checkpoint it signs, a
-    /// stride behind the tip, where folding a million events from genesis would
-    /// stall it for seconds.
-    fn state_at(&self, bound: u64) -> State {
-        let last = (bound, Hash32([0xff; 32]));
-        let valid_before = self.dirty_from.unwrap_or((u64::MAX, Hash32([0xff; 32])));
-        let start = self
-            .snapshots
-            .range(..=last)
-            .next_back()
-            .filter(|(k, _)| **k < valid_before);
-        let (mut state, from) = match start {
-            Some((k, s)) => (s.clone(), std::ops::Bound::Excluded(*k)),
-            None => (initial_state(&self.genesis), std::ops::Bound::Unbounded),
+    /// What an honest org signs at `bound`: the claim its [`Ledger::heads_at`] give on
+    /// top of the finalized prefix. None when the bound is not above the last
+    /// finalized one, or the claim would add nothing but Checkpoint events (a quiet
+    /// network stops signing).
+    pub fn claim_at(&self, bound: u64) -> Option<crate::payload::Checkpoint> {
+        if self
+            .finals
+            .last()
+            .is_some_and(|f| f.claim.lamport_bound >= bound)
+        {
+            return None;
+        }
+        let heads = self.heads_at(bound);
+        let (claim, ids, _) = self.extend(&heads, bound)?;
+        let settles = ids
+            .iter()
+            .any(|i| !matches!(self.events[i].payload(), Payload::Checkpoint(_)));
+        settles.then(|| claim.payload(heads))
+    }
+
+    /// Whether the claims signed at `bound` are settled one way or the other: the
+    /// last finalized bound reached it, or no claim there on top of the finalized
+    /// prefix can reach a quorum, even if every org that has signed neither at the
+    /// bound nor above it signs it. Orgs are those of the current state: an org
+    /// evicted since is not waited for. An honest org signs its next bound only then (docs/protocol.md,
+    /// "Signing checkpoints").
+    pub fn bound_decided(&mut self, bound: u64) -> bool {
+        let last = self.finals.last().map(|f| f.claim);
+        if last.is_some_and(|c| c.lamport_bound >= bound) {
+            return true;
+        }
+        let source = last.map_or(Hash32::ZERO, |c| c.events_root);
+        let orgs: BTreeSet<PublicKey> = self.state().orgs.keys().copied().collect();
+        let n = orgs.len();
+        let Some(by_org) = self.signatures.get(&bound) else {
+            return false;
         };
+        let mut tally: BTreeMap<CheckpointClaim, usize> = BTreeMap::new();
+        let mut signed = 0;
+        for (_, ids) in by_org.iter().filter(|(o, _)| orgs.contains(*o)) {
+            signed += 1;
+            for i in ids {
+                if let Payload::Checkpoint(c) = self.events[i].payload() {
+                    let claim = CheckpointClaim::from(c);
+                    if claim.source == source {
+                        *tally.entry(claim).or_default() += 1;
+                    }
+                }
+            }
+        }
+        // An org that signed a higher bound will not sign this one: orgs sign bounds
+        // in increasing order.
+        let moved_on = orgs
+            .iter()
+            .filter(|o| !by_org.contains_key(*o))
+            .filter(|o| {
+                self.signatures
+                    .range(bound.saturating_add(1)..)
+                    .any(|(_, m)| m.contains_key(*o))
+            })
+            .count();
+        let unseen = n.saturating_sub(signed + moved_on);
+        let best = tally.values().max().copied().unwrap_or(0);
+        !self.genesis.rules.is_quorum(best + unseen, n)
+    }
+
+    /// The Checkpoint events signed at `bound`: what an org's next Checkpoint names in
+    /// its deps, so that whoever holds it holds why the bound was decided.
+    pub fn signatures_at(&self, bound: u64) -> Vec<ContentId> {
+        self.signatures
+            .get(&bound)
+            .map(|m| m.values().flatten().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Bounds above `after` that some Checkpoint names, lowest first.
+    pub fn signed_bounds_above(&self, after: u64) -> Vec<u64> {
+        self.signatures
+            .range(after.saturating_add(1)..)
+            .map(|(b, _)| *b)
+            .collect()
+    }
+
+    /// The last bound `org` signed, if any.
+    pub fn last_signed(&self, org: &PublicKey) -> Option<u64> {
+        self.signatures
+            .iter()
+            .rev()
+            .find(|(_, m)| m.contains_key(org))
+            .map(|(b, _)| *b)
+    }
+
+    /// Ordered events that no event on an org's line reaches yet, by (Lamport, id):
+    /// what org nodes seal.
+    pub fn unsealed(&self) -> impl Iterator<Item = &SignedEvent> {
+        self.unsealed.iter().map(|k| &*self.events[&k.1])
+    }
+
+    /// The finalized prefix of epoch `epoch` (1 = first): its claim, the state before
+    /// its settlement (what `state_root` commits to) and its ids in ledger order (the
+    /// leaves of `events_root`), from which auditors' proofs are built. Folds from
+    /// genesis: for audits, not for every event.
+    pub fn finalized_prefix(&self, epoch: usize) -> Option<Prefix> {
+        let fin = self.finals.get(epoch.checked_sub(1)?)?;
+        let mut state = initial_state(&self.genesis);
         let ctx = apply::Ctx {
             rules: &self.genesis.rules,
-            claimed_bounds: &self.claimed_bounds,
-            equivocators: &self.equivocators,
         };
-        for key in self.order.range((from, std::ops::Bound::Included(last))) {
-            apply::apply(&mut state, &ctx, &self.events[&key.1]);
+        let mut ids = Vec::new();
+        for key in self.order.range(..mark(epoch as u64)) {
+            if is_mark(key) {
+                if let Some(f) = self.finals.get(key.0 as usize - 1) {
+                    apply::finalize(&mut state, f.claim);
+                }
+            } else {
+                apply::apply(&mut state, &ctx, &self.events[&key.2]);
+                ids.push(key.2);
+            }
         }
-        state
+        Some(Prefix {
+            claim: fin.claim,
+            state,
+            ids,
+        })
+    }
+
+    /// The epoch of `id`: the number of the finalized claim whose prefix first holds
+    /// it, if one does.
+    pub fn epoch(&self, id: &ContentId) -> Option<u64> {
+        self.epoch_of.get(id).copied()
     }
 
     pub fn get(&self, id: &ContentId) -> Option<&SignedEvent> {
@@ -600,7 +934,10 @@ impl Ledger {
 
     /// Ordered events, in ledger order.
     pub fn events(&self) -> impl Iterator<Item = &SignedEvent> {
-        self.order.iter().map(|k| &*self.events[&k.1])
+        self.order
+            .iter()
+            .filter(|k| !is_mark(k))
+            .map(|k| &*self.events[&k.2])
     }
 
     /// Ordered events (pending ones not counted).
@@ -644,8 +981,18 @@ impl Ledger {
     /// (Lamport clock, id) of every ordered event, sorted: the set a node reconciles
     /// with its peers. Pending events are left out: an event is passed on only once
     /// its causal past is present and it passed the ordering checks.
-    pub fn all_items(&self) -> Vec<OrderKey> {
-        self.order.iter().copied().collect()
+    pub fn all_items(&self) -> Vec<(u64, ContentId)> {
+        self.items.iter().copied().collect()
+    }
+
+    /// Ordered events after `at` in ledger order (marks left out): what a snapshot
+    /// taken at `at` has not applied.
+    pub fn ids_after(&self, at: OrderKey) -> Vec<ContentId> {
+        self.order
+            .range((std::ops::Bound::Excluded(at), std::ops::Bound::Unbounded))
+            .filter(|k| !is_mark(k))
+            .map(|k| k.2)
+            .collect()
     }
 
     /// Ids of the pending events.
@@ -653,7 +1000,7 @@ impl Ledger {
         self.pending.keys().copied().collect()
     }
 
-    /// The event that introduces `key` (the first in ledger order): what a new
+    /// The event that introduces `key` (the first by clock and id): what a new
     /// member's (or an admitted or rotated org key's) first event names among its deps.
     pub fn introduction(&self, key: &PublicKey) -> Option<ContentId> {
         self.introductions.get(key).map(|k| k.1)
@@ -661,29 +1008,31 @@ impl Ledger {
 
     /// Highest Lamport clock among ordered events.
     pub fn max_lamport(&self) -> u64 {
-        self.order.iter().next_back().map_or(0, |k| k.0)
+        self.items.iter().next_back().map_or(0, |k| k.0)
     }
 
     /// Two events by one author at one seq, if the author equivocated: the proof.
     pub fn equivocation(&self, author: &PublicKey) -> Option<(&SignedEvent, &SignedEvent)> {
-        let seq = self.equivocators.get(author)?;
-        let ids = self.ids_at(author, *seq);
-        Some((
-            self.events.get(ids.first()?)?,
-            self.events.get(ids.get(1)?)?,
-        ))
+        let ((_, seq), more) = self
+            .forks
+            .range((*author, 0)..=(*author, u64::MAX))
+            .next()?;
+        let first = self.chains.get(&(*author, *seq))?;
+        Some((self.events.get(first)?, self.events.get(more.first()?)?))
     }
 }
 
-/// The claim of a prefix, from the state after it (whose frontier holds the count and
-/// the Merkle root of its ids).
-fn claim_of(bound: u64, state: &State) -> CheckpointClaim {
-    CheckpointClaim {
-        lamport_bound: bound,
-        event_count: state.frontier.count(),
-        events_root: state.frontier.root(),
-        state_root: state.root(),
-    }
+/// An event's references: its prev, its deps and, for a Checkpoint, its heads.
+fn refs(ev: &SignedEvent) -> impl Iterator<Item = &ContentId> {
+    let heads: &[ContentId] = match ev.payload() {
+        Payload::Checkpoint(c) => &c.heads,
+        _ => &[],
+    };
+    ev.body()
+        .prev
+        .iter()
+        .chain(ev.body().deps.iter())
+        .chain(heads.iter())
 }
 
 fn initial_state(genesis: &Genesis) -> State {

@@ -3,22 +3,19 @@
 //!
 //! A snapshot is a cache, never a source of truth: it names the exact prefix of the
 //! ledger order it was folded from (a digest over the ids and signatures, in order)
-//! and the facts of the whole event set the fold depended on (checkpoint bounds,
-//! equivocations). [`Ledger::restore`](super::Ledger::restore) accepts it only if the
-//! ledger it is restored into has that same prefix and no fact that would have folded
-//! it differently; otherwise the caller replays from genesis, and gets the same state
-//! either way.
+//! (finalization marks included), which is all the fold depended on.
+//! [`Ledger::restore`](super::Ledger::restore) accepts it only if the ledger it is
+//! restored into has that same prefix; otherwise the caller replays from genesis, and
+//! gets the same state either way.
 
 use super::state::State;
 use super::OrderKey;
 use crate::hash::{Hash32, NetworkId};
-use crate::keys::PublicKey;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 /// First bytes of an encoded snapshot; the last byte is the format version.
-pub const SNAPSHOT_MAGIC: &[u8; 16] = b"carnet-snapshot\x01";
+pub const SNAPSHOT_MAGIC: &[u8; 16] = b"carnet-snapshot\x02";
 
 /// BLAKE3 derive-key context of the prefix digest.
 pub(crate) const PREFIX_DIGEST_CONTEXT: &str = "carnet v1 ledger snapshot prefix";
@@ -87,8 +84,6 @@ pub struct Snapshot {
     pub(crate) at: OrderKey,
     /// Digest of (id, signature) of every event applied, in ledger order.
     pub(crate) prefix_digest: Hash32,
-    pub(crate) claimed_bounds: BTreeSet<u64>,
-    pub(crate) equivocators: BTreeMap<PublicKey, u64>,
     pub(crate) state: State,
 }
 
@@ -109,11 +104,6 @@ pub enum SnapshotError {
     WrongNetwork { expected: NetworkId, got: NetworkId },
     #[error("the events up to the snapshot's position are not the ones it was folded from")]
     OtherEvents,
-    #[error(
-        "an event that arrived after the snapshot (a checkpoint bound or an \
-         equivocation) changes the state before its position"
-    )]
-    Stale,
 }
 
 impl Snapshot {
@@ -173,8 +163,6 @@ impl Snapshot {
         network: NetworkId,
         at: OrderKey,
         prefix_digest: Hash32,
-        claimed_bounds: BTreeSet<u64>,
-        equivocators: BTreeMap<PublicKey, u64>,
         state: State,
     ) -> Self {
         Snapshot {
@@ -182,8 +170,6 @@ impl Snapshot {
             network,
             at,
             prefix_digest,
-            claimed_bounds,
-            equivocators,
             state,
         }
     }
@@ -198,10 +184,8 @@ mod tests {
         let net = Hash32([1; 32]);
         let mut snap = Snapshot::new(
             net,
-            (1, Hash32([2; 32])),
+            (u64::MAX, 1, Hash32([2; 32])),
             Hash32([3; 32]),
-            BTreeSet::new(),
-            BTreeMap::new(),
             State::default(),
         );
         let ours = snap.encode().unwrap();

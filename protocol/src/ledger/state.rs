@@ -162,10 +162,13 @@ pub struct CompanyVote {
     pub revenue: RevenueRange,
 }
 
-/// A set of identical checkpoint claims and the orgs that signed them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// What a checkpoint claims (its payload but the heads, which only say how to find the
+/// prefix): orgs that sign equal claims agree on the prefix and its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CheckpointClaim {
     pub lamport_bound: u64,
+    /// `events_root` of the claim this one builds on; zero for the first.
+    pub source: Hash32,
     pub event_count: u64,
     pub events_root: Hash32,
     pub state_root: Hash32,
@@ -175,6 +178,7 @@ impl From<&crate::payload::Checkpoint> for CheckpointClaim {
     fn from(c: &crate::payload::Checkpoint) -> Self {
         CheckpointClaim {
             lamport_bound: c.lamport_bound,
+            source: c.source,
             event_count: c.event_count,
             events_root: c.events_root,
             state_root: c.state_root,
@@ -182,14 +186,16 @@ impl From<&crate::payload::Checkpoint> for CheckpointClaim {
     }
 }
 
-/// The Checkpoint payload an org signs for a claim.
-impl From<CheckpointClaim> for crate::payload::Checkpoint {
-    fn from(c: CheckpointClaim) -> Self {
+impl CheckpointClaim {
+    /// The Checkpoint payload an org signs for this claim, naming `heads`.
+    pub fn payload(self, heads: Vec<ContentId>) -> crate::payload::Checkpoint {
         crate::payload::Checkpoint {
-            lamport_bound: c.lamport_bound,
-            event_count: c.event_count,
-            events_root: c.events_root,
-            state_root: c.state_root,
+            lamport_bound: self.lamport_bound,
+            source: self.source,
+            event_count: self.event_count,
+            events_root: self.events_root,
+            state_root: self.state_root,
+            heads,
         }
     }
 }
@@ -264,15 +270,23 @@ pub struct State {
     pub holdings: OrdMap<(PublicKey, ContentId), ContentId>,
     /// Escrowed purchases by Lamport clock, for refunds at settlement.
     pub escrowed: OrdSet<(u64, ContentId)>,
+    /// Purchases applied since the last settlement: they wait for the next one, so
+    /// that every purchase has at least one whole epoch to be delivered.
+    pub fresh: OrdSet<ContentId>,
     pub votes: OrdMap<(String, PublicKey), CompanyVote>,
     /// (listing, email commitment) pairs with a confirmed bounce.
     pub bounced: OrdSet<(ContentId, Hash32)>,
     /// (listing, phone commitment) pairs with a confirmed mobile number.
     pub mobile_reported: OrdSet<(ContentId, Hash32)>,
-    pub checkpoints: OrdMap<CheckpointClaim, OrdSet<PublicKey>>,
     /// (org, bound) pairs already signed: an org makes one claim per bound.
     pub signed_bounds: OrdSet<(PublicKey, u64)>,
-    /// Latest claim a quorum signed.
+    /// Each author's next seq in ledger order: an event below it is the second of two
+    /// at one seq (an equivocation).
+    pub next_seq: OrdMap<PublicKey, u64>,
+    /// Authors that equivocated: every event of theirs applied after the second twin
+    /// is void.
+    pub equivocated: OrdSet<PublicKey>,
+    /// Latest finalized claim.
     pub finalized: Option<CheckpointClaim>,
     /// Every claim finalized so far (the greatest is `finalized`): auditors are sent
     /// the earliest one that covers an event. Not part of the state root.
@@ -287,12 +301,6 @@ pub struct State {
     pub last_lamport: u64,
     /// Merkle frontier over the ids applied so far, in ledger order.
     pub frontier: super::frontier::EventsFrontier,
-    /// (count, events root) of the prefix at each bound some Checkpoint names,
-    /// recorded as the fold passes it.
-    pub prefixes: OrdMap<u64, (u64, Hash32)>,
-    /// Claims a quorum signed that do not match this ledger's own prefix: the
-    /// signers saw other events below the bound. Not final here.
-    pub mismatched: OrdSet<CheckpointClaim>,
 }
 
 /// The crowd's view of a company: median ranges and the number of votes.

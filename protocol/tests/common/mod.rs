@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::string::string_regex;
 
 /// The wire order of the payload kinds (the postcard discriminant), as `Payload::kind` names them.
-pub const KINDS: [&str; 17] = [
+pub const KINDS: [&str; 18] = [
     "enroll",
     "revoke",
     "contribute",
@@ -33,6 +33,7 @@ pub const KINDS: [&str; 17] = [
     "admit",
     "evict",
     "rotate",
+    "seal",
 ];
 
 /// The genesis every test event belongs to.
@@ -321,15 +322,26 @@ pub fn payload_of_kind(kind: usize) -> BoxedStrategy<Payload> {
         12 => hash()
             .prop_map(|dedup_key| Payload::OptOut(OptOut { dedup_key }))
             .boxed(),
-        13 => (any::<u64>(), any::<u64>(), hash(), hash())
-            .prop_map(|(lamport_bound, event_count, events_root, state_root)| {
-                Payload::Checkpoint(Checkpoint {
-                    lamport_bound,
-                    event_count,
-                    events_root,
-                    state_root,
-                })
-            })
+        13 => (
+            any::<u64>(),
+            hash(),
+            any::<u64>(),
+            hash(),
+            hash(),
+            prop::collection::btree_set(hash(), 0..8),
+        )
+            .prop_map(
+                |(lamport_bound, source, event_count, events_root, state_root, heads)| {
+                    Payload::Checkpoint(Checkpoint {
+                        lamport_bound,
+                        source,
+                        event_count,
+                        events_root,
+                        state_root,
+                        heads: heads.into_iter().collect(),
+                    })
+                },
+            )
             .boxed(),
         14 => (public_key(), text(MAX_NAME_BYTES))
             .prop_map(|(org, name)| Payload::Admit(Admit { org, name }))
@@ -341,6 +353,7 @@ pub fn payload_of_kind(kind: usize) -> BoxedStrategy<Payload> {
             .prop_filter("a key rotated to itself", |(org, to)| org != to)
             .prop_map(|(org, to)| Payload::Rotate(Rotate { org, to }))
             .boxed(),
+        17 => Just(Payload::Seal(Seal {})).boxed(),
         _ => panic!("there are {} kinds", KINDS.len()),
     }
 }

@@ -338,11 +338,37 @@ impl World {
         )
     }
 
-    /// Orgs `orgs` each sign a checkpoint of everything so far (one shared claim).
+    /// Org `org` seals every event no org event reaches yet, as an org node does
+    /// before it signs a checkpoint.
+    pub fn seal(&mut self, org: usize) -> Vec<SignedEvent> {
+        let unsealed: Vec<ContentId> = self.ledger().unsealed().map(|e| e.id()).collect();
+        unsealed
+            .chunks(carnet_protocol::limits::MAX_DEPS - 1)
+            .map(|c| self.org_event(org, Payload::Seal(Default::default()), c.to_vec()))
+            .collect()
+    }
+
+    /// Another round of settlement: the first org signs an empty Seal (something new
+    /// to claim), then `orgs` sign a checkpoint. A purchase is refunded at the second
+    /// settlement after it, so this follows a `checkpoint` that finalized it.
+    pub fn settle_again(&mut self, orgs: &[usize]) -> Vec<SignedEvent> {
+        if let Some(&o) = orgs.first() {
+            self.org_event(o, Payload::Seal(Default::default()), vec![]);
+        }
+        self.checkpoint(orgs)
+    }
+
+    /// Orgs `orgs` each sign a checkpoint of everything so far (one shared claim),
+    /// after the first of them sealed what no org event reaches yet.
     pub fn checkpoint(&mut self, orgs: &[usize]) -> Vec<SignedEvent> {
-        let claim = self.ledger().claim_at(self.clock);
+        if let Some(&o) = orgs.first() {
+            self.seal(o);
+        }
+        let Some(claim) = self.ledger().claim_at(self.clock) else {
+            return Vec::new();
+        };
         orgs.iter()
-            .map(|&o| self.org_event(o, Payload::Checkpoint(claim.into()), vec![]))
+            .map(|&o| self.org_event(o, Payload::Checkpoint(claim.clone()), vec![]))
             .collect()
     }
 
