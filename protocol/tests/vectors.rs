@@ -1197,26 +1197,6 @@ fn generate() -> Generated {
     );
 
     // -- checkpoint (org_a seq 3) -----------------------------------------------------
-    let checkpoint = org_a.next(
-        net,
-        12,
-        vec![deliver_id],
-        Payload::Checkpoint(Checkpoint {
-            lamport_bound: 11,
-            source: Hash32::ZERO,
-            event_count: 14,
-            events_root: h("events root (placeholder)"),
-            state_root: h("state root (placeholder)"),
-            heads: vec![deliver_id],
-        }),
-    );
-    let mut b = Builder::new(&org_a, checkpoint.clone());
-    b.valid(
-        "org_a checkpoints (roots are placeholders: their meaning belongs to the ledger)",
-        checkpoint.clone(),
-        org_a.head,
-    );
-    b.common();
     let cp = |heads: Vec<ContentId>| {
         Payload::Checkpoint(Checkpoint {
             lamport_bound: 11,
@@ -1227,6 +1207,14 @@ fn generate() -> Generated {
             heads,
         })
     };
+    let checkpoint = org_a.next(net, 12, vec![deliver_id], cp(vec![deliver_id]));
+    let mut b = Builder::new(&org_a, checkpoint.clone());
+    b.valid(
+        "org_a checkpoints (roots are placeholders: their meaning belongs to the ledger)",
+        checkpoint.clone(),
+        org_a.head,
+    );
+    b.common();
     let (x, y) = (h("head x"), h("head y"));
     let (lo, hi) = if x < y { (x, y) } else { (y, x) };
     b.payload(
