@@ -22,6 +22,14 @@ pub fn idle_member(i: usize) -> SecretKey {
     SecretKey::from_seed(seed(9, i))
 }
 
+/// The key of org `i` (below 4) of every generated log.
+pub fn org_key(i: usize) -> SecretKey {
+    SecretKey::from_seed(seed(1, i))
+}
+
+/// The number of orgs of every generated log.
+pub const WORKLOAD_ORGS: usize = ORGS;
+
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, n: usize) -> usize {
@@ -70,9 +78,7 @@ pub fn bench_events() -> usize {
 
 /// A valid log of `n` events in signing order, and its genesis. Deterministic.
 pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
-    let org_keys: Vec<SecretKey> = (0..ORGS)
-        .map(|i| SecretKey::from_seed(seed(1, i)))
-        .collect();
+    let org_keys: Vec<SecretKey> = (0..ORGS).map(org_key).collect();
     let genesis = Genesis::new(
         "bench",
         org_keys

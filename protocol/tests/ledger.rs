@@ -678,6 +678,8 @@ fn a_late_event_is_ordered_after_the_finalized_prefix() {
     assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Refunded);
     assert_eq!(s.outcome(&late.id()), Outcome::Applied);
     assert_eq!(with.epoch(&late.id()), None);
+    // Below the finalized bound: late, so after every timely event of the tail.
+    assert_eq!(with.events().last().map(|e| e.id()), Some(late.id()));
     assert_eq!(
         with.finalized_state().root(),
         without.finalized_state().root()
@@ -848,7 +850,7 @@ fn a_later_fork_voids_only_what_comes_after_it() {
     // after a, which stands.
     let b = w.twin_contribute(&mut twin, 3);
     assert_eq!(a.seq(), b.seq());
-    assert!((TAIL, b.lamport(), b.id()) > snap.at());
+    assert!((TAIL, 0, b.lamport(), b.id()) > snap.at());
     w.log.push(b.clone());
     let (mut l, r) = restored(&w, &w.log, &snap);
     assert_eq!(r, Ok(()));

@@ -23,6 +23,7 @@ fn scenario() -> World {
     let buyer = w.enroll(1);
     let referred = w.enroll(2);
     let idle = w.enroll(2);
+    let idle2 = w.enroll(1);
     w.grant(buyer, 100);
     w.member_event(
         referred,
@@ -88,6 +89,11 @@ fn scenario() -> World {
     // The two remaining orgs (one under its new key) seal what no org event reaches
     // (the late vote among it) and finalize a second claim on top of the first.
     w.checkpoint(&[0, 1]);
+    // After it, a second late vote (clock far below the finalized bound) and a timely
+    // one: both in the tail, the late one last although its clock is lower.
+    let late = w.backdated_vote(idle2);
+    w.log.push(late);
+    w.member_event(seller, vote(), vec![]);
     w
 }
 
@@ -157,7 +163,7 @@ fn generate() -> Value {
         })
         .collect();
     json!({
-        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, a checkpoint signed by all three orgs (after org 0 sealed its members' events), a late vote with a clock far below that checkpoint (ordered after its prefix), org 2 evicted by the two others (its own vote, a later vote and its next Grant void), org 1's key rotated by both remaining orgs (the new key grants its member 7 points), an Enroll signed by a member (void), and a second checkpoint signed by the two remaining orgs on top of the first, whose settlement refunds the purchase left undelivered for a whole epoch. `finalized_claims`: the claims finalized, epoch 1 first. `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
+        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, a checkpoint signed by all three orgs (after org 0 sealed its members' events), a late vote with a clock far below that checkpoint (ordered after its prefix), org 2 evicted by the two others (its own vote, a later vote and its next Grant void), org 1's key rotated by both remaining orgs (the new key grants its member 7 points), an Enroll signed by a member (void), and a second checkpoint signed by the two remaining orgs on top of the first, whose settlement refunds the purchase left undelivered for a whole epoch; then, in the tail, a second late vote and a timely vote (the late one is ordered last). `finalized_claims`: the claims finalized, epoch 1 first. `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
         "genesis_hex": hex::encode(w.genesis.to_bytes()),
         "network_id_hex": w.network.to_hex(),
         "events_in_ledger_order_hex": ordered,
@@ -264,6 +270,13 @@ fn ledger_vector_replays_to_the_expected_state() {
     // buyer: 100 grant -10 -10 -10 (purchases) +10 (bounty) +10 (refund) +7 (grant from
     // its org's new key) = 97; duplicate earns 0
     // referred: +10; orgs: 0 each. The referrer bonus goes to the seller: -60 + 125 = 65.
-    // idle: 0 (a vote earns nothing).
-    assert_eq!(by_balance, vec![0, 0, 0, 0, 10, 65, 97]);
+    // idle, idle2: 0 (a vote earns nothing).
+    assert_eq!(by_balance, vec![0, 0, 0, 0, 0, 10, 65, 97]);
+    // The late vote is last in ledger order, after a timely event with a higher clock.
+    let order = v["events_in_ledger_order_hex"].as_array().unwrap();
+    let clock = |i: usize| {
+        let bytes = hex::decode(order[i].as_str().unwrap()).unwrap();
+        SignedEvent::decode(&bytes, &net).unwrap().lamport()
+    };
+    assert!(clock(order.len() - 1) < clock(order.len() - 2));
 }

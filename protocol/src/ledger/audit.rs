@@ -7,7 +7,7 @@
 
 use super::proof::{leaf_hash, prove_consistency, prove_inclusion, LeafProof};
 use super::state::{CheckpointClaim, Outcome, VoidReason};
-use super::{Ledger, OrderKey, TAIL};
+use super::Ledger;
 use crate::genesis::Genesis;
 use crate::hash::{ContentId, Hash32};
 use crate::keys::PublicKey;
@@ -323,7 +323,8 @@ pub struct Quorum {
     /// Orgs at that point.
     pub orgs: usize,
     /// The signature that completed the quorum.
-    pub completed_by: OrderKey,
+    /// (Lamport clock, content id) of the signature that completed the quorum.
+    pub completed_by: (u64, ContentId),
     /// Orgs admitted by the admissions, in order.
     pub admitted: Vec<PublicKey>,
     /// Orgs evicted by the evictions among them, in order.
@@ -365,7 +366,7 @@ pub fn replay_quorum(
     let mut signers: Vec<PublicKey> = Vec::new();
     let mut admitted = Vec::new();
     let mut evicted = Vec::new();
-    let mut completed: Option<(OrderKey, usize, usize)> = None;
+    let mut completed: Option<((u64, ContentId), usize, usize)> = None;
     let rules = &genesis.rules;
     let current = |orgs: &BTreeSet<PublicKey>, keys: &mut dyn Iterator<Item = &PublicKey>| {
         keys.filter(|k| orgs.contains(*k)).count()
@@ -453,7 +454,7 @@ pub fn replay_quorum(
         signers.push(author);
         let counted = current(&orgs, &mut signers.iter());
         if completed.is_none() && rules.is_quorum(counted, orgs.len()) {
-            completed = Some(((TAIL, ev.lamport(), id), signers.len(), orgs.len()));
+            completed = Some(((ev.lamport(), id), signers.len(), orgs.len()));
         }
     }
     match completed {
@@ -528,7 +529,7 @@ impl Ledger {
         })?;
         let signatures: Vec<Vec<u8>> = signatures
             .iter()
-            .filter(|e| (TAIL, e.lamport(), e.id()) <= q.completed_by)
+            .filter(|e| (e.lamport(), e.id()) <= q.completed_by)
             .map(|e| e.as_bytes().to_vec())
             .collect();
         let admissions: Vec<Vec<u8>> = admissions.iter().map(|e| e.as_bytes().to_vec()).collect();

@@ -30,11 +30,16 @@ use crate::payload::Payload;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use thiserror::Error;
 
-/// Position in ledger order: (epoch, Lamport clock, content id). The epoch of an event
-/// is the number (from 1) of the first finalized claim whose prefix holds it, or
-/// [`TAIL`] for an event no finalized claim holds yet. Each epoch ends with a mark,
-/// `(epoch, u64::MAX, [0xff; 32])`, where the fold settles the finalized claim.
-pub type OrderKey = (u64, u64, ContentId);
+/// Position in ledger order: (epoch, late, Lamport clock, content id).
+///
+/// The epoch of an event is the number (from 1) of the first finalized claim whose
+/// prefix holds it, or [`TAIL`] for an event no finalized claim holds yet. `late` is 1
+/// for a tail event whose clock is at or below the last finalized bound, or that
+/// references such an event in the tail (it came too late for the prefixes its clock
+/// points into), else 0: late events follow every timely one, so one written with an
+/// old clock costs a re-fold of the late events only. Each epoch ends with a mark,
+/// `(epoch, u64::MAX, u64::MAX, [0xff; 32])`, where the fold settles the claim.
+pub type OrderKey = (u64, u64, u64, ContentId);
 
 /// Epoch of the events no finalized claim holds yet.
 pub const TAIL: u64 = u64::MAX;
@@ -42,11 +47,11 @@ pub const TAIL: u64 = u64::MAX;
 const MARK_ID: Hash32 = Hash32([0xff; 32]);
 
 fn mark(epoch: u64) -> OrderKey {
-    (epoch, u64::MAX, MARK_ID)
+    (epoch, u64::MAX, u64::MAX, MARK_ID)
 }
 
 fn is_mark(key: &OrderKey) -> bool {
-    key.0 != TAIL && key.1 == u64::MAX && key.2 == MARK_ID
+    key.0 != TAIL && key.1 == u64::MAX && key.3 == MARK_ID
 }
 
 /// The claim some heads give at a bound, and the orgs of the state after its prefix.
@@ -157,6 +162,8 @@ pub struct Ledger {
     /// Ordered events no event on an org's line reaches yet, by (Lamport, id): what
     /// an org seals.
     unsealed: BTreeSet<(u64, ContentId)>,
+    /// Tail events that are late (see [`OrderKey`]).
+    late: std::collections::HashSet<ContentId>,
     /// Key → the first ordered event (by Lamport clock and id) that introduces it:
     /// what its first event should name.
     introductions: HashMap<PublicKey, (u64, ContentId)>,
@@ -209,6 +216,7 @@ impl Ledger {
             org_line: Default::default(),
             line_authors: BTreeSet::new(),
             unsealed: BTreeSet::new(),
+            late: Default::default(),
             introductions: HashMap::new(),
             signatures: BTreeMap::new(),
             finals: Vec::new(),
@@ -433,12 +441,23 @@ impl Ledger {
                 .or_default()
                 .push(id);
         }
-        let key = (TAIL, ev.lamport(), id);
+        let late = self.is_late(&ev);
+        if late {
+            self.late.insert(id);
+        }
+        let key = (TAIL, late as u64, ev.lamport(), id);
         self.mark_dirty(key);
         self.order.insert(key);
         self.items.insert((ev.lamport(), id));
         self.events.insert(id, Box::new(ev));
         Ok(())
+    }
+
+    /// Whether a tail event is late: its clock is at or below the last finalized bound,
+    /// or it references a late tail event.
+    fn is_late(&self, ev: &SignedEvent) -> bool {
+        let bound = self.finals.last().map(|f| f.claim.lamport_bound);
+        bound.is_some_and(|b| ev.lamport() <= b) || refs(ev).any(|r| self.late.contains(r))
     }
 
     /// Finalizes every claim that is due, in turn, each on top of the one before.
@@ -582,13 +601,35 @@ impl Ledger {
         let epoch = self.finals.len() as u64 + 1;
         for id in &ids {
             let lamport = self.events[id].lamport();
-            self.order.remove(&(TAIL, lamport, *id));
-            self.order.insert((epoch, lamport, *id));
+            let late = self.late.remove(id) as u64;
+            self.order.remove(&(TAIL, late, lamport, *id));
+            self.order.insert((epoch, 0, lamport, *id));
             self.epoch_of.insert(*id, epoch);
         }
         self.order.insert(mark(epoch));
         apply::finalize(&mut state, fin.claim);
         self.finals.push(fin);
+        // The bound rose: which tail events are late is decided again, in clock
+        // order so that a reference is decided before what names it.
+        let mut tail: Vec<(u64, ContentId)> = self
+            .order
+            .range((TAIL, 0, 0, Hash32::ZERO)..)
+            .map(|k| (k.2, k.3))
+            .collect();
+        tail.sort_unstable();
+        for (lamport, id) in tail {
+            let was = self.late.contains(&id);
+            let now = self.is_late(&self.events[&id]);
+            if was != now {
+                self.order.remove(&(TAIL, was as u64, lamport, id));
+                self.order.insert((TAIL, now as u64, lamport, id));
+                if now {
+                    self.late.insert(id);
+                } else {
+                    self.late.remove(&id);
+                }
+            }
+        }
         self.claims_cache.clear();
         self.base = state.clone();
         self.state = state;
@@ -611,8 +652,8 @@ impl Ledger {
                 };
                 buf.extend_from_slice(&crate::encoding::to_canonical(&f.claim));
             } else {
-                buf.extend_from_slice(key.2.as_bytes());
-                buf.extend_from_slice(self.events[&key.2].signature());
+                buf.extend_from_slice(key.3.as_bytes());
+                buf.extend_from_slice(self.events[&key.3].signature());
             }
             if buf.len() >= 64 * 1024 {
                 h.update(&buf);
@@ -712,7 +753,7 @@ impl Ledger {
                     apply::finalize(&mut self.state, f.claim);
                 }
             } else {
-                apply::apply(&mut self.state, &ctx, &self.events[&key.2]);
+                apply::apply(&mut self.state, &ctx, &self.events[&key.3]);
             }
             self.applied_to = Some(*key);
             // Late events sort near the tip, so only the last stretch is worth
@@ -908,8 +949,8 @@ impl Ledger {
                     apply::finalize(&mut state, f.claim);
                 }
             } else {
-                apply::apply(&mut state, &ctx, &self.events[&key.2]);
-                ids.push(key.2);
+                apply::apply(&mut state, &ctx, &self.events[&key.3]);
+                ids.push(key.3);
             }
         }
         Some(Prefix {
@@ -937,7 +978,7 @@ impl Ledger {
         self.order
             .iter()
             .filter(|k| !is_mark(k))
-            .map(|k| &*self.events[&k.2])
+            .map(|k| &*self.events[&k.3])
     }
 
     /// Ordered events (pending ones not counted).
@@ -991,7 +1032,7 @@ impl Ledger {
         self.order
             .range((std::ops::Bound::Excluded(at), std::ops::Bound::Unbounded))
             .filter(|k| !is_mark(k))
-            .map(|k| k.2)
+            .map(|k| k.3)
             .collect()
     }
 

@@ -184,7 +184,7 @@ mod tests {
         let net = Hash32([1; 32]);
         let mut snap = Snapshot::new(
             net,
-            (u64::MAX, 1, Hash32([2; 32])),
+            (u64::MAX, 0, 1, Hash32([2; 32])),
             Hash32([3; 32]),
             State::default(),
         );
