@@ -177,6 +177,8 @@ pub struct Ledger {
     /// (bound, heads) → the claim they give on top of the finalized prefix and the
     /// orgs after it (None: a head above the bound). Cleared at each finalization.
     claims_cache: HashMap<(u64, Vec<ContentId>), Option<Computed>>,
+    /// The last prefix folded for a claim: (bound, heads), its new ids, its state.
+    last_extended: Option<((u64, Vec<ContentId>), Vec<ContentId>, State)>,
     pending: BTreeMap<ContentId, SignedEvent>,
     /// Missing id → pending events that wait for it.
     waiting: BTreeMap<ContentId, Vec<ContentId>>,
@@ -222,6 +224,7 @@ impl Ledger {
             finals: Vec::new(),
             base: state.clone(),
             claims_cache: HashMap::new(),
+            last_extended: None,
             pending: BTreeMap::new(),
             waiting: BTreeMap::new(),
             state,
@@ -525,7 +528,13 @@ impl Ledger {
             }
             for (claim, (valid, heads, n)) in tally {
                 if rules.is_quorum(valid, n) {
-                    let (_, ids, state) = self.extend(&heads, bound)?;
+                    let (ids, state) = match self.last_extended.take() {
+                        Some((k, ids, state)) if k == (bound, heads.clone()) => (ids, state),
+                        _ => {
+                            let (_, ids, state) = self.extend(&heads, bound)?;
+                            (ids, state)
+                        }
+                    };
                     return Some((Final { claim, heads }, ids, state));
                 }
             }
@@ -540,10 +549,14 @@ impl Ledger {
         if let Some(c) = self.claims_cache.get(&key) {
             return c.clone();
         }
-        let c = self
-            .extend(heads, bound)
-            .map(|(claim, _, state)| (claim, state.orgs.keys().copied().collect()));
-        self.claims_cache.insert(key, c.clone());
+        let extended = self.extend(heads, bound);
+        let c = extended
+            .as_ref()
+            .map(|(claim, _, state)| (*claim, state.orgs.keys().copied().collect()));
+        self.claims_cache.insert(key.clone(), c.clone());
+        // Kept for the finalization that likely follows: folding a prefix twice would
+        // double the cost of the first claim over a long log.
+        self.last_extended = extended.map(|(_, ids, state)| (key, ids, state));
         c
     }
 
@@ -631,6 +644,7 @@ impl Ledger {
             }
         }
         self.claims_cache.clear();
+        self.last_extended = None;
         self.base = state.clone();
         self.state = state;
         self.applied_to = Some(mark(epoch));
