@@ -57,6 +57,9 @@ fn is_mark(key: &OrderKey) -> bool {
 /// The claim some heads give at a bound, and the orgs of the state after its prefix.
 type Computed = (CheckpointClaim, BTreeSet<PublicKey>);
 
+/// A prefix folded for a claim: ((bound, heads), its new ids, the state after it).
+type Extended = ((u64, Vec<ContentId>), Vec<ContentId>, State);
+
 /// A finalized claim and the heads that found its prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Final {
@@ -178,7 +181,7 @@ pub struct Ledger {
     /// orgs after it (None: a head above the bound). Cleared at each finalization.
     claims_cache: HashMap<(u64, Vec<ContentId>), Option<Computed>>,
     /// The last prefix folded for a claim: (bound, heads), its new ids, its state.
-    last_extended: Option<((u64, Vec<ContentId>), Vec<ContentId>, State)>,
+    last_extended: Option<Extended>,
     pending: BTreeMap<ContentId, SignedEvent>,
     /// Missing id → pending events that wait for it.
     waiting: BTreeMap<ContentId, Vec<ContentId>>,
