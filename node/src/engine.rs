@@ -34,6 +34,11 @@ pub struct Engine {
     completions: Completions,
     /// Ordered events to wait for between snapshots (see [`Engine::snapshot_due`]).
     pub snapshot_min_events: u64,
+    /// The highest clock held at the previous checkpoint tick: the next bound, so
+    /// that what lies below it had a whole tick to reach every org.
+    last_tick_clock: u64,
+    /// Checkpoint ticks this org waited for another to open a bound.
+    idle_ticks: u64,
 }
 
 /// Default of [`Engine::snapshot_min_events`]: at ~27 µs to verify and apply an event,
@@ -207,6 +212,8 @@ impl Engine {
             // deliver): look once at start.
             delivery_check_due: true,
             generation: 0,
+            last_tick_clock: 0,
+            idle_ticks: 0,
             snapshot_events: resumed.map(|(_, applied)| applied),
             completions: Completions::default(),
             snapshot_min_events: DEFAULT_SNAPSHOT_MIN_EVENTS,
@@ -465,8 +472,11 @@ impl Engine {
     }
 
     /// The Checkpoint this org should sign now, if any, with the deps it names: at the
-    /// lowest bound another org signed and nobody decided yet, or else at the highest
-    /// clock it holds; if the org has not signed there yet, the bound it signed last is
+    /// lowest bound another org signed and nobody decided yet, or else (if it is this
+    /// org's turn to open one: the round's leader at once, the others after waiting
+    /// two ticks per place behind it) at the highest clock it held at the previous
+    /// call (one tick ago: what lies below had a tick to reach every org, so their
+    /// views, hence their claims, agree); if the org has not signed there yet, the bound it signed last is
     /// decided (finalized, or out of reach of a quorum), and the claim would settle
     /// something besides other checkpoints. Every honest org holding the same org
     /// chains below the bound names the same heads and claim, so their signatures add
@@ -474,18 +484,14 @@ impl Engine {
     /// other orgs' signatures at the last bound: whoever holds this one holds why that
     /// bound was decided. `_stride` is no longer used: a bound is a clock the org holds.
     pub fn checkpoint_due(&mut self, _stride: u64) -> Option<(Payload, Vec<ContentId>)> {
-        let bound = self.ledger.max_lamport();
-        if bound == 0 {
-            return None;
-        }
+        let own = std::mem::replace(&mut self.last_tick_clock, self.ledger.max_lamport());
+        let tip = self.ledger.max_lamport();
         let org = self.org.public();
-        if !self.ledger.state().orgs.contains_key(&org) {
+        let orgs: Vec<PublicKey> = self.ledger.state().orgs.keys().copied().collect();
+        let Some(rank) = orgs.iter().position(|o| *o == org) else {
             return None;
-        }
+        };
         let last = self.ledger.last_signed(&org);
-        if last.is_some_and(|b| b >= bound) {
-            return None;
-        }
         let mut deps = Vec::new();
         if let Some(b) = last {
             if !self.ledger.bound_decided(b) {
@@ -501,20 +507,39 @@ impl Engine {
                 .take(carnet_protocol::limits::MAX_DEPS - 2)
                 .collect();
         }
-        // Join the lowest bound another org opened and nobody decided yet, rather than
-        // a bound of one's own: orgs whose clocks differ by a little would otherwise
-        // each open a bound of their own and never meet.
-        let mut target = bound;
-        for b in self.ledger.signed_bounds_above(last.unwrap_or(0)) {
-            if b > bound {
-                break;
+        // Join the lowest bound another org opened and nobody decided yet: orgs that
+        // each opened a bound of their own would never meet.
+        let open = self
+            .ledger
+            .signed_bounds_above(last.unwrap_or(0))
+            .into_iter()
+            .take_while(|b| *b <= tip)
+            .find(|b| !self.ledger.bound_decided(*b));
+        let target = match open {
+            Some(b) => b,
+            None => {
+                // Open a new bound: the leader of this round does at once, the others
+                // only after waiting in turn (a leader may be down), so that two orgs
+                // seldom open different bounds at the same time.
+                if own == 0 || last.is_some_and(|b| b >= own) {
+                    return None;
+                }
+                let finalized = self
+                    .ledger
+                    .finals()
+                    .last()
+                    .map_or(0, |f| f.claim.lamport_bound);
+                let round = self.ledger.signed_bounds_above(finalized).len();
+                let turn = (rank + orgs.len() - round % orgs.len()) % orgs.len();
+                if self.idle_ticks < 2 * turn as u64 {
+                    self.idle_ticks += 1;
+                    return None;
+                }
+                own
             }
-            if !self.ledger.bound_decided(b) {
-                target = b;
-                break;
-            }
-        }
+        };
         let claim = self.ledger.claim_at(target)?;
+        self.idle_ticks = 0;
         Some((Payload::Checkpoint(claim), deps))
     }
 
