@@ -488,9 +488,7 @@ impl Engine {
         let tip = self.ledger.max_lamport();
         let org = self.org.public();
         let orgs: Vec<PublicKey> = self.ledger.state().orgs.keys().copied().collect();
-        let Some(rank) = orgs.iter().position(|o| *o == org) else {
-            return None;
-        };
+        let rank = orgs.iter().position(|o| *o == org)?;
         let last = self.ledger.last_signed(&org);
         let mut deps = Vec::new();
         if let Some(b) = last {
