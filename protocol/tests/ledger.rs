@@ -1082,3 +1082,58 @@ fn a_quorum_rotates_an_org_key_and_the_new_key_carries_on() {
     assert_eq!(q.rotated, vec![(old, w.org_key(0))]);
     assert_eq!(q.orgs, 2);
 }
+
+/// Issue 12's "free cards by equivocation": a buyer buys two cards, gets them
+/// delivered, then signs a second event at the first purchase's seq. The later twin
+/// is void and excludes the buyer; both purchases stay delivered, the seller stays
+/// paid, and the buyer's balance does not come back, in any arrival order.
+#[test]
+fn a_buyer_who_forks_after_delivery_gets_nothing_back() {
+    let (mut w, seller, buyer) = market();
+    let c1 = w.contribute(seller, 1, None);
+    let c2 = w.contribute(seller, 2, None);
+    let mut twin = w.members[buyer].0.clone();
+    let p1 = w.purchase(buyer, c1.id());
+    let p2 = w.purchase(buyer, c2.id());
+    w.deliver(&p1);
+    w.deliver(&p2);
+    let paid = balance(&w, &w.member_key(seller));
+    // The twin of the first purchase, signed after both deliveries.
+    let fork = twin
+        .sign(
+            Payload::Vote(Vote {
+                company_domain: "fork.example".into(),
+                employees: EmployeeRange::From1To10,
+                revenue: RevenueRange::Under1M,
+            }),
+            vec![],
+            w.clock,
+            w.now,
+        )
+        .unwrap();
+    assert_eq!(fork.seq(), p1.seq());
+    w.log.push(fork.clone());
+    for l in [w.ledger(), {
+        let mut l = Ledger::new(w.genesis.clone());
+        for e in w.log.iter().rev() {
+            l.insert(e.clone()).unwrap();
+        }
+        l
+    }] {
+        let mut l = l;
+        let s = l.state();
+        assert_eq!(
+            s.outcome(&fork.id()),
+            Outcome::Void(VoidReason::AuthorEquivocated)
+        );
+        for p in [&p1, &p2] {
+            assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
+        }
+        assert_eq!(s.balance(&w.member_key(seller)), Some(paid));
+        assert_eq!(s.balance(&w.member_key(buyer)), Some(100 - 20));
+        assert_eq!(
+            s.accounts[&w.member_key(buyer)].status,
+            AccountStatus::Excluded(ExclusionCause::Equivocation)
+        );
+    }
+}
