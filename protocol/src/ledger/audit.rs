@@ -487,15 +487,15 @@ impl<'a> Finder<'a> {
 }
 
 impl Ledger {
-    /// The evidence for the claim finalized as epoch `epoch`: the signatures up to the
-    /// one that completed its quorum, and the admissions, evictions and rotations of
-    /// its prefix.
-    fn checkpoint_evidence(&mut self, epoch: u64) -> Result<CheckpointEvidence, AuditError> {
-        let claim = self
-            .finals
-            .get(epoch.saturating_sub(1) as usize)
-            .map(|f| f.claim)
-            .ok_or(AuditError::NoCheckpoint(epoch))?;
+    /// The evidence for the claim finalized as epoch `epoch`, whose prefix is `prefix`:
+    /// the signatures up to the one that completed its quorum, and the admissions,
+    /// evictions and rotations of its prefix.
+    fn checkpoint_evidence(
+        &mut self,
+        epoch: u64,
+        prefix: &super::Prefix,
+    ) -> Result<CheckpointEvidence, AuditError> {
+        let claim = prefix.claim;
         let state = self.state().clone();
         let applied = |e: &SignedEvent| state.outcome(&e.id()) == Outcome::Applied;
         let mut signatures: Vec<SignedEvent> = self
@@ -517,13 +517,11 @@ impl Ledger {
             })
             .cloned()
             .collect();
-        // Only signers that count: orgs of the state the claim builds on, one claim
-        // at the bound each.
-        let orgs = self
-            .finalized_prefix_orgs(epoch)
-            .ok_or(AuditError::NoCheckpoint(epoch))?;
+        // Only signers that count: orgs of the state after the claim's prefix, one
+        // claim at the bound each.
+        let orgs = &prefix.state.orgs;
         let mut seen = BTreeSet::new();
-        signatures.retain(|e| orgs.contains(&e.author()) && seen.insert(e.author()));
+        signatures.retain(|e| orgs.contains_key(&e.author()) && seen.insert(e.author()));
         let q = replay_quorum(&self.genesis, &claim, &admissions, &signatures).map_err(|e| {
             AuditError::Inconsistent(format!("finalized checkpoint fails the audit rule: {e}"))
         })?;
@@ -538,13 +536,6 @@ impl Ledger {
             signatures_hex: signatures,
             admissions_hex: admissions,
         })
-    }
-
-    /// The orgs a claim of epoch `epoch` is counted against: those of the state after
-    /// its prefix.
-    fn finalized_prefix_orgs(&self, epoch: u64) -> Option<BTreeSet<PublicKey>> {
-        let prefix = self.finalized_prefix(epoch as usize)?;
-        Some(prefix.state.orgs.keys().copied().collect())
     }
 
     /// The audit bundle of a penalty (a BounceReport or MobileReport), settled under
@@ -667,7 +658,7 @@ impl Ledger {
                 admissions_hex: vec![],
             },
         };
-        let checkpoint = self.checkpoint_evidence(epoch)?;
+        let checkpoint = self.checkpoint_evidence(epoch, &prefix)?;
         Ok(Bundle {
             checkpoint,
             ..bundle
@@ -696,6 +687,9 @@ impl Ledger {
                 .map(|c| (finalized.len() as u64, *c))
                 .ok_or_else(|| AuditError::Missing("a finalized checkpoint".into()))?,
         };
+        let prefix = self
+            .finalized_prefix(epoch as usize)
+            .ok_or(AuditError::NoCheckpoint(claim.lamport_bound))?;
         let consistency = match since {
             None => None,
             Some(s) => {
@@ -706,9 +700,6 @@ impl Ledger {
                         claim.lamport_bound
                     )));
                 }
-                let prefix = self
-                    .finalized_prefix(epoch as usize)
-                    .ok_or(AuditError::NoCheckpoint(claim.lamport_bound))?;
                 let hashes: Vec<Hash32> = prefix
                     .ids
                     .iter()
@@ -731,7 +722,7 @@ impl Ledger {
         Ok(CheckpointFile {
             format: CHECKPOINT_FORMAT.into(),
             network_id_hex: self.network,
-            checkpoint: self.checkpoint_evidence(epoch)?,
+            checkpoint: self.checkpoint_evidence(epoch, &prefix)?,
             consistency,
         })
     }
