@@ -482,8 +482,8 @@ impl Engine {
     /// chains below the bound names the same heads and claim, so their signatures add
     /// up to a quorum (docs/protocol.md, "Signing checkpoints"). The deps name the
     /// other orgs' signatures at the last bound: whoever holds this one holds why that
-    /// bound was decided. `_stride` is no longer used: a bound is a clock the org holds.
-    pub fn checkpoint_due(&mut self, _stride: u64) -> Option<(Payload, Vec<ContentId>)> {
+    /// bound was decided.
+    pub fn checkpoint_due(&mut self) -> Option<(Payload, Vec<ContentId>)> {
         let own = std::mem::replace(&mut self.last_tick_clock, self.ledger.max_lamport());
         let tip = self.ledger.max_lamport();
         let org = self.org.public();

@@ -82,7 +82,6 @@ pub struct EventLoop {
     syncing: BTreeSet<PeerId>,
     sync_interval: Duration,
     checkpoint_interval: Duration,
-    checkpoint_stride: u64,
     next_peer: usize,
     listen_addrs: Vec<Multiaddr>,
     stats: SyncStats,
@@ -150,7 +149,6 @@ impl EventLoop {
 pub struct Timing {
     pub sync_interval: Duration,
     pub checkpoint_interval: Duration,
-    pub checkpoint_stride: u64,
     /// Bounds of the pending pool (see `pending`).
     pub pending_ttl: Duration,
     pub max_pending_per_peer: usize,
@@ -186,7 +184,6 @@ impl EventLoop {
                 syncing: BTreeSet::new(),
                 sync_interval: timing.sync_interval,
                 checkpoint_interval: timing.checkpoint_interval,
-                checkpoint_stride: timing.checkpoint_stride,
                 next_peer: 0,
                 listen_addrs: Vec::new(),
                 stats: SyncStats::default(),
@@ -314,7 +311,7 @@ impl EventLoop {
                 break;
             }
         }
-        let Some((payload, deps)) = self.engine.checkpoint_due(self.checkpoint_stride) else {
+        let Some((payload, deps)) = self.engine.checkpoint_due() else {
             return;
         };
         let r = self

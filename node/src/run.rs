@@ -145,7 +145,6 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         Timing {
             sync_interval: Duration::from_millis(config.sync_interval_ms.max(100)),
             checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms.max(100)),
-            checkpoint_stride: config.checkpoint_stride,
             pending_ttl: Duration::from_millis(config.pending_ttl_ms.max(100)),
             max_pending_per_peer: config.max_pending_per_peer.max(1),
         },
