@@ -1,6 +1,6 @@
 //! Bounce messages from real-world senders, written by hand in their style.
 
-use carnet_client::dsn::{parse, permanent_failure_for, DsnError, MAX_DSN_BYTES};
+use carnet_mail::dsn::{parse, permanent_failure_for, DsnError, MAX_DSN_BYTES};
 use carnet_protocol::payload::DsnStatus;
 
 fn fixture(name: &str) -> Vec<u8> {
