@@ -180,6 +180,7 @@ pub fn events() -> Vec<SignedEvent> {
                 detail: 1,
             },
             opening: card.email.clone(),
+            voucher: carnet_protocol::payload::Voucher([0; 64]),
         }),
         vec![],
     );

@@ -81,9 +81,7 @@ impl Author {
         clock: u64,
         timestamp_ms: u64,
     ) -> Result<SignedEvent, EventError> {
-        if let Some(r) = payload.references() {
-            deps.push(r);
-        }
+        deps.extend_from_slice(payload.references());
         if self.head.is_none() {
             deps.extend(self.introduction);
         }

@@ -116,9 +116,9 @@ impl EventBody {
         if self.deps.windows(2).any(|w| w[0] >= w[1]) {
             return Err(EventError::DepsNotSorted);
         }
-        if let Some(r) = self.payload.references() {
-            if self.deps.binary_search(&r).is_err() {
-                return Err(EventError::MissingDep(r));
+        for r in self.payload.references() {
+            if self.deps.binary_search(r).is_err() {
+                return Err(EventError::MissingDep(*r));
             }
         }
         self.payload.check()

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Format version of the genesis document and of every event under it.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// A founding organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,9 +25,11 @@ pub struct OrgEntry {
 /// published point system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rules {
-    /// Points for a new card whose dedup key is not yet listed.
+    /// Points for a new card whose dedup key is not yet listed. Pending until the
+    /// card vests (see `bounce_window_ms`).
     pub contribute_reward: u64,
     /// Points for updating a card, at most once per card per `update_interval_ms`.
+    /// Pending like a contribution's reward, until a sale after the update vests.
     pub update_reward: u64,
     pub update_interval_ms: u64,
     /// Price of one card, escrowed at Purchase.
@@ -40,10 +42,19 @@ pub struct Rules {
     pub mobile_penalty: u64,
     /// Mobile reports after which the contributor is excluded.
     pub mobile_strikes_to_exclude: u32,
-    /// Paid to the referrer when the referred member's first contribution lands.
+    /// Paid to the referrer when the referred member's first contribution vests.
     pub referral_bonus: u64,
     /// Points an org Grant gives per dollar of subscription.
     pub points_per_dollar: u64,
+    /// The subscription, in dollars per member and `grant_period_ms`: an org grants a
+    /// member at most `subscription_dollars * points_per_dollar` points per period of
+    /// network time; a Grant above that is void.
+    pub subscription_dollars: u64,
+    pub grant_period_ms: u64,
+    /// Network time a card's rewards wait after a delivered sale before they vest; a
+    /// confirmed bounce or mobile number within it forfeits them. Also how long the
+    /// contributor's org may dispute a bounce report.
+    pub bounce_window_ms: u64,
     /// Pay-or-play: contributions needed in the window to be allowed to buy without a Grant.
     pub play_min_contributions: u32,
     pub play_window_ms: u64,
@@ -72,6 +83,12 @@ impl Rules {
         usize::try_from(k).unwrap_or(usize::MAX)
     }
 
+    /// Most points an org may grant one member in one grant period.
+    pub fn grant_cap(&self) -> Option<u64> {
+        self.subscription_dollars
+            .checked_mul(self.points_per_dollar)
+    }
+
     /// How many of `orgs` orgs may be down while the others still settle.
     pub fn orgs_that_may_be_down(&self, orgs: usize) -> usize {
         orgs.saturating_sub(self.quorum_size(orgs))
@@ -91,6 +108,9 @@ impl Default for Rules {
             mobile_strikes_to_exclude: 2,
             referral_bonus: 125,
             points_per_dollar: 5,
+            subscription_dollars: 25,
+            grant_period_ms: 30 * DAY_MS,
+            bounce_window_ms: 14 * DAY_MS,
             play_min_contributions: 25,
             play_window_ms: 30 * DAY_MS,
             commission_bps: 0,
@@ -201,6 +221,14 @@ impl Genesis {
         if r.mobile_strikes_to_exclude == 0 {
             return Err(GenesisError::Rules(
                 "mobile_strikes_to_exclude must be at least 1",
+            ));
+        }
+        if r.grant_period_ms == 0 {
+            return Err(GenesisError::Rules("grant_period_ms must be at least 1"));
+        }
+        if r.grant_cap().is_none_or(|c| c > crate::limits::MAX_POINTS) {
+            return Err(GenesisError::Rules(
+                "subscription_dollars * points_per_dollar is above MAX_POINTS",
             ));
         }
         let amounts = [

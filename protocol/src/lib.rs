@@ -15,6 +15,7 @@ pub mod keys;
 pub mod limits;
 pub mod payload;
 pub mod text;
+pub mod voucher;
 
 pub use event::{EventBody, EventError, SignedEvent};
 pub use genesis::{Genesis, Rules};

@@ -39,3 +39,6 @@ pub const MAX_LAMPORT_STEP: u64 = 1 << 32;
 /// Most heads one checkpoint claim names: one per org is what an honest org names, and
 /// a genesis holds at most `MAX_FOUNDING_ORGS`. 256 ids keep the event near 8 KiB.
 pub const MAX_CLAIM_HEADS: usize = 256;
+
+/// Most listings one Hold names.
+pub const MAX_HOLD_LISTINGS: usize = 256;

@@ -121,6 +121,60 @@ pub struct BounceReport {
     pub status: DsnStatus,
     /// Opening of the listing's email commitment: proves which address bounced.
     pub opening: Opening,
+    /// The reporter's org's signature over [`crate::voucher::message`]: the org node
+    /// read the bounce message and found it a permanent failure for this address.
+    pub voucher: Voucher,
+}
+
+/// An org's 64-byte Ed25519 signature vouching for a bounce report (docs/protocol.md,
+/// "Bounce vouchers"). Encoded as 64 bytes with no length, like an array.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Voucher(pub [u8; 64]);
+
+impl std::fmt::Debug for Voucher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Voucher({})",
+            Hash32(self.0[..32].try_into().unwrap_or([0; 32])).to_hex()
+        )
+    }
+}
+
+impl Serialize for Voucher {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(64)?;
+        for b in &self.0 {
+            t.serialize_element(b)?;
+        }
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Voucher {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Voucher;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("64 bytes")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Voucher, A::Error> {
+                let mut out = [0u8; 64];
+                for (i, b) in out.iter_mut().enumerate() {
+                    *b = seq
+                        .next_element()?
+                        .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                }
+                Ok(Voucher(out))
+            }
+        }
+        d.deserialize_tuple(64, V)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +230,24 @@ pub struct Grant {
 pub struct Transfer {
     pub to: PublicKey,
     pub points: u64,
+}
+
+/// An org's statement that its node holds the cards of these listings, checked
+/// against their commitments: from then on each counts for its contributor's
+/// pay-or-play.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Contribute event ids; sorted ascending, no repeats, at most `MAX_HOLD_LISTINGS`.
+    pub listings: Vec<ContentId>,
+}
+
+/// The contributor's org disputes a bounce report with its own finding. No effect on
+/// balances: auditors are shown both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispute {
+    /// Content id of the BounceReport.
+    pub report_id: ContentId,
+    pub finding: String,
 }
 
 /// GDPR erasure: every node drops listings with this dedup key and refuses new ones.
@@ -248,6 +320,8 @@ pub enum Payload {
     Evict(Evict),
     Rotate(Rotate),
     Seal(Seal),
+    Hold(Hold),
+    Dispute(Dispute),
 }
 
 /// Who may author an event of a given kind.
@@ -280,6 +354,8 @@ impl Payload {
             Payload::Evict(_) => "evict",
             Payload::Rotate(_) => "rotate",
             Payload::Seal(_) => "seal",
+            Payload::Hold(_) => "hold",
+            Payload::Dispute(_) => "dispute",
         }
     }
 
@@ -294,7 +370,9 @@ impl Payload {
             | Payload::Admit(_)
             | Payload::Evict(_)
             | Payload::Rotate(_)
-            | Payload::Seal(_) => AuthorRole::Org,
+            | Payload::Seal(_)
+            | Payload::Hold(_)
+            | Payload::Dispute(_) => AuthorRole::Org,
             Payload::Contribute(_)
             | Payload::Update(_)
             | Payload::Purchase(_)
@@ -308,14 +386,17 @@ impl Payload {
 
     /// Content ids the payload names; each must also be among the event's deps, so the
     /// causal order never lets an event be applied before what it refers to.
-    pub fn references(&self) -> Option<ContentId> {
+    pub fn references(&self) -> &[ContentId] {
+        use std::slice::from_ref;
         match self {
-            Payload::Update(u) => Some(u.listing_id),
-            Payload::Purchase(p) => Some(p.listing_id),
-            Payload::Deliver(d) => Some(d.purchase_id),
-            Payload::BounceReport(b) => Some(b.purchase_id),
-            Payload::MobileReport(m) => Some(m.purchase_id),
-            _ => None,
+            Payload::Update(u) => from_ref(&u.listing_id),
+            Payload::Purchase(p) => from_ref(&p.listing_id),
+            Payload::Deliver(d) => from_ref(&d.purchase_id),
+            Payload::BounceReport(b) => from_ref(&b.purchase_id),
+            Payload::MobileReport(m) => from_ref(&m.purchase_id),
+            Payload::Hold(h) => &h.listings,
+            Payload::Dispute(d) => from_ref(&d.report_id),
+            _ => &[],
         }
     }
 
@@ -363,6 +444,17 @@ impl Payload {
                 }
             }
             Payload::Seal(_) => {}
+            Payload::Hold(h) => {
+                if h.listings.is_empty() || h.listings.len() > MAX_HOLD_LISTINGS {
+                    return Err(EventError::Field("a hold names no listing or too many"));
+                }
+                if h.listings.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(EventError::Field(
+                        "hold listings are not sorted ascending without repeats",
+                    ));
+                }
+            }
+            Payload::Dispute(d) => check_text("finding", &d.finding, MAX_MEMO_BYTES, true)?,
             Payload::Admit(a) => check_text("org name", &a.name, MAX_NAME_BYTES, true)?,
             Payload::Evict(e) => check_text("reason", &e.reason, MAX_MEMO_BYTES, false)?,
             Payload::Rotate(r) => {

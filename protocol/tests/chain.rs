@@ -208,8 +208,8 @@ proptest! {
             let ev = author.sign(payload.clone(), vec![], clock, T0 + ts).unwrap();
             prop_assert_eq!(check_extends(h, &ev), Ok(()));
             prop_assert!(ev.lamport() > clock);
-            if let Some(r) = payload.references() {
-                prop_assert!(ev.body().deps.contains(&r));
+            for r in payload.references() {
+                prop_assert!(ev.body().deps.contains(r));
             }
             if let Some(l) = &last {
                 prop_assert!(ev.lamport() > l.lamport());

@@ -224,7 +224,7 @@ fn every_single_byte_flip_is_rejected() {
 const SEED: [u8; 32] = [0x33; 32];
 
 fn base_body(payload: Payload) -> EventBody {
-    let mut deps = payload.references().into_iter().collect::<Vec<_>>();
+    let mut deps = payload.references().to_vec();
     deps.sort();
     EventBody {
         network: network(),
@@ -518,6 +518,7 @@ fn error_deps() {
                 value: "ada@engines.example".into(),
                 salt: [0; 32],
             },
+            voucher: Voucher([0; 64]),
         }),
         Payload::MobileReport(MobileReport {
             purchase_id: r,
@@ -528,7 +529,7 @@ fn error_deps() {
         }),
     ];
     for payload in referring {
-        assert_eq!(payload.references(), Some(r));
+        assert_eq!(payload.references(), &[r]);
         let mut body = base_body(payload);
         assert!(body.check().is_ok());
         body.deps = vec![Hash32([1; 32]), Hash32([7; 32])];
@@ -629,6 +630,7 @@ fn error_text_rules() {
                 value: "x".repeat(MAX_EMAIL_BYTES + 1),
                 salt: [0; 32],
             },
+            voucher: Voucher([0; 64]),
         }),
         Payload::MobileReport(MobileReport {
             purchase_id: Hash32([5; 32]),
@@ -723,6 +725,7 @@ fn error_field() {
                 value: "ada@engines.example".into(),
                 salt: [0; 32],
             },
+            voucher: Voucher([0; 64]),
         }));
     }
     // Points out of range.

@@ -15,6 +15,11 @@ fn balance(w: &World, key: &carnet_protocol::PublicKey) -> i64 {
     w.ledger().state().balance(key).unwrap()
 }
 
+/// Points earned but not yet vested.
+fn pending(w: &World, key: &carnet_protocol::PublicKey) -> i64 {
+    w.ledger().state().accounts[key].pending
+}
+
 /// Two orgs; member 0 of org 0 sells, member 1 of org 1 buys with a Grant.
 fn market() -> (World, usize, usize) {
     let mut w = World::new(2);
@@ -29,14 +34,16 @@ fn contribute_earns_once_per_dedup_key() {
     let (mut w, seller, buyer) = market();
     let first = w.contribute(seller, 1, None);
     assert_eq!(outcome(&w, &first), Outcome::Applied);
-    assert_eq!(balance(&w, &w.member_key(seller)), 10);
+    // Earned, but pending until the card sells and outlives the bounce window.
+    assert_eq!(balance(&w, &w.member_key(seller)), 0);
+    assert_eq!(pending(&w, &w.member_key(seller)), 10);
     // The same email from another member: first in ledger order wins, the copy earns nothing.
     let dup = w.contribute(buyer, 1, None);
     assert_eq!(outcome(&w, &dup), Outcome::Void(VoidReason::DuplicateCard));
     assert_eq!(balance(&w, &w.member_key(buyer)), 100);
     let second = w.contribute(seller, 2, None);
     assert_eq!(outcome(&w, &second), Outcome::Applied);
-    assert_eq!(balance(&w, &w.member_key(seller)), 20);
+    assert_eq!(pending(&w, &w.member_key(seller)), 20);
 }
 
 #[test]
@@ -58,17 +65,17 @@ fn update_earns_at_most_once_per_30_days() {
     };
     upd(&mut w, &listing);
     assert_eq!(
-        balance(&w, &w.member_key(seller)),
+        pending(&w, &w.member_key(seller)),
         10,
         "too soon after contributing"
     );
     w.now += 30 * DAY;
     upd(&mut w, &listing);
-    assert_eq!(balance(&w, &w.member_key(seller)), 20);
+    assert_eq!(pending(&w, &w.member_key(seller)), 20);
     w.now += DAY;
     upd(&mut w, &listing);
     assert_eq!(
-        balance(&w, &w.member_key(seller)),
+        pending(&w, &w.member_key(seller)),
         20,
         "second update within 30 days"
     );
@@ -100,11 +107,27 @@ fn purchase_escrows_and_delivery_pays_the_contributor() {
     let s = l.state();
     assert_eq!(s.balance(&w.member_key(buyer)), Some(90));
     assert_eq!(s.accounts[&w.member_key(buyer)].escrow, 0);
-    assert_eq!(s.balance(&w.member_key(seller)), Some(20));
+    // The price is paid at once; the contribution's reward waits for the window.
+    assert_eq!(s.balance(&w.member_key(seller)), Some(10));
+    assert_eq!(s.accounts[&w.member_key(seller)].pending, 10);
     assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
     // Buying the same card twice is refused.
     let again = w.purchase(buyer, c.id());
     assert_eq!(outcome(&w, &again), Outcome::Void(VoidReason::AlreadyHeld));
+    // A day short of the bounce window nothing vests; past it, the reward does.
+    w.advance(w.genesis.rules.bounce_window_ms - DAY);
+    assert_eq!(balance(&w, &w.member_key(seller)), 10);
+    w.advance(2 * DAY);
+    assert_eq!(balance(&w, &w.member_key(seller)), 20);
+    assert_eq!(pending(&w, &w.member_key(seller)), 0);
+    let hist = w.ledger().state().history(&w.member_key(seller));
+    assert_eq!(
+        hist.iter().map(|m| (m.delta, m.reason)).collect::<Vec<_>>(),
+        vec![
+            (10, MovementReason::SaleProceeds),
+            (10, MovementReason::ContributeReward)
+        ]
+    );
 }
 
 #[test]
@@ -120,8 +143,10 @@ fn commission_goes_to_the_host_org() {
     let c = w.contribute(seller, 1, None);
     let p = w.purchase(buyer, c.id());
     w.deliver(&p);
-    assert_eq!(balance(&w, &w.member_key(seller)), 10 + 8);
+    assert_eq!(balance(&w, &w.member_key(seller)), 8);
     assert_eq!(balance(&w, &w.org_key(0)), 2);
+    w.vest();
+    assert_eq!(balance(&w, &w.member_key(seller)), 10 + 8);
 }
 
 #[test]
@@ -145,7 +170,10 @@ fn undelivered_purchase_is_refunded_at_the_next_settled_checkpoint() {
     // A Deliver after the refund pays no one.
     let d = w.deliver(&p);
     assert_eq!(outcome(&w, &d), Outcome::Void(VoidReason::NotEscrowed));
-    assert_eq!(balance(&w, &w.member_key(seller)), 10);
+    assert_eq!(balance(&w, &w.member_key(seller)), 0);
+    // Unsold, the card's reward never vests.
+    w.vest();
+    assert_eq!(pending(&w, &w.member_key(seller)), 10);
     assert_eq!(cps.len(), 2);
 }
 
@@ -180,23 +208,50 @@ fn spending_beyond_the_balance_is_void() {
 }
 
 #[test]
-fn pay_or_play_needs_25_recent_contributions_or_a_grant() {
+fn pay_or_play_needs_25_recent_held_contributions_or_a_grant() {
     let mut w = World::new(2);
     let seller = w.enroll(0);
     let buyer = w.enroll(1);
+    // A subscribed colleague gives the buyer points: the buyer itself only plays.
+    let colleague = w.enroll(1);
+    w.grant(colleague, 50);
+    w.member_event(
+        colleague,
+        Payload::Transfer(Transfer {
+            to: w.member_key(buyer),
+            points: 20,
+        }),
+        vec![],
+    );
     let target = w.contribute(seller, 1000, None);
-    for n in 0..24 {
-        w.contribute(buyer, n, None);
-    }
+    let mine: Vec<_> = (0..25).map(|n| w.contribute(buyer, n, None).id()).collect();
+    // Contributions count only once the org holds the cards.
     let p = w.purchase(buyer, target.id());
     assert_eq!(outcome(&w, &p), Outcome::Void(VoidReason::PayOrPlay));
-    w.contribute(buyer, 24, None);
+    w.hold(1, &mine[..24]);
+    let p = w.purchase(buyer, target.id());
+    assert_eq!(outcome(&w, &p), Outcome::Void(VoidReason::PayOrPlay));
+    let h = w.hold(1, &mine[23..]);
+    assert_eq!(
+        outcome(&w, &h),
+        Outcome::Applied,
+        "one new listing is enough"
+    );
+    let again = w.hold(1, &mine[23..]);
+    assert_eq!(outcome(&w, &again), Outcome::Void(VoidReason::NothingHeld));
+    // Another org cannot hold them.
+    let foreign = w.hold(0, &mine[..1]);
+    assert_eq!(
+        outcome(&w, &foreign),
+        Outcome::Void(VoidReason::NothingHeld)
+    );
     let p = w.purchase(buyer, target.id());
     assert_eq!(outcome(&w, &p), Outcome::Applied);
-    assert_eq!(balance(&w, &w.member_key(buyer)), 250 - 10);
-    // Forty days later the contributions are out of the window.
+    assert_eq!(balance(&w, &w.member_key(buyer)), 20 - 10);
+    assert_eq!(pending(&w, &w.member_key(buyer)), 250);
+    // Forty days later (network time) the contributions are out of the window.
     let other = w.contribute(seller, 1001, None);
-    w.now += 40 * DAY;
+    w.advance(40 * DAY);
     let p = w.purchase(buyer, other.id());
     assert_eq!(outcome(&w, &p), Outcome::Void(VoidReason::PayOrPlay));
 }
@@ -229,12 +284,17 @@ fn confirmed_bounce_pays_the_reporter_and_debits_the_contributor() {
         outcome(&w, &temp),
         Outcome::Void(VoidReason::TemporaryFailure)
     );
+    // A voucher of another org than the reporter's is no voucher.
+    let foreign = w.bounce_vouched_by(buyer, &p, 5, 0);
+    assert_eq!(outcome(&w, &foreign), Outcome::Void(VoidReason::BadVoucher));
     let ok = w.bounce(buyer, &p, 5);
     assert_eq!(outcome(&w, &ok), Outcome::Applied);
     let mut l = w.ledger();
     let s = l.state();
     assert_eq!(s.balance(&w.member_key(buyer)), Some(100 - 10 + 10));
-    assert_eq!(s.balance(&w.member_key(seller)), Some(10 + 10 - 10));
+    // The sale is paid, the penalty taken, and the card's pending reward lost.
+    assert_eq!(s.balance(&w.member_key(seller)), Some(10 - 10));
+    assert_eq!(s.accounts[&w.member_key(seller)].pending, 0);
     assert_eq!(s.listings[&c.id()].status, ListingStatus::Bounced);
     let twice = w.bounce(buyer, &p, 5);
     assert_eq!(
@@ -263,6 +323,7 @@ fn bounce_with_a_wrong_opening_is_void() {
                 value: "someone.else@company1.example".into(),
                 salt: [0; 32],
             },
+            voucher: Voucher([0; 64]),
         }),
         vec![],
     );
@@ -284,7 +345,6 @@ fn phone_classification() {
 #[test]
 fn mobile_numbers_cost_100_and_the_second_excludes() {
     let (mut w, seller, buyer) = market();
-    w.grant(buyer, 100);
     let a = w.contribute(seller, 1, Some(UK_MOBILE));
     let b = w.contribute(seller, 2, Some(FR_MOBILE));
     let fixed = w.contribute(seller, 3, Some(UK_FIXED));
@@ -303,13 +363,17 @@ fn mobile_numbers_cost_100_and_the_second_excludes() {
     w.mobile(buyer, &pa);
     let mut l = w.ledger();
     let s = l.state();
-    assert_eq!(s.balance(&w.member_key(seller)), Some(40 + 30 - 100));
+    // Three sales paid, the penalty taken, the reported card's reward lost.
+    assert_eq!(s.balance(&w.member_key(seller)), Some(30 - 100));
+    assert_eq!(s.accounts[&w.member_key(seller)].pending, 30);
     assert_eq!(s.listings[&a.id()].status, ListingStatus::Withdrawn);
     assert!(s.accounts[&w.member_key(seller)].is_active());
     w.mobile(buyer, &pb);
     let mut l = w.ledger();
     let s = l.state();
-    assert_eq!(s.balance(&w.member_key(seller)), Some(40 + 30 - 200));
+    assert_eq!(s.balance(&w.member_key(seller)), Some(30 - 200));
+    // Excluded: every pending reward is lost.
+    assert_eq!(s.accounts[&w.member_key(seller)].pending, 0);
     assert_eq!(
         s.accounts[&w.member_key(seller)].status,
         AccountStatus::Excluded(ExclusionCause::MobileNumbers)
@@ -338,9 +402,11 @@ fn referral_bonus_lands_with_the_first_contribution() {
     assert_eq!(outcome(&w, &r), Outcome::Applied);
     assert_eq!(balance(&w, &w.member_key(referrer)), 0);
     w.contribute(newcomer, 1, None);
-    assert_eq!(balance(&w, &w.member_key(referrer)), 125);
+    // The bonus hangs on the first card: pending until it vests.
+    assert_eq!(pending(&w, &w.member_key(referrer)), 125);
     w.contribute(newcomer, 2, None);
-    assert_eq!(balance(&w, &w.member_key(referrer)), 125);
+    assert_eq!(pending(&w, &w.member_key(referrer)), 125);
+    assert_eq!(balance(&w, &w.member_key(referrer)), 0);
     let again = w.member_event(
         newcomer,
         Payload::Referral(Referral {
@@ -536,7 +602,9 @@ fn equivocation_excludes_the_author_from_the_second_twin_on() {
         s.accounts[&w.member_key(seller)].status,
         AccountStatus::Excluded(ExclusionCause::Equivocation)
     );
-    assert_eq!(s.balance(&w.member_key(seller)), Some(20));
+    // Excluded: the unvested rewards are lost.
+    assert_eq!(s.balance(&w.member_key(seller)), Some(0));
+    assert_eq!(s.accounts[&w.member_key(seller)].pending, 0);
 }
 
 #[test]
@@ -1073,7 +1141,7 @@ fn a_quorum_rotates_an_org_key_and_the_new_key_carries_on() {
     let s = l.state();
     assert_eq!(s.outcome(&d.id()), Outcome::Applied);
     assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
-    assert_eq!(s.balance(&w.member_key(seller)), Some(20));
+    assert_eq!(s.balance(&w.member_key(seller)), Some(10));
     // Two signers of the two orgs, the new key among them, settle; the replay agrees.
     let sigs = w.checkpoint(&[0, 1]);
     let mut l = w.ledger();
@@ -1136,4 +1204,225 @@ fn a_buyer_who_forks_after_delivery_gets_nothing_back() {
             AccountStatus::Excluded(ExclusionCause::Equivocation)
         );
     }
+}
+
+#[test]
+fn fabricated_listings_earn_nothing_until_they_vest() {
+    // The minting attack: a member lists made-up cards. Each reward is pending; with
+    // no sale none ever vests, however much time passes, and none counts for
+    // pay-or-play without the org holding the card.
+    let (mut w, seller, _) = market();
+    let fakes: Vec<_> = (0..8)
+        .map(|n| w.contribute(seller, 100 + n, None))
+        .collect();
+    assert!(fakes.iter().all(|f| outcome(&w, f) == Outcome::Applied));
+    assert_eq!(pending(&w, &w.member_key(seller)), 80);
+    assert_eq!(balance(&w, &w.member_key(seller)), 0);
+    w.advance(365 * DAY);
+    assert_eq!(balance(&w, &w.member_key(seller)), 0);
+    let t = w.member_event(
+        seller,
+        Payload::Transfer(Transfer {
+            to: w.member_key(1),
+            points: 1,
+        }),
+        vec![],
+    );
+    assert_eq!(
+        outcome(&w, &t),
+        Outcome::Void(VoidReason::InsufficientBalance)
+    );
+}
+
+#[test]
+fn a_bounce_within_the_window_forfeits_the_reward_and_after_it_only_costs_the_penalty() {
+    let (mut w, seller, buyer) = market();
+    let early = w.contribute(seller, 1, None);
+    let late = w.contribute(seller, 2, None);
+    let pe = w.purchase(buyer, early.id());
+    let pl = w.purchase(buyer, late.id());
+    w.deliver(&pe);
+    w.deliver(&pl);
+    w.bounce(buyer, &pe, 5);
+    assert_eq!(
+        pending(&w, &w.member_key(seller)),
+        10,
+        "only the late card's"
+    );
+    w.vest();
+    assert_eq!(pending(&w, &w.member_key(seller)), 0);
+    // Sales 20, penalty 10, the late card's reward 10.
+    assert_eq!(balance(&w, &w.member_key(seller)), 20 - 10 + 10);
+    w.bounce(buyer, &pl, 5);
+    assert_eq!(balance(&w, &w.member_key(seller)), 20 - 10 + 10 - 10);
+}
+
+#[test]
+fn a_report_without_its_orgs_voucher_is_void() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    w.deliver(&p);
+    let card = w.card_of(c.id());
+    let forged = w.member_event(
+        buyer,
+        Payload::BounceReport(BounceReport {
+            purchase_id: p.id(),
+            evidence: carnet_protocol::hash::evidence_hash(b"hand-written"),
+            status: DsnStatus {
+                class: 5,
+                subject: 1,
+                detail: 1,
+            },
+            opening: card.email.clone(),
+            voucher: Voucher([0; 64]),
+        }),
+        vec![],
+    );
+    assert_eq!(outcome(&w, &forged), Outcome::Void(VoidReason::BadVoucher));
+    assert_eq!(balance(&w, &w.member_key(buyer)), 90);
+    assert_eq!(balance(&w, &w.member_key(seller)), 10);
+    assert_eq!(
+        w.ledger().state().listings[&c.id()].status,
+        ListingStatus::Active
+    );
+}
+
+#[test]
+fn grants_are_capped_per_member_and_period_of_network_time() {
+    let mut w = World::new(2);
+    let a = w.enroll(0);
+    let cap = w.genesis.rules.grant_cap().unwrap();
+    assert_eq!(cap, 125, "25 dollars at 5 points per dollar");
+    let g1 = w.grant(a, 100);
+    let g2 = w.grant(a, 25);
+    let over = w.grant(a, 1);
+    assert_eq!(
+        [outcome(&w, &g1), outcome(&w, &g2), outcome(&w, &over)],
+        [
+            Outcome::Applied,
+            Outcome::Applied,
+            Outcome::Void(VoidReason::GrantAboveCap)
+        ]
+    );
+    // One org alone running its clock a year ahead does not move network time.
+    w.now += 365 * DAY;
+    w.org_event(0, Payload::Seal(Default::default()), vec![]);
+    let ahead = w.grant(a, 1);
+    assert_eq!(
+        outcome(&w, &ahead),
+        Outcome::Void(VoidReason::GrantAboveCap)
+    );
+    // When the quorum's clocks reach the next period, the cap is fresh.
+    w.advance(0);
+    let next = w.grant(a, 125);
+    assert_eq!(outcome(&w, &next), Outcome::Applied);
+    assert_eq!(balance(&w, &w.member_key(a)), 250);
+}
+
+#[test]
+fn the_contributors_org_may_dispute_a_bounce_within_the_window() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    w.deliver(&p);
+    let report = w.bounce(buyer, &p, 5);
+    let dispute = |w: &mut World, org: usize| {
+        w.org_event(
+            org,
+            Payload::Dispute(Dispute {
+                report_id: report.id(),
+                finding: "the address accepted mail on the same day".into(),
+            }),
+            vec![],
+        )
+    };
+    let by_buyers_org = dispute(&mut w, 1);
+    assert_eq!(
+        outcome(&w, &by_buyers_org),
+        Outcome::Void(VoidReason::CannotDispute)
+    );
+    let d = dispute(&mut w, 0);
+    assert_eq!(outcome(&w, &d), Outcome::Applied);
+    let again = dispute(&mut w, 0);
+    assert_eq!(
+        outcome(&w, &again),
+        Outcome::Void(VoidReason::CannotDispute)
+    );
+    let mut l = w.ledger();
+    assert_eq!(l.state().bounce_reports[&report.id()].dispute, Some(d.id()));
+    // Balances stand as the report left them: the auditor weighs both.
+    assert_eq!(balance(&w, &w.member_key(seller)), 0);
+
+    // Past the window, a report can no longer be disputed.
+    let c2 = w.contribute(seller, 2, None);
+    let p2 = w.purchase(buyer, c2.id());
+    w.deliver(&p2);
+    let r2 = w.bounce(buyer, &p2, 5);
+    w.vest();
+    let late = w.org_event(
+        0,
+        Payload::Dispute(Dispute {
+            report_id: r2.id(),
+            finding: "too late".into(),
+        }),
+        vec![],
+    );
+    assert_eq!(outcome(&w, &late), Outcome::Void(VoidReason::CannotDispute));
+}
+
+#[test]
+fn a_twin_with_a_lower_clock_does_not_make_a_delivered_card_free() {
+    // The buyer's twin sorts before its own purchase (a clock just above the buyer's
+    // previous event): the purchases become void in ledger order, but the Delivers of
+    // them still make the buyer pay, and the seller is paid.
+    let (mut w, seller, buyer) = market();
+    let c1 = w.contribute(seller, 1, None);
+    let c2 = w.contribute(seller, 2, None);
+    let before = w.member_event(
+        buyer,
+        Payload::Vote(Vote {
+            company_domain: "before.example".into(),
+            employees: EmployeeRange::From1To10,
+            revenue: RevenueRange::Under1M,
+        }),
+        vec![],
+    );
+    let mut twin = w.members[buyer].0.clone();
+    w.clock += 10;
+    let p1 = w.purchase(buyer, c1.id());
+    let p2 = w.purchase(buyer, c2.id());
+    w.deliver(&p1);
+    w.deliver(&p2);
+    let fork = twin
+        .sign(
+            Payload::Vote(Vote {
+                company_domain: "fork.example".into(),
+                employees: EmployeeRange::From1To10,
+                revenue: RevenueRange::Under1M,
+            }),
+            vec![],
+            before.lamport(),
+            w.now,
+        )
+        .unwrap();
+    assert_eq!(fork.seq(), p1.seq());
+    assert!(fork.lamport() < p1.lamport(), "the twin sorts first");
+    w.log.push(fork.clone());
+    let mut l = w.ledger();
+    let s = l.state();
+    assert_eq!(s.outcome(&fork.id()), Outcome::Applied);
+    assert_eq!(
+        s.outcome(&p1.id()),
+        Outcome::Void(VoidReason::AuthorEquivocated)
+    );
+    for p in [&p1, &p2] {
+        assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
+    }
+    assert_eq!(s.balance(&w.member_key(seller)), Some(20));
+    assert_eq!(s.balance(&w.member_key(buyer)), Some(100 - 20));
+    assert_eq!(
+        s.accounts[&w.member_key(buyer)].status,
+        AccountStatus::Excluded(ExclusionCause::Equivocation)
+    );
 }

@@ -19,7 +19,12 @@ enum Action {
     Contribute(u8, u8, bool),
     Buy(u8, u8),
     Deliver(u8),
-    Bounce(u8, bool),
+    /// A bounce report; `.2` picks a voucher of another org than the reporter's.
+    Bounce(u8, bool, bool),
+    /// Org `.0` says it holds card `.1`.
+    Hold(u8, u8),
+    /// Org `.0` disputes bounce report `.1`.
+    Dispute(u8, u8),
     Mobile(u8),
     Vote(u8, u8),
     Transfer(u8, u8, u8),
@@ -48,7 +53,9 @@ fn action() -> impl Strategy<Value = Action> {
         4 => (any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(a, b, c)| Action::Contribute(a, b, c)),
         6 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Buy(a, b)),
         4 => any::<u8>().prop_map(Action::Deliver),
-        2 => (any::<u8>(), any::<bool>()).prop_map(|(a, b)| Action::Bounce(a, b)),
+        2 => (any::<u8>(), any::<bool>(), prop::bool::weighted(0.2)).prop_map(|(a, b, c)| Action::Bounce(a, b, c)),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Hold(a, b)),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Dispute(a, b)),
         2 => any::<u8>().prop_map(Action::Mobile),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Vote(a, b)),
         1 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c)| Action::Transfer(a, b, c)),
@@ -81,6 +88,7 @@ fn build(script: &[Action]) -> World {
     let mut purchases = Vec::new();
     let mut delivered = Vec::new();
     let mut deferred = Vec::new();
+    let mut reports = Vec::new();
     for a in script {
         let members = w.members.len();
         let pick = |x: u8, n: usize| (x as usize) % n;
@@ -89,6 +97,7 @@ fn build(script: &[Action]) -> World {
                 let m = w.enroll(pick(o, 3));
                 w.grant(m, 30);
             }
+            // Up to 256 points: grants above the cap (125 a period) are void.
             Action::Grant(m, p) if members > 0 => {
                 w.grant(pick(m, members), 1 + p as u64);
             }
@@ -116,14 +125,38 @@ fn build(script: &[Action]) -> World {
                 w.deliver(&p);
                 delivered.push(p);
             }
-            Action::Bounce(p, permanent) if !delivered.is_empty() => {
+            Action::Bounce(p, permanent, foreign) if !delivered.is_empty() => {
                 let p = delivered[pick(p, delivered.len())].clone();
                 let buyer = w
                     .members
                     .iter()
                     .position(|(a, _)| a.public() == p.author())
                     .unwrap();
-                w.bounce(buyer, &p, if permanent { 5 } else { 4 });
+                let class = if permanent { 5 } else { 4 };
+                let org = w.members[buyer].1;
+                let voucher_org = if foreign { (org + 1) % 3 } else { org };
+                reports.push(w.bounce_vouched_by(buyer, &p, class, voucher_org));
+            }
+            Action::Hold(o, n) if !w.cards.is_empty() => {
+                // Mostly the contributor's org, sometimes another (void).
+                let (listing, _, contributor) = w.cards[pick(n, w.cards.len())].clone();
+                let org = if o % 4 == 0 {
+                    pick(o, 3)
+                } else {
+                    w.members[contributor].1
+                };
+                w.hold(org, &[listing]);
+            }
+            Action::Dispute(o, r) if !reports.is_empty() => {
+                let report_id = reports[pick(r, reports.len())].id();
+                w.org_event(
+                    pick(o, 3),
+                    Payload::Dispute(Dispute {
+                        report_id,
+                        finding: "delivered fine".into(),
+                    }),
+                    vec![],
+                );
             }
             Action::Mobile(p) if !delivered.is_empty() => {
                 let p = delivered[pick(p, delivered.len())].clone();
@@ -174,7 +207,9 @@ fn build(script: &[Action]) -> World {
                 };
                 w.checkpoint(&signers);
             }
-            Action::AdvanceDays(d) => w.now += d as u64 * DAY,
+            // Every org signs at the new time, so network time follows and due
+            // rewards vest.
+            Action::AdvanceDays(d) => w.advance(d as u64 * DAY),
             Action::Equivocate(m) if members > 0 && m % 4 == 0 => {
                 // Two different events at one seq: the member forks its chain.
                 let m = pick(m, members);

@@ -25,6 +25,7 @@ fn scenario() -> World {
     let idle = w.enroll(2);
     let idle2 = w.enroll(1);
     w.grant(buyer, 100);
+    w.grant(buyer, 26); // 126 in one period, above the cap of 125: void
     w.member_event(
         referred,
         carnet_protocol::Payload::Referral(carnet_protocol::payload::Referral {
@@ -34,16 +35,34 @@ fn scenario() -> World {
     );
     let plain = w.contribute(seller, 1, None);
     let mobile = w.contribute(seller, 2, Some("+447400123456"));
-    w.contribute(referred, 3, None);
+    let first_of_referred = w.contribute(referred, 3, None);
     w.contribute(buyer, 1, None); // duplicate email: void
     let p1 = w.purchase(buyer, plain.id());
     let p2 = w.purchase(buyer, mobile.id());
     w.deliver(&p1);
     w.deliver(&p2);
-    w.bounce(buyer, &p1, 5);
+    w.bounce_vouched_by(buyer, &p1, 5, 0); // vouched by the seller's org: void
+    let report = w.bounce(buyer, &p1, 5);
     w.mobile(buyer, &p2);
+    // The seller's org disputes the bounce: recorded, no effect on balances.
+    w.org_event(
+        0,
+        carnet_protocol::Payload::Dispute(carnet_protocol::payload::Dispute {
+            report_id: report.id(),
+            finding: "the mailbox accepted mail that day".into(),
+        }),
+        vec![],
+    );
     let extra = w.contribute(seller, 4, None);
     w.purchase(buyer, extra.id()); // never delivered: refunded at the second settlement
+                                   // A card that sells cleanly, the referred member's first: its reward, and the
+                                   // referrer's bonus that hangs on it, vest once network time passes the bounce
+                                   // window.
+    let p3 = w.purchase(buyer, first_of_referred.id());
+    w.deliver(&p3);
+    w.hold(0, &[plain.id(), extra.id()]);
+    w.hold(2, &[plain.id()]); // not its member's card: void
+    w.vest();
     w.checkpoint(&[0, 1, 2]);
     // A late event: the idle member's first event, with the clock of its Enroll, far
     // below the finalized bound. It is ordered after the finalized prefix.
@@ -149,7 +168,7 @@ fn generate() -> Value {
         .map(|(k, a)| {
             (
                 k.to_hex(),
-                json!({"balance": a.balance, "escrow": a.escrow}),
+                json!({"balance": a.balance, "escrow": a.escrow, "pending": a.pending}),
             )
         })
         .collect();
@@ -163,7 +182,7 @@ fn generate() -> Value {
         })
         .collect();
     json!({
-        "description": "Three orgs; enrollments, a grant, a referral, contributions (one duplicate), two delivered purchases, a bounce, a mobile report, a checkpoint signed by all three orgs (after org 0 sealed its members' events), a late vote with a clock far below that checkpoint (ordered after its prefix), org 2 evicted by the two others (its own vote, a later vote and its next Grant void), org 1's key rotated by both remaining orgs (the new key grants its member 7 points), an Enroll signed by a member (void), and a second checkpoint signed by the two remaining orgs on top of the first, whose settlement refunds the purchase left undelivered for a whole epoch; then, in the tail, a second late vote and a timely vote (the late one is ordered last). `finalized_claims`: the claims finalized, epoch 1 first. `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
+        "description": "Three orgs; enrollments, a grant and a second one above the cap (void), a referral, contributions (one duplicate), two delivered purchases, a bounce report vouched by the wrong org (void) and a vouched one, a mobile report, a dispute of the bounce by the seller's org, a third sale (the referred member's first card) followed by every org signing a Seal past the bounce window (network time moves; that card's reward and the referral bonus on it vest), two Holds (one by an org not the contributor's: void), a checkpoint signed by all three orgs (after org 0 sealed its members' events), a late vote with a clock far below that checkpoint (ordered after its prefix), org 2 evicted by the two others (its own vote, a later vote and its next Grant void), org 1's key rotated by both remaining orgs (the new key grants its member 7 points), an Enroll signed by a member (void), and a second checkpoint signed by the two remaining orgs on top of the first, whose settlement refunds the purchase left undelivered for a whole epoch; then, in the tail, a second late vote and a timely vote (the late one is ordered last). `finalized_claims`: the claims finalized, epoch 1 first. `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
         "genesis_hex": hex::encode(w.genesis.to_bytes()),
         "network_id_hex": w.network.to_hex(),
         "events_in_ledger_order_hex": ordered,
@@ -242,6 +261,7 @@ fn ledger_vector_replays_to_the_expected_state() {
                 .1;
             assert_eq!(json!(acc.balance), a["balance"]);
             assert_eq!(json!(acc.escrow), a["escrow"]);
+            assert_eq!(json!(acc.pending), a["pending"]);
         }
         for (id, o) in v["outcomes"].as_object().unwrap() {
             let id = carnet_protocol::Hash32::from_hex(id).unwrap();
@@ -266,12 +286,16 @@ fn ledger_vector_replays_to_the_expected_state() {
         .map(|a| a["balance"].as_i64().unwrap())
         .collect();
     by_balance.sort();
-    // seller: +10 +10 +10 (three cards) +10 +10 (two sales) -10 (bounce) -100 (mobile) = -60
-    // buyer: 100 grant -10 -10 -10 (purchases) +10 (bounty) +10 (refund) +7 (grant from
-    // its org's new key) = 97; duplicate earns 0
-    // referred: +10; orgs: 0 each. The referrer bonus goes to the seller: -60 + 125 = 65.
+    // seller: +10 +10 (two sales) -10 (bounce) -100 (mobile) = -90; its three cards'
+    // rewards are pending: the bounced and the mobile one forfeited, the unsold one
+    // still pending. The referral bonus (+125) vests with the referred member's first
+    // card: -90 + 125 = 35.
+    // buyer: 100 grant (the second, above the cap, is void) -10 -10 -10 -10 (purchases)
+    // +10 (bounty) +10 (refund) +7 (grant from its org's new key) = 87; duplicate
+    // earns 0.
+    // referred: +10 (sale) +10 (its card's reward, vested); orgs: 0 each.
     // idle, idle2: 0 (a vote earns nothing).
-    assert_eq!(by_balance, vec![0, 0, 0, 0, 0, 10, 65, 97]);
+    assert_eq!(by_balance, vec![0, 0, 0, 0, 0, 20, 35, 87]);
     // The late vote is last in ledger order, after a timely event with a higher clock.
     let order = v["events_in_ledger_order_hex"].as_array().unwrap();
     let clock = |i: usize| {

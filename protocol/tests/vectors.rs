@@ -921,19 +921,35 @@ fn generate() -> Generated {
     );
 
     // -- bounce_report (bob seq 1) -----------------------------------------------
+    // bob's org, org_a, vouches for each report it read (docs/protocol.md, "Bounce
+    // vouchers"); the voucher's validity is the ledger's concern, not the event's.
     let bounce_p = |class: u8, subject: u16, detail: u16, email: &str| {
+        let status = DsnStatus {
+            class,
+            subject,
+            detail,
+        };
+        let opening = Opening {
+            value: email.into(),
+            salt: EMAIL_SALT,
+        };
+        let voucher = carnet_protocol::voucher::sign(
+            &org_a.key,
+            &carnet_protocol::voucher::VoucherBody {
+                network: net,
+                reporter: bob.key.public(),
+                purchase_id,
+                evidence: evidence_hash(BOUNCE_MESSAGE),
+                status,
+                email_commitment: commit_email(&opening),
+            },
+        );
         Payload::BounceReport(BounceReport {
             purchase_id,
             evidence: evidence_hash(BOUNCE_MESSAGE),
-            status: DsnStatus {
-                class,
-                subject,
-                detail,
-            },
-            opening: Opening {
-                value: email.into(),
-                salt: EMAIL_SALT,
-            },
+            status,
+            opening,
+            voucher,
         })
     };
     let email = c.email.value.clone();
@@ -994,6 +1010,7 @@ fn generate() -> Generated {
         bounce_p(5, 1, 1, &format!("{}@b.example", "a".repeat(245))),
     );
     bob.advance(&bounce);
+    let bounce_id = bob.head.unwrap().id;
     files.insert(
         "bounce_report".into(),
         event_file("bounce_report", 6, "member", net, b.finish()),
@@ -1332,6 +1349,77 @@ fn generate() -> Generated {
     files.insert(
         "seal".into(),
         event_file("seal", 17, "org", net, b.finish()),
+    );
+
+    // -- hold (org_a seq 8) -----------------------------------------------------------
+    let hold_p = |listings: Vec<Hash32>| Payload::Hold(Hold { listings });
+    let hold = org_a.next(net, 17, vec![contribute_id], hold_p(vec![contribute_id]));
+    let mut b = Builder::new(&org_a, hold.clone());
+    b.valid("org_a says it holds alice's card", hold.clone(), org_a.head);
+    b.common();
+    b.with("the listing is not among the deps", "invalid_deps", |b| {
+        b.deps = vec![]
+    });
+    b.payload("no listing", Some("invalid_field"), hold_p(vec![]));
+    b.payload(
+        "the same listing twice",
+        Some("invalid_field"),
+        hold_p(vec![contribute_id, contribute_id]),
+    );
+    b.payload(
+        &format!(
+            "{} listings (limit {MAX_HOLD_LISTINGS})",
+            MAX_HOLD_LISTINGS + 1
+        ),
+        Some("invalid_field"),
+        hold_p(
+            (0..=MAX_HOLD_LISTINGS as u32)
+                .map(|i| h(&i.to_string()))
+                .collect(),
+        ),
+    );
+    org_a.advance(&hold);
+    files.insert(
+        "hold".into(),
+        event_file("hold", 18, "org", net, b.finish()),
+    );
+
+    // -- dispute (org_a seq 9) --------------------------------------------------------
+    let dispute_p = |finding: &str| {
+        Payload::Dispute(Dispute {
+            report_id: bounce_id,
+            finding: finding.into(),
+        })
+    };
+    let dispute = org_a.next(
+        net,
+        18,
+        vec![bounce_id],
+        dispute_p("our MX accepted a test message to this address on the same day"),
+    );
+    let mut b = Builder::new(&org_a, dispute.clone());
+    b.valid(
+        "org_a disputes bob's bounce report with its own finding",
+        dispute.clone(),
+        org_a.head,
+    );
+    b.common();
+    b.with("report_id is not among the deps", "invalid_deps", |b| {
+        b.deps = vec![]
+    });
+    b.payload("empty finding", Some("invalid_field"), dispute_p(""));
+    b.payload(
+        &format!(
+            "finding of {} bytes (limit {MAX_MEMO_BYTES})",
+            MAX_MEMO_BYTES + 1
+        ),
+        Some("invalid_field"),
+        dispute_p(&"f".repeat(MAX_MEMO_BYTES + 1)),
+    );
+    org_a.advance(&dispute);
+    files.insert(
+        "dispute".into(),
+        event_file("dispute", 19, "org", net, b.finish()),
     );
 
     files.insert("genesis".into(), genesis_file());
@@ -1924,26 +2012,35 @@ fn encoding_rules() {
     ));
 
     // Genesis layout and defaults.
-    assert_eq!(PROTOCOL_VERSION, 2);
+    assert_eq!(PROTOCOL_VERSION, 3);
     let r = Rules::default();
     assert_eq!(
         enc(&r),
+        // Two tuples (serde stops at 16 fields): a tuple has no length prefix, so
+        // the bytes are the eighteen fields in order.
         enc(&(
-            10u64,
-            10u64,
-            2_592_000_000u64,
-            10u64,
-            10u64,
-            10u64,
-            100u64,
-            2u32,
-            125u64,
-            5u64,
-            25u32,
-            2_592_000_000u64,
-            0u32,
-            2u32,
-            3u32
+            (
+                10u64,
+                10u64,
+                2_592_000_000u64,
+                10u64,
+                10u64,
+                10u64,
+                100u64,
+                2u32,
+                125u64,
+            ),
+            (
+                5u64,
+                25u64,
+                2_592_000_000u64,
+                1_209_600_000u64,
+                25u32,
+                2_592_000_000u64,
+                0u32,
+                2u32,
+                3u32
+            )
         ))
     );
 }

@@ -15,6 +15,8 @@ use crate::payload::*;
 /// What the rules need besides the state: fixed parameters.
 pub(crate) struct Ctx<'a> {
     pub rules: &'a Rules,
+    /// Vouchers sign the network id, so one network's voucher is void in another.
+    pub network: crate::hash::NetworkId,
 }
 
 type Rule = Result<(), VoidReason>;
@@ -22,6 +24,7 @@ type Rule = Result<(), VoidReason>;
 pub(crate) fn apply(state: &mut State, ctx: &Ctx, ev: &SignedEvent) {
     state.last_lamport = ev.lamport();
     state.frontier.push(&ev.id());
+    tick(state, ctx.rules, ev.author(), ev.body().timestamp_ms);
     if let Err(reason) = apply_event(state, ctx, ev) {
         state.voids.insert(ev.id(), reason);
     }
@@ -37,6 +40,111 @@ pub(crate) fn finalize(state: &mut State, claim: CheckpointClaim) {
     state.finalized_claims.insert(claim);
     settle(state, claim.events_root);
     state.fresh = imbl::OrdSet::new();
+}
+
+/// docs/protocol.md, "Network time": an event of a current org moves that org's
+/// clock; network time is the highest time a quorum of the orgs has reached, so no
+/// minority of orgs can move it. When it moves, rewards that fell due vest.
+fn tick(state: &mut State, r: &Rules, author: PublicKey, ts: u64) {
+    if !state.orgs.contains_key(&author) || state.equivocated.contains(&author) {
+        return;
+    }
+    let clock = state.org_clocks.entry(author).or_insert(0);
+    if ts <= *clock {
+        return;
+    }
+    *clock = ts;
+    let mut clocks: Vec<u64> = state
+        .orgs
+        .keys()
+        .filter_map(|k| state.org_clocks.get(k).copied())
+        .collect();
+    let k = r.quorum_size(state.orgs.len());
+    if k == 0 || clocks.len() < k {
+        return;
+    }
+    clocks.sort_unstable_by(|a, b| b.cmp(a));
+    let now = clocks[k - 1];
+    if now > state.now_ms {
+        state.now_ms = now;
+        vest_due(state);
+    }
+}
+
+/// Vests every reward due at or before network time, in (time, listing) order.
+fn vest_due(state: &mut State) {
+    loop {
+        let Some(&((due, listing), _)) = state.vesting.get_min() else {
+            return;
+        };
+        if due > state.now_ms {
+            return;
+        }
+        let rewards = state.vesting.remove(&(due, listing)).unwrap_or_default();
+        if let Some(l) = state.listings.get_mut(&listing) {
+            l.vesting.remove(&due);
+        }
+        for w in rewards {
+            if let Some(a) = state.accounts.get_mut(&w.account) {
+                a.pending -= w.points as i64;
+            }
+            credit(state, w.event, w.account, w.points as i64, w.reason);
+        }
+    }
+}
+
+/// A reward earned on `listing`: pending until a sale of the card vests it. An
+/// excluded account earns nothing.
+fn earn(state: &mut State, listing: ContentId, w: Reward) {
+    let Some(a) = state.accounts.get_mut(&w.account) else {
+        return;
+    };
+    if matches!(a.status, AccountStatus::Excluded(_)) {
+        return;
+    }
+    a.pending += w.points as i64;
+    let mut rewards = state.unsold.get(&listing).cloned().unwrap_or_default();
+    rewards.push_back(w);
+    state.unsold.insert(listing, rewards);
+}
+
+/// A delivered sale: the card's unsold rewards become due one bounce window later.
+fn schedule(state: &mut State, r: &Rules, listing: ContentId) {
+    let Some(rewards) = state.unsold.remove(&listing) else {
+        return;
+    };
+    let due = state.now_ms.saturating_add(r.bounce_window_ms);
+    let mut all = state
+        .vesting
+        .get(&(due, listing))
+        .cloned()
+        .unwrap_or_default();
+    all.append(rewards);
+    state.vesting.insert((due, listing), all);
+    if let Some(l) = state.listings.get_mut(&listing) {
+        l.vesting.insert(due);
+    }
+}
+
+/// A confirmed bounce or mobile number, an opt-out or the contributor's exclusion:
+/// every reward of the card not yet vested is lost.
+fn forfeit(state: &mut State, listing: ContentId) {
+    let mut lost = state.unsold.remove(&listing).unwrap_or_default();
+    let dues = state
+        .listings
+        .get_mut(&listing)
+        .map(|l| std::mem::take(&mut l.vesting))
+        .unwrap_or_default();
+    for due in dues {
+        if let Some(rewards) = state.vesting.remove(&(due, listing)) {
+            lost.append(rewards);
+        }
+    }
+    for w in lost {
+        if let Some(a) = state.accounts.get_mut(&w.account) {
+            a.pending -= w.points as i64;
+        }
+    }
 }
 
 /// Equivocation, decided in ledger order: the first event at a seq stands, the second
@@ -59,7 +167,14 @@ fn equivocation(state: &mut State, ev: &SignedEvent) -> Rule {
 
 fn apply_event(state: &mut State, ctx: &Ctx, ev: &SignedEvent) -> Rule {
     let author = ev.author();
-    equivocation(state, ev)?;
+    if let Err(void) = equivocation(state, ev) {
+        if let Payload::Purchase(p) = ev.payload() {
+            state
+                .forked_purchases
+                .insert(ev.id(), (author, p.listing_id, p.max_price));
+        }
+        return Err(void);
+    }
     match ev.payload().author_role() {
         AuthorRole::Org => {
             if !state.orgs.contains_key(&author) {
@@ -79,9 +194,9 @@ fn apply_event(state: &mut State, ctx: &Ctx, ev: &SignedEvent) -> Rule {
         Payload::Revoke(v) => revoke(state, author, v),
         Payload::Contribute(c) => contribute(state, r, id, author, ts, &c.listing),
         Payload::Update(u) => update(state, r, id, author, ts, u),
-        Payload::Purchase(p) => purchase(state, r, id, ev.lamport(), author, ts, p),
+        Payload::Purchase(p) => purchase(state, r, id, ev.lamport(), author, p),
         Payload::Deliver(d) => deliver(state, r, id, author, d),
-        Payload::BounceReport(b) => bounce(state, r, id, author, b),
+        Payload::BounceReport(b) => bounce(state, ctx, id, author, b),
         Payload::MobileReport(m) => mobile(state, r, id, author, m),
         Payload::Vote(v) => {
             let vote = CompanyVote {
@@ -92,11 +207,13 @@ fn apply_event(state: &mut State, ctx: &Ctx, ev: &SignedEvent) -> Rule {
             Ok(())
         }
         Payload::Referral(f) => referral(state, author, f),
-        Payload::Grant(g) => grant(state, id, author, ts, g),
+        Payload::Grant(g) => grant(state, r, id, author, g),
         Payload::Transfer(t) => transfer(state, id, author, t),
         Payload::OptOut(o) => opt_out(state, o),
         Payload::Checkpoint(c) => checkpoint(state, ev.lamport(), author, c),
         Payload::Seal(_) => Ok(()),
+        Payload::Hold(h) => hold(state, author, h),
+        Payload::Dispute(d) => dispute(state, r, id, author, d),
         Payload::Admit(a) => admit(state, r, author, a),
         Payload::Evict(e) => evict(state, r, author, e),
         Payload::Rotate(k) => rotate(state, r, author, k),
@@ -142,6 +259,7 @@ fn exclude(state: &mut State, key: &PublicKey, cause: ExclusionCause) {
         .map(|(id, _)| *id)
         .collect();
     for id in theirs {
+        forfeit(state, id);
         if let Some(l) = state.listings.get_mut(&id) {
             l.status = ListingStatus::Withdrawn;
         }
@@ -206,30 +324,37 @@ fn contribute(
             created_ms: ts,
             last_reward_ms: ts,
             sales: 0,
+            held: false,
+            vesting: imbl::OrdSet::new(),
         },
     );
     let mut pay_referrer = None;
     if let Some(a) = state.accounts.get_mut(&author) {
         a.contributions += 1;
-        a.contribution_times.insert((ts, id));
         if a.contributions == 1 {
             pay_referrer = a.referrer;
         }
     }
-    credit(
+    earn(
         state,
         id,
-        author,
-        r.contribute_reward as i64,
-        MovementReason::ContributeReward,
+        Reward {
+            event: id,
+            account: author,
+            points: r.contribute_reward,
+            reason: MovementReason::ContributeReward,
+        },
     );
     if let Some(referrer) = pay_referrer {
-        credit(
+        earn(
             state,
             id,
-            referrer,
-            r.referral_bonus as i64,
-            MovementReason::ReferralBonus,
+            Reward {
+                event: id,
+                account: referrer,
+                points: r.referral_bonus,
+                reason: MovementReason::ReferralBonus,
+            },
         );
     }
     Ok(())
@@ -278,20 +403,25 @@ fn update(
         }
     }
     if rewarded {
-        credit(
+        earn(
             state,
-            id,
-            author,
-            r.update_reward as i64,
-            MovementReason::UpdateReward,
+            u.listing_id,
+            Reward {
+                event: id,
+                account: author,
+                points: r.update_reward,
+                reason: MovementReason::UpdateReward,
+            },
         );
     }
     Ok(())
 }
 
-fn plays(r: &Rules, a: &Account, ts: u64) -> bool {
-    let from = (ts.saturating_sub(r.play_window_ms), ContentId::ZERO);
-    let to = (ts, crate::hash::Hash32([0xff; 32]));
+/// Pay-or-play, in network time: enough held contributions or a grant within the
+/// window before `now`.
+fn plays(r: &Rules, a: &Account, now: u64) -> bool {
+    let from = (now.saturating_sub(r.play_window_ms), ContentId::ZERO);
+    let to = (now, crate::hash::Hash32([0xff; 32]));
     let recent = a
         .contribution_times
         .range(from..=to)
@@ -300,14 +430,12 @@ fn plays(r: &Rules, a: &Account, ts: u64) -> bool {
     recent >= r.play_min_contributions as usize || a.grant_times.range(from..=to).next().is_some()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn purchase(
     state: &mut State,
     r: &Rules,
     id: ContentId,
     lamport: u64,
     buyer: PublicKey,
-    ts: u64,
     p: &Purchase,
 ) -> Rule {
     let Some(l) = state.listings.get(&p.listing_id) else {
@@ -333,7 +461,7 @@ fn purchase(
     if price > p.max_price {
         return Err(VoidReason::PriceAboveMax);
     }
-    if !plays(r, b, ts) {
+    if !plays(r, b, state.now_ms) {
         return Err(VoidReason::PayOrPlay);
     }
     if b.balance < price as i64 {
@@ -369,9 +497,75 @@ fn purchase(
     Ok(())
 }
 
+/// docs/protocol.md, "Equivocation": a Deliver of a purchase that is void because its
+/// buyer equivocated still makes the buyer pay. The buyer holds the card; signing a
+/// twin must not make it free.
+fn deliver_forked(
+    state: &mut State,
+    r: &Rules,
+    id: ContentId,
+    org: PublicKey,
+    d: &Deliver,
+) -> Rule {
+    let Some(&(buyer, listing_id, max_price)) = state.forked_purchases.get(&d.purchase_id) else {
+        return Err(VoidReason::UnknownPurchase);
+    };
+    let Some(l) = state.listings.get(&listing_id) else {
+        return Err(VoidReason::NotHolder);
+    };
+    let contributor = l.contributor;
+    let holder = state.accounts.get(&contributor).and_then(Account::org);
+    if holder != Some(org) {
+        return Err(VoidReason::NotHolder);
+    }
+    let price = r.card_price;
+    if price > max_price {
+        return Err(VoidReason::PriceAboveMax);
+    }
+    let (email_commitment, phone_commitment) =
+        (l.listing.email_commitment, l.listing.phone_commitment);
+    state.forked_purchases.remove(&d.purchase_id);
+    state.purchases.insert(
+        d.purchase_id,
+        PurchaseState {
+            buyer,
+            listing_id,
+            price,
+            lamport: 0,
+            status: PurchaseStatus::Delivered,
+            email_commitment,
+            phone_commitment,
+        },
+    );
+    state.holdings.insert((buyer, listing_id), d.purchase_id);
+    if let Some(l) = state.listings.get_mut(&listing_id) {
+        l.sales += 1;
+    }
+    schedule(state, r, listing_id);
+    credit(
+        state,
+        id,
+        buyer,
+        -(price as i64),
+        MovementReason::PurchaseEscrow,
+    );
+    let commission = price as i64 * r.commission_bps as i64 / 10_000;
+    credit(
+        state,
+        id,
+        contributor,
+        price as i64 - commission,
+        MovementReason::SaleProceeds,
+    );
+    if commission > 0 {
+        credit(state, id, org, commission, MovementReason::Commission);
+    }
+    Ok(())
+}
+
 fn deliver(state: &mut State, r: &Rules, id: ContentId, org: PublicKey, d: &Deliver) -> Rule {
     let Some(p) = state.purchases.get(&d.purchase_id) else {
-        return Err(VoidReason::UnknownPurchase);
+        return deliver_forked(state, r, id, org, d);
     };
     let contributor = state.listings.get(&p.listing_id).map(|l| l.contributor);
     let holder = contributor
@@ -395,6 +589,7 @@ fn deliver(state: &mut State, r: &Rules, id: ContentId, org: PublicKey, d: &Deli
     if let Some(l) = state.listings.get_mut(&listing_id) {
         l.sales += 1;
     }
+    schedule(state, r, listing_id);
     credit(
         state,
         id,
@@ -435,17 +630,30 @@ fn reported_purchase(
 
 fn bounce(
     state: &mut State,
-    r: &Rules,
+    ctx: &Ctx,
     id: ContentId,
     reporter: PublicKey,
     b: &BounceReport,
 ) -> Rule {
+    let r = ctx.rules;
     let (p, contributor) = reported_purchase(state, reporter, &b.purchase_id)?;
     if !b.status.is_permanent() {
         return Err(VoidReason::TemporaryFailure);
     }
     if commit_email(&b.opening) != p.email_commitment {
         return Err(VoidReason::OpeningMismatch);
+    }
+    let vouching_org = state.accounts.get(&reporter).and_then(Account::org);
+    let body = crate::voucher::VoucherBody {
+        network: ctx.network,
+        reporter,
+        purchase_id: b.purchase_id,
+        evidence: b.evidence,
+        status: b.status,
+        email_commitment: p.email_commitment,
+    };
+    if !vouching_org.is_some_and(|org| crate::voucher::verify(&org, &body, &b.voucher)) {
+        return Err(VoidReason::BadVoucher);
     }
     // One address bounces once: the first confirmed report per listing and email wins.
     if state
@@ -460,6 +668,17 @@ fn bounce(
             l.status = ListingStatus::Bounced;
         }
     }
+    forfeit(state, p.listing_id);
+    let org = state.accounts.get(&contributor).and_then(Account::org);
+    state.bounce_reports.insert(
+        id,
+        BounceRecord {
+            listing_id: p.listing_id,
+            org,
+            at_ms: state.now_ms,
+            dispute: None,
+        },
+    );
     credit(
         state,
         id,
@@ -507,6 +726,7 @@ fn mobile(
         return Err(VoidReason::NotMobile);
     }
     state.mobile_reported.insert((p.listing_id, commitment));
+    forfeit(state, p.listing_id);
     if let Some(l) = state.listings.get_mut(&p.listing_id) {
         if l.status != ListingStatus::OptedOut {
             l.status = ListingStatus::Withdrawn;
@@ -547,10 +767,71 @@ fn referral(state: &mut State, author: PublicKey, f: &Referral) -> Rule {
     Ok(())
 }
 
-fn grant(state: &mut State, id: ContentId, org: PublicKey, ts: u64, g: &Grant) -> Rule {
+/// docs/protocol.md, "Applying an event", Grant: at most the subscription cap per
+/// member and grant period of network time.
+fn grant(state: &mut State, r: &Rules, id: ContentId, org: PublicKey, g: &Grant) -> Rule {
+    let now = state.now_ms;
+    let period = now / r.grant_period_ms.max(1);
+    let cap = r.grant_cap().unwrap_or(0);
     let a = member_of(state, org, &g.member)?;
-    a.grant_times.insert((ts, id));
+    let used = if a.granted.0 == period {
+        a.granted.1
+    } else {
+        0
+    };
+    if used.saturating_add(g.points) > cap {
+        return Err(VoidReason::GrantAboveCap);
+    }
+    a.granted = (period, used + g.points);
+    a.grant_times.insert((now, id));
     credit(state, id, g.member, g.points as i64, MovementReason::Grant);
+    Ok(())
+}
+
+/// docs/protocol.md, "Applying an event", Hold: each named listing of one of the
+/// org's members, not yet held and not withdrawn, counts from now on for its
+/// contributor's pay-or-play. The others are skipped; void if none was held.
+fn hold(state: &mut State, org: PublicKey, h: &Hold) -> Rule {
+    let now = state.now_ms;
+    let mut any = false;
+    for id in &h.listings {
+        let Some(l) = state.listings.get(id) else {
+            continue;
+        };
+        let contributor = l.contributor;
+        let theirs = state.accounts.get(&contributor).and_then(Account::org) == Some(org);
+        if l.held || l.status == ListingStatus::Withdrawn || !theirs {
+            continue;
+        }
+        if let Some(l) = state.listings.get_mut(id) {
+            l.held = true;
+        }
+        if let Some(a) = state.accounts.get_mut(&contributor) {
+            a.contribution_times.insert((now, *id));
+        }
+        any = true;
+    }
+    if any {
+        Ok(())
+    } else {
+        Err(VoidReason::NothingHeld)
+    }
+}
+
+/// docs/protocol.md, "Applying an event", Dispute: the contributor's org records its
+/// finding against a bounce report within the bounce window; once per report.
+fn dispute(state: &mut State, r: &Rules, id: ContentId, org: PublicKey, d: &Dispute) -> Rule {
+    let now = state.now_ms;
+    let Some(rec) = state.bounce_reports.get_mut(&d.report_id) else {
+        return Err(VoidReason::CannotDispute);
+    };
+    if rec.org != Some(org)
+        || rec.dispute.is_some()
+        || now > rec.at_ms.saturating_add(r.bounce_window_ms)
+    {
+        return Err(VoidReason::CannotDispute);
+    }
+    rec.dispute = Some(id);
     Ok(())
 }
 
@@ -582,6 +863,7 @@ fn opt_out(state: &mut State, o: &OptOut) -> Rule {
     // GDPR erasure: the listing's personal data leaves the state; purchases keep
     // their own record so escrow still settles.
     if let Some(listing_id) = state.dedup.remove(&o.dedup_key) {
+        forfeit(state, listing_id);
         state.listings.remove(&listing_id);
     }
     Ok(())

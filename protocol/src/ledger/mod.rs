@@ -593,6 +593,7 @@ impl Ledger {
         let mut state = self.base.clone();
         let ctx = apply::Ctx {
             rules: &self.genesis.rules,
+            network: self.network,
         };
         for (_, id) in &ids {
             apply::apply(&mut state, &ctx, &self.events[id]);
@@ -756,6 +757,7 @@ impl Ledger {
         }
         let ctx = apply::Ctx {
             rules: &self.genesis.rules,
+            network: self.network,
         };
         let range = match self.applied_to {
             Some(a) => self
@@ -958,6 +960,7 @@ impl Ledger {
         let mut state = initial_state(&self.genesis);
         let ctx = apply::Ctx {
             rules: &self.genesis.rules,
+            network: self.network,
         };
         let mut ids = Vec::new();
         for key in self.order.range(..mark(epoch as u64)) {
@@ -1094,7 +1097,13 @@ fn refs(ev: &SignedEvent) -> impl Iterator<Item = &ContentId> {
 }
 
 fn initial_state(genesis: &Genesis) -> State {
-    let mut state = State::default();
+    // Network time starts at the genesis' creation, not at 0: a grant made before a
+    // quorum of orgs has signed is dated then, not in 1970 (docs/protocol.md, "Network
+    // time").
+    let mut state = State {
+        now_ms: genesis.created_ms,
+        ..State::default()
+    };
     for o in &genesis.founding_orgs {
         state.orgs.insert(
             o.key,

@@ -28,6 +28,7 @@ pub enum StateLeaf {
         status: AccountStatus,
         balance: i64,
         escrow: i64,
+        pending: i64,
         mobile_strikes: u32,
         contributions: u64,
         referrer: Option<PublicKey>,
@@ -39,6 +40,7 @@ pub enum StateLeaf {
         listing_hash: Hash32,
         status: ListingStatus,
         sales: u64,
+        held: bool,
     },
     Purchase {
         id: ContentId,
@@ -88,6 +90,7 @@ impl State {
                 listing_hash: Hash32::of(&to_canonical(&l.listing)),
                 status: l.status,
                 sales: l.sales,
+                held: l.held,
             }));
         }
         for (id, p) in &self.purchases {
@@ -145,6 +148,7 @@ fn account_leaf(key: &PublicKey, a: &Account) -> StateLeaf {
         status: a.status,
         balance: a.balance,
         escrow: a.escrow,
+        pending: a.pending,
         mobile_strikes: a.mobile_strikes,
         contributions: a.contributions,
         referrer: a.referrer,

@@ -42,15 +42,18 @@ pub struct Account {
     pub balance: i64,
     /// Points held for purchases awaiting delivery.
     pub escrow: i64,
+    /// Rewards earned but not yet vested (docs/protocol.md, "Vesting"): not spendable,
+    /// and forfeited if the card bounces or carries a mobile number first.
+    pub pending: i64,
     pub mobile_strikes: u32,
     pub contributions: u64,
-    /// Claimed times of contributions that earned points, for pay-or-play.
+    /// Claimed times of contributions whose card the org holds, for pay-or-play.
     pub contribution_times: OrdSet<(u64, ContentId)>,
     /// Claimed times of Grants received, for pay-or-play.
     pub grant_times: OrdSet<(u64, ContentId)>,
     pub referrer: Option<PublicKey>,
-    /// Highest claimed timestamp in this author's chain applied so far.
-    pub latest_ms: u64,
+    /// Points granted in the current grant period: (period number, points).
+    pub granted: (u64, u64),
 }
 
 impl Account {
@@ -61,12 +64,13 @@ impl Account {
             status: AccountStatus::Active,
             balance: 0,
             escrow: 0,
+            pending: 0,
             mobile_strikes: 0,
             contributions: 0,
             contribution_times: OrdSet::new(),
             grant_times: OrdSet::new(),
             referrer: None,
-            latest_ms: 0,
+            granted: (0, 0),
         }
     }
 
@@ -102,6 +106,32 @@ pub struct ListingState {
     /// Claimed time of the last event that earned points for this card.
     pub last_reward_ms: u64,
     pub sales: u64,
+    /// Whether the contributor's org said it holds the card (a Hold).
+    pub held: bool,
+    /// Network times at which rewards of this card are due to vest.
+    pub vesting: OrdSet<u64>,
+}
+
+/// A reward that waits for its card to vest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reward {
+    /// The event that earned it (a Contribute or an Update).
+    pub event: ContentId,
+    pub account: PublicKey,
+    pub points: u64,
+    pub reason: MovementReason,
+}
+
+/// A bounce report that was applied, kept for disputes and audits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BounceRecord {
+    pub listing_id: ContentId,
+    /// The contributor's org when the report was applied: who may dispute it.
+    pub org: Option<PublicKey>,
+    /// Network time when it was applied: a dispute must come within the window.
+    pub at_ms: u64,
+    /// The disputing org's finding, once disputed.
+    pub dispute: Option<ContentId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,6 +274,15 @@ pub enum VoidReason {
     BoundNotBelowClock,
     AlreadySigned,
     AlreadyVoted,
+    /// A BounceReport without a valid voucher of the reporter's org.
+    BadVoucher,
+    /// A Grant above the subscription cap of its period.
+    GrantAboveCap,
+    /// A Hold none of whose listings could be held.
+    NothingHeld,
+    /// A Dispute of no applied bounce report, by another org than the contributor's,
+    /// after the window, or a second one.
+    CannotDispute,
     /// An Evict of a key that is not an org.
     NotAnOrg,
     /// An org voting to evict itself.
@@ -286,6 +325,21 @@ pub struct State {
     /// Authors that equivocated: every event of theirs applied after the second twin
     /// is void.
     pub equivocated: OrdSet<PublicKey>,
+    /// Purchases void because their author equivocated, by id: (buyer, listing,
+    /// max_price). A Deliver of one still makes the buyer pay (docs/protocol.md,
+    /// "Equivocation").
+    pub forked_purchases: OrdMap<ContentId, (PublicKey, ContentId, u64)>,
+    /// Each current org's highest event timestamp.
+    pub org_clocks: OrdMap<PublicKey, u64>,
+    /// Network time: the highest time a quorum of the orgs has reached (docs/protocol.md,
+    /// "Network time"). Never goes back.
+    pub now_ms: u64,
+    /// Rewards of cards with no delivered sale since they were earned.
+    pub unsold: OrdMap<ContentId, Vector<Reward>>,
+    /// Rewards due to vest at a network time, by (time, listing).
+    pub vesting: OrdMap<(u64, ContentId), Vector<Reward>>,
+    /// Applied bounce reports by event id.
+    pub bounce_reports: OrdMap<ContentId, BounceRecord>,
     /// Latest finalized claim.
     pub finalized: Option<CheckpointClaim>,
     /// Every claim finalized so far (the greatest is `finalized`): auditors are sent

@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::string::string_regex;
 
 /// The wire order of the payload kinds (the postcard discriminant), as `Payload::kind` names them.
-pub const KINDS: [&str; 18] = [
+pub const KINDS: [&str; 20] = [
     "enroll",
     "revoke",
     "contribute",
@@ -34,6 +34,8 @@ pub const KINDS: [&str; 18] = [
     "evict",
     "rotate",
     "seal",
+    "hold",
+    "dispute",
 ];
 
 /// The genesis every test event belongs to.
@@ -277,13 +279,24 @@ pub fn payload_of_kind(kind: usize) -> BoxedStrategy<Payload> {
                 })
             })
             .boxed(),
-        6 => (hash(), hash(), dsn_status(), opening(email()))
-            .prop_map(|(purchase_id, evidence, status, opening)| {
+        6 => (
+            hash(),
+            hash(),
+            dsn_status(),
+            opening(email()),
+            any::<[u8; 32]>(),
+            any::<[u8; 32]>(),
+        )
+            .prop_map(|(purchase_id, evidence, status, opening, v1, v2)| {
+                let mut voucher = [0u8; 64];
+                voucher[..32].copy_from_slice(&v1);
+                voucher[32..].copy_from_slice(&v2);
                 Payload::BounceReport(BounceReport {
                     purchase_id,
                     evidence,
                     status,
                     opening,
+                    voucher: Voucher(voucher),
                 })
             })
             .boxed(),
@@ -354,6 +367,16 @@ pub fn payload_of_kind(kind: usize) -> BoxedStrategy<Payload> {
             .prop_map(|(org, to)| Payload::Rotate(Rotate { org, to }))
             .boxed(),
         17 => Just(Payload::Seal(Seal {})).boxed(),
+        18 => prop::collection::btree_set(hash(), 1..8)
+            .prop_map(|l| {
+                Payload::Hold(Hold {
+                    listings: l.into_iter().collect(),
+                })
+            })
+            .boxed(),
+        19 => (hash(), text(MAX_MEMO_BYTES))
+            .prop_map(|(report_id, finding)| Payload::Dispute(Dispute { report_id, finding }))
+            .boxed(),
         _ => panic!("there are {} kinds", KINDS.len()),
     }
 }
@@ -386,17 +409,12 @@ pub fn body_for(
     )
         .prop_map(
             |(seed, payload, seq, prev, lamport, mut deps, timestamp_ms)| {
-                deps.extend(payload.references());
+                let refs = payload.references();
+                deps.retain(|d| !refs.contains(d));
+                deps.truncate(MAX_DEPS - refs.len());
+                deps.extend_from_slice(refs);
                 deps.sort_unstable();
                 deps.dedup();
-                deps.truncate(MAX_DEPS);
-                if let Some(r) = payload.references() {
-                    if deps.binary_search(&r).is_err() {
-                        deps.pop();
-                        deps.push(r);
-                        deps.sort_unstable();
-                    }
-                }
                 let body = EventBody {
                     network: network(),
                     author: SecretKey::from_seed(seed).public(),

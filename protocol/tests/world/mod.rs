@@ -302,25 +302,73 @@ impl World {
         )
     }
 
+    /// A bounce report by member `m`, vouched for by `m`'s org.
     pub fn bounce(&mut self, m: usize, purchase: &SignedEvent, class: u8) -> SignedEvent {
+        let org = self.members[m].1;
+        self.bounce_vouched_by(m, purchase, class, org)
+    }
+
+    /// A bounce report by member `m` with a voucher signed by org `voucher_org`.
+    pub fn bounce_vouched_by(
+        &mut self,
+        m: usize,
+        purchase: &SignedEvent,
+        class: u8,
+        voucher_org: usize,
+    ) -> SignedEvent {
         let Payload::Purchase(p) = purchase.payload() else {
             panic!("not a purchase")
         };
         let card = self.card_of(p.listing_id);
+        let status = DsnStatus {
+            class,
+            subject: 1,
+            detail: 1,
+        };
+        let evidence = carnet_protocol::hash::evidence_hash(b"bounce");
+        let body = carnet_protocol::voucher::VoucherBody {
+            network: self.network,
+            reporter: self.member_key(m),
+            purchase_id: purchase.id(),
+            evidence,
+            status,
+            email_commitment: carnet_protocol::card::commit_email(&card.email),
+        };
+        let voucher = carnet_protocol::voucher::sign(self.orgs[voucher_org].key(), &body);
         self.member_event(
             m,
             Payload::BounceReport(BounceReport {
                 purchase_id: purchase.id(),
-                evidence: carnet_protocol::hash::evidence_hash(b"bounce"),
-                status: DsnStatus {
-                    class,
-                    subject: 1,
-                    detail: 1,
-                },
+                evidence,
+                status,
                 opening: card.email.clone(),
+                voucher,
             }),
             vec![],
         )
+    }
+
+    /// Org `org` says it holds the cards of `listings` (sorted here).
+    pub fn hold(&mut self, org: usize, listings: &[ContentId]) -> SignedEvent {
+        let mut listings = listings.to_vec();
+        listings.sort_unstable();
+        listings.dedup();
+        self.org_event(org, Payload::Hold(Hold { listings }), vec![])
+    }
+
+    /// Wall time moves on by `ms` and every org signs an empty Seal, so network time
+    /// (a quorum of the orgs' clocks) reaches it: rewards due by then vest.
+    pub fn advance(&mut self, ms: u64) {
+        self.now += ms;
+        for o in 0..self.orgs.len() {
+            self.org_event(o, Payload::Seal(Default::default()), vec![]);
+        }
+    }
+
+    /// Past the bounce window: every reward of a card sold so far vests.
+    pub fn vest(&mut self) {
+        let window = self.genesis.rules.bounce_window_ms;
+        self.advance(window + 1);
     }
 
     pub fn mobile(&mut self, m: usize, purchase: &SignedEvent) -> SignedEvent {
