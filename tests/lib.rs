@@ -93,8 +93,15 @@ impl TestNet {
                 name: format!("Org {i}"),
             })
             .collect();
-        let genesis = Genesis::new("integration", entries, Rules::default(), 1_700_000_000_000)
-            .expect("genesis");
+        // Created now: network time starts here and follows the org nodes' clocks, so
+        // grants and purchases of the test fall in one pay-or-play window.
+        let genesis = Genesis::new(
+            "integration",
+            entries,
+            Rules::default(),
+            carnet_node::now_ms(),
+        )
+        .expect("genesis");
         let mut dirs = Vec::new();
         for k in &org_keys {
             let d = tempfile::tempdir().expect("tempdir");
@@ -363,7 +370,7 @@ pub async fn an_undelivered_purchase_is_refunded(
         org(b).event(c.id()).await.ok()?.map(|_| ())
     })
     .await;
-    submit(
+    let purchase = submit(
         net.node(b),
         &mut buyer,
         Payload::Purchase(Purchase {
@@ -374,7 +381,9 @@ pub async fn an_undelivered_purchase_is_refunded(
     )
     .await;
     // Nobody delivers. Later events push the clock past a checkpoint bound; a quorum
-    // of orgs signs, the claim is final, the escrow is refunded.
+    // of orgs signs, the claim that holds the purchase is final. A purchase gets a
+    // whole epoch to be delivered: once that claim is final, more business makes the
+    // next epoch, at whose settlement the escrow is refunded.
     for k in 0..12 {
         let (author, node) = if k % 2 == 0 {
             (&mut seller, s)
@@ -382,6 +391,23 @@ pub async fn an_undelivered_purchase_is_refunded(
             (&mut buyer, b)
         };
         submit(net.node(node), author, vote(&format!("v{k}.example"))).await;
+    }
+    let bought_at = purchase.lamport();
+    for &i in nodes {
+        let client = org(i).clone();
+        wait_for("a claim holding the purchase final on every node", || {
+            let client = client.clone();
+            async move {
+                let s = client.status().await.ok()?;
+                s.finalized_bound
+                    .is_some_and(|f| f >= bought_at)
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+    for k in 0..4 {
+        submit(net.node(s), &mut seller, vote(&format!("w{k}.example"))).await;
     }
     for &i in nodes {
         let client = org(i).clone();
@@ -391,7 +417,14 @@ pub async fn an_undelivered_purchase_is_refunded(
             async move {
                 let s = client.status().await.ok()?;
                 let b = client.balance(key).await.ok()??;
-                (s.finalized_bound.is_some() && b.balance == 100 && b.escrow == 0).then_some(())
+                let refunded = client
+                    .history(key)
+                    .await
+                    .ok()?
+                    .iter()
+                    .any(|m| m.reason == "Refund");
+                (s.finalized_bound.is_some() && refunded && b.balance == 100 && b.escrow == 0)
+                    .then_some(())
             }
         })
         .await;

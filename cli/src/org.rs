@@ -141,8 +141,21 @@ pub fn rules(args: &RulesArgs, out: Out) -> anyhow::Result<()> {
                 crate::out::table(&["orgs", "quorum", "may be down"], rows)
             );
             let rows = [
-                ("contribution reward", r.contribute_reward.to_string()),
-                ("update reward", r.update_reward.to_string()),
+                (
+                    "contribution reward",
+                    format!("{} (pending until the card vests)", r.contribute_reward),
+                ),
+                (
+                    "update reward",
+                    format!("{} (pending, likewise)", r.update_reward),
+                ),
+                (
+                    "vesting",
+                    format!(
+                        "{} after a delivered sale with no bounce or mobile report",
+                        days(r.bounce_window_ms)
+                    ),
+                ),
                 ("update interval", days(r.update_interval_ms)),
                 ("card price", r.card_price.to_string()),
                 ("bounce bounty", r.bounce_bounty.to_string()),
@@ -154,6 +167,16 @@ pub fn rules(args: &RulesArgs, out: Out) -> anyhow::Result<()> {
                 ),
                 ("referral bonus", r.referral_bonus.to_string()),
                 ("points per dollar", r.points_per_dollar.to_string()),
+                (
+                    "grant cap",
+                    format!(
+                        "{} points per member per {} (a ${} subscription)",
+                        r.grant_cap().unwrap_or(0),
+                        days(r.grant_period_ms),
+                        r.subscription_dollars
+                    ),
+                ),
+                ("bounce dispute window", days(r.bounce_window_ms)),
                 (
                     "pay-or-play",
                     format!(

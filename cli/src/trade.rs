@@ -658,9 +658,10 @@ pub fn balance(m: &MemberArgs, who: Option<&str>, out: Out) -> anyhow::Result<()
     };
     out.emit(json!(b), || {
         println!(
-            "{} points ({} in escrow), {}",
+            "{} points ({} in escrow, {} pending until their cards vest), {}",
             b.balance,
             b.escrow,
+            b.pending,
             b.status.to_lowercase()
         );
     });

@@ -84,6 +84,16 @@ struct Purchases {
     purchases: Vec<PurchaseView>,
 }
 
+/// The org node's voucher for a bounce report.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VoucherIssued {
+    pub voucher_hex: String,
+    pub evidence: String,
+    pub status: String,
+    /// `dkim:<domain>` or `unsigned`.
+    pub finding: String,
+}
+
 #[derive(Deserialize)]
 struct Evidence {
     evidence: String,
@@ -258,6 +268,27 @@ impl NodeApi {
     pub fn put_evidence(&self, raw: &[u8]) -> Result<String, ApiError> {
         let e: Evidence = self.post("/v1/evidence", &json!({ "message_hex": hex::encode(raw) }))?;
         Ok(e.evidence)
+    }
+
+    /// Asks the reporter's org node to check a bounce message for the card bought in
+    /// `purchase_id` and vouch for the report (docs/api.md, `POST /v1/vouchers`).
+    pub fn vouch(
+        &self,
+        reporter: &PublicKey,
+        purchase_id: &carnet_protocol::ContentId,
+        email: &carnet_protocol::payload::Opening,
+        raw: &[u8],
+    ) -> Result<VoucherIssued, ApiError> {
+        self.post(
+            "/v1/vouchers",
+            &json!({
+                "reporter": reporter.to_hex(),
+                "purchase_id": purchase_id.to_hex(),
+                "email": email.value,
+                "salt_hex": hex::encode(email.salt),
+                "message_hex": hex::encode(raw),
+            }),
+        )
     }
 
     pub fn admin_enroll(&self, member: &PublicKey, handle: &str) -> Result<Submitted, ApiError> {

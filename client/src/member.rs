@@ -13,7 +13,7 @@ use carnet_protocol::ledger::is_mobile_number;
 use carnet_protocol::limits::MAX_EVENT_BYTES;
 use carnet_protocol::payload::{
     BounceReport, Contribute, DsnStatus, EmployeeRange, Listing, MobileReport, Payload, Purchase,
-    Referral, RevenueRange, Update, Vote,
+    Referral, RevenueRange, Update, Vote, Voucher,
 };
 use carnet_protocol::{ContentId, Hash32, PublicKey, SignedEvent};
 use std::path::{Path, PathBuf};
@@ -349,8 +349,9 @@ impl Session {
     }
 
     /// Reports a bounced email: checks the bounce message names the card's address
-    /// with a permanent failure, leaves the message with the org node as evidence,
-    /// and publishes the report with the message's hash.
+    /// with a permanent failure, has the member's org node check it too and vouch for
+    /// the report (the node keeps the message as evidence), and publishes the report
+    /// with the message's hash and the voucher.
     pub fn report_bounce(
         &self,
         listing: &ContentId,
@@ -359,24 +360,30 @@ impl Session {
         let bought = self.bought(listing)?;
         let status = crate::dsn::permanent_failure_for(message, &bought.card.email.value)?;
         let evidence = evidence_hash(message);
-        match self.api.put_evidence(message) {
-            Ok(kept) if kept != evidence.to_hex() => {
-                return Err(MemberError::Malformed(format!(
-                    "the node hashed the message to {kept}, expected {evidence}"
-                )))
-            }
-            Ok(_) => {}
-            // A node without an evidence store: the report stands on its hash, and
-            // the reporter keeps the message for an auditor.
-            Err(e) if e.code() == Some("no_route") => {}
-            Err(e) => return Err(e.into()),
+        let issued = self.api.vouch(
+            &self.key.public(),
+            &bought.purchase_id,
+            &bought.card.email,
+            message,
+        )?;
+        if issued.evidence != evidence.to_hex() {
+            return Err(MemberError::Malformed(format!(
+                "the node hashed the message to {}, expected {evidence}",
+                issued.evidence
+            )));
         }
+        let voucher = hex::decode(&issued.voucher_hex)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+            .map(Voucher)
+            .ok_or_else(|| MemberError::Malformed("the node's voucher is not 64 bytes".into()))?;
         let (ev, s) = self.publish(
             Payload::BounceReport(BounceReport {
                 purchase_id: bought.purchase_id,
                 evidence,
                 status,
                 opening: bought.card.email.clone(),
+                voucher,
             }),
             None,
         )?;

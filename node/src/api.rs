@@ -196,6 +196,8 @@ impl Metrics {
 #[derive(Clone)]
 struct AppState {
     client: Client,
+    /// DKIM key lookups for bounce vouchers (the system resolver).
+    dkim: Option<carnet_mail::dkim::DkimVerifier>,
     /// BLAKE3 of the admin token, or None when admin calls are disabled (empty token).
     admin_token: Option<blake3::Hash>,
     metrics: Arc<Metrics>,
@@ -215,8 +217,16 @@ pub fn router_with_timeout(
     metrics: Arc<Metrics>,
     reply_timeout: Duration,
 ) -> Router {
+    let dkim = match carnet_mail::dkim::DkimVerifier::system() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!("bounce vouchers for DKIM-signed messages are unavailable: {e}");
+            None
+        }
+    };
     let state = AppState {
         client,
+        dkim,
         admin_token: (!admin_token.is_empty()).then(|| blake3::hash(admin_token.as_bytes())),
         metrics,
         reply_timeout,
@@ -297,6 +307,7 @@ fn routes() -> Routes {
     .get("/v1/accounts/{pubkey}/purchases", purchases)
     .get("/v1/deliveries/{purchase_id}", delivery)
     .post_large("/v1/evidence", MAX_EVIDENCE_BODY_BYTES, post_evidence)
+    .post_large("/v1/vouchers", MAX_EVIDENCE_BODY_BYTES, post_voucher)
     .get("/v1/audit/checkpoint", audit_checkpoint)
     .get("/v1/audit/{event_id}", audit_bundle)
     .get("/v1/status", status)
@@ -804,6 +815,114 @@ async fn post_evidence(
     let hash = state.wait(state.client.put_evidence(raw)).await???;
     Ok(Json(EvidenceStored {
         evidence: hash.to_hex(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoucherRequest {
+    reporter: String,
+    purchase_id: String,
+    email: String,
+    salt_hex: String,
+    message_hex: String,
+}
+
+#[derive(Serialize)]
+struct VoucherIssued {
+    voucher_hex: String,
+    evidence: String,
+    /// The status the message gives, as RFC 3463 writes it.
+    status: String,
+    /// `dkim:<domain>` when a DKIM signature of the message verified, else `unsigned`.
+    finding: String,
+}
+
+/// docs/api.md, `POST /v1/vouchers`: the org node checks a member's bounce message
+/// and, when it proves a permanent failure for the card the member bought, signs the
+/// voucher its BounceReport must carry.
+async fn post_voucher(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<VoucherRequest>,
+) -> ApiResult<Json<VoucherIssued>> {
+    let bad = |field: &str, e: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_hex",
+            format!("{field}: {e}"),
+        )
+    };
+    let reporter = PublicKey::from_hex(body.reporter.trim())
+        .ok_or_else(|| bad("reporter", "not 64 hex digits".into()))?;
+    let purchase_id = carnet_protocol::Hash32::from_hex(body.purchase_id.trim())
+        .ok_or_else(|| bad("purchase_id", "not 64 hex digits".into()))?;
+    let salt: [u8; 32] = hex::decode(body.salt_hex.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("salt_hex", "not 64 hex digits".into()))?;
+    let raw =
+        hex::decode(body.message_hex.trim()).map_err(|e| bad("message_hex", e.to_string()))?;
+    if raw.is_empty() || raw.len() > MAX_EVIDENCE_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "evidence_too_large",
+            format!(
+                "the message is {} bytes; it must be 1 to {MAX_EVIDENCE_BYTES}",
+                raw.len()
+            ),
+        ));
+    }
+    let Some(dkim) = state.dkim.as_ref() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dkim_unavailable",
+            "this node has no DNS resolver for DKIM keys; try again later",
+        ));
+    };
+    use carnet_mail::dkim::{check_bounce, BounceCheckError, Finding};
+    let (status, finding) = check_bounce(&raw, &body.email, dkim)
+        .await
+        .map_err(|e| match e {
+            BounceCheckError::DkimUnavailable { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "dkim_unavailable",
+                e.to_string(),
+            ),
+            e => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bounce_refused",
+                e.to_string(),
+            ),
+        })?;
+    let req = crate::vouch::VouchRequest {
+        reporter,
+        purchase_id,
+        opening: carnet_protocol::payload::Opening {
+            value: body.email,
+            salt,
+        },
+        status,
+        message: raw,
+    };
+    let vouched = state.wait(state.client.vouch(req)).await??.map_err(|e| {
+        let code = match &e {
+            crate::vouch::VouchError::UnknownPurchase(_) => StatusCode::NOT_FOUND,
+            crate::vouch::VouchError::NotOurMember | crate::vouch::VouchError::NotBuyer(_) => {
+                StatusCode::FORBIDDEN
+            }
+            crate::vouch::VouchError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::CONFLICT,
+        };
+        ApiError::new(code, e.code(), e.to_string())
+    })?;
+    Ok(Json(VoucherIssued {
+        voucher_hex: hex::encode(vouched.voucher.0),
+        evidence: vouched.evidence.to_hex(),
+        status: format!("{}.{}.{}", status.class, status.subject, status.detail),
+        finding: match finding {
+            Finding::Verified { domain } => format!("dkim:{domain}"),
+            Finding::Unsigned => "unsigned".into(),
+        },
     }))
 }
 

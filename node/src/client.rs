@@ -98,8 +98,11 @@ pub struct ListingView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceView {
     pub account: String,
+    /// Spendable points.
     pub balance: i64,
     pub escrow: i64,
+    /// Rewards earned but not vested yet (docs/protocol.md, "Vesting").
+    pub pending: i64,
     pub status: String,
 }
 
@@ -285,6 +288,11 @@ pub enum Command {
     Status {
         reply: oneshot::Sender<NodeStatus>,
     },
+    /// Check a bounce report against the ledger, keep its message and sign a voucher.
+    Vouch {
+        req: crate::vouch::VouchRequest,
+        reply: oneshot::Sender<Result<crate::vouch::Vouched, crate::vouch::VouchError>>,
+    },
     /// Keep a piece of evidence (a bounce message); replies with its evidence hash.
     PutEvidence {
         raw: Vec<u8>,
@@ -394,6 +402,13 @@ impl Client {
 
     pub async fn status(&self) -> Result<NodeStatus, Closed> {
         self.ask(|reply| Command::Status { reply }).await
+    }
+
+    pub async fn vouch(
+        &self,
+        req: crate::vouch::VouchRequest,
+    ) -> Result<Result<crate::vouch::Vouched, crate::vouch::VouchError>, Closed> {
+        self.ask(|reply| Command::Vouch { req, reply }).await
     }
 
     pub async fn put_evidence(

@@ -21,6 +21,9 @@ pub struct Engine {
     pub(crate) network: NetworkId,
     /// Listings whose card this node holds (see `holder`).
     pub(crate) held: std::collections::HashSet<ContentId>,
+    /// Held listings the ledger does not yet know this org holds: the next Hold names
+    /// them (see `holder::holds_due`).
+    pub(crate) hold_due: std::collections::BTreeSet<ContentId>,
     /// Purchases this node already sealed a card for since it started.
     pub(crate) delivered: std::collections::HashSet<ContentId>,
     /// Set when events were ordered since deliveries were last looked for.
@@ -203,9 +206,10 @@ impl Engine {
                 timestamp_ms: ev.body().timestamp_ms,
             })
         });
-        let held = store.card_ids()?.into_iter().collect();
+        let held: std::collections::HashSet<ContentId> = store.card_ids()?.into_iter().collect();
         let engine = Engine {
             deliveries,
+            hold_due: held.iter().copied().collect(),
             held,
             delivered: Default::default(),
             // Purchases may have arrived while the node was down (or before it could
@@ -678,6 +682,7 @@ impl Engine {
                 account: account.to_hex(),
                 balance: a.balance,
                 escrow: a.escrow,
+                pending: a.pending,
                 status: format!("{:?}", a.status),
             })
     }
@@ -733,6 +738,60 @@ impl Engine {
 
     pub fn state_root_hex(&mut self) -> String {
         self.ledger.state_root().to_hex()
+    }
+
+    /// docs/protocol.md, "Bounce vouchers": checks `req` against the ledger (a
+    /// delivered purchase of the reporter, a member of this org, the opening of the
+    /// card's email), keeps the message as evidence and signs the voucher. The mail
+    /// checks of the message itself ran before (carnet-mail).
+    pub fn vouch(
+        &mut self,
+        req: &crate::vouch::VouchRequest,
+    ) -> Result<crate::vouch::Vouched, crate::vouch::VouchError> {
+        use crate::vouch::{VouchError, Vouched};
+        use carnet_protocol::ledger::PurchaseStatus;
+        let org = self.org.public();
+        let network = self.ledger.network();
+        let state = self.ledger.state();
+        let id = req.purchase_id.to_hex();
+        let p = state
+            .purchases
+            .get(&req.purchase_id)
+            .ok_or_else(|| VouchError::UnknownPurchase(id.clone()))?;
+        if p.buyer != req.reporter {
+            return Err(VouchError::NotBuyer(id));
+        }
+        if p.status != PurchaseStatus::Delivered {
+            return Err(VouchError::NotDelivered(id));
+        }
+        if carnet_protocol::card::commit_email(&req.opening) != p.email_commitment {
+            return Err(VouchError::OpeningMismatch);
+        }
+        let email_commitment = p.email_commitment;
+        let ours = state
+            .accounts
+            .get(&req.reporter)
+            .and_then(|a| a.org())
+            .is_some_and(|o| o == org);
+        if !ours {
+            return Err(VouchError::NotOurMember);
+        }
+        let evidence = self
+            .store
+            .put_evidence(&req.message)
+            .map_err(|e| VouchError::Storage(e.to_string()))?;
+        let body = carnet_protocol::voucher::VoucherBody {
+            network,
+            reporter: req.reporter,
+            purchase_id: req.purchase_id,
+            evidence,
+            status: req.status,
+            email_commitment,
+        };
+        Ok(Vouched {
+            voucher: carnet_protocol::voucher::sign(self.org.key(), &body),
+            evidence,
+        })
     }
 
     /// Keeps a piece of evidence (a bounce message) and returns its evidence hash.
@@ -893,7 +952,9 @@ mod tests {
         put(&mut e0, d.clone());
         let view = e0.delivery(&p.id()).expect("indexed");
         assert_eq!(view.deliver_event, d.id().to_hex());
-        assert_eq!(e0.balance(&seller.public()).unwrap().balance, 20);
+        // The sale is paid; the contribution's reward waits for the bounce window.
+        let b = e0.balance(&seller.public()).unwrap();
+        assert_eq!((b.balance, b.pending), (10, 10));
         drop(e0);
         let e1 = Engine::open(Store::open(&path, net).unwrap(), genesis, orgs[0].clone()).unwrap();
         assert_eq!(e1.delivery(&p.id()).unwrap().deliver_event, d.id().to_hex());

@@ -290,6 +290,11 @@ impl EventLoop {
 
     /// Seals and publishes the cards buyers paid for (see `holder`).
     fn deliver(&mut self) {
+        for payload in self.engine.holds_due() {
+            if let Err(e) = self.sign_as_org(payload) {
+                tracing::warn!(error = %e, "could not publish a hold");
+            }
+        }
         for payload in self.engine.due_deliveries() {
             match self.sign_as_org(payload) {
                 Ok(s) => tracing::info!(?s, "delivered a card"),
@@ -585,6 +590,9 @@ impl EventLoop {
                     snapshot_events: self.engine.snapshot_events(),
                 };
                 let _ = reply.send(status);
+            }
+            Command::Vouch { req, reply } => {
+                let _ = reply.send(self.engine.vouch(&req));
             }
             Command::PutEvidence { raw, reply } => {
                 let _ = reply.send(self.engine.put_evidence(&raw));

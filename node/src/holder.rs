@@ -86,8 +86,44 @@ impl Engine {
             }
         }
         self.held.insert(listing_id);
+        self.hold_due.insert(listing_id);
         self.delivery_check_due = true;
         Ok(ingested)
+    }
+
+    /// Hold payloads naming every listing this node keeps the card of and the ledger
+    /// does not count as held yet (docs/protocol.md, "Applying an event", Hold): from
+    /// then on it counts for its contributor's pay-or-play. A listing whose Contribute
+    /// is not ordered yet waits for the next call.
+    pub fn holds_due(&mut self) -> Vec<Payload> {
+        if self.hold_due.is_empty() {
+            return Vec::new();
+        }
+        let org = self.org.public();
+        // A clone of persistent maps: cheap, and frees the ledger for `get`.
+        let state = self.ledger.state().clone();
+        let mut ready = Vec::new();
+        let ledger = &self.ledger;
+        self.hold_due.retain(|id| match state.listings.get(id) {
+            Some(l) => {
+                let ours = state.accounts.get(&l.contributor).and_then(|a| a.org()) == Some(org);
+                if ours && !l.held && l.status != carnet_protocol::ledger::ListingStatus::Withdrawn
+                {
+                    ready.push(*id);
+                }
+                false
+            }
+            // Not ordered yet: wait. Ordered without a listing: void or erased.
+            None => ledger.get(id).is_none(),
+        });
+        ready
+            .chunks(carnet_protocol::limits::MAX_HOLD_LISTINGS)
+            .map(|c| {
+                Payload::Hold(carnet_protocol::payload::Hold {
+                    listings: c.to_vec(),
+                })
+            })
+            .collect()
     }
 
     /// Refuses cards from anyone but an active member of this org: the node would

@@ -18,6 +18,7 @@ pub mod run;
 pub mod store;
 #[cfg(test)]
 mod test_support;
+pub mod vouch;
 
 pub use datadir::{DataDir, DataDirError};
 

@@ -117,6 +117,7 @@ fn answer(cmd: Command) -> Command {
                 account: account.to_hex(),
                 balance: 120,
                 escrow: 10,
+                pending: 30,
                 status: "active".into(),
             }));
             Command::Balance {
@@ -222,6 +223,19 @@ fn answer(cmd: Command) -> Command {
         Command::PutEvidence { raw, reply } => {
             let _ = reply.send(Ok(carnet_protocol::hash::evidence_hash(&raw)));
             Command::PutEvidence { raw, reply: used() }
+        }
+        // Purchase 0x66.. is not this org's member's; any other is vouched for.
+        Command::Vouch { req, reply } => {
+            let result = if req.purchase_id == Hash32([0x66; 32]) {
+                Err(carnet_node::vouch::VouchError::NotOurMember)
+            } else {
+                Ok(carnet_node::vouch::Vouched {
+                    voucher: carnet_protocol::payload::Voucher([7; 64]),
+                    evidence: carnet_protocol::hash::evidence_hash(&req.message),
+                })
+            };
+            let _ = reply.send(result);
+            Command::Vouch { req, reply: used() }
         }
         Command::AuditBundle {
             event,
@@ -579,7 +593,7 @@ async fn accounts() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
             body,
-            json!({"account": key, "balance": 120, "escrow": 10, "status": "active"})
+            json!({"account": key, "balance": 120, "escrow": 10, "pending": 30, "status": "active"})
         );
         assert_error(
             api.get(&format!("/v1/accounts/{stranger}/balance")).await,
@@ -648,6 +662,64 @@ async fn deliveries_status_and_peers() {
         let (status, body) = api.get("/v1/peers").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["peers"][0]["peer_id"], "12D3KooWpeer");
+        api.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn vouchers_are_signed_only_for_a_bounce_of_the_cards_address() {
+    bounded(async {
+        let (api, log) = Api::with_fake_loop().await;
+        let dsn = include_bytes!("../../mail/tests/fixtures/dsn/postfix-5.1.1.eml");
+        let req = |email: &str, message: &[u8], purchase: u8| {
+            json!({
+                "reporter": PublicKey([1; 32]).to_hex(),
+                "purchase_id": Hash32([purchase; 32]).to_hex(),
+                "email": email,
+                "salt_hex": hex::encode([2u8; 32]),
+                "message_hex": hex::encode(message),
+            })
+        };
+        let (status, body) = api
+            .post_json("/v1/vouchers", &req("jane.doe@acme.example", dsn, 1), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["voucher_hex"], hex::encode([7u8; 64]));
+        assert_eq!(body["status"], "5.1.1");
+        assert_eq!(body["finding"], "unsigned");
+        assert_eq!(
+            body["evidence"],
+            carnet_protocol::hash::evidence_hash(dsn).to_hex()
+        );
+        // A hand-written note, or a real bounce for another address: refused before
+        // the event loop is asked.
+        let asked = log.lock().unwrap().len();
+        for (email, message) in [
+            (
+                "jane.doe@acme.example",
+                &b"Subject: bounce\r\n\r\njane.doe bounced, 5.1.1\r\n"[..],
+            ),
+            ("john.roe@acme.example", &dsn[..]),
+        ] {
+            assert_error(
+                api.post_json("/v1/vouchers", &req(email, message, 1), None)
+                    .await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bounce_refused",
+            );
+        }
+        assert_eq!(log.lock().unwrap().len(), asked);
+        assert_error(
+            api.post_json(
+                "/v1/vouchers",
+                &req("jane.doe@acme.example", dsn, 0x66),
+                None,
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            "not_our_member",
+        );
         api.stop().await;
     })
     .await;

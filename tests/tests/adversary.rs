@@ -489,8 +489,8 @@ async fn low_clocks_and_forks_below_a_finalized_bound_change_nothing_settled() {
     })
     .await;
     never_down(&net, &last).await;
-    // What was settled stands on every node: the refund, the seller's reward. The
-    // forks are void and exclude their authors from then on.
+    // What was settled stands on every node: the refund. The forks are void and
+    // exclude their authors from then on.
     wait_for("one state everywhere", || async {
         let s = net.states().await;
         (s.len() == 3 && s.iter().all(|x| x == &s[0])).then_some(())
@@ -500,7 +500,12 @@ async fn low_clocks_and_forks_below_a_finalized_bound_change_nothing_settled() {
         let b = n.client.balance(buyer.public()).await.unwrap().unwrap();
         assert_eq!((b.balance, b.escrow), (100, 0), "the refund stands");
         let s = n.client.balance(seller.public()).await.unwrap().unwrap();
-        assert_eq!(s.balance, 10, "the reward earned before the fork stands");
+        // The card never sold, so its reward never vested; the exclusion forfeits it.
+        assert_eq!(
+            (s.balance, s.pending),
+            (0, 0),
+            "no reward for an equivocator"
+        );
         assert!(s.status.contains("Excluded"), "{}", s.status);
         for ev in &chain {
             assert!(n.client.event(ev.id()).await.unwrap().is_some());

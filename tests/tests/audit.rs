@@ -278,17 +278,31 @@ pub fn scenario_with(message: &[u8]) -> Scenario {
         );
         delivered.push(p);
     }
+    let status = DsnStatus {
+        class: 5,
+        subject: 1,
+        detail: 1,
+    };
+    // The buyer's org (org 1) read the message and vouches for the report.
+    let voucher = carnet_protocol::voucher::sign(
+        s.orgs[1].key(),
+        &carnet_protocol::voucher::VoucherBody {
+            network: net,
+            reporter: buyer.public(),
+            purchase_id: delivered[0].id(),
+            evidence: evidence_hash(message),
+            status,
+            email_commitment: carnet_protocol::card::commit_email(&updated.email),
+        },
+    );
     let bounce = s.put(
         &mut buyer,
         Payload::BounceReport(BounceReport {
             purchase_id: delivered[0].id(),
             evidence: evidence_hash(message),
-            status: DsnStatus {
-                class: 5,
-                subject: 1,
-                detail: 1,
-            },
+            status,
             opening: updated.email.clone(),
+            voucher,
         }),
     );
     let mobile = s.put(

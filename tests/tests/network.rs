@@ -46,12 +46,13 @@ async fn five_nodes_converge_to_one_state_root() {
         })
         .await;
     }
-    // Every node shows the same balances, each what the rules give: 100 + 3 × 10.
+    // Every node shows the same balances, each what the rules give: the grant of 100,
+    // and 3 × 10 pending for three unsold cards.
     for i in 0..5 {
         let key = net.member(i).public();
         for n in net.nodes.iter().flatten() {
             let b = n.client.balance(key).await.unwrap().expect("member known");
-            assert_eq!(b.balance, 130);
+            assert_eq!((b.balance, b.pending), (100, 30));
         }
     }
     net.stop().await;
@@ -226,7 +227,8 @@ async fn org_nodes_settle_by_checkpoint_and_refund_undelivered_purchases() {
     // Checkpoints every 200 ms at multiples of 4 Lamport ticks.
     let net = TestNet::start_with(3, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
     let (seller, _) = carnet_tests::an_undelivered_purchase_is_refunded(&net, &[0, 1, 2]).await;
-    // The seller kept its contribution reward: nothing voided, no one excluded.
+    // The seller's contribution reward is still pending (the card never sold):
+    // nothing voided, no one excluded.
     let s = net
         .node(2)
         .client
@@ -234,6 +236,6 @@ async fn org_nodes_settle_by_checkpoint_and_refund_undelivered_purchases() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((s.balance, s.status.as_str()), (10, "Active"));
+    assert_eq!((s.balance, s.pending, s.status.as_str()), (0, 10, "Active"));
     net.stop().await;
 }

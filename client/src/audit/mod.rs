@@ -720,6 +720,31 @@ fn verify_opening(r: &mut Report, b: &Bundle, ev: &Events) {
                     ))
                 },
             );
+            // protocol.md, "Bounce vouchers": the reporter's org read the message.
+            match &ev.reporter_enrollment {
+                None => r.skip("report.voucher", "needs event.reporter_enrollment"),
+                Some(enr) => {
+                    let body = carnet_protocol::voucher::VoucherBody {
+                        network: pe.body().network,
+                        reporter: pe.author(),
+                        purchase_id: br.purchase_id,
+                        evidence: br.evidence,
+                        status: br.status,
+                        email_commitment: listing.email_commitment,
+                    };
+                    let org = enr.author();
+                    r.add(
+                        "report.voucher",
+                        if carnet_protocol::voucher::verify(&org, &body, &br.voucher) {
+                            Ok(format!("vouched for by the reporter's org {org}"))
+                        } else {
+                            Err(format!(
+                                "the voucher does not verify under the key of the reporter's org {org}"
+                            ))
+                        },
+                    );
+                }
+            }
             let Some(msg) = &b.bounce_message_hex else {
                 r.skip("evidence.hash", "the bounce message is not included");
                 r.skip("evidence.dsn", "the bounce message is not included");
