@@ -101,6 +101,19 @@ enum Command {
         #[command(flatten)]
         admin: org::AdminArgs,
     },
+    /// Dispute a bounce report on one of your org's members' cards (org operators),
+    /// within the bounce window: the finding is published beside the report, and
+    /// auditors are shown both. Balances do not change.
+    Dispute {
+        /// Content id of the BounceReport.
+        report_id: String,
+        /// What your org found (at most 256 bytes), e.g. "the MX accepted mail to
+        /// this address on the same day".
+        #[arg(long)]
+        finding: String,
+        #[command(flatten)]
+        admin: org::AdminArgs,
+    },
     /// Show the member key in use.
     Whoami,
     /// Export and verify penalty audit bundles (docs/audit.md).
@@ -377,6 +390,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History { account } => trade::history(m, account.as_deref(), out),
         Command::Referral { referrer } => trade::referral(m, referrer.as_deref(), out),
         Command::Optout { email, admin } => org::optout(&admin, m.api.as_deref(), &email, out),
+        Command::Dispute {
+            report_id,
+            finding,
+            admin,
+        } => org::dispute(&admin, m.api.as_deref(), &report_id, &finding, out),
         Command::Whoami => trade::whoami(m, out),
         Command::Audit { command } => {
             if !audit::run(command, cli.json, m.api.as_deref())? {

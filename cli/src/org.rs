@@ -315,7 +315,17 @@ pub fn explain_void(reason: &str) -> String {
         "AlreadyHeld" => "you already hold this card",
         "PriceAboveMax" => "the price is above your --max-price",
         "InsufficientBalance" => "not enough points",
-        "PayOrPlay" => "contribute cards (or get a grant from your org) before buying",
+        "PayOrPlay" => {
+            "contribute cards your org node holds (or get a grant from your org) before buying"
+        }
+        "GrantAboveCap" => {
+            "this member's grants this period would exceed the subscription cap (see carnet network rules)"
+        }
+        "BadVoucher" => "the report lacks a valid voucher of the reporter's org",
+        "NothingHeld" => "none of these cards could be marked as held",
+        "CannotDispute" => {
+            "only the contributor's org may dispute a bounce report, once, within the bounce window"
+        }
         "NotDelivered" => "the card was never delivered",
         "AlreadyReported" => "this card was already reported",
         "TemporaryFailure" => "a temporary failure is not a bounce",
@@ -447,6 +457,25 @@ pub fn grant(
     let member = parse_key(member, "MEMBER")?;
     let s = admin.api(url)?.admin_grant(&member, points, memo)?;
     report(out, &format!("granted {points} points"), &s, json!({}))
+}
+
+pub fn dispute(
+    admin: &AdminArgs,
+    url: Option<&str>,
+    report_id: &str,
+    finding: &str,
+    out: Out,
+) -> anyhow::Result<()> {
+    let id = Hash32::from_hex(report_id.trim())
+        .with_context(|| format!("REPORT_ID {report_id:?} is not 64 hex digits"))?;
+    let api = admin.api(url)?;
+    let s = api.admin_dispute(&id, finding)?;
+    report(
+        out,
+        "dispute recorded beside the report; auditors are shown both",
+        &s,
+        json!({ "report_id": id.to_hex() }),
+    )
 }
 
 pub fn optout(admin: &AdminArgs, url: Option<&str>, email: &str, out: Out) -> anyhow::Result<()> {

@@ -331,6 +331,17 @@ impl NodeApi {
         )
     }
 
+    pub fn admin_dispute(
+        &self,
+        report_id: &carnet_protocol::ContentId,
+        finding: &str,
+    ) -> Result<Submitted, ApiError> {
+        self.post(
+            "/v1/admin/dispute",
+            &json!({ "report_id": report_id.to_hex(), "finding": finding }),
+        )
+    }
+
     pub fn admin_optout(&self, dedup_key: &carnet_protocol::Hash32) -> Result<Submitted, ApiError> {
         self.post(
             "/v1/admin/optout",

@@ -316,6 +316,7 @@ fn routes() -> Routes {
     .post("/v1/admin/grant", admin_grant)
     .post("/v1/admin/revoke", admin_revoke)
     .post("/v1/admin/optout", admin_optout)
+    .post("/v1/admin/dispute", admin_dispute)
     .post("/v1/admin/admit", admin_admit)
     .post("/v1/admin/evict", admin_evict)
     .post("/v1/admin/rotate", admin_rotate)
@@ -1094,6 +1095,32 @@ async fn admin_optout(
     let dedup_key =
         Hash32::from_hex(body.dedup_key.trim()).ok_or_else(|| ApiError::bad_hex("dedup_key"))?;
     submit_as_org(&state, Payload::OptOut(OptOut { dedup_key })).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisputeBody {
+    report_id: String,
+    finding: String,
+}
+
+/// This org's finding against a bounce report on one of its members' cards, within
+/// the bounce window (docs/protocol.md, "Applying an event", Dispute).
+async fn admin_dispute(
+    _: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<DisputeBody>,
+) -> ApiResult<Json<Submitted>> {
+    let report_id =
+        Hash32::from_hex(body.report_id.trim()).ok_or_else(|| ApiError::bad_hex("report_id"))?;
+    let payload = Payload::Dispute(carnet_protocol::payload::Dispute {
+        report_id,
+        finding: body.finding,
+    });
+    payload
+        .check()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", e.to_string()))?;
+    submit_as_org(&state, payload).await
 }
 
 #[derive(Deserialize)]

@@ -848,6 +848,14 @@ async fn admin_calls_sign_payloads_as_the_org() {
                 Payload::OptOut(carnet_protocol::payload::OptOut { dedup_key: dedup }),
             ),
             (
+                "/v1/admin/dispute",
+                json!({"report_id": dedup.to_hex(), "finding": "the MX accepted mail"}),
+                Payload::Dispute(carnet_protocol::payload::Dispute {
+                    report_id: dedup,
+                    finding: "the MX accepted mail".into(),
+                }),
+            ),
+            (
                 "/v1/admin/rotate",
                 json!({"org": key.to_hex(), "to": member2().to_hex()}),
                 Payload::Rotate(carnet_protocol::payload::Rotate {

@@ -646,7 +646,7 @@ fn dishonest_report_is_caught_only_with_the_message(message: &str, reason: &[&st
     let failed: Vec<_> = r
         .checks
         .iter()
-        .filter(|c| c.status != Status::Pass)
+        .filter(|c| c.status == Status::Fail)
         .collect();
     assert_eq!(failed.len(), 1, "{failed:#?}");
     let f = r.first_failure().unwrap();
@@ -687,6 +687,10 @@ fn dishonest_report_is_caught_only_with_the_message(message: &str, reason: &[&st
         [
             ("evidence.hash", "the bounce message is not included"),
             ("evidence.dsn", "the bounce message is not included"),
+            (
+                "dispute",
+                "the contributor's org did not dispute the report"
+            ),
         ]
     );
 }
@@ -984,4 +988,34 @@ fn vectors() {
             "{case}"
         );
     }
+}
+
+#[test]
+fn the_contributors_dispute_is_shown_beside_the_report() {
+    let mut sc = scenario();
+    let g = sc.story.genesis.clone();
+    let dispute = |finding: &str| {
+        Payload::Dispute(carnet_protocol::payload::Dispute {
+            report_id: sc.bounce.id(),
+            finding: finding.into(),
+        })
+    };
+    // Another org's dispute is void and stays out of the bundle; the contributor's
+    // org's (org 0 enrolled the seller) goes in.
+    let foreign = sc.story.org(1, dispute("not ours to say"));
+    let ours = sc
+        .story
+        .org(0, dispute("our MX accepted mail to ada that day"));
+    let mut ledger = sc.story.ledger.clone();
+    let b = ledger.audit_bundle(&sc.bounce.id(), None).unwrap();
+    assert_eq!(b.dispute_hex.as_deref(), Some(ours.as_bytes()));
+    let r = run(&serde_json::to_value(&b).unwrap(), &g, None).unwrap();
+    assert_passes(&r);
+    let shown = r.checks.iter().find(|c| c.name == "dispute").unwrap();
+    assert!(shown.detail.contains("our MX accepted mail"), "{shown:?}");
+    // A bundle that passes off another org's statement as the contributor's fails.
+    let mut forged = b.clone();
+    forged.dispute_hex = Some(foreign.as_bytes().to_vec());
+    let r = run(&serde_json::to_value(&forged).unwrap(), &g, None);
+    assert_eq!(first_failure(&r), "dispute");
 }

@@ -265,6 +265,22 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
     // Bounty +10 for the buyer; the seller's penalty -10 and Jane's reward forfeited.
     account_everywhere(&net, buyer.public(), (100, 0, 0)).await;
     account_everywhere(&net, seller.public(), (0, 0, 60)).await;
+    // The seller's org disputes the report with its own finding; the buyer's org
+    // cannot. Balances stand: an auditor weighs both.
+    let dispute = |finding: &str| {
+        Payload::Dispute(Dispute {
+            report_id: real.id(),
+            finding: finding.into(),
+        })
+    };
+    let theirs = org(1).submit_as_org(dispute("we agree")).await.unwrap();
+    assert_eq!(outcome(&theirs), "void:CannotDispute");
+    let ours = org(0)
+        .submit_as_org(dispute("our MX accepted mail to this address that day"))
+        .await
+        .unwrap();
+    assert_eq!(outcome(&ours), "applied");
+    account_everywhere(&net, seller.public(), (0, 0, 60)).await;
 
     // A buyer who forks after delivery: the twin of its purchase, at the lowest clock
     // its chain allows, sorts before the purchase. The buyer is excluded, the seller

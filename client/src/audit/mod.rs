@@ -466,6 +466,44 @@ fn verify_bundle(r: &mut Report, b: &Bundle, genesis: &Genesis) {
     verify_links(r, b, &ev, orgs.as_ref());
     verify_opening(r, b, &ev);
     verify_state(r, b, &ev);
+    verify_dispute(r, b, &ev, genesis);
+}
+
+/// docs/audit.md, `dispute`: the contributor's org's finding, shown beside the report.
+/// It changes no balance, so it passes when present and well-formed, and is skipped
+/// when absent; a dispute that is not the contributor's org's, or of another report,
+/// fails.
+fn verify_dispute(r: &mut Report, b: &Bundle, ev: &Events, genesis: &Genesis) {
+    let name = "dispute";
+    let Some(bytes) = &b.dispute_hex else {
+        r.skip(name, "the contributor's org did not dispute the report");
+        return;
+    };
+    let (Some(penalty), Some(enr)) = (&ev.penalty, &ev.contributor_enrollment) else {
+        r.skip(name, "needs event.penalty and event.contributor_enrollment");
+        return;
+    };
+    let res = match SignedEvent::decode(bytes, &genesis.network_id()) {
+        Err(e) => Err(format!("not a valid signed event of this network: {e}")),
+        Ok(d) => match d.payload() {
+            Payload::Dispute(x) if x.report_id != penalty.id() => Err(format!(
+                "the dispute names report {}, not {}",
+                x.report_id,
+                penalty.id()
+            )),
+            Payload::Dispute(_) if d.author() != enr.author() => Err(format!(
+                "the dispute is signed by {}, not by the contributor's org {}",
+                d.author(),
+                enr.author()
+            )),
+            Payload::Dispute(x) => Ok(format!(
+                "the contributor's org disputes the report: {:?} (the penalty stands; weigh both)",
+                x.finding
+            )),
+            other => Err(format!("a {} event, not a Dispute", other.kind())),
+        },
+    };
+    r.add(name, res);
 }
 
 /// `Some((a, b, ...))` of the named events, or a skip naming the first missing one.

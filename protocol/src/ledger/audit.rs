@@ -237,6 +237,15 @@ pub struct Bundle {
     /// The raw bounce message, when the reporter's org agreed to include it.
     #[serde(with = "hexfmt::opt_bytes")]
     pub bounce_message_hex: Option<Vec<u8>>,
+    /// The contributor's org's Dispute of the report (wire bytes), when it disputed
+    /// it: signed, but not proven under the checkpoint (it changes no balance and may
+    /// come after it). Absent from bundles of undisputed penalties.
+    #[serde(
+        default,
+        with = "hexfmt::opt_bytes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dispute_hex: Option<Vec<u8>>,
     /// The contributor's account at the checkpoint (the balance after the penalty).
     pub contributor_account: StateLeafProof,
     /// The purchase at the checkpoint (buyer, price, Delivered).
@@ -639,6 +648,12 @@ impl Ledger {
             (Payload::BounceReport(_), m) => m,
             (_, _) => None,
         };
+        let dispute = state
+            .bounce_reports
+            .get(penalty)
+            .and_then(|r| r.dispute)
+            .and_then(|d| self.events.get(&d))
+            .map(|e| e.as_bytes().to_vec());
         let bundle = Bundle {
             format: BUNDLE_FORMAT.into(),
             network_id_hex: self.network,
@@ -650,6 +665,7 @@ impl Ledger {
             contributor_enrollment: prove(contributor_enrollment)?,
             reporter_enrollment: prove(reporter_enrollment)?,
             bounce_message_hex: bounce_message,
+            dispute_hex: dispute,
             contributor_account: contributor_account.into(),
             purchase_state: purchase_state.into(),
             checkpoint: CheckpointEvidence {
