@@ -55,6 +55,14 @@ fn the_founders_quorum_is_in_the_genesis_and_rules_say_who_may_be_down() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("more than 1/2 of the orgs"), "{text}");
     assert!(text.contains("may be down"), "{text}");
+    // The issuance cap and vesting, from the genesis' rules.
+    assert!(
+        text.contains("125 points per member per 30 days (a $25 subscription)"),
+        "{text}"
+    );
+    assert!(text.contains("14 days after a delivered sale"), "{text}");
+    assert_eq!(v["rules"]["subscription_dollars"], 25);
+    assert_eq!(v["rules"]["bounce_window_ms"], 14 * 24 * 3_600_000u64);
     // A quorum of 1 or more is refused before anything is written.
     let bad = carnet(&[
         "init",
