@@ -172,6 +172,9 @@ pub struct ListingDetail {
     pub contributor_handle: String,
     pub status: String,
     pub sales: u64,
+    /// Whether the contributor's org node said it holds the card (a Hold): it is
+    /// what delivers, and only held cards count for pay-or-play.
+    pub held: bool,
     pub listing_hex: String,
 }
 

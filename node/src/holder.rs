@@ -243,6 +243,7 @@ impl Engine {
             contributor_handle: handle,
             status: format!("{:?}", l.status),
             sales: l.sales,
+            held: l.held,
             listing_hex: hex::encode(to_canonical(&l.listing)),
         })
     }

@@ -321,3 +321,82 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
     account_everywhere(&net, seller.public(), (10, 0, 60)).await;
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contributions_count_for_pay_or_play_only_once_the_org_node_holds_the_cards() {
+    let net = TestNet::start(2).await;
+    let org = |i: usize| &net.node(i).client;
+    let mut player = enrolled(&net, 0, 0).await;
+    let mut colleague = enrolled(&net, 0, 1).await;
+    let mut other = enrolled(&net, 1, 2).await;
+    // The player has points (from a subscribed colleague) but no grant of its own.
+    org(0)
+        .submit_as_org(Payload::Grant(Grant {
+            member: colleague.public(),
+            points: 50,
+            memo: String::new(),
+        }))
+        .await
+        .unwrap();
+    submit(
+        net.node(0),
+        &mut colleague,
+        Payload::Transfer(Transfer {
+            to: player.public(),
+            points: 20,
+        }),
+    )
+    .await;
+    account_everywhere(&net, player.public(), (20, 0, 0)).await;
+    let wanted = contribute_held(org(1), &mut other, &card(500)).await;
+    wait_for("the wanted card at the player's node", || async {
+        org(0).event(wanted.id()).await.ok()?.map(|_| ())
+    })
+    .await;
+    let buy = |player: &mut Author| {
+        let listing_id = wanted.id();
+        let mut player = player.clone();
+        async move {
+            let ev = sign_next(
+                org(0),
+                &mut player,
+                Payload::Purchase(Purchase {
+                    listing_id,
+                    recipient: carnet_protocol::card::recipient_public(seed("recipient", 9)),
+                    max_price: 10,
+                }),
+            )
+            .await;
+            let r = org(0).submit(ev.as_bytes().to_vec()).await.unwrap();
+            (player, outcome(&r).to_owned())
+        }
+    };
+    // 25 listings through POST /v1/events: no card is held, so they do not count.
+    for n in 0..25 {
+        let listing = card(n).listing(&net.genesis.network_id()).unwrap();
+        submit(
+            net.node(0),
+            &mut player,
+            Payload::Contribute(Contribute { listing }),
+        )
+        .await;
+    }
+    let (p, outcome_unheld) = buy(&mut player).await;
+    player = p;
+    assert_eq!(outcome_unheld, "void:PayOrPlay");
+    // 25 cards the org node keeps: it says so with Holds, and then they count.
+    let mut held = Vec::new();
+    for n in 100..125 {
+        held.push(contribute_held(org(0), &mut player, &card(n)).await);
+    }
+    for ev in &held {
+        wait_for("the org node's Hold of each card", || async {
+            org(0).listing(ev.id()).await.ok()??.held.then_some(())
+        })
+        .await;
+    }
+    let (_, outcome_held) = buy(&mut player).await;
+    assert_eq!(outcome_held, "applied");
+    account_everywhere(&net, player.public(), (10, 0, 500)).await;
+    net.stop().await;
+}
