@@ -113,6 +113,19 @@ fn scenario() -> World {
     let late = w.backdated_vote(idle2);
     w.log.push(late);
     w.member_event(seller, vote(), vec![]);
+    // A buyer who forks after delivery: its twin of a purchase has a lower clock than
+    // the purchase, so the purchase is the second twin and void, and the buyer is
+    // excluded; the Deliver of it still makes the buyer pay and the seller is paid.
+    let sixth = w.contribute(seller, 6, None);
+    w.member_event(buyer, vote(), vec![]);
+    let mut twin = w.members[buyer].0.clone();
+    let before = w.clock;
+    w.clock += 10;
+    let p6 = w.purchase(buyer, sixth.id());
+    w.deliver(&p6);
+    let fork = twin.sign(vote(), vec![], before, w.now).unwrap();
+    assert!(fork.lamport() < p6.lamport());
+    w.log.push(fork);
     w
 }
 
@@ -136,7 +149,14 @@ fn rejected(w: &World) -> Vec<(&'static str, SignedEvent)> {
     let stranger = Author::new(carnet_protocol::SecretKey::from_seed([0x5a; 32]), w.network)
         .sign(vote(), vec![], 0, w.now)
         .unwrap();
-    let void_enroll = w.log.last().unwrap().id();
+    let void_enroll = w
+        .log
+        .iter()
+        .find(|e| {
+            matches!(e.payload(), carnet_protocol::Payload::Enroll(x) if x.member == sybil().public())
+        })
+        .unwrap()
+        .id();
     let sybil = Author::new(sybil(), w.network)
         .introduced_by(Some(void_enroll))
         .sign(vote(), vec![], w.clock, w.now)
@@ -182,7 +202,7 @@ fn generate() -> Value {
         })
         .collect();
     json!({
-        "description": "Three orgs; enrollments, a grant and a second one above the cap (void), a referral, contributions (one duplicate), two delivered purchases, a bounce report vouched by the wrong org (void) and a vouched one, a mobile report, a dispute of the bounce by the seller's org, a third sale (the referred member's first card) followed by every org signing a Seal past the bounce window (network time moves; that card's reward and the referral bonus on it vest), two Holds (one by an org not the contributor's: void), a checkpoint signed by all three orgs (after org 0 sealed its members' events), a late vote with a clock far below that checkpoint (ordered after its prefix), org 2 evicted by the two others (its own vote, a later vote and its next Grant void), org 1's key rotated by both remaining orgs (the new key grants its member 7 points), an Enroll signed by a member (void), and a second checkpoint signed by the two remaining orgs on top of the first, whose settlement refunds the purchase left undelivered for a whole epoch; then, in the tail, a second late vote and a timely vote (the late one is ordered last). `finalized_claims`: the claims finalized, epoch 1 first. `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
+        "description": "Three orgs; enrollments, a grant and a second one above the cap (void), a referral, contributions (one duplicate), two delivered purchases, a bounce report vouched by the wrong org (void) and a vouched one, a mobile report, a dispute of the bounce by the seller's org, a third sale (the referred member's first card) followed by every org signing a Seal past the bounce window (network time moves; that card's reward and the referral bonus on it vest), two Holds (one by an org not the contributor's: void), a checkpoint signed by all three orgs (after org 0 sealed its members' events), a late vote with a clock far below that checkpoint (ordered after its prefix), org 2 evicted by the two others (its own vote, a later vote and its next Grant void), org 1's key rotated by both remaining orgs (the new key grants its member 7 points), an Enroll signed by a member (void), and a second checkpoint signed by the two remaining orgs on top of the first, whose settlement refunds the purchase left undelivered for a whole epoch; then, in the tail, a second late vote and a timely vote (the late one is ordered last), and a buyer who forks after a delivery with a twin whose clock is below its purchase's (the purchase is void as the second twin, the buyer excluded, and the Deliver of it still makes the buyer pay the seller). `finalized_claims`: the claims finalized, epoch 1 first. `rejected`: events that a ledger holding all of them must reject when they complete (ordering check 5).",
         "genesis_hex": hex::encode(w.genesis.to_bytes()),
         "network_id_hex": w.network.to_hex(),
         "events_in_ledger_order_hex": ordered,
@@ -289,13 +309,13 @@ fn ledger_vector_replays_to_the_expected_state() {
     // seller: +10 +10 (two sales) -10 (bounce) -100 (mobile) = -90; its three cards'
     // rewards are pending: the bounced and the mobile one forfeited, the unsold one
     // still pending. The referral bonus (+125) vests with the referred member's first
-    // card: -90 + 125 = 35.
+    // card: -90 + 125 = 35; and the sixth card's sale +10 = 45.
     // buyer: 100 grant (the second, above the cap, is void) -10 -10 -10 -10 (purchases)
-    // +10 (bounty) +10 (refund) +7 (grant from its org's new key) = 87; duplicate
-    // earns 0.
+    // +10 (bounty) +10 (refund) +7 (grant from its org's new key) -10 (the card it
+    // forked over, paid all the same) = 77; duplicate earns 0.
     // referred: +10 (sale) +10 (its card's reward, vested); orgs: 0 each.
     // idle, idle2: 0 (a vote earns nothing).
-    assert_eq!(by_balance, vec![0, 0, 0, 0, 0, 20, 35, 87]);
+    assert_eq!(by_balance, vec![0, 0, 0, 0, 0, 20, 45, 77]);
     // The late vote is last in ledger order, after a timely event with a higher clock.
     let order = v["events_in_ledger_order_hex"].as_array().unwrap();
     let clock = |i: usize| {
