@@ -25,6 +25,9 @@ enum Action {
     Hold(u8, u8),
     /// Org `.0` disputes bounce report `.1`.
     Dispute(u8, u8),
+    /// Member `.0` buys card `.1`, it is delivered, and the member forks with a twin
+    /// of the purchase whose clock is lower (it sorts first).
+    ForkAfterDelivery(u8, u8),
     Mobile(u8),
     Vote(u8, u8),
     Transfer(u8, u8, u8),
@@ -56,6 +59,7 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (any::<u8>(), any::<bool>(), prop::bool::weighted(0.2)).prop_map(|(a, b, c)| Action::Bounce(a, b, c)),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Hold(a, b)),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Dispute(a, b)),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::ForkAfterDelivery(a, b)),
         2 => any::<u8>().prop_map(Action::Mobile),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Action::Vote(a, b)),
         1 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c)| Action::Transfer(a, b, c)),
@@ -136,6 +140,28 @@ fn build(script: &[Action]) -> World {
                 let org = w.members[buyer].1;
                 let voucher_org = if foreign { (org + 1) % 3 } else { org };
                 reports.push(w.bounce_vouched_by(buyer, &p, class, voucher_org));
+            }
+            Action::ForkAfterDelivery(m, l) if members > 0 && !w.cards.is_empty() => {
+                let m = pick(m, members);
+                let (listing, _, _) = w.cards[pick(l, w.cards.len())].clone();
+                let mut twin = w.members[m].0.clone();
+                let low = w.members[m].0.head().map_or(w.clock, |h| h.lamport);
+                w.clock += 3;
+                let p = w.purchase(m, listing);
+                w.deliver(&p);
+                let fork = twin
+                    .sign(
+                        Payload::Vote(Vote {
+                            company_domain: "fork-buy.example".into(),
+                            employees: EmployeeRange::From1To10,
+                            revenue: RevenueRange::Under1M,
+                        }),
+                        vec![],
+                        low,
+                        w.now,
+                    )
+                    .unwrap();
+                w.log.push(fork);
             }
             Action::Hold(o, n) if !w.cards.is_empty() => {
                 // Mostly the contributor's org, sometimes another (void).
