@@ -873,6 +873,18 @@ async fn post_voucher(
             ),
         ));
     }
+    let opening = carnet_protocol::payload::Opening {
+        value: body.email.clone(),
+        salt,
+    };
+    state
+        .wait(
+            state
+                .client
+                .vouch_precheck(reporter, purchase_id, opening.clone()),
+        )
+        .await??
+        .map_err(vouch_error)?;
     let Some(dkim) = state.dkim.as_ref() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -898,24 +910,14 @@ async fn post_voucher(
     let req = crate::vouch::VouchRequest {
         reporter,
         purchase_id,
-        opening: carnet_protocol::payload::Opening {
-            value: body.email,
-            salt,
-        },
+        opening,
         status,
         message: raw,
     };
-    let vouched = state.wait(state.client.vouch(req)).await??.map_err(|e| {
-        let code = match &e {
-            crate::vouch::VouchError::UnknownPurchase(_) => StatusCode::NOT_FOUND,
-            crate::vouch::VouchError::NotOurMember | crate::vouch::VouchError::NotBuyer(_) => {
-                StatusCode::FORBIDDEN
-            }
-            crate::vouch::VouchError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::CONFLICT,
-        };
-        ApiError::new(code, e.code(), e.to_string())
-    })?;
+    let vouched = state
+        .wait(state.client.vouch(req))
+        .await??
+        .map_err(vouch_error)?;
     Ok(Json(VoucherIssued {
         voucher_hex: hex::encode(vouched.voucher.0),
         evidence: vouched.evidence.to_hex(),
@@ -925,6 +927,17 @@ async fn post_voucher(
             Finding::Unsigned => "unsigned".into(),
         },
     }))
+}
+
+fn vouch_error(e: crate::vouch::VouchError) -> ApiError {
+    use crate::vouch::VouchError as E;
+    let status = match &e {
+        E::UnknownPurchase(_) => StatusCode::NOT_FOUND,
+        E::NotOurMember | E::NotBuyer(_) => StatusCode::FORBIDDEN,
+        E::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        E::NotDelivered(_) | E::OpeningMismatch => StatusCode::CONFLICT,
+    };
+    ApiError::new(status, e.code(), e.to_string())
 }
 
 #[derive(Deserialize)]

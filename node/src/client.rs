@@ -291,6 +291,13 @@ pub enum Command {
     Status {
         reply: oneshot::Sender<NodeStatus>,
     },
+    /// The ledger checks of a voucher request, before its message is read.
+    VouchPrecheck {
+        reporter: PublicKey,
+        purchase_id: ContentId,
+        opening: carnet_protocol::payload::Opening,
+        reply: oneshot::Sender<Result<carnet_protocol::Hash32, crate::vouch::VouchError>>,
+    },
     /// Check a bounce report against the ledger, keep its message and sign a voucher.
     Vouch {
         req: crate::vouch::VouchRequest,
@@ -405,6 +412,21 @@ impl Client {
 
     pub async fn status(&self) -> Result<NodeStatus, Closed> {
         self.ask(|reply| Command::Status { reply }).await
+    }
+
+    pub async fn vouch_precheck(
+        &self,
+        reporter: PublicKey,
+        purchase_id: ContentId,
+        opening: carnet_protocol::payload::Opening,
+    ) -> Result<Result<carnet_protocol::Hash32, crate::vouch::VouchError>, Closed> {
+        self.ask(|reply| Command::VouchPrecheck {
+            reporter,
+            purchase_id,
+            opening,
+            reply,
+        })
+        .await
     }
 
     pub async fn vouch(

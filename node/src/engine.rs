@@ -749,33 +749,9 @@ impl Engine {
         req: &crate::vouch::VouchRequest,
     ) -> Result<crate::vouch::Vouched, crate::vouch::VouchError> {
         use crate::vouch::{VouchError, Vouched};
-        use carnet_protocol::ledger::PurchaseStatus;
-        let org = self.org.public();
         let network = self.ledger.network();
-        let state = self.ledger.state();
-        let id = req.purchase_id.to_hex();
-        let p = state
-            .purchases
-            .get(&req.purchase_id)
-            .ok_or_else(|| VouchError::UnknownPurchase(id.clone()))?;
-        if p.buyer != req.reporter {
-            return Err(VouchError::NotBuyer(id));
-        }
-        if p.status != PurchaseStatus::Delivered {
-            return Err(VouchError::NotDelivered(id));
-        }
-        if carnet_protocol::card::commit_email(&req.opening) != p.email_commitment {
-            return Err(VouchError::OpeningMismatch);
-        }
-        let email_commitment = p.email_commitment;
-        let ours = state
-            .accounts
-            .get(&req.reporter)
-            .and_then(|a| a.org())
-            .is_some_and(|o| o == org);
-        if !ours {
-            return Err(VouchError::NotOurMember);
-        }
+        let email_commitment =
+            self.vouch_precheck(&req.reporter, &req.purchase_id, &req.opening)?;
         let evidence = self
             .store
             .put_evidence(&req.message)
@@ -792,6 +768,45 @@ impl Engine {
             voucher: carnet_protocol::voucher::sign(self.org.key(), &body),
             evidence,
         })
+    }
+
+    /// The ledger's half of [`Engine::vouch`], run before the message is read: the
+    /// purchase is `reporter`'s and delivered, `opening` opens its email commitment
+    /// (returned), and the reporter is a member of this org. Checked first so that a
+    /// stranger cannot make this node parse mail or look up DKIM keys in DNS.
+    pub fn vouch_precheck(
+        &mut self,
+        reporter: &PublicKey,
+        purchase_id: &ContentId,
+        opening: &carnet_protocol::payload::Opening,
+    ) -> Result<carnet_protocol::Hash32, crate::vouch::VouchError> {
+        use crate::vouch::VouchError;
+        use carnet_protocol::ledger::PurchaseStatus;
+        let org = self.org.public();
+        let state = self.ledger.state();
+        let ours = state
+            .accounts
+            .get(reporter)
+            .and_then(|a| a.org())
+            .is_some_and(|o| o == org);
+        if !ours {
+            return Err(VouchError::NotOurMember);
+        }
+        let id = purchase_id.to_hex();
+        let p = state
+            .purchases
+            .get(purchase_id)
+            .ok_or_else(|| VouchError::UnknownPurchase(id.clone()))?;
+        if p.buyer != *reporter {
+            return Err(VouchError::NotBuyer(id));
+        }
+        if p.status != PurchaseStatus::Delivered {
+            return Err(VouchError::NotDelivered(id));
+        }
+        if carnet_protocol::card::commit_email(opening) != p.email_commitment {
+            return Err(VouchError::OpeningMismatch);
+        }
+        Ok(p.email_commitment)
     }
 
     /// Keeps a piece of evidence (a bounce message) and returns its evidence hash.

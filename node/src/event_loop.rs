@@ -591,6 +591,17 @@ impl EventLoop {
                 };
                 let _ = reply.send(status);
             }
+            Command::VouchPrecheck {
+                reporter,
+                purchase_id,
+                opening,
+                reply,
+            } => {
+                let _ = reply.send(
+                    self.engine
+                        .vouch_precheck(&reporter, &purchase_id, &opening),
+                );
+            }
             Command::Vouch { req, reply } => {
                 let _ = reply.send(self.engine.vouch(&req));
             }
