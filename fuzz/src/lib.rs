@@ -233,11 +233,29 @@ pub fn events() -> Vec<SignedEvent> {
         &mut org,
         Payload::Checkpoint(Checkpoint {
             lamport_bound: 10,
+            source: Hash32::ZERO,
             event_count: 12,
             events_root: Hash32([1; 32]),
             state_root: Hash32([2; 32]),
+            heads: vec![Hash32([3; 32])],
         }),
         vec![],
+    );
+    push(&mut org, Payload::Seal(Seal {}), vec![]);
+    push(
+        &mut org,
+        Payload::Hold(Hold {
+            listings: vec![Hash32([4; 32])],
+        }),
+        vec![Hash32([4; 32])],
+    );
+    push(
+        &mut org,
+        Payload::Dispute(Dispute {
+            report_id: Hash32([5; 32]),
+            finding: "accepted mail that day".into(),
+        }),
+        vec![Hash32([5; 32])],
     );
     push(
         &mut org,
