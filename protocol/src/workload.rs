@@ -79,6 +79,13 @@ pub fn bench_events() -> usize {
 /// A valid log of `n` events in signing order, and its genesis. Deterministic.
 pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
     let org_keys: Vec<SecretKey> = (0..ORGS).map(org_key).collect();
+    // Members here buy for the whole run on one grant: the bench network sells a
+    // subscription big enough for it (the default cap, 125 points, would void it).
+    // Created when the log starts, so network time and grants begin there.
+    let rules = Rules {
+        subscription_dollars: 20_000,
+        ..Rules::default()
+    };
     let genesis = Genesis::new(
         "bench",
         org_keys
@@ -89,8 +96,8 @@ pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
                 name: format!("Org {i}"),
             })
             .collect(),
-        Rules::default(),
-        0,
+        rules,
+        1_700_000_000_000,
     )
     .expect("genesis");
     let net = genesis.network_id();

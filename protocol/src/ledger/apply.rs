@@ -49,22 +49,25 @@ fn tick(state: &mut State, r: &Rules, author: PublicKey, ts: u64) {
     if !state.orgs.contains_key(&author) || state.equivocated.contains(&author) {
         return;
     }
-    let clock = state.org_clocks.entry(author).or_insert(0);
-    if ts <= *clock {
+    if state.org_clocks.get(&author).is_some_and(|c| ts <= *c) {
         return;
     }
-    *clock = ts;
+    state.org_clocks.insert(author, ts);
+    let k = r.quorum_size(state.orgs.len());
+    if k == 0 || state.org_clocks.len() < k {
+        return;
+    }
     let mut clocks: Vec<u64> = state
         .orgs
         .keys()
         .filter_map(|k| state.org_clocks.get(k).copied())
         .collect();
-    let k = r.quorum_size(state.orgs.len());
-    if k == 0 || clocks.len() < k {
+    if clocks.len() < k {
         return;
     }
-    clocks.sort_unstable_by(|a, b| b.cmp(a));
-    let now = clocks[k - 1];
+    // The k-th highest: only that one needs to be in place.
+    let (_, now, _) = clocks.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+    let now = *now;
     if now > state.now_ms {
         state.now_ms = now;
         vest_due(state);
@@ -82,7 +85,7 @@ fn vest_due(state: &mut State) {
         }
         let rewards = state.vesting.remove(&(due, listing)).unwrap_or_default();
         if let Some(l) = state.listings.get_mut(&listing) {
-            l.vesting.remove(&due);
+            l.vesting.retain(|d| *d != due);
         }
         for w in rewards {
             if let Some(a) = state.accounts.get_mut(&w.account) {
@@ -103,9 +106,7 @@ fn earn(state: &mut State, listing: ContentId, w: Reward) {
         return;
     }
     a.pending += w.points as i64;
-    let mut rewards = state.unsold.get(&listing).cloned().unwrap_or_default();
-    rewards.push_back(w);
-    state.unsold.insert(listing, rewards);
+    state.unsold.entry(listing).or_default().push(w);
 }
 
 /// A delivered sale: the card's unsold rewards become due one bounce window later.
@@ -114,15 +115,15 @@ fn schedule(state: &mut State, r: &Rules, listing: ContentId) {
         return;
     };
     let due = state.now_ms.saturating_add(r.bounce_window_ms);
-    let mut all = state
+    state
         .vesting
-        .get(&(due, listing))
-        .cloned()
-        .unwrap_or_default();
-    all.append(rewards);
-    state.vesting.insert((due, listing), all);
+        .entry((due, listing))
+        .or_default()
+        .extend(rewards);
     if let Some(l) = state.listings.get_mut(&listing) {
-        l.vesting.insert(due);
+        if l.vesting.last() != Some(&due) {
+            l.vesting.push(due);
+        }
     }
 }
 
@@ -137,7 +138,7 @@ fn forfeit(state: &mut State, listing: ContentId) {
         .unwrap_or_default();
     for due in dues {
         if let Some(rewards) = state.vesting.remove(&(due, listing)) {
-            lost.append(rewards);
+            lost.extend(rewards);
         }
     }
     for w in lost {
@@ -325,7 +326,7 @@ fn contribute(
             last_reward_ms: ts,
             sales: 0,
             held: false,
-            vesting: imbl::OrdSet::new(),
+            vesting: Vec::new(),
         },
     );
     let mut pay_referrer = None;

@@ -108,8 +108,10 @@ pub struct ListingState {
     pub sales: u64,
     /// Whether the contributor's org said it holds the card (a Hold).
     pub held: bool,
-    /// Network times at which rewards of this card are due to vest.
-    pub vesting: OrdSet<u64>,
+    /// Network times at which rewards of this card are due to vest, ascending (a
+    /// plain Vec: a card has one or two at most, and a persistent set per listing
+    /// would cost more than the rest of the listing).
+    pub vesting: Vec<u64>,
 }
 
 /// A reward that waits for its card to vest.
@@ -335,9 +337,9 @@ pub struct State {
     /// "Network time"). Never goes back.
     pub now_ms: u64,
     /// Rewards of cards with no delivered sale since they were earned.
-    pub unsold: OrdMap<ContentId, Vector<Reward>>,
+    pub unsold: OrdMap<ContentId, Vec<Reward>>,
     /// Rewards due to vest at a network time, by (time, listing).
-    pub vesting: OrdMap<(u64, ContentId), Vector<Reward>>,
+    pub vesting: OrdMap<(u64, ContentId), Vec<Reward>>,
     /// Applied bounce reports by event id.
     pub bounce_reports: OrdMap<ContentId, BounceRecord>,
     /// Latest finalized claim.
