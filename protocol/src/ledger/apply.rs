@@ -539,10 +539,6 @@ fn deliver_forked(
         },
     );
     state.holdings.insert((buyer, listing_id), d.purchase_id);
-    if let Some(l) = state.listings.get_mut(&listing_id) {
-        l.sales += 1;
-    }
-    schedule(state, r, listing_id);
     credit(
         state,
         id,
@@ -550,18 +546,36 @@ fn deliver_forked(
         -(price as i64),
         MovementReason::PurchaseEscrow,
     );
-    let commission = price as i64 * r.commission_bps as i64 / 10_000;
+    pay_sale(state, r, id, org, contributor, listing_id, price as i64);
+    Ok(())
+}
+
+/// A delivered sale: the listing's sales count, its unsold rewards are scheduled to
+/// vest, the contributor is paid the price less the host org's commission.
+fn pay_sale(
+    state: &mut State,
+    r: &Rules,
+    id: ContentId,
+    org: PublicKey,
+    contributor: PublicKey,
+    listing_id: ContentId,
+    price: i64,
+) {
+    if let Some(l) = state.listings.get_mut(&listing_id) {
+        l.sales += 1;
+    }
+    schedule(state, r, listing_id);
+    let commission = price * r.commission_bps as i64 / 10_000;
     credit(
         state,
         id,
         contributor,
-        price as i64 - commission,
+        price - commission,
         MovementReason::SaleProceeds,
     );
     if commission > 0 {
         credit(state, id, org, commission, MovementReason::Commission);
     }
-    Ok(())
 }
 
 fn deliver(state: &mut State, r: &Rules, id: ContentId, org: PublicKey, d: &Deliver) -> Rule {
@@ -579,7 +593,6 @@ fn deliver(state: &mut State, r: &Rules, id: ContentId, org: PublicKey, d: &Deli
         return Err(VoidReason::NotEscrowed);
     }
     let (buyer, price, lamport, listing_id) = (p.buyer, p.price as i64, p.lamport, p.listing_id);
-    let commission = price * r.commission_bps as i64 / 10_000;
     if let Some(p) = state.purchases.get_mut(&d.purchase_id) {
         p.status = PurchaseStatus::Delivered;
     }
@@ -587,20 +600,7 @@ fn deliver(state: &mut State, r: &Rules, id: ContentId, org: PublicKey, d: &Deli
     if let Some(b) = state.accounts.get_mut(&buyer) {
         b.escrow -= price;
     }
-    if let Some(l) = state.listings.get_mut(&listing_id) {
-        l.sales += 1;
-    }
-    schedule(state, r, listing_id);
-    credit(
-        state,
-        id,
-        contributor,
-        price - commission,
-        MovementReason::SaleProceeds,
-    );
-    if commission > 0 {
-        credit(state, id, org, commission, MovementReason::Commission);
-    }
+    pay_sale(state, r, id, org, contributor, listing_id, price);
     Ok(())
 }
 
