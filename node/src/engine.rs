@@ -875,6 +875,67 @@ mod tests {
     }
 
     #[test]
+    fn cards_kept_in_one_burst_are_held_in_holds_of_at_most_31() {
+        let dir = tempfile::tempdir().unwrap();
+        let org = key(1);
+        let genesis = Genesis::new(
+            "t",
+            vec![OrgEntry {
+                key: org.public(),
+                name: "O".into(),
+            }],
+            Rules::default(),
+            0,
+        )
+        .unwrap();
+        let net = genesis.network_id();
+        let store = Store::open(&dir.path().join("events.redb"), net).unwrap();
+        let mut e = Engine::open(store, genesis, org).unwrap();
+        let mut member = Author::new(key(10), net);
+        let ev = e
+            .sign_as_org(Payload::Enroll(Enroll {
+                member: member.public(),
+                handle: "m".into(),
+            }))
+            .unwrap();
+        member = member.introduced_by(Some(ev.id()));
+        e.ingest_event(ev).unwrap();
+        let mut ids = Vec::new();
+        for n in 0..40 {
+            let card = crate::test_support::card(&format!("p{n}@acme.example"));
+            let c = member
+                .sign(
+                    Payload::Contribute(Contribute {
+                        listing: card.listing(&net).unwrap(),
+                    }),
+                    vec![],
+                    e.ledger().max_lamport(),
+                    1,
+                )
+                .unwrap();
+            ids.push(c.id());
+            e.contribute(c.as_bytes(), card).unwrap();
+        }
+        let holds = e.holds_due();
+        let sizes: Vec<usize> = holds
+            .iter()
+            .map(|h| match h {
+                Payload::Hold(h) => h.listings.len(),
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(sizes, [31, 9]);
+        for h in holds {
+            let ev = e.sign_as_org(h).expect("a Hold fits in one event");
+            e.ingest_event(ev).unwrap();
+        }
+        assert!(e.holds_due().is_empty(), "nothing left to hold");
+        for id in ids {
+            assert!(e.listing(&id).unwrap().held);
+        }
+    }
+
+    #[test]
     fn deliveries_are_indexed_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let orgs = [key(1), key(2)];

@@ -288,7 +288,8 @@ impl EventLoop {
         }
     }
 
-    /// Seals and publishes the cards buyers paid for (see `holder`).
+    /// Says which newly kept cards this node holds, then seals and publishes the cards
+    /// buyers paid for (see `holder`).
     fn deliver(&mut self) {
         for payload in self.engine.holds_due() {
             if let Err(e) = self.sign_as_org(payload) {

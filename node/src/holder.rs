@@ -94,7 +94,8 @@ impl Engine {
     /// Hold payloads naming every listing this node keeps the card of and the ledger
     /// does not count as held yet (docs/protocol.md, "Applying an event", Hold): from
     /// then on it counts for its contributor's pay-or-play. A listing whose Contribute
-    /// is not ordered yet waits for the next call.
+    /// is not ordered yet waits for the next call; one named here stays queued until
+    /// the ledger holds it, so a Hold that could not be published is tried again.
     pub fn holds_due(&mut self) -> Vec<Payload> {
         if self.hold_due.is_empty() {
             return Vec::new();
@@ -107,11 +108,13 @@ impl Engine {
         self.hold_due.retain(|id| match state.listings.get(id) {
             Some(l) => {
                 let ours = state.accounts.get(&l.contributor).and_then(|a| a.org()) == Some(org);
-                if ours && !l.held && l.status != carnet_protocol::ledger::ListingStatus::Withdrawn
-                {
+                let due = ours
+                    && !l.held
+                    && l.status != carnet_protocol::ledger::ListingStatus::Withdrawn;
+                if due {
                     ready.push(*id);
                 }
-                false
+                due
             }
             // Not ordered yet: wait. Ordered without a listing: void or erased.
             None => ledger.get(id).is_none(),

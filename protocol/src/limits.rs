@@ -40,5 +40,6 @@ pub const MAX_LAMPORT_STEP: u64 = 1 << 32;
 /// a genesis holds at most `MAX_FOUNDING_ORGS`. 256 ids keep the event near 8 KiB.
 pub const MAX_CLAIM_HEADS: usize = 256;
 
-/// Most listings one Hold names.
-pub const MAX_HOLD_LISTINGS: usize = 256;
+/// Most listings one Hold names: each is a dep of the event, and an org's first event
+/// also names its introduction, so one less than `MAX_DEPS`.
+pub const MAX_HOLD_LISTINGS: usize = MAX_DEPS - 1;

@@ -1366,17 +1366,22 @@ fn generate() -> Generated {
         Some("invalid_field"),
         hold_p(vec![contribute_id, contribute_id]),
     );
-    b.payload(
+    // Every listing among the deps too (so only the count is wrong): 32 deps is the
+    // most an event may name.
+    let mut many: Vec<Hash32> = (0..=MAX_HOLD_LISTINGS as u32)
+        .map(|i| h(&i.to_string()))
+        .collect();
+    many.sort();
+    b.with(
         &format!(
-            "{} listings (limit {MAX_HOLD_LISTINGS})",
+            "{} listings (limit {MAX_HOLD_LISTINGS}), each among the deps",
             MAX_HOLD_LISTINGS + 1
         ),
-        Some("invalid_field"),
-        hold_p(
-            (0..=MAX_HOLD_LISTINGS as u32)
-                .map(|i| h(&i.to_string()))
-                .collect(),
-        ),
+        "invalid_field",
+        |b| {
+            b.payload = hold_p(many.clone());
+            b.deps = many;
+        },
     );
     org_a.advance(&hold);
     files.insert(
@@ -1659,7 +1664,7 @@ fn h32(v: &Value) -> [u8; 32] {
     hexv(v).try_into().unwrap()
 }
 
-const KINDS: [&str; 17] = [
+const KINDS: [&str; 20] = [
     "enroll",
     "revoke",
     "contribute",
@@ -1677,6 +1682,9 @@ const KINDS: [&str; 17] = [
     "admit",
     "evict",
     "rotate",
+    "seal",
+    "hold",
+    "dispute",
 ];
 
 fn vectors_check() {
