@@ -573,15 +573,23 @@ pub fn report_bounce(m: &MemberArgs, listing: &str, dsn: &Path, out: Out) -> any
     }
     let raw = std::fs::read(dsn).with_context(|| format!("reading {}", dsn.display()))?;
     let s = m.session()?;
-    let (_, status, submitted) = s.report_bounce(&listing, &raw)?;
+    let (_, status, finding, submitted) = s.report_bounce(&listing, &raw)?;
+    let checked = match finding.strip_prefix("dkim:") {
+        Some(domain) => format!("DKIM-signed by {domain}"),
+        None => "no DKIM signature".to_owned(),
+    };
     report(
         out,
         &format!(
-            "bounce reported ({}.{}.{})",
+            "bounce reported ({}.{}.{}, vouched for by your org: {checked})",
             status.class, status.subject, status.detail
         ),
         &submitted,
-        json!({ "listing": listing.to_hex(), "evidence": carnet_protocol::hash::evidence_hash(&raw).to_hex() }),
+        json!({
+            "listing": listing.to_hex(),
+            "evidence": carnet_protocol::hash::evidence_hash(&raw).to_hex(),
+            "finding": finding,
+        }),
     )
 }
 

@@ -411,7 +411,7 @@ fn three_orgs_trade_report_and_agree_on_balances() {
     );
     let eml = p("bounce.eml");
     std::fs::write(&eml, BOUNCE.replace("{STATUS}", "5.1.1")).unwrap();
-    ok(&[
+    let reported = ok(&[
         "--key",
         &key("bob"),
         "report",
@@ -420,6 +420,9 @@ fn three_orgs_trade_report_and_agree_on_balances() {
         "--dsn",
         &s(&eml),
     ]);
+    // Bob's org node read the message and vouched for the report (no DKIM on it).
+    assert_eq!(reported["outcome"], "applied", "{reported}");
+    assert_eq!(reported["finding"], "unsigned", "{reported}");
 
     // Alice fixes the bounced card: a new address, no direct line any more. It is for
     // sale again, offering email only.

@@ -351,12 +351,14 @@ impl Session {
     /// Reports a bounced email: checks the bounce message names the card's address
     /// with a permanent failure, has the member's org node check it too and vouch for
     /// the report (the node keeps the message as evidence), and publishes the report
-    /// with the message's hash and the voucher.
+    /// with the message's hash and the voucher. Returns the report's id, the status,
+    /// what the org's DKIM check found (`dkim:<domain>` or `unsigned`) and the
+    /// submission.
     pub fn report_bounce(
         &self,
         listing: &ContentId,
         message: &[u8],
-    ) -> Result<(ContentId, DsnStatus, Submitted), MemberError> {
+    ) -> Result<(ContentId, DsnStatus, String, Submitted), MemberError> {
         let bought = self.bought(listing)?;
         let status = crate::dsn::permanent_failure_for(message, &bought.card.email.value)?;
         let evidence = evidence_hash(message);
@@ -387,7 +389,7 @@ impl Session {
             }),
             None,
         )?;
-        Ok((ev.id(), status, s))
+        Ok((ev.id(), status, issued.finding, s))
     }
 
     /// Reports that a card's direct line is a mobile number.
