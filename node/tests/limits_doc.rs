@@ -1,0 +1,62 @@
+//! docs/operator.md's table of limits says what the code enforces: each row is checked
+//! against the constant behind it, so the two cannot drift apart again.
+
+use carnet_node::api::{MAX_BODY_BYTES, MAX_EVIDENCE_BODY_BYTES};
+use carnet_node::network::{
+    MAX_FETCH_IDS, MAX_GOSSIP_BYTES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES,
+    NEGENTROPY_FRAME_BYTES,
+};
+use carnet_protocol::limits::MAX_EVENT_BYTES;
+
+const OPERATOR: &str = include_str!("../../docs/operator.md");
+
+/// A size as the operator's guide writes it: whole MiB, else whole KiB (rounded up).
+fn size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    if bytes.is_multiple_of(KIB * KIB) {
+        format!("{} MiB", bytes / (KIB * KIB))
+    } else {
+        format!("{} KiB", bytes.div_ceil(KIB))
+    }
+}
+
+/// The value column of the row whose first column is `what`.
+fn row(what: &str) -> String {
+    let prefix = format!("| {what} |");
+    let line = OPERATOR
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no row {what:?} in docs/operator.md"));
+    line[prefix.len()..]
+        .trim()
+        .trim_end_matches('|')
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn the_operators_table_of_limits_is_what_the_code_enforces() {
+    assert_eq!(
+        row("one event"),
+        format!("{} (protocol limit)", size(MAX_EVENT_BYTES as u64))
+    );
+    assert_eq!(row("one gossip frame"), size(MAX_GOSSIP_BYTES as u64));
+    assert_eq!(
+        row("one sync request / response"),
+        format!(
+            "{} / {}",
+            size(MAX_SYNC_REQUEST_BYTES),
+            size(MAX_SYNC_RESPONSE_BYTES)
+        )
+    );
+    assert_eq!(
+        row("one reconciliation frame"),
+        size(NEGENTROPY_FRAME_BYTES)
+    );
+    assert_eq!(row("events per fetch"), MAX_FETCH_IDS.to_string());
+    assert_eq!(row("API request body"), size(MAX_BODY_BYTES as u64));
+    assert_eq!(
+        row("API request body, `POST /v1/evidence` and `POST /v1/vouchers` (a bounce message in hex)"),
+        size(MAX_EVIDENCE_BODY_BYTES as u64)
+    );
+}
