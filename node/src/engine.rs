@@ -877,20 +877,8 @@ mod tests {
     #[test]
     fn cards_kept_in_one_burst_are_held_in_holds_of_at_most_31() {
         let dir = tempfile::tempdir().unwrap();
-        let org = key(1);
-        let genesis = Genesis::new(
-            "t",
-            vec![OrgEntry {
-                key: org.public(),
-                name: "O".into(),
-            }],
-            Rules::default(),
-            0,
-        )
-        .unwrap();
+        let (mut e, genesis, _) = crate::test_support::one_org_engine(dir.path());
         let net = genesis.network_id();
-        let store = Store::open(&dir.path().join("events.redb"), net).unwrap();
-        let mut e = Engine::open(store, genesis, org).unwrap();
         let mut member = Author::new(key(10), net);
         let ev = e
             .sign_as_org(Payload::Enroll(Enroll {
