@@ -79,7 +79,7 @@ impl DataDir {
         now_ms: u64,
         rules: Rules,
     ) -> Result<Self, DataDirError> {
-        fs::create_dir_all(path).map_err(io(path))?;
+        create_private_dir(path)?;
         let key_path = path.join(ORG_KEY_FILE);
         let org_key = if key_path.exists() {
             read_key(&key_path)?
@@ -145,7 +145,7 @@ impl DataDir {
         org_key: &SecretKey,
         genesis: &Genesis,
     ) -> Result<Self, DataDirError> {
-        fs::create_dir_all(path).map_err(io(path))?;
+        create_private_dir(path)?;
         write_new_private(
             &path.join(ORG_KEY_FILE),
             hex::encode(org_key.seed()).as_bytes(),
@@ -190,6 +190,23 @@ fn read_key(path: &Path) -> Result<SecretKey, DataDirError> {
     Ok(SecretKey::from_seed(seed))
 }
 
+/// Creates `path` if needed and makes it owner-only (0700): it holds the org key, the
+/// store with held cards and bounce messages, and the snapshot. An existing directory
+/// with looser modes is tightened, with a log line saying so.
+fn create_private_dir(path: &Path) -> Result<(), DataDirError> {
+    fs::create_dir_all(path).map_err(io(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
+        if mode != 0o700 {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io(path))?;
+            tracing::info!(path = %path.display(), from = format!("{mode:o}"), "data directory made owner-only (0700)");
+        }
+    }
+    Ok(())
+}
+
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
     crate::os::write_new_private(path, bytes).map_err(io(path))
 }
@@ -206,6 +223,22 @@ mod tests {
         assert_eq!(a.org(), b.org());
         assert_eq!(a.network(), b.network());
         assert!(b.genesis.is_founder(&b.org()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_is_owner_only_even_if_it_was_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let path = parent.path().join("node");
+        DataDir::open_or_init(&path, "Acme", 1).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o700);
+        assert_eq!(mode(&path.join(ORG_KEY_FILE)), 0o600);
+        assert_eq!(mode(&path.join(GENESIS_FILE)), 0o600);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        DataDir::open_or_init(&path, "Acme", 1).unwrap();
+        assert_eq!(mode(&path), 0o700);
     }
 
     #[test]

@@ -754,7 +754,7 @@ impl Engine {
             self.vouch_precheck(&req.reporter, &req.purchase_id, &req.opening)?;
         let evidence = self
             .store
-            .put_evidence(&req.message)
+            .put_evidence(&req.message, self.org.key())
             .map_err(|e| VouchError::Storage(e.to_string()))?;
         let body = carnet_protocol::voucher::VoucherBody {
             network,
@@ -811,12 +811,14 @@ impl Engine {
 
     /// Keeps a piece of evidence (a bounce message) and returns its evidence hash.
     pub fn put_evidence(&self, raw: &[u8]) -> Result<carnet_protocol::Hash32, AuditRefusal> {
-        self.store.put_evidence(raw).map_err(|e| match e {
-            crate::store::StoreError::EvidenceTooLarge(_) => {
-                AuditRefusal::new("evidence_too_large", e.to_string())
-            }
-            e => AuditRefusal::new("storage", e.to_string()),
-        })
+        self.store
+            .put_evidence(raw, self.org.key())
+            .map_err(|e| match e {
+                crate::store::StoreError::EvidenceTooLarge(_) => {
+                    AuditRefusal::new("evidence_too_large", e.to_string())
+                }
+                e => AuditRefusal::new("storage", e.to_string()),
+            })
     }
 
     /// The audit bundle of penalty `event`. With `include_message` (the org agrees
@@ -830,7 +832,7 @@ impl Engine {
             Some(Payload::BounceReport(b)) if include_message => {
                 let raw = self
                     .store
-                    .get_evidence(&b.evidence)
+                    .get_evidence(&b.evidence, self.org.key())
                     .map_err(|e| AuditRefusal::new("storage", e.to_string()))?
                     .ok_or_else(|| {
                         AuditRefusal::new(

@@ -34,8 +34,10 @@ const EVENTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("events")
 const ORDER: TableDefinition<(u64, &[u8; 32]), ()> = TableDefinition::new("order");
 /// Listing content id → nonce || ChaCha20-Poly1305 ciphertext of the canonical card.
 const CARDS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("cards");
-/// Evidence hash → the raw evidence (a bounce message a member of this org posted),
-/// kept so that the org can include it in an audit bundle if it agrees to.
+/// Evidence hash → the evidence (a bounce message a member of this org posted),
+/// ChaCha20-Poly1305-encrypted under the org's at-rest key (no nonce stored: it is
+/// derived from the hash), kept so that the org can include it in an audit bundle if
+/// it agrees to.
 const EVIDENCE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("evidence");
 /// Extension of the file beside the store that holds the last saved ledger snapshot
 /// (see [`carnet_protocol::ledger::Snapshot`]): a cache of the state, so a restart
@@ -53,6 +55,9 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const NETWORK_META_KEY: &str = "network";
 /// BLAKE3 derive-key context of the card-at-rest key.
 pub const CARD_AT_REST_CONTEXT: &str = "carnet v1 card at rest";
+/// BLAKE3 derive-key contexts of the evidence-at-rest key and of its nonces.
+pub const EVIDENCE_AT_REST_CONTEXT: &str = "carnet v3 evidence at rest";
+const EVIDENCE_NONCE_CONTEXT: &str = "carnet v3 evidence at rest nonce";
 /// ChaCha20-Poly1305 nonce length; a stored card starts with its nonce.
 pub const CARD_NONCE_LEN: usize = 12;
 /// Poly1305 tag length: the shortest ciphertext there is.
@@ -149,6 +154,10 @@ impl Store {
                 source,
             })?;
         }
+        private_file(path).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         let db = Database::create(path).map_err(|e| StoreError::Open {
             path: path.to_owned(),
             source: Box::new(e.into()),
@@ -467,12 +476,23 @@ impl Store {
     }
 
     /// Stores a piece of evidence (at most [`MAX_EVIDENCE_BYTES`]) under its
-    /// evidence hash, which it returns. Storing the same bytes twice is harmless.
-    pub fn put_evidence(&self, raw: &[u8]) -> Result<Hash32, StoreError> {
+    /// evidence hash, which it returns, encrypted under the org's at-rest key like
+    /// cards (a bounce message names the address that bounced). Storing the same
+    /// bytes twice is harmless.
+    pub fn put_evidence(&self, raw: &[u8], org_key: &SecretKey) -> Result<Hash32, StoreError> {
         if raw.len() > MAX_EVIDENCE_BYTES {
             return Err(StoreError::EvidenceTooLarge(raw.len()));
         }
         let hash = evidence_hash(raw);
+        let sealed = evidence_cipher(org_key)
+            .encrypt(
+                &evidence_nonce(&hash).into(),
+                AeadPayload {
+                    msg: raw,
+                    aad: hash.as_bytes(),
+                },
+            )
+            .map_err(|_| corrupt(format!("evidence:{hash}"), "does not encrypt"))?;
         let txn = self
             .db
             .begin_write()
@@ -480,21 +500,35 @@ impl Store {
         {
             let mut table = txn.open_table(EVIDENCE).map_err(db_err("open evidence"))?;
             table
-                .insert(&hash.0, raw)
+                .insert(&hash.0, sealed.as_slice())
                 .map_err(db_err("insert evidence"))?;
         }
         txn.commit().map_err(db_err("commit put evidence"))?;
         Ok(hash)
     }
 
-    /// The evidence stored under `hash`, re-hashed to catch a rotten disk.
-    pub fn get_evidence(&self, hash: &Hash32) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The evidence stored under `hash`, decrypted and re-hashed to catch a rotten
+    /// disk. Evidence a node of protocol 3 stored in clear is still read.
+    pub fn get_evidence(
+        &self,
+        hash: &Hash32,
+        org_key: &SecretKey,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(db_err("begin read"))?;
         let table = txn.open_table(EVIDENCE).map_err(db_err("open evidence"))?;
         let Some(v) = table.get(&hash.0).map_err(db_err("read evidence"))? else {
             return Ok(None);
         };
-        let raw = v.value().to_vec();
+        let stored = v.value();
+        let raw = evidence_cipher(org_key)
+            .decrypt(
+                &evidence_nonce(hash).into(),
+                AeadPayload {
+                    msg: stored,
+                    aad: hash.as_bytes(),
+                },
+            )
+            .unwrap_or_else(|_| stored.to_vec());
         if evidence_hash(&raw) != *hash {
             return Err(corrupt(
                 format!("evidence:{hash}"),
@@ -638,6 +672,40 @@ fn check_signatures(events: &[&SignedEvent]) -> Result<(), StoreError> {
     // The batch failed but every single check passed: should not happen, but the
     // events are then valid by the strict rules, which are what count.
     Ok(())
+}
+
+/// Creates `path` owner-only (0600) if it does not exist, and makes it so if it does:
+/// the store holds held cards and bounce messages (encrypted), and who bought what.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        opts.mode(0o600);
+        opts.open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    opts.open(path)?;
+    Ok(())
+}
+
+/// The cipher for stored evidence: key = BLAKE3 derive-key("carnet v3 evidence at
+/// rest", seed).
+fn evidence_cipher(org_key: &SecretKey) -> ChaCha20Poly1305 {
+    let key = Hash32::derive(EVIDENCE_AT_REST_CONTEXT, &[&org_key.seed()]);
+    ChaCha20Poly1305::new(&key.0.into())
+}
+
+/// Evidence is stored under its hash, so its nonce is derived from that hash: the
+/// same bytes always encrypt alike (a retry rewrites the same value), and two
+/// different messages get different nonces.
+fn evidence_nonce(hash: &Hash32) -> [u8; CARD_NONCE_LEN] {
+    let n = Hash32::derive(EVIDENCE_NONCE_CONTEXT, &[hash.as_bytes()]);
+    let mut nonce = [0u8; CARD_NONCE_LEN];
+    nonce.copy_from_slice(&n.0[..CARD_NONCE_LEN]);
+    nonce
 }
 
 /// The cipher for held cards: key = BLAKE3 derive-key("carnet v1 card at rest", seed).
@@ -930,23 +998,53 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn evidence_roundtrip_keyed_by_hash_and_bounded() {
+    fn evidence_roundtrip_keyed_by_hash_encrypted_and_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.redb");
+        let org = SecretKey::from_seed([11; 32]);
         let store = Store::open(&path, network()).unwrap();
-        let h = store.put_evidence(b"a bounce").unwrap();
-        assert_eq!(h, evidence_hash(b"a bounce"));
-        assert_eq!(store.put_evidence(b"a bounce").unwrap(), h);
-        assert_eq!(store.get_evidence(&h).unwrap().unwrap(), b"a bounce");
-        assert_eq!(store.get_evidence(&Hash32::ZERO).unwrap(), None);
+        let msg = b"Final-Recipient: rfc822; ada.lovelace@acme.example";
+        let h = store.put_evidence(msg, &org).unwrap();
+        assert_eq!(h, evidence_hash(msg));
+        assert_eq!(store.put_evidence(msg, &org).unwrap(), h);
+        assert_eq!(store.get_evidence(&h, &org).unwrap().unwrap(), msg);
+        assert_eq!(store.get_evidence(&Hash32::ZERO, &org).unwrap(), None);
         let big = vec![0u8; MAX_EVIDENCE_BYTES + 1];
         assert!(matches!(
-            store.put_evidence(&big),
+            store.put_evidence(&big, &org),
             Err(StoreError::EvidenceTooLarge(_))
         ));
+        // Another key reads garbage, which the hash check names.
+        let other = SecretKey::from_seed([12; 32]);
+        assert!(matches!(
+            store.get_evidence(&h, &other),
+            Err(StoreError::Corrupt { .. })
+        ));
         drop(store);
+        // Not in clear on disk.
+        let raw = std::fs::read(&path).unwrap();
+        let needle = b"ada.lovelace@acme.example";
+        assert!(!raw.windows(needle.len()).any(|w| w == needle));
         let store = Store::open(&path, network()).unwrap();
-        assert_eq!(store.get_evidence(&h).unwrap().unwrap(), b"a bounce");
+        assert_eq!(store.get_evidence(&h, &org).unwrap().unwrap(), msg);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_store_and_the_snapshot_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.redb");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let store = Store::open(&path, network()).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        store.put_snapshot(b"a snapshot").unwrap();
+        assert_eq!(mode(&path.with_extension(SNAPSHOT_EXTENSION)), 0o600);
+        drop(store);
+        // A store left readable by others is tightened when opened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Store::open(&path, network()).unwrap();
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]
