@@ -108,6 +108,7 @@ impl DataDir {
             write_new_private(&genesis_path, &g.to_bytes())?;
             g
         };
+        tighten(path)?;
         Ok(DataDir {
             path: path.to_owned(),
             org_key,
@@ -190,18 +191,33 @@ fn read_key(path: &Path) -> Result<SecretKey, DataDirError> {
     Ok(SecretKey::from_seed(seed))
 }
 
-/// Creates `path` if needed and makes it owner-only (0700): it holds the org key, the
-/// store with held cards and bounce messages, and the snapshot. An existing directory
-/// with looser modes is tightened, with a log line saying so.
+/// Creates `path` (and missing parents) owner-only (0700): it holds the org key, the
+/// store with held cards and bounce messages, and the snapshot.
 fn create_private_dir(path: &Path) -> Result<(), DataDirError> {
-    fs::create_dir_all(path).map_err(io(path))?;
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path).map_err(io(path))
+}
+
+/// Makes an existing data directory owner-only (0700) if it was not, with a log line
+/// saying so. Called once the directory has proved to be a data directory.
+fn tighten(path: &Path) -> Result<(), DataDirError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
         if mode != 0o700 {
             fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io(path))?;
-            tracing::info!(path = %path.display(), from = format!("{mode:o}"), "data directory made owner-only (0700)");
+            tracing::info!(
+                path = %path.display(),
+                from = format!("{mode:o}"),
+                "data directory made owner-only (0700)"
+            );
         }
     }
     Ok(())
