@@ -14,6 +14,7 @@ pub mod hash;
 pub mod keys;
 pub mod limits;
 pub mod payload;
+pub mod peer;
 pub mod text;
 pub mod voucher;
 

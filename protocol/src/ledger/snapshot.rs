@@ -27,7 +27,7 @@ const CHECKSUM_CONTEXT: &str = "carnet v1 ledger snapshot checksum";
 /// snapshot resumes only in a build of the very same source. An upgrade that changes
 /// a rule (or a comment) costs one replay, never a state the new rules would not give.
 /// `every_source_file_is_fingerprinted` keeps the list whole.
-pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 22] = [
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 23] = [
     ("author.rs", include_str!("../author.rs")),
     ("card.rs", include_str!("../card.rs")),
     ("chain.rs", include_str!("../chain.rs")),
@@ -47,6 +47,7 @@ pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 22] = [
     ("lib.rs", include_str!("../lib.rs")),
     ("limits.rs", include_str!("../limits.rs")),
     ("payload.rs", include_str!("../payload.rs")),
+    ("peer.rs", include_str!("../peer.rs")),
     ("text.rs", include_str!("../text.rs")),
     ("voucher.rs", include_str!("../voucher.rs")),
     ("workload.rs", include_str!("../workload.rs")),
