@@ -163,6 +163,19 @@ impl TestNet {
         self.nodes[i] = Some(node);
     }
 
+    /// Starts the node of an org that is not in the genesis (it has yet to be
+    /// admitted), bootstrapping from node 0 like the others. Returns its index.
+    pub async fn start_joiner(&mut self, key: SecretKey) -> usize {
+        let d = tempfile::tempdir().expect("tempdir");
+        DataDir::create(d.path(), &key, &self.genesis).expect("data dir");
+        self.dirs.push(d);
+        self.org_keys.push(key);
+        self.nodes.push(None);
+        let i = self.nodes.len() - 1;
+        self.start_node(i).await;
+        i
+    }
+
     pub async fn stop_node(&mut self, i: usize) {
         if let Some(n) = self.nodes[i].take() {
             n.stop().await;
@@ -209,6 +222,63 @@ impl TestNet {
     pub async fn stop(mut self) {
         for i in 0..self.nodes.len() {
             self.stop_node(i).await;
+        }
+    }
+}
+
+/// A peer of its own for tests that play an attacker: a fresh transport identity
+/// (from `tag`), listening on 127.0.0.1 and dialling node 0. With `org`, it shows node 0
+/// the hello of that org key, as a dishonest org's extra peer (or a thief of its key)
+/// would; without, it is a stranger that proves nothing.
+pub fn rogue_swarm(
+    net: &TestNet,
+    tag: &str,
+    org: Option<&SecretKey>,
+    gossip_limit: usize,
+) -> libp2p::Swarm<carnet_node::network::Behaviour> {
+    use carnet_node::network::{build_swarm_with_identity, Hello};
+    let identity = libp2p::identity::Keypair::ed25519_from_bytes(seed(tag, 0)).expect("key");
+    let network = net.genesis.network_id();
+    let mut swarm = build_swarm_with_identity(identity, &network, gossip_limit).expect("swarm");
+    swarm
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+        .expect("listen");
+    let target: libp2p::Multiaddr = net
+        .bootstrap
+        .clone()
+        .expect("node 0")
+        .parse()
+        .expect("addr");
+    let node0 = carnet_node::peers::peer_of(&target).expect("peer id");
+    swarm.dial(target).expect("dial");
+    if let Some(org) = org {
+        let hello = Hello::new(org, &network, swarm.local_peer_id());
+        swarm.behaviour_mut().hello.send_request(&node0, hello);
+    }
+    swarm
+}
+
+/// Turns a [`rogue_swarm`] with an org's hello until node 0 has admitted it (its
+/// Welcome arrived): before that, whatever it gossips is ignored unseen.
+pub async fn welcomed(swarm: &mut libp2p::Swarm<carnet_node::network::Behaviour>) {
+    use carnet_node::network::{BehaviourEvent, HelloReply};
+    use futures::StreamExt;
+    use libp2p::request_response::{Event, Message};
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let event = tokio::select! {
+            e = swarm.select_next_some() => e,
+            _ = tokio::time::sleep_until(deadline) => panic!("node 0 never admitted the peer"),
+        };
+        if let libp2p::swarm::SwarmEvent::Behaviour(BehaviourEvent::Hello(Event::Message {
+            message: Message::Response { response, .. },
+            ..
+        })) = event
+        {
+            match response {
+                HelloReply::Welcome(_) => return,
+                HelloReply::Refused(r) => panic!("node 0 refused the peer: {r}"),
+            }
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct Metrics {
     gossip: Counter,
     pending_dropped: Family<RejectReason, Counter>,
     peers_banned: Counter,
+    peers_refused: Family<RejectReason, Counter>,
+    peers_admitted: Gauge,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -98,6 +100,18 @@ impl Metrics {
         let gossip = Counter::default();
         let pending_dropped = Family::<RejectReason, Counter>::default();
         let peers_banned = Counter::default();
+        let peers_refused = Family::<RejectReason, Counter>::default();
+        let peers_admitted = Gauge::default();
+        registry.register(
+            "peers_refused",
+            "Peers refused and disconnected, by reason (other_network, bad_attestation, not_an_org: no valid attestation by a current org of the network; no_hello: none in time)",
+            peers_refused.clone(),
+        );
+        registry.register(
+            "peers_admitted",
+            "Connected peers that proved they serve an org of the network",
+            peers_admitted.clone(),
+        );
         registry.register(
             "events_ingested",
             "Events ordered and stored by this node",
@@ -142,7 +156,23 @@ impl Metrics {
             gossip,
             pending_dropped,
             peers_banned,
+            peers_refused,
+            peers_admitted,
         }
+    }
+
+    /// `reason`: a [`crate::peers::Refusal`] label.
+    pub fn inc_peers_refused(&self, reason: &str) {
+        self.peers_refused
+            .get_or_create(&RejectReason {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn set_peers_admitted(&self, n: u64) {
+        self.peers_admitted
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// `reason`: `evicted`, `expired` or `invalid`.

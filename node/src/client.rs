@@ -161,6 +161,9 @@ pub struct NodeStatus {
 pub struct PeerView {
     pub peer_id: String,
     pub addrs: Vec<String>,
+    /// The org key the peer proved it serves (hex); none while it has not.
+    #[serde(default)]
+    pub org: Option<String>,
 }
 
 /// One listing with its commitments (canonical [`carnet_protocol::payload::Listing`]

@@ -8,14 +8,16 @@ use crate::api::Metrics;
 use crate::client::{Command, IngestError, NodeStatus, PeerView, Submitted};
 use crate::engine::{Engine, Ingested};
 use crate::network::{
-    events_topic, Behaviour, BehaviourEvent, SyncRequest, SyncResponse, MAX_FETCH_IDS,
-    NEGENTROPY_FRAME_BYTES,
+    events_topic, Behaviour, BehaviourEvent, Hello, HelloReply, SyncRequest, SyncResponse,
+    MAX_FETCH_IDS, NEGENTROPY_FRAME_BYTES, UNPROVEN_PEER_SCORE,
 };
+use crate::peers::{check_hello, peer_of, AddressBook, Admission, Refusal};
 use crate::pending::PendingPool;
 use carnet_protocol::ContentId;
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, kad, Multiaddr, PeerId, Swarm};
 use negentropy::{Id, Negentropy, NegentropyStorageVector};
@@ -103,6 +105,15 @@ pub struct EventLoop {
     offences: HashMap<PeerId, u32>,
     /// Banned peers and until when.
     banned: HashMap<PeerId, std::time::Instant>,
+    /// This node's proof of its org, shown to every peer.
+    hello: Hello,
+    /// Which connected peers proved they serve an org of the network.
+    admission: Admission,
+    /// Known peers, redialled while not connected, saved in the data directory.
+    book: AddressBook,
+    /// Listen addresses peers announced (identify) before they proved themselves:
+    /// remembered in the book once they do.
+    announced: HashMap<PeerId, Vec<Multiaddr>>,
 }
 
 /// How long to wait after a failed snapshot save before trying again.
@@ -154,6 +165,12 @@ pub struct Timing {
     pub max_pending_per_peer: usize,
 }
 
+/// Who the node is to its peers, and whom it knows.
+pub struct Peering {
+    pub hello: Hello,
+    pub book: AddressBook,
+}
+
 /// Where the loop reports to: metrics and ingest notifications.
 pub struct Observers {
     pub metrics: Arc<Metrics>,
@@ -167,9 +184,11 @@ impl EventLoop {
         commands: mpsc::Receiver<Command>,
         shutdown: watch::Receiver<bool>,
         timing: Timing,
+        peering: Peering,
         observers: Observers,
     ) -> (Self, watch::Receiver<SyncStats>) {
         let Observers { metrics, ingested } = observers;
+        let Peering { hello, book } = peering;
         let topic = events_topic(&engine.network());
         let (stats_tx, stats_rx) = watch::channel(SyncStats::default());
         (
@@ -196,6 +215,10 @@ impl EventLoop {
                 pool: PendingPool::new(timing.max_pending_per_peer, timing.pending_ttl),
                 offences: HashMap::new(),
                 banned: HashMap::new(),
+                hello,
+                admission: Admission::default(),
+                book,
+                announced: HashMap::new(),
             },
             stats_rx,
         )
@@ -221,9 +244,15 @@ impl EventLoop {
                     Some(cmd) => self.on_command(cmd),
                     None => break,
                 },
-                _ = tick.tick() => self.start_sync(None),
+                _ = tick.tick() => {
+                    self.tend_peers();
+                    self.start_sync(None);
+                }
                 _ = checkpoint_tick.tick() => self.sign_checkpoint(),
                 _ = deliver_tick.tick() => {
+                    for peer in self.admission.to_close(std::time::Instant::now()) {
+                        let _ = self.swarm.disconnect_peer_id(peer);
+                    }
                     self.expire_pending();
                     self.deliver();
                 }
@@ -243,6 +272,9 @@ impl EventLoop {
             {
                 self.start_snapshot();
             }
+        }
+        if let Err(e) = self.book.save() {
+            tracing::warn!(error = %e, "cannot save the known peers");
         }
         // So the next start applies nothing but what arrives after it.
         if let Some(mut saving) = self.snapshot_saving.take() {
@@ -630,6 +662,7 @@ impl EventLoop {
                     .map(|p| PeerView {
                         peer_id: p.to_string(),
                         addrs: Vec::new(),
+                        org: self.admission.org_of(p).map(|k| k.to_hex()),
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -646,7 +679,9 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished { peer_id, .. } if self.is_banned(&peer_id) => {
                 let _ = self.swarm.disconnect_peer_id(peer_id);
             }
-            // Catch up with a new peer at once rather than at the next tick.
+            // A new peer gets nothing until it proves its org: gossipsub ignores it
+            // and sends it nothing (its score is far below the graylist), sync
+            // refuses it. Both ends send their hello at once.
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
@@ -654,15 +689,24 @@ impl EventLoop {
             } if num_established.get() == 1 => {
                 self.metrics
                     .set_peers(self.swarm.connected_peers().count() as u64);
-                self.start_sync(Some(peer_id));
-                if !self.discovered {
-                    // First contact: ask the DHT for more peers.
-                    self.discovered = self.swarm.behaviour_mut().kademlia.bootstrap().is_ok();
-                }
+                self.admission.connected(peer_id, std::time::Instant::now());
+                let behaviour = self.swarm.behaviour_mut();
+                behaviour
+                    .gossipsub
+                    .set_application_score(&peer_id, UNPROVEN_PEER_SCORE);
+                behaviour.hello.send_request(&peer_id, self.hello.clone());
             }
-            SwarmEvent::ConnectionClosed { .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.admission.closed(&peer_id);
+                self.announced.remove(&peer_id);
                 self.metrics
                     .set_peers(self.swarm.connected_peers().count() as u64);
+                self.metrics
+                    .set_peers_admitted(self.admission.admitted_count() as u64);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
@@ -674,21 +718,27 @@ impl EventLoop {
                 info,
                 ..
             })) => {
-                for addr in info.listen_addrs {
+                let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().take(8).collect();
+                for addr in &addrs {
                     self.swarm
                         .behaviour_mut()
                         .kademlia
-                        .add_address(&peer_id, addr);
+                        .add_address(&peer_id, addr.clone());
+                }
+                self.announced.insert(peer_id, addrs);
+                if self.admission.is_admitted(&peer_id) {
+                    self.remember(peer_id);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Hello(e)) => self.on_hello(e),
             // Kademlia found a peer: keep a few direct connections, so gossip does not
             // hang on the bootstrap node alone.
             SwarmEvent::Behaviour(BehaviourEvent::Kademlia(kad::Event::RoutingUpdated {
                 peer,
                 ..
             })) => {
-                let connected = self.swarm.connected_peers().count();
+                let connected = self.admission.admitted_count();
                 if connected < TARGET_PEERS
                     && !self.swarm.is_connected(&peer)
                     && peer != *self.swarm.local_peer_id()
@@ -704,6 +754,11 @@ impl EventLoop {
 
     fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
         self.metrics.inc_gossip();
+        if !self.admission.is_admitted(&source) {
+            // gossipsub ignores unproven peers already; this is the second lock.
+            self.validate(&id, &source, MessageAcceptance::Ignore);
+            return;
+        }
         let r = self.engine.ingest(&message.data);
         self.account(&r);
         let acceptance = match &r {
@@ -753,7 +808,7 @@ impl EventLoop {
         let peer = match peer {
             Some(p) => p,
             None => {
-                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                let peers: Vec<PeerId> = self.admission.admitted().copied().collect();
                 if peers.is_empty() {
                     return;
                 }
@@ -824,6 +879,11 @@ impl EventLoop {
         channel: ResponseChannel<SyncResponse>,
     ) {
         let response = match request {
+            _ if !self.admission.is_admitted(&peer) => SyncResponse::Refused(
+                "this node syncs only with nodes that proved they serve an org of the \
+                 network (send a hello first)"
+                    .into(),
+            ),
             SyncRequest::Reconcile(msg) => {
                 self.stats.bytes_received += msg.len() as u64;
                 match self
@@ -955,6 +1015,141 @@ impl EventLoop {
             }
         }
         let _ = self.stats_tx.send(self.stats);
+    }
+
+    fn on_hello(&mut self, event: request_response::Event<Hello, HelloReply>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let reply = match self.check_hello(&request, &peer) {
+                        Ok(org) => {
+                            self.admit(peer, org);
+                            HelloReply::Welcome(self.hello.clone())
+                        }
+                        Err(refusal) => {
+                            self.refuse(peer, &refusal);
+                            HelloReply::Refused(refusal.to_string())
+                        }
+                    };
+                    // Err: the peer is gone already.
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .hello
+                        .send_response(channel, reply);
+                }
+                request_response::Message::Response { response, .. } => match response {
+                    HelloReply::Welcome(hello) => match self.check_hello(&hello, &peer) {
+                        Ok(org) => self.admit(peer, org),
+                        Err(refusal) => self.refuse(peer, &refusal),
+                    },
+                    HelloReply::Refused(reason) => {
+                        tracing::warn!(%peer, %reason, "a peer refused this node");
+                        let _ = self.swarm.disconnect_peer_id(peer);
+                    }
+                },
+            },
+            // Our hello got no answer: a peer that does not speak the protocol (or
+            // is gone) stays unserved; the timeout closes it if it never proves itself.
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "hello request failed");
+            }
+            request_response::Event::ResponseSent { .. }
+            | request_response::Event::InboundFailure { .. } => {}
+        }
+    }
+
+    fn check_hello(
+        &mut self,
+        hello: &Hello,
+        peer: &PeerId,
+    ) -> Result<carnet_protocol::PublicKey, Refusal> {
+        let network = self.engine.network();
+        let orgs = &self.engine.ledger().state().orgs;
+        check_hello(hello, peer, &network, |k| orgs.contains_key(k))
+    }
+
+    /// `peer` proved it serves `org`: gossip and sync with it from now on.
+    fn admit(&mut self, peer: PeerId, org: carnet_protocol::PublicKey) {
+        if !self.admission.admit(peer, org) {
+            return;
+        }
+        tracing::info!(%peer, %org, "peer admitted");
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, 0.0);
+        self.metrics
+            .set_peers_admitted(self.admission.admitted_count() as u64);
+        self.book.reached(&peer);
+        self.remember(peer);
+        // Catch up with a new peer at once rather than at the next tick.
+        self.start_sync(Some(peer));
+        if !self.discovered {
+            // First contact: ask the DHT for more peers.
+            self.discovered = self.swarm.behaviour_mut().kademlia.bootstrap().is_ok();
+        }
+    }
+
+    /// Counts and logs a refusal; the connection is closed a moment later
+    /// ([`crate::peers::REFUSAL_GRACE`]), once the peer has read why.
+    fn refuse(&mut self, peer: PeerId, refusal: &Refusal) {
+        tracing::warn!(%peer, reason = %refusal, "peer refused");
+        self.metrics.inc_peers_refused(refusal.label());
+        self.admission.refuse(peer, std::time::Instant::now());
+        self.metrics
+            .set_peers_admitted(self.admission.admitted_count() as u64);
+        if matches!(
+            refusal,
+            Refusal::OtherNetwork { .. } | Refusal::BadAttestation
+        ) {
+            self.book.forget(&peer);
+        }
+    }
+
+    /// Keeps the announced addresses of admitted `peer` in the address book.
+    fn remember(&mut self, peer: PeerId) {
+        for addr in self.announced.get(&peer).into_iter().flatten() {
+            let mut addr = addr.clone();
+            if peer_of(&addr).is_none() {
+                addr.push(libp2p::multiaddr::Protocol::P2p(peer));
+            }
+            if peer_of(&addr) == Some(peer) {
+                self.book.add(addr);
+            }
+        }
+    }
+
+    /// On every tick: closes connections that never proved an org, or whose org is
+    /// gone; redials known peers that are not connected; saves the address book.
+    fn tend_peers(&mut self) {
+        let now = std::time::Instant::now();
+        for peer in self.admission.overdue(now) {
+            self.refuse(peer, &Refusal::NoHello);
+        }
+        let orgs = self.engine.ledger().state().orgs.clone();
+        for peer in self.admission.no_longer_orgs(|k| orgs.contains_key(k)) {
+            tracing::warn!(%peer, "closing the connection of a peer whose org left the network");
+            self.metrics
+                .inc_peers_refused(Refusal::NoLongerAnOrg.label());
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        self.metrics
+            .set_peers_admitted(self.admission.admitted_count() as u64);
+        let me = *self.swarm.local_peer_id();
+        let swarm = &self.swarm;
+        let due = self.book.due(now, |p| *p == me || swarm.is_connected(p));
+        for (peer, addrs) in due {
+            let opts = DialOpts::peer_id(peer).addresses(addrs).build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(%peer, error = %e, "redial");
+            }
+        }
+        if let Err(e) = self.book.save() {
+            tracing::warn!(error = %e, "cannot save the known peers");
+        }
     }
 
     /// A peer that broke the sync protocol is disconnected.

@@ -13,6 +13,7 @@ pub mod event_loop;
 pub mod holder;
 pub mod network;
 pub mod os;
+pub mod peers;
 pub mod pending;
 pub mod run;
 pub mod store;

@@ -5,6 +5,10 @@
 //! Request-response carries catch-up sync (negentropy set reconciliation, then fetches
 //! of the missing events), since gossip alone loses whatever was sent while a node was
 //! down. Identify and Kademlia find peers from the bootstrap addresses.
+//!
+//! Before any of that, both ends of a connection exchange a [`Hello`]: their org key's
+//! attestation of their peer id ([`carnet_protocol::peer`]). Only the network's orgs
+//! are gossiped to and synced with (see `peers`).
 
 use carnet_protocol::limits::MAX_EVENT_BYTES;
 use carnet_protocol::{Hash32, NetworkId, SecretKey};
@@ -18,6 +22,10 @@ use thiserror::Error;
 
 /// Sync protocol id.
 pub const SYNC_PROTOCOL: &str = "/carnet/sync/1.0.0";
+/// Peer admission protocol id: one [`Hello`] each way.
+pub const HELLO_PROTOCOL: &str = "/carnet/hello/1.0.0";
+/// Largest hello request or response: two keys, a signature, a refusal's reason.
+pub const MAX_HELLO_BYTES: u64 = 4096;
 pub const KAD_PROTOCOL: &str = "/carnet/kad/1.0.0";
 pub const IDENTIFY_PROTOCOL: &str = "/carnet/id/1.0.0";
 /// Largest sync request: a reconciliation frame or a list of wanted ids.
@@ -57,13 +65,51 @@ pub enum SyncResponse {
     Refused(String),
 }
 
+/// A node's proof of the org it serves: the org key's attestation of the peer id the
+/// connection authenticated (docs/protocol.md, "Peer admission").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The network the sender belongs to.
+    pub network: [u8; 32],
+    /// The org key that signs for the sender.
+    pub org: [u8; 32],
+    /// 64 bytes: [`carnet_protocol::peer::sign`] over the network and the sender's
+    /// peer id.
+    pub attestation: Vec<u8>,
+}
+
+impl Hello {
+    /// The hello of the node at `peer` serving `org_key` in `network`.
+    pub fn new(org_key: &SecretKey, network: &NetworkId, peer: &PeerId) -> Hello {
+        Hello {
+            network: network.0,
+            org: org_key.public().0,
+            attestation: carnet_protocol::peer::sign(org_key, network, &peer.to_bytes()).to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelloReply {
+    /// The answering node's own hello: the peer was admitted.
+    Welcome(Hello),
+    /// Why the peer is not served; the connection is closed after this.
+    Refused(String),
+}
+
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub identify: identify::Behaviour,
     pub kademlia: kad::Behaviour<kad::store::MemoryStore>,
     pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+    pub hello: request_response::cbor::Behaviour<Hello, HelloReply>,
 }
+
+/// Application score of a peer that has not shown a valid [`Hello`]: far below
+/// gossipsub's graylist threshold (-80 by default, with the application weight of 10),
+/// so nothing is published or forwarded to it and whatever it sends is ignored.
+pub const UNPROVEN_PEER_SCORE: f64 = -1000.0;
 
 /// The gossip topic of a network: one per genesis.
 pub fn events_topic(network: &NetworkId) -> IdentTopic {
@@ -130,11 +176,20 @@ fn behaviour(
         [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
         request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
     );
+    let hello_codec = request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(MAX_HELLO_BYTES)
+        .set_response_size_maximum(MAX_HELLO_BYTES);
+    let hello = request_response::cbor::Behaviour::with_codec(
+        hello_codec,
+        [(StreamProtocol::new(HELLO_PROTOCOL), ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(HELLO_TIMEOUT),
+    );
     Ok(Behaviour {
         gossipsub,
         identify,
         kademlia,
         sync,
+        hello,
     })
 }
 
@@ -146,6 +201,9 @@ pub fn build_swarm(
     build_swarm_with_gossip_limit(org_key, network, MAX_GOSSIP_BYTES)
 }
 
+/// How long a peer has to show its [`Hello`] before it is disconnected.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// [`build_swarm`] with another gossip frame limit. Only tests that play a hostile
 /// peer sending oversized frames want anything but [`MAX_GOSSIP_BYTES`].
 pub fn build_swarm_with_gossip_limit(
@@ -153,7 +211,17 @@ pub fn build_swarm_with_gossip_limit(
     network: &NetworkId,
     max_gossip_bytes: usize,
 ) -> Result<Swarm<Behaviour>, NetworkError> {
-    let keypair = libp2p_keypair(org_key);
+    build_swarm_with_identity(libp2p_keypair(org_key), network, max_gossip_bytes)
+}
+
+/// A swarm with the transport identity `keypair`. A node's identity is derived from
+/// its org key ([`libp2p_keypair`]); tests that play a second peer of an org, or a
+/// stranger, bring their own.
+pub fn build_swarm_with_identity(
+    keypair: identity::Keypair,
+    network: &NetworkId,
+    max_gossip_bytes: usize,
+) -> Result<Swarm<Behaviour>, NetworkError> {
     let net = *network;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()

@@ -5,8 +5,9 @@ use crate::client::Client;
 use crate::config::{ConfigError, NodeConfig};
 use crate::datadir::{DataDir, DataDirError};
 use crate::engine::Engine;
-use crate::event_loop::{EventLoop, Observers, SyncStats, Timing};
-use crate::network::{build_swarm, NetworkError};
+use crate::event_loop::{EventLoop, Observers, Peering, SyncStats, Timing};
+use crate::network::{build_swarm, Hello, NetworkError};
+use crate::peers::{peer_of, AddressBook, PEERS_FILE};
 use crate::store::{Store, StoreError};
 use carnet_protocol::Hash32;
 use libp2p::{Multiaddr, PeerId};
@@ -121,18 +122,29 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
                 reason: e.to_string(),
             })?;
     }
+    // Known peers from earlier runs, and the bootstrap peers: the loop dials them on
+    // its first tick and keeps redialling those it cannot reach.
+    let mut book = AddressBook::load(&dir.path.join(PEERS_FILE));
+    let remembered = book.len();
     for addr in config.bootstrap_addrs()? {
-        if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() {
+        if let Some(peer) = peer_of(&addr) {
             swarm
                 .behaviour_mut()
                 .kademlia
                 .add_address(&peer, addr.clone());
-        }
-        if let Err(e) = swarm.dial(addr.clone()) {
+            book.add(addr);
+        } else if let Err(e) = swarm.dial(addr.clone()) {
             tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
         }
     }
+    if remembered > 0 {
+        tracing::info!(
+            peers = remembered,
+            "redialling the peers known from earlier runs"
+        );
+    }
     let peer_id = *swarm.local_peer_id();
+    let hello = Hello::new(&dir.org_key, &network, &peer_id);
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let metrics = std::sync::Arc::new(crate::api::Metrics::default());
@@ -148,6 +160,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
             pending_ttl: Duration::from_millis(config.pending_ttl_ms.max(100)),
             max_pending_per_peer: config.max_pending_per_peer.max(1),
         },
+        Peering { hello, book },
         Observers {
             metrics: metrics.clone(),
             ingested: ingested.clone(),

@@ -217,6 +217,7 @@ fn answer(cmd: Command) -> Command {
             let _ = reply.send(vec![PeerView {
                 peer_id: "12D3KooWpeer".into(),
                 addrs: vec!["/ip4/127.0.0.1/tcp/4002".into()],
+                org: Some("ab".repeat(32)),
             }]);
             Command::Peers { reply: used() }
         }

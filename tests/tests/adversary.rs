@@ -4,7 +4,8 @@
 //! every honest node ends up holding.
 
 use carnet_node::network::{
-    build_swarm, events_topic, Behaviour, BehaviourEvent, SyncRequest, SyncResponse,
+    events_topic, Behaviour, BehaviourEvent, HelloReply, SyncRequest, SyncResponse,
+    MAX_GOSSIP_BYTES,
 };
 use carnet_protocol::author::Author;
 use carnet_protocol::{ContentId, Hash32, SecretKey, SignedEvent};
@@ -16,8 +17,10 @@ use libp2p::Swarm;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// A hostile peer: a swarm of its own dialled into node 0 of `net`, which answers
-/// every sync request with nothing and counts the ids it is asked to fetch.
+/// A hostile peer: a swarm of its own dialled into node 0 of `net`, proving it serves
+/// the last org (a dishonest org's extra peer: strangers get no further than the
+/// hello), which answers every sync request with nothing and counts the ids it is
+/// asked to fetch.
 struct Rogue {
     swarm: Swarm<Behaviour>,
     fetched_ids: Arc<AtomicUsize>,
@@ -25,20 +28,9 @@ struct Rogue {
 
 impl Rogue {
     async fn connect(net: &TestNet, tag: &str) -> Rogue {
-        let key = SecretKey::from_seed(seed(tag, 0));
-        let mut swarm = build_swarm(&key, &net.genesis.network_id()).unwrap();
-        swarm
-            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-            .unwrap();
-        swarm
-            .dial(
-                net.bootstrap
-                    .clone()
-                    .unwrap()
-                    .parse::<libp2p::Multiaddr>()
-                    .unwrap(),
-            )
-            .unwrap();
+        let org = net.org_keys.last().unwrap();
+        let mut swarm = carnet_tests::rogue_swarm(net, tag, Some(org), MAX_GOSSIP_BYTES);
+        carnet_tests::welcomed(&mut swarm).await;
         Rogue {
             swarm,
             fetched_ids: Arc::new(AtomicUsize::new(0)),
@@ -511,5 +503,170 @@ async fn low_clocks_and_forks_below_a_finalized_bound_change_nothing_settled() {
             assert!(n.client.event(ev.id()).await.unwrap().is_some());
         }
     }
+    net.stop().await;
+}
+
+/// What a peer saw of node 0 while it stayed connected.
+#[derive(Debug, Default)]
+struct Seen {
+    gossip: usize,
+    events_served: usize,
+    sync_refusals: Vec<String>,
+    hello_refusal: Option<String>,
+}
+
+/// Turns `swarm` until node 0 closes its connection (with a deadline) and a second
+/// after (what arrived just before the close may be reported just after it),
+/// recording what node 0 sent it.
+async fn watch_until_closed(swarm: &mut Swarm<Behaviour>, seen: &mut Seen) {
+    let deadline = tokio::time::Instant::now() + carnet_tests::DEADLINE;
+    let mut closed: Option<tokio::time::Instant> = None;
+    loop {
+        let until = closed.map_or(deadline, |t| t + std::time::Duration::from_secs(1));
+        let event = tokio::select! {
+            e = swarm.select_next_some() => e,
+            _ = tokio::time::sleep_until(until) => {
+                assert!(closed.is_some(), "node 0 never closed the connection: {seen:?}");
+                return;
+            }
+        };
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(
+                libp2p::gossipsub::Event::Message { .. },
+            )) => seen.gossip += 1,
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                message: request_response::Message::Response { response, .. },
+                ..
+            })) => match response {
+                SyncResponse::Events(e) => seen.events_served += e.len(),
+                SyncResponse::Refused(r) => seen.sync_refusals.push(r),
+                SyncResponse::Reconcile(_) => seen.events_served += 1,
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Hello(request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        response: HelloReply::Refused(r),
+                        ..
+                    },
+                ..
+            })) => seen.hello_refusal = Some(r),
+            SwarmEvent::ConnectionClosed {
+                num_established: 0, ..
+            } if closed.is_none() => closed = Some(tokio::time::Instant::now()),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_get_no_gossip_no_sync_and_are_disconnected_with_a_reason() {
+    let net = TestNet::start(2).await;
+    let mut member = carnet_tests::enrolled(&net, 0, 0).await;
+    let first = submit(net.node(0), &mut member, vote("first.example")).await;
+    let node0: libp2p::PeerId =
+        carnet_node::peers::peer_of(&net.bootstrap.clone().unwrap().parse().unwrap()).unwrap();
+
+    // A silent stranger: connected, subscribed to the topic, asking for a
+    // reconciliation and for an event by id, while honest events are gossiped.
+    let mut silent = carnet_tests::rogue_swarm(&net, "silent stranger", None, MAX_GOSSIP_BYTES);
+    let sync = &mut silent.behaviour_mut().sync;
+    sync.send_request(&node0, SyncRequest::Reconcile(vec![0x61]));
+    sync.send_request(&node0, SyncRequest::Fetch(vec![*first.id().as_bytes()]));
+    let gossiping = {
+        let client = net.node(0).client.clone();
+        let mut member = member.clone();
+        tokio::spawn(async move {
+            for k in 0..5 {
+                let head = client.chain_head(member.public()).await.unwrap();
+                carnet_tests::introduce(&mut member, &head);
+                let ev = member
+                    .sign(
+                        vote(&format!("during{k}.example")),
+                        vec![],
+                        head.clock,
+                        1_700_000_100_000,
+                    )
+                    .unwrap();
+                client.submit(ev.as_bytes().to_vec()).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+        })
+    };
+    let mut seen = Seen::default();
+    watch_until_closed(&mut silent, &mut seen).await;
+    gossiping.await.unwrap();
+    assert_eq!(seen.gossip, 0, "{seen:?}");
+    assert_eq!(seen.events_served, 0, "{seen:?}");
+    assert_eq!(seen.sync_refusals.len(), 2, "{seen:?}");
+    assert!(
+        seen.sync_refusals[0].contains("org of the network"),
+        "{seen:?}"
+    );
+
+    // A stranger with a key and a valid attestation of it, but no org.
+    let key = SecretKey::from_seed(seed("stranger org", 0));
+    let mut talker =
+        carnet_tests::rogue_swarm(&net, "talking stranger", Some(&key), MAX_GOSSIP_BYTES);
+    let mut seen = Seen::default();
+    watch_until_closed(&mut talker, &mut seen).await;
+    let reason = seen.hello_refusal.clone().expect("a refusal with a reason");
+    assert!(reason.contains("not an org of this network"), "{reason}");
+    assert_eq!((seen.gossip, seen.events_served), (0, 0), "{seen:?}");
+
+    // Both counted by reason; the honest node is still admitted and in step.
+    let api = net.node(0).api_addr;
+    let body = carnet_tests::http_get(api, "/metrics").await;
+    assert_eq!(
+        metric(&body, "peers_refused_total{reason=\"no_hello\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, "peers_refused_total{reason=\"not_an_org\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(metric(&body, "peers_admitted"), Some(1.0), "{body}");
+    // (A stranger that dials again is unproven again until refused again.)
+    drop((silent, talker));
+    let peers = net.node(0).client.peers().await.unwrap();
+    let orgs: Vec<_> = peers.iter().filter_map(|p| p.org.clone()).collect();
+    assert_eq!(orgs, vec![net.org_keys[1].public().to_hex()], "{peers:?}");
+    net.converged(net.node(0).client.status().await.unwrap().events)
+        .await;
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_orgs_node_is_refused_until_its_admission_then_joins() {
+    use carnet_protocol::payload::Admit;
+    use carnet_protocol::Payload;
+    let mut net = TestNet::start(2).await;
+    let key = SecretKey::from_seed(seed("joining org", 0));
+    let j = net.start_joiner(key.clone()).await;
+    let api = net.node(0).api_addr;
+    wait_for("node 0 to refuse the candidate's node", || async move {
+        let body = carnet_tests::http_get(api, "/metrics").await;
+        (metric(&body, "peers_refused_total{reason=\"not_an_org\"}")? >= 1.0).then_some(())
+    })
+    .await;
+    assert_eq!(net.node(j).client.status().await.unwrap().events, 0);
+    for i in 0..2 {
+        net.node(i)
+            .client
+            .submit_as_org(Payload::Admit(Admit {
+                org: key.public(),
+                name: "Joiner".into(),
+            }))
+            .await
+            .unwrap();
+    }
+    // Let in on one of its redials, it catches up with the votes that admitted it.
+    net.converged(2).await;
+    let peers = net.node(0).client.peers().await.unwrap();
+    assert!(
+        peers.iter().any(|p| p.org == Some(key.public().to_hex())),
+        "{peers:?}"
+    );
     net.stop().await;
 }

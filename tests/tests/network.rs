@@ -96,16 +96,12 @@ async fn invalid_gossip_is_rejected_and_honest_nodes_stay_converged() {
     use futures::StreamExt;
     let net = TestNet::start(3).await;
     let network = net.genesis.network_id();
-    // A rogue peer speaking the protocol, with a key no org knows.
+    // A rogue peer speaking the protocol, an extra peer of org 2 (a dishonest org:
+    // strangers are not even gossiped with), signing with a key no org knows. Its
+    // gossip limit is raised so that it can send frames honest nodes refuse.
     let rogue_key = carnet_protocol::SecretKey::from_seed(carnet_tests::seed("rogue", 0));
-    // Its gossip limit is raised so that it can send frames honest nodes refuse.
-    let mut rogue =
-        carnet_node::network::build_swarm_with_gossip_limit(&rogue_key, &network, 1 << 20).unwrap();
-    rogue
-        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .unwrap();
-    let target: libp2p::Multiaddr = net.bootstrap.clone().unwrap().parse().unwrap();
-    rogue.dial(target).unwrap();
+    let mut rogue = carnet_tests::rogue_swarm(&net, "rogue", Some(&net.org_keys[2]), 1 << 20);
+    carnet_tests::welcomed(&mut rogue).await;
     let topic = carnet_node::network::events_topic(&network);
     // An event signed for another network, a corrupted event, and noise.
     let other = carnet_protocol::Genesis::new(
@@ -237,5 +233,56 @@ async fn org_nodes_settle_by_checkpoint_and_refund_undelivered_purchases() {
         .unwrap()
         .unwrap();
     assert_eq!((s.balance, s.pending, s.status.as_str()), (0, 10, "Active"));
+    net.stop().await;
+}
+
+/// Peers node `i` admitted, from its metrics.
+async fn admitted(net: &TestNet, i: usize) -> Option<f64> {
+    let body = carnet_tests::http_get(net.node(i).api_addr, "/metrics").await;
+    carnet_tests::metric(&body, "peers_admitted")
+}
+
+/// Issue 14: a node restarted as the docs say, with no `--bootstrap` (and on a new
+/// port, so its peers cannot redial the old address), finds its network again from
+/// the peers it remembered, and catches up on what happened while it was down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_rejoins_its_network_without_bootstrap() {
+    let mut net = TestNet::start(3).await;
+    wait_for("node 0 to admit both other orgs' nodes", || async {
+        (admitted(&net, 0).await? >= 2.0).then_some(())
+    })
+    .await;
+    net.stop_node(0).await;
+    let remembered = std::fs::read_to_string(net.data_dir(0).join(carnet_node::peers::PEERS_FILE))
+        .unwrap_or_default();
+    let mut member = net.member(0);
+    net.node(1)
+        .client
+        .submit_as_org(enroll(member.public(), 0))
+        .await
+        .unwrap();
+    submit(
+        net.node(1),
+        &mut member,
+        Payload::Vote(Vote {
+            company_domain: "while-down.example".into(),
+            employees: EmployeeRange::From11To50,
+            revenue: RevenueRange::Under1M,
+        }),
+    )
+    .await;
+    // Restarted with nothing to dial but itself: the others' addresses come from
+    // its data directory only.
+    net.bootstrap = None;
+    net.start_node(0).await;
+    assert!(!remembered.is_empty(), "node 0 remembered no peers");
+    let config = net.config(0);
+    assert_eq!(config.bootstrap.len(), 1);
+    assert!(config.bootstrap[0].ends_with(&net.node(0).peer_id.to_string()));
+    wait_for("the restarted node to admit both peers again", || async {
+        (admitted(&net, 0).await? >= 2.0).then_some(())
+    })
+    .await;
+    net.converged(2).await;
     net.stop().await;
 }
