@@ -255,20 +255,11 @@ async fn a_restarted_node_rejoins_its_network_without_bootstrap() {
     net.stop_node(0).await;
     let remembered = std::fs::read_to_string(net.data_dir(0).join(carnet_node::peers::PEERS_FILE))
         .unwrap_or_default();
-    let mut member = net.member(0);
-    net.node(1)
-        .client
-        .submit_as_org(enroll(member.public(), 0))
-        .await
-        .unwrap();
+    let mut member = carnet_tests::enrolled(&net, 1, 0).await;
     submit(
         net.node(1),
         &mut member,
-        Payload::Vote(Vote {
-            company_domain: "while-down.example".into(),
-            employees: EmployeeRange::From11To50,
-            revenue: RevenueRange::Under1M,
-        }),
+        carnet_tests::vote("while-down.example"),
     )
     .await;
     // Restarted with nothing to dial but itself: the others' addresses come from
