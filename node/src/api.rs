@@ -274,18 +274,6 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
     routes().list
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets requests in
-/// flight finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
 /// The router and the list of its routes, built together so they cannot disagree.
 struct Routes {
     router: Router<AppState>,

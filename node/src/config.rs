@@ -60,6 +60,15 @@ pub struct NodeConfig {
     /// Pending events one peer may have this node hold at once; its oldest is given
     /// up beyond that.
     pub max_pending_per_peer: usize,
+    /// Host names the API answers to besides `localhost` and IP addresses (the `Host`
+    /// header of any other name is refused, against DNS rebinding).
+    pub api_hosts: Vec<String>,
+    /// Most open API connections; at the cap a new one closes the oldest idle one.
+    pub api_max_connections: usize,
+    /// Time for an API client to send its request headers (ms).
+    pub api_header_timeout_ms: u64,
+    /// Time to read an API request and answer it (ms).
+    pub api_request_timeout_ms: u64,
     /// tracing filter, e.g. "info" or "carnet_node=debug".
     pub log: String,
 }
@@ -81,6 +90,10 @@ impl Default for NodeConfig {
             snapshot_min_events: crate::engine::DEFAULT_SNAPSHOT_MIN_EVENTS,
             pending_ttl_ms: crate::pending::PENDING_TTL.as_millis() as u64,
             max_pending_per_peer: crate::pending::MAX_PENDING_PER_SENDER,
+            api_hosts: Vec::new(),
+            api_max_connections: crate::serve::DEFAULT_MAX_CONNECTIONS,
+            api_header_timeout_ms: crate::serve::DEFAULT_HEADER_TIMEOUT.as_millis() as u64,
+            api_request_timeout_ms: crate::serve::DEFAULT_REQUEST_TIMEOUT.as_millis() as u64,
             log: "info".into(),
         }
     }
@@ -106,6 +119,16 @@ impl NodeConfig {
                 field: "api",
                 message: format!("{:?}: {e}", self.api),
             })
+    }
+
+    /// The API server's limits.
+    pub fn serve_limits(&self) -> crate::serve::ServeLimits {
+        crate::serve::ServeLimits {
+            max_connections: self.api_max_connections.max(1),
+            header_timeout: std::time::Duration::from_millis(self.api_header_timeout_ms.max(100)),
+            request_timeout: std::time::Duration::from_millis(self.api_request_timeout_ms.max(100)),
+            hosts: self.api_hosts.clone(),
+        }
     }
 
     pub fn listen_addrs(&self) -> Result<Vec<libp2p::Multiaddr>, ConfigError> {

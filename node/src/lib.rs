@@ -16,6 +16,7 @@ pub mod os;
 pub mod peers;
 pub mod pending;
 pub mod run;
+pub mod serve;
 pub mod store;
 #[cfg(test)]
 mod test_support;

@@ -181,11 +181,13 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
     let token = admin_token(&dir);
     let router = crate::api::router(client.clone(), token.clone(), metrics);
     let mut api_shutdown = shutdown_rx.clone();
+    let limits = config.serve_limits();
     let api = tokio::spawn(async move {
         let stop = async move {
             let _ = api_shutdown.changed().await;
         };
-        if let Err(e) = crate::api::serve(listener, router, stop).await {
+        let router = crate::serve::with_limits(router, &limits);
+        if let Err(e) = crate::serve::serve(listener, router, limits, stop).await {
             tracing::error!(error = %e, "API server stopped");
         }
     });

@@ -306,7 +306,9 @@ impl Api {
         let router =
             api::router_with_timeout(client, token.to_owned(), metrics.clone(), reply_timeout);
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(api::serve(listener, router, async {
+        let limits = carnet_node::serve::ServeLimits::default();
+        let router = carnet_node::serve::with_limits(router, &limits);
+        let server = tokio::spawn(carnet_node::serve::serve(listener, router, limits, async {
             let _ = stopped.await;
         }));
         let http = reqwest::Client::builder()
@@ -1356,4 +1358,107 @@ async fn graceful_shutdown_finishes_the_server() {
         assert!(fresh.get(format!("{base}/v1/status")).send().await.is_err());
     })
     .await;
+}
+
+/// Issue 14: a real node's API under slow and piled-up connections. `/v1/status`
+/// stays answerable while 300 connections sit on unfinished headers (the cap is 32:
+/// each new one closes the oldest idle), a connection that never finishes its headers
+/// is closed after the header timeout, a trickled body is answered 408, and a Host
+/// that is not this node's is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_stays_answerable_under_slow_and_piled_up_connections() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let config = carnet_node::config::NodeConfig {
+        data_dir: Some(dir.path().to_owned()),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        api: "127.0.0.1:0".into(),
+        api_max_connections: 32,
+        api_header_timeout_ms: 1_000,
+        api_request_timeout_ms: 1_000,
+        log: "warn".into(),
+        ..Default::default()
+    };
+    let node = carnet_node::run::launch(&config).await.unwrap();
+    let addr = node.api_addr;
+    // Blocking sockets on the blocking pool: the node's workers stay free.
+    let blocking = |f: Box<dyn FnOnce() + Send>| tokio::task::spawn_blocking(f);
+    let slow: Vec<TcpStream> = tokio::task::spawn_blocking(move || {
+        (0..300)
+            .map(|_| {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(b"GET /v1/status HTTP/1.1\r\nHost: localhost\r\n")
+                    .unwrap();
+                s
+            })
+            .collect()
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let status = http
+        .get(format!("http://{addr}/v1/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), StatusCode::OK);
+    // Every slow connection is closed: most to make room, the rest by the timeout.
+    blocking(Box::new(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        for mut s in slow {
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let mut buf = [0u8; 512];
+            loop {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "a slow connection stayed open"
+                );
+                match s.read(&mut buf) {
+                    // Closed, or answered 408 and then closed.
+                    Ok(0) => break,
+                    Ok(n) => assert!(buf[..n].starts_with(b"HTTP/1.1 408"), "{:?}", &buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                    Err(_) => {}
+                }
+            }
+        }
+    }))
+    .await
+    .unwrap();
+    // A body trickled slower than the request timeout is answered 408.
+    let trickled = blocking(Box::new(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(
+            b"POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"event\"",
+        )
+        .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        assert!(
+            answer.starts_with(b"HTTP/1.1 408"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+        assert!(String::from_utf8_lossy(&answer).contains("request_timeout"));
+    }));
+    trickled.await.unwrap();
+    // DNS rebinding: a page on another name cannot use the API.
+    let rebound = http
+        .get(format!("http://{addr}/v1/status"))
+        .header("Host", format!("evil.example:{}", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        read(rebound).await,
+        StatusCode::MISDIRECTED_REQUEST,
+        "host_not_allowed",
+    );
+    node.stop().await;
 }

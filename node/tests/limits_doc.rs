@@ -59,4 +59,19 @@ fn the_operators_table_of_limits_is_what_the_code_enforces() {
         row("API request body, `POST /v1/evidence` and `POST /v1/vouchers` (a bounce message in hex)"),
         size(MAX_EVIDENCE_BODY_BYTES as u64)
     );
+    use carnet_node::serve::{
+        DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
+    };
+    assert_eq!(
+        row("API connections open (default; at the cap a new one closes the oldest idle one)"),
+        DEFAULT_MAX_CONNECTIONS.to_string()
+    );
+    assert_eq!(
+        row("API request headers, then the whole request (default)"),
+        format!(
+            "{} s, then {} s",
+            DEFAULT_HEADER_TIMEOUT.as_secs(),
+            DEFAULT_REQUEST_TIMEOUT.as_secs()
+        )
+    );
 }
