@@ -230,6 +230,13 @@ enum VoteCommand {
 enum NodeCommand {
     /// Start the node; on first run, create its org key and a one-org network.
     Run(RunArgs),
+    /// Rebuild a damaged event store from what is intact (the node must be stopped);
+    /// the node fetches the rest from its peers when it runs again.
+    Repair {
+        /// Data directory [default: the platform data dir + /carnet].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -419,7 +426,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the runtime")?;
             rt.block_on(run_node(config, cli.json))
         }
+        Command::Node {
+            command: NodeCommand::Repair { data_dir },
+        } => repair_node(&data_dir, cli.json),
     }
+}
+
+fn repair_node(data_dir: &Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let path = org::data_dir_path(data_dir)?;
+    let dir = carnet_node::DataDir::open(&path)?;
+    let r = carnet_node::repair::repair(&dir)?;
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "kept {} events, {} held cards and {} bounce messages",
+            r.events, r.cards, r.evidence
+        );
+        for lost in &r.lost {
+            println!("  lost: {lost}");
+        }
+        println!("  the damaged store is kept as {}", r.damaged.display());
+        println!("Start the node: it fetches the missing events from its peers.");
+    }
+    Ok(())
 }
 
 async fn run_node(config: carnet_node::config::NodeConfig, json: bool) -> anyhow::Result<()> {

@@ -15,6 +15,7 @@ pub mod network;
 pub mod os;
 pub mod peers;
 pub mod pending;
+pub mod repair;
 pub mod run;
 pub mod serve;
 pub mod store;

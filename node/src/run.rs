@@ -102,9 +102,24 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
     };
     let dir = DataDir::open_or_init(&data_dir, &config.org_name, crate::now_ms())?;
     let network = dir.network();
-    let store = Store::open(&dir.path.join(STORE_FILE), network)?;
     let started = std::time::Instant::now();
-    let (mut engine, reopened) = Engine::reopen(store, dir.genesis.clone(), dir.org_key.clone())?;
+    let store_path = dir.path.join(STORE_FILE);
+    // redb panics on some damaged pages: name the file instead of dying.
+    let (mut engine, reopened) = crate::store::quietly(|| {
+        let store = Store::open(&store_path, network)?;
+        Engine::reopen(store, dir.genesis.clone(), dir.org_key.clone())
+    })
+    .map_err(|detail| StoreError::Damaged {
+        path: store_path.clone(),
+        detail,
+    })?
+    .map_err(|e| match e {
+        StoreError::Corrupt { id, reason } => StoreError::Damaged {
+            path: store_path.clone(),
+            detail: format!("entry {id}: {reason}"),
+        },
+        e => e,
+    })?;
     engine.snapshot_min_events = config.snapshot_min_events.max(1);
     tracing::info!(
         events = reopened.events,

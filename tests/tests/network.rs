@@ -277,3 +277,47 @@ async fn a_restarted_node_rejoins_its_network_without_bootstrap() {
     net.converged(2).await;
     net.stop().await;
 }
+
+/// Issue 14: one flipped bit in a node's event store is a clear error at start naming
+/// the file and the way out, not a panic; `repair` keeps what is intact, and the node
+/// gets the rest back from its peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_store_is_named_at_start_and_repaired_from_a_peer() {
+    let mut net = TestNet::start(2).await;
+    let mut member = carnet_tests::enrolled(&net, 0, 0).await;
+    let mut last = None;
+    for k in 0..60 {
+        let vote = carnet_tests::vote(&format!("d{k}.example"));
+        last = Some(submit(net.node(0), &mut member, vote).await);
+    }
+    let last = last.unwrap();
+    net.converged(61).await;
+    net.stop_node(1).await;
+    // One bit of the last vote's signature, wherever redb put it in the file.
+    let path = net.data_dir(1).join(carnet_node::run::STORE_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let needle = last.as_bytes();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the event is in the file");
+    bytes[at + needle.len() - 1] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = carnet_node::run::launch(&net.config(1))
+        .await
+        .err()
+        .expect("a damaged store must not start");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("is damaged") && msg.contains("carnet node repair"),
+        "{msg}"
+    );
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    let dir = carnet_node::DataDir::open(&net.data_dir(1)).unwrap();
+    let repaired = carnet_node::repair::repair(&dir).unwrap();
+    assert!(repaired.damaged.exists());
+    assert!(repaired.events <= 61, "{repaired:?}");
+    net.start_node(1).await;
+    net.converged(61).await;
+    net.stop().await;
+}
