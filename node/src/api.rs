@@ -66,6 +66,8 @@ pub struct Metrics {
     peers_banned: Counter,
     peers_refused: Family<RejectReason, Counter>,
     peers_admitted: Gauge,
+    peer_offences: Family<RejectReason, Counter>,
+    sync_refused: Family<RejectReason, Counter>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -102,6 +104,18 @@ impl Metrics {
         let peers_banned = Counter::default();
         let peers_refused = Family::<RejectReason, Counter>::default();
         let peers_admitted = Gauge::default();
+        let peer_offences = Family::<RejectReason, Counter>::default();
+        let sync_refused = Family::<RejectReason, Counter>::default();
+        registry.register(
+            "peer_offences",
+            "Offences counted against peers, by reason (invalid_event: an event the protocol refuses; bad_sync: a broken sync message); 8 ban a peer",
+            peer_offences.clone(),
+        );
+        registry.register(
+            "sync_refused",
+            "Sync requests refused, by reason (unproven: from a peer with no valid hello; rate: over the per-peer rate)",
+            sync_refused.clone(),
+        );
         registry.register(
             "peers_refused",
             "Peers refused and disconnected, by reason (other_network, bad_attestation, not_an_org: no valid attestation by a current org of the network; no_hello: none in time)",
@@ -158,7 +172,25 @@ impl Metrics {
             peers_banned,
             peers_refused,
             peers_admitted,
+            peer_offences,
+            sync_refused,
         }
+    }
+
+    pub fn inc_peer_offences(&self, reason: &str, n: u64) {
+        self.peer_offences
+            .get_or_create(&RejectReason {
+                reason: reason.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    pub fn inc_sync_refused(&self, reason: &str) {
+        self.sync_refused
+            .get_or_create(&RejectReason {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// `reason`: a [`crate::peers::Refusal`] label.

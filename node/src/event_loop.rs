@@ -111,6 +111,8 @@ pub struct EventLoop {
     admission: Admission,
     /// Known peers, redialled while not connected, saved in the data directory.
     book: AddressBook,
+    /// Sync requests each peer may still make (a token bucket per peer).
+    sync_rate: crate::peers::RateLimit,
     /// Listen addresses peers announced (identify) before they proved themselves:
     /// remembered in the book once they do.
     announced: HashMap<PeerId, Vec<Multiaddr>>,
@@ -219,6 +221,10 @@ impl EventLoop {
                 admission: Admission::default(),
                 book,
                 announced: HashMap::new(),
+                sync_rate: crate::peers::RateLimit::new(
+                    crate::peers::SYNC_REQUESTS_PER_SECOND,
+                    crate::peers::SYNC_REQUEST_BURST,
+                ),
             },
             stats_rx,
         )
@@ -475,7 +481,7 @@ impl EventLoop {
                     if let Some(msg) = entry.tag {
                         self.validate(&msg, &peer, MessageAcceptance::Reject);
                     }
-                    self.offend(peer, 1);
+                    self.offend(peer, 1, "invalid_event");
                 }
             }
         }
@@ -491,18 +497,35 @@ impl EventLoop {
             .report_message_validation_result(msg, peer, a);
     }
 
-    /// Counts `n` invalid events against `peer`; past [`MAX_OFFENCES`] it is
-    /// disconnected and banned for [`BAN_TIME`].
-    fn offend(&mut self, peer: PeerId, n: u32) {
+    /// Counts `n` offences (invalid events, broken sync messages) against `peer`;
+    /// past [`MAX_OFFENCES`] it is disconnected and banned for [`BAN_TIME`]: its
+    /// connections are denied at the handshake until then.
+    fn offend(&mut self, peer: PeerId, n: u32, reason: &str) {
+        self.metrics.inc_peer_offences(reason, u64::from(n));
         let count = self.offences.entry(peer).or_default();
         *count = count.saturating_add(n);
         if *count >= MAX_OFFENCES {
             self.offences.remove(&peer);
-            tracing::warn!(%peer, "banning a peer that sent {MAX_OFFENCES} invalid events");
+            tracing::warn!(%peer, "banning a peer for {MAX_OFFENCES} offences (the last: {reason})");
             self.banned
                 .insert(peer, std::time::Instant::now() + BAN_TIME);
             self.metrics.inc_peers_banned();
-            let _ = self.swarm.disconnect_peer_id(peer);
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+    }
+
+    /// Lifts the bans that ran out.
+    fn lift_bans(&mut self) {
+        let now = std::time::Instant::now();
+        let expired: Vec<PeerId> = self
+            .banned
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in expired {
+            self.banned.remove(&peer);
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }
     }
 
@@ -779,7 +802,7 @@ impl EventLoop {
             }
             Err(e) => {
                 tracing::warn!(peer = %source, error = %e, "invalid event from gossip");
-                self.offend(source, 1);
+                self.offend(source, 1, "invalid_event");
                 Some(MessageAcceptance::Reject)
             }
         };
@@ -879,11 +902,21 @@ impl EventLoop {
         channel: ResponseChannel<SyncResponse>,
     ) {
         let response = match request {
-            _ if !self.admission.is_admitted(&peer) => SyncResponse::Refused(
-                "this node syncs only with nodes that proved they serve an org of the \
-                 network (send a hello first)"
-                    .into(),
-            ),
+            _ if !self.admission.is_admitted(&peer) => {
+                self.metrics.inc_sync_refused("unproven");
+                SyncResponse::Refused(
+                    "this node syncs only with nodes that proved they serve an org of the \
+                     network (send a hello first)"
+                        .into(),
+                )
+            }
+            _ if !self.sync_rate.allow(peer, std::time::Instant::now()) => {
+                self.metrics.inc_sync_refused("rate");
+                SyncResponse::Refused(format!(
+                    "rate limited: at most {} sync requests per second",
+                    crate::peers::SYNC_REQUESTS_PER_SECOND
+                ))
+            }
             SyncRequest::Reconcile(msg) => {
                 self.stats.bytes_received += msg.len() as u64;
                 match self
@@ -1002,7 +1035,7 @@ impl EventLoop {
                 self.settle_pending();
                 if invalid > 0 {
                     tracing::warn!(%peer, invalid, "peer served invalid events");
-                    self.offend(peer, invalid as u32);
+                    self.offend(peer, invalid as u32, "invalid_event");
                 }
             }
             (Session::Reconciling { peer, .. }, SyncResponse::Refused(reason)) => {
@@ -1125,6 +1158,7 @@ impl EventLoop {
     /// On every tick: closes connections that never proved an org, or whose org is
     /// gone; redials known peers that are not connected; saves the address book.
     fn tend_peers(&mut self) {
+        self.lift_bans();
         let now = std::time::Instant::now();
         for peer in self.admission.overdue(now) {
             self.refuse(peer, &Refusal::NoHello);
@@ -1152,8 +1186,10 @@ impl EventLoop {
         }
     }
 
-    /// A peer that broke the sync protocol is disconnected.
+    /// A peer that broke the sync protocol is disconnected, and it counts as an
+    /// offence.
     fn penalise(&mut self, peer: PeerId) {
+        self.offend(peer, 1, "bad_sync");
         let _ = self.swarm.disconnect_peer_id(peer);
     }
 }

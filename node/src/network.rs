@@ -15,7 +15,10 @@ use carnet_protocol::{Hash32, NetworkId, SecretKey};
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{identify, identity, kad, noise, tcp, yamux, PeerId, StreamProtocol, Swarm};
+use libp2p::{
+    allow_block_list, connection_limits, identify, identity, kad, noise, tcp, yamux, PeerId,
+    StreamProtocol, Swarm,
+};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use thiserror::Error;
@@ -97,8 +100,19 @@ pub enum HelloReply {
     Refused(String),
 }
 
+/// Connections a node accepts: established incoming ones in all, from one peer, and
+/// incoming handshakes under way. A network has a few hundred org nodes at most; a
+/// peer needs one connection (two while both ends dial each other).
+pub const MAX_INCOMING_CONNECTIONS: u32 = 256;
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+pub const MAX_PENDING_INCOMING: u32 = 64;
+
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// First: connections over the limits, or of banned peers, are denied before any
+    /// other protocol sees them.
+    pub limits: connection_limits::Behaviour,
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub gossipsub: gossipsub::Behaviour,
     pub identify: identify::Behaviour,
     pub kademlia: kad::Behaviour<kad::store::MemoryStore>,
@@ -184,7 +198,15 @@ fn behaviour(
         [(StreamProtocol::new(HELLO_PROTOCOL), ProtocolSupport::Full)],
         request_response::Config::default().with_request_timeout(HELLO_TIMEOUT),
     );
+    let limits = connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established_incoming(Some(MAX_INCOMING_CONNECTIONS))
+            .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+            .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+    );
     Ok(Behaviour {
+        limits,
+        blocked: allow_block_list::Behaviour::default(),
         gossipsub,
         identify,
         kademlia,

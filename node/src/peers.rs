@@ -203,6 +203,50 @@ impl Admission {
     }
 }
 
+/// Sync requests one peer may make per second, and in a burst: a catch-up of a
+/// million events is about 4,000 fetches, sent as the reconciliation finds them.
+pub const SYNC_REQUESTS_PER_SECOND: u32 = 200;
+pub const SYNC_REQUEST_BURST: u32 = 2000;
+
+/// A token bucket per peer.
+#[derive(Debug)]
+pub struct RateLimit {
+    per_second: f64,
+    burst: f64,
+    buckets: HashMap<PeerId, (f64, Instant)>,
+}
+
+impl RateLimit {
+    pub fn new(per_second: u32, burst: u32) -> RateLimit {
+        RateLimit {
+            per_second: f64::from(per_second),
+            burst: f64::from(burst),
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Takes a token of `peer`'s at `now`, if it has one.
+    pub fn allow(&mut self, peer: PeerId, now: Instant) -> bool {
+        if self.buckets.len() > 4096 {
+            // Forget full buckets: they are the same as new ones.
+            let (rate, burst) = (self.per_second, self.burst);
+            self.buckets.retain(|_, (tokens, at)| {
+                *tokens + now.saturating_duration_since(*at).as_secs_f64() * rate < burst
+            });
+        }
+        let (tokens, at) = self.buckets.entry(peer).or_insert((self.burst, now));
+        *tokens = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * self.per_second)
+            .min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// File in the data directory listing known peers, one multiaddr ending in
 /// `/p2p/<peer id>` per line, so a restarted node finds its network without
 /// `--bootstrap`.
@@ -437,6 +481,19 @@ mod tests {
         assert!(a.no_longer_orgs(|_| true).is_empty());
         assert_eq!(a.no_longer_orgs(|_| false), vec![q]);
         assert_eq!(a.admitted_count(), 0);
+    }
+
+    #[test]
+    fn a_peer_gets_its_burst_then_its_rate() {
+        let t0 = Instant::now();
+        let mut r = RateLimit::new(10, 20);
+        let (p, q) = (PeerId::random(), PeerId::random());
+        assert_eq!((0..25).filter(|_| r.allow(p, t0)).count(), 20);
+        assert!(r.allow(q, t0), "buckets are per peer");
+        let t1 = t0 + Duration::from_millis(500);
+        assert_eq!((0..25).filter(|_| r.allow(p, t1)).count(), 5);
+        let t2 = t1 + Duration::from_secs(60);
+        assert_eq!((0..25).filter(|_| r.allow(p, t2)).count(), 20);
     }
 
     #[test]

@@ -59,6 +59,17 @@ fn the_operators_table_of_limits_is_what_the_code_enforces() {
         row("API request body, `POST /v1/evidence` and `POST /v1/vouchers` (a bounce message in hex)"),
         size(MAX_EVIDENCE_BODY_BYTES as u64)
     );
+    use carnet_node::network::{
+        MAX_CONNECTIONS_PER_PEER, MAX_INCOMING_CONNECTIONS, MAX_PENDING_INCOMING,
+    };
+    use carnet_node::peers::{SYNC_REQUESTS_PER_SECOND, SYNC_REQUEST_BURST};
+    assert_eq!(
+        row("peer connections: incoming in all / per peer / incoming handshakes"),
+        format!("{MAX_INCOMING_CONNECTIONS} / {MAX_CONNECTIONS_PER_PEER} / {MAX_PENDING_INCOMING}")
+    );
+    assert!(row("sync requests per peer").starts_with(&format!(
+        "{SYNC_REQUESTS_PER_SECOND} per second, bursts of {SYNC_REQUEST_BURST} "
+    )));
     use carnet_node::serve::{
         DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
     };

@@ -157,6 +157,28 @@ async fn a_strangers_clock_1_events_are_stored_nowhere_and_settlement_stays_fina
         (metric(&body, "peers_banned_total")? >= 1.0).then_some(())
     })
     .await;
+    task.abort();
+    // Banned, it is denied at the handshake: dialling again gets it nowhere.
+    let org = net.org_keys.last().unwrap();
+    let mut again = carnet_tests::rogue_swarm(&net, "rogue", Some(org), MAX_GOSSIP_BYTES);
+    let deadline = tokio::time::Instant::now() + carnet_tests::DEADLINE;
+    loop {
+        let event = tokio::select! {
+            e = again.select_next_some() => e,
+            _ = tokio::time::sleep_until(deadline) => panic!("the banned peer was not refused"),
+        };
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Hello(request_response::Event::Message {
+                message: request_response::Message::Response { .. },
+                ..
+            })) => panic!("a banned peer was answered"),
+            SwarmEvent::OutgoingConnectionError { .. } | SwarmEvent::ConnectionClosed { .. } => {
+                break
+            }
+            _ => {}
+        }
+    }
+    drop(again);
     // Honest traffic goes on, and settles further.
     for k in 10..20 {
         submit(net.node(k % 3), &mut member, vote(&format!("v{k}.example"))).await;
@@ -183,7 +205,6 @@ async fn a_strangers_clock_1_events_are_stored_nowhere_and_settlement_stays_fina
         }
         assert_eq!(n.client.status().await.unwrap().pending, 0);
     }
-    task.abort();
     net.stop().await;
 }
 
@@ -668,5 +689,66 @@ async fn a_new_orgs_node_is_refused_until_its_admission_then_joins() {
         peers.iter().any(|p| p.org == Some(key.public().to_hex())),
         "{peers:?}"
     );
+    net.stop().await;
+}
+
+/// Issue 14: a peer flooding sync requests gets its burst, then refusals that say
+/// why, counted by reason; honest sync goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_flooding_sync_requests_is_rate_limited() {
+    let net = TestNet::start(2).await;
+    let org = net.org_keys.last().unwrap();
+    let mut rogue = carnet_tests::rogue_swarm(&net, "sync flooder", Some(org), MAX_GOSSIP_BYTES);
+    carnet_tests::welcomed(&mut rogue).await;
+    let node0 =
+        carnet_node::peers::peer_of(&net.bootstrap.clone().unwrap().parse().unwrap()).unwrap();
+    let deadline = tokio::time::Instant::now() + carnet_tests::DEADLINE;
+    let (mut answered, mut limited) = (0usize, None);
+    while limited.is_none() {
+        // Waves of 100, each answered before the next, so none is dropped for want
+        // of streams: only the rate limit refuses.
+        for i in 0..100u32 {
+            let id = *carnet_protocol::Hash32::of(&i.to_le_bytes()).as_bytes();
+            rogue
+                .behaviour_mut()
+                .sync
+                .send_request(&node0, SyncRequest::Fetch(vec![id]));
+        }
+        let mut wave = 0;
+        while wave < 100 {
+            let event = tokio::select! {
+                e = rogue.select_next_some() => e,
+                _ = tokio::time::sleep_until(deadline) => panic!("never rate limited after {answered}"),
+            };
+            match event {
+                SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                    message: request_response::Message::Response { response, .. },
+                    ..
+                })) => {
+                    wave += 1;
+                    answered += 1;
+                    if let SyncResponse::Refused(r) = response {
+                        limited = Some(r);
+                    }
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Sync(
+                    request_response::Event::OutboundFailure { error, .. },
+                )) => panic!("a sync request failed: {error}"),
+                _ => {}
+            }
+        }
+    }
+    let reason = limited.unwrap();
+    assert!(reason.contains("rate limited"), "{reason}");
+    assert!(answered >= 2000, "the burst is 2000: {answered}");
+    let body = carnet_tests::http_get(net.node(0).api_addr, "/metrics").await;
+    assert!(
+        metric(&body, "sync_refused_total{reason=\"rate\"}").unwrap_or(0.0) >= 1.0,
+        "{body}"
+    );
+    // Honest nodes still sync with each other.
+    let mut member = carnet_tests::enrolled(&net, 1, 0).await;
+    submit(net.node(1), &mut member, vote("after-the-flood.example")).await;
+    net.converged(2).await;
     net.stop().await;
 }
