@@ -68,6 +68,7 @@ pub struct Metrics {
     peers_admitted: Gauge,
     peer_offences: Family<RejectReason, Counter>,
     sync_refused: Family<RejectReason, Counter>,
+    storage_healthy: Gauge,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -106,6 +107,13 @@ impl Metrics {
         let peers_admitted = Gauge::default();
         let peer_offences = Family::<RejectReason, Counter>::default();
         let sync_refused = Family::<RejectReason, Counter>::default();
+        let storage_healthy = Gauge::default();
+        storage_healthy.set(1);
+        registry.register(
+            "storage_healthy",
+            "1 while the event store takes writes; 0 after a failed one (a full disk) until it takes one again",
+            storage_healthy.clone(),
+        );
         registry.register(
             "peer_offences",
             "Offences counted against peers, by reason (invalid_event: an event the protocol refuses; bad_sync: a broken sync message); 8 ban a peer",
@@ -174,7 +182,12 @@ impl Metrics {
             peers_admitted,
             peer_offences,
             sync_refused,
+            storage_healthy,
         }
+    }
+
+    pub fn set_storage_healthy(&self, healthy: bool) {
+        self.storage_healthy.set(i64::from(healthy));
     }
 
     pub fn inc_peer_offences(&self, reason: &str, n: u64) {

@@ -155,6 +155,10 @@ pub struct NodeStatus {
     /// Events the last saved ledger snapshot covers: a restart applies only the rest.
     #[serde(default)]
     pub snapshot_events: Option<u64>,
+    /// Why the last write to the event store failed, while none has succeeded since
+    /// (a full disk): the node refuses writes meanwhile. None when healthy.
+    #[serde(default)]
+    pub storage_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -42,6 +42,9 @@ pub struct Engine {
     last_tick_clock: u64,
     /// Checkpoint ticks this org waited for another to open a bound.
     idle_ticks: u64,
+    /// Why the last write to the store failed, while it has not succeeded since: the
+    /// node is unhealthy and refuses writes until the store takes one again.
+    pub(crate) storage_fault: Option<String>,
 }
 
 /// Default of [`Engine::snapshot_min_events`]: at ~27 µs to verify and apply an event,
@@ -218,6 +221,7 @@ impl Engine {
             generation: 0,
             last_tick_clock: 0,
             idle_ticks: 0,
+            storage_fault: None,
             snapshot_events: resumed.map(|(_, applied)| applied),
             completions: Completions::default(),
             snapshot_min_events: DEFAULT_SNAPSHOT_MIN_EVENTS,
@@ -389,6 +393,9 @@ impl Engine {
         &mut self,
         mut events: Vec<SignedEvent>,
     ) -> Result<BatchIngested, IngestError> {
+        // After a failed write nothing is ordered until the store takes writes again:
+        // memory must never run ahead of the disk.
+        self.writable()?;
         // Clock order, so most events find their dependencies already present.
         events.sort_by_key(|e| (e.lamport(), e.id()));
         let mut accepted = Vec::new();
@@ -442,9 +449,12 @@ impl Engine {
                 Err(e) => rejected.push((id, IngestError::Rejected(e.code().to_string()))),
             }
         }
-        self.store
-            .put_events(&to_store)
-            .map_err(|e| IngestError::Storage(e.to_string()))?;
+        if let Err(e) = self.store.put_events(&to_store) {
+            let unsaved: std::collections::HashSet<ContentId> =
+                to_store.iter().map(|e| e.id()).collect();
+            self.roll_back(&unsaved);
+            return Err(self.storage_failed(e));
+        }
         for ev in &to_store {
             index_delivery(&mut self.deliveries, ev);
         }
@@ -453,6 +463,81 @@ impl Engine {
             self.generation += 1;
         }
         Ok((accepted, rejected))
+    }
+
+    /// Err while the store refuses writes: tries to reopen it first (redb takes no
+    /// write after a failed one until reopened), so writes resume by themselves once
+    /// the disk has room again.
+    fn writable(&mut self) -> Result<(), IngestError> {
+        let Some(fault) = self.storage_fault.clone() else {
+            return Ok(());
+        };
+        match self.store.reopen() {
+            Ok(()) => Ok(()),
+            Err(e) => Err(IngestError::Storage(format!(
+                "the event store refuses writes since: {fault} (reopening: {e}); \
+                 nothing was stored, try again once the disk has room"
+            ))),
+        }
+    }
+
+    /// Records a failed write: the node is unhealthy until one succeeds.
+    fn storage_failed(&mut self, e: StoreError) -> IngestError {
+        let msg = e.to_string();
+        tracing::error!(error = %msg, "a write to the event store failed; nothing of it was kept, and writes are refused until the store takes one again");
+        self.storage_fault = Some(msg.clone());
+        IngestError::Storage(format!("{msg}; nothing was stored"))
+    }
+
+    /// Called on the loop's tick while unhealthy: reopens the store and tries a small
+    /// write, so the node is healthy again as soon as the disk has room, even if no
+    /// event arrives. True if it is healthy now.
+    pub fn probe_storage(&mut self) -> bool {
+        if self.storage_fault.is_none() {
+            return true;
+        }
+        let probe = self.store.reopen().and_then(|()| {
+            self.store
+                .put_meta("health probe", &crate::now_ms().to_le_bytes())
+        });
+        match probe {
+            Ok(()) => {
+                tracing::info!("the event store takes writes again");
+                self.storage_fault = None;
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the event store still refuses writes");
+                false
+            }
+        }
+    }
+
+    /// The ledger rebuilt without `unsaved`: the events of a batch whose write failed
+    /// were already ordered in memory, and the ledger cannot take events out, so it is
+    /// replayed from the events that are on disk (the rest of memory). Costs a replay
+    /// (about 30 s at a million events), on a failed write only.
+    fn roll_back(&mut self, unsaved: &std::collections::HashSet<ContentId>) {
+        let kept: Vec<SignedEvent> = self
+            .ledger
+            .all_items()
+            .into_iter()
+            .filter(|(_, id)| !unsaved.contains(id))
+            .filter_map(|(_, id)| self.ledger.get(&id).cloned())
+            .collect();
+        let mut ledger = Ledger::new(self.ledger.genesis().clone());
+        let mut deliveries = std::collections::HashMap::new();
+        for ev in kept {
+            index_delivery(&mut deliveries, &ev);
+            if let Err(e) = ledger.insert(ev) {
+                tracing::error!(error = %e, "an event held before a failed write no longer applies");
+            }
+        }
+        self.ledger = ledger;
+        self.deliveries = deliveries;
+        self.completions = Completions::default();
+        self.delivery_check_due = true;
+        self.generation += 1;
     }
 
     /// Pending events that became ordered (and were stored) or were dropped since the
@@ -581,6 +666,7 @@ impl Engine {
         payload: Payload,
         deps: Vec<ContentId>,
     ) -> Result<SignedEvent, IngestError> {
+        self.resync_org_head();
         let clock = self.ledger.max_lamport();
         if self.org.head().is_none() {
             let intro = self.ledger.introduction(&self.org.public());
@@ -591,8 +677,29 @@ impl Engine {
             .map_err(|e| IngestError::Invalid(e.code().to_string()))
     }
 
+    /// Puts this org's signing head where the ledger has its chain. An org event
+    /// signed but not ordered (its write failed, or the ledger refused it) must not
+    /// become the `prev` of the next one: that would fork the org's chain or leave it
+    /// waiting on an event nobody has.
+    fn resync_org_head(&mut self) {
+        let key = self.org.public();
+        let head = self.ledger.chain_head(&key).and_then(|(seq, id)| {
+            let ev = self.ledger.get(&id)?;
+            Some(AuthorHead {
+                seq,
+                id,
+                lamport: ev.lamport(),
+                timestamp_ms: ev.body().timestamp_ms,
+            })
+        });
+        if self.org.head() != head {
+            self.org = Author::resume(self.org.key().clone(), self.network, head);
+        }
+    }
+
     /// Signs `payload` with the org key as the next event of the org's chain.
     pub fn sign_as_org(&mut self, payload: Payload) -> Result<SignedEvent, IngestError> {
+        self.resync_org_head();
         let clock = self.ledger.max_lamport();
         if self.org.head().is_none() {
             // An admitted org's first event names an Admit of it (ordering check 5).
@@ -874,6 +981,95 @@ mod tests {
 
     fn key(i: u8) -> SecretKey {
         SecretKey::from_seed([i; 32])
+    }
+
+    /// Issue 14: a write that fails (a full disk, injected) leaves memory equal to the
+    /// disk: the batch is not kept, this org's chain does not go on over it, a
+    /// snapshot claims no more than is stored; writes resume once the fault clears.
+    #[test]
+    fn a_failed_write_leaves_memory_equal_to_disk_and_writes_resume_after() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let org = key(1);
+        let genesis = Genesis::new(
+            "t",
+            vec![OrgEntry {
+                key: org.public(),
+                name: "O".into(),
+            }],
+            Rules::default(),
+            0,
+        )
+        .unwrap();
+        let net = genesis.network_id();
+        let fail = std::sync::Arc::new(AtomicBool::new(false));
+        let path = dir.path().join("events.redb");
+        let store = Store::open_with_faults(&path, net, fail.clone()).unwrap();
+        let mut e = Engine::open(store, genesis.clone(), org.clone()).unwrap();
+        let mut member = Author::new(key(10), net);
+        let enroll = e
+            .sign_as_org(Payload::Enroll(Enroll {
+                member: member.public(),
+                handle: "m".into(),
+            }))
+            .unwrap();
+        member = member.introduced_by(Some(enroll.id()));
+        e.ingest_event(enroll).unwrap();
+        let vote = |m: &mut Author, e: &mut Engine, d: &str| {
+            m.sign(
+                Payload::Vote(Vote {
+                    company_domain: d.into(),
+                    employees: EmployeeRange::From1To10,
+                    revenue: RevenueRange::Under1M,
+                }),
+                vec![],
+                e.ledger().max_lamport(),
+                1,
+            )
+            .unwrap()
+        };
+        for d in ["a.example", "b.example", "c.example"] {
+            let v = vote(&mut member, &mut e, d);
+            e.ingest_event(v).unwrap();
+        }
+        let on_disk = |e: &Engine| e.store().load_events(&net).unwrap().len();
+        assert_eq!((e.ledger().len(), on_disk(&e)), (4, 4));
+
+        fail.store(true, Ordering::SeqCst);
+        let mut lost_member = member.clone();
+        let v = vote(&mut lost_member, &mut e, "d.example");
+        let err = e.ingest_event(v.clone()).unwrap_err();
+        assert!(matches!(err, IngestError::Storage(_)), "{err}");
+        assert!(e.ledger().get(&v.id()).is_none());
+        assert_eq!(e.ledger().len(), 4);
+        assert!(e.storage_fault.is_some());
+        let grant = |points| {
+            Payload::Grant(Grant {
+                member: member.public(),
+                points,
+                memo: String::new(),
+            })
+        };
+        let g1 = e.sign_as_org(grant(5)).unwrap();
+        assert!(e.ingest_event(g1.clone()).is_err());
+        // The org's next event takes the unsaved one's place, not the one after it.
+        let g2 = e.sign_as_org(grant(6)).unwrap();
+        assert_eq!(g2.body().seq, g1.body().seq);
+        assert_eq!(e.ledger().len(), 4);
+        let saved = e.save_snapshot().unwrap().unwrap();
+        assert_eq!(saved.events, 4);
+
+        fail.store(false, Ordering::SeqCst);
+        assert!(e.probe_storage());
+        assert!(e.storage_fault.is_none());
+        e.ingest_event(v).unwrap();
+        e.ingest_event(g2).unwrap();
+        assert_eq!((e.ledger().len(), on_disk(&e)), (6, 6));
+        let root = e.state_root_hex();
+        drop(e);
+        let store = Store::open(&path, net).unwrap();
+        let mut again = Engine::open(store, genesis, org).unwrap();
+        assert_eq!(again.state_root_hex(), root);
     }
 
     #[test]

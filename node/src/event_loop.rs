@@ -399,6 +399,8 @@ impl EventLoop {
             Err(e) => self.metrics.inc_rejected(e.code()),
         }
         self.metrics.set_pending(self.engine_pending());
+        self.metrics
+            .set_storage_healthy(self.engine.storage_fault.is_none());
     }
 
     /// Records who made this node hold `i`, if it is a new pending event, and gives up
@@ -644,6 +646,7 @@ impl EventLoop {
                     max_lamport: self.engine.ledger().max_lamport(),
                     finalized_bound: self.engine.finalized_bound(),
                     snapshot_events: self.engine.snapshot_events(),
+                    storage_error: self.engine.storage_fault.clone(),
                 };
                 let _ = reply.send(status);
             }
@@ -1158,6 +1161,8 @@ impl EventLoop {
     /// On every tick: closes connections that never proved an org, or whose org is
     /// gone; redials known peers that are not connected; saves the address book.
     fn tend_peers(&mut self) {
+        let healthy = self.engine.probe_storage();
+        self.metrics.set_storage_healthy(healthy);
         self.lift_bans();
         let now = std::time::Instant::now();
         for peer in self.admission.overdue(now) {

@@ -109,6 +109,9 @@ pub enum StoreError {
     Snapshot(String),
     #[error("meta key {0:?} is reserved by the store")]
     ReservedMeta(String),
+    /// The database is being opened again after a failed write.
+    #[error("the event store is being reopened after a failed write; try again")]
+    Reopening,
     /// The store file is damaged beyond what the checks above name: redb itself gave
     /// up reading it.
     #[error(
@@ -116,6 +119,84 @@ pub enum StoreError {
          the node fetches the rest from its peers"
     )]
     Damaged { path: PathBuf, detail: String },
+}
+
+/// A file backend whose writes fail while `fail` is set, as on a full disk (tests).
+#[derive(Debug)]
+struct FaultyFile {
+    inner: redb::backends::FileBackend,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultyFile {
+    fn check(&self) -> Result<(), std::io::Error> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device (injected)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl redb::StorageBackend for FaultyFile {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.write(offset, data)
+    }
+    fn close(&self) -> Result<(), std::io::Error> {
+        self.inner.close()
+    }
+    fn try_lock_range(
+        &self,
+        start: std::ops::Bound<u64>,
+        end: std::ops::Bound<u64>,
+    ) -> Result<bool, redb::BackendError> {
+        self.inner.try_lock_range(start, end)
+    }
+    fn try_lock_shared_range(
+        &self,
+        start: std::ops::Bound<u64>,
+        end: std::ops::Bound<u64>,
+    ) -> Result<bool, redb::BackendError> {
+        self.inner.try_lock_shared_range(start, end)
+    }
+    fn lock_range(
+        &self,
+        start: std::ops::Bound<u64>,
+        end: std::ops::Bound<u64>,
+    ) -> Result<(), redb::BackendError> {
+        self.inner.lock_range(start, end)
+    }
+    fn lock_shared_range(
+        &self,
+        start: std::ops::Bound<u64>,
+        end: std::ops::Bound<u64>,
+    ) -> Result<(), redb::BackendError> {
+        self.inner.lock_shared_range(start, end)
+    }
+    fn unlock_range(
+        &self,
+        start: std::ops::Bound<u64>,
+        end: std::ops::Bound<u64>,
+    ) -> Result<(), redb::BackendError> {
+        self.inner.unlock_range(start, end)
+    }
 }
 
 /// Runs `f`, turning a panic into its message. redb panics on some damaged pages
@@ -220,7 +301,11 @@ fn corrupt(id: impl ToString, reason: impl ToString) -> StoreError {
 /// writers and lets readers run alongside them.
 #[derive(Clone)]
 pub struct Store {
-    db: std::sync::Arc<Database>,
+    /// None only while [`Store::reopen`] swaps the database.
+    db: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<Database>>>>,
+    path: PathBuf,
+    /// Tests only: when set, every write to the file fails as on a full disk.
+    faults: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     network: NetworkId,
     /// Where the ledger snapshot lives: the store's path with [`SNAPSHOT_EXTENSION`].
     snapshot_path: PathBuf,
@@ -235,9 +320,82 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// The open database. redb refuses every transaction after a failed write until
+    /// it is opened again ([`Store::reopen`]).
+    fn db(&self) -> Result<std::sync::Arc<Database>, StoreError> {
+        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+        guard.clone().ok_or(StoreError::Reopening)
+    }
+
+    /// Closes the database and opens it again: what redb needs after a failed write
+    /// (a full disk) before it takes writes again. Every clone of this store sees the
+    /// new one. Fails if the file cannot be opened (the disk is still full), or while
+    /// another thread is inside a transaction of the old one; then try again later.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
+        // redb locks the file per process: the old handle must be gone first.
+        drop(guard.take());
+        match Self::open_database(&self.path, &self.faults) {
+            Ok(db) => {
+                *guard = Some(std::sync::Arc::new(db));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Opens the store at `path`, creating the file and its tables if missing. A new
     /// store records `network`; an existing one of another network is refused.
     pub fn open(path: &Path, network: NetworkId) -> Result<Store, StoreError> {
+        Self::open_with(path, network, None)
+    }
+
+    /// [`Store::open`] over a file whose writes fail, as on a full disk, while
+    /// `faults` is set: for tests of what a failed write leaves behind.
+    #[doc(hidden)]
+    pub fn open_with_faults(
+        path: &Path,
+        network: NetworkId,
+        faults: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<Store, StoreError> {
+        Self::open_with(path, network, Some(faults))
+    }
+
+    fn open_database(
+        path: &Path,
+        faults: &Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<Database, StoreError> {
+        let open = |e: redb::DatabaseError| StoreError::Open {
+            path: path.to_owned(),
+            source: Box::new(e.into()),
+        };
+        match faults {
+            None => Database::create(path).map_err(open),
+            Some(fail) => {
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(path)
+                    .map_err(|source| StoreError::Io {
+                        path: path.to_owned(),
+                        source,
+                    })?;
+                let inner = redb::backends::FileBackend::new(file).map_err(open)?;
+                redb::Builder::new()
+                    .create_with_backend(FaultyFile {
+                        inner,
+                        fail: fail.clone(),
+                    })
+                    .map_err(open)
+            }
+        }
+    }
+
+    fn open_with(
+        path: &Path,
+        network: NetworkId,
+        faults: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
                 path: parent.to_owned(),
@@ -248,10 +406,7 @@ impl Store {
             path: path.to_owned(),
             source,
         })?;
-        let db = Database::create(path).map_err(|e| StoreError::Open {
-            path: path.to_owned(),
-            source: Box::new(e.into()),
-        })?;
+        let db = Self::open_database(path, &faults)?;
         let txn = db.begin_write().map_err(db_err("begin opening"))?;
         {
             txn.open_table(EVENTS)
@@ -290,7 +445,9 @@ impl Store {
         }
         txn.commit().map_err(db_err("commit opening"))?;
         let store = Store {
-            db: std::sync::Arc::new(db),
+            db: std::sync::Arc::new(std::sync::RwLock::new(Some(std::sync::Arc::new(db)))),
+            path: path.to_owned(),
+            faults,
             network,
             snapshot_path: path.with_extension(SNAPSHOT_EXTENSION),
         };
@@ -312,7 +469,7 @@ impl Store {
                 got: ev.body().network,
             });
         }
-        let txn = self.db.begin_write().map_err(db_err("begin put"))?;
+        let txn = self.db()?.begin_write().map_err(db_err("begin put"))?;
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
             let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;
@@ -335,7 +492,7 @@ impl Store {
     /// Removes events and their order keys in one transaction (for events stored while
     /// pending that proved invalid once complete). Unknown ids are ignored.
     pub fn remove_events(&self, ids: &[ContentId]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db_err("begin remove"))?;
+        let txn = self.db()?.begin_write().map_err(db_err("begin remove"))?;
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
             let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;
@@ -380,7 +537,7 @@ impl Store {
                 stored: self.network,
             });
         }
-        let txn = self.db.begin_read().map_err(db_err("begin load"))?;
+        let txn = self.db()?.begin_read().map_err(db_err("begin load"))?;
         let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
         let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
         let total = table.len().map_err(db_err("count events"))?;
@@ -422,14 +579,14 @@ impl Store {
     }
 
     pub fn has_event(&self, id: &ContentId) -> Result<bool, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
         Ok(table.get(&id.0).map_err(db_err("read event"))?.is_some())
     }
 
     /// The wire bytes of a stored event, as they were stored (not re-checked).
     pub fn event_bytes(&self, id: &ContentId) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
         Ok(table
             .get(&id.0)
@@ -438,7 +595,7 @@ impl Store {
     }
 
     pub fn event_count(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
         table.len().map_err(db_err("count events"))
     }
@@ -452,7 +609,7 @@ impl Store {
         if from >= to {
             return Ok(Vec::new());
         }
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
         let mut out = Vec::new();
         let range = order
@@ -489,7 +646,7 @@ impl Store {
         let mut value = Vec::with_capacity(CARD_NONCE_LEN + sealed.len());
         value.extend_from_slice(&nonce);
         value.extend_from_slice(&sealed);
-        let txn = self.db.begin_write().map_err(db_err("begin put card"))?;
+        let txn = self.db()?.begin_write().map_err(db_err("begin put card"))?;
         {
             let mut cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
             cards
@@ -507,7 +664,7 @@ impl Store {
         org_key: &SecretKey,
     ) -> Result<Option<Card>, StoreError> {
         let value = {
-            let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+            let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
             let cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
             let Some(v) = cards.get(&listing.0).map_err(db_err("read card"))? else {
                 return Ok(None);
@@ -544,7 +701,7 @@ impl Store {
 
     /// Listing ids of every card held: what this node can deliver.
     pub fn card_ids(&self) -> Result<Vec<ContentId>, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
         let mut out = Vec::new();
         for entry in cards.iter().map_err(db_err("scan cards"))? {
@@ -557,7 +714,10 @@ impl Store {
     /// Forgets the card behind `listing` (a contribution the ledger refused, or an
     /// opt-out). Absent cards are not an error.
     pub fn remove_card(&self, listing: &ContentId) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db_err("begin remove card"))?;
+        let txn = self
+            .db()?
+            .begin_write()
+            .map_err(db_err("begin remove card"))?;
         {
             let mut cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
             cards.remove(&listing.0).map_err(db_err("remove card"))?;
@@ -567,7 +727,7 @@ impl Store {
 
     /// Writes back held cards and evidence exactly as [`salvage`] read them.
     pub fn restore_raw(&self, salvaged: &Salvaged) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db_err("begin restore"))?;
+        let txn = self.db()?.begin_write().map_err(db_err("begin restore"))?;
         {
             let mut cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
             for (k, v) in &salvaged.cards {
@@ -604,7 +764,7 @@ impl Store {
             )
             .map_err(|_| corrupt(format!("evidence:{hash}"), "does not encrypt"))?;
         let txn = self
-            .db
+            .db()?
             .begin_write()
             .map_err(db_err("begin put evidence"))?;
         {
@@ -624,7 +784,7 @@ impl Store {
         hash: &Hash32,
         org_key: &SecretKey,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let table = txn.open_table(EVIDENCE).map_err(db_err("open evidence"))?;
         let Some(v) = table.get(&hash.0).map_err(db_err("read evidence"))? else {
             return Ok(None);
@@ -720,7 +880,7 @@ impl Store {
         if key == NETWORK_META_KEY {
             return Err(StoreError::ReservedMeta(key.to_owned()));
         }
-        let txn = self.db.begin_write().map_err(db_err("begin put meta"))?;
+        let txn = self.db()?.begin_write().map_err(db_err("begin put meta"))?;
         {
             let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
             meta.insert(key, value).map_err(db_err("insert meta"))?;
@@ -729,7 +889,7 @@ impl Store {
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let meta = txn.open_table(META).map_err(db_err("open meta"))?;
         Ok(meta
             .get(key)
@@ -1089,7 +1249,7 @@ pub(crate) mod tests {
         );
         // Bound to its listing: the same value moved under another listing does not open.
         let moved = Hash32::of(b"another listing");
-        let txn = store.db.begin_write().unwrap();
+        let txn = store.db().unwrap().begin_write().unwrap();
         {
             let mut cards = txn.open_table(CARDS).unwrap();
             let value = cards.get(&listing.0).unwrap().unwrap().value().to_vec();

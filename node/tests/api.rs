@@ -184,6 +184,7 @@ fn answer(cmd: Command) -> Command {
                 max_lamport: 41,
                 finalized_bound: None,
                 snapshot_events: Some(8),
+                storage_error: None,
             });
             Command::Status { reply: used() }
         }
