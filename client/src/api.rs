@@ -263,8 +263,9 @@ impl NodeApi {
         self.get_opt(&format!("/v1/companies/{domain}"))
     }
 
-    /// Hands a bounce message to the reporter's org node, which keeps it as evidence.
-    /// Returns the evidence hash the node computed.
+    /// Has the org node keep a bounce message as evidence (admin: the client needs the
+    /// admin token; members go through [`NodeApi::vouch`]). Returns the evidence hash the
+    /// node computed.
     pub fn put_evidence(&self, raw: &[u8]) -> Result<String, ApiError> {
         let e: Evidence = self.post("/v1/evidence", &json!({ "message_hex": hex::encode(raw) }))?;
         Ok(e.evidence)

@@ -848,7 +848,11 @@ struct EvidenceStored {
     evidence: String,
 }
 
+/// Admin only: anyone who can reach the API could otherwise fill the disk with
+/// arbitrary bytes. Members hand in bounce messages through `POST /v1/vouchers`,
+/// which first checks them against a delivered purchase of theirs.
 async fn post_evidence(
+    _: Admin,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<EvidenceBody>,
 ) -> ApiResult<Json<EvidenceStored>> {

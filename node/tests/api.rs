@@ -764,13 +764,25 @@ async fn vouchers_are_signed_only_for_a_bounce_of_the_cards_address() {
 async fn evidence_and_audit_routes() {
     bounded(async {
         let (api, log) = Api::with_fake_loop().await;
+        // Without the admin token nothing is kept: the endpoint is the operator's.
+        assert_error(
+            api.post_json("/v1/evidence", &json!({"message_hex": "6869"}), None)
+                .await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        );
+        assert!(!log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| matches!(c, Command::PutEvidence { .. })));
         // A message of 1 MiB passes the route's larger body limit.
         let big = vec![b'x'; carnet_protocol::ledger::audit::MAX_EVIDENCE_BYTES];
         let (status, body) = api
             .post_json(
                 "/v1/evidence",
                 &json!({"message_hex": hex::encode(&big)}),
-                None,
+                Some(TOKEN),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -785,14 +797,14 @@ async fn evidence_and_audit_routes() {
             .any(|c| matches!(c, Command::PutEvidence { raw, .. } if raw.len() == big.len())));
         let over = hex::encode(vec![b'x'; big.len() + 1]);
         assert_error(
-            api.post_json("/v1/evidence", &json!({"message_hex": over}), None)
+            api.post_json("/v1/evidence", &json!({"message_hex": over}), Some(TOKEN))
                 .await,
             StatusCode::PAYLOAD_TOO_LARGE,
             "evidence_too_large",
         );
         for bad in [json!({"message_hex": "zz"}), json!({"message_hex": ""})] {
             assert_error(
-                api.post_json("/v1/evidence", &bad, None).await,
+                api.post_json("/v1/evidence", &bad, Some(TOKEN)).await,
                 StatusCode::BAD_REQUEST,
                 "invalid_hex",
             );
