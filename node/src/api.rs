@@ -1003,6 +1003,7 @@ fn vouch_error(e: crate::vouch::VouchError) -> ApiError {
         E::NotOurMember | E::NotBuyer(_) => StatusCode::FORBIDDEN,
         E::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         E::NotDelivered(_) | E::OpeningMismatch => StatusCode::CONFLICT,
+        E::TooManyMessages(_) => StatusCode::TOO_MANY_REQUESTS,
     };
     ApiError::new(status, e.code(), e.to_string())
 }

@@ -859,10 +859,27 @@ impl Engine {
         let network = self.ledger.network();
         let email_commitment =
             self.vouch_precheck(&req.reporter, &req.purchase_id, &req.opening)?;
+        // At most a few different messages per purchase, remembered across restarts.
+        let storage = |e: StoreError| VouchError::Storage(e.to_string());
+        let quota_key = format!("vouched:{}", req.purchase_id.to_hex());
+        let mut kept = self
+            .store
+            .get_meta(&quota_key)
+            .map_err(storage)?
+            .unwrap_or_default();
+        let hash = carnet_protocol::hash::evidence_hash(&req.message);
+        let known = kept.chunks(32).any(|h| h == hash.as_bytes());
+        if !known && kept.len() / 32 >= crate::vouch::MAX_MESSAGES_PER_PURCHASE {
+            return Err(VouchError::TooManyMessages(req.purchase_id.to_hex()));
+        }
         let evidence = self
             .store
             .put_evidence(&req.message, self.org.key())
-            .map_err(|e| VouchError::Storage(e.to_string()))?;
+            .map_err(storage)?;
+        if !known {
+            kept.extend_from_slice(evidence.as_bytes());
+            self.store.put_meta(&quota_key, &kept).map_err(storage)?;
+        }
         let body = carnet_protocol::voucher::VoucherBody {
             network,
             reporter: req.reporter,

@@ -36,6 +36,9 @@ const DELIVER_INTERVAL: Duration = Duration::from_millis(200);
 /// Invalid events (undecodable, or refused by the ledger: a stranger's, a broken
 /// chain) a peer may send before it is disconnected and banned.
 const MAX_OFFENCES: u32 = 8;
+/// How often a node that has not reached every org (up to [`TARGET_PEERS`]) walks the
+/// DHT again for their nodes.
+const DISCOVERY_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a banned peer's connections are closed as soon as they open.
 const BAN_TIME: Duration = Duration::from_secs(600);
 
@@ -111,6 +114,9 @@ pub struct EventLoop {
     admission: Admission,
     /// Known peers, redialled while not connected, saved in the data directory.
     book: AddressBook,
+    /// When to look for more peers again (a Kademlia walk) if some orgs of the network
+    /// are still unreached.
+    next_discovery: std::time::Instant,
     /// Sync requests each peer may still make (a token bucket per peer).
     sync_rate: crate::peers::RateLimit,
     /// Listen addresses peers announced (identify) before they proved themselves:
@@ -221,6 +227,7 @@ impl EventLoop {
                 admission: Admission::default(),
                 book,
                 announced: HashMap::new(),
+                next_discovery: std::time::Instant::now() + DISCOVERY_INTERVAL,
                 sync_rate: crate::peers::RateLimit::new(
                     crate::peers::SYNC_REQUESTS_PER_SECOND,
                     crate::peers::SYNC_REQUEST_BURST,
@@ -1188,6 +1195,16 @@ impl EventLoop {
         }
         if let Err(e) = self.book.save() {
             tracing::warn!(error = %e, "cannot save the known peers");
+        }
+        // Keep looking for the orgs not reached yet: the first walk, at first contact,
+        // finds only the peers the DHT knew then.
+        let orgs = self.engine.ledger().state().orgs.len();
+        let wanted = orgs.saturating_sub(1).min(TARGET_PEERS);
+        if now >= self.next_discovery && self.admission.admitted_count() < wanted {
+            self.next_discovery = now + DISCOVERY_INTERVAL;
+            if self.admission.admitted_count() > 0 {
+                let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
+            }
         }
     }
 

@@ -41,6 +41,13 @@ pub const NEGENTROPY_FRAME_BYTES: u64 = 512 * 1024;
 pub const MAX_FETCH_IDS: usize = 256;
 /// Gossip frames carry one event plus a little protobuf framing.
 pub const MAX_GOSSIP_BYTES: usize = MAX_EVENT_BYTES + 1024;
+/// Message ids in one IHAVE or IWANT control frame. gossipsub's default, 5000, makes
+/// frames of up to 170 KiB, which the receiver's frame limit above cuts off: a node
+/// would silently stop hearing an honest peer's gossip under load.
+pub const MAX_GOSSIP_CONTROL_IDS: usize = 400;
+/// A control frame of that many ids (32 bytes each, plus 2 of protobuf tag and
+/// length) and its topic fits in a gossip frame.
+const _: () = assert!(MAX_GOSSIP_CONTROL_IDS * (32 + 2) + 1024 <= MAX_GOSSIP_BYTES);
 
 #[derive(Debug, Error)]
 pub enum NetworkError {
@@ -152,6 +159,7 @@ fn behaviour(
             MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
         })
         .max_transmit_size(max_gossip_bytes)
+        .max_control_messages_sent(MAX_GOSSIP_CONTROL_IDS)
         .heartbeat_interval(Duration::from_millis(500))
         .build()
         .map_err(|e| NetworkError::Behaviour(e.to_string()))?;

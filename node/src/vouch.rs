@@ -42,9 +42,18 @@ pub enum VouchError {
     OpeningMismatch,
     #[error("the reporter is not a member of this node's org: ask your own org's node")]
     NotOurMember,
+    #[error(
+        "purchase {0} already has {MAX_MESSAGES_PER_PURCHASE} bounce messages on this node; \
+         report with one of them"
+    )]
+    TooManyMessages(String),
     #[error("cannot keep the bounce message: {0}")]
     Storage(String),
 }
+
+/// Different bounce messages a node keeps (and vouches for) per purchase: a retry with
+/// the same message is free, but one delivered card cannot fill the node's disk.
+pub const MAX_MESSAGES_PER_PURCHASE: usize = 3;
 
 impl VouchError {
     pub fn code(&self) -> &'static str {
@@ -54,6 +63,7 @@ impl VouchError {
             VouchError::NotDelivered(_) => "not_delivered",
             VouchError::OpeningMismatch => "opening_mismatch",
             VouchError::NotOurMember => "not_our_member",
+            VouchError::TooManyMessages(_) => "too_many_messages",
             VouchError::Storage(_) => "storage",
         }
     }

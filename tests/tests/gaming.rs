@@ -233,6 +233,22 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
         (issued.status.as_str(), issued.finding.as_str()),
         ("5.1.1", "unsigned")
     );
+    // One card cannot fill its buyer's org node: the same message again is free, two
+    // more different ones are kept, and a fourth is refused.
+    let variant = |n: usize| {
+        let mut m = format!("X-Variant: {n}\r\n").into_bytes();
+        m.extend(dsn_for(&jane.email.value));
+        m
+    };
+    for message in [dsn_for(&jane.email.value), variant(1), variant(2)] {
+        vouch(&net, 1, buyer.public(), p1, jane.email.clone(), message)
+            .await
+            .expect("within the quota");
+    }
+    let over = vouch(&net, 1, buyer.public(), p1, jane.email.clone(), variant(3))
+        .await
+        .unwrap_err();
+    assert_eq!(over.code(), Some("too_many_messages"), "{over}");
     let voucher: [u8; 64] = hex::decode(&issued.voucher_hex)
         .unwrap()
         .try_into()
