@@ -70,6 +70,10 @@ fn the_operators_table_of_limits_is_what_the_code_enforces() {
     assert!(row("sync requests per peer").starts_with(&format!(
         "{SYNC_REQUESTS_PER_SECOND} per second, bursts of {SYNC_REQUEST_BURST} "
     )));
+    assert_eq!(
+        row("bounce messages kept per purchase (`POST /v1/vouchers`)"),
+        carnet_node::vouch::MAX_MESSAGES_PER_PURCHASE.to_string()
+    );
     use carnet_node::serve::{
         DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
     };
