@@ -860,16 +860,23 @@ impl Engine {
         let email_commitment =
             self.vouch_precheck(&req.reporter, &req.purchase_id, &req.opening)?;
         // At most a few different messages per purchase, remembered across restarts.
+        use crate::vouch::{decode_records, encode_records, VouchedRecord};
         let storage = |e: StoreError| VouchError::Storage(e.to_string());
-        let quota_key = format!("vouched:{}", req.purchase_id.to_hex());
-        let mut kept = self
-            .store
-            .get_meta(&quota_key)
-            .map_err(storage)?
-            .unwrap_or_default();
+        let quota_key = format!(
+            "{}{}",
+            crate::vouch::VOUCHED_META_PREFIX,
+            req.purchase_id.to_hex()
+        );
+        let mut kept = decode_records(
+            &self
+                .store
+                .get_meta(&quota_key)
+                .map_err(storage)?
+                .unwrap_or_default(),
+        );
         let hash = carnet_protocol::hash::evidence_hash(&req.message);
-        let known = kept.chunks(32).any(|h| h == hash.as_bytes());
-        if !known && kept.len() / 32 >= crate::vouch::MAX_MESSAGES_PER_PURCHASE {
+        let known = kept.iter().any(|r| r.evidence == hash);
+        if !known && kept.len() >= crate::vouch::MAX_MESSAGES_PER_PURCHASE {
             return Err(VouchError::TooManyMessages(req.purchase_id.to_hex()));
         }
         let evidence = self
@@ -877,8 +884,13 @@ impl Engine {
             .put_evidence(&req.message, self.org.key())
             .map_err(storage)?;
         if !known {
-            kept.extend_from_slice(evidence.as_bytes());
-            self.store.put_meta(&quota_key, &kept).map_err(storage)?;
+            kept.push(VouchedRecord {
+                evidence,
+                at_ms: crate::now_ms(),
+            });
+            self.store
+                .put_meta(&quota_key, &encode_records(&kept))
+                .map_err(storage)?;
         }
         let body = carnet_protocol::voucher::VoucherBody {
             network,
@@ -892,6 +904,50 @@ impl Engine {
             voucher: carnet_protocol::voucher::sign(self.org.key(), &body),
             evidence,
         })
+    }
+
+    /// Deletes the bounce messages this node vouched for that no BounceReport on the
+    /// ledger names, once twice the bounce window has passed since (the member's time
+    /// to publish its report): see [`crate::vouch::retain`]. Returns how many went.
+    pub fn sweep_evidence(&mut self, now_ms: u64) -> Result<usize, StoreError> {
+        let keep_ms = self
+            .ledger
+            .genesis()
+            .rules
+            .bounce_window_ms
+            .saturating_mul(2);
+        let entries = self
+            .store
+            .meta_with_prefix(crate::vouch::VOUCHED_META_PREFIX)?;
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let reports: Vec<ContentId> = self.ledger.state().bounce_reports.keys().copied().collect();
+        let named: std::collections::HashSet<carnet_protocol::Hash32> = reports
+            .iter()
+            .filter_map(|id| match self.ledger.get(id).map(|e| e.payload()) {
+                Some(Payload::BounceReport(b)) => Some(b.evidence),
+                _ => None,
+            })
+            .collect();
+        let mut removed = 0;
+        for (key, value) in entries {
+            let records = crate::vouch::decode_records(&value);
+            let (kept, gone) =
+                crate::vouch::retain(&records, |h| named.contains(h), now_ms, keep_ms);
+            if gone.is_empty() {
+                continue;
+            }
+            for h in &gone {
+                self.store.remove_evidence(h)?;
+            }
+            // Only what is kept stays recorded: a purchase has at most its quota of
+            // messages kept at a time.
+            self.store
+                .put_meta(&key, &crate::vouch::encode_records(&kept))?;
+            removed += gone.len();
+        }
+        Ok(removed)
     }
 
     /// The ledger's half of [`Engine::vouch`], run before the message is read: the
@@ -1087,6 +1143,39 @@ mod tests {
         let store = Store::open(&path, net).unwrap();
         let mut again = Engine::open(store, genesis, org).unwrap();
         assert_eq!(again.state_root_hex(), root);
+    }
+
+    /// Issue 14: vouched bounce messages that no report names are deleted once their
+    /// time is up; recent ones stay.
+    #[test]
+    fn evidence_no_report_names_is_swept_after_twice_the_bounce_window() {
+        use crate::vouch::{encode_records, VouchedRecord, VOUCHED_META_PREFIX};
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, genesis, org) = crate::test_support::one_org_engine(dir.path());
+        let window = genesis.rules.bounce_window_ms;
+        let now = 100 * window;
+        let old = e.store.put_evidence(b"an old bounce", &org).unwrap();
+        let new = e.store.put_evidence(b"a new bounce", &org).unwrap();
+        let records = [
+            VouchedRecord {
+                evidence: old,
+                at_ms: now - 2 * window,
+            },
+            VouchedRecord {
+                evidence: new,
+                at_ms: now - window,
+            },
+        ];
+        let key = format!(
+            "{VOUCHED_META_PREFIX}{}",
+            carnet_protocol::Hash32::of(b"purchase").to_hex()
+        );
+        e.store.put_meta(&key, &encode_records(&records)).unwrap();
+        assert_eq!(e.sweep_evidence(now).unwrap(), 1);
+        assert_eq!(e.store.get_evidence(&old, &org).unwrap(), None);
+        assert!(e.store.get_evidence(&new, &org).unwrap().is_some());
+        assert_eq!(e.sweep_evidence(now).unwrap(), 0);
+        assert_eq!(e.sweep_evidence(now + window).unwrap(), 1);
     }
 
     #[test]

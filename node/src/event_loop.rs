@@ -261,7 +261,14 @@ impl EventLoop {
                     self.tend_peers();
                     self.start_sync(None);
                 }
-                _ = checkpoint_tick.tick() => self.sign_checkpoint(),
+                _ = checkpoint_tick.tick() => {
+                    self.sign_checkpoint();
+                    match self.engine.sweep_evidence(crate::now_ms()) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(messages = n, "deleted bounce messages no report named in time"),
+                        Err(e) => tracing::warn!(error = %e, "could not sweep old bounce messages"),
+                    }
+                }
                 _ = deliver_tick.tick() => {
                     for peer in self.admission.to_close(std::time::Instant::now()) {
                         let _ = self.swarm.disconnect_peer_id(peer);

@@ -888,6 +888,34 @@ impl Store {
         txn.commit().map_err(db_err("commit put meta"))
     }
 
+    /// Every meta entry whose key starts with `prefix`, in key order.
+    pub fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let meta = txn.open_table(META).map_err(db_err("open meta"))?;
+        let mut out = Vec::new();
+        for entry in meta.range(prefix..).map_err(db_err("read meta"))? {
+            let (k, v) = entry.map_err(db_err("read meta"))?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Deletes the evidence stored under `hash`, if any.
+    pub fn remove_evidence(&self, hash: &Hash32) -> Result<(), StoreError> {
+        let txn = self
+            .db()?
+            .begin_write()
+            .map_err(db_err("begin remove evidence"))?;
+        {
+            let mut table = txn.open_table(EVIDENCE).map_err(db_err("open evidence"))?;
+            table.remove(&hash.0).map_err(db_err("remove evidence"))?;
+        }
+        txn.commit().map_err(db_err("commit remove evidence"))
+    }
+
     pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let meta = txn.open_table(META).map_err(db_err("open meta"))?;

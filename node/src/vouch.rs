@@ -55,6 +55,65 @@ pub enum VouchError {
 /// the same message is free, but one delivered card cannot fill the node's disk.
 pub const MAX_MESSAGES_PER_PURCHASE: usize = 3;
 
+/// Prefix of the store's meta keys that record, per purchase, the messages vouched
+/// for: `vouched:<purchase id hex>` → records of [`RECORD_BYTES`].
+pub const VOUCHED_META_PREFIX: &str = "vouched:";
+/// A record: the evidence hash, then the wall-clock ms it was vouched at (u64 LE).
+pub const RECORD_BYTES: usize = 40;
+
+/// One vouched message of a purchase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VouchedRecord {
+    pub evidence: Hash32,
+    pub at_ms: u64,
+}
+
+pub fn decode_records(bytes: &[u8]) -> Vec<VouchedRecord> {
+    bytes
+        .chunks_exact(RECORD_BYTES)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(&c[..32]);
+            let mut t = [0u8; 8];
+            t.copy_from_slice(&c[32..]);
+            VouchedRecord {
+                evidence: Hash32(h),
+                at_ms: u64::from_le_bytes(t),
+            }
+        })
+        .collect()
+}
+
+pub fn encode_records(records: &[VouchedRecord]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(records.len() * RECORD_BYTES);
+    for r in records {
+        out.extend_from_slice(r.evidence.as_bytes());
+        out.extend_from_slice(&r.at_ms.to_le_bytes());
+    }
+    out
+}
+
+/// The retention rule: a vouched message is kept while a BounceReport on the ledger
+/// names it (an auditor may ask for it), or for `keep_ms` after it was vouched (the
+/// member's time to publish the report). Returns (kept, to delete).
+pub fn retain(
+    records: &[VouchedRecord],
+    named: impl Fn(&Hash32) -> bool,
+    now_ms: u64,
+    keep_ms: u64,
+) -> (Vec<VouchedRecord>, Vec<Hash32>) {
+    let mut kept = Vec::new();
+    let mut gone = Vec::new();
+    for r in records {
+        if named(&r.evidence) || now_ms < r.at_ms.saturating_add(keep_ms) {
+            kept.push(*r);
+        } else {
+            gone.push(r.evidence);
+        }
+    }
+    (kept, gone)
+}
+
 impl VouchError {
     pub fn code(&self) -> &'static str {
         match self {
@@ -66,5 +125,27 @@ impl VouchError {
             VouchError::TooManyMessages(_) => "too_many_messages",
             VouchError::Storage(_) => "storage",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vouched_messages_no_report_names_go_after_their_time() {
+        let r = |n: u8, at_ms| VouchedRecord {
+            evidence: Hash32([n; 32]),
+            at_ms,
+        };
+        let records = vec![r(1, 1_000), r(2, 1_000), r(3, 9_000)];
+        assert_eq!(decode_records(&encode_records(&records)), records);
+        let named = |h: &Hash32| *h == Hash32([2; 32]);
+        // Message 1: old and named by no report; 2: named; 3: recent.
+        let (kept, gone) = retain(&records, named, 10_000, 5_000);
+        assert_eq!(kept, vec![r(2, 1_000), r(3, 9_000)]);
+        assert_eq!(gone, vec![Hash32([1; 32])]);
+        let (kept, gone) = retain(&records, named, 2_000, 5_000);
+        assert_eq!((kept.len(), gone.len()), (3, 0));
     }
 }
