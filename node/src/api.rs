@@ -76,6 +76,15 @@ struct RejectReason {
     reason: String,
 }
 
+/// Adds `n` to the counter of `family` labelled `reason`.
+fn count(family: &Family<RejectReason, Counter>, reason: &str, n: u64) {
+    family
+        .get_or_create(&RejectReason {
+            reason: reason.to_owned(),
+        })
+        .inc_by(n);
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -191,28 +200,16 @@ impl Metrics {
     }
 
     pub fn inc_peer_offences(&self, reason: &str, n: u64) {
-        self.peer_offences
-            .get_or_create(&RejectReason {
-                reason: reason.to_owned(),
-            })
-            .inc_by(n);
+        count(&self.peer_offences, reason, n);
     }
 
     pub fn inc_sync_refused(&self, reason: &str) {
-        self.sync_refused
-            .get_or_create(&RejectReason {
-                reason: reason.to_owned(),
-            })
-            .inc();
+        count(&self.sync_refused, reason, 1);
     }
 
     /// `reason`: a [`crate::peers::Refusal`] label.
     pub fn inc_peers_refused(&self, reason: &str) {
-        self.peers_refused
-            .get_or_create(&RejectReason {
-                reason: reason.to_owned(),
-            })
-            .inc();
+        count(&self.peers_refused, reason, 1);
     }
 
     pub fn set_peers_admitted(&self, n: u64) {
@@ -222,11 +219,7 @@ impl Metrics {
 
     /// `reason`: `evicted`, `expired` or `invalid`.
     pub fn inc_pending_dropped(&self, reason: &str, n: u64) {
-        self.pending_dropped
-            .get_or_create(&RejectReason {
-                reason: reason.to_owned(),
-            })
-            .inc_by(n);
+        count(&self.pending_dropped, reason, n);
     }
 
     pub fn inc_peers_banned(&self) {
@@ -240,11 +233,7 @@ impl Metrics {
     /// `reason` becomes a label value: keep it to a small fixed set (for example
     /// `invalid`, `rejected`, `storage`), never a message with ids in it.
     pub fn inc_rejected(&self, reason: &str) {
-        self.rejected
-            .get_or_create(&RejectReason {
-                reason: reason.to_owned(),
-            })
-            .inc();
+        count(&self.rejected, reason, 1);
     }
 
     pub fn set_pending(&self, n: u64) {

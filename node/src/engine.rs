@@ -1063,17 +1063,7 @@ mod tests {
     fn a_failed_write_leaves_memory_equal_to_disk_and_writes_resume_after() {
         use std::sync::atomic::{AtomicBool, Ordering};
         let dir = tempfile::tempdir().unwrap();
-        let org = key(1);
-        let genesis = Genesis::new(
-            "t",
-            vec![OrgEntry {
-                key: org.public(),
-                name: "O".into(),
-            }],
-            Rules::default(),
-            0,
-        )
-        .unwrap();
+        let (genesis, org) = crate::test_support::one_org_genesis();
         let net = genesis.network_id();
         let fail = std::sync::Arc::new(AtomicBool::new(false));
         let path = dir.path().join("events.redb");

@@ -35,6 +35,15 @@ pub fn card(email: &str) -> Card {
 /// An engine in `dir` for the only org of a one-org network, with that genesis and
 /// org key (to reopen it).
 pub fn one_org_engine(dir: &Path) -> (Engine, Genesis, SecretKey) {
+    let (genesis, org) = one_org_genesis();
+    let store = Store::open(&dir.join("events.redb"), genesis.network_id()).unwrap();
+    let engine = Engine::open(store, genesis.clone(), org.clone()).unwrap();
+    (engine, genesis, org)
+}
+
+/// The genesis of a one-org network and that org's key, for tests that open the
+/// engine's store themselves.
+pub fn one_org_genesis() -> (Genesis, SecretKey) {
     let org = SecretKey::from_seed([1; 32]);
     let genesis = Genesis::new(
         "t",
@@ -46,7 +55,5 @@ pub fn one_org_engine(dir: &Path) -> (Engine, Genesis, SecretKey) {
         0,
     )
     .unwrap();
-    let store = Store::open(&dir.join("events.redb"), genesis.network_id()).unwrap();
-    let engine = Engine::open(store, genesis.clone(), org.clone()).unwrap();
-    (engine, genesis, org)
+    (genesis, org)
 }
