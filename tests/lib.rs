@@ -59,6 +59,11 @@ pub struct TestNet {
 }
 
 impl TestNet {
+    /// The data directory of node `i`.
+    pub fn dir(&self, i: usize) -> &std::path::Path {
+        self.dirs[i].path()
+    }
+
     /// `n` founding orgs, one node each over TCP; node 0 first, the others dial it.
     pub async fn start(n: usize) -> TestNet {
         Self::start_on(n, "/ip4/127.0.0.1/tcp/0").await
@@ -106,6 +111,10 @@ impl TestNet {
         for k in &org_keys {
             let d = tempfile::tempdir().expect("tempdir");
             DataDir::create(d.path(), k, &genesis).expect("data dir");
+            // Founders share the network secret from the start, as if the network
+            // had been founded by one of them and the others had met it once.
+            carnet_node::datadir::save_network_secret(d.path(), &TEST_SECRET)
+                .expect("network secret");
             dirs.push(d);
         }
         let mut net = TestNet {
@@ -276,7 +285,11 @@ pub async fn welcomed(swarm: &mut libp2p::Swarm<carnet_node::network::Behaviour>
         })) = event
         {
             match response {
-                HelloReply::Welcome(_) => return,
+                // A peer proven to serve a current org is sent the network secret.
+                HelloReply::Welcome { secret, .. } => {
+                    assert_eq!(secret, Some(TEST_SECRET.0), "welcomed without the secret");
+                    return;
+                }
                 HelloReply::Refused(r) => panic!("node 0 refused the peer: {r}"),
             }
         }
@@ -284,6 +297,10 @@ pub async fn welcomed(swarm: &mut libp2p::Swarm<carnet_node::network::Behaviour>
 }
 
 /// A business card numbered `n`, as a member would contribute it.
+/// The network secret every founder of a [`TestNet`] holds.
+pub const TEST_SECRET: carnet_protocol::card::NetworkSecret =
+    carnet_protocol::card::NetworkSecret([0x5e; 32]);
+
 pub fn card(n: usize) -> carnet_protocol::card::Card {
     use carnet_protocol::payload::{Availability, Opening, Teaser};
     carnet_protocol::card::Card {
@@ -429,7 +446,7 @@ pub async fn an_undelivered_purchase_is_refunded(
         Some(())
     })
     .await;
-    let listing = card(7).listing(&net.genesis.network_id()).expect("listing");
+    let listing = card(7).listing(&TEST_SECRET).expect("listing");
     let c = submit(
         net.node(s),
         &mut seller,

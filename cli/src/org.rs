@@ -6,7 +6,7 @@ use carnet_client::api::{NodeApi, DEFAULT_API};
 use carnet_client::keyfile::MemberKey;
 use carnet_node::client::Submitted;
 use carnet_node::datadir::DataDir;
-use carnet_protocol::card::{dedup_key, normalise_email};
+use carnet_protocol::card::normalise_email;
 use carnet_protocol::{Genesis, Hash32, PublicKey};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -480,15 +480,13 @@ pub fn dispute(
 
 pub fn optout(admin: &AdminArgs, url: Option<&str>, email: &str, out: Out) -> anyhow::Result<()> {
     let api = admin.api(url)?;
-    let status = api.status()?;
-    let network = Hash32::from_hex(&status.network).context("node reports a bad network id")?;
     let email = normalise_email(email)?;
-    let key = dedup_key(&network, &email);
-    let s = api.admin_optout(&key)?;
+    // The node computes the dedup key: only org nodes hold the network secret.
+    let s = api.admin_optout(&email)?;
     report(
         out,
         "opt-out recorded; every node drops the listing and refuses the address",
         &s,
-        json!({ "dedup_key": key.to_hex() }),
+        json!({}),
     )
 }

@@ -210,6 +210,32 @@ impl NodeApi {
         )
     }
 
+    /// The dedup key of `request.email`, asked of the member's own org node with the
+    /// request signed by the member key.
+    pub fn dedup_key(
+        &self,
+        request: &carnet_protocol::dedup::DedupRequest,
+        signature: &[u8; 64],
+    ) -> Result<carnet_protocol::Hash32, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Issued {
+            dedup_key: String,
+        }
+        let issued: Issued = self.post(
+            "/v1/dedup-keys",
+            &json!({
+                "member": request.member.to_hex(),
+                "email": request.email,
+                "at_ms": request.at_ms,
+                "signature_hex": hex::encode(signature),
+            }),
+        )?;
+        carnet_protocol::Hash32::from_hex(&issued.dedup_key).ok_or_else(|| ApiError::Decode {
+            url: format!("{}/v1/dedup-keys", self.base),
+            reason: format!("dedup key {:?} is not 64 hex digits", issued.dedup_key),
+        })
+    }
+
     pub fn event(&self, id: &ContentId) -> Result<Option<EventHex>, ApiError> {
         self.get_opt(&format!("/v1/events/{id}"))
     }
@@ -343,10 +369,9 @@ impl NodeApi {
         )
     }
 
-    pub fn admin_optout(&self, dedup_key: &carnet_protocol::Hash32) -> Result<Submitted, ApiError> {
-        self.post(
-            "/v1/admin/optout",
-            &json!({ "dedup_key": dedup_key.to_hex() }),
-        )
+    /// Records an opt-out for `email`: the node computes its dedup key with the
+    /// network secret.
+    pub fn admin_optout(&self, email: &str) -> Result<Submitted, ApiError> {
+        self.post("/v1/admin/optout", &json!({ "email": email }))
     }
 }

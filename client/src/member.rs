@@ -196,11 +196,27 @@ impl Session {
         Ok(())
     }
 
+    /// The dedup key of `email`, from the member's org node: only org nodes hold the
+    /// network secret it is keyed by. An address listed by another member, or opted
+    /// out, is refused here, before anything is signed.
+    pub fn dedup_key(&self, email: &str) -> Result<Hash32, MemberError> {
+        let request = carnet_protocol::dedup::DedupRequest {
+            network: self.key.network,
+            member: self.public(),
+            email: email.to_owned(),
+            at_ms: carnet_node::now_ms(),
+        };
+        let signature = carnet_protocol::dedup::sign(&self.key.secret, &request);
+        Ok(self.api.dedup_key(&request, &signature)?)
+    }
+
     /// Publishes a new card: its listing (teaser and commitments) to everyone, the
     /// card itself only to the org node. Returns the listing id.
     pub fn contribute(&self, card: &Card) -> Result<(ContentId, Submitted), MemberError> {
+        card.check()
+            .map_err(|e| MemberError::Refused(e.to_string()))?;
         let listing = card
-            .listing(&self.key.network)
+            .listing_keyed(self.dedup_key(&card.email.value)?)
             .map_err(|e| MemberError::Refused(e.to_string()))?;
         let (ev, s) = self.publish(Payload::Contribute(Contribute { listing }), Some(card))?;
         if !is_void(&s) {
@@ -236,9 +252,13 @@ impl Session {
         let prepared = draft
             .prepare(region, salts)
             .map_err(|e| MemberError::Refused(e.to_string()))?;
+        prepared
+            .card
+            .check()
+            .map_err(|e| MemberError::Refused(e.to_string()))?;
         let new_listing = prepared
             .card
-            .listing(&self.key.network)
+            .listing_keyed(self.dedup_key(&prepared.card.email.value)?)
             .map_err(|e| MemberError::Refused(e.to_string()))?;
         let (_, s) = self.publish(
             Payload::Update(Update {
@@ -329,7 +349,7 @@ impl Session {
             .ok()
             .and_then(|b| from_canonical(&b, MAX_EVENT_BYTES).ok())
             .ok_or_else(|| MemberError::Malformed("listing".into()))?;
-        let first = card.verify_against(&current, &self.key.network);
+        let first = card.verify_against(&current);
         if first.is_ok() {
             return Ok(());
         }
@@ -339,7 +359,7 @@ impl Session {
                 .and_then(|b| SignedEvent::decode(&b, &self.key.network).ok());
             if let Some(ev) = original.filter(|e| e.id() == *listing_id) {
                 if let Payload::Contribute(c) = ev.payload() {
-                    if card.verify_against(&c.listing, &self.key.network).is_ok() {
+                    if card.verify_against(&c.listing).is_ok() {
                         return Ok(());
                     }
                 }

@@ -119,7 +119,9 @@ pub fn events() -> Vec<SignedEvent> {
         vec![],
     );
     let card = &cards()[0];
-    let listing = card.listing(&net).expect("valid card");
+    let listing = card
+        .listing(&carnet_protocol::card::NetworkSecret([0x4b; 32]))
+        .expect("valid card");
     let contribute = push(
         &mut alice,
         Payload::Contribute(Contribute {

@@ -350,6 +350,7 @@ fn routes() -> Routes {
     .post("/v1/events", submit_event)
     .get("/v1/events/{id}", get_event)
     .post("/v1/contributions", contribute)
+    .post("/v1/dedup-keys", post_dedup_key)
     .get("/v1/listings", search_listings)
     .get("/v1/listings/{id}", listing)
     .get("/v1/companies/{domain}", company)
@@ -429,7 +430,9 @@ impl From<IngestError> for ApiError {
             IngestError::NotMember(_) => StatusCode::FORBIDDEN,
             IngestError::DuplicateCard(_) => StatusCode::CONFLICT,
             IngestError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::ShuttingDown | IngestError::NoNetworkSecret => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         let code = e.code();
         ApiError::new(status, code, e.to_string())
@@ -985,6 +988,67 @@ async fn post_voucher(
     }))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DedupKeyBody {
+    member: String,
+    email: String,
+    at_ms: u64,
+    signature_hex: String,
+}
+
+#[derive(Serialize)]
+struct DedupKeyIssued {
+    dedup_key: String,
+}
+
+/// A member asks for the dedup key of an email to sign into its listing; the request
+/// is signed by the member key (docs/protocol.md, "Dedup-key requests").
+async fn post_dedup_key(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<DedupKeyBody>,
+) -> ApiResult<Json<DedupKeyIssued>> {
+    let member = parse_member(&body.member)?;
+    let signature: [u8; 64] = hex::decode(body.signature_hex.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ApiError::bad_hex("signature_hex"))?;
+    if body.email.len() > carnet_protocol::limits::MAX_EMAIL_BYTES {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+            "the email is longer than an email can be",
+        ));
+    }
+    let network = state.wait(state.client.status()).await??.network;
+    let request = carnet_protocol::dedup::DedupRequest {
+        network: Hash32::from_hex(&network).unwrap_or_default(),
+        member,
+        email: body.email,
+        at_ms: body.at_ms,
+    };
+    let key = state
+        .wait(state.client.dedup_key(request, signature))
+        .await??
+        .map_err(dedup_error)?;
+    Ok(Json(DedupKeyIssued {
+        dedup_key: key.to_hex(),
+    }))
+}
+
+fn dedup_error(e: crate::dedup::DedupError) -> ApiError {
+    use crate::dedup::DedupError as E;
+    let status = match &e {
+        E::BadSignature => StatusCode::UNAUTHORIZED,
+        E::NotMember(_) => StatusCode::FORBIDDEN,
+        E::OtherNetwork | E::Stale { .. } | E::Email(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        E::NoSecret => StatusCode::SERVICE_UNAVAILABLE,
+        E::Duplicate | E::OptedOut => StatusCode::CONFLICT,
+        E::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
+    };
+    ApiError::new(status, e.code(), e.to_string())
+}
+
 fn vouch_error(e: crate::vouch::VouchError) -> ApiError {
     use crate::vouch::VouchError as E;
     let status = match &e {
@@ -1154,7 +1218,12 @@ async fn admin_revoke(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OptOutBody {
-    dedup_key: String,
+    /// The person's email: the node computes its dedup key with the network secret.
+    #[serde(default)]
+    email: Option<String>,
+    /// Or the dedup key itself, as the listing shows it.
+    #[serde(default)]
+    dedup_key: Option<String>,
 }
 
 async fn admin_optout(
@@ -1162,8 +1231,22 @@ async fn admin_optout(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<OptOutBody>,
 ) -> ApiResult<Json<Submitted>> {
-    let dedup_key =
-        Hash32::from_hex(body.dedup_key.trim()).ok_or_else(|| ApiError::bad_hex("dedup_key"))?;
+    let dedup_key = match (body.email, body.dedup_key) {
+        (Some(email), None) => state
+            .wait(state.client.org_dedup_key(email))
+            .await??
+            .map_err(dedup_error)?,
+        (None, Some(key)) => {
+            Hash32::from_hex(key.trim()).ok_or_else(|| ApiError::bad_hex("dedup_key"))?
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "give exactly one of email and dedup_key",
+            ))
+        }
+    };
     submit_as_org(&state, Payload::OptOut(OptOut { dedup_key })).await
 }
 

@@ -33,6 +33,9 @@ pub enum IngestError {
     /// A contribution from someone this org does not hold cards for.
     #[error("not a member of this org ({0})")]
     NotMember(String),
+    /// A contribution to a node that cannot check dedup keys yet.
+    #[error("this node has not received the network secret from another org's node yet, so it cannot check the card's dedup key; try again once it has peers")]
+    NoNetworkSecret,
     #[error("storage failed: {0}")]
     Storage(String),
     #[error("the node is shutting down")]
@@ -49,6 +52,7 @@ impl IngestError {
             IngestError::NotMember(_) => "not_member",
             IngestError::DuplicateCard(_) => "duplicate_card",
             IngestError::OptedOut => "opted_out",
+            IngestError::NoNetworkSecret => "no_network_secret",
             IngestError::Storage(_) => "storage",
             IngestError::ShuttingDown => "shutting_down",
         }
@@ -159,6 +163,10 @@ pub struct NodeStatus {
     /// (a full disk): the node refuses writes meanwhile. None when healthy.
     #[serde(default)]
     pub storage_error: Option<String>,
+    /// Whether this node holds the network secret (docs/protocol.md, "Network
+    /// secret"); until it does it cannot take contributions.
+    #[serde(default)]
+    pub network_secret: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,6 +306,17 @@ pub enum Command {
     Status {
         reply: oneshot::Sender<NodeStatus>,
     },
+    /// A member's dedup-key request (see [`crate::dedup`]).
+    DedupKey {
+        request: carnet_protocol::dedup::DedupRequest,
+        signature: [u8; 64],
+        reply: oneshot::Sender<Result<carnet_protocol::Hash32, crate::dedup::DedupError>>,
+    },
+    /// The dedup key of an email, for the org's own use (an opt-out).
+    OrgDedupKey {
+        email: String,
+        reply: oneshot::Sender<Result<carnet_protocol::Hash32, crate::dedup::DedupError>>,
+    },
     /// The ledger checks of a voucher request, before its message is read.
     VouchPrecheck {
         reporter: PublicKey,
@@ -419,6 +438,27 @@ impl Client {
 
     pub async fn status(&self) -> Result<NodeStatus, Closed> {
         self.ask(|reply| Command::Status { reply }).await
+    }
+
+    pub async fn dedup_key(
+        &self,
+        request: carnet_protocol::dedup::DedupRequest,
+        signature: [u8; 64],
+    ) -> Result<Result<carnet_protocol::Hash32, crate::dedup::DedupError>, Closed> {
+        self.ask(|reply| Command::DedupKey {
+            request,
+            signature,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn org_dedup_key(
+        &self,
+        email: String,
+    ) -> Result<Result<carnet_protocol::Hash32, crate::dedup::DedupError>, Closed> {
+        self.ask(|reply| Command::OrgDedupKey { email, reply })
+            .await
     }
 
     pub async fn vouch_precheck(

@@ -4,6 +4,7 @@
 //! owner-only permissions and never overwritten; the genesis is stored as its
 //! canonical bytes, the form whose hash is the network id.
 
+use carnet_protocol::card::NetworkSecret;
 use carnet_protocol::genesis::{Genesis, GenesisError, OrgEntry, Rules};
 use carnet_protocol::{NetworkId, PublicKey, SecretKey};
 use std::fs;
@@ -16,6 +17,11 @@ pub const GENESIS_FILE: &str = "genesis.bin";
 /// current one until a quorum of orgs has voted for the rotation and the operator
 /// moves it over `org.key`.
 pub const NEXT_ORG_KEY_FILE: &str = "org.key.next";
+
+/// The network secret dedup keys are keyed by (docs/protocol.md, "Network secret"),
+/// hex, owner-only. The founding org's node writes it with the genesis; every other
+/// org's node receives it from a peer once admitted and keeps it here.
+pub const NETWORK_SECRET_FILE: &str = "network.secret";
 
 #[derive(Debug, Error)]
 pub enum DataDirError {
@@ -36,6 +42,8 @@ pub enum DataDirError {
     Missing { path: PathBuf },
     #[error("no data directory given and no home directory to put one in; pass --data-dir")]
     NoDefault,
+    #[error("{path} holds another network secret than the one offered; a network has one secret, so the file is kept")]
+    OtherSecret { path: PathBuf },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
@@ -51,6 +59,8 @@ pub struct DataDir {
     pub path: PathBuf,
     pub org_key: SecretKey,
     pub genesis: Genesis,
+    /// None until a peer has sent it (see [`NETWORK_SECRET_FILE`]).
+    pub network_secret: Option<NetworkSecret>,
 }
 
 /// `$XDG_DATA_HOME/carnet` (or the platform's equivalent).
@@ -106,6 +116,8 @@ impl DataDir {
                 now_ms,
             )?;
             write_new_private(&genesis_path, &g.to_bytes())?;
+            // Founding the network: its secret is born here, with the genesis.
+            save_network_secret(path, &NetworkSecret(random_seed()?))?;
             g
         };
         tighten(path)?;
@@ -113,6 +125,7 @@ impl DataDir {
             path: path.to_owned(),
             org_key,
             genesis,
+            network_secret: read_network_secret(path)?,
         })
     }
 
@@ -136,6 +149,7 @@ impl DataDir {
             path: path.to_owned(),
             org_key,
             genesis,
+            network_secret: read_network_secret(path)?,
         })
     }
 
@@ -156,6 +170,7 @@ impl DataDir {
             path: path.to_owned(),
             org_key: org_key.clone(),
             genesis: genesis.clone(),
+            network_secret: None,
         })
     }
 
@@ -177,6 +192,30 @@ impl DataDir {
 
     pub fn network(&self) -> NetworkId {
         self.genesis.network_id()
+    }
+}
+
+/// The network secret in the data directory at `dir`, if it has one.
+pub fn read_network_secret(dir: &Path) -> Result<Option<NetworkSecret>, DataDirError> {
+    let path = dir.join(NETWORK_SECRET_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(NetworkSecret(read_key(&path)?.seed())))
+}
+
+/// Keeps the network secret in the data directory at `dir`, owner-only. Writing the
+/// one already there is a no-op; another one is refused: a network has one secret.
+pub fn save_network_secret(dir: &Path, secret: &NetworkSecret) -> Result<(), DataDirError> {
+    match read_network_secret(dir)? {
+        Some(s) if &s == secret => Ok(()),
+        Some(_) => Err(DataDirError::OtherSecret {
+            path: dir.join(NETWORK_SECRET_FILE),
+        }),
+        None => write_new_private(
+            &dir.join(NETWORK_SECRET_FILE),
+            hex::encode(secret.0).as_bytes(),
+        ),
     }
 }
 
@@ -239,6 +278,38 @@ mod tests {
         assert_eq!(a.org(), b.org());
         assert_eq!(a.network(), b.network());
         assert!(b.genesis.is_founder(&b.org()));
+    }
+
+    #[test]
+    fn the_founder_writes_the_network_secret_a_joiner_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = DataDir::open_or_init(dir.path(), "Acme", 1).unwrap();
+        let secret = a.network_secret.clone().expect("a founder has the secret");
+        let again = DataDir::open(dir.path()).unwrap();
+        assert_eq!(again.network_secret, Some(secret.clone()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(NETWORK_SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Another secret is never written over it; the same one is a no-op.
+        save_network_secret(dir.path(), &secret).unwrap();
+        assert!(matches!(
+            save_network_secret(dir.path(), &NetworkSecret([9; 32])),
+            Err(DataDirError::OtherSecret { .. })
+        ));
+        assert_eq!(read_network_secret(dir.path()).unwrap(), Some(secret));
+
+        // An org joining an existing network has none until a peer sends it.
+        let joiner = tempfile::tempdir().unwrap();
+        let key = SecretKey::from_seed([7; 32]);
+        let j = DataDir::create(joiner.path(), &key, &a.genesis).unwrap();
+        assert_eq!(j.network_secret, None);
+        assert_eq!(DataDir::open(joiner.path()).unwrap().network_secret, None);
     }
 
     #[cfg(unix)]

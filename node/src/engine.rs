@@ -45,6 +45,10 @@ pub struct Engine {
     /// Why the last write to the store failed, while it has not succeeded since: the
     /// node is unhealthy and refuses writes until the store takes one again.
     pub(crate) storage_fault: Option<String>,
+    /// The network secret dedup keys are keyed by, once this node has it (see `dedup`).
+    pub(crate) secret: Option<carnet_protocol::card::NetworkSecret>,
+    /// Listed-or-opted-out answers each member got today (see `dedup`).
+    pub(crate) dedup_misses: crate::dedup::MissQuota,
 }
 
 /// Default of [`Engine::snapshot_min_events`]: at ~27 µs to verify and apply an event,
@@ -222,6 +226,8 @@ impl Engine {
             last_tick_clock: 0,
             idle_ticks: 0,
             storage_fault: None,
+            secret: None,
+            dedup_misses: Default::default(),
             snapshot_events: resumed.map(|(_, applied)| applied),
             completions: Completions::default(),
             snapshot_min_events: DEFAULT_SNAPSHOT_MIN_EVENTS,
@@ -1188,7 +1194,7 @@ mod tests {
             let c = member
                 .sign(
                     Payload::Contribute(Contribute {
-                        listing: card.listing(&net).unwrap(),
+                        listing: card.listing(&crate::test_support::SECRET).unwrap(),
                     }),
                     vec![],
                     e.ledger().max_lamport(),
@@ -1276,7 +1282,7 @@ mod tests {
         let c = seller
             .sign(
                 Payload::Contribute(Contribute {
-                    listing: card.listing(&net).unwrap(),
+                    listing: card.listing(&crate::test_support::SECRET).unwrap(),
                 }),
                 vec![],
                 e0.ledger().max_lamport(),

@@ -13,6 +13,7 @@ use crate::network::{
 };
 use crate::peers::{check_hello, peer_of, AddressBook, Admission, Refusal};
 use crate::pending::PendingPool;
+use carnet_protocol::card::NetworkSecret;
 use carnet_protocol::ContentId;
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
@@ -110,6 +111,8 @@ pub struct EventLoop {
     banned: HashMap<PeerId, std::time::Instant>,
     /// This node's proof of its org, shown to every peer.
     hello: Hello,
+    /// Where a network secret received from a peer is kept.
+    data_dir: std::path::PathBuf,
     /// Which connected peers proved they serve an org of the network.
     admission: Admission,
     /// Known peers, redialled while not connected, saved in the data directory.
@@ -177,6 +180,8 @@ pub struct Timing {
 pub struct Peering {
     pub hello: Hello,
     pub book: AddressBook,
+    /// The data directory, where a network secret received from a peer is kept.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Where the loop reports to: metrics and ingest notifications.
@@ -196,7 +201,11 @@ impl EventLoop {
         observers: Observers,
     ) -> (Self, watch::Receiver<SyncStats>) {
         let Observers { metrics, ingested } = observers;
-        let Peering { hello, book } = peering;
+        let Peering {
+            hello,
+            book,
+            data_dir,
+        } = peering;
         let topic = events_topic(&engine.network());
         let (stats_tx, stats_rx) = watch::channel(SyncStats::default());
         (
@@ -224,6 +233,7 @@ impl EventLoop {
                 offences: HashMap::new(),
                 banned: HashMap::new(),
                 hello,
+                data_dir,
                 admission: Admission::default(),
                 book,
                 announced: HashMap::new(),
@@ -661,8 +671,20 @@ impl EventLoop {
                     finalized_bound: self.engine.finalized_bound(),
                     snapshot_events: self.engine.snapshot_events(),
                     storage_error: self.engine.storage_fault.clone(),
+                    network_secret: self.engine.network_secret().is_some(),
                 };
                 let _ = reply.send(status);
+            }
+            Command::DedupKey {
+                request,
+                signature,
+                reply,
+            } => {
+                let now = crate::now_ms();
+                let _ = reply.send(self.engine.answer_dedup(&request, &signature, now));
+            }
+            Command::OrgDedupKey { email, reply } => {
+                let _ = reply.send(self.engine.org_dedup_key(&email));
             }
             Command::VouchPrecheck {
                 reporter,
@@ -1076,7 +1098,10 @@ impl EventLoop {
                     let reply = match self.check_hello(&request, &peer) {
                         Ok(org) => {
                             self.admit(peer, org);
-                            HelloReply::Welcome(self.hello.clone())
+                            HelloReply::Welcome {
+                                hello: self.hello.clone(),
+                                secret: self.engine.network_secret().map(|s| s.0),
+                            }
                         }
                         Err(refusal) => {
                             self.refuse(peer, &refusal);
@@ -1091,10 +1116,17 @@ impl EventLoop {
                         .send_response(channel, reply);
                 }
                 request_response::Message::Response { response, .. } => match response {
-                    HelloReply::Welcome(hello) => match self.check_hello(&hello, &peer) {
-                        Ok(org) => self.admit(peer, org),
-                        Err(refusal) => self.refuse(peer, &refusal),
-                    },
+                    HelloReply::Welcome { hello, secret } => {
+                        match self.check_hello(&hello, &peer) {
+                            Ok(org) => {
+                                self.admit(peer, org);
+                                if let Some(secret) = secret {
+                                    self.take_secret(peer, NetworkSecret(secret));
+                                }
+                            }
+                            Err(refusal) => self.refuse(peer, &refusal),
+                        }
+                    }
                     HelloReply::Refused(reason) => {
                         tracing::warn!(%peer, %reason, "a peer refused this node");
                         let _ = self.swarm.disconnect_peer_id(peer);
@@ -1108,6 +1140,25 @@ impl EventLoop {
             }
             request_response::Event::ResponseSent { .. }
             | request_response::Event::InboundFailure { .. } => {}
+        }
+    }
+
+    /// A network secret from an admitted peer: kept if this node has none yet. A
+    /// node never replaces its secret; another one from a peer is logged.
+    fn take_secret(&mut self, peer: PeerId, secret: NetworkSecret) {
+        match self.engine.network_secret() {
+            Some(mine) if *mine == secret => {}
+            Some(_) => {
+                tracing::error!(%peer, "a peer sent another network secret than this node's; kept this node's")
+            }
+            None => {
+                if let Err(e) = crate::datadir::save_network_secret(&self.data_dir, &secret) {
+                    tracing::error!(error = %e, "cannot keep the network secret");
+                    return;
+                }
+                self.engine.set_network_secret(secret);
+                tracing::info!(%peer, "received the network secret: contributions can be taken");
+            }
         }
     }
 

@@ -50,7 +50,10 @@ impl Engine {
                 return Err(IngestError::DuplicateCard(format!("listing {existing}")));
             }
         }
-        card.verify_against(listing, &self.network)
+        card.verify_against(listing)
+            .map_err(|e| IngestError::Card(e.to_string()))?;
+        let secret = self.secret.as_ref().ok_or(IngestError::NoNetworkSecret)?;
+        card.verify_dedup_key(listing, secret)
             .map_err(|e| IngestError::Card(e.to_string()))?;
         let storage = |e: crate::store::StoreError| IngestError::Storage(e.to_string());
         let previous = self
@@ -317,7 +320,7 @@ mod tests {
         let contribute = |a: &mut Author, c: &Card, clock: u64| {
             a.sign(
                 Payload::Contribute(Contribute {
-                    listing: c.listing(&net).unwrap(),
+                    listing: c.listing(&crate::test_support::SECRET).unwrap(),
                 }),
                 vec![],
                 clock,

@@ -8,6 +8,7 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod datadir;
+pub mod dedup;
 pub mod engine;
 pub mod event_loop;
 pub mod holder;

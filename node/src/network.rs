@@ -101,8 +101,13 @@ impl Hello {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HelloReply {
-    /// The answering node's own hello: the peer was admitted.
-    Welcome(Hello),
+    /// The answering node's own hello: the peer was admitted. With it, the network
+    /// secret, if the answering node has it: only a peer proven to serve a current org
+    /// is sent it (docs/protocol.md, "Network secret").
+    Welcome {
+        hello: Hello,
+        secret: Option<[u8; 32]>,
+    },
     /// Why the peer is not served; the connection is closed after this.
     Refused(String),
 }

@@ -121,6 +121,14 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         e => e,
     })?;
     engine.snapshot_min_events = config.snapshot_min_events.max(1);
+    match dir.network_secret.clone() {
+        Some(secret) => {
+            engine.set_network_secret(secret);
+        }
+        None => tracing::warn!(
+            "no network secret yet: contributions wait until an admitted peer sends it"
+        ),
+    }
     tracing::info!(
         events = reopened.events,
         from_snapshot = reopened.from_snapshot,
@@ -175,7 +183,11 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
             pending_ttl: Duration::from_millis(config.pending_ttl_ms.max(100)),
             max_pending_per_peer: config.max_pending_per_peer.max(1),
         },
-        Peering { hello, book },
+        Peering {
+            hello,
+            book,
+            data_dir: dir.path.clone(),
+        },
         Observers {
             metrics: metrics.clone(),
             ingested: ingested.clone(),

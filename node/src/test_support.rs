@@ -2,11 +2,14 @@
 
 use crate::engine::Engine;
 use crate::store::Store;
-use carnet_protocol::card::Card;
+use carnet_protocol::card::{Card, NetworkSecret};
 use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
 use carnet_protocol::payload::{Availability, Opening, Teaser};
 use carnet_protocol::SecretKey;
 use std::path::Path;
+
+/// The network secret of the tests' networks.
+pub const SECRET: NetworkSecret = NetworkSecret([0x6b; 32]);
 
 /// A card with only an email, at Acme.
 pub fn card(email: &str) -> Card {
@@ -37,7 +40,8 @@ pub fn card(email: &str) -> Card {
 pub fn one_org_engine(dir: &Path) -> (Engine, Genesis, SecretKey) {
     let (genesis, org) = one_org_genesis();
     let store = Store::open(&dir.join("events.redb"), genesis.network_id()).unwrap();
-    let engine = Engine::open(store, genesis.clone(), org.clone()).unwrap();
+    let mut engine = Engine::open(store, genesis.clone(), org.clone()).unwrap();
+    engine.set_network_secret(SECRET);
     (engine, genesis, org)
 }
 

@@ -185,6 +185,7 @@ fn answer(cmd: Command) -> Command {
                 finalized_bound: None,
                 snapshot_events: Some(8),
                 storage_error: None,
+                network_secret: true,
             });
             Command::Status { reply: used() }
         }
@@ -227,6 +228,30 @@ fn answer(cmd: Command) -> Command {
             Command::PutEvidence { raw, reply: used() }
         }
         // Purchase 0x66.. is not this org's member's; any other is vouched for.
+        Command::DedupKey {
+            request,
+            signature,
+            reply,
+        } => {
+            let result = if request.email == "listed@acme.example" {
+                Err(carnet_node::dedup::DedupError::Duplicate)
+            } else {
+                Ok(Hash32::of(request.email.as_bytes()))
+            };
+            let _ = reply.send(result);
+            Command::DedupKey {
+                request,
+                signature,
+                reply: used(),
+            }
+        }
+        Command::OrgDedupKey { email, reply } => {
+            let _ = reply.send(Ok(Hash32::of(email.as_bytes())));
+            Command::OrgDedupKey {
+                email,
+                reply: used(),
+            }
+        }
         Command::VouchPrecheck {
             reporter,
             purchase_id,
@@ -761,6 +786,77 @@ async fn vouchers_are_signed_only_for_a_bounce_of_the_cards_address() {
 }
 
 #[tokio::test]
+async fn dedup_keys_are_asked_with_a_signed_request_and_refusals_keep_the_key() {
+    bounded(async {
+        let (api, log) = Api::with_fake_loop().await;
+        let req = |email: &str, sig: String| {
+            json!({
+                "member": member().to_hex(),
+                "email": email,
+                "at_ms": 1_700_000_000_000u64,
+                "signature_hex": sig,
+            })
+        };
+        let sig = hex::encode([5u8; 64]);
+        let (status, body) = api
+            .post_json(
+                "/v1/dedup-keys",
+                &req("ada@acme.example", sig.clone()),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["dedup_key"], Hash32::of(b"ada@acme.example").to_hex());
+        // The loop got the request as signed, for the node's network.
+        let asked = log
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|c| match c {
+                Command::DedupKey {
+                    request, signature, ..
+                } => Some((request.clone(), *signature)),
+                _ => None,
+            })
+            .expect("asked the loop");
+        assert_eq!(asked.0.member, member());
+        assert_eq!(asked.0.network, Hash32::of(b"net"));
+        assert_eq!(asked.0.at_ms, 1_700_000_000_000);
+        assert_eq!(asked.1, [5u8; 64]);
+        // A listed address: 409 without a key.
+        let (status, body) = api
+            .post_json(
+                "/v1/dedup-keys",
+                &req("listed@acme.example", sig.clone()),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["error"]["code"], "duplicate_card");
+        assert!(body.get("dedup_key").is_none());
+        // Malformed signatures and oversized emails never reach the loop.
+        let before = log.lock().unwrap().len();
+        let (status, body) = api
+            .post_json(
+                "/v1/dedup-keys",
+                &req("ada@acme.example", "00".into()),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let long = format!("{}@acme.example", "a".repeat(300));
+        let (status, body) = api
+            .post_json("/v1/dedup-keys", &req(&long, sig), None)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_email");
+        assert_eq!(log.lock().unwrap().len(), before);
+        api.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn evidence_and_audit_routes() {
     bounded(async {
         let (api, log) = Api::with_fake_loop().await;
@@ -893,6 +989,13 @@ async fn admin_calls_sign_payloads_as_the_org() {
                 "/v1/admin/optout",
                 json!({"dedup_key": dedup.to_hex()}),
                 Payload::OptOut(carnet_protocol::payload::OptOut { dedup_key: dedup }),
+            ),
+            (
+                "/v1/admin/optout",
+                json!({"email": "jane@acme.example"}),
+                Payload::OptOut(carnet_protocol::payload::OptOut {
+                    dedup_key: Hash32::of(b"jane@acme.example"),
+                }),
             ),
             (
                 "/v1/admin/dispute",
@@ -1091,6 +1194,18 @@ async fn admin_calls_validate_their_input() {
                 json!({"dedup": key}),
                 bad,
                 "invalid_json",
+            ),
+            (
+                "/v1/admin/optout",
+                json!({"email": "jane@acme.example", "dedup_key": key}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+            ),
+            (
+                "/v1/admin/optout",
+                json!({}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
             ),
         ];
         for (path, body, status, code) in cases {

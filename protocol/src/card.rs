@@ -6,7 +6,7 @@
 //! listed, and a reporter can prove which address bounced without trusting anyone.
 
 use crate::encoding::{from_canonical, to_canonical, EncodingError};
-use crate::hash::{context, ContentId, Hash32, NetworkId};
+use crate::hash::{context, ContentId, Hash32};
 use crate::limits::{MAX_EMAIL_BYTES, MAX_PHONE_BYTES, MAX_POSTAL_BYTES, MAX_SEALED_CARD_BYTES};
 use crate::payload::{Listing, Opening, Teaser};
 use crate::text::{check_text, TextError};
@@ -85,13 +85,25 @@ pub fn commit_phone(opening: &Opening) -> Hash32 {
     )
 }
 
-/// Dedup key: BLAKE3 derive-key("carnet v1 dedup key", network id || normalised email).
-/// Unsalted on purpose, so the same address always collides; keyed by the network so a
-/// key says nothing outside it.
-pub fn dedup_key(network: &NetworkId, normalised_email: &str) -> Hash32 {
+/// The network's dedup secret: 32 random bytes that the network's org nodes hold and
+/// nobody else (docs/protocol.md, "Network secret"). Dedup keys are keyed by it, so a
+/// teaser's name and company domain do not let anyone test a guess of the address.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NetworkSecret(pub [u8; 32]);
+
+impl std::fmt::Debug for NetworkSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NetworkSecret(..)")
+    }
+}
+
+/// Dedup key: BLAKE3 derive-key("carnet v4 dedup key", network secret || normalised
+/// email). Unsalted on purpose, so the same address always collides; keyed by the
+/// network secret, so only an org node can compute one.
+pub fn dedup_key(secret: &NetworkSecret, normalised_email: &str) -> Hash32 {
     Hash32::derive(
         context::DEDUP_KEY,
-        &[network.as_bytes(), normalised_email.as_bytes()],
+        &[&secret.0, normalised_email.as_bytes()],
     )
 }
 
@@ -121,22 +133,31 @@ impl Card {
         Ok(())
     }
 
-    /// The public listing for this card in `network`.
-    pub fn listing(&self, network: &NetworkId) -> Result<Listing, CardError> {
+    /// The public listing for this card, computing its dedup key with the network
+    /// secret (an org node's view).
+    pub fn listing(&self, secret: &NetworkSecret) -> Result<Listing, CardError> {
+        self.listing_keyed(dedup_key(secret, &self.email.value))
+    }
+
+    /// The public listing for this card with a dedup key its org node computed (a
+    /// member's view: members do not hold the network secret).
+    pub fn listing_keyed(&self, dedup_key: Hash32) -> Result<Listing, CardError> {
         self.check()?;
         let listing = Listing {
             teaser: self.teaser.clone(),
             email_commitment: commit_email(&self.email),
             phone_commitment: self.phone.as_ref().map(commit_phone),
-            dedup_key: dedup_key(network, &self.email.value),
+            dedup_key,
         };
         listing.check()?;
         Ok(listing)
     }
 
-    /// Checks that this card is the one `listing` committed to.
-    pub fn verify_against(&self, listing: &Listing, network: &NetworkId) -> Result<(), CardError> {
-        let mine = self.listing(network)?;
+    /// Checks that this card is the one `listing` committed to: the teaser and both
+    /// commitments. The dedup key is not checked: only an org node can compute it
+    /// (see [`Card::verify_dedup_key`]).
+    pub fn verify_against(&self, listing: &Listing) -> Result<(), CardError> {
+        let mine = self.listing_keyed(listing.dedup_key)?;
         if mine.teaser != listing.teaser {
             return Err(CardError::Mismatch("teaser differs"));
         }
@@ -150,7 +171,17 @@ impl Card {
                 "direct line does not open the phone commitment",
             ));
         }
-        if mine.dedup_key != listing.dedup_key {
+        Ok(())
+    }
+
+    /// The org node's check before it holds a card: the listing's dedup key is that of
+    /// the card's email under the network secret.
+    pub fn verify_dedup_key(
+        &self,
+        listing: &Listing,
+        secret: &NetworkSecret,
+    ) -> Result<(), CardError> {
+        if dedup_key(secret, &self.email.value) != listing.dedup_key {
             return Err(CardError::Mismatch("dedup key is not that of the email"));
         }
         Ok(())

@@ -73,7 +73,7 @@ pub type NetworkId = Hash32;
 pub mod context {
     pub const EMAIL_COMMITMENT: &str = "carnet v1 commitment email";
     pub const PHONE_COMMITMENT: &str = "carnet v1 commitment phone";
-    pub const DEDUP_KEY: &str = "carnet v1 dedup key";
+    pub const DEDUP_KEY: &str = "carnet v4 dedup key";
     pub const DELIVER_KEY: &str = "carnet v1 deliver key";
     pub const EVIDENCE: &str = "carnet v1 evidence";
 }

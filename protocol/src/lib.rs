@@ -7,6 +7,7 @@
 pub mod author;
 pub mod card;
 pub mod chain;
+pub mod dedup;
 pub mod encoding;
 pub mod event;
 pub mod genesis;

@@ -4,13 +4,15 @@
 //! feature: production code never needs it.
 
 use crate::author::Author;
-use crate::card::{recipient_public, Card};
+use crate::card::{recipient_public, Card, NetworkSecret};
 use crate::genesis::{Genesis, OrgEntry, Rules};
 use crate::hash::{ContentId, Hash32};
 use crate::payload::*;
 use crate::{SecretKey, SignedEvent};
 
 const ORGS: usize = 4;
+/// The network secret behind the workload's dedup keys.
+pub const WORKLOAD_SECRET: NetworkSecret = NetworkSecret([0x57; 32]);
 const MEMBERS: usize = 2000;
 /// Members enrolled at the start who never sign: what a bench needs to write a late
 /// event (a first event with a clock just above its Enroll, below nearly everything).
@@ -165,7 +167,7 @@ pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
         let ev = match rng.next(10) {
             0..=3 => {
                 cards += 1;
-                let listing = card(cards).listing(&net).expect("listing");
+                let listing = card(cards).listing(&WORKLOAD_SECRET).expect("listing");
                 let ev = members[m]
                     .sign(
                         Payload::Contribute(Contribute { listing }),

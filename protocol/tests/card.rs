@@ -66,7 +66,7 @@ proptest! {
     #[test]
     fn strategy_cards_are_valid(card in card()) {
         prop_assert_eq!(card.check(), Ok(()));
-        let listing = card.listing(&network()).unwrap();
+        let listing = card.listing(&secret()).unwrap();
         prop_assert_eq!(listing.check(), Ok(()));
     }
 
@@ -87,7 +87,7 @@ proptest! {
         prop_assert_eq!(deliver.check(), Ok(()));
         let opened = open_card(&sealed, &ephemeral, recipient_secret, &purchase).unwrap();
         prop_assert_eq!(&opened, &card);
-        prop_assert_eq!(opened.verify_against(&card.listing(&network()).unwrap(), &network()), Ok(()));
+        prop_assert_eq!(opened.verify_against(&card.listing(&secret()).unwrap()), Ok(()));
     }
 
     #[test]
@@ -289,7 +289,7 @@ fn seal_refuses_an_invalid_card() {
     for c in cards {
         let e = seal_card(&c, &recipient, [0x24; 32], &purchase).unwrap_err();
         assert_eq!(c.check(), Err(e.clone()), "{c:?}");
-        assert_eq!(c.listing(&network()), Err(e));
+        assert_eq!(c.listing(&secret()), Err(e));
     }
 }
 
@@ -382,10 +382,9 @@ proptest! {
         other_phone in phone(),
         other_key in hash(),
     ) {
-        let net = network();
-        let listing = card.listing(&net).unwrap();
-        prop_assert_eq!(card.verify_against(&listing, &net), Ok(()));
-        prop_assert_eq!(listing.dedup_key, dedup_key(&net, &card.email.value));
+        let listing = card.listing(&secret()).unwrap();
+        prop_assert_eq!(card.verify_against(&listing), Ok(()));
+        prop_assert_eq!(listing.dedup_key, dedup_key(&secret(), &card.email.value));
         prop_assert_eq!(listing.email_commitment, commit_email(&card.email));
         prop_assert_eq!(listing.phone_commitment, card.phone.as_ref().map(commit_phone));
 
@@ -393,55 +392,92 @@ proptest! {
         if other.teaser != card.teaser {
             let mut l = listing.clone();
             l.teaser = other.teaser.clone();
-            prop_assert_eq!(mismatch(card.verify_against(&l, &net)), "teaser differs");
+            prop_assert_eq!(mismatch(card.verify_against(&l)), "teaser differs");
         }
         // The card carries another email, or the same email with another salt.
         if other.email.value != card.email.value {
             let mut c = card.clone();
             c.email.value = other.email.value.clone();
-            prop_assert_eq!(mismatch(c.verify_against(&listing, &net)), "email does not open the email commitment");
+            prop_assert_eq!(mismatch(c.verify_against(&listing)), "email does not open the email commitment");
         }
         if salt != card.email.salt {
             let mut c = card.clone();
             c.email.salt = salt;
-            prop_assert_eq!(mismatch(c.verify_against(&listing, &net)), "email does not open the email commitment");
+            prop_assert_eq!(mismatch(c.verify_against(&listing)), "email does not open the email commitment");
         }
         // Another direct line, or another salt for it.
         if let Some(p) = &card.phone {
             let mut c = card.clone();
             c.phone.as_mut().unwrap().value = other_phone.clone();
             if other_phone != p.value {
-                prop_assert_eq!(mismatch(c.verify_against(&listing, &net)), "direct line does not open the phone commitment");
+                prop_assert_eq!(mismatch(c.verify_against(&listing)), "direct line does not open the phone commitment");
             }
             let mut c = card.clone();
             c.phone.as_mut().unwrap().salt = salt;
             if salt != p.salt {
-                prop_assert_eq!(mismatch(c.verify_against(&listing, &net)), "direct line does not open the phone commitment");
+                prop_assert_eq!(mismatch(c.verify_against(&listing)), "direct line does not open the phone commitment");
             }
         }
-        // Another dedup key in the listing, or the listing of another network.
+        // Another dedup key in the listing: the card still opens it (buyers cannot
+        // compute dedup keys), but an org node holding the secret sees it is wrong.
+        let secret = secret();
+        prop_assert_eq!(card.verify_dedup_key(&listing, &secret), Ok(()));
         if other_key != listing.dedup_key {
             let mut l = listing.clone();
             l.dedup_key = other_key;
-            prop_assert_eq!(mismatch(card.verify_against(&l, &net)), "dedup key is not that of the email");
+            prop_assert_eq!(card.verify_against(&l), Ok(()));
+            prop_assert_eq!(mismatch(card.verify_dedup_key(&l, &secret)), "dedup key is not that of the email");
         }
-        let elsewhere = Hash32::of(b"another network");
-        prop_assert_eq!(mismatch(card.verify_against(&listing, &elsewhere)), "dedup key is not that of the email");
-        prop_assert_eq!(card.verify_against(&card.listing(&elsewhere).unwrap(), &elsewhere), Ok(()));
+        let elsewhere = NetworkSecret([0xee; 32]);
+        prop_assert_eq!(mismatch(card.verify_dedup_key(&listing, &elsewhere)), "dedup key is not that of the email");
     }
+}
+
+/// The attack of issue 13: the teaser gives the name and the company domain, so an
+/// outsider guesses a handful of addresses. Under protocol 3 the dedup key was a hash
+/// of the network id (public) and the email, and the right guess matched it; keyed
+/// by the network secret, no guess can be checked without the secret.
+#[test]
+fn a_guessed_email_cannot_be_tested_against_a_listing_without_the_secret() {
+    let card = sample_card();
+    let listing = card.listing(&secret()).unwrap();
+    let guesses = [
+        "Ada.Lovelace@engines.example",
+        "ada.lovelace@engines.example",
+        "a.lovelace@engines.example",
+        "alovelace@engines.example",
+        "ada@engines.example",
+        "lovelace@engines.example",
+        "ada_lovelace@engines.example",
+    ];
+    assert!(guesses.contains(&card.email.value.as_str()));
+    let net = network();
+    for g in guesses {
+        // What an outsider can compute: anything from public values and the guess.
+        let unkeyed = Hash32::derive("carnet v1 dedup key", &[net.as_bytes(), g.as_bytes()]);
+        let keyed_by_id = dedup_key(&NetworkSecret(net.0), g);
+        assert_ne!(unkeyed, listing.dedup_key);
+        assert_ne!(keyed_by_id, listing.dedup_key);
+        assert_ne!(Hash32::of(g.as_bytes()), listing.dedup_key);
+    }
+    // The org node, holding the secret, does recognise the address.
+    assert_eq!(dedup_key(&secret(), &card.email.value), listing.dedup_key);
 }
 
 #[test]
 fn dedup_key_is_per_address_and_network() {
-    let net = network();
-    let a = dedup_key(&net, "ada@engines.example");
-    assert_eq!(a, dedup_key(&net, "ada@engines.example"));
+    let secret = secret();
+    let a = dedup_key(&secret, "ada@engines.example");
+    assert_eq!(a, dedup_key(&secret, "ada@engines.example"));
     assert_ne!(
         a,
-        dedup_key(&net, "Ada@engines.example"),
+        dedup_key(&secret, "Ada@engines.example"),
         "local part is case-sensitive"
     );
-    assert_ne!(a, dedup_key(&Hash32::of(b"other"), "ada@engines.example"));
+    assert_ne!(
+        a,
+        dedup_key(&NetworkSecret([0xee; 32]), "ada@engines.example")
+    );
     // Salted commitments: same email, different salts, different commitments.
     let o = |salt| Opening {
         value: "ada@engines.example".into(),

@@ -52,7 +52,7 @@ fn update_earns_at_most_once_per_30_days() {
     let c = w.contribute(seller, 1, None);
     let mut card = w.card(1, None);
     card.teaser.title = "CEO".into();
-    let listing = card.listing(&w.network).unwrap();
+    let listing = card.listing(&w.secret).unwrap();
     let upd = |w: &mut World, listing: &Listing| {
         w.member_event(
             seller,
@@ -500,7 +500,7 @@ fn unenrolled_keys_and_members_posing_as_orgs_are_void() {
 fn opt_out_erases_the_listing_and_refuses_the_key() {
     let (mut w, seller, buyer) = market();
     let c = w.contribute(seller, 1, None);
-    let key = w.card(1, None).listing(&w.network).unwrap().dedup_key;
+    let key = w.card(1, None).listing(&w.secret).unwrap().dedup_key;
     w.org_event(1, Payload::OptOut(OptOut { dedup_key: key }), vec![]);
     let mut l = w.ledger();
     assert!(!l.state().listings.contains_key(&c.id()));

@@ -256,7 +256,7 @@ fn build(script: &[Action]) -> World {
             }
             Action::OptOut(o, n) if !w.cards.is_empty() => {
                 let card = w.cards[pick(n, w.cards.len())].1.clone();
-                let dedup_key = card.listing(&w.network).unwrap().dedup_key;
+                let dedup_key = card.listing(&w.secret).unwrap().dedup_key;
                 w.org_event(pick(o, 3), Payload::OptOut(OptOut { dedup_key }), vec![]);
             }
             Action::Referral(a, b) if members > 1 => {

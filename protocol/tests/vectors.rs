@@ -12,7 +12,7 @@
 
 use carnet_protocol::card::{
     commit_email, commit_phone, dedup_key, normalise_email, open_card, recipient_public, seal_card,
-    Card,
+    Card, NetworkSecret,
 };
 use carnet_protocol::chain::{check_extends, ChainHead};
 use carnet_protocol::encoding::{from_canonical, to_canonical, EncodingError};
@@ -406,13 +406,15 @@ fn header_len(b: &EventBody) -> usize {
     .len()
 }
 
-fn listing(card: &Card, network: &NetworkId) -> Listing {
-    card.listing(network).unwrap()
+/// The network secret of genesis.json's network (docs/protocol.md, "Network secret").
+const NETWORK_SECRET: [u8; 32] = [0x4E; 32];
+
+fn listing(card: &Card) -> Listing {
+    card.listing(&NetworkSecret(NETWORK_SECRET)).unwrap()
 }
 
 fn teaser_with(f: impl FnOnce(&mut Teaser)) -> Listing {
-    let network = genesis().network_id();
-    let mut l = listing(&card(), &network);
+    let mut l = listing(&card());
     f(&mut l.teaser);
     l
 }
@@ -436,7 +438,7 @@ fn generate() -> Generated {
     let g = genesis();
     let net = g.network_id();
     let c = card();
-    let l = listing(&c, &net);
+    let l = listing(&c);
     let mut files = BTreeMap::new();
 
     let mut org_a = Chain::new("org_a");
@@ -745,7 +747,7 @@ fn generate() -> Generated {
         "teaser offers a phone but no phone commitment",
         Some("invalid_field"),
         contrib({
-            let mut l = listing(&c, &net);
+            let mut l = listing(&c);
             l.phone_commitment = None;
             l
         }),
@@ -1604,7 +1606,9 @@ fn card_file(
         "card_canonical_hex": hex::encode(to_canonical(c)),
         "email_commitment_hex": l.email_commitment.to_hex(),
         "phone_commitment_hex": l.phone_commitment.map(|p| p.to_hex()),
+        "network_secret_hex": hex::encode(NETWORK_SECRET),
         "dedup_key_hex": l.dedup_key.to_hex(),
+        "dedup_request": dedup_request_vector(c, net),
         "listing": readable(l),
         "evidence": {
             "raw_hex": hex::encode(BOUNCE_MESSAGE),
@@ -1621,6 +1625,25 @@ fn card_file(
             "nonce_hex": hex::encode([0u8; 12]),
             "sealed_hex": hex::encode(sealed),
         },
+    })
+}
+
+/// alice asks her org node for the dedup key of the card's email.
+fn dedup_request_vector(c: &Card, net: NetworkId) -> Value {
+    use carnet_protocol::dedup::{message, sign, DedupRequest};
+    let request = DedupRequest {
+        network: net,
+        member: key("alice").public(),
+        email: c.email.value.clone(),
+        at_ms: T0 + 60_000,
+    };
+    json!({
+        "member": "alice",
+        "email": request.email,
+        "at_ms": request.at_ms,
+        "canonical_hex": hex::encode(to_canonical(&request)),
+        "message_hex": hex::encode(message(&request)),
+        "signature_hex": hex::encode(sign(&key("alice"), &request)),
     })
 }
 
@@ -1871,22 +1894,52 @@ fn check_card_file(f: &Value, network: NetworkId) {
         ),
         h32(&f["phone_commitment_hex"])
     );
+    let secret = h32(&f["network_secret_hex"]);
     assert_eq!(
-        derive("carnet v1 dedup key", &[network.as_bytes(), email]),
+        derive("carnet v4 dedup key", &[&secret, email]),
         h32(&f["dedup_key_hex"])
     );
     assert_eq!(commit_email(&card.email).0, h32(&f["email_commitment_hex"]));
     assert_eq!(commit_phone(phone).0, h32(&f["phone_commitment_hex"]));
     assert_eq!(
-        dedup_key(&network, &card.email.value).0,
+        dedup_key(&NetworkSecret(secret), &card.email.value).0,
         h32(&f["dedup_key_hex"])
     );
     assert_eq!(
         derive("carnet v1 evidence", &[&hexv(&f["evidence"]["raw_hex"])]),
         h32(&f["evidence"]["hash_hex"])
     );
-    let listing = card.listing(&network).unwrap();
+    let listing = card.listing(&NetworkSecret(secret)).unwrap();
     assert_eq!(readable(&listing), f["listing"]);
+
+    // The dedup-key request: network id, member key, the email (varint length then
+    // UTF-8) and at_ms (varint), hashed under its domain and signed by the member.
+    let varint = |mut n: u64, out: &mut Vec<u8>| loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    };
+    let r = &f["dedup_request"];
+    let email = r["email"].as_str().unwrap();
+    assert_eq!(email, card.email.value);
+    let mut canonical = network.as_bytes().to_vec();
+    canonical.extend_from_slice(&key(r["member"].as_str().unwrap()).public().0);
+    varint(email.len() as u64, &mut canonical);
+    canonical.extend_from_slice(email.as_bytes());
+    varint(r["at_ms"].as_u64().unwrap(), &mut canonical);
+    assert_eq!(hexv(&r["canonical_hex"]), canonical);
+    let mut msg = b"carnet/v4/dedup-request".to_vec();
+    msg.extend_from_slice(blake3::hash(&canonical).as_bytes());
+    assert_eq!(hexv(&r["message_hex"]), msg);
+    let member = ed25519_dalek::VerifyingKey::from_bytes(&key("alice").public().0).unwrap();
+    let sig: [u8; 64] = hexv(&r["signature_hex"]).try_into().unwrap();
+    member
+        .verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
+        .unwrap();
 
     // Opening the sealed card from the raw primitives.
     let s = &f["sealing"];
@@ -1929,7 +1982,7 @@ fn check_card_file(f: &Value, network: NetworkId) {
     )
     .unwrap();
     assert_eq!(opened, card);
-    opened.verify_against(&listing, &network).unwrap();
+    opened.verify_against(&listing).unwrap();
 
     // The sealed card is the one the deliver vector carries.
     let d = read("deliver");
@@ -2072,7 +2125,7 @@ fn encoding_rules() {
     ));
 
     // Genesis layout and defaults.
-    assert_eq!(PROTOCOL_VERSION, 3);
+    assert_eq!(PROTOCOL_VERSION, 4);
     let r = Rules::default();
     assert_eq!(
         enc(&r),

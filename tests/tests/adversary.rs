@@ -435,7 +435,9 @@ async fn low_clocks_and_forks_below_a_finalized_bound_change_nothing_settled() {
     let seller_intro = first.body().deps.clone();
     let seller_low = held(&net, 0, seller_intro[0]).await.lamport();
     let twin = net.member(0);
-    let listing = carnet_tests::card(8).listing(&network).unwrap();
+    let listing = carnet_tests::card(8)
+        .listing(&carnet_tests::TEST_SECRET)
+        .unwrap();
     let fork = twin
         .introduced_by(seller_intro.first().copied())
         .sign(
@@ -671,7 +673,12 @@ async fn a_new_orgs_node_is_refused_until_its_admission_then_joins() {
         (metric(&body, "peers_refused_total{reason=\"not_an_org\"}")? >= 1.0).then_some(())
     })
     .await;
-    assert_eq!(net.node(j).client.status().await.unwrap().events, 0);
+    let status = net.node(j).client.status().await.unwrap();
+    assert_eq!(status.events, 0);
+    assert!(
+        !status.network_secret,
+        "a refused node got the network secret"
+    );
     for i in 0..2 {
         net.node(i)
             .client
@@ -689,6 +696,16 @@ async fn a_new_orgs_node_is_refused_until_its_admission_then_joins() {
         peers.iter().any(|p| p.org == Some(key.public().to_hex())),
         "{peers:?}"
     );
+    // Admitted, it received the network secret with a welcome and kept it, so it
+    // takes contributions and computes the network's dedup keys.
+    let client = net.node(j).client.clone();
+    wait_for("the network secret at the new org's node", || {
+        let client = client.clone();
+        async move { client.status().await.ok()?.network_secret.then_some(()) }
+    })
+    .await;
+    let kept = carnet_node::datadir::read_network_secret(net.dir(j)).unwrap();
+    assert_eq!(kept, Some(carnet_tests::TEST_SECRET));
     net.stop().await;
 }
 

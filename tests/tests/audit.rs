@@ -235,7 +235,7 @@ pub fn scenario_with(message: &[u8]) -> Scenario {
     let c1 = s.put(
         &mut seller,
         Payload::Contribute(Contribute {
-            listing: first.listing(&net).unwrap(),
+            listing: first.listing(&carnet_tests::TEST_SECRET).unwrap(),
         }),
     );
     let mut updated = first.clone();
@@ -245,14 +245,14 @@ pub fn scenario_with(message: &[u8]) -> Scenario {
         &mut seller,
         Payload::Update(Update {
             listing_id: c1.id(),
-            listing: updated.listing(&net).unwrap(),
+            listing: updated.listing(&carnet_tests::TEST_SECRET).unwrap(),
         }),
     );
     let mobile_card = card(2, "grace@acme.example", Some("+447400123456"));
     let c2 = s.put(
         &mut seller,
         Payload::Contribute(Contribute {
-            listing: mobile_card.listing(&net).unwrap(),
+            listing: mobile_card.listing(&carnet_tests::TEST_SECRET).unwrap(),
         }),
     );
     let recipient = recipient_public(seed("recipient", 0));
@@ -320,7 +320,7 @@ pub fn scenario_with(message: &[u8]) -> Scenario {
     s.put(
         &mut seller,
         Payload::Contribute(Contribute {
-            listing: later.listing(&net).unwrap(),
+            listing: later.listing(&carnet_tests::TEST_SECRET).unwrap(),
         }),
     );
     let second_bound = s.checkpoint(&[3, 2, 1]);

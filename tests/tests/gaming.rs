@@ -35,7 +35,7 @@ async fn sign_next(client: &Client, author: &mut Author, payload: Payload) -> Si
 /// Contributes `c` through the org node's card endpoint: the node keeps the card,
 /// delivers it, and says so with a Hold.
 async fn contribute_held(client: &Client, author: &mut Author, c: &Card) -> SignedEvent {
-    let listing = c.listing(&client_network(client).await).expect("listing");
+    let listing = c.listing(&carnet_tests::TEST_SECRET).expect("listing");
     let ev = sign_next(client, author, Payload::Contribute(Contribute { listing })).await;
     let r = client
         .contribute(ev.as_bytes().to_vec(), c.clone())
@@ -43,11 +43,6 @@ async fn contribute_held(client: &Client, author: &mut Author, c: &Card) -> Sign
         .expect("card kept");
     assert_eq!(outcome(&r), "applied");
     ev
-}
-
-async fn client_network(client: &Client) -> carnet_protocol::NetworkId {
-    let hex = client.status().await.expect("status").network;
-    carnet_protocol::Hash32::from_hex(&hex).expect("network id")
 }
 
 /// (balance, escrow, pending, status) of `key` on every running node, once they agree.
@@ -148,7 +143,7 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
     // Minting: five made-up listings through POST /v1/events, no card held anywhere.
     // They earn nothing spendable: 50 points pending that only a sale could vest.
     for n in 100..105 {
-        let listing = card(n).listing(&net.genesis.network_id()).unwrap();
+        let listing = card(n).listing(&carnet_tests::TEST_SECRET).unwrap();
         submit(
             net.node(0),
             &mut seller,
@@ -389,7 +384,7 @@ async fn contributions_count_for_pay_or_play_only_once_the_org_node_holds_the_ca
     };
     // 25 listings through POST /v1/events: no card is held, so they do not count.
     for n in 0..25 {
-        let listing = card(n).listing(&net.genesis.network_id()).unwrap();
+        let listing = card(n).listing(&carnet_tests::TEST_SECRET).unwrap();
         submit(
             net.node(0),
             &mut player,

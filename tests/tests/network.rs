@@ -26,7 +26,9 @@ async fn five_nodes_converge_to_one_state_root() {
         expected += 2;
         // The enrollment must be known where the member writes: it is, locally.
         for n in 0..3 {
-            let listing = card(i * 10 + n).listing(&net.genesis.network_id()).unwrap();
+            let listing = card(i * 10 + n)
+                .listing(&carnet_tests::TEST_SECRET)
+                .unwrap();
             submit(
                 node,
                 &mut member,
@@ -207,7 +209,7 @@ async fn nodes_converge_over_quic() {
         .submit_as_org(enroll(member.public(), 0))
         .await
         .expect("enroll");
-    let listing = card(1).listing(&net.genesis.network_id()).unwrap();
+    let listing = card(1).listing(&carnet_tests::TEST_SECRET).unwrap();
     submit(
         net.node(2),
         &mut member,

@@ -27,10 +27,11 @@ const CHECKSUM_CONTEXT: &str = "carnet v1 ledger snapshot checksum";
 /// snapshot resumes only in a build of the very same source. An upgrade that changes
 /// a rule (or a comment) costs one replay, never a state the new rules would not give.
 /// `every_source_file_is_fingerprinted` keeps the list whole.
-pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 23] = [
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 24] = [
     ("author.rs", include_str!("../author.rs")),
     ("card.rs", include_str!("../card.rs")),
     ("chain.rs", include_str!("../chain.rs")),
+    ("dedup.rs", include_str!("../dedup.rs")),
     ("encoding.rs", include_str!("../encoding.rs")),
     ("event.rs", include_str!("../event.rs")),
     ("genesis.rs", include_str!("../genesis.rs")),

@@ -56,6 +56,12 @@ pub fn network() -> NetworkId {
     genesis().network_id()
 }
 
+/// The network secret the tests' org nodes hold (docs/protocol.md, "Network secret").
+#[allow(dead_code)]
+pub fn secret() -> carnet_protocol::card::NetworkSecret {
+    carnet_protocol::card::NetworkSecret([0x4b; 32])
+}
+
 // ---------------------------------------------------------------------------------
 // Scalars
 // ---------------------------------------------------------------------------------

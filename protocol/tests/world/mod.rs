@@ -14,6 +14,8 @@ pub const DAY: u64 = 24 * 60 * 60 * 1000;
 pub struct World {
     pub genesis: Genesis,
     pub network: NetworkId,
+    /// The network secret its org nodes hold, for the listings' dedup keys.
+    pub secret: carnet_protocol::card::NetworkSecret,
     pub orgs: Vec<Author>,
     pub members: Vec<(Author, usize)>,
     pub cards: Vec<(ContentId, Card, usize)>,
@@ -56,6 +58,7 @@ impl World {
             orgs: keys.into_iter().map(|k| Author::new(k, network)).collect(),
             genesis,
             network,
+            secret: carnet_protocol::card::NetworkSecret([0x4b; 32]),
             members: Vec::new(),
             cards: Vec::new(),
             clock: 0,
@@ -236,7 +239,7 @@ impl World {
     /// before the member's next event, with today's clock; not recorded. Beside the
     /// member's own next event, a fork of its chain.
     pub fn twin_contribute(&self, twin: &mut Author, n: usize) -> SignedEvent {
-        let listing = self.card(n, None).listing(&self.network).unwrap();
+        let listing = self.card(n, None).listing(&self.secret).unwrap();
         twin.sign(
             Payload::Contribute(Contribute { listing }),
             vec![],
@@ -249,7 +252,7 @@ impl World {
     /// Member `m` contributes card number `n`; returns the Contribute event.
     pub fn contribute(&mut self, m: usize, n: usize, phone: Option<&str>) -> SignedEvent {
         let card = self.card(n, phone);
-        let listing = card.listing(&self.network).unwrap();
+        let listing = card.listing(&self.secret).unwrap();
         let ev = self.member_event(m, Payload::Contribute(Contribute { listing }), vec![]);
         self.cards.push((ev.id(), card, m));
         ev
