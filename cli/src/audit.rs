@@ -18,9 +18,17 @@ pub enum AuditCommand {
         /// Where to write the bundle.
         #[arg(long)]
         out: PathBuf,
-        /// Include the bounce message this node holds: the org agrees to disclose it.
+        /// Include the bounce message this node holds: the org agrees to disclose it
+        /// (needs the node's admin token: --data-dir or --admin-token).
         #[arg(long)]
         include_message: bool,
+        /// Include the opening (the email or number reported), which this node was
+        /// shown by the reporter or holds the card of: the org agrees to disclose it
+        /// (needs the admin token). Reports never carry it.
+        #[arg(long)]
+        include_opening: bool,
+        #[command(flatten)]
+        admin: crate::org::AdminArgs,
     },
     /// Fetch a finalized checkpoint, with a consistency proof from an earlier one.
     Checkpoint {
@@ -65,19 +73,25 @@ pub fn run(cmd: AuditCommand, json: bool, node: Option<&str>) -> anyhow::Result<
             event,
             out,
             include_message,
+            include_opening,
+            admin,
         } => {
             let id =
                 Hash32::from_hex(event.trim()).context("the event id must be 64 hex digits")?;
-            let path = format!(
-                "/v1/audit/{}{}",
-                id.to_hex(),
-                if include_message {
-                    "?include_message=true"
-                } else {
-                    ""
-                }
-            );
-            let body = get(api, &path)?;
+            let mut q = Vec::new();
+            if include_message {
+                q.push("include_message=true");
+            }
+            if include_opening {
+                q.push("include_opening=true");
+            }
+            let body = if q.is_empty() {
+                get(api, &format!("/v1/audit/{}", id.to_hex()))?
+            } else {
+                // Personal data leaves the node only on the org's own authority.
+                let node = admin.api(Some(api))?;
+                render(node.get_as_admin(&format!("/v1/audit/{}?{}", id.to_hex(), q.join("&")))?)?
+            };
             match AuditFile::parse(body.as_bytes()) {
                 Ok(AuditFile::Bundle(_)) => {}
                 Ok(_) => bail!("the node answered with something other than a bundle"),
@@ -223,7 +237,10 @@ fn verify_files(
 /// GET `path` from the node's API: the JSON answer, pretty-printed for the file.
 fn get(api: &str, path: &str) -> anyhow::Result<String> {
     let node = carnet_client::api::NodeApi::new(api)?;
-    let v: serde_json::Value = node.get(path)?;
+    render(node.get(path)?)
+}
+
+fn render(v: serde_json::Value) -> anyhow::Result<String> {
     let mut text = serde_json::to_string_pretty(&v)?;
     text.push('\n');
     Ok(text)

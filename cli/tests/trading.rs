@@ -594,6 +594,41 @@ fn three_orgs_trade_report_and_agree_on_balances() {
         "1M-10M",
     ]);
     assert_eq!(v["outcome"], "applied", "{v}");
+
+    // Issue 13: a bounce and a mobile number were reported, yet no event stored on
+    // any node holds a card's email address or phone number in clear. The nodes are
+    // stopped so that their stores can be read.
+    let network = carnet_protocol::Hash32::from_hex(&na.client().status().unwrap().network)
+        .expect("network id");
+    let dirs: Vec<PathBuf> = nodes.iter().map(|n| n.dir.clone()).collect();
+    drop((na, nb, nc));
+    let private = [
+        "Jane.Doe@acme.example",
+        "jane.doe@acme.example",
+        "+33142685300",
+        "john.roe@acme.example",
+        "zoe@globex.example",
+        "+33612345678",
+        "mia@initech.example",
+        "+442079460958",
+    ];
+    for dir in &dirs {
+        let store = carnet_node::store::Store::open(&dir.join("events.redb"), network)
+            .expect("open a stopped node's store");
+        let events = store.load_events(&network).expect("events");
+        assert!(events.len() > 20, "{} events", events.len());
+        for ev in &events {
+            let bytes = ev.as_bytes();
+            for secret in private {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "a {} event on {} holds {secret}",
+                    ev.payload().kind(),
+                    dir.display()
+                );
+            }
+        }
+    }
 }
 
 /// A penalty audited end to end: two orgs settle checkpoints quickly, a bounce is
@@ -672,6 +707,9 @@ fn a_bounce_penalty_exported_from_a_node_verifies_offline() {
             "--out",
             &out_path,
             "--include-message",
+            "--include-opening",
+            "--data-dir",
+            nb.dir.to_str().unwrap(),
         ])
     };
     let first = export();
@@ -712,7 +750,33 @@ fn a_bounce_penalty_exported_from_a_node_verifies_offline() {
     let v = ok(&["audit", "verify", &s(&bundle), "--genesis", &pinned]);
     assert_eq!(v["ok"], true, "{v}");
     let checks = v["checks"].as_array().unwrap();
-    assert!(checks.iter().any(|c| c["name"] == "evidence.dsn"), "{v}");
+    for name in ["evidence.dsn", "opening", "report.voucher"] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["name"] == name && c["status"] == "pass"),
+            "{name}: {v}"
+        );
+    }
+    // Without the org's data directory the personal parts are refused.
+    let out = carnet(&[
+        "--node",
+        &nb.api,
+        "audit",
+        "export",
+        &report,
+        "--out",
+        &s(&p("anyone.json")),
+        "--include-opening",
+        "--admin-token",
+        "wrong",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // One byte of the signed penalty changed: the auditor names the broken link.
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();

@@ -169,6 +169,19 @@ impl NodeApi {
         self.send(self.http.get(&url), &url)
     }
 
+    /// GET `path` with the admin token (which [`get`](Self::get) sends only to admin
+    /// routes): for reads the org authorises, such as an audit bundle with its
+    /// personal parts.
+    pub fn get_as_admin<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        let url = format!("{}{path}", self.base);
+        let req = self.http.get(&url);
+        let req = match &self.admin_token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        self.send(req, &url)
+    }
+
     /// POST `body` as JSON to `path` and decode the JSON answer.
     pub fn post<T: DeserializeOwned>(
         &self,
@@ -316,6 +329,37 @@ impl NodeApi {
                 "message_hex": hex::encode(raw),
             }),
         )
+    }
+
+    /// Shows the member's org node the card's direct line, which it checks and
+    /// classifies; returns the mobile voucher a MobileReport carries.
+    pub fn vouch_mobile(
+        &self,
+        reporter: &PublicKey,
+        purchase_id: &carnet_protocol::ContentId,
+        phone: &carnet_protocol::payload::Opening,
+    ) -> Result<carnet_protocol::payload::Voucher, ApiError> {
+        #[derive(Deserialize)]
+        struct Issued {
+            voucher_hex: String,
+        }
+        let issued: Issued = self.post(
+            "/v1/mobile-vouchers",
+            &json!({
+                "reporter": reporter.to_hex(),
+                "purchase_id": purchase_id.to_hex(),
+                "phone": phone.value,
+                "salt_hex": hex::encode(phone.salt),
+            }),
+        )?;
+        hex::decode(&issued.voucher_hex)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+            .map(carnet_protocol::payload::Voucher)
+            .ok_or_else(|| ApiError::Decode {
+                url: format!("{}/v1/mobile-vouchers", self.base),
+                reason: "the voucher is not 64 bytes of hex".into(),
+            })
     }
 
     pub fn admin_enroll(&self, member: &PublicKey, handle: &str) -> Result<Submitted, ApiError> {

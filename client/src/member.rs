@@ -404,7 +404,6 @@ impl Session {
                 purchase_id: bought.purchase_id,
                 evidence,
                 status,
-                opening: bought.card.email.clone(),
                 voucher,
             }),
             None,
@@ -429,10 +428,15 @@ impl Session {
                 phone.value
             )));
         }
+        // The number goes to the member's own org node only, which vouches for it;
+        // the report on the log carries the voucher, not the number.
+        let voucher = self
+            .api
+            .vouch_mobile(&self.key.public(), &bought.purchase_id, &phone)?;
         let (ev, s) = self.publish(
             Payload::MobileReport(MobileReport {
                 purchase_id: bought.purchase_id,
-                opening: phone,
+                voucher,
             }),
             None,
         )?;

@@ -361,6 +361,7 @@ fn routes() -> Routes {
     .get("/v1/deliveries/{purchase_id}", delivery)
     .post_large("/v1/evidence", MAX_EVIDENCE_BODY_BYTES, post_evidence)
     .post_large("/v1/vouchers", MAX_EVIDENCE_BODY_BYTES, post_voucher)
+    .post("/v1/mobile-vouchers", post_mobile_voucher)
     .get("/v1/audit/checkpoint", audit_checkpoint)
     .get("/v1/audit/{event_id}", audit_bundle)
     .get("/v1/status", status)
@@ -448,6 +449,7 @@ impl From<AuditRefusal> for ApiError {
             "void_penalty" => (StatusCode::UNPROCESSABLE_ENTITY, "void_penalty"),
             "not_settled" => (StatusCode::CONFLICT, "not_settled"),
             "no_message" => (StatusCode::CONFLICT, "no_message"),
+            "no_opening" => (StatusCode::CONFLICT, "no_opening"),
             "evidence_too_large" => (StatusCode::PAYLOAD_TOO_LARGE, "evidence_too_large"),
             "storage" => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "audit_failed"),
@@ -990,6 +992,54 @@ async fn post_voucher(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct MobileVoucherRequest {
+    reporter: String,
+    purchase_id: String,
+    phone: String,
+    salt_hex: String,
+}
+
+#[derive(Serialize)]
+struct MobileVoucherIssued {
+    voucher_hex: String,
+}
+
+/// docs/api.md, `POST /v1/mobile-vouchers`: the org node checks that the number a
+/// member shows opens the phone commitment of a card it bought and is a mobile, and
+/// signs the voucher its MobileReport must carry; the number stays off the log.
+async fn post_mobile_voucher(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<MobileVoucherRequest>,
+) -> ApiResult<Json<MobileVoucherIssued>> {
+    let reporter = parse_member(&body.reporter)?;
+    let purchase_id = carnet_protocol::Hash32::from_hex(body.purchase_id.trim())
+        .ok_or_else(|| ApiError::bad_hex("purchase_id"))?;
+    let salt: [u8; 32] = hex::decode(body.salt_hex.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ApiError::bad_hex("salt_hex"))?;
+    if body.phone.len() > carnet_protocol::limits::MAX_PHONE_BYTES {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_phone",
+            "the number is longer than a direct line can be",
+        ));
+    }
+    let opening = carnet_protocol::payload::Opening {
+        value: body.phone,
+        salt,
+    };
+    let voucher = state
+        .wait(state.client.vouch_mobile(reporter, purchase_id, opening))
+        .await??
+        .map_err(vouch_error)?;
+    Ok(Json(MobileVoucherIssued {
+        voucher_hex: hex::encode(voucher.0),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DedupKeyBody {
     member: String,
     email: String,
@@ -1055,7 +1105,8 @@ fn vouch_error(e: crate::vouch::VouchError) -> ApiError {
         E::UnknownPurchase(_) => StatusCode::NOT_FOUND,
         E::NotOurMember | E::NotBuyer(_) => StatusCode::FORBIDDEN,
         E::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        E::NotDelivered(_) | E::OpeningMismatch => StatusCode::CONFLICT,
+        E::NotDelivered(_) | E::OpeningMismatch | E::NoPhone => StatusCode::CONFLICT,
+        E::NotMobile(_) => StatusCode::UNPROCESSABLE_ENTITY,
         E::TooManyMessages(_) => StatusCode::TOO_MANY_REQUESTS,
     };
     ApiError::new(status, e.code(), e.to_string())
@@ -1066,9 +1117,14 @@ fn vouch_error(e: crate::vouch::VouchError) -> ApiError {
 struct AuditParams {
     #[serde(default)]
     include_message: bool,
+    #[serde(default)]
+    include_opening: bool,
 }
 
+/// A bundle with personal data in it (the bounce message, the opening) is the org's
+/// explicit export: it needs the admin token. Without them, anyone may fetch it.
 async fn audit_bundle(
+    admin: Result<Admin, ApiError>,
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     params: Result<Query<AuditParams>, QueryRejection>,
@@ -1076,8 +1132,15 @@ async fn audit_bundle(
     let id = parse_id(id, "event_id")?;
     let Query(p) = params
         .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text()))?;
+    if p.include_message || p.include_opening {
+        admin?;
+    }
     let bundle = state
-        .wait(state.client.audit_bundle(id, p.include_message))
+        .wait(
+            state
+                .client
+                .audit_bundle(id, p.include_message, p.include_opening),
+        )
         .await???;
     Ok(Json(bundle))
 }

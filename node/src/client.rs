@@ -215,7 +215,7 @@ pub struct CompanyInfo {
 }
 
 /// Why the node cannot answer an audit request. `code` is stable (see docs/api.md):
-/// `not_found`, `not_a_penalty`, `void_penalty`, `not_settled`, `no_message`,
+/// `not_found`, `not_a_penalty`, `void_penalty`, `not_settled`, `no_message`, `no_opening`,
 /// `no_checkpoint`, `storage`, `audit_failed`.
 #[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[error("{message}")]
@@ -324,6 +324,14 @@ pub enum Command {
         opening: carnet_protocol::payload::Opening,
         reply: oneshot::Sender<Result<carnet_protocol::Hash32, crate::vouch::VouchError>>,
     },
+    /// Check a mobile report's opening against the ledger and the phone metadata,
+    /// keep it and sign a mobile voucher.
+    VouchMobile {
+        reporter: PublicKey,
+        purchase_id: ContentId,
+        opening: carnet_protocol::payload::Opening,
+        reply: oneshot::Sender<Result<carnet_protocol::payload::Voucher, crate::vouch::VouchError>>,
+    },
     /// Check a bounce report against the ledger, keep its message and sign a voucher.
     Vouch {
         req: crate::vouch::VouchRequest,
@@ -338,6 +346,7 @@ pub enum Command {
     AuditBundle {
         event: ContentId,
         include_message: bool,
+        include_opening: bool,
         reply: oneshot::Sender<Result<carnet_protocol::ledger::audit::Bundle, AuditRefusal>>,
     },
     /// A finalized checkpoint (at `bound`, or the latest), with a consistency proof
@@ -476,6 +485,21 @@ impl Client {
         .await
     }
 
+    pub async fn vouch_mobile(
+        &self,
+        reporter: PublicKey,
+        purchase_id: ContentId,
+        opening: carnet_protocol::payload::Opening,
+    ) -> Result<Result<carnet_protocol::payload::Voucher, crate::vouch::VouchError>, Closed> {
+        self.ask(|reply| Command::VouchMobile {
+            reporter,
+            purchase_id,
+            opening,
+            reply,
+        })
+        .await
+    }
+
     pub async fn vouch(
         &self,
         req: crate::vouch::VouchRequest,
@@ -494,10 +518,12 @@ impl Client {
         &self,
         event: ContentId,
         include_message: bool,
+        include_opening: bool,
     ) -> Result<Result<carnet_protocol::ledger::audit::Bundle, AuditRefusal>, Closed> {
         self.ask(|reply| Command::AuditBundle {
             event,
             include_message,
+            include_opening,
             reply,
         })
         .await

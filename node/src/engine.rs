@@ -853,7 +853,7 @@ impl Engine {
         self.ledger.state_root().to_hex()
     }
 
-    /// docs/protocol.md, "Bounce vouchers": checks `req` against the ledger (a
+    /// docs/protocol.md, "Report vouchers": checks `req` against the ledger (a
     /// delivered purchase of the reporter, a member of this org, the opening of the
     /// card's email), keeps the message as evidence and signs the voucher. The mail
     /// checks of the message itself ran before (carnet-mail).
@@ -898,6 +898,8 @@ impl Engine {
                 .put_meta(&quota_key, &encode_records(&kept))
                 .map_err(storage)?;
         }
+        self.keep_opening(&req.purchase_id, &email_commitment, &req.opening)
+            .map_err(storage)?;
         let body = carnet_protocol::voucher::VoucherBody {
             network,
             reporter: req.reporter,
@@ -956,16 +958,106 @@ impl Engine {
         Ok(removed)
     }
 
-    /// The ledger's half of [`Engine::vouch`], run before the message is read: the
-    /// purchase is `reporter`'s and delivered, `opening` opens its email commitment
-    /// (returned), and the reporter is a member of this org. Checked first so that a
-    /// stranger cannot make this node parse mail or look up DKIM keys in DNS.
-    pub fn vouch_precheck(
+    /// docs/protocol.md, "Report vouchers": a mobile voucher for `reporter`'s
+    /// delivered purchase, once `opening` opens its phone commitment and the number
+    /// is classified Mobile. The opening is kept (encrypted) for an audit export; the
+    /// report that carries the voucher carries no number.
+    pub fn vouch_mobile(
         &mut self,
         reporter: &PublicKey,
         purchase_id: &ContentId,
         opening: &carnet_protocol::payload::Opening,
-    ) -> Result<carnet_protocol::Hash32, crate::vouch::VouchError> {
+    ) -> Result<carnet_protocol::payload::Voucher, crate::vouch::VouchError> {
+        use crate::vouch::VouchError;
+        let p = self.vouchable_purchase(reporter, purchase_id)?;
+        let commitment = p.phone_commitment.ok_or(VouchError::NoPhone)?;
+        if carnet_protocol::card::commit_phone(opening) != commitment {
+            return Err(VouchError::OpeningMismatch);
+        }
+        if !carnet_protocol::ledger::is_mobile_number(&opening.value) {
+            return Err(VouchError::NotMobile(opening.value.clone()));
+        }
+        self.keep_opening(purchase_id, &commitment, opening)
+            .map_err(|e| VouchError::Storage(e.to_string()))?;
+        let body = carnet_protocol::voucher::MobileVoucherBody {
+            network: self.ledger.network(),
+            reporter: *reporter,
+            purchase_id: *purchase_id,
+            phone_commitment: commitment,
+        };
+        Ok(carnet_protocol::voucher::sign_mobile(self.org.key(), &body))
+    }
+
+    fn opening_key(purchase_id: &ContentId, commitment: &carnet_protocol::Hash32) -> String {
+        format!(
+            "{}{}:{}",
+            crate::vouch::OPENING_META_PREFIX,
+            purchase_id.to_hex(),
+            commitment.to_hex()
+        )
+    }
+
+    /// Keeps the opening a reporter showed for `commitment` of `purchase_id`,
+    /// encrypted like a bounce message, for an audit export.
+    fn keep_opening(
+        &self,
+        purchase_id: &ContentId,
+        commitment: &carnet_protocol::Hash32,
+        opening: &carnet_protocol::payload::Opening,
+    ) -> Result<(), StoreError> {
+        let bytes = carnet_protocol::encoding::to_canonical(opening);
+        let hash = self.store.put_evidence(&bytes, self.org.key())?;
+        self.store
+            .put_meta(&Self::opening_key(purchase_id, commitment), hash.as_bytes())
+    }
+
+    /// The opening of `commitment` (a purchase's email or phone commitment) this node
+    /// can disclose: the one a reporter showed it, or, for the holder, the card's own.
+    fn opening_for(
+        &self,
+        purchase_id: &ContentId,
+        listing_id: &ContentId,
+        commitment: &carnet_protocol::Hash32,
+    ) -> Result<Option<carnet_protocol::payload::Opening>, StoreError> {
+        use carnet_protocol::card::{commit_email, commit_phone};
+        use carnet_protocol::payload::Opening;
+        if let Some(h) = self
+            .store
+            .get_meta(&Self::opening_key(purchase_id, commitment))?
+        {
+            let hash = <[u8; 32]>::try_from(h.as_slice())
+                .map(carnet_protocol::Hash32)
+                .map_err(|_| StoreError::Corrupt {
+                    id: purchase_id.to_hex(),
+                    reason: "an opening record is not 32 bytes".into(),
+                })?;
+            if let Some(bytes) = self.store.get_evidence(&hash, self.org.key())? {
+                let opening: Opening =
+                    carnet_protocol::encoding::from_canonical(&bytes, bytes.len()).map_err(
+                        |e| StoreError::Corrupt {
+                            id: purchase_id.to_hex(),
+                            reason: format!("a kept opening does not decode: {e}"),
+                        },
+                    )?;
+                return Ok(Some(opening));
+            }
+        }
+        let Some(card) = self.store.get_card(listing_id, self.org.key())? else {
+            return Ok(None);
+        };
+        if commit_email(&card.email) == *commitment {
+            return Ok(Some(card.email));
+        }
+        Ok(card.phone.filter(|p| commit_phone(p) == *commitment))
+    }
+
+    /// The purchase `reporter` may have a report vouched for: its own, delivered, and
+    /// the reporter a member of this org.
+    fn vouchable_purchase(
+        &mut self,
+        reporter: &PublicKey,
+        purchase_id: &ContentId,
+    ) -> Result<carnet_protocol::ledger::PurchaseState, crate::vouch::VouchError> {
         use crate::vouch::VouchError;
         use carnet_protocol::ledger::PurchaseStatus;
         let org = self.org.public();
@@ -989,8 +1081,22 @@ impl Engine {
         if p.status != PurchaseStatus::Delivered {
             return Err(VouchError::NotDelivered(id));
         }
+        Ok(p.clone())
+    }
+
+    /// The ledger's half of [`Engine::vouch`], run before the message is read: the
+    /// purchase is `reporter`'s and delivered, `opening` opens its email commitment
+    /// (returned), and the reporter is a member of this org. Checked first so that a
+    /// stranger cannot make this node parse mail or look up DKIM keys in DNS.
+    pub fn vouch_precheck(
+        &mut self,
+        reporter: &PublicKey,
+        purchase_id: &ContentId,
+        opening: &carnet_protocol::payload::Opening,
+    ) -> Result<carnet_protocol::Hash32, crate::vouch::VouchError> {
+        let p = self.vouchable_purchase(reporter, purchase_id)?;
         if carnet_protocol::card::commit_email(opening) != p.email_commitment {
-            return Err(VouchError::OpeningMismatch);
+            return Err(crate::vouch::VouchError::OpeningMismatch);
         }
         Ok(p.email_commitment)
     }
@@ -1008,12 +1114,49 @@ impl Engine {
     }
 
     /// The audit bundle of penalty `event`. With `include_message` (the org agrees
-    /// to disclose it), a bounce report's message must be held by this node.
+    /// to disclose it), a bounce report's message must be held by this node; with
+    /// `include_opening`, the opening of the reported commitment (which this node was
+    /// shown by the reporter, or holds the card of).
     pub fn audit_bundle(
         &mut self,
         event: &ContentId,
         include_message: bool,
+        include_opening: bool,
     ) -> Result<carnet_protocol::ledger::audit::Bundle, AuditRefusal> {
+        let opening = if include_opening {
+            let storage = |e: StoreError| AuditRefusal::new("storage", e.to_string());
+            let reported = match self.ledger.get(event).map(|e| e.payload()) {
+                Some(Payload::BounceReport(b)) => Some((b.purchase_id, false)),
+                Some(Payload::MobileReport(m)) => Some((m.purchase_id, true)),
+                _ => None,
+            };
+            let found = match reported.and_then(|(id, mobile)| {
+                let p = self.ledger.state().purchases.get(&id)?;
+                let commitment = if mobile {
+                    p.phone_commitment?
+                } else {
+                    p.email_commitment
+                };
+                Some((id, p.listing_id, commitment))
+            }) {
+                Some((id, listing, commitment)) => self
+                    .opening_for(&id, &listing, &commitment)
+                    .map_err(storage)?,
+                None => None,
+            };
+            Some(found.ok_or_else(|| {
+                AuditRefusal::new(
+                    "no_opening",
+                    format!(
+                        "this node holds no opening for report {event} (only the reporter's \
+                         org node, which was shown it, or the contributor's, while it holds \
+                         the card)"
+                    ),
+                )
+            })?)
+        } else {
+            None
+        };
         let message = match self.ledger.get(event).map(|e| e.payload()) {
             Some(Payload::BounceReport(b)) if include_message => {
                 let raw = self
@@ -1034,7 +1177,7 @@ impl Engine {
             }
             _ => None,
         };
-        Ok(self.ledger.audit_bundle(event, message)?)
+        Ok(self.ledger.audit_bundle(event, message, opening)?)
     }
 
     /// See [`Command::AuditCheckpoint`].

@@ -697,6 +697,14 @@ impl EventLoop {
                         .vouch_precheck(&reporter, &purchase_id, &opening),
                 );
             }
+            Command::VouchMobile {
+                reporter,
+                purchase_id,
+                opening,
+                reply,
+            } => {
+                let _ = reply.send(self.engine.vouch_mobile(&reporter, &purchase_id, &opening));
+            }
             Command::Vouch { req, reply } => {
                 let _ = reply.send(self.engine.vouch(&req));
             }
@@ -706,9 +714,14 @@ impl EventLoop {
             Command::AuditBundle {
                 event,
                 include_message,
+                include_opening,
                 reply,
             } => {
-                let _ = reply.send(self.engine.audit_bundle(&event, include_message));
+                let _ = reply.send(self.engine.audit_bundle(
+                    &event,
+                    include_message,
+                    include_opening,
+                ));
             }
             Command::AuditCheckpoint {
                 bound,

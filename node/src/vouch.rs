@@ -1,7 +1,7 @@
 //! Bounce vouchers: the org node's side of a member's bounce report.
 //!
 //! A BounceReport applies only with a voucher of the reporter's org (docs/protocol.md,
-//! "Bounce vouchers"). The member sends its org node the raw bounce message and the
+//! "Report vouchers"). The member sends its org node the raw bounce message and the
 //! opening of the card's email; the API checks the message (carnet-mail: RFC 3464
 //! structure, a permanent failure for that address, DKIM when signed), then the event
 //! loop checks the purchase against the ledger, keeps the message as evidence and signs.
@@ -38,8 +38,14 @@ pub enum VouchError {
     NotBuyer(String),
     #[error("purchase {0} has not been delivered: only a delivered card can bounce")]
     NotDelivered(String),
-    #[error("the email and salt do not open the commitment of the card you bought")]
+    #[error("the value and salt do not open the commitment of the card you bought")]
     OpeningMismatch,
+    #[error("the card you bought has no direct line")]
+    NoPhone,
+    #[error(
+        "{0} is not classified as a mobile number (libphonenumber metadata the protocol pins)"
+    )]
+    NotMobile(String),
     #[error("the reporter is not a member of this node's org: ask your own org's node")]
     NotOurMember,
     #[error(
@@ -60,6 +66,12 @@ pub const MAX_MESSAGES_PER_PURCHASE: usize = 3;
 pub const VOUCHED_META_PREFIX: &str = "vouched:";
 /// A record: the evidence hash, then the wall-clock ms it was vouched at (u64 LE).
 pub const RECORD_BYTES: usize = 40;
+
+/// Prefix of the store's meta keys that name, per purchase, the opening a reporter
+/// showed this node: `opening:<purchase id hex>` → the evidence hash under which the
+/// opening's canonical bytes are kept, encrypted like a bounce message. It leaves the
+/// node only in an audit bundle exported with `include_opening` (docs/audit.md).
+pub const OPENING_META_PREFIX: &str = "opening:";
 
 /// One vouched message of a purchase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +133,8 @@ impl VouchError {
             VouchError::NotBuyer(_) => "not_buyer",
             VouchError::NotDelivered(_) => "not_delivered",
             VouchError::OpeningMismatch => "opening_mismatch",
+            VouchError::NoPhone => "no_phone",
+            VouchError::NotMobile(_) => "not_mobile",
             VouchError::NotOurMember => "not_our_member",
             VouchError::TooManyMessages(_) => "too_many_messages",
             VouchError::Storage(_) => "storage",

@@ -271,6 +271,27 @@ fn answer(cmd: Command) -> Command {
                 reply: used(),
             }
         }
+        Command::VouchMobile {
+            reporter,
+            purchase_id,
+            opening,
+            reply,
+        } => {
+            let result = if opening.value == "+442079460000" {
+                Err(carnet_node::vouch::VouchError::NotMobile(
+                    opening.value.clone(),
+                ))
+            } else {
+                Ok(carnet_protocol::payload::Voucher([8; 64]))
+            };
+            let _ = reply.send(result);
+            Command::VouchMobile {
+                reporter,
+                purchase_id,
+                opening,
+                reply: used(),
+            }
+        }
         Command::Vouch { req, reply } => {
             let result = if req.purchase_id == Hash32([0x66; 32]) {
                 Err(carnet_node::vouch::VouchError::NotOurMember)
@@ -286,6 +307,7 @@ fn answer(cmd: Command) -> Command {
         Command::AuditBundle {
             event,
             include_message,
+            include_opening,
             reply,
         } => {
             let _ = reply.send(Err(carnet_node::client::AuditRefusal::new(
@@ -295,6 +317,7 @@ fn answer(cmd: Command) -> Command {
             Command::AuditBundle {
                 event,
                 include_message,
+                include_opening,
                 reply: used(),
             }
         }
@@ -857,6 +880,49 @@ async fn dedup_keys_are_asked_with_a_signed_request_and_refusals_keep_the_key() 
 }
 
 #[tokio::test]
+async fn mobile_vouchers_are_signed_for_a_mobile_number_only() {
+    bounded(async {
+        let (api, log) = Api::with_fake_loop().await;
+        let req = |phone: &str| {
+            json!({
+                "reporter": PublicKey([1; 32]).to_hex(),
+                "purchase_id": Hash32([4; 32]).to_hex(),
+                "phone": phone,
+                "salt_hex": hex::encode([2u8; 32]),
+            })
+        };
+        let (status, body) = api
+            .post_json("/v1/mobile-vouchers", &req("+447400123456"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["voucher_hex"], hex::encode([8u8; 64]));
+        assert!(log.lock().unwrap().iter().any(|c| matches!(
+            c,
+            Command::VouchMobile { opening, .. } if opening.value == "+447400123456"
+                && opening.salt == [2; 32]
+        )));
+        let (status, body) = api
+            .post_json("/v1/mobile-vouchers", &req("+442079460000"), None)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["code"], "not_mobile");
+        let before = log.lock().unwrap().len();
+        let (status, body) = api
+            .post_json("/v1/mobile-vouchers", &req(&"4".repeat(40)), None)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_phone");
+        let mut bad = req("+447400123456");
+        bad["salt_hex"] = json!("00");
+        let (status, _) = api.post_json("/v1/mobile-vouchers", &bad, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(log.lock().unwrap().len(), before);
+        api.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn evidence_and_audit_routes() {
     bounded(async {
         let (api, log) = Api::with_fake_loop().await;
@@ -912,16 +978,39 @@ async fn evidence_and_audit_routes() {
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
         let id = known_event().to_hex();
+        // Personal data (the message, the opening) leaves only with the admin token.
+        for q in ["include_message=true", "include_opening=true"] {
+            assert_error(
+                api.get(&format!("/v1/audit/{id}?{q}")).await,
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+            );
+        }
+        assert!(!log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| matches!(c, Command::AuditBundle { .. })));
         assert_error(
-            api.get(&format!("/v1/audit/{id}?include_message=true"))
-                .await,
+            api.get(&format!("/v1/audit/{id}")).await,
             StatusCode::CONFLICT,
             "not_settled",
         );
+        let r = api
+            .http
+            .get(api.url(&format!(
+                "/v1/audit/{id}?include_message=true&include_opening=true"
+            )))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_error(read(r).await, StatusCode::CONFLICT, "not_settled");
         assert!(log.lock().unwrap().iter().any(|c| matches!(
             c,
             Command::AuditBundle {
                 include_message: true,
+                include_opening: true,
                 ..
             }
         )));

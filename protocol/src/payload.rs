@@ -119,15 +119,15 @@ pub struct BounceReport {
     /// [`crate::hash::evidence_hash`] of the raw bounce message.
     pub evidence: Hash32,
     pub status: DsnStatus,
-    /// Opening of the listing's email commitment: proves which address bounced.
-    pub opening: Opening,
     /// The reporter's org's signature over [`crate::voucher::message`]: the org node
-    /// read the bounce message and found it a permanent failure for this address.
+    /// read the bounce message and found it a permanent failure for the address behind
+    /// the card's email commitment. The address itself is not on the log: the
+    /// reporter showed its opening to its org node only.
     pub voucher: Voucher,
 }
 
 /// An org's 64-byte Ed25519 signature vouching for a bounce report (docs/protocol.md,
-/// "Bounce vouchers"). Encoded as 64 bytes with no length, like an array.
+/// "Report vouchers"). Encoded as 64 bytes with no length, like an array.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Voucher(pub [u8; 64]);
 
@@ -180,8 +180,10 @@ impl<'de> Deserialize<'de> for Voucher {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MobileReport {
     pub purchase_id: ContentId,
-    /// Opening of the listing's phone commitment: the number claimed to be mobile.
-    pub opening: Opening,
+    /// The reporter's org's signature over [`crate::voucher::mobile_message`]: the
+    /// org node was shown the opening of the card's phone commitment and classified
+    /// the number a mobile. The number itself is not on the log.
+    pub voucher: Voucher,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -414,7 +416,6 @@ impl Payload {
                 }
             }
             Payload::BounceReport(b) => {
-                check_text("email", &b.opening.value, MAX_EMAIL_BYTES, true)?;
                 if !matches!(b.status.class, 2 | 4 | 5)
                     || b.status.subject > 999
                     || b.status.detail > 999
@@ -422,9 +423,7 @@ impl Payload {
                     return Err(EventError::Field("status is not an RFC 3463 code"));
                 }
             }
-            Payload::MobileReport(m) => {
-                check_text("phone", &m.opening.value, MAX_PHONE_BYTES, true)?
-            }
+            Payload::MobileReport(_) => {}
             Payload::Vote(v) => check_domain("company domain", &v.company_domain)?,
             Payload::Referral(_) => {}
             Payload::Grant(g) => {

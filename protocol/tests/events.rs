@@ -514,18 +514,11 @@ fn error_deps() {
                 subject: 1,
                 detail: 1,
             },
-            opening: Opening {
-                value: "ada@engines.example".into(),
-                salt: [0; 32],
-            },
             voucher: Voucher([0; 64]),
         }),
         Payload::MobileReport(MobileReport {
             purchase_id: r,
-            opening: Opening {
-                value: "+447700900123".into(),
-                salt: [0; 32],
-            },
+            voucher: Voucher([0; 64]),
         }),
     ];
     for payload in referring {
@@ -618,27 +611,6 @@ fn error_text_rules() {
             employees: EmployeeRange::Over10000,
             revenue: RevenueRange::Over1B,
         }),
-        Payload::BounceReport(BounceReport {
-            purchase_id: Hash32([5; 32]),
-            evidence: Hash32([6; 32]),
-            status: DsnStatus {
-                class: 5,
-                subject: 1,
-                detail: 1,
-            },
-            opening: Opening {
-                value: "x".repeat(MAX_EMAIL_BYTES + 1),
-                salt: [0; 32],
-            },
-            voucher: Voucher([0; 64]),
-        }),
-        Payload::MobileReport(MobileReport {
-            purchase_id: Hash32([5; 32]),
-            opening: Opening {
-                value: "+1 555 ".into(),
-                salt: [0; 32],
-            },
-        }),
     ]);
     for payload in payloads {
         let body = base_body(payload);
@@ -720,10 +692,6 @@ fn error_field() {
                 class,
                 subject,
                 detail,
-            },
-            opening: Opening {
-                value: "ada@engines.example".into(),
-                salt: [0; 32],
             },
             voucher: Voucher([0; 64]),
         }));

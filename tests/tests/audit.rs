@@ -143,6 +143,9 @@ pub struct Scenario {
     pub story: Story,
     pub bounce: SignedEvent,
     pub mobile: SignedEvent,
+    /// The openings the reports do not carry: the reporter showed them to its org.
+    pub bounce_opening: Opening,
+    pub mobile_opening: Opening,
     pub first_bound: u64,
     pub second_bound: u64,
     /// Events up to the reports, before any checkpoint (for the "not settled" case).
@@ -301,15 +304,25 @@ pub fn scenario_with(message: &[u8]) -> Scenario {
             purchase_id: delivered[0].id(),
             evidence: evidence_hash(message),
             status,
-            opening: updated.email.clone(),
             voucher,
         }),
+    );
+    // The buyer's org was shown the number, classified it a mobile and vouches.
+    let mobile_opening = mobile_card.phone.clone().unwrap();
+    let voucher = carnet_protocol::voucher::sign_mobile(
+        s.orgs[1].key(),
+        &carnet_protocol::voucher::MobileVoucherBody {
+            network: net,
+            reporter: buyer.public(),
+            purchase_id: delivered[1].id(),
+            phone_commitment: carnet_protocol::card::commit_phone(&mobile_opening),
+        },
     );
     let mobile = s.put(
         &mut buyer,
         Payload::MobileReport(MobileReport {
             purchase_id: delivered[1].id(),
-            opening: mobile_card.phone.clone().unwrap(),
+            voucher,
         }),
     );
     let unsettled = s.log.len();
@@ -328,6 +341,8 @@ pub fn scenario_with(message: &[u8]) -> Scenario {
         story: s,
         bounce,
         mobile,
+        bounce_opening: updated.email.clone(),
+        mobile_opening,
         first_bound,
         second_bound,
         unsettled,
@@ -379,7 +394,11 @@ fn bundles_verify_and_name_what_is_missing_before_settlement() {
     let g = sc.story.genesis.clone();
 
     let b = ledger
-        .audit_bundle(&sc.bounce.id(), Some(DSN.as_bytes().to_vec()))
+        .audit_bundle(
+            &sc.bounce.id(),
+            Some(DSN.as_bytes().to_vec()),
+            Some(sc.bounce_opening.clone()),
+        )
         .unwrap();
     assert_eq!(b.checkpoint.claim.lamport_bound, sc.first_bound);
     assert!(b.listing_update.is_some());
@@ -399,23 +418,51 @@ fn bundles_verify_and_name_what_is_missing_before_settlement() {
         assert!(names.contains(&n), "{n} not run: {names:?}");
     }
 
-    // Without the message: the evidence checks are skipped, not failed.
-    let b = ledger.audit_bundle(&sc.bounce.id(), None).unwrap();
+    // Without the message and the opening: their checks are skipped, not failed;
+    // the voucher still binds the report to the listing's email commitment.
+    let b = ledger.audit_bundle(&sc.bounce.id(), None, None).unwrap();
     let r = run(&serde_json::to_value(&b).unwrap(), &g, None).unwrap();
     assert_passes(&r);
+    for n in ["evidence.dsn", "opening"] {
+        assert!(
+            r.checks
+                .iter()
+                .any(|c| c.name == n && c.status == Status::Skip),
+            "{n}"
+        );
+    }
     assert!(r
         .checks
         .iter()
-        .any(|c| c.name == "evidence.dsn" && c.status == Status::Skip));
+        .any(|c| c.name == "report.voucher" && c.status == Status::Pass));
 
-    let m = ledger.audit_bundle(&sc.mobile.id(), None).unwrap();
+    let m = ledger
+        .audit_bundle(&sc.mobile.id(), None, Some(sc.mobile_opening.clone()))
+        .unwrap();
     assert!(m.listing_update.is_none());
     let r = run(&serde_json::to_value(&m).unwrap(), &g, None).unwrap();
     assert_passes(&r);
+    for n in ["mobile.classification", "opening", "report.voucher"] {
+        assert!(
+            r.checks
+                .iter()
+                .any(|c| c.name == n && c.status == Status::Pass),
+            "{n}"
+        );
+    }
+    // Without the number, only what needs it is skipped.
+    let bare = ledger.audit_bundle(&sc.mobile.id(), None, None).unwrap();
+    let r = run(&serde_json::to_value(&bare).unwrap(), &g, None).unwrap();
+    assert_passes(&r);
     assert!(r
         .checks
         .iter()
-        .any(|c| c.name == "mobile.classification" && c.status == Status::Pass));
+        .any(|c| c.name == "mobile.classification" && c.status == Status::Skip));
+    // An opening that is not the committed number fails at `opening`.
+    let mut wrong = m.clone();
+    wrong.opening.as_mut().unwrap().value = "+447400123457".into();
+    let r = run(&serde_json::to_value(&wrong).unwrap(), &g, None);
+    assert_eq!(first_failure(&r), "opening");
 
     // The later checkpoint proves the earlier events were kept.
     let later = ledger
@@ -440,18 +487,18 @@ fn bundles_verify_and_name_what_is_missing_before_settlement() {
 
     // Not a penalty; unknown; not yet settled.
     assert!(matches!(
-        ledger.audit_bundle(&sc.story.log[0].id(), None),
+        ledger.audit_bundle(&sc.story.log[0].id(), None, None),
         Err(AuditError::NotAPenalty(..))
     ));
     assert!(matches!(
-        ledger.audit_bundle(&Hash32::ZERO, None),
+        ledger.audit_bundle(&Hash32::ZERO, None, None),
         Err(AuditError::UnknownEvent(_))
     ));
     let mut early = Ledger::new(g.clone());
     for ev in &sc.story.log[..sc.unsettled] {
         early.insert(ev.clone()).unwrap();
     }
-    let e = early.audit_bundle(&sc.bounce.id(), None).unwrap_err();
+    let e = early.audit_bundle(&sc.bounce.id(), None, None).unwrap_err();
     assert!(matches!(e, AuditError::NotSettled(_)), "{e}");
     assert!(e.to_string().contains("not yet settled"), "{e}");
 
@@ -515,6 +562,7 @@ fn expected_check(path: &str) -> String {
     match parts.as_slice() {
         ["network_id_hex"] => "network".into(),
         ["bounce_message_hex"] => "evidence.hash".into(),
+        ["opening", "salt_hex"] => "opening".into(),
         ["contributor_account", ..] => "state.contributor_account".into(),
         ["purchase_state", ..] => "state.purchase".into(),
         ["checkpoint", "signatures_hex", ..] => "checkpoint.signatures".into(),
@@ -532,11 +580,16 @@ fn every_signed_byte_is_checked() {
     let mut ledger = sc.story.ledger.clone();
     let g = sc.story.genesis.clone();
     let mut count = 0;
-    for (id, msg) in [
-        (sc.bounce.id(), Some(DSN.as_bytes().to_vec())),
-        (sc.mobile.id(), None),
+    for (id, msg, opening) in [
+        (
+            sc.bounce.id(),
+            Some(DSN.as_bytes().to_vec()),
+            sc.bounce_opening.clone(),
+        ),
+        (sc.mobile.id(), None, sc.mobile_opening.clone()),
     ] {
-        let b = serde_json::to_value(ledger.audit_bundle(&id, msg).unwrap()).unwrap();
+        let b =
+            serde_json::to_value(ledger.audit_bundle(&id, msg, Some(opening)).unwrap()).unwrap();
         tampered(&b, |path, doc| {
             count += 1;
             let r = run(&doc, &g, None);
@@ -546,7 +599,8 @@ fn every_signed_byte_is_checked() {
     assert!(count > 3000, "{count} tampered bundles");
 
     // The later checkpoint: its signatures, admissions, claim and consistency path.
-    let b = serde_json::to_value(ledger.audit_bundle(&sc.bounce.id(), None).unwrap()).unwrap();
+    let b =
+        serde_json::to_value(ledger.audit_bundle(&sc.bounce.id(), None, None).unwrap()).unwrap();
     let later = serde_json::to_value(
         ledger
             .audit_checkpoint(Some(sc.second_bound), Some(sc.first_bound))
@@ -574,33 +628,78 @@ fn a_node_builds_the_same_bundle_and_keeps_the_message_private() {
     for ev in &sc.story.log[..sc.unsettled] {
         engine.ingest_event(ev.clone()).unwrap();
     }
-    let e = engine.audit_bundle(&sc.bounce.id(), false).unwrap_err();
+    let e = engine
+        .audit_bundle(&sc.bounce.id(), false, false)
+        .unwrap_err();
     assert_eq!(e.code, "not_settled");
     for ev in &sc.story.log[sc.unsettled..] {
         engine.ingest_event(ev.clone()).unwrap();
     }
     // The org has not been given the message: asking for it is refused.
-    let e = engine.audit_bundle(&sc.bounce.id(), true).unwrap_err();
+    let e = engine
+        .audit_bundle(&sc.bounce.id(), true, false)
+        .unwrap_err();
     assert_eq!(e.code, "no_message");
+    let e = engine
+        .audit_bundle(&sc.bounce.id(), false, true)
+        .unwrap_err();
+    assert_eq!(e.code, "no_opening");
     let h = engine.put_evidence(DSN.as_bytes()).unwrap();
     assert_eq!(h, evidence_hash(DSN.as_bytes()));
-    let without = engine.audit_bundle(&sc.bounce.id(), false).unwrap();
+    let without = engine.audit_bundle(&sc.bounce.id(), false, false).unwrap();
     assert_eq!(without.bounce_message_hex, None);
-    let with = engine.audit_bundle(&sc.bounce.id(), true).unwrap();
+    assert_eq!(without.opening, None);
+    let with = engine.audit_bundle(&sc.bounce.id(), true, false).unwrap();
     assert_eq!(with.bounce_message_hex.as_deref(), Some(DSN.as_bytes()));
     let mut ledger = sc.story.ledger.clone();
     assert_eq!(
         with,
         ledger
-            .audit_bundle(&sc.bounce.id(), Some(DSN.as_bytes().to_vec()))
+            .audit_bundle(&sc.bounce.id(), Some(DSN.as_bytes().to_vec()), None)
             .unwrap()
     );
     let r = run(&serde_json::to_value(&with).unwrap(), &g, None).unwrap();
     assert_passes(&r);
     assert_eq!(
-        engine.audit_bundle(&sc.mobile.id(), false).unwrap(),
-        ledger.audit_bundle(&sc.mobile.id(), None).unwrap()
+        engine.audit_bundle(&sc.mobile.id(), false, false).unwrap(),
+        ledger.audit_bundle(&sc.mobile.id(), None, None).unwrap()
     );
+
+    // The reporter shows its org node the number to get a voucher: the node keeps
+    // it (encrypted) and exports it on request, as the ledger's bundle has it.
+    let Payload::MobileReport(m) = sc.mobile.payload() else {
+        unreachable!()
+    };
+    let mut fixed = sc.mobile_opening.clone();
+    fixed.value = "+442079460000".into();
+    assert_eq!(
+        engine.vouch_mobile(&sc.mobile.author(), &m.purchase_id, &fixed),
+        Err(carnet_node::vouch::VouchError::OpeningMismatch)
+    );
+    let voucher = engine
+        .vouch_mobile(&sc.mobile.author(), &m.purchase_id, &sc.mobile_opening)
+        .unwrap();
+    assert_eq!(voucher, m.voucher);
+    let exported = engine.audit_bundle(&sc.mobile.id(), false, true).unwrap();
+    assert_eq!(
+        exported,
+        ledger
+            .audit_bundle(&sc.mobile.id(), None, Some(sc.mobile_opening.clone()))
+            .unwrap()
+    );
+    assert_passes(&run(&serde_json::to_value(&exported).unwrap(), &g, None).unwrap());
+    // Nothing on the log or in a bundle exported without it holds the number.
+    let number = sc.mobile_opening.value.as_bytes();
+    for ev in &sc.story.log {
+        assert!(
+            !ev.as_bytes().windows(number.len()).any(|w| w == number),
+            "{} holds the number",
+            ev.payload().kind()
+        );
+    }
+    let plain = serde_json::to_string(&engine.audit_bundle(&sc.mobile.id(), false, false).unwrap())
+        .unwrap();
+    assert!(!plain.contains(&sc.mobile_opening.value));
 }
 
 // ---------------------------------------------------------------------------------
@@ -628,7 +727,11 @@ fn dishonest_report_is_caught_only_with_the_message(message: &str, reason: &[&st
     let mut ledger = sc.story.ledger.clone();
     // The ledger applied the report (Story::put asserts it) and settled it.
     let with = ledger
-        .audit_bundle(&sc.bounce.id(), Some(raw.to_vec()))
+        .audit_bundle(
+            &sc.bounce.id(),
+            Some(raw.to_vec()),
+            Some(sc.bounce_opening.clone()),
+        )
         .unwrap();
 
     // The reporter's org node holds the message and exports the same bundle.
@@ -638,8 +741,23 @@ fn dishonest_report_is_caught_only_with_the_message(message: &str, reason: &[&st
     for ev in &sc.story.log {
         engine.ingest_event(ev.clone()).unwrap();
     }
-    assert_eq!(engine.put_evidence(raw).unwrap(), evidence_hash(raw));
-    assert_eq!(engine.audit_bundle(&sc.bounce.id(), true).unwrap(), with);
+    let Payload::BounceReport(report) = sc.bounce.payload() else {
+        unreachable!()
+    };
+    let vouched = engine
+        .vouch(&carnet_node::vouch::VouchRequest {
+            reporter: sc.bounce.author(),
+            purchase_id: report.purchase_id,
+            opening: sc.bounce_opening.clone(),
+            status: report.status,
+            message: raw.to_vec(),
+        })
+        .unwrap();
+    assert_eq!(vouched.evidence, evidence_hash(raw));
+    assert_eq!(
+        engine.audit_bundle(&sc.bounce.id(), true, true).unwrap(),
+        with
+    );
 
     let r = run(&serde_json::to_value(&with).unwrap(), &g, None).unwrap();
     assert!(!r.ok());
@@ -666,11 +784,12 @@ fn dishonest_report_is_caught_only_with_the_message(message: &str, reason: &[&st
     }
 
     // The same bundle without the message: nothing the auditor holds is wrong.
-    let without = engine.audit_bundle(&sc.bounce.id(), false).unwrap();
+    let without = engine.audit_bundle(&sc.bounce.id(), false, false).unwrap();
     assert_eq!(
         without,
         Bundle {
             bounce_message_hex: None,
+            opening: None,
             ..with.clone()
         }
     );
@@ -685,6 +804,7 @@ fn dishonest_report_is_caught_only_with_the_message(message: &str, reason: &[&st
     assert_eq!(
         skipped,
         [
+            ("opening", "the opening is not included"),
             ("evidence.hash", "the bounce message is not included"),
             ("evidence.dsn", "the bounce message is not included"),
             (
@@ -793,9 +913,15 @@ fn generate() -> Vec<(String, Value)> {
     let mut ledger = sc.story.ledger.clone();
     let g = sc.story.genesis.clone();
     let bounce: Bundle = ledger
-        .audit_bundle(&sc.bounce.id(), Some(DSN.as_bytes().to_vec()))
+        .audit_bundle(
+            &sc.bounce.id(),
+            Some(DSN.as_bytes().to_vec()),
+            Some(sc.bounce_opening.clone()),
+        )
         .unwrap();
-    let mobile: Bundle = ledger.audit_bundle(&sc.mobile.id(), None).unwrap();
+    let mobile: Bundle = ledger
+        .audit_bundle(&sc.mobile.id(), None, Some(sc.mobile_opening.clone()))
+        .unwrap();
     let later: CheckpointFile = ledger
         .audit_checkpoint(Some(sc.second_bound), Some(sc.first_bound))
         .unwrap();
@@ -1007,7 +1133,7 @@ fn the_contributors_dispute_is_shown_beside_the_report() {
         .story
         .org(0, dispute("our MX accepted mail to ada that day"));
     let mut ledger = sc.story.ledger.clone();
-    let b = ledger.audit_bundle(&sc.bounce.id(), None).unwrap();
+    let b = ledger.audit_bundle(&sc.bounce.id(), None, None).unwrap();
     assert_eq!(b.dispute_hex.as_deref(), Some(ours.as_bytes()));
     let r = run(&serde_json::to_value(&b).unwrap(), &g, None).unwrap();
     assert_passes(&r);

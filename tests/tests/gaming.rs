@@ -205,7 +205,6 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
             purchase_id: p1,
             evidence: carnet_protocol::hash::evidence_hash(b"hand-written"),
             status: status511,
-            opening: jane.email.clone(),
             voucher: Voucher([0; 64]),
         }),
     )
@@ -255,7 +254,6 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
             purchase_id: p1,
             evidence: carnet_protocol::hash::Hash32::from_hex(&issued.evidence).unwrap(),
             status: status511,
-            opening: jane.email.clone(),
             voucher: Voucher(voucher),
         }),
     )

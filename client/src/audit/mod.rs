@@ -19,7 +19,7 @@ use carnet_protocol::ledger::proof::{verify_consistency, verify_inclusion};
 use carnet_protocol::ledger::{
     is_mobile_number, AccountKind, CheckpointClaim, PurchaseStatus, StateLeaf,
 };
-use carnet_protocol::payload::Payload;
+use carnet_protocol::payload::{Opening, Payload};
 use carnet_protocol::{Genesis, Hash32, PublicKey, SignedEvent};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -732,17 +732,34 @@ fn verify_opening(r: &mut Report, b: &Bundle, ev: &Events) {
             return;
         }
     };
+    // Reports carry no opening (protocol 4): it is in the bundle only when the
+    // exporting org included it.
+    let opening: Option<Opening> = b.opening.as_ref().map(Opening::from);
     match pe.payload() {
         Payload::BounceReport(br) => {
-            let res = if commit_email(&br.opening) == listing.email_commitment {
-                Ok(format!(
-                    "{:?} opens the listing's email commitment",
-                    br.opening.value
-                ))
-            } else {
-                Err("the opening does not open the listing's email commitment".into())
+            let address = match &opening {
+                None => {
+                    r.skip(name, "the opening is not included");
+                    None
+                }
+                Some(o) if commit_email(o) == listing.email_commitment => {
+                    r.add(
+                        name,
+                        Ok(format!(
+                            "{:?} opens the listing's email commitment",
+                            o.value
+                        )),
+                    );
+                    Some(o.value.clone())
+                }
+                Some(_) => {
+                    r.add(
+                        name,
+                        Err("the opening does not open the listing's email commitment".into()),
+                    );
+                    None
+                }
             };
-            r.add(name, res);
             let st = br.status;
             r.add(
                 "report.status",
@@ -814,35 +831,79 @@ fn verify_opening(r: &mut Report, b: &Bundle, ev: &Events) {
                 r.skip("evidence.dsn", "needs evidence.hash");
                 return;
             }
-            let res = match crate::dsn::permanent_failure_for(msg, &br.opening.value) {
+            let Some(address) = address else {
+                r.skip(
+                    "evidence.dsn",
+                    "needs the opening (the address the message names)",
+                );
+                return;
+            };
+            let res = match crate::dsn::permanent_failure_for(msg, &address) {
                 Ok(s) if s.is_permanent() => Ok(format!(
                     "the message reports {}.{}.{} for {}",
-                    s.class, s.subject, s.detail, br.opening.value
+                    s.class, s.subject, s.detail, address
                 )),
                 Ok(s) => Err(format!(
                     "the message reports {}.{}.{} for {}: not a permanent failure",
-                    s.class, s.subject, s.detail, br.opening.value
+                    s.class, s.subject, s.detail, address
                 )),
                 Err(e) => Err(e.to_string()),
             };
             r.add("evidence.dsn", res);
         }
         Payload::MobileReport(m) => {
+            // protocol.md, "Report vouchers": the reporter's org classified the number.
+            match (&ev.reporter_enrollment, listing.phone_commitment) {
+                (None, _) => r.skip("report.voucher", "needs event.reporter_enrollment"),
+                (Some(_), None) => {
+                    r.add(
+                        "report.voucher",
+                        Err("the listing has no phone commitment".into()),
+                    );
+                }
+                (Some(enr), Some(phone_commitment)) => {
+                    let body = carnet_protocol::voucher::MobileVoucherBody {
+                        network: pe.body().network,
+                        reporter: pe.author(),
+                        purchase_id: m.purchase_id,
+                        phone_commitment,
+                    };
+                    let org = enr.author();
+                    r.add(
+                        "report.voucher",
+                        if carnet_protocol::voucher::verify_mobile(&org, &body, &m.voucher) {
+                            Ok(format!("vouched for by the reporter's org {org}"))
+                        } else {
+                            Err(format!(
+                                "the voucher does not verify under the key of the reporter's org {org}"
+                            ))
+                        },
+                    );
+                }
+            }
+            let Some(o) = &opening else {
+                r.skip(name, "the opening is not included");
+                r.skip("mobile.classification", "needs the opening");
+                return;
+            };
             let res = match listing.phone_commitment {
-                Some(c) if commit_phone(&m.opening) == c => Ok(format!(
+                Some(c) if commit_phone(o) == c => Ok(format!(
                     "{:?} opens the listing's phone commitment",
-                    m.opening.value
+                    o.value
                 )),
                 Some(_) => Err("the opening does not open the listing's phone commitment".into()),
                 None => Err("the listing has no phone commitment".into()),
             };
-            r.add(name, res);
+            if !r.add(name, res) {
+                r.skip("mobile.classification", "needs the opening");
+                return;
+            }
             r.add(
                 "mobile.classification",
-                if is_mobile_number(&m.opening.value) {
-                    Ok(format!("{} is a mobile number", m.opening.value))
+                if is_mobile_number(&o.value) {
+                    Ok(format!("{} is a mobile number", o.value))
                 } else {
-                    Err(format!("{} is not classified Mobile", m.opening.value))
+                    Err(format!("{} is not classified Mobile", o.value))
                 },
             );
         }

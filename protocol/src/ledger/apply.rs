@@ -5,7 +5,6 @@
 //! leaving half an effect behind, which would make states depend on failure paths.
 
 use super::state::*;
-use crate::card::{commit_email, commit_phone};
 use crate::event::SignedEvent;
 use crate::genesis::Rules;
 use crate::hash::ContentId;
@@ -198,7 +197,7 @@ fn apply_event(state: &mut State, ctx: &Ctx, ev: &SignedEvent) -> Rule {
         Payload::Purchase(p) => purchase(state, r, id, ev.lamport(), author, p),
         Payload::Deliver(d) => deliver(state, r, id, author, d),
         Payload::BounceReport(b) => bounce(state, ctx, id, author, b),
-        Payload::MobileReport(m) => mobile(state, r, id, author, m),
+        Payload::MobileReport(m) => mobile(state, ctx, id, author, m),
         Payload::Vote(v) => {
             let vote = CompanyVote {
                 employees: v.employees,
@@ -641,9 +640,6 @@ fn bounce(
     if !b.status.is_permanent() {
         return Err(VoidReason::TemporaryFailure);
     }
-    if commit_email(&b.opening) != p.email_commitment {
-        return Err(VoidReason::OpeningMismatch);
-    }
     let vouching_org = state.accounts.get(&reporter).and_then(Account::org);
     let body = crate::voucher::VoucherBody {
         network: ctx.network,
@@ -708,23 +704,28 @@ pub fn is_mobile_number(number: &str) -> bool {
 
 fn mobile(
     state: &mut State,
-    r: &Rules,
+    ctx: &Ctx,
     id: ContentId,
     reporter: PublicKey,
     m: &MobileReport,
 ) -> Rule {
+    let r = ctx.rules;
     let (p, contributor) = reported_purchase(state, reporter, &m.purchase_id)?;
     let Some(commitment) = p.phone_commitment else {
         return Err(VoidReason::OpeningMismatch);
     };
-    if commit_phone(&m.opening) != commitment {
-        return Err(VoidReason::OpeningMismatch);
+    let vouching_org = state.accounts.get(&reporter).and_then(Account::org);
+    let body = crate::voucher::MobileVoucherBody {
+        network: ctx.network,
+        reporter,
+        purchase_id: m.purchase_id,
+        phone_commitment: commitment,
+    };
+    if !vouching_org.is_some_and(|org| crate::voucher::verify_mobile(&org, &body, &m.voucher)) {
+        return Err(VoidReason::BadVoucher);
     }
     if state.mobile_reported.contains(&(p.listing_id, commitment)) {
         return Err(VoidReason::AlreadyReported);
-    }
-    if !is_mobile_number(&m.opening.value) {
-        return Err(VoidReason::NotMobile);
     }
     state.mobile_reported.insert((p.listing_id, commitment));
     forfeit(state, p.listing_id);

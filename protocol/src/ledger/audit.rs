@@ -210,6 +210,33 @@ pub struct CheckpointEvidence {
     pub admissions_hex: Vec<Vec<u8>>,
 }
 
+/// An opening in a bundle: the value and its commitment salt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpeningFile {
+    pub value: String,
+    #[serde(with = "hexfmt::hash")]
+    pub salt_hex: Hash32,
+}
+
+impl From<&crate::payload::Opening> for OpeningFile {
+    fn from(o: &crate::payload::Opening) -> Self {
+        OpeningFile {
+            value: o.value.clone(),
+            salt_hex: Hash32(o.salt),
+        }
+    }
+}
+
+impl From<&OpeningFile> for crate::payload::Opening {
+    fn from(o: &OpeningFile) -> Self {
+        crate::payload::Opening {
+            value: o.value.clone(),
+            salt: o.salt_hex.0,
+        }
+    }
+}
+
 /// The penalty and its chain of evidence, settled under one checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -237,6 +264,12 @@ pub struct Bundle {
     /// The raw bounce message, when the reporter's org agreed to include it.
     #[serde(with = "hexfmt::opt_bytes")]
     pub bounce_message_hex: Option<Vec<u8>>,
+    /// The opening of the reported commitment (the email of a bounce, the number of a
+    /// mobile report), when the exporting org (the reporter's, which was shown it, or
+    /// the contributor's, which holds the card) agreed to include it. Reports carry no
+    /// opening: it is never on the log. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening: Option<OpeningFile>,
     /// The contributor's org's Dispute of the report (wire bytes), when it disputed
     /// it: signed, but not proven under the checkpoint (it changes no balance and may
     /// come after it). Absent from bundles of undisputed penalties.
@@ -549,11 +582,13 @@ impl Ledger {
 
     /// The audit bundle of a penalty (a BounceReport or MobileReport), settled under
     /// the earliest finalized checkpoint whose bound covers it. `message` is the raw
-    /// bounce message to include, if the reporter's org agreed to.
+    /// bounce message to include, if the reporter's org agreed to; `opening` that of
+    /// the reported commitment, if the exporting org agreed to.
     pub fn audit_bundle(
         &mut self,
         penalty: &ContentId,
         message: Option<Vec<u8>>,
+        opening: Option<crate::payload::Opening>,
     ) -> Result<Bundle, AuditError> {
         let state = self.state().clone();
         let ev = self
@@ -665,6 +700,7 @@ impl Ledger {
             contributor_enrollment: prove(contributor_enrollment)?,
             reporter_enrollment: prove(reporter_enrollment)?,
             bounce_message_hex: bounce_message,
+            opening: opening.as_ref().map(OpeningFile::from),
             dispute_hex: dispute,
             contributor_account: contributor_account.into(),
             purchase_state: purchase_state.into(),

@@ -289,11 +289,10 @@ pub fn payload_of_kind(kind: usize) -> BoxedStrategy<Payload> {
             hash(),
             hash(),
             dsn_status(),
-            opening(email()),
             any::<[u8; 32]>(),
             any::<[u8; 32]>(),
         )
-            .prop_map(|(purchase_id, evidence, status, opening, v1, v2)| {
+            .prop_map(|(purchase_id, evidence, status, v1, v2)| {
                 let mut voucher = [0u8; 64];
                 voucher[..32].copy_from_slice(&v1);
                 voucher[32..].copy_from_slice(&v2);
@@ -301,16 +300,18 @@ pub fn payload_of_kind(kind: usize) -> BoxedStrategy<Payload> {
                     purchase_id,
                     evidence,
                     status,
-                    opening,
                     voucher: Voucher(voucher),
                 })
             })
             .boxed(),
-        7 => (hash(), opening(phone()))
-            .prop_map(|(purchase_id, opening)| {
+        7 => (hash(), any::<[u8; 32]>(), any::<[u8; 32]>())
+            .prop_map(|(purchase_id, v1, v2)| {
+                let mut voucher = [0u8; 64];
+                voucher[..32].copy_from_slice(&v1);
+                voucher[32..].copy_from_slice(&v2);
                 Payload::MobileReport(MobileReport {
                     purchase_id,
-                    opening,
+                    voucher: Voucher(voucher),
                 })
             })
             .boxed(),

@@ -344,7 +344,6 @@ impl World {
                 purchase_id: purchase.id(),
                 evidence,
                 status,
-                opening: card.email.clone(),
                 voucher,
             }),
             vec![],
@@ -374,16 +373,37 @@ impl World {
         self.advance(window + 1);
     }
 
+    /// Member `m` reports the direct line of the card it bought with `purchase` as a
+    /// mobile, vouched for by its own org (whose node checked the number).
     pub fn mobile(&mut self, m: usize, purchase: &SignedEvent) -> SignedEvent {
+        let org = self.members[m].1;
+        self.mobile_vouched_by(m, purchase, org)
+    }
+
+    /// [`World::mobile`] with the voucher of org `voucher_org`.
+    pub fn mobile_vouched_by(
+        &mut self,
+        m: usize,
+        purchase: &SignedEvent,
+        voucher_org: usize,
+    ) -> SignedEvent {
         let Payload::Purchase(p) = purchase.payload() else {
             panic!("not a purchase")
         };
         let card = self.card_of(p.listing_id);
+        let phone = card.phone.clone().expect("a card with a phone");
+        let body = carnet_protocol::voucher::MobileVoucherBody {
+            network: self.network,
+            reporter: self.member_key(m),
+            purchase_id: purchase.id(),
+            phone_commitment: carnet_protocol::card::commit_phone(&phone),
+        };
+        let voucher = carnet_protocol::voucher::sign_mobile(self.orgs[voucher_org].key(), &body);
         self.member_event(
             m,
             Payload::MobileReport(MobileReport {
                 purchase_id: purchase.id(),
-                opening: card.phone.clone().unwrap(),
+                voucher,
             }),
             vec![],
         )
