@@ -1045,6 +1045,9 @@ struct DedupKeyBody {
     email: String,
     at_ms: u64,
     signature_hex: String,
+    /// The network the member signed for; this node's when left out.
+    #[serde(default)]
+    network: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -1070,9 +1073,14 @@ async fn post_dedup_key(
             "the email is longer than an email can be",
         ));
     }
-    let network = state.wait(state.client.status()).await??.network;
+    // Zero stands for this node's network (see `Command::DedupKey`): a request
+    // signed for another one is refused as such by the engine, with no round trip.
+    let network = match body.network.as_deref() {
+        None => Hash32::ZERO,
+        Some(hex) => Hash32::from_hex(hex.trim()).ok_or_else(|| ApiError::bad_hex("network"))?,
+    };
     let request = carnet_protocol::dedup::DedupRequest {
-        network: Hash32::from_hex(&network).unwrap_or_default(),
+        network,
         member,
         email: body.email,
         at_ms: body.at_ms,

@@ -306,7 +306,9 @@ pub enum Command {
     Status {
         reply: oneshot::Sender<NodeStatus>,
     },
-    /// A member's dedup-key request (see [`crate::dedup`]).
+    /// A member's dedup-key request (see [`crate::dedup`]). A zero `network` stands
+    /// for this node's: the API takes the network from the member only when it names
+    /// one.
     DedupKey {
         request: carnet_protocol::dedup::DedupRequest,
         signature: [u8; 64],

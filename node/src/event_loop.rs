@@ -676,10 +676,13 @@ impl EventLoop {
                 let _ = reply.send(status);
             }
             Command::DedupKey {
-                request,
+                mut request,
                 signature,
                 reply,
             } => {
+                if request.network == carnet_protocol::Hash32::ZERO {
+                    request.network = self.engine.network();
+                }
                 let now = crate::now_ms();
                 let _ = reply.send(self.engine.answer_dedup(&request, &signature, now));
             }
