@@ -177,27 +177,12 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::client::IngestError;
-    use crate::test_support::{card, one_org_engine, one_org_genesis, SECRET};
-    use carnet_protocol::author::Author;
+    use crate::test_support::{card, enroll, one_org_engine, one_org_genesis, SECRET};
     use carnet_protocol::dedup::sign;
-    use carnet_protocol::payload::{Contribute, Enroll, OptOut, Payload};
+    use carnet_protocol::payload::{Contribute, OptOut, Payload};
     use carnet_protocol::{NetworkId, SecretKey};
 
     const NOW: u64 = 1_700_000_000_000;
-
-    /// Enrolls the member of seed `[seed; 32]` with this engine's org.
-    fn enroll(e: &mut Engine, seed: u8) -> (SecretKey, Author) {
-        let key = SecretKey::from_seed([seed; 32]);
-        let ev = e
-            .sign_as_org(Payload::Enroll(Enroll {
-                member: key.public(),
-                handle: format!("m{seed}"),
-            }))
-            .unwrap();
-        let author = Author::new(key.clone(), e.network()).introduced_by(Some(ev.id()));
-        e.ingest_event(ev).unwrap();
-        (key, author)
-    }
 
     fn ask(
         e: &mut Engine,

@@ -49,6 +49,14 @@ pub struct Engine {
     pub(crate) secret: Option<carnet_protocol::card::NetworkSecret>,
     /// Listed-or-opted-out answers each member got today (see `dedup`).
     pub(crate) dedup_misses: crate::dedup::MissQuota,
+    /// Dedup keys some held OptOut names, applied or not: a shown teaser under one
+    /// is worth a look at the state (see `erasure`).
+    pub(crate) opt_out_keys: std::collections::HashSet<carnet_protocol::Hash32>,
+    /// Set when an erasure failed to write: tried again before the next batch.
+    erasure_due: bool,
+    /// Set when teasers were erased since the last snapshot: the saved one may still
+    /// hold the listing, so another is due at once.
+    erased_since_snapshot: bool,
 }
 
 /// Default of [`Engine::snapshot_min_events`]: at ~27 µs to verify and apply an event,
@@ -228,6 +236,9 @@ impl Engine {
             storage_fault: None,
             secret: None,
             dedup_misses: Default::default(),
+            opt_out_keys: Default::default(),
+            erasure_due: false,
+            erased_since_snapshot: false,
             snapshot_events: resumed.map(|(_, applied)| applied),
             completions: Completions::default(),
             snapshot_min_events: DEFAULT_SNAPSHOT_MIN_EVENTS,
@@ -236,6 +247,9 @@ impl Engine {
             store,
             network,
         };
+        let mut engine = engine;
+        // A node may have stopped between storing an event and erasing it.
+        engine.erase_all_due()?;
         Ok((engine, reopened))
     }
 
@@ -244,6 +258,9 @@ impl Engine {
     /// that a crash replays at most a fifth of it while the bytes written for
     /// snapshots stay within a few times the final one.
     pub fn snapshot_due(&self) -> bool {
+        if self.erased_since_snapshot {
+            return true;
+        }
         let last = self.snapshot_events.unwrap_or(0);
         let since = (self.ledger.len() as u64).saturating_sub(last);
         since > 0 && since >= self.snapshot_min_events.max(last / 4)
@@ -278,6 +295,14 @@ impl Engine {
     /// Records that a snapshot of `events` events was saved.
     pub fn snapshot_saved(&mut self, events: u64) {
         self.snapshot_events = Some(events);
+        self.erased_since_snapshot = false;
+    }
+
+    /// Makes a snapshot due now, even of events already covered: teasers were
+    /// erased, and the saved snapshot may still hold one of them.
+    pub(crate) fn snapshot_after_erasure(&mut self) {
+        self.snapshot_events = None;
+        self.erased_since_snapshot = true;
     }
 
     /// A handle on the store, for work off the event loop.
@@ -402,6 +427,7 @@ impl Engine {
         // After a failed write nothing is ordered until the store takes writes again:
         // memory must never run ahead of the disk.
         self.writable()?;
+        self.erase_if_due()?;
         // Clock order, so most events find their dependencies already present.
         events.sort_by_key(|e| (e.lamport(), e.id()));
         let mut accepted = Vec::new();
@@ -464,6 +490,14 @@ impl Engine {
         for ev in &to_store {
             index_delivery(&mut self.deliveries, ev);
         }
+        if let Err(e) = self.erase_after(&to_store) {
+            // The events are stored and stand; their erasure is retried once the store
+            // takes writes again, and nothing is written before it.
+            let msg = format!("erasing opted-out teasers failed: {e}");
+            tracing::error!(error = %msg, "writes are refused until the erasure is done");
+            self.erasure_due = true;
+            self.storage_fault = Some(msg);
+        }
         self.delivery_check_due |= !to_store.is_empty();
         if !to_store.is_empty() {
             self.generation += 1;
@@ -487,6 +521,15 @@ impl Engine {
         }
     }
 
+    /// Runs an erasure that failed to write before, if any.
+    fn erase_if_due(&mut self) -> Result<(), IngestError> {
+        if self.erasure_due {
+            self.erase_all_due().map_err(|e| self.storage_failed(e))?;
+            self.erasure_due = false;
+        }
+        Ok(())
+    }
+
     /// Records a failed write: the node is unhealthy until one succeeds.
     fn storage_failed(&mut self, e: StoreError) -> IngestError {
         let msg = e.to_string();
@@ -505,6 +548,14 @@ impl Engine {
         let probe = self.store.reopen().and_then(|()| {
             self.store
                 .put_meta("health probe", &crate::now_ms().to_le_bytes())
+        });
+        let probe = probe.map_err(|e| e.to_string()).and_then(|()| {
+            // An erasure that failed is the write that must succeed first.
+            if self.erasure_due {
+                self.erase_all_due().map_err(|e| e.to_string())?;
+                self.erasure_due = false;
+            }
+            Ok(())
         });
         match probe {
             Ok(()) => {
@@ -754,8 +805,9 @@ impl Engine {
             .listings
             .iter()
             .filter(|(_, l)| l.status == carnet_protocol::ledger::ListingStatus::Active)
-            .filter(|(_, l)| {
-                let t = &l.listing.teaser;
+            // A listing this node only knows with its teaser erased has nothing to show.
+            .filter_map(|(id, l)| Some((id, l, l.listing.teaser.shown()?)))
+            .filter(|(_, _, t)| {
                 has(&t.company, &company)
                     && has(&t.company_domain, &domain)
                     && has(&t.title, &title)
@@ -767,21 +819,18 @@ impl Engine {
                     })
             })
             .take(limit)
-            .map(|(id, l)| {
-                let t = &l.listing.teaser;
-                ListingView {
-                    id: id.to_hex(),
-                    name: t.name.clone(),
-                    title: t.title.clone(),
-                    company: t.company.clone(),
-                    company_domain: t.company_domain.clone(),
-                    city: t.city.clone(),
-                    email: t.availability.email,
-                    postal: t.availability.postal,
-                    phone: t.availability.phone,
-                    status: format!("{:?}", l.status),
-                    sales: l.sales,
-                }
+            .map(|(id, l, t)| ListingView {
+                id: id.to_hex(),
+                name: t.name.clone(),
+                title: t.title.clone(),
+                company: t.company.clone(),
+                company_domain: t.company_domain.clone(),
+                city: t.city.clone(),
+                email: t.availability.email,
+                postal: t.availability.postal,
+                phone: t.availability.phone,
+                status: format!("{:?}", l.status),
+                sales: l.sales,
             })
             .collect()
     }

@@ -184,20 +184,26 @@ impl Engine {
         out
     }
 
-    /// Deletes held cards whose listing left the state: an opt-out erased it, so the
-    /// personal data must not stay here either.
+    /// Deletes held cards whose listing the ledger erased: an opt-out of the listing's
+    /// current key took it out of the state, so the personal data must not stay here
+    /// either. The key that counts is the current one (an Update may have changed the
+    /// email); a listing that left the state carrying an opted-out key is one.
     fn forget_erased(&mut self) {
-        let opted_out = self.ledger.state().opted_out.clone();
-        if opted_out.is_empty() {
+        let state = self.ledger.state().clone();
+        if state.opted_out.is_empty() {
             return;
         }
         let ledger = &self.ledger;
         let gone: Vec<ContentId> = self
             .held
             .iter()
-            .filter(|id| match ledger.get(id).map(|e| e.payload()) {
-                Some(Payload::Contribute(c)) => opted_out.contains(&c.listing.dedup_key),
-                _ => false,
+            .filter(|id| ledger.is_ordered(id) && !state.listings.contains_key(*id))
+            .filter(|id| {
+                // The Contribute erased (`erasure` marks the listing so), or its own
+                // key opted out.
+                matches!(ledger.get(id).map(|e| e.payload()), Some(Payload::Contribute(c))
+                    if c.listing.teaser.is_erased()
+                        || state.opted_out.contains(&c.listing.dedup_key))
             })
             .copied()
             .collect();
@@ -262,7 +268,10 @@ impl Engine {
             .iter()
             .filter(|(_, p)| p.buyer == *buyer)
             .map(|(id, p)| {
-                let teaser = state.listings.get(&p.listing_id).map(|l| &l.listing.teaser);
+                let teaser = state
+                    .listings
+                    .get(&p.listing_id)
+                    .and_then(|l| l.listing.teaser.shown());
                 (
                     p.lamport,
                     PurchaseView {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod datadir;
 pub mod dedup;
 pub mod engine;
+pub mod erasure;
 pub mod event_loop;
 pub mod holder;
 pub mod network;

@@ -489,6 +489,26 @@ impl Store {
         txn.commit().map_err(db_err("commit put"))
     }
 
+    /// Overwrites stored events with another form of themselves, in one transaction:
+    /// the same ids and clocks, other bytes (a teaser erased). Ids not stored are
+    /// left out.
+    pub fn replace_events(&self, events: &[SignedEvent]) -> Result<(), StoreError> {
+        let txn = self.db()?.begin_write().map_err(db_err("begin replace"))?;
+        {
+            let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+            for ev in events {
+                let id = ev.id();
+                if table.get(&id.0).map_err(db_err("look up event"))?.is_none() {
+                    continue;
+                }
+                table
+                    .insert(&id.0, ev.as_bytes())
+                    .map_err(db_err("replace event"))?;
+            }
+        }
+        txn.commit().map_err(db_err("commit replace"))
+    }
+
     /// Removes events and their order keys in one transaction (for events stored while
     /// pending that proved invalid once complete). Unknown ids are ignored.
     pub fn remove_events(&self, ids: &[ContentId]) -> Result<(), StoreError> {

@@ -2,9 +2,11 @@
 
 use crate::engine::Engine;
 use crate::store::Store;
+use carnet_protocol::author::Author;
 use carnet_protocol::card::{Card, NetworkSecret};
 use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
 use carnet_protocol::payload::{Availability, Opening, Teaser};
+use carnet_protocol::payload::{Enroll, Payload};
 use carnet_protocol::SecretKey;
 use std::path::Path;
 
@@ -60,4 +62,18 @@ pub fn one_org_genesis() -> (Genesis, SecretKey) {
     )
     .unwrap();
     (genesis, org)
+}
+
+/// Enrolls the member of seed `[seed; 32]` with the engine's org.
+pub fn enroll(e: &mut Engine, seed: u8) -> (SecretKey, Author) {
+    let key = SecretKey::from_seed([seed; 32]);
+    let ev = e
+        .sign_as_org(Payload::Enroll(Enroll {
+            member: key.public(),
+            handle: format!("m{seed}"),
+        }))
+        .unwrap();
+    let author = Author::new(key.clone(), e.network()).introduced_by(Some(ev.id()));
+    e.ingest_event(ev).unwrap();
+    (key, author)
 }

@@ -8,7 +8,7 @@
 use crate::encoding::{from_canonical, to_canonical, EncodingError};
 use crate::hash::{context, ContentId, Hash32};
 use crate::limits::{MAX_EMAIL_BYTES, MAX_PHONE_BYTES, MAX_POSTAL_BYTES, MAX_SEALED_CARD_BYTES};
-use crate::payload::{Listing, Opening, Teaser};
+use crate::payload::{Listing, Opening, Teaser, TeaserSlot};
 use crate::text::{check_text, TextError};
 use crate::EventError;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
@@ -133,6 +133,13 @@ impl Card {
         Ok(())
     }
 
+    /// Salt of the teaser's hash: derive-key("carnet v4 teaser salt", email salt).
+    /// Derived rather than drawn, so a card needs no field for it; one-way, so a shown
+    /// teaser's salt says nothing of the email commitment's.
+    pub fn teaser_salt(&self) -> [u8; 32] {
+        Hash32::derive(context::TEASER_SALT, &[&self.email.salt]).0
+    }
+
     /// The public listing for this card, computing its dedup key with the network
     /// secret (an org node's view).
     pub fn listing(&self, secret: &NetworkSecret) -> Result<Listing, CardError> {
@@ -144,7 +151,10 @@ impl Card {
     pub fn listing_keyed(&self, dedup_key: Hash32) -> Result<Listing, CardError> {
         self.check()?;
         let listing = Listing {
-            teaser: self.teaser.clone(),
+            teaser: TeaserSlot::Shown {
+                teaser: self.teaser.clone(),
+                salt: self.teaser_salt(),
+            },
             email_commitment: commit_email(&self.email),
             phone_commitment: self.phone.as_ref().map(commit_phone),
             dedup_key,
@@ -153,14 +163,11 @@ impl Card {
         Ok(listing)
     }
 
-    /// Checks that this card is the one `listing` committed to: the teaser and both
-    /// commitments. The dedup key is not checked: only an org node can compute it
+    /// Checks that this card is the one `listing` committed to: both commitments and
+    /// the teaser. The dedup key is not checked: only an org node can compute it
     /// (see [`Card::verify_dedup_key`]).
     pub fn verify_against(&self, listing: &Listing) -> Result<(), CardError> {
         let mine = self.listing_keyed(listing.dedup_key)?;
-        if mine.teaser != listing.teaser {
-            return Err(CardError::Mismatch("teaser differs"));
-        }
         if mine.email_commitment != listing.email_commitment {
             return Err(CardError::Mismatch(
                 "email does not open the email commitment",
@@ -170,6 +177,12 @@ impl Card {
             return Err(CardError::Mismatch(
                 "direct line does not open the phone commitment",
             ));
+        }
+        // Compared by hash, so a card still matches a listing whose teaser was erased.
+        // Last: the teaser's salt derives from the email's, so a wrong email salt is
+        // reported as such first.
+        if mine.teaser.hash() != listing.teaser.hash() {
+            return Err(CardError::Mismatch("teaser differs"));
         }
         Ok(())
     }

@@ -3,8 +3,10 @@
 //! An event is a canonical body followed by a 64-byte Ed25519 signature. The body
 //! names the network, the author, the author's chain position (seq + hash of the
 //! previous event) and a Lamport clock, so every event can be ordered and checked on
-//! its own. The content id is BLAKE3 of the body bytes; the signature covers a domain
-//! string and that id.
+//! its own. The content id is BLAKE3 of the committed body bytes, in which a listing's
+//! teaser is replaced by its salted hash; the signature covers a domain string and
+//! that id. So a teaser can be erased (an opt-out) without changing the id or breaking
+//! the signature: the erased event is the same event.
 
 use crate::encoding::{take_canonical, to_canonical, EncodingError};
 use crate::hash::{ContentId, Hash32, NetworkId};
@@ -102,6 +104,29 @@ impl EventBody {
         to_canonical(self)
     }
 
+    /// This body with its teaser erased, if it carries a shown one.
+    pub fn erased(&self) -> Option<EventBody> {
+        self.payload.erased().map(|payload| EventBody {
+            payload,
+            ..self.clone()
+        })
+    }
+
+    /// The content id: BLAKE3 of the committed body, the canonical body with any
+    /// teaser erased.
+    pub fn content_id(&self) -> ContentId {
+        self.content_id_of(&self.to_bytes())
+    }
+
+    /// [`EventBody::content_id`] given this body's canonical bytes, which are hashed as
+    /// they are when there is no teaser to erase.
+    fn content_id_of(&self, bytes: &[u8]) -> ContentId {
+        match self.erased() {
+            Some(committed) => Hash32::of(&committed.to_bytes()),
+            None => Hash32::of(bytes),
+        }
+    }
+
     /// Checks everything that needs no other event and no signature.
     pub fn check(&self) -> Result<(), EventError> {
         if (self.seq == 0) != self.prev.is_none() {
@@ -148,7 +173,7 @@ impl SignedEvent {
             }
             .into());
         }
-        let id = Hash32::of(&body_bytes);
+        let id = body.content_id_of(&body_bytes);
         let signature = key.sign_raw(&signing_message(&id));
         let mut bytes = body_bytes;
         bytes.extend_from_slice(&signature);
@@ -192,12 +217,26 @@ impl SignedEvent {
             });
         }
         body.check()?;
-        let id = Hash32::of(&bytes[..bytes.len() - 64]);
+        let id = body.content_id_of(&bytes[..bytes.len() - 64]);
         Ok(SignedEvent {
             body,
             id,
             signature,
             bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The same event with its teaser erased (same id, same signature), or `None` if
+    /// it carries no shown teaser.
+    pub fn erased(&self) -> Option<SignedEvent> {
+        let body = self.body.erased()?;
+        let mut bytes = body.to_bytes();
+        bytes.extend_from_slice(&self.signature);
+        Some(SignedEvent {
+            body,
+            id: self.id,
+            signature: self.signature,
+            bytes,
         })
     }
 
@@ -241,7 +280,8 @@ impl SignedEvent {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
-    /// The canonical body bytes (the content id is their BLAKE3 hash).
+    /// The canonical body bytes (the content id is the BLAKE3 hash of their erased
+    /// form, [`EventBody::erased`]).
     pub fn body_bytes(&self) -> &[u8] {
         &self.bytes[..self.bytes.len() - 64]
     }

@@ -64,7 +64,8 @@ impl fmt::Display for Hash32 {
     }
 }
 
-/// BLAKE3 of an event's canonical body bytes: the event's name everywhere.
+/// BLAKE3 of an event's committed body bytes (its canonical body with every teaser
+/// erased to its hash): the event's name everywhere.
 pub type ContentId = Hash32;
 /// BLAKE3 of the genesis document's canonical bytes: names the network.
 pub type NetworkId = Hash32;
@@ -74,6 +75,8 @@ pub mod context {
     pub const EMAIL_COMMITMENT: &str = "carnet v1 commitment email";
     pub const PHONE_COMMITMENT: &str = "carnet v1 commitment phone";
     pub const DEDUP_KEY: &str = "carnet v4 dedup key";
+    pub const TEASER: &str = "carnet v4 teaser";
+    pub const TEASER_SALT: &str = "carnet v4 teaser salt";
     pub const DELIVER_KEY: &str = "carnet v1 deliver key";
     pub const EVIDENCE: &str = "carnet v1 evidence";
 }

@@ -30,11 +30,55 @@ pub struct Teaser {
     pub availability: Availability,
 }
 
+/// Salted hash of a teaser: BLAKE3 derive-key("carnet v4 teaser", salt || canonical
+/// teaser). The salt keeps an erased teaser from being confirmed by a guess of the
+/// person's name, title and company.
+pub fn teaser_hash(teaser: &Teaser, salt: &[u8; 32]) -> Hash32 {
+    Hash32::derive(
+        crate::hash::context::TEASER,
+        &[salt, &crate::encoding::to_canonical(teaser)],
+    )
+}
+
+/// A listing's teaser as an event carries it. An event's content id and signature
+/// commit only to the teaser's hash ([`crate::event::EventBody::content_id`]), so a
+/// node can drop the teaser of a person who opted out and still serve an event that
+/// verifies (docs/protocol.md, "Erasure").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TeaserSlot {
+    /// The teaser and the salt of its hash.
+    Shown { teaser: Teaser, salt: [u8; 32] },
+    /// Erased: only the hash is left.
+    Erased { hash: Hash32 },
+}
+
+impl TeaserSlot {
+    /// The hash the content id commits to, whichever form this is.
+    pub fn hash(&self) -> Hash32 {
+        match self {
+            TeaserSlot::Shown { teaser, salt } => teaser_hash(teaser, salt),
+            TeaserSlot::Erased { hash } => *hash,
+        }
+    }
+
+    /// The teaser, unless it was erased.
+    pub fn shown(&self) -> Option<&Teaser> {
+        match self {
+            TeaserSlot::Shown { teaser, .. } => Some(teaser),
+            TeaserSlot::Erased { .. } => None,
+        }
+    }
+
+    pub fn is_erased(&self) -> bool {
+        matches!(self, TeaserSlot::Erased { .. })
+    }
+}
+
 /// A listing as contributed or updated: the teaser plus commitments that bind the
 /// contributor to the hidden email and direct line (see [`crate::card`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
-    pub teaser: Teaser,
+    pub teaser: TeaserSlot,
     /// Salted commitment to the work email (always present: a card without an email
     /// cannot be checked for bounces).
     pub email_commitment: Hash32,
@@ -336,6 +380,31 @@ pub enum AuthorRole {
 }
 
 impl Payload {
+    /// The listing this payload carries, for a Contribute or an Update.
+    pub fn listing(&self) -> Option<&Listing> {
+        match self {
+            Payload::Contribute(c) => Some(&c.listing),
+            Payload::Update(u) => Some(&u.listing),
+            _ => None,
+        }
+    }
+
+    /// This payload with its teaser erased, if it carries a shown one.
+    pub fn erased(&self) -> Option<Payload> {
+        match self {
+            Payload::Contribute(c) if !c.listing.teaser.is_erased() => {
+                Some(Payload::Contribute(Contribute {
+                    listing: c.listing.erased(),
+                }))
+            }
+            Payload::Update(u) if !u.listing.teaser.is_erased() => Some(Payload::Update(Update {
+                listing_id: u.listing_id,
+                listing: u.listing.erased(),
+            })),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Payload::Enroll(_) => "enroll",
@@ -488,13 +557,28 @@ impl Teaser {
 }
 
 impl Listing {
+    /// Checks the teaser where it is shown. An erased teaser was checked by every node
+    /// that saw it shown; what is left (a hash) has nothing to check.
     pub fn check(&self) -> Result<(), EventError> {
-        self.teaser.check()?;
-        if self.teaser.availability.phone != self.phone_commitment.is_some() {
+        let Some(teaser) = self.teaser.shown() else {
+            return Ok(());
+        };
+        teaser.check()?;
+        if teaser.availability.phone != self.phone_commitment.is_some() {
             return Err(EventError::Field(
                 "phone commitment present exactly when the teaser offers a phone",
             ));
         }
         Ok(())
+    }
+
+    /// This listing with its teaser erased: what the content id commits to.
+    pub fn erased(&self) -> Listing {
+        Listing {
+            teaser: TeaserSlot::Erased {
+                hash: self.teaser.hash(),
+            },
+            ..self.clone()
+        }
     }
 }

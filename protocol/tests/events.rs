@@ -36,7 +36,17 @@ fn assert_roundtrip(ev: &SignedEvent) {
     let decoded = SignedEvent::decode(ev.as_bytes(), &net).expect("valid event decodes");
     assert_eq!(&decoded, ev);
     assert_eq!(decoded.id(), ev.id());
-    assert_eq!(decoded.id(), Hash32::of(decoded.body_bytes()));
+    assert_eq!(decoded.id(), decoded.body().content_id());
+    match decoded.body().erased() {
+        Some(erased) => assert_eq!(decoded.id(), Hash32::of(&to_canonical(&erased))),
+        None => assert_eq!(decoded.id(), Hash32::of(decoded.body_bytes())),
+    }
+    // Its erased form, if it has a teaser, is the same event.
+    if let Some(erased) = ev.erased() {
+        let d = SignedEvent::decode(erased.as_bytes(), &net).expect("erased form decodes");
+        assert_eq!(d.id(), ev.id());
+        assert_eq!(d, erased);
+    }
     assert_eq!(decoded.body_bytes(), &to_canonical(ev.body())[..]);
     assert_eq!(decoded.as_bytes().len(), decoded.body_bytes().len() + 64);
     assert_eq!(
@@ -67,7 +77,7 @@ proptest! {
         let a = SignedEvent::sign(body.clone(), &key).unwrap();
         let b = SignedEvent::sign(body.clone(), &key).unwrap();
         prop_assert_eq!(a.as_bytes(), b.as_bytes());
-        prop_assert_eq!(a.id(), Hash32::of(&to_canonical(&body)));
+        prop_assert_eq!(a.id(), body.content_id());
         prop_assert_eq!(a.as_bytes(), &forge(&body, seed)[..]);
     }
 }
@@ -245,18 +255,80 @@ fn enroll(handle: &str) -> Payload {
     })
 }
 
+fn teaser_mut(l: &mut Listing) -> &mut Teaser {
+    match &mut l.teaser {
+        TeaserSlot::Shown { teaser, .. } => teaser,
+        TeaserSlot::Erased { .. } => panic!("teaser erased"),
+    }
+}
+
+/// Erasing a teaser keeps the event: the same content id, a signature that still
+/// verifies, and none of the teaser's bytes left. Tampering with the hash that stands
+/// in for it is caught like any other change to a signed body.
+#[test]
+fn an_erased_teaser_leaves_the_same_verifiable_event() {
+    let key = SecretKey::from_seed([0x21; 32]);
+    let mut body = base_body(Payload::Contribute(Contribute {
+        listing: good_listing(),
+    }));
+    body.author = key.public();
+    let shown = SignedEvent::sign(body, &key).unwrap();
+    let erased = shown.erased().unwrap();
+    assert_eq!(erased.id(), shown.id());
+    assert!(erased.erased().is_none(), "erasing twice changes nothing");
+    let net = shown.body().network;
+    let decoded = SignedEvent::decode(erased.as_bytes(), &net).unwrap();
+    assert_eq!(decoded.id(), shown.id());
+    assert_eq!(decoded, erased);
+    let bytes = erased.as_bytes();
+    for needle in [
+        &b"Ada Lovelace"[..],
+        b"Engines Ltd",
+        b"engines.example",
+        b"London",
+    ] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "erased event still holds {}",
+            String::from_utf8_lossy(needle)
+        );
+        assert!(shown.as_bytes().windows(needle.len()).any(|w| w == needle));
+    }
+    // The teaser's hash is salted: the same teaser under another salt hashes apart.
+    let Some(Payload::Contribute(c)) = Some(erased.payload()) else {
+        panic!("not a contribute");
+    };
+    let teaser = good_listing().teaser.shown().cloned().unwrap();
+    assert_eq!(c.listing.teaser.hash(), teaser_hash(&teaser, &[9; 32]));
+    assert_ne!(c.listing.teaser.hash(), teaser_hash(&teaser, &[0; 32]));
+    // A forged stand-in changes the id, so the signature no longer covers it.
+    let mut forged = erased.body().clone();
+    if let Payload::Contribute(c) = &mut forged.payload {
+        c.listing.teaser = TeaserSlot::Erased {
+            hash: Hash32([0xee; 32]),
+        };
+    }
+    let mut bytes = to_canonical(&forged);
+    bytes.extend_from_slice(erased.signature());
+    let e = SignedEvent::decode(&bytes, &net).unwrap_err();
+    assert_eq!(e.code(), "bad_signature");
+}
+
 fn good_listing() -> Listing {
     Listing {
-        teaser: Teaser {
-            name: "Ada Lovelace".into(),
-            title: "Analyst".into(),
-            company: "Engines Ltd".into(),
-            company_domain: "engines.example".into(),
-            city: "London".into(),
-            availability: Availability {
-                email: true,
-                postal: false,
-                phone: true,
+        teaser: TeaserSlot::Shown {
+            salt: [9; 32],
+            teaser: Teaser {
+                name: "Ada Lovelace".into(),
+                title: "Analyst".into(),
+                company: "Engines Ltd".into(),
+                company_domain: "engines.example".into(),
+                city: "London".into(),
+                availability: Availability {
+                    email: true,
+                    postal: false,
+                    phone: true,
+                },
             },
         },
         email_commitment: Hash32([1; 32]),
@@ -578,7 +650,7 @@ fn error_text_rules() {
     let mut listings = Vec::new();
     for f in 0..5 {
         let mut l = good_listing();
-        let t = &mut l.teaser;
+        let t = teaser_mut(&mut l);
         match f {
             0 => t.name = long_name.clone(),
             1 => t.title = " x".into(),
@@ -710,13 +782,13 @@ fn error_field() {
     }
     // A listing without email, or with a phone commitment the teaser does not offer.
     let mut l = good_listing();
-    l.teaser.availability.email = false;
+    teaser_mut(&mut l).availability.email = false;
     cases.push(Payload::Contribute(Contribute { listing: l }));
     let mut l = good_listing();
     l.phone_commitment = None;
     cases.push(Payload::Contribute(Contribute { listing: l }));
     let mut l = good_listing();
-    l.teaser.availability.phone = false;
+    teaser_mut(&mut l).availability.phone = false;
     cases.push(Payload::Update(Update {
         listing_id: Hash32([5; 32]),
         listing: l,

@@ -372,6 +372,9 @@ struct Delivery {
     withheld: Vec<u16>,
     /// After how many inserts the node looks at its state (forcing re-application).
     peek_every: u8,
+    /// Events this node receives with their teaser erased (a peer served them after
+    /// an opt-out): the same events, so the same state.
+    erased: Vec<u16>,
 }
 
 fn delivery() -> impl Strategy<Value = Delivery> {
@@ -380,13 +383,17 @@ fn delivery() -> impl Strategy<Value = Delivery> {
         prop::collection::vec(any::<u16>(), 0..20),
         prop::collection::vec(any::<u16>(), 0..20),
         1u8..16,
+        prop::collection::vec(any::<u16>(), 0..40),
     )
-        .prop_map(|(order, duplicates, withheld, peek_every)| Delivery {
-            order,
-            duplicates,
-            withheld,
-            peek_every,
-        })
+        .prop_map(
+            |(order, duplicates, withheld, peek_every, erased)| Delivery {
+                order,
+                duplicates,
+                withheld,
+                peek_every,
+                erased,
+            },
+        )
 }
 
 /// The indices into the log, in the order one node receives them.
@@ -416,7 +423,11 @@ fn arrivals(w: &World, d: &Delivery) -> Vec<usize> {
 /// Finality holds throughout: what was finalized stays finalized, with the same
 /// claims, in the same order, and the finalized state never changes but to grow by a
 /// new epoch.
-fn feed(l: &mut Ledger, w: &World, sends: &[usize], peek_every: u8) {
+fn feed(l: &mut Ledger, w: &World, sends: &[usize], d: &Delivery) {
+    let peek_every = d.peek_every;
+    let n = w.log.len().max(1);
+    let erased: std::collections::HashSet<usize> =
+        d.erased.iter().map(|&x| x as usize % n).collect();
     let mut strangers = w.rejected.iter();
     let mut finals = l.finals().to_vec();
     let mut base = l.finalized_state().root();
@@ -426,9 +437,11 @@ fn feed(l: &mut Ledger, w: &World, sends: &[usize], peek_every: u8) {
                 insert_rejected(l, bad);
             }
         }
-        let r = l
-            .insert(w.log[i].clone())
-            .expect("valid events are never rejected");
+        let ev = match erased.contains(&i) {
+            true => w.log[i].erased().unwrap_or_else(|| w.log[i].clone()),
+            false => w.log[i].clone(),
+        };
+        let r = l.insert(ev).expect("valid events are never rejected");
         for (id, e) in &r.dropped {
             assert_eq!(e.code(), "no_role");
             assert!(w.rejected.iter().any(|x| x.id() == *id));
@@ -470,7 +483,7 @@ fn insert_rejected(l: &mut Ledger, bad: &carnet_protocol::SignedEvent) {
 
 fn receive(w: &World, d: &Delivery) -> Ledger {
     let mut l = Ledger::with_snapshot_interval(w.genesis.clone(), 4);
-    feed(&mut l, w, &arrivals(w, d), d.peek_every);
+    feed(&mut l, w, &arrivals(w, d), d);
     l
 }
 
@@ -533,7 +546,7 @@ proptest! {
         let stored = saved + stored as usize % (sends.len() - saved + 1);
 
         let mut before = Ledger::with_snapshot_interval(w.genesis.clone(), 4);
-        feed(&mut before, &w, &sends[..saved], d.peek_every);
+        feed(&mut before, &w, &sends[..saved], &d);
         let Some(snap) = before.snapshot() else {
             return Ok(());
         };
@@ -552,7 +565,7 @@ proptest! {
             }
             Err(e) => prop_assert!(false, "unexpected refusal: {e}"),
         }
-        feed(&mut after, &w, &sends[stored..], d.peek_every);
+        feed(&mut after, &w, &sends[stored..], &d);
         prop_assert_eq!(after.state_root(), root);
         prop_assert_eq!(after.state().leaves(), ref_state.leaves());
         prop_assert_eq!(&after.state().voids, &ref_state.voids);

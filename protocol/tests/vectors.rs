@@ -15,7 +15,7 @@ use carnet_protocol::card::{
     Card, NetworkSecret,
 };
 use carnet_protocol::chain::{check_extends, ChainHead};
-use carnet_protocol::encoding::{from_canonical, to_canonical, EncodingError};
+use carnet_protocol::encoding::{from_canonical, take_canonical, to_canonical, EncodingError};
 use carnet_protocol::event::signing_message;
 use carnet_protocol::genesis::{OrgEntry, PROTOCOL_VERSION};
 use carnet_protocol::hash::evidence_hash;
@@ -146,15 +146,29 @@ impl Chain {
     fn advance(&mut self, body: &EventBody) {
         self.head = Some(ChainHead {
             seq: body.seq,
-            id: Hash32::of(&to_canonical(body)),
+            id: body.content_id(),
         });
     }
+}
+
+/// The committed body of body bytes, whose BLAKE3 is the content id: the canonical
+/// body with its teaser erased to its hash where they decode, the bytes themselves
+/// where they do not.
+fn committed(body: &[u8]) -> Vec<u8> {
+    match take_canonical::<EventBody>(body) {
+        Ok((b, [])) => b.erased().map_or(body.to_vec(), |e| e.to_bytes()),
+        _ => body.to_vec(),
+    }
+}
+
+fn content_id(body: &[u8]) -> Hash32 {
+    Hash32::of(&committed(body))
 }
 
 /// Signs any body bytes, valid or not, the way an author does.
 fn sign_bytes(key: &SecretKey, body: &[u8]) -> Vec<u8> {
     let sk = ed25519_dalek::SigningKey::from_bytes(&key.seed());
-    sk.sign(&signing_message(&Hash32::of(body)))
+    sk.sign(&signing_message(&content_id(body)))
         .to_bytes()
         .to_vec()
 }
@@ -182,7 +196,8 @@ impl Vector {
             "signature_hex": hex::encode(&self.signature),
             "trailing_hex": hex::encode(&self.trailing),
             "public_key_hex": hex::encode(self.public_key),
-            "content_id_hex": Hash32::of(&self.bytes).to_hex(),
+            "committed_hex": hex::encode(committed(&self.bytes)),
+            "content_id_hex": content_id(&self.bytes).to_hex(),
             "chain_head": self.chain_head.map(|h| json!({
                 "seq": h.seq,
                 "content_id_hex": h.id.to_hex(),
@@ -415,7 +430,9 @@ fn listing(card: &Card) -> Listing {
 
 fn teaser_with(f: impl FnOnce(&mut Teaser)) -> Listing {
     let mut l = listing(&card());
-    f(&mut l.teaser);
+    if let TeaserSlot::Shown { teaser, .. } = &mut l.teaser {
+        f(teaser);
+    }
     l
 }
 
@@ -688,6 +705,11 @@ fn generate() -> Generated {
         contribute.clone(),
         None,
     );
+    b.valid(
+        "the same contribute with its teaser erased (an opt-out): same content id, same signature",
+        contribute.erased().unwrap(),
+        None,
+    );
     b.common();
     let contrib = |l: Listing| Payload::Contribute(Contribute { listing: l });
     b.payload(
@@ -757,8 +779,9 @@ fn generate() -> Generated {
         "malformed",
         |bytes| {
             let t = &contribute_teaser(&contribute);
+            // Payload tag, then the teaser slot's tag (0: shown), then the teaser.
             let at = header_len(&contribute)
-                + 1
+                + 2
                 + to_canonical(&(&t.name, &t.title, &t.company, &t.company_domain, &t.city)).len();
             assert_eq!(bytes[at], 1);
             bytes[at] = 2;
@@ -1437,7 +1460,7 @@ fn generate() -> Generated {
 
 fn contribute_teaser(b: &EventBody) -> Teaser {
     match &b.payload {
-        Payload::Contribute(c) => c.listing.teaser.clone(),
+        Payload::Contribute(c) => c.listing.teaser.shown().cloned().unwrap(),
         _ => unreachable!(),
     }
 }
@@ -1604,6 +1627,8 @@ fn card_file(
         "phone_commitment_hex": l.phone_commitment.map(|p| p.to_hex()),
         "network_secret_hex": hex::encode(NETWORK_SECRET),
         "dedup_key_hex": l.dedup_key.to_hex(),
+        "teaser_salt_hex": hex::encode(c.teaser_salt()),
+        "teaser_hash_hex": l.teaser.hash().to_hex(),
         "dedup_request": dedup_request_vector(c, net),
         "listing": readable(l),
         "evidence": {
@@ -1787,7 +1812,13 @@ fn vectors_check() {
             let sig = hexv(&v["signature_hex"]);
             let trailing = hexv(&v["trailing_hex"]);
             let id = h32(&v["content_id_hex"]);
-            assert_eq!(blake3::hash(&body).as_bytes(), &id, "{kind}: {d}");
+            let committed_bytes = hexv(&v["committed_hex"]);
+            assert_eq!(committed_bytes, committed(&body), "{kind}: {d}");
+            assert_eq!(
+                blake3::hash(&committed_bytes).as_bytes(),
+                &id,
+                "{kind}: {d}"
+            );
             let head = match &v["chain_head"] {
                 Value::Null => None,
                 hd => Some(ChainHead {
@@ -1921,6 +1952,16 @@ fn check_card_file(f: &Value, network: NetworkId) {
             &[&phone.salt, phone.value.as_bytes()]
         ),
         h32(&f["phone_commitment_hex"])
+    );
+    // The teaser's salt and hash, from the raw primitives.
+    let teaser_salt = derive("carnet v4 teaser salt", &[&card.email.salt]);
+    assert_eq!(teaser_salt, h32(&f["teaser_salt_hex"]));
+    assert_eq!(
+        derive(
+            "carnet v4 teaser",
+            &[&teaser_salt, &to_canonical(&card.teaser)]
+        ),
+        h32(&f["teaser_hash_hex"])
     );
     let secret = h32(&f["network_secret_hex"]);
     assert_eq!(

@@ -418,6 +418,19 @@ fn bundles_verify_and_name_what_is_missing_before_settlement() {
         assert!(names.contains(&n), "{n} not run: {names:?}");
     }
 
+    // The same bundle from a node that erased the listing's teaser (the person opted
+    // out since): the erased events are the same events, and every check passes.
+    let erase = |p: &mut carnet_protocol::ledger::audit::ProvenEvent| {
+        let ev = SignedEvent::decode(&p.event_hex, &g.network_id()).unwrap();
+        p.event_hex = ev.erased().expect("a teaser to erase").as_bytes().to_vec();
+    };
+    let mut erased = b.clone();
+    erase(&mut erased.listing);
+    erase(erased.listing_update.as_mut().unwrap());
+    assert_ne!(erased, b);
+    let r = run(&serde_json::to_value(&erased).unwrap(), &g, None).unwrap();
+    assert_passes(&r);
+
     // Without the message and the opening: their checks are skipped, not failed;
     // the voucher still binds the report to the listing's email commitment.
     let b = ledger.audit_bundle(&sc.bounce.id(), None, None).unwrap();

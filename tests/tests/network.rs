@@ -1,6 +1,6 @@
 //! Real nodes on 127.0.0.1: gossip, catch-up sync and hostile peers.
 
-use carnet_protocol::payload::{Contribute, EmployeeRange, Grant, RevenueRange, Vote};
+use carnet_protocol::payload::{Contribute, EmployeeRange, Grant, OptOut, RevenueRange, Vote};
 use carnet_protocol::Payload;
 use carnet_tests::{card, enroll, submit, wait_for, TestNet};
 
@@ -321,5 +321,91 @@ async fn a_damaged_store_is_named_at_start_and_repaired_from_a_peer() {
     assert!(repaired.events <= 61, "{repaired:?}");
     net.start_node(1).await;
     net.converged(61).await;
+    net.stop().await;
+}
+
+/// Issue 13: an opt-out erases the listing's teaser on every node. No node serves its
+/// bytes any more, by the API or by sync; a node that was down all along gets the
+/// erased form from its peers, and it verifies (same id, same signature) and folds to
+/// the same state root. Another listing keeps its teaser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
+    let mut net = TestNet::start(3).await;
+    net.stop_node(2).await;
+    let mut member = carnet_tests::enrolled(&net, 0, 0).await;
+    let client = net.node(0).client.clone();
+    let mut listed = Vec::new();
+    for n in [1, 2] {
+        let c = card(n);
+        let listing = c.listing(&carnet_tests::TEST_SECRET).expect("listing");
+        let head = client.chain_head(member.public()).await.expect("head");
+        carnet_tests::introduce(&mut member, &head);
+        let ev = member
+            .sign(
+                Payload::Contribute(Contribute { listing }),
+                vec![],
+                head.clock,
+                1_700_000_100_000,
+            )
+            .expect("sign");
+        client
+            .contribute(ev.as_bytes().to_vec(), c)
+            .await
+            .expect("card kept");
+        listed.push(ev);
+    }
+    let shows = |b: &[u8], name: &str| b.windows(name.len()).any(|w| w == name.as_bytes());
+    wait_for("node 1 to hold both listings", || async {
+        for ev in &listed {
+            net.node(1).client.event(ev.id()).await.ok()??;
+        }
+        Some(())
+    })
+    .await;
+
+    let key = carnet_protocol::card::dedup_key(&carnet_tests::TEST_SECRET, &card(1).email.value);
+    net.node(0)
+        .client
+        .submit_as_org(Payload::OptOut(OptOut { dedup_key: key }))
+        .await
+        .expect("opt-out");
+    net.start_node(2).await;
+    for i in 0..3 {
+        let node = net.node(i);
+        let erased = wait_for(
+            &format!("node {i} to serve Person 1's listing erased"),
+            || async {
+                let b = node.client.event(listed[0].id()).await.ok()??;
+                (!shows(&b, "Person 1")).then_some(b)
+            },
+        )
+        .await;
+        let ev = carnet_protocol::SignedEvent::decode(&erased, &listed[0].body().network)
+            .expect("the erased form verifies");
+        assert_eq!(ev.id(), listed[0].id());
+        let http =
+            carnet_tests::http_get(node.api_addr, &format!("/v1/events/{}", listed[0].id())).await;
+        assert!(http.contains(&hex::encode(&erased)), "node {i}: {http}");
+        let other = node.client.event(listed[1].id()).await.unwrap().unwrap();
+        assert!(shows(&other, "Person 2"), "node {i} erased another listing");
+        let found = node
+            .client
+            .search(carnet_node::client::SearchQuery {
+                text: Some("person".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            found.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+            ["Person 2"],
+            "node {i}"
+        );
+    }
+    wait_for("one state root on every node", || async {
+        let s = net.states().await;
+        (s.len() == 3 && s.iter().all(|x| x == &s[0])).then_some(())
+    })
+    .await;
     net.stop().await;
 }

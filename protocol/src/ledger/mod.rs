@@ -993,6 +993,17 @@ impl Ledger {
             .or_else(|| self.pending.get(id))
     }
 
+    /// Replaces an ordered event by its form with the teaser erased (docs/protocol.md,
+    /// "Erasure"): the same id and signature, so nothing derived from the event
+    /// changes. Returns the erased event, or `None` if `id` is not ordered or carries
+    /// no shown teaser.
+    pub fn erase_teaser(&mut self, id: &ContentId) -> Option<SignedEvent> {
+        let held = self.events.get_mut(id)?;
+        let erased = held.erased()?;
+        **held = erased.clone();
+        Some(erased)
+    }
+
     /// Ordered events, in ledger order.
     pub fn events(&self) -> impl Iterator<Item = &SignedEvent> {
         self.order

@@ -36,7 +36,8 @@ pub enum StateLeaf {
     Listing {
         id: ContentId,
         contributor: PublicKey,
-        /// BLAKE3 of the canonical listing as currently in force.
+        /// BLAKE3 of the canonical listing as currently in force, its teaser erased (so a
+        /// node that holds the erased form agrees).
         listing_hash: Hash32,
         status: ListingStatus,
         sales: u64,
@@ -87,7 +88,7 @@ impl State {
             out.push(to_canonical(&StateLeaf::Listing {
                 id: *id,
                 contributor: l.contributor,
-                listing_hash: Hash32::of(&to_canonical(&l.listing)),
+                listing_hash: Hash32::of(&to_canonical(&l.listing.erased())),
                 status: l.status,
                 sales: l.sales,
                 held: l.held,

@@ -189,7 +189,10 @@ pub fn listing() -> impl Strategy<Value = Listing> {
     (teaser(), hash(), hash(), hash()).prop_map(|(teaser, email_commitment, phone, dedup_key)| {
         let phone_commitment = teaser.availability.phone.then_some(phone);
         Listing {
-            teaser,
+            teaser: TeaserSlot::Shown {
+                teaser,
+                salt: email_commitment.0,
+            },
             email_commitment,
             phone_commitment,
             dedup_key,
@@ -458,7 +461,7 @@ pub fn event_of_kind(kind: usize) -> impl Strategy<Value = SignedEvent> {
 /// `SignedEvent::sign`: how a misbehaving author would write an invalid event.
 pub fn forge(body: &EventBody, seed: [u8; 32]) -> Vec<u8> {
     let body_bytes = to_canonical(body);
-    let id = Hash32::of(&body_bytes);
+    let id = body.content_id();
     let sig = ed25519_dalek::SigningKey::from_bytes(&seed).sign(&signing_message(&id));
     let mut bytes = body_bytes;
     bytes.extend_from_slice(&sig.to_bytes());
