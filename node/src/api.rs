@@ -68,6 +68,7 @@ pub struct Metrics {
     peers_admitted: Gauge,
     peer_offences: Family<RejectReason, Counter>,
     sync_refused: Family<RejectReason, Counter>,
+    gossip_refused: Family<RejectReason, Counter>,
     storage_healthy: Gauge,
 }
 
@@ -116,6 +117,7 @@ impl Metrics {
         let peers_admitted = Gauge::default();
         let peer_offences = Family::<RejectReason, Counter>::default();
         let sync_refused = Family::<RejectReason, Counter>::default();
+        let gossip_refused = Family::<RejectReason, Counter>::default();
         let storage_healthy = Gauge::default();
         storage_healthy.set(1);
         registry.register(
@@ -132,6 +134,11 @@ impl Metrics {
             "sync_refused",
             "Sync requests refused, by reason (unproven: from a peer with no valid hello; rate: over the per-peer rate)",
             sync_refused.clone(),
+        );
+        registry.register(
+            "gossip_refused",
+            "Gossip messages left unread and not forwarded, by reason (rate: over the per-peer rate; the events come back by sync)",
+            gossip_refused.clone(),
         );
         registry.register(
             "peers_refused",
@@ -191,6 +198,7 @@ impl Metrics {
             peers_admitted,
             peer_offences,
             sync_refused,
+            gossip_refused,
             storage_healthy,
         }
     }
@@ -205,6 +213,10 @@ impl Metrics {
 
     pub fn inc_sync_refused(&self, reason: &str) {
         count(&self.sync_refused, reason, 1);
+    }
+
+    pub fn inc_gossip_refused(&self, reason: &str) {
+        count(&self.gossip_refused, reason, 1);
     }
 
     /// `reason`: a [`crate::peers::Refusal`] label.

@@ -69,6 +69,10 @@ pub struct NodeConfig {
     pub api_header_timeout_ms: u64,
     /// Time to read an API request and answer it (ms).
     pub api_request_timeout_ms: u64,
+    /// Gossip messages one peer may hand this node per second, and in a burst; the
+    /// rest are left unread (they come back by sync).
+    pub gossip_per_second: u32,
+    pub gossip_burst: u32,
     /// tracing filter, e.g. "info" or "carnet_node=debug".
     pub log: String,
 }
@@ -90,6 +94,8 @@ impl Default for NodeConfig {
             snapshot_min_events: crate::engine::DEFAULT_SNAPSHOT_MIN_EVENTS,
             pending_ttl_ms: crate::pending::PENDING_TTL.as_millis() as u64,
             max_pending_per_peer: crate::pending::MAX_PENDING_PER_SENDER,
+            gossip_per_second: crate::peers::GOSSIP_MESSAGES_PER_SECOND,
+            gossip_burst: crate::peers::GOSSIP_BURST,
             api_hosts: Vec::new(),
             api_max_connections: crate::serve::DEFAULT_MAX_CONNECTIONS,
             api_header_timeout_ms: crate::serve::DEFAULT_HEADER_TIMEOUT.as_millis() as u64,

@@ -122,6 +122,8 @@ pub struct EventLoop {
     next_discovery: std::time::Instant,
     /// Sync requests each peer may still make (a token bucket per peer).
     sync_rate: crate::peers::RateLimit,
+    /// Gossip messages per propagating peer (see `peers::GOSSIP_MESSAGES_PER_SECOND`).
+    gossip_rate: crate::peers::RateLimit,
     /// Listen addresses peers announced (identify) before they proved themselves:
     /// remembered in the book once they do.
     announced: HashMap<PeerId, Vec<Multiaddr>>,
@@ -174,6 +176,8 @@ pub struct Timing {
     /// Bounds of the pending pool (see `pending`).
     pub pending_ttl: Duration,
     pub max_pending_per_peer: usize,
+    /// Gossip messages per peer: per second, and in a burst.
+    pub gossip_rate: (u32, u32),
 }
 
 /// Who the node is to its peers, and whom it knows.
@@ -241,6 +245,10 @@ impl EventLoop {
                 sync_rate: crate::peers::RateLimit::new(
                     crate::peers::SYNC_REQUESTS_PER_SECOND,
                     crate::peers::SYNC_REQUEST_BURST,
+                ),
+                gossip_rate: crate::peers::RateLimit::new(
+                    timing.gossip_rate.0,
+                    timing.gossip_rate.1,
                 ),
             },
             stats_rx,
@@ -834,6 +842,12 @@ impl EventLoop {
         self.metrics.inc_gossip();
         if !self.admission.is_admitted(&source) {
             // gossipsub ignores unproven peers already; this is the second lock.
+            self.validate(&id, &source, MessageAcceptance::Ignore);
+            return;
+        }
+        if !self.gossip_rate.allow(source, std::time::Instant::now()) {
+            // Unread and not forwarded, and no offence: sync brings the events back.
+            self.metrics.inc_gossip_refused("rate");
             self.validate(&id, &source, MessageAcceptance::Ignore);
             return;
         }

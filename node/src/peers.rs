@@ -206,6 +206,12 @@ impl Admission {
 /// Sync requests one peer may make per second, and in a burst: a catch-up of a
 /// million events is about 4,000 fetches, sent as the reconciliation finds them.
 pub const SYNC_REQUESTS_PER_SECOND: u32 = 200;
+/// Gossip messages one peer may hand this node per second, and in a burst (defaults
+/// of `gossip_per_second` and `gossip_burst`). Over it, a message is neither read nor
+/// forwarded, and not held against the peer: an honest relay of a busy network can
+/// get there, and its events come back by sync, which has its own limit.
+pub const GOSSIP_MESSAGES_PER_SECOND: u32 = 2000;
+pub const GOSSIP_BURST: u32 = 20_000;
 pub const SYNC_REQUEST_BURST: u32 = 2000;
 
 /// A token bucket per peer.

@@ -182,6 +182,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
             checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms.max(100)),
             pending_ttl: Duration::from_millis(config.pending_ttl_ms.max(100)),
             max_pending_per_peer: config.max_pending_per_peer.max(1),
+            gossip_rate: (config.gossip_per_second.max(1), config.gossip_burst.max(1)),
         },
         Peering {
             hello,

@@ -62,7 +62,9 @@ fn the_operators_table_of_limits_is_what_the_code_enforces() {
     use carnet_node::network::{
         MAX_CONNECTIONS_PER_PEER, MAX_INCOMING_CONNECTIONS, MAX_PENDING_INCOMING,
     };
-    use carnet_node::peers::{SYNC_REQUESTS_PER_SECOND, SYNC_REQUEST_BURST};
+    use carnet_node::peers::{
+        GOSSIP_BURST, GOSSIP_MESSAGES_PER_SECOND, SYNC_REQUESTS_PER_SECOND, SYNC_REQUEST_BURST,
+    };
     assert_eq!(
         row("peer connections: incoming in all / per peer / incoming handshakes"),
         format!("{MAX_INCOMING_CONNECTIONS} / {MAX_CONNECTIONS_PER_PEER} / {MAX_PENDING_INCOMING}")
@@ -70,6 +72,11 @@ fn the_operators_table_of_limits_is_what_the_code_enforces() {
     assert!(row("sync requests per peer").starts_with(&format!(
         "{SYNC_REQUESTS_PER_SECOND} per second, bursts of {SYNC_REQUEST_BURST} "
     )));
+    assert!(
+        row("gossip messages per peer (default)").starts_with(&format!(
+            "{GOSSIP_MESSAGES_PER_SECOND} per second, bursts of {GOSSIP_BURST} "
+        ))
+    );
     assert_eq!(
         row("bounce messages kept per purchase (`POST /v1/vouchers`)"),
         carnet_node::vouch::MAX_MESSAGES_PER_PURCHASE.to_string()

@@ -409,3 +409,61 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
     .await;
     net.stop().await;
 }
+
+/// Issue 14: a peer flooding gossip gets its messages over the per-peer rate left
+/// unread and unforwarded, counted by reason, without an offence per message (an
+/// honest relay of a busy network can get there too); the node stays answerable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_over_the_per_peer_rate_is_left_unread_and_counted() {
+    use futures::StreamExt;
+    fn tweak(c: &mut carnet_node::config::NodeConfig) {
+        c.gossip_per_second = 1;
+        c.gossip_burst = 3;
+    }
+    let net =
+        TestNet::start_tweaked(2, "/ip4/127.0.0.1/tcp/0", (3_600_000, 1_000_000), tweak).await;
+    let mut rogue = carnet_tests::rogue_swarm(&net, "flood", Some(&net.org_keys[1]), 1 << 16);
+    carnet_tests::welcomed(&mut rogue).await;
+    let topic = carnet_node::network::events_topic(&net.genesis.network_id());
+    // 100 distinct messages (gossipsub drops repeats), as fast as the mesh takes them.
+    let mut sent = 0u32;
+    let deadline = tokio::time::Instant::now() + carnet_tests::DEADLINE;
+    while sent < 100 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rogue never got a gossip peer"
+        );
+        tokio::select! {
+            _ = rogue.select_next_some() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(2)) => {
+                let noise = [&b"flood "[..], &sent.to_le_bytes()].concat();
+                if rogue.behaviour_mut().gossipsub.publish(topic.clone(), noise).is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+    }
+    let rogue_task = tokio::spawn(async move {
+        loop {
+            rogue.select_next_some().await;
+        }
+    });
+    let api = net.node(0).api_addr;
+    let body = wait_for(
+        "node 0 to leave the flood over its rate unread",
+        || async move {
+            let body = carnet_tests::http_get(api, "/metrics").await;
+            let refused = carnet_tests::metric(&body, "gossip_refused_total{reason=\"rate\"}")?;
+            (refused >= 80.0).then_some(body)
+        },
+    )
+    .await;
+    // What it read (the burst and a token a second) was judged; the rest was not.
+    let read =
+        carnet_tests::metric(&body, "events_rejected_total{reason=\"invalid\"}").unwrap_or(0.0);
+    assert!(read <= 20.0, "read {read} of the flood");
+    assert_eq!(carnet_tests::metric(&body, "peers_banned_total"), Some(0.0));
+    assert!(net.node(0).client.status().await.is_ok());
+    rogue_task.abort();
+    net.stop().await;
+}
