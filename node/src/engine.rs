@@ -508,7 +508,7 @@ impl Engine {
     /// Err while the store refuses writes: tries to reopen it first (redb takes no
     /// write after a failed one until reopened), so writes resume by themselves once
     /// the disk has room again.
-    fn writable(&mut self) -> Result<(), IngestError> {
+    pub(crate) fn writable(&mut self) -> Result<(), IngestError> {
         let Some(fault) = self.storage_fault.clone() else {
             return Ok(());
         };
@@ -519,6 +519,21 @@ impl Engine {
                  nothing was stored, try again once the disk has room"
             ))),
         }
+    }
+
+    /// Passes on the result of a write to the store beside the events (a held card,
+    /// evidence, their records): a failed one makes the node unhealthy as a failed
+    /// event write does, so that it refuses writes and probes the store until it takes
+    /// one again. A refusal of the input itself (evidence too large) is not a fault.
+    pub(crate) fn written<T>(&mut self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &r {
+            if !matches!(e, StoreError::EvidenceTooLarge(_)) {
+                let msg = e.to_string();
+                tracing::error!(error = %msg, "a write to the store failed; writes are refused until the store takes one again");
+                self.storage_fault = Some(msg);
+            }
+        }
+        r
     }
 
     /// Runs an erasure that failed to write before, if any.
@@ -934,21 +949,21 @@ impl Engine {
         if !known && kept.len() >= crate::vouch::MAX_MESSAGES_PER_PURCHASE {
             return Err(VouchError::TooManyMessages(req.purchase_id.to_hex()));
         }
-        let evidence = self
-            .store
-            .put_evidence(&req.message, self.org.key())
-            .map_err(storage)?;
-        if !known {
-            kept.push(VouchedRecord {
-                evidence,
-                at_ms: crate::now_ms(),
-            });
-            self.store
-                .put_meta(&quota_key, &encode_records(&kept))
-                .map_err(storage)?;
-        }
-        self.keep_opening(&req.purchase_id, &email_commitment, &req.opening)
-            .map_err(storage)?;
+        self.writable()
+            .map_err(|e| VouchError::Storage(e.to_string()))?;
+        let writes = (|| {
+            let evidence = self.store.put_evidence(&req.message, self.org.key())?;
+            if !known {
+                kept.push(VouchedRecord {
+                    evidence,
+                    at_ms: crate::now_ms(),
+                });
+                self.store.put_meta(&quota_key, &encode_records(&kept))?;
+            }
+            self.keep_opening(&req.purchase_id, &email_commitment, &req.opening)?;
+            Ok(evidence)
+        })();
+        let evidence = self.written(writes).map_err(storage)?;
         let body = carnet_protocol::voucher::VoucherBody {
             network,
             reporter: req.reporter,
@@ -1151,15 +1166,16 @@ impl Engine {
     }
 
     /// Keeps a piece of evidence (a bounce message) and returns its evidence hash.
-    pub fn put_evidence(&self, raw: &[u8]) -> Result<carnet_protocol::Hash32, AuditRefusal> {
-        self.store
-            .put_evidence(raw, self.org.key())
-            .map_err(|e| match e {
-                crate::store::StoreError::EvidenceTooLarge(_) => {
-                    AuditRefusal::new("evidence_too_large", e.to_string())
-                }
-                e => AuditRefusal::new("storage", e.to_string()),
-            })
+    pub fn put_evidence(&mut self, raw: &[u8]) -> Result<carnet_protocol::Hash32, AuditRefusal> {
+        self.writable()
+            .map_err(|e| AuditRefusal::new("storage", e.to_string()))?;
+        let put = self.store.put_evidence(raw, self.org.key());
+        self.written(put).map_err(|e| match e {
+            crate::store::StoreError::EvidenceTooLarge(_) => {
+                AuditRefusal::new("evidence_too_large", e.to_string())
+            }
+            e => AuditRefusal::new("storage", e.to_string()),
+        })
     }
 
     /// The audit bundle of penalty `event`. With `include_message` (the org agrees
@@ -1331,6 +1347,60 @@ mod tests {
         let store = Store::open(&path, net).unwrap();
         let mut again = Engine::open(store, genesis, org).unwrap();
         assert_eq!(again.state_root_hex(), root);
+    }
+
+    /// Issue 14: a failed write of a held card or of evidence makes the node unhealthy
+    /// as a failed event write does: nothing is kept, and once the store takes writes
+    /// again the node is healthy and the same writes go through.
+    #[test]
+    fn a_failed_card_or_evidence_write_makes_the_node_unhealthy_until_the_store_recovers() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let (genesis, org) = crate::test_support::one_org_genesis();
+        let net = genesis.network_id();
+        let fail = std::sync::Arc::new(AtomicBool::new(false));
+        let path = dir.path().join("events.redb");
+        let store = Store::open_with_faults(&path, net, fail.clone()).unwrap();
+        let mut e = Engine::open(store, genesis, org.clone()).unwrap();
+        e.set_network_secret(crate::test_support::SECRET);
+        let (_, mut m) = crate::test_support::enroll(&mut e, 10);
+        let ada = crate::test_support::card("ada@acme.example");
+        let listing = ada.listing(&crate::test_support::SECRET).unwrap();
+        let ev = m
+            .sign(
+                Payload::Contribute(carnet_protocol::payload::Contribute { listing }),
+                vec![],
+                e.ledger().max_lamport(),
+                5,
+            )
+            .unwrap();
+
+        fail.store(true, Ordering::SeqCst);
+        let err = e.contribute(ev.as_bytes(), ada.clone()).unwrap_err();
+        assert!(matches!(err, IngestError::Storage(_)), "{err}");
+        assert!(e.storage_fault.is_some(), "a failed card write is a fault");
+        assert!(e.ledger().get(&ev.id()).is_none());
+        e.storage_fault = None;
+        let err = e.put_evidence(b"a bounce").unwrap_err();
+        assert_eq!(err.code, "storage");
+        assert!(
+            e.storage_fault.is_some(),
+            "a failed evidence write is a fault"
+        );
+        // An input refused for itself is no fault of the store.
+        fail.store(false, Ordering::SeqCst);
+        assert!(e.probe_storage());
+        let huge = vec![0u8; carnet_protocol::ledger::audit::MAX_EVIDENCE_BYTES + 1];
+        assert_eq!(
+            e.put_evidence(&huge).unwrap_err().code,
+            "evidence_too_large"
+        );
+        assert!(e.storage_fault.is_none());
+
+        e.contribute(ev.as_bytes(), ada).unwrap();
+        assert!(e.store().get_card(&ev.id(), &org).unwrap().is_some());
+        let h = e.put_evidence(b"a bounce").unwrap();
+        assert!(e.store().get_evidence(&h, &org).unwrap().is_some());
     }
 
     /// Issue 14: vouched bounce messages that no report names are deleted once their

@@ -56,24 +56,28 @@ impl Engine {
         card.verify_dedup_key(listing, secret)
             .map_err(|e| IngestError::Card(e.to_string()))?;
         let storage = |e: crate::store::StoreError| IngestError::Storage(e.to_string());
+        // While the store refuses writes, no card is taken (its event could not be
+        // stored either).
+        self.writable()?;
         let previous = self
             .store
             .get_card(&listing_id, self.org.key())
             .map_err(storage)?;
-        self.store
-            .put_card(&listing_id, &card, self.org.key(), random()?)
-            .map_err(storage)?;
+        let put = self
+            .store
+            .put_card(&listing_id, &card, self.org.key(), random()?);
+        self.written(put).map_err(storage)?;
         let restore = |engine: &mut Engine| -> Result<(), IngestError> {
-            match &previous {
+            let undo = match &previous {
                 Some(old) => engine
                     .store
-                    .put_card(&listing_id, old, engine.org.key(), random()?)
-                    .map_err(storage),
+                    .put_card(&listing_id, old, engine.org.key(), random()?),
                 None => {
                     engine.held.remove(&listing_id);
-                    engine.store.remove_card(&listing_id).map_err(storage)
+                    engine.store.remove_card(&listing_id)
                 }
-            }
+            };
+            engine.written(undo).map_err(storage)
         };
         let ingested = match self.ingest_event(ev) {
             Ok(i) => i,
@@ -213,7 +217,12 @@ impl Engine {
                     self.held.remove(&id);
                     tracing::info!(listing = %id, "erased the card of an opted-out listing");
                 }
-                Err(e) => tracing::warn!(listing = %id, error = %e, "cannot erase a card"),
+                Err(e) => {
+                    tracing::warn!(listing = %id, error = %e, "cannot erase a card; tried again at the next look");
+                    // Looked at again on the next call for deliveries.
+                    self.delivery_check_due = true;
+                    let _ = self.written::<()>(Err(e));
+                }
             }
         }
     }
