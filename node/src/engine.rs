@@ -1275,14 +1275,11 @@ mod tests {
     /// snapshot claims no more than is stored; writes resume once the fault clears.
     #[test]
     fn a_failed_write_leaves_memory_equal_to_disk_and_writes_resume_after() {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::atomic::Ordering;
         let dir = tempfile::tempdir().unwrap();
-        let (genesis, org) = crate::test_support::one_org_genesis();
+        let (mut e, genesis, org, fail) = crate::test_support::faulty_engine(dir.path());
         let net = genesis.network_id();
-        let fail = std::sync::Arc::new(AtomicBool::new(false));
         let path = dir.path().join("events.redb");
-        let store = Store::open_with_faults(&path, net, fail.clone()).unwrap();
-        let mut e = Engine::open(store, genesis.clone(), org.clone()).unwrap();
         let mut member = Author::new(key(10), net);
         let enroll = e
             .sign_as_org(Payload::Enroll(Enroll {
@@ -1354,14 +1351,9 @@ mod tests {
     /// again the node is healthy and the same writes go through.
     #[test]
     fn a_failed_card_or_evidence_write_makes_the_node_unhealthy_until_the_store_recovers() {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::atomic::Ordering;
         let dir = tempfile::tempdir().unwrap();
-        let (genesis, org) = crate::test_support::one_org_genesis();
-        let net = genesis.network_id();
-        let fail = std::sync::Arc::new(AtomicBool::new(false));
-        let path = dir.path().join("events.redb");
-        let store = Store::open_with_faults(&path, net, fail.clone()).unwrap();
-        let mut e = Engine::open(store, genesis, org.clone()).unwrap();
+        let (mut e, _, org, fail) = crate::test_support::faulty_engine(dir.path());
         e.set_network_secret(crate::test_support::SECRET);
         let (_, mut m) = crate::test_support::enroll(&mut e, 10);
         let ada = crate::test_support::card("ada@acme.example");

@@ -47,6 +47,25 @@ pub fn one_org_engine(dir: &Path) -> (Engine, Genesis, SecretKey) {
     (engine, genesis, org)
 }
 
+/// [`one_org_engine`] over a store whose writes fail (as on a full disk) while the
+/// returned flag is set.
+pub fn faulty_engine(
+    dir: &Path,
+) -> (
+    Engine,
+    Genesis,
+    SecretKey,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let (genesis, org) = one_org_genesis();
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store =
+        Store::open_with_faults(&dir.join("events.redb"), genesis.network_id(), fail.clone())
+            .unwrap();
+    let engine = Engine::open(store, genesis.clone(), org.clone()).unwrap();
+    (engine, genesis, org, fail)
+}
+
 /// The genesis of a one-org network and that org's key, for tests that open the
 /// engine's store themselves.
 pub fn one_org_genesis() -> (Genesis, SecretKey) {
