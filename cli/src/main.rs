@@ -491,7 +491,13 @@ async fn run_node(config: carnet_node::config::NodeConfig, json: bool) -> anyhow
         println!("  data dir    {}", node.data_dir.display());
         println!("Press Ctrl-C to stop.");
     }
-    stop_signal.await;
+    tokio::select! {
+        _ = stop_signal => {}
+        why = node.failed() => {
+            node.stop().await;
+            anyhow::bail!(why);
+        }
+    }
     node.stop().await;
     if !json {
         println!("carnet node stopped");

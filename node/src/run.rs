@@ -57,6 +57,9 @@ pub struct RunningNode {
     pub sync_stats: watch::Receiver<SyncStats>,
     ingested: broadcast::Sender<carnet_protocol::ContentId>,
     shutdown: watch::Sender<bool>,
+    /// Why the event loop died, if it did (a panic: a store page damaged while
+    /// running, a bug). The API stays up without it but can do nothing.
+    failure: watch::Receiver<Option<String>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -86,6 +89,22 @@ impl RunningNode {
     }
 
     /// Stops the API and the event loop and waits for both.
+    /// Resolves, with the reason, if the event loop dies while the node runs: the
+    /// process should then stop with that error (a supervisor restarts it, and the
+    /// start names a damaged store) rather than serve an API that can do nothing.
+    pub async fn failed(&self) -> String {
+        let mut failure = self.failure.clone();
+        loop {
+            if let Some(why) = failure.borrow_and_update().clone() {
+                return why;
+            }
+            if failure.changed().await.is_err() {
+                // The loop's task is gone without a word: it stopped as asked.
+                return std::future::pending().await;
+            }
+        }
+    }
+
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
@@ -219,7 +238,25 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
             tracing::error!(error = %e, "API server stopped");
         }
     });
-    let looper = tokio::spawn(event_loop.run());
+    let (failure_tx, failure) = watch::channel(None);
+    let looper = tokio::spawn(async move {
+        use futures::FutureExt;
+        if let Err(panic) = std::panic::AssertUnwindSafe(event_loop.run())
+            .catch_unwind()
+            .await
+        {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let why = format!(
+                "the event loop stopped: {why}; if it names the store, stop the node and run `carnet node repair`"
+            );
+            tracing::error!(error = %why);
+            let _ = failure_tx.send(Some(why));
+        }
+    });
     Ok(RunningNode {
         client,
         api_addr,
@@ -231,6 +268,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         sync_stats,
         ingested,
         shutdown,
+        failure,
         tasks: vec![api, looper],
     })
 }
