@@ -280,3 +280,78 @@ pub fn build_swarm_with_identity(
 pub fn peer_id(org_key: &SecretKey) -> PeerId {
     libp2p_keypair(org_key).public().to_peer_id()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libp2p::request_response::Codec as _;
+
+    /// The bytes a request or response takes on its stream: one CBOR value, written
+    /// by libp2p's CBOR codec.
+    fn wire<Req, Resp>(request: Option<Req>, response: Option<Resp>) -> String
+    where
+        Req: Send + Serialize + serde::de::DeserializeOwned,
+        Resp: Send + Serialize + serde::de::DeserializeOwned,
+    {
+        let mut codec = request_response::cbor::codec::Codec::<Req, Resp>::default();
+        let protocol = StreamProtocol::new(SYNC_PROTOCOL);
+        let mut out = futures::io::Cursor::new(Vec::new());
+        futures::executor::block_on(async {
+            if let Some(r) = request {
+                codec.write_request(&protocol, &mut out, r).await.unwrap();
+            }
+            if let Some(r) = response {
+                codec.write_response(&protocol, &mut out, r).await.unwrap();
+            }
+        });
+        hex::encode(out.into_inner())
+    }
+
+    /// docs/protocol.md, "Peer protocol", gives these encodings as examples: an
+    /// independent peer must produce and read exactly them.
+    #[test]
+    fn sync_and_hello_messages_are_cbor_as_the_spec_shows() {
+        let req = |r: SyncRequest| wire::<SyncRequest, SyncResponse>(Some(r), None);
+        let resp = |r: SyncResponse| wire::<SyncRequest, SyncResponse>(None, Some(r));
+        assert_eq!(
+            req(SyncRequest::Reconcile(vec![0x61, 0x00, 0xff])),
+            "a1695265636f6e63696c658318610018ff"
+        );
+        assert_eq!(
+            req(SyncRequest::Fetch(vec![[0x11; 32]])),
+            format!("a16546657463688198 20{}", "11".repeat(32)).replace(' ', "")
+        );
+        assert_eq!(
+            resp(SyncResponse::Events(vec![vec![1, 2], vec![]])),
+            "a1664576656e74738282010280"
+        );
+        assert_eq!(
+            resp(SyncResponse::Refused("no".into())),
+            "a16752656675736564626e6f"
+        );
+        let hello = Hello {
+            network: [1; 32],
+            org: [2; 32],
+            attestation: vec![3; 2],
+        };
+        let hello_hex = format!(
+            "a3676e6574776f726b9820{}636f72679820{}6b6174746573746174696f6e820303",
+            "01".repeat(32),
+            "02".repeat(32)
+        );
+        assert_eq!(
+            wire::<Hello, HelloReply>(Some(hello.clone()), None),
+            hello_hex
+        );
+        assert_eq!(
+            wire::<Hello, HelloReply>(
+                None,
+                Some(HelloReply::Welcome {
+                    hello,
+                    secret: None
+                })
+            ),
+            format!("a16757656c636f6d65a26568656c6c6f{hello_hex}66736563726574f6")
+        );
+    }
+}
