@@ -24,13 +24,15 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// Sync protocol id.
-pub const SYNC_PROTOCOL: &str = "/carnet/sync/1.0.0";
+pub const SYNC_PROTOCOL: &str = "/carnet/sync/2.0.0";
 /// Peer admission protocol id: one [`Hello`] each way.
-pub const HELLO_PROTOCOL: &str = "/carnet/hello/1.0.0";
+pub const HELLO_PROTOCOL: &str = "/carnet/hello/2.0.0";
 /// Largest hello request or response: two keys, a signature, a refusal's reason.
 pub const MAX_HELLO_BYTES: u64 = 4096;
 pub const KAD_PROTOCOL: &str = "/carnet/kad/1.0.0";
 pub const IDENTIFY_PROTOCOL: &str = "/carnet/id/1.0.0";
+/// What the node says it runs, in identify.
+pub const AGENT_VERSION: &str = concat!("carnet/", env!("CARGO_PKG_VERSION"));
 /// Largest sync request: a reconciliation frame or a list of wanted ids.
 pub const MAX_SYNC_REQUEST_BYTES: u64 = 1024 * 1024;
 /// Largest sync response: a frame, or up to [`MAX_FETCH_IDS`] events.
@@ -59,19 +61,43 @@ pub enum NetworkError {
     Listen { addr: String, reason: String },
 }
 
+/// Sequences of byte strings as CBOR arrays of byte strings (serde_bytes does one
+/// byte string; serde alone writes bytes as arrays of integers, 1.9x the size).
+mod byte_strings {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|b| serde_bytes::Bytes::new(b.as_ref())))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
+        d: D,
+    ) -> Result<Vec<T>, D::Error> {
+        Vec::<serde_bytes::ByteBuf>::deserialize(d)?
+            .into_iter()
+            .map(|b| {
+                T::try_from(b.into_vec())
+                    .map_err(|_| D::Error::custom("a byte string of the wrong length"))
+            })
+            .collect()
+    }
+}
+
+/// A sync request (docs/protocol.md, "Peer protocol"). Bytes are CBOR byte strings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncRequest {
     /// A negentropy message from the initiator.
-    Reconcile(Vec<u8>),
+    Reconcile(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Content ids of events the requester lacks.
-    Fetch(Vec<[u8; 32]>),
+    Fetch(#[serde(with = "byte_strings")] Vec<[u8; 32]>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
-    Reconcile(Vec<u8>),
+    Reconcile(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Wire bytes of the requested events that this node holds.
-    Events(Vec<Vec<u8>>),
+    Events(#[serde(with = "byte_strings")] Vec<Vec<u8>>),
     Refused(String),
 }
 
@@ -80,11 +106,14 @@ pub enum SyncResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// The network the sender belongs to.
+    #[serde(with = "serde_bytes")]
     pub network: [u8; 32],
     /// The org key that signs for the sender.
+    #[serde(with = "serde_bytes")]
     pub org: [u8; 32],
     /// 64 bytes: [`carnet_protocol::peer::sign`] over the network and the sender's
     /// peer id.
+    #[serde(with = "serde_bytes")]
     pub attestation: Vec<u8>,
 }
 
@@ -106,6 +135,7 @@ pub enum HelloReply {
     /// is sent it (docs/protocol.md, "Network secret").
     Welcome {
         hello: Hello,
+        #[serde(with = "serde_bytes")]
         secret: Option<[u8; 32]>,
     },
     /// Why the peer is not served; the connection is closed after this.
@@ -190,10 +220,10 @@ fn behaviour(
     );
     kademlia.set_mode(Some(kad::Mode::Server));
 
-    let identify = identify::Behaviour::new(identify::Config::new(
-        IDENTIFY_PROTOCOL.to_string(),
-        key.public(),
-    ));
+    let identify = identify::Behaviour::new(
+        identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
+            .with_agent_version(AGENT_VERSION.to_string()),
+    );
 
     let codec = request_response::cbor::codec::Codec::default()
         .set_request_size_maximum(MAX_SYNC_REQUEST_BYTES)
@@ -315,15 +345,13 @@ mod tests {
         let resp = |r: SyncResponse| wire::<SyncRequest, SyncResponse>(None, Some(r));
         assert_eq!(
             req(SyncRequest::Reconcile(vec![0x61, 0x00, 0xff])),
-            "a1695265636f6e63696c658318610018ff"
+            "a1695265636f6e63696c65436100ff"
         );
-        assert_eq!(
-            req(SyncRequest::Fetch(vec![[0x11; 32]])),
-            format!("a16546657463688198 20{}", "11".repeat(32)).replace(' ', "")
-        );
+        let fetch = format!("a16546657463688158 20{}", "11".repeat(32)).replace(' ', "");
+        assert_eq!(req(SyncRequest::Fetch(vec![[0x11; 32]])), fetch);
         assert_eq!(
             resp(SyncResponse::Events(vec![vec![1, 2], vec![]])),
-            "a1664576656e74738282010280"
+            "a1664576656e74738242010240"
         );
         assert_eq!(
             resp(SyncResponse::Refused("no".into())),
@@ -335,7 +363,7 @@ mod tests {
             attestation: vec![3; 2],
         };
         let hello_hex = format!(
-            "a3676e6574776f726b9820{}636f72679820{}6b6174746573746174696f6e820303",
+            "a3676e6574776f726b5820{}636f72675820{}6b6174746573746174696f6e420303",
             "01".repeat(32),
             "02".repeat(32)
         );
@@ -343,15 +371,32 @@ mod tests {
             wire::<Hello, HelloReply>(Some(hello.clone()), None),
             hello_hex
         );
+        let welcome = |secret| HelloReply::Welcome {
+            hello: hello.clone(),
+            secret,
+        };
         assert_eq!(
-            wire::<Hello, HelloReply>(
-                None,
-                Some(HelloReply::Welcome {
-                    hello,
-                    secret: None
-                })
-            ),
+            wire::<Hello, HelloReply>(None, Some(welcome(None))),
             format!("a16757656c636f6d65a26568656c6c6f{hello_hex}66736563726574f6")
         );
+        assert_eq!(
+            wire::<Hello, HelloReply>(None, Some(welcome(Some([4; 32])))),
+            format!(
+                "a16757656c636f6d65a26568656c6c6f{hello_hex}667365637265745820{}",
+                "04".repeat(32)
+            )
+        );
+        // Read back as written; an id that is not 32 bytes is refused.
+        let read = |hex: &str| -> std::io::Result<SyncRequest> {
+            let mut codec =
+                request_response::cbor::codec::Codec::<SyncRequest, SyncResponse>::default();
+            let bytes = hex::decode(hex).unwrap();
+            futures::executor::block_on(codec.read_request(
+                &StreamProtocol::new(SYNC_PROTOCOL),
+                &mut futures::io::Cursor::new(bytes),
+            ))
+        };
+        assert_eq!(read(&fetch).unwrap(), SyncRequest::Fetch(vec![[0x11; 32]]));
+        assert!(read("a165466574636881421111").is_err());
     }
 }
