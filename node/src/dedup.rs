@@ -295,16 +295,7 @@ mod tests {
             Err(DedupError::NoSecret)
         );
         let ada = card("ada@acme.example");
-        let ev = member
-            .sign(
-                Payload::Contribute(Contribute {
-                    listing: ada.listing(&SECRET).unwrap(),
-                }),
-                vec![],
-                e.ledger().max_lamport(),
-                5,
-            )
-            .unwrap();
+        let ev = crate::test_support::contribution(&mut e, &mut member, &ada);
         assert!(matches!(
             e.contribute(ev.as_bytes(), ada.clone()),
             Err(IngestError::NoNetworkSecret)

@@ -49,8 +49,9 @@ pub struct Engine {
     pub(crate) secret: Option<carnet_protocol::card::NetworkSecret>,
     /// Listed-or-opted-out answers each member got today (see `dedup`).
     pub(crate) dedup_misses: crate::dedup::MissQuota,
-    /// Dedup keys some held OptOut names, applied or not: a shown teaser under one
-    /// is worth a look at the state (see `erasure`).
+    /// Dedup keys of OptOuts: those applied at start and every one stored since,
+    /// applied or not. A shown teaser under one is worth a look at the state (see
+    /// `erasure`).
     pub(crate) opt_out_keys: std::collections::HashSet<carnet_protocol::Hash32>,
     /// Set when an erasure failed to write: tried again before the next batch.
     erasure_due: bool,
@@ -427,7 +428,7 @@ impl Engine {
         // After a failed write nothing is ordered until the store takes writes again:
         // memory must never run ahead of the disk.
         self.writable()?;
-        self.erase_if_due()?;
+        self.retry_erasure().map_err(|e| self.storage_failed(e))?;
         // Clock order, so most events find their dependencies already present.
         events.sort_by_key(|e| (e.lamport(), e.id()));
         let mut accepted = Vec::new();
@@ -490,13 +491,11 @@ impl Engine {
         for ev in &to_store {
             index_delivery(&mut self.deliveries, ev);
         }
-        if let Err(e) = self.erase_after(&to_store) {
-            // The events are stored and stand; their erasure is retried once the store
-            // takes writes again, and nothing is written before it.
-            let msg = format!("erasing opted-out teasers failed: {e}");
-            tracing::error!(error = %msg, "writes are refused until the erasure is done");
+        // The events are stored and stand; a failed erasure makes the node unhealthy
+        // and is retried before anything else is written (`retry_erasure`).
+        let erased = self.erase_after(&to_store);
+        if self.written(erased).is_err() {
             self.erasure_due = true;
-            self.storage_fault = Some(msg);
         }
         self.delivery_check_due |= !to_store.is_empty();
         if !to_store.is_empty() {
@@ -536,10 +535,11 @@ impl Engine {
         r
     }
 
-    /// Runs an erasure that failed to write before, if any.
-    fn erase_if_due(&mut self) -> Result<(), IngestError> {
+    /// Runs an erasure that failed to write before, if any: the write that must
+    /// succeed before any other.
+    fn retry_erasure(&mut self) -> Result<(), StoreError> {
         if self.erasure_due {
-            self.erase_all_due().map_err(|e| self.storage_failed(e))?;
+            self.erase_all_due()?;
             self.erasure_due = false;
         }
         Ok(())
@@ -560,18 +560,14 @@ impl Engine {
         if self.storage_fault.is_none() {
             return true;
         }
-        let probe = self.store.reopen().and_then(|()| {
-            self.store
-                .put_meta("health probe", &crate::now_ms().to_le_bytes())
-        });
-        let probe = probe.map_err(|e| e.to_string()).and_then(|()| {
-            // An erasure that failed is the write that must succeed first.
-            if self.erasure_due {
-                self.erase_all_due().map_err(|e| e.to_string())?;
-                self.erasure_due = false;
-            }
-            Ok(())
-        });
+        let probe = self
+            .store
+            .reopen()
+            .and_then(|()| {
+                self.store
+                    .put_meta("health probe", &crate::now_ms().to_le_bytes())
+            })
+            .and_then(|()| self.retry_erasure());
         match probe {
             Ok(()) => {
                 tracing::info!("the event store takes writes again");
@@ -1357,15 +1353,7 @@ mod tests {
         e.set_network_secret(crate::test_support::SECRET);
         let (_, mut m) = crate::test_support::enroll(&mut e, 10);
         let ada = crate::test_support::card("ada@acme.example");
-        let listing = ada.listing(&crate::test_support::SECRET).unwrap();
-        let ev = m
-            .sign(
-                Payload::Contribute(carnet_protocol::payload::Contribute { listing }),
-                vec![],
-                e.ledger().max_lamport(),
-                5,
-            )
-            .unwrap();
+        let ev = crate::test_support::contribution(&mut e, &mut m, &ada);
 
         fail.store(true, Ordering::SeqCst);
         let err = e.contribute(ev.as_bytes(), ada.clone()).unwrap_err();

@@ -71,19 +71,14 @@ impl Engine {
 
     /// Every erasure the held events call for: at start, since a node may have
     /// stopped between storing an event and erasing it, and after a failed erasure.
+    /// Reads no event when nothing was opted out: the applied opt-outs are the whole
+    /// prefilter `erase_after` needs, since a later one arrives in a stored batch.
     pub(crate) fn erase_all_due(&mut self) -> Result<usize, StoreError> {
-        self.opt_out_keys = self
-            .ledger
-            .events()
-            .filter_map(|e| match e.payload() {
-                Payload::OptOut(o) => Some(o.dedup_key),
-                _ => None,
-            })
-            .collect();
-        if self.opt_out_keys.is_empty() {
+        let opted: HashSet<Hash32> = self.ledger.state().opted_out.iter().copied().collect();
+        self.opt_out_keys = opted.clone();
+        if opted.is_empty() {
             return Ok(0);
         }
-        let opted: HashSet<Hash32> = self.ledger.state().opted_out.iter().copied().collect();
         let erase = self.erasable(&opted);
         self.erase(erase)
     }
@@ -159,7 +154,7 @@ impl Engine {
 mod tests {
     use crate::engine::Engine;
     use crate::store::Store;
-    use crate::test_support::{card, enroll, one_org_engine, SECRET};
+    use crate::test_support::{card, contribution, enroll, one_org_engine, SECRET};
     use carnet_protocol::card::{dedup_key, Card};
     use carnet_protocol::ledger::Ledger;
     use carnet_protocol::payload::{Contribute, OptOut, Payload, Update};
@@ -300,16 +295,7 @@ mod tests {
         let (mut e, _, org) = one_org_engine(dir.path());
         let (_, mut m) = enroll(&mut e, 10);
         let ada = named("Ada Lovelace", "ada@acme.example");
-        let c = m
-            .sign(
-                Payload::Contribute(Contribute {
-                    listing: ada.listing(&SECRET).unwrap(),
-                }),
-                vec![],
-                e.ledger().max_lamport(),
-                5,
-            )
-            .unwrap();
+        let c = contribution(&mut e, &mut m, &ada);
         e.contribute(c.as_bytes(), ada).unwrap();
         let moved = named("Ada Byron", "ada@analytical.example");
         let u = m

@@ -6,8 +6,8 @@ use carnet_protocol::author::Author;
 use carnet_protocol::card::{Card, NetworkSecret};
 use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
 use carnet_protocol::payload::{Availability, Opening, Teaser};
-use carnet_protocol::payload::{Enroll, Payload};
-use carnet_protocol::SecretKey;
+use carnet_protocol::payload::{Contribute, Enroll, Payload};
+use carnet_protocol::{SecretKey, SignedEvent};
 use std::path::Path;
 
 /// The network secret of the tests' networks.
@@ -95,4 +95,18 @@ pub fn enroll(e: &mut Engine, seed: u8) -> (SecretKey, Author) {
     let author = Author::new(key.clone(), e.network()).introduced_by(Some(ev.id()));
     e.ingest_event(ev).unwrap();
     (key, author)
+}
+
+/// `member`'s Contribute of `card` (its listing under [`SECRET`]), signed on top of
+/// the clock the engine holds.
+pub fn contribution(e: &mut Engine, member: &mut Author, card: &Card) -> SignedEvent {
+    let listing = card.listing(&SECRET).unwrap();
+    member
+        .sign(
+            Payload::Contribute(Contribute { listing }),
+            vec![],
+            e.ledger().max_lamport(),
+            5,
+        )
+        .unwrap()
 }
