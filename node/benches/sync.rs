@@ -6,7 +6,7 @@
 //! `cargo bench -p carnet-node --bench sync`. Items are (Lamport clock, content id),
 //! exactly what the event loop reconciles; the frame limit is the node's.
 
-use carnet_node::network::NEGENTROPY_FRAME_BYTES;
+use carnet_node::sync::NEGENTROPY_FRAME_BYTES;
 use carnet_protocol::Hash32;
 use negentropy::{Id, Negentropy, NegentropyStorageVector};
 use std::time::Instant;

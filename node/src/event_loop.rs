@@ -8,11 +8,11 @@ use crate::api::Metrics;
 use crate::client::{Command, IngestError, NodeStatus, PeerView, Submitted};
 use crate::engine::{Engine, Ingested};
 use crate::network::{
-    events_topic, Behaviour, BehaviourEvent, Hello, HelloReply, SyncRequest, SyncResponse,
-    MAX_FETCH_IDS, NEGENTROPY_FRAME_BYTES, UNPROVEN_PEER_SCORE,
+    events_topic, Behaviour, BehaviourEvent, Hello, HelloReply, UNPROVEN_PEER_SCORE,
 };
 use crate::peers::{check_hello, peer_of, AddressBook, Admission, Refusal};
 use crate::pending::PendingPool;
+use crate::sync::{Outcome, Outgoing, Sync, SyncRequest, SyncResponse, Token};
 use carnet_protocol::card::NetworkSecret;
 use carnet_protocol::ContentId;
 use futures::StreamExt;
@@ -21,8 +21,7 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, kad, Multiaddr, PeerId, Swarm};
-use negentropy::{Id, Negentropy, NegentropyStorageVector};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -53,26 +52,7 @@ fn is_pending(i: &Ingested) -> bool {
     matches!(i.result, Submitted::Pending { .. })
 }
 
-/// Counters of catch-up sync, for status and benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SyncStats {
-    pub sessions: u64,
-    pub rounds: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    pub events_fetched: u64,
-}
-
-enum Session {
-    Reconciling {
-        peer: PeerId,
-        neg: Box<Negentropy<'static, NegentropyStorageVector>>,
-        need: Vec<Id>,
-    },
-    Fetching {
-        peer: PeerId,
-    },
-}
+pub use crate::sync::SyncStats;
 
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -80,17 +60,14 @@ pub struct EventLoop {
     commands: mpsc::Receiver<Command>,
     shutdown: watch::Receiver<bool>,
     topic: IdentTopic,
-    sessions: HashMap<OutboundRequestId, Session>,
-    /// The sealed reconciliation index of the held events and the engine generation
-    /// it was built at: rebuilding it is O(n log n), answering from it is not.
-    sync_index: Option<(u64, NegentropyStorageVector)>,
-    /// Peers with a reconciliation under way: one at a time per peer.
-    syncing: BTreeSet<PeerId>,
+    /// Catch-up sync's sessions; the loop only carries its messages.
+    sync: Sync<PeerId>,
+    /// The sync request each outstanding libp2p request carries.
+    requests: HashMap<OutboundRequestId, Token>,
     sync_interval: Duration,
     checkpoint_interval: Duration,
     next_peer: usize,
     listen_addrs: Vec<Multiaddr>,
-    stats: SyncStats,
     stats_tx: watch::Sender<SyncStats>,
     metrics: Arc<Metrics>,
     /// Whether a Kademlia bootstrap has been started.
@@ -146,25 +123,15 @@ async fn finished(saving: &mut tokio::task::JoinHandle<SnapshotSaved>) -> Snapsh
     })
 }
 
-fn ids_storage(items: &[(u64, ContentId)]) -> Option<NegentropyStorageVector> {
-    let mut storage = NegentropyStorageVector::with_capacity(items.len());
-    for (lamport, id) in items {
-        storage
-            .insert(*lamport, Id::from_byte_array(*id.as_bytes()))
-            .ok()?;
+impl crate::sync::Held for Engine {
+    fn generation(&self) -> u64 {
+        Engine::generation(self)
     }
-    storage.seal().ok()?;
-    Some(storage)
-}
-
-impl EventLoop {
-    /// The reconciliation index of the events held now, rebuilt only if they changed.
-    fn sync_index(&mut self) -> Option<&NegentropyStorageVector> {
-        let generation = self.engine.generation();
-        if self.sync_index.as_ref().map(|(g, _)| *g) != Some(generation) {
-            self.sync_index = ids_storage(&self.engine.items()).map(|s| (generation, s));
-        }
-        self.sync_index.as_ref().map(|(_, s)| s)
+    fn items(&self) -> Vec<(u64, ContentId)> {
+        Engine::items(self)
+    }
+    fn bytes(&self, id: &ContentId) -> Option<Vec<u8>> {
+        self.event_bytes(id)
     }
 }
 
@@ -219,14 +186,12 @@ impl EventLoop {
                 commands,
                 shutdown,
                 topic,
-                sessions: HashMap::new(),
-                sync_index: None,
-                syncing: BTreeSet::new(),
+                sync: Sync::new(),
+                requests: HashMap::new(),
                 sync_interval: timing.sync_interval,
                 checkpoint_interval: timing.checkpoint_interval,
                 next_peer: 0,
                 listen_addrs: Vec::new(),
-                stats: SyncStats::default(),
                 stats_tx,
                 metrics,
                 discovered: false,
@@ -884,15 +849,22 @@ impl EventLoop {
     /// Asks `peer` for `ids`: what one pending event it sent waits for, and nothing
     /// else, so the requests stay proportional to what is actually missing.
     fn fetch(&mut self, peer: PeerId, ids: Vec<ContentId>) {
-        for chunk in ids.chunks(MAX_FETCH_IDS) {
-            let ids = chunk.iter().map(|id| *id.as_bytes()).collect();
-            let req = self
-                .swarm
-                .behaviour_mut()
-                .sync
-                .send_request(&peer, SyncRequest::Fetch(ids));
-            self.sessions.insert(req, Session::Fetching { peer });
+        let out = self.sync.fetch(peer, &ids);
+        self.send(out);
+    }
+
+    /// Hands the sync machine's requests to libp2p.
+    fn send(&mut self, out: Vec<Outgoing<PeerId>>) {
+        for Outgoing {
+            token,
+            peer,
+            request,
+        } in out
+        {
+            let req = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+            self.requests.insert(req, token);
         }
+        let _ = self.stats_tx.send(self.sync.stats());
     }
 
     /// Starts a reconciliation with `peer`, or with the next connected peer in turn.
@@ -908,34 +880,8 @@ impl EventLoop {
                 peers[self.next_peer]
             }
         };
-        if self.syncing.contains(&peer) {
-            return;
-        }
-        let Some(storage) = self.sync_index().cloned() else {
-            return;
-        };
-        let Ok(mut neg) = Negentropy::owned(storage, NEGENTROPY_FRAME_BYTES) else {
-            return;
-        };
-        let Ok(msg) = neg.initiate() else {
-            return;
-        };
-        self.stats.sessions += 1;
-        self.stats.bytes_sent += msg.len() as u64;
-        let req = self
-            .swarm
-            .behaviour_mut()
-            .sync
-            .send_request(&peer, SyncRequest::Reconcile(msg));
-        self.syncing.insert(peer);
-        self.sessions.insert(
-            req,
-            Session::Reconciling {
-                peer,
-                neg: Box::new(neg),
-                need: Vec::new(),
-            },
-        );
+        let out = self.sync.initiate(peer, &self.engine);
+        self.send(out.into_iter().collect());
     }
 
     fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
@@ -956,8 +902,8 @@ impl EventLoop {
                 ..
             } => {
                 tracing::debug!(%peer, %error, "sync request failed");
-                if let Some(Session::Reconciling { peer, .. }) = self.sessions.remove(&request_id) {
-                    self.syncing.remove(&peer);
+                if let Some(token) = self.requests.remove(&request_id) {
+                    self.sync.on_failure(token);
                 }
             }
             _ => {}
@@ -970,47 +916,21 @@ impl EventLoop {
         request: SyncRequest,
         channel: ResponseChannel<SyncResponse>,
     ) {
-        let response = match request {
-            _ if !self.admission.is_admitted(&peer) => {
-                self.metrics.inc_sync_refused("unproven");
-                SyncResponse::Refused(
-                    "this node syncs only with nodes that proved they serve an org of the \
-                     network (send a hello first)"
-                        .into(),
-                )
-            }
-            _ if !self.sync_rate.allow(peer, std::time::Instant::now()) => {
-                self.metrics.inc_sync_refused("rate");
-                SyncResponse::Refused(format!(
-                    "rate limited: at most {} sync requests per second",
-                    crate::peers::SYNC_REQUESTS_PER_SECOND
-                ))
-            }
-            SyncRequest::Reconcile(msg) => {
-                self.stats.bytes_received += msg.len() as u64;
-                match self
-                    .sync_index()
-                    .and_then(|s| Negentropy::borrowed(s, NEGENTROPY_FRAME_BYTES).ok())
-                    .map(|mut n| n.reconcile(&msg))
-                {
-                    Some(Ok(reply)) => {
-                        self.stats.bytes_sent += reply.len() as u64;
-                        SyncResponse::Reconcile(reply)
-                    }
-                    Some(Err(e)) => {
-                        SyncResponse::Refused(format!("bad reconciliation message: {e}"))
-                    }
-                    None => SyncResponse::Refused("reconciliation unavailable".into()),
-                }
-            }
-            SyncRequest::Fetch(ids) if ids.len() > MAX_FETCH_IDS => {
-                SyncResponse::Refused(format!("at most {MAX_FETCH_IDS} ids per fetch"))
-            }
-            SyncRequest::Fetch(ids) => SyncResponse::Events(
-                ids.iter()
-                    .filter_map(|id| self.engine.event_bytes(&carnet_protocol::Hash32(*id)))
-                    .collect(),
-            ),
+        let response = if !self.admission.is_admitted(&peer) {
+            self.metrics.inc_sync_refused("unproven");
+            SyncResponse::Refused(
+                "this node syncs only with nodes that proved they serve an org of the \
+                 network (send a hello first)"
+                    .into(),
+            )
+        } else if !self.sync_rate.allow(peer, std::time::Instant::now()) {
+            self.metrics.inc_sync_refused("rate");
+            SyncResponse::Refused(format!(
+                "rate limited: at most {} sync requests per second",
+                crate::peers::SYNC_REQUESTS_PER_SECOND
+            ))
+        } else {
+            self.sync.answer(request, &self.engine)
         };
         if self
             .swarm
@@ -1024,99 +944,60 @@ impl EventLoop {
     }
 
     fn on_response(&mut self, request_id: OutboundRequestId, response: SyncResponse) {
-        let Some(session) = self.sessions.remove(&request_id) else {
+        let Some(token) = self.requests.remove(&request_id) else {
             return;
         };
-        match (session, response) {
-            (
-                Session::Reconciling {
-                    peer,
-                    mut neg,
-                    mut need,
-                },
-                SyncResponse::Reconcile(msg),
-            ) => {
-                self.stats.rounds += 1;
-                self.stats.bytes_received += msg.len() as u64;
-                let mut have = Vec::new();
-                match neg.reconcile_with_ids(&msg, &mut have, &mut need) {
-                    Ok(Some(next)) => {
-                        self.stats.bytes_sent += next.len() as u64;
-                        let req = self
-                            .swarm
-                            .behaviour_mut()
-                            .sync
-                            .send_request(&peer, SyncRequest::Reconcile(next));
-                        self.sessions
-                            .insert(req, Session::Reconciling { peer, neg, need });
-                    }
-                    Ok(None) => {
-                        self.syncing.remove(&peer);
-                        for chunk in need.chunks(MAX_FETCH_IDS) {
-                            let ids = chunk.iter().map(|id| id.to_bytes()).collect();
-                            let req = self
-                                .swarm
-                                .behaviour_mut()
-                                .sync
-                                .send_request(&peer, SyncRequest::Fetch(ids));
-                            self.sessions.insert(req, Session::Fetching { peer });
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(%peer, error = %e, "peer sent a bad reconciliation message");
-                        self.syncing.remove(&peer);
-                        self.penalise(peer);
-                    }
-                }
-            }
-            (Session::Fetching { peer }, SyncResponse::Events(events)) => {
-                let mut invalid = 0;
-                // Ingest in clock order so most events find their dependencies present.
-                let mut decoded: Vec<carnet_protocol::SignedEvent> = Vec::new();
-                for bytes in events.iter().take(MAX_FETCH_IDS) {
-                    match carnet_protocol::SignedEvent::decode(bytes, &self.engine.network()) {
-                        Ok(ev) => decoded.push(ev),
-                        Err(_) => invalid += 1,
-                    }
-                }
-                match self.engine.ingest_batch(decoded) {
-                    Ok((accepted, rejected)) => {
-                        invalid += rejected.len();
-                        for (_, e) in &rejected {
-                            self.metrics.inc_rejected(e.code());
-                        }
-                        let mut wanted = Vec::new();
-                        for i in accepted {
-                            self.stats.events_fetched += 1;
-                            self.account(&Ok(i.clone()));
-                            if is_pending(&i) {
-                                wanted.extend(self.engine.waits_for(&i.event));
-                            }
-                            self.hold_if_pending(&i, Some(peer), None);
-                        }
-                        // Whatever the fetched events still wait for, from the same peer.
-                        wanted.sort_unstable();
-                        wanted.dedup();
-                        self.fetch(peer, wanted);
-                    }
-                    Err(e) => tracing::error!(error = %e, "storage failed during sync"),
-                }
-                self.settle_pending();
-                if invalid > 0 {
-                    tracing::warn!(%peer, invalid, "peer served invalid events");
-                    self.offend(peer, invalid as u32, "invalid_event");
-                }
-            }
-            (Session::Reconciling { peer, .. }, SyncResponse::Refused(reason)) => {
-                tracing::debug!(%peer, %reason, "sync refused");
-                self.syncing.remove(&peer);
-            }
-            (Session::Reconciling { peer, .. }, _) | (Session::Fetching { peer }, _) => {
-                self.syncing.remove(&peer);
+        match self.sync.on_response(token, response) {
+            Outcome::Idle => {}
+            Outcome::Send(out) => self.send(out),
+            Outcome::Events { peer, events } => self.on_fetched(peer, events),
+            Outcome::Refused { peer, reason } => tracing::debug!(%peer, %reason, "sync refused"),
+            Outcome::Misbehaved { peer, reason } => {
+                tracing::warn!(%peer, %reason, "peer broke the sync protocol");
                 self.penalise(peer);
             }
         }
-        let _ = self.stats_tx.send(self.stats);
+        let _ = self.stats_tx.send(self.sync.stats());
+    }
+
+    /// Ingests the events a fetch brought, and fetches what they still wait for from
+    /// the same peer.
+    fn on_fetched(&mut self, peer: PeerId, events: Vec<Vec<u8>>) {
+        let mut invalid = 0;
+        // Ingest in clock order so most events find their dependencies present.
+        let mut decoded: Vec<carnet_protocol::SignedEvent> = Vec::new();
+        for bytes in &events {
+            match carnet_protocol::SignedEvent::decode(bytes, &self.engine.network()) {
+                Ok(ev) => decoded.push(ev),
+                Err(_) => invalid += 1,
+            }
+        }
+        match self.engine.ingest_batch(decoded) {
+            Ok((accepted, rejected)) => {
+                invalid += rejected.len();
+                for (_, e) in &rejected {
+                    self.metrics.inc_rejected(e.code());
+                }
+                let mut wanted = Vec::new();
+                self.sync.fetched(accepted.len() as u64);
+                for i in accepted {
+                    self.account(&Ok(i.clone()));
+                    if is_pending(&i) {
+                        wanted.extend(self.engine.waits_for(&i.event));
+                    }
+                    self.hold_if_pending(&i, Some(peer), None);
+                }
+                wanted.sort_unstable();
+                wanted.dedup();
+                self.fetch(peer, wanted);
+            }
+            Err(e) => tracing::error!(error = %e, "storage failed during sync"),
+        }
+        self.settle_pending();
+        if invalid > 0 {
+            tracing::warn!(%peer, invalid, "peer served invalid events");
+            self.offend(peer, invalid as u32, "invalid_event");
+        }
     }
 
     fn on_hello(&mut self, event: request_response::Event<Hello, HelloReply>) {

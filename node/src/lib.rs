@@ -21,6 +21,7 @@ pub mod repair;
 pub mod run;
 pub mod serve;
 pub mod store;
+pub mod sync;
 #[cfg(test)]
 mod test_support;
 pub mod vouch;

@@ -10,6 +10,7 @@
 //! attestation of their peer id ([`carnet_protocol::peer`]). Only the network's orgs
 //! are gossiped to and synced with (see `peers`).
 
+use crate::sync::{SyncRequest, SyncResponse};
 use carnet_protocol::limits::MAX_EVENT_BYTES;
 use carnet_protocol::{Hash32, NetworkId, SecretKey};
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
@@ -35,12 +36,8 @@ pub const IDENTIFY_PROTOCOL: &str = "/carnet/id/1.0.0";
 pub const AGENT_VERSION: &str = concat!("carnet/", env!("CARGO_PKG_VERSION"));
 /// Largest sync request: a reconciliation frame or a list of wanted ids.
 pub const MAX_SYNC_REQUEST_BYTES: u64 = 1024 * 1024;
-/// Largest sync response: a frame, or up to [`MAX_FETCH_IDS`] events.
+/// Largest sync response: a frame, or up to [`crate::sync::MAX_FETCH_IDS`] events.
 pub const MAX_SYNC_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
-/// Negentropy frame size limit (bytes); bounds one reconciliation message.
-pub const NEGENTROPY_FRAME_BYTES: u64 = 512 * 1024;
-/// Most events asked for in one fetch; 256 × 16 KiB stays under the response limit.
-pub const MAX_FETCH_IDS: usize = 256;
 /// Gossip frames carry one event plus a little protobuf framing.
 pub const MAX_GOSSIP_BYTES: usize = MAX_EVENT_BYTES + 1024;
 /// Message ids in one IHAVE or IWANT control frame. gossipsub's default, 5000, makes
@@ -59,46 +56,6 @@ pub enum NetworkError {
     Behaviour(String),
     #[error("listen address {addr}: {reason}")]
     Listen { addr: String, reason: String },
-}
-
-/// Sequences of byte strings as CBOR arrays of byte strings (serde_bytes does one
-/// byte string; serde alone writes bytes as arrays of integers, 1.9x the size).
-mod byte_strings {
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|b| serde_bytes::Bytes::new(b.as_ref())))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
-        d: D,
-    ) -> Result<Vec<T>, D::Error> {
-        Vec::<serde_bytes::ByteBuf>::deserialize(d)?
-            .into_iter()
-            .map(|b| {
-                T::try_from(b.into_vec())
-                    .map_err(|_| D::Error::custom("a byte string of the wrong length"))
-            })
-            .collect()
-    }
-}
-
-/// A sync request (docs/protocol.md, "Peer protocol"). Bytes are CBOR byte strings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SyncRequest {
-    /// A negentropy message from the initiator.
-    Reconcile(#[serde(with = "serde_bytes")] Vec<u8>),
-    /// Content ids of events the requester lacks.
-    Fetch(#[serde(with = "byte_strings")] Vec<[u8; 32]>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SyncResponse {
-    Reconcile(#[serde(with = "serde_bytes")] Vec<u8>),
-    /// Wire bytes of the requested events that this node holds.
-    Events(#[serde(with = "byte_strings")] Vec<Vec<u8>>),
-    Refused(String),
 }
 
 /// A node's proof of the org it serves: the org key's attestation of the peer id the

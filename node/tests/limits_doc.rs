@@ -2,10 +2,8 @@
 //! against the constant behind it, so the two cannot drift apart again.
 
 use carnet_node::api::{MAX_BODY_BYTES, MAX_EVIDENCE_BODY_BYTES};
-use carnet_node::network::{
-    MAX_FETCH_IDS, MAX_GOSSIP_BYTES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES,
-    NEGENTROPY_FRAME_BYTES,
-};
+use carnet_node::network::{MAX_GOSSIP_BYTES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
+use carnet_node::sync::{MAX_FETCH_IDS, NEGENTROPY_FRAME_BYTES};
 use carnet_protocol::limits::MAX_EVENT_BYTES;
 
 const OPERATOR: &str = include_str!("../../docs/operator.md");

@@ -3,10 +3,8 @@
 //! has. Each test plays the attacker with a libp2p swarm of its own and checks what
 //! every honest node ends up holding.
 
-use carnet_node::network::{
-    events_topic, Behaviour, BehaviourEvent, HelloReply, SyncRequest, SyncResponse,
-    MAX_GOSSIP_BYTES,
-};
+use carnet_node::network::{events_topic, Behaviour, BehaviourEvent, HelloReply, MAX_GOSSIP_BYTES};
+use carnet_node::sync::{SyncRequest, SyncResponse};
 use carnet_protocol::author::Author;
 use carnet_protocol::{ContentId, Hash32, SecretKey, SignedEvent};
 use carnet_tests::{metric, seed, submit, vote, wait_for, TestNet};

@@ -1,0 +1,661 @@
+//! Catch-up sync as a state machine: no sockets, no clock, no engine.
+//!
+//! Gossip carries new events; sync repairs what gossip missed (a node that was down,
+//! a message dropped). The initiator reconciles its set of content ids with a peer's in
+//! negentropy rounds, then fetches the events it lacks (docs/protocol.md, "Peer
+//! protocol"). This module keeps the sessions and decides what to send next; the event
+//! loop moves the bytes over libp2p request-response, decodes and ingests the events it
+//! is handed, and reports the requests that failed. The tests at the end drive two
+//! machines against each other directly, losing and reordering replies.
+
+use carnet_protocol::ContentId;
+use negentropy::{Id, Negentropy, NegentropyStorageVector};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+/// Negentropy frame size limit (bytes); bounds one reconciliation message.
+pub const NEGENTROPY_FRAME_BYTES: u64 = 512 * 1024;
+/// Most events asked for in one fetch; 256 × 16 KiB stays under the response limit.
+pub const MAX_FETCH_IDS: usize = 256;
+
+/// Sequences of byte strings as CBOR arrays of byte strings (serde_bytes does one
+/// byte string; serde alone writes bytes as arrays of integers, 1.9x the size).
+mod byte_strings {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|b| serde_bytes::Bytes::new(b.as_ref())))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
+        d: D,
+    ) -> Result<Vec<T>, D::Error> {
+        Vec::<serde_bytes::ByteBuf>::deserialize(d)?
+            .into_iter()
+            .map(|b| {
+                T::try_from(b.into_vec())
+                    .map_err(|_| D::Error::custom("a byte string of the wrong length"))
+            })
+            .collect()
+    }
+}
+
+/// A sync request (docs/protocol.md, "Peer protocol"). Bytes are CBOR byte strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// A negentropy message from the initiator.
+    Reconcile(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Content ids of events the requester lacks.
+    Fetch(#[serde(with = "byte_strings")] Vec<[u8; 32]>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    Reconcile(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Wire bytes of the requested events that this node holds.
+    Events(#[serde(with = "byte_strings")] Vec<Vec<u8>>),
+    Refused(String),
+}
+
+/// Counters of catch-up sync, for status and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    pub sessions: u64,
+    pub rounds: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub events_fetched: u64,
+}
+
+/// What the machine needs of the events this node holds.
+pub trait Held {
+    /// Changes whenever the held set changes, so the index is rebuilt only then.
+    fn generation(&self) -> u64;
+    /// The Lamport clock and content id of every held event.
+    fn items(&self) -> Vec<(u64, ContentId)>;
+    /// The wire bytes of a held event.
+    fn bytes(&self, id: &ContentId) -> Option<Vec<u8>>;
+}
+
+/// Names one request this machine made; the transport maps its own request ids to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token(u64);
+
+/// A request to send to `peer`; its answer goes to [`Sync::on_response`] with `token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing<P> {
+    pub token: Token,
+    pub peer: P,
+    pub request: SyncRequest,
+}
+
+/// What an answer asks of the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<P> {
+    /// Nothing: the reconciliation found nothing missing, or the answer was to a
+    /// request the machine no longer waits for (a duplicate, or one given up).
+    Idle,
+    /// Requests to send: the next reconciliation round, or fetches of what was found
+    /// missing.
+    Send(Vec<Outgoing<P>>),
+    /// Events a fetch brought: to decode and ingest, then [`Sync::fetch`] what they
+    /// still wait for.
+    Events { peer: P, events: Vec<Vec<u8>> },
+    /// The peer declined (it has not admitted this node yet, or rate-limits it): no
+    /// offence, a later round tries again.
+    Refused { peer: P, reason: String },
+    /// The peer broke the protocol: an answer of the wrong kind, a malformed
+    /// negentropy message, more events than were asked for.
+    Misbehaved { peer: P, reason: String },
+}
+
+enum Session<P> {
+    Reconciling {
+        peer: P,
+        neg: Box<Negentropy<'static, NegentropyStorageVector>>,
+        need: Vec<Id>,
+    },
+    Fetching {
+        peer: P,
+        asked: usize,
+    },
+}
+
+/// The sync sessions of one node, with `P` naming peers (libp2p's `PeerId` in the
+/// node, small integers in tests).
+pub struct Sync<P> {
+    next_token: u64,
+    sessions: HashMap<Token, Session<P>>,
+    /// Peers with a reconciliation under way: one at a time per peer.
+    reconciling: BTreeSet<P>,
+    /// The sealed reconciliation index of the held events and the generation it was
+    /// built at: rebuilding it is O(n log n), answering from it is not.
+    index: Option<(u64, NegentropyStorageVector)>,
+    stats: SyncStats,
+}
+
+impl<P: Copy + Ord> Default for Sync<P> {
+    fn default() -> Self {
+        Sync {
+            next_token: 0,
+            sessions: HashMap::new(),
+            reconciling: BTreeSet::new(),
+            index: None,
+            stats: SyncStats::default(),
+        }
+    }
+}
+
+fn ids_storage(items: &[(u64, ContentId)]) -> Option<NegentropyStorageVector> {
+    let mut storage = NegentropyStorageVector::with_capacity(items.len());
+    for (lamport, id) in items {
+        storage
+            .insert(*lamport, Id::from_byte_array(*id.as_bytes()))
+            .ok()?;
+    }
+    storage.seal().ok()?;
+    Some(storage)
+}
+
+impl<P: Copy + Ord> Sync<P> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn stats(&self) -> SyncStats {
+        self.stats
+    }
+
+    /// Whether a reconciliation with `peer` is under way.
+    pub fn is_reconciling(&self, peer: &P) -> bool {
+        self.reconciling.contains(peer)
+    }
+
+    /// Requests sent and not yet answered or failed.
+    pub fn in_flight(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn index(&mut self, held: &impl Held) -> Option<&NegentropyStorageVector> {
+        let generation = held.generation();
+        if self.index.as_ref().map(|(g, _)| *g) != Some(generation) {
+            self.index = ids_storage(&held.items()).map(|s| (generation, s));
+        }
+        self.index.as_ref().map(|(_, s)| s)
+    }
+
+    fn request(&mut self, peer: P, request: SyncRequest, session: Session<P>) -> Outgoing<P> {
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        self.sessions.insert(token, session);
+        Outgoing {
+            token,
+            peer,
+            request,
+        }
+    }
+
+    /// Starts a reconciliation with `peer`, unless one is under way already.
+    pub fn initiate(&mut self, peer: P, held: &impl Held) -> Option<Outgoing<P>> {
+        if self.reconciling.contains(&peer) {
+            return None;
+        }
+        let storage = self.index(held)?.clone();
+        let mut neg = Negentropy::owned(storage, NEGENTROPY_FRAME_BYTES).ok()?;
+        let msg = neg.initiate().ok()?;
+        self.stats.sessions += 1;
+        self.stats.bytes_sent += msg.len() as u64;
+        self.reconciling.insert(peer);
+        let session = Session::Reconciling {
+            peer,
+            neg: Box::new(neg),
+            need: Vec::new(),
+        };
+        Some(self.request(peer, SyncRequest::Reconcile(msg), session))
+    }
+
+    /// Asks `peer` for `ids`, in fetches of at most [`MAX_FETCH_IDS`].
+    pub fn fetch(&mut self, peer: P, ids: &[ContentId]) -> Vec<Outgoing<P>> {
+        ids.chunks(MAX_FETCH_IDS)
+            .map(|chunk| {
+                let ids = chunk.iter().map(|id| *id.as_bytes()).collect();
+                let session = Session::Fetching {
+                    peer,
+                    asked: chunk.len(),
+                };
+                self.request(peer, SyncRequest::Fetch(ids), session)
+            })
+            .collect()
+    }
+
+    /// The answer to a peer's request. Whether the peer may ask at all (admission,
+    /// rate) is the caller's decision, made before.
+    pub fn answer(&mut self, request: SyncRequest, held: &impl Held) -> SyncResponse {
+        match request {
+            SyncRequest::Reconcile(msg) => {
+                self.stats.bytes_received += msg.len() as u64;
+                let reply = self
+                    .index(held)
+                    .and_then(|s| Negentropy::borrowed(s, NEGENTROPY_FRAME_BYTES).ok())
+                    .map(|mut n| n.reconcile(&msg));
+                match reply {
+                    Some(Ok(reply)) => {
+                        self.stats.bytes_sent += reply.len() as u64;
+                        SyncResponse::Reconcile(reply)
+                    }
+                    Some(Err(e)) => {
+                        SyncResponse::Refused(format!("bad reconciliation message: {e}"))
+                    }
+                    None => SyncResponse::Refused("reconciliation unavailable".into()),
+                }
+            }
+            SyncRequest::Fetch(ids) if ids.len() > MAX_FETCH_IDS => {
+                SyncResponse::Refused(format!("at most {MAX_FETCH_IDS} ids per fetch"))
+            }
+            SyncRequest::Fetch(ids) => SyncResponse::Events(
+                ids.iter()
+                    .filter_map(|id| held.bytes(&carnet_protocol::Hash32(*id)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Takes the answer to the request named `token`.
+    pub fn on_response(&mut self, token: Token, response: SyncResponse) -> Outcome<P> {
+        let Some(session) = self.sessions.remove(&token) else {
+            return Outcome::Idle;
+        };
+        match (session, response) {
+            (
+                Session::Reconciling {
+                    peer,
+                    mut neg,
+                    mut need,
+                },
+                SyncResponse::Reconcile(msg),
+            ) => {
+                self.stats.rounds += 1;
+                self.stats.bytes_received += msg.len() as u64;
+                let mut have = Vec::new();
+                match neg.reconcile_with_ids(&msg, &mut have, &mut need) {
+                    Ok(Some(next)) => {
+                        self.stats.bytes_sent += next.len() as u64;
+                        let session = Session::Reconciling { peer, neg, need };
+                        Outcome::Send(vec![self.request(
+                            peer,
+                            SyncRequest::Reconcile(next),
+                            session,
+                        )])
+                    }
+                    Ok(None) => {
+                        self.reconciling.remove(&peer);
+                        let ids: Vec<ContentId> = need
+                            .iter()
+                            .map(|id| carnet_protocol::Hash32(id.to_bytes()))
+                            .collect();
+                        match self.fetch(peer, &ids) {
+                            out if out.is_empty() => Outcome::Idle,
+                            out => Outcome::Send(out),
+                        }
+                    }
+                    Err(e) => {
+                        self.reconciling.remove(&peer);
+                        Outcome::Misbehaved {
+                            peer,
+                            reason: format!("a bad reconciliation message: {e}"),
+                        }
+                    }
+                }
+            }
+            (Session::Fetching { peer, asked }, SyncResponse::Events(events)) => {
+                self.stats.bytes_received += events.iter().map(|e| e.len() as u64).sum::<u64>();
+                if events.len() > asked {
+                    Outcome::Misbehaved {
+                        peer,
+                        reason: format!("served {} events for {asked} ids", events.len()),
+                    }
+                } else {
+                    Outcome::Events { peer, events }
+                }
+            }
+            (session, SyncResponse::Refused(reason)) => Outcome::Refused {
+                peer: self.end(session),
+                reason,
+            },
+            (session, _) => Outcome::Misbehaved {
+                peer: self.end(session),
+                reason: "an answer of the wrong kind".into(),
+            },
+        }
+    }
+
+    /// The request named `token` got no answer (timeout, closed connection): its
+    /// session ends, so the next round may reconcile with that peer again.
+    pub fn on_failure(&mut self, token: Token) {
+        if let Some(session) = self.sessions.remove(&token) {
+            self.end(session);
+        }
+    }
+
+    /// Counts events a fetch brought that were new to this node.
+    pub fn fetched(&mut self, new_events: u64) {
+        self.stats.events_fetched += new_events;
+    }
+
+    fn end(&mut self, session: Session<P>) -> P {
+        match session {
+            Session::Reconciling { peer, .. } => {
+                self.reconciling.remove(&peer);
+                peer
+            }
+            Session::Fetching { peer, .. } => peer,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, VecDeque};
+
+    /// A node's events, keyed by id: the "event" is its id's bytes plus a payload, and
+    /// an event may wait for another (its parent), as a chain's next event does.
+    #[derive(Default, Clone)]
+    struct Store {
+        events: BTreeMap<ContentId, u64>,
+        generation: u64,
+    }
+
+    fn id(n: u64) -> ContentId {
+        carnet_protocol::Hash32(*blake3::hash(&n.to_le_bytes()).as_bytes())
+    }
+
+    fn event(n: u64) -> Vec<u8> {
+        n.to_le_bytes().to_vec()
+    }
+
+    impl Store {
+        fn with(range: impl IntoIterator<Item = u64>) -> Store {
+            let mut s = Store::default();
+            for n in range {
+                s.insert(n);
+            }
+            s
+        }
+        fn insert(&mut self, n: u64) -> bool {
+            let new = self.events.insert(id(n), n).is_none();
+            self.generation += u64::from(new);
+            new
+        }
+        fn numbers(&self) -> BTreeSet<u64> {
+            self.events.values().copied().collect()
+        }
+    }
+
+    impl Held for Store {
+        fn generation(&self) -> u64 {
+            self.generation
+        }
+        fn items(&self) -> Vec<(u64, ContentId)> {
+            self.events.iter().map(|(id, n)| (*n, *id)).collect()
+        }
+        fn bytes(&self, id: &ContentId) -> Option<Vec<u8>> {
+            self.events.get(id).map(|n| event(*n))
+        }
+    }
+
+    /// One party: its machine and its events.
+    struct Party {
+        sync: Sync<usize>,
+        store: Store,
+    }
+
+    /// A request on the wire from party `from`, and what is done with its answer.
+    struct InFlight {
+        from: usize,
+        out: Outgoing<usize>,
+    }
+
+    #[derive(Clone, Copy)]
+    enum Fault {
+        None,
+        /// One answer in `n` is lost (the request times out).
+        LoseOneIn(u64),
+        /// Answers are delivered newest first.
+        Reverse,
+    }
+
+    /// Runs sync between two parties until nothing is in flight; the event "parent"
+    /// rule: event `n` of an odd number waits for `n - 1`, fetched in a second request.
+    /// Returns the number of answers lost.
+    fn drive(parties: &mut [Party; 2], start: &[usize], fault: Fault) -> usize {
+        let mut wire: VecDeque<InFlight> = VecDeque::new();
+        for &from in start {
+            let to = 1 - from;
+            if let Some(out) = parties[from].sync.initiate(to, &parties[from].store) {
+                wire.push_back(InFlight { from, out });
+            }
+        }
+        let mut lost = 0;
+        while let Some(InFlight { from, out }) = match fault {
+            Fault::Reverse => wire.pop_back(),
+            _ => wire.pop_front(),
+        } {
+            let to = out.peer;
+            let (server, client) = if from == 0 {
+                let [a, b] = parties;
+                (b, a)
+            } else {
+                let [a, b] = parties;
+                (a, b)
+            };
+            let response = server.sync.answer(out.request, &server.store);
+            // Chosen by a hash of the token, which keeps counting across rounds: not
+            // the same request of every round.
+            let scrambled = out.token.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+            if matches!(fault, Fault::LoseOneIn(k) if scrambled % k == 0) {
+                lost += 1;
+                client.sync.on_failure(out.token);
+                continue;
+            }
+            match client.sync.on_response(out.token, response) {
+                Outcome::Send(next) => {
+                    wire.extend(next.into_iter().map(|out| InFlight { from, out }))
+                }
+                Outcome::Events { peer, events } => {
+                    assert_eq!(peer, to);
+                    let mut wanted = Vec::new();
+                    let mut new = 0;
+                    for bytes in events {
+                        let n = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+                        new += u64::from(client.store.insert(n));
+                        if n % 2 == 1 && !client.store.events.contains_key(&id(n - 1)) {
+                            wanted.push(id(n - 1));
+                        }
+                    }
+                    client.sync.fetched(new);
+                    let more = client.sync.fetch(peer, &wanted);
+                    wire.extend(more.into_iter().map(|out| InFlight { from, out }));
+                }
+                Outcome::Idle => {}
+                other => panic!("unexpected outcome {other:?}"),
+            }
+        }
+        lost
+    }
+
+    fn party(range: impl IntoIterator<Item = u64>) -> Party {
+        Party {
+            sync: Sync::new(),
+            store: Store::with(range),
+        }
+    }
+
+    #[test]
+    fn the_initiator_gets_what_it_lacks_and_nothing_else() {
+        let mut parties = [party(0..1000), party(500..3000)];
+        drive(&mut parties, &[0], Fault::None);
+        assert_eq!(parties[0].store.numbers(), (0..3000).collect());
+        // Pull only: the answering side learns nothing.
+        assert_eq!(parties[1].store.numbers(), (500..3000).collect());
+        let stats = parties[0].sync.stats();
+        assert_eq!(stats.events_fetched, 2000);
+        assert_eq!((stats.sessions, parties[0].sync.in_flight()), (1, 0));
+        assert!(!parties[0].sync.is_reconciling(&1));
+    }
+
+    #[test]
+    fn both_directions_at_once_converge() {
+        let mut parties = [party((0..4000).step_by(3)), party((0..4000).step_by(5))];
+        drive(&mut parties, &[0, 1], Fault::None);
+        let all: BTreeSet<u64> = (0..4000).filter(|n| n % 3 == 0 || n % 5 == 0).collect();
+        assert_eq!(parties[0].store.numbers(), all);
+        assert_eq!(parties[1].store.numbers(), all);
+    }
+
+    #[test]
+    fn equal_sets_exchange_one_round_and_fetch_nothing() {
+        let mut parties = [party(0..2000), party(0..2000)];
+        drive(&mut parties, &[0], Fault::None);
+        let stats = parties[0].sync.stats();
+        assert_eq!((stats.rounds, stats.events_fetched), (1, 0));
+    }
+
+    #[test]
+    fn a_large_gap_takes_several_rounds_and_fetches() {
+        // 300,000 ids do not fit one 512 KiB frame, and 20,000 missing ones need
+        // many fetches of at most MAX_FETCH_IDS.
+        let mut parties = [party(0..280_000), party(0..300_000)];
+        drive(&mut parties, &[0], Fault::None);
+        assert_eq!(parties[0].store.numbers().len(), 300_000);
+        assert!(parties[0].sync.stats().rounds > 1);
+    }
+
+    #[test]
+    fn dependencies_fetched_later_arrive_when_answers_come_in_reverse() {
+        let mut parties = [party(0..10), party(0..1200)];
+        drive(&mut parties, &[0], Fault::Reverse);
+        assert_eq!(parties[0].store.numbers(), (0..1200).collect());
+    }
+
+    #[test]
+    fn lost_answers_end_the_session_and_a_later_round_finishes_the_job() {
+        let mut parties = [party(0..100), party(0..5000)];
+        let mut rounds = 0;
+        let mut lost_total = 0;
+        while parties[0].store.numbers().len() < 5000 {
+            rounds += 1;
+            assert!(rounds < 50, "sync never completed");
+            lost_total += drive(&mut parties, &[0], Fault::LoseOneIn(3));
+            // Nothing is left waiting after losses: the peer may be tried again.
+            assert_eq!(parties[0].sync.in_flight(), 0);
+            assert!(!parties[0].sync.is_reconciling(&1));
+        }
+        assert!(lost_total > 0 && rounds > 1);
+    }
+
+    #[test]
+    fn one_reconciliation_per_peer_at_a_time() {
+        let mut p = party(0..10);
+        let first = p.sync.initiate(1, &p.store);
+        assert!(first.is_some());
+        assert_eq!(p.sync.initiate(1, &p.store), None);
+        assert!(p.sync.initiate(2, &p.store).is_some());
+        p.sync.on_failure(first.expect("checked").token);
+        assert!(p.sync.initiate(1, &p.store).is_some());
+    }
+
+    #[test]
+    fn answers_nobody_waits_for_are_ignored() {
+        let mut a = party(0..10);
+        let b = party(0..20);
+        let out = a.sync.initiate(1, &a.store).expect("initiated");
+        a.sync.on_failure(out.token);
+        let late = SyncResponse::Reconcile(vec![0x61]);
+        assert_eq!(a.sync.on_response(out.token, late), Outcome::Idle);
+        let fetch = a.sync.fetch(1, &[id(15)]).remove(0);
+        let mut server = Sync::<usize>::new();
+        let answer = server.answer(fetch.request, &b.store);
+        assert!(matches!(
+            a.sync.on_response(fetch.token, answer.clone()),
+            Outcome::Events { .. }
+        ));
+        assert_eq!(a.sync.on_response(fetch.token, answer), Outcome::Idle);
+    }
+
+    #[test]
+    fn a_peer_breaking_the_protocol_is_named() {
+        let mut a = party(0..10);
+        let out = a.sync.initiate(1, &a.store).expect("initiated");
+        let wrong = SyncResponse::Events(vec![]);
+        assert!(matches!(
+            a.sync.on_response(out.token, wrong),
+            Outcome::Misbehaved { peer: 1, .. }
+        ));
+        assert!(!a.sync.is_reconciling(&1));
+
+        let out = a.sync.initiate(1, &a.store).expect("initiated");
+        let garbage = SyncResponse::Reconcile(vec![0xff, 0xff, 0xff]);
+        assert!(matches!(
+            a.sync.on_response(out.token, garbage),
+            Outcome::Misbehaved { peer: 1, .. }
+        ));
+
+        let fetch = a.sync.fetch(1, &[id(1)]).remove(0);
+        let too_many = SyncResponse::Events(vec![event(1), event(2)]);
+        assert!(matches!(
+            a.sync.on_response(fetch.token, too_many),
+            Outcome::Misbehaved { peer: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn a_refusal_is_not_an_offence_and_frees_the_peer() {
+        let mut a = party(0..10);
+        let out = a.sync.initiate(1, &a.store).expect("initiated");
+        let refused = SyncResponse::Refused("rate limited".into());
+        assert_eq!(
+            a.sync.on_response(out.token, refused),
+            Outcome::Refused {
+                peer: 1,
+                reason: "rate limited".into()
+            }
+        );
+        assert!(!a.sync.is_reconciling(&1));
+    }
+
+    #[test]
+    fn the_answering_side_bounds_fetches_and_rejects_garbage() {
+        let b = party(0..10);
+        let mut server = Sync::<usize>::new();
+        let too_many = SyncRequest::Fetch(vec![[0; 32]; MAX_FETCH_IDS + 1]);
+        assert!(matches!(
+            server.answer(too_many, &b.store),
+            SyncResponse::Refused(_)
+        ));
+        // A range of mode 5 (no such mode), cut short.
+        let garbage = SyncRequest::Reconcile(vec![0x61, 0x00, 0x05]);
+        assert!(matches!(
+            server.answer(garbage, &b.store),
+            SyncResponse::Refused(_)
+        ));
+        // Ids it does not hold are left out, not an error.
+        let unknown = SyncRequest::Fetch(vec![[7; 32], *id(3).as_bytes()]);
+        assert_eq!(
+            server.answer(unknown, &b.store),
+            SyncResponse::Events(vec![event(3)])
+        );
+    }
+
+    #[test]
+    fn the_index_is_rebuilt_only_when_the_held_set_changes() {
+        let mut p = party(0..10);
+        let g = p.store.generation;
+        p.sync.index(&p.store);
+        assert_eq!(p.sync.index.as_ref().map(|(g, _)| *g), Some(g));
+        p.store.insert(99);
+        p.sync.index(&p.store);
+        assert_eq!(p.sync.index.as_ref().map(|(g, _)| *g), Some(g + 1));
+    }
+}
