@@ -104,7 +104,7 @@ impl TestNet {
             "integration",
             entries,
             Rules::default(),
-            carnet_node::now_ms(),
+            carnet_api::now_ms(),
         )
         .expect("genesis");
         let mut dirs = Vec::new();
@@ -160,7 +160,7 @@ impl TestNet {
         let node = launch(&config).await.expect("node starts");
         if self.bootstrap.is_none() {
             let addrs = wait_for("node 0 to listen", || {
-                let client = node.client.clone();
+                let client = node.handle.clone();
                 async move {
                     let s = client.status().await.ok()?;
                     (!s.listen_addrs.is_empty()).then_some(s.listen_addrs)
@@ -199,7 +199,7 @@ impl TestNet {
     pub async fn states(&self) -> Vec<(String, u64)> {
         let mut out = Vec::new();
         for n in self.nodes.iter().flatten() {
-            if let Ok(s) = n.client.status().await {
+            if let Ok(s) = n.handle.status().await {
                 out.push((s.state_root, s.events));
             }
         }
@@ -333,7 +333,7 @@ pub async fn submit(
     payload: carnet_protocol::Payload,
 ) -> carnet_protocol::SignedEvent {
     let head = node
-        .client
+        .handle
         .chain_head(author.public())
         .await
         .expect("chain head");
@@ -341,7 +341,7 @@ pub async fn submit(
     let ev = author
         .sign(payload, vec![], head.clock, 1_700_000_100_000)
         .expect("sign");
-    node.client
+    node.handle
         .submit(ev.as_bytes().to_vec())
         .await
         .expect("event accepted");
@@ -350,7 +350,7 @@ pub async fn submit(
 
 /// Names, for an author with no event yet, the introduction the node reports (its
 /// Enroll), which its first event must carry among its deps.
-pub fn introduce(author: &mut Author, head: &carnet_node::client::ChainHeadView) {
+pub fn introduce(author: &mut Author, head: &carnet_api::ChainHeadView) {
     if author.head().is_none() {
         let intro = head
             .introduction
@@ -396,7 +396,7 @@ pub fn enroll(member: carnet_protocol::PublicKey, i: usize) -> carnet_protocol::
 pub async fn enrolled(net: &TestNet, node: usize, i: usize) -> Author {
     let member = net.member(i);
     net.node(node)
-        .client
+        .handle
         .submit_as_org(enroll(member.public(), i))
         .await
         .expect("enroll");
@@ -427,7 +427,7 @@ pub async fn an_undelivered_purchase_is_refunded(
     let (s, b) = (nodes[0], nodes[1]);
     let mut seller = enrolled(net, s, s).await;
     let mut buyer = enrolled(net, b, b).await;
-    let org = |i: usize| &net.node(i).client;
+    let org = |i: usize| &net.node(i).handle;
     org(b)
         .submit_as_org(Payload::Grant(Grant {
             member: buyer.public(),

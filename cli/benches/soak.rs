@@ -10,8 +10,8 @@
 //! `cargo bench -p carnet-cli --bench soak` (not in CI). Environment:
 //! `CARNET_SOAK_SECS` (default 600), `CARNET_SOAK_SEED` (default 1).
 
+use carnet_api::Submitted;
 use carnet_client::api::NodeApi;
-use carnet_node::client::Submitted;
 use carnet_protocol::author::Author;
 use carnet_protocol::card::{recipient_public, Card};
 use carnet_protocol::dedup::{sign as sign_dedup, DedupRequest};
@@ -58,7 +58,7 @@ impl Rng {
 }
 
 fn now_ms() -> u64 {
-    carnet_node::now_ms()
+    carnet_api::now_ms()
 }
 
 fn free_port() -> u16 {
@@ -599,7 +599,7 @@ fn main() {
 }
 
 /// The node's status once its API answers.
-fn wait_status(node: &Node) -> carnet_node::client::NodeStatus {
+fn wait_status(node: &Node) -> carnet_api::NodeStatus {
     let mut out = None;
     wait("the node's API", Duration::from_secs(30), || {
         out = node.api_client.status().ok();

@@ -2,9 +2,9 @@
 
 use crate::out::Out;
 use anyhow::{bail, Context};
+use carnet_api::Submitted;
 use carnet_client::api::{NodeApi, DEFAULT_API};
 use carnet_client::keyfile::MemberKey;
-use carnet_node::client::Submitted;
 use carnet_node::datadir::DataDir;
 use carnet_protocol::card::normalise_email;
 use carnet_protocol::{Genesis, Hash32, PublicKey};
@@ -230,7 +230,7 @@ pub fn init(args: &InitArgs, out: Out) -> anyhow::Result<()> {
                 quorum_den: args.quorum.1,
                 ..Default::default()
             };
-            DataDir::open_or_init_with(&path, &args.org, carnet_node::now_ms(), rules)?
+            DataDir::open_or_init_with(&path, &args.org, carnet_api::now_ms(), rules)?
         }
     };
     let founder = dir.genesis.is_founder(&dir.org());

@@ -3,9 +3,9 @@
 use crate::org::{explain_void, report};
 use crate::out::{table, Out};
 use anyhow::{bail, Context};
+use carnet_api::{SearchQuery, Submitted};
 use carnet_client::contact::{ContactDraft, Salts};
 use carnet_client::member::Session;
-use carnet_node::client::{SearchQuery, Submitted};
 use carnet_protocol::card::Card;
 use carnet_protocol::{ContentId, Hash32};
 use indicatif::{ProgressBar, ProgressStyle};

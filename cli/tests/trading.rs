@@ -558,7 +558,7 @@ fn three_orgs_trade_report_and_agree_on_balances() {
     wait_for("the opt-out everywhere", || {
         nodes.iter().all(|n| {
             n.client()
-                .search(&carnet_node::client::SearchQuery {
+                .search(&carnet_api::SearchQuery {
                     text: Some("john".into()),
                     ..Default::default()
                 })

@@ -1,9 +1,9 @@
 //! A blocking client for an org node's HTTP API (docs/api.md).
 //!
-//! The reply types are the node's own (`carnet_node::client`), so the two cannot
-//! drift apart. Every failure says which node was asked and what it answered.
+//! The reply and error documents are the ones the node writes (`carnet_api`), so the
+//! two cannot drift apart. Every failure says which node was asked and what it answered.
 
-use carnet_node::client::{
+use carnet_api::{
     BalanceView, ChainHeadView, CompanyInfo, DeliveryView, ListingDetail, ListingView,
     MovementView, NodeStatus, PurchaseView, SearchQuery, Submitted,
 };
@@ -43,17 +43,6 @@ impl ApiError {
             _ => None,
         }
     }
-}
-
-#[derive(Deserialize)]
-struct ErrorDoc {
-    error: ErrorBody,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    code: String,
-    message: String,
 }
 
 #[derive(Debug, Clone)]
@@ -144,7 +133,7 @@ impl NodeApi {
             reason: e.to_string(),
         })?;
         if !status.is_success() {
-            return Err(match serde_json::from_str::<ErrorDoc>(&text) {
+            return Err(match serde_json::from_str::<carnet_api::ErrorBody>(&text) {
                 Ok(doc) => ApiError::Refused {
                     status: status.as_u16(),
                     code: doc.error.code,

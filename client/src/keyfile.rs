@@ -75,7 +75,7 @@ pub fn default_path() -> Result<PathBuf, KeyFileError> {
 
 /// 32 bytes from the operating system.
 pub fn random32() -> Result<[u8; 32], KeyFileError> {
-    carnet_node::os::random().map_err(|e| KeyFileError::Randomness(e.to_string()))
+    carnet_api::os::random().map_err(|e| KeyFileError::Randomness(e.to_string()))
 }
 
 impl MemberKey {
@@ -170,7 +170,7 @@ fn read_small(path: &Path) -> Result<String, KeyFileError> {
 }
 
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), KeyFileError> {
-    carnet_node::os::write_new_private(path, bytes).map_err(|e| match e.kind() {
+    carnet_api::os::write_new_private(path, bytes).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => KeyFileError::Exists {
             path: path.to_owned(),
         },

@@ -4,7 +4,7 @@
 use crate::api::{ApiError, NodeApi};
 use crate::contact::Prepared;
 use crate::keyfile::{CardBook, ChainLock, Journal, KeyFileError, MemberKey};
-use carnet_node::client::{PurchaseView, Submitted};
+use carnet_api::{PurchaseView, Submitted};
 use carnet_protocol::author::{Author, AuthorHead};
 use carnet_protocol::card::{open_card, recipient_public, Card, CardError};
 use carnet_protocol::encoding::{from_canonical, to_canonical};
@@ -130,7 +130,7 @@ impl Session {
         let mut author = Author::resume(self.key.secret.clone(), self.key.network, head)
             .introduced_by(introduction);
         let ev = author
-            .sign(payload, Vec::new(), node.clock, carnet_node::now_ms())
+            .sign(payload, Vec::new(), node.clock, carnet_api::now_ms())
             .map_err(|e| MemberError::Sign(e.to_string()))?;
         lock.record(&Journal {
             seq: ev.seq(),
@@ -204,7 +204,7 @@ impl Session {
             network: self.key.network,
             member: self.public(),
             email: email.to_owned(),
-            at_ms: carnet_node::now_ms(),
+            at_ms: carnet_api::now_ms(),
         };
         let signature = carnet_protocol::dedup::sign(&self.key.secret, &request);
         Ok(self.api.dedup_key(&request, &signature)?)

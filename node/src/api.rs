@@ -1,6 +1,6 @@
 //! The node's local HTTP API: JSON over HTTP/1.1 for wallets, tools and operators.
 //!
-//! Every handler turns a request into one [`Client`] call and the reply into JSON; the
+//! Every handler turns a request into one [`NodeHandle`] call and the reply into JSON; the
 //! event loop stays the only place that reads or writes the ledger. docs/api.md is
 //! the reference and docs/openapi.json the machine-readable description; a test keeps
 //! the latter and [`route_table`] in step.
@@ -9,7 +9,7 @@
 //! status code that says whose fault it was. Bodies are capped at [`MAX_BODY_BYTES`]
 //! before they are parsed, and nothing a client sends can make a handler panic.
 
-use crate::client::{AuditRefusal, Client, Closed, IngestError, SearchQuery, Submitted};
+use crate::handle::{AuditRefusal, Closed, IngestError, NodeHandle};
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use carnet_api::{SearchQuery, Submitted};
 use carnet_protocol::card::Card;
 use carnet_protocol::encoding::from_canonical;
 use carnet_protocol::ledger::audit::MAX_EVIDENCE_BYTES;
@@ -33,7 +34,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -271,7 +271,7 @@ impl Metrics {
 
 #[derive(Clone)]
 struct AppState {
-    client: Client,
+    node: NodeHandle,
     /// DKIM key lookups for bounce vouchers (the system resolver).
     dkim: Option<carnet_mail::dkim::DkimVerifier>,
     /// BLAKE3 of the admin token, or None when admin calls are disabled (empty token).
@@ -280,15 +280,15 @@ struct AppState {
     reply_timeout: Duration,
 }
 
-/// The API's routes around `client`. Admin routes require `admin_token` as a bearer
+/// The API's routes around `node`. Admin routes require `admin_token` as a bearer
 /// token; an empty token disables them.
-pub fn router(client: Client, admin_token: String, metrics: Arc<Metrics>) -> Router {
-    router_with_timeout(client, admin_token, metrics, DEFAULT_REPLY_TIMEOUT)
+pub fn router(node: NodeHandle, admin_token: String, metrics: Arc<Metrics>) -> Router {
+    router_with_timeout(node, admin_token, metrics, DEFAULT_REPLY_TIMEOUT)
 }
 
 /// [`router`] with a chosen wait for the event loop's replies.
 pub fn router_with_timeout(
-    client: Client,
+    node: NodeHandle,
     admin_token: String,
     metrics: Arc<Metrics>,
     reply_timeout: Duration,
@@ -301,7 +301,7 @@ pub fn router_with_timeout(
         }
     };
     let state = AppState {
-        client,
+        node,
         dkim,
         admin_token: (!admin_token.is_empty()).then(|| blake3::hash(admin_token.as_bytes())),
         metrics,
@@ -472,7 +472,12 @@ impl From<AuditRefusal> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let body = Json(carnet_api::ErrorBody {
+            error: carnet_api::ErrorDetail {
+                code: self.code.into(),
+                message: self.message,
+            },
+        });
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
@@ -634,7 +639,7 @@ async fn submit_event(
             ),
         ));
     }
-    let submitted = state.wait(state.client.submit(bytes)).await??;
+    let submitted = state.wait(state.node.submit(bytes)).await??;
     Ok(Json(submitted))
 }
 
@@ -688,17 +693,17 @@ async fn contribute(
             format!("card_hex is not a canonical card: {e}"),
         )
     })?;
-    let submitted = state.wait(state.client.contribute(bytes, card)).await??;
+    let submitted = state.wait(state.node.contribute(bytes, card)).await??;
     Ok(Json(submitted))
 }
 
 async fn listing(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<crate::client::ListingDetail>> {
+) -> ApiResult<Json<carnet_api::ListingDetail>> {
     let id = parse_id(id, "id")?;
     state
-        .wait(state.client.listing(id))
+        .wait(state.node.listing(id))
         .await??
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no listing {id}")))
@@ -707,10 +712,10 @@ async fn listing(
 async fn company(
     State(state): State<AppState>,
     domain: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<crate::client::CompanyInfo>> {
+) -> ApiResult<Json<carnet_api::CompanyInfo>> {
     let domain = path_value(domain)?;
     state
-        .wait(state.client.company(domain.clone()))
+        .wait(state.node.company(domain.clone()))
         .await??
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no votes for {domain}")))
@@ -719,7 +724,7 @@ async fn company(
 #[derive(Serialize)]
 struct Purchases {
     buyer: String,
-    purchases: Vec<crate::client::PurchaseView>,
+    purchases: Vec<carnet_api::PurchaseView>,
 }
 
 async fn purchases(
@@ -727,7 +732,7 @@ async fn purchases(
     key: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Purchases>> {
     let key = parse_key(key)?;
-    let purchases = state.wait(state.client.purchases(key)).await??;
+    let purchases = state.wait(state.node.purchases(key)).await??;
     Ok(Json(Purchases {
         buyer: key.to_hex(),
         purchases,
@@ -745,7 +750,7 @@ async fn get_event(
     id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<EventHex>> {
     let id = parse_id(id, "id")?;
-    match state.wait(state.client.event(id)).await?? {
+    match state.wait(state.node.event(id)).await?? {
         Some(bytes) => Ok(Json(EventHex {
             id: id.to_hex(),
             event_hex: hex::encode(bytes),
@@ -767,7 +772,7 @@ struct ListingParams {
 
 #[derive(Serialize)]
 struct Listings {
-    listings: Vec<crate::client::ListingView>,
+    listings: Vec<carnet_api::ListingView>,
 }
 
 async fn search_listings(
@@ -789,17 +794,17 @@ async fn search_listings(
                 .clamp(1, MAX_SEARCH_LIMIT),
         ),
     };
-    let listings = state.wait(state.client.search(query)).await??;
+    let listings = state.wait(state.node.search(query)).await??;
     Ok(Json(Listings { listings }))
 }
 
 async fn balance(
     State(state): State<AppState>,
     key: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<crate::client::BalanceView>> {
+) -> ApiResult<Json<carnet_api::BalanceView>> {
     let key = parse_key(key)?;
     state
-        .wait(state.client.balance(key))
+        .wait(state.node.balance(key))
         .await??
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no account {key}")))
@@ -808,7 +813,7 @@ async fn balance(
 #[derive(Serialize)]
 struct History {
     account: String,
-    movements: Vec<crate::client::MovementView>,
+    movements: Vec<carnet_api::MovementView>,
 }
 
 async fn history(
@@ -816,7 +821,7 @@ async fn history(
     key: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<History>> {
     let key = parse_key(key)?;
-    let movements = state.wait(state.client.history(key)).await??;
+    let movements = state.wait(state.node.history(key)).await??;
     Ok(Json(History {
         account: key.to_hex(),
         movements,
@@ -826,18 +831,18 @@ async fn history(
 async fn chain_head(
     State(state): State<AppState>,
     key: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<crate::client::ChainHeadView>> {
+) -> ApiResult<Json<carnet_api::ChainHeadView>> {
     let key = parse_key(key)?;
-    Ok(Json(state.wait(state.client.chain_head(key)).await??))
+    Ok(Json(state.wait(state.node.chain_head(key)).await??))
 }
 
 async fn delivery(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<crate::client::DeliveryView>> {
+) -> ApiResult<Json<carnet_api::DeliveryView>> {
     let id = parse_id(id, "purchase_id")?;
     state
-        .wait(state.client.delivery(id))
+        .wait(state.node.delivery(id))
         .await??
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no delivery for purchase {id}")))
@@ -886,7 +891,7 @@ async fn post_evidence(
             ),
         ));
     }
-    let hash = state.wait(state.client.put_evidence(raw)).await???;
+    let hash = state.wait(state.node.put_evidence(raw)).await???;
     Ok(Json(EvidenceStored {
         evidence: hash.to_hex(),
     }))
@@ -953,7 +958,7 @@ async fn post_voucher(
     state
         .wait(
             state
-                .client
+                .node
                 .vouch_precheck(reporter, purchase_id, opening.clone()),
         )
         .await??
@@ -988,7 +993,7 @@ async fn post_voucher(
         message: raw,
     };
     let vouched = state
-        .wait(state.client.vouch(req))
+        .wait(state.node.vouch(req))
         .await??
         .map_err(vouch_error)?;
     Ok(Json(VoucherIssued {
@@ -1042,7 +1047,7 @@ async fn post_mobile_voucher(
         salt,
     };
     let voucher = state
-        .wait(state.client.vouch_mobile(reporter, purchase_id, opening))
+        .wait(state.node.vouch_mobile(reporter, purchase_id, opening))
         .await??
         .map_err(vouch_error)?;
     Ok(Json(MobileVoucherIssued {
@@ -1098,7 +1103,7 @@ async fn post_dedup_key(
         at_ms: body.at_ms,
     };
     let key = state
-        .wait(state.client.dedup_key(request, signature))
+        .wait(state.node.dedup_key(request, signature))
         .await??
         .map_err(dedup_error)?;
     Ok(Json(DedupKeyIssued {
@@ -1158,7 +1163,7 @@ async fn audit_bundle(
     let bundle = state
         .wait(
             state
-                .client
+                .node
                 .audit_bundle(id, p.include_message, p.include_opening),
         )
         .await???;
@@ -1179,22 +1184,22 @@ async fn audit_checkpoint(
     let Query(p) = params
         .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text()))?;
     let file = state
-        .wait(state.client.audit_checkpoint(p.bound, p.since))
+        .wait(state.node.audit_checkpoint(p.bound, p.since))
         .await???;
     Ok(Json(file))
 }
 
-async fn status(State(state): State<AppState>) -> ApiResult<Json<crate::client::NodeStatus>> {
-    Ok(Json(state.wait(state.client.status()).await??))
+async fn status(State(state): State<AppState>) -> ApiResult<Json<carnet_api::NodeStatus>> {
+    Ok(Json(state.wait(state.node.status()).await??))
 }
 
 #[derive(Serialize)]
 struct Peers {
-    peers: Vec<crate::client::PeerView>,
+    peers: Vec<carnet_api::PeerView>,
 }
 
 async fn peers(State(state): State<AppState>) -> ApiResult<Json<Peers>> {
-    let peers = state.wait(state.client.peers()).await??;
+    let peers = state.wait(state.node.peers()).await??;
     Ok(Json(Peers { peers }))
 }
 
@@ -1232,9 +1237,7 @@ async fn submit_as_org(state: &AppState, payload: Payload) -> ApiResult<Json<Sub
     payload
         .check()
         .map_err(|e| ApiError::from(IngestError::Invalid(format!("{}: {e}", payload.kind()))))?;
-    Ok(Json(
-        state.wait(state.client.submit_as_org(payload)).await??,
-    ))
+    Ok(Json(state.wait(state.node.submit_as_org(payload)).await??))
 }
 
 #[derive(Deserialize)]
@@ -1316,7 +1319,7 @@ async fn admin_optout(
 ) -> ApiResult<Json<Submitted>> {
     let dedup_key = match (body.email, body.dedup_key) {
         (Some(email), None) => state
-            .wait(state.client.org_dedup_key(email))
+            .wait(state.node.org_dedup_key(email))
             .await??
             .map_err(dedup_error)?,
         (None, Some(key)) => {

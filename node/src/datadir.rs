@@ -71,7 +71,7 @@ pub fn default_path() -> Result<PathBuf, DataDirError> {
 }
 
 fn random_seed() -> Result<[u8; 32], DataDirError> {
-    crate::os::random().map_err(|e| DataDirError::Randomness(e.to_string()))
+    carnet_api::os::random().map_err(|e| DataDirError::Randomness(e.to_string()))
 }
 
 impl DataDir {
@@ -263,7 +263,7 @@ fn tighten(path: &Path) -> Result<(), DataDirError> {
 }
 
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
-    crate::os::write_new_private(path, bytes).map_err(io(path))
+    carnet_api::os::write_new_private(path, bytes).map_err(io(path))
 }
 
 #[cfg(test)]

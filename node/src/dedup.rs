@@ -176,7 +176,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::IngestError;
+    use crate::handle::IngestError;
     use crate::test_support::{card, enroll, one_org_engine, one_org_genesis, SECRET};
     use carnet_protocol::dedup::sign;
     use carnet_protocol::payload::{Contribute, OptOut, Payload};

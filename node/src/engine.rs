@@ -4,8 +4,9 @@
 //! gossip, from sync or from the local API. Keeping it free of sockets lets it be
 //! tested directly, like the protocol core it wraps.
 
-use crate::client::*;
+use crate::handle::*;
 use crate::store::{verify_loaded, Store, StoreError};
+use carnet_api::*;
 use carnet_protocol::author::{Author, AuthorHead};
 use carnet_protocol::ledger::{Inserted, Insertion, Ledger, Outcome, Snapshot};
 use carnet_protocol::payload::Payload;
@@ -565,7 +566,7 @@ impl Engine {
             .reopen()
             .and_then(|()| {
                 self.store
-                    .put_meta("health probe", &crate::now_ms().to_le_bytes())
+                    .put_meta("health probe", &carnet_api::now_ms().to_le_bytes())
             })
             .and_then(|()| self.retry_erasure());
         match probe {
@@ -741,7 +742,7 @@ impl Engine {
             self.org = self.org.clone().introduced_by(intro);
         }
         self.org
-            .sign(payload, deps, clock, crate::now_ms())
+            .sign(payload, deps, clock, carnet_api::now_ms())
             .map_err(|e| IngestError::Invalid(e.code().to_string()))
     }
 
@@ -775,7 +776,7 @@ impl Engine {
             self.org = self.org.clone().introduced_by(intro);
         }
         self.org
-            .sign(payload, vec![], clock, crate::now_ms())
+            .sign(payload, vec![], clock, carnet_api::now_ms())
             .map_err(|e| IngestError::Invalid(e.code().to_string()))
     }
 
@@ -952,7 +953,7 @@ impl Engine {
             if !known {
                 kept.push(VouchedRecord {
                     evidence,
-                    at_ms: crate::now_ms(),
+                    at_ms: carnet_api::now_ms(),
                 });
                 self.store.put_meta(&quota_key, &encode_records(&kept))?;
             }

@@ -5,14 +5,15 @@
 //! order in which this node ingests events is simply the order they are handled.
 
 use crate::api::Metrics;
-use crate::client::{Command, IngestError, NodeStatus, PeerView, Submitted};
 use crate::engine::{Engine, Ingested};
+use crate::handle::{Command, IngestError};
 use crate::network::{
     events_topic, Behaviour, BehaviourEvent, Hello, HelloReply, UNPROVEN_PEER_SCORE,
 };
 use crate::peers::{check_hello, peer_of, AddressBook, Admission, Refusal};
 use crate::pending::PendingPool;
 use crate::sync::{Outcome, Outgoing, Sync, SyncRequest, SyncResponse, Token};
+use carnet_api::{NodeStatus, PeerView, Submitted};
 use carnet_protocol::card::NetworkSecret;
 use carnet_protocol::ContentId;
 use futures::StreamExt;
@@ -246,7 +247,7 @@ impl EventLoop {
                 }
                 _ = checkpoint_tick.tick() => {
                     self.sign_checkpoint();
-                    match self.engine.sweep_evidence(crate::now_ms()) {
+                    match self.engine.sweep_evidence(carnet_api::now_ms()) {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(messages = n, "deleted bounce messages no report named in time"),
                         Err(e) => tracing::warn!(error = %e, "could not sweep old bounce messages"),
@@ -656,7 +657,7 @@ impl EventLoop {
                 if request.network == carnet_protocol::Hash32::ZERO {
                     request.network = self.engine.network();
                 }
-                let now = crate::now_ms();
+                let now = carnet_api::now_ms();
                 let _ = reply.send(self.engine.answer_dedup(&request, &signature, now));
             }
             Command::OrgDedupKey { email, reply } => {
@@ -822,7 +823,7 @@ impl EventLoop {
             Ok(i) if !i.new => Some(MessageAcceptance::Ignore),
             Ok(i) => match &i.result {
                 // Decided once its causal past is here: not forwarded before.
-                crate::client::Submitted::Pending { .. } => {
+                carnet_api::Submitted::Pending { .. } => {
                     let missing = self.engine.waits_for(&i.event);
                     self.hold_if_pending(i, Some(source), Some(id.clone()));
                     self.fetch(source, missing);

@@ -6,8 +6,9 @@
 //! is escrowed, this node seals the card to the buyer's key and publishes the Deliver
 //! that pays the contributor. Nobody else can: only the holder has the card.
 
-use crate::client::{CompanyInfo, IngestError, ListingDetail, PurchaseView};
 use crate::engine::{Engine, Ingested};
+use crate::handle::IngestError;
+use carnet_api::{CompanyInfo, ListingDetail, PurchaseView};
 use carnet_protocol::card::{seal_card, Card};
 use carnet_protocol::encoding::to_canonical;
 use carnet_protocol::ledger::PurchaseStatus;
@@ -15,7 +16,7 @@ use carnet_protocol::payload::{Deliver, Listing, Payload};
 use carnet_protocol::{ContentId, PublicKey, SignedEvent};
 
 fn random<const N: usize>() -> Result<[u8; N], IngestError> {
-    crate::os::random().map_err(|e| IngestError::Storage(format!("no randomness: {e}")))
+    carnet_api::os::random().map_err(|e| IngestError::Storage(format!("no randomness: {e}")))
 }
 
 impl Engine {
@@ -86,7 +87,7 @@ impl Engine {
                 return Err(e);
             }
         };
-        if let crate::client::Submitted::Ordered { outcome, .. } = &ingested.result {
+        if let carnet_api::Submitted::Ordered { outcome, .. } = &ingested.result {
             if outcome.starts_with("void") {
                 restore(self)?;
                 return Ok(ingested);
@@ -314,8 +315,8 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::Submitted;
     use crate::test_support::{card, one_org_engine};
+    use carnet_api::Submitted;
     use carnet_protocol::author::Author;
     use carnet_protocol::payload::{Contribute, Enroll};
     use carnet_protocol::SecretKey;

@@ -1,20 +1,20 @@
 //! The Carnet node: IO around the pure protocol core.
 //!
-//! Today it holds an organisation's identity and network genesis in a data directory
-//! and runs until told to stop; gossip, sync, storage and the local API build on this
-//! (issue 4).
+//! One task, the event loop (`event_loop`), owns the swarm (`network`, `peers`,
+//! `sync`) and the engine (`engine`: ledger, store, cards); the HTTP API (`api`) and
+//! everything else talk to it through a [`handle::NodeHandle`]. `run` puts it together
+//! from a data directory (`datadir`) and a configuration (`config`).
 
 pub mod api;
-pub mod client;
 pub mod config;
 pub mod datadir;
 pub mod dedup;
 pub mod engine;
 pub mod erasure;
 pub mod event_loop;
+pub mod handle;
 pub mod holder;
 pub mod network;
-pub mod os;
 pub mod peers;
 pub mod pending;
 pub mod repair;
@@ -27,12 +27,3 @@ mod test_support;
 pub mod vouch;
 
 pub use datadir::{DataDir, DataDirError};
-
-/// Wall-clock milliseconds since the Unix epoch (0 before it): the only clock of the
-/// node and of the member's client, used for the claimed timestamps of the events
-/// they sign and of a new genesis.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}

@@ -35,7 +35,7 @@ pub fn repair(dir: &DataDir) -> Result<Repaired, StoreError> {
         move |source| StoreError::Io { path, source }
     };
     let salvaged = salvage(&path, &dir.network());
-    let damaged = path.with_extension(format!("redb.damaged-{}", crate::now_ms()));
+    let damaged = path.with_extension(format!("redb.damaged-{}", carnet_api::now_ms()));
     std::fs::rename(&path, &damaged).map_err(io(&path))?;
     // The snapshot is a cache of a state the new store may no longer give.
     let snapshot = path.with_extension(SNAPSHOT_EXTENSION);

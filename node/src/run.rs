@@ -1,11 +1,11 @@
 //! Running a node: wire the data directory, store, engine, swarm, event loop and API
 //! together, and take them down again in order on a stop signal.
 
-use crate::client::Client;
 use crate::config::{ConfigError, NodeConfig};
 use crate::datadir::{DataDir, DataDirError};
 use crate::engine::Engine;
 use crate::event_loop::{EventLoop, Observers, Peering, SyncStats, Timing};
+use crate::handle::NodeHandle;
 use crate::network::{build_swarm, Hello, NetworkError};
 use crate::peers::{peer_of, AddressBook, PEERS_FILE};
 use crate::store::{Store, StoreError};
@@ -46,7 +46,7 @@ pub enum NodeError {
 
 /// A node that is up: its handles, and how to stop it.
 pub struct RunningNode {
-    pub client: Client,
+    pub handle: NodeHandle,
     pub api_addr: SocketAddr,
     pub peer_id: PeerId,
     pub org: String,
@@ -72,7 +72,7 @@ pub fn admin_token(dir: &DataDir) -> String {
 impl RunningNode {
     /// Listen addresses the swarm reported so far.
     pub async fn listen_addrs(&self) -> Vec<Multiaddr> {
-        match self.client.status().await {
+        match self.handle.status().await {
             Ok(s) => s
                 .listen_addrs
                 .iter()
@@ -119,7 +119,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         Some(d) => d.clone(),
         None => crate::datadir::default_path()?,
     };
-    let dir = DataDir::open_or_init(&data_dir, &config.org_name, crate::now_ms())?;
+    let dir = DataDir::open_or_init(&data_dir, &config.org_name, carnet_api::now_ms())?;
     let network = dir.network();
     let started = std::time::Instant::now();
     let store_path = dir.path.join(STORE_FILE);
@@ -213,7 +213,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
             ingested: ingested.clone(),
         },
     );
-    let client = Client::new(tx);
+    let handle = NodeHandle::new(tx);
     let api_addr = config.api_addr()?;
     let listener = tokio::net::TcpListener::bind(api_addr)
         .await
@@ -226,7 +226,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         source,
     })?;
     let token = admin_token(&dir);
-    let router = crate::api::router(client.clone(), token.clone(), metrics);
+    let router = crate::api::router(handle.clone(), token.clone(), metrics);
     let mut api_shutdown = shutdown_rx.clone();
     let limits = config.serve_limits();
     let api = tokio::spawn(async move {
@@ -258,7 +258,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         }
     });
     Ok(RunningNode {
-        client,
+        handle,
         api_addr,
         peer_id,
         org: dir.org().to_hex(),

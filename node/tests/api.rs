@@ -1,11 +1,12 @@
 //! The HTTP API end to end: a real server on 127.0.0.1:0, a real HTTP client, and a
 //! fake event loop that answers the `Command`s of a real channel with canned replies.
 
-use carnet_node::api::{self, Metrics};
-use carnet_node::client::{
-    BalanceView, ChainHeadView, Client, Command, DeliveryView, IngestError, ListingView,
-    MovementView, NodeStatus, PeerView, Submitted,
+use carnet_api::{
+    BalanceView, ChainHeadView, DeliveryView, ListingView, MovementView, NodeStatus, PeerView,
+    Submitted,
 };
+use carnet_node::api::{self, Metrics};
+use carnet_node::handle::{Command, IngestError, NodeHandle};
 use carnet_protocol::{Hash32, Payload, PublicKey, SecretKey};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -310,7 +311,7 @@ fn answer(cmd: Command) -> Command {
             include_opening,
             reply,
         } => {
-            let _ = reply.send(Err(carnet_node::client::AuditRefusal::new(
+            let _ = reply.send(Err(carnet_node::handle::AuditRefusal::new(
                 "not_settled",
                 "not yet settled: no checkpoint with a quorum covers it",
             )));
@@ -326,7 +327,7 @@ fn answer(cmd: Command) -> Command {
             since,
             reply,
         } => {
-            let _ = reply.send(Err(carnet_node::client::AuditRefusal::new(
+            let _ = reply.send(Err(carnet_node::handle::AuditRefusal::new(
                 "no_checkpoint",
                 "no finalized checkpoint",
             )));
@@ -348,12 +349,12 @@ struct Api {
 }
 
 impl Api {
-    async fn start(client: Client, token: &str, reply_timeout: Duration) -> Api {
+    async fn start(node: NodeHandle, token: &str, reply_timeout: Duration) -> Api {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let metrics = Arc::new(Metrics::default());
         let router =
-            api::router_with_timeout(client, token.to_owned(), metrics.clone(), reply_timeout);
+            api::router_with_timeout(node, token.to_owned(), metrics.clone(), reply_timeout);
         let (stop, stopped) = oneshot::channel::<()>();
         let limits = carnet_node::serve::ServeLimits::default();
         let router = carnet_node::serve::with_limits(router, &limits);
@@ -378,7 +379,7 @@ impl Api {
         let (tx, rx) = mpsc::channel(16);
         let log = spawn_fake_loop(rx);
         (
-            Api::start(Client::new(tx), TOKEN, api::DEFAULT_REPLY_TIMEOUT).await,
+            Api::start(NodeHandle::new(tx), TOKEN, api::DEFAULT_REPLY_TIMEOUT).await,
             log,
         )
     }
@@ -1203,7 +1204,7 @@ async fn admin_calls_need_the_token() {
         // An empty token disables admin calls altogether.
         let (tx, rx) = mpsc::channel(16);
         let _log = spawn_fake_loop(rx);
-        let api = Api::start(Client::new(tx), "", api::DEFAULT_REPLY_TIMEOUT).await;
+        let api = Api::start(NodeHandle::new(tx), "", api::DEFAULT_REPLY_TIMEOUT).await;
         assert_error(
             api.post_json("/v1/admin/enroll", &body, Some("")).await,
             StatusCode::UNAUTHORIZED,
@@ -1470,7 +1471,7 @@ async fn a_hung_up_loop_gives_503() {
         // The loop is gone: nobody receives commands.
         let (tx, rx) = mpsc::channel::<Command>(1);
         drop(rx);
-        let api = Api::start(Client::new(tx), TOKEN, api::DEFAULT_REPLY_TIMEOUT).await;
+        let api = Api::start(NodeHandle::new(tx), TOKEN, api::DEFAULT_REPLY_TIMEOUT).await;
         let key = member().to_hex();
         for path in [
             format!("/v1/events/{}", known_event().to_hex()),
@@ -1512,7 +1513,7 @@ async fn a_hung_up_loop_gives_503() {
         // The loop takes the command but drops it without replying.
         let (tx, mut rx) = mpsc::channel::<Command>(1);
         tokio::spawn(async move { while rx.recv().await.is_some() {} });
-        let api = Api::start(Client::new(tx), TOKEN, api::DEFAULT_REPLY_TIMEOUT).await;
+        let api = Api::start(NodeHandle::new(tx), TOKEN, api::DEFAULT_REPLY_TIMEOUT).await;
         assert_error(
             api.get("/v1/status").await,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -1541,7 +1542,7 @@ async fn a_stuck_loop_gives_504() {
             }
             held.len()
         });
-        let api = Api::start(Client::new(tx), TOKEN, Duration::from_millis(200)).await;
+        let api = Api::start(NodeHandle::new(tx), TOKEN, Duration::from_millis(200)).await;
         assert_error(
             api.get("/v1/status").await,
             StatusCode::GATEWAY_TIMEOUT,

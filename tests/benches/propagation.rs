@@ -41,7 +41,7 @@ async fn propagation(nodes: usize, events: usize) {
     for i in 0..nodes {
         let m = net.member(i);
         net.node(i)
-            .client
+            .handle
             .submit_as_org(Payload::Enroll(Enroll {
                 member: m.public(),
                 handle: format!("m{i}"),
@@ -72,7 +72,7 @@ async fn propagation(nodes: usize, events: usize) {
         let origin = k % nodes;
         let head = net
             .node(origin)
-            .client
+            .handle
             .chain_head(members[origin].public())
             .await
             .expect("head");
@@ -82,7 +82,7 @@ async fn propagation(nodes: usize, events: usize) {
             .expect("sign");
         sent.insert(ev.id(), (origin, Instant::now()));
         net.node(origin)
-            .client
+            .handle
             .submit(ev.as_bytes().to_vec())
             .await
             .expect("submit");
@@ -119,7 +119,7 @@ async fn ingest(events: usize) {
     net.stop_node(1).await;
     let mut member = net.member(0);
     net.node(0)
-        .client
+        .handle
         .submit_as_org(Payload::Enroll(Enroll {
             member: member.public(),
             handle: "m".into(),
@@ -128,7 +128,7 @@ async fn ingest(events: usize) {
         .expect("enroll");
     let head = net
         .node(0)
-        .client
+        .handle
         .chain_head(member.public())
         .await
         .expect("head");
@@ -154,7 +154,7 @@ async fn ingest(events: usize) {
     let _ = verify_batch;
     let t = Instant::now();
     for w in wire {
-        net.node(0).client.submit(w).await.expect("submit");
+        net.node(0).handle.submit(w).await.expect("submit");
     }
     let api = events as f64 / t.elapsed().as_secs_f64();
     println!(
@@ -169,7 +169,7 @@ async fn ingest(events: usize) {
     for w in 0..writers {
         let mut m = net.member(100 + w);
         net.node(0)
-            .client
+            .handle
             .submit_as_org(Payload::Enroll(Enroll {
                 member: m.public(),
                 handle: format!("w{w}"),
@@ -178,7 +178,7 @@ async fn ingest(events: usize) {
             .expect("enroll");
         let head = net
             .node(0)
-            .client
+            .handle
             .chain_head(m.public())
             .await
             .expect("head");
@@ -204,7 +204,7 @@ async fn ingest(events: usize) {
     let tasks: Vec<_> = chains
         .into_iter()
         .map(|chain| {
-            let client = net.node(0).client.clone();
+            let client = net.node(0).handle.clone();
             tokio::spawn(async move {
                 for w in chain {
                     client.submit(w).await.expect("submit");

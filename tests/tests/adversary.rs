@@ -104,7 +104,7 @@ impl Rogue {
 async fn bounds(net: &TestNet) -> Vec<(Option<u64>, u64)> {
     let mut out = Vec::new();
     for n in net.nodes.iter().flatten() {
-        let s = n.client.status().await.unwrap();
+        let s = n.handle.status().await.unwrap();
         out.push((s.finalized_bound, s.events));
     }
     out
@@ -123,7 +123,7 @@ async fn a_strangers_clock_1_events_are_stored_nowhere_and_settlement_stays_fina
         b.iter().all(|(f, _)| f.is_some()).then_some(b)
     })
     .await;
-    let held = net.node(0).client.status().await.unwrap().events;
+    let held = net.node(0).handle.status().await.unwrap().events;
 
     // Strangers' first events with no deps and clock 1: they sort below every
     // finalized bound. Before admission at the door, each one un-finalized settlement.
@@ -140,7 +140,7 @@ async fn a_strangers_clock_1_events_are_stored_nowhere_and_settlement_stays_fina
     // Through the API: refused with the reason, nothing stored.
     let err = net
         .node(1)
-        .client
+        .handle
         .submit(strangers[0].as_bytes().to_vec())
         .await
         .unwrap_err();
@@ -199,9 +199,9 @@ async fn a_strangers_clock_1_events_are_stored_nowhere_and_settlement_stays_fina
     // No node holds any of the strangers' events, ordered or pending.
     for n in net.nodes.iter().flatten() {
         for s in &strangers {
-            assert_eq!(n.client.event(s.id()).await.unwrap(), None);
+            assert_eq!(n.handle.event(s.id()).await.unwrap(), None);
         }
-        assert_eq!(n.client.status().await.unwrap().pending, 0);
+        assert_eq!(n.handle.status().await.unwrap().pending, 0);
     }
     net.stop().await;
 }
@@ -240,12 +240,12 @@ async fn events_waiting_on_missing_deps_are_bounded_fetched_once_and_never_forwa
         (evicted >= 336.0).then_some(())
     })
     .await;
-    let status = net.node(0).client.status().await.unwrap();
+    let status = net.node(0).handle.status().await.unwrap();
     assert!(status.pending <= 64, "pending {}", status.pending);
     assert_eq!(status.events, 2, "nothing pending is stored");
     // Never forwarded: the other nodes never saw them.
     for i in 1..3 {
-        let s = net.node(i).client.status().await.unwrap();
+        let s = net.node(i).handle.status().await.unwrap();
         assert_eq!((s.events, s.pending), (2, 0));
     }
     // Given up after the time limit; the others were evicted beyond the bound.
@@ -294,7 +294,7 @@ async fn two_orgs_evict_a_stopped_third_and_settlement_resumes() {
     for i in 0..2 {
         let r = net
             .node(i)
-            .client
+            .handle
             .submit_as_org(carnet_protocol::Payload::Evict(
                 carnet_protocol::payload::Evict {
                     org: gone,
@@ -304,7 +304,7 @@ async fn two_orgs_evict_a_stopped_third_and_settlement_resumes() {
             .await
             .unwrap();
         assert!(
-            matches!(&r, carnet_node::client::Submitted::Ordered { outcome, .. } if outcome == "applied"),
+            matches!(&r, carnet_api::Submitted::Ordered { outcome, .. } if outcome == "applied"),
             "{r:?}"
         );
     }
@@ -314,7 +314,7 @@ async fn two_orgs_evict_a_stopped_third_and_settlement_resumes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_org_rotates_its_key_by_quorum_and_its_node_carries_on_with_the_new_one() {
-    use carnet_node::client::Submitted;
+    use carnet_api::Submitted;
     use carnet_protocol::payload::{Grant, Rotate};
     use carnet_protocol::Payload;
     let mut net = TestNet::start_with(2, "/ip4/127.0.0.1/tcp/0", (3_600_000, 1_000_000)).await;
@@ -328,7 +328,7 @@ async fn an_org_rotates_its_key_by_quorum_and_its_node_carries_on_with_the_new_o
     for i in 0..2 {
         let r = net
             .node(i)
-            .client
+            .handle
             .submit_as_org(Payload::Rotate(Rotate {
                 org: old,
                 to: new.public(),
@@ -346,17 +346,17 @@ async fn an_org_rotates_its_key_by_quorum_and_its_node_carries_on_with_the_new_o
         hex::encode(new.seed()),
     )
     .unwrap();
-    let other = net.node(1).client.status().await.unwrap();
+    let other = net.node(1).handle.status().await.unwrap();
     net.bootstrap = Some(format!("{}/p2p/{}", other.listen_addrs[0], other.peer_id));
     net.start_node(0).await;
     assert_eq!(
-        net.node(0).client.status().await.unwrap().org,
+        net.node(0).handle.status().await.unwrap().org,
         new.public().to_hex()
     );
     // The member moved with the org: the new key grants to it, and every node agrees.
     let r = net
         .node(0)
-        .client
+        .handle
         .submit_as_org(Payload::Grant(Grant {
             member: member.public(),
             points: 40,
@@ -369,7 +369,7 @@ async fn an_org_rotates_its_key_by_quorum_and_its_node_carries_on_with_the_new_o
     for i in 0..2 {
         let b = net
             .node(i)
-            .client
+            .handle
             .balance(member.public())
             .await
             .unwrap()
@@ -383,7 +383,7 @@ async fn an_org_rotates_its_key_by_quorum_and_its_node_carries_on_with_the_new_o
 async fn held(net: &TestNet, node: usize, id: ContentId) -> SignedEvent {
     let bytes = net
         .node(node)
-        .client
+        .handle
         .event(id)
         .await
         .unwrap()
@@ -418,7 +418,7 @@ async fn low_clocks_and_forks_below_a_finalized_bound_change_nothing_settled() {
     // A member enrolled before anything settles, that stays quiet: its Enroll's clock
     // is far below every bound to come.
     let mut idle = carnet_tests::enrolled(&net, 1, 9).await;
-    let idle_head = net.node(1).client.chain_head(idle.public()).await.unwrap();
+    let idle_head = net.node(1).handle.chain_head(idle.public()).await.unwrap();
     carnet_tests::introduce(&mut idle, &idle_head);
     let intro = Hash32::from_hex(idle_head.introduction.as_deref().unwrap()).unwrap();
     let low = held(&net, 1, intro).await.lamport();
@@ -477,7 +477,7 @@ async fn low_clocks_and_forks_below_a_finalized_bound_change_nothing_settled() {
     }
     for (k, ev) in chain.iter().chain([&fork, &org_fork]).enumerate() {
         net.node(k % 3)
-            .client
+            .handle
             .submit(ev.as_bytes().to_vec())
             .await
             .expect("valid events are accepted");
@@ -510,9 +510,9 @@ async fn low_clocks_and_forks_below_a_finalized_bound_change_nothing_settled() {
     })
     .await;
     for n in net.nodes.iter().flatten() {
-        let b = n.client.balance(buyer.public()).await.unwrap().unwrap();
+        let b = n.handle.balance(buyer.public()).await.unwrap().unwrap();
         assert_eq!((b.balance, b.escrow), (100, 0), "the refund stands");
-        let s = n.client.balance(seller.public()).await.unwrap().unwrap();
+        let s = n.handle.balance(seller.public()).await.unwrap().unwrap();
         // The card never sold, so its reward never vested; the exclusion forfeits it.
         assert_eq!(
             (s.balance, s.pending),
@@ -521,7 +521,7 @@ async fn low_clocks_and_forks_below_a_finalized_bound_change_nothing_settled() {
         );
         assert!(s.status.contains("Excluded"), "{}", s.status);
         for ev in &chain {
-            assert!(n.client.event(ev.id()).await.unwrap().is_some());
+            assert!(n.handle.event(ev.id()).await.unwrap().is_some());
         }
     }
     net.stop().await;
@@ -594,7 +594,7 @@ async fn strangers_get_no_gossip_no_sync_and_are_disconnected_with_a_reason() {
     sync.send_request(&node0, SyncRequest::Reconcile(vec![0x61]));
     sync.send_request(&node0, SyncRequest::Fetch(vec![*first.id().as_bytes()]));
     let gossiping = {
-        let client = net.node(0).client.clone();
+        let client = net.node(0).handle.clone();
         let mut member = member.clone();
         tokio::spawn(async move {
             for k in 0..5 {
@@ -650,10 +650,10 @@ async fn strangers_get_no_gossip_no_sync_and_are_disconnected_with_a_reason() {
     assert_eq!(metric(&body, "peers_admitted"), Some(1.0), "{body}");
     // (A stranger that dials again is unproven again until refused again.)
     drop((silent, talker));
-    let peers = net.node(0).client.peers().await.unwrap();
+    let peers = net.node(0).handle.peers().await.unwrap();
     let orgs: Vec<_> = peers.iter().filter_map(|p| p.org.clone()).collect();
     assert_eq!(orgs, vec![net.org_keys[1].public().to_hex()], "{peers:?}");
-    net.converged(net.node(0).client.status().await.unwrap().events)
+    net.converged(net.node(0).handle.status().await.unwrap().events)
         .await;
     net.stop().await;
 }
@@ -671,7 +671,7 @@ async fn a_new_orgs_node_is_refused_until_its_admission_then_joins() {
         (metric(&body, "peers_refused_total{reason=\"not_an_org\"}")? >= 1.0).then_some(())
     })
     .await;
-    let status = net.node(j).client.status().await.unwrap();
+    let status = net.node(j).handle.status().await.unwrap();
     assert_eq!(status.events, 0);
     assert!(
         !status.network_secret,
@@ -679,7 +679,7 @@ async fn a_new_orgs_node_is_refused_until_its_admission_then_joins() {
     );
     for i in 0..2 {
         net.node(i)
-            .client
+            .handle
             .submit_as_org(Payload::Admit(Admit {
                 org: key.public(),
                 name: "Joiner".into(),
@@ -689,14 +689,14 @@ async fn a_new_orgs_node_is_refused_until_its_admission_then_joins() {
     }
     // Let in on one of its redials, it catches up with the votes that admitted it.
     net.converged(2).await;
-    let peers = net.node(0).client.peers().await.unwrap();
+    let peers = net.node(0).handle.peers().await.unwrap();
     assert!(
         peers.iter().any(|p| p.org == Some(key.public().to_hex())),
         "{peers:?}"
     );
     // Admitted, it received the network secret with a welcome and kept it, so it
     // takes contributions and computes the network's dedup keys.
-    let client = net.node(j).client.clone();
+    let client = net.node(j).handle.clone();
     wait_for("the network secret at the new org's node", || {
         let client = client.clone();
         async move { client.status().await.ok()?.network_secret.then_some(()) }

@@ -3,8 +3,9 @@
 //! bounces and a buyer who forks its chain after delivery. Each ends where the rules
 //! say, on every node.
 
+use carnet_api::Submitted;
 use carnet_client::api::NodeApi;
-use carnet_node::client::{Client, Submitted};
+use carnet_node::handle::NodeHandle;
 use carnet_protocol::author::Author;
 use carnet_protocol::card::Card;
 use carnet_protocol::payload::*;
@@ -21,7 +22,7 @@ fn outcome(s: &Submitted) -> &str {
 
 /// Signs `payload` as `author`'s next event at the clock `client` knows, without
 /// submitting it.
-async fn sign_next(client: &Client, author: &mut Author, payload: Payload) -> SignedEvent {
+async fn sign_next(client: &NodeHandle, author: &mut Author, payload: Payload) -> SignedEvent {
     let head = client
         .chain_head(author.public())
         .await
@@ -34,7 +35,7 @@ async fn sign_next(client: &Client, author: &mut Author, payload: Payload) -> Si
 
 /// Contributes `c` through the org node's card endpoint: the node keeps the card,
 /// delivers it, and says so with a Hold.
-async fn contribute_held(client: &Client, author: &mut Author, c: &Card) -> SignedEvent {
+async fn contribute_held(client: &NodeHandle, author: &mut Author, c: &Card) -> SignedEvent {
     let listing = c.listing(&carnet_tests::TEST_SECRET).expect("listing");
     let ev = sign_next(client, author, Payload::Contribute(Contribute { listing })).await;
     let r = client
@@ -48,7 +49,7 @@ async fn contribute_held(client: &Client, author: &mut Author, c: &Card) -> Sign
 /// (balance, escrow, pending, status) of `key` on every running node, once they agree.
 async fn account_everywhere(net: &TestNet, key: PublicKey, want: (i64, i64, i64)) {
     for n in net.nodes.iter().flatten() {
-        let client = n.client.clone();
+        let client = n.handle.clone();
         wait_for(&format!("{key:?} at {want:?}"), || {
             let client = client.clone();
             async move {
@@ -63,7 +64,7 @@ async fn account_everywhere(net: &TestNet, key: PublicKey, want: (i64, i64, i64)
 /// A purchase of `listing` by `buyer` at node `node`, waited for until delivered
 /// there.
 async fn buy_delivered(net: &TestNet, node: usize, buyer: &mut Author, listing: &SignedEvent) {
-    let client = &net.node(node).client;
+    let client = &net.node(node).handle;
     wait_for("the listing at the buyer's node", || async {
         client.event(listing.id()).await.ok()?.map(|_| ())
     })
@@ -115,7 +116,7 @@ fn dsn_for(email: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
     let net = TestNet::start(2).await;
-    let org = |i: usize| &net.node(i).client;
+    let org = |i: usize| &net.node(i).handle;
     let mut seller = enrolled(&net, 0, 0).await;
     let mut buyer = enrolled(&net, 1, 1).await;
     let status = |b: bool| {
@@ -259,7 +260,7 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
     )
     .await;
     for n in net.nodes.iter().flatten() {
-        let client = n.client.clone();
+        let client = n.handle.clone();
         let (f, r) = (forged.id(), real.id());
         wait_for("both reports everywhere", || {
             let client = client.clone();
@@ -314,7 +315,7 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
         .expect("stored");
     assert_eq!(outcome(&r), "applied", "the twin sorts first");
     for n in net.nodes.iter().flatten() {
-        let client = n.client.clone();
+        let client = n.handle.clone();
         let key = buyer.public();
         wait_for("the buyer excluded everywhere", || {
             let client = client.clone();
@@ -334,7 +335,7 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contributions_count_for_pay_or_play_only_once_the_org_node_holds_the_cards() {
     let net = TestNet::start(2).await;
-    let org = |i: usize| &net.node(i).client;
+    let org = |i: usize| &net.node(i).handle;
     let mut player = enrolled(&net, 0, 0).await;
     let mut colleague = enrolled(&net, 0, 1).await;
     let mut other = enrolled(&net, 1, 2).await;

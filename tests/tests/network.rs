@@ -11,11 +11,11 @@ async fn five_nodes_converge_to_one_state_root() {
     for i in 0..5 {
         let mut member = net.member(i);
         let node = net.node(i);
-        node.client
+        node.handle
             .submit_as_org(enroll(member.public(), i))
             .await
             .expect("enroll");
-        node.client
+        node.handle
             .submit_as_org(Payload::Grant(Grant {
                 member: member.public(),
                 points: 100,
@@ -43,7 +43,7 @@ async fn five_nodes_converge_to_one_state_root() {
     // Every node dialled only node 0; Kademlia must have introduced them to others.
     for i in 1..5 {
         wait_for("discovery of peers beyond the bootstrap node", || async {
-            let peers = net.node(i).client.peers().await.ok()?;
+            let peers = net.node(i).handle.peers().await.ok()?;
             (peers.len() >= 2).then_some(())
         })
         .await;
@@ -53,7 +53,7 @@ async fn five_nodes_converge_to_one_state_root() {
     for i in 0..5 {
         let key = net.member(i).public();
         for n in net.nodes.iter().flatten() {
-            let b = n.client.balance(key).await.unwrap().expect("member known");
+            let b = n.handle.balance(key).await.unwrap().expect("member known");
             assert_eq!((b.balance, b.pending), (100, 30));
         }
     }
@@ -65,7 +65,7 @@ async fn a_node_that_was_down_catches_up_on_1000_events() {
     let mut net = TestNet::start(3).await;
     let mut member = net.member(0);
     net.node(0)
-        .client
+        .handle
         .submit_as_org(enroll(member.public(), 0))
         .await
         .expect("enroll");
@@ -167,7 +167,7 @@ async fn invalid_gossip_is_rejected_and_honest_nodes_stay_converged() {
     });
     let mut member = net.member(0);
     net.node(1)
-        .client
+        .handle
         .submit_as_org(enroll(member.public(), 0))
         .await
         .unwrap();
@@ -193,7 +193,7 @@ async fn invalid_gossip_is_rejected_and_honest_nodes_stay_converged() {
     })
     .await;
     assert!(rejected >= 3.0);
-    let status = net.node(0).client.status().await.unwrap();
+    let status = net.node(0).handle.status().await.unwrap();
     assert_eq!((status.events, status.pending), (2, 0));
     rogue_task.abort();
     net.stop().await;
@@ -205,7 +205,7 @@ async fn nodes_converge_over_quic() {
     assert!(net.bootstrap.as_deref().unwrap().contains("quic-v1"));
     let mut member = net.member(0);
     net.node(2)
-        .client
+        .handle
         .submit_as_org(enroll(member.public(), 0))
         .await
         .expect("enroll");
@@ -229,7 +229,7 @@ async fn org_nodes_settle_by_checkpoint_and_refund_undelivered_purchases() {
     // nothing voided, no one excluded.
     let s = net
         .node(2)
-        .client
+        .handle
         .balance(seller.public())
         .await
         .unwrap()
@@ -333,7 +333,7 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
     let mut net = TestNet::start(3).await;
     net.stop_node(2).await;
     let mut member = carnet_tests::enrolled(&net, 0, 0).await;
-    let client = net.node(0).client.clone();
+    let client = net.node(0).handle.clone();
     let mut listed = Vec::new();
     for n in [1, 2] {
         let c = card(n);
@@ -357,7 +357,7 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
     let shows = |b: &[u8], name: &str| b.windows(name.len()).any(|w| w == name.as_bytes());
     wait_for("node 1 to hold both listings", || async {
         for ev in &listed {
-            net.node(1).client.event(ev.id()).await.ok()??;
+            net.node(1).handle.event(ev.id()).await.ok()??;
         }
         Some(())
     })
@@ -365,7 +365,7 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
 
     let key = carnet_protocol::card::dedup_key(&carnet_tests::TEST_SECRET, &card(1).email.value);
     net.node(0)
-        .client
+        .handle
         .submit_as_org(Payload::OptOut(OptOut { dedup_key: key }))
         .await
         .expect("opt-out");
@@ -375,7 +375,7 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
         let erased = wait_for(
             &format!("node {i} to serve Person 1's listing erased"),
             || async {
-                let b = node.client.event(listed[0].id()).await.ok()??;
+                let b = node.handle.event(listed[0].id()).await.ok()??;
                 (!shows(&b, "Person 1")).then_some(b)
             },
         )
@@ -386,11 +386,11 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
         let http =
             carnet_tests::http_get(node.api_addr, &format!("/v1/events/{}", listed[0].id())).await;
         assert!(http.contains(&hex::encode(&erased)), "node {i}: {http}");
-        let other = node.client.event(listed[1].id()).await.unwrap().unwrap();
+        let other = node.handle.event(listed[1].id()).await.unwrap().unwrap();
         assert!(shows(&other, "Person 2"), "node {i} erased another listing");
         let found = node
-            .client
-            .search(carnet_node::client::SearchQuery {
+            .handle
+            .search(carnet_api::SearchQuery {
                 text: Some("person".into()),
                 ..Default::default()
             })
@@ -463,7 +463,7 @@ async fn gossip_over_the_per_peer_rate_is_left_unread_and_counted() {
         carnet_tests::metric(&body, "events_rejected_total{reason=\"invalid\"}").unwrap_or(0.0);
     assert!(read <= 20.0, "read {read} of the flood");
     assert_eq!(carnet_tests::metric(&body, "peers_banned_total"), Some(0.0));
-    assert!(net.node(0).client.status().await.is_ok());
+    assert!(net.node(0).handle.status().await.is_ok());
     rogue_task.abort();
     net.stop().await;
 }
