@@ -268,13 +268,23 @@ impl World {
     }
 
     pub fn purchase(&mut self, m: usize, listing: ContentId) -> SignedEvent {
+        self.purchase_at_most(m, listing, 10)
+    }
+
+    /// [`World::purchase`] with `max_price` as the most member `m` agrees to pay.
+    pub fn purchase_at_most(
+        &mut self,
+        m: usize,
+        listing: ContentId,
+        max_price: u64,
+    ) -> SignedEvent {
         let recipient = recipient_public(seed(5, m));
         self.member_event(
             m,
             Payload::Purchase(Purchase {
                 listing_id: listing,
                 recipient,
-                max_price: 10,
+                max_price,
             }),
             vec![],
         )
@@ -285,13 +295,18 @@ impl World {
         let Payload::Purchase(p) = purchase.payload() else {
             panic!("not a purchase")
         };
-        let (_, card, contributor) = self
-            .cards
-            .iter()
-            .find(|c| c.0 == p.listing_id)
-            .unwrap()
-            .clone();
+        let contributor = self.cards.iter().find(|c| c.0 == p.listing_id).unwrap().2;
         let org = self.members[contributor].1;
+        self.deliver_by(org, purchase)
+    }
+
+    /// Org `org` delivers the card for `purchase`, sealed to its recipient, whether or
+    /// not it is the contributor's org.
+    pub fn deliver_by(&mut self, org: usize, purchase: &SignedEvent) -> SignedEvent {
+        let Payload::Purchase(p) = purchase.payload() else {
+            panic!("not a purchase")
+        };
+        let card = self.card_of(p.listing_id);
         let (ephemeral, sealed_card) =
             seal_card(&card, &p.recipient, seed(6, self.log.len()), &purchase.id()).unwrap();
         self.org_event(
