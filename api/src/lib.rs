@@ -19,7 +19,7 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The body of every error answer: `{"error": {"code", "message"}}`. `code` is stable
+/// The body of every error answer: `{"error": {"code", "message", "reason"?}}`. `code` is stable
 /// (docs/api.md lists them); `message` is for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -30,6 +30,10 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
+    /// The protocol's own code when the refusal is the protocol's (`bad_signature`,
+    /// `lamport_too_low`, ...: docs/protocol.md's vector codes); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What happened to a submitted event.

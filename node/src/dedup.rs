@@ -333,7 +333,7 @@ mod tests {
             .unwrap();
         assert!(matches!(
             e.contribute(ev.as_bytes(), ada),
-            Err(IngestError::Card(m)) if m.contains("dedup key")
+            Err(IngestError::Card(carnet_protocol::card::CardError::Mismatch(m))) if m.contains("dedup key")
         ));
         assert!(e.store.card_ids().unwrap().is_empty());
     }

@@ -335,8 +335,7 @@ impl Engine {
 
     /// Validates, orders and persists one event given as wire bytes.
     pub fn ingest(&mut self, bytes: &[u8]) -> Result<Ingested, IngestError> {
-        let ev = SignedEvent::decode(bytes, &self.network)
-            .map_err(|e| IngestError::Invalid(e.code().to_string()))?;
+        let ev = SignedEvent::decode(bytes, &self.network).map_err(IngestError::Invalid)?;
         self.ingest_event(ev)
     }
 
@@ -346,10 +345,7 @@ impl Engine {
     pub fn ingest_submitted(&mut self, wires: &[Vec<u8>]) -> Vec<Result<Ingested, IngestError>> {
         let decoded = wires
             .iter()
-            .map(|b| {
-                SignedEvent::decode(b, &self.network)
-                    .map_err(|e| IngestError::Invalid(e.code().to_string()))
-            })
+            .map(|b| SignedEvent::decode(b, &self.network).map_err(IngestError::Invalid))
             .collect();
         self.ingest_answered(decoded)
     }
@@ -472,7 +468,7 @@ impl Engine {
                     self.completions.dropped.extend(
                         dropped
                             .into_iter()
-                            .map(|(id, e)| (id, IngestError::Rejected(e.code().to_string()))),
+                            .map(|(id, e)| (id, IngestError::Rejected(e))),
                     );
                     accepted.push(Ingested {
                         event: ev,
@@ -480,7 +476,7 @@ impl Engine {
                         new: true,
                     });
                 }
-                Err(e) => rejected.push((id, IngestError::Rejected(e.code().to_string()))),
+                Err(e) => rejected.push((id, IngestError::Rejected(e))),
             }
         }
         if let Err(e) = self.store.put_events(&to_store) {
@@ -743,7 +739,7 @@ impl Engine {
         }
         self.org
             .sign(payload, deps, clock, carnet_api::now_ms())
-            .map_err(|e| IngestError::Invalid(e.code().to_string()))
+            .map_err(IngestError::Invalid)
     }
 
     /// Puts this org's signing head where the ledger has its chain. An org event
@@ -777,7 +773,7 @@ impl Engine {
         }
         self.org
             .sign(payload, vec![], clock, carnet_api::now_ms())
-            .map_err(|e| IngestError::Invalid(e.code().to_string()))
+            .map_err(IngestError::Invalid)
     }
 
     /// (Lamport, id) of every event held, ordered or pending, for set reconciliation.
@@ -1165,13 +1161,13 @@ impl Engine {
     /// Keeps a piece of evidence (a bounce message) and returns its evidence hash.
     pub fn put_evidence(&mut self, raw: &[u8]) -> Result<carnet_protocol::Hash32, AuditRefusal> {
         self.writable()
-            .map_err(|e| AuditRefusal::new("storage", e.to_string()))?;
+            .map_err(|e| AuditRefusal::Storage(e.to_string()))?;
         let put = self.store.put_evidence(raw, self.org.key());
         self.written(put).map_err(|e| match e {
             crate::store::StoreError::EvidenceTooLarge(_) => {
-                AuditRefusal::new("evidence_too_large", e.to_string())
+                AuditRefusal::EvidenceTooLarge(e.to_string())
             }
-            e => AuditRefusal::new("storage", e.to_string()),
+            e => AuditRefusal::Storage(e.to_string()),
         })
     }
 
@@ -1186,7 +1182,7 @@ impl Engine {
         include_opening: bool,
     ) -> Result<carnet_protocol::ledger::audit::Bundle, AuditRefusal> {
         let opening = if include_opening {
-            let storage = |e: StoreError| AuditRefusal::new("storage", e.to_string());
+            let storage = |e: StoreError| AuditRefusal::Storage(e.to_string());
             let reported = match self.ledger.get(event).map(|e| e.payload()) {
                 Some(Payload::BounceReport(b)) => Some((b.purchase_id, false)),
                 Some(Payload::MobileReport(m)) => Some((m.purchase_id, true)),
@@ -1206,16 +1202,7 @@ impl Engine {
                     .map_err(storage)?,
                 None => None,
             };
-            Some(found.ok_or_else(|| {
-                AuditRefusal::new(
-                    "no_opening",
-                    format!(
-                        "this node holds no opening for report {event} (only the reporter's \
-                         org node, which was shown it, or the contributor's, while it holds \
-                         the card)"
-                    ),
-                )
-            })?)
+            Some(found.ok_or(AuditRefusal::NoOpening(*event))?)
         } else {
             None
         };
@@ -1224,17 +1211,8 @@ impl Engine {
                 let raw = self
                     .store
                     .get_evidence(&b.evidence, self.org.key())
-                    .map_err(|e| AuditRefusal::new("storage", e.to_string()))?
-                    .ok_or_else(|| {
-                        AuditRefusal::new(
-                            "no_message",
-                            format!(
-                                "this node does not hold the bounce message with evidence {} \
-                                 (only the reporter's org node does)",
-                                b.evidence
-                            ),
-                        )
-                    })?;
+                    .map_err(|e| AuditRefusal::Storage(e.to_string()))?
+                    .ok_or(AuditRefusal::NoMessage(b.evidence))?;
                 Some(raw)
             }
             _ => None,
@@ -1363,7 +1341,7 @@ mod tests {
         assert!(e.ledger().get(&ev.id()).is_none());
         e.storage_fault = None;
         let err = e.put_evidence(b"a bounce").unwrap_err();
-        assert_eq!(err.code, "storage");
+        assert_eq!(err.code(), "storage");
         assert!(
             e.storage_fault.is_some(),
             "a failed evidence write is a fault"
@@ -1373,7 +1351,7 @@ mod tests {
         assert!(e.probe_storage());
         let huge = vec![0u8; carnet_protocol::ledger::audit::MAX_EVIDENCE_BYTES + 1];
         assert_eq!(
-            e.put_evidence(&huge).unwrap_err().code,
+            e.put_evidence(&huge).unwrap_err().code(),
             "evidence_too_large"
         );
         assert!(e.storage_fault.is_none());

@@ -9,39 +9,58 @@ use carnet_api::{
     BalanceView, ChainHeadView, CompanyInfo, DeliveryView, ListingDetail, ListingView,
     MovementView, NodeStatus, PeerView, PurchaseView, SearchQuery, Submitted,
 };
-use carnet_protocol::{ContentId, PublicKey};
-use serde::{Deserialize, Serialize};
+use carnet_protocol::card::CardError;
+use carnet_protocol::ledger::LedgerError;
+use carnet_protocol::{ContentId, EventError, PublicKey};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
-/// Why an event was not accepted. Every variant leaves the node unchanged.
-#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "code", content = "detail", rename_all = "snake_case")]
+/// Why an event was not accepted. Every variant leaves the node unchanged, and says
+/// what the caller can do about it.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum IngestError {
-    /// The protocol rejected the bytes (decode, structure or signature).
-    #[error("invalid event ({0})")]
-    Invalid(String),
-    /// The ledger rejected the event (chain link, clock, timestamp).
-    #[error("rejected by the ledger ({0})")]
-    Rejected(String),
-    /// A contributed card that does not open its listing's commitments.
-    #[error("the card does not match its listing ({0})")]
-    Card(String),
+    /// The bytes are not a valid event (decoding, structure, signature). Sending them
+    /// again fails the same way: whatever signed them must be fixed.
+    #[error("invalid event: {0}")]
+    Invalid(#[from] EventError),
+    /// A valid event this call does not take (a contribution that is neither a
+    /// Contribute nor an Update, a purchase id that names no purchase): send it where
+    /// it belongs.
+    #[error("{0}")]
+    WrongKind(String),
+    /// The ledger cannot order the event (its chain link, its clock, an author with no
+    /// role): read the author's chain head again and sign a new event on top of it.
+    #[error("rejected by the ledger: {0}")]
+    Rejected(#[from] LedgerError),
+    /// A contributed card that does not open its listing's commitments: build the
+    /// listing from the card again.
+    #[error("the card does not match its listing: {0}")]
+    Card(#[from] CardError),
     /// A contribution of an address already listed (by anyone): refused before it is
-    /// signed into the ledger, where it would only be void.
-    #[error("this email is already listed ({0})")]
-    DuplicateCard(String),
-    /// A contribution of an address whose owner opted out (GDPR erasure).
+    /// signed into the ledger, where it would only be void. Nothing to retry.
+    #[error("this email is already listed (listing {0})")]
+    DuplicateCard(ContentId),
+    /// A contribution of an address whose owner opted out (GDPR erasure). Nothing to
+    /// retry.
     #[error("this person opted out; their email cannot be listed")]
     OptedOut,
-    /// A contribution from someone this org does not hold cards for.
-    #[error("not a member of this org ({0})")]
-    NotMember(String),
-    /// A contribution to a node that cannot check dedup keys yet.
+    /// A contribution from someone this org does not hold cards for: contribute
+    /// through one's own org's node, as an active member.
+    #[error("{member} is not an active member of this org ({why})")]
+    NotMember { member: PublicKey, why: String },
+    /// A contribution to a node that cannot check dedup keys yet: retry once it has
+    /// met another org's node.
     #[error("this node has not received the network secret from another org's node yet, so it cannot check the card's dedup key; try again once it has peers")]
     NoNetworkSecret,
+    /// The operating system gave no randomness: the node cannot seal or salt. Retry
+    /// later; the operator should look at the machine.
+    #[error("no randomness from the operating system: {0}")]
+    NoRandomness(String),
+    /// A write failed (a full disk): nothing was stored. Retry once the operator has
+    /// made room; the node probes the store and takes writes again by itself.
     #[error("storage failed: {0}")]
     Storage(String),
+    /// The node is stopping: retry against it once it is back.
     #[error("the node is shutting down")]
     ShuttingDown,
 }
@@ -50,50 +69,71 @@ impl IngestError {
     /// Stable code: the API's error code and the metrics' reject reason.
     pub fn code(&self) -> &'static str {
         match self {
-            IngestError::Invalid(_) => "invalid",
+            IngestError::Invalid(_) | IngestError::WrongKind(_) => "invalid",
             IngestError::Rejected(_) => "rejected",
             IngestError::Card(_) => "card_mismatch",
-            IngestError::NotMember(_) => "not_member",
+            IngestError::NotMember { .. } => "not_member",
             IngestError::DuplicateCard(_) => "duplicate_card",
             IngestError::OptedOut => "opted_out",
             IngestError::NoNetworkSecret => "no_network_secret",
+            IngestError::NoRandomness(_) => "no_randomness",
             IngestError::Storage(_) => "storage",
             IngestError::ShuttingDown => "shutting_down",
         }
     }
-}
 
-/// Why the node cannot answer an audit request. `code` is stable (see docs/api.md):
-/// `not_found`, `not_a_penalty`, `void_penalty`, `not_settled`, `no_message`, `no_opening`,
-/// `no_checkpoint`, `storage`, `audit_failed`.
-#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[error("{message}")]
-pub struct AuditRefusal {
-    pub code: String,
-    pub message: String,
-}
-
-impl AuditRefusal {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        AuditRefusal {
-            code: code.into(),
-            message: message.into(),
+    /// The protocol's own code for what was wrong, where it has one: the code of
+    /// docs/protocol.md's vectors (`bad_signature`, `lamport_too_low`, ...).
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            IngestError::Invalid(e) => Some(e.code()),
+            IngestError::Rejected(e) => Some(e.code()),
+            _ => None,
         }
     }
 }
 
-impl From<carnet_protocol::ledger::audit::AuditError> for AuditRefusal {
-    fn from(e: carnet_protocol::ledger::audit::AuditError) -> Self {
+/// Why the node cannot answer an audit request, or keep a piece of evidence.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum AuditRefusal {
+    /// The ledger's verdict: no such event, not a penalty, a void penalty, not settled
+    /// yet (ask again after the next checkpoint), no such checkpoint.
+    #[error(transparent)]
+    Audit(#[from] carnet_protocol::ledger::audit::AuditError),
+    /// The bounce message is not on this node: ask the reporter's org node.
+    #[error("this node does not hold the bounce message with evidence {0} (only the reporter's org node does)")]
+    NoMessage(carnet_protocol::Hash32),
+    /// No opening of the reported commitment here: ask the reporter's org node, or the
+    /// contributor's while it holds the card.
+    #[error("this node holds no opening for report {0} (only the reporter's org node, which was shown it, or the contributor's, while it holds the card)")]
+    NoOpening(ContentId),
+    /// Evidence over the size limit: send the message as received, without
+    /// attachments.
+    #[error("{0}")]
+    EvidenceTooLarge(String),
+    /// A read or write failed: retry once the operator has looked at the store.
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+impl AuditRefusal {
+    /// Stable code (docs/api.md).
+    pub fn code(&self) -> &'static str {
         use carnet_protocol::ledger::audit::AuditError as E;
-        let code = match &e {
-            E::UnknownEvent(_) => "not_found",
-            E::NotAPenalty(..) => "not_a_penalty",
-            E::Void(..) => "void_penalty",
-            E::NotSettled(_) => "not_settled",
-            E::NoCheckpoint(_) => "no_checkpoint",
-            E::Missing(_) | E::Inconsistent(_) => "audit_failed",
-        };
-        AuditRefusal::new(code, e.to_string())
+        match self {
+            AuditRefusal::Audit(e) => match e {
+                E::UnknownEvent(_) => "not_found",
+                E::NotAPenalty(..) => "not_a_penalty",
+                E::Void(..) => "void_penalty",
+                E::NotSettled(_) => "not_settled",
+                E::NoCheckpoint(_) => "no_checkpoint",
+                E::Missing(_) | E::Inconsistent(_) => "audit_failed",
+            },
+            AuditRefusal::NoMessage(_) => "no_message",
+            AuditRefusal::NoOpening(_) => "no_opening",
+            AuditRefusal::EvidenceTooLarge(_) => "evidence_too_large",
+            AuditRefusal::Storage(_) => "storage",
+        }
     }
 }
 

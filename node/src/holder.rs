@@ -16,7 +16,7 @@ use carnet_protocol::payload::{Deliver, Listing, Payload};
 use carnet_protocol::{ContentId, PublicKey, SignedEvent};
 
 fn random<const N: usize>() -> Result<[u8; N], IngestError> {
-    carnet_api::os::random().map_err(|e| IngestError::Storage(format!("no randomness: {e}")))
+    carnet_api::os::random().map_err(|e| IngestError::NoRandomness(e.to_string()))
 }
 
 impl Engine {
@@ -25,13 +25,12 @@ impl Engine {
     /// event ingested. If the ledger refuses the event or voids it, the card is not
     /// kept (an Update's refusal leaves the previous card in place).
     pub fn contribute(&mut self, bytes: &[u8], card: Card) -> Result<Ingested, IngestError> {
-        let ev = SignedEvent::decode(bytes, &self.network)
-            .map_err(|e| IngestError::Invalid(e.code().to_string()))?;
+        let ev = SignedEvent::decode(bytes, &self.network).map_err(IngestError::Invalid)?;
         let (listing_id, listing): (ContentId, &Listing) = match ev.payload() {
             Payload::Contribute(c) => (ev.id(), &c.listing),
             Payload::Update(u) => (u.listing_id, &u.listing),
             other => {
-                return Err(IngestError::Invalid(format!(
+                return Err(IngestError::WrongKind(format!(
                     "a contribution must be a contribute or update event, not {}",
                     other.kind()
                 )))
@@ -48,14 +47,13 @@ impl Engine {
                 return Err(IngestError::OptedOut);
             }
             if let Some(existing) = state.dedup.get(&key) {
-                return Err(IngestError::DuplicateCard(format!("listing {existing}")));
+                return Err(IngestError::DuplicateCard(*existing));
             }
         }
-        card.verify_against(listing)
-            .map_err(|e| IngestError::Card(e.to_string()))?;
+        card.verify_against(listing).map_err(IngestError::Card)?;
         let secret = self.secret.as_ref().ok_or(IngestError::NoNetworkSecret)?;
         card.verify_dedup_key(listing, secret)
-            .map_err(|e| IngestError::Card(e.to_string()))?;
+            .map_err(IngestError::Card)?;
         let storage = |e: crate::store::StoreError| IngestError::Storage(e.to_string());
         // While the store refuses writes, no card is taken (its event could not be
         // stored either).
@@ -144,13 +142,14 @@ impl Engine {
         let state = self.ledger.state();
         match state.accounts.get(author) {
             Some(a) if a.org() == Some(org) && a.is_active() => Ok(()),
-            Some(a) if a.org() == Some(org) => Err(IngestError::NotMember(format!(
-                "member {author} is {:?}",
-                a.status
-            ))),
-            _ => Err(IngestError::NotMember(format!(
-                "{author} is not an enrolled member of this org"
-            ))),
+            Some(a) if a.org() == Some(org) => Err(IngestError::NotMember {
+                member: *author,
+                why: format!("its status is {:?}", a.status),
+            }),
+            _ => Err(IngestError::NotMember {
+                member: *author,
+                why: "not enrolled by this org".into(),
+            }),
         }
     }
 
@@ -235,15 +234,15 @@ impl Engine {
     ) -> Result<Payload, IngestError> {
         let recipient = match self.ledger.get(pid).map(|e| e.payload()) {
             Some(Payload::Purchase(p)) => p.recipient,
-            _ => return Err(IngestError::Invalid(format!("{pid} is not a purchase"))),
+            _ => return Err(IngestError::WrongKind(format!("{pid} is not a purchase"))),
         };
         let card = self
             .store
             .get_card(listing_id, self.org.key())
             .map_err(|e| IngestError::Storage(e.to_string()))?
             .ok_or_else(|| IngestError::Storage(format!("card for {listing_id} vanished")))?;
-        let (ephemeral, sealed_card) = seal_card(&card, &recipient, random()?, pid)
-            .map_err(|e| IngestError::Card(e.to_string()))?;
+        let (ephemeral, sealed_card) =
+            seal_card(&card, &recipient, random()?, pid).map_err(IngestError::Card)?;
         Ok(Payload::Deliver(Deliver {
             purchase_id: *pid,
             ephemeral,
@@ -354,7 +353,7 @@ mod tests {
         let ev = contribute(&mut stranger, &ada, clock);
         assert!(matches!(
             e.contribute(ev.as_bytes(), ada.clone()),
-            Err(IngestError::NotMember(_))
+            Err(IngestError::NotMember { .. })
         ));
         // A card that is not the listed one: refused, nothing kept.
         let ev = contribute(&mut member, &ada, clock);

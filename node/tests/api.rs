@@ -6,8 +6,10 @@ use carnet_api::{
     Submitted,
 };
 use carnet_node::api::{self, Metrics};
-use carnet_node::handle::{Command, IngestError, NodeHandle};
-use carnet_protocol::{Hash32, Payload, PublicKey, SecretKey};
+use carnet_node::handle::{AuditRefusal, Command, IngestError, NodeHandle};
+use carnet_protocol::ledger::audit::AuditError;
+use carnet_protocol::ledger::LedgerError;
+use carnet_protocol::{EventError, Hash32, Payload, PublicKey, SecretKey};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -73,8 +75,11 @@ fn answer(cmd: Command) -> Command {
                     missing: vec![known_event().to_hex()],
                 }),
                 0x03 => Ok(Submitted::Duplicate { id }),
-                0xee => Err(IngestError::Invalid("bad signature".into())),
-                0xef => Err(IngestError::Rejected("clock too low".into())),
+                0xee => Err(IngestError::Invalid(EventError::BadSignature)),
+                0xef => Err(IngestError::Rejected(LedgerError::LamportTooLow {
+                    got: 3,
+                    floor: 7,
+                })),
                 0xfd => Err(IngestError::Storage("disk full".into())),
                 _ => Err(IngestError::ShuttingDown),
             };
@@ -191,7 +196,10 @@ fn answer(cmd: Command) -> Command {
             Command::Status { reply: used() }
         }
         Command::Contribute { bytes, card, reply } => {
-            let _ = reply.send(Err(IngestError::NotMember("fake".into())));
+            let _ = reply.send(Err(IngestError::NotMember {
+                member: PublicKey([9; 32]),
+                why: "fake".into(),
+            }));
             Command::Contribute {
                 bytes,
                 card,
@@ -311,10 +319,7 @@ fn answer(cmd: Command) -> Command {
             include_opening,
             reply,
         } => {
-            let _ = reply.send(Err(carnet_node::handle::AuditRefusal::new(
-                "not_settled",
-                "not yet settled: no checkpoint with a quorum covers it",
-            )));
+            let _ = reply.send(Err(AuditRefusal::Audit(AuditError::NotSettled(12))));
             Command::AuditBundle {
                 event,
                 include_message,
@@ -327,10 +332,7 @@ fn answer(cmd: Command) -> Command {
             since,
             reply,
         } => {
-            let _ = reply.send(Err(carnet_node::handle::AuditRefusal::new(
-                "no_checkpoint",
-                "no finalized checkpoint",
-            )));
+            let _ = reply.send(Err(AuditRefusal::Audit(AuditError::NoCheckpoint(0))));
             Command::AuditCheckpoint {
                 bound,
                 since,
@@ -479,17 +481,21 @@ async fn submit_returns_what_the_loop_decided() {
             .await;
         assert_eq!(status, StatusCode::OK);
 
+        // The protocol's own code travels with the API's: a script can tell a bad
+        // signature from a malformed event, and a clock too low from a broken chain.
         let got = api.post_json("/v1/events", &submit(0xee), None).await;
         assert!(got.1["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("bad signature"));
+            .contains("signature does not verify"));
+        assert_eq!(got.1["error"]["reason"], "bad_signature");
         assert_error(got, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
-        assert_error(
-            api.post_json("/v1/events", &submit(0xef), None).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "rejected",
-        );
+        let got = api.post_json("/v1/events", &submit(0xef), None).await;
+        assert_eq!(got.1["error"]["reason"], "lamport_too_low");
+        assert_error(got, StatusCode::UNPROCESSABLE_ENTITY, "rejected");
+        // Refusals that are not the protocol's carry no reason.
+        let got = api.post_json("/v1/events", &submit(0xfd), None).await;
+        assert!(got.1["error"].get("reason").is_none(), "{}", got.1);
         assert_error(
             api.post_json("/v1/events", &submit(0xfd), None).await,
             StatusCode::INTERNAL_SERVER_ERROR,

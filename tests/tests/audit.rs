@@ -644,7 +644,7 @@ fn a_node_builds_the_same_bundle_and_keeps_the_message_private() {
     let e = engine
         .audit_bundle(&sc.bounce.id(), false, false)
         .unwrap_err();
-    assert_eq!(e.code, "not_settled");
+    assert_eq!(e.code(), "not_settled");
     for ev in &sc.story.log[sc.unsettled..] {
         engine.ingest_event(ev.clone()).unwrap();
     }
@@ -652,11 +652,11 @@ fn a_node_builds_the_same_bundle_and_keeps_the_message_private() {
     let e = engine
         .audit_bundle(&sc.bounce.id(), true, false)
         .unwrap_err();
-    assert_eq!(e.code, "no_message");
+    assert_eq!(e.code(), "no_message");
     let e = engine
         .audit_bundle(&sc.bounce.id(), false, true)
         .unwrap_err();
-    assert_eq!(e.code, "no_opening");
+    assert_eq!(e.code(), "no_opening");
     let h = engine.put_evidence(DSN.as_bytes()).unwrap();
     assert_eq!(h, evidence_hash(DSN.as_bytes()));
     let without = engine.audit_bundle(&sc.bounce.id(), false, false).unwrap();

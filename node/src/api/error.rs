@@ -1,0 +1,151 @@
+//! The API's errors: one table from every refusal of the node (its typed errors) to an
+//! HTTP status and a stable code (docs/api.md, "Errors").
+
+use super::*;
+
+/// An error response: `{"error": {"code", "message", "reason"?}}` with its status.
+#[derive(Debug)]
+pub(super) struct ApiError {
+    pub(super) status: StatusCode,
+    pub(super) code: &'static str,
+    pub(super) message: String,
+    /// The protocol's own code, where the refusal is the protocol's.
+    pub(super) reason: Option<&'static str>,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            reason: None,
+        }
+    }
+
+    pub(super) fn bad_hex(what: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_hex",
+            format!("{what} must be 64 hex digits"),
+        )
+    }
+
+    pub(super) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl From<Closed> for ApiError {
+    fn from(_: Closed) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the node is shutting down",
+        )
+    }
+}
+
+/// The one table from the node's typed refusals to the API's statuses and codes
+/// (docs/api.md lists the codes): whose fault it is, and what the caller can do, is
+/// the variant's to say; here it only gets its number.
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        use IngestError as E;
+        let status = match &e {
+            E::Invalid(_) | E::WrongKind(_) | E::Rejected(_) | E::Card(_) | E::OptedOut => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            E::NotMember { .. } => StatusCode::FORBIDDEN,
+            E::DuplicateCard(_) => StatusCode::CONFLICT,
+            E::Storage(_) | E::NoRandomness(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            E::ShuttingDown | E::NoNetworkSecret => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let mut error = ApiError::new(status, e.code(), e.to_string());
+        error.reason = e.reason();
+        error
+    }
+}
+
+impl From<AuditRefusal> for ApiError {
+    fn from(e: AuditRefusal) -> Self {
+        use carnet_protocol::ledger::audit::AuditError as A;
+        let status = match &e {
+            AuditRefusal::Audit(A::UnknownEvent(_) | A::NoCheckpoint(_)) => StatusCode::NOT_FOUND,
+            AuditRefusal::Audit(A::NotAPenalty(..) | A::Void(..)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            AuditRefusal::Audit(A::NotSettled(_))
+            | AuditRefusal::NoMessage(_)
+            | AuditRefusal::NoOpening(_) => StatusCode::CONFLICT,
+            AuditRefusal::EvidenceTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AuditRefusal::Audit(A::Missing(_) | A::Inconsistent(_)) | AuditRefusal::Storage(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(carnet_api::ErrorBody {
+            error: carnet_api::ErrorDetail {
+                code: self.code.into(),
+                message: self.message,
+                reason: self.reason.map(str::to_owned),
+            },
+        });
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+pub(super) type ApiResult<T> = Result<T, ApiError>;
+
+pub(super) async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint")
+}
+
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}
+
+impl From<crate::dedup::DedupError> for ApiError {
+    fn from(e: crate::dedup::DedupError) -> Self {
+        use crate::dedup::DedupError as E;
+        let status = match &e {
+            E::BadSignature => StatusCode::UNAUTHORIZED,
+            E::NotMember(_) => StatusCode::FORBIDDEN,
+            E::OtherNetwork | E::Stale { .. } | E::Email(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::NoSecret => StatusCode::SERVICE_UNAVAILABLE,
+            E::Duplicate | E::OptedOut => StatusCode::CONFLICT,
+            E::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<crate::vouch::VouchError> for ApiError {
+    fn from(e: crate::vouch::VouchError) -> Self {
+        use crate::vouch::VouchError as E;
+        let status = match &e {
+            E::UnknownPurchase(_) => StatusCode::NOT_FOUND,
+            E::NotOurMember | E::NotBuyer(_) => StatusCode::FORBIDDEN,
+            E::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            E::NotDelivered(_) | E::OpeningMismatch | E::NoPhone => StatusCode::CONFLICT,
+            E::NotMobile(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::TooManyMessages(_) => StatusCode::TOO_MANY_REQUESTS,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}

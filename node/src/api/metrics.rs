@@ -1,0 +1,219 @@
+//! The node's Prometheus metrics, kept by the event loop and rendered at `GET /metrics`.
+
+use super::*;
+
+/// The node's Prometheus metrics. The event loop updates them through the methods
+/// below; `GET /metrics` renders them in the OpenMetrics text format.
+pub struct Metrics {
+    registry: Registry,
+    ingested: Counter,
+    rejected: Family<RejectReason, Counter>,
+    pending: Gauge,
+    peers: Gauge,
+    gossip: Counter,
+    pending_dropped: Family<RejectReason, Counter>,
+    peers_banned: Counter,
+    peers_refused: Family<RejectReason, Counter>,
+    peers_admitted: Gauge,
+    peer_offences: Family<RejectReason, Counter>,
+    sync_refused: Family<RejectReason, Counter>,
+    gossip_refused: Family<RejectReason, Counter>,
+    storage_healthy: Gauge,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectReason {
+    reason: String,
+}
+
+/// Adds `n` to the counter of `family` labelled `reason`.
+fn count(family: &Family<RejectReason, Counter>, reason: &str, n: u64) {
+    family
+        .get_or_create(&RejectReason {
+            reason: reason.to_owned(),
+        })
+        .inc_by(n);
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("events_ingested", &self.ingested.get())
+            .field("events_pending", &self.pending.get())
+            .field("peers_connected", &self.peers.get())
+            .field("gossip_messages", &self.gossip.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let ingested = Counter::default();
+        let rejected = Family::<RejectReason, Counter>::default();
+        let pending = Gauge::default();
+        let peers = Gauge::default();
+        let gossip = Counter::default();
+        let pending_dropped = Family::<RejectReason, Counter>::default();
+        let peers_banned = Counter::default();
+        let peers_refused = Family::<RejectReason, Counter>::default();
+        let peers_admitted = Gauge::default();
+        let peer_offences = Family::<RejectReason, Counter>::default();
+        let sync_refused = Family::<RejectReason, Counter>::default();
+        let gossip_refused = Family::<RejectReason, Counter>::default();
+        let storage_healthy = Gauge::default();
+        storage_healthy.set(1);
+        registry.register(
+            "storage_healthy",
+            "1 while the event store takes writes; 0 after a failed one (a full disk) until it takes one again",
+            storage_healthy.clone(),
+        );
+        registry.register(
+            "peer_offences",
+            "Offences counted against peers, by reason (invalid_event: an event the protocol refuses; bad_sync: a broken sync message); 8 ban a peer",
+            peer_offences.clone(),
+        );
+        registry.register(
+            "sync_refused",
+            "Sync requests refused, by reason (unproven: from a peer with no valid hello; rate: over the per-peer rate)",
+            sync_refused.clone(),
+        );
+        registry.register(
+            "gossip_refused",
+            "Gossip messages left unread and not forwarded, by reason (rate: over the per-peer rate; the events come back by sync)",
+            gossip_refused.clone(),
+        );
+        registry.register(
+            "peers_refused",
+            "Peers refused and disconnected, by reason (other_network, bad_attestation, not_an_org: no valid attestation by a current org of the network; no_hello: none in time)",
+            peers_refused.clone(),
+        );
+        registry.register(
+            "peers_admitted",
+            "Connected peers that proved they serve an org of the network",
+            peers_admitted.clone(),
+        );
+        registry.register(
+            "events_ingested",
+            "Events ordered and stored by this node",
+            ingested.clone(),
+        );
+        registry.register(
+            "pending_dropped",
+            "Pending events given up, by reason (evicted: their sender sent too many; expired: too old; invalid: they failed the ordering checks once complete)",
+            pending_dropped.clone(),
+        );
+        registry.register(
+            "peers_banned",
+            "Peers disconnected and banned for sending invalid events",
+            peers_banned.clone(),
+        );
+        registry.register(
+            "events_rejected",
+            "Events refused, by reason",
+            rejected.clone(),
+        );
+        registry.register(
+            "events_pending",
+            "Events held in memory waiting for missing dependencies (never stored)",
+            pending.clone(),
+        );
+        registry.register(
+            "peers_connected",
+            "Peers with an open connection",
+            peers.clone(),
+        );
+        registry.register(
+            "gossip_messages",
+            "Gossip messages received",
+            gossip.clone(),
+        );
+        Metrics {
+            registry,
+            ingested,
+            rejected,
+            pending,
+            peers,
+            gossip,
+            pending_dropped,
+            peers_banned,
+            peers_refused,
+            peers_admitted,
+            peer_offences,
+            sync_refused,
+            gossip_refused,
+            storage_healthy,
+        }
+    }
+
+    pub fn set_storage_healthy(&self, healthy: bool) {
+        self.storage_healthy.set(i64::from(healthy));
+    }
+
+    pub fn inc_peer_offences(&self, reason: &str, n: u64) {
+        count(&self.peer_offences, reason, n);
+    }
+
+    pub fn inc_sync_refused(&self, reason: &str) {
+        count(&self.sync_refused, reason, 1);
+    }
+
+    pub fn inc_gossip_refused(&self, reason: &str) {
+        count(&self.gossip_refused, reason, 1);
+    }
+
+    /// `reason`: a [`crate::peers::Refusal`] label.
+    pub fn inc_peers_refused(&self, reason: &str) {
+        count(&self.peers_refused, reason, 1);
+    }
+
+    pub fn set_peers_admitted(&self, n: u64) {
+        self.peers_admitted
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// `reason`: `evicted`, `expired` or `invalid`.
+    pub fn inc_pending_dropped(&self, reason: &str, n: u64) {
+        count(&self.pending_dropped, reason, n);
+    }
+
+    pub fn inc_peers_banned(&self) {
+        self.peers_banned.inc();
+    }
+
+    pub fn inc_ingested(&self) {
+        self.ingested.inc();
+    }
+
+    /// `reason` becomes a label value: keep it to a small fixed set (for example
+    /// `invalid`, `rejected`, `storage`), never a message with ids in it.
+    pub fn inc_rejected(&self, reason: &str) {
+        count(&self.rejected, reason, 1);
+    }
+
+    pub fn set_pending(&self, n: u64) {
+        self.pending.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_peers(&self, n: u64) {
+        self.peers.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn inc_gossip(&self) {
+        self.gossip.inc();
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
