@@ -10,7 +10,7 @@
 
 use carnet_node::engine::{write_snapshot, Engine};
 use carnet_node::store::Store;
-use carnet_protocol::workload::{bench_events, generate};
+use carnet_protocol::testkit::workload::{bench_events, generate};
 use carnet_protocol::SecretKey;
 use std::time::Instant;
 

@@ -135,7 +135,7 @@ fn per_request(total: usize) {
 }
 
 fn main() {
-    let total = carnet_protocol::workload::bench_events();
+    let total = carnet_protocol::testkit::workload::bench_events();
     per_request(total);
     for gap in [Gap::Tail, Gap::Spread] {
         for frame in [NEGENTROPY_FRAME_BYTES, 0] {

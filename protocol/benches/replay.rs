@@ -11,7 +11,9 @@ use carnet_protocol::author::Author;
 use carnet_protocol::event::batch_check_stored;
 use carnet_protocol::ledger::{Ledger, Snapshot};
 use carnet_protocol::payload::*;
-use carnet_protocol::workload::{bench_events, generate, idle_member, org_key, WORKLOAD_ORGS};
+use carnet_protocol::testkit::workload::{
+    bench_events, generate, idle_member, org_key, WORKLOAD_ORGS,
+};
 use carnet_protocol::{Payload, SignedEvent};
 use std::time::Instant;
 

@@ -27,5 +27,5 @@ pub use payload::Payload;
 
 pub mod ledger;
 
-#[cfg(feature = "workload")]
-pub mod workload;
+#[cfg(feature = "testkit")]
+pub mod testkit;

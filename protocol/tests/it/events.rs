@@ -2,7 +2,7 @@
 //! sign → encode → decode unchanged; any corruption of the wire bytes is rejected
 //! (never a panic); and every `EventError` variant is reachable with its documented code.
 
-mod common;
+use crate::common;
 
 use carnet_protocol::encoding::{to_canonical, EncodingError};
 use carnet_protocol::event::{batch_check_stored, verify_batch};

@@ -5,7 +5,7 @@
 //! and released later, looking at their state in between. Every node must end with the
 //! state root of the in-order ledger.
 
-mod world;
+use crate::world;
 
 use carnet_protocol::ledger::{merkle_root, Inserted, Ledger, Snapshot, SnapshotError};
 use carnet_protocol::payload::*;

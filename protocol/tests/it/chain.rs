@@ -1,7 +1,7 @@
 //! Author chains: `check_extends` for the first event, the next one, a seq gap, a prev
 //! that names the wrong event, and equivocation; and `Author` writing chains it accepts.
 
-mod common;
+use crate::common;
 
 use carnet_protocol::author::{Author, AuthorHead};
 use carnet_protocol::chain::{check_extends, ChainError, ChainHead};

@@ -3,10 +3,11 @@
 
 use carnet_protocol::author::Author;
 use carnet_protocol::card::{recipient_public, seal_card, Card};
-use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
-use carnet_protocol::hash::{ContentId, Hash32, NetworkId};
+use carnet_protocol::genesis::{Genesis, Rules};
+use carnet_protocol::hash::{ContentId, NetworkId};
 use carnet_protocol::ledger::Ledger;
 use carnet_protocol::payload::*;
+use carnet_protocol::testkit;
 use carnet_protocol::{PublicKey, SecretKey, SignedEvent};
 
 pub const DAY: u64 = 24 * 60 * 60 * 1000;
@@ -27,32 +28,14 @@ pub struct World {
     pub rejected: Vec<SignedEvent>,
 }
 
-fn seed(tag: u8, i: usize) -> [u8; 32] {
-    *Hash32::derive(
-        "carnet tests world seed",
-        &[&[tag], &(i as u64).to_le_bytes()],
-    )
-    .as_bytes()
-}
-
 impl World {
     pub fn new(orgs: usize) -> Self {
         Self::with_rules(orgs, Rules::default())
     }
 
     pub fn with_rules(orgs: usize, rules: Rules) -> Self {
-        let keys: Vec<SecretKey> = (0..orgs)
-            .map(|i| SecretKey::from_seed(seed(1, i)))
-            .collect();
-        let entries = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| OrgEntry {
-                key: k.public(),
-                name: format!("Org {i}"),
-            })
-            .collect();
-        let genesis = Genesis::new("test network", entries, rules, 1_700_000_000_000).unwrap();
+        let keys: Vec<SecretKey> = (0..orgs).map(testkit::org_key).collect();
+        let genesis = testkit::genesis("test network", &keys, rules, testkit::T0);
         let network = genesis.network_id();
         World {
             orgs: keys.into_iter().map(|k| Author::new(k, network)).collect(),
@@ -105,7 +88,7 @@ impl World {
     /// Enrolls a new member of `org`; returns its index.
     pub fn enroll(&mut self, org: usize) -> usize {
         let i = self.members.len();
-        let key = SecretKey::from_seed(seed(2, i));
+        let key = testkit::key("member", i);
         let member = key.public();
         let enroll = self.org_event(
             org,
@@ -135,28 +118,10 @@ impl World {
     }
 
     pub fn card(&self, n: usize, phone: Option<&str>) -> Card {
-        Card {
-            teaser: Teaser {
-                name: format!("Person {n}"),
-                title: "CTO".into(),
-                company: format!("Company {}", n % 7),
-                company_domain: format!("company{}.example", n % 7),
-                city: "Paris".into(),
-                availability: Availability {
-                    email: true,
-                    postal: false,
-                    phone: phone.is_some(),
-                },
-            },
-            email: Opening {
-                value: format!("person{n}@company{}.example", n % 7),
-                salt: seed(3, n),
-            },
-            phone: phone.map(|p| Opening {
-                value: p.to_owned(),
-                salt: seed(4, n),
-            }),
-            postal_address: None,
+        let card = testkit::card(n);
+        match phone {
+            Some(p) => testkit::with_phone(card, n, p),
+            None => card,
         }
     }
 
@@ -190,7 +155,7 @@ impl World {
     /// A first event by key `k`, never enrolled, with clock 1 and no deps: what a
     /// stranger with a key and a socket sends. Recorded in `rejected`.
     pub fn stranger_vote(&mut self, k: u8) -> SignedEvent {
-        let ev = Author::new(SecretKey::from_seed(seed(7, k as usize)), self.network)
+        let ev = Author::new(testkit::key("stranger", k as usize), self.network)
             .sign(
                 Payload::Vote(Vote {
                     company_domain: "stranger.example".into(),
@@ -210,7 +175,7 @@ impl World {
     /// first event names the Enroll as its introduction. The Enroll goes to `log`, the
     /// key's event to `rejected`: a member cannot introduce anyone.
     pub fn sybil(&mut self, m: usize, k: u8) {
-        let key = SecretKey::from_seed(seed(8, k as usize));
+        let key = testkit::key("sybil", k as usize);
         let enroll = self.member_event(
             m,
             Payload::Enroll(Enroll {
@@ -278,7 +243,7 @@ impl World {
         listing: ContentId,
         max_price: u64,
     ) -> SignedEvent {
-        let recipient = recipient_public(seed(5, m));
+        let recipient = recipient_public(testkit::seed("recipient", m));
         self.member_event(
             m,
             Payload::Purchase(Purchase {
@@ -307,8 +272,13 @@ impl World {
             panic!("not a purchase")
         };
         let card = self.card_of(p.listing_id);
-        let (ephemeral, sealed_card) =
-            seal_card(&card, &p.recipient, seed(6, self.log.len()), &purchase.id()).unwrap();
+        let (ephemeral, sealed_card) = seal_card(
+            &card,
+            &p.recipient,
+            testkit::seed("ephemeral", self.log.len()),
+            &purchase.id(),
+        )
+        .unwrap();
         self.org_event(
             org,
             Payload::Deliver(Deliver {

@@ -11,7 +11,7 @@
 //! scenario from the file and check every expected value, and check that together the
 //! scenarios cover every payload kind and void reason (coverage.rs).
 
-mod world;
+use crate::world;
 
 #[path = "ledger_vectors/coverage.rs"]
 mod coverage;
@@ -51,12 +51,12 @@ fn generated() -> String {
     serde_json::to_string_pretty(&file).unwrap() + "\n"
 }
 
-/// With CARNET_REGEN_VECTORS set, rewrites the file, once, before any test reads it
+/// With CARNET_REGEN_VECTORS=1, rewrites the file, once, before any test reads it
 /// (the tests run in parallel).
 fn regenerate_once() {
     static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
-        if std::env::var("CARNET_REGEN_VECTORS").is_ok() {
+        if carnet_protocol::testkit::regen_vectors() {
             std::fs::write(PATH, generated()).unwrap();
         }
     });

@@ -6,9 +6,9 @@
 use carnet_protocol::card::Card;
 use carnet_protocol::encoding::to_canonical;
 use carnet_protocol::event::signing_message;
-use carnet_protocol::genesis::OrgEntry;
 use carnet_protocol::limits::*;
 use carnet_protocol::payload::*;
+use carnet_protocol::testkit;
 use carnet_protocol::*;
 use ed25519_dalek::Signer;
 use proptest::prelude::*;
@@ -40,16 +40,13 @@ pub const KINDS: [&str; 20] = [
 
 /// The genesis every test event belongs to.
 pub fn genesis() -> Genesis {
-    Genesis::new(
+    let org = SecretKey::from_seed([0x11; 32]);
+    testkit::genesis(
         "Carnet protocol tests",
-        vec![OrgEntry {
-            key: SecretKey::from_seed([0x11; 32]).public(),
-            name: "Test Org".into(),
-        }],
+        &[org],
         Rules::default(),
-        1_700_000_000_000,
+        testkit::T0,
     )
-    .unwrap()
 }
 
 pub fn network() -> NetworkId {

@@ -1,12 +1,12 @@
 //! A synthetic but realistic event log, for benchmarks: members of four orgs enrol,
 //! receive grants, contribute cards, buy across orgs, get deliveries, vote and
-//! transfer points, in the proportions of a busy network. Behind the `workload`
-//! feature: production code never needs it.
+//! transfer points, in the proportions of a busy network.
 
+use super::{card, key, seed};
 use crate::author::Author;
-use crate::card::{recipient_public, Card, NetworkSecret};
-use crate::genesis::{Genesis, OrgEntry, Rules};
-use crate::hash::{ContentId, Hash32};
+use crate::card::{recipient_public, NetworkSecret};
+use crate::genesis::{Genesis, Rules};
+use crate::hash::ContentId;
 use crate::payload::*;
 use crate::{SecretKey, SignedEvent};
 
@@ -21,12 +21,12 @@ pub const IDLE_MEMBERS: usize = 4;
 /// The key of idle member `i` (below [`IDLE_MEMBERS`]), enrolled by org 0 at the
 /// start of every generated log.
 pub fn idle_member(i: usize) -> SecretKey {
-    SecretKey::from_seed(seed(9, i))
+    key("idle member", i)
 }
 
 /// The key of org `i` (below 4) of every generated log.
 pub fn org_key(i: usize) -> SecretKey {
-    SecretKey::from_seed(seed(1, i))
+    super::org_key(i)
 }
 
 /// The number of orgs of every generated log.
@@ -40,33 +40,6 @@ impl Lcg {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % n
-    }
-}
-
-fn seed(tag: u8, i: usize) -> [u8; 32] {
-    *Hash32::derive("carnet bench seed", &[&[tag], &(i as u64).to_le_bytes()]).as_bytes()
-}
-
-fn card(n: usize) -> Card {
-    Card {
-        teaser: Teaser {
-            name: format!("Person {n}"),
-            title: "Head of Procurement".into(),
-            company: format!("Company {}", n % 5000),
-            company_domain: format!("company{}.example", n % 5000),
-            city: "Lyon".into(),
-            availability: Availability {
-                email: true,
-                postal: false,
-                phone: false,
-            },
-        },
-        email: Opening {
-            value: format!("p{n}@company{}.example", n % 5000),
-            salt: seed(3, n),
-        },
-        phone: None,
-        postal_address: None,
     }
 }
 
@@ -88,28 +61,15 @@ pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
         subscription_dollars: 20_000,
         ..Rules::default()
     };
-    let genesis = Genesis::new(
-        "bench",
-        org_keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| OrgEntry {
-                key: k.public(),
-                name: format!("Org {i}"),
-            })
-            .collect(),
-        rules,
-        1_700_000_000_000,
-    )
-    .expect("genesis");
+    let genesis = super::genesis("bench", &org_keys, rules, super::T0);
     let net = genesis.network_id();
     let mut orgs: Vec<Author> = org_keys.into_iter().map(|k| Author::new(k, net)).collect();
     let mut members: Vec<Author> = (0..MEMBERS)
-        .map(|i| Author::new(SecretKey::from_seed(seed(2, i)), net))
+        .map(|i| Author::new(key("member", i), net))
         .collect();
     let mut log = Vec::with_capacity(n);
     let mut clock = 0u64;
-    let mut now = 1_700_000_000_000u64;
+    let mut now = super::T0;
     let push = |ev: SignedEvent, log: &mut Vec<SignedEvent>, clock: &mut u64| {
         *clock = (*clock).max(ev.lamport());
         log.push(ev);
@@ -186,7 +146,7 @@ pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
                     (seller + 1 + rng.next(ORGS - 1)) % ORGS + ORGS * rng.next(MEMBERS / ORGS);
                 let p = Purchase {
                     listing_id,
-                    recipient: recipient_public(seed(5, buyer)),
+                    recipient: recipient_public(seed("recipient", buyer)),
                     max_price: 10,
                 };
                 let ev = members[buyer]
@@ -199,7 +159,7 @@ pub fn generate(n: usize) -> (Genesis, Vec<SignedEvent>) {
                 let (purchase_id, org) = undelivered.pop_front().expect("non-empty");
                 let d = Deliver {
                     purchase_id,
-                    ephemeral: seed(6, log.len()),
+                    ephemeral: seed("ephemeral", log.len()),
                     sealed_card: vec![0xAB; 300],
                 };
                 orgs[org]

@@ -1,6 +1,6 @@
 //! One test per ledger rule, each checking balances against what the rules give by hand.
 
-mod world;
+use crate::world;
 
 use carnet_protocol::genesis::Rules;
 use carnet_protocol::ledger::*;

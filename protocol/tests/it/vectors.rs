@@ -83,29 +83,7 @@ const BOUNCE_MESSAGE: &[u8] =
     b"Final-Recipient: rfc822; Ada.Lovelace@xn--bcher-kva.example\r\nStatus: 5.1.1\r\n";
 
 fn card() -> Card {
-    Card {
-        teaser: Teaser {
-            name: "Ada Lovelace".into(),
-            title: "Head of Analytical Engines".into(),
-            company: "Bücher & Söhne".into(),
-            company_domain: "xn--bcher-kva.example".into(),
-            city: "London".into(),
-            availability: Availability {
-                email: true,
-                postal: true,
-                phone: true,
-            },
-        },
-        email: Opening {
-            value: "Ada.Lovelace@xn--bcher-kva.example".into(),
-            salt: EMAIL_SALT,
-        },
-        phone: Some(Opening {
-            value: "+442079460000".into(),
-            salt: PHONE_SALT,
-        }),
-        postal_address: Some("12 St James's Square, London SW1Y 4LB".into()),
-    }
+    carnet_protocol::testkit::full_card()
 }
 
 fn h(label: &str) -> Hash32 {
@@ -1708,7 +1686,7 @@ fn vectors() {
 fn vectors_match_files() {
     let dir = vectors_dir();
     let generated = generate();
-    let regen = std::env::var("CARNET_REGEN_VECTORS").is_ok_and(|v| v == "1");
+    let regen = carnet_protocol::testkit::regen_vectors();
     if regen {
         std::fs::create_dir_all(&dir).unwrap();
     }
