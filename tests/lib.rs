@@ -6,7 +6,8 @@ use carnet_node::config::NodeConfig;
 use carnet_node::datadir::DataDir;
 use carnet_node::run::{launch, RunningNode};
 use carnet_protocol::author::Author;
-use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
+use carnet_protocol::genesis::{Genesis, Rules};
+use carnet_protocol::testkit;
 use carnet_protocol::{Hash32, SecretKey};
 use std::future::Future;
 use std::path::PathBuf;
@@ -16,13 +17,7 @@ use tempfile::TempDir;
 /// How long any condition may take before a test fails.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
-pub fn seed(tag: &str, i: usize) -> [u8; 32] {
-    *Hash32::derive(
-        "carnet integration test seed",
-        &[tag.as_bytes(), &(i as u64).to_le_bytes()],
-    )
-    .as_bytes()
-}
+pub use carnet_protocol::testkit::{card, seed, TEST_SECRET};
 
 /// Polls `check` until it returns `Some`, or panics with `what` at the deadline.
 pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
@@ -87,26 +82,15 @@ impl TestNet {
         checkpoints: (u64, u64),
         tweak: fn(&mut NodeConfig),
     ) -> TestNet {
-        let org_keys: Vec<SecretKey> = (0..n)
-            .map(|i| SecretKey::from_seed(seed("org", i)))
-            .collect();
-        let entries = org_keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| OrgEntry {
-                key: k.public(),
-                name: format!("Org {i}"),
-            })
-            .collect();
+        let org_keys: Vec<SecretKey> = (0..n).map(testkit::org_key).collect();
         // Created now: network time starts here and follows the org nodes' clocks, so
         // grants and purchases of the test fall in one pay-or-play window.
-        let genesis = Genesis::new(
+        let genesis = testkit::genesis(
             "integration",
-            entries,
+            &org_keys,
             Rules::default(),
             carnet_api::now_ms(),
-        )
-        .expect("genesis");
+        );
         let mut dirs = Vec::new();
         for k in &org_keys {
             let d = tempfile::tempdir().expect("tempdir");
@@ -297,34 +281,6 @@ pub async fn welcomed(swarm: &mut libp2p::Swarm<carnet_node::network::Behaviour>
 }
 
 /// A business card numbered `n`, as a member would contribute it.
-/// The network secret every founder of a [`TestNet`] holds.
-pub const TEST_SECRET: carnet_protocol::card::NetworkSecret =
-    carnet_protocol::card::NetworkSecret([0x5e; 32]);
-
-pub fn card(n: usize) -> carnet_protocol::card::Card {
-    use carnet_protocol::payload::{Availability, Opening, Teaser};
-    carnet_protocol::card::Card {
-        teaser: Teaser {
-            name: format!("Person {n}"),
-            title: "Head of Sales".into(),
-            company: format!("Company {}", n % 10),
-            company_domain: format!("company{}.example", n % 10),
-            city: "Nantes".into(),
-            availability: Availability {
-                email: true,
-                postal: false,
-                phone: false,
-            },
-        },
-        email: Opening {
-            value: format!("person{n}@company{}.example", n % 10),
-            salt: seed("salt", n),
-        },
-        phone: None,
-        postal_address: None,
-    }
-}
-
 /// Signs `payload` as the next event of `author` (clock taken from `node`) and submits
 /// it there; panics unless the node accepts it.
 pub async fn submit(
@@ -360,20 +316,50 @@ pub fn introduce(author: &mut Author, head: &carnet_api::ChainHeadView) {
     }
 }
 
-/// GET `path` from a node's API over plain HTTP/1.0; returns the body.
-pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+/// One request to a node's API over plain HTTP/1.0, one connection, read to the end:
+/// (status, body), or the transport error (refused, reset, closed before a status).
+/// Small on purpose: tests that kill nodes need to see exactly what came back.
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to API");
-    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("send request");
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(body) = json {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+    } else {
+        req.push_str("\r\n");
+    }
+    s.write_all(req.as_bytes()).await?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.expect("read response");
-    let text = String::from_utf8_lossy(&buf).to_string();
-    text.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let bad = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no HTTP response");
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((status, body.to_owned()))
+}
+
+/// GET `path` from a node's API; returns the body, whatever the status.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    http(addr, "GET", path, None, None)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .1
 }
 
 /// The value of a Prometheus sample line starting with `prefix`, if present.

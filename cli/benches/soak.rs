@@ -15,10 +15,9 @@ use carnet_client::api::NodeApi;
 use carnet_protocol::author::Author;
 use carnet_protocol::card::{recipient_public, Card};
 use carnet_protocol::dedup::{sign as sign_dedup, DedupRequest};
-use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
-use carnet_protocol::payload::{
-    Availability, Contribute, EmployeeRange, Opening, Purchase, RevenueRange, Teaser, Vote,
-};
+use carnet_protocol::genesis::{Genesis, Rules};
+use carnet_protocol::payload::{Contribute, EmployeeRange, Purchase, RevenueRange, Vote};
+use carnet_protocol::testkit::{self, seed};
 use carnet_protocol::{ContentId, Hash32, Payload, SecretKey, SignedEvent};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -66,14 +65,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port on 127.0.0.1")
-}
-
-fn seed(tag: &str, i: usize) -> [u8; 32] {
-    Hash32::derive(
-        "carnet soak seed",
-        &[tag.as_bytes(), &(i as u64).to_le_bytes()],
-    )
-    .0
 }
 
 /// What a node process is doing now.
@@ -301,26 +292,7 @@ impl Soak {
         if roll < 4 {
             member.cards += 1;
             let n = m * 1_000_000 + member.cards as usize;
-            let card = Card {
-                teaser: Teaser {
-                    name: format!("Person {n}"),
-                    title: "Head of Purchasing".into(),
-                    company: format!("Company {}", n % 97),
-                    company_domain: format!("company{}.example", n % 97),
-                    city: "Lille".into(),
-                    availability: Availability {
-                        email: true,
-                        postal: false,
-                        phone: false,
-                    },
-                },
-                email: Opening {
-                    value: format!("p{n}@company{}.example", n % 97),
-                    salt: seed("salt", n),
-                },
-                phone: None,
-                postal_address: None,
-            };
+            let card = testkit::card(n);
             let request = DedupRequest {
                 network: self.network,
                 member: member.key.public(),
@@ -381,22 +353,8 @@ impl Soak {
 }
 
 fn setup(tmp: &Path) -> (Vec<Node>, Genesis) {
-    let keys: Vec<SecretKey> = (0..NODES)
-        .map(|i| SecretKey::from_seed(seed("org", i)))
-        .collect();
-    let genesis = Genesis::new(
-        "soak",
-        keys.iter()
-            .enumerate()
-            .map(|(i, k)| OrgEntry {
-                key: k.public(),
-                name: format!("Org {i}"),
-            })
-            .collect(),
-        Rules::default(),
-        now_ms(),
-    )
-    .expect("genesis");
+    let keys: Vec<SecretKey> = (0..NODES).map(testkit::org_key).collect();
+    let genesis = testkit::genesis("soak", &keys, Rules::default(), now_ms());
     let secret = carnet_protocol::card::NetworkSecret(seed("secret", 0));
     let mut nodes = Vec::new();
     for (i, k) in keys.iter().enumerate() {
@@ -450,7 +408,7 @@ fn main() {
     let mut members = Vec::new();
     for (org, node) in nodes.iter().enumerate() {
         for j in 0..MEMBERS_PER_ORG {
-            let key = SecretKey::from_seed(seed("member", org * 100 + j));
+            let key = testkit::key("member", org * 100 + j);
             node.admin
                 .admin_enroll(&key.public(), &format!("m{org}-{j}"))
                 .expect("enroll");

@@ -1238,7 +1238,7 @@ impl Engine {
 mod tests {
     use super::*;
     use carnet_protocol::card::{recipient_public, seal_card};
-    use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
+    use carnet_protocol::genesis::Rules;
     use carnet_protocol::payload::*;
 
     fn key(i: u8) -> SecretKey {
@@ -1448,18 +1448,7 @@ mod tests {
     fn deliveries_are_indexed_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let orgs = [key(1), key(2)];
-        let genesis = Genesis::new(
-            "t",
-            orgs.iter()
-                .map(|k| OrgEntry {
-                    key: k.public(),
-                    name: "O".into(),
-                })
-                .collect(),
-            Rules::default(),
-            0,
-        )
-        .unwrap();
+        let genesis = carnet_protocol::testkit::genesis("t", &orgs, Rules::default(), 0);
         let net = genesis.network_id();
         let path = dir.path().join("events.redb");
         let mut e0 = Engine::open(

@@ -1036,7 +1036,7 @@ fn card_cipher(org_key: &SecretKey) -> ChaCha20Poly1305 {
 pub(crate) mod tests {
     use super::*;
     use carnet_protocol::author::Author;
-    use carnet_protocol::payload::{Availability, Grant, Opening, Payload, Teaser};
+    use carnet_protocol::payload::{Grant, Payload};
 
     fn network() -> NetworkId {
         Hash32::of(b"store test network")
@@ -1064,29 +1064,7 @@ pub(crate) mod tests {
     }
 
     fn card() -> Card {
-        Card {
-            teaser: Teaser {
-                name: "Ada Lovelace".into(),
-                title: "Head of Analytical Engines".into(),
-                company: "Engines Ltd".into(),
-                company_domain: "engines.example".into(),
-                city: "London".into(),
-                availability: Availability {
-                    email: true,
-                    postal: false,
-                    phone: true,
-                },
-            },
-            email: Opening {
-                value: "ada@engines.example".into(),
-                salt: [7; 32],
-            },
-            phone: Some(Opening {
-                value: "+442079460000".into(),
-                salt: [8; 32],
-            }),
-            postal_address: None,
-        }
+        carnet_protocol::testkit::full_card()
     }
 
     fn ids(evs: &[SignedEvent]) -> Vec<ContentId> {

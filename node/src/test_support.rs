@@ -4,37 +4,18 @@ use crate::engine::Engine;
 use crate::store::Store;
 use carnet_protocol::author::Author;
 use carnet_protocol::card::{Card, NetworkSecret};
-use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
-use carnet_protocol::payload::{Availability, Opening, Teaser};
+use carnet_protocol::genesis::{Genesis, Rules};
 use carnet_protocol::payload::{Contribute, Enroll, Payload};
+use carnet_protocol::testkit;
 use carnet_protocol::{SecretKey, SignedEvent};
 use std::path::Path;
 
 /// The network secret of the tests' networks.
-pub const SECRET: NetworkSecret = NetworkSecret([0x6b; 32]);
+pub const SECRET: NetworkSecret = testkit::TEST_SECRET;
 
-/// A card with only an email, at Acme.
+/// A card with only an email.
 pub fn card(email: &str) -> Card {
-    Card {
-        teaser: Teaser {
-            name: "Ada".into(),
-            title: "CTO".into(),
-            company: "Acme".into(),
-            company_domain: "acme.example".into(),
-            city: String::new(),
-            availability: Availability {
-                email: true,
-                postal: false,
-                phone: false,
-            },
-        },
-        email: Opening {
-            value: email.into(),
-            salt: [3; 32],
-        },
-        phone: None,
-        postal_address: None,
-    }
+    testkit::card_for(0, email)
 }
 
 /// An engine in `dir` for the only org of a one-org network, with that genesis and
@@ -69,17 +50,8 @@ pub fn faulty_engine(
 /// The genesis of a one-org network and that org's key, for tests that open the
 /// engine's store themselves.
 pub fn one_org_genesis() -> (Genesis, SecretKey) {
-    let org = SecretKey::from_seed([1; 32]);
-    let genesis = Genesis::new(
-        "t",
-        vec![OrgEntry {
-            key: org.public(),
-            name: "O".into(),
-        }],
-        Rules::default(),
-        0,
-    )
-    .unwrap();
+    let org = testkit::org_key(0);
+    let genesis = testkit::genesis("t", std::slice::from_ref(&org), Rules::default(), 0);
     (genesis, org)
 }
 

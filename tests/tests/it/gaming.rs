@@ -108,7 +108,7 @@ async fn vouch(
 
 /// A bounce as Postfix writes it, for `email`.
 fn dsn_for(email: &str) -> Vec<u8> {
-    include_str!("../../mail/tests/fixtures/dsn/postfix-5.1.1.eml")
+    include_str!("../../../mail/tests/fixtures/dsn/postfix-5.1.1.eml")
         .replace("jane.doe@acme.example", email)
         .into_bytes()
 }

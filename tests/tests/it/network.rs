@@ -106,16 +106,12 @@ async fn invalid_gossip_is_rejected_and_honest_nodes_stay_converged() {
     carnet_tests::welcomed(&mut rogue).await;
     let topic = carnet_node::network::events_topic(&network);
     // An event signed for another network, a corrupted event, and noise.
-    let other = carnet_protocol::Genesis::new(
+    let other = carnet_protocol::testkit::genesis(
         "elsewhere",
-        vec![carnet_protocol::genesis::OrgEntry {
-            key: rogue_key.public(),
-            name: "Rogue".into(),
-        }],
+        std::slice::from_ref(&rogue_key),
         Default::default(),
         0,
-    )
-    .unwrap();
+    );
     let mut author = carnet_protocol::author::Author::new(rogue_key.clone(), other.network_id());
     let foreign = author
         .sign(enroll(net.member(9).public(), 9), vec![], 0, 0)

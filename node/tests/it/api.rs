@@ -749,7 +749,7 @@ async fn deliveries_status_and_peers() {
 async fn vouchers_are_signed_only_for_a_bounce_of_the_cards_address() {
     bounded(async {
         let (api, log) = Api::with_fake_loop().await;
-        let dsn = include_bytes!("../../mail/tests/fixtures/dsn/postfix-5.1.1.eml");
+        let dsn = include_bytes!("../../../mail/tests/fixtures/dsn/postfix-5.1.1.eml");
         let req = |email: &str, message: &[u8], purchase: u8| {
             json!({
                 "reporter": PublicKey([1; 32]).to_hex(),
@@ -1446,7 +1446,7 @@ async fn openapi_document_matches_the_router() {
 
         // Every documented route is really served (not the 404/405 fallbacks), and
         // every operation documents its success response.
-        let api_md = include_str!("../../docs/api.md");
+        let api_md = include_str!("../../../docs/api.md");
         for (method, path) in &documented {
             let op = &doc["paths"][path][method];
             assert!(op["responses"]["200"].is_object(), "{method} {path}");

@@ -9,7 +9,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Starts `carnet --json node run` and returns it with its parsed ready line.
 fn start(dir: &Path, extra: &[&str]) -> (Child, serde_json::Value) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_carnet"))
+    let mut child = crate::carnet_command()
         .args(["--json", "node", "run"])
         .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
         .args(extra)
@@ -74,7 +74,7 @@ fn node_starts_reports_identity_and_stops_cleanly() {
 fn bad_data_dir_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("org.key"), "garbage").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_carnet"))
+    let out = crate::carnet_command()
         .args(["node", "run", "--data-dir"])
         .arg(dir.path())
         .output()

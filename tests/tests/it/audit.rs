@@ -10,24 +10,15 @@ use carnet_node::engine::Engine;
 use carnet_node::store::Store;
 use carnet_protocol::author::Author;
 use carnet_protocol::card::{recipient_public, seal_card, Card};
-use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
+use carnet_protocol::genesis::{Genesis, Rules};
 use carnet_protocol::hash::evidence_hash;
 use carnet_protocol::ledger::audit::{AuditError, Bundle, CheckpointFile};
 use carnet_protocol::ledger::{CheckpointClaim, Inserted, Ledger, Outcome};
 use carnet_protocol::payload::*;
+use carnet_protocol::testkit::{self, seed, T0};
 use carnet_protocol::{ContentId, Hash32, SecretKey, SignedEvent};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-
-const T0: u64 = 1_700_000_000_000;
-
-fn seed(tag: &str, i: usize) -> [u8; 32] {
-    *Hash32::derive(
-        "carnet audit test seed",
-        &[tag.as_bytes(), &(i as u64).to_le_bytes()],
-    )
-    .as_bytes()
-}
 
 /// The bounce a mail server sends when `ada@acme.example` does not exist (RFC 3464).
 pub const DSN: &str = "From: Mail Delivery System <MAILER-DAEMON@mx.buyer.example>\r\n\
@@ -153,28 +144,10 @@ pub struct Scenario {
 }
 
 fn card(n: usize, email: &str, phone: Option<&str>) -> Card {
-    Card {
-        teaser: Teaser {
-            name: format!("Ada {n}"),
-            title: "CTO".into(),
-            company: "Acme".into(),
-            company_domain: "acme.example".into(),
-            city: "Nantes".into(),
-            availability: Availability {
-                email: true,
-                postal: false,
-                phone: phone.is_some(),
-            },
-        },
-        email: Opening {
-            value: email.into(),
-            salt: seed("salt", n),
-        },
-        phone: phone.map(|p| Opening {
-            value: p.into(),
-            salt: seed("phone salt", n),
-        }),
-        postal_address: None,
+    let card = testkit::card_for(n, email);
+    match phone {
+        Some(p) => testkit::with_phone(card, n, p),
+        None => card,
     }
 }
 
@@ -185,18 +158,8 @@ pub fn scenario() -> Scenario {
 /// The same story, the bounce report's evidence being the hash of `message` (the
 /// ledger sees only that hash and the claimed 5.1.1 status).
 pub fn scenario_with(message: &[u8]) -> Scenario {
-    let keys: Vec<SecretKey> = (0..4)
-        .map(|i| SecretKey::from_seed(seed("org", i)))
-        .collect();
-    let founders = keys[..3]
-        .iter()
-        .enumerate()
-        .map(|(i, k)| OrgEntry {
-            key: k.public(),
-            name: format!("Org {}", ["A", "B", "C"][i]),
-        })
-        .collect();
-    let genesis = Genesis::new("Carnet audit example", founders, Rules::default(), T0).unwrap();
+    let keys: Vec<SecretKey> = (0..4).map(testkit::org_key).collect();
+    let genesis = testkit::genesis("Carnet audit example", &keys[..3], Rules::default(), T0);
     let net = genesis.network_id();
     let mut s = Story {
         ledger: Ledger::new(genesis.clone()),
@@ -1089,7 +1052,7 @@ fn generate() -> Vec<(String, Value)> {
 fn vectors() {
     let dir = vectors_dir();
     let files = generate();
-    if std::env::var("CARNET_REGEN_VECTORS").is_ok_and(|v| v == "1") {
+    if testkit::regen_vectors() {
         std::fs::create_dir_all(&dir).unwrap();
         for (name, v) in &files {
             std::fs::write(dir.join(name), render(v)).unwrap();

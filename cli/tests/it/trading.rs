@@ -3,29 +3,18 @@
 //! import, buy across orgs, one bounce and one mobile number get reported, and every
 //! node ends with the same balances, each equal to what the rules give by hand.
 
+use crate::carnet;
 use carnet_client::api::NodeApi;
 use carnet_client::member::Session;
-use carnet_protocol::card::Card;
-use carnet_protocol::payload::{Availability, Opening, Teaser};
+use carnet_protocol::testkit;
 use carnet_protocol::PublicKey;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn carnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_carnet"))
-        .args(args)
-        .env_remove("CARNET_KEY")
-        .env_remove("CARNET_NODE")
-        .env_remove("CARNET_DATA_DIR")
-        .env_remove("CARNET_ADMIN_TOKEN")
-        .output()
-        .expect("run carnet")
-}
 
 /// Runs `carnet --json ARGS`, asserts success, returns the JSON it printed.
 fn ok(args: &[&str]) -> Value {
@@ -85,7 +74,7 @@ impl Node {
 
     /// With a TOML config file (e.g. fast settlement checkpoints).
     fn start_with(dir: &Path, bootstrap: Option<&str>, config: Option<&Path>) -> Node {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_carnet"));
+        let mut cmd = crate::carnet_command();
         cmd.args(["--json", "node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"])
             .args(["--api", "127.0.0.1:0", "--sync-interval-ms", "500"])
             .arg("--data-dir")
@@ -301,29 +290,11 @@ fn three_orgs_trade_report_and_agree_on_balances() {
 
     // Dave's client skips the check: the network, not the CLI, makes him pay for it.
     let dave = Session::open(Path::new(&key("dave")), None).unwrap();
-    let mobile_card = Card {
-        teaser: Teaser {
-            name: "Zoe Blanc".into(),
-            title: "COO".into(),
-            company: "Globex".into(),
-            company_domain: "globex.example".into(),
-            city: "Lyon".into(),
-            availability: Availability {
-                email: true,
-                postal: false,
-                phone: true,
-            },
-        },
-        email: Opening {
-            value: "zoe@globex.example".into(),
-            salt: [1; 32],
-        },
-        phone: Some(Opening {
-            value: "+33612345678".into(),
-            salt: [2; 32],
-        }),
-        postal_address: None,
-    };
+    let mobile_card = testkit::with_phone(
+        testkit::card_for(40, "zoe@globex.example"),
+        40,
+        "+33612345678",
+    );
     let (l_mobile, _) = dave.contribute(&mobile_card).unwrap();
 
     // Carol names Alice as her referrer, then imports a CSV: one new card, one

@@ -6,7 +6,7 @@ use carnet_node::network::{MAX_GOSSIP_BYTES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RE
 use carnet_node::sync::{MAX_FETCH_IDS, NEGENTROPY_FRAME_BYTES};
 use carnet_protocol::limits::MAX_EVENT_BYTES;
 
-const OPERATOR: &str = include_str!("../../docs/operator.md");
+const OPERATOR: &str = include_str!("../../../docs/operator.md");
 
 /// A size as the operator's guide writes it: whole MiB, else whole KiB (rounded up).
 fn size(bytes: u64) -> String {

@@ -1,14 +1,14 @@
 //! `carnet audit` as an auditor and an operator run it, on docs/test-vectors/audit/.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn vectors() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/test-vectors/audit")
 }
 
 fn carnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_carnet"))
+    crate::carnet_command()
         .current_dir(vectors())
         .args(args)
         .output()
@@ -89,20 +89,16 @@ fn unreadable_inputs_are_clear_errors() {
 #[test]
 fn genesis_export_is_what_an_auditor_pins() {
     let dir = tempfile::tempdir().unwrap();
-    let key = carnet_protocol::SecretKey::from_seed([4; 32]);
-    let g = carnet_protocol::Genesis::new(
+    let key = carnet_protocol::testkit::org_key(0);
+    let g = carnet_protocol::testkit::genesis(
         "audit cli",
-        vec![carnet_protocol::genesis::OrgEntry {
-            key: key.public(),
-            name: "Acme".into(),
-        }],
+        std::slice::from_ref(&key),
         Default::default(),
         1,
-    )
-    .unwrap();
+    );
     carnet_node::datadir::DataDir::create(&dir.path().join("data"), &key, &g).unwrap();
     let out_path = dir.path().join("genesis.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_carnet"))
+    let out = crate::carnet_command()
         .args(["audit", "genesis", "--data-dir"])
         .arg(dir.path().join("data"))
         .arg("--out")

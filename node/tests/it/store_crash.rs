@@ -20,7 +20,7 @@ const CHILD_ENV: &str = "CARNET_STORE_CRASH_CHILD";
 /// Which round the child writes: picks its author key, so rounds do not collide.
 const ROUND_ENV: &str = "CARNET_STORE_CRASH_ROUND";
 /// This test's name, for `--exact` when re-executing the binary.
-const TEST_NAME: &str = "writer_killed_mid_write_keeps_every_acked_batch";
+const TEST_NAME: &str = "store_crash::writer_killed_mid_write_keeps_every_acked_batch";
 const BATCH: usize = 25;
 /// Acked batches to wait for before the kill, one number per round.
 const KILL_AFTER: [u64; 3] = [3, 7, 12];

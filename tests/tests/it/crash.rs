@@ -10,11 +10,12 @@
 use carnet_node::config::NodeConfig;
 use carnet_node::datadir::DataDir;
 use carnet_protocol::author::{Author, AuthorHead};
-use carnet_protocol::genesis::{Genesis, OrgEntry, Rules};
+use carnet_protocol::genesis::{Genesis, Rules};
 use carnet_protocol::ledger::{Inserted, Ledger};
 use carnet_protocol::payload::{EmployeeRange, RevenueRange, Vote};
+use carnet_protocol::testkit::{self, seed};
 use carnet_protocol::{ContentId, Hash32, NetworkId, Payload, PublicKey, SecretKey, SignedEvent};
-use carnet_tests::seed;
+use carnet_tests::http;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -23,13 +24,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 /// Set in the child's environment to the data directory it must run on.
 const CHILD_ENV: &str = "CARNET_CRASH_TEST_CHILD_DIR";
 /// The test the child runs (by exact name).
-const CHILD_TEST: &str = "crash_child_node";
+const CHILD_TEST: &str = "crash::crash_child_node";
 /// How long any one condition may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(10);
 /// Event timestamps (the same for every event: a chain's time may not go backwards).
@@ -165,42 +165,7 @@ impl Drop for NodeProcess {
 }
 
 // ---------------------------------------------------------------------------------
-// A minimal HTTP/1.0 client: one request per connection, read to the end.
-
-/// (status, body), or the transport error (refused, reset, closed before a status).
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    json: Option<&str>,
-) -> std::io::Result<(u16, String)> {
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(body) = json {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ));
-    } else {
-        req.push_str("\r\n");
-    }
-    s.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let bad = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no HTTP response");
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(bad)?;
-    Ok((status, body.to_owned()))
-}
+// Answers
 
 /// GET that must answer 200 (the node is up while this is called).
 async fn get_ok(addr: SocketAddr, path: &str) -> String {
@@ -211,31 +176,20 @@ async fn get_ok(addr: SocketAddr, path: &str) -> String {
     body
 }
 
-/// The raw value of `"key":` in compact JSON (quotes stripped): enough for flat fields.
-fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
-    let pat = format!("\"{key}\":");
-    let rest = &json[json.find(&pat)? + pat.len()..];
-    if let Some(s) = rest.strip_prefix('"') {
-        return s.split('"').next();
-    }
-    rest.split([',', '}']).next().map(str::trim)
+/// The string `key` of a JSON object answer.
+fn field(json: &str, key: &str) -> Option<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {json}"));
+    v[key].as_str().map(str::to_owned)
 }
 
+/// The number `key` of a JSON object answer.
 fn num(json: &str, key: &str) -> u64 {
-    field(json, key)
-        .and_then(|v| v.parse().ok())
+    let v: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {json}"));
+    v[key]
+        .as_u64()
         .unwrap_or_else(|| panic!("no number {key} in {json}"))
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------
@@ -305,19 +259,13 @@ async fn submit_forever(
         };
         let next_seq = num(&body, "next_seq");
         let clock = num(&body, "clock");
-        let head = match field(&body, "prev") {
-            Some("null") | None => None,
-            Some(prev) => Some(AuthorHead {
-                seq: next_seq - 1,
-                id: Hash32::from_hex(prev).unwrap(),
-                lamport: 0,
-                timestamp_ms: TIMESTAMP_MS,
-            }),
-        };
-        let intro = match field(&body, "introduction") {
-            Some("null") | None => None,
-            Some(id) => Some(Hash32::from_hex(id).unwrap()),
-        };
+        let head = field(&body, "prev").map(|prev| AuthorHead {
+            seq: next_seq - 1,
+            id: Hash32::from_hex(&prev).unwrap(),
+            lamport: 0,
+            timestamp_ms: TIMESTAMP_MS,
+        });
+        let intro = field(&body, "introduction").map(|id| Hash32::from_hex(&id).unwrap());
         let mut author = Author::resume(key.clone(), network, head).introduced_by(intro);
         // One vote per (member, domain): the seq makes every domain new.
         let vote = Payload::Vote(Vote {
@@ -326,7 +274,7 @@ async fn submit_forever(
             revenue: RevenueRange::Under1M,
         });
         let ev = author.sign(vote, vec![], clock, TIMESTAMP_MS).unwrap();
-        let json = format!("{{\"event_hex\":\"{}\"}}", to_hex(ev.as_bytes()));
+        let json = format!("{{\"event_hex\":\"{}\"}}", hex::encode(ev.as_bytes()));
         match http(addr, "POST", "/v1/events", None, Some(&json)).await {
             Ok((200, body)) => {
                 acks.push(Acked {
@@ -357,12 +305,15 @@ async fn chain_events(
     assert_eq!(status, 200, "{body}");
     let mut next = field(&body, "prev")
         .filter(|p| *p != "null")
-        .map(|p| Hash32::from_hex(p).unwrap());
+        .map(|p| Hash32::from_hex(&p).unwrap());
     let mut out = Vec::new();
     while let Some(id) = next {
         let body = get_ok(addr, &format!("/v1/events/{}", id.to_hex())).await;
-        let ev = SignedEvent::decode(&from_hex(field(&body, "event_hex").unwrap()), network)
-            .unwrap_or_else(|e| panic!("stored event {id} does not decode: {e}"));
+        let ev = SignedEvent::decode(
+            &hex::decode(field(&body, "event_hex").unwrap()).unwrap(),
+            network,
+        )
+        .unwrap_or_else(|e| panic!("stored event {id} does not decode: {e}"));
         assert_eq!(ev.id(), id, "event served under another id");
         next = ev.body().prev;
         out.push(ev);
@@ -398,7 +349,7 @@ async fn check_restarted(
         if let Some(bytes) = &a.bytes {
             assert_eq!(
                 field(&body, "event_hex"),
-                Some(to_hex(bytes).as_str()),
+                Some(hex::encode(bytes)),
                 "acknowledged event {} changed",
                 a.id
             );
@@ -428,7 +379,7 @@ async fn check_restarted(
     }
     assert_eq!(
         field(&status, "state_root"),
-        Some(replay.state_root().to_hex().as_str()),
+        Some(replay.state_root().to_hex()),
         "state root after restart differs from a clean replay"
     );
     events
@@ -440,17 +391,13 @@ async fn sigkill_loses_no_acknowledged_event_and_never_corrupts_state() {
         return;
     }
     let t0 = Instant::now();
-    let org_key = SecretKey::from_seed(seed("crash org", 0));
-    let genesis = Genesis::new(
+    let org_key = testkit::key("crash org", 0);
+    let genesis = testkit::genesis(
         "crash",
-        vec![OrgEntry {
-            key: org_key.public(),
-            name: "Crash Org".into(),
-        }],
+        std::slice::from_ref(&org_key),
         Rules::default(),
-        1_700_000_000_000,
-    )
-    .unwrap();
+        testkit::T0,
+    );
     let network = genesis.network_id();
     let tmp = tempfile::tempdir().unwrap();
     let dir = DataDir::create(tmp.path(), &org_key, &genesis).unwrap();
@@ -480,7 +427,8 @@ async fn sigkill_loses_no_acknowledged_event_and_never_corrupts_state() {
             "round {round}: node up in {:?} with {events} events ({} from the saved \
              snapshot), {} acknowledged",
             node.started_in,
-            field(&status, "snapshot_events").unwrap_or("?"),
+            serde_json::from_str::<serde_json::Value>(&status).unwrap_or_default()
+                ["snapshot_events"],
             acks.snapshot().len()
         );
         if round == 0 {
@@ -500,7 +448,9 @@ async fn sigkill_loses_no_acknowledged_event_and_never_corrupts_state() {
                 .unwrap();
                 assert_eq!(status, 200, "enroll: {body}");
                 assert!(body.contains("\"applied\""), "enroll: {body}");
-                let id = Hash32::from_hex(field(&body, "id").unwrap()).unwrap();
+                let ordered = serde_json::from_str::<serde_json::Value>(&body).unwrap();
+                let id = ordered["ordered"]["id"].as_str().unwrap();
+                let id = Hash32::from_hex(id).unwrap();
                 acks.push(Acked { id, bytes: None });
             }
         }

@@ -1,14 +1,7 @@
 //! `carnet init --quorum` and `carnet network rules`: the genesis chooses the quorum,
 //! and the CLI says how many orgs may be down while settlement goes on.
 
-use std::process::Command;
-
-fn carnet(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_carnet"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use crate::carnet;
 
 #[test]
 fn the_founders_quorum_is_in_the_genesis_and_rules_say_who_may_be_down() {

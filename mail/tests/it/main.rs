@@ -1,0 +1,4 @@
+//! The bounce checks' integration tests, in one test binary.
+
+mod dkim;
+mod dsn;
