@@ -1,0 +1,80 @@
+//! Evidence and audit bundles: what an auditor needs to check a penalty offline.
+
+use super::*;
+
+impl Engine {
+    /// Keeps a piece of evidence (a bounce message) and returns its evidence hash.
+    pub fn put_evidence(&mut self, raw: &[u8]) -> Result<carnet_protocol::Hash32, AuditRefusal> {
+        self.writable()
+            .map_err(|e| AuditRefusal::Storage(e.to_string()))?;
+        let put = self.store.put_evidence(raw, self.org.key());
+        self.written(put).map_err(|e| match e {
+            crate::store::StoreError::EvidenceTooLarge(_) => {
+                AuditRefusal::EvidenceTooLarge(e.to_string())
+            }
+            e => AuditRefusal::Storage(e.to_string()),
+        })
+    }
+
+    /// The audit bundle of penalty `event`. With `include_message` (the org agrees
+    /// to disclose it), a bounce report's message must be held by this node; with
+    /// `include_opening`, the opening of the reported commitment (which this node was
+    /// shown by the reporter, or holds the card of).
+    pub fn audit_bundle(
+        &mut self,
+        event: &ContentId,
+        include_message: bool,
+        include_opening: bool,
+    ) -> Result<carnet_protocol::ledger::audit::Bundle, AuditRefusal> {
+        let opening = if include_opening {
+            let storage = |e: StoreError| AuditRefusal::Storage(e.to_string());
+            let reported = match self.ledger.get(event).map(|e| e.payload()) {
+                Some(Payload::BounceReport(b)) => Some((b.purchase_id, false)),
+                Some(Payload::MobileReport(m)) => Some((m.purchase_id, true)),
+                _ => None,
+            };
+            let found = match reported.and_then(|(id, mobile)| {
+                let p = self.ledger.state().purchases.get(&id)?;
+                let commitment = if mobile {
+                    p.phone_commitment?
+                } else {
+                    p.email_commitment
+                };
+                Some((id, p.listing_id, commitment))
+            }) {
+                Some((id, listing, commitment)) => self
+                    .opening_for(&id, &listing, &commitment)
+                    .map_err(storage)?,
+                None => None,
+            };
+            Some(found.ok_or(AuditRefusal::NoOpening(*event))?)
+        } else {
+            None
+        };
+        let message = match self.ledger.get(event).map(|e| e.payload()) {
+            Some(Payload::BounceReport(b)) if include_message => {
+                let raw = self
+                    .store
+                    .get_evidence(&b.evidence, self.org.key())
+                    .map_err(|e| AuditRefusal::Storage(e.to_string()))?
+                    .ok_or(AuditRefusal::NoMessage(b.evidence))?;
+                Some(raw)
+            }
+            _ => None,
+        };
+        Ok(self.ledger.audit_bundle(event, message, opening)?)
+    }
+
+    /// See [`Command::AuditCheckpoint`].
+    pub fn audit_checkpoint(
+        &mut self,
+        bound: Option<u64>,
+        since: Option<u64>,
+    ) -> Result<carnet_protocol::ledger::audit::CheckpointFile, AuditRefusal> {
+        Ok(self.ledger.audit_checkpoint(bound, since)?)
+    }
+
+    pub fn finalized_bound(&mut self) -> Option<u64> {
+        self.ledger.state().finalized.map(|c| c.lamport_bound)
+    }
+}

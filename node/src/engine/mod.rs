@@ -1,0 +1,634 @@
+//! The node's core without the network: validate, order, persist, answer queries.
+//!
+//! The event loop owns one `Engine` and calls it for every event, whether it came from
+//! gossip, from sync or from the local API. Keeping it free of sockets lets it be
+//! tested directly, like the protocol core it wraps.
+
+mod audit;
+mod settle;
+#[cfg(test)]
+mod tests;
+mod views;
+mod vouching;
+
+use crate::handle::*;
+use crate::store::{verify_loaded, Store, StoreError};
+use carnet_api::*;
+use carnet_protocol::author::{Author, AuthorHead};
+use carnet_protocol::ledger::{Inserted, Insertion, Ledger, Outcome, Snapshot};
+use carnet_protocol::payload::Payload;
+use carnet_protocol::{ContentId, NetworkId, PublicKey, SecretKey, SignedEvent};
+
+pub struct Engine {
+    pub(crate) ledger: Ledger,
+    /// Purchase id → Deliver event ids held for it, so a buyer's fetch is a lookup.
+    /// Every Deliver is indexed (the first in ledger order is the one that paid).
+    deliveries: std::collections::HashMap<ContentId, Vec<ContentId>>,
+    pub(crate) store: Store,
+    pub(crate) org: Author,
+    pub(crate) network: NetworkId,
+    /// Listings whose card this node holds (see `holder`).
+    pub(crate) held: std::collections::HashSet<ContentId>,
+    /// Held listings the ledger does not yet know this org holds: the next Hold names
+    /// them (see `holder::holds_due`).
+    pub(crate) hold_due: std::collections::BTreeSet<ContentId>,
+    /// Purchases this node already sealed a card for since it started.
+    pub(crate) delivered: std::collections::HashSet<ContentId>,
+    /// Set when events were ordered since deliveries were last looked for.
+    pub(crate) delivery_check_due: bool,
+    /// Bumped whenever the set of held events changes, so the sync server knows when
+    /// its reconciliation index is stale.
+    generation: u64,
+    /// Events the last saved (or restored) ledger snapshot covers.
+    snapshot_events: Option<u64>,
+    /// Pending events completed or dropped since the event loop last looked.
+    completions: Completions,
+    /// Ordered events to wait for between snapshots (see [`Engine::snapshot_due`]).
+    pub snapshot_min_events: u64,
+    /// The highest clock held at the previous checkpoint tick: the next bound, so
+    /// that what lies below it had a whole tick to reach every org.
+    last_tick_clock: u64,
+    /// Checkpoint ticks this org waited for another to open a bound.
+    idle_ticks: u64,
+    /// Why the last write to the store failed, while it has not succeeded since: the
+    /// node is unhealthy and refuses writes until the store takes one again.
+    pub(crate) storage_fault: Option<String>,
+    /// The network secret dedup keys are keyed by, once this node has it (see `dedup`).
+    pub(crate) secret: Option<carnet_protocol::card::NetworkSecret>,
+    /// Listed-or-opted-out answers each member got today (see `dedup`).
+    pub(crate) dedup_misses: crate::dedup::MissQuota,
+    /// Dedup keys of OptOuts: those applied at start and every one stored since,
+    /// applied or not. A shown teaser under one is worth a look at the state (see
+    /// `erasure`).
+    pub(crate) opt_out_keys: std::collections::HashSet<carnet_protocol::Hash32>,
+    /// Set when an erasure failed to write: tried again before the next batch.
+    erasure_due: bool,
+    /// Set when teasers were erased since the last snapshot: the saved one may still
+    /// hold the listing, so another is due at once.
+    erased_since_snapshot: bool,
+}
+
+/// Default of [`Engine::snapshot_min_events`]: at ~27 µs to verify and apply an event,
+/// at most about a second of replay after a crash, for a small ledger.
+pub const DEFAULT_SNAPSHOT_MIN_EVENTS: u64 = 50_000;
+
+/// Encodes `snap` and replaces the store's snapshot with it.
+pub fn write_snapshot(store: &Store, snap: &Snapshot) -> Result<SavedSnapshot, StoreError> {
+    let bytes = snap
+        .encode()
+        .map_err(|e| StoreError::Snapshot(e.to_string()))?;
+    store.put_snapshot(&bytes)?;
+    Ok(SavedSnapshot {
+        events: snap.applied(),
+        bytes: bytes.len(),
+    })
+}
+
+/// What [`Engine::open`] did to get back to the stored state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reopened {
+    /// Events loaded from the store.
+    pub events: usize,
+    /// Events covered by the snapshot resumed from (0 without one).
+    pub from_snapshot: u64,
+    /// Signatures checked again: those of events no snapshot vouched for.
+    pub verified: usize,
+}
+
+/// What [`Engine::save_snapshot`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SavedSnapshot {
+    pub events: u64,
+    pub bytes: usize,
+}
+
+/// Events a batch added, and those the ledger rejected with the reason.
+pub type BatchIngested = (Vec<Ingested>, Vec<(ContentId, IngestError)>);
+
+/// What became of pending events while others were ingested: see
+/// [`Engine::take_completions`].
+#[derive(Debug, Clone, Default)]
+pub struct Completions {
+    /// Ordered and stored: their causal past arrived and they passed the checks.
+    pub completed: Vec<SignedEvent>,
+    /// Their causal past arrived and they failed the ordering checks: dropped.
+    pub dropped: Vec<(ContentId, IngestError)>,
+}
+
+/// What ingesting one event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    pub event: SignedEvent,
+    pub result: Submitted,
+    /// True when the event was new to this node (so it is worth gossiping).
+    pub new: bool,
+}
+
+fn index_delivery(
+    index: &mut std::collections::HashMap<ContentId, Vec<ContentId>>,
+    ev: &SignedEvent,
+) {
+    if let Payload::Deliver(d) = ev.payload() {
+        let ids = index.entry(d.purchase_id).or_default();
+        if !ids.contains(&ev.id()) {
+            ids.push(ev.id());
+        }
+    }
+}
+
+fn hex_id(id: &ContentId) -> String {
+    id.to_hex()
+}
+
+impl Engine {
+    /// Loads every stored event into a fresh ledger, resuming the state from the saved
+    /// snapshot where it still holds (see [`Ledger::restore`]). Signatures are checked
+    /// again for the events the snapshot does not vouch for: its digest binds the ids
+    /// and signatures of those before its position, which this node checked when it
+    /// first accepted them.
+    pub fn open(
+        store: Store,
+        genesis: carnet_protocol::Genesis,
+        org_key: SecretKey,
+    ) -> Result<Self, StoreError> {
+        Ok(Self::reopen(store, genesis, org_key)?.0)
+    }
+
+    /// [`Engine::open`], also saying how the state was rebuilt.
+    pub fn reopen(
+        store: Store,
+        genesis: carnet_protocol::Genesis,
+        org_key: SecretKey,
+    ) -> Result<(Self, Reopened), StoreError> {
+        let network = genesis.network_id();
+        let mut ledger = Ledger::new(genesis);
+        let events = store.load_events(&network)?;
+        let mut reopened = Reopened {
+            events: events.len(),
+            ..Reopened::default()
+        };
+        let mut bad = Vec::new();
+        let mut deliveries = std::collections::HashMap::new();
+        for ev in events {
+            let id = ev.id();
+            // Indexed before insertion; an entry whose event proves bad is never served,
+            // since lookups go through the ledger.
+            index_delivery(&mut deliveries, &ev);
+            match ledger.insert(ev) {
+                Ok(ins) => bad.extend(ins.dropped.into_iter().map(|(id, _)| id)),
+                Err(_) => bad.push(id),
+            }
+        }
+        // Nothing pending is kept across a restart (older builds stored pending
+        // events): peers serve them again once they are complete.
+        for id in ledger.pending_ids() {
+            ledger.remove_pending(&id);
+            bad.push(id);
+        }
+        let resumed = match store.get_snapshot()? {
+            None => None,
+            Some(bytes) => {
+                let snap = Snapshot::decode(&bytes, &network).and_then(|snap| {
+                    let (at, applied) = (snap.at(), snap.applied());
+                    ledger.restore(snap).map(|()| (at, applied))
+                });
+                match snap {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
+                        None
+                    }
+                }
+            }
+        };
+        if let Some((_, applied)) = resumed {
+            reopened.from_snapshot = applied;
+        }
+        // Every event the ledger holds but those the snapshot covers.
+        let ids = match resumed {
+            Some((at, _)) => ledger.ids_after(at),
+            None => ledger.all_items().into_iter().map(|k| k.1).collect(),
+        };
+        let unvouched: Vec<&SignedEvent> = ids.iter().filter_map(|i| ledger.get(i)).collect();
+        verify_loaded(&unvouched)?;
+        reopened.verified = unvouched.len();
+        // Events stored by an older build that are invalid or incomplete here.
+        if !bad.is_empty() {
+            tracing::warn!(
+                count = bad.len(),
+                "dropping stored events that are incomplete or fail the ordering checks"
+            );
+            store.remove_events(&bad)?;
+        }
+        let org_pub = org_key.public();
+        let head = ledger.chain_head(&org_pub).and_then(|(seq, id)| {
+            let ev = ledger.get(&id)?;
+            Some(AuthorHead {
+                seq,
+                id,
+                lamport: ev.lamport(),
+                timestamp_ms: ev.body().timestamp_ms,
+            })
+        });
+        let held: std::collections::HashSet<ContentId> = store.card_ids()?.into_iter().collect();
+        let engine = Engine {
+            deliveries,
+            hold_due: held.iter().copied().collect(),
+            held,
+            delivered: Default::default(),
+            // Purchases may have arrived while the node was down (or before it could
+            // deliver): look once at start.
+            delivery_check_due: true,
+            generation: 0,
+            last_tick_clock: 0,
+            idle_ticks: 0,
+            storage_fault: None,
+            secret: None,
+            dedup_misses: Default::default(),
+            opt_out_keys: Default::default(),
+            erasure_due: false,
+            erased_since_snapshot: false,
+            snapshot_events: resumed.map(|(_, applied)| applied),
+            completions: Completions::default(),
+            snapshot_min_events: DEFAULT_SNAPSHOT_MIN_EVENTS,
+            org: Author::resume(org_key, network, head),
+            ledger,
+            store,
+            network,
+        };
+        let mut engine = engine;
+        // A node may have stopped between storing an event and erasing it.
+        engine.erase_all_due()?;
+        Ok((engine, reopened))
+    }
+
+    /// Whether enough events were ordered since the last snapshot to save another: at
+    /// least [`Engine::snapshot_min_events`], and at least a quarter of the ledger, so
+    /// that a crash replays at most a fifth of it while the bytes written for
+    /// snapshots stay within a few times the final one.
+    pub fn snapshot_due(&self) -> bool {
+        if self.erased_since_snapshot {
+            return true;
+        }
+        let last = self.snapshot_events.unwrap_or(0);
+        let since = (self.ledger.len() as u64).saturating_sub(last);
+        since > 0 && since >= self.snapshot_min_events.max(last / 4)
+    }
+
+    /// Saves the ledger state as the store's snapshot, unless the saved one is already
+    /// of every ordered event. The snapshot is a cache: failing to save one loses
+    /// nothing but start-up time.
+    pub fn save_snapshot(&mut self) -> Result<Option<SavedSnapshot>, StoreError> {
+        let Some(snap) = self.snapshot_to_save() else {
+            return Ok(None);
+        };
+        let saved = write_snapshot(&self.store, &snap)?;
+        self.snapshot_saved(saved.events);
+        Ok(Some(saved))
+    }
+
+    /// The snapshot to save, unless the saved one is already of every ordered event.
+    /// Taking it is cheap (the state shares structure with the ledger's); encoding and
+    /// writing it, [`write_snapshot`], is not, and needs no engine, so the event loop
+    /// does that on another thread.
+    pub fn snapshot_to_save(&mut self) -> Option<Snapshot> {
+        // Every ordered event is applied once the ledger catches up: nothing new to
+        // save, and no digest over the whole ledger to compute.
+        if self.snapshot_events == Some(self.ledger.len() as u64) {
+            return None;
+        }
+        let snap = self.ledger.snapshot()?;
+        (self.snapshot_events != Some(snap.applied())).then_some(snap)
+    }
+
+    /// Records that a snapshot of `events` events was saved.
+    pub fn snapshot_saved(&mut self, events: u64) {
+        self.snapshot_events = Some(events);
+        self.erased_since_snapshot = false;
+    }
+
+    /// Makes a snapshot due now, even of events already covered: teasers were
+    /// erased, and the saved snapshot may still hold one of them.
+    pub(crate) fn snapshot_after_erasure(&mut self) {
+        self.snapshot_events = None;
+        self.erased_since_snapshot = true;
+    }
+
+    /// A handle on the store, for work off the event loop.
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    /// Events the last saved or restored snapshot covers.
+    pub fn snapshot_events(&self) -> Option<u64> {
+        self.snapshot_events
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.ledger.pending_len()
+    }
+
+    pub fn network(&self) -> NetworkId {
+        self.network
+    }
+
+    pub fn org(&self) -> PublicKey {
+        self.org.public()
+    }
+
+    pub fn ledger(&mut self) -> &mut Ledger {
+        &mut self.ledger
+    }
+
+    /// Validates, orders and persists one event given as wire bytes.
+    pub fn ingest(&mut self, bytes: &[u8]) -> Result<Ingested, IngestError> {
+        let ev = SignedEvent::decode(bytes, &self.network).map_err(IngestError::Invalid)?;
+        self.ingest_event(ev)
+    }
+
+    /// Validates, orders and persists many submitted events with one write transaction
+    /// (one fsync for all, where one each would bound a busy API by the disk), and
+    /// answers each in the order given, with what the rules made of it.
+    pub fn ingest_submitted(&mut self, wires: &[Vec<u8>]) -> Vec<Result<Ingested, IngestError>> {
+        let decoded = wires
+            .iter()
+            .map(|b| SignedEvent::decode(b, &self.network).map_err(IngestError::Invalid))
+            .collect();
+        self.ingest_answered(decoded)
+    }
+
+    /// Orders and persists an event that already passed [`SignedEvent::decode`], and
+    /// says what the rules made of it.
+    pub fn ingest_event(&mut self, ev: SignedEvent) -> Result<Ingested, IngestError> {
+        self.ingest_answered(vec![Ok(ev)])
+            .pop()
+            .expect("ingest_answered answers every input")
+    }
+
+    /// [`Engine::ingest_batch`] for submitters who each want an answer: one result per
+    /// input, in order, with the outcome of every ordered event (one fold for all).
+    fn ingest_answered(
+        &mut self,
+        decoded: Vec<Result<SignedEvent, IngestError>>,
+    ) -> Vec<Result<Ingested, IngestError>> {
+        let valid: Vec<SignedEvent> = decoded.iter().filter_map(|r| r.clone().ok()).collect();
+        let (accepted, rejected) = match self.ingest_batch(valid) {
+            Ok(r) => r,
+            Err(e) => return decoded.into_iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut accepted: std::collections::HashMap<ContentId, Ingested> =
+            accepted.into_iter().map(|i| (i.event.id(), i)).collect();
+        let rejected: std::collections::HashMap<ContentId, IngestError> =
+            rejected.into_iter().collect();
+        if accepted
+            .values()
+            .any(|i| matches!(i.result, Submitted::Ordered { .. }))
+        {
+            let state = self.ledger.state();
+            for (id, i) in accepted.iter_mut() {
+                if let Submitted::Ordered { outcome, .. } = &mut i.result {
+                    *outcome = match state.outcome(id) {
+                        Outcome::Applied => "applied".to_string(),
+                        Outcome::Void(r) => format!("void:{r:?}"),
+                    };
+                }
+            }
+        }
+        let mut answered = std::collections::HashSet::new();
+        decoded
+            .into_iter()
+            .map(|r| {
+                let ev = r?;
+                let id = ev.id();
+                if let Some(e) = rejected.get(&id) {
+                    return Err(e.clone());
+                }
+                match accepted.get(&id) {
+                    // The same event twice in one batch: new only the first time.
+                    Some(i) if answered.insert(id) => Ok(i.clone()),
+                    Some(i) => Ok(Ingested {
+                        new: false,
+                        ..i.clone()
+                    }),
+                    None => Ok(Ingested {
+                        event: ev,
+                        result: Submitted::Duplicate { id: hex_id(&id) },
+                        new: false,
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// Orders and persists many decoded events with one write transaction: the path
+    /// for catch-up, where a fetch brings up to 256 events at once. Events the ledger
+    /// rejects are returned with the reason and not stored; duplicates are left out.
+    /// Ordered events report the outcome "ordered": folding the state per event would
+    /// cost more than the batch saves.
+    pub fn ingest_batch(
+        &mut self,
+        mut events: Vec<SignedEvent>,
+    ) -> Result<BatchIngested, IngestError> {
+        // After a failed write nothing is ordered until the store takes writes again:
+        // memory must never run ahead of the disk.
+        self.writable()?;
+        self.retry_erasure().map_err(|e| self.storage_failed(e))?;
+        // Clock order, so most events find their dependencies already present.
+        events.sort_by_key(|e| (e.lamport(), e.id()));
+        let mut accepted = Vec::new();
+        let mut rejected = Vec::new();
+        // Ordered now, so stored now: the new events and the pending ones they completed.
+        // A pending event is held in memory only (see `pending`): it is stored, and
+        // passed on, once its causal past is here and it passed the ordering checks.
+        let mut to_store = Vec::new();
+        for ev in events {
+            let id = ev.id();
+            match self.ledger.insert(ev.clone()) {
+                Ok(Insertion {
+                    inserted: Inserted::Duplicate,
+                    ..
+                }) => {}
+                Ok(Insertion {
+                    inserted,
+                    completed,
+                    dropped,
+                }) => {
+                    let result = match inserted {
+                        Inserted::Pending(missing) => Submitted::Pending {
+                            id: hex_id(&id),
+                            missing: missing.iter().map(hex_id).collect(),
+                        },
+                        _ => {
+                            to_store.push(ev.clone());
+                            Submitted::Ordered {
+                                id: hex_id(&id),
+                                outcome: "ordered".into(),
+                            }
+                        }
+                    };
+                    for c in completed {
+                        if let Some(e) = self.ledger.get(&c) {
+                            to_store.push(e.clone());
+                            self.completions.completed.push(e.clone());
+                        }
+                    }
+                    self.completions.dropped.extend(
+                        dropped
+                            .into_iter()
+                            .map(|(id, e)| (id, IngestError::Rejected(e))),
+                    );
+                    accepted.push(Ingested {
+                        event: ev,
+                        result,
+                        new: true,
+                    });
+                }
+                Err(e) => rejected.push((id, IngestError::Rejected(e))),
+            }
+        }
+        if let Err(e) = self.store.put_events(&to_store) {
+            let unsaved: std::collections::HashSet<ContentId> =
+                to_store.iter().map(|e| e.id()).collect();
+            self.roll_back(&unsaved);
+            return Err(self.storage_failed(e));
+        }
+        for ev in &to_store {
+            index_delivery(&mut self.deliveries, ev);
+        }
+        // The events are stored and stand; a failed erasure makes the node unhealthy
+        // and is retried before anything else is written (`retry_erasure`).
+        let erased = self.erase_after(&to_store);
+        if self.written(erased).is_err() {
+            self.erasure_due = true;
+        }
+        self.delivery_check_due |= !to_store.is_empty();
+        if !to_store.is_empty() {
+            self.generation += 1;
+        }
+        Ok((accepted, rejected))
+    }
+
+    /// Err while the store refuses writes: tries to reopen it first (redb takes no
+    /// write after a failed one until reopened), so writes resume by themselves once
+    /// the disk has room again.
+    pub(crate) fn writable(&mut self) -> Result<(), IngestError> {
+        let Some(fault) = self.storage_fault.clone() else {
+            return Ok(());
+        };
+        match self.store.reopen() {
+            Ok(()) => Ok(()),
+            Err(e) => Err(IngestError::Storage(format!(
+                "the event store refuses writes since: {fault} (reopening: {e}); \
+                 nothing was stored, try again once the disk has room"
+            ))),
+        }
+    }
+
+    /// Passes on the result of a write to the store beside the events (a held card,
+    /// evidence, their records): a failed one makes the node unhealthy as a failed
+    /// event write does, so that it refuses writes and probes the store until it takes
+    /// one again. A refusal of the input itself (evidence too large) is not a fault.
+    pub(crate) fn written<T>(&mut self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &r {
+            if !matches!(e, StoreError::EvidenceTooLarge(_)) {
+                let msg = e.to_string();
+                tracing::error!(error = %msg, "a write to the store failed; writes are refused until the store takes one again");
+                self.storage_fault = Some(msg);
+            }
+        }
+        r
+    }
+
+    /// Runs an erasure that failed to write before, if any: the write that must
+    /// succeed before any other.
+    fn retry_erasure(&mut self) -> Result<(), StoreError> {
+        if self.erasure_due {
+            self.erase_all_due()?;
+            self.erasure_due = false;
+        }
+        Ok(())
+    }
+
+    /// Records a failed write: the node is unhealthy until one succeeds.
+    fn storage_failed(&mut self, e: StoreError) -> IngestError {
+        let msg = e.to_string();
+        tracing::error!(error = %msg, "a write to the event store failed; nothing of it was kept, and writes are refused until the store takes one again");
+        self.storage_fault = Some(msg.clone());
+        IngestError::Storage(format!("{msg}; nothing was stored"))
+    }
+
+    /// Called on the loop's tick while unhealthy: reopens the store and tries a small
+    /// write, so the node is healthy again as soon as the disk has room, even if no
+    /// event arrives. True if it is healthy now.
+    pub fn probe_storage(&mut self) -> bool {
+        if self.storage_fault.is_none() {
+            return true;
+        }
+        let probe = self
+            .store
+            .reopen()
+            .and_then(|()| {
+                self.store
+                    .put_meta("health probe", &carnet_api::now_ms().to_le_bytes())
+            })
+            .and_then(|()| self.retry_erasure());
+        match probe {
+            Ok(()) => {
+                tracing::info!("the event store takes writes again");
+                self.storage_fault = None;
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the event store still refuses writes");
+                false
+            }
+        }
+    }
+
+    /// The ledger rebuilt without `unsaved`: the events of a batch whose write failed
+    /// were already ordered in memory, and the ledger cannot take events out, so it is
+    /// replayed from the events that are on disk (the rest of memory). Costs a replay
+    /// (about 30 s at a million events), on a failed write only.
+    fn roll_back(&mut self, unsaved: &std::collections::HashSet<ContentId>) {
+        let kept: Vec<SignedEvent> = self
+            .ledger
+            .all_items()
+            .into_iter()
+            .filter(|(_, id)| !unsaved.contains(id))
+            .filter_map(|(_, id)| self.ledger.get(&id).cloned())
+            .collect();
+        let mut ledger = Ledger::new(self.ledger.genesis().clone());
+        let mut deliveries = std::collections::HashMap::new();
+        for ev in kept {
+            index_delivery(&mut deliveries, &ev);
+            if let Err(e) = ledger.insert(ev) {
+                tracing::error!(error = %e, "an event held before a failed write no longer applies");
+            }
+        }
+        self.ledger = ledger;
+        self.deliveries = deliveries;
+        self.completions = Completions::default();
+        self.delivery_check_due = true;
+        self.generation += 1;
+    }
+
+    /// Pending events that became ordered (and were stored) or were dropped since the
+    /// last call: the event loop passes the first on and counts the second against
+    /// whoever sent them.
+    pub fn take_completions(&mut self) -> Completions {
+        std::mem::take(&mut self.completions)
+    }
+
+    /// What `ev` waits for, if it is pending: the ids to fetch for it.
+    pub fn waits_for(&self, ev: &SignedEvent) -> Vec<ContentId> {
+        self.ledger.missing(ev)
+    }
+
+    /// Gives up on pending events (too old, or their sender sent too many). They were
+    /// never stored; the ids that were not pending are ignored.
+    pub fn drop_pending(&mut self, ids: &[ContentId]) -> usize {
+        ids.iter()
+            .filter(|id| self.ledger.remove_pending(id).is_some())
+            .count()
+    }
+}

@@ -1,0 +1,139 @@
+//! Read-only answers for the API: search, balances, histories, deliveries, chain heads.
+
+use super::*;
+
+impl Engine {
+    /// (Lamport, id) of every event held, ordered or pending, for set reconciliation.
+    pub fn items(&self) -> Vec<(u64, ContentId)> {
+        self.ledger.all_items()
+    }
+
+    /// Changes whenever [`Engine::items`] does.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The wire bytes of an ordered event: pending ones are not passed on.
+    pub fn event_bytes(&self, id: &ContentId) -> Option<Vec<u8>> {
+        if !self.ledger.is_ordered(id) {
+            return None;
+        }
+        self.ledger.get(id).map(|e| e.as_bytes().to_vec())
+    }
+
+    pub fn search(&mut self, q: &SearchQuery) -> Vec<ListingView> {
+        let limit = q.limit.unwrap_or(50).min(500);
+        let lower = |s: &Option<String>| s.as_ref().map(|x| x.to_lowercase());
+        let (text, company, domain, title, city) = (
+            lower(&q.text),
+            lower(&q.company),
+            lower(&q.domain),
+            lower(&q.title),
+            lower(&q.city),
+        );
+        let has = |field: &str, want: &Option<String>| {
+            want.as_ref()
+                .is_none_or(|w| field.to_lowercase().contains(w))
+        };
+        let state = self.ledger.state();
+        state
+            .listings
+            .iter()
+            .filter(|(_, l)| l.status == carnet_protocol::ledger::ListingStatus::Active)
+            // A listing this node only knows with its teaser erased has nothing to show.
+            .filter_map(|(id, l)| Some((id, l, l.listing.teaser.shown()?)))
+            .filter(|(_, _, t)| {
+                has(&t.company, &company)
+                    && has(&t.company_domain, &domain)
+                    && has(&t.title, &title)
+                    && has(&t.city, &city)
+                    && text.as_ref().is_none_or(|w| {
+                        [&t.name, &t.title, &t.company, &t.company_domain, &t.city]
+                            .iter()
+                            .any(|f| f.to_lowercase().contains(w))
+                    })
+            })
+            .take(limit)
+            .map(|(id, l, t)| ListingView {
+                id: id.to_hex(),
+                name: t.name.clone(),
+                title: t.title.clone(),
+                company: t.company.clone(),
+                company_domain: t.company_domain.clone(),
+                city: t.city.clone(),
+                email: t.availability.email,
+                postal: t.availability.postal,
+                phone: t.availability.phone,
+                status: format!("{:?}", l.status),
+                sales: l.sales,
+            })
+            .collect()
+    }
+
+    pub fn balance(&mut self, account: &PublicKey) -> Option<BalanceView> {
+        self.ledger
+            .state()
+            .accounts
+            .get(account)
+            .map(|a| BalanceView {
+                account: account.to_hex(),
+                balance: a.balance,
+                escrow: a.escrow,
+                pending: a.pending,
+                status: format!("{:?}", a.status),
+            })
+    }
+
+    pub fn history(&mut self, account: &PublicKey) -> Vec<MovementView> {
+        self.ledger
+            .state()
+            .history(account)
+            .into_iter()
+            .map(|m| MovementView {
+                event: m.event.to_hex(),
+                delta: m.delta,
+                reason: format!("{:?}", m.reason),
+            })
+            .collect()
+    }
+
+    /// The Deliver for `purchase`: the first in ledger order among those held.
+    pub fn delivery(&self, purchase: &ContentId) -> Option<DeliveryView> {
+        let ids = self.deliveries.get(purchase)?;
+        let ev = ids
+            .iter()
+            .filter_map(|id| self.ledger.get(id))
+            .min_by_key(|e| (e.lamport(), e.id()))?;
+        let Payload::Deliver(d) = ev.payload() else {
+            return None;
+        };
+        Some(DeliveryView {
+            purchase_id: purchase.to_hex(),
+            deliver_event: ev.id().to_hex(),
+            ephemeral_hex: hex::encode(d.ephemeral),
+            sealed_card_hex: hex::encode(&d.sealed_card),
+        })
+    }
+
+    pub fn chain_head(&self, author: &PublicKey) -> ChainHeadView {
+        let head = self.ledger.chain_head(author);
+        let last = head.and_then(|(_, id)| self.ledger.get(&id));
+        ChainHeadView {
+            author: author.to_hex(),
+            next_seq: head.map_or(0, |(s, _)| s + 1),
+            prev: head.map(|(_, id)| id.to_hex()),
+            last_lamport: last.map(|e| e.lamport()),
+            last_timestamp_ms: last.map(|e| e.body().timestamp_ms),
+            clock: self.ledger.max_lamport(),
+            introduction: head
+                .is_none()
+                .then(|| self.ledger.introduction(author))
+                .flatten()
+                .map(|id| id.to_hex()),
+        }
+    }
+
+    pub fn state_root_hex(&mut self) -> String {
+        self.ledger.state_root().to_hex()
+    }
+}

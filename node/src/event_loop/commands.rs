@@ -1,0 +1,165 @@
+//! Commands from the API: submissions (batched into one store commit) and queries.
+
+use super::*;
+
+impl EventLoop {
+    /// Handles a submission together with every other one already queued behind it,
+    /// so concurrent submitters share one store commit. Order is kept: the batch
+    /// ends at the first other command, which is handled right after it.
+    pub(super) fn on_submits(
+        &mut self,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<Submitted, IngestError>>,
+    ) {
+        let mut wires = vec![bytes];
+        let mut replies = vec![reply];
+        let mut next = None;
+        while wires.len() < MAX_SUBMIT_BATCH {
+            match self.commands.try_recv() {
+                Ok(Command::Submit { bytes, reply }) => {
+                    wires.push(bytes);
+                    replies.push(reply);
+                }
+                Ok(other) => {
+                    next = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let results = self.engine.ingest_submitted(&wires);
+        for (r, reply) in results.into_iter().zip(replies) {
+            let _ = reply.send(self.local_ingest(r));
+        }
+        if let Some(cmd) = next {
+            self.on_command(cmd);
+        }
+    }
+
+    pub(super) fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Submit { bytes, reply } => self.on_submits(bytes, reply),
+            Command::SubmitAsOrg { payload, reply } => {
+                let _ = reply.send(self.sign_as_org(payload));
+            }
+            Command::Contribute { bytes, card, reply } => {
+                let r = self.engine.contribute(&bytes, card);
+                let _ = reply.send(self.local_ingest(r));
+            }
+            Command::Listing { id, reply } => {
+                let _ = reply.send(self.engine.listing(&id));
+            }
+            Command::Purchases { buyer, reply } => {
+                let _ = reply.send(self.engine.purchases(&buyer));
+            }
+            Command::Company { domain, reply } => {
+                let _ = reply.send(self.engine.company(&domain));
+            }
+            Command::Search { query, reply } => {
+                let _ = reply.send(self.engine.search(&query));
+            }
+            Command::Balance { account, reply } => {
+                let _ = reply.send(self.engine.balance(&account));
+            }
+            Command::History { account, reply } => {
+                let _ = reply.send(self.engine.history(&account));
+            }
+            Command::Delivery { purchase, reply } => {
+                let _ = reply.send(self.engine.delivery(&purchase));
+            }
+            Command::ChainHead { author, reply } => {
+                let _ = reply.send(self.engine.chain_head(&author));
+            }
+            Command::Event { id, reply } => {
+                let _ = reply.send(self.engine.event_bytes(&id));
+            }
+            Command::Status { reply } => {
+                let status = NodeStatus {
+                    org: self.engine.org().to_hex(),
+                    network: self.engine.network().to_hex(),
+                    peer_id: self.swarm.local_peer_id().to_string(),
+                    listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+                    events: self.engine.ledger().len() as u64,
+                    pending: self.engine.ledger().pending_len() as u64,
+                    state_root: self.engine.state_root_hex(),
+                    max_lamport: self.engine.ledger().max_lamport(),
+                    finalized_bound: self.engine.finalized_bound(),
+                    snapshot_events: self.engine.snapshot_events(),
+                    storage_error: self.engine.storage_fault.clone(),
+                    network_secret: self.engine.network_secret().is_some(),
+                };
+                let _ = reply.send(status);
+            }
+            Command::DedupKey {
+                mut request,
+                signature,
+                reply,
+            } => {
+                if request.network == carnet_protocol::Hash32::ZERO {
+                    request.network = self.engine.network();
+                }
+                let now = carnet_api::now_ms();
+                let _ = reply.send(self.engine.answer_dedup(&request, &signature, now));
+            }
+            Command::OrgDedupKey { email, reply } => {
+                let _ = reply.send(self.engine.org_dedup_key(&email));
+            }
+            Command::VouchPrecheck {
+                reporter,
+                purchase_id,
+                opening,
+                reply,
+            } => {
+                let _ = reply.send(
+                    self.engine
+                        .vouch_precheck(&reporter, &purchase_id, &opening),
+                );
+            }
+            Command::VouchMobile {
+                reporter,
+                purchase_id,
+                opening,
+                reply,
+            } => {
+                let _ = reply.send(self.engine.vouch_mobile(&reporter, &purchase_id, &opening));
+            }
+            Command::Vouch { req, reply } => {
+                let _ = reply.send(self.engine.vouch(&req));
+            }
+            Command::PutEvidence { raw, reply } => {
+                let _ = reply.send(self.engine.put_evidence(&raw));
+            }
+            Command::AuditBundle {
+                event,
+                include_message,
+                include_opening,
+                reply,
+            } => {
+                let _ = reply.send(self.engine.audit_bundle(
+                    &event,
+                    include_message,
+                    include_opening,
+                ));
+            }
+            Command::AuditCheckpoint {
+                bound,
+                since,
+                reply,
+            } => {
+                let _ = reply.send(self.engine.audit_checkpoint(bound, since));
+            }
+            Command::Peers { reply } => {
+                let peers = self
+                    .swarm
+                    .connected_peers()
+                    .map(|p| PeerView {
+                        peer_id: p.to_string(),
+                        addrs: Vec::new(),
+                        org: self.admission.org_of(p).map(|k| k.to_hex()),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The ledger snapshot file beside the store: written whole, replaced atomically.
+
+use super::*;
+
+impl Store {
+    /// Replaces the saved ledger snapshot: written to a temporary file beside it,
+    /// synced, renamed over it, and the directory synced, so a crash leaves the old
+    /// one or the new one, whole.
+    pub fn put_snapshot(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            path: self.snapshot_path.clone(),
+            source,
+        };
+        let dir = self.snapshot_dir();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&self.snapshot_tmp_prefix())
+            .suffix(SNAPSHOT_TMP_SUFFIX)
+            .tempfile_in(&dir)
+            .map_err(io)?;
+        std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(&self.snapshot_path).map_err(|e| io(e.error))?;
+        #[cfg(unix)]
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+        Ok(())
+    }
+
+    pub(super) fn snapshot_dir(&self) -> PathBuf {
+        match self.snapshot_path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// Names of snapshot files being written start with this ("events.snapshot.").
+    pub(super) fn snapshot_tmp_prefix(&self) -> String {
+        let name = self.snapshot_path.file_name().unwrap_or_default();
+        format!("{}.", name.to_string_lossy())
+    }
+
+    /// Removes snapshot files a crash left half-written. Called once the database is
+    /// open, whose lock keeps a second node off the same store.
+    pub(super) fn remove_stale_snapshot_writes(&self) {
+        let dir = self.snapshot_dir();
+        let prefix = self.snapshot_tmp_prefix();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && name.ends_with(SNAPSHOT_TMP_SUFFIX) {
+                if let Err(e) = std::fs::remove_file(entry.path()) {
+                    tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove a half-written snapshot");
+                }
+            }
+        }
+    }
+
+    /// The saved ledger snapshot's bytes, if any (checked by its decoder, not here).
+    pub fn get_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        match std::fs::read(&self.snapshot_path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Io {
+                path: self.snapshot_path.clone(),
+                source,
+            }),
+        }
+    }
+}

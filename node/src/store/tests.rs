@@ -1,0 +1,423 @@
+use super::*;
+use carnet_protocol::author::Author;
+use carnet_protocol::payload::{Grant, Payload};
+
+fn network() -> NetworkId {
+    Hash32::of(b"store test network")
+}
+
+fn events(seed: u8, n: usize) -> Vec<SignedEvent> {
+    let mut author = Author::new(SecretKey::from_seed([seed; 32]), network());
+    let member = SecretKey::from_seed([seed.wrapping_add(1); 32]).public();
+    (0..n)
+        .map(|i| {
+            author
+                .sign(
+                    Payload::Grant(Grant {
+                        member,
+                        points: 1 + i as u64,
+                        memo: format!("test {i}"),
+                    }),
+                    vec![],
+                    0,
+                    1_000 + i as u64,
+                )
+                .unwrap()
+        })
+        .collect()
+}
+
+fn card() -> Card {
+    carnet_protocol::testkit::full_card()
+}
+
+fn ids(evs: &[SignedEvent]) -> Vec<ContentId> {
+    evs.iter().map(SignedEvent::id).collect()
+}
+
+fn sorted(mut evs: Vec<SignedEvent>) -> Vec<SignedEvent> {
+    evs.sort_by_key(|e| (e.lamport(), e.id()));
+    evs
+}
+
+#[test]
+fn events_roundtrip_in_ledger_order_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let mut all = events(1, 20);
+    all.extend(events(2, 15));
+    {
+        let store = Store::open(&path, network()).unwrap();
+        assert_eq!(store.event_count().unwrap(), 0);
+        store.put_events(&all[..10]).unwrap();
+        store.put_events(&all[10..]).unwrap();
+        assert_eq!(store.event_count().unwrap(), 35);
+    }
+    let store = Store::open(&path, network()).unwrap();
+    let loaded = store.load_events(&network()).unwrap();
+    assert_eq!(ids(&loaded), ids(&sorted(all.clone())));
+    for ev in &all {
+        assert!(store.has_event(&ev.id()).unwrap());
+        assert_eq!(
+            store.event_bytes(&ev.id()).unwrap().as_deref(),
+            Some(ev.as_bytes())
+        );
+    }
+    assert!(!store.has_event(&Hash32::of(b"nothing")).unwrap());
+    assert_eq!(store.event_bytes(&Hash32::of(b"nothing")).unwrap(), None);
+}
+
+#[test]
+fn duplicates_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s"), network()).unwrap();
+    let evs = events(3, 5);
+    store.put_events(&evs).unwrap();
+    store.put_events(&evs).unwrap();
+    let mut twice = evs.clone();
+    twice.extend(evs.iter().cloned());
+    store.put_events(&twice).unwrap();
+    assert_eq!(store.event_count().unwrap(), 5);
+    assert_eq!(ids(&store.load_events(&network()).unwrap()), ids(&evs));
+    let all = store.ids_between((0, Hash32::ZERO), (u64::MAX, Hash32::ZERO));
+    assert_eq!(all.unwrap().len(), 5);
+}
+
+#[test]
+fn remove_drops_event_and_order_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s"), network()).unwrap();
+    let evs = events(4, 6);
+    store.put_events(&evs).unwrap();
+    store
+        .remove_events(&[evs[1].id(), evs[4].id(), Hash32::of(b"unknown")])
+        .unwrap();
+    assert_eq!(store.event_count().unwrap(), 4);
+    assert!(!store.has_event(&evs[1].id()).unwrap());
+    let want: Vec<_> = [0, 2, 3, 5].iter().map(|&i| evs[i].id()).collect();
+    assert_eq!(ids(&store.load_events(&network()).unwrap()), want);
+    let keys = store
+        .ids_between((0, Hash32::ZERO), (u64::MAX, Hash32::ZERO))
+        .unwrap();
+    assert_eq!(keys.iter().map(|k| k.1).collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn ids_between_is_half_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s"), network()).unwrap();
+    let evs = events(5, 6); // Lamport clocks 1..=6, one author
+    store.put_events(&evs).unwrap();
+    let key = |i: usize| (evs[i].lamport(), evs[i].id());
+    let got = store.ids_between(key(1), key(4)).unwrap();
+    assert_eq!(got, vec![key(1), key(2), key(3)]);
+    assert_eq!(store.ids_between(key(4), key(1)).unwrap(), vec![]);
+    assert_eq!(store.ids_between(key(2), key(2)).unwrap(), vec![]);
+}
+
+#[test]
+fn another_network_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    drop(Store::open(&path, network()).unwrap());
+    let other = Hash32::of(b"another network");
+    let e = Store::open(&path, other).unwrap_err();
+    assert!(
+        matches!(e, StoreError::WrongNetwork { expected, stored }
+        if expected == other && stored == network()),
+        "{e}"
+    );
+    let store = Store::open(&path, network()).unwrap();
+    assert!(matches!(
+        store.load_events(&other),
+        Err(StoreError::WrongNetwork { .. })
+    ));
+    let mut foreign = Author::new(SecretKey::from_seed([9; 32]), other);
+    let ev = foreign
+        .sign(
+            Payload::Grant(Grant {
+                member: SecretKey::from_seed([10; 32]).public(),
+                points: 1,
+                memo: String::new(),
+            }),
+            vec![],
+            0,
+            0,
+        )
+        .unwrap();
+    assert!(matches!(
+        store.put_events(&[ev]),
+        Err(StoreError::EventNetwork { .. })
+    ));
+    assert!(matches!(
+        store.put_meta(NETWORK_META_KEY, b"x"),
+        Err(StoreError::ReservedMeta(_))
+    ));
+}
+
+/// Rewrites one stored event through redb with `flip` applied to its bytes.
+/// Changes the stored bytes of event `id` behind the store's back.
+pub(crate) fn tamper(path: &Path, id: &ContentId, flip: impl FnOnce(&mut Vec<u8>)) {
+    let db = Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(EVENTS).unwrap();
+        let mut bytes = table.get(&id.0).unwrap().unwrap().value().to_vec();
+        flip(&mut bytes);
+        table.insert(&id.0, bytes.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn corrupted_event_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let evs = events(6, 300); // more than one signature-check chunk
+    let store = Store::open(&path, network()).unwrap();
+    store.put_events(&evs).unwrap();
+    drop(store);
+
+    // A flipped signature byte: the batch check fails, the single checks name it.
+    let victim = evs[270].id();
+    tamper(&path, &victim, |b| {
+        let n = b.len();
+        b[n - 10] ^= 0x01;
+    });
+    let store = Store::open(&path, network()).unwrap();
+    let loaded = store.load_events(&network()).unwrap();
+    match verify_loaded(&loaded.iter().collect::<Vec<_>>()) {
+        Err(StoreError::Corrupt { id, reason }) => {
+            assert_eq!(id, victim.to_hex(), "{reason}");
+            assert!(reason.contains("signature"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    drop(store);
+
+    // A flipped body byte: the bytes no longer decode, or hash to another id.
+    let victim2 = evs[3].id();
+    tamper(&path, &victim2, |b| {
+        let n = b.len();
+        b[n - 70] ^= 0x01;
+    });
+    let store = Store::open(&path, network()).unwrap();
+    match store.load_events(&network()) {
+        Err(StoreError::Corrupt { id, .. }) => assert_eq!(id, victim2.to_hex()),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    // The bad events can be removed, after which the rest loads.
+    store.remove_events(&[victim, victim2]).unwrap();
+    assert_eq!(store.load_events(&network()).unwrap().len(), 298);
+}
+
+#[test]
+fn cards_roundtrip_encrypted_and_refuse_another_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let org = SecretKey::from_seed([11; 32]);
+    let listing = Hash32::of(b"listing");
+    let c = card();
+    {
+        let store = Store::open(&path, network()).unwrap();
+        assert_eq!(store.get_card(&listing, &org).unwrap(), None);
+        store.put_card(&listing, &c, &org, [1; 12]).unwrap();
+        assert_eq!(store.get_card(&listing, &org).unwrap(), Some(c.clone()));
+    }
+    // Not in clear on disk.
+    let raw = std::fs::read(&path).unwrap();
+    let email = c.email.value.as_bytes();
+    assert!(!raw.windows(email.len()).any(|w| w == email));
+
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(store.get_card(&listing, &org).unwrap(), Some(c.clone()));
+    let other = SecretKey::from_seed([12; 32]);
+    let e = store.get_card(&listing, &other).unwrap_err();
+    assert!(
+        matches!(e, StoreError::CardKey { listing: l } if l == listing),
+        "{e}"
+    );
+    // Bound to its listing: the same value moved under another listing does not open.
+    let moved = Hash32::of(b"another listing");
+    let txn = store.db().unwrap().begin_write().unwrap();
+    {
+        let mut cards = txn.open_table(CARDS).unwrap();
+        let value = cards.get(&listing.0).unwrap().unwrap().value().to_vec();
+        cards.insert(&moved.0, value.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+    assert!(matches!(
+        store.get_card(&moved, &org),
+        Err(StoreError::CardKey { .. })
+    ));
+    // Overwriting with a fresh nonce replaces the card.
+    let mut c2 = c.clone();
+    c2.teaser.city = "Paris".into();
+    store.put_card(&listing, &c2, &org, [2; 12]).unwrap();
+    assert_eq!(store.get_card(&listing, &org).unwrap(), Some(c2));
+}
+
+#[test]
+fn evidence_roundtrip_keyed_by_hash_encrypted_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let org = SecretKey::from_seed([11; 32]);
+    let store = Store::open(&path, network()).unwrap();
+    let msg = b"Final-Recipient: rfc822; ada.lovelace@acme.example";
+    let h = store.put_evidence(msg, &org).unwrap();
+    assert_eq!(h, evidence_hash(msg));
+    assert_eq!(store.put_evidence(msg, &org).unwrap(), h);
+    assert_eq!(store.get_evidence(&h, &org).unwrap().unwrap(), msg);
+    assert_eq!(store.get_evidence(&Hash32::ZERO, &org).unwrap(), None);
+    let big = vec![0u8; MAX_EVIDENCE_BYTES + 1];
+    assert!(matches!(
+        store.put_evidence(&big, &org),
+        Err(StoreError::EvidenceTooLarge(_))
+    ));
+    // Another key reads garbage, which the hash check names.
+    let other = SecretKey::from_seed([12; 32]);
+    assert!(matches!(
+        store.get_evidence(&h, &other),
+        Err(StoreError::Corrupt { .. })
+    ));
+    drop(store);
+    // Not in clear on disk.
+    let raw = std::fs::read(&path).unwrap();
+    let needle = b"ada.lovelace@acme.example";
+    assert!(!raw.windows(needle.len()).any(|w| w == needle));
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(store.get_evidence(&h, &org).unwrap().unwrap(), msg);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_store_and_the_snapshot_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    store.put_snapshot(b"a snapshot").unwrap();
+    assert_eq!(mode(&path.with_extension(SNAPSHOT_EXTENSION)), 0o600);
+    drop(store);
+    // A store left readable by others is tightened when opened.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    Store::open(&path, network()).unwrap();
+    assert_eq!(mode(&path), 0o600);
+}
+
+/// redb panics on some damaged pages (a flipped bit at offset 8192 of this store
+/// does it): [`quietly`] turns that into an error, and [`salvage`] still reads
+/// what it can.
+#[test]
+fn a_store_redb_panics_on_is_an_error_and_salvage_reads_what_it_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let evs = events(6, 300);
+    let store = Store::open(&path, network()).unwrap();
+    store.put_events(&evs).unwrap();
+    drop(store);
+    let mut b = std::fs::read(&path).unwrap();
+    b[8192] ^= 1;
+    std::fs::write(&path, &b).unwrap();
+    let loaded = quietly(|| Store::open(&path, network())?.load_events(&network()));
+    assert!(loaded.is_err(), "redb read the damaged page after all");
+    let salvaged = salvage(&path, &network());
+    assert!(!salvaged.lost.is_empty());
+    assert!(salvaged.events.len() < 300);
+    // Whatever it kept is genuine.
+    let all: HashSet<ContentId> = evs.iter().map(|e| e.id()).collect();
+    assert!(salvaged.events.iter().all(|e| all.contains(&e.id())));
+}
+
+#[test]
+fn an_order_index_out_of_step_with_the_events_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let evs = sorted(events(7, 5));
+    Store::open(&path, network())
+        .unwrap()
+        .put_events(&evs)
+        .unwrap();
+    type OrderTable<'t> = redb::Table<'t, (u64, &'static [u8; 32]), ()>;
+    let edit_order = |f: &dyn Fn(&mut OrderTable)| {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        f(&mut txn.open_table(ORDER).unwrap());
+        txn.commit().unwrap();
+    };
+    let reason = |want: &ContentId| match Store::open(&path, network())
+        .unwrap()
+        .load_events(&network())
+    {
+        Err(StoreError::Corrupt { id, reason }) => {
+            assert_eq!(&id, &want.to_hex(), "{reason}");
+            reason
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    };
+    let (l, id) = (evs[2].lamport(), evs[2].id());
+    edit_order(&|t| {
+        t.remove((l, &id.0)).unwrap();
+    });
+    assert!(reason(&id).contains("missing from the order index"));
+    edit_order(&|t| {
+        t.insert((l + 1000, &id.0), ()).unwrap();
+    });
+    assert!(reason(&id).contains("indexed at Lamport"));
+    let ghost = Hash32([0xee; 32]);
+    edit_order(&|t| {
+        t.remove((l + 1000, &id.0)).unwrap();
+        t.insert((l, &id.0), ()).unwrap();
+        t.insert((0, &ghost.0), ()).unwrap();
+    });
+    assert!(reason(&ghost).contains("not among the events"));
+}
+
+#[test]
+fn snapshot_is_replaced_whole_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(store.get_snapshot().unwrap(), None);
+    store.put_snapshot(b"first").unwrap();
+    store.put_snapshot(&vec![7u8; 3 << 20]).unwrap();
+    drop(store);
+    // A write a crash cut short is cleared at the next open; the snapshot stays.
+    let half = dir.path().join("s.snapshot.abc123.tmp");
+    std::fs::write(&half, b"half").unwrap();
+    let store = Store::open(&path, network()).unwrap();
+    assert!(!half.exists());
+    assert_eq!(store.get_snapshot().unwrap(), Some(vec![7u8; 3 << 20]));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"s.snapshot".to_string()), "{names:?}");
+}
+
+#[test]
+fn meta_roundtrip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    {
+        let store = Store::open(&path, network()).unwrap();
+        assert_eq!(store.get_meta("k").unwrap(), None);
+        store.put_meta("k", b"v1").unwrap();
+        store.put_meta("k", b"v2").unwrap();
+    }
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(store.get_meta("k").unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(
+        store.get_meta(NETWORK_META_KEY).unwrap().as_deref(),
+        Some(&network().0[..])
+    );
+}
+
+#[test]
+fn store_error_is_send_and_sync() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<StoreError>();
+    check::<Store>();
+}
