@@ -28,7 +28,7 @@ const CHECKSUM_CONTEXT: &str = "carnet v1 ledger snapshot checksum";
 /// a rule (or a comment) costs one replay, never a state the new rules would not give.
 /// `every_source_file_is_fingerprinted` keeps the list whole. The test fixtures
 /// (`testkit/`, never in a node's build) are not rules and are left out.
-pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 25] = [
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 27] = [
     ("author.rs", include_str!("../author.rs")),
     ("card.rs", include_str!("../card.rs")),
     ("chain.rs", include_str!("../chain.rs")),
@@ -42,9 +42,11 @@ pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 25] = [
     ("ledger/audit/build.rs", include_str!("audit/build.rs")),
     ("ledger/audit/mod.rs", include_str!("audit/mod.rs")),
     ("ledger/audit/quorum.rs", include_str!("audit/quorum.rs")),
+    ("ledger/finality.rs", include_str!("finality.rs")),
     ("ledger/frontier.rs", include_str!("frontier.rs")),
     ("ledger/mod.rs", include_str!("mod.rs")),
     ("ledger/proof.rs", include_str!("proof.rs")),
+    ("ledger/reads.rs", include_str!("reads.rs")),
     ("ledger/root.rs", include_str!("root.rs")),
     ("ledger/snapshot.rs", include_str!("snapshot.rs")),
     ("ledger/state.rs", include_str!("state.rs")),

@@ -1,0 +1,399 @@
+//! Finality: which checkpoint claims a quorum of orgs made final, the state at each,
+//! and what the node needs to sign and seal the next one.
+
+use super::*;
+
+impl Ledger {
+    /// Finalizes every claim that is due, in turn, each on top of the one before.
+    ///
+    /// Due: the claim builds on the last finalized one (`source` is its events root,
+    /// zero for the first), its bound is above that one's, and the orgs that signed it
+    /// with heads that give it (heads at or below the bound, whose prefix has exactly
+    /// the claimed count, events root and state root), and signed no other claim at
+    /// that bound, are a quorum of the orgs of the state after that prefix. The lowest
+    /// bound is taken first, then the lowest claim.
+    pub(super) fn finalize_due(&mut self) {
+        while let Some((fin, ids, state)) = self.next_final() {
+            self.commit_final(fin, ids, state);
+        }
+    }
+
+    pub(super) fn next_final(&mut self) -> Option<(Final, Vec<ContentId>, State)> {
+        let last = self.finals.last().map(|f| f.claim);
+        let source = last.map_or(Hash32::ZERO, |c| c.events_root);
+        let from = last.map_or(0, |c| c.lamport_bound.saturating_add(1));
+        let rules = self.genesis.rules.clone();
+        let bounds: Vec<u64> = self.signatures.range(from..).map(|(b, _)| *b).collect();
+        for bound in bounds {
+            // (claim, heads) → signers, for orgs that signed one claim at the bound.
+            let mut signed: BTreeMap<(CheckpointClaim, Vec<ContentId>), Vec<PublicKey>> =
+                BTreeMap::new();
+            for (org, ids) in &self.signatures[&bound] {
+                let claims: BTreeSet<(CheckpointClaim, &Vec<ContentId>)> = ids
+                    .iter()
+                    .filter_map(|i| {
+                        let ev = &self.events[i];
+                        match ev.payload() {
+                            Payload::Checkpoint(c) if ev.lamport() > bound => {
+                                Some((CheckpointClaim::from(c), &c.heads))
+                            }
+                            _ => None,
+                        }
+                    })
+                    .collect();
+                let distinct: BTreeSet<CheckpointClaim> = claims.iter().map(|c| c.0).collect();
+                // An org that signed two claims at one bound counts for neither.
+                if distinct.len() != 1 {
+                    continue;
+                }
+                if let Some((claim, heads)) = claims.into_iter().next() {
+                    if claim.source == source {
+                        signed.entry((claim, heads.clone())).or_default().push(*org);
+                    }
+                }
+            }
+            let mut tally: BTreeMap<CheckpointClaim, (usize, Vec<ContentId>, usize)> =
+                BTreeMap::new();
+            for ((claim, heads), orgs) in signed {
+                let Some((computed, prefix_orgs)) = self.computed(bound, &heads) else {
+                    continue;
+                };
+                if computed != claim {
+                    continue;
+                }
+                let valid = orgs.iter().filter(|o| prefix_orgs.contains(*o)).count();
+                let t = tally
+                    .entry(claim)
+                    .or_insert((0, heads.clone(), prefix_orgs.len()));
+                t.0 += valid;
+            }
+            for (claim, (valid, heads, n)) in tally {
+                if rules.is_quorum(valid, n) {
+                    let (ids, state) = match self.last_extended.take() {
+                        Some((k, ids, state)) if k == (bound, heads.clone()) => (ids, state),
+                        _ => {
+                            let (_, ids, state) = self.extend(&heads, bound)?;
+                            (ids, state)
+                        }
+                    };
+                    return Some((Final { claim, heads }, ids, state));
+                }
+            }
+        }
+        None
+    }
+
+    /// The claim `heads` give at `bound` on top of the finalized prefix, and the orgs
+    /// of the state after it; cached until the next finalization.
+    pub(super) fn computed(&mut self, bound: u64, heads: &[ContentId]) -> Option<Computed> {
+        let key = (bound, heads.to_vec());
+        if let Some(c) = self.claims_cache.get(&key) {
+            return c.clone();
+        }
+        let extended = self.extend(heads, bound);
+        let c = extended
+            .as_ref()
+            .map(|(claim, _, state)| (*claim, state.orgs.keys().copied().collect()));
+        self.claims_cache.insert(key.clone(), c.clone());
+        // Kept for the finalization that likely follows: folding a prefix twice would
+        // double the cost of the first claim over a long log.
+        self.last_extended = extended.map(|(_, ids, state)| (key, ids, state));
+        c
+    }
+
+    /// The prefix `heads` give on top of the finalized one, as a claim at `bound`: its
+    /// new ids in order and the state after them. None when a head is not ordered or
+    /// above the bound.
+    pub(super) fn extend(
+        &self,
+        heads: &[ContentId],
+        bound: u64,
+    ) -> Option<(CheckpointClaim, Vec<ContentId>, State)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = Vec::new();
+        for h in heads {
+            let e = self.events.get(h)?;
+            if e.lamport() > bound {
+                return None;
+            }
+            stack.push(*h);
+        }
+        let mut ids = Vec::new();
+        while let Some(x) = stack.pop() {
+            if self.epoch_of.contains_key(&x) || !seen.insert(x) {
+                continue;
+            }
+            let e = &self.events[&x];
+            ids.push((e.lamport(), x));
+            stack.extend(refs(e).copied());
+        }
+        ids.sort_unstable();
+        let mut state = self.base.clone();
+        let ctx = apply::Ctx {
+            rules: &self.genesis.rules,
+            network: self.network,
+        };
+        for (_, id) in &ids {
+            apply::apply(&mut state, &ctx, &self.events[id]);
+        }
+        let source = self
+            .finals
+            .last()
+            .map_or(Hash32::ZERO, |f| f.claim.events_root);
+        let claim = CheckpointClaim {
+            lamport_bound: bound,
+            source,
+            event_count: state.frontier.count(),
+            events_root: state.frontier.root(),
+            state_root: state.root(),
+        };
+        Some((claim, ids.into_iter().map(|k| k.1).collect(), state))
+    }
+
+    /// Makes `fin` the next epoch: its new events move out of the tail, its mark
+    /// settles, and the tail is folded again from there.
+    pub(super) fn commit_final(&mut self, fin: Final, ids: Vec<ContentId>, mut state: State) {
+        let epoch = self.finals.len() as u64 + 1;
+        for id in &ids {
+            let lamport = self.events[id].lamport();
+            let late = self.late.remove(id) as u64;
+            self.order.remove(&(TAIL, late, lamport, *id));
+            self.order.insert((epoch, 0, lamport, *id));
+            self.epoch_of.insert(*id, epoch);
+        }
+        self.order.insert(mark(epoch));
+        apply::finalize(&mut state, fin.claim);
+        self.finals.push(fin);
+        // The bound rose: which tail events are late is decided again, in clock
+        // order so that a reference is decided before what names it.
+        let mut tail: Vec<(u64, ContentId)> = self
+            .order
+            .range((TAIL, 0, 0, Hash32::ZERO)..)
+            .map(|k| (k.2, k.3))
+            .collect();
+        tail.sort_unstable();
+        for (lamport, id) in tail {
+            let was = self.late.contains(&id);
+            let now = self.is_late(&self.events[&id]);
+            if was != now {
+                self.order.remove(&(TAIL, was as u64, lamport, id));
+                self.order.insert((TAIL, now as u64, lamport, id));
+                if now {
+                    self.late.insert(id);
+                } else {
+                    self.late.remove(&id);
+                }
+            }
+        }
+        self.claims_cache.clear();
+        self.last_extended = None;
+        self.base = state.clone();
+        self.state = state;
+        self.applied_to = Some(mark(epoch));
+        self.dirty_from = None;
+        self.snapshots.clear();
+        self.root_cache = None;
+    }
+
+    /// Digest of every key up to `at` in ledger order, with each event's signature and
+    /// each mark's claim: what names the exact prefix a snapshot was folded from.
+    pub(super) fn prefix_digest(&self, at: OrderKey) -> Hash32 {
+        let mut h = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
+        // Hashed in large pieces: two small updates per event cost more than the rest.
+        let mut buf = Vec::with_capacity(96 * 1024);
+        for key in self.order.range(..=at) {
+            if is_mark(key) {
+                let Some(f) = self.finals.get(key.0 as usize - 1) else {
+                    continue;
+                };
+                buf.extend_from_slice(&crate::encoding::to_canonical(&f.claim));
+            } else {
+                buf.extend_from_slice(key.3.as_bytes());
+                buf.extend_from_slice(self.events[&key.3].signature());
+            }
+            if buf.len() >= 64 * 1024 {
+                h.update(&buf);
+                buf.clear();
+            }
+        }
+        h.update(&buf);
+        Hash32(*h.finalize().as_bytes())
+    }
+
+    /// The heads an honest org names for a claim at `bound`: on each chain of an org's
+    /// line, the last event at or below the bound that no finalized claim holds yet.
+    /// A chain with two events at one seq is followed only up to the seq before.
+    pub fn heads_at(&self, bound: u64) -> Vec<ContentId> {
+        let mut out = Vec::new();
+        for author in &self.line_authors {
+            let Some(&top) = self.heads.get(author) else {
+                continue;
+            };
+            let fork = self
+                .forks
+                .range((*author, 0)..=(*author, u64::MAX))
+                .next()
+                .map(|((_, s), _)| *s);
+            let top = match fork {
+                Some(0) => continue,
+                Some(s) => top.min(s - 1),
+                None => top,
+            };
+            let mut seq = top;
+            loop {
+                if let Some(id) = self.chains.get(&(*author, seq)) {
+                    let e = &self.events[id];
+                    if e.lamport() <= bound {
+                        if !self.epoch_of.contains_key(id) {
+                            out.push(*id);
+                        }
+                        break;
+                    }
+                }
+                if seq == 0 {
+                    break;
+                }
+                seq -= 1;
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// What an honest org signs at `bound`: the claim its [`Ledger::heads_at`] give on
+    /// top of the finalized prefix. None when the bound is not above the last
+    /// finalized one, or the claim would add nothing but Checkpoint events (a quiet
+    /// network stops signing).
+    pub fn claim_at(&self, bound: u64) -> Option<crate::payload::Checkpoint> {
+        if self
+            .finals
+            .last()
+            .is_some_and(|f| f.claim.lamport_bound >= bound)
+        {
+            return None;
+        }
+        let heads = self.heads_at(bound);
+        let (claim, ids, _) = self.extend(&heads, bound)?;
+        let settles = ids
+            .iter()
+            .any(|i| !matches!(self.events[i].payload(), Payload::Checkpoint(_)));
+        settles.then(|| claim.payload(heads))
+    }
+
+    /// Whether the claims signed at `bound` are settled one way or the other: the
+    /// last finalized bound reached it, or no claim there on top of the finalized
+    /// prefix can reach a quorum, even if every org that has signed neither at the
+    /// bound nor above it signs it. Orgs are those of the current state: an org
+    /// evicted since is not waited for. An honest org signs its next bound only then (docs/protocol.md,
+    /// "Signing checkpoints").
+    pub fn bound_decided(&mut self, bound: u64) -> bool {
+        let last = self.finals.last().map(|f| f.claim);
+        if last.is_some_and(|c| c.lamport_bound >= bound) {
+            return true;
+        }
+        let source = last.map_or(Hash32::ZERO, |c| c.events_root);
+        let orgs: BTreeSet<PublicKey> = self.state().orgs.keys().copied().collect();
+        let n = orgs.len();
+        let Some(by_org) = self.signatures.get(&bound) else {
+            return false;
+        };
+        let mut tally: BTreeMap<CheckpointClaim, usize> = BTreeMap::new();
+        let mut signed = 0;
+        for (_, ids) in by_org.iter().filter(|(o, _)| orgs.contains(*o)) {
+            signed += 1;
+            for i in ids {
+                if let Payload::Checkpoint(c) = self.events[i].payload() {
+                    let claim = CheckpointClaim::from(c);
+                    if claim.source == source {
+                        *tally.entry(claim).or_default() += 1;
+                    }
+                }
+            }
+        }
+        // An org that signed a higher bound will not sign this one: orgs sign bounds
+        // in increasing order.
+        let moved_on = orgs
+            .iter()
+            .filter(|o| !by_org.contains_key(*o))
+            .filter(|o| {
+                self.signatures
+                    .range(bound.saturating_add(1)..)
+                    .any(|(_, m)| m.contains_key(*o))
+            })
+            .count();
+        let unseen = n.saturating_sub(signed + moved_on);
+        let best = tally.values().max().copied().unwrap_or(0);
+        !self.genesis.rules.is_quorum(best + unseen, n)
+    }
+
+    /// The Checkpoint events signed at `bound`: what an org's next Checkpoint names in
+    /// its deps, so that whoever holds it holds why the bound was decided.
+    pub fn signatures_at(&self, bound: u64) -> Vec<ContentId> {
+        self.signatures
+            .get(&bound)
+            .map(|m| m.values().flatten().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Bounds above `after` that some Checkpoint names, lowest first.
+    pub fn signed_bounds_above(&self, after: u64) -> Vec<u64> {
+        self.signatures
+            .range(after.saturating_add(1)..)
+            .map(|(b, _)| *b)
+            .collect()
+    }
+
+    /// The last bound `org` signed, if any.
+    pub fn last_signed(&self, org: &PublicKey) -> Option<u64> {
+        self.signatures
+            .iter()
+            .rev()
+            .find(|(_, m)| m.contains_key(org))
+            .map(|(b, _)| *b)
+    }
+
+    /// Ordered events that no event on an org's line reaches yet, by (Lamport, id):
+    /// what org nodes seal.
+    pub fn unsealed(&self) -> impl Iterator<Item = &SignedEvent> {
+        self.unsealed.iter().map(|k| &*self.events[&k.1])
+    }
+
+    /// The finalized prefix of epoch `epoch` (1 = first): its claim, the state before
+    /// its settlement (what `state_root` commits to) and its ids in ledger order (the
+    /// leaves of `events_root`), from which auditors' proofs are built. Folds from
+    /// genesis: for audits, not for every event.
+    pub fn finalized_prefix(&self, epoch: usize) -> Option<Prefix> {
+        let fin = self.finals.get(epoch.checked_sub(1)?)?;
+        let mut state = initial_state(&self.genesis);
+        let ctx = apply::Ctx {
+            rules: &self.genesis.rules,
+            network: self.network,
+        };
+        let mut ids = Vec::new();
+        for key in self.order.range(..mark(epoch as u64)) {
+            if is_mark(key) {
+                if let Some(f) = self.finals.get(key.0 as usize - 1) {
+                    apply::finalize(&mut state, f.claim);
+                }
+            } else {
+                apply::apply(&mut state, &ctx, &self.events[&key.3]);
+                ids.push(key.3);
+            }
+        }
+        Some(Prefix {
+            claim: fin.claim,
+            state,
+            ids,
+        })
+    }
+
+    /// Claims finalized so far, epoch 1 first.
+    pub fn finals(&self) -> &[Final] {
+        &self.finals
+    }
+
+    /// The state at the end of the finalized prefix (after its settlement).
+    pub fn finalized_state(&self) -> &State {
+        &self.base
+    }
+}

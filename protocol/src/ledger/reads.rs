@@ -1,0 +1,129 @@
+//! Read access to the ordered ledger: events, chains, the folded state and its root.
+
+use super::*;
+
+impl Ledger {
+    /// The state after applying every ordered event.
+    pub fn state(&mut self) -> &State {
+        self.catch_up();
+        &self.state
+    }
+
+    pub fn state_root(&mut self) -> Hash32 {
+        self.catch_up();
+        *self.root_cache.get_or_insert_with(|| self.state.root())
+    }
+
+    /// The epoch of `id`: the number of the finalized claim whose prefix first holds
+    /// it, if one does.
+    pub fn epoch(&self, id: &ContentId) -> Option<u64> {
+        self.epoch_of.get(id).copied()
+    }
+
+    pub fn get(&self, id: &ContentId) -> Option<&SignedEvent> {
+        self.events
+            .get(id)
+            .map(|e| &**e)
+            .or_else(|| self.pending.get(id))
+    }
+
+    /// Replaces an ordered event by its form with the teaser erased (docs/protocol.md,
+    /// "Erasure"): the same id and signature, so nothing derived from the event
+    /// changes. Returns the erased event, or `None` if `id` is not ordered or carries
+    /// no shown teaser.
+    pub fn erase_teaser(&mut self, id: &ContentId) -> Option<SignedEvent> {
+        let held = self.events.get_mut(id)?;
+        let erased = held.erased()?;
+        **held = erased.clone();
+        Some(erased)
+    }
+
+    /// Ordered events, in ledger order.
+    pub fn events(&self) -> impl Iterator<Item = &SignedEvent> {
+        self.order
+            .iter()
+            .filter(|k| !is_mark(k))
+            .map(|k| &*self.events[&k.3])
+    }
+
+    /// Ordered events (pending ones not counted).
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether `id` is ordered (held with its whole causal past).
+    pub fn is_ordered(&self, id: &ContentId) -> bool {
+        self.events.contains_key(id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The highest seq and its id for `author`, if any event of theirs is ordered.
+    pub fn chain_head(&self, author: &PublicKey) -> Option<(u64, ContentId)> {
+        let seq = *self.heads.get(author)?;
+        self.ids_at(author, seq).first().map(|id| (seq, *id))
+    }
+
+    /// Every ordered id at (author, seq): one, or more after an equivocation.
+    pub(super) fn ids_at(&self, author: &PublicKey, seq: u64) -> Vec<ContentId> {
+        let mut ids: Vec<ContentId> = self
+            .chains
+            .get(&(*author, seq))
+            .copied()
+            .into_iter()
+            .collect();
+        if let Some(more) = self.forks.get(&(*author, seq)) {
+            ids.extend(more);
+        }
+        ids
+    }
+
+    /// (Lamport clock, id) of every ordered event, sorted: the set a node reconciles
+    /// with its peers. Pending events are left out: an event is passed on only once
+    /// its causal past is present and it passed the ordering checks.
+    pub fn all_items(&self) -> Vec<(u64, ContentId)> {
+        self.items.iter().copied().collect()
+    }
+
+    /// Ordered events after `at` in ledger order (marks left out): what a snapshot
+    /// taken at `at` has not applied.
+    pub fn ids_after(&self, at: OrderKey) -> Vec<ContentId> {
+        self.order
+            .range((std::ops::Bound::Excluded(at), std::ops::Bound::Unbounded))
+            .filter(|k| !is_mark(k))
+            .map(|k| k.3)
+            .collect()
+    }
+
+    /// Ids of the pending events.
+    pub fn pending_ids(&self) -> Vec<ContentId> {
+        self.pending.keys().copied().collect()
+    }
+
+    /// The event that introduces `key` (the first by clock and id): what a new
+    /// member's (or an admitted or rotated org key's) first event names among its deps.
+    pub fn introduction(&self, key: &PublicKey) -> Option<ContentId> {
+        self.introductions.get(key).map(|k| k.1)
+    }
+
+    /// Highest Lamport clock among ordered events.
+    pub fn max_lamport(&self) -> u64 {
+        self.items.iter().next_back().map_or(0, |k| k.0)
+    }
+
+    /// Two events by one author at one seq, if the author equivocated: the proof.
+    pub fn equivocation(&self, author: &PublicKey) -> Option<(&SignedEvent, &SignedEvent)> {
+        let ((_, seq), more) = self
+            .forks
+            .range((*author, 0)..=(*author, u64::MAX))
+            .next()?;
+        let first = self.chains.get(&(*author, *seq))?;
+        Some((self.events.get(first)?, self.events.get(more.first()?)?))
+    }
+}
