@@ -1,0 +1,269 @@
+//! Ordering: Lamport clocks and chain rules, late events, and equivocation (forked
+//! chains) and what it voids.
+
+use super::{balance, market};
+use carnet_protocol::ledger::*;
+use carnet_protocol::payload::*;
+
+#[test]
+fn equivocation_excludes_the_author_from_the_second_twin_on() {
+    let (mut w, seller, _) = market();
+    let before = w.contribute(seller, 1, None);
+    // Fork the seller's chain: two different events at the same seq.
+    let mut twin = w.members[seller].0.clone();
+    let a = w.contribute(seller, 2, None);
+    let b = w.twin_contribute(&mut twin, 3);
+    assert_eq!(a.seq(), b.seq());
+    w.log.push(b.clone());
+    let mut l = w.ledger();
+    let (x, y) = l.equivocation(&w.member_key(seller)).expect("proof");
+    assert_eq!(x.seq(), y.seq());
+    assert_ne!(x.id(), y.id());
+    // The first twin in ledger order stands; the second is void and excludes.
+    let (first, second) = if (a.lamport(), a.id()) < (b.lamport(), b.id()) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let s = l.state();
+    assert_eq!(s.outcome(&before.id()), Outcome::Applied);
+    assert_eq!(s.outcome(&first.id()), Outcome::Applied);
+    assert_eq!(
+        s.outcome(&second.id()),
+        Outcome::Void(VoidReason::AuthorEquivocated)
+    );
+    assert_eq!(
+        s.accounts[&w.member_key(seller)].status,
+        AccountStatus::Excluded(ExclusionCause::Equivocation)
+    );
+    // Excluded: the unvested rewards are lost.
+    assert_eq!(s.balance(&w.member_key(seller)), Some(0));
+    assert_eq!(s.accounts[&w.member_key(seller)].pending, 0);
+}
+
+#[test]
+fn late_event_sorting_first_gives_the_same_state() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    w.deliver(&p);
+    let reference = w.ledger().state_root();
+    // Insert everything but the grant, look at the state, then deliver the grant late.
+    let grant_pos = 2;
+    let mut l = Ledger::new(w.genesis.clone());
+    for (i, e) in w.log.iter().enumerate() {
+        if i != grant_pos {
+            l.insert(e.clone()).unwrap();
+        }
+    }
+    let _ = l.state_root();
+    l.insert(w.log[grant_pos].clone()).unwrap();
+    assert_eq!(l.state_root(), reference);
+}
+
+#[test]
+fn lamport_and_chain_rules_reject_events() {
+    use carnet_protocol::{EventBody, SignedEvent};
+    let (mut w, seller, _) = market();
+    let c = w.contribute(seller, 1, None);
+    let mut l = w.ledger();
+    // An event depending on `c` with a clock not above it.
+    let key = w.members[seller].0.key().clone();
+    let head = w.members[seller].0.head().unwrap();
+    let body = EventBody {
+        network: w.network,
+        author: key.public(),
+        seq: head.seq + 1,
+        prev: Some(head.id),
+        lamport: c.lamport(),
+        deps: vec![],
+        timestamp_ms: w.now,
+        payload: Payload::Vote(Vote {
+            company_domain: "acme.example".into(),
+            employees: EmployeeRange::From1To10,
+            revenue: RevenueRange::Under1M,
+        }),
+    };
+    let ev = SignedEvent::sign(body.clone(), &key).unwrap();
+    assert!(matches!(
+        l.insert(ev),
+        Err(LedgerError::LamportTooLow { .. })
+    ));
+    // Time going backwards along the chain.
+    let ev = SignedEvent::sign(
+        EventBody {
+            lamport: c.lamport() + 1,
+            timestamp_ms: w.now - 1,
+            ..body.clone()
+        },
+        &key,
+    )
+    .unwrap();
+    assert_eq!(l.insert(ev), Err(LedgerError::TimeBackwards));
+    // An event missing its prev waits, then is ordered when the prev arrives.
+    let next = w.contribute(seller, 2, None);
+    let after = w.contribute(seller, 3, None);
+    let mut fresh = w.ledger();
+    let mut partial = Ledger::new(w.genesis.clone());
+    for e in &w.log {
+        if e.id() != next.id() && e.id() != after.id() {
+            partial.insert(e.clone()).unwrap();
+        }
+    }
+    let r = partial.insert(after.clone()).unwrap();
+    assert_eq!(r.inserted, Inserted::Pending(vec![next.id()]));
+    assert_eq!(partial.pending_len(), 1);
+    let r = partial.insert(next).unwrap();
+    assert_eq!(r.completed, vec![after.id()]);
+    assert_eq!(partial.pending_len(), 0);
+    assert_eq!(partial.state_root(), fresh.state_root());
+}
+
+#[test]
+fn a_clock_jumping_to_the_end_is_rejected() {
+    use carnet_protocol::limits::MAX_LAMPORT_STEP;
+    let (mut w, seller, _) = market();
+    let c = w.contribute(seller, 1, None);
+    let fresh = w.enroll(0);
+    let enrolled = w.log.last().unwrap().lamport();
+    let mut l = w.ledger();
+    // A first event may start anywhere up to MAX_LAMPORT_STEP above its Enroll.
+    let mut fresh = w.members[fresh].0.clone();
+    let vote = Payload::Vote(Vote {
+        company_domain: "acme.example".into(),
+        employees: EmployeeRange::From1To10,
+        revenue: RevenueRange::Under1M,
+    });
+    let ok = fresh
+        .clone()
+        .sign(vote.clone(), vec![], enrolled + MAX_LAMPORT_STEP - 1, w.now)
+        .unwrap();
+    assert!(l.insert(ok).is_ok());
+    let far = fresh
+        .sign(vote.clone(), vec![], u64::MAX - 1, w.now)
+        .unwrap();
+    assert!(matches!(
+        l.insert(far),
+        Err(LedgerError::LamportJump { .. })
+    ));
+    // Likewise above a dependency.
+    let mut seller_author = w.members[seller].0.clone();
+    let jump = seller_author
+        .sign(vote, vec![c.id()], c.lamport() + MAX_LAMPORT_STEP, w.now)
+        .unwrap();
+    assert!(matches!(
+        l.insert(jump),
+        Err(LedgerError::LamportJump { .. })
+    ));
+}
+
+/// Issue 12's "free cards by equivocation": a buyer buys two cards, gets them
+/// delivered, then signs a second event at the first purchase's seq. The later twin
+/// is void and excludes the buyer; both purchases stay delivered, the seller stays
+/// paid, and the buyer's balance does not come back, in any arrival order.
+#[test]
+fn a_buyer_who_forks_after_delivery_gets_nothing_back() {
+    let (mut w, seller, buyer) = market();
+    let c1 = w.contribute(seller, 1, None);
+    let c2 = w.contribute(seller, 2, None);
+    let mut twin = w.members[buyer].0.clone();
+    let p1 = w.purchase(buyer, c1.id());
+    let p2 = w.purchase(buyer, c2.id());
+    w.deliver(&p1);
+    w.deliver(&p2);
+    let paid = balance(&w, &w.member_key(seller));
+    // The twin of the first purchase, signed after both deliveries.
+    let fork = twin
+        .sign(
+            Payload::Vote(Vote {
+                company_domain: "fork.example".into(),
+                employees: EmployeeRange::From1To10,
+                revenue: RevenueRange::Under1M,
+            }),
+            vec![],
+            w.clock,
+            w.now,
+        )
+        .unwrap();
+    assert_eq!(fork.seq(), p1.seq());
+    w.log.push(fork.clone());
+    for l in [w.ledger(), {
+        let mut l = Ledger::new(w.genesis.clone());
+        for e in w.log.iter().rev() {
+            l.insert(e.clone()).unwrap();
+        }
+        l
+    }] {
+        let mut l = l;
+        let s = l.state();
+        assert_eq!(
+            s.outcome(&fork.id()),
+            Outcome::Void(VoidReason::AuthorEquivocated)
+        );
+        for p in [&p1, &p2] {
+            assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
+        }
+        assert_eq!(s.balance(&w.member_key(seller)), Some(paid));
+        assert_eq!(s.balance(&w.member_key(buyer)), Some(100 - 20));
+        assert_eq!(
+            s.accounts[&w.member_key(buyer)].status,
+            AccountStatus::Excluded(ExclusionCause::Equivocation)
+        );
+    }
+}
+
+#[test]
+fn a_twin_with_a_lower_clock_does_not_make_a_delivered_card_free() {
+    // The buyer's twin sorts before its own purchase (a clock just above the buyer's
+    // previous event): the purchases become void in ledger order, but the Delivers of
+    // them still make the buyer pay, and the seller is paid.
+    let (mut w, seller, buyer) = market();
+    let c1 = w.contribute(seller, 1, None);
+    let c2 = w.contribute(seller, 2, None);
+    let before = w.member_event(
+        buyer,
+        Payload::Vote(Vote {
+            company_domain: "before.example".into(),
+            employees: EmployeeRange::From1To10,
+            revenue: RevenueRange::Under1M,
+        }),
+        vec![],
+    );
+    let mut twin = w.members[buyer].0.clone();
+    w.clock += 10;
+    let p1 = w.purchase(buyer, c1.id());
+    let p2 = w.purchase(buyer, c2.id());
+    w.deliver(&p1);
+    w.deliver(&p2);
+    let fork = twin
+        .sign(
+            Payload::Vote(Vote {
+                company_domain: "fork.example".into(),
+                employees: EmployeeRange::From1To10,
+                revenue: RevenueRange::Under1M,
+            }),
+            vec![],
+            before.lamport(),
+            w.now,
+        )
+        .unwrap();
+    assert_eq!(fork.seq(), p1.seq());
+    assert!(fork.lamport() < p1.lamport(), "the twin sorts first");
+    w.log.push(fork.clone());
+    let mut l = w.ledger();
+    let s = l.state();
+    assert_eq!(s.outcome(&fork.id()), Outcome::Applied);
+    assert_eq!(
+        s.outcome(&p1.id()),
+        Outcome::Void(VoidReason::AuthorEquivocated)
+    );
+    for p in [&p1, &p2] {
+        assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
+    }
+    assert_eq!(s.balance(&w.member_key(seller)), Some(20));
+    assert_eq!(s.balance(&w.member_key(buyer)), Some(100 - 20));
+    assert_eq!(
+        s.accounts[&w.member_key(buyer)].status,
+        AccountStatus::Excluded(ExclusionCause::Equivocation)
+    );
+}
