@@ -294,10 +294,77 @@ impl RunArgs {
 
 fn main() {
     let cli = Cli::parse();
+    let json = cli.json;
+    let serving = matches!(
+        cli.command,
+        Command::Node {
+            command: NodeCommand::Run(_)
+        }
+    );
+    if !serving {
+        stop_quietly_on_closed_pipe();
+    }
     if let Err(e) = run(cli) {
-        eprintln!("carnet: {e:#}");
+        if json {
+            println!("{}", error_json(&e));
+        } else {
+            eprintln!("carnet: {}", describe(&e));
+        }
         std::process::exit(1);
     }
+}
+
+/// `carnet history | head -1`: once the reader has gone, the command stops as Unix
+/// tools do (the default action of SIGPIPE) instead of panicking on its next write.
+/// Not for `node run`, whose sockets must see a closed peer as an error, not a signal.
+#[cfg(unix)]
+fn stop_quietly_on_closed_pipe() {
+    // SAFETY: called first thing in `main`, before any other thread exists; it only
+    // restores the default action of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn stop_quietly_on_closed_pipe() {}
+
+/// An error and its causes on one line, each said once: a cause whose words its
+/// context already repeats is left out.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if out.contains(&s) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&s);
+    }
+    out
+}
+
+/// A failure as the one JSON document `--json` promises: `{"error": {"code",
+/// "message"}}`, with the node's own code when the node refused.
+fn error_json(e: &anyhow::Error) -> serde_json::Value {
+    use carnet_client::api::ApiError;
+    use carnet_client::member::MemberError;
+    let api = e.chain().find_map(|c| {
+        c.downcast_ref::<ApiError>()
+            .or(match c.downcast_ref::<MemberError>() {
+                Some(MemberError::Api(a)) => Some(a),
+                _ => None,
+            })
+    });
+    let code = match api {
+        Some(ApiError::Refused { code, .. }) => code.as_str(),
+        Some(ApiError::Unreachable { .. }) => "unreachable",
+        Some(ApiError::Decode { .. }) => "bad_answer",
+        None => "error",
+    };
+    serde_json::json!({"error": {"code": code, "message": describe(e)}})
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -419,6 +486,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .context("invalid log filter")?,
                 )
                 .with_writer(std::io::stderr)
+                // Colours for a terminal only: a log file or journald gets plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -42,7 +42,17 @@ pub enum NodeError {
     },
     #[error("no data directory: {0}")]
     NoDataDir(String),
+    /// The data directory's event store is locked by a running node.
+    #[error(
+        "a node is already running on {}{}: stop it first, or give this one another --data-dir",
+        data_dir.display(),
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    AlreadyRunning { data_dir: PathBuf, pid: Option<u32> },
 }
+
+/// Where a running node writes its process id, for the message a second one gives.
+pub const PID_FILE: &str = "node.pid";
 
 /// A node that is up: its handles, and how to stop it.
 pub struct RunningNode {
@@ -138,7 +148,20 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
             detail: format!("entry {id}: {reason}"),
         },
         e => e,
+    })
+    .map_err(|e| match e {
+        StoreError::InUse { .. } => NodeError::AlreadyRunning {
+            pid: std::fs::read_to_string(dir.path.join(PID_FILE))
+                .ok()
+                .and_then(|p| p.trim().parse().ok()),
+            data_dir: dir.path.clone(),
+        },
+        e => NodeError::Store(e),
     })?;
+    // The store's lock is ours: say who holds it, for a second node started here.
+    if let Err(e) = std::fs::write(dir.path.join(PID_FILE), std::process::id().to_string()) {
+        tracing::warn!(error = %e, "cannot write {PID_FILE}");
+    }
     engine.snapshot_min_events = config.snapshot_min_events.max(1);
     match dir.network_secret.clone() {
         Some(secret) => {

@@ -2,6 +2,7 @@
 //! people run it.
 
 mod audit;
+mod everyday;
 mod network_rules;
 mod node_run;
 mod trading;

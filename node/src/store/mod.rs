@@ -84,6 +84,9 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Another process (a node) holds the store's lock.
+    #[error("event store {path} is in use by another process")]
+    InUse { path: PathBuf },
     #[error("event store {path}: {source}")]
     Open {
         path: PathBuf,
@@ -214,9 +217,14 @@ impl Store {
         path: &Path,
         faults: &Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     ) -> Result<Database, StoreError> {
-        let open = |e: redb::DatabaseError| StoreError::Open {
-            path: path.to_owned(),
-            source: Box::new(e.into()),
+        let open = |e: redb::DatabaseError| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: path.to_owned(),
+            },
+            e => StoreError::Open {
+                path: path.to_owned(),
+                source: Box::new(e.into()),
+            },
         };
         match faults {
             None => Database::create(path).map_err(open),

@@ -1,0 +1,80 @@
+//! The command line's manners (issue 16, polish): what a script or a pipe sees.
+
+use crate::{carnet, carnet_command};
+use carnet_client::keyfile::MemberKey;
+use carnet_protocol::{Hash32, PublicKey};
+use std::process::Stdio;
+
+/// A member key file whose node is `api` (nothing listens there).
+fn key_for(dir: &std::path::Path, api: &str) -> String {
+    let path = dir.join("m.key");
+    MemberKey::generate("m", Hash32([1; 32]), PublicKey([2; 32]), api)
+        .expect("randomness")
+        .save_new(&path)
+        .expect("key file");
+    path.to_string_lossy().into_owned()
+}
+
+fn json_error(out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {out:?}"));
+    assert!(doc["error"]["message"].is_string(), "{doc}");
+    doc
+}
+
+#[test]
+fn with_json_a_failure_is_one_json_document_with_a_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.key");
+    let out = carnet(&["--json", "balance", "--key", missing.to_str().unwrap()]);
+    let doc = json_error(&out);
+    assert_eq!(doc["error"]["code"], "error");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no member key"));
+
+    // Nothing listens on port 9 of loopback (discard, never served in a test box).
+    let key = key_for(dir.path(), "http://127.0.0.1:9");
+    let out = carnet(&["--json", "balance", "--key", &key]);
+    assert_eq!(json_error(&out)["error"]["code"], "unreachable");
+
+    // Without --json, people get one line on stderr and nothing on stdout.
+    let out = carnet(&["balance", "--key", &key]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("carnet: "));
+}
+
+/// `carnet ... | head -1`: the reader goes away before the command writes; the
+/// command stops without a panic (it used to exit 101 with "failed printing to stdout").
+#[test]
+fn a_closed_pipe_stops_the_command_quietly() {
+    let vectors =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/test-vectors/audit");
+    let mut child = carnet_command()
+        .current_dir(vectors)
+        .args([
+            "audit",
+            "verify",
+            "bounce.json",
+            "--genesis",
+            "genesis.json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run carnet");
+    // Close the read end at once: every write of the child finds no reader.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(13), "stopped by SIGPIPE: {out:?}");
+    }
+}
