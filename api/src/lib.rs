@@ -190,3 +190,37 @@ pub struct CompanyInfo {
     pub employees: carnet_protocol::payload::EmployeeRange,
     pub revenue: carnet_protocol::payload::RevenueRange,
 }
+
+/// An org of the network as the ledger has it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgView {
+    pub key: String,
+    pub name: String,
+    /// A founder (in the genesis) rather than admitted later.
+    pub founding: bool,
+}
+
+/// A vote in progress among the orgs: an admission, an eviction or a key rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteView {
+    /// The org the vote is about (for a rotation, its current key).
+    pub org: String,
+    /// For a rotation: the new key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Orgs that voted so far, and how many votes complete it today.
+    pub votes: usize,
+    pub needed: usize,
+    pub voters: Vec<String>,
+}
+
+/// The orgs of the network and the votes among them still open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgsView {
+    pub orgs: Vec<OrgView>,
+    /// The settlement quorum, "NUM/DEN": strictly more than that share must agree.
+    pub quorum: String,
+    pub admissions: Vec<VoteView>,
+    pub evictions: Vec<VoteView>,
+    pub rotations: Vec<VoteView>,
+}

@@ -1,6 +1,7 @@
 //! `carnet`: parse, call the library, print. Errors are one line on stderr.
 
 mod audit;
+mod node;
 mod org;
 mod out;
 mod trade;
@@ -230,6 +231,12 @@ enum VoteCommand {
 enum NodeCommand {
     /// Start the node; on first run, create its org key and a one-org network.
     Run(RunArgs),
+    /// What this node holds: events, settlement, storage health, the network secret.
+    Status(node::NodeArgs),
+    /// The peers this node is connected to, and the org each proved it serves.
+    Peers(node::NodeArgs),
+    /// The network's orgs, and the admissions, evictions and rotations under vote.
+    Orgs(node::NodeArgs),
     /// Rebuild a damaged event store from what is intact (the node must be stopped);
     /// the node fetches the rest from its peers when it runs again.
     Repair {
@@ -498,6 +505,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node {
             command: NodeCommand::Repair { data_dir },
         } => repair_node(&data_dir, cli.json),
+        Command::Node {
+            command: NodeCommand::Status(a),
+        } => node::status(&a, m.api.as_deref(), out),
+        Command::Node {
+            command: NodeCommand::Peers(a),
+        } => node::peers(&a, m.api.as_deref(), out),
+        Command::Node {
+            command: NodeCommand::Orgs(a),
+        } => node::orgs(&a, m.api.as_deref(), out),
     }
 }
 

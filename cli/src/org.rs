@@ -31,7 +31,17 @@ pub fn data_dir_path(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 impl AdminArgs {
-    /// The node API at `url` (the global `--node`), with the admin token.
+    /// The node's API: `url` (the global `--node`), else the one the node running on
+    /// the data directory wrote there, else the default.
+    pub fn url(&self, url: Option<&str>) -> anyhow::Result<String> {
+        if let Some(u) = url {
+            return Ok(u.to_owned());
+        }
+        let dir = data_dir_path(&self.data_dir)?;
+        Ok(carnet_node::run::api_url(&dir).unwrap_or_else(|| DEFAULT_API.to_owned()))
+    }
+
+    /// The node API (see [`AdminArgs::url`]), with the admin token.
     pub fn api(&self, url: Option<&str>) -> anyhow::Result<NodeApi> {
         let token = match &self.admin_token {
             Some(t) => t.clone(),
@@ -41,7 +51,7 @@ impl AdminArgs {
                 carnet_node::run::admin_token(&dir)
             }
         };
-        Ok(NodeApi::new(url.unwrap_or(DEFAULT_API))?.with_admin_token(token))
+        Ok(NodeApi::new(&self.url(url)?)?.with_admin_token(token))
     }
 }
 
@@ -351,8 +361,56 @@ pub fn admit(
     out: Out,
 ) -> anyhow::Result<()> {
     let org = parse_key(org, "ORG_PUBKEY")?;
-    let s = admin.api(url)?.admin_admit(&org, name)?;
-    report(out, "admission vote", &s, json!({ "org": org.to_hex() }))
+    let api = admin.api(url)?;
+    let s = api.admin_admit(&org, name)?;
+    let progress = vote_progress(&api, Vote::Admit, &org, None)?;
+    report(
+        out,
+        "admission vote",
+        &s,
+        json!({ "org": org.to_hex(), "progress": progress }),
+    )?;
+    if !out.json {
+        println!("{progress}");
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Vote {
+    Admit,
+    Evict,
+    Rotate,
+}
+
+/// Where a vote stands after this org's: "2 of 3 votes", or done.
+fn vote_progress(
+    api: &NodeApi,
+    vote: Vote,
+    org: &PublicKey,
+    to: Option<&PublicKey>,
+) -> anyhow::Result<String> {
+    let view = api.orgs()?;
+    let (key, to_hex) = (org.to_hex(), to.map(PublicKey::to_hex));
+    let open = match vote {
+        Vote::Admit => &view.admissions,
+        Vote::Evict => &view.evictions,
+        Vote::Rotate => &view.rotations,
+    }
+    .iter()
+    .find(|v| v.org == key && v.to == to_hex);
+    let is_org = |k: &str| view.orgs.iter().any(|o| o.key == k);
+    Ok(match (open, vote) {
+        (Some(v), Vote::Admit) => format!("admission of {key}: {} of {} votes", v.votes, v.needed),
+        (Some(v), Vote::Evict) => format!("eviction of {key}: {} of {} votes", v.votes, v.needed),
+        (Some(v), Vote::Rotate) => format!("rotation of {key}: {} of {} votes", v.votes, v.needed),
+        (None, Vote::Admit) if is_org(&key) => format!("{key} is now an org of the network"),
+        (None, Vote::Evict) if !is_org(&key) => format!("{key} is no longer an org of the network"),
+        (None, Vote::Rotate) if to_hex.as_deref().is_some_and(is_org) => {
+            format!("{key} is replaced by {}", to_hex.unwrap_or_default())
+        }
+        (None, _) => "the vote is not counted yet (the node has not ordered it)".to_owned(),
+    })
 }
 
 pub fn evict(
@@ -363,8 +421,19 @@ pub fn evict(
     out: Out,
 ) -> anyhow::Result<()> {
     let org = parse_key(org, "ORG_PUBKEY")?;
-    let s = admin.api(url)?.admin_evict(&org, reason)?;
-    report(out, "eviction vote", &s, json!({ "org": org.to_hex() }))
+    let api = admin.api(url)?;
+    let s = api.admin_evict(&org, reason)?;
+    let progress = vote_progress(&api, Vote::Evict, &org, None)?;
+    report(
+        out,
+        "eviction vote",
+        &s,
+        json!({ "org": org.to_hex(), "progress": progress }),
+    )?;
+    if !out.json {
+        println!("{progress}");
+    }
+    Ok(())
 }
 
 /// `carnet network rotate`: this org's vote to replace org key `org` by `to`; with
@@ -390,13 +459,18 @@ pub fn rotate(
             (dir.org(), to, Some(path))
         }
     };
-    let s = admin.api(url)?.admin_rotate(&org, &to)?;
+    let api = admin.api(url)?;
+    let s = api.admin_rotate(&org, &to)?;
+    let progress = vote_progress(&api, Vote::Rotate, &org, Some(&to))?;
     report(
         out,
         "rotation vote",
         &s,
-        json!({ "org": org.to_hex(), "to": to.to_hex() }),
+        json!({ "org": org.to_hex(), "to": to.to_hex(), "progress": progress }),
     )?;
+    if !out.json {
+        println!("{progress}");
+    }
     if let (Some(path), false) = (next, out.json) {
         println!(
             "the new key is in {}; once a quorum of orgs has voted for",

@@ -194,6 +194,18 @@ impl NodeApi {
         self.get("/v1/status")
     }
 
+    pub fn orgs(&self) -> Result<carnet_api::OrgsView, ApiError> {
+        self.get("/v1/orgs")
+    }
+
+    pub fn peers(&self) -> Result<Vec<carnet_api::PeerView>, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Peers {
+            peers: Vec<carnet_api::PeerView>,
+        }
+        Ok(self.get::<Peers>("/v1/peers")?.peers)
+    }
+
     pub fn chain_head(&self, author: &PublicKey) -> Result<ChainHeadView, ApiError> {
         self.get(&format!("/v1/accounts/{author}/chain"))
     }

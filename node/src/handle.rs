@@ -251,6 +251,10 @@ pub enum Command {
     Peers {
         reply: oneshot::Sender<Vec<PeerView>>,
     },
+    /// The orgs and the open votes among them.
+    Orgs {
+        reply: oneshot::Sender<carnet_api::OrgsView>,
+    },
 }
 
 /// Cheap to clone; every clone talks to the same event loop.
@@ -435,5 +439,9 @@ impl NodeHandle {
 
     pub async fn peers(&self) -> Result<Vec<PeerView>, Closed> {
         self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    pub async fn orgs(&self) -> Result<carnet_api::OrgsView, Closed> {
+        self.ask(|reply| Command::Orgs { reply }).await
     }
 }

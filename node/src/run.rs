@@ -53,6 +53,16 @@ pub enum NodeError {
 
 /// Where a running node writes its process id, for the message a second one gives.
 pub const PID_FILE: &str = "node.pid";
+/// Where a running node writes the URL of its API, for the commands run on its data
+/// directory.
+pub const API_URL_FILE: &str = "api.url";
+
+/// The API of the node that last ran on data directory `dir`, if one wrote it.
+pub fn api_url(dir: &std::path::Path) -> Option<String> {
+    let url = std::fs::read_to_string(dir.join(API_URL_FILE)).ok()?;
+    let url = url.trim();
+    url.starts_with("http://").then(|| url.to_owned())
+}
 
 /// A node that is up: its handles, and how to stop it.
 pub struct RunningNode {
@@ -248,6 +258,11 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         addr: api_addr,
         source,
     })?;
+    // Where the admin commands run on this data directory find this node's API.
+    let url = format!("http://{api_addr}");
+    if let Err(e) = std::fs::write(dir.path.join(API_URL_FILE), &url) {
+        tracing::warn!(error = %e, "cannot write {API_URL_FILE}");
+    }
     let token = admin_token(&dir);
     let router = crate::api::router(handle.clone(), token.clone(), metrics);
     let mut api_shutdown = shutdown_rx.clone();

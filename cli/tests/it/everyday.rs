@@ -78,3 +78,78 @@ fn a_closed_pipe_stops_the_command_quietly() {
         assert_eq!(out.status.signal(), Some(13), "stopped by SIGPIPE: {out:?}");
     }
 }
+
+/// `carnet node status`, `orgs` and `peers`, and admin votes, on a data directory alone:
+/// the commands find the running node's API there (no --node), and a vote says where
+/// it stands ("1 of 2 votes") instead of only "applied".
+#[test]
+fn an_operator_sees_the_network_from_the_data_directory() {
+    use crate::node_run::{start, stop};
+    let dir = tempfile::tempdir().unwrap();
+    let (child, ready) = start(dir.path(), &["--org", "Acme"]);
+    let data = dir.path().to_str().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--data-dir", data]);
+        let out = carnet(&all);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+
+    let status = json(&["node", "status"]);
+    assert_eq!(status["org"], ready["org"]);
+    let orgs = json(&["node", "orgs"]);
+    assert_eq!(orgs["orgs"].as_array().unwrap().len(), 1);
+    assert_eq!(orgs["orgs"][0]["name"], "Acme");
+    assert_eq!(orgs["orgs"][0]["founding"], true);
+    assert_eq!(orgs["quorum"], "2/3");
+    assert_eq!(json(&["node", "peers"])["peers"], serde_json::json!([]));
+
+    // Alone, Acme's vote admits Beta at once; with two orgs, Gamma needs both.
+    let beta = carnet_protocol::testkit::key("org to admit", 1)
+        .public()
+        .to_hex();
+    let gamma = carnet_protocol::testkit::key("org to admit", 2)
+        .public()
+        .to_hex();
+    let out = carnet(&[
+        "network",
+        "admit",
+        &beta,
+        "--name",
+        "Beta",
+        "--data-dir",
+        data,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("{beta} is now an org of the network")),
+        "{said}"
+    );
+    let out = carnet(&[
+        "network",
+        "admit",
+        &gamma,
+        "--name",
+        "Gamma",
+        "--data-dir",
+        data,
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("admission of {gamma}: 1 of 2 votes")),
+        "{said}"
+    );
+
+    let orgs = json(&["node", "orgs"]);
+    assert_eq!(orgs["orgs"].as_array().unwrap().len(), 2);
+    let open = &orgs["admissions"][0];
+    assert_eq!(
+        (open["org"].as_str(), open["votes"].as_u64()),
+        (Some(gamma.as_str()), Some(1))
+    );
+    assert_eq!(open["needed"], 2);
+    assert!(stop(child, "-TERM").success());
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Starts `carnet --json node run` and returns it with its parsed ready line.
-fn start(dir: &Path, extra: &[&str]) -> (Child, serde_json::Value) {
+pub(crate) fn start(dir: &Path, extra: &[&str]) -> (Child, serde_json::Value) {
     let mut child = crate::carnet_command()
         .args(["--json", "node", "run"])
         .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
@@ -34,7 +34,7 @@ fn start(dir: &Path, extra: &[&str]) -> (Child, serde_json::Value) {
 }
 
 /// Sends `signal` until the node exits, bounded by a deadline; kills it past that.
-fn stop(mut child: Child, signal: &str) -> ExitStatus {
+pub(crate) fn stop(mut child: Child, signal: &str) -> ExitStatus {
     let pid = child.id().to_string();
     let deadline = Instant::now() + DEADLINE;
     while Instant::now() < deadline {

@@ -178,6 +178,7 @@ fn routes() -> Routes {
     .get("/v1/audit/{event_id}", audit_bundle)
     .get("/v1/status", status)
     .get("/v1/peers", peers)
+    .get("/v1/orgs", orgs)
     .post("/v1/admin/enroll", admin_enroll)
     .post("/v1/admin/grant", admin_grant)
     .post("/v1/admin/revoke", admin_revoke)
@@ -202,6 +203,10 @@ struct Peers {
 async fn peers(State(state): State<AppState>) -> ApiResult<Json<Peers>> {
     let peers = state.wait(state.node.peers()).await??;
     Ok(Json(Peers { peers }))
+}
+
+async fn orgs(State(state): State<AppState>) -> ApiResult<Json<carnet_api::OrgsView>> {
+    Ok(Json(state.wait(state.node.orgs()).await??))
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

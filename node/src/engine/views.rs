@@ -133,6 +133,59 @@ impl Engine {
         }
     }
 
+    /// The orgs and the open votes among them, each with the votes it still needs
+    /// (docs/protocol.md, "Quorum": an eviction counts the other orgs only).
+    pub fn orgs(&mut self) -> OrgsView {
+        let rules = self.ledger.genesis().rules.clone();
+        let state = self.ledger.state();
+        let n = state.orgs.len();
+        OrgsView {
+            orgs: state
+                .orgs
+                .iter()
+                .map(|(k, o)| OrgView {
+                    key: k.to_hex(),
+                    name: o.name.clone(),
+                    founding: o.founding,
+                })
+                .collect(),
+            quorum: format!("{}/{}", rules.quorum_num, rules.quorum_den),
+            admissions: state
+                .admit_votes
+                .iter()
+                .map(|(org, voters)| VoteView {
+                    org: org.to_hex(),
+                    to: None,
+                    votes: voters.len(),
+                    needed: rules.quorum_size(n),
+                    voters: voters.iter().map(|k| k.to_hex()).collect(),
+                })
+                .collect(),
+            evictions: state
+                .evict_votes
+                .iter()
+                .map(|(org, voters)| VoteView {
+                    org: org.to_hex(),
+                    to: None,
+                    votes: voters.len(),
+                    needed: rules.quorum_size(n.saturating_sub(1)),
+                    voters: voters.iter().map(|k| k.to_hex()).collect(),
+                })
+                .collect(),
+            rotations: state
+                .rotate_votes
+                .iter()
+                .map(|((org, to), voters)| VoteView {
+                    org: org.to_hex(),
+                    to: Some(to.to_hex()),
+                    votes: voters.len(),
+                    needed: rules.quorum_size(n),
+                    voters: voters.iter().map(|k| k.to_hex()).collect(),
+                })
+                .collect(),
+        }
+    }
+
     pub fn state_root_hex(&mut self) -> String {
         self.ledger.state_root().to_hex()
     }

@@ -148,6 +148,9 @@ impl EventLoop {
             } => {
                 let _ = reply.send(self.engine.audit_checkpoint(bound, since));
             }
+            Command::Orgs { reply } => {
+                let _ = reply.send(self.engine.orgs());
+            }
             Command::Peers { reply } => {
                 let peers = self
                     .swarm

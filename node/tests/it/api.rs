@@ -238,6 +238,26 @@ fn answer(cmd: Command) -> Command {
             }]);
             Command::Peers { reply: used() }
         }
+        Command::Orgs { reply } => {
+            let _ = reply.send(carnet_api::OrgsView {
+                orgs: vec![carnet_api::OrgView {
+                    key: "ab".repeat(32),
+                    name: "Acme".into(),
+                    founding: true,
+                }],
+                quorum: "2/3".into(),
+                admissions: vec![carnet_api::VoteView {
+                    org: "cd".repeat(32),
+                    to: None,
+                    votes: 1,
+                    needed: 2,
+                    voters: vec!["ab".repeat(32)],
+                }],
+                evictions: vec![],
+                rotations: vec![],
+            });
+            Command::Orgs { reply: used() }
+        }
         Command::PutEvidence { raw, reply } => {
             let _ = reply.send(Ok(carnet_protocol::hash::evidence_hash(&raw)));
             Command::PutEvidence { raw, reply: used() }

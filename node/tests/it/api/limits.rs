@@ -25,6 +25,7 @@ async fn a_hung_up_loop_gives_503() {
             format!("/v1/deliveries/{}", known_purchase().to_hex()),
             "/v1/status".into(),
             "/v1/peers".into(),
+            "/v1/orgs".into(),
         ] {
             assert_error(
                 api.get(&path).await,

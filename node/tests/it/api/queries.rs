@@ -133,6 +133,13 @@ async fn deliveries_status_and_peers() {
         let (status, body) = api.get("/v1/peers").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["peers"][0]["peer_id"], "12D3KooWpeer");
+
+        let (status, body) = api.get("/v1/orgs").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["orgs"][0]["name"], "Acme");
+        assert_eq!(body["admissions"][0]["needed"], 2);
+        // A vote that is not a rotation has no `to`.
+        assert!(body["admissions"][0].get("to").is_none(), "{body}");
         api.stop().await;
     })
     .await;
