@@ -1,9 +1,9 @@
 //! `carnet node status`, `peers` and `orgs`: what an operator looks at to see the
 //! network from their node.
 
-use crate::org::data_dir_path;
+use crate::org::node_url;
 use crate::out::{table, Out};
-use carnet_client::api::{NodeApi, DEFAULT_API};
+use carnet_client::api::NodeApi;
 use std::path::PathBuf;
 
 /// Which node to ask: the global `--node`, else the one running on the data directory.
@@ -17,12 +17,7 @@ pub struct NodeArgs {
 
 impl NodeArgs {
     fn api(&self, url: Option<&str>) -> anyhow::Result<NodeApi> {
-        let url = match url {
-            Some(u) => u.to_owned(),
-            None => carnet_node::run::api_url(&data_dir_path(&self.data_dir)?)
-                .unwrap_or_else(|| DEFAULT_API.to_owned()),
-        };
-        Ok(NodeApi::new(&url)?)
+        Ok(NodeApi::new(&node_url(&self.data_dir, url)?)?)
     }
 }
 

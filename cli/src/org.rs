@@ -31,17 +31,7 @@ pub fn data_dir_path(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 impl AdminArgs {
-    /// The node's API: `url` (the global `--node`), else the one the node running on
-    /// the data directory wrote there, else the default.
-    pub fn url(&self, url: Option<&str>) -> anyhow::Result<String> {
-        if let Some(u) = url {
-            return Ok(u.to_owned());
-        }
-        let dir = data_dir_path(&self.data_dir)?;
-        Ok(carnet_node::run::api_url(&dir).unwrap_or_else(|| DEFAULT_API.to_owned()))
-    }
-
-    /// The node API (see [`AdminArgs::url`]), with the admin token.
+    /// The node API (see [`node_url`]), with the admin token.
     pub fn api(&self, url: Option<&str>) -> anyhow::Result<NodeApi> {
         let token = match &self.admin_token {
             Some(t) => t.clone(),
@@ -51,8 +41,18 @@ impl AdminArgs {
                 carnet_node::run::admin_token(&dir)
             }
         };
-        Ok(NodeApi::new(&self.url(url)?)?.with_admin_token(token))
+        Ok(NodeApi::new(&node_url(&self.data_dir, url)?)?.with_admin_token(token))
     }
+}
+
+/// The node's API: `url` (the global `--node`), else the one the node running on the
+/// data directory wrote there, else the default.
+pub fn node_url(data_dir: &Option<PathBuf>, url: Option<&str>) -> anyhow::Result<String> {
+    if let Some(u) = url {
+        return Ok(u.to_owned());
+    }
+    let dir = data_dir_path(data_dir)?;
+    Ok(carnet_node::run::api_url(&dir).unwrap_or_else(|| DEFAULT_API.to_owned()))
 }
 
 #[derive(clap::Args)]
@@ -363,17 +363,7 @@ pub fn admit(
     let org = parse_key(org, "ORG_PUBKEY")?;
     let api = admin.api(url)?;
     let s = api.admin_admit(&org, name)?;
-    let progress = vote_progress(&api, Vote::Admit, &org, None)?;
-    report(
-        out,
-        "admission vote",
-        &s,
-        json!({ "org": org.to_hex(), "progress": progress }),
-    )?;
-    if !out.json {
-        println!("{progress}");
-    }
-    Ok(())
+    report_vote(out, &api, Vote::Admit, &s, &org, None)
 }
 
 #[derive(Clone, Copy)]
@@ -381,6 +371,37 @@ enum Vote {
     Admit,
     Evict,
     Rotate,
+}
+
+impl Vote {
+    fn noun(self) -> &'static str {
+        match self {
+            Vote::Admit => "admission",
+            Vote::Evict => "eviction",
+            Vote::Rotate => "rotation",
+        }
+    }
+}
+
+/// [`report`] of this org's vote, with where the vote stands now.
+fn report_vote(
+    out: Out,
+    api: &NodeApi,
+    vote: Vote,
+    s: &Submitted,
+    org: &PublicKey,
+    to: Option<&PublicKey>,
+) -> anyhow::Result<()> {
+    let progress = vote_progress(api, vote, org, to)?;
+    let mut extra = json!({ "org": org.to_hex(), "progress": progress });
+    if let Some(to) = to {
+        extra["to"] = json!(to.to_hex());
+    }
+    report(out, &format!("{} vote", vote.noun()), s, extra)?;
+    if !out.json {
+        println!("{progress}");
+    }
+    Ok(())
 }
 
 /// Where a vote stands after this org's: "2 of 3 votes", or done.
@@ -401,9 +422,12 @@ fn vote_progress(
     .find(|v| v.org == key && v.to == to_hex);
     let is_org = |k: &str| view.orgs.iter().any(|o| o.key == k);
     Ok(match (open, vote) {
-        (Some(v), Vote::Admit) => format!("admission of {key}: {} of {} votes", v.votes, v.needed),
-        (Some(v), Vote::Evict) => format!("eviction of {key}: {} of {} votes", v.votes, v.needed),
-        (Some(v), Vote::Rotate) => format!("rotation of {key}: {} of {} votes", v.votes, v.needed),
+        (Some(v), _) => format!(
+            "{} of {key}: {} of {} votes",
+            vote.noun(),
+            v.votes,
+            v.needed
+        ),
         (None, Vote::Admit) if is_org(&key) => format!("{key} is now an org of the network"),
         (None, Vote::Evict) if !is_org(&key) => format!("{key} is no longer an org of the network"),
         (None, Vote::Rotate) if to_hex.as_deref().is_some_and(is_org) => {
@@ -423,17 +447,7 @@ pub fn evict(
     let org = parse_key(org, "ORG_PUBKEY")?;
     let api = admin.api(url)?;
     let s = api.admin_evict(&org, reason)?;
-    let progress = vote_progress(&api, Vote::Evict, &org, None)?;
-    report(
-        out,
-        "eviction vote",
-        &s,
-        json!({ "org": org.to_hex(), "progress": progress }),
-    )?;
-    if !out.json {
-        println!("{progress}");
-    }
-    Ok(())
+    report_vote(out, &api, Vote::Evict, &s, &org, None)
 }
 
 /// `carnet network rotate`: this org's vote to replace org key `org` by `to`; with
@@ -461,16 +475,7 @@ pub fn rotate(
     };
     let api = admin.api(url)?;
     let s = api.admin_rotate(&org, &to)?;
-    let progress = vote_progress(&api, Vote::Rotate, &org, Some(&to))?;
-    report(
-        out,
-        "rotation vote",
-        &s,
-        json!({ "org": org.to_hex(), "to": to.to_hex(), "progress": progress }),
-    )?;
-    if !out.json {
-        println!("{progress}");
-    }
+    report_vote(out, &api, Vote::Rotate, &s, &org, Some(&to))?;
     if let (Some(path), false) = (next, out.json) {
         println!(
             "the new key is in {}; once a quorum of orgs has voted for",

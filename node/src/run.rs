@@ -4,11 +4,12 @@
 use crate::config::{ConfigError, NodeConfig};
 use crate::datadir::{DataDir, DataDirError};
 use crate::engine::Engine;
-use crate::event_loop::{EventLoop, Observers, Peering, SyncStats, Timing};
+use crate::event_loop::{EventLoop, Observers, Peering, Timing};
 use crate::handle::NodeHandle;
 use crate::network::{build_swarm, Hello, NetworkError};
 use crate::peers::{peer_of, AddressBook, PEERS_FILE};
 use crate::store::{Store, StoreError};
+use crate::sync::SyncStats;
 use carnet_protocol::Hash32;
 use libp2p::{Multiaddr, PeerId};
 use std::net::SocketAddr;

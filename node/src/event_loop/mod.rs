@@ -58,7 +58,7 @@ fn is_pending(i: &Ingested) -> bool {
     matches!(i.result, Submitted::Pending { .. })
 }
 
-pub use crate::sync::SyncStats;
+use crate::sync::SyncStats;
 
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,

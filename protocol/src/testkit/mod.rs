@@ -81,11 +81,11 @@ pub fn card_for(n: usize, email: &str) -> Card {
     }
 }
 
-/// `card` with a direct line (salted by `n`).
-pub fn with_phone(mut card: Card, n: usize, phone: &str) -> Card {
-    card.teaser.availability.phone = true;
-    card.phone = Some(Opening {
-        value: phone.into(),
+/// `card` with a direct line (salted by `n`), if `phone` is given.
+pub fn with_phone(mut card: Card, n: usize, phone: Option<&str>) -> Card {
+    card.teaser.availability.phone = phone.is_some();
+    card.phone = phone.map(|p| Opening {
+        value: p.into(),
         salt: seed("phone salt", n),
     });
     card

@@ -145,11 +145,7 @@ pub struct Scenario {
 }
 
 fn card(n: usize, email: &str, phone: Option<&str>) -> Card {
-    let card = testkit::card_for(n, email);
-    match phone {
-        Some(p) => testkit::with_phone(card, n, p),
-        None => card,
-    }
+    testkit::with_phone(testkit::card_for(n, email), n, phone)
 }
 
 pub fn scenario() -> Scenario {

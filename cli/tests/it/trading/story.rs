@@ -148,7 +148,7 @@ fn three_orgs_trade_report_and_agree_on_balances() {
     let mobile_card = testkit::with_phone(
         testkit::card_for(40, "zoe@globex.example"),
         40,
-        "+33612345678",
+        Some("+33612345678"),
     );
     let (l_mobile, _) = dave.contribute(&mobile_card).unwrap();
 

@@ -118,11 +118,7 @@ impl World {
     }
 
     pub fn card(&self, n: usize, phone: Option<&str>) -> Card {
-        let card = testkit::card(n);
-        match phone {
-            Some(p) => testkit::with_phone(card, n, p),
-            None => card,
-        }
+        testkit::with_phone(testkit::card(n), n, phone)
     }
 
     /// A vote member `m` signs as its first event with the clock of its Enroll,
