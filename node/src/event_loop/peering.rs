@@ -170,14 +170,15 @@ impl EventLoop {
             tracing::warn!(error = %e, "cannot save the known peers");
         }
         // Keep looking for the orgs not reached yet: the first walk, at first contact,
-        // finds only the peers the DHT knew then.
+        // finds only the peers the DHT knew then, and fails if the first peer's
+        // addresses (identify) came after its hello; then it is retried on the next
+        // tick rather than a discovery interval later.
         let orgs = self.engine.ledger().state().orgs.len();
         let wanted = orgs.saturating_sub(1).min(TARGET_PEERS);
-        if now >= self.next_discovery && self.admission.admitted_count() < wanted {
+        let admitted = self.admission.admitted_count();
+        if admitted > 0 && admitted < wanted && (!self.discovered || now >= self.next_discovery) {
             self.next_discovery = now + DISCOVERY_INTERVAL;
-            if self.admission.admitted_count() > 0 {
-                let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
-            }
+            self.discovered = self.swarm.behaviour_mut().kademlia.bootstrap().is_ok();
         }
     }
 

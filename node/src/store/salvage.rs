@@ -4,18 +4,36 @@ use super::*;
 
 /// Runs `f`, turning a panic into its message. redb panics on some damaged pages
 /// rather than returning an error; the node must name the file instead of dying. The
-/// panic hook is silenced meanwhile so the one clear error is all the operator reads.
+/// panic is kept quiet meanwhile so the one clear error is all the operator reads.
+///
+/// Only panics on this thread are silenced: the process-wide hook is wrapped once,
+/// never swapped per call, since swapping it raced with other threads (their panics
+/// went unreported, and two overlapping calls could leave the silent hook in place for
+/// good, which is how a test failure once lost its message).
 pub fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    static WRAP: std::sync::Once = std::sync::Once::new();
+    WRAP.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(hook);
+    QUIET.with(|q| q.set(was));
     r.map_err(|p| {
         p.downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| p.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unreadable".into())
     })
+}
+
+thread_local! {
+    /// Whether this thread is inside [`quietly`].
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// What could be read back from a damaged store file.

@@ -421,3 +421,45 @@ fn store_error_is_send_and_sync() {
     check::<StoreError>();
     check::<Store>();
 }
+
+/// `quietly` silences panics on its own thread only: a panic elsewhere while it runs
+/// still reaches the process's hook (it did not when the hook was swapped per call,
+/// and a CI failure lost its message that way).
+#[test]
+fn quietly_leaves_other_threads_panics_reported() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    // The wrapper is in place before the counting hook goes on top of it.
+    assert_eq!(salvage::quietly(|| 1), Ok(1));
+    let reported = Arc::new(AtomicUsize::new(0));
+    let previous = std::panic::take_hook();
+    let seen = reported.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some("quietly-probe") {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        previous(info);
+    }));
+    let inside = Arc::new(Barrier::new(2));
+    let done = Arc::new(Barrier::new(2));
+    let quiet = {
+        let (inside, done) = (inside.clone(), done.clone());
+        std::thread::spawn(move || {
+            salvage::quietly(|| {
+                inside.wait();
+                done.wait();
+                panic!("silenced")
+            })
+        })
+    };
+    inside.wait();
+    let probe = std::thread::Builder::new()
+        .name("quietly-probe".into())
+        .spawn(|| panic!("reported"))
+        .expect("spawn");
+    assert!(probe.join().is_err());
+    done.wait();
+    let quiet = quiet.join().expect("quietly caught its panic");
+    assert_eq!(quiet, Err("silenced".to_string()));
+    assert_eq!(reported.load(Ordering::SeqCst), 1);
+}

@@ -240,14 +240,27 @@ async fn admitted(net: &TestNet, i: usize) -> Option<f64> {
     carnet_tests::metric(&body, "peers_admitted")
 }
 
+/// Whether node `i`'s saved address book names every node of `peers`.
+fn remembers(net: &TestNet, i: usize, peers: &[usize]) -> bool {
+    let file = net.data_dir(i).join(carnet_node::peers::PEERS_FILE);
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    peers.iter().all(|&p| {
+        text.lines()
+            .any(|l| l.ends_with(&net.node(p).peer_id.to_string()))
+    })
+}
+
 /// Issue 14: a node restarted as the docs say, with no `--bootstrap` (and on a new
 /// port, so its peers cannot redial the old address), finds its network again from
 /// the peers it remembered, and catches up on what happened while it was down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_rejoins_its_network_without_bootstrap() {
     let mut net = TestNet::start(3).await;
-    wait_for("node 0 to admit both other orgs' nodes", || async {
-        (admitted(&net, 0).await? >= 2.0).then_some(())
+    // Stopped only once it has written both peers' addresses down: a node stopped
+    // before a peer that dialled it announced its listen address cannot know where
+    // that peer is, and the peer only knows the old port.
+    wait_for("node 0 to remember both other orgs' nodes", || async {
+        remembers(&net, 0, &[1, 2]).then_some(())
     })
     .await;
     net.stop_node(0).await;
@@ -273,6 +286,44 @@ async fn a_restarted_node_rejoins_its_network_without_bootstrap() {
     })
     .await;
     net.converged(2).await;
+    net.stop().await;
+}
+
+/// A restarted node whose address book names one peer only (it stopped before the
+/// others announced their addresses) finds the others through that peer's DHT at
+/// once, not at the next discovery walk a minute later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_that_remembers_one_peer_finds_the_others_through_it() {
+    let mut net = TestNet::start(3).await;
+    // Node 1 must know where node 2 is: the three have found each other, and node 0
+    // wrote node 1 down.
+    wait_for("every node to admit both others", || async {
+        for i in 0..3 {
+            (admitted(&net, i).await? >= 2.0).then_some(())?;
+        }
+        remembers(&net, 0, &[1]).then_some(())
+    })
+    .await;
+    let node1 = net.node(1).peer_id.to_string();
+    net.stop_node(0).await;
+    let file = net.data_dir(0).join(carnet_node::peers::PEERS_FILE);
+    let remembered = std::fs::read_to_string(&file).unwrap_or_default();
+    let one: String = remembered
+        .lines()
+        .filter(|l| l.ends_with(&node1))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        !one.is_empty(),
+        "node 0 did not remember node 1: {remembered}"
+    );
+    std::fs::write(&file, one).unwrap();
+    net.bootstrap = None;
+    net.start_node(0).await;
+    wait_for("the restarted node to admit both peers again", || async {
+        (admitted(&net, 0).await? >= 2.0).then_some(())
+    })
+    .await;
     net.stop().await;
 }
 
