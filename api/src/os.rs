@@ -27,3 +27,19 @@ pub fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()
 }
+
+/// Appends `bytes` to a file, creating it readable by the owner only, and syncs it
+/// to disk before returning: an append-only log whose last record may be torn by a
+/// crash, never an earlier one.
+pub fn append_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = fs::OpenOptions::new();
+    opts.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_data()
+}

@@ -190,13 +190,15 @@ enum ContactCommand {
     Update(trade::UpdateArgs),
     /// The cards you contributed, with their status on the network.
     List,
-    /// Contribute every contact of a vCard (3 or 4) or CSV file.
+    /// Contribute every contact of a vCard (3 or 4) or CSV file. Stopped, it resumes
+    /// when run again: rows this key file already imported are skipped.
     Import {
         file: PathBuf,
         /// Country for numbers written without +country code (ISO 3166, e.g. FR).
         #[arg(long)]
         region: Option<String>,
-        /// Check every row and print the summary without publishing anything.
+        /// Check every row, asking the node which addresses are already listed, and
+        /// print the summary without signing or publishing anything.
         #[arg(long)]
         dry_run: bool,
     },
@@ -339,8 +341,19 @@ fn stop_quietly_on_closed_pipe() {}
 /// An error and its causes on one line, each said once: a cause whose words its
 /// context already repeats is left out.
 fn describe(e: &anyhow::Error) -> String {
+    describe_chain(e.chain())
+}
+
+/// [`describe`] for a plain error.
+pub(crate) fn describe_error(e: &(dyn std::error::Error + 'static)) -> String {
+    describe_chain(std::iter::successors(Some(e), |c| c.source()))
+}
+
+fn describe_chain<'a>(
+    chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
     let mut out = String::new();
-    for cause in e.chain() {
+    for cause in chain {
         let s = cause.to_string();
         if out.contains(&s) {
             continue;
@@ -442,7 +455,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     region,
                     dry_run,
                 },
-        } => trade::contact_import(m, &file, region.as_deref(), dry_run, out),
+        } => {
+            if !trade::contact_import(m, &file, region.as_deref(), dry_run, out)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Search(a) => trade::search(m, &a, out),
         Command::Buy {
             listing,

@@ -35,7 +35,7 @@ pub enum KeyFileError {
     NoDefault,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyFileError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyFileError + '_ {
     move |source| KeyFileError::Io {
         path: path.to_owned(),
         source,
@@ -269,93 +269,7 @@ impl ChainLock {
     }
 }
 
-/// The cards a member contributed, kept beside the key file (`<key file>.cards`), so
-/// the member can later update them: the network holds only commitments and the org
-/// node keeps its copy to itself.
-pub struct CardBook {
-    path: PathBuf,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CardEntry {
-    listing: String,
-    card_hex: String,
-}
-
-/// Most cards one book holds; far above what one member contributes.
-const MAX_BOOK_BYTES: u64 = 64 << 20;
-
-impl CardBook {
-    pub fn new(key_path: &Path) -> Self {
-        CardBook {
-            path: sidecar(key_path, "cards"),
-        }
-    }
-
-    /// Every card in the book, by listing id.
-    pub fn load(&self) -> Result<Vec<(ContentId, carnet_protocol::card::Card)>, KeyFileError> {
-        if !self.path.exists() {
-            return Ok(Vec::new());
-        }
-        let bad = |reason: String| KeyFileError::Invalid {
-            path: self.path.clone(),
-            reason,
-        };
-        let meta = fs::metadata(&self.path).map_err(io(&self.path))?;
-        if meta.len() > MAX_BOOK_BYTES {
-            return Err(bad(format!("{} bytes is too large", meta.len())));
-        }
-        let text = fs::read_to_string(&self.path).map_err(io(&self.path))?;
-        let entries: Vec<CardEntry> =
-            serde_json::from_str(&text).map_err(|e| bad(format!("card book: {e}")))?;
-        entries
-            .into_iter()
-            .map(|e| {
-                let id =
-                    Hash32::from_hex(&e.listing).ok_or_else(|| bad("bad listing id".into()))?;
-                let card = hex::decode(&e.card_hex)
-                    .ok()
-                    .and_then(|b| {
-                        carnet_protocol::encoding::from_canonical(
-                            &b,
-                            carnet_protocol::limits::MAX_SEALED_CARD_BYTES,
-                        )
-                        .ok()
-                    })
-                    .ok_or_else(|| bad(format!("card of {} does not decode", e.listing)))?;
-                Ok((id, card))
-            })
-            .collect()
-    }
-
-    /// Adds or replaces the card of `listing`, rewriting the book atomically.
-    pub fn put(
-        &self,
-        listing: &ContentId,
-        card: &carnet_protocol::card::Card,
-    ) -> Result<(), KeyFileError> {
-        let mut cards = self.load()?;
-        cards.retain(|(id, _)| id != listing);
-        cards.push((*listing, card.clone()));
-        let entries: Vec<CardEntry> = cards
-            .iter()
-            .map(|(id, c)| CardEntry {
-                listing: id.to_hex(),
-                card_hex: hex::encode(carnet_protocol::encoding::to_canonical(c)),
-            })
-            .collect();
-        let text = serde_json::to_vec_pretty(&entries).map_err(|e| KeyFileError::Invalid {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        })?;
-        let tmp = self.path.with_extension("cards.tmp");
-        let _ = fs::remove_file(&tmp);
-        write_new_private(&tmp, &text)?;
-        fs::rename(&tmp, &self.path).map_err(io(&self.path))
-    }
-}
-
-fn sidecar(key_path: &Path, ext: &str) -> PathBuf {
+pub(crate) fn sidecar(key_path: &Path, ext: &str) -> PathBuf {
     let mut name = key_path.as_os_str().to_owned();
     name.push(".");
     name.push(ext);

@@ -4,12 +4,14 @@
 
 pub mod api;
 pub mod audit;
+pub mod cardbook;
 pub mod contact;
 /// Bounce message parsing lives in `carnet-mail`, shared with the org node's checks;
 /// re-exported so `carnet_client::dsn` and `crate::dsn` keep their paths.
 pub use carnet_mail::dsn;
 pub mod export;
 pub mod import;
+pub mod importer;
 pub mod keyfile;
 pub mod member;
 pub mod phone;

@@ -2,8 +2,9 @@
 //! sense of what comes back (a sealed card, a bounce).
 
 use crate::api::{ApiError, NodeApi};
+use crate::cardbook::CardBook;
 use crate::contact::Prepared;
-use crate::keyfile::{CardBook, ChainLock, Journal, KeyFileError, MemberKey};
+use crate::keyfile::{ChainLock, Journal, KeyFileError, MemberKey};
 use carnet_api::{PurchaseView, Submitted};
 use carnet_protocol::author::{Author, AuthorHead};
 use carnet_protocol::card::{open_card, recipient_public, Card, CardError};
@@ -47,6 +48,10 @@ pub enum MemberError {
     Bounce(#[from] crate::dsn::DsnError),
     #[error("{0}")]
     Refused(String),
+    /// The member's last signed event was never accepted: signing another would fork
+    /// the chain, so nothing more can be signed until the operator looks.
+    #[error("{0}")]
+    Stuck(String),
     #[error("the node's answer is malformed: {0}")]
     Malformed(String),
 }
@@ -82,6 +87,11 @@ impl Session {
         })
     }
 
+    /// The key file this session signs with (its card book and journal sit beside it).
+    pub fn key_path(&self) -> &Path {
+        &self.key_path
+    }
+
     pub fn public(&self) -> PublicKey {
         self.key.public()
     }
@@ -92,6 +102,20 @@ impl Session {
         &self,
         payload: Payload,
         card: Option<&Card>,
+    ) -> Result<(SignedEvent, Submitted), MemberError> {
+        self.publish_staged(payload, card, |_| Ok(()), |_| Ok(()))
+    }
+
+    /// Like [`Session::publish`], with `stage` run once the event is signed and
+    /// before it is journalled or sent (a contribution writes its card to the card
+    /// book there, so no interruption can leave an accepted card the member cannot
+    /// update), and `unstage` run if the node refuses it.
+    fn publish_staged(
+        &self,
+        payload: Payload,
+        card: Option<&Card>,
+        stage: impl FnOnce(&SignedEvent) -> Result<(), MemberError>,
+        unstage: impl FnOnce(&SignedEvent) -> Result<(), MemberError>,
     ) -> Result<(SignedEvent, Submitted), MemberError> {
         let lock = ChainLock::acquire(&self.key_path)?;
         let node = self.api.chain_head(&self.public())?;
@@ -132,6 +156,8 @@ impl Session {
         let ev = author
             .sign(payload, Vec::new(), node.clock, carnet_api::now_ms())
             .map_err(|e| MemberError::Sign(e.to_string()))?;
+        // Journalled first, staged second: a run stopped in between is completed by
+        // the next one, which hands the journalled event over and stages it again.
         lock.record(&Journal {
             seq: ev.seq(),
             id: ev.id().to_hex(),
@@ -140,6 +166,7 @@ impl Session {
             event_hex: hex::encode(ev.as_bytes()),
             card_hex: card.map(|c| hex::encode(to_canonical(c))),
         })?;
+        stage(&ev)?;
         let submitted = match card {
             Some(c) => self.api.contribute(ev.as_bytes(), c),
             None => self.api.submit(ev.as_bytes()),
@@ -151,6 +178,7 @@ impl Session {
             // have stored it: keep it journalled, to be resubmitted next time.
             Err(e @ ApiError::Refused { status, .. }) if (400..500).contains(&status) => {
                 lock.restore(previous.as_ref())?;
+                unstage(&ev)?;
                 Err(e.into())
             }
             Err(e) => Err(e.into()),
@@ -175,13 +203,51 @@ impl Session {
             Some(c) => self.api.contribute(&bytes, c),
             None => self.api.submit(&bytes),
         };
+        if let (Ok(s), Some(card)) = (&r, &card) {
+            self.book_after_resubmit(&bytes, card, is_void(s))?;
+        }
         r.map(|_| ()).map_err(|e| {
-            MemberError::Refused(format!(
+            MemberError::Stuck(format!(
                 "your last event {} was never accepted by the node ({e}); signing another \
                  would fork your chain. Ask your org's operator.",
                 j.id
             ))
         })
+    }
+
+    /// The card book as a journalled contribution or update leaves it, whether or not
+    /// the run that signed it got to write it there.
+    fn book_after_resubmit(
+        &self,
+        bytes: &[u8],
+        card: &Card,
+        void: bool,
+    ) -> Result<(), MemberError> {
+        let Ok(ev) = SignedEvent::decode(bytes, &self.key.network) else {
+            return Ok(());
+        };
+        let book = CardBook::new(&self.key_path);
+        match (ev.payload(), void) {
+            (Payload::Contribute(_), false) => book.put(&ev.id(), card)?,
+            (Payload::Contribute(_), true) => book.remove(&ev.id())?,
+            (Payload::Update(u), false) => book.put(&u.listing_id, card)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Hands the node the member's last signed event if it never got it (a run
+    /// interrupted after signing), without signing anything new. True if there was one.
+    pub fn flush(&self) -> Result<bool, MemberError> {
+        let lock = ChainLock::acquire(&self.key_path)?;
+        let node = self.api.chain_head(&self.public())?;
+        match lock.journal()? {
+            Some(j) if j.seq >= node.next_seq => {
+                self.resubmit(&j)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Checks that the key and the node are on the same network.
@@ -218,9 +284,15 @@ impl Session {
         let listing = card
             .listing_keyed(self.dedup_key(&card.email.value)?)
             .map_err(|e| MemberError::Refused(e.to_string()))?;
-        let (ev, s) = self.publish(Payload::Contribute(Contribute { listing }), Some(card))?;
-        if !is_void(&s) {
-            CardBook::new(&self.key_path).put(&ev.id(), card)?;
+        let book = CardBook::new(&self.key_path);
+        let (ev, s) = self.publish_staged(
+            Payload::Contribute(Contribute { listing }),
+            Some(card),
+            |ev| Ok(book.put(&ev.id(), card)?),
+            |ev| Ok(book.remove(&ev.id())?),
+        )?;
+        if is_void(&s) {
+            book.remove(&ev.id())?;
         }
         Ok((ev.id(), s))
     }
@@ -260,15 +332,17 @@ impl Session {
             .card
             .listing_keyed(self.dedup_key(&prepared.card.email.value)?)
             .map_err(|e| MemberError::Refused(e.to_string()))?;
-        let (_, s) = self.publish(
+        let (_, s) = self.publish_staged(
             Payload::Update(Update {
                 listing_id: *listing,
                 listing: new_listing,
             }),
             Some(&prepared.card),
+            |_| Ok(book.put(listing, &prepared.card)?),
+            |_| Ok(book.put(listing, &old)?),
         )?;
-        if !is_void(&s) {
-            book.put(listing, &prepared.card)?;
+        if is_void(&s) {
+            book.put(listing, &old)?;
         }
         Ok((prepared, s))
     }

@@ -5,9 +5,7 @@ use super::{card_json, parse_id, MemberArgs};
 use crate::org::{explain_void, report};
 use crate::out::{table, Out};
 use anyhow::{bail, Context};
-use carnet_api::Submitted;
 use carnet_client::contact::{ContactDraft, Salts};
-use carnet_protocol::{ContentId, Hash32};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::path::Path;
@@ -174,20 +172,16 @@ pub fn contact_list(m: &MemberArgs, out: Out) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What became of one imported row.
-enum RowOutcome {
-    Accepted(ContentId),
-    Duplicate,
-    Rejected(String),
-}
-
+/// Imports a file; false if it stopped before its last row (the summary says where
+/// and why, and the exit status is non-zero).
 pub fn contact_import(
     m: &MemberArgs,
     file: &Path,
     region: Option<&str>,
     dry_run: bool,
     out: Out,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
+    use carnet_client::importer::Outcome;
     let meta = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?;
     if meta.len() > carnet_client::import::MAX_IMPORT_BYTES as u64 {
         bail!(
@@ -203,95 +197,69 @@ pub fn contact_import(
         .and_then(|n| n.to_str())
         .unwrap_or_default();
     let rows = carnet_client::import::read(name, &bytes)?;
-    let session = if dry_run { None } else { Some(m.session()?) };
-    if let Some(s) = &session {
-        s.check_network()?;
-    }
+    let s = m.session()?;
+    s.check_network()?;
     let bar = if out.json {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(rows.len() as u64)
     };
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut results = Vec::new();
-    let mut warnings = Vec::new();
-    for row in rows {
-        bar.set_message(row.source.clone());
-        let outcome = match row.draft {
-            Err(e) => RowOutcome::Rejected(e.to_string()),
-            Ok(draft) => match Salts::random()
-                .map_err(anyhow::Error::from)
-                .and_then(|x| Ok(draft.prepare(region, x)?))
-            {
-                Err(e) => RowOutcome::Rejected(e.to_string()),
-                Ok(p) => {
-                    warnings.extend(p.warnings.iter().map(|w| format!("{}: {w}", row.source)));
-                    match &session {
-                        None => RowOutcome::Accepted(Hash32([0; 32])),
-                        Some(s) => match s.contribute(&p.card) {
-                            Ok((id, Submitted::Ordered { outcome, .. }))
-                                if outcome == "void:DuplicateCard" =>
-                            {
-                                let _ = id;
-                                RowOutcome::Duplicate
-                            }
-                            Ok((_, Submitted::Ordered { outcome, .. }))
-                                if outcome.starts_with("void:") =>
-                            {
-                                RowOutcome::Rejected(explain_void(&outcome[5..]))
-                            }
-                            Ok((_, Submitted::Duplicate { .. })) => RowOutcome::Duplicate,
-                            Ok((id, _)) => RowOutcome::Accepted(id),
-                            Err(carnet_client::member::MemberError::Api(e))
-                                if e.code() == Some("duplicate_card") =>
-                            {
-                                RowOutcome::Duplicate
-                            }
-                            Err(e) => RowOutcome::Rejected(e.to_string()),
-                        },
-                    }
-                }
-            },
-        };
-        results.push((row.source, outcome));
+    let report = carnet_client::importer::run(&s, rows, region, dry_run, |r| {
+        bar.set_message(r.source.clone());
         bar.inc(1);
-    }
+    })?;
     bar.finish_and_clear();
-    let accepted = results
+    let count = |f: fn(&Outcome) -> bool| report.count(f);
+    let accepted = count(|o| matches!(o, Outcome::Accepted(_) | Outcome::WouldBeAccepted));
+    let already = count(|o| matches!(o, Outcome::AlreadyImported(_)));
+    let duplicates = count(|o| matches!(o, Outcome::Duplicate(_)));
+    let rejected: Vec<(&str, String)> = report
+        .rows
         .iter()
-        .filter(|(_, o)| matches!(o, RowOutcome::Accepted(_)))
-        .count();
-    let duplicates = results
-        .iter()
-        .filter(|(_, o)| matches!(o, RowOutcome::Duplicate))
-        .count();
-    let rejected: Vec<(&String, &String)> = results
-        .iter()
-        .filter_map(|(src, o)| match o {
-            RowOutcome::Rejected(r) => Some((src, r)),
+        .filter_map(|r| match &r.outcome {
+            Outcome::Rejected(why) => Some((r.source.as_str(), why.clone())),
+            Outcome::Void(reason) => Some((r.source.as_str(), explain_void(reason))),
             _ => None,
         })
         .collect();
+    let warnings: Vec<String> = report
+        .rows
+        .iter()
+        .flat_map(|r| r.warnings.iter().map(move |w| format!("{}: {w}", r.source)))
+        .collect();
+    let stopped = report.stopped.as_ref().map(|st| {
+        format!(
+            "stopped at {}: {}; {} rows not done. Run the same command again to go on: \
+             rows already imported are skipped",
+            st.at,
+            crate::describe_error(&st.error),
+            report.not_reached
+        )
+    });
     out.emit(
         json!({
             "file": file.display().to_string(),
             "dry_run": dry_run,
             "accepted": accepted,
+            "already_imported": already,
             "duplicate": duplicates,
             "rejected": rejected.iter().map(|(s, r)| json!({"row": s, "reason": r})).collect::<Vec<_>>(),
             "warnings": warnings,
-            "listings": results.iter().filter_map(|(_, o)| match o {
-                RowOutcome::Accepted(id) if !dry_run => Some(id.to_hex()),
+            "listings": report.rows.iter().filter_map(|r| match &r.outcome {
+                Outcome::Accepted(id) => Some(id.to_hex()),
                 _ => None,
             }).collect::<Vec<_>>(),
+            "stopped": stopped,
+            "not_reached": report.not_reached,
         }),
         || {
             let verb = if dry_run { "would be accepted" } else { "accepted" };
             println!(
-                "{}: {accepted} {verb}, {duplicates} duplicate, {} rejected",
+                "{}: {accepted} {verb}, {already} already imported, {duplicates} duplicate, {} rejected",
                 file.display(),
                 rejected.len()
             );
@@ -303,7 +271,12 @@ pub fn contact_import(
             }
         },
     );
-    Ok(())
+    if let Some(line) = &stopped {
+        if !out.json {
+            eprintln!("carnet: {line}");
+        }
+    }
+    Ok(stopped.is_none())
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

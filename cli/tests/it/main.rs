@@ -3,6 +3,7 @@
 
 mod audit;
 mod everyday;
+mod import;
 mod network_rules;
 mod node_run;
 mod trading;

@@ -164,20 +164,36 @@ fn three_orgs_trade_report_and_agree_on_balances() {
          Max Power,CEO,Initech,initech.example,max@initech.example,+44 7911 123456,London,\n",
     )
     .unwrap();
-    let imported = ok(&["--key", &key("carol"), "contact", "import", &s(&csv)]);
-    assert_eq!(imported["accepted"], 1, "{imported}");
-    assert_eq!(imported["duplicate"], 1, "{imported}");
+    // A dry run asks the node: it tells the row Alice listed from the new ones.
+    let dry = ok(&[
+        "--key",
+        &key("carol"),
+        "contact",
+        "import",
+        "--dry-run",
+        &s(&csv),
+    ]);
     assert_eq!(
-        imported["rejected"].as_array().unwrap().len(),
-        1,
+        (&dry["accepted"], &dry["duplicate"]),
+        (&2.into(), &1.into()),
+        "{dry}"
+    );
+    let imported = ok(&["--key", &key("carol"), "contact", "import", &s(&csv)]);
+    assert_eq!(imported["accepted"], 2, "{imported}");
+    assert_eq!(imported["duplicate"], 1, "{imported}");
+    assert_eq!(imported["rejected"], serde_json::json!([]), "{imported}");
+    // The mobile number goes; the card stays, without it.
+    let warnings = imported["warnings"].to_string();
+    assert!(
+        warnings.contains("line 4") && warnings.contains("mobile"),
         "{imported}"
     );
-    assert!(
-        imported["rejected"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("mobile"),
-        "{imported}"
+    // Run again, nothing is signed: both rows were imported from this key file.
+    let again = ok(&["--key", &key("carol"), "contact", "import", &s(&csv)]);
+    assert_eq!(
+        (&again["accepted"], &again["already_imported"]),
+        (&0.into(), &2.into()),
+        "{again}"
     );
 
     // Bob (Beta) finds and buys Jane's card; Alpha's node delivers it.
@@ -313,7 +329,12 @@ fn three_orgs_trade_report_and_agree_on_balances() {
         ("bob", 100 - 10 + 10), // grant, a purchase, the bounty
         ("carol", 50 - 10),     // grant, a purchase
     ];
-    let pending = [("alice", 10 + 125), ("dave", 0), ("bob", 0), ("carol", 10)];
+    let pending = [
+        ("alice", 10 + 125),
+        ("dave", 0),
+        ("bob", 0),
+        ("carol", 10 + 10),
+    ];
     wait_for("the same state root on every node", || {
         let roots: Vec<String> = nodes
             .iter()
