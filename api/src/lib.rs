@@ -103,6 +103,22 @@ pub struct DeliveryView {
     pub sealed_card_hex: String,
 }
 
+/// What a purchase would do if ordered now (`GET /v1/listings/{id}/quote`): asked
+/// before signing, so a purchase the rules refuse is never published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteView {
+    pub listing: String,
+    pub buyer: String,
+    /// The card's price under the network's rules.
+    pub price: u64,
+    pub max_price: u64,
+    /// The buyer's spendable points, if the buyer has an account.
+    pub balance: Option<i64>,
+    /// The void reason the purchase would get (e.g. `InsufficientBalance`), or none
+    /// if it would go through.
+    pub refusal: Option<String>,
+}
+
 /// Where an author's chain stands, so a client can sign its next event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainHeadView {

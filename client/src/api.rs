@@ -206,6 +206,18 @@ impl NodeApi {
         Ok(self.get::<Peers>("/v1/peers")?.peers)
     }
 
+    /// What a purchase of `listing` by `buyer` would do if ordered now.
+    pub fn quote(
+        &self,
+        listing: &ContentId,
+        buyer: &PublicKey,
+        max_price: u64,
+    ) -> Result<carnet_api::QuoteView, ApiError> {
+        self.get(&format!(
+            "/v1/listings/{listing}/quote?buyer={buyer}&max_price={max_price}"
+        ))
+    }
+
     pub fn chain_head(&self, author: &PublicKey) -> Result<ChainHeadView, ApiError> {
         self.get(&format!("/v1/accounts/{author}/chain"))
     }

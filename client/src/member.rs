@@ -30,6 +30,15 @@ pub enum MemberError {
     WrongNetwork { key: String, node: String },
     #[error("cannot sign: {0}")]
     Sign(String),
+    /// The rules would make the event void: nothing was signed. The numbers say why
+    /// (a purchase: its price, the most the member would pay, the member's balance).
+    #[error("the rules would refuse this purchase ({reason}): the card costs {price}, you would pay at most {max_price}, you have {} points", balance.map_or("no".into(), |b| b.to_string()))]
+    WouldBeVoid {
+        reason: String,
+        price: u64,
+        max_price: u64,
+        balance: Option<i64>,
+    },
     #[error("no listing {0} on this node")]
     NoListing(String),
     #[error("you have not bought listing {0}")]
@@ -354,6 +363,17 @@ impl Session {
     ) -> Result<(ContentId, Submitted), MemberError> {
         if self.api.listing(listing)?.is_none() {
             return Err(MemberError::NoListing(listing.to_hex()));
+        }
+        // Checked before signing: a purchase the rules refuse would still be
+        // published, as a void event, and say nothing of the numbers.
+        let quote = self.api.quote(listing, &self.public(), max_price)?;
+        if let Some(reason) = quote.refusal {
+            return Err(MemberError::WouldBeVoid {
+                reason,
+                price: quote.price,
+                max_price,
+                balance: quote.balance,
+            });
         }
         let recipient = recipient_public(self.key.recipient_secret(listing));
         let (ev, s) = self.publish(

@@ -187,6 +187,12 @@ pub enum Command {
         author: PublicKey,
         reply: oneshot::Sender<ChainHeadView>,
     },
+    Quote {
+        buyer: PublicKey,
+        listing: ContentId,
+        max_price: u64,
+        reply: oneshot::Sender<carnet_api::QuoteView>,
+    },
     /// The wire bytes of one stored event.
     Event {
         id: ContentId,
@@ -334,6 +340,21 @@ impl NodeHandle {
 
     pub async fn chain_head(&self, author: PublicKey) -> Result<ChainHeadView, Closed> {
         self.ask(|reply| Command::ChainHead { author, reply }).await
+    }
+
+    pub async fn quote(
+        &self,
+        buyer: PublicKey,
+        listing: ContentId,
+        max_price: u64,
+    ) -> Result<carnet_api::QuoteView, Closed> {
+        self.ask(|reply| Command::Quote {
+            buyer,
+            listing,
+            max_price,
+            reply,
+        })
+        .await
     }
 
     pub async fn event(&self, id: ContentId) -> Result<Option<Vec<u8>>, Closed> {

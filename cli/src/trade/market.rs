@@ -5,6 +5,7 @@ use crate::org::explain_void;
 use crate::out::{table, Out};
 use anyhow::bail;
 use carnet_api::{SearchQuery, Submitted};
+use carnet_client::member::MemberError;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -79,7 +80,27 @@ pub fn buy(
 ) -> anyhow::Result<()> {
     let listing = parse_id(listing, "LISTING")?;
     let s = m.session()?;
-    let (purchase, submitted) = s.buy(&listing, max_price)?;
+    let (purchase, submitted) = match s.buy(&listing, max_price) {
+        Err(MemberError::WouldBeVoid {
+            reason,
+            price,
+            max_price,
+            balance,
+        }) => {
+            let why = match reason.as_str() {
+                "InsufficientBalance" => format!(
+                    "not enough points: the card costs {price} and you have {}",
+                    balance.unwrap_or(0)
+                ),
+                "PriceAboveMax" => {
+                    format!("the card costs {price}, above your --max-price {max_price}")
+                }
+                other => explain_void(other),
+            };
+            bail!("{why}; nothing was signed");
+        }
+        r => r?,
+    };
     if let Submitted::Ordered { outcome, .. } = &submitted {
         if let Some(r) = outcome.strip_prefix("void:") {
             bail!("purchase was void: {}", explain_void(r));

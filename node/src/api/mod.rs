@@ -165,6 +165,7 @@ fn routes() -> Routes {
     .post("/v1/dedup-keys", post_dedup_key)
     .get("/v1/listings", search_listings)
     .get("/v1/listings/{id}", listing)
+    .get("/v1/listings/{id}/quote", quote)
     .get("/v1/companies/{domain}", company)
     .get("/v1/accounts/{pubkey}/balance", balance)
     .get("/v1/accounts/{pubkey}/history", history)

@@ -226,6 +226,30 @@ pub(super) async fn history(
     }))
 }
 
+#[derive(Deserialize)]
+pub(super) struct QuoteParams {
+    buyer: String,
+    max_price: Option<u64>,
+}
+
+/// What a purchase would do if ordered now; `max_price` defaults to the price.
+pub(super) async fn quote(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    params: Result<Query<QuoteParams>, QueryRejection>,
+) -> ApiResult<Json<carnet_api::QuoteView>> {
+    let listing = parse_id(id, "listing_id")?;
+    let Query(p) = params
+        .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text()))?;
+    let buyer = PublicKey::from_hex(p.buyer.trim()).ok_or_else(|| ApiError::bad_hex("buyer"))?;
+    let max_price = p.max_price.unwrap_or(u64::MAX);
+    Ok(Json(
+        state
+            .wait(state.node.quote(buyer, listing, max_price))
+            .await??,
+    ))
+}
+
 pub(super) async fn chain_head(
     State(state): State<AppState>,
     key: Result<Path<String>, PathRejection>,

@@ -115,6 +115,25 @@ impl Engine {
         })
     }
 
+    /// What a purchase of `listing` by `buyer` would do if ordered now.
+    pub fn quote(
+        &mut self,
+        buyer: PublicKey,
+        listing: ContentId,
+        max_price: u64,
+    ) -> carnet_api::QuoteView {
+        let outcome = self.ledger.purchase_quote(buyer, listing, max_price);
+        let balance = self.ledger.state().accounts.get(&buyer).map(|a| a.balance);
+        carnet_api::QuoteView {
+            listing: listing.to_hex(),
+            buyer: buyer.to_hex(),
+            price: self.ledger.genesis().rules.card_price,
+            max_price,
+            balance,
+            refusal: outcome.err().map(|r| format!("{r:?}")),
+        }
+    }
+
     pub fn chain_head(&self, author: &PublicKey) -> ChainHeadView {
         let head = self.ledger.chain_head(author);
         let last = head.and_then(|(_, id)| self.ledger.get(&id));

@@ -70,6 +70,14 @@ impl EventLoop {
             Command::ChainHead { author, reply } => {
                 let _ = reply.send(self.engine.chain_head(&author));
             }
+            Command::Quote {
+                buyer,
+                listing,
+                max_price,
+                reply,
+            } => {
+                let _ = reply.send(self.engine.quote(buyer, listing, max_price));
+            }
             Command::Event { id, reply } => {
                 let _ = reply.send(self.engine.event_bytes(&id));
             }

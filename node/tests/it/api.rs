@@ -180,6 +180,27 @@ fn answer(cmd: Command) -> Command {
                 reply: used(),
             }
         }
+        Command::Quote {
+            buyer,
+            listing,
+            max_price,
+            reply,
+        } => {
+            let _ = reply.send(carnet_api::QuoteView {
+                listing: listing.to_hex(),
+                buyer: buyer.to_hex(),
+                price: 10,
+                max_price,
+                balance: Some(5),
+                refusal: Some("InsufficientBalance".into()),
+            });
+            Command::Quote {
+                buyer,
+                listing,
+                max_price,
+                reply: used(),
+            }
+        }
         Command::Event { id, reply } => {
             let _ = reply.send((id == known_event()).then(|| EVENT_BYTES.to_vec()));
             Command::Event { id, reply: used() }

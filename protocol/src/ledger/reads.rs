@@ -9,6 +9,24 @@ impl Ledger {
         &self.state
     }
 
+    /// What a Purchase of `listing` by `buyer`, with `max_price`, would do if it were
+    /// ordered now: the price it would escrow, or the reason it would be void. Time
+    /// moves between asking and ordering, so this is advice, not a promise.
+    pub fn purchase_quote(
+        &mut self,
+        buyer: PublicKey,
+        listing: ContentId,
+        max_price: u64,
+    ) -> Result<u64, VoidReason> {
+        self.catch_up();
+        let p = crate::payload::Purchase {
+            listing_id: listing,
+            recipient: [0; 32],
+            max_price,
+        };
+        apply::purchase_terms(&self.state, &self.genesis.rules, buyer, &p)
+    }
+
     pub fn state_root(&mut self) -> Hash32 {
         self.catch_up();
         *self.root_cache.get_or_insert_with(|| self.state.root())

@@ -204,6 +204,43 @@ fn three_orgs_trade_report_and_agree_on_balances() {
             .flatten()
             .is_some()
     });
+    // A purchase the rules would refuse is refused before anything is signed, with
+    // the numbers: Erin (Gamma) has 5 points, Carol will not pay 10.
+    wait_for("Jane's listing at Gamma", || {
+        nc.client()
+            .listing(&carnet_protocol::Hash32::from_hex(&l1).unwrap())
+            .ok()
+            .flatten()
+            .is_some()
+    });
+    let erin = s(&p("erin.key"));
+    let v = ok(&nc.admin(&["member", "new", "erin", "--out", &erin]));
+    let erin_pk = v["member"].as_str().unwrap().to_owned();
+    ok(&nc.admin(&["member", "grant", &erin_pk, "5"]));
+    let err = fails(&["--key", &erin, "buy", &l1]);
+    assert!(
+        err.contains("not enough points: the card costs 10 and you have 5")
+            && err.contains("nothing was signed"),
+        "{err}"
+    );
+    let err = fails(&["--key", &key("carol"), "buy", &l1, "--max-price", "5"]);
+    assert!(
+        err.contains("the card costs 10, above your --max-price 5"),
+        "{err}"
+    );
+    let head = |k: &str| {
+        nc.client()
+            .chain_head(&carnet_protocol::PublicKey::from_hex(k).unwrap())
+            .unwrap()
+            .next_seq
+    };
+    // Carol signed a referral and two imported cards; Erin nothing.
+    assert_eq!(
+        (head(&erin_pk), head(&pk("carol"))),
+        (0, 3),
+        "nothing signed"
+    );
+
     let found = ok(&[
         "--key",
         &key("bob"),

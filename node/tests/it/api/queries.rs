@@ -89,6 +89,31 @@ async fn accounts() {
                    "introduction": null})
         );
 
+        let listing = known_event().to_hex();
+        let (status, body) = api
+            .get(&format!(
+                "/v1/listings/{listing}/quote?buyer={key}&max_price=12"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({"listing": listing, "buyer": key, "price": 10, "max_price": 12,
+                   "balance": 5, "refusal": "InsufficientBalance"})
+        );
+        for (query, code) in [
+            ("".to_string(), "invalid_query"),
+            (format!("?buyer={key}&max_price=-1"), "invalid_query"),
+            (format!("?buyer={}", &key[..62]), "invalid_hex"),
+        ] {
+            assert_error(
+                api.get(&format!("/v1/listings/{listing}/quote{query}"))
+                    .await,
+                StatusCode::BAD_REQUEST,
+                code,
+            );
+        }
+
         for what in ["balance", "history", "chain"] {
             assert_error(
                 api.get(&format!("/v1/accounts/{}/{what}", &key[..62]))

@@ -13,6 +13,7 @@ use members::*;
 use orgs::*;
 pub use reports::is_mobile_number;
 use reports::*;
+pub(crate) use trade::purchase_terms;
 use trade::*;
 
 use super::state::*;

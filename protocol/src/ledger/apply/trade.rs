@@ -132,14 +132,15 @@ pub(super) fn plays(r: &Rules, a: &Account, now: u64) -> bool {
     recent >= r.play_min_contributions as usize || a.grant_times.range(from..=to).next().is_some()
 }
 
-pub(super) fn purchase(
-    state: &mut State,
+/// The price `buyer` pays for a Purchase `p` ordered now, or why it is void: every
+/// check of [`purchase`], in its order, with nothing changed. A member's client asks
+/// for it before signing, so a purchase the rules refuse is never published.
+pub(crate) fn purchase_terms(
+    state: &State,
     r: &Rules,
-    id: ContentId,
-    lamport: u64,
     buyer: PublicKey,
     p: &Purchase,
-) -> Rule {
+) -> Result<u64, VoidReason> {
     let Some(l) = state.listings.get(&p.listing_id) else {
         return Err(VoidReason::UnknownListing);
     };
@@ -169,6 +170,21 @@ pub(super) fn purchase(
     if b.balance < price as i64 {
         return Err(VoidReason::InsufficientBalance);
     }
+    Ok(price)
+}
+
+pub(super) fn purchase(
+    state: &mut State,
+    r: &Rules,
+    id: ContentId,
+    lamport: u64,
+    buyer: PublicKey,
+    p: &Purchase,
+) -> Rule {
+    let price = purchase_terms(state, r, buyer, p)?;
+    let Some(l) = state.listings.get(&p.listing_id) else {
+        return Err(VoidReason::UnknownListing);
+    };
     let (email_commitment, phone_commitment) =
         (l.listing.email_commitment, l.listing.phone_commitment);
     credit(
