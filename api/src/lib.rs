@@ -103,6 +103,23 @@ pub struct DeliveryView {
     pub sealed_card_hex: String,
 }
 
+/// One member of this node's org (`GET /v1/admin/members`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub member: String,
+    pub handle: String,
+    /// `Active`, `Revoked` or `Excluded(<cause>)`.
+    pub status: String,
+    pub balance: i64,
+    pub pending: i64,
+    pub contributions: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersView {
+    pub members: Vec<MemberView>,
+}
+
 /// What a purchase would do if ordered now (`GET /v1/listings/{id}/quote`): asked
 /// before signing, so a purchase the rules refuse is never published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

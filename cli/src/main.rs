@@ -95,6 +95,8 @@ enum Command {
     History { account: Option<String> },
     /// Without REFERRER: print your referral code. With it: name who referred you.
     Referral { referrer: Option<String> },
+    /// Give points of yours to another member (their key or key file).
+    Transfer { to: String, points: u64 },
     /// Record a GDPR erasure for an email (org operators): all nodes drop the
     /// listing and refuse the address from then on.
     Optout {
@@ -170,12 +172,27 @@ enum MemberCommand {
         #[command(flatten)]
         admin: org::AdminArgs,
     },
+    /// This org's members: keys, handles, status and points.
+    List {
+        #[command(flatten)]
+        admin: org::AdminArgs,
+    },
     /// Give a member points (e.g. for a subscription).
     Grant {
+        /// The member's key (64 hex digits), key file, or handle.
         member: String,
         points: u64,
         #[arg(long, default_value = "")]
         memo: String,
+        #[command(flatten)]
+        admin: org::AdminArgs,
+    },
+    /// Revoke a member: its key can sign nothing more (its cards stay listed).
+    Revoke {
+        /// The member's key (64 hex digits), key file, or handle.
+        member: String,
+        #[arg(long, default_value = "")]
+        reason: String,
         #[command(flatten)]
         admin: org::AdminArgs,
     },
@@ -439,6 +456,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     admin,
                 },
         } => org::grant(&admin, m.api.as_deref(), &member, points, &memo, out),
+        Command::Member {
+            command: MemberCommand::List { admin },
+        } => org::member_list(&admin, m.api.as_deref(), out),
+        Command::Member {
+            command:
+                MemberCommand::Revoke {
+                    member,
+                    reason,
+                    admin,
+                },
+        } => org::revoke(&admin, m.api.as_deref(), &member, &reason, out),
         Command::Contact {
             command: ContactCommand::Add(f),
         } => trade::contact_add(m, &f, out),
@@ -488,6 +516,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Balance { account } => trade::balance(m, account.as_deref(), out),
         Command::History { account } => trade::history(m, account.as_deref(), out),
         Command::Referral { referrer } => trade::referral(m, referrer.as_deref(), out),
+        Command::Transfer { to, points } => trade::transfer(m, &to, points, out),
         Command::Optout { email, admin } => org::optout(&admin, m.api.as_deref(), &email, out),
         Command::Dispute {
             report_id,

@@ -525,6 +525,40 @@ pub fn member_new(
     Ok(())
 }
 
+/// A member named as people name them: its key in hex, the path of its key file, or
+/// (asking the node, which needs the admin token) its handle in this org.
+pub fn resolve_member(api: Option<&NodeApi>, s: &str) -> anyhow::Result<PublicKey> {
+    if let Some(k) = PublicKey::from_hex(s.trim()).filter(|k| k.verifying_key().is_some()) {
+        return Ok(k);
+    }
+    let path = Path::new(s);
+    if path.is_file() {
+        return Ok(MemberKey::load(path)?.public());
+    }
+    let Some(api) = api else {
+        bail!("{s:?} is neither a public key in 64 hex digits nor a key file");
+    };
+    let found: Vec<_> = api
+        .admin_members()?
+        .into_iter()
+        .filter(|m| m.handle == s.trim())
+        .collect();
+    match found.as_slice() {
+        [one] => PublicKey::from_hex(&one.member).context("the node named a bad member key"),
+        [] => bail!(
+            "no member of this org has the handle {s:?}, and it is not a key or a key file (see `carnet member list`)"
+        ),
+        many => bail!(
+            "{} members have the handle {s:?}: name one by key ({})",
+            many.len(),
+            many.iter()
+                .map(|m| m.member.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 pub fn grant(
     admin: &AdminArgs,
     url: Option<&str>,
@@ -533,9 +567,64 @@ pub fn grant(
     memo: &str,
     out: Out,
 ) -> anyhow::Result<()> {
-    let member = parse_key(member, "MEMBER")?;
-    let s = admin.api(url)?.admin_grant(&member, points, memo)?;
-    report(out, &format!("granted {points} points"), &s, json!({}))
+    let api = admin.api(url)?;
+    let member = resolve_member(Some(&api), member)?;
+    let s = api.admin_grant(&member, points, memo)?;
+    report(
+        out,
+        &format!("granted {points} points to {member}"),
+        &s,
+        json!({ "member": member.to_hex() }),
+    )
+}
+
+pub fn revoke(
+    admin: &AdminArgs,
+    url: Option<&str>,
+    member: &str,
+    reason: &str,
+    out: Out,
+) -> anyhow::Result<()> {
+    let api = admin.api(url)?;
+    let member = resolve_member(Some(&api), member)?;
+    let s = api.admin_revoke(&member, reason)?;
+    report(
+        out,
+        &format!("revoked {member}: its key can sign nothing more"),
+        &s,
+        json!({ "member": member.to_hex() }),
+    )
+}
+
+pub fn member_list(admin: &AdminArgs, url: Option<&str>, out: Out) -> anyhow::Result<()> {
+    let members = admin.api(url)?.admin_members()?;
+    out.emit(json!({ "members": members }), || {
+        if members.is_empty() {
+            println!("no members yet: `carnet member new NAME` enrolls one");
+            return;
+        }
+        let rows = members
+            .iter()
+            .map(|m| {
+                vec![
+                    m.handle.clone(),
+                    m.member.clone(),
+                    m.status.clone(),
+                    m.balance.to_string(),
+                    m.pending.to_string(),
+                    m.contributions.to_string(),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            crate::out::table(
+                &["handle", "member", "status", "balance", "pending", "cards"],
+                rows
+            )
+        );
+    });
+    Ok(())
 }
 
 pub fn dispute(

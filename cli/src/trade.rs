@@ -18,7 +18,7 @@ use carnet_protocol::{ContentId, Hash32};
 use serde_json::json;
 use std::path::PathBuf;
 
-pub use account::{balance, history, referral, whoami};
+pub use account::{balance, history, referral, transfer, whoami};
 pub use companies::{company, vote};
 pub use contacts::{
     contact_add, contact_import, contact_list, contact_update, export, ContactFields, ExportFormat,

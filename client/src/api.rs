@@ -415,6 +415,20 @@ impl NodeApi {
         )
     }
 
+    pub fn admin_revoke(&self, member: &PublicKey, reason: &str) -> Result<Submitted, ApiError> {
+        self.post(
+            "/v1/admin/revoke",
+            &json!({ "member": member.to_hex(), "reason": reason }),
+        )
+    }
+
+    /// This org's members (admin).
+    pub fn admin_members(&self) -> Result<Vec<carnet_api::MemberView>, ApiError> {
+        Ok(self
+            .get::<carnet_api::MembersView>("/v1/admin/members")?
+            .members)
+    }
+
     pub fn admin_dispute(
         &self,
         report_id: &carnet_protocol::ContentId,

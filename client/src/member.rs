@@ -14,7 +14,7 @@ use carnet_protocol::ledger::is_mobile_number;
 use carnet_protocol::limits::MAX_EVENT_BYTES;
 use carnet_protocol::payload::{
     BounceReport, Contribute, DsnStatus, EmployeeRange, Listing, MobileReport, Payload, Purchase,
-    Referral, RevenueRange, Update, Vote, Voucher,
+    Referral, RevenueRange, Transfer, Update, Vote, Voucher,
 };
 use carnet_protocol::{ContentId, Hash32, PublicKey, SignedEvent};
 use std::path::{Path, PathBuf};
@@ -551,6 +551,42 @@ impl Session {
             }),
             None,
         )?;
+        Ok((ev.id(), s))
+    }
+
+    /// Gives `points` of the member's spendable points to `to`. Refused before
+    /// signing when the member has fewer, or `to` has no account.
+    pub fn transfer(
+        &self,
+        to: PublicKey,
+        points: u64,
+    ) -> Result<(ContentId, Submitted), MemberError> {
+        let balance = self.api.balance(&self.public())?.map_or(0, |b| b.balance);
+        if balance < points as i64 {
+            return Err(MemberError::Refused(format!(
+                "not enough points: you have {balance}, you would give {points}; nothing was signed"
+            )));
+        }
+        if to == self.public() {
+            return Err(MemberError::Refused(
+                "you cannot give points to yourself; nothing was signed".into(),
+            ));
+        }
+        match self.api.balance(&to)? {
+            None => {
+                return Err(MemberError::Refused(format!(
+                    "{to} has no account on this network; nothing was signed"
+                )))
+            }
+            Some(b) if b.status != "Active" => {
+                return Err(MemberError::Refused(format!(
+                    "{to} is {}, not active; nothing was signed",
+                    b.status
+                )))
+            }
+            Some(_) => {}
+        }
+        let (ev, s) = self.publish(Payload::Transfer(Transfer { to, points }), None)?;
         Ok((ev.id(), s))
     }
 

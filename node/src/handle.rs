@@ -187,6 +187,10 @@ pub enum Command {
         author: PublicKey,
         reply: oneshot::Sender<ChainHeadView>,
     },
+    /// This org's members.
+    Members {
+        reply: oneshot::Sender<Vec<carnet_api::MemberView>>,
+    },
     Quote {
         buyer: PublicKey,
         listing: ContentId,
@@ -340,6 +344,10 @@ impl NodeHandle {
 
     pub async fn chain_head(&self, author: PublicKey) -> Result<ChainHeadView, Closed> {
         self.ask(|reply| Command::ChainHead { author, reply }).await
+    }
+
+    pub async fn members(&self) -> Result<Vec<carnet_api::MemberView>, Closed> {
+        self.ask(|reply| Command::Members { reply }).await
     }
 
     pub async fn quote(

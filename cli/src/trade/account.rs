@@ -86,6 +86,18 @@ pub fn referral(m: &MemberArgs, referrer: Option<&str>, out: Out) -> anyhow::Res
     }
 }
 
+pub fn transfer(m: &MemberArgs, to: &str, points: u64, out: Out) -> anyhow::Result<()> {
+    let s = m.session()?;
+    let to = crate::org::resolve_member(None, to)?;
+    let (_, submitted) = s.transfer(to, points)?;
+    report(
+        out,
+        &format!("gave {points} points to {to}"),
+        &submitted,
+        json!({ "to": to.to_hex(), "points": points }),
+    )
+}
+
 pub fn whoami(m: &MemberArgs, out: Out) -> anyhow::Result<()> {
     let s = m.session()?;
     out.emit(

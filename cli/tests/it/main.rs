@@ -4,6 +4,7 @@
 mod audit;
 mod everyday;
 mod import;
+mod members;
 mod network_rules;
 mod node_run;
 mod trading;

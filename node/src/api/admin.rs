@@ -52,6 +52,15 @@ pub(super) struct GrantBody {
     memo: String,
 }
 
+/// This org's members: keys, handles, status and points.
+pub(super) async fn admin_members(
+    _: Admin,
+    State(state): State<AppState>,
+) -> ApiResult<Json<carnet_api::MembersView>> {
+    let members = state.wait(state.node.members()).await??;
+    Ok(Json(carnet_api::MembersView { members }))
+}
+
 pub(super) async fn admin_grant(
     _: Admin,
     State(state): State<AppState>,

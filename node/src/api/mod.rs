@@ -181,6 +181,7 @@ fn routes() -> Routes {
     .get("/v1/peers", peers)
     .get("/v1/orgs", orgs)
     .post("/v1/admin/enroll", admin_enroll)
+    .get("/v1/admin/members", admin_members)
     .post("/v1/admin/grant", admin_grant)
     .post("/v1/admin/revoke", admin_revoke)
     .post("/v1/admin/optout", admin_optout)

@@ -115,6 +115,25 @@ impl Engine {
         })
     }
 
+    /// This org's members, in key order.
+    pub fn members(&mut self) -> Vec<carnet_api::MemberView> {
+        let org = self.org();
+        self.ledger
+            .state()
+            .accounts
+            .iter()
+            .filter(|(_, a)| a.org() == Some(org))
+            .map(|(k, a)| carnet_api::MemberView {
+                member: k.to_hex(),
+                handle: a.handle.clone(),
+                status: format!("{:?}", a.status),
+                balance: a.balance,
+                pending: a.pending,
+                contributions: a.contributions,
+            })
+            .collect()
+    }
+
     /// What a purchase of `listing` by `buyer` would do if ordered now.
     pub fn quote(
         &mut self,

@@ -70,6 +70,9 @@ impl EventLoop {
             Command::ChainHead { author, reply } => {
                 let _ = reply.send(self.engine.chain_head(&author));
             }
+            Command::Members { reply } => {
+                let _ = reply.send(self.engine.members());
+            }
             Command::Quote {
                 buyer,
                 listing,

@@ -180,6 +180,17 @@ fn answer(cmd: Command) -> Command {
                 reply: used(),
             }
         }
+        Command::Members { reply } => {
+            let _ = reply.send(vec![carnet_api::MemberView {
+                member: member().to_hex(),
+                handle: "blue-heron".into(),
+                status: "Active".into(),
+                balance: 120,
+                pending: 30,
+                contributions: 2,
+            }]);
+            Command::Members { reply: used() }
+        }
         Command::Quote {
             buyer,
             listing,
