@@ -64,10 +64,71 @@ pub enum AuditCommand {
     },
 }
 
-/// Runs an audit command; Ok(false) when verification failed. `node` is the API URL
-/// of the global `--node` flag (export and checkpoint only).
-pub fn run(cmd: AuditCommand, json: bool, node: Option<&str>) -> anyhow::Result<bool> {
-    let api = node.unwrap_or(carnet_client::api::DEFAULT_API);
+/// The node `audit export` and `audit checkpoint` ask, and the network its answer
+/// must be of: the global `--node`, else the node recorded in the member key file
+/// (`--key`, `CARNET_KEY`, or the default one if it exists), else the node running on
+/// the data directory, else the default. The network is the key file's or the data
+/// directory's, so a node of another network is refused, not believed.
+fn source(
+    m: &crate::trade::MemberArgs,
+    data_dir: &Option<PathBuf>,
+) -> anyhow::Result<(String, Option<(Hash32, String)>)> {
+    use carnet_client::keyfile::MemberKey;
+    let key_path = match (&m.key, data_dir) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(_)) => None,
+        (None, None) => carnet_client::keyfile::default_path()
+            .ok()
+            .filter(|p| p.exists()),
+    };
+    if let Some(p) = key_path {
+        let key = MemberKey::load(&p)?;
+        let url = m.api.clone().unwrap_or_else(|| key.api.clone());
+        return Ok((
+            url,
+            Some((key.network, format!("the key file {}", p.display()))),
+        ));
+    }
+    let dir = crate::org::data_dir_path(data_dir)?;
+    let network = carnet_node::datadir::DataDir::open(&dir)
+        .ok()
+        .map(|d| (d.network(), format!("the data directory {}", dir.display())));
+    Ok((crate::org::node_url(data_dir, m.api.as_deref())?, network))
+}
+
+/// A penalty not settled yet will be: say when, rather than only "not yet".
+fn settlement_hint(e: anyhow::Error) -> anyhow::Error {
+    let code = e.chain().find_map(|c| {
+        c.downcast_ref::<carnet_client::api::ApiError>()
+            .and_then(|a| a.code().map(str::to_owned))
+    });
+    if code.as_deref() == Some("not_settled") {
+        return e.context(
+            "org nodes sign settlement checkpoints every checkpoint_interval_ms (a minute by default) \
+             and one is final once a quorum of orgs signed it: try again in a few minutes \
+             (`carnet node status` shows the finalized bound)",
+        );
+    }
+    e
+}
+
+/// Refuses a node of another network than `expected`.
+fn check_network(api: &str, expected: &Option<(Hash32, String)>) -> anyhow::Result<()> {
+    let Some((network, whose)) = expected else {
+        return Ok(());
+    };
+    let status = carnet_client::api::NodeApi::new(api)?.status()?;
+    if status.network != network.to_hex() {
+        bail!(
+            "the node at {api} runs network {}, but {whose} is of network {network}; pass --node with the API of a node of that network",
+            status.network
+        );
+    }
+    Ok(())
+}
+
+/// Runs an audit command; Ok(false) when verification failed.
+pub fn run(cmd: AuditCommand, json: bool, m: &crate::trade::MemberArgs) -> anyhow::Result<bool> {
     match cmd {
         AuditCommand::Export {
             event,
@@ -78,6 +139,9 @@ pub fn run(cmd: AuditCommand, json: bool, node: Option<&str>) -> anyhow::Result<
         } => {
             let id =
                 Hash32::from_hex(event.trim()).context("the event id must be 64 hex digits")?;
+            let (api, network) = source(m, &admin.data_dir)?;
+            let api = api.as_str();
+            check_network(api, &network)?;
             let mut q = Vec::new();
             if include_message {
                 q.push("include_message=true");
@@ -86,12 +150,15 @@ pub fn run(cmd: AuditCommand, json: bool, node: Option<&str>) -> anyhow::Result<
                 q.push("include_opening=true");
             }
             let body = if q.is_empty() {
-                get(api, &format!("/v1/audit/{}", id.to_hex()))?
+                get(api, &format!("/v1/audit/{}", id.to_hex()))
             } else {
                 // Personal data leaves the node only on the org's own authority.
                 let node = admin.api(Some(api))?;
-                render(node.get_as_admin(&format!("/v1/audit/{}?{}", id.to_hex(), q.join("&")))?)?
-            };
+                node.get_as_admin(&format!("/v1/audit/{}?{}", id.to_hex(), q.join("&")))
+                    .map_err(anyhow::Error::from)
+                    .and_then(render)
+            }
+            .map_err(settlement_hint)?;
             match AuditFile::parse(body.as_bytes()) {
                 Ok(AuditFile::Bundle(_)) => {}
                 Ok(_) => bail!("the node answered with something other than a bundle"),
@@ -102,6 +169,9 @@ pub fn run(cmd: AuditCommand, json: bool, node: Option<&str>) -> anyhow::Result<
             Ok(true)
         }
         AuditCommand::Checkpoint { out, bound, since } => {
+            let (api, network) = source(m, &None)?;
+            let api = api.as_str();
+            check_network(api, &network)?;
             let mut q = Vec::new();
             if let Some(b) = bound {
                 q.push(format!("bound={b}"));

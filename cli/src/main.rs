@@ -288,6 +288,11 @@ struct RunArgs {
     /// Milliseconds between catch-up reconciliations with a peer.
     #[arg(long)]
     sync_interval_ms: Option<u64>,
+    /// Milliseconds between two considerations of a settlement checkpoint [default:
+    /// 60000]: a penalty can be audited once a checkpoint a quorum of orgs signed
+    /// covers it, a few of these intervals after it.
+    #[arg(long)]
+    checkpoint_interval_ms: Option<u64>,
 }
 
 impl RunArgs {
@@ -313,6 +318,9 @@ impl RunArgs {
         }
         if let Some(i) = self.sync_interval_ms {
             c.sync_interval_ms = i;
+        }
+        if let Some(i) = self.checkpoint_interval_ms {
+            c.checkpoint_interval_ms = i;
         }
         Ok(c)
     }
@@ -525,7 +533,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => org::dispute(&admin, m.api.as_deref(), &report_id, &finding, out),
         Command::Whoami => trade::whoami(m, out),
         Command::Audit { command } => {
-            if !audit::run(command, cli.json, m.api.as_deref())? {
+            if !audit::run(command, cli.json, m)? {
                 std::process::exit(1);
             }
             Ok(())

@@ -153,3 +153,34 @@ fn an_operator_sees_the_network_from_the_data_directory() {
     assert_eq!(open["needed"], 2);
     assert!(stop(child, "-TERM").success());
 }
+
+/// `audit export` asks the node recorded in the key file, and refuses one of another
+/// network instead of believing its answer (issue 16).
+#[test]
+fn audit_export_asks_the_key_files_node_and_checks_its_network() {
+    use crate::node_run::{start, stop};
+    let dir = tempfile::tempdir().unwrap();
+    let (node, ready) = start(&dir.path().join("node"), &["--org", "Acme"]);
+    let api = format!("http://{}", ready["api"].as_str().unwrap());
+    // A key file of another network (all ones) that names this node.
+    let key = key_for(dir.path(), &api);
+    let out_file = dir.path().join("bundle.json");
+    let out = carnet(&[
+        "audit",
+        "export",
+        &"ab".repeat(32),
+        "--out",
+        out_file.to_str().unwrap(),
+        "--key",
+        &key,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the node at {api} runs network"))
+            && stderr.contains(&"01".repeat(32)),
+        "{stderr}"
+    );
+    assert!(!out_file.exists());
+    stop(node, "-TERM");
+}
