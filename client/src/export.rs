@@ -12,8 +12,10 @@ use vcard4::property::{
 use vcard4::{Uri, Vcard};
 
 /// The header of Carnet's CSV format, which [`crate::import`] also reads.
-pub const CSV_HEADER: [&str; 8] = [
+pub const CSV_HEADER: [&str; 10] = [
     "name",
+    "first_name",
+    "last_name",
     "title",
     "company",
     "company_domain",
@@ -44,6 +46,15 @@ pub fn to_vcard(cards: &[Card]) -> String {
 fn vcard_of(card: &Card) -> Vcard {
     let t = &card.teaser;
     let mut v = Vcard::new(t.name.clone());
+    // N: address books sort and CRMs match on it; FN stays the name as written.
+    let (given, family) = split_name(&t.name);
+    v.name = Some(TextListProperty::new_semi_colon(vec![
+        family.to_owned(),
+        given.to_owned(),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]));
     v.title.push(t.title.clone().into());
     v.org
         .push(TextListProperty::new_semi_colon(vec![t.company.clone()]));
@@ -117,6 +128,17 @@ fn vcard_of(card: &Card) -> Vcard {
     v
 }
 
+/// (given names, family name) of a name as written: the family name is the last
+/// word. A guess for "Ludwig van Beethoven" or "Mao Zedong", which is why the full
+/// name travels beside it (FN, the CSV's `name`) and is what an import reads.
+pub fn split_name(name: &str) -> (&str, &str) {
+    let name = name.trim();
+    match name.rsplit_once(char::is_whitespace) {
+        Some((given, family)) => (given.trim_end(), family),
+        None => ("", name),
+    }
+}
+
 fn is_e164(p: &str) -> bool {
     p.strip_prefix('+')
         .is_some_and(|d| (1..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
@@ -129,8 +151,11 @@ pub fn to_csv(cards: &[Card]) -> Result<String, ExportError> {
     w.write_record(CSV_HEADER)?;
     for c in cards {
         let t = &c.teaser;
+        let (given, family) = split_name(&t.name);
         w.write_record([
             t.name.as_str(),
+            given,
+            family,
             &t.title,
             &t.company,
             &t.company_domain,

@@ -121,6 +121,8 @@ fn vcard_is_4_0_with_crlf_and_a_work_tel_uri() {
         "{text}"
     );
     assert!(text.ends_with("END:VCARD\r\n"), "{text}");
+    // Issue 16: N (family; given; ...) beside FN, for address books that sort on it.
+    assert!(text.contains("\r\nN:Doe;Jane;;;\r\n"), "{text}");
     assert!(
         text.contains("\r\nTEL;VALUE=uri;TYPE=work,voice:tel:+33142685300\r\n"),
         "{text}"
@@ -159,11 +161,33 @@ fn vcard_escapes_values() {
 }
 
 #[test]
+fn names_split_at_the_last_word() {
+    use carnet_client::export::split_name;
+    assert_eq!(split_name("Jane Doe"), ("Jane", "Doe"));
+    assert_eq!(
+        split_name(" Anne  Marie Dupont "),
+        ("Anne  Marie", "Dupont")
+    );
+    assert_eq!(split_name("Madonna"), ("", "Madonna"));
+    assert_eq!(split_name(""), ("", ""));
+}
+
+#[test]
 fn csv_round_trip() {
     let cards = cards();
     let text = to_csv(&cards).unwrap();
     assert!(
-        text.starts_with("name,title,company,company_domain,email,phone,city,postal_address\n"),
+        text.starts_with(
+            "name,first_name,last_name,title,company,company_domain,email,phone,city,postal_address\n"
+        ),
+        "{text}"
+    );
+    // Issue 16: a CRM matches on the name's parts.
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("Jane Doe,Jane,Doe,"),
         "{text}"
     );
     assert_eq!(read_back("out.csv", &text), drafts_of(&cards));
