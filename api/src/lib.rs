@@ -48,8 +48,10 @@ pub enum Submitted {
     Duplicate { id: String },
 }
 
-/// Filters of a listing search; every given field must match (case-insensitive
-/// substring for text).
+/// Filters of a listing search. Every word of every given field must match: case and
+/// accents are folded ("lumiere" finds "Lumière"), `text` words may match any field
+/// ("paris procurement"), a domain may be written in Unicode or punycode. Results
+/// come best first, `limit` at a time from `offset`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchQuery {
     pub text: Option<String>,
@@ -58,6 +60,20 @@ pub struct SearchQuery {
     pub title: Option<String>,
     pub city: Option<String>,
     pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchPage {
+    pub listings: Vec<ListingView>,
+    /// How many listings match in all.
+    #[serde(default)]
+    pub total: usize,
+    /// Where this page starts among them.
+    #[serde(default)]
+    pub offset: usize,
 }
 
 /// A listing as buyers see it: the teaser, never the contact data.
@@ -74,6 +90,24 @@ pub struct ListingView {
     pub phone: bool,
     pub status: String,
     pub sales: u64,
+    /// The company domain as people write it (IDNA U-labels): `bücher.example` where
+    /// `company_domain` says `xn--bcher-kva.example`.
+    #[serde(default)]
+    pub domain_unicode: String,
+    /// When the card was listed, and last changed, in network time (ms).
+    #[serde(default)]
+    pub listed_ms: u64,
+    #[serde(default)]
+    pub updated_ms: u64,
+    /// What a purchase costs under the network's rules.
+    #[serde(default)]
+    pub price: u64,
+    /// The contributor's org (key, hex) and its name: a member cannot buy a card of
+    /// its own org.
+    #[serde(default)]
+    pub org: String,
+    #[serde(default)]
+    pub org_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

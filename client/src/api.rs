@@ -4,8 +4,8 @@
 //! two cannot drift apart. Every failure says which node was asked and what it answered.
 
 use carnet_api::{
-    BalanceView, ChainHeadView, CompanyInfo, DeliveryView, ListingDetail, ListingView,
-    MovementView, NodeStatus, PurchaseView, SearchQuery, Submitted,
+    BalanceView, ChainHeadView, CompanyInfo, DeliveryView, ListingDetail, MovementView, NodeStatus,
+    PurchaseView, SearchQuery, Submitted,
 };
 use carnet_protocol::card::Card;
 use carnet_protocol::encoding::to_canonical;
@@ -56,11 +56,6 @@ pub struct NodeApi {
 pub struct EventHex {
     pub id: String,
     pub event_hex: String,
-}
-
-#[derive(Deserialize)]
-struct Listings {
-    listings: Vec<ListingView>,
 }
 
 #[derive(Deserialize)]
@@ -266,7 +261,7 @@ impl NodeApi {
         self.get_opt(&format!("/v1/events/{id}"))
     }
 
-    pub fn search(&self, q: &SearchQuery) -> Result<Vec<ListingView>, ApiError> {
+    pub fn search(&self, q: &SearchQuery) -> Result<carnet_api::SearchPage, ApiError> {
         let url = format!("{}/v1/listings", self.base);
         let mut params: Vec<(&str, String)> = Vec::new();
         for (k, v) in [
@@ -283,8 +278,10 @@ impl NodeApi {
         if let Some(l) = q.limit {
             params.push(("limit", l.to_string()));
         }
-        let l: Listings = self.send(self.http.get(&url).query(&params), &url)?;
-        Ok(l.listings)
+        if let Some(o) = q.offset {
+            params.push(("offset", o.to_string()));
+        }
+        self.send(self.http.get(&url).query(&params), &url)
     }
 
     pub fn listing(&self, id: &ContentId) -> Result<Option<ListingDetail>, ApiError> {

@@ -6,8 +6,8 @@
 //! events are ingested is simply the order of the channel.
 
 use carnet_api::{
-    BalanceView, ChainHeadView, CompanyInfo, DeliveryView, ListingDetail, ListingView,
-    MovementView, NodeStatus, PeerView, PurchaseView, SearchQuery, Submitted,
+    BalanceView, ChainHeadView, CompanyInfo, DeliveryView, ListingDetail, MovementView, NodeStatus,
+    PeerView, PurchaseView, SearchQuery, Submitted,
 };
 use carnet_protocol::card::CardError;
 use carnet_protocol::ledger::LedgerError;
@@ -169,7 +169,7 @@ pub enum Command {
     },
     Search {
         query: SearchQuery,
-        reply: oneshot::Sender<Vec<ListingView>>,
+        reply: oneshot::Sender<carnet_api::SearchPage>,
     },
     Balance {
         account: PublicKey,
@@ -325,7 +325,7 @@ impl NodeHandle {
         self.ask(|reply| Command::Company { domain, reply }).await
     }
 
-    pub async fn search(&self, query: SearchQuery) -> Result<Vec<ListingView>, Closed> {
+    pub async fn search(&self, query: SearchQuery) -> Result<carnet_api::SearchPage, Closed> {
         self.ask(|reply| Command::Search { query, reply }).await
     }
 

@@ -11,63 +11,132 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct SearchArgs {
-    /// Words to look for in name, title, company, domain and city.
+    /// Words to look for in name, title, company, domain and city (all must be
+    /// found; case and accents do not matter).
     pub text: Option<String>,
     #[arg(long)]
     pub company: Option<String>,
+    /// The company's domain, in Unicode or punycode.
     #[arg(long)]
     pub domain: Option<String>,
     #[arg(long)]
     pub title: Option<String>,
     #[arg(long)]
     pub city: Option<String>,
-    #[arg(long, default_value_t = 50)]
+    /// Results per page.
+    #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Which page of results, from 1.
+    #[arg(long, default_value_t = 1)]
+    pub page: usize,
+}
+
+/// A network time in ms as a date (UTC).
+fn date(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .map(|t| t.date().to_string())
+        .unwrap_or_default()
 }
 
 pub fn search(m: &MemberArgs, a: &SearchArgs, out: Out) -> anyhow::Result<()> {
     let s = m.session()?;
-    let listings = s.api.search(&SearchQuery {
+    let limit = a.limit.clamp(1, 500);
+    let offset = a.page.max(1).saturating_sub(1).saturating_mul(limit);
+    let page = s.api.search(&SearchQuery {
         text: a.text.clone(),
         company: a.company.clone(),
         domain: a.domain.clone(),
         title: a.title.clone(),
         city: a.city.clone(),
-        limit: Some(a.limit),
+        limit: Some(limit),
+        offset: Some(offset),
     })?;
-    out.emit(json!({ "listings": listings }), || {
-        if listings.is_empty() {
-            println!("no listings match");
-            return;
+    // Cards this member cannot buy, marked: its own, and its org's.
+    let own: std::collections::HashSet<String> = s
+        .contributed()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, _)| id.to_hex())
+        .collect();
+    let org = s.key.org.to_hex();
+    let mark = |l: &carnet_api::ListingView| {
+        if own.contains(&l.id) {
+            "yours"
+        } else if l.org == org {
+            "your org"
+        } else {
+            ""
         }
-        let rows = listings
-            .iter()
-            .map(|l| {
-                let mut ch = vec!["email"];
-                if l.phone {
-                    ch.push("phone");
+    };
+    let listings: Vec<serde_json::Value> = page
+        .listings
+        .iter()
+        .map(|l| {
+            let mut v = serde_json::to_value(l).unwrap_or_default();
+            v["mine"] = json!(mark(l));
+            v
+        })
+        .collect();
+    out.emit(
+        json!({ "listings": listings, "total": page.total, "offset": page.offset, "page": a.page.max(1) }),
+        || {
+            if page.listings.is_empty() {
+                if page.total > 0 {
+                    println!("no listings on page {} ({} match in all)", a.page, page.total);
+                } else {
+                    println!("no listings match");
                 }
-                if l.postal {
-                    ch.push("postal");
-                }
-                vec![
-                    l.id.clone(),
-                    l.name.clone(),
-                    l.title.clone(),
-                    format!("{} ({})", l.company, l.company_domain),
-                    l.city.clone(),
-                    ch.join("+"),
-                ]
-            })
-            .collect();
-        println!(
-            "{}",
-            table(
-                &["listing", "name", "title", "company", "city", "reach"],
-                rows
-            )
-        );
-    });
+                return;
+            }
+            let rows = page
+                .listings
+                .iter()
+                .map(|l| {
+                    let mut ch = vec!["email"];
+                    if l.phone {
+                        ch.push("phone");
+                    }
+                    if l.postal {
+                        ch.push("postal");
+                    }
+                    let domain = if l.domain_unicode.is_empty() {
+                        &l.company_domain
+                    } else {
+                        &l.domain_unicode
+                    };
+                    vec![
+                        l.id.clone(),
+                        l.name.clone(),
+                        l.title.clone(),
+                        format!("{} ({domain})", l.company),
+                        l.city.clone(),
+                        ch.join("+"),
+                        l.org_name.clone(),
+                        date(l.updated_ms),
+                        l.sales.to_string(),
+                        l.price.to_string(),
+                        mark(l).to_owned(),
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                table(
+                    &[
+                        "listing", "name", "title", "company", "city", "reach", "org",
+                        "updated", "sales", "price", "",
+                    ],
+                    rows
+                )
+            );
+            let last = page.offset + page.listings.len();
+            print!("{}-{last} of {}", page.offset + 1, page.total);
+            if last < page.total {
+                print!("; next: --page {}", a.page.max(1) + 1);
+            }
+            println!();
+        },
+    );
     Ok(())
 }
 

@@ -97,10 +97,11 @@ fn no_orphan_no_double_reward(key: &str, member: &PublicKey, node: &str) {
     let listed: BTreeSet<String> = api
         .search(&carnet_api::SearchQuery {
             company: Some("Importco".into()),
-            limit: Some(1000),
+            limit: Some(500),
             ..Default::default()
         })
         .unwrap()
+        .listings
         .into_iter()
         .map(|l| l.id)
         .collect();

@@ -166,17 +166,13 @@ pub(super) struct ListingParams {
     title: Option<String>,
     city: Option<String>,
     limit: Option<usize>,
-}
-
-#[derive(Serialize)]
-pub(super) struct Listings {
-    listings: Vec<carnet_api::ListingView>,
+    offset: Option<usize>,
 }
 
 pub(super) async fn search_listings(
     State(state): State<AppState>,
     params: Result<Query<ListingParams>, QueryRejection>,
-) -> ApiResult<Json<Listings>> {
+) -> ApiResult<Json<carnet_api::SearchPage>> {
     let Query(p) = params
         .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text()))?;
     let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
@@ -191,9 +187,9 @@ pub(super) async fn search_listings(
                 .unwrap_or(DEFAULT_SEARCH_LIMIT)
                 .clamp(1, MAX_SEARCH_LIMIT),
         ),
+        offset: p.offset,
     };
-    let listings = state.wait(state.node.search(query)).await??;
-    Ok(Json(Listings { listings }))
+    Ok(Json(state.wait(state.node.search(query)).await??))
 }
 
 pub(super) async fn balance(

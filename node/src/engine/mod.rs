@@ -5,6 +5,7 @@
 //! tested directly, like the protocol core it wraps.
 
 mod audit;
+mod search;
 mod settle;
 #[cfg(test)]
 mod tests;

@@ -531,3 +531,114 @@ fn submissions_in_one_batch_are_answered_each_in_order() {
     .unwrap();
     assert_eq!(reopened.ledger().len(), 3);
 }
+
+/// Issue 16: search folds accents and case, takes several words, ranks, pages, finds
+/// a domain by its Unicode form and shows what a buyer decides on.
+#[test]
+fn search_folds_ranks_pages_and_shows_the_teaser_a_buyer_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, genesis, _) = crate::test_support::one_org_engine(dir.path());
+    let mut member = Author::new(key(11), genesis.network_id());
+    let ev = e
+        .sign_as_org(Payload::Enroll(Enroll {
+            member: member.public(),
+            handle: "m".into(),
+        }))
+        .unwrap();
+    member = member.introduced_by(Some(ev.id()));
+    e.ingest_event(ev).unwrap();
+    let mut listed = std::collections::HashMap::new();
+    let people = [
+        (
+            "Élodie Lumière",
+            "Head of Procurement",
+            "Acme",
+            "acme.example",
+            "Paris",
+        ),
+        (
+            "Jean Martin",
+            "Procurement Officer",
+            "Initech",
+            "xn--bcher-kva.example",
+            "Lyon",
+        ),
+        ("Paul Proc", "Sales", "Globex", "globex.example", "Paris"),
+    ]
+    .into_iter()
+    .chain((0..5).map(|_| {
+        (
+            "Filler",
+            "Engineer",
+            "Filler Co",
+            "filler.example",
+            "Berlin",
+        )
+    }));
+    for (n, (name, title, company, domain, city)) in people.enumerate() {
+        let mut card = crate::test_support::card(&format!("p{n}@{domain}"));
+        card.teaser.name = name.into();
+        card.teaser.title = title.into();
+        card.teaser.company = company.into();
+        card.teaser.company_domain = domain.into();
+        card.teaser.city = city.into();
+        let c = member
+            .sign(
+                Payload::Contribute(Contribute {
+                    listing: card.listing(&crate::test_support::SECRET).unwrap(),
+                }),
+                vec![],
+                e.ledger().max_lamport(),
+                1_000 + n as u64,
+            )
+            .unwrap();
+        listed.insert(c.id().to_hex(), name);
+        e.contribute(c.as_bytes(), card).unwrap();
+    }
+    let org = e.org().to_hex();
+    let mut search = |text: Option<&str>, domain: Option<&str>, limit, offset| {
+        e.search(&SearchQuery {
+            text: text.map(str::to_owned),
+            domain: domain.map(str::to_owned),
+            limit: Some(limit),
+            offset: Some(offset),
+            ..Default::default()
+        })
+    };
+    let names =
+        |p: &SearchPage| -> Vec<String> { p.listings.iter().map(|l| l.name.clone()).collect() };
+
+    assert_eq!(
+        names(&search(Some("lumiere"), None, 50, 0)),
+        ["Élodie Lumière"]
+    );
+    assert_eq!(
+        names(&search(Some("PARIS procurement"), None, 50, 0)),
+        ["Élodie Lumière"]
+    );
+    // A name that starts with the word outranks titles that do.
+    let proc = search(Some("proc"), None, 50, 0);
+    assert_eq!(proc.total, 3);
+    assert_eq!(proc.listings[0].name, "Paul Proc");
+    let bucher = search(None, Some("Bücher.example"), 50, 0);
+    assert_eq!(names(&bucher), ["Jean Martin"]);
+    let l = &bucher.listings[0];
+    assert_eq!(l.domain_unicode, "bücher.example");
+    assert_eq!(l.company_domain, "xn--bcher-kva.example");
+    assert_eq!((l.price, l.org_name.as_str()), (10, "Org 0"));
+    assert_eq!(l.org, org);
+    assert!(l.listed_ms > 0 && l.updated_ms >= l.listed_ms, "{l:?}");
+
+    // Five fillers, two a page: every one once.
+    let mut seen = Vec::new();
+    for offset in [0, 2, 4] {
+        let page = search(Some("filler"), None, 2, offset);
+        assert_eq!((page.total, page.offset), (5, offset));
+        seen.extend(page.listings.into_iter().map(|l| l.id));
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 5);
+    assert!(search(Some("filler"), None, 2, 6).listings.is_empty());
+    assert!(listed.len() == 8);
+}

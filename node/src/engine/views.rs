@@ -1,4 +1,5 @@
-//! Read-only answers for the API: search, balances, histories, deliveries, chain heads.
+//! Read-only answers for the API: balances, histories, deliveries, chain heads (search
+//! is in `search.rs`).
 
 use super::*;
 
@@ -19,55 +20,6 @@ impl Engine {
             return None;
         }
         self.ledger.get(id).map(|e| e.as_bytes().to_vec())
-    }
-
-    pub fn search(&mut self, q: &SearchQuery) -> Vec<ListingView> {
-        let limit = q.limit.unwrap_or(50).min(500);
-        let lower = |s: &Option<String>| s.as_ref().map(|x| x.to_lowercase());
-        let (text, company, domain, title, city) = (
-            lower(&q.text),
-            lower(&q.company),
-            lower(&q.domain),
-            lower(&q.title),
-            lower(&q.city),
-        );
-        let has = |field: &str, want: &Option<String>| {
-            want.as_ref()
-                .is_none_or(|w| field.to_lowercase().contains(w))
-        };
-        let state = self.ledger.state();
-        state
-            .listings
-            .iter()
-            .filter(|(_, l)| l.status == carnet_protocol::ledger::ListingStatus::Active)
-            // A listing this node only knows with its teaser erased has nothing to show.
-            .filter_map(|(id, l)| Some((id, l, l.listing.teaser.shown()?)))
-            .filter(|(_, _, t)| {
-                has(&t.company, &company)
-                    && has(&t.company_domain, &domain)
-                    && has(&t.title, &title)
-                    && has(&t.city, &city)
-                    && text.as_ref().is_none_or(|w| {
-                        [&t.name, &t.title, &t.company, &t.company_domain, &t.city]
-                            .iter()
-                            .any(|f| f.to_lowercase().contains(w))
-                    })
-            })
-            .take(limit)
-            .map(|(id, l, t)| ListingView {
-                id: id.to_hex(),
-                name: t.name.clone(),
-                title: t.title.clone(),
-                company: t.company.clone(),
-                company_domain: t.company_domain.clone(),
-                city: t.city.clone(),
-                email: t.availability.email,
-                postal: t.availability.postal,
-                phone: t.availability.phone,
-                status: format!("{:?}", l.status),
-                sales: l.sales,
-            })
-            .collect()
     }
 
     pub fn balance(&mut self, account: &PublicKey) -> Option<BalanceView> {

@@ -106,19 +106,29 @@ fn answer(cmd: Command) -> Command {
             }
         }
         Command::Search { query, reply } => {
-            let _ = reply.send(vec![ListingView {
-                id: known_event().to_hex(),
-                name: "Ada Lovelace".into(),
-                title: "CTO".into(),
-                company: "Analytical Engines".into(),
-                company_domain: "engines.example".into(),
-                city: "London".into(),
-                email: true,
-                postal: false,
-                phone: true,
-                status: "active".into(),
-                sales: 2,
-            }]);
+            let _ = reply.send(carnet_api::SearchPage {
+                total: 1,
+                offset: query.offset.unwrap_or(0),
+                listings: vec![ListingView {
+                    id: known_event().to_hex(),
+                    name: "Ada Lovelace".into(),
+                    title: "CTO".into(),
+                    company: "Analytical Engines".into(),
+                    company_domain: "engines.example".into(),
+                    city: "London".into(),
+                    email: true,
+                    postal: false,
+                    phone: true,
+                    status: "active".into(),
+                    sales: 2,
+                    domain_unicode: "engines.example".into(),
+                    listed_ms: 1_700_000_000_000,
+                    updated_ms: 1_700_000_000_000,
+                    price: 10,
+                    org: member().to_hex(),
+                    org_name: "Analytical Org".into(),
+                }],
+            });
             Command::Search {
                 query,
                 reply: used(),

@@ -444,7 +444,11 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
             .await
             .unwrap();
         assert_eq!(
-            found.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+            found
+                .listings
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect::<Vec<_>>(),
             ["Person 2"],
             "node {i}"
         );

@@ -253,6 +253,22 @@ fn three_orgs_trade_report_and_agree_on_balances() {
     assert_eq!(found["listings"].as_array().unwrap().len(), 1, "{found}");
     assert_eq!(found["listings"][0]["id"], l1.as_str());
     assert_eq!(found["listings"][0]["name"], "Jane Doe");
+    assert_eq!(
+        (
+            &found["total"],
+            &found["listings"][0]["mine"],
+            &found["listings"][0]["price"]
+        ),
+        (&1.into(), &"".into(), &10.into()),
+        "{found}"
+    );
+    assert_eq!(found["listings"][0]["org_name"], "Alpha");
+    // Several words, any case and accents; one's own and one's org's cards marked.
+    let own = ok(&["--key", &key("alice"), "search", "JANE doé"]);
+    assert_eq!(own["listings"][0]["id"], l1.as_str(), "{own}");
+    assert_eq!(own["listings"][0]["mine"], "yours", "{own}");
+    let org = ok(&["--key", &key("dave"), "search", "jane doe"]);
+    assert_eq!(org["listings"][0]["mine"], "your org", "{org}");
     let bought = ok(&["--key", &key("bob"), "buy", &l1, "--wait", "30"]);
     assert_eq!(bought["delivered"], true, "{bought}");
     let shown = ok(&["--key", &key("bob"), "show", &l1]);
@@ -446,7 +462,7 @@ fn three_orgs_trade_report_and_agree_on_balances() {
                     text: Some("john".into()),
                     ..Default::default()
                 })
-                .map(|l| l.is_empty())
+                .map(|l| l.listings.is_empty())
                 .unwrap_or(false)
         })
     });
