@@ -97,14 +97,22 @@ impl std::fmt::Debug for NetworkSecret {
     }
 }
 
-/// Dedup key: BLAKE3 derive-key("carnet v4 dedup key", network secret || normalised
+/// Dedup key: BLAKE3 derive-key("carnet v5 dedup key", network secret || folded
 /// email). Unsalted on purpose, so the same address always collides; keyed by the
 /// network secret, so only an org node can compute one.
 pub fn dedup_key(secret: &NetworkSecret, normalised_email: &str) -> Hash32 {
     Hash32::derive(
         context::DEDUP_KEY,
-        &[&secret.0, normalised_email.as_bytes()],
+        &[&secret.0, fold_email(normalised_email).as_bytes()],
     )
+}
+
+/// The normalised email as dedup keys see it: lowercased (Unicode simple lowercase).
+/// RFC 5321 lets a local part be case-sensitive, but no mail system in use treats
+/// `John.Smith@` and `john.smith@` as two people, and listing both would pay twice for
+/// one contact. The card keeps the address as typed.
+pub fn fold_email(normalised_email: &str) -> String {
+    normalised_email.to_lowercase()
 }
 
 impl Card {
@@ -113,6 +121,13 @@ impl Card {
         self.teaser.check()?;
         if normalise_email(&self.email.value)? != self.email.value {
             return Err(CardError::Email("email is not in normalised form"));
+        }
+        if let Some((_, domain)) = self.email.value.rsplit_once('@') {
+            if crate::text::is_free_mail(domain) {
+                return Err(CardError::Email(
+                    "an address at a free mail provider is not a work email",
+                ));
+            }
         }
         if let Some(p) = &self.phone {
             check_text("phone", &p.value, MAX_PHONE_BYTES, true)?;

@@ -74,7 +74,7 @@ pub type NetworkId = Hash32;
 pub mod context {
     pub const EMAIL_COMMITMENT: &str = "carnet v1 commitment email";
     pub const PHONE_COMMITMENT: &str = "carnet v1 commitment phone";
-    pub const DEDUP_KEY: &str = "carnet v4 dedup key";
+    pub const DEDUP_KEY: &str = "carnet v5 dedup key";
     pub const TEASER: &str = "carnet v4 teaser";
     pub const TEASER_SALT: &str = "carnet v4 teaser salt";
     pub const DELIVER_KEY: &str = "carnet v1 deliver key";

@@ -7,7 +7,7 @@
 use crate::hash::{ContentId, Hash32};
 use crate::keys::PublicKey;
 use crate::limits::*;
-use crate::text::{check_domain, check_text};
+use crate::text::{check_company_domain, check_domain, check_text};
 use crate::EventError;
 use serde::{Deserialize, Serialize};
 
@@ -547,7 +547,7 @@ impl Teaser {
         check_text("name", &self.name, MAX_NAME_BYTES, true)?;
         check_text("title", &self.title, MAX_NAME_BYTES, true)?;
         check_text("company", &self.company, MAX_NAME_BYTES, true)?;
-        check_domain("company domain", &self.company_domain)?;
+        check_company_domain("company domain", &self.company_domain)?;
         check_text("city", &self.city, MAX_NAME_BYTES, false)?;
         if !self.availability.email {
             return Err(EventError::Field("a card always has a work email"));

@@ -449,11 +449,13 @@ fn dedup_key_is_per_address_and_network() {
     let secret = secret();
     let a = dedup_key(&secret, "ada@engines.example");
     assert_eq!(a, dedup_key(&secret, "ada@engines.example"));
-    assert_ne!(
+    // Issue 16: one address whatever its case, so it is listed (and rewarded) once.
+    assert_eq!(
         a,
         dedup_key(&secret, "Ada@engines.example"),
-        "local part is case-sensitive"
+        "the key folds the local part's case"
     );
+    assert_ne!(a, dedup_key(&secret, "ada2@engines.example"));
     assert_ne!(
         a,
         dedup_key(&NetworkSecret([0xee; 32]), "ada@engines.example")

@@ -70,6 +70,7 @@ pub(super) fn card_file(
         "phone_commitment_hex": l.phone_commitment.map(|p| p.to_hex()),
         "network_secret_hex": hex::encode(NETWORK_SECRET),
         "dedup_key_hex": l.dedup_key.to_hex(),
+        "dedup_key_of_case_variants": case_variants(c),
         "teaser_salt_hex": hex::encode(c.teaser_salt()),
         "teaser_hash_hex": l.teaser.hash().to_hex(),
         "dedup_request": dedup_request_vector(c, net),
@@ -89,6 +90,22 @@ pub(super) fn card_file(
             "nonce_hex": hex::encode([0u8; 12]),
             "sealed_hex": hex::encode(sealed),
         },
+    })
+}
+
+/// The card's address in other cases: one dedup key for all (the key folds case).
+fn case_variants(c: &Card) -> Value {
+    let secret = NetworkSecret(NETWORK_SECRET);
+    let e = &c.email.value;
+    let variants = [e.to_uppercase(), e.to_lowercase()];
+    json!({
+        "description": "the dedup key hashes the normalised email lowercased, so these \
+                        are all one address to the network",
+        "folded": e.to_lowercase(),
+        "variants": variants.iter().map(|v| json!({
+            "email": v,
+            "dedup_key_hex": dedup_key(&secret, v).to_hex(),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -154,10 +171,25 @@ pub(super) fn check_card_file(f: &Value, network: NetworkId) {
         h32(&f["teaser_hash_hex"])
     );
     let secret = h32(&f["network_secret_hex"]);
+    let folded = card.email.value.to_lowercase();
     assert_eq!(
-        derive("carnet v4 dedup key", &[&secret, email]),
+        derive("carnet v5 dedup key", &[&secret, folded.as_bytes()]),
         h32(&f["dedup_key_hex"])
     );
+    let cases = &f["dedup_key_of_case_variants"];
+    assert_eq!(cases["folded"], folded.as_str());
+    for v in cases["variants"].as_array().unwrap() {
+        let e = v["email"].as_str().unwrap();
+        assert_eq!(
+            derive(
+                "carnet v5 dedup key",
+                &[&secret, e.to_lowercase().as_bytes()]
+            ),
+            h32(&f["dedup_key_hex"]),
+            "{v}"
+        );
+        assert_eq!(v["dedup_key_hex"], f["dedup_key_hex"], "{v}");
+    }
     assert_eq!(commit_email(&card.email).0, h32(&f["email_commitment_hex"]));
     assert_eq!(commit_phone(phone).0, h32(&f["phone_commitment_hex"]));
     assert_eq!(

@@ -67,6 +67,31 @@ pub(super) fn generate(s: &mut Story, enroll_alice_id: ContentId) -> ContentId {
         contrib(teaser_with(|t| t.company = "Bücher\n".into())),
     );
     b.payload(
+        "name with a zero-width space (U+200B, an invisible formatting character)",
+        Some("invalid_field"),
+        contrib(teaser_with(|t| t.name = "Jane\u{200B} Doe".into())),
+    );
+    b.payload(
+        "name with a right-to-left override (U+202E)",
+        Some("invalid_field"),
+        contrib(teaser_with(|t| t.name = "Jane \u{202E}eoD".into())),
+    );
+    b.payload(
+        "name with a zero-width non-joiner (U+200C, allowed: Persian needs it)",
+        None,
+        contrib(teaser_with(|t| t.name = "Mi\u{200C}na Doe".into())),
+    );
+    b.payload(
+        "company domain of a free mail provider",
+        Some("invalid_field"),
+        contrib(teaser_with(|t| t.company_domain = "gmail.com".into())),
+    );
+    b.payload(
+        "company domain under a free mail provider's",
+        Some("invalid_field"),
+        contrib(teaser_with(|t| t.company_domain = "mail.yahoo.com".into())),
+    );
+    b.payload(
         "company domain with an uppercase letter",
         Some("invalid_field"),
         contrib(teaser_with(|t| t.company_domain = "Example.com".into())),
