@@ -55,6 +55,34 @@ impl MemberArgs {
     }
 }
 
+/// An id as people type it: all 64 hex digits, or (as git takes commits) a prefix of
+/// at least 4 that names one event the node holds.
+pub fn resolve_id(
+    api: &carnet_client::api::NodeApi,
+    s: &str,
+    what: &str,
+) -> anyhow::Result<ContentId> {
+    let s = s.trim();
+    if s.len() == 64 {
+        return parse_id(s, what);
+    }
+    if s.len() < 4 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("{what} must be an id: 64 hex digits, or at least the first 4 of them");
+    }
+    match api.ids_with_prefix(s)?.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("no event on this node has an id starting with {s}"),
+        many => bail!(
+            "{what} {s} is ambiguous: {}{}; give more digits",
+            many.iter()
+                .map(|id| id.to_hex()[..16].to_owned())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if many.len() >= 5 { ", ..." } else { "" }
+        ),
+    }
+}
+
 pub fn parse_id(s: &str, what: &str) -> anyhow::Result<ContentId> {
     Hash32::from_hex(s.trim()).with_context(|| format!("{what} must be a 64-hex-digit id"))
 }

@@ -257,6 +257,25 @@ impl NodeApi {
         })
     }
 
+    /// Ordered events whose id starts with `prefix` (4 to 64 hex digits), at most 5.
+    pub fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<ContentId>, ApiError> {
+        #[derive(Deserialize)]
+        struct Ids {
+            ids: Vec<String>,
+        }
+        let url = format!("{}/v1/ids/{prefix}", self.base);
+        let ids: Ids = self.send(self.http.get(&url), &url)?;
+        ids.ids
+            .iter()
+            .map(|h| {
+                carnet_protocol::Hash32::from_hex(h).ok_or_else(|| ApiError::Decode {
+                    url: url.clone(),
+                    reason: format!("id {h:?} is not 64 hex digits"),
+                })
+            })
+            .collect()
+    }
+
     pub fn event(&self, id: &ContentId) -> Result<Option<EventHex>, ApiError> {
         self.get_opt(&format!("/v1/events/{id}"))
     }

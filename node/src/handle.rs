@@ -187,6 +187,11 @@ pub enum Command {
         author: PublicKey,
         reply: oneshot::Sender<ChainHeadView>,
     },
+    /// Ordered events whose id starts with a hex prefix (at most a few).
+    IdsWithPrefix {
+        prefix: String,
+        reply: oneshot::Sender<Vec<ContentId>>,
+    },
     /// This org's members.
     Members {
         reply: oneshot::Sender<Vec<carnet_api::MemberView>>,
@@ -344,6 +349,11 @@ impl NodeHandle {
 
     pub async fn chain_head(&self, author: PublicKey) -> Result<ChainHeadView, Closed> {
         self.ask(|reply| Command::ChainHead { author, reply }).await
+    }
+
+    pub async fn ids_with_prefix(&self, prefix: String) -> Result<Vec<ContentId>, Closed> {
+        self.ask(|reply| Command::IdsWithPrefix { prefix, reply })
+            .await
     }
 
     pub async fn members(&self) -> Result<Vec<carnet_api::MemberView>, Closed> {

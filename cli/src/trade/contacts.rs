@@ -1,7 +1,7 @@
 //! Contacts: add, update and list the cards you contribute, import a file of them,
 //! export the cards you bought.
 
-use super::{card_json, parse_id, MemberArgs};
+use super::{card_json, parse_id, resolve_id, MemberArgs};
 use crate::org::{explain_void, report};
 use crate::out::{table, Out};
 use anyhow::{bail, Context};
@@ -95,8 +95,8 @@ pub struct UpdateArgs {
 }
 
 pub fn contact_update(m: &MemberArgs, a: &UpdateArgs, out: Out) -> anyhow::Result<()> {
-    let listing = parse_id(&a.listing, "LISTING")?;
     let s = m.session()?;
+    let listing = resolve_id(&s.api, &a.listing, "LISTING")?;
     let (prepared, submitted) = s.update(&listing, a.region.as_deref(), Salts::random()?, |d| {
         let set = |field: &mut String, v: &Option<String>| {
             if let Some(v) = v {

@@ -1,6 +1,6 @@
 //! The market: search listings, buy one, read what you bought, list your purchases.
 
-use super::{card_json, parse_id, MemberArgs};
+use super::{card_json, resolve_id, MemberArgs};
 use crate::org::explain_void;
 use crate::out::{table, Out};
 use anyhow::bail;
@@ -105,7 +105,8 @@ pub fn search(m: &MemberArgs, a: &SearchArgs, out: Out) -> anyhow::Result<()> {
                         &l.domain_unicode
                     };
                     vec![
-                        l.id.clone(),
+                        // Short, as git shows commits: any command takes it back.
+                        l.id.get(..12).unwrap_or(&l.id).to_owned(),
                         l.name.clone(),
                         l.title.clone(),
                         format!("{} ({domain})", l.company),
@@ -147,8 +148,8 @@ pub fn buy(
     wait: u64,
     out: Out,
 ) -> anyhow::Result<()> {
-    let listing = parse_id(listing, "LISTING")?;
     let s = m.session()?;
+    let listing = resolve_id(&s.api, listing, "LISTING")?;
     let (purchase, submitted) = match s.buy(&listing, max_price) {
         Err(MemberError::WouldBeVoid {
             reason,
@@ -200,8 +201,8 @@ pub fn buy(
 }
 
 pub fn show(m: &MemberArgs, listing: &str, out: Out) -> anyhow::Result<()> {
-    let listing = parse_id(listing, "LISTING")?;
     let s = m.session()?;
+    let listing = resolve_id(&s.api, listing, "LISTING")?;
     let b = s.bought(&listing)?;
     let c = &b.card;
     out.emit(

@@ -1,6 +1,6 @@
 //! Reports: a bounce (with the bounce message) or a mobile number on a bought card.
 
-use super::{parse_id, MemberArgs};
+use super::{resolve_id, MemberArgs};
 use crate::org::report;
 use crate::out::Out;
 use anyhow::{bail, Context};
@@ -8,7 +8,6 @@ use serde_json::json;
 use std::path::Path;
 
 pub fn report_bounce(m: &MemberArgs, listing: &str, dsn: &Path, out: Out) -> anyhow::Result<()> {
-    let listing = parse_id(listing, "LISTING")?;
     let meta = std::fs::metadata(dsn).with_context(|| format!("reading {}", dsn.display()))?;
     if meta.len() > carnet_client::dsn::MAX_DSN_BYTES as u64 {
         bail!(
@@ -20,6 +19,7 @@ pub fn report_bounce(m: &MemberArgs, listing: &str, dsn: &Path, out: Out) -> any
     }
     let raw = std::fs::read(dsn).with_context(|| format!("reading {}", dsn.display()))?;
     let s = m.session()?;
+    let listing = resolve_id(&s.api, listing, "LISTING")?;
     let (_, status, finding, submitted) = s.report_bounce(&listing, &raw)?;
     let checked = match finding.strip_prefix("dkim:") {
         Some(domain) => format!("DKIM-signed by {domain}"),
@@ -41,8 +41,8 @@ pub fn report_bounce(m: &MemberArgs, listing: &str, dsn: &Path, out: Out) -> any
 }
 
 pub fn report_mobile(m: &MemberArgs, listing: &str, out: Out) -> anyhow::Result<()> {
-    let listing = parse_id(listing, "LISTING")?;
     let s = m.session()?;
+    let listing = resolve_id(&s.api, listing, "LISTING")?;
     let (_, submitted) = s.report_mobile(&listing)?;
     report(
         out,

@@ -161,6 +161,7 @@ fn routes() -> Routes {
     }
     .post("/v1/events", submit_event)
     .get("/v1/events/{id}", get_event)
+    .get("/v1/ids/{prefix}", ids_with_prefix)
     .post("/v1/contributions", contribute)
     .post("/v1/dedup-keys", post_dedup_key)
     .get("/v1/listings", search_listings)

@@ -222,6 +222,39 @@ pub(super) async fn history(
     }))
 }
 
+#[derive(Serialize)]
+pub(super) struct Ids {
+    ids: Vec<String>,
+}
+
+/// Shortest prefix looked up: shorter ones match too much to be worth an answer.
+pub const MIN_ID_PREFIX: usize = 4;
+
+/// Ordered events whose id starts with `prefix` (hex, at least 4 digits), at most 5:
+/// what lets people type `carnet buy 6437b3ac` as they would a git commit.
+pub(super) async fn ids_with_prefix(
+    State(state): State<AppState>,
+    prefix: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Ids>> {
+    let Path(prefix) =
+        prefix.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid_hex", r.body_text()))?;
+    let prefix = prefix.trim().to_ascii_lowercase();
+    if prefix.len() < MIN_ID_PREFIX
+        || prefix.len() > 64
+        || !prefix.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_hex",
+            format!("an id prefix is {MIN_ID_PREFIX} to 64 hex digits"),
+        ));
+    }
+    let ids = state.wait(state.node.ids_with_prefix(prefix)).await??;
+    Ok(Json(Ids {
+        ids: ids.iter().map(|i| i.to_hex()).collect(),
+    }))
+}
+
 #[derive(Deserialize)]
 pub(super) struct QuoteParams {
     buyer: String,

@@ -641,4 +641,16 @@ fn search_folds_ranks_pages_and_shows_the_teaser_a_buyer_needs() {
     assert_eq!(seen.len(), 5);
     assert!(search(Some("filler"), None, 2, 6).listings.is_empty());
     assert!(listed.len() == 8);
+    // Short ids, as git takes them: any number of hex digits, odd ones too.
+    for id in listed.keys() {
+        for n in [5, 9, 64] {
+            let found = e.ids_with_prefix(&id[..n], 5);
+            assert!(found.iter().any(|f| f.to_hex() == *id), "{id} by {n} digits");
+            assert!(found.iter().all(|f| f.to_hex().starts_with(&id[..n])));
+        }
+    }
+    assert!(e.ids_with_prefix("", 5).is_empty());
+    assert!(e.ids_with_prefix("xyz", 5).is_empty());
+    // One hex digit matches about one id in 16: the limit caps what comes back.
+    assert!(e.ids_with_prefix("0", 2).len() <= 2);
 }

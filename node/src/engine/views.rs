@@ -67,6 +67,31 @@ impl Engine {
         })
     }
 
+    /// Ordered events whose id, in hex, starts with `prefix` (lowercase hex digits):
+    /// at most `limit`, so a caller can tell "one" from "several" (git's short ids).
+    pub fn ids_with_prefix(&self, prefix: &str, limit: usize) -> Vec<ContentId> {
+        let nibbles: Option<Vec<u8>> = prefix
+            .chars()
+            .map(|c| c.to_digit(16).map(|d| d as u8))
+            .collect();
+        let Some(nibbles) = nibbles.filter(|n| !n.is_empty() && n.len() <= 64) else {
+            return Vec::new();
+        };
+        let starts = |id: &ContentId| {
+            nibbles.iter().enumerate().all(|(i, n)| {
+                let b = id.as_bytes()[i / 2];
+                let got = if i % 2 == 0 { b >> 4 } else { b & 0x0f };
+                got == *n
+            })
+        };
+        self.ledger
+            .events()
+            .map(|e| e.id())
+            .filter(|id| starts(id))
+            .take(limit)
+            .collect()
+    }
+
     /// This org's members, in key order.
     pub fn members(&mut self) -> Vec<carnet_api::MemberView> {
         let org = self.org();

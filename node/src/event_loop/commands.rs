@@ -70,6 +70,9 @@ impl EventLoop {
             Command::ChainHead { author, reply } => {
                 let _ = reply.send(self.engine.chain_head(&author));
             }
+            Command::IdsWithPrefix { prefix, reply } => {
+                let _ = reply.send(self.engine.ids_with_prefix(&prefix, MAX_PREFIX_MATCHES));
+            }
             Command::Members { reply } => {
                 let _ = reply.send(self.engine.members());
             }

@@ -34,6 +34,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// Direct connections worth keeping; beyond it discovered peers are not dialled.
 const TARGET_PEERS: usize = 8;
+/// Ids a prefix lookup returns at most: enough to show an ambiguity.
+const MAX_PREFIX_MATCHES: usize = 5;
 /// Most queued submissions ingested with one store commit.
 const MAX_SUBMIT_BATCH: usize = 256;
 /// How often the loop looks for purchases to deliver: short, since a buyer waits, and

@@ -190,6 +190,18 @@ fn answer(cmd: Command) -> Command {
                 reply: used(),
             }
         }
+        Command::IdsWithPrefix { prefix, reply } => {
+            let known = known_event();
+            let _ = reply.send(if known.to_hex().starts_with(&prefix) {
+                vec![known]
+            } else {
+                vec![]
+            });
+            Command::IdsWithPrefix {
+                prefix,
+                reply: used(),
+            }
+        }
         Command::Members { reply } => {
             let _ = reply.send(vec![carnet_api::MemberView {
                 member: member().to_hex(),

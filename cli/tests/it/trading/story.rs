@@ -217,6 +217,13 @@ fn three_orgs_trade_report_and_agree_on_balances() {
     let v = ok(&nc.admin(&["member", "new", "erin", "--out", &erin]));
     let erin_pk = v["member"].as_str().unwrap().to_owned();
     ok(&nc.admin(&["member", "grant", &erin_pk, "5"]));
+    let err = fails(&["--key", &erin, "buy", "ffffffff0000"]);
+    assert!(
+        err.contains("no event on this node has an id starting with ffffffff0000"),
+        "{err}"
+    );
+    let err = fails(&["--key", &erin, "buy", "abc"]);
+    assert!(err.contains("at least the first 4"), "{err}");
     let err = fails(&["--key", &erin, "buy", &l1]);
     assert!(
         err.contains("not enough points: the card costs 10 and you have 5")
@@ -271,7 +278,8 @@ fn three_orgs_trade_report_and_agree_on_balances() {
     assert_eq!(org["listings"][0]["mine"], "your org", "{org}");
     let bought = ok(&["--key", &key("bob"), "buy", &l1, "--wait", "30"]);
     assert_eq!(bought["delivered"], true, "{bought}");
-    let shown = ok(&["--key", &key("bob"), "show", &l1]);
+    // A short id, as git takes them.
+    let shown = ok(&["--key", &key("bob"), "show", &l1[..10]]);
     assert_eq!(shown["card"]["email"], "Jane.Doe@acme.example");
     assert_eq!(shown["card"]["phone"], "+33142685300");
     assert_eq!(shown["verified"], true);

@@ -90,6 +90,20 @@ async fn accounts() {
         );
 
         let listing = known_event().to_hex();
+        let (status, body) = api.get(&format!("/v1/ids/{}", &listing[..8])).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, json!({"ids": [listing]}));
+        let (status, body) = api
+            .get(&format!("/v1/ids/{}", &listing[..8].to_uppercase()))
+            .await;
+        assert_eq!((status, &body["ids"][0]), (StatusCode::OK, &json!(listing)));
+        for bad in ["abc", "xyzw", &"a".repeat(65)] {
+            assert_error(
+                api.get(&format!("/v1/ids/{bad}")).await,
+                StatusCode::BAD_REQUEST,
+                "invalid_hex",
+            );
+        }
         let (status, body) = api
             .get(&format!(
                 "/v1/listings/{listing}/quote?buyer={key}&max_price=12"
