@@ -115,14 +115,46 @@ fn no_orphan_no_double_reward(key: &str, member: &PublicKey, node: &str) {
     assert_eq!(balance.pending, ROWS as i64 * REWARD, "{balance:?}");
 }
 
-#[test]
-fn an_import_stopped_twice_by_ctrl_c_resumes_with_no_orphan_and_no_double_reward() {
+/// A node of one org, a member of it, and the CSV to import.
+struct Setup {
+    dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    node: Child,
+    api: String,
+    key: String,
+    pk: PublicKey,
+    file: String,
+}
+
+fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("node");
     let (node, ready) = start(&data, &["--org", "Importco Trading"]);
     let api = format!("http://{}", ready["api"].as_str().unwrap());
     let (key, pk) = member(data.to_str().unwrap(), dir.path());
     let file = csv(dir.path());
+    Setup {
+        dir,
+        data,
+        node,
+        api,
+        key,
+        pk,
+        file,
+    }
+}
+
+#[test]
+fn an_import_stopped_twice_by_ctrl_c_resumes_with_no_orphan_and_no_double_reward() {
+    let Setup {
+        dir: _dir,
+        data: _,
+        node,
+        api,
+        key,
+        pk,
+        file,
+    } = setup();
     for at in [ROWS / 5, ROWS / 2] {
         let mut import = importing(&key, &file, &api);
         until_book_holds(&key, at, &mut import);
@@ -144,12 +176,15 @@ fn an_import_stopped_twice_by_ctrl_c_resumes_with_no_orphan_and_no_double_reward
 
 #[test]
 fn an_import_stops_at_the_first_lost_connection_with_one_line_and_resumes() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("node");
-    let (node, ready) = start(&data, &["--org", "Importco Trading"]);
-    let api = format!("http://{}", ready["api"].as_str().unwrap());
-    let (key, pk) = member(data.to_str().unwrap(), dir.path());
-    let file = csv(dir.path());
+    let Setup {
+        dir: _dir,
+        data,
+        node,
+        api,
+        key,
+        pk,
+        file,
+    } = setup();
     let mut import = importing(&key, &file, &api);
     until_book_holds(&key, ROWS / 4, &mut import);
     stop(node, "-KILL");

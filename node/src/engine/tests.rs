@@ -7,6 +7,20 @@ fn key(i: u8) -> SecretKey {
     SecretKey::from_seed([i; 32])
 }
 
+/// A member of the engine's org, enrolled (its Enroll ingested) and introduced by it.
+fn enrolled(e: &mut Engine, seed: u8) -> Author {
+    let member = Author::new(key(seed), e.network());
+    let enroll = e
+        .sign_as_org(Payload::Enroll(Enroll {
+            member: member.public(),
+            handle: "m".into(),
+        }))
+        .unwrap();
+    let member = member.introduced_by(Some(enroll.id()));
+    e.ingest_event(enroll).unwrap();
+    member
+}
+
 /// Issue 14: a write that fails (a full disk, injected) leaves memory equal to the
 /// disk: the batch is not kept, this org's chain does not go on over it, a
 /// snapshot claims no more than is stored; writes resume once the fault clears.
@@ -160,17 +174,8 @@ fn evidence_no_report_names_is_swept_after_twice_the_bounce_window() {
 #[test]
 fn cards_kept_in_one_burst_are_held_in_holds_of_at_most_31() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut e, genesis, _) = crate::test_support::one_org_engine(dir.path());
-    let net = genesis.network_id();
-    let mut member = Author::new(key(10), net);
-    let ev = e
-        .sign_as_org(Payload::Enroll(Enroll {
-            member: member.public(),
-            handle: "m".into(),
-        }))
-        .unwrap();
-    member = member.introduced_by(Some(ev.id()));
-    e.ingest_event(ev).unwrap();
+    let (mut e, _, _) = crate::test_support::one_org_engine(dir.path());
+    let mut member = enrolled(&mut e, 10);
     let mut ids = Vec::new();
     for n in 0..40 {
         let card = crate::test_support::card(&format!("p{n}@acme.example"));
@@ -537,16 +542,8 @@ fn submissions_in_one_batch_are_answered_each_in_order() {
 #[test]
 fn search_folds_ranks_pages_and_shows_the_teaser_a_buyer_needs() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut e, genesis, _) = crate::test_support::one_org_engine(dir.path());
-    let mut member = Author::new(key(11), genesis.network_id());
-    let ev = e
-        .sign_as_org(Payload::Enroll(Enroll {
-            member: member.public(),
-            handle: "m".into(),
-        }))
-        .unwrap();
-    member = member.introduced_by(Some(ev.id()));
-    e.ingest_event(ev).unwrap();
+    let (mut e, _, _) = crate::test_support::one_org_engine(dir.path());
+    let mut member = enrolled(&mut e, 11);
     let mut listed = std::collections::HashMap::new();
     let people = [
         (
@@ -645,7 +642,10 @@ fn search_folds_ranks_pages_and_shows_the_teaser_a_buyer_needs() {
     for id in listed.keys() {
         for n in [5, 9, 64] {
             let found = e.ids_with_prefix(&id[..n], 5);
-            assert!(found.iter().any(|f| f.to_hex() == *id), "{id} by {n} digits");
+            assert!(
+                found.iter().any(|f| f.to_hex() == *id),
+                "{id} by {n} digits"
+            );
             assert!(found.iter().all(|f| f.to_hex().starts_with(&id[..n])));
         }
     }
