@@ -151,7 +151,7 @@ pub fn contact_list(m: &MemberArgs, out: Out) -> anyhow::Result<()> {
                 .iter()
                 .map(|(id, c, (st, sales))| {
                     vec![
-                        id.to_hex(),
+                        id.to_hex()[..12].to_owned(),
                         c.teaser.name.clone(),
                         c.teaser.company.clone(),
                         c.email.value.clone(),

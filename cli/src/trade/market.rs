@@ -238,7 +238,7 @@ pub fn purchases(m: &MemberArgs, out: Out) -> anyhow::Result<()> {
             .iter()
             .map(|p| {
                 vec![
-                    p.listing_id.clone(),
+                    p.listing_id.get(..12).unwrap_or(&p.listing_id).to_owned(),
                     p.name.clone(),
                     p.company.clone(),
                     p.status.clone(),
