@@ -254,6 +254,9 @@ enum NodeCommand {
     Status(node::NodeArgs),
     /// The peers this node is connected to, and the org each proved it serves.
     Peers(node::NodeArgs),
+    /// Where other nodes dial this one, one multiaddr a line ending in /p2p/<peer id>:
+    /// what another node's --bootstrap takes.
+    Address(node::NodeArgs),
     /// The network's orgs, and the admissions, evictions and rotations under vote.
     Orgs(node::NodeArgs),
     /// Rebuild a damaged event store from what is intact (the node must be stopped);
@@ -566,6 +569,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node {
             command: NodeCommand::Peers(a),
         } => node::peers(&a, m.api.as_deref(), out),
+        Command::Node {
+            command: NodeCommand::Address(a),
+        } => node::address(&a, m.api.as_deref(), out),
         Command::Node {
             command: NodeCommand::Orgs(a),
         } => node::orgs(&a, m.api.as_deref(), out),

@@ -1,5 +1,5 @@
-//! `carnet node status`, `peers` and `orgs`: what an operator looks at to see the
-//! network from their node.
+//! `carnet node status`, `peers`, `orgs` and `address`: what an operator looks at to
+//! see the network from their node.
 
 use crate::org::node_url;
 use crate::out::{table, Out};
@@ -19,6 +19,32 @@ impl NodeArgs {
     fn api(&self, url: Option<&str>) -> anyhow::Result<NodeApi> {
         Ok(NodeApi::new(&node_url(&self.data_dir, url)?)?)
     }
+}
+
+/// The node's dial-able addresses: each listen address with its peer id, so that
+/// `--bootstrap "$(carnet node address --data-dir alpha | head -1)"` works in a script.
+pub fn address(args: &NodeArgs, url: Option<&str>, out: Out) -> anyhow::Result<()> {
+    let s = args.api(url)?.status()?;
+    let addresses: Vec<String> = s
+        .listen_addrs
+        .iter()
+        .map(|a| {
+            if a.contains("/p2p/") {
+                a.clone()
+            } else {
+                format!("{a}/p2p/{}", s.peer_id)
+            }
+        })
+        .collect();
+    if addresses.is_empty() {
+        anyhow::bail!("the node listens on no address yet");
+    }
+    out.emit(serde_json::json!({ "addresses": addresses }), || {
+        for a in &addresses {
+            println!("{a}");
+        }
+    });
+    Ok(())
 }
 
 pub fn status(args: &NodeArgs, url: Option<&str>, out: Out) -> anyhow::Result<()> {

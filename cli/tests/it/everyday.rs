@@ -105,6 +105,19 @@ fn an_operator_sees_the_network_from_the_data_directory() {
     assert_eq!(orgs["orgs"][0]["founding"], true);
     assert_eq!(orgs["quorum"], "2/3");
     assert_eq!(json(&["node", "peers"])["peers"], serde_json::json!([]));
+    // What another node's --bootstrap takes: each listen address with the peer id.
+    let addresses = json(&["node", "address"]);
+    let peer = status["peer_id"].as_str().unwrap();
+    let listen = status["listen_addrs"].as_array().unwrap();
+    assert_eq!(
+        addresses["addresses"].as_array().unwrap().len(),
+        listen.len()
+    );
+    assert_eq!(
+        addresses["addresses"][0],
+        format!("{}/p2p/{peer}", listen[0].as_str().unwrap()),
+        "{addresses}"
+    );
 
     // Alone, Acme's vote admits Beta at once; with two orgs, Gamma needs both.
     let beta = carnet_protocol::testkit::key("org to admit", 1)
