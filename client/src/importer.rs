@@ -14,6 +14,7 @@ use crate::contact::{ContactError, Salts};
 use crate::import::ImportRow;
 use crate::member::{MemberError, Session};
 use carnet_api::Submitted;
+use carnet_protocol::card::fold_email;
 use carnet_protocol::ContentId;
 use std::collections::HashMap;
 
@@ -96,11 +97,12 @@ pub fn run(
         session.flush()?;
     }
     let book = CardBook::new(session.key_path());
-    // By address as the file writes it, folded: an earlier run, or an earlier row.
-    let mut listed: HashMap<String, ContentId> = book
+    // By address folded as dedup keys fold it: what earlier runs listed, and (in
+    // `in_file`) what this run took or would take, and from which row.
+    let listed: HashMap<String, ContentId> = book
         .load()?
         .into_iter()
-        .map(|(id, card)| (fold(&card.email.value), id))
+        .map(|(id, card)| (fold_email(&card.email.value), id))
         .collect();
     let mut in_file: HashMap<String, String> = HashMap::new();
     let mut report = Report::default();
@@ -117,15 +119,8 @@ pub fn run(
             }
         };
         if let Some(email) = email {
-            match &outcome {
-                Outcome::Accepted(id) => {
-                    listed.insert(email.clone(), *id);
-                    in_file.entry(email).or_insert_with(|| source.clone());
-                }
-                Outcome::WouldBeAccepted => {
-                    in_file.entry(email).or_insert_with(|| source.clone());
-                }
-                _ => {}
+            if matches!(outcome, Outcome::Accepted(_) | Outcome::WouldBeAccepted) {
+                in_file.entry(email).or_insert_with(|| source.clone());
             }
         }
         let r = RowReport {
@@ -172,7 +167,7 @@ fn one_row(
         Err(e) => return Ok((Outcome::Rejected(e.to_string()), warnings, None)),
     };
     warnings.extend(prepared.warnings.iter().cloned());
-    let email = fold(&prepared.card.email.value);
+    let email = fold_email(&prepared.card.email.value);
     if let Some(id) = listed.get(&email) {
         return Ok((Outcome::AlreadyImported(*id), warnings, None));
     }
@@ -214,9 +209,4 @@ fn refusal(e: MemberError) -> Result<Outcome, MemberError> {
         },
         _ => Outcome::Rejected(e.to_string()),
     })
-}
-
-/// An address folded for comparing rows: case does not tell two people apart.
-fn fold(email: &str) -> String {
-    email.to_lowercase()
 }

@@ -195,6 +195,26 @@ fn three_orgs_trade_report_and_agree_on_balances() {
         (&0.into(), &2.into()),
         "{again}"
     );
+    // One address twice in a file, in two cases: the second row is a duplicate of
+    // the first, not a second card.
+    let twice = p("twice.csv");
+    std::fs::write(
+        &twice,
+        "name,title,company,email\n\
+         Lia Chen,CFO,Initech,lia.chen@initech.example\n\
+         Lia Chen,CFO,Initech,Lia.Chen@INITECH.example\n",
+    )
+    .unwrap();
+    let once = ok(&["--key", &key("carol"), "contact", "import", &s(&twice)]);
+    assert_eq!(
+        (
+            &once["accepted"],
+            &once["already_imported"],
+            &once["duplicate"]
+        ),
+        (&1.into(), &0.into(), &1.into()),
+        "{once}"
+    );
 
     // Bob (Beta) finds and buys Jane's card; Alpha's node delivers it.
     wait_for("Jane's listing at Beta", || {
@@ -241,10 +261,10 @@ fn three_orgs_trade_report_and_agree_on_balances() {
             .unwrap()
             .next_seq
     };
-    // Carol signed a referral and two imported cards; Erin nothing.
+    // Carol signed a referral and three imported cards; Erin nothing.
     assert_eq!(
         (head(&erin_pk), head(&pk("carol"))),
-        (0, 3),
+        (0, 4),
         "nothing signed"
     );
 
@@ -394,7 +414,7 @@ fn three_orgs_trade_report_and_agree_on_balances() {
         ("alice", 10 + 125),
         ("dave", 0),
         ("bob", 0),
-        ("carol", 10 + 10),
+        ("carol", 10 + 10 + 10),
     ];
     wait_for("the same state root on every node", || {
         let roots: Vec<String> = nodes
