@@ -21,6 +21,27 @@ fn enrolled(e: &mut Engine, seed: u8) -> Author {
     member
 }
 
+/// `member` contributes `card` (claimed at `t`) to its own org's engine: its id.
+fn contribute(
+    e: &mut Engine,
+    member: &mut Author,
+    card: carnet_protocol::card::Card,
+    t: u64,
+) -> ContentId {
+    let c = member
+        .sign(
+            Payload::Contribute(Contribute {
+                listing: card.listing(&crate::test_support::SECRET).unwrap(),
+            }),
+            vec![],
+            e.ledger().max_lamport(),
+            t,
+        )
+        .unwrap();
+    e.contribute(c.as_bytes(), card).unwrap();
+    c.id()
+}
+
 /// Issue 14: a write that fails (a full disk, injected) leaves memory equal to the
 /// disk: the batch is not kept, this org's chain does not go on over it, a
 /// snapshot claims no more than is stored; writes resume once the fault clears.
@@ -179,18 +200,7 @@ fn cards_kept_in_one_burst_are_held_in_holds_of_at_most_31() {
     let mut ids = Vec::new();
     for n in 0..40 {
         let card = crate::test_support::card(&format!("p{n}@acme.example"));
-        let c = member
-            .sign(
-                Payload::Contribute(Contribute {
-                    listing: card.listing(&crate::test_support::SECRET).unwrap(),
-                }),
-                vec![],
-                e.ledger().max_lamport(),
-                1,
-            )
-            .unwrap();
-        ids.push(c.id());
-        e.contribute(c.as_bytes(), card).unwrap();
+        ids.push(contribute(&mut e, &mut member, card, 1));
     }
     let holds = e.holds_due();
     let sizes: Vec<usize> = holds
@@ -579,18 +589,8 @@ fn search_folds_ranks_pages_and_shows_the_teaser_a_buyer_needs() {
         card.teaser.company = company.into();
         card.teaser.company_domain = domain.into();
         card.teaser.city = city.into();
-        let c = member
-            .sign(
-                Payload::Contribute(Contribute {
-                    listing: card.listing(&crate::test_support::SECRET).unwrap(),
-                }),
-                vec![],
-                e.ledger().max_lamport(),
-                1_000 + n as u64,
-            )
-            .unwrap();
-        listed.insert(c.id().to_hex(), name);
-        e.contribute(c.as_bytes(), card).unwrap();
+        let id = contribute(&mut e, &mut member, card, 1_000 + n as u64);
+        listed.insert(id.to_hex(), name);
     }
     let org = e.org().to_hex();
     let mut search = |text: Option<&str>, domain: Option<&str>, limit, offset| {

@@ -67,29 +67,6 @@ pub(super) fn vectors_match_files() {
     );
 }
 
-const KINDS: [&str; 20] = [
-    "enroll",
-    "revoke",
-    "contribute",
-    "update",
-    "purchase",
-    "deliver",
-    "bounce_report",
-    "mobile_report",
-    "vote",
-    "referral",
-    "grant",
-    "transfer",
-    "opt_out",
-    "checkpoint",
-    "admit",
-    "evict",
-    "rotate",
-    "seal",
-    "hold",
-    "dispute",
-];
-
 pub(super) fn vectors_check() {
     let g = read("genesis");
     let genesis_bytes = hexv(&g["canonical_hex"]);
@@ -106,7 +83,7 @@ pub(super) fn vectors_check() {
     let network = Hash32(h32(&g["network_id_hex"]));
 
     let mut seen_errors = std::collections::BTreeSet::new();
-    for (index, kind) in KINDS.iter().enumerate() {
+    for (index, kind) in crate::common::KINDS.iter().enumerate() {
         let f = read(kind);
         assert_eq!(f["kind"], *kind);
         assert_eq!(f["payload_index"], index);
