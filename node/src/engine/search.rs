@@ -64,8 +64,12 @@ fn ascii_domain(s: &str) -> String {
     }
 }
 
-/// The Unicode form of a stored domain, for display.
+/// The Unicode form of a stored domain, for display. Only a domain with an A-label
+/// (`xn--`) has one to decode: the rest skip IDNA, which search runs per listing.
 fn unicode_domain(d: &str) -> String {
+    if !d.contains("xn--") {
+        return d.to_owned();
+    }
     let (u, r) = idna::domain_to_unicode(d);
     if r.is_ok() {
         u
@@ -80,7 +84,8 @@ struct Folded {
     title: String,
     company: String,
     domain: String,
-    domain_unicode: String,
+    /// Only for an international domain: the others read the same in Unicode.
+    domain_unicode: Option<String>,
     city: String,
 }
 
@@ -90,8 +95,12 @@ impl Folded {
             name: fold(&t.name),
             title: fold(&t.title),
             company: fold(&t.company),
-            domain: fold(&t.company_domain),
-            domain_unicode: fold(&unicode_domain(&t.company_domain)),
+            // Valid teasers hold lowercase ASCII domains: nothing to fold.
+            domain: t.company_domain.clone(),
+            domain_unicode: t
+                .company_domain
+                .contains("xn--")
+                .then(|| fold(&unicode_domain(&t.company_domain))),
             city: fold(&t.city),
         }
     }
@@ -110,7 +119,8 @@ impl Folded {
             }
         }
         if let Some(d) = &q.domain {
-            let found = hit(&self.domain, d).max(hit(&self.domain_unicode, d));
+            let found =
+                hit(&self.domain, d).max(self.domain_unicode.as_ref().map_or(0, |u| hit(u, d)));
             score += DOMAIN * nonzero(found)?;
         }
         for w in &q.text {
@@ -119,7 +129,7 @@ impl Folded {
                 (&self.title, TITLE),
                 (&self.company, COMPANY),
                 (&self.domain, DOMAIN),
-                (&self.domain_unicode, DOMAIN),
+                (self.domain_unicode.as_ref().unwrap_or(&self.domain), DOMAIN),
                 (&self.city, CITY),
             ]
             .into_iter()
