@@ -148,16 +148,17 @@ impl CardBook {
     }
 
     fn append(&self, entry: &Entry) -> Result<(), KeyFileError> {
-        self.upgrade()?;
-        self.cut_torn_tail()?;
+        self.ready_for_append()?;
         let mut line = serde_json::to_vec(entry).map_err(|e| self.bad(e.to_string()))?;
         line.push(b'\n');
         carnet_api::os::append_private(&self.path, &line).map_err(io(&self.path))
     }
 
-    /// Cuts a torn last line (a crash while it was appended) off the book, so the
-    /// next line starts clean. The torn line is at most one entry long.
-    fn cut_torn_tail(&self) -> Result<(), KeyFileError> {
+    /// Makes the book ready for a line to be appended, with one open of the file: a
+    /// book in the old format (one JSON array) is rewritten as a log, and a torn last
+    /// line (a crash while it was appended) is cut off, so the next line starts
+    /// clean. The torn line is at most one entry long.
+    fn ready_for_append(&self) -> Result<(), KeyFileError> {
         use std::io::{Seek, SeekFrom};
         let mut f = match fs::OpenOptions::new()
             .read(true)
@@ -169,6 +170,11 @@ impl CardBook {
             Err(e) => return Err(io(&self.path)(e)),
         };
         let len = f.metadata().map_err(io(&self.path))?.len();
+        let mut first = [0u8; 1];
+        if len > 0 && f.read(&mut first).map_err(io(&self.path))? == 1 && first[0] == b'[' {
+            drop(f);
+            return self.rewrite_as_log();
+        }
         let tail_len = len.min(2 * MAX_SEALED_CARD_BYTES as u64 + 4096);
         let mut tail = vec![0u8; tail_len as usize];
         f.seek(SeekFrom::Start(len - tail_len))
@@ -187,17 +193,7 @@ impl CardBook {
     }
 
     /// Rewrites a book in the old format (one JSON array) as a log, atomically.
-    fn upgrade(&self) -> Result<(), KeyFileError> {
-        let mut first = [0u8; 1];
-        match fs::File::open(&self.path) {
-            Ok(mut f) => {
-                if f.read(&mut first).map_err(io(&self.path))? == 0 || first[0] != b'[' {
-                    return Ok(());
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io(&self.path)(e)),
-        }
+    fn rewrite_as_log(&self) -> Result<(), KeyFileError> {
         let mut text = Vec::new();
         for (id, card) in self.load()? {
             let entry = Entry {
