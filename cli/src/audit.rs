@@ -8,6 +8,7 @@ use carnet_protocol::{Genesis, Hash32};
 use clap::Subcommand;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
@@ -27,6 +28,10 @@ pub enum AuditCommand {
         /// (needs the admin token). Reports never carry it.
         #[arg(long)]
         include_opening: bool,
+        /// Wait up to SECS seconds for the penalty to be settled (a checkpoint a quorum
+        /// of orgs signed covers it) instead of failing at once with "not yet settled".
+        #[arg(long, value_name = "SECS")]
+        wait: Option<u64>,
         #[command(flatten)]
         admin: crate::org::AdminArgs,
     },
@@ -96,17 +101,21 @@ fn source(
     Ok((crate::org::node_url(data_dir, m.api.as_deref())?, network))
 }
 
+/// Whether the node refused because no final checkpoint covers the penalty yet.
+fn not_settled(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<carnet_client::api::ApiError>()
+            .is_some_and(|a| a.code() == Some("not_settled"))
+    })
+}
+
 /// A penalty not settled yet will be: say when, rather than only "not yet".
 fn settlement_hint(e: anyhow::Error) -> anyhow::Error {
-    let code = e.chain().find_map(|c| {
-        c.downcast_ref::<carnet_client::api::ApiError>()
-            .and_then(|a| a.code().map(str::to_owned))
-    });
-    if code.as_deref() == Some("not_settled") {
+    if not_settled(&e) {
         return e.context(
             "org nodes sign settlement checkpoints every checkpoint_interval_ms (a minute by default) \
-             and one is final once a quorum of orgs signed it: try again in a few minutes \
-             (`carnet node status` shows the finalized bound)",
+             and one is final once a quorum of orgs signed it: try again in a few minutes, or \
+             pass --wait SECS (`carnet node status` shows the finalized bound)",
         );
     }
     e
@@ -135,6 +144,7 @@ pub fn run(cmd: AuditCommand, json: bool, m: &crate::trade::MemberArgs) -> anyho
             out,
             include_message,
             include_opening,
+            wait,
             admin,
         } => {
             let id =
@@ -149,16 +159,26 @@ pub fn run(cmd: AuditCommand, json: bool, m: &crate::trade::MemberArgs) -> anyho
             if include_opening {
                 q.push("include_opening=true");
             }
-            let body = if q.is_empty() {
-                get(api, &format!("/v1/audit/{}", id.to_hex()))
-            } else {
-                // Personal data leaves the node only on the org's own authority.
-                let node = admin.api(Some(api))?;
-                node.get_as_admin(&format!("/v1/audit/{}?{}", id.to_hex(), q.join("&")))
-                    .map_err(anyhow::Error::from)
-                    .and_then(render)
-            }
-            .map_err(settlement_hint)?;
+            let fetch = || {
+                if q.is_empty() {
+                    get(api, &format!("/v1/audit/{}", id.to_hex()))
+                } else {
+                    // Personal data leaves the node only on the org's own authority.
+                    let node = admin.api(Some(api))?;
+                    node.get_as_admin(&format!("/v1/audit/{}?{}", id.to_hex(), q.join("&")))
+                        .map_err(anyhow::Error::from)
+                        .and_then(render)
+                }
+            };
+            let deadline = Instant::now() + Duration::from_secs(wait.unwrap_or(0));
+            let body = loop {
+                match fetch() {
+                    Err(e) if not_settled(&e) && Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                    r => break r.map_err(settlement_hint)?,
+                }
+            };
             match AuditFile::parse(body.as_bytes()) {
                 Ok(AuditFile::Bundle(_)) => {}
                 Ok(_) => bail!("the node answered with something other than a bundle"),

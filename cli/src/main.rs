@@ -6,7 +6,6 @@ mod org;
 mod out;
 mod trade;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use out::Out;
 use std::path::PathBuf;
@@ -22,6 +21,10 @@ struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Print only the id of what the command made (a listing, an event, a member
+    /// key), for shell scripts: `L=$(carnet -q contact add …)`.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(flatten)]
     member: MemberArgs,
     #[command(subcommand)]
@@ -61,7 +64,8 @@ enum Command {
         /// Most points you agree to pay.
         #[arg(long, default_value_t = 10)]
         max_price: u64,
-        /// Seconds to wait for the delivery before returning.
+        /// Seconds to wait, for a listing given by its full id to reach your node and
+        /// then for the delivery, before returning.
         #[arg(long, default_value_t = 10)]
         wait: u64,
     },
@@ -249,9 +253,11 @@ enum VoteCommand {
 #[derive(Subcommand)]
 enum NodeCommand {
     /// Start the node; on first run, create its org key and a one-org network.
-    Run(RunArgs),
+    Run(node::RunArgs),
     /// What this node holds: events, settlement, storage health, the network secret.
-    Status(node::NodeArgs),
+    Status(node::StatusArgs),
+    /// The org key of this data directory, what another org's `network admit` takes.
+    Key(node::NodeArgs),
     /// The peers this node is connected to, and the org each proved it serves.
     Peers(node::NodeArgs),
     /// Where other nodes dial this one, one multiaddr a line ending in /p2p/<peer id>:
@@ -266,67 +272,6 @@ enum NodeCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// TOML configuration file; flags override its settings.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Data directory [default: the platform data dir + /carnet].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Organisation name used when the data directory is created.
-    #[arg(long)]
-    org: Option<String>,
-    /// libp2p listen address (repeatable) [default: TCP and QUIC on port 4710].
-    #[arg(long)]
-    listen: Vec<String>,
-    /// Local HTTP API address [default: 127.0.0.1:4711].
-    #[arg(long)]
-    api: Option<String>,
-    /// Peer to dial at start, a multiaddr ending in /p2p/<peer id> (repeatable).
-    #[arg(long)]
-    bootstrap: Vec<String>,
-    /// Milliseconds between catch-up reconciliations with a peer.
-    #[arg(long)]
-    sync_interval_ms: Option<u64>,
-    /// Milliseconds between two considerations of a settlement checkpoint [default:
-    /// 60000]: a penalty can be audited once a checkpoint a quorum of orgs signed
-    /// covers it, a few of these intervals after it.
-    #[arg(long)]
-    checkpoint_interval_ms: Option<u64>,
-}
-
-impl RunArgs {
-    fn config(&self) -> anyhow::Result<carnet_node::config::NodeConfig> {
-        let mut c = match &self.config {
-            Some(p) => carnet_node::config::NodeConfig::from_file(p)?,
-            None => Default::default(),
-        };
-        if let Some(d) = &self.data_dir {
-            c.data_dir = Some(d.clone());
-        }
-        if let Some(o) = &self.org {
-            c.org_name = o.clone();
-        }
-        if !self.listen.is_empty() {
-            c.listen = self.listen.clone();
-        }
-        if let Some(a) = &self.api {
-            c.api = a.clone();
-        }
-        if !self.bootstrap.is_empty() {
-            c.bootstrap = self.bootstrap.clone();
-        }
-        if let Some(i) = self.sync_interval_ms {
-            c.sync_interval_ms = i;
-        }
-        if let Some(i) = self.checkpoint_interval_ms {
-            c.checkpoint_interval_ms = i;
-        }
-        Ok(c)
-    }
 }
 
 fn main() {
@@ -368,7 +313,7 @@ fn stop_quietly_on_closed_pipe() {}
 
 /// An error and its causes on one line, each said once: a cause whose words its
 /// context already repeats is left out.
-fn describe(e: &anyhow::Error) -> String {
+pub(crate) fn describe(e: &anyhow::Error) -> String {
     describe_chain(e.chain())
 }
 
@@ -416,7 +361,10 @@ fn error_json(e: &anyhow::Error) -> serde_json::Value {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let out = Out { json: cli.json };
+    let out = Out {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
     let m = &cli.member;
     match cli.command {
         Command::Init(a) => org::init(&a, out),
@@ -543,29 +491,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Node {
             command: NodeCommand::Run(args),
-        } => {
-            let config = args.config()?;
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_new(&config.log)
-                        .context("invalid log filter")?,
-                )
-                .with_writer(std::io::stderr)
-                // Colours for a terminal only: a log file or journald gets plain text.
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .init();
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
-            rt.block_on(run_node(config, cli.json))
-        }
+        } => node::run(&args, cli.json),
         Command::Node {
             command: NodeCommand::Repair { data_dir },
-        } => repair_node(&data_dir, cli.json),
+        } => node::repair_node(&data_dir, cli.json),
         Command::Node {
             command: NodeCommand::Status(a),
         } => node::status(&a, m.api.as_deref(), out),
+        Command::Node {
+            command: NodeCommand::Key(a),
+        } => node::key(&a, out),
         Command::Node {
             command: NodeCommand::Peers(a),
         } => node::peers(&a, m.api.as_deref(), out),
@@ -576,77 +511,4 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: NodeCommand::Orgs(a),
         } => node::orgs(&a, m.api.as_deref(), out),
     }
-}
-
-fn repair_node(data_dir: &Option<PathBuf>, json: bool) -> anyhow::Result<()> {
-    let path = org::data_dir_path(data_dir)?;
-    let dir = carnet_node::DataDir::open(&path)?;
-    let r = carnet_node::repair::repair(&dir)?;
-    if json {
-        println!("{}", serde_json::to_string(&r)?);
-    } else {
-        println!(
-            "kept {} events, {} held cards and {} bounce messages",
-            r.events, r.cards, r.evidence
-        );
-        for lost in &r.lost {
-            println!("  lost: {lost}");
-        }
-        println!("  the damaged store is kept as {}", r.damaged.display());
-        println!("Start the node: it fetches the missing events from its peers.");
-    }
-    Ok(())
-}
-
-async fn run_node(config: carnet_node::config::NodeConfig, json: bool) -> anyhow::Result<()> {
-    // Listen for stop signals before saying "ready": a signal sent right after the
-    // ready line must stop the node cleanly, not kill it.
-    let stop_signal = carnet_node::run::shutdown_signal().context("listening for stop signals")?;
-    let node = carnet_node::run::launch(&config).await?;
-    // Report the addresses the swarm actually listens on (ports may be ephemeral).
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    let mut listen = node.listen_addrs().await;
-    while listen.is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        listen = node.listen_addrs().await;
-    }
-    let listen: Vec<String> = listen
-        .iter()
-        .map(|a| format!("{a}/p2p/{}", node.peer_id))
-        .collect();
-    if json {
-        let v = serde_json::json!({
-            "status": "ready",
-            "org": node.org,
-            "network": node.network,
-            "peer_id": node.peer_id.to_string(),
-            "api": node.api_addr.to_string(),
-            "listen": listen,
-            "data_dir": node.data_dir.display().to_string(),
-        });
-        println!("{v}");
-    } else {
-        println!("carnet node ready");
-        println!("  org key     {}", node.org);
-        println!("  network     {}", node.network);
-        println!("  peer id     {}", node.peer_id);
-        println!("  api         http://{}", node.api_addr);
-        for a in &listen {
-            println!("  listening   {a}");
-        }
-        println!("  data dir    {}", node.data_dir.display());
-        println!("Press Ctrl-C to stop.");
-    }
-    tokio::select! {
-        _ = stop_signal => {}
-        why = node.failed() => {
-            node.stop().await;
-            anyhow::bail!(why);
-        }
-    }
-    node.stop().await;
-    if !json {
-        println!("carnet node stopped");
-    }
-    Ok(())
 }

@@ -290,6 +290,18 @@ pub fn parse_key(s: &str, what: &str) -> anyhow::Result<PublicKey> {
 
 /// Prints what became of a submitted event; fails if the rules made it void.
 pub fn report(out: Out, what: &str, s: &Submitted, extra: serde_json::Value) -> anyhow::Result<()> {
+    report_made(out, what, s, extra, None)
+}
+
+/// [`report`] for an event that made something other than itself: `--quiet` prints
+/// `made` (e.g. the key an enrollment enrolled) instead of the event id.
+pub fn report_made(
+    out: Out,
+    what: &str,
+    s: &Submitted,
+    extra: serde_json::Value,
+    made: Option<&str>,
+) -> anyhow::Result<()> {
     let (id, outcome) = match s {
         Submitted::Ordered { id, outcome } => (id.clone(), outcome.clone()),
         Submitted::Pending { id, .. } => (id.clone(), "pending".to_owned()),
@@ -302,7 +314,9 @@ pub fn report(out: Out, what: &str, s: &Submitted, extra: serde_json::Value) -> 
     if let (Some(m), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
         m.extend(e);
     }
-    out.emit(v, || println!("{what}: {outcome} (event {id})"));
+    out.emit_made(made.unwrap_or(&id), v, || {
+        println!("{what}: {outcome} (event {id})")
+    });
     Ok(())
 }
 
@@ -398,7 +412,7 @@ fn report_vote(
         extra["to"] = json!(to.to_hex());
     }
     report(out, &format!("{} vote", vote.noun()), s, extra)?;
-    if !out.json {
+    if out.human() {
         println!("{progress}");
     }
     Ok(())
@@ -476,7 +490,7 @@ pub fn rotate(
     let api = admin.api(url)?;
     let s = api.admin_rotate(&org, &to)?;
     report_vote(out, &api, Vote::Rotate, &s, &org, Some(&to))?;
-    if let (Some(path), false) = (next, out.json) {
+    if let (Some(path), true) = (next, out.human()) {
         println!(
             "the new key is in {}; once a quorum of orgs has voted for",
             path.display()
@@ -509,13 +523,15 @@ pub fn member_new(
     let s = api.admin_enroll(&key.public(), handle).map_err(|e| {
         anyhow::anyhow!("{e}; the unused key file {} can be deleted", path.display())
     })?;
-    report(
+    let member = key.public().to_hex();
+    report_made(
         out,
         &format!("enrolled {handle}"),
         &s,
-        json!({ "member": key.public().to_hex(), "key_file": path.display().to_string() }),
+        json!({ "member": member, "key_file": path.display().to_string() }),
+        Some(&member),
     )?;
-    if !out.json {
+    if out.human() {
         println!("  member key {}", key.public());
         println!(
             "  key file   {} (give it to the member; keep it secret)",

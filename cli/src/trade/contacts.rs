@@ -199,7 +199,7 @@ pub fn contact_import(
     let rows = carnet_client::import::read(name, &bytes)?;
     let s = m.session()?;
     s.check_network()?;
-    let bar = if out.json {
+    let bar = if !out.human() {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(rows.len() as u64)

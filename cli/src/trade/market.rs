@@ -149,7 +149,19 @@ pub fn buy(
     out: Out,
 ) -> anyhow::Result<()> {
     let s = m.session()?;
+    let full_id = listing.trim().len() == 64;
     let listing = resolve_id(&s.api, listing, "LISTING")?;
+    // A listing just published elsewhere takes a moment to reach this node: a full id
+    // (which a prefix cannot be) is waited for, within the same --wait.
+    let deadline = Instant::now() + Duration::from_secs(wait);
+    if full_id && s.api.listing(&listing)?.is_none() && wait > 0 {
+        if out.human() {
+            eprintln!("waiting up to {wait} s for listing {listing} to reach your node");
+        }
+        while s.api.listing(&listing)?.is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     let (purchase, submitted) = match s.buy(&listing, max_price) {
         Err(MemberError::WouldBeVoid {
             reason,
@@ -177,7 +189,6 @@ pub fn buy(
         }
     }
     // The contributor's org node delivers; wait a little so `buy` can say so.
-    let deadline = Instant::now() + Duration::from_secs(wait);
     let mut delivered = false;
     while Instant::now() < deadline {
         if s.api.delivery(&purchase)?.is_some() {
@@ -186,7 +197,8 @@ pub fn buy(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    out.emit(
+    out.emit_made(
+        &purchase.to_hex(),
         json!({ "purchase": purchase.to_hex(), "listing": listing.to_hex(), "delivered": delivered }),
         || {
             println!("bought {listing} (purchase {purchase})");

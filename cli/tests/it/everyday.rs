@@ -167,6 +167,68 @@ fn an_operator_sees_the_network_from_the_data_directory() {
     assert!(stop(child, "-TERM").success());
 }
 
+/// What a script needs between `carnet node run … &` and trading: `node key` reads the
+/// org key from the data directory, and `node status --wait` returns once the node is
+/// ready to trade, or fails at its deadline saying what is missing (a joining org not
+/// admitted yet).
+#[test]
+fn node_status_waits_until_the_node_can_trade_and_says_what_is_missing() {
+    use crate::node_run::{start, stop};
+    let tmp = tempfile::tempdir().unwrap();
+    let acme = tmp.path().join("acme");
+    let beta = tmp.path().join("beta");
+    let (a, ready) = start(&acme, &["--org", "Acme"]);
+    let genesis = acme.join("genesis.bin");
+    let init = carnet(&[
+        "--json",
+        "init",
+        "--org",
+        "Beta",
+        "--data-dir",
+        beta.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    assert!(init.status.success(), "{init:?}");
+    let init: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
+    let key = |dir: &std::path::Path| {
+        let out = carnet(&["node", "key", "--data-dir", dir.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    assert_eq!(key(&acme), ready["org"].as_str().unwrap());
+    assert_eq!(key(&beta), init["org"].as_str().unwrap());
+
+    let wait = |dir: &std::path::Path, secs: &str| {
+        carnet(&[
+            "node",
+            "status",
+            "--wait",
+            secs,
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let (b, _) = start(&beta, &[]);
+    assert!(wait(&acme, "10").status.success());
+    let out = wait(&beta, "1");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not ready after 1 s") && err.contains("not admitted to the network yet"),
+        "{err}"
+    );
+    assert!(stop(b, "-TERM").success());
+    // With no node running there at all, the deadline says so too.
+    let out = wait(&beta, "1");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not ready after 1 s"),
+        "{out:?}"
+    );
+    assert!(stop(a, "-TERM").success());
+}
+
 /// `audit export` asks the node recorded in the key file, and refuses one of another
 /// network instead of believing its answer (issue 16).
 #[test]

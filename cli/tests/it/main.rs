@@ -7,6 +7,7 @@ mod import;
 mod members;
 mod network_rules;
 mod node_run;
+mod readme_tour;
 mod trading;
 
 use std::process::{Command, Output};
