@@ -1,13 +1,15 @@
 //! Direct lines: from whatever a member typed or imported to the E.164 form a card
 //! carries, refusing mobile numbers before they are ever listed.
 //!
-//! The ledger voids a listing whose number libphonenumber classifies as mobile
-//! ([`carnet_protocol::ledger::is_mobile_number`]) and fines its contributor, so this
-//! module uses the same crate, at the same pinned version and metadata, and refuses
-//! exactly the numbers the ledger would call mobile.
+//! A buyer's mobile report stands when the number is classified mobile by the
+//! protocol's rule ([`carnet_protocol::phone`], libphonenumber's algorithm over its
+//! pinned metadata) and fines the contributor, so this module classifies with that
+//! same rule and refuses exactly the numbers the protocol calls mobile. The
+//! `phonenumber` crate only parses what people type.
 
+use carnet_protocol::phone::{classify_e164, NumberType};
 use phonenumber::country::Id;
-use phonenumber::{Mode, PhoneNumber, Type};
+use phonenumber::PhoneNumber;
 use std::str::FromStr;
 use thiserror::Error;
 
@@ -65,7 +67,8 @@ pub fn normalise_phone(raw: &str, region: Option<&str>) -> Result<Phone, PhoneEr
     if raw.len() > MAX_RAW_PHONE_BYTES {
         return Err(PhoneError::TooLong { len: raw.len() });
     }
-    let raw = raw.trim();
+    let folded = fold_full_width(raw);
+    let raw = folded.trim();
     let region = match region {
         None => None,
         Some(r) => Some(parse_region(r)?),
@@ -90,17 +93,59 @@ pub fn normalise_phone(raw: &str, region: Option<&str>) -> Result<Phone, PhoneEr
             raw: raw.to_owned(),
         });
     }
-    if !phonenumber::is_valid(&number) {
-        return Err(PhoneError::Invalid {
+    let (e164, kind) = readings(&number, raw)
+        .into_iter()
+        .map(|e164| {
+            let t = classify_e164(&e164);
+            (e164, t)
+        })
+        .find(|(_, t)| *t != NumberType::Unknown)
+        .ok_or_else(|| PhoneError::Invalid {
             raw: raw.to_owned(),
-        });
-    }
-    let e164 = number.format().mode(Mode::E164).to_string();
-    let kind = kind_of(&number);
+        })?;
+    let kind = kind_of(kind);
     if kind == PhoneKind::Mobile {
         return Err(PhoneError::Mobile { e164 });
     }
     Ok(Phone { e164, kind })
+}
+
+/// The E.164 forms `raw` may stand for, most likely first: the parser's reading, then,
+/// where the parser strips a national prefix the number does not have (it reads
+/// `+7 800 555 35 35` and `8 800 555 35 35` as +7 005 553 535), the digits as written
+/// after the country code, and those without one national prefix. The first that is a
+/// valid number is the number ([`normalise_phone`]); the ledger classifies cards by
+/// the E.164 string alone, so nothing else of the parse matters.
+fn readings(number: &PhoneNumber, raw: &str) -> Vec<String> {
+    let code = number.code().value();
+    let mut out = vec![format!("+{code}{}", number.national())];
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    if raw.starts_with('+') {
+        out.push(format!("+{digits}"));
+    } else if let Some(prefix) = phonenumber::metadata::DATABASE
+        .by_code(&code)
+        .and_then(|m| {
+            m.first()
+                .and_then(|m| m.national_prefix().map(str::to_owned))
+        })
+    {
+        if let Some(rest) = digits.strip_prefix(prefix.as_str()) {
+            out.push(format!("+{code}{rest}"));
+        }
+    }
+    out
+}
+
+/// Full-width forms (U+FF01 to U+FF5E, what East Asian input methods type: `＋３３ １`)
+/// and the ideographic space read as their ASCII counterparts.
+fn fold_full_width(raw: &str) -> String {
+    raw.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect()
 }
 
 impl Phone {
@@ -129,26 +174,21 @@ fn parse_region(region: &str) -> Result<Id, PhoneError> {
     Id::from_str(&trimmed.to_ascii_uppercase()).map_err(|_| unknown())
 }
 
-/// Classifies with the default metadata, as the ledger's `is_mobile_number` does.
-fn kind_of(number: &PhoneNumber) -> PhoneKind {
-    match number.number_type(&phonenumber::metadata::DATABASE) {
-        Type::FixedLine => PhoneKind::FixedLine,
-        Type::FixedLineOrMobile => PhoneKind::FixedLineOrMobile,
-        Type::Mobile => PhoneKind::Mobile,
-        Type::TollFree => PhoneKind::Other("toll-free"),
-        Type::PremiumRate => PhoneKind::Other("premium-rate"),
-        Type::SharedCost => PhoneKind::Other("shared-cost"),
-        Type::PersonalNumber => PhoneKind::Other("personal number"),
-        Type::Voip => PhoneKind::Other("VoIP"),
-        Type::Pager => PhoneKind::Other("pager"),
-        Type::Uan => PhoneKind::Other("UAN"),
-        Type::Emergency => PhoneKind::Other("emergency"),
-        Type::Voicemail => PhoneKind::Other("voicemail"),
-        Type::ShortCode => PhoneKind::Other("short code"),
-        Type::StandardRate => PhoneKind::Other("standard rate"),
-        Type::Carrier => PhoneKind::Other("carrier"),
-        Type::NoInternational => PhoneKind::Other("no international"),
-        Type::Unknown => PhoneKind::Other("unknown"),
+/// The protocol's classification ([`carnet_protocol::phone`]) in the member's words.
+fn kind_of(t: NumberType) -> PhoneKind {
+    match t {
+        NumberType::FixedLine => PhoneKind::FixedLine,
+        NumberType::FixedLineOrMobile => PhoneKind::FixedLineOrMobile,
+        NumberType::Mobile => PhoneKind::Mobile,
+        NumberType::TollFree => PhoneKind::Other("toll-free"),
+        NumberType::PremiumRate => PhoneKind::Other("premium-rate"),
+        NumberType::SharedCost => PhoneKind::Other("shared-cost"),
+        NumberType::PersonalNumber => PhoneKind::Other("personal number"),
+        NumberType::Voip => PhoneKind::Other("VoIP"),
+        NumberType::Pager => PhoneKind::Other("pager"),
+        NumberType::Uan => PhoneKind::Other("UAN"),
+        NumberType::Voicemail => PhoneKind::Other("voicemail"),
+        NumberType::Unknown => PhoneKind::Other("unknown"),
     }
 }
 
@@ -286,6 +326,16 @@ mod tests {
             ("+41 79 123 45 67", None),
             ("+34 912 345 678", None),
             ("+34 612 345 678", None),
+            ("+225 07 89 88 12 34", None),
+            ("07 89 88 12 34", Some("CI")),
+            ("+229 01 97 12 34 56", None),
+            ("01 97 12 34 56", Some("BJ")),
+            ("+242 06 612 3456", None),
+            ("06 612 3456", Some("CG")),
+            ("02 3661 8300", Some("IT")),
+            ("0549 886377", Some("SM")),
+            ("01 44 12 34", Some("GA")),
+            ("8 800 555 35 35", Some("RU")),
         ];
         for (raw, region) in numbers {
             match normalise_phone(raw, region) {
@@ -296,5 +346,63 @@ mod tests {
                 Err(e) => panic!("{raw}: {e}"),
             }
         }
+    }
+
+    /// The numbers the `phonenumber` crate's own classification got wrong (issue 17):
+    /// mobiles whose national number starts with 0 were "unknown", so accepted.
+    #[test]
+    fn mobiles_with_a_leading_zero_are_refused() {
+        for (raw, region, e164) in [
+            ("+225 07 89 88 12 34", None, "+2250789881234"),
+            ("07 89 88 12 34", Some("CI"), "+2250789881234"),
+            ("+229 01 97 12 34 56", None, "+2290197123456"),
+            ("+242 06 612 3456", None, "+242066123456"),
+            ("06 612 3456", Some("CG"), "+242066123456"),
+        ] {
+            assert_eq!(
+                normalise_phone(raw, region),
+                Err(PhoneError::Mobile { e164: e164.into() }),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn fixed_lines_with_a_leading_zero_are_accepted() {
+        for (raw, region, e164) in [
+            ("02 3661 8300", Some("IT"), "+390236618300"),
+            ("+39 02 3661 8300", None, "+390236618300"),
+            ("0549 886377", Some("SM"), "+3780549886377"),
+            ("01 44 12 34", Some("GA"), "+24101441234"),
+        ] {
+            let p = ok(raw, region);
+            assert_eq!(
+                (p.e164.as_str(), p.kind),
+                (e164, PhoneKind::FixedLine),
+                "{raw}"
+            );
+        }
+    }
+
+    /// The parser strips Russia's national prefix 8 from 8 800 numbers (twice, from the
+    /// national form); the digits as written are the number.
+    #[test]
+    fn russian_800_numbers_and_full_width_digits() {
+        for (raw, region) in [
+            ("8 800 555 35 35", Some("RU")),
+            ("+7 800 555 35 35", None),
+            ("8 (800) 555-35-35", Some("ru")),
+        ] {
+            let p = ok(raw, region);
+            assert_eq!(p.e164, "+78005553535", "{raw}");
+            assert_eq!(p.kind, PhoneKind::Other("toll-free"));
+        }
+        assert_eq!(ok("8 495 123 45 67", Some("RU")).e164, "+74951234567");
+        let p = ok("＋３３ １ ４２ ６８ ５３ ００", None);
+        assert_eq!(p.e164, "+33142685300");
+        assert_eq!(
+            ok("０１　４２　６８　５３　００", Some("FR")).e164,
+            "+33142685300"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod limits;
 pub mod payload;
 pub mod peer;
+pub mod phone;
 pub mod text;
 pub mod voucher;
 

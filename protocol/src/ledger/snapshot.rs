@@ -28,7 +28,7 @@ const CHECKSUM_CONTEXT: &str = "carnet v1 ledger snapshot checksum";
 /// a rule (or a comment) costs one replay, never a state the new rules would not give.
 /// `every_source_file_is_fingerprinted` keeps the list whole. The test fixtures
 /// (`testkit/`, never in a node's build) are not rules and are left out.
-pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 31] = [
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 32] = [
     ("author.rs", include_str!("../author.rs")),
     ("card.rs", include_str!("../card.rs")),
     ("chain.rs", include_str!("../chain.rs")),
@@ -58,6 +58,7 @@ pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 31] = [
     ("limits.rs", include_str!("../limits.rs")),
     ("payload.rs", include_str!("../payload.rs")),
     ("peer.rs", include_str!("../peer.rs")),
+    ("phone.rs", include_str!("../phone.rs")),
     ("text.rs", include_str!("../text.rs")),
     ("voucher.rs", include_str!("../voucher.rs")),
 ];

@@ -37,6 +37,7 @@ mod members;
 mod membership;
 mod orgs;
 mod peer;
+mod phone;
 mod reports;
 mod trade;
 
@@ -488,6 +489,7 @@ fn generate() -> Generated {
 
     s.files.insert("genesis".into(), genesis::genesis_file());
     s.files.insert("peer".into(), peer::peer_file(s.net));
+    s.files.insert("phone".into(), phone::phone_file());
     s.files.insert(
         "card".into(),
         card::card_file(

@@ -9,9 +9,9 @@ mod orgs;
 mod reports;
 mod trade;
 
+pub use crate::phone::is_mobile_number;
 use members::*;
 use orgs::*;
-pub use reports::is_mobile_number;
 use reports::*;
 pub(crate) use trade::purchase_terms;
 use trade::*;

@@ -92,15 +92,6 @@ pub(super) fn bounce(
     Ok(())
 }
 
-/// Whether `number` is a mobile number by libphonenumber's metadata. The number must
-/// be in E.164 form (`+` and country code), as cards carry it.
-pub fn is_mobile_number(number: &str) -> bool {
-    match phonenumber::parse(None, number) {
-        Ok(n) => n.number_type(&phonenumber::metadata::DATABASE) == phonenumber::Type::Mobile,
-        Err(_) => false,
-    }
-}
-
 pub(super) fn mobile(
     state: &mut State,
     ctx: &Ctx,

@@ -172,6 +172,7 @@ pub(super) fn vectors_check() {
 
     super::card::check_card_file(&read("card"), network);
     super::peer::check_peer_file(&read("peer"), network);
+    super::phone::check_phone_file(&read("phone"));
     check_mobile_voucher(network);
 }
 

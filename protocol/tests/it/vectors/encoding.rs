@@ -121,7 +121,7 @@ fn encoding_rules() {
     ));
 
     // Genesis layout and defaults.
-    assert_eq!(PROTOCOL_VERSION, 5);
+    assert_eq!(PROTOCOL_VERSION, 6);
     let r = Rules::default();
     assert_eq!(
         enc(&r),
