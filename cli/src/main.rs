@@ -1,9 +1,11 @@
 //! `carnet`: parse, call the library, print. Errors are one line on stderr.
 
 mod audit;
+mod members;
 mod node;
 mod org;
 mod out;
+mod submitted;
 mod trade;
 
 use clap::{Parser, Subcommand};
@@ -405,7 +407,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     out: path,
                     admin,
                 },
-        } => org::member_new(&admin, m.api.as_deref(), &name, path.as_deref(), out),
+        } => members::member_new(&admin, m.api.as_deref(), &name, path.as_deref(), out),
         Command::Member {
             command:
                 MemberCommand::Grant {
@@ -414,10 +416,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     memo,
                     admin,
                 },
-        } => org::grant(&admin, m.api.as_deref(), &member, points, &memo, out),
+        } => members::grant(&admin, m.api.as_deref(), &member, points, &memo, out),
         Command::Member {
             command: MemberCommand::List { admin },
-        } => org::member_list(&admin, m.api.as_deref(), out),
+        } => members::member_list(&admin, m.api.as_deref(), out),
         Command::Member {
             command:
                 MemberCommand::Revoke {
@@ -425,7 +427,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     reason,
                     admin,
                 },
-        } => org::revoke(&admin, m.api.as_deref(), &member, &reason, out),
+        } => members::revoke(&admin, m.api.as_deref(), &member, &reason, out),
         Command::Contact {
             command: ContactCommand::Add(f),
         } => trade::contact_add(m, &f, out),

@@ -1,15 +1,16 @@
-//! Commands an org's operator runs: create the org, admit other orgs, enroll members.
+//! Commands an org's operator runs: create the org, vote on the network's orgs,
+//! dispute a report, record an opt-out. Members are in members.rs.
 
 use crate::out::Out;
+use crate::submitted::report;
 use anyhow::{bail, Context};
 use carnet_api::Submitted;
 use carnet_client::api::{NodeApi, DEFAULT_API};
-use carnet_client::keyfile::MemberKey;
 use carnet_node::datadir::DataDir;
 use carnet_protocol::card::normalise_email;
 use carnet_protocol::{Genesis, Hash32, PublicKey};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where the org's data directory is and how to reach its node as admin.
 #[derive(clap::Args, Clone)]
@@ -288,85 +289,6 @@ pub fn parse_key(s: &str, what: &str) -> anyhow::Result<PublicKey> {
     Ok(k)
 }
 
-/// Prints what became of a submitted event; fails if the rules made it void.
-pub fn report(out: Out, what: &str, s: &Submitted, extra: serde_json::Value) -> anyhow::Result<()> {
-    report_made(out, what, s, extra, None)
-}
-
-/// [`report`] for an event that made something other than itself: `--quiet` prints
-/// `made` (e.g. the key an enrollment enrolled) instead of the event id.
-pub fn report_made(
-    out: Out,
-    what: &str,
-    s: &Submitted,
-    extra: serde_json::Value,
-    made: Option<&str>,
-) -> anyhow::Result<()> {
-    let (id, outcome) = match s {
-        Submitted::Ordered { id, outcome } => (id.clone(), outcome.clone()),
-        Submitted::Pending { id, .. } => (id.clone(), "pending".to_owned()),
-        Submitted::Duplicate { id } => (id.clone(), "duplicate".to_owned()),
-    };
-    if let Some(reason) = outcome.strip_prefix("void:") {
-        bail!("{what} was void: {}", explain_void(reason));
-    }
-    let mut v = json!({ "event": id, "outcome": outcome });
-    if let (Some(m), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
-        m.extend(e);
-    }
-    out.emit_made(made.unwrap_or(&id), v, || {
-        println!("{what}: {outcome} (event {id})")
-    });
-    Ok(())
-}
-
-/// A void reason in words.
-pub fn explain_void(reason: &str) -> String {
-    let why = match reason {
-        "AuthorNotOrg" => "the signing org is not (yet) a member org of the network",
-        "AuthorNotActiveMember" => "you are not an active enrolled member",
-        "AuthorEquivocated" => "the author signed two events at one position and is excluded",
-        "NotTheMembersOrg" => "that member belongs to another org",
-        "AlreadyEnrolled" => "that key is already enrolled",
-        "AlreadyOrg" => "that org is already a member of the network",
-        "DuplicateCard" => "this email is already listed",
-        "OptedOut" => "this person opted out; their email cannot be listed",
-        "UnknownListing" => "no such listing",
-        "NotContributor" => "only the contributor can update a listing",
-        "ListingNotBuyable" => "the listing is not for sale (bounced, withdrawn or opted out)",
-        "OwnCard" => "you cannot buy your own card",
-        "SameOrg" => "cards of your own org are not sold to you",
-        "AlreadyHeld" => "you already hold this card",
-        "PriceAboveMax" => "the price is above your --max-price",
-        "InsufficientBalance" => "not enough points",
-        "PayOrPlay" => {
-            "contribute cards your org node holds (or get a grant from your org) before buying"
-        }
-        "GrantAboveCap" => {
-            "this member's grants this period would exceed the subscription cap (see carnet network rules)"
-        }
-        "BadVoucher" => "the report lacks a valid voucher of the reporter's org",
-        "NothingHeld" => "none of these cards could be marked as held",
-        "CannotDispute" => {
-            "only the contributor's org may dispute a bounce report, once, within the bounce window"
-        }
-        "NotDelivered" => "the card was never delivered",
-        "AlreadyReported" => "this card was already reported",
-        "TemporaryFailure" => "a temporary failure is not a bounce",
-        "OpeningMismatch" => "the opening does not match the listing's commitment",
-        "NotMobile" => "the number is not a mobile number",
-        "AlreadyReferred" => "you already named a referrer",
-        "BadReferrer" => "the referrer is not an active member",
-        "AlreadyVoted" => {
-            "this vote was already cast (a company vote, or an org's admission or eviction vote)"
-        }
-        "NotAnOrg" => "that key is not an org of the network",
-        "SelfEviction" => "an org cannot vote to evict itself",
-        other => return other.to_owned(),
-    };
-    format!("{why} ({reason})")
-}
-
 pub fn admit(
     admin: &AdminArgs,
     url: Option<&str>,
@@ -498,148 +420,6 @@ pub fn rotate(
         println!("  carnet network rotate {org} {to}");
         println!("stop the node, move it over org.key and start the node again");
     }
-    Ok(())
-}
-
-pub fn member_new(
-    admin: &AdminArgs,
-    url: Option<&str>,
-    handle: &str,
-    out_path: Option<&Path>,
-    out: Out,
-) -> anyhow::Result<()> {
-    let api = admin.api(url)?;
-    let status = api.status()?;
-    let network = Hash32::from_hex(&status.network).context("node reports a bad network id")?;
-    let org = PublicKey::from_hex(&status.org).context("node reports a bad org key")?;
-    let key = MemberKey::generate(handle, network, org, api.base())?;
-    let path = match out_path {
-        Some(p) => p.to_owned(),
-        None => PathBuf::from(format!("{handle}.key")),
-    };
-    // Write the key first: an enrolled key nobody holds would be worse than a key
-    // file for a failed enrollment, which can simply be deleted.
-    key.save_new(&path)?;
-    let s = api.admin_enroll(&key.public(), handle).map_err(|e| {
-        anyhow::anyhow!("{e}; the unused key file {} can be deleted", path.display())
-    })?;
-    let member = key.public().to_hex();
-    report_made(
-        out,
-        &format!("enrolled {handle}"),
-        &s,
-        json!({ "member": member, "key_file": path.display().to_string() }),
-        Some(&member),
-    )?;
-    if out.human() {
-        println!("  member key {}", key.public());
-        println!(
-            "  key file   {} (give it to the member; keep it secret)",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-/// A member named as people name them: its key in hex, the path of its key file, or
-/// (asking the node, which needs the admin token) its handle in this org.
-pub fn resolve_member(api: Option<&NodeApi>, s: &str) -> anyhow::Result<PublicKey> {
-    if let Some(k) = PublicKey::from_hex(s.trim()).filter(|k| k.verifying_key().is_some()) {
-        return Ok(k);
-    }
-    let path = Path::new(s);
-    if path.is_file() {
-        return Ok(MemberKey::load(path)?.public());
-    }
-    let Some(api) = api else {
-        bail!("{s:?} is neither a public key in 64 hex digits nor a key file");
-    };
-    let found: Vec<_> = api
-        .admin_members()?
-        .into_iter()
-        .filter(|m| m.handle == s.trim())
-        .collect();
-    match found.as_slice() {
-        [one] => PublicKey::from_hex(&one.member).context("the node named a bad member key"),
-        [] => bail!(
-            "no member of this org has the handle {s:?}, and it is not a key or a key file (see `carnet member list`)"
-        ),
-        many => bail!(
-            "{} members have the handle {s:?}: name one by key ({})",
-            many.len(),
-            many.iter()
-                .map(|m| m.member.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-pub fn grant(
-    admin: &AdminArgs,
-    url: Option<&str>,
-    member: &str,
-    points: u64,
-    memo: &str,
-    out: Out,
-) -> anyhow::Result<()> {
-    let api = admin.api(url)?;
-    let member = resolve_member(Some(&api), member)?;
-    let s = api.admin_grant(&member, points, memo)?;
-    report(
-        out,
-        &format!("granted {points} points to {member}"),
-        &s,
-        json!({ "member": member.to_hex() }),
-    )
-}
-
-pub fn revoke(
-    admin: &AdminArgs,
-    url: Option<&str>,
-    member: &str,
-    reason: &str,
-    out: Out,
-) -> anyhow::Result<()> {
-    let api = admin.api(url)?;
-    let member = resolve_member(Some(&api), member)?;
-    let s = api.admin_revoke(&member, reason)?;
-    report(
-        out,
-        &format!("revoked {member}: its key can sign nothing more"),
-        &s,
-        json!({ "member": member.to_hex() }),
-    )
-}
-
-pub fn member_list(admin: &AdminArgs, url: Option<&str>, out: Out) -> anyhow::Result<()> {
-    let members = admin.api(url)?.admin_members()?;
-    out.emit(json!({ "members": members }), || {
-        if members.is_empty() {
-            println!("no members yet: `carnet member new NAME` enrolls one");
-            return;
-        }
-        let rows = members
-            .iter()
-            .map(|m| {
-                vec![
-                    m.handle.clone(),
-                    m.member.clone(),
-                    m.status.clone(),
-                    m.balance.to_string(),
-                    m.pending.to_string(),
-                    m.contributions.to_string(),
-                ]
-            })
-            .collect();
-        println!(
-            "{}",
-            crate::out::table(
-                &["handle", "member", "status", "balance", "pending", "cards"],
-                rows
-            )
-        );
-    });
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 //! Your account: balance, point history, referral code, and who you are.
 
 use super::MemberArgs;
-use crate::org::report;
 use crate::out::{table, Out};
+use crate::submitted::report;
 use anyhow::bail;
 use carnet_client::member::Session;
 use serde_json::json;
@@ -88,7 +88,7 @@ pub fn referral(m: &MemberArgs, referrer: Option<&str>, out: Out) -> anyhow::Res
 
 pub fn transfer(m: &MemberArgs, to: &str, points: u64, out: Out) -> anyhow::Result<()> {
     let s = m.session()?;
-    let to = crate::org::resolve_member(None, to)?;
+    let to = crate::members::resolve_member(None, to)?;
     let (_, submitted) = s.transfer(to, points)?;
     report(
         out,

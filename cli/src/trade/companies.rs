@@ -1,8 +1,8 @@
 //! Companies: vote on a company's size, read the median of the votes.
 
 use super::MemberArgs;
-use crate::org::report;
 use crate::out::Out;
+use crate::submitted::report;
 use serde_json::json;
 
 pub fn vote(

@@ -2,8 +2,8 @@
 //! export the cards you bought.
 
 use super::{card_json, parse_id, resolve_id, MemberArgs};
-use crate::org::{explain_void, report};
 use crate::out::{table, Out};
+use crate::submitted::{explain_void, report};
 use anyhow::{bail, Context};
 use carnet_client::contact::{ContactDraft, Salts};
 use indicatif::{ProgressBar, ProgressStyle};

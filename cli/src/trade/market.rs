@@ -1,8 +1,8 @@
 //! The market: search listings, buy one, read what you bought, list your purchases.
 
 use super::{card_json, resolve_id, MemberArgs};
-use crate::org::explain_void;
 use crate::out::{table, Out};
+use crate::submitted::explain_void;
 use anyhow::bail;
 use carnet_api::{SearchQuery, Submitted};
 use carnet_client::member::MemberError;

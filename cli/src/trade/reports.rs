@@ -1,8 +1,8 @@
 //! Reports: a bounce (with the bounce message) or a mobile number on a bought card.
 
 use super::{resolve_id, MemberArgs};
-use crate::org::report;
 use crate::out::Out;
+use crate::submitted::report;
 use anyhow::{bail, Context};
 use serde_json::json;
 use std::path::Path;
