@@ -1,0 +1,82 @@
+//! When the engine saves a snapshot of the ledger state, and what it saved: a cache
+//! that spares a restart the replay of every event.
+
+use super::*;
+
+/// Encodes `snap` and replaces the store's snapshot with it.
+pub fn write_snapshot(store: &Store, snap: &Snapshot) -> Result<SavedSnapshot, StoreError> {
+    let bytes = snap
+        .encode()
+        .map_err(|e| StoreError::Snapshot(e.to_string()))?;
+    store.put_snapshot(&bytes)?;
+    Ok(SavedSnapshot {
+        events: snap.applied(),
+        bytes: bytes.len(),
+    })
+}
+
+/// What [`Engine::save_snapshot`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SavedSnapshot {
+    pub events: u64,
+    pub bytes: usize,
+}
+
+impl Engine {
+    /// Whether enough events were ordered since the last snapshot to save another: at
+    /// least [`Engine::snapshot_min_events`], and at least a quarter of the ledger, so
+    /// that a crash replays at most a fifth of it while the bytes written for
+    /// snapshots stay within a few times the final one.
+    pub fn snapshot_due(&self) -> bool {
+        if self.erased_since_snapshot {
+            return true;
+        }
+        let last = self.snapshot_events.unwrap_or(0);
+        let since = (self.ledger.len() as u64).saturating_sub(last);
+        since > 0 && since >= self.snapshot_min_events.max(last / 4)
+    }
+
+    /// Saves the ledger state as the store's snapshot, unless the saved one is already
+    /// of every ordered event. The snapshot is a cache: failing to save one loses
+    /// nothing but start-up time.
+    pub fn save_snapshot(&mut self) -> Result<Option<SavedSnapshot>, StoreError> {
+        let Some(snap) = self.snapshot_to_save() else {
+            return Ok(None);
+        };
+        let saved = write_snapshot(&self.store, &snap)?;
+        self.snapshot_saved(saved.events);
+        Ok(Some(saved))
+    }
+
+    /// The snapshot to save, unless the saved one is already of every ordered event.
+    /// Taking it is cheap (the state shares structure with the ledger's); encoding and
+    /// writing it, [`write_snapshot`], is not, and needs no engine, so the event loop
+    /// does that on another thread.
+    pub fn snapshot_to_save(&mut self) -> Option<Snapshot> {
+        // Every ordered event is applied once the ledger catches up: nothing new to
+        // save, and no digest over the whole ledger to compute.
+        if self.snapshot_events == Some(self.ledger.len() as u64) {
+            return None;
+        }
+        let snap = self.ledger.snapshot()?;
+        (self.snapshot_events != Some(snap.applied())).then_some(snap)
+    }
+
+    /// Records that a snapshot of `events` events was saved.
+    pub fn snapshot_saved(&mut self, events: u64) {
+        self.snapshot_events = Some(events);
+        self.erased_since_snapshot = false;
+    }
+
+    /// Makes a snapshot due now, even of events already covered: teasers were
+    /// erased, and the saved snapshot may still hold one of them.
+    pub(crate) fn snapshot_after_erasure(&mut self) {
+        self.snapshot_events = None;
+        self.erased_since_snapshot = true;
+    }
+
+    /// Events the last saved or restored snapshot covers.
+    pub fn snapshot_events(&self) -> Option<u64> {
+        self.snapshot_events
+    }
+}

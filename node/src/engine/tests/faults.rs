@@ -1,0 +1,154 @@
+//! The store failing under the engine (issue 14): memory stays equal to disk, and
+//! writes resume once it recovers.
+
+use super::*;
+
+/// Issue 14: a write that fails (a full disk, injected) leaves memory equal to the
+/// disk: the batch is not kept, this org's chain does not go on over it, a
+/// snapshot claims no more than is stored; writes resume once the fault clears.
+#[test]
+fn a_failed_write_leaves_memory_equal_to_disk_and_writes_resume_after() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, genesis, org, fail) = crate::test_support::faulty_engine(dir.path());
+    let net = genesis.network_id();
+    let path = dir.path().join("events.redb");
+    let mut member = Author::new(key(10), net);
+    let enroll = e
+        .sign_as_org(Payload::Enroll(Enroll {
+            member: member.public(),
+            handle: "m".into(),
+        }))
+        .unwrap();
+    member = member.introduced_by(Some(enroll.id()));
+    e.ingest_event(enroll).unwrap();
+    let vote = |m: &mut Author, e: &mut Engine, d: &str| {
+        m.sign(
+            Payload::Vote(Vote {
+                company_domain: d.into(),
+                employees: EmployeeRange::From1To10,
+                revenue: RevenueRange::Under1M,
+            }),
+            vec![],
+            e.ledger().max_lamport(),
+            1,
+        )
+        .unwrap()
+    };
+    for d in ["a.example", "b.example", "c.example"] {
+        let v = vote(&mut member, &mut e, d);
+        e.ingest_event(v).unwrap();
+    }
+    let on_disk = |e: &Engine| e.store().load_events(&net).unwrap().len();
+    assert_eq!((e.ledger().len(), on_disk(&e)), (4, 4));
+
+    fail.store(true, Ordering::SeqCst);
+    let mut lost_member = member.clone();
+    let v = vote(&mut lost_member, &mut e, "d.example");
+    let err = e.ingest_event(v.clone()).unwrap_err();
+    assert!(matches!(err, IngestError::Storage(_)), "{err}");
+    assert!(e.ledger().get(&v.id()).is_none());
+    assert_eq!(e.ledger().len(), 4);
+    assert!(e.storage_fault.is_some());
+    let grant = |points| {
+        Payload::Grant(Grant {
+            member: member.public(),
+            points,
+            memo: String::new(),
+        })
+    };
+    let g1 = e.sign_as_org(grant(5)).unwrap();
+    assert!(e.ingest_event(g1.clone()).is_err());
+    // The org's next event takes the unsaved one's place, not the one after it.
+    let g2 = e.sign_as_org(grant(6)).unwrap();
+    assert_eq!(g2.body().seq, g1.body().seq);
+    assert_eq!(e.ledger().len(), 4);
+    let saved = e.save_snapshot().unwrap().unwrap();
+    assert_eq!(saved.events, 4);
+
+    fail.store(false, Ordering::SeqCst);
+    assert!(e.probe_storage());
+    assert!(e.storage_fault.is_none());
+    e.ingest_event(v).unwrap();
+    e.ingest_event(g2).unwrap();
+    assert_eq!((e.ledger().len(), on_disk(&e)), (6, 6));
+    let root = e.state_root_hex();
+    drop(e);
+    let store = Store::open(&path, net).unwrap();
+    let mut again = Engine::open(store, genesis, org).unwrap();
+    assert_eq!(again.state_root_hex(), root);
+}
+
+/// Issue 14: a failed write of a held card or of evidence makes the node unhealthy
+/// as a failed event write does: nothing is kept, and once the store takes writes
+/// again the node is healthy and the same writes go through.
+#[test]
+fn a_failed_card_or_evidence_write_makes_the_node_unhealthy_until_the_store_recovers() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, _, org, fail) = crate::test_support::faulty_engine(dir.path());
+    e.set_network_secret(crate::test_support::SECRET);
+    let (_, mut m) = crate::test_support::enroll(&mut e, 10);
+    let ada = crate::test_support::card("ada@acme.example");
+    let ev = crate::test_support::contribution(&mut e, &mut m, &ada);
+
+    fail.store(true, Ordering::SeqCst);
+    let err = e.contribute(ev.as_bytes(), ada.clone()).unwrap_err();
+    assert!(matches!(err, IngestError::Storage(_)), "{err}");
+    assert!(e.storage_fault.is_some(), "a failed card write is a fault");
+    assert!(e.ledger().get(&ev.id()).is_none());
+    e.storage_fault = None;
+    let err = e.put_evidence(b"a bounce").unwrap_err();
+    assert_eq!(err.code(), "storage");
+    assert!(
+        e.storage_fault.is_some(),
+        "a failed evidence write is a fault"
+    );
+    // An input refused for itself is no fault of the store.
+    fail.store(false, Ordering::SeqCst);
+    assert!(e.probe_storage());
+    let huge = vec![0u8; carnet_protocol::ledger::audit::MAX_EVIDENCE_BYTES + 1];
+    assert_eq!(
+        e.put_evidence(&huge).unwrap_err().code(),
+        "evidence_too_large"
+    );
+    assert!(e.storage_fault.is_none());
+
+    e.contribute(ev.as_bytes(), ada).unwrap();
+    assert!(e.store().get_card(&ev.id(), &org).unwrap().is_some());
+    let h = e.put_evidence(b"a bounce").unwrap();
+    assert!(e.store().get_evidence(&h, &org).unwrap().is_some());
+}
+
+/// Issue 14: vouched bounce messages that no report names are deleted once their
+/// time is up; recent ones stay.
+#[test]
+fn evidence_no_report_names_is_swept_after_twice_the_bounce_window() {
+    use crate::vouch::{encode_records, VouchedRecord, VOUCHED_META_PREFIX};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, genesis, org) = crate::test_support::one_org_engine(dir.path());
+    let window = genesis.rules.bounce_window_ms;
+    let now = 100 * window;
+    let old = e.store.put_evidence(b"an old bounce", &org).unwrap();
+    let new = e.store.put_evidence(b"a new bounce", &org).unwrap();
+    let records = [
+        VouchedRecord {
+            evidence: old,
+            at_ms: now - 2 * window,
+        },
+        VouchedRecord {
+            evidence: new,
+            at_ms: now - window,
+        },
+    ];
+    let key = format!(
+        "{VOUCHED_META_PREFIX}{}",
+        carnet_protocol::Hash32::of(b"purchase").to_hex()
+    );
+    e.store.put_meta(&key, &encode_records(&records)).unwrap();
+    assert_eq!(e.sweep_evidence(now).unwrap(), 1);
+    assert_eq!(e.store.get_evidence(&old, &org).unwrap(), None);
+    assert!(e.store.get_evidence(&new, &org).unwrap().is_some());
+    assert_eq!(e.sweep_evidence(now).unwrap(), 0);
+    assert_eq!(e.sweep_evidence(now + window).unwrap(), 1);
+}
