@@ -317,7 +317,7 @@ mod tests {
     use crate::test_support::{card, one_org_engine};
     use carnet_api::Submitted;
     use carnet_protocol::author::Author;
-    use carnet_protocol::payload::{Contribute, Enroll};
+    use carnet_protocol::payload::Contribute;
     use carnet_protocol::SecretKey;
 
     #[test]
@@ -325,16 +325,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut e, genesis, _) = one_org_engine(dir.path());
         let net = genesis.network_id();
-        let member = Author::new(SecretKey::from_seed([10; 32]), net);
+        let (_, mut member) = crate::test_support::enroll(&mut e, 10);
         let mut stranger = Author::new(SecretKey::from_seed([11; 32]), net);
-        let enroll = e
-            .sign_as_org(Payload::Enroll(Enroll {
-                member: member.public(),
-                handle: "m".into(),
-            }))
-            .unwrap();
-        let mut member = member.introduced_by(Some(enroll.id()));
-        e.ingest_event(enroll).unwrap();
         let contribute = |a: &mut Author, c: &Card, clock: u64| {
             a.sign(
                 Payload::Contribute(Contribute {

@@ -72,13 +72,18 @@ pub fn enroll(e: &mut Engine, seed: u8) -> (SecretKey, Author) {
 /// `member`'s Contribute of `card` (its listing under [`SECRET`]), signed on top of
 /// the clock the engine holds.
 pub fn contribution(e: &mut Engine, member: &mut Author, card: &Card) -> SignedEvent {
+    contribution_at(e, member, card, 5)
+}
+
+/// [`contribution`] claimed at time `t` (ms).
+pub fn contribution_at(e: &mut Engine, member: &mut Author, card: &Card, t: u64) -> SignedEvent {
     let listing = card.listing(&SECRET).unwrap();
     member
         .sign(
             Payload::Contribute(Contribute { listing }),
             vec![],
             e.ledger().max_lamport(),
-            5,
+            t,
         )
         .unwrap()
 }

@@ -16,6 +16,13 @@ use std::process::{Command, Output};
 /// developer's own key, node or data directory.
 pub fn carnet_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_carnet"));
+    clean_env(&mut cmd);
+    cmd
+}
+
+/// Removes from `cmd` the variables that would point `carnet` at the developer's own
+/// key, node or data directory.
+pub fn clean_env(cmd: &mut Command) -> &mut Command {
     for var in [
         "CARNET_KEY",
         "CARNET_NODE",

@@ -65,14 +65,7 @@ fn the_readme_tour_runs_as_written() {
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap())
         .process_group(0);
-    for var in [
-        "CARNET_KEY",
-        "CARNET_NODE",
-        "CARNET_DATA_DIR",
-        "CARNET_ADMIN_TOKEN",
-    ] {
-        cmd.env_remove(var);
-    }
+    crate::clean_env(&mut cmd);
     let mut child = cmd.spawn().expect("bash");
     let _group = Group(child.id() as i32);
     let end = Instant::now() + DEADLINE;

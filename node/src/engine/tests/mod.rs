@@ -12,16 +12,7 @@ pub(super) fn key(i: u8) -> SecretKey {
 
 /// A member of the engine's org, enrolled (its Enroll ingested) and introduced by it.
 pub(super) fn enrolled(e: &mut Engine, seed: u8) -> Author {
-    let member = Author::new(key(seed), e.network());
-    let enroll = e
-        .sign_as_org(Payload::Enroll(Enroll {
-            member: member.public(),
-            handle: "m".into(),
-        }))
-        .unwrap();
-    let member = member.introduced_by(Some(enroll.id()));
-    e.ingest_event(enroll).unwrap();
-    member
+    crate::test_support::enroll(e, seed).1
 }
 
 /// `member` contributes `card` (claimed at `t`) to its own org's engine: its id.
@@ -31,16 +22,7 @@ pub(super) fn contribute(
     card: carnet_protocol::card::Card,
     t: u64,
 ) -> ContentId {
-    let c = member
-        .sign(
-            Payload::Contribute(Contribute {
-                listing: card.listing(&crate::test_support::SECRET).unwrap(),
-            }),
-            vec![],
-            e.ledger().max_lamport(),
-            t,
-        )
-        .unwrap();
+    let c = crate::test_support::contribution_at(e, member, &card, t);
     e.contribute(c.as_bytes(), card).unwrap();
     c.id()
 }
