@@ -2,3 +2,4 @@
 
 mod dkim;
 mod dsn;
+mod dsn_formats;
