@@ -120,18 +120,23 @@ fn readings(number: &PhoneNumber, raw: &str) -> Vec<String> {
     let code = number.code().value();
     let mut out = vec![format!("+{code}{}", number.national())];
     let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
-    if raw.starts_with('+') {
-        out.push(format!("+{digits}"));
-    } else if let Some(prefix) = phonenumber::metadata::DATABASE
+    // The national number as written: after the country code when `raw` has one.
+    let national = match raw.strip_prefix('+') {
+        Some(_) => {
+            out.push(format!("+{digits}"));
+            digits.strip_prefix(&code.to_string()).unwrap_or_default()
+        }
+        None => digits.as_str(),
+    };
+    // Written with its national prefix (`8 800 …`, or `+7 8 800 …`): without it.
+    let prefix = phonenumber::metadata::DATABASE
         .by_code(&code)
         .and_then(|m| {
             m.first()
                 .and_then(|m| m.national_prefix().map(str::to_owned))
-        })
-    {
-        if let Some(rest) = digits.strip_prefix(prefix.as_str()) {
-            out.push(format!("+{code}{rest}"));
-        }
+        });
+    if let Some(rest) = prefix.and_then(|p| national.strip_prefix(p.as_str()).map(str::to_owned)) {
+        out.push(format!("+{code}{rest}"));
     }
     out
 }
@@ -391,6 +396,7 @@ mod tests {
         for (raw, region) in [
             ("8 800 555 35 35", Some("RU")),
             ("+7 800 555 35 35", None),
+            ("+7 8 800 555 35 35", None),
             ("8 (800) 555-35-35", Some("ru")),
         ] {
             let p = ok(raw, region);

@@ -83,19 +83,7 @@ fn cards() -> Vec<Card> {
 }
 
 fn drafts_of(cards: &[Card]) -> Vec<ContactDraft> {
-    cards
-        .iter()
-        .map(|c| ContactDraft {
-            name: c.teaser.name.clone(),
-            title: c.teaser.title.clone(),
-            company: c.teaser.company.clone(),
-            company_domain: Some(c.teaser.company_domain.clone()),
-            email: c.email.value.clone(),
-            phone: c.phone.as_ref().map(|p| p.value.clone()),
-            city: Some(c.teaser.city.clone()).filter(|c| !c.is_empty()),
-            postal_address: c.postal_address.clone(),
-        })
-        .collect()
+    cards.iter().map(ContactDraft::from).collect()
 }
 
 fn read_back(file: &str, text: &str) -> Vec<ContactDraft> {
