@@ -213,7 +213,8 @@ enum ContactCommand {
     Update(trade::UpdateArgs),
     /// The cards you contributed, with their status on the network.
     List,
-    /// Contribute every contact of a vCard (3 or 4) or CSV file. Stopped, it resumes
+    /// Contribute every contact of a vCard (2.1, 3 or 4) or CSV file, in UTF-8, UTF-16
+    /// or Windows-1252. Stopped, it resumes
     /// when run again: rows this key file already imported are skipped.
     Import {
         file: PathBuf,

@@ -196,7 +196,8 @@ pub fn contact_import(
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    let rows = carnet_client::import::read(name, &bytes)?;
+    let imported = carnet_client::import::read_file(name, &bytes)?;
+    let (rows, file_warnings) = (imported.rows, imported.warnings);
     let s = m.session()?;
     s.check_network()?;
     let bar = if !out.human() {
@@ -231,6 +232,8 @@ pub fn contact_import(
         .iter()
         .flat_map(|r| r.warnings.iter().map(move |w| format!("{}: {w}", r.source)))
         .collect();
+    let skipped = report.skipped();
+    let skipped_total: usize = skipped.iter().map(|(_, n)| n).sum();
     let stopped = report.stopped.as_ref().map(|st| {
         format!(
             "stopped at {}: {}; {} rows not done. Run the same command again to go on: \
@@ -248,6 +251,8 @@ pub fn contact_import(
             "already_imported": already,
             "duplicate": duplicates,
             "rejected": rejected.iter().map(|(s, r)| json!({"row": s, "reason": r})).collect::<Vec<_>>(),
+            "skipped": skipped.iter().map(|(why, n)| json!({"reason": why.to_string(), "rows": n})).collect::<Vec<_>>(),
+            "file_warnings": file_warnings,
             "warnings": warnings,
             "listings": report.rows.iter().filter_map(|r| match &r.outcome {
                 Outcome::Accepted(id) => Some(id.to_hex()),
@@ -258,11 +263,19 @@ pub fn contact_import(
         }),
         || {
             let verb = if dry_run { "would be accepted" } else { "accepted" };
+            let why: Vec<String> = skipped.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            let why = if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", why.join(", "))
+            };
             println!(
-                "{}: {accepted} {verb}, {already} already imported, {duplicates} duplicate, {} rejected",
+                "{}: {accepted} {verb}, {skipped_total} skipped{why}",
                 file.display(),
-                rejected.len()
             );
+            for w in &file_warnings {
+                println!("  warning  {w}");
+            }
             for w in &warnings {
                 println!("  warning  {w}");
             }

@@ -171,6 +171,15 @@ fn an_import_stopped_twice_by_ctrl_c_resumes_with_no_orphan_and_no_double_reward
         "{v}"
     );
     no_orphan_no_double_reward(&key, &pk, &api);
+    // Run once more, for people: one summary line, the skips counted by reason.
+    let out = carnet(&["contact", "import", &file, "--key", &key, "--node", &api]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        said.lines().next(),
+        Some(format!("{file}: 0 accepted, {ROWS} skipped ({ROWS} already imported)").as_str()),
+        "{said}"
+    );
     stop(node, "-TERM");
 }
 

@@ -249,9 +249,19 @@ fn rows(records: &[(u64, StringRecord)], header: usize) -> Vec<ImportRow> {
     records
         .iter()
         .skip(header + 1)
-        .map(|(line, r)| ImportRow {
-            source: format!("line {line}"),
-            draft: finish(draft(&cols, r)),
+        .map(|(line, r)| {
+            let (draft, other_phones) = draft(&cols, r);
+            let draft = finish(draft);
+            ImportRow {
+                source: format!("line {line}"),
+                other_phones: if draft.is_ok() {
+                    other_phones
+                } else {
+                    Vec::new()
+                },
+                draft,
+                warnings: Vec::new(),
+            }
         })
         .collect()
 }
@@ -275,7 +285,8 @@ struct Numbered {
     title: String,
 }
 
-fn draft(cols: &[Option<Col>], record: &StringRecord) -> ContactDraft {
+/// The row's draft, and its other phone numbers, best first.
+fn draft(cols: &[Option<Col>], record: &StringRecord) -> (ContactDraft, Vec<String>) {
     let mut full = String::new();
     let (mut first, mut middle, mut last) = (String::new(), String::new(), String::new());
     let mut titles: Vec<(u8, String)> = Vec::new();
@@ -417,13 +428,16 @@ fn draft(cols: &[Option<Col>], record: &StringRecord) -> ContactDraft {
         v.sort_by_key(|(r, _)| *r);
         v.into_iter().next().map(|(_, s)| s)
     };
-    ContactDraft {
+    // Stable: of equal rank, the file's order.
+    phones.sort_by_key(|(r, _)| *r);
+    let (phone, other_phones) = super::phones(phones.into_iter().map(|(_, p)| p));
+    let draft = ContactDraft {
         name,
         title: pick(titles).unwrap_or_default(),
         company,
         company_domain: domain_of_url(&website),
         email: pick(emails).unwrap_or_default(),
-        phone: pick(phones),
+        phone,
         city: nonempty(&city),
         postal_address: nonempty(&postal).map(|p| {
             p.lines()
@@ -432,7 +446,8 @@ fn draft(cols: &[Option<Col>], record: &StringRecord) -> ContactDraft {
                 .collect::<Vec<_>>()
                 .join(", ")
         }),
-    }
+    };
+    (draft, other_phones)
 }
 
 /// Street, "postal-code city", region and country on one line; nothing without a street.

@@ -5,8 +5,16 @@
 //! caller normalises and checks each draft, so one rule decides what a card may carry
 //! whether it was typed or imported. A bad row never stops the import; it comes back as
 //! an [`ImportRow`] with a [`RowError`] naming its place in the file.
+//!
+//! Files come in whatever encoding their exporter used: UTF-8 with or without a byte
+//! order mark, UTF-16 with one (Excel's "Unicode text", some Windows tools), and, from
+//! older software and Excel's default "CSV", Windows-1252. Rather than refuse a file
+//! that is not UTF-8, which the member can rarely fix, it is read as Windows-1252 (a
+//! superset of Latin-1, so right for most Western European address books) and the
+//! import says so, so the member can check its accented letters (see [`text`]).
 
 mod csv;
+mod text;
 mod vcard;
 
 pub(crate) use vcard::encode_caret;
@@ -24,6 +32,37 @@ pub struct ImportRow {
     /// Where it is in the file, for the member: "line 12" or "card 3 (Jane Doe)".
     pub source: String,
     pub draft: Result<ContactDraft, RowError>,
+    /// The contact's other phone numbers, best first, after the draft's own. A file
+    /// does not say which number is a mobile (many are untyped) nor which has an
+    /// extension, and only the phone rules can tell, so the importer tries each in
+    /// turn rather than lose a usable direct line behind a refused one.
+    pub other_phones: Vec<String>,
+    /// What the reader changed or left out of this contact ("line 14: ..."), for the
+    /// member to check; the contact is read all the same.
+    pub warnings: Vec<String>,
+}
+
+impl ImportRow {
+    /// A row with no other phones and nothing to warn about.
+    pub fn new(source: impl Into<String>, draft: Result<ContactDraft, RowError>) -> Self {
+        ImportRow {
+            source: source.into(),
+            draft,
+            other_phones: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Everything read from one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    pub format: Format,
+    /// The contacts, in file order.
+    pub rows: Vec<ImportRow>,
+    /// About the file as a whole (e.g. read as Windows-1252 because it is not UTF-8):
+    /// shown once, not per row.
+    pub warnings: Vec<String>,
 }
 
 /// Why one contact was not read; the other contacts are unaffected.
@@ -32,7 +71,9 @@ pub enum RowError {
     /// The fields a card cannot go without, in the order name, title, company, email.
     #[error("missing {}", .0.join(", "))]
     Missing(Vec<&'static str>),
-    #[error("vCard version {0} is not supported; export the address book as vCard 3.0 or 4.0")]
+    #[error(
+        "vCard version {0} is not supported; export the address book as vCard 2.1, 3.0 or 4.0"
+    )]
     UnsupportedVersion(String),
     #[error("unreadable {field}: {reason}")]
     Unreadable { field: String, reason: String },
@@ -45,10 +86,6 @@ pub enum ImportError {
     UnknownFormat { file_name: String },
     #[error("the file is {len} bytes; at most {MAX_IMPORT_BYTES} are accepted")]
     TooLarge { len: usize },
-    #[error(
-        "the file is not UTF-8 text (first bad byte on line {line}); save or export it as UTF-8"
-    )]
-    NotUtf8 { line: usize },
     #[error("the file holds no contacts")]
     Empty,
     #[error("no column holds email addresses; the header row has: {}", .headers.join(", "))]
@@ -65,7 +102,7 @@ pub enum Format {
 }
 
 /// By extension (.vcf, .vcard, .csv), else by content: a file that starts with
-/// `BEGIN:VCARD` is a vCard whatever its name.
+/// `BEGIN:VCARD` is a vCard whatever its name (and whatever its byte order mark).
 pub fn detect(file_name: &str, bytes: &[u8]) -> Result<Format, ImportError> {
     let ext = file_name
         .rsplit_once('.')
@@ -76,7 +113,7 @@ pub fn detect(file_name: &str, bytes: &[u8]) -> Result<Format, ImportError> {
         "csv" => return Ok(Format::Csv),
         _ => {}
     }
-    let head = strip_bom(bytes);
+    let head = text::head(bytes);
     let start = head
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -95,33 +132,83 @@ pub fn detect(file_name: &str, bytes: &[u8]) -> Result<Format, ImportError> {
 }
 
 /// Reads every contact in the file, in file order.
+///
+/// The file's own warnings (see [`Imported::warnings`]) go on its first row, so a
+/// caller that shows only row warnings still shows them; [`read_file`] keeps them apart.
 pub fn read(file_name: &str, bytes: &[u8]) -> Result<Vec<ImportRow>, ImportError> {
-    if bytes.len() > MAX_IMPORT_BYTES {
-        return Err(ImportError::TooLarge { len: bytes.len() });
-    }
-    let format = detect(file_name, bytes)?;
-    let bytes = strip_bom(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| ImportError::NotUtf8 {
-        line: 1 + bytes
-            .get(..e.valid_up_to())
-            .unwrap_or_default()
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count(),
-    })?;
-    let rows = match format {
-        Format::VCard => vcard::read(text),
-        Format::Csv => csv::read(text)?,
-    };
-    if rows.is_empty() {
-        return Err(ImportError::Empty);
+    let Imported {
+        mut rows, warnings, ..
+    } = read_file(file_name, bytes)?;
+    if let Some(first) = rows.first_mut() {
+        first.warnings.splice(0..0, warnings);
     }
     Ok(rows)
 }
 
-/// Excel and Windows tools start UTF-8 files with a byte order mark.
-fn strip_bom(bytes: &[u8]) -> &[u8] {
-    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+/// Reads every contact in the file, in file order, with what the member should know
+/// about the file as a whole.
+pub fn read_file(file_name: &str, bytes: &[u8]) -> Result<Imported, ImportError> {
+    if bytes.len() > MAX_IMPORT_BYTES {
+        return Err(ImportError::TooLarge { len: bytes.len() });
+    }
+    let format = detect(file_name, bytes)?;
+    let text = text::FileText::decode(bytes);
+    let mut warnings = text.warnings.clone();
+    let rows = match format {
+        Format::VCard => {
+            let (rows, guessed) = vcard::read(&text.bytes, text.utf8);
+            if !guessed.is_empty() {
+                let what = if text.utf8 {
+                    "some text is neither UTF-8 nor in a charset the card names"
+                } else {
+                    "the file is not UTF-8 text, and some of it names no charset"
+                };
+                warnings.push(text::guessed(&guessed, what));
+            }
+            rows
+        }
+        Format::Csv => csv::read(&text.whole(&mut warnings))?,
+    };
+    if rows.is_empty() {
+        return Err(ImportError::Empty);
+    }
+    Ok(Imported {
+        format,
+        rows,
+        warnings,
+    })
+}
+
+/// Full-width forms (U+FF01 to U+FF5E, and the ideographic space) as their ASCII
+/// originals: Japanese, Chinese and Korean address books often hold numbers typed as
+/// `＋３３ １ ２３`, which the phone rules, and E.164, only know in ASCII. This is what
+/// Unicode compatibility normalisation (NFKC) does to these characters, without its
+/// other foldings.
+fn fold_fullwidth(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// A draft's phone and the row's other phones from the numbers a reader found, best
+/// first: blank ones dropped, full-width digits folded.
+fn phones(ranked: impl IntoIterator<Item = String>) -> (Option<String>, Vec<String>) {
+    let mut all = ranked
+        .into_iter()
+        .map(|p| fold_fullwidth(p.trim()))
+        .filter(|p| !p.trim().is_empty());
+    let first = all.next();
+    let mut rest: Vec<String> = Vec::new();
+    for p in all {
+        if first.as_ref() != Some(&p) && !rest.contains(&p) {
+            rest.push(p);
+        }
+    }
+    (first, rest)
 }
 
 /// The host of a company web address, as written: `https://www.acme.fr/contact` →
@@ -187,12 +274,38 @@ mod tests {
     }
 
     #[test]
+    fn full_width_phones_folded() {
+        assert_eq!(
+            fold_fullwidth("＋３３　１　２３　４５　６７　８９（代表）"),
+            "+33 1 23 45 67 89(代表)"
+        );
+        assert_eq!(fold_fullwidth("+33 1 23"), "+33 1 23");
+    }
+
+    #[test]
+    fn phones_ranked_without_blanks_or_repeats() {
+        let p = |v: &[&str]| phones(v.iter().map(|s| s.to_string()));
+        assert_eq!(p(&[]), (None, vec![]));
+        assert_eq!(
+            p(&[" ", "０１ ２３", "01 23", "02", "02"]),
+            (Some("01 23".into()), vec!["02".into()])
+        );
+    }
+
+    #[test]
     fn detection() {
         assert_eq!(detect("a.VCF", b""), Ok(Format::VCard));
         assert_eq!(detect("a.vcard", b""), Ok(Format::VCard));
         assert_eq!(detect("a.csv", b"BEGIN:VCARD"), Ok(Format::Csv));
         assert_eq!(
             detect("contacts", b"\xEF\xBB\xBF\r\n begin:vcard\r\n"),
+            Ok(Format::VCard)
+        );
+        assert_eq!(
+            detect(
+                "contacts",
+                b"\xFF\xFEB\x00E\x00G\x00I\x00N\x00:\x00V\x00C\x00A\x00R\x00D\x00"
+            ),
             Ok(Format::VCard)
         );
         assert!(matches!(

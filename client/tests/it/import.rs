@@ -5,7 +5,9 @@ use carnet_client::import::{
     detect, read, Format, ImportError, ImportRow, RowError, MAX_IMPORT_BYTES,
 };
 
-fn fixture(name: &str) -> Vec<u8> {
+mod formats;
+
+pub(super) fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
         "{}/tests/fixtures/import/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -13,7 +15,7 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn rows(name: &str) -> Vec<ImportRow> {
+pub(super) fn rows(name: &str) -> Vec<ImportRow> {
     read(name, &fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
@@ -41,17 +43,11 @@ fn draft(
 }
 
 fn ok(source: &str, d: ContactDraft) -> ImportRow {
-    ImportRow {
-        source: source.into(),
-        draft: Ok(d),
-    }
+    ImportRow::new(source, Ok(d))
 }
 
 fn missing(source: &str, fields: &[&'static str]) -> ImportRow {
-    ImportRow {
-        source: source.into(),
-        draft: Err(RowError::Missing(fields.to_vec())),
-    }
+    ImportRow::new(source, Err(RowError::Missing(fields.to_vec())))
 }
 
 #[test]
@@ -339,10 +335,8 @@ fn vcard_3_from_apple_and_outlook() {
                 ),
             ),
             missing("card 4 (Friend Without Job)", &["title", "company"]),
-            ImportRow {
-                source: "card 5".into(),
-                draft: Err(RowError::UnsupportedVersion("2.1".into())),
-            },
+            // vCard 2.1 is read (it was refused before): this one lacks a job.
+            missing("card 5 (Old Card)", &["title", "company", "email"]),
         ]
     );
 }
@@ -353,8 +347,11 @@ fn vcard_4_rfc6350_style_with_crlf() {
         rows("contacts-4.0.vcf"),
         [
             // Escaped ';' kept in ORG; LABEL (RFC 6868 ^n) as the postal address; the
-            // first work line, extension and all (the caller refuses extensions).
-            ok(
+            // first work line, extension and all (the caller refuses extensions), then
+            // the other work line for the caller to fall back on.
+            ImportRow {
+                other_phones: vec!["+1-418-656-9254".into()],
+                ..ok(
                 "card 1 (Simon Perreault)",
                 draft(
                     "Simon Perreault",
@@ -366,7 +363,8 @@ fn vcard_4_rfc6350_style_with_crlf() {
                     Some("Québec"),
                     Some("Viagenie inc., 2875 boul. Laurier, suite D2-630, Québec, QC G1V 2M2, Canada"),
                 ),
-            ),
+            )
+            },
             ok(
                 "card 2 (Claire Dubois)",
                 draft(
@@ -422,9 +420,19 @@ fn file_level_errors() {
             .to_string(),
         "no column holds email addresses; the header row has: Id, Nom, Adresse"
     );
+    // Not UTF-8: read as Windows-1252 (it was refused before), and said so.
+    let latin1 = read("people.csv", b"name,email\n\xC9ric,eric@x.example\n").unwrap();
+    assert_eq!(latin1.len(), 1);
     assert_eq!(
-        read("people.csv", b"name,email\n\xE9ric,eric@x.example\n"),
-        Err(ImportError::NotUtf8 { line: 2 })
+        latin1[0].draft.as_ref().unwrap_err(),
+        &RowError::Missing(vec!["title", "company"])
+    );
+    assert_eq!(latin1[0].source, "line 2");
+    assert!(
+        latin1[0].warnings[0]
+            .starts_with("the file is not UTF-8 text (line 2): read as Windows-1252"),
+        "{:?}",
+        latin1[0].warnings
     );
     assert_eq!(read("people.csv", b""), Err(ImportError::Empty));
     assert_eq!(read("people.csv", b"name,email\n"), Err(ImportError::Empty));
