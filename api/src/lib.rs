@@ -7,6 +7,7 @@
 //! rely on for keys ([`os`]).
 
 pub mod os;
+pub mod sealed_key;
 
 use serde::{Deserialize, Serialize};
 

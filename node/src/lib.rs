@@ -25,5 +25,6 @@ pub mod sync;
 #[cfg(test)]
 mod test_support;
 pub mod vouch;
+pub mod web;
 
 pub use datadir::{DataDir, DataDirError};
