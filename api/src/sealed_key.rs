@@ -10,9 +10,12 @@
 //! very key it names.
 
 use argon2::{Algorithm, Argon2, Params, Version};
-use carnet_protocol::{PublicKey, SecretKey};
+use carnet_protocol::encoding::to_canonical;
+use carnet_protocol::keys::verify_strict;
+use carnet_protocol::{Hash32, NetworkId, PublicKey, SecretKey};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::XChaCha20Poly1305;
+use ed25519_dalek::Signer;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -66,6 +69,61 @@ pub enum SealError {
     WrongPassword,
     #[error("the sealed key record is not usable: {0}")]
     BadRecord(String),
+    #[error("the upload is not signed by the key it seals")]
+    BadSignature,
+}
+
+/// What a member sends its org node to turn web sign-in on or change its password:
+/// the record, signed with the key it seals, so that nobody else can set a member's
+/// password. `at_ms` is the member's clock: the node refuses one far from its own and
+/// one not later than the record it holds, so a captured upload cannot bring back an
+/// old password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedKeyUpload {
+    pub record: SealedKey,
+    pub at_ms: u64,
+    /// Ed25519, strict, by the record's member key over [`upload_message`].
+    pub signature_hex: String,
+}
+
+/// Domain of the signed upload message.
+pub const UPLOAD_DOMAIN: &[u8] = b"carnet/web/sealed-key-upload/v1";
+
+/// The bytes an upload's signature covers: the domain, then BLAKE3 of the canonical
+/// encoding of (network, record, at_ms).
+pub fn upload_message(network: &NetworkId, record: &SealedKey, at_ms: u64) -> Vec<u8> {
+    let mut msg = UPLOAD_DOMAIN.to_vec();
+    msg.extend_from_slice(Hash32::of(&to_canonical(&(network, record, at_ms))).as_bytes());
+    msg
+}
+
+impl SealedKeyUpload {
+    /// The upload of `record` (sealed from `key`) at `at_ms`, signed.
+    pub fn signed(key: &SecretKey, network: &NetworkId, record: SealedKey, at_ms: u64) -> Self {
+        let signing = ed25519_dalek::SigningKey::from_bytes(&key.seed());
+        let signature = signing.sign(&upload_message(network, &record, at_ms));
+        SealedKeyUpload {
+            record,
+            at_ms,
+            signature_hex: hex::encode(signature.to_bytes()),
+        }
+    }
+
+    /// The member the upload is for, when its record is well formed and its
+    /// signature verifies under that member's key for `network`.
+    pub fn verify(&self, network: &NetworkId) -> Result<PublicKey, SealError> {
+        let member = check(&self.record)?;
+        let signature: [u8; 64] = hex::decode(&self.signature_hex)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| SealError::BadRecord("signature is not 64 bytes of hex".into()))?;
+        let msg = upload_message(network, &self.record, self.at_ms);
+        if !verify_strict(&member, &msg, &signature) {
+            return Err(SealError::BadSignature);
+        }
+        Ok(member)
+    }
 }
 
 /// Seals `key` under `password`, with `salt` and `nonce` from the caller's randomness.
@@ -201,6 +259,29 @@ mod tests {
             open(&record, "correct horse batterY").unwrap_err(),
             SealError::WrongPassword
         );
+    }
+
+    #[test]
+    fn an_upload_verifies_only_for_its_member_and_network() {
+        let (key, record) = sealed("correct horse battery");
+        let net = Hash32::of(b"net");
+        let up = SealedKeyUpload::signed(&key, &net, record.clone(), 5);
+        assert_eq!(up.verify(&net), Ok(key.public()));
+        assert_eq!(
+            up.verify(&Hash32::of(b"other")),
+            Err(SealError::BadSignature)
+        );
+        let mut later = up.clone();
+        later.at_ms = 6;
+        assert_eq!(
+            later.verify(&net),
+            Err(SealError::BadSignature),
+            "at_ms is signed"
+        );
+        // Signed by another key: refused, whatever the record says.
+        let other = SecretKey::from_seed([9; 32]);
+        let forged = SealedKeyUpload::signed(&other, &net, record, 5);
+        assert_eq!(forged.verify(&net), Err(SealError::BadSignature));
     }
 
     #[test]

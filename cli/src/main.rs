@@ -7,6 +7,7 @@ mod org;
 mod out;
 mod submitted;
 mod trade;
+mod web;
 
 use clap::{Parser, Subcommand};
 use out::Out;
@@ -125,10 +126,27 @@ enum Command {
     },
     /// Show the member key in use.
     Whoami,
+    /// The web app your org node serves (docs/web.md).
+    Web {
+        #[command(subcommand)]
+        command: WebCommand,
+    },
     /// Export and verify penalty audit bundles (docs/audit.md).
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebCommand {
+    /// Turn on sign-in to the web app, or change its password: your key is sealed under
+    /// the password here and the sealed key sent to your org node.
+    Password {
+        /// Read the password from the first line of standard input (for scripts)
+        /// instead of asking twice on the terminal.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -486,6 +504,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             admin,
         } => org::dispute(&admin, m.api.as_deref(), &report_id, &finding, out),
         Command::Whoami => trade::whoami(m, out),
+        Command::Web {
+            command: WebCommand::Password { password_stdin },
+        } => web::password(m, password_stdin, out),
         Command::Audit { command } => {
             if !audit::run(command, cli.json, m)? {
                 std::process::exit(1);

@@ -233,6 +233,24 @@ impl NodeApi {
 
     /// The dedup key of `request.email`, asked of the member's own org node with the
     /// request signed by the member key.
+    /// Sends the member's sealed key for the web app (docs/web.md); the member it was
+    /// kept for.
+    pub fn put_sealed_key(
+        &self,
+        upload: &carnet_api::sealed_key::SealedKeyUpload,
+    ) -> Result<String, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Kept {
+            member: String,
+        }
+        let body = serde_json::to_value(upload).map_err(|e| ApiError::Decode {
+            url: "/v1/web/sealed-key".into(),
+            reason: e.to_string(),
+        })?;
+        let kept: Kept = self.post("/v1/web/sealed-key", &body)?;
+        Ok(kept.member)
+    }
+
     pub fn dedup_key(
         &self,
         request: &carnet_protocol::dedup::DedupRequest,

@@ -218,6 +218,11 @@ pub enum Command {
         signature: [u8; 64],
         reply: oneshot::Sender<Result<carnet_protocol::Hash32, crate::dedup::DedupError>>,
     },
+    /// A member's sealed key for the web app (docs/web.md, "Keys").
+    PutSealedKey {
+        upload: carnet_api::sealed_key::SealedKeyUpload,
+        reply: oneshot::Sender<Result<PublicKey, crate::web::keys::WebKeyError>>,
+    },
     /// The dedup key of an email, for the org's own use (an opt-out).
     OrgDedupKey {
         email: String,
@@ -394,6 +399,14 @@ impl NodeHandle {
             reply,
         })
         .await
+    }
+
+    pub async fn put_sealed_key(
+        &self,
+        upload: carnet_api::sealed_key::SealedKeyUpload,
+    ) -> Result<Result<PublicKey, crate::web::keys::WebKeyError>, Closed> {
+        self.ask(|reply| Command::PutSealedKey { upload, reply })
+            .await
     }
 
     pub async fn org_dedup_key(

@@ -9,6 +9,7 @@ mod network_rules;
 mod node_run;
 mod readme_tour;
 mod trading;
+mod web;
 
 use std::process::{Command, Output};
 

@@ -135,6 +135,20 @@ impl From<crate::dedup::DedupError> for ApiError {
     }
 }
 
+impl From<crate::web::keys::WebKeyError> for ApiError {
+    fn from(e: crate::web::keys::WebKeyError) -> Self {
+        use crate::web::keys::WebKeyError as E;
+        let status = match &e {
+            E::Record(carnet_api::sealed_key::SealError::BadSignature) => StatusCode::UNAUTHORIZED,
+            E::NotMember(_) => StatusCode::FORBIDDEN,
+            E::Record(_) | E::Stale { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            E::Replayed { .. } => StatusCode::CONFLICT,
+            E::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
 impl From<crate::vouch::VouchError> for ApiError {
     fn from(e: crate::vouch::VouchError) -> Self {
         use crate::vouch::VouchError as E;

@@ -164,6 +164,7 @@ fn routes() -> Routes {
     .get("/v1/ids/{prefix}", ids_with_prefix)
     .post("/v1/contributions", contribute)
     .post("/v1/dedup-keys", post_dedup_key)
+    .post("/v1/web/sealed-key", post_sealed_key)
     .get("/v1/listings", search_listings)
     .get("/v1/listings/{id}", listing)
     .get("/v1/listings/{id}/quote", quote)

@@ -265,6 +265,26 @@ pub(super) async fn post_dedup_key(
     }))
 }
 
+#[derive(Serialize)]
+pub(super) struct SealedKeyKept {
+    member: String,
+}
+
+/// A member turns web sign-in on, or changes its password: its key sealed under the
+/// password, signed by that key (docs/web.md, "Keys"; docs/api.md).
+pub(super) async fn post_sealed_key(
+    State(state): State<AppState>,
+    JsonBody(upload): JsonBody<carnet_api::sealed_key::SealedKeyUpload>,
+) -> ApiResult<Json<SealedKeyKept>> {
+    let member = state
+        .wait(state.node.put_sealed_key(upload))
+        .await??
+        .map_err(ApiError::from)?;
+    Ok(Json(SealedKeyKept {
+        member: member.to_hex(),
+    }))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AuditParams {

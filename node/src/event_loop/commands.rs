@@ -115,6 +115,10 @@ impl EventLoop {
                 let now = carnet_api::now_ms();
                 let _ = reply.send(self.engine.answer_dedup(&request, &signature, now));
             }
+            Command::PutSealedKey { upload, reply } => {
+                let now = carnet_api::now_ms();
+                let _ = reply.send(self.engine.put_sealed_key(upload, now));
+            }
             Command::OrgDedupKey { email, reply } => {
                 let _ = reply.send(self.engine.org_dedup_key(&email));
             }

@@ -20,6 +20,7 @@ mod sealed;
 mod snapshot;
 #[cfg(test)]
 pub(crate) mod tests;
+pub mod web;
 
 use faults::FaultyFile;
 pub use salvage::{quietly, salvage, Salvaged};

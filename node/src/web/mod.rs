@@ -1,5 +1,6 @@
 //! The web app the node serves at `/` for its members and its operator (issue 18;
 //! docs/web.md has the design and the threat model). Built in slices: so far the
-//! session rules, with the pages to come.
+//! session rules and the members' sealed keys, with the pages to come.
 
+pub mod keys;
 pub mod session;
