@@ -223,6 +223,11 @@ pub enum Command {
         upload: carnet_api::sealed_key::SealedKeyUpload,
         reply: oneshot::Sender<Result<PublicKey, crate::web::keys::WebKeyError>>,
     },
+    /// The sealed key a member of this org uploaded, if any.
+    SealedKey {
+        member: PublicKey,
+        reply: oneshot::Sender<Option<crate::store::web::StoredSealedKey>>,
+    },
     /// The dedup key of an email, for the org's own use (an opt-out).
     OrgDedupKey {
         email: String,
@@ -407,6 +412,13 @@ impl NodeHandle {
     ) -> Result<Result<PublicKey, crate::web::keys::WebKeyError>, Closed> {
         self.ask(|reply| Command::PutSealedKey { upload, reply })
             .await
+    }
+
+    pub async fn sealed_key(
+        &self,
+        member: PublicKey,
+    ) -> Result<Option<crate::store::web::StoredSealedKey>, Closed> {
+        self.ask(|reply| Command::SealedKey { member, reply }).await
     }
 
     pub async fn org_dedup_key(

@@ -1,5 +1,6 @@
 //! `carnet web password`: a member turns on web sign-in; the node keeps the key sealed
-//! under the password only for its own active members (issue 18, docs/web.md).
+//! under the password only for its own active members; the member signs in to the web
+//! app, sees its dashboard and signs out (issue 18, docs/web.md).
 
 use crate::carnet_command;
 use crate::node_run::{start, stop};
@@ -36,10 +37,10 @@ fn error_code(out: &Output) -> String {
 }
 
 #[test]
-fn a_member_turns_on_web_sign_in_and_a_revoked_one_cannot() {
+fn a_member_turns_on_web_sign_in_signs_in_and_out_and_a_revoked_one_cannot() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("node");
-    let (node, _) = start(&data, &["--org", "Acme"]);
+    let (node, ready) = start(&data, &["--org", "Acme"]);
     let data = data.to_str().unwrap().to_owned();
     let key = dir.path().join("alice.key").to_str().unwrap().to_owned();
     let out = crate::carnet(&[
@@ -67,6 +68,88 @@ fn a_member_turns_on_web_sign_in_and_a_revoked_one_cannot() {
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("too short"),
         "{out:?}"
+    );
+
+    // The web app: signed out, the sign-in page; a wrong password is refused.
+    let api = format!("http://{}", ready["api"].as_str().unwrap());
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let home = http.get(format!("{api}/")).send().unwrap();
+    assert_eq!(home.status(), 200);
+    assert!(home.text().unwrap().contains("Sign in"));
+    let sign_in = |handle: &str, password: &str| {
+        http.post(format!("{api}/sign-in"))
+            .form(&[("handle", handle), ("password", password)])
+            .send()
+            .unwrap()
+    };
+    assert_eq!(
+        sign_in("alice", "correct horse battery").status(),
+        401,
+        "the old password"
+    );
+    assert_eq!(sign_in("nobody", "another good password").status(), 401);
+    // Another site's form: refused whatever the password.
+    let cross = http
+        .post(format!("{api}/sign-in"))
+        .header("Origin", "http://evil.example")
+        .form(&[("handle", "alice"), ("password", "another good password")])
+        .send()
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+
+    let ok = sign_in("alice", "another good password");
+    assert_eq!(ok.status(), 303);
+    let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let dashboard = http
+        .get(format!("{api}/"))
+        .header("Cookie", &session)
+        .send()
+        .unwrap();
+    assert_eq!(
+        dashboard.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next(),
+        Some("default-src 'self'")
+    );
+    let page = dashboard.text().unwrap();
+    assert!(page.contains("Hello, alice"), "{page}");
+    assert!(page.contains(r#"<dd id="balance">0</dd>"#), "{page}");
+    let csrf = page
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    // Sign-out with another token is refused; with the session's own it ends it.
+    let sign_out = |token: &str| {
+        http.post(format!("{api}/sign-out"))
+            .header("Cookie", &session)
+            .form(&[("csrf", token)])
+            .send()
+            .unwrap()
+    };
+    assert_eq!(sign_out(&"0".repeat(64)).status(), 403);
+    assert_eq!(sign_out(&csrf).status(), 303);
+    let after = http
+        .get(format!("{api}/"))
+        .header("Cookie", &session)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        after.contains("Sign in") && !after.contains("Hello"),
+        "{after}"
     );
 
     // Revoked: the node keeps nothing more for it.

@@ -100,6 +100,7 @@ pub fn router_with_timeout(
             None
         }
     };
+    let web = crate::web::pages::router(crate::web::pages::WebState::new(node.clone()));
     let state = AppState {
         node,
         dkim,
@@ -113,6 +114,7 @@ pub fn router_with_timeout(
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+        .merge(web)
 }
 
 /// Every (method, path) the router answers, in OpenAPI path syntax.

@@ -119,6 +119,11 @@ impl EventLoop {
                 let now = carnet_api::now_ms();
                 let _ = reply.send(self.engine.put_sealed_key(upload, now));
             }
+            Command::SealedKey { member, reply } => {
+                // A read failure is the same as no key here: the member cannot sign
+                // in until the store answers again, and the page says nothing more.
+                let _ = reply.send(self.engine.store().sealed_key(&member).ok().flatten());
+            }
             Command::OrgDedupKey { email, reply } => {
                 let _ = reply.send(self.engine.org_dedup_key(&email));
             }

@@ -3,4 +3,5 @@
 //! session rules and the members' sealed keys, with the pages to come.
 
 pub mod keys;
+pub mod pages;
 pub mod session;

@@ -1,0 +1,363 @@
+//! The pages the node serves at `/` (docs/web.md): so far sign-in, the member's
+//! dashboard and sign-out. Every page is HTML the server renders with maud (which
+//! escapes every value), usable without JavaScript; every state-changing request is
+//! a POST with the session's CSRF token and, when the browser sends one, an `Origin`
+//! of this node.
+
+use super::session::{SessionId, Sessions, SignInLimiter, Who};
+use crate::handle::NodeHandle;
+use axum::extract::{Form, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN,
+    SET_COOKIE,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use carnet_api::sealed_key::{open, SealedKey};
+use maud::{html, Markup, DOCTYPE};
+use serde::Deserialize;
+use std::sync::{Arc, Mutex};
+
+/// Largest form body read: a handle and a password, with room to spare.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+/// The cookie that names a session.
+pub const COOKIE_NAME: &str = "carnet_session";
+const CSS: &str = include_str!("app.css");
+/// Nothing from another origin, no framing, no inline script.
+const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+#[derive(Clone)]
+pub struct WebState {
+    node: NodeHandle,
+    sessions: Arc<Mutex<Sessions>>,
+    limiter: Arc<Mutex<SignInLimiter>>,
+}
+
+impl WebState {
+    pub fn new(node: NodeHandle) -> Self {
+        WebState {
+            node,
+            sessions: Arc::default(),
+            limiter: Arc::default(),
+        }
+    }
+}
+
+/// The web app's routes, for the node's HTTP server to merge beside the API.
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/sign-in", post(sign_in))
+        .route("/sign-out", post(sign_out))
+        .route("/assets/app.css", get(css))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .with_state(state)
+}
+
+fn page(title: &str, body: Markup) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Carnet" }
+                link rel="stylesheet" href="/assets/app.css";
+            }
+            body {
+                header { p.brand { "Carnet" } }
+                main { (body) }
+            }
+        }
+    };
+    let mut r = (StatusCode::OK, markup.into_string()).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+fn with_status(mut r: Response, status: StatusCode) -> Response {
+    *r.status_mut() = status;
+    r
+}
+
+async fn css() -> Response {
+    let mut r = CSS.into_response();
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    r
+}
+
+/// The session the request's cookie names, if live.
+fn session_id(headers: &HeaderMap) -> Option<SessionId> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE_NAME)
+        .map(|(_, v)| SessionId(v.to_owned()))
+}
+
+/// Whether the request comes from one of this node's own pages: no `Origin` (a browser
+/// that sends none is not a cross-site form post under SameSite=Strict), or one whose
+/// host is the request's `Host`.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((origin_host, host), (Some(o), Some(h)) if o == h)
+}
+
+fn sign_in_page(error: Option<&str>) -> Response {
+    page(
+        "Sign in",
+        html! {
+            h1 { "Sign in" }
+            @if let Some(e) = error {
+                p.error role="alert" { (e) }
+            }
+            form method="post" action="/sign-in" {
+                label for="handle" { "Handle" }
+                input #handle name="handle" autocomplete="username" required autofocus;
+                label for="password" { "Password" }
+                input #password name="password" type="password" autocomplete="current-password" required;
+                button type="submit" { "Sign in" }
+            }
+            p.hint {
+                "No password yet? Set one where your key file is: "
+                code { "carnet web password" }
+            }
+        },
+    )
+}
+
+async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let now = carnet_api::now_ms();
+    let who = session_id(&headers).and_then(|id| {
+        let mut sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions
+            .touch(&id, now)
+            .map(|s| (s.who.clone(), s.csrf.clone()))
+    });
+    let Some((who, csrf)) = who else {
+        return sign_in_page(None);
+    };
+    match who {
+        Who::Member { key, handle } => dashboard(&state, &handle, key.public(), &csrf).await,
+        Who::Operator => page("Operator", html! { h1 { "Operator" } }),
+    }
+}
+
+async fn dashboard(
+    state: &WebState,
+    handle: &str,
+    member: carnet_protocol::PublicKey,
+    csrf: &str,
+) -> Response {
+    let balance = state.node.balance(member).await.ok().flatten();
+    let history = state.node.history(member).await.unwrap_or_default();
+    page(
+        "Dashboard",
+        html! {
+            h1 { "Hello, " (handle) }
+            @match &balance {
+                Some(b) => {
+                    dl.balance {
+                        dt { "Points" } dd #balance { (b.balance) }
+                        dt { "Pending" } dd #pending { (b.pending) }
+                        dt { "In escrow" } dd { (b.escrow) }
+                        dt { "Status" } dd { (b.status) }
+                    }
+                }
+                None => { p { "Your account is not on this node's ledger yet." } }
+            }
+            h2 { "Recent movements" }
+            @if history.is_empty() {
+                p { "No point movements yet: contribute cards to earn points." }
+            } @else {
+                table {
+                    thead { tr { th scope="col" { "Points" } th scope="col" { "Reason" } th scope="col" { "Event" } } }
+                    tbody {
+                        @for m in history.iter().rev().take(20) {
+                            tr {
+                                td { @if m.delta > 0 { "+" } (m.delta) }
+                                td { (m.reason) }
+                                td { code { (m.event.get(..12).unwrap_or(&m.event)) } }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action="/sign-out" {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "Sign out" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    handle: String,
+    password: String,
+}
+
+/// A record to spend the same Argon2id work on when the handle has no key here, so
+/// the answer's timing does not tell which handles exist.
+fn decoy() -> SealedKey {
+    SealedKey {
+        version: carnet_api::sealed_key::SEALED_KEY_VERSION,
+        member: carnet_protocol::SecretKey::from_seed([0; 32])
+            .public()
+            .to_hex(),
+        m_cost_kib: carnet_api::sealed_key::DEFAULT_M_COST_KIB,
+        t_cost: carnet_api::sealed_key::DEFAULT_T_COST,
+        p_cost: carnet_api::sealed_key::DEFAULT_P_COST,
+        salt_hex: "00".repeat(16),
+        nonce_hex: "00".repeat(24),
+        sealed_hex: "00".repeat(48),
+    }
+}
+
+async fn sign_in(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return with_status(
+            sign_in_page(Some("This form must be sent from this node's own page.")),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let now = carnet_api::now_ms();
+    let handle = form.handle.trim().to_owned();
+    {
+        let limiter = state.limiter.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(wait) = limiter.wait_ms(&handle, now) {
+            let msg = format!(
+                "Too many failed sign-ins: try again in {} s.",
+                wait.div_ceil(1000)
+            );
+            return with_status(sign_in_page(Some(&msg)), StatusCode::TOO_MANY_REQUESTS);
+        }
+    }
+    let record = match state.node.members().await {
+        Ok(members) => match members
+            .iter()
+            .find(|m| m.handle == handle && m.status == "Active")
+        {
+            Some(m) => match carnet_protocol::PublicKey::from_hex(&m.member) {
+                Some(pk) => state.node.sealed_key(pk).await.ok().flatten(),
+                None => None,
+            },
+            None => None,
+        },
+        Err(_) => None,
+    };
+    let known = record.is_some();
+    let record = record.map(|r| r.record).unwrap_or_else(decoy);
+    let password = form.password;
+    // Argon2id takes a tenth of a second of CPU: off the async workers.
+    let opened = tokio::task::spawn_blocking(move || open(&record, &password)).await;
+    let key = match opened {
+        Ok(Ok(key)) if known => key,
+        _ => {
+            state
+                .limiter
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .failed(&handle, now);
+            return with_status(
+                sign_in_page(Some("Wrong handle or password.")),
+                StatusCode::UNAUTHORIZED,
+            );
+        }
+    };
+    state
+        .limiter
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .succeeded(&handle);
+    let Ok(random) = carnet_api::os::random::<64>() else {
+        return with_status(
+            sign_in_page(Some("The node has no randomness: try again.")),
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
+    };
+    let (id, _) = state
+        .sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .start(
+            Who::Member {
+                key: Box::new(key),
+                handle,
+            },
+            now,
+            random,
+        );
+    let cookie = format!("{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/", id.0);
+    let mut r = (StatusCode::SEE_OTHER, "").into_response();
+    r.headers_mut()
+        .insert(LOCATION, HeaderValue::from_static("/"));
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn sign_out(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let now = carnet_api::now_ms();
+    let Some(id) = session_id(&headers) else {
+        return sign_in_page(None);
+    };
+    let mut sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
+    if !same_origin(&headers) || !sessions.check_csrf(&id, &form.csrf, now) {
+        drop(sessions);
+        return with_status(
+            page(
+                "Refused",
+                html! { h1 { "Refused" } p { "This request did not come from your session's own page." } },
+            ),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    sessions.end(&id);
+    let mut r = (StatusCode::SEE_OTHER, "").into_response();
+    r.headers_mut()
+        .insert(LOCATION, HeaderValue::from_static("/"));
+    r.headers_mut().insert(
+        SET_COOKIE,
+        HeaderValue::from_static("carnet_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    r
+}
