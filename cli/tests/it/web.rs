@@ -152,9 +152,28 @@ fn a_member_turns_on_web_sign_in_signs_in_and_out_and_a_revoked_one_cannot() {
         "{after}"
     );
 
-    // Revoked: the node keeps nothing more for it.
+    // Revoked: a session signed in before is ended, and the node keeps nothing more.
+    let again = sign_in("alice", "another good password");
+    let session = again.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let out = crate::carnet(&["member", "revoke", "alice", "--data-dir", &data]);
     assert!(out.status.success(), "{out:?}");
+    let page = http
+        .get(format!("{api}/"))
+        .header("Cookie", &session)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("no longer active") && !page.contains("Hello"),
+        "{page}"
+    );
     assert_eq!(
         error_code(&set_password(&key, "correct horse battery")),
         "not_member"

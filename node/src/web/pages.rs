@@ -113,6 +113,30 @@ fn session_id(headers: &HeaderMap) -> Option<SessionId> {
         .map(|(_, v)| SessionId(v.to_owned()))
 }
 
+/// Whether a password may be sent on this request: to a loopback name (the node's
+/// machine), or through a proxy that says the browser used HTTPS. A password typed to
+/// a plain-HTTP address elsewhere would cross the network in clear (docs/web.md,
+/// "Transport"); a client that lies in `X-Forwarded-Proto` only exposes itself.
+fn safe_for_passwords(headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let loopback = name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    loopback || https
+}
+
 /// Whether the request comes from one of this node's own pages: no `Origin` (a browser
 /// that sends none is not a cross-site form post under SameSite=Strict), or one whose
 /// host is the request's `Host`.
@@ -162,7 +186,20 @@ async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
         return sign_in_page(None);
     };
     match who {
-        Who::Member { key, handle } => dashboard(&state, &handle, key.public(), &csrf).await,
+        Who::Member { key, handle } => {
+            let member = key.public();
+            // A member revoked or excluded since signing in is signed out.
+            let balance = state.node.balance(member).await.ok().flatten();
+            if balance.as_ref().is_some_and(|b| b.status != "Active") {
+                state
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .end_member(&member);
+                return sign_in_page(Some("Your membership is no longer active."));
+            }
+            dashboard(&state, &handle, member, balance, &csrf).await
+        }
         Who::Operator => page("Operator", html! { h1 { "Operator" } }),
     }
 }
@@ -171,9 +208,9 @@ async fn dashboard(
     state: &WebState,
     handle: &str,
     member: carnet_protocol::PublicKey,
+    balance: Option<carnet_api::BalanceView>,
     csrf: &str,
 ) -> Response {
-    let balance = state.node.balance(member).await.ok().flatten();
     let history = state.node.history(member).await.unwrap_or_default();
     page(
         "Dashboard",
@@ -246,6 +283,12 @@ async fn sign_in(
     if !same_origin(&headers) {
         return with_status(
             sign_in_page(Some("This form must be sent from this node's own page.")),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    if !safe_for_passwords(&headers) {
+        return with_status(
+            sign_in_page(Some("This address is plain HTTP on the network: your password would travel in clear. Ask your operator for the HTTPS address.")),
             StatusCode::FORBIDDEN,
         );
     }
@@ -360,4 +403,55 @@ async fn sign_out(
         HeaderValue::from_static("carnet_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn passwords_go_only_to_loopback_or_over_https() {
+        for host in [
+            "127.0.0.1:4711",
+            "localhost:4711",
+            "[::1]:4711",
+            "localhost",
+        ] {
+            assert!(safe_for_passwords(&headers(&[("host", host)])), "{host}");
+        }
+        assert!(!safe_for_passwords(&headers(&[(
+            "host",
+            "carnet.acme.internal:4711"
+        )])));
+        assert!(!safe_for_passwords(&headers(&[("host", "10.0.0.5:4711")])));
+        assert!(safe_for_passwords(&headers(&[
+            ("host", "carnet.acme.internal"),
+            ("x-forwarded-proto", "https")
+        ])));
+    }
+
+    #[test]
+    fn only_this_nodes_pages_may_post() {
+        assert!(same_origin(&headers(&[("host", "127.0.0.1:4711")])));
+        assert!(same_origin(&headers(&[
+            ("host", "127.0.0.1:4711"),
+            ("origin", "http://127.0.0.1:4711")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:4711"),
+            ("origin", "http://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:4711"),
+            ("origin", "null")
+        ])));
+    }
 }
