@@ -152,8 +152,30 @@ fn a_member_turns_on_web_sign_in_signs_in_and_out_and_a_revoked_one_cannot() {
         "{after}"
     );
 
+    // A new password signs out whoever signed in with the old one.
+    let before = sign_in("alice", "another good password");
+    let old_session = before.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(set_password(&key, "a third good password").status.success());
+    let page = http
+        .get(format!("{api}/"))
+        .header("Cookie", &old_session)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("Sign in") && !page.contains("Hello"),
+        "{page}"
+    );
+
     // Revoked: a session signed in before is ended, and the node keeps nothing more.
-    let again = sign_in("alice", "another good password");
+    let again = sign_in("alice", "a third good password");
     let session = again.headers()["set-cookie"]
         .to_str()
         .unwrap()

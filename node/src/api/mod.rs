@@ -78,6 +78,8 @@ struct AppState {
     admin_token: Option<blake3::Hash>,
     metrics: Arc<Metrics>,
     reply_timeout: Duration,
+    /// The web app's sessions: a new password ends the member's.
+    web_sessions: Arc<std::sync::Mutex<crate::web::session::Sessions>>,
 }
 
 /// The API's routes around `node`. Admin routes require `admin_token` as a bearer
@@ -100,13 +102,16 @@ pub fn router_with_timeout(
             None
         }
     };
-    let web = crate::web::pages::router(crate::web::pages::WebState::new(node.clone()));
+    let web_state = crate::web::pages::WebState::new(node.clone());
+    let web_sessions = web_state.sessions();
+    let web = crate::web::pages::router(web_state);
     let state = AppState {
         node,
         dkim,
         admin_token: (!admin_token.is_empty()).then(|| blake3::hash(admin_token.as_bytes())),
         metrics,
         reply_timeout,
+        web_sessions,
     };
     routes()
         .router

@@ -280,6 +280,12 @@ pub(super) async fn post_sealed_key(
         .wait(state.node.put_sealed_key(upload))
         .await??
         .map_err(ApiError::from)?;
+    // Whoever signed in with the old password is signed out.
+    state
+        .web_sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .end_member(&member);
     Ok(Json(SealedKeyKept {
         member: member.to_hex(),
     }))

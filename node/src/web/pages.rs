@@ -43,6 +43,11 @@ impl WebState {
             limiter: Arc::default(),
         }
     }
+
+    /// The sessions, shared with the API (a new password ends a member's sessions).
+    pub fn sessions(&self) -> Arc<Mutex<Sessions>> {
+        self.sessions.clone()
+    }
 }
 
 /// The web app's routes, for the node's HTTP server to merge beside the API.
