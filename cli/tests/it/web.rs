@@ -130,6 +130,46 @@ fn a_member_turns_on_web_sign_in_signs_in_and_out_and_a_revoked_one_cannot() {
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_owned();
+    // Search: teasers, values escaped, only for a signed-in member.
+    let out = crate::carnet(&[
+        "--json",
+        "--key",
+        &key,
+        "contact",
+        "add",
+        "--name",
+        "Jane Doe",
+        "--title",
+        "R&D <Lead>",
+        "--company",
+        "Acme",
+        "--email",
+        "jane.doe@acme.example",
+        "--phone",
+        "+33 1 42 68 53 00",
+        "--city",
+        "Paris",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let found = http
+        .get(format!("{api}/search?company=acme"))
+        .header("Cookie", &session)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(found.contains("<h2>Jane Doe</h2>"), "{found}");
+    assert!(found.contains("R&amp;D &lt;Lead&gt; at Acme"), "{found}");
+    assert!(found.contains("email, direct line"), "{found}");
+    assert!(found.contains("1–1 of 1"), "{found}");
+    let anonymous = http
+        .get(format!("{api}/search?company=acme"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!anonymous.contains("Jane Doe") && anonymous.contains("Sign in"));
+
     // Sign-out with another token is refused; with the session's own it ends it.
     let sign_out = |token: &str| {
         http.post(format!("{api}/sign-out"))

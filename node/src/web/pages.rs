@@ -6,7 +6,7 @@
 
 use super::session::{SessionId, Sessions, SignInLimiter, Who};
 use crate::handle::NodeHandle;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Query, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN,
     SET_COOKIE,
@@ -56,6 +56,7 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(home))
         .route("/sign-in", post(sign_in))
         .route("/sign-out", post(sign_out))
+        .route("/search", get(search))
         .route("/assets/app.css", get(css))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state)
@@ -72,7 +73,10 @@ fn page(title: &str, body: Markup) -> Response {
                 link rel="stylesheet" href="/assets/app.css";
             }
             body {
-                header { p.brand { "Carnet" } }
+                header {
+                p.brand { "Carnet" }
+                nav aria-label="Main" { a href="/" { "Dashboard" } " " a href="/search" { "Search" } }
+            }
                 main { (body) }
             }
         }
@@ -255,6 +259,152 @@ async fn dashboard(
             }
         },
     )
+}
+
+/// Results per page of the search page.
+pub const SEARCH_PAGE_SIZE: usize = 20;
+
+#[derive(Deserialize, Default)]
+struct SearchForm {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    company: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+/// A network time in ms as a date (UTC).
+fn date(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(|t| t.date().to_string())
+        .unwrap_or_default()
+}
+
+/// The member signed in on this request, if any.
+fn signed_in(state: &WebState, headers: &HeaderMap) -> Option<Who> {
+    let id = session_id(headers)?;
+    let mut sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
+    sessions
+        .touch(&id, carnet_api::now_ms())
+        .map(|s| s.who.clone())
+}
+
+/// Teasers only: what a buyer decides on (who, where, which channels the card has,
+/// how fresh, how often sold, the price), never the contact data.
+async fn search(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Query(form): Query<SearchForm>,
+) -> Response {
+    if signed_in(&state, &headers).is_none() {
+        return sign_in_page(None);
+    }
+    let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    let page_no = form.page.unwrap_or(1).max(1);
+    let asked = [&form.text, &form.company, &form.title, &form.city]
+        .iter()
+        .any(|s| !s.trim().is_empty());
+    let results = if asked {
+        let query = carnet_api::SearchQuery {
+            text: opt(&form.text),
+            company: opt(&form.company),
+            domain: None,
+            title: opt(&form.title),
+            city: opt(&form.city),
+            limit: Some(SEARCH_PAGE_SIZE),
+            offset: Some((page_no - 1).saturating_mul(SEARCH_PAGE_SIZE)),
+        };
+        state.node.search(query).await.ok()
+    } else {
+        None
+    };
+    let link = |p: usize| {
+        let pairs = [
+            ("text", form.text.as_str()),
+            ("company", form.company.as_str()),
+            ("title", form.title.as_str()),
+            ("city", form.city.as_str()),
+        ];
+        let mut q: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect();
+        q.push(format!("page={p}"));
+        format!("/search?{}", q.join("&"))
+    };
+    page(
+        "Search",
+        html! {
+            h1 { "Search" }
+            form method="get" action="/search" role="search" {
+                label for="text" { "Any words" }
+                input #text name="text" value=(form.text) placeholder="paris procurement";
+                label for="company" { "Company or domain" }
+                input #company name="company" value=(form.company);
+                label for="title" { "Title" }
+                input #title name="title" value=(form.title);
+                label for="city" { "City" }
+                input #city name="city" value=(form.city);
+                button type="submit" { "Search" }
+            }
+            @match &results {
+                None if asked => { p.error role="alert" { "The node did not answer: try again." } }
+                None => {}
+                Some(r) if r.listings.is_empty() => { p role="status" { "No card matches." } }
+                Some(r) => {
+                    p role="status" {
+                        (r.offset + 1) "–" (r.offset + r.listings.len()) " of " (r.total)
+                    }
+                    @for l in &r.listings {
+                        article.teaser {
+                            h2 { (l.name) }
+                            p { (l.title) " at " (l.company) " (" (if l.domain_unicode.is_empty() { &l.company_domain } else { &l.domain_unicode }) ")" }
+                            dl {
+                                @if !l.city.is_empty() { dt { "City" } dd { (l.city) } }
+                                dt { "Channels" }
+                                dd { (channels(l)) }
+                                dt { "Org" } dd { (l.org_name) }
+                                dt { "Updated" } dd { (date(l.updated_ms)) }
+                                dt { "Sales" } dd { (l.sales) }
+                                dt { "Price" } dd { (l.price) " points" }
+                                @if l.status != "Active" { dt { "Status" } dd { (l.status) } }
+                            }
+                        }
+                    }
+                    nav aria-label="Pages" {
+                        @if r.offset > 0 { a href=(link(page_no - 1)) rel="prev" { "Previous" } " " }
+                        @if r.offset + r.listings.len() < r.total { a href=(link(page_no + 1)) rel="next" { "Next" } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The channels a card has: its availability signal.
+fn channels(l: &carnet_api::ListingView) -> String {
+    let mut c = Vec::new();
+    if l.email {
+        c.push("email");
+    }
+    if l.phone {
+        c.push("direct line");
+    }
+    if l.postal {
+        c.push("postal address");
+    }
+    c.join(", ")
+}
+
+/// `application/x-www-form-urlencoded` for a query value.
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[derive(Deserialize)]
