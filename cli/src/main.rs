@@ -279,6 +279,9 @@ enum NodeCommand {
     Status(node::StatusArgs),
     /// The org key of this data directory, what another org's `network admit` takes.
     Key(node::NodeArgs),
+    /// The admin token of this data directory: what the web app's operator sign-in
+    /// and `--admin-token` take. Keep it secret.
+    AdminToken(node::NodeArgs),
     /// The peers this node is connected to, and the org each proved it serves.
     Peers(node::NodeArgs),
     /// Where other nodes dial this one, one multiaddr a line ending in /p2p/<peer id>:
@@ -525,6 +528,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node {
             command: NodeCommand::Key(a),
         } => node::key(&a, out),
+        Command::Node {
+            command: NodeCommand::AdminToken(a),
+        } => node::admin_token(&a, out),
         Command::Node {
             command: NodeCommand::Peers(a),
         } => node::peers(&a, m.api.as_deref(), out),

@@ -69,6 +69,18 @@ pub fn key(args: &NodeArgs, out: Out) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The admin token of a data directory (derived from the org key): what the web app's
+/// operator sign-in and `--admin-token` take. Read from the file, so the node need not
+/// run.
+pub fn admin_token(args: &NodeArgs, out: Out) -> anyhow::Result<()> {
+    let dir = crate::org::data_dir_path(&args.data_dir)?;
+    let token = carnet_node::run::admin_token(&carnet_node::DataDir::open(&dir)?);
+    out.emit(serde_json::json!({ "admin_token": token }), || {
+        println!("{token}")
+    });
+    Ok(())
+}
+
 /// What the node still lacks to trade, asked afresh (the API address is re-read from
 /// the data directory: a node just started writes it there).
 fn not_ready(args: &NodeArgs, url: Option<&str>) -> Option<String> {

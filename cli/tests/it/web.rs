@@ -242,3 +242,57 @@ fn a_member_turns_on_web_sign_in_signs_in_and_out_and_a_revoked_one_cannot() {
     );
     assert!(stop(node, "-TERM").success());
 }
+
+/// The operator signs in with the admin token (never with a member's session) and sees
+/// the node, its orgs, peers and members; a wrong token is refused.
+#[test]
+fn the_operator_signs_in_with_the_admin_token_and_sees_the_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let (node, ready) = start(&data, &["--org", "Acme"]);
+    let data = data.to_str().unwrap().to_owned();
+    let key = dir.path().join("alice.key").to_str().unwrap().to_owned();
+    let out = crate::carnet(&["member", "new", "alice", "--out", &key, "--data-dir", &data]);
+    assert!(out.status.success(), "{out:?}");
+    let out = crate::carnet(&["node", "admin-token", "--data-dir", &data]);
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(token.len(), 64);
+
+    let api = format!("http://{}", ready["api"].as_str().unwrap());
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |token: &str| {
+        http.post(format!("{api}/operator"))
+            .form(&[("token", token)])
+            .send()
+            .unwrap()
+    };
+    assert_eq!(sign_in(&"0".repeat(64)).status(), 401);
+    let ok = sign_in(&token);
+    assert_eq!(ok.status(), 303);
+    let session = ok.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{api}/"))
+        .header("Cookie", &session)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("<h1>Operator</h1>"), "{page}");
+    assert!(page.contains("<td>alice</td><td>Active</td>"), "{page}");
+    assert!(page.contains("No peer connected."), "{page}");
+    assert!(
+        !page.contains(&token),
+        "the token never goes back to the browser"
+    );
+    assert!(stop(node, "-TERM").success());
+}

@@ -31,14 +31,17 @@ const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self
 #[derive(Clone)]
 pub struct WebState {
     node: NodeHandle,
+    /// BLAKE3 of the admin token, for the operator's sign-in; None disables it.
+    admin_token: Option<blake3::Hash>,
     sessions: Arc<Mutex<Sessions>>,
     limiter: Arc<Mutex<SignInLimiter>>,
 }
 
 impl WebState {
-    pub fn new(node: NodeHandle) -> Self {
+    pub fn new(node: NodeHandle, admin_token: Option<blake3::Hash>) -> Self {
         WebState {
             node,
+            admin_token,
             sessions: Arc::default(),
             limiter: Arc::default(),
         }
@@ -57,6 +60,10 @@ pub fn router(state: WebState) -> Router {
         .route("/sign-in", post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/search", get(search))
+        .route(
+            "/operator",
+            get(operator_sign_in_page).post(operator_sign_in),
+        )
         .route("/assets/app.css", get(css))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state)
@@ -209,7 +216,7 @@ async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
             }
             dashboard(&state, &handle, member, balance, &csrf).await
         }
-        Who::Operator => page("Operator", html! { h1 { "Operator" } }),
+        Who::Operator => operator(&state, &csrf).await,
     }
 }
 
@@ -251,6 +258,154 @@ async fn dashboard(
                             }
                         }
                     }
+                }
+            }
+            form method="post" action="/sign-out" {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "Sign out" }
+            }
+        },
+    )
+}
+
+fn operator_form(error: Option<&str>) -> Response {
+    page(
+        "Operator sign-in",
+        html! {
+            h1 { "Operator sign-in" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form method="post" action="/operator" {
+                label for="token" { "Admin token" }
+                input #token name="token" type="password" autocomplete="off" required;
+                button type="submit" { "Sign in" }
+            }
+            p.hint { "Print it on the node's machine with " code { "carnet node admin-token" } ". It is checked once; the browser keeps only a session." }
+        },
+    )
+}
+
+async fn operator_sign_in_page() -> Response {
+    operator_form(None)
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    token: String,
+}
+
+/// The operator signs in with the admin token; the browser gets an operator session,
+/// never the token back (docs/web.md, "Operators").
+async fn operator_sign_in(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if !same_origin(&headers) || !safe_for_passwords(&headers) {
+        return with_status(
+            operator_form(Some(
+                "Refused: sign in from this node's own page, over HTTPS or on the node's machine.",
+            )),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    const WHO: &str = "operator";
+    let now = carnet_api::now_ms();
+    let wait = state
+        .limiter
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .wait_ms(WHO, now);
+    if let Some(wait) = wait {
+        let msg = format!(
+            "Too many failed sign-ins: try again in {} s.",
+            wait.div_ceil(1000)
+        );
+        return with_status(operator_form(Some(&msg)), StatusCode::TOO_MANY_REQUESTS);
+    }
+    // blake3::Hash compares in constant time.
+    let ok = state
+        .admin_token
+        .is_some_and(|t| t == blake3::hash(form.token.trim().as_bytes()));
+    if !ok {
+        state
+            .limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failed(WHO, now);
+        return with_status(
+            operator_form(Some("Wrong admin token.")),
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    state
+        .limiter
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .succeeded(WHO);
+    start_session(&state, Who::Operator, now)
+}
+
+/// A new session for `who`, as a cookie, and a redirect to the dashboard.
+fn start_session(state: &WebState, who: Who, now: u64) -> Response {
+    let Ok(random) = carnet_api::os::random::<64>() else {
+        return with_status(
+            sign_in_page(Some("The node has no randomness: try again.")),
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
+    };
+    let (id, _) = state
+        .sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .start(who, now, random);
+    let cookie = format!("{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/", id.0);
+    let mut r = (StatusCode::SEE_OTHER, "").into_response();
+    r.headers_mut()
+        .insert(LOCATION, HeaderValue::from_static("/"));
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(SET_COOKIE, v);
+    }
+    r
+}
+
+/// The operator's view: the node, the network's orgs, peers and this org's members,
+/// each with an honest empty state.
+async fn operator(state: &WebState, csrf: &str) -> Response {
+    let status = state.node.status().await.ok();
+    let orgs = state.node.orgs().await.ok();
+    let peers = state.node.peers().await.unwrap_or_default();
+    let members = state.node.members().await.unwrap_or_default();
+    page(
+        "Operator",
+        html! {
+            h1 { "Operator" }
+            h2 { "This node" }
+            @match &status {
+                Some(s) => dl.balance {
+                    dt { "Events" } dd #events { (s.events) }
+                    dt { "Settled" } dd #settled { @match s.finalized_bound { Some(b) => { "up to clock " (b) } None => { "nothing yet" } } }
+                    dt { "Storage" } dd { @match &s.storage_error { Some(e) => { "refusing writes: " (e) } None => { "healthy" } } }
+                    dt { "Network secret" } dd { @if s.network_secret { "held" } @else { "not yet: contributions wait for a peer" } }
+                },
+                None => p.error { "The node did not answer." },
+            }
+            h2 { "Orgs" }
+            @match &orgs {
+                Some(o) => table {
+                    thead { tr { th scope="col" { "Org" } th scope="col" { "Key" } } }
+                    tbody { @for org in &o.orgs { tr { td { (org.name) } td { code { (org.key.get(..12).unwrap_or(&org.key)) } } } } }
+                },
+                None => p.error { "The node did not answer." },
+            }
+            h2 { "Peers" }
+            @if peers.is_empty() { p { "No peer connected." } } @else {
+                ul { @for p in &peers { li { code { (p.peer_id) } " " (p.org.as_deref().unwrap_or("(not proven yet)")) } } }
+            }
+            h2 { "Members" }
+            @if members.is_empty() { p { "No member enrolled yet: " code { "carnet member new NAME" } } } @else {
+                table {
+                    thead { tr { th scope="col" { "Handle" } th scope="col" { "Status" } th scope="col" { "Points" } th scope="col" { "Pending" } th scope="col" { "Cards" } } }
+                    tbody { @for m in &members { tr { td { (m.handle) } td { (m.status) } td { (m.balance) } td { (m.pending) } td { (m.contributions) } } } }
                 }
             }
             form method="post" action="/sign-out" {
@@ -496,32 +651,14 @@ async fn sign_in(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .succeeded(&handle);
-    let Ok(random) = carnet_api::os::random::<64>() else {
-        return with_status(
-            sign_in_page(Some("The node has no randomness: try again.")),
-            StatusCode::SERVICE_UNAVAILABLE,
-        );
-    };
-    let (id, _) = state
-        .sessions
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .start(
-            Who::Member {
-                key: Box::new(key),
-                handle,
-            },
-            now,
-            random,
-        );
-    let cookie = format!("{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/", id.0);
-    let mut r = (StatusCode::SEE_OTHER, "").into_response();
-    r.headers_mut()
-        .insert(LOCATION, HeaderValue::from_static("/"));
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(SET_COOKIE, v);
-    }
-    r
+    start_session(
+        &state,
+        Who::Member {
+            key: Box::new(key),
+            handle,
+        },
+        now,
+    )
 }
 
 #[derive(Deserialize)]
