@@ -389,6 +389,33 @@ mod tests {
         }
     }
 
+    /// Found by the `phone_number` fuzz target (docs/fuzzing.md, "Findings"): the digits
+    /// as written after `+` were tried as a number, and the protocol read the country
+    /// code `033` as France's 33, so `+033-103316812` was accepted as `+033103316812`,
+    /// which is not E.164 and does not read back. What is accepted reads back as itself.
+    #[test]
+    fn an_accepted_number_reads_back_as_itself() {
+        for raw in [
+            "+033-103316812",
+            "+033 1 03 31 68 12",
+            "+01-212-555-0123",
+            "+0033 1 42 68 53 00",
+            "+33 1 42 68 53 00",
+            "8 800 555 35 35",
+        ] {
+            for region in [None, Some("FR"), Some("RU"), Some("US")] {
+                if let Ok(p) = normalise_phone(raw, region) {
+                    assert!(!p.e164.starts_with("+0"), "{raw} {region:?}: {}", p.e164);
+                    assert_eq!(
+                        normalise_phone(&p.e164, None).as_ref(),
+                        Ok(&p),
+                        "{raw} {region:?}"
+                    );
+                }
+            }
+        }
+    }
+
     /// The parser strips Russia's national prefix 8 from 8 800 numbers (twice, from the
     /// national form); the digits as written are the number.
     #[test]

@@ -198,12 +198,15 @@ pub fn parse(raw: &[u8]) -> Result<Bounce, DsnError> {
     if raw.len() > MAX_DSN_BYTES {
         return Err(DsnError::TooLarge { len: raw.len() });
     }
+    let opaque = mime::opaque_attached_messages(raw);
     let message = MessageParser::default()
-        .parse(raw)
+        .parse(&opaque)
         .filter(|m| !m.headers().is_empty())
         .ok_or(DsnError::NotMime)?;
-    let status_part = mime::status_part(&message)?;
-    let body = std::str::from_utf8(status_part.contents()).map_err(|e| {
+    let status_part = mime::status_part(&message, raw)?;
+    let contents = mime::contents(raw, status_part)
+        .ok_or_else(|| DsnError::Malformed("the delivery-status part could not be read".into()))?;
+    let body = std::str::from_utf8(&contents).map_err(|e| {
         DsnError::Malformed(format!(
             "the delivery-status part is not text (invalid UTF-8 at byte {})",
             e.valid_up_to()

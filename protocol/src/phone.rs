@@ -87,14 +87,22 @@ pub fn number_type(number: &PhoneNumber) -> NumberType {
 }
 
 /// The type of a number in E.164 form as cards carry it: `+` then digits only, at most
-/// 15. The country code is the one of 1 to 3 leading digits that has metadata (E.164
-/// codes are prefix-free); every digit after it, leading zeros included, is the
-/// national significant number. Anything else is [`NumberType::Unknown`].
+/// 15. The country code is the one of 1 to 3 leading digits that is the country code
+/// of some territory in the metadata (E.164 codes are prefix-free); every digit after
+/// it, leading zeros included, is the national significant number. Anything else is
+/// [`NumberType::Unknown`].
+///
+/// No country code starts with 0, so neither does any such prefix: `+033…` has no
+/// country code (read as a number, `033` would be France's 33).
 pub fn classify_e164(e164: &str) -> NumberType {
     let Some(digits) = e164.strip_prefix('+') else {
         return NumberType::Unknown;
     };
-    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty()
+        || digits.len() > 15
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || digits.starts_with('0')
+    {
         return NumberType::Unknown;
     }
     let split = (1..=3.min(digits.len() - 1)).find_map(|n| {
@@ -253,5 +261,24 @@ mod tests {
         }
         assert_eq!(classify_e164("+33142685300"), NumberType::FixedLine);
         assert_eq!(classify_e164("+33612345678"), NumberType::Mobile);
+    }
+
+    /// Found by the `phone_number` fuzz target (docs/fuzzing.md, "Findings"): the
+    /// country code was read as a number, so `033` was France's 33 and `01` the US's 1,
+    /// and the member's side accepted `+033-103316812` as `+033103316812`.
+    #[test]
+    fn a_country_code_never_starts_with_zero() {
+        for s in [
+            "+033103316812",
+            "+0336123456789",
+            "+033612345678",
+            "+012125550123",
+            "+0012125550123",
+            "+07800555353",
+        ] {
+            assert_eq!(classify_e164(s), NumberType::Unknown, "{s}");
+        }
+        assert_eq!(classify_e164("+33103316812"), NumberType::FixedLine);
+        assert_eq!(classify_e164("+12125550123"), NumberType::FixedLineOrMobile);
     }
 }

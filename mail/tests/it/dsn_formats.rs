@@ -580,3 +580,132 @@ fn no_input_derived_from_the_fixtures_panics() {
         }
     }
 }
+
+/// A bounce whose returned message is `returned` (the content of its message/rfc822
+/// part), with the status part before it or, with `status_last`, after it.
+fn bounce_returning(returned: &str, status_last: bool) -> String {
+    let status = "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; x@y.example\nAction: failed\nStatus: 5.1.1\n\n";
+    let attached = format!("--b\nContent-Type: message/rfc822\n\n{returned}\n");
+    let (first, second) = if status_last {
+        (attached.as_str(), status)
+    } else {
+        (status, attached.as_str())
+    };
+    format!(
+        "From: MAILER-DAEMON@mx.example\nTo: buyer@example.net\nSubject: Undelivered\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: text/plain\n\nSee below.\n\n{first}{second}--b--\n"
+    )
+}
+
+/// Found by the `bounce_message` fuzz target (docs/fuzzing.md, "Findings"): mail-parser
+/// 0.11.9 parses an attached message in place, and one whose content is directly
+/// another attached message made it panic with debug assertions on ("Invalid part ID,
+/// could not find multipart") and, without them, lose the parts after it. Attached
+/// messages are now read as one opaque part each, which is all the rule reads of them.
+#[test]
+fn a_message_attached_directly_inside_another_is_read_as_one_part() {
+    let inner = "Content-Type: message/rfc822\n\nFrom: buyer@example.net\nTo: x@y.example\nSubject: hello\n\nHello.\n";
+    let digest = format!("Content-Type: multipart/digest; boundary=d\n\n--d\n\n{inner}\n--d--\n");
+    for returned in [
+        inner,
+        "CONTENT-TYPE: Message/Global\n\nContent-Type: message/RFC822\n\nSubject: hi\n\nHello.\n",
+        "Content-Type: message/rfc822\n\n",
+        &digest,
+    ] {
+        // The returned message last, before the closing boundary (the panic), and the
+        // status part after it (the part mail-parser lost), with LF and CRLF.
+        for status_last in [false, true] {
+            for crlf in [false, true] {
+                let mut raw = bounce_returning(returned, status_last);
+                if crlf {
+                    raw = raw.replace('\n', "\r\n");
+                }
+                assert_eq!(
+                    permanent_failure_for(raw.as_bytes(), "x@y.example"),
+                    Ok(status(5, 1, 1)),
+                    "{raw}"
+                );
+            }
+        }
+    }
+    // An attached message with no content, then another part: the same panic.
+    let raw = "From: MAILER-DAEMON@mx.example\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nFinal-Recipient: rfc822; x@y.example\nAction: failed\nStatus: 5.1.1\n\n--b\nContent-Type: message/rfc822\n\n--b\nContent-Type: message/rfc822\n\nSubject: hi\n\nHello.\n--b--\n";
+    assert_eq!(
+        permanent_failure_for(raw.as_bytes(), "x@y.example"),
+        Ok(status(5, 1, 1))
+    );
+}
+
+#[test]
+fn attached_messages_are_read_up_to_the_boundary_that_ends_them() {
+    // In place, mail-parser read a returned multipart message past the bounce's own
+    // boundary, looking for its own, and the status part after it was lost; RFC 2046
+    // ends the attached message at the bounce's boundary.
+    let unterminated =
+        "Content-Type: multipart/mixed; boundary=m\n\n--m\nContent-Type: text/plain\n\nHello.\n";
+    let encoded = "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nU3ViamVjdDogaGkKCkhlbGxvLgo=\n";
+    let in_multipart = "Content-Type: multipart/mixed; boundary=m\n\n--m\nContent-Type: message/rfc822\n\nSubject: hi\n\nHello.\n\n--m--\n";
+    let plain = "From: buyer@example.net\nContent-Type: text/plain\n\nContent-Type: message/rfc822 is only text here.\n";
+    for returned in [unterminated, encoded, in_multipart, plain] {
+        for status_last in [false, true] {
+            let raw = bounce_returning(returned, status_last);
+            assert_eq!(
+                permanent_failure_for(raw.as_bytes(), "x@y.example"),
+                Ok(status(5, 1, 1)),
+                "{raw}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_status_part_in_an_attached_message_is_named_at_any_nesting() {
+    // What is not read is still looked into to name a forwarded bounce, with the same
+    // care: directly nested, and base64-encoded.
+    let bounce = bounce_returning("Subject: hi\n\nHello.\n", false);
+    let forwarded = |wrapped: &str| {
+        format!("From: buyer@example.net\nContent-Type: multipart/mixed; boundary=f\n\n--f\nContent-Type: text/plain\n\nSee attached.\n\n--f\n{wrapped}\n--f--\n")
+    };
+    let direct = forwarded(&format!(
+        "Content-Type: message/rfc822\n\nContent-Type: message/rfc822\n\n{bounce}"
+    ));
+    let b64 = {
+        // Base64 of the bounce, in lines of 76.
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bounce.as_bytes().chunks(3) {
+            let n =
+                chunk.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
+            for i in 0..4 {
+                out.push(if i <= chunk.len() {
+                    ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char
+                } else {
+                    '='
+                });
+            }
+        }
+        let lines: Vec<&str> = out
+            .as_bytes()
+            .chunks(76)
+            .map(|l| std::str::from_utf8(l).unwrap())
+            .collect();
+        forwarded(&format!(
+            "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n{}\n",
+            lines.join("\n")
+        ))
+    };
+    for (raw, found) in [
+        (
+            direct,
+            "message/rfc822 › message/rfc822 › message/delivery-status",
+        ),
+        (b64, "message/rfc822 › message/delivery-status"),
+    ] {
+        assert_eq!(
+            parse(raw.as_bytes()),
+            Err(DsnError::InAttachment {
+                found: found.into()
+            }),
+            "{raw}"
+        );
+    }
+}
