@@ -48,8 +48,19 @@ impl WebState {
     }
 
     /// The sessions, shared with the API (a new password ends a member's sessions).
-    pub fn sessions(&self) -> Arc<Mutex<Sessions>> {
+    pub fn shared_sessions(&self) -> Arc<Mutex<Sessions>> {
         self.sessions.clone()
+    }
+
+    /// The sessions, locked. A panic elsewhere while holding the lock leaves them
+    /// consistent (every change is one map operation), so a poisoned lock is used.
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The sign-in limiter, locked (as [`WebState::sessions`]).
+    fn limiter(&self) -> std::sync::MutexGuard<'_, SignInLimiter> {
+        self.limiter.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -191,13 +202,7 @@ fn sign_in_page(error: Option<&str>) -> Response {
 }
 
 async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
-    let now = carnet_api::now_ms();
-    let who = session_id(&headers).and_then(|id| {
-        let mut sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        sessions
-            .touch(&id, now)
-            .map(|s| (s.who.clone(), s.csrf.clone()))
-    });
+    let who = signed_in(&state, &headers);
     let Some((who, csrf)) = who else {
         return sign_in_page(None);
     };
@@ -207,11 +212,7 @@ async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
             // A member revoked or excluded since signing in is signed out.
             let balance = state.node.balance(member).await.ok().flatten();
             if balance.as_ref().is_some_and(|b| b.status != "Active") {
-                state
-                    .sessions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .end_member(&member);
+                state.sessions().end_member(&member);
                 return sign_in_page(Some("Your membership is no longer active."));
             }
             dashboard(&state, &handle, member, balance, &csrf).await
@@ -310,11 +311,7 @@ async fn operator_sign_in(
     }
     const WHO: &str = "operator";
     let now = carnet_api::now_ms();
-    let wait = state
-        .limiter
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .wait_ms(WHO, now);
+    let wait = state.limiter().wait_ms(WHO, now);
     if let Some(wait) = wait {
         let msg = format!(
             "Too many failed sign-ins: try again in {} s.",
@@ -327,21 +324,13 @@ async fn operator_sign_in(
         .admin_token
         .is_some_and(|t| t == blake3::hash(form.token.trim().as_bytes()));
     if !ok {
-        state
-            .limiter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .failed(WHO, now);
+        state.limiter().failed(WHO, now);
         return with_status(
             operator_form(Some("Wrong admin token.")),
             StatusCode::UNAUTHORIZED,
         );
     }
-    state
-        .limiter
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .succeeded(WHO);
+    state.limiter().succeeded(WHO);
     start_session(&state, Who::Operator, now)
 }
 
@@ -353,11 +342,7 @@ fn start_session(state: &WebState, who: Who, now: u64) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
         );
     };
-    let (id, _) = state
-        .sessions
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .start(who, now, random);
+    let (id, _) = state.sessions().start(who, now, random);
     let cookie = format!("{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/", id.0);
     let mut r = (StatusCode::SEE_OTHER, "").into_response();
     r.headers_mut()
@@ -440,13 +425,13 @@ fn date(ms: u64) -> String {
         .unwrap_or_default()
 }
 
-/// The member signed in on this request, if any.
-fn signed_in(state: &WebState, headers: &HeaderMap) -> Option<Who> {
+/// Who is signed in on this request, and their session's CSRF token, if any.
+fn signed_in(state: &WebState, headers: &HeaderMap) -> Option<(Who, String)> {
     let id = session_id(headers)?;
-    let mut sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
-    sessions
+    state
+        .sessions()
         .touch(&id, carnet_api::now_ms())
-        .map(|s| s.who.clone())
+        .map(|s| (s.who.clone(), s.csrf.clone()))
 }
 
 /// Teasers only: what a buyer decides on (who, where, which channels the card has,
@@ -605,7 +590,7 @@ async fn sign_in(
     let now = carnet_api::now_ms();
     let handle = form.handle.trim().to_owned();
     {
-        let limiter = state.limiter.lock().unwrap_or_else(|p| p.into_inner());
+        let limiter = state.limiter();
         if let Some(wait) = limiter.wait_ms(&handle, now) {
             let msg = format!(
                 "Too many failed sign-ins: try again in {} s.",
@@ -635,22 +620,14 @@ async fn sign_in(
     let key = match opened {
         Ok(Ok(key)) if known => key,
         _ => {
-            state
-                .limiter
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .failed(&handle, now);
+            state.limiter().failed(&handle, now);
             return with_status(
                 sign_in_page(Some("Wrong handle or password.")),
                 StatusCode::UNAUTHORIZED,
             );
         }
     };
-    state
-        .limiter
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .succeeded(&handle);
+    state.limiter().succeeded(&handle);
     start_session(
         &state,
         Who::Member {
@@ -675,7 +652,7 @@ async fn sign_out(
     let Some(id) = session_id(&headers) else {
         return sign_in_page(None);
     };
-    let mut sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
+    let mut sessions = state.sessions();
     if !same_origin(&headers) || !sessions.check_csrf(&id, &form.csrf, now) {
         drop(sessions);
         return with_status(
