@@ -375,7 +375,14 @@ fn error_json(e: &anyhow::Error) -> serde_json::Value {
                 _ => None,
             })
     });
+    let moved = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<MemberError>(),
+            Some(MemberError::ChainMoved(_))
+        )
+    });
     let code = match api {
+        _ if moved => "chain_moved",
         Some(ApiError::Refused { code, .. }) => code.as_str(),
         Some(ApiError::Unreachable { .. }) => "unreachable",
         Some(ApiError::Decode { .. }) => "bad_answer",

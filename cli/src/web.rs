@@ -13,6 +13,12 @@ use std::io::BufRead;
 pub fn password(m: &MemberArgs, from_stdin: bool, out: Out) -> anyhow::Result<()> {
     let s = m.session()?;
     s.check_network()?;
+    // An event this key file signed but never handed over goes first: once the web
+    // app signs, it would find its position taken (docs/web.md, "Signing for
+    // members").
+    if s.flush()? && out.human() {
+        eprintln!("handed your last signed event over to the node first");
+    }
     let password = if from_stdin {
         let mut line = String::new();
         std::io::stdin()

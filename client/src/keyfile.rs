@@ -150,12 +150,18 @@ impl MemberKey {
     /// The X25519 secret a card bought for `listing` is sealed to. Derived from the
     /// member key, so showing a card later needs nothing but the key file.
     pub fn recipient_secret(&self, listing: &ContentId) -> [u8; 32] {
-        Hash32::derive(
-            "carnet v1 member purchase recipient",
-            &[&self.secret.seed(), listing.as_bytes()],
-        )
-        .0
+        recipient_secret(&self.secret, listing)
     }
+}
+
+/// The X25519 secret a card `member` bought for `listing` is sealed to: the same
+/// whether the CLI or the web app bought it, so either can open it.
+pub fn recipient_secret(member: &SecretKey, listing: &ContentId) -> [u8; 32] {
+    Hash32::derive(
+        "carnet v1 member purchase recipient",
+        &[&member.seed(), listing.as_bytes()],
+    )
+    .0
 }
 
 fn read_small(path: &Path) -> Result<String, KeyFileError> {

@@ -57,6 +57,10 @@ pub enum MemberError {
     Bounce(#[from] crate::dsn::DsnError),
     #[error("{0}")]
     Refused(String),
+    /// The event an earlier command signed was never sent, and the member's chain
+    /// moved past its position (the web app signed there): it will never be taken.
+    #[error("the event {0} an earlier command signed never reached the node, and your chain has moved on since (you signed with the web app): that earlier command did not happen. Nothing else was signed; run it again if you still want it, then this one")]
+    ChainMoved(String),
     /// The member's last signed event was never accepted: signing another would fork
     /// the chain, so nothing more can be signed until the operator looks.
     #[error("{0}")]
@@ -149,8 +153,10 @@ impl Session {
             // The node has not ordered our last event: it never got it, or holds it
             // pending. Hand it over again and continue from it, never beside it.
             if j.seq >= node.next_seq {
-                self.resubmit(j)?;
+                self.resubmit(&lock, j)?;
                 head = j.head();
+            } else if self.superseded(j, &node)? {
+                return Err(self.drop_superseded(&lock, j)?);
             }
         }
         let introduction = match node.introduction.as_deref() {
@@ -194,7 +200,7 @@ impl Session {
         }
     }
 
-    fn resubmit(&self, j: &Journal) -> Result<(), MemberError> {
+    fn resubmit(&self, lock: &ChainLock, j: &Journal) -> Result<(), MemberError> {
         let bytes = hex::decode(&j.event_hex)
             .ok()
             .filter(|b| b.len() <= MAX_EVENT_BYTES)
@@ -215,6 +221,11 @@ impl Session {
         if let (Ok(s), Some(card)) = (&r, &card) {
             self.book_after_resubmit(&bytes, card, is_void(s))?;
         }
+        if let Err(ApiError::Refused { code, .. }) = &r {
+            if code == "chain_moved" {
+                return Err(self.drop_superseded(lock, j)?);
+            }
+        }
         r.map(|_| ()).map_err(|e| {
             MemberError::Stuck(format!(
                 "your last event {} was never accepted by the node ({e}); signing another \
@@ -222,6 +233,36 @@ impl Session {
                 j.id
             ))
         })
+    }
+
+    /// Whether the journalled event lost its position: the node's chain holds another
+    /// event there (the web app signed it first), so the node will never take it.
+    fn superseded(
+        &self,
+        j: &Journal,
+        node: &carnet_api::ChainHeadView,
+    ) -> Result<bool, MemberError> {
+        if j.seq + 1 == node.next_seq {
+            return Ok(node.prev.as_deref() != Some(j.id.as_str()));
+        }
+        let id = Hash32::from_hex(&j.id)
+            .ok_or_else(|| MemberError::Malformed("journalled id".into()))?;
+        Ok(self.api.event(&id)?.is_none())
+    }
+
+    /// Forgets a superseded journalled event (it did not happen; the chain goes on from
+    /// the node's head) and says so: the command that signed it must be run again.
+    fn drop_superseded(&self, lock: &ChainLock, j: &Journal) -> Result<MemberError, MemberError> {
+        lock.restore(None)?;
+        let ev = hex::decode(&j.event_hex)
+            .ok()
+            .and_then(|b| SignedEvent::decode(&b, &self.key.network).ok());
+        if let Some(ev) = ev {
+            if let Payload::Contribute(_) = ev.payload() {
+                CardBook::new(&self.key_path).remove(&ev.id())?;
+            }
+        }
+        Ok(MemberError::ChainMoved(j.id.clone()))
     }
 
     /// The card book as a journalled contribution or update leaves it, whether or not
@@ -252,9 +293,10 @@ impl Session {
         let node = self.api.chain_head(&self.public())?;
         match lock.journal()? {
             Some(j) if j.seq >= node.next_seq => {
-                self.resubmit(&j)?;
+                self.resubmit(&lock, &j)?;
                 Ok(true)
             }
+            Some(j) if self.superseded(&j, &node)? => Err(self.drop_superseded(&lock, &j)?),
             _ => Ok(false),
         }
     }
@@ -411,19 +453,7 @@ impl Session {
                 status: purchase.status.clone(),
             });
         };
-        let ephemeral: [u8; 32] = hex::decode(&delivery.ephemeral_hex)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| MemberError::Malformed("ephemeral key".into()))?;
-        let sealed = hex::decode(&delivery.sealed_card_hex)
-            .map_err(|_| MemberError::Malformed("sealed card".into()))?;
-        let card = open_card(
-            &sealed,
-            &ephemeral,
-            self.key.recipient_secret(listing),
-            &purchase_id,
-        )
-        .map_err(MemberError::Open)?;
+        let card = open_delivery(&delivery, self.key.recipient_secret(listing), &purchase_id)?;
         self.verify_card(listing, &card)?;
         Ok(Bought {
             purchase,
@@ -443,25 +473,58 @@ impl Session {
             .ok()
             .and_then(|b| from_canonical(&b, MAX_EVENT_BYTES).ok())
             .ok_or_else(|| MemberError::Malformed("listing".into()))?;
-        let first = card.verify_against(&current);
-        if first.is_ok() {
+        if card.verify_against(&current).is_ok() {
             return Ok(());
         }
-        if let Some(ev) = self.api.event(listing_id)? {
-            let original = hex::decode(&ev.event_hex)
+        let original = match self.api.event(listing_id)? {
+            Some(ev) => hex::decode(&ev.event_hex)
                 .ok()
-                .and_then(|b| SignedEvent::decode(&b, &self.key.network).ok());
-            if let Some(ev) = original.filter(|e| e.id() == *listing_id) {
-                if let Payload::Contribute(c) = ev.payload() {
-                    if card.verify_against(&c.listing).is_ok() {
-                        return Ok(());
-                    }
-                }
+                .and_then(|b| SignedEvent::decode(&b, &self.key.network).ok()),
+            None => None,
+        };
+        check_delivered(listing_id, card, &current, original.as_ref())
+    }
+}
+
+/// Opens a delivered card with the buyer's recipient secret for it.
+pub fn open_delivery(
+    delivery: &carnet_api::DeliveryView,
+    recipient_secret: [u8; 32],
+    purchase_id: &ContentId,
+) -> Result<Card, MemberError> {
+    let ephemeral: [u8; 32] = hex::decode(&delivery.ephemeral_hex)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| MemberError::Malformed("ephemeral key".into()))?;
+    let sealed = hex::decode(&delivery.sealed_card_hex)
+        .map_err(|_| MemberError::Malformed("sealed card".into()))?;
+    open_card(&sealed, &ephemeral, recipient_secret, purchase_id).map_err(MemberError::Open)
+}
+
+/// Whether a delivered card opens the commitments its contributor signed: those of
+/// the `current` listing, or of the `original` contribution event (the card may
+/// predate an update). A card that does not is refused: the buyer would pay for a lie.
+pub fn check_delivered(
+    listing_id: &ContentId,
+    card: &Card,
+    current: &Listing,
+    original: Option<&SignedEvent>,
+) -> Result<(), MemberError> {
+    let first = card.verify_against(current);
+    if first.is_ok() {
+        return Ok(());
+    }
+    if let Some(ev) = original.filter(|e| e.id() == *listing_id) {
+        if let Payload::Contribute(c) = ev.payload() {
+            if card.verify_against(&c.listing).is_ok() {
+                return Ok(());
             }
         }
-        first.map_err(MemberError::Mismatch)
     }
+    first.map_err(MemberError::Mismatch)
+}
 
+impl Session {
     /// Reports a bounced email: checks the bounce message names the card's address
     /// with a permanent failure, has the member's org node check it too and vouch for
     /// the report (the node keeps the message as evidence), and publishes the report

@@ -2,7 +2,8 @@
 
 use carnet_protocol::payload::{EmployeeRange, RevenueRange};
 
-const EMPLOYEES: [(EmployeeRange, &str); 7] = [
+/// Every employee range with its label, smallest first.
+pub const EMPLOYEES: [(EmployeeRange, &str); 7] = [
     (EmployeeRange::From1To10, "1-10"),
     (EmployeeRange::From11To50, "11-50"),
     (EmployeeRange::From51To200, "51-200"),
@@ -12,7 +13,8 @@ const EMPLOYEES: [(EmployeeRange, &str); 7] = [
     (EmployeeRange::Over10000, "10001+"),
 ];
 
-const REVENUE: [(RevenueRange, &str); 7] = [
+/// Every revenue range with its label, smallest first.
+pub const REVENUE: [(RevenueRange, &str); 7] = [
     (RevenueRange::Under1M, "0-1M"),
     (RevenueRange::From1MTo10M, "1M-10M"),
     (RevenueRange::From10MTo50M, "10M-50M"),

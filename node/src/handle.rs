@@ -63,6 +63,16 @@ pub enum IngestError {
     /// The node is stopping: retry against it once it is back.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// The author's chain already holds another event at this position, signed
+    /// elsewhere with the same key (the web app, or another copy of the key file):
+    /// taking this one would be an equivocation, which excludes the member. Nothing
+    /// was stored or sent; sign again on top of the chain's head.
+    #[error("your chain moved: this node already holds event {held} at position {seq} of your chain (signed elsewhere with your key, e.g. in the web app), so this one was not taken; run the command again")]
+    ChainMoved { seq: u64, held: ContentId },
+    /// The web app signs for a member only on top of a known chain head, and one of
+    /// the member's events still waits for its past.
+    #[error("one of your events is waiting for events this node has not received yet; try again once it is in the ledger")]
+    ChainPending,
 }
 
 impl IngestError {
@@ -79,6 +89,8 @@ impl IngestError {
             IngestError::NoRandomness(_) => "no_randomness",
             IngestError::Storage(_) => "storage",
             IngestError::ShuttingDown => "shutting_down",
+            IngestError::ChainMoved { .. } => "chain_moved",
+            IngestError::ChainPending => "chain_pending",
         }
     }
 
@@ -154,6 +166,14 @@ pub enum Command {
         bytes: Vec<u8>,
         card: carnet_protocol::card::Card,
         reply: oneshot::Sender<Result<Submitted, IngestError>>,
+    },
+    /// Sign `payload` for a member signed in to the web app, with the key their
+    /// password opened, and ingest it (with `card`, for a contribution).
+    SignAsMember {
+        key: Box<carnet_protocol::SecretKey>,
+        payload: carnet_protocol::Payload,
+        card: Option<Box<carnet_protocol::card::Card>>,
+        reply: oneshot::Sender<Result<(ContentId, Submitted), IngestError>>,
     },
     Listing {
         id: ContentId,
@@ -326,6 +346,25 @@ impl NodeHandle {
         self.ask(|reply| Command::Contribute { bytes, card, reply })
             .await
             .unwrap_or(Err(IngestError::ShuttingDown))
+    }
+
+    /// Signs `payload` as the member `key` opens (see `web::signer`) and ingests it.
+    pub async fn sign_as_member(
+        &self,
+        key: carnet_protocol::SecretKey,
+        payload: carnet_protocol::Payload,
+        card: Option<carnet_protocol::card::Card>,
+    ) -> Result<(ContentId, Submitted), IngestError> {
+        let key = Box::new(key);
+        let card = card.map(Box::new);
+        self.ask(|reply| Command::SignAsMember {
+            key,
+            payload,
+            card,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(IngestError::ShuttingDown))
     }
 
     pub async fn listing(&self, id: ContentId) -> Result<Option<ListingDetail>, Closed> {

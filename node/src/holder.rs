@@ -37,6 +37,7 @@ impl Engine {
             }
         };
         self.check_member(&ev.author())?;
+        self.check_position(&ev)?;
         // A contribution submitted again (a retry) is answered as a duplicate below,
         // not refused as a listed address: the listed address is its own.
         let known = self.ledger.get(&ev.id()).is_some();

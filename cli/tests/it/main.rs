@@ -10,6 +10,7 @@ mod node_run;
 mod readme_tour;
 mod trading;
 mod web;
+mod web_trade;
 
 use std::process::{Command, Output};
 

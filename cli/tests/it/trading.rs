@@ -18,7 +18,7 @@ mod story;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Runs `carnet --json ARGS`, asserts success, returns the JSON it printed.
-fn ok(args: &[&str]) -> Value {
+pub(crate) fn ok(args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let out = carnet(&all);
@@ -41,7 +41,7 @@ fn fails(args: &[&str]) -> String {
     stderr
 }
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + DEADLINE;
     while Instant::now() < end {
         if cond() {
@@ -53,12 +53,12 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// A `carnet node run` child, killed when dropped.
-struct Node {
+pub(crate) struct Node {
     child: Child,
-    api: String,
-    listen: String,
-    org: String,
-    dir: PathBuf,
+    pub(crate) api: String,
+    pub(crate) listen: String,
+    pub(crate) org: String,
+    pub(crate) dir: PathBuf,
 }
 
 impl Drop for Node {
@@ -69,7 +69,7 @@ impl Drop for Node {
 }
 
 impl Node {
-    fn start(dir: &Path, bootstrap: Option<&str>) -> Node {
+    pub(crate) fn start(dir: &Path, bootstrap: Option<&str>) -> Node {
         Self::start_with(dir, bootstrap, None)
     }
 
@@ -110,12 +110,12 @@ impl Node {
         NodeApi::new(&self.api).unwrap()
     }
 
-    fn balance(&self, key: &str) -> Option<i64> {
+    pub(crate) fn balance(&self, key: &str) -> Option<i64> {
         let k = PublicKey::from_hex(key).unwrap();
         self.client().balance(&k).ok().flatten().map(|b| b.balance)
     }
 
-    fn admin<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+    pub(crate) fn admin<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
         let mut v = args.to_vec();
         v.extend([
             "--data-dir",
@@ -127,7 +127,7 @@ impl Node {
     }
 }
 
-const BOUNCE: &str = "From: MAILER-DAEMON@mx.acme.example\r\n\
+pub(crate) const BOUNCE: &str = "From: MAILER-DAEMON@mx.acme.example\r\n\
 To: bob@beta.example\r\n\
 Subject: Undelivered Mail Returned to Sender\r\n\
 Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n\

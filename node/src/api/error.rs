@@ -5,10 +5,10 @@ use super::*;
 
 /// An error response: `{"error": {"code", "message", "reason"?}}` with its status.
 #[derive(Debug)]
-pub(super) struct ApiError {
-    pub(super) status: StatusCode,
-    pub(super) code: &'static str,
-    pub(super) message: String,
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
     /// The protocol's own code, where the refusal is the protocol's.
     pub(super) reason: Option<&'static str>,
 }
@@ -57,7 +57,7 @@ impl From<IngestError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             E::NotMember { .. } => StatusCode::FORBIDDEN,
-            E::DuplicateCard(_) => StatusCode::CONFLICT,
+            E::DuplicateCard(_) | E::ChainMoved { .. } | E::ChainPending => StatusCode::CONFLICT,
             E::Storage(_) | E::NoRandomness(_) => StatusCode::INTERNAL_SERVER_ERROR,
             E::ShuttingDown | E::NoNetworkSecret => StatusCode::SERVICE_UNAVAILABLE,
         };

@@ -41,10 +41,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod admin;
-mod error;
+pub(crate) mod error;
 mod extract;
 mod metrics;
-mod reports;
+pub(crate) mod reports;
 mod trade;
 
 use admin::*;
@@ -103,7 +103,7 @@ pub fn router_with_timeout(
         }
     };
     let admin_hash = (!admin_token.is_empty()).then(|| blake3::hash(admin_token.as_bytes()));
-    let web_state = crate::web::pages::WebState::new(node.clone(), admin_hash);
+    let web_state = crate::web::pages::WebState::new(node.clone(), admin_hash, dkim.clone());
     let web_sessions = web_state.shared_sessions();
     let web = crate::web::pages::router(web_state);
     let state = AppState {

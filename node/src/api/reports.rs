@@ -106,18 +106,48 @@ pub(super) async fn post_voucher(
         ));
     }
     let opening = carnet_protocol::payload::Opening {
-        value: body.email.clone(),
+        value: body.email,
         salt,
     };
-    state
-        .wait(
-            state
-                .node
-                .vouch_precheck(reporter, purchase_id, opening.clone()),
-        )
-        .await??
+    let (vouched, status, finding) = state
+        .wait(check_and_vouch(
+            &state.node,
+            state.dkim.as_ref(),
+            reporter,
+            purchase_id,
+            opening,
+            raw,
+        ))
+        .await??;
+    Ok(Json(VoucherIssued {
+        voucher_hex: hex::encode(vouched.voucher.0),
+        evidence: vouched.evidence.to_hex(),
+        status: format!("{}.{}.{}", status.class, status.subject, status.detail),
+        finding,
+    }))
+}
+
+/// The org node's checks of a bounce report, then its voucher: the purchase is the
+/// reporter's and `opening` opens its email commitment, the message is a permanent
+/// failure for that address (DKIM-checked where signed), and the message is kept as
+/// evidence. Returns the voucher, the status and `dkim:<domain>` or `unsigned`. The
+/// API and the web app's report page both come here.
+pub(crate) async fn check_and_vouch(
+    node: &crate::handle::NodeHandle,
+    dkim: Option<&carnet_mail::dkim::DkimVerifier>,
+    reporter: PublicKey,
+    purchase_id: carnet_protocol::ContentId,
+    opening: carnet_protocol::payload::Opening,
+    raw: Vec<u8>,
+) -> ApiResult<(
+    crate::vouch::Vouched,
+    carnet_protocol::payload::DsnStatus,
+    String,
+)> {
+    node.vouch_precheck(reporter, purchase_id, opening.clone())
+        .await?
         .map_err(ApiError::from)?;
-    let Some(dkim) = state.dkim.as_ref() else {
+    let Some(dkim) = dkim else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "dkim_unavailable",
@@ -125,20 +155,21 @@ pub(super) async fn post_voucher(
         ));
     };
     use carnet_mail::dkim::{check_bounce, BounceCheckError, Finding};
-    let (status, finding) = check_bounce(&raw, &body.email, dkim)
-        .await
-        .map_err(|e| match e {
-            BounceCheckError::DkimUnavailable { .. } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "dkim_unavailable",
-                e.to_string(),
-            ),
-            e => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "bounce_refused",
-                e.to_string(),
-            ),
-        })?;
+    let (status, finding) =
+        check_bounce(&raw, &opening.value, dkim)
+            .await
+            .map_err(|e| match e {
+                BounceCheckError::DkimUnavailable { .. } => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "dkim_unavailable",
+                    e.to_string(),
+                ),
+                e => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "bounce_refused",
+                    e.to_string(),
+                ),
+            })?;
     let req = crate::vouch::VouchRequest {
         reporter,
         purchase_id,
@@ -146,19 +177,12 @@ pub(super) async fn post_voucher(
         status,
         message: raw,
     };
-    let vouched = state
-        .wait(state.node.vouch(req))
-        .await??
-        .map_err(ApiError::from)?;
-    Ok(Json(VoucherIssued {
-        voucher_hex: hex::encode(vouched.voucher.0),
-        evidence: vouched.evidence.to_hex(),
-        status: format!("{}.{}.{}", status.class, status.subject, status.detail),
-        finding: match finding {
-            Finding::Verified { domain } => format!("dkim:{domain}"),
-            Finding::Unsigned => "unsigned".into(),
-        },
-    }))
+    let vouched = node.vouch(req).await?.map_err(ApiError::from)?;
+    let finding = match finding {
+        Finding::Verified { domain } => format!("dkim:{domain}"),
+        Finding::Unsigned => "unsigned".into(),
+    };
+    Ok((vouched, status, finding))
 }
 
 #[derive(Deserialize)]

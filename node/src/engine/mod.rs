@@ -276,12 +276,46 @@ impl Engine {
     /// Validates, orders and persists many submitted events with one write transaction
     /// (one fsync for all, where one each would bound a busy API by the disk), and
     /// answers each in the order given, with what the rules made of it.
+    /// Events at a chain position this node already holds are refused
+    /// ([`Engine::check_position`]).
     pub fn ingest_submitted(&mut self, wires: &[Vec<u8>]) -> Vec<Result<Ingested, IngestError>> {
+        let mut taken = std::collections::HashMap::new();
         let decoded = wires
             .iter()
-            .map(|b| SignedEvent::decode(b, &self.network).map_err(IngestError::Invalid))
+            .map(|b| {
+                let ev = SignedEvent::decode(b, &self.network).map_err(IngestError::Invalid)?;
+                self.check_position(&ev)?;
+                // Two submissions at one position in one batch: the first is taken.
+                match taken.entry((ev.author(), ev.seq())) {
+                    std::collections::hash_map::Entry::Occupied(o) if *o.get() != ev.id() => {
+                        Err(IngestError::ChainMoved {
+                            seq: ev.seq(),
+                            held: *o.get(),
+                        })
+                    }
+                    e => {
+                        e.or_insert(ev.id());
+                        Ok(ev)
+                    }
+                }
+            })
             .collect();
         self.ingest_answered(decoded)
+    }
+
+    /// Refuses an event submitted to this node's API at a position of its author's
+    /// chain where the node already holds another event (docs/web.md, "Signing for
+    /// members"). From gossip such a pair is an equivocation and is ordered, to be
+    /// judged; from the API it is the member's own two signers racing (the CLI and the
+    /// web app), and refusing the second keeps the member from being excluded for it.
+    pub fn check_position(&self, ev: &SignedEvent) -> Result<(), IngestError> {
+        match self.ledger.held_at(&ev.author(), ev.seq()) {
+            Some(held) if held != ev.id() => Err(IngestError::ChainMoved {
+                seq: ev.seq(),
+                held,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Orders and persists an event that already passed [`SignedEvent::decode`], and

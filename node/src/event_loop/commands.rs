@@ -46,6 +46,14 @@ impl EventLoop {
                 let r = self.engine.contribute(&bytes, card);
                 let _ = reply.send(self.local_ingest(r));
             }
+            Command::SignAsMember {
+                key,
+                payload,
+                card,
+                reply,
+            } => {
+                let _ = reply.send(self.sign_as_member(&key, payload, card.map(|c| *c)));
+            }
             Command::Listing { id, reply } => {
                 let _ = reply.send(self.engine.listing(&id));
             }

@@ -381,6 +381,35 @@ impl EventLoop {
         self.local_ingest(r)
     }
 
+    /// Signs for a member signed in to the web app and takes the event as from the
+    /// API: the card behind a contribution is kept, the event is gossiped.
+    fn sign_as_member(
+        &mut self,
+        key: &carnet_protocol::SecretKey,
+        payload: carnet_protocol::Payload,
+        card: Option<carnet_protocol::card::Card>,
+    ) -> Result<(ContentId, Submitted), IngestError> {
+        let ev = match self
+            .engine
+            .sign_as_member(key, payload, carnet_api::now_ms())
+        {
+            Ok(ev) => ev,
+            Err(e) => {
+                self.metrics.inc_rejected(e.code());
+                return Err(e);
+            }
+        };
+        let id = ev.id();
+        let r = match card {
+            Some(card) => self.engine.contribute(ev.as_bytes(), card),
+            None => self
+                .engine
+                .check_position(&ev)
+                .and_then(|()| self.engine.ingest_event(ev)),
+        };
+        self.local_ingest(r).map(|s| (id, s))
+    }
+
     /// Counts and gossips an event that entered through this node (API or org key).
     fn local_ingest(&mut self, r: Result<Ingested, IngestError>) -> Result<Submitted, IngestError> {
         self.account(&r);

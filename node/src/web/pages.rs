@@ -6,7 +6,7 @@
 
 use super::session::{SessionId, Sessions, SignInLimiter, Who};
 use crate::handle::NodeHandle;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN,
     SET_COOKIE,
@@ -30,18 +30,25 @@ const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self
 
 #[derive(Clone)]
 pub struct WebState {
-    node: NodeHandle,
+    pub(super) node: NodeHandle,
     /// BLAKE3 of the admin token, for the operator's sign-in; None disables it.
-    admin_token: Option<blake3::Hash>,
+    pub(super) admin_token: Option<blake3::Hash>,
+    /// DKIM key lookups for the bounce reports' vouchers (as the API's).
+    pub(super) dkim: Option<carnet_mail::dkim::DkimVerifier>,
     sessions: Arc<Mutex<Sessions>>,
     limiter: Arc<Mutex<SignInLimiter>>,
 }
 
 impl WebState {
-    pub fn new(node: NodeHandle, admin_token: Option<blake3::Hash>) -> Self {
+    pub fn new(
+        node: NodeHandle,
+        admin_token: Option<blake3::Hash>,
+        dkim: Option<carnet_mail::dkim::DkimVerifier>,
+    ) -> Self {
         WebState {
             node,
             admin_token,
+            dkim,
             sessions: Arc::default(),
             limiter: Arc::default(),
         }
@@ -54,12 +61,12 @@ impl WebState {
 
     /// The sessions, locked. A panic elsewhere while holding the lock leaves them
     /// consistent (every change is one map operation), so a poisoned lock is used.
-    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+    pub(super) fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The sign-in limiter, locked (as [`WebState::sessions`]).
-    fn limiter(&self) -> std::sync::MutexGuard<'_, SignInLimiter> {
+    pub(super) fn limiter(&self) -> std::sync::MutexGuard<'_, SignInLimiter> {
         self.limiter.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -70,17 +77,104 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(home))
         .route("/sign-in", post(sign_in))
         .route("/sign-out", post(sign_out))
-        .route("/search", get(search))
-        .route(
-            "/operator",
-            get(operator_sign_in_page).post(operator_sign_in),
-        )
+        .merge(super::search::routes())
+        .merge(super::operator::routes())
         .route("/assets/app.css", get(css))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .merge(super::cards::routes())
+        .merge(super::contribute::routes())
         .with_state(state)
 }
 
-fn page(title: &str, body: Markup) -> Response {
+/// The member signed in on a request, with the key their password opened.
+pub(super) struct Member {
+    pub key: carnet_protocol::SecretKey,
+    pub csrf: String,
+}
+
+/// The member signed in on this request, or the sign-in page to answer with.
+pub(super) fn member(state: &WebState, headers: &HeaderMap) -> Result<Member, Response> {
+    match signed_in(state, headers) {
+        Some((Who::Member { key, .. }, csrf)) => Ok(Member { key: *key, csrf }),
+        Some((Who::Operator, _)) => Err(refused(
+            "This page is for members: you are signed in as the operator.",
+        )),
+        None => Err(sign_in_page(None)),
+    }
+}
+
+/// [`member`] for a state-changing request: it must also come from this node's own
+/// page (`Origin`) and carry the session's CSRF token.
+pub(super) fn member_post(
+    state: &WebState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<Member, Response> {
+    let m = member(state, headers)?;
+    check_post(state, headers, csrf)?;
+    Ok(m)
+}
+
+/// Refuses a POST that is not from this node's own page or lacks the session's
+/// CSRF token.
+pub(super) fn check_post(
+    state: &WebState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(), Response> {
+    let ok = same_origin(headers)
+        && session_id(headers)
+            .is_some_and(|id| state.sessions().check_csrf(&id, csrf, carnet_api::now_ms()));
+    if ok {
+        Ok(())
+    } else {
+        Err(refused(
+            "This request did not come from your session's own page: nothing was done.",
+        ))
+    }
+}
+
+/// A 403 page saying why.
+pub(super) fn refused(why: &str) -> Response {
+    with_status(
+        page(
+            "Refused",
+            html! { h1 { "Refused" } p.error role="alert" { (why) } },
+        ),
+        StatusCode::FORBIDDEN,
+    )
+}
+
+/// A page saying what went wrong, with the status the refusal deserves.
+pub(super) fn failed(
+    title: &str,
+    status: StatusCode,
+    why: &str,
+    back: Option<(&str, &str)>,
+) -> Response {
+    with_status(
+        page(
+            title,
+            html! {
+                h1 { (title) }
+                p.error role="alert" { (why) }
+                @if let Some((href, label)) = back { p { a href=(href) { (label) } } }
+            },
+        ),
+        status,
+    )
+}
+
+/// 303 to `to`: a POST answered with the page to see next.
+pub(super) fn redirect(to: &str) -> Response {
+    let mut r = (StatusCode::SEE_OTHER, "").into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(LOCATION, v);
+    }
+    r
+}
+
+pub(super) fn page(title: &str, body: Markup) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -93,7 +187,12 @@ fn page(title: &str, body: Markup) -> Response {
             body {
                 header {
                 p.brand { "Carnet" }
-                nav aria-label="Main" { a href="/" { "Dashboard" } " " a href="/search" { "Search" } }
+                nav aria-label="Main" {
+                    a href="/" { "Dashboard" } " "
+                    a href="/search" { "Search" } " "
+                    a href="/contribute" { "Contribute" } " "
+                    a href="/cards" { "Your cards" }
+                }
             }
                 main { (body) }
             }
@@ -114,7 +213,7 @@ fn page(title: &str, body: Markup) -> Response {
     r
 }
 
-fn with_status(mut r: Response, status: StatusCode) -> Response {
+pub(super) fn with_status(mut r: Response, status: StatusCode) -> Response {
     *r.status_mut() = status;
     r
 }
@@ -129,7 +228,7 @@ async fn css() -> Response {
 }
 
 /// The session the request's cookie names, if live.
-fn session_id(headers: &HeaderMap) -> Option<SessionId> {
+pub(super) fn session_id(headers: &HeaderMap) -> Option<SessionId> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -144,7 +243,7 @@ fn session_id(headers: &HeaderMap) -> Option<SessionId> {
 /// machine), or through a proxy that says the browser used HTTPS. A password typed to
 /// a plain-HTTP address elsewhere would cross the network in clear (docs/web.md,
 /// "Transport"); a client that lies in `X-Forwarded-Proto` only exposes itself.
-fn safe_for_passwords(headers: &HeaderMap) -> bool {
+pub(super) fn safe_for_passwords(headers: &HeaderMap) -> bool {
     let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
@@ -167,7 +266,7 @@ fn safe_for_passwords(headers: &HeaderMap) -> bool {
 /// Whether the request comes from one of this node's own pages: no `Origin` (a browser
 /// that sends none is not a cross-site form post under SameSite=Strict), or one whose
 /// host is the request's `Host`.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true;
     };
@@ -178,7 +277,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
     matches!((origin_host, host), (Some(o), Some(h)) if o == h)
 }
 
-fn sign_in_page(error: Option<&str>) -> Response {
+pub(super) fn sign_in_page(error: Option<&str>) -> Response {
     page(
         "Sign in",
         html! {
@@ -217,7 +316,7 @@ async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
             }
             dashboard(&state, &handle, member, balance, &csrf).await
         }
-        Who::Operator => operator(&state, &csrf).await,
+        Who::Operator => super::operator::operator(&state, &csrf).await,
     }
 }
 
@@ -269,73 +368,8 @@ async fn dashboard(
     )
 }
 
-fn operator_form(error: Option<&str>) -> Response {
-    page(
-        "Operator sign-in",
-        html! {
-            h1 { "Operator sign-in" }
-            @if let Some(e) = error { p.error role="alert" { (e) } }
-            form method="post" action="/operator" {
-                label for="token" { "Admin token" }
-                input #token name="token" type="password" autocomplete="off" required;
-                button type="submit" { "Sign in" }
-            }
-            p.hint { "Print it on the node's machine with " code { "carnet node admin-token" } ". It is checked once; the browser keeps only a session." }
-        },
-    )
-}
-
-async fn operator_sign_in_page() -> Response {
-    operator_form(None)
-}
-
-#[derive(Deserialize)]
-struct TokenForm {
-    token: String,
-}
-
-/// The operator signs in with the admin token; the browser gets an operator session,
-/// never the token back (docs/web.md, "Operators").
-async fn operator_sign_in(
-    State(state): State<WebState>,
-    headers: HeaderMap,
-    Form(form): Form<TokenForm>,
-) -> Response {
-    if !same_origin(&headers) || !safe_for_passwords(&headers) {
-        return with_status(
-            operator_form(Some(
-                "Refused: sign in from this node's own page, over HTTPS or on the node's machine.",
-            )),
-            StatusCode::FORBIDDEN,
-        );
-    }
-    const WHO: &str = "operator";
-    let now = carnet_api::now_ms();
-    let wait = state.limiter().wait_ms(WHO, now);
-    if let Some(wait) = wait {
-        let msg = format!(
-            "Too many failed sign-ins: try again in {} s.",
-            wait.div_ceil(1000)
-        );
-        return with_status(operator_form(Some(&msg)), StatusCode::TOO_MANY_REQUESTS);
-    }
-    // blake3::Hash compares in constant time.
-    let ok = state
-        .admin_token
-        .is_some_and(|t| t == blake3::hash(form.token.trim().as_bytes()));
-    if !ok {
-        state.limiter().failed(WHO, now);
-        return with_status(
-            operator_form(Some("Wrong admin token.")),
-            StatusCode::UNAUTHORIZED,
-        );
-    }
-    state.limiter().succeeded(WHO);
-    start_session(&state, Who::Operator, now)
-}
-
 /// A new session for `who`, as a cookie, and a redirect to the dashboard.
-fn start_session(state: &WebState, who: Who, now: u64) -> Response {
+pub(super) fn start_session(state: &WebState, who: Who, now: u64) -> Response {
     let Ok(random) = carnet_api::os::random::<64>() else {
         return with_status(
             sign_in_page(Some("The node has no randomness: try again.")),
@@ -353,198 +387,20 @@ fn start_session(state: &WebState, who: Who, now: u64) -> Response {
     r
 }
 
-/// The operator's view: the node, the network's orgs, peers and this org's members,
-/// each with an honest empty state.
-async fn operator(state: &WebState, csrf: &str) -> Response {
-    let status = state.node.status().await.ok();
-    let orgs = state.node.orgs().await.ok();
-    let peers = state.node.peers().await.unwrap_or_default();
-    let members = state.node.members().await.unwrap_or_default();
-    page(
-        "Operator",
-        html! {
-            h1 { "Operator" }
-            h2 { "This node" }
-            @match &status {
-                Some(s) => dl.balance {
-                    dt { "Events" } dd #events { (s.events) }
-                    dt { "Settled" } dd #settled { @match s.finalized_bound { Some(b) => { "up to clock " (b) } None => { "nothing yet" } } }
-                    dt { "Storage" } dd { @match &s.storage_error { Some(e) => { "refusing writes: " (e) } None => { "healthy" } } }
-                    dt { "Network secret" } dd { @if s.network_secret { "held" } @else { "not yet: contributions wait for a peer" } }
-                },
-                None => p.error { "The node did not answer." },
-            }
-            h2 { "Orgs" }
-            @match &orgs {
-                Some(o) => table {
-                    thead { tr { th scope="col" { "Org" } th scope="col" { "Key" } } }
-                    tbody { @for org in &o.orgs { tr { td { (org.name) } td { code { (org.key.get(..12).unwrap_or(&org.key)) } } } } }
-                },
-                None => p.error { "The node did not answer." },
-            }
-            h2 { "Peers" }
-            @if peers.is_empty() { p { "No peer connected." } } @else {
-                ul { @for p in &peers { li { code { (p.peer_id) } " " (p.org.as_deref().unwrap_or("(not proven yet)")) } } }
-            }
-            h2 { "Members" }
-            @if members.is_empty() { p { "No member enrolled yet: " code { "carnet member new NAME" } } } @else {
-                table {
-                    thead { tr { th scope="col" { "Handle" } th scope="col" { "Status" } th scope="col" { "Points" } th scope="col" { "Pending" } th scope="col" { "Cards" } } }
-                    tbody { @for m in &members { tr { td { (m.handle) } td { (m.status) } td { (m.balance) } td { (m.pending) } td { (m.contributions) } } } }
-                }
-            }
-            form method="post" action="/sign-out" {
-                input type="hidden" name="csrf" value=(csrf);
-                button type="submit" { "Sign out" }
-            }
-        },
-    )
-}
-
-/// Results per page of the search page.
-pub const SEARCH_PAGE_SIZE: usize = 20;
-
-#[derive(Deserialize, Default)]
-struct SearchForm {
-    #[serde(default)]
-    text: String,
-    #[serde(default)]
-    company: String,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    city: String,
-    #[serde(default)]
-    page: Option<usize>,
-}
-
 /// A network time in ms as a date (UTC).
-fn date(ms: u64) -> String {
+pub(super) fn date(ms: u64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .map(|t| t.date().to_string())
         .unwrap_or_default()
 }
 
 /// Who is signed in on this request, and their session's CSRF token, if any.
-fn signed_in(state: &WebState, headers: &HeaderMap) -> Option<(Who, String)> {
+pub(super) fn signed_in(state: &WebState, headers: &HeaderMap) -> Option<(Who, String)> {
     let id = session_id(headers)?;
     state
         .sessions()
         .touch(&id, carnet_api::now_ms())
         .map(|s| (s.who.clone(), s.csrf.clone()))
-}
-
-/// Teasers only: what a buyer decides on (who, where, which channels the card has,
-/// how fresh, how often sold, the price), never the contact data.
-async fn search(
-    State(state): State<WebState>,
-    headers: HeaderMap,
-    Query(form): Query<SearchForm>,
-) -> Response {
-    if signed_in(&state, &headers).is_none() {
-        return sign_in_page(None);
-    }
-    let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-    let page_no = form.page.unwrap_or(1).max(1);
-    let asked = [&form.text, &form.company, &form.title, &form.city]
-        .iter()
-        .any(|s| !s.trim().is_empty());
-    let results = if asked {
-        let query = carnet_api::SearchQuery {
-            text: opt(&form.text),
-            company: opt(&form.company),
-            domain: None,
-            title: opt(&form.title),
-            city: opt(&form.city),
-            limit: Some(SEARCH_PAGE_SIZE),
-            offset: Some((page_no - 1).saturating_mul(SEARCH_PAGE_SIZE)),
-        };
-        state.node.search(query).await.ok()
-    } else {
-        None
-    };
-    let link = |p: usize| {
-        let pairs = [
-            ("text", form.text.as_str()),
-            ("company", form.company.as_str()),
-            ("title", form.title.as_str()),
-            ("city", form.city.as_str()),
-        ];
-        let mut q: Vec<String> = pairs
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect();
-        q.push(format!("page={p}"));
-        format!("/search?{}", q.join("&"))
-    };
-    page(
-        "Search",
-        html! {
-            h1 { "Search" }
-            form method="get" action="/search" role="search" {
-                label for="text" { "Any words" }
-                input #text name="text" value=(form.text) placeholder="paris procurement";
-                label for="company" { "Company or domain" }
-                input #company name="company" value=(form.company);
-                label for="title" { "Title" }
-                input #title name="title" value=(form.title);
-                label for="city" { "City" }
-                input #city name="city" value=(form.city);
-                button type="submit" { "Search" }
-            }
-            @match &results {
-                None if asked => { p.error role="alert" { "The node did not answer: try again." } }
-                None => {}
-                Some(r) if r.listings.is_empty() => { p role="status" { "No card matches." } }
-                Some(r) => {
-                    p role="status" {
-                        (r.offset + 1) "–" (r.offset + r.listings.len()) " of " (r.total)
-                    }
-                    @for l in &r.listings {
-                        article.teaser {
-                            h2 { (l.name) }
-                            p { (l.title) " at " (l.company) " (" (if l.domain_unicode.is_empty() { &l.company_domain } else { &l.domain_unicode }) ")" }
-                            dl {
-                                @if !l.city.is_empty() { dt { "City" } dd { (l.city) } }
-                                dt { "Channels" }
-                                dd { (channels(l)) }
-                                dt { "Org" } dd { (l.org_name) }
-                                dt { "Updated" } dd { (date(l.updated_ms)) }
-                                dt { "Sales" } dd { (l.sales) }
-                                dt { "Price" } dd { (l.price) " points" }
-                                @if l.status != "Active" { dt { "Status" } dd { (l.status) } }
-                            }
-                        }
-                    }
-                    nav aria-label="Pages" {
-                        @if r.offset > 0 { a href=(link(page_no - 1)) rel="prev" { "Previous" } " " }
-                        @if r.offset + r.listings.len() < r.total { a href=(link(page_no + 1)) rel="next" { "Next" } }
-                    }
-                }
-            }
-        },
-    )
-}
-
-/// The channels a card has: its availability signal.
-fn channels(l: &carnet_api::ListingView) -> String {
-    let mut c = Vec::new();
-    if l.email {
-        c.push("email");
-    }
-    if l.phone {
-        c.push("direct line");
-    }
-    if l.postal {
-        c.push("postal address");
-    }
-    c.join(", ")
-}
-
-/// `application/x-www-form-urlencoded` for a query value.
-fn urlencode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[derive(Deserialize)]
@@ -639,8 +495,8 @@ async fn sign_in(
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
+pub(super) struct CsrfForm {
+    pub csrf: String,
 }
 
 async fn sign_out(
@@ -655,13 +511,7 @@ async fn sign_out(
     let mut sessions = state.sessions();
     if !same_origin(&headers) || !sessions.check_csrf(&id, &form.csrf, now) {
         drop(sessions);
-        return with_status(
-            page(
-                "Refused",
-                html! { h1 { "Refused" } p { "This request did not come from your session's own page." } },
-            ),
-            StatusCode::FORBIDDEN,
-        );
+        return refused("This request did not come from your session's own page.");
     }
     sessions.end(&id);
     let mut r = (StatusCode::SEE_OTHER, "").into_response();

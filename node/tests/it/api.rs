@@ -343,6 +343,21 @@ fn answer(cmd: Command) -> Command {
                 reply: used(),
             }
         }
+        // The API never signs for a member: only the web app's pages do.
+        Command::SignAsMember {
+            key,
+            payload,
+            card,
+            reply,
+        } => {
+            let _ = reply.send(Err(IngestError::ShuttingDown));
+            Command::SignAsMember {
+                key,
+                payload,
+                card,
+                reply: used(),
+            }
+        }
         Command::SealedKey { member, reply } => {
             let _ = reply.send(None);
             Command::SealedKey {

@@ -135,6 +135,26 @@ impl Ledger {
         self.items.iter().next_back().map_or(0, |k| k.0)
     }
 
+    /// The event `author` holds at `seq`, ordered or waiting for its past (the first
+    /// one ordered, after an equivocation). A node asks before it takes a member's
+    /// event from its own API, so that two signers of one key (the CLI and the web
+    /// app) cannot put two events at one position through it.
+    pub fn held_at(&self, author: &PublicKey, seq: u64) -> Option<ContentId> {
+        if let Some(id) = self.chains.get(&(*author, seq)) {
+            return Some(*id);
+        }
+        self.pending
+            .iter()
+            .find(|(_, e)| e.author() == *author && e.seq() == seq)
+            .map(|(id, _)| *id)
+    }
+
+    /// Whether an event of `author` waits for its past: its chain's head is not
+    /// known yet, so nothing may be signed on top of it.
+    pub fn has_pending_of(&self, author: &PublicKey) -> bool {
+        self.pending.values().any(|e| e.author() == *author)
+    }
+
     /// Two events by one author at one seq, if the author equivocated: the proof.
     pub fn equivocation(&self, author: &PublicKey) -> Option<(&SignedEvent, &SignedEvent)> {
         let ((_, seq), more) = self

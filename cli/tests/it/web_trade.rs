@@ -1,0 +1,462 @@
+//! The web app's pages that sign (issue 18), over HTTP on two real org nodes: a member
+//! contributes by form (a mobile refused, live and on sending), a member of the other
+//! org finds the card, buys it, opens and downloads it and reports its bounce; the
+//! operator grants points. And the rule that keeps the CLI and the web app from
+//! equivocating on one chain (docs/web.md, "Signing for members").
+
+use crate::trading::{ok, wait_for, Node, BOUNCE};
+use carnet_client::keyfile::{ChainLock, Journal, MemberKey};
+use carnet_protocol::author::Author;
+use carnet_protocol::payload::{EmployeeRange, Payload, RevenueRange, Vote};
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+/// A browser's part, by hand: a session cookie, and the CSRF token of the last page.
+pub(crate) struct Web {
+    http: reqwest::blocking::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+/// The CSRF token a page carries in its forms.
+fn csrf_of(page: &str) -> Option<String> {
+    page.split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_owned)
+}
+
+impl Web {
+    /// Signs `handle` in on the node at `base` (http://host:port).
+    pub(crate) fn sign_in(base: &str, handle: &str, password: &str) -> Web {
+        let http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(format!("{base}/sign-in"))
+            .form(&[("handle", handle), ("password", password)])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 303, "sign-in of {handle}: {:?}", r.text());
+        let cookie = r.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let mut web = Web {
+            http,
+            base: base.to_owned(),
+            cookie,
+            csrf: String::new(),
+        };
+        web.get("/");
+        web
+    }
+
+    /// GET `path`: the status and the body; remembers the page's CSRF token.
+    pub(crate) fn get(&mut self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().unwrap();
+        if let Some(t) = csrf_of(&body) {
+            self.csrf = t;
+        }
+        (status, body)
+    }
+
+    /// POST a form to `path` with the session's CSRF token: the status, the
+    /// `Location` of a redirect and the body.
+    pub(crate) fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let mut form = vec![("csrf", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, r.text().unwrap())
+    }
+
+    /// POST `file` as the multipart field `field`, with the CSRF token.
+    pub(crate) fn upload(&mut self, path: &str, field: &str, file: &[u8]) -> (u16, String) {
+        let boundary = "carnet-test-boundary-7f3a";
+        let mut body = Vec::new();
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n",
+            self.csrf
+        )
+        .unwrap();
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"bounce.eml\"\r\nContent-Type: message/rfc822\r\n\r\n"
+        )
+        .unwrap();
+        body.extend_from_slice(file);
+        write!(body, "\r\n--{boundary}--\r\n").unwrap();
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    }
+}
+
+/// `carnet web password --password-stdin` for the key file `key`.
+pub(crate) fn set_password(key: &str, password: &str) {
+    let mut child = crate::carnet_command()
+        .args(["web", "password", "--password-stdin", "--key", key])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Two orgs on loopback, Beta admitted by Alpha, with a member each (alice at Alpha,
+/// bob at Beta) whose web password is set. Returns the nodes and the key files.
+pub(crate) fn two_orgs(tmp: &Path) -> (Node, Node, String, String) {
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    ok(&[
+        "init",
+        "--org",
+        "Alpha",
+        "--data-dir",
+        &s(&tmp.join("alpha")),
+    ]);
+    let genesis = s(&tmp.join("alpha").join("genesis.bin"));
+    ok(&[
+        "init",
+        "--org",
+        "Beta",
+        "--data-dir",
+        &s(&tmp.join("beta")),
+        "--genesis",
+        &genesis,
+    ]);
+    let na = Node::start(&tmp.join("alpha"), None);
+    let nb = Node::start(&tmp.join("beta"), Some(&na.listen));
+    ok(&na.admin(&["network", "admit", &nb.org, "--name", "Beta"]));
+    wait_for("Beta admitted on its own node", || {
+        nb.balance(&nb.org).is_some()
+    });
+    let alice = s(&tmp.join("alice.key"));
+    let bob = s(&tmp.join("bob.key"));
+    let a = ok(&na.admin(&["member", "new", "alice", "--out", &alice]));
+    let b = ok(&nb.admin(&["member", "new", "bob", "--out", &bob]));
+    let (a, b) = (
+        a["member"].as_str().unwrap().to_owned(),
+        b["member"].as_str().unwrap().to_owned(),
+    );
+    wait_for("both members on both nodes", || {
+        [&na, &nb]
+            .iter()
+            .all(|n| n.balance(&a).is_some() && n.balance(&b).is_some())
+    });
+    wait_for("Beta's node holds the network secret", || {
+        ok(&["node", "status", "--node", &nb.api])["network_secret"] == true
+    });
+    set_password(&alice, "alice's long password");
+    set_password(&bob, "bob's long password");
+    (na, nb, alice, bob)
+}
+
+fn public_of(key: &str) -> String {
+    MemberKey::load(Path::new(key)).unwrap().public().to_hex()
+}
+
+#[test]
+fn a_card_is_contributed_bought_opened_downloaded_and_its_bounce_reported_on_the_web() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (na, nb, alice_key, bob_key) = two_orgs(tmp.path());
+    let (alice, bob) = (public_of(&alice_key), public_of(&bob_key));
+
+    // Beta's operator grants bob points on the operator's page.
+    let out = crate::carnet(&[
+        "node",
+        "admin-token",
+        "--data-dir",
+        nb.dir.to_str().unwrap(),
+    ]);
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .post(format!("{}/operator", nb.api))
+        .form(&[("token", token.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = http
+        .get(format!("{}/", nb.api))
+        .header("Cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("Grant points"), "{page}");
+    let csrf = csrf_of(&page).unwrap();
+    let grant = |points: &str, csrf: &str| {
+        http.post(format!("{}/operator/grant", nb.api))
+            .header("Cookie", &cookie)
+            .form(&[("csrf", csrf), ("member", &bob), ("points", points)])
+            .send()
+            .unwrap()
+    };
+    assert_eq!(
+        grant("100", "forged").status(),
+        403,
+        "no CSRF token, no grant"
+    );
+    assert_eq!(grant("100", &csrf).status(), 303);
+    wait_for("bob's grant", || nb.balance(&bob) == Some(100));
+
+    // Alice contributes by form. A mobile is refused by the live check and on sending.
+    let mut wa = Web::sign_in(&na.api, "alice", "alice's long password");
+    let (status, check) = wa.get("/contribute/phone-check?number=%2B33%206%2012%2034%2056%2078");
+    assert_eq!(status, 200);
+    assert!(
+        check.starts_with("Refused") && check.contains("mobile"),
+        "{check}"
+    );
+    let (status, check) = wa.get("/contribute/phone-check?number=01%2042%2068%2053%2000&region=fr");
+    assert!(status == 200 && check.contains("+33142685300"), "{check}");
+    let card = |phone: &'static str| {
+        vec![
+            ("name", "Jane Doe"),
+            ("title", "VP Sales"),
+            ("company", "Acme"),
+            ("email", "Jane.Doe@ACME.example"),
+            ("phone", phone),
+            ("city", "Paris"),
+        ]
+    };
+    wa.get("/contribute");
+    let (status, _, body) = wa.post("/contribute", &card("+33 6 12 34 56 78"));
+    assert_eq!(status, 422);
+    assert!(
+        body.contains("mobile") && body.contains("Jane Doe"),
+        "the form comes back filled: {body}"
+    );
+    let (status, _, body) = wa.post("/contribute", &card("+33 1 42 68 53 00"));
+    assert_eq!(status, 200, "{body}");
+    let listing = body
+        .split(r#"href="/listing/"#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(listing.len(), 64, "{body}");
+
+    // Bob finds it from the other org, and buys it.
+    let mut wb = Web::sign_in(&nb.api, "bob", "bob's long password");
+    wait_for("the listing reaches Beta", || {
+        wb.get("/search?company=acme").1.contains(&listing)
+    });
+    let (status, page) = wb.get(&format!("/listing/{listing}"));
+    assert_eq!(status, 200);
+    assert!(page.contains("Buy for"), "{page}");
+    // Without the session's token (another site's form): refused, nothing signed.
+    let forged = wb
+        .http
+        .post(format!("{}/listing/{listing}/buy", nb.api))
+        .header("Cookie", &wb.cookie)
+        .form(&[("csrf", "0".repeat(64).as_str()), ("max_price", "100")])
+        .send()
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(nb.balance(&bob), Some(100));
+    let price = page
+        .split(r#"name="max_price" value=""#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (status, location, body) =
+        wb.post(&format!("/listing/{listing}/buy"), &[("max_price", &price)]);
+    assert_eq!(
+        (status, location.as_str()),
+        (303, format!("/card/{listing}").as_str()),
+        "{body}"
+    );
+
+    // The card, once Alpha's node delivers it, opened with bob's key; downloads.
+    let mut shown = String::new();
+    wait_for("the card delivered", || {
+        let (status, body) = wb.get(&format!("/card/{listing}"));
+        shown = body;
+        status == 200
+    });
+    assert!(shown.contains("Jane.Doe@acme.example"), "{shown}");
+    assert!(shown.contains("+33142685300"), "{shown}");
+    let (status, vcf) = wb.get(&format!("/card/{listing}/vcard"));
+    assert_eq!(status, 200);
+    assert!(
+        vcf.starts_with("BEGIN:VCARD") && vcf.contains("Jane.Doe@acme.example"),
+        "{vcf}"
+    );
+    let (status, csv) = wb.get(&format!("/card/{listing}/csv"));
+    assert_eq!(status, 200);
+    assert!(csv.contains("Jane.Doe@acme.example"), "{csv}");
+    // The CLI opens the card the web app bought: the same key derivation.
+    let out = ok(&["--key", &bob_key, "show", &listing]);
+    assert_eq!(out["card"]["email"], "Jane.Doe@acme.example", "{out}");
+    assert_eq!(out["verified"], true, "{out}");
+
+    // A message that is no bounce of this address: refused, nothing signed.
+    let (status, body) = wb.upload(
+        &format!("/card/{listing}/bounce"),
+        "message",
+        b"Subject: hello\r\n\r\nhi\r\n",
+    );
+    assert_eq!(status, 422, "{body}");
+    let before = (na.balance(&alice), nb.balance(&bob));
+    let bounce = BOUNCE.replace("{STATUS}", "5.1.1");
+    let (status, body) = wb.upload(
+        &format!("/card/{listing}/bounce"),
+        "message",
+        bounce.as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("Bounce reported") && body.contains("5.1.1"),
+        "{body}"
+    );
+    wait_for("the penalty and the bounty on both nodes", || {
+        [&na, &nb]
+            .iter()
+            .all(|n| n.balance(&alice) < before.0 && n.balance(&bob) > before.1)
+    });
+    let (_, dashboard) = wb.get("/");
+    assert!(
+        dashboard.contains("BounceBounty") || dashboard.contains("ounty"),
+        "{dashboard}"
+    );
+}
+
+/// The CLI signed an event and never handed it over (its journal holds it); the web
+/// app then signed at that position. The CLI's event is refused, not ordered (no
+/// equivocation, the member stays active); the CLI says so, drops it, and the next
+/// command works.
+#[test]
+fn an_event_the_cli_never_sent_does_not_fork_the_chain_the_web_app_moved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (na, _nb, alice_key, _) = two_orgs(tmp.path());
+    let alice = public_of(&alice_key);
+    let key = MemberKey::load(Path::new(&alice_key)).unwrap();
+    let network = key.network;
+
+    // What an interrupted `carnet vote` leaves: an event at seq 0, journalled only.
+    let head = carnet_client::api::NodeApi::new(&na.api)
+        .unwrap()
+        .chain_head(&key.public())
+        .unwrap();
+    let intro = carnet_protocol::Hash32::from_hex(head.introduction.as_deref().unwrap()).unwrap();
+    let ev = Author::new(key.secret.clone(), network)
+        .introduced_by(Some(intro))
+        .sign(
+            Payload::Vote(Vote {
+                company_domain: "cli.example".into(),
+                employees: EmployeeRange::From1To10,
+                revenue: RevenueRange::Under1M,
+            }),
+            vec![],
+            head.clock,
+            carnet_api::now_ms(),
+        )
+        .unwrap();
+    ChainLock::acquire(Path::new(&alice_key))
+        .unwrap()
+        .record(&Journal {
+            seq: ev.seq(),
+            id: ev.id().to_hex(),
+            lamport: ev.lamport(),
+            timestamp_ms: ev.body().timestamp_ms,
+            event_hex: hex::encode(ev.as_bytes()),
+            card_hex: None,
+        })
+        .unwrap();
+
+    // The web app signs at seq 0 first.
+    let mut wa = Web::sign_in(&na.api, "alice", "alice's long password");
+    wa.get("/company/web.example");
+    let (status, location, body) = wa.post(
+        "/company/web.example",
+        &[("employees", "2"), ("revenue", "1")],
+    );
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/company/web.example"),
+        "{body}"
+    );
+    let (_, page) = wa.get("/company/web.example");
+    assert!(page.contains("51-200"), "{page}");
+
+    // Sent now, the CLI's event would be an equivocation: the node refuses it.
+    let sent = carnet_client::api::NodeApi::new(&na.api)
+        .unwrap()
+        .submit(ev.as_bytes());
+    match sent {
+        Err(carnet_client::api::ApiError::Refused { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (409, "chain_moved"));
+        }
+        other => panic!("expected chain_moved, got {other:?}"),
+    }
+
+    // The CLI's next command finds its journalled event superseded: it says so.
+    let vote = [
+        "--key",
+        &alice_key,
+        "vote",
+        "company",
+        "other.example",
+        "--employees",
+        "1-10",
+        "--revenue",
+        "0-1M",
+    ];
+    let out = crate::carnet(&[&["--json"][..], &vote[..]].concat());
+    assert!(!out.status.success());
+    let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], "chain_moved", "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("run it again"),
+        "{err}"
+    );
+    // Nothing forked: the member is active, and the command works when run again.
+    let b = ok(&["--key", &alice_key, "balance"]);
+    assert_eq!(b["status"], "Active", "{b}");
+    let v = ok(&vote);
+    assert!(v.to_string().contains("applied"), "{v}");
+    assert_eq!(na.balance(&alice), Some(0));
+}

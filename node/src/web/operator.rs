@@ -1,0 +1,219 @@
+//! The operator's pages (docs/web.md, "Operators"): sign-in with the admin token, the
+//! node, the orgs, peers and members, and the grants the org makes within its cap.
+
+use super::pages::{
+    check_post, failed, page, redirect, safe_for_passwords, same_origin, signed_in, start_session,
+    with_status, WebState,
+};
+use super::session::Who;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use maud::html;
+use serde::Deserialize;
+
+pub(super) fn routes() -> Router<WebState> {
+    Router::new()
+        .route(
+            "/operator",
+            get(operator_sign_in_page).post(operator_sign_in),
+        )
+        .route("/operator/grant", post(grant))
+}
+
+fn operator_form(error: Option<&str>) -> Response {
+    page(
+        "Operator sign-in",
+        html! {
+            h1 { "Operator sign-in" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form method="post" action="/operator" {
+                label for="token" { "Admin token" }
+                input #token name="token" type="password" autocomplete="off" required;
+                button type="submit" { "Sign in" }
+            }
+            p.hint { "Print it on the node's machine with " code { "carnet node admin-token" } ". It is checked once; the browser keeps only a session." }
+        },
+    )
+}
+
+async fn operator_sign_in_page() -> Response {
+    operator_form(None)
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    token: String,
+}
+
+/// The operator signs in with the admin token; the browser gets an operator session,
+/// never the token back (docs/web.md, "Operators").
+async fn operator_sign_in(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if !same_origin(&headers) || !safe_for_passwords(&headers) {
+        return with_status(
+            operator_form(Some(
+                "Refused: sign in from this node's own page, over HTTPS or on the node's machine.",
+            )),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    const WHO: &str = "operator";
+    let now = carnet_api::now_ms();
+    let wait = state.limiter().wait_ms(WHO, now);
+    if let Some(wait) = wait {
+        let msg = format!(
+            "Too many failed sign-ins: try again in {} s.",
+            wait.div_ceil(1000)
+        );
+        return with_status(operator_form(Some(&msg)), StatusCode::TOO_MANY_REQUESTS);
+    }
+    // blake3::Hash compares in constant time.
+    let ok = state
+        .admin_token
+        .is_some_and(|t| t == blake3::hash(form.token.trim().as_bytes()));
+    if !ok {
+        state.limiter().failed(WHO, now);
+        return with_status(
+            operator_form(Some("Wrong admin token.")),
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    state.limiter().succeeded(WHO);
+    start_session(&state, Who::Operator, now)
+}
+
+/// The operator's view: the node, the network's orgs, peers and this org's members,
+/// each with an honest empty state.
+pub(super) async fn operator(state: &WebState, csrf: &str) -> Response {
+    let status = state.node.status().await.ok();
+    let orgs = state.node.orgs().await.ok();
+    let peers = state.node.peers().await.unwrap_or_default();
+    let members = state.node.members().await.unwrap_or_default();
+    page(
+        "Operator",
+        html! {
+            h1 { "Operator" }
+            h2 { "This node" }
+            @match &status {
+                Some(s) => dl.balance {
+                    dt { "Events" } dd #events { (s.events) }
+                    dt { "Settled" } dd #settled { @match s.finalized_bound { Some(b) => { "up to clock " (b) } None => { "nothing yet" } } }
+                    dt { "Storage" } dd { @match &s.storage_error { Some(e) => { "refusing writes: " (e) } None => { "healthy" } } }
+                    dt { "Network secret" } dd { @if s.network_secret { "held" } @else { "not yet: contributions wait for a peer" } }
+                },
+                None => p.error { "The node did not answer." },
+            }
+            h2 { "Orgs" }
+            @match &orgs {
+                Some(o) => table {
+                    thead { tr { th scope="col" { "Org" } th scope="col" { "Key" } } }
+                    tbody { @for org in &o.orgs { tr { td { (org.name) } td { code { (org.key.get(..12).unwrap_or(&org.key)) } } } } }
+                },
+                None => p.error { "The node did not answer." },
+            }
+            h2 { "Peers" }
+            @if peers.is_empty() { p { "No peer connected." } } @else {
+                ul { @for p in &peers { li { code { (p.peer_id) } " " (p.org.as_deref().unwrap_or("(not proven yet)")) } } }
+            }
+            h2 { "Members" }
+            @if members.is_empty() { p { "No member enrolled yet: " code { "carnet member new NAME" } } } @else {
+                table {
+                    thead { tr { th scope="col" { "Handle" } th scope="col" { "Status" } th scope="col" { "Points" } th scope="col" { "Pending" } th scope="col" { "Cards" } } }
+                    tbody { @for m in &members { tr { td { (m.handle) } td { (m.status) } td { (m.balance) } td { (m.pending) } td { (m.contributions) } } } }
+                }
+                h2 { "Grant points" }
+                p.hint { "Points the org gives a member, within the cap the network's rules set per org and month. The grant is signed with the org key and gossiped." }
+                form method="post" action="/operator/grant" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="grant-member" { "Member" }
+                    select #grant-member name="member" required {
+                        @for m in members.iter().filter(|m| m.status == "Active") { option value=(m.member) { (m.handle) } }
+                    }
+                    label for="grant-points" { "Points" }
+                    input #grant-points name="points" type="number" min="1" required inputmode="numeric";
+                    label for="grant-memo" { "Memo (optional)" }
+                    input #grant-memo name="memo" maxlength="256";
+                    button type="submit" { "Grant" }
+                }
+            }
+            form method="post" action="/sign-out" {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "Sign out" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct GrantForm {
+    csrf: String,
+    member: String,
+    points: String,
+    #[serde(default)]
+    memo: String,
+}
+
+/// The operator grants points to a member: a Grant signed with the org key, as
+/// `carnet member grant` makes it. The ledger voids a grant over the cap; the page
+/// says so rather than pretending it counted.
+async fn grant(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<GrantForm>,
+) -> Response {
+    let back = Some(("/", "Back to the operator's page"));
+    match signed_in(&state, &headers) {
+        Some((Who::Operator, _)) => {}
+        _ => {
+            return failed(
+                "Refused",
+                StatusCode::FORBIDDEN,
+                "Only the operator grants points.",
+                None,
+            )
+        }
+    }
+    if let Err(r) = check_post(&state, &headers, &form.csrf) {
+        return r;
+    }
+    let Some(member) = carnet_protocol::PublicKey::from_hex(form.member.trim()) else {
+        return failed(
+            "Grant refused",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Choose a member from the list.",
+            back,
+        );
+    };
+    let points = match form.points.trim().parse::<u64>() {
+        Ok(p) if p > 0 => p,
+        _ => {
+            return failed(
+                "Grant refused",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Points must be a whole number above zero.",
+                back,
+            )
+        }
+    };
+    let payload = carnet_protocol::Payload::Grant(carnet_protocol::payload::Grant {
+        member,
+        points,
+        memo: form.memo.trim().to_owned(),
+    });
+    match state.node.submit_as_org(payload).await {
+        Ok(carnet_api::Submitted::Ordered { outcome, .. }) if outcome.starts_with("void") => failed(
+            "Grant void",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("The ledger made this grant void ({outcome}): most likely it is over the org's monthly cap. No points moved."),
+            back,
+        ),
+        Ok(_) => redirect("/?granted=1"),
+        Err(e) => failed("Grant refused", StatusCode::UNPROCESSABLE_ENTITY, &e.to_string(), back),
+    }
+}
