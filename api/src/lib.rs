@@ -120,6 +120,10 @@ pub struct BalanceView {
     /// Rewards earned but not vested yet (docs/protocol.md, "Vesting").
     pub pending: i64,
     pub status: String,
+    /// Where the account stands with pay-or-play now: whether a purchase would pass
+    /// it, and why (docs/protocol.md, "Pay-or-play").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub play: Option<carnet_protocol::ledger::PlayStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,6 +261,13 @@ pub struct CompanyInfo {
     /// Median ranges (the lower median for an even number of votes).
     pub employees: carnet_protocol::payload::EmployeeRange,
     pub revenue: carnet_protocol::payload::RevenueRange,
+    /// How many votes each employee range got, smallest first (ranges with none left
+    /// out).
+    #[serde(default)]
+    pub employee_votes: Vec<(carnet_protocol::payload::EmployeeRange, u64)>,
+    /// How many votes each revenue range got, smallest first.
+    #[serde(default)]
+    pub revenue_votes: Vec<(carnet_protocol::payload::RevenueRange, u64)>,
 }
 
 /// An org of the network as the ledger has it now.

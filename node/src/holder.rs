@@ -308,6 +308,16 @@ impl Engine {
             votes: v.votes as u64,
             employees: v.employees,
             revenue: v.revenue,
+            employee_votes: v
+                .employee_votes
+                .iter()
+                .map(|(r, n)| (*r, *n as u64))
+                .collect(),
+            revenue_votes: v
+                .revenue_votes
+                .iter()
+                .map(|(r, n)| (*r, *n as u64))
+                .collect(),
         })
     }
 }

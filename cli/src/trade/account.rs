@@ -28,6 +28,23 @@ pub fn balance(m: &MemberArgs, who: Option<&str>, out: Out) -> anyhow::Result<()
             b.pending,
             b.status.to_lowercase()
         );
+        if let Some(p) = &b.play {
+            println!(
+                "pay-or-play: {} ({} of {} contributions held in the window, {})",
+                if p.plays {
+                    "you can buy"
+                } else {
+                    "you cannot buy yet"
+                },
+                p.contributions,
+                p.needed,
+                if p.granted {
+                    "a grant in it"
+                } else {
+                    "no grant in it"
+                }
+            );
+        }
     });
     Ok(())
 }

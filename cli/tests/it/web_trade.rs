@@ -277,6 +277,9 @@ fn a_card_is_contributed_bought_opened_downloaded_and_its_bounce_reported_on_the
 
     // Bob finds it from the other org, and buys it.
     let mut wb = Web::sign_in(&nb.api, "bob", "bob's long password");
+    // Pay-or-play on the dashboards: bob's grant lets him buy; alice has neither.
+    assert!(wb.get("/").1.contains("You can buy"));
+    assert!(wa.get("/").1.contains("You cannot buy yet"));
     wait_for("the listing reaches Beta", || {
         wb.get("/search?company=acme").1.contains(&listing)
     });
@@ -418,6 +421,9 @@ fn an_event_the_cli_never_sent_does_not_fork_the_chain_the_web_app_moved() {
     );
     let (_, page) = wa.get("/company/web.example");
     assert!(page.contains("51-200"), "{page}");
+    // The crowd's votes, drawn and tabled: one vote for 51-200.
+    assert!(page.contains(r#"id="employees-chart""#), "{page}");
+    assert!(page.contains("<td>51-200</td><td>1</td>"), "{page}");
 
     // Sent now, the CLI's event would be an equivocation: the node refuses it.
     let sent = carnet_client::api::NodeApi::new(&na.api)
@@ -459,4 +465,84 @@ fn an_event_the_cli_never_sent_does_not_fork_the_chain_the_web_app_moved() {
     let v = ok(&vote);
     assert!(v.to_string().contains("applied"), "{v}");
     assert_eq!(na.balance(&alice), Some(0));
+}
+
+/// The operator's page enrolls a web-only member with a first password, the member
+/// changes it (the current one needed), and the operator revokes the member.
+#[test]
+fn the_operator_enrolls_a_web_member_who_changes_password_and_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let (node, ready) = crate::node_run::start(&data, &["--org", "Acme"]);
+    let api = format!("http://{}", ready["api"].as_str().unwrap());
+    let out = crate::carnet(&["node", "admin-token", "--data-dir", data.to_str().unwrap()]);
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .post(format!("{api}/operator"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let mut op = Web {
+        http: http.clone(),
+        base: api.clone(),
+        cookie: cookie.split(';').next().unwrap().to_owned(),
+        csrf: String::new(),
+    };
+    op.get("/");
+    let (status, _, body) = op.post(
+        "/operator/enroll",
+        &[("handle", "carol"), ("password", "short")],
+    );
+    assert_eq!(status, 422, "{body}");
+    let (status, _, body) = op.post(
+        "/operator/enroll",
+        &[("handle", "carol"), ("password", "a first password")],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("carol is a member"), "{body}");
+
+    // Carol signs in with it and changes it; the current one is needed.
+    let mut carol = Web::sign_in(&api, "carol", "a first password");
+    assert!(carol.get("/").1.contains("Hello, carol"));
+    carol.get("/password");
+    let change = |w: &mut Web, current: &str| {
+        w.post(
+            "/password",
+            &[
+                ("current", current),
+                ("new", "carol's own password"),
+                ("again", "carol's own password"),
+            ],
+        )
+    };
+    assert_eq!(change(&mut carol, "a wrong password").0, 401);
+    assert_eq!(change(&mut carol, "a first password").0, 303);
+    // Every session of hers ended; the old password no longer opens.
+    assert!(carol.get("/").1.contains("Sign in"));
+    let r = http
+        .post(format!("{api}/sign-in"))
+        .form(&[("handle", "carol"), ("password", "a first password")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let mut carol = Web::sign_in(&api, "carol", "carol's own password");
+
+    // The operator revokes her: she is signed out.
+    let page = op.get("/").1;
+    let carol_key = page
+        .split(r#"name="member" value=""#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (status, _, body) = op.post("/operator/revoke", &[("member", &carol_key)]);
+    assert_eq!(status, 303, "{body}");
+    let home = carol.get("/").1;
+    assert!(home.contains("no longer active"), "{home}");
+    crate::node_run::stop(node, "-TERM");
 }

@@ -23,6 +23,7 @@ impl Engine {
     }
 
     pub fn balance(&mut self, account: &PublicKey) -> Option<BalanceView> {
+        let play = self.ledger.play_status(account);
         self.ledger
             .state()
             .accounts
@@ -33,6 +34,7 @@ impl Engine {
                 escrow: a.escrow,
                 pending: a.pending,
                 status: format!("{:?}", a.status),
+                play,
             })
     }
 

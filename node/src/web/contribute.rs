@@ -273,10 +273,14 @@ async fn company(
         html! {
             h1 { (domain) }
             @match &info {
-                Some(i) => dl {
-                    dt { "Employees" } dd #employees { (employees_label(i.employees)) }
-                    dt { "Revenue" } dd #revenue { (revenue_label(i.revenue)) }
-                    dt { "Votes" } dd { (i.votes) }
+                Some(i) => {
+                    dl {
+                        dt { "Employees" } dd #employees { (employees_label(i.employees)) }
+                        dt { "Revenue" } dd #revenue { (revenue_label(i.revenue)) }
+                        dt { "Votes" } dd { (i.votes) }
+                    }
+                    (bar_chart("employees-chart", "Employees: the members' votes", &EMPLOYEES.iter().map(|(r, l)| (*l, count_of(&i.employee_votes, r))).collect::<Vec<_>>()))
+                    (bar_chart("revenue-chart", "Revenue: the members' votes", &REVENUE.iter().map(|(r, l)| (*l, count_of(&i.revenue_votes, r))).collect::<Vec<_>>()))
                 },
                 None => p { "No member has voted on this company yet." },
             }
@@ -295,6 +299,42 @@ async fn company(
             }
         },
     )
+}
+
+fn count_of<T: PartialEq>(votes: &[(T, u64)], range: &T) -> u64 {
+    votes
+        .iter()
+        .find(|(r, _)| r == range)
+        .map_or(0, |(_, n)| *n)
+}
+
+/// A horizontal bar chart of `rows` (label, count) as inline SVG, drawn by the server
+/// (no script, no chart library), with the same figures as a table for screen readers
+/// and for reading exact numbers.
+pub(super) fn bar_chart(id: &str, title: &str, rows: &[(&str, u64)]) -> Markup {
+    const BAR_W: u64 = 220;
+    const ROW_H: u64 = 22;
+    let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let height = ROW_H * rows.len() as u64 + 4;
+    let title_id = format!("{id}-title");
+    html! {
+        figure.chart #(id) {
+            svg role="img" aria-labelledby=(title_id) viewBox={ "0 0 360 " (height) } width="360" height=(height) xmlns="http://www.w3.org/2000/svg" {
+                title #(title_id) { (title) }
+                @for (i, (label, n)) in rows.iter().enumerate() {
+                    @let y = ROW_H * i as u64 + 2;
+                    text x="0" y=(y + 15) font-size="12" fill="#222" { (label) }
+                    rect x="100" y=(y + 3) width=(BAR_W * n / max) height="14" fill="#2f5d8a" {}
+                    text x=(104 + BAR_W * n / max) y=(y + 15) font-size="12" fill="#222" { (n) }
+                }
+            }
+            figcaption { (title) }
+            table.figures {
+                thead { tr { th scope="col" { "Range" } th scope="col" { "Votes" } } }
+                tbody { @for (label, n) in rows { tr { td { (label) } td { (n) } } } }
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]

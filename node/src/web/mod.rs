@@ -6,6 +6,7 @@
 // once per request and returned by value as axum returns every response.
 #![allow(clippy::result_large_err)]
 
+mod accounts;
 mod cards;
 mod contribute;
 pub mod keys;

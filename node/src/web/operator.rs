@@ -21,6 +21,7 @@ pub(super) fn routes() -> Router<WebState> {
             get(operator_sign_in_page).post(operator_sign_in),
         )
         .route("/operator/grant", post(grant))
+        .route("/operator/revoke", post(revoke))
 }
 
 fn operator_form(error: Option<&str>) -> Response {
@@ -124,8 +125,23 @@ pub(super) async fn operator(state: &WebState, csrf: &str) -> Response {
             h2 { "Members" }
             @if members.is_empty() { p { "No member enrolled yet: " code { "carnet member new NAME" } } } @else {
                 table {
-                    thead { tr { th scope="col" { "Handle" } th scope="col" { "Status" } th scope="col" { "Points" } th scope="col" { "Pending" } th scope="col" { "Cards" } } }
-                    tbody { @for m in &members { tr { td { (m.handle) } td { (m.status) } td { (m.balance) } td { (m.pending) } td { (m.contributions) } } } }
+                    thead { tr { th scope="col" { "Handle" } th scope="col" { "Status" } th scope="col" { "Points" } th scope="col" { "Pending" } th scope="col" { "Cards" } th scope="col" { "Action" } } }
+                    tbody {
+                        @for m in &members {
+                            tr {
+                                td { (m.handle) } td { (m.status) } td { (m.balance) } td { (m.pending) } td { (m.contributions) }
+                                td {
+                                    @if m.status == "Active" {
+                                        form.inline method="post" action="/operator/revoke" {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            input type="hidden" name="member" value=(m.member);
+                                            button type="submit" aria-label={ "Revoke " (m.handle) } { "Revoke" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
                 h2 { "Grant points" }
                 p.hint { "Points the org gives a member, within the cap the network's rules set per org and month. The grant is signed with the org key and gossiped." }
@@ -141,6 +157,16 @@ pub(super) async fn operator(state: &WebState, csrf: &str) -> Response {
                     input #grant-memo name="memo" maxlength="256";
                     button type="submit" { "Grant" }
                 }
+            }
+            h2 { "Enroll a member" }
+            p.hint { "For a member who will use the web app only: the node makes their key and keeps it sealed under the first password you choose here. Members who want a key file of their own are enrolled with " code { "carnet member new NAME" } " on this machine instead." }
+            form method="post" action="/operator/enroll" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="enroll-handle" { "Handle" }
+                input #enroll-handle name="handle" required maxlength="64" autocomplete="off";
+                label for="enroll-password" { "First password (give it to them; they change it)" }
+                input #enroll-password name="password" type="password" required minlength="10" autocomplete="new-password";
+                button type="submit" { "Enroll" }
             }
             form method="post" action="/sign-out" {
                 input type="hidden" name="csrf" value=(csrf);
@@ -216,4 +242,68 @@ async fn grant(
         Ok(_) => redirect("/?granted=1"),
         Err(e) => failed("Grant refused", StatusCode::UNPROCESSABLE_ENTITY, &e.to_string(), back),
     }
+}
+
+/// The operator's session on a state-changing request, or the page refusing it.
+fn operator_post(state: &WebState, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
+    match signed_in(state, headers) {
+        Some((Who::Operator, _)) => check_post(state, headers, csrf),
+        _ => Err(failed(
+            "Refused",
+            StatusCode::FORBIDDEN,
+            "Only the operator does this.",
+            None,
+        )),
+    }
+}
+
+/// An org event from the operator's page, and the page after it.
+async fn as_org(state: &WebState, what: &str, payload: carnet_protocol::Payload) -> Response {
+    let back = Some(("/", "Back to the operator's page"));
+    match state.node.submit_as_org(payload).await {
+        Ok(carnet_api::Submitted::Ordered { outcome, .. }) if outcome.starts_with("void") => {
+            failed(
+                &format!("{what} void"),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("The ledger made it void ({outcome}): nothing changed."),
+                back,
+            )
+        }
+        Ok(_) => redirect("/"),
+        Err(e) => failed(
+            &format!("{what} refused"),
+            super::cards::ingest_status(&e),
+            &e.to_string(),
+            back,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    csrf: String,
+    member: String,
+}
+
+async fn revoke(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    if let Err(r) = operator_post(&state, &headers, &form.csrf) {
+        return r;
+    }
+    let Some(member) = carnet_protocol::PublicKey::from_hex(form.member.trim()) else {
+        return failed(
+            "Revoke refused",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "No such member.",
+            Some(("/", "Back")),
+        );
+    };
+    let payload = carnet_protocol::Payload::Revoke(carnet_protocol::payload::Revoke {
+        member,
+        reason: "revoked by the operator (web)".into(),
+    });
+    as_org(&state, "Revoke", payload).await
 }

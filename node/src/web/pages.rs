@@ -83,6 +83,7 @@ pub fn router(state: WebState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .merge(super::cards::routes())
         .merge(super::contribute::routes())
+        .merge(super::accounts::routes())
         .with_state(state)
 }
 
@@ -340,6 +341,19 @@ async fn dashboard(
                         dt { "In escrow" } dd { (b.escrow) }
                         dt { "Status" } dd { (b.status) }
                     }
+                    p.hint { "Points are vested and yours to spend. Pending points vest once the card's first sale has gone a bounce window without a report." }
+                    @if let Some(p) = &b.play {
+                        h2 { "Pay or play, this month" }
+                        p #play {
+                            @if p.plays { "You can buy: " } @else { strong { "You cannot buy yet: " } }
+                            (p.contributions) " of " (p.needed) " contributions held in the window"
+                            @if p.granted { ", and your org granted you points in it" } @else { ", no grant from your org in it" }
+                            "."
+                        }
+                        @if !p.plays {
+                            p.hint { "Contribute " (p.needed - p.contributions.min(p.needed)) " more cards, or ask your org for a grant (its subscription)." }
+                        }
+                    }
                 }
                 None => { p { "Your account is not on this node's ledger yet." } }
             }
@@ -360,6 +374,15 @@ async fn dashboard(
                     }
                 }
             }
+            h2 { "Referral" }
+            p.hint { "Your member key, for a colleague you refer to name: " code #member-key { (member.to_hex()) } }
+            form method="post" action="/referral" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="referrer" { "Who referred you? Their member key (before your first contribution)" }
+                input #referrer name="referrer" required pattern="[0-9a-fA-F]{64}" autocomplete="off";
+                button type="submit" { "Name my referrer" }
+            }
+            p { a href="/password" { "Change your password" } }
             form method="post" action="/sign-out" {
                 input type="hidden" name="csrf" value=(csrf);
                 button type="submit" { "Sign out" }

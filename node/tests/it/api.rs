@@ -141,6 +141,7 @@ fn answer(cmd: Command) -> Command {
                 escrow: 10,
                 pending: 30,
                 status: "active".into(),
+                play: None,
             }));
             Command::Balance {
                 account,

@@ -27,6 +27,18 @@ impl Ledger {
         apply::purchase_terms(&self.state, &self.genesis.rules, buyer, &p)
     }
 
+    /// Where `account` stands with pay-or-play now (None without an account): what a
+    /// member's purchase this month needs.
+    pub fn play_status(&mut self, account: &PublicKey) -> Option<PlayStatus> {
+        self.catch_up();
+        let a = self.state.accounts.get(account)?;
+        Some(apply::play_status(
+            &self.genesis.rules,
+            a,
+            self.state.now_ms,
+        ))
+    }
+
     pub fn state_root(&mut self) -> Hash32 {
         self.catch_up();
         *self.root_cache.get_or_insert_with(|| self.state.root())

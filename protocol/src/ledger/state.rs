@@ -33,6 +33,19 @@ pub enum AccountKind {
     Member { org: PublicKey },
 }
 
+/// Where an account stands with pay-or-play (docs/protocol.md, "Pay-or-play").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayStatus {
+    /// Held contributions in the window, counted up to `needed`.
+    pub contributions: u32,
+    /// `play_min_contributions`.
+    pub needed: u32,
+    /// Whether a grant falls in the window.
+    pub granted: bool,
+    /// Whether a purchase passes pay-or-play now.
+    pub plays: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub kind: AccountKind,
@@ -360,11 +373,28 @@ pub struct State {
 }
 
 /// The crowd's view of a company: median ranges and the number of votes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompanyView {
     pub votes: usize,
     pub employees: EmployeeRange,
     pub revenue: RevenueRange,
+    /// How many votes each employee range got, smallest range first (ranges with none
+    /// left out): what a chart of the crowd's votes draws.
+    pub employee_votes: Vec<(EmployeeRange, usize)>,
+    /// The same for revenue ranges.
+    pub revenue_votes: Vec<(RevenueRange, usize)>,
+}
+
+/// (range, count) of each distinct range in `sorted`, in order.
+fn counts<T: Copy + PartialEq>(sorted: &[T]) -> Vec<(T, usize)> {
+    let mut out: Vec<(T, usize)> = Vec::new();
+    for r in sorted {
+        match out.last_mut() {
+            Some((last, n)) if last == r => *n += 1,
+            _ => out.push((*r, 1)),
+        }
+    }
+    out
 }
 
 impl State {
@@ -388,6 +418,8 @@ impl State {
             votes: emp.len(),
             employees: emp[mid],
             revenue: rev[mid],
+            employee_votes: counts(&emp),
+            revenue_votes: counts(&rev),
         })
     }
 

@@ -13,8 +13,8 @@ pub use crate::phone::is_mobile_number;
 use members::*;
 use orgs::*;
 use reports::*;
-pub(crate) use trade::purchase_terms;
 use trade::*;
+pub(crate) use trade::{play_status, purchase_terms};
 
 use super::state::*;
 use crate::event::SignedEvent;

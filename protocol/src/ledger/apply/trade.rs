@@ -122,14 +122,26 @@ pub(super) fn update(
 /// Pay-or-play, in network time: enough held contributions or a grant within the
 /// window before `now`.
 pub(super) fn plays(r: &Rules, a: &Account, now: u64) -> bool {
+    play_status(r, a, now).plays
+}
+
+/// Where an account stands with pay-or-play at `now`: its held contributions in the
+/// window (counted up to the number needed) and whether a grant falls in it.
+pub(crate) fn play_status(r: &Rules, a: &Account, now: u64) -> PlayStatus {
     let from = (now.saturating_sub(r.play_window_ms), ContentId::ZERO);
     let to = (now, crate::hash::Hash32([0xff; 32]));
-    let recent = a
+    let contributions = a
         .contribution_times
         .range(from..=to)
         .take(r.play_min_contributions as usize)
-        .count();
-    recent >= r.play_min_contributions as usize || a.grant_times.range(from..=to).next().is_some()
+        .count() as u32;
+    let granted = a.grant_times.range(from..=to).next().is_some();
+    PlayStatus {
+        contributions,
+        needed: r.play_min_contributions,
+        granted,
+        plays: contributions >= r.play_min_contributions || granted,
+    }
 }
 
 /// The price `buyer` pays for a Purchase `p` ordered now, or why it is void: every
