@@ -230,6 +230,11 @@ pub enum Command {
     Status {
         reply: oneshot::Sender<NodeStatus>,
     },
+    /// The last finalized claims, oldest first (the operator's settlement chart).
+    Settlement {
+        limit: usize,
+        reply: oneshot::Sender<Vec<crate::engine::Settled>>,
+    },
     /// A member's dedup-key request (see [`crate::dedup`]). A zero `network` stands
     /// for this node's: the API takes the network from the member only when it names
     /// one.
@@ -430,6 +435,10 @@ impl NodeHandle {
 
     pub async fn status(&self) -> Result<NodeStatus, Closed> {
         self.ask(|reply| Command::Status { reply }).await
+    }
+
+    pub async fn settlement(&self, limit: usize) -> Result<Vec<crate::engine::Settled>, Closed> {
+        self.ask(|reply| Command::Settlement { limit, reply }).await
     }
 
     pub async fn dedup_key(

@@ -473,7 +473,8 @@ fn an_event_the_cli_never_sent_does_not_fork_the_chain_the_web_app_moved() {
 fn the_operator_enrolls_a_web_member_who_changes_password_and_is_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("node");
-    let (node, ready) = crate::node_run::start(&data, &["--org", "Acme"]);
+    let (node, ready) =
+        crate::node_run::start(&data, &["--org", "Acme", "--checkpoint-interval-ms", "300"]);
     let api = format!("http://{}", ready["api"].as_str().unwrap());
     let out = crate::carnet(&["node", "admin-token", "--data-dir", data.to_str().unwrap()]);
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
@@ -493,7 +494,12 @@ fn the_operator_enrolls_a_web_member_who_changes_password_and_is_revoked() {
         cookie: cookie.split(';').next().unwrap().to_owned(),
         csrf: String::new(),
     };
-    op.get("/");
+    // Before the first checkpoint, an honest empty state; then the chart.
+    let first = op.get("/").1;
+    assert!(
+        first.contains("settlement-empty") || first.contains("settlement-chart"),
+        "{first}"
+    );
     let (status, _, body) = op.post(
         "/operator/enroll",
         &[("handle", "carol"), ("password", "short")],
@@ -544,5 +550,9 @@ fn the_operator_enrolls_a_web_member_who_changes_password_and_is_revoked() {
     assert_eq!(status, 303, "{body}");
     let home = carol.get("/").1;
     assert!(home.contains("no longer active"), "{home}");
+    // Settlement: the org's checkpoints over these events, drawn once final.
+    wait_for("a finalized checkpoint on the operator's page", || {
+        op.get("/").1.contains(r#"id="settlement-chart""#)
+    });
     crate::node_run::stop(node, "-TERM");
 }

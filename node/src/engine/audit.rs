@@ -77,4 +77,47 @@ impl Engine {
     pub fn finalized_bound(&mut self) -> Option<u64> {
         self.ledger.state().finalized.map(|c| c.lamport_bound)
     }
+
+    /// The last `limit` finalized claims, oldest first: what the operator's settlement
+    /// chart draws. A claim's time is the latest timestamp among the Checkpoints that
+    /// signed its bound (when the quorum was complete, as their authors' clocks say).
+    pub fn settlement(&self, limit: usize) -> Vec<Settled> {
+        let finals = self.ledger.finals();
+        let skip = finals.len().saturating_sub(limit);
+        finals
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .map(|(i, f)| {
+                let bound = f.claim.lamport_bound;
+                let at_ms = self
+                    .ledger
+                    .signatures_at(bound)
+                    .iter()
+                    .filter_map(|id| self.ledger.get(id))
+                    .map(|e| e.body().timestamp_ms)
+                    .max()
+                    .unwrap_or(0);
+                Settled {
+                    epoch: i as u64 + 1,
+                    bound,
+                    events: f.claim.event_count,
+                    at_ms,
+                }
+            })
+            .collect()
+    }
+}
+
+/// One finalized claim, for the operator's settlement chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Its epoch number, from 1.
+    pub epoch: u64,
+    /// Its Lamport bound.
+    pub bound: u64,
+    /// Events settled up to it (the claim's event count).
+    pub events: u64,
+    /// When it was finalized, in ms (the signers' clocks).
+    pub at_ms: u64,
 }

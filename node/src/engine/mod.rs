@@ -5,6 +5,7 @@
 //! tested directly, like the protocol core it wraps.
 
 mod audit;
+pub use audit::Settled;
 mod search;
 mod settle;
 mod snapshots;

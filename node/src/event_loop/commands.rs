@@ -95,6 +95,9 @@ impl EventLoop {
             Command::Event { id, reply } => {
                 let _ = reply.send(self.engine.event_bytes(&id));
             }
+            Command::Settlement { limit, reply } => {
+                let _ = reply.send(self.engine.settlement(limit));
+            }
             Command::Status { reply } => {
                 let status = NodeStatus {
                     org: self.engine.org().to_hex(),

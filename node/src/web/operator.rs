@@ -96,6 +96,11 @@ pub(super) async fn operator(state: &WebState, csrf: &str) -> Response {
     let orgs = state.node.orgs().await.ok();
     let peers = state.node.peers().await.unwrap_or_default();
     let members = state.node.members().await.unwrap_or_default();
+    let settled = state
+        .node
+        .settlement(SETTLEMENT_POINTS)
+        .await
+        .unwrap_or_default();
     page(
         "Operator",
         html! {
@@ -110,6 +115,8 @@ pub(super) async fn operator(state: &WebState, csrf: &str) -> Response {
                 },
                 None => p.error { "The node did not answer." },
             }
+            h2 { "Settlement" }
+            (settlement_chart(&settled))
             h2 { "Orgs" }
             @match &orgs {
                 Some(o) => table {
@@ -306,4 +313,73 @@ async fn revoke(
         reason: "revoked by the operator (web)".into(),
     });
     as_org(&state, "Revoke", payload).await
+}
+
+/// Finalized claims the settlement chart draws (the latest ones).
+const SETTLEMENT_POINTS: usize = 200;
+
+/// Events settled over the finalized claims, as an inline SVG line (one point per
+/// claim, oldest left), with the last claims in a table; an honest empty state before
+/// the first.
+fn settlement_chart(points: &[crate::engine::Settled]) -> maud::Markup {
+    const W: u64 = 360;
+    const H: u64 = 140;
+    let Some(last) = points.last() else {
+        return html! {
+            p #settlement-empty { "Nothing settled yet: a checkpoint is final once a quorum of the network's orgs has signed the same claim. Each org node signs one every checkpoint interval, once it has peers." }
+        };
+    };
+    let first = points[0];
+    let span_events = (last.events - first.events.min(last.events)).max(1);
+    let n = points.len() as u64;
+    let x = |i: u64| {
+        if n <= 1 {
+            W / 2
+        } else {
+            30 + i * (W - 40) / (n - 1)
+        }
+    };
+    let y = |events: u64| H - 20 - (events - first.events.min(events)) * (H - 40) / span_events;
+    let line: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{},{}", x(i as u64), y(p.events)))
+        .collect();
+    html! {
+        figure.chart #settlement-chart {
+            svg role="img" aria-labelledby="settlement-title" viewBox={ "0 0 " (W) " " (H) } width=(W) height=(H) xmlns="http://www.w3.org/2000/svg" {
+                title #settlement-title { "Events settled, claim by claim: " (first.events) " at epoch " (first.epoch) " to " (last.events) " at epoch " (last.epoch) }
+                line x1="30" y1=(H - 20) x2=(W - 10) y2=(H - 20) stroke="#888" {}
+                polyline points=(line.join(" ")) fill="none" stroke="#2f5d8a" stroke-width="2" {}
+                @for (i, p) in points.iter().enumerate() { circle cx=(x(i as u64)) cy=(y(p.events)) r="3" fill="#2f5d8a" {} }
+                text x="30" y=(H - 4) font-size="11" fill="#222" { (super::pages::date(first.at_ms)) }
+                text x=(W - 10) y=(H - 4) font-size="11" fill="#222" text-anchor="end" { (super::pages::date(last.at_ms)) }
+                text x="30" y="12" font-size="11" fill="#222" { (last.events) " events settled" }
+            }
+            figcaption { "Events settled over the last " (points.len()) " finalized claims" }
+            table.figures {
+                thead { tr { th scope="col" { "Epoch" } th scope="col" { "Bound (clock)" } th scope="col" { "Events settled" } th scope="col" { "Finalized" } } }
+                tbody {
+                    @for p in points.iter().rev().take(10) {
+                        tr { td { (p.epoch) } td { (p.bound) } td { (p.events) } td { (time_of(p.at_ms)) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A time in ms as `YYYY-MM-DD HH:MM:SS` UTC.
+fn time_of(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(|t| {
+            format!(
+                "{} {:02}:{:02}:{:02} UTC",
+                t.date(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+        .unwrap_or_default()
 }

@@ -239,6 +239,13 @@ fn answer(cmd: Command) -> Command {
             let _ = reply.send((id == known_event()).then(|| EVENT_BYTES.to_vec()));
             Command::Event { id, reply: used() }
         }
+        Command::Settlement { limit, reply } => {
+            let _ = reply.send(Vec::new());
+            Command::Settlement {
+                limit,
+                reply: used(),
+            }
+        }
         Command::Status { reply } => {
             let _ = reply.send(NodeStatus {
                 org: member().to_hex(),
