@@ -18,6 +18,8 @@ pub(crate) struct Web {
     base: String,
     cookie: String,
     csrf: String,
+    /// Where the last upload was redirected.
+    last_location: String,
 }
 
 /// The CSRF token a page carries in its forms.
@@ -48,6 +50,7 @@ impl Web {
             base: base.to_owned(),
             cookie,
             csrf: String::new(),
+            last_location: String::new(),
         };
         web.get("/");
         web
@@ -92,6 +95,17 @@ impl Web {
 
     /// POST `file` as the multipart field `field`, with the CSRF token.
     pub(crate) fn upload(&mut self, path: &str, field: &str, file: &[u8]) -> (u16, String) {
+        self.upload_as(path, field, "bounce.eml", file)
+    }
+
+    /// [`Web::upload`] with the file's name; remembers a redirect's `Location`.
+    pub(crate) fn upload_as(
+        &mut self,
+        path: &str,
+        field: &str,
+        file_name: &str,
+        file: &[u8],
+    ) -> (u16, String) {
         let boundary = "carnet-test-boundary-7f3a";
         let mut body = Vec::new();
         write!(
@@ -102,7 +116,7 @@ impl Web {
         .unwrap();
         write!(
             body,
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"bounce.eml\"\r\nContent-Type: message/rfc822\r\n\r\n"
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
         )
         .unwrap();
         body.extend_from_slice(file);
@@ -118,6 +132,9 @@ impl Web {
             .body(body)
             .send()
             .unwrap();
+        if let Some(l) = r.headers().get("location") {
+            self.last_location = l.to_str().unwrap().to_owned();
+        }
         (r.status().as_u16(), r.text().unwrap())
     }
 }
@@ -493,6 +510,7 @@ fn the_operator_enrolls_a_web_member_who_changes_password_and_is_revoked() {
         base: api.clone(),
         cookie: cookie.split(';').next().unwrap().to_owned(),
         csrf: String::new(),
+        last_location: String::new(),
     };
     // Before the first checkpoint, an honest empty state; then the chart.
     let first = op.get("/").1;
@@ -537,6 +555,37 @@ fn the_operator_enrolls_a_web_member_who_changes_password_and_is_revoked() {
         .unwrap();
     assert_eq!(r.status(), 401);
     let mut carol = Web::sign_in(&api, "carol", "carol's own password");
+
+    // Carol imports a vCard file: a progress page, then the per-card report.
+    let vcf = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Lee\r\nTITLE:CTO\r\nORG:Initech\r\nEMAIL;TYPE=WORK:ann@initech.example\r\nTEL;TYPE=WORK:+33 1 42 68 53 00\r\nEND:VCARD\r\n\
+BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Bo Ray\r\nORG:Initech\r\nEMAIL:bo@initech.example\r\nEND:VCARD\r\n\
+BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Again\r\nTITLE:CTO\r\nORG:Initech\r\nEMAIL:ANN@initech.example\r\nEND:VCARD\r\n\
+BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Cy Moss\r\nTITLE:CFO\r\nORG:Initech\r\nEMAIL:cy@initech.example\r\nTEL:+33 6 12 34 56 78\r\nEND:VCARD\r\n";
+    carol.get("/import");
+    let (status, body) = carol.upload_as("/import", "file", "contacts.vcf", vcf.as_bytes());
+    assert!(status == 200 || status == 303, "{status}: {body}");
+    let mut report = String::new();
+    wait_for("the import to finish", || {
+        report = carol.get(&carol.last_location.clone()).1;
+        report.contains("Done.")
+    });
+    assert!(
+        report.contains("4 of 4 contacts: 2 listed, 2 skipped"),
+        "{report}"
+    );
+    assert!(
+        report.contains("title"),
+        "the missing title is named: {report}"
+    );
+    assert!(report.contains("same address"), "{report}");
+    assert!(
+        report.contains("mobile"),
+        "the mobile left out is said: {report}"
+    );
+    // Forms are small: a 100 KiB one is refused before it is read.
+    let big = "x".repeat(100 * 1024);
+    let (status, _, _) = carol.post("/contribute", &[("name", big.as_str())]);
+    assert_eq!(status, 413);
 
     // The operator revokes her: she is signed out.
     let page = op.get("/").1;

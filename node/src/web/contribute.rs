@@ -176,72 +176,16 @@ async fn contribute(
         *r.status_mut() = status;
         r
     };
-    let salts = match carnet_api::os::random::<64>() {
-        Ok(b) => {
-            let mut email = [0; 32];
-            let mut phone = [0; 32];
-            email.copy_from_slice(&b[..32]);
-            phone.copy_from_slice(&b[32..]);
-            Salts { email, phone }
-        }
-        Err(e) => {
-            return again(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("No randomness: {e}"),
-            )
-        }
+    let salts = match fresh_salts() {
+        Ok(s) => s,
+        Err(e) => return again(StatusCode::SERVICE_UNAVAILABLE, &e),
     };
     let prepared = match f.draft().prepare(f.region().as_deref(), salts) {
         Ok(p) => p,
         Err(e) => return again(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     };
-    let card = prepared.card;
-    if let Err(e) = card.check() {
-        return again(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string());
-    }
-    let network = match state
-        .node
-        .status()
-        .await
-        .ok()
-        .and_then(|s| carnet_protocol::Hash32::from_hex(&s.network))
-    {
-        Some(n) => n,
-        None => {
-            return again(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The node did not answer: try again.",
-            )
-        }
-    };
-    let request = carnet_protocol::dedup::DedupRequest {
-        network,
-        member: m.key.public(),
-        email: card.email.value.clone(),
-        at_ms: carnet_api::now_ms(),
-    };
-    let signature = carnet_protocol::dedup::sign(&m.key, &request);
-    let key = match state.node.dedup_key(request, signature).await {
-        Ok(Ok(k)) => k,
-        Ok(Err(e)) => return again(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
-        Err(e) => return again(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
-    };
-    let listing = match card.listing_keyed(key) {
-        Ok(l) => l,
-        Err(e) => return again(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
-    };
-    let payload = Payload::Contribute(Contribute { listing });
-    match state.node.sign_as_member(m.key, payload, Some(card)).await {
-        Ok((id, carnet_api::Submitted::Ordered { outcome, .. })) if outcome.starts_with("void") => {
-            again(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &format!(
-                    "The ledger made this contribution void ({outcome}); listing {} earns nothing.",
-                    id.to_hex()
-                ),
-            )
-        }
-        Ok((id, _)) => {
+    match contribute_card(&state, &m.key, prepared.card).await {
+        Ok(id) => {
             let id = id.to_hex();
             let notice = html! {
                 p #contributed { "Contributed: " a href={ "/listing/" (id) } { (f.name.trim()) } "." }
@@ -249,7 +193,104 @@ async fn contribute(
             };
             form(&m.csrf, &ContactForm::default(), None, Some(notice))
         }
-        Err(e) => again(ingest_status(&e), &e.to_string()),
+        Err(Refusal { status, why, .. }) => again(status, &why),
+    }
+}
+
+/// Fresh commitment salts from the operating system (no fallback: a weak salt would
+/// let anyone test guessed addresses against the listing).
+pub(super) fn fresh_salts() -> Result<Salts, String> {
+    let b = carnet_api::os::random::<64>().map_err(|e| format!("No randomness: {e}"))?;
+    let mut email = [0; 32];
+    let mut phone = [0; 32];
+    email.copy_from_slice(&b[..32]);
+    phone.copy_from_slice(&b[32..]);
+    Ok(Salts { email, phone })
+}
+
+/// Why a card was not contributed: the status for a page, the member's words, and
+/// the node's code where it gave one (`duplicate_card`, `opted_out`, ...).
+pub(super) struct Refusal {
+    pub status: StatusCode,
+    pub why: String,
+    pub code: Option<&'static str>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, why: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            why: why.into(),
+            code: None,
+        }
+    }
+}
+
+/// Contributes a prepared card as `key`: the email's dedup key asked for as the member
+/// (so the member's request limits apply, as for the CLI), the listing built, and the
+/// Contribute signed for the member, the card going to the org node only. The
+/// contribution form and the import both come here.
+pub(super) async fn contribute_card(
+    state: &WebState,
+    key: &carnet_protocol::SecretKey,
+    card: carnet_protocol::card::Card,
+) -> Result<carnet_protocol::ContentId, Refusal> {
+    card.check()
+        .map_err(|e| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let network = state
+        .node
+        .status()
+        .await
+        .ok()
+        .and_then(|s| carnet_protocol::Hash32::from_hex(&s.network))
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The node did not answer: try again.",
+            )
+        })?;
+    let request = carnet_protocol::dedup::DedupRequest {
+        network,
+        member: key.public(),
+        email: card.email.value.clone(),
+        at_ms: carnet_api::now_ms(),
+    };
+    let signature = carnet_protocol::dedup::sign(key, &request);
+    let dedup = match state.node.dedup_key(request, signature).await {
+        Ok(Ok(k)) => k,
+        Ok(Err(e)) => {
+            return Err(Refusal {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                why: e.to_string(),
+                code: Some(e.code()),
+            })
+        }
+        Err(e) => return Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    };
+    let listing = card
+        .listing_keyed(dedup)
+        .map_err(|e| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let payload = Payload::Contribute(Contribute { listing });
+    match state
+        .node
+        .sign_as_member(key.clone(), payload, Some(card))
+        .await
+    {
+        Ok((id, carnet_api::Submitted::Ordered { outcome, .. })) if outcome.starts_with("void") => {
+            Err(Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "The ledger made this contribution void ({outcome}); listing {} earns nothing.",
+                    id.to_hex()
+                ),
+            ))
+        }
+        Ok((id, _)) => Ok(id),
+        Err(e) => Err(Refusal {
+            status: ingest_status(&e),
+            why: e.to_string(),
+            code: Some(e.code()),
+        }),
     }
 }
 

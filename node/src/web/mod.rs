@@ -9,6 +9,7 @@
 mod accounts;
 mod cards;
 mod contribute;
+mod import;
 pub mod keys;
 mod operator;
 pub mod pages;

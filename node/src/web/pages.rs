@@ -37,6 +37,8 @@ pub struct WebState {
     pub(super) dkim: Option<carnet_mail::dkim::DkimVerifier>,
     sessions: Arc<Mutex<Sessions>>,
     limiter: Arc<Mutex<SignInLimiter>>,
+    /// The web imports, running and finished.
+    pub(super) imports: super::import::SharedJobs,
 }
 
 impl WebState {
@@ -51,6 +53,7 @@ impl WebState {
             dkim,
             sessions: Arc::default(),
             limiter: Arc::default(),
+            imports: Arc::default(),
         }
     }
 
@@ -79,11 +82,14 @@ pub fn router(state: WebState) -> Router {
         .route("/sign-out", post(sign_out))
         .merge(super::search::routes())
         .merge(super::operator::routes())
-        .route("/assets/app.css", get(css))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .merge(super::cards::routes())
         .merge(super::contribute::routes())
         .merge(super::accounts::routes())
+        .merge(super::import::routes())
+        .route("/assets/app.css", get(css))
+        // Every form is small; the two uploads (a bounce message, an import file) set
+        // their own, larger limit on their route, which applies after this one.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state)
 }
 
@@ -192,6 +198,7 @@ pub(super) fn page(title: &str, body: Markup) -> Response {
                     a href="/" { "Dashboard" } " "
                     a href="/search" { "Search" } " "
                     a href="/contribute" { "Contribute" } " "
+                    a href="/import" { "Import" } " "
                     a href="/cards" { "Your cards" }
                 }
             }

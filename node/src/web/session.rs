@@ -119,6 +119,14 @@ impl Sessions {
             .retain(|_, s| s.who.member().as_ref() != Some(member));
     }
 
+    /// Whether `member` has a live session (an import in the background goes on only
+    /// while it does).
+    pub fn has_member(&self, member: &PublicKey, now_ms: u64) -> bool {
+        self.by_id
+            .values()
+            .any(|s| s.who.member().as_ref() == Some(member) && alive(s, now_ms))
+    }
+
     /// Forgets the sessions that have ended.
     pub fn sweep(&mut self, now_ms: u64) {
         self.by_id.retain(|_, s| alive(s, now_ms));
