@@ -2,6 +2,7 @@
 //! people run it.
 
 mod audit;
+mod browser;
 mod everyday;
 mod import;
 mod members;
