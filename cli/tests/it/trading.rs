@@ -75,6 +75,16 @@ impl Node {
 
     /// With a TOML config file (e.g. fast settlement checkpoints).
     fn start_with(dir: &Path, bootstrap: Option<&str>, config: Option<&Path>) -> Node {
+        Self::start_args(dir, bootstrap, config, &[])
+    }
+
+    /// With more arguments for `carnet node run`.
+    pub(crate) fn start_args(
+        dir: &Path,
+        bootstrap: Option<&str>,
+        config: Option<&Path>,
+        extra: &[&str],
+    ) -> Node {
         let mut cmd = crate::carnet_command();
         cmd.args(["--json", "node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"])
             .args(["--api", "127.0.0.1:0", "--sync-interval-ms", "500"])
@@ -89,6 +99,7 @@ impl Node {
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
         }
+        cmd.args(extra);
         let mut child = cmd.spawn().expect("start node");
         let stdout = child.stdout.take().expect("stdout");
         let line = BufReader::new(stdout).lines().next();

@@ -245,7 +245,13 @@ fn download(body: String, content_type: &'static str, name: &str) -> Response {
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
         h.insert(CONTENT_DISPOSITION, v);

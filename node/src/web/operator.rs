@@ -352,8 +352,8 @@ fn settlement_chart(points: &[crate::engine::Settled]) -> maud::Markup {
                 line x1="30" y1=(H - 20) x2=(W - 10) y2=(H - 20) stroke="#888" {}
                 polyline points=(line.join(" ")) fill="none" stroke="#2f5d8a" stroke-width="2" {}
                 @for (i, p) in points.iter().enumerate() { circle cx=(x(i as u64)) cy=(y(p.events)) r="3" fill="#2f5d8a" {} }
-                text x="30" y=(H - 4) font-size="11" fill="#222" { (super::pages::date(first.at_ms)) }
-                text x=(W - 10) y=(H - 4) font-size="11" fill="#222" text-anchor="end" { (super::pages::date(last.at_ms)) }
+                text x="30" y=(H - 4) font-size="11" fill="#222" { (axis_label(first.at_ms, last.at_ms)) }
+                text x=(W - 10) y=(H - 4) font-size="11" fill="#222" text-anchor="end" { (axis_label(last.at_ms, first.at_ms)) }
                 text x="30" y="12" font-size="11" fill="#222" { (last.events) " events settled" }
             }
             figcaption { "Events settled over the last " (points.len()) " finalized claims" }
@@ -382,4 +382,17 @@ fn time_of(ms: u64) -> String {
             )
         })
         .unwrap_or_default()
+}
+
+/// An end of the time axis: the date, or the time of day when both ends share it.
+fn axis_label(ms: u64, other_ms: u64) -> String {
+    let (day, other) = (super::pages::date(ms), super::pages::date(other_ms));
+    if day == other {
+        time_of(ms)
+            .split(' ')
+            .nth(1)
+            .map_or(day, |t| format!("{t} UTC"))
+    } else {
+        day
+    }
 }

@@ -152,6 +152,20 @@ pub(super) fn refused(why: &str) -> Response {
     )
 }
 
+/// A ledger reason as people read it: `BouncePenalty` as "Bounce penalty".
+pub(super) fn reason_label(reason: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in reason.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A page saying what went wrong, with the status the refusal deserves.
 pub(super) fn failed(
     title: &str,
@@ -374,7 +388,7 @@ async fn dashboard(
                         @for m in history.iter().rev().take(20) {
                             tr {
                                 td { @if m.delta > 0 { "+" } (m.delta) }
-                                td { (m.reason) }
+                                td { (reason_label(&m.reason)) }
                                 td { code { (m.event.get(..12).unwrap_or(&m.event)) } }
                             }
                         }

@@ -6,6 +6,8 @@
 //! tests never skip: without chromedriver or Chromium they fail and say how to install
 //! them.
 
+mod trade;
+
 use crate::carnet_command;
 use crate::node_run::{start, stop};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
@@ -39,6 +41,8 @@ pub struct Browser {
     driver: Child,
     /// chromedriver's stdout and stderr, for the failure messages.
     driver_log: tempfile::NamedTempFile,
+    /// Where Chromium saves what a page downloads.
+    downloads: tempfile::TempDir,
 }
 
 /// The element that has the keyboard focus, as a test asserts on it.
@@ -62,6 +66,7 @@ impl Browser {
             .build()
             .expect("a tokio runtime for the browser");
         let mut last_error = String::new();
+        let downloads = tempfile::tempdir().expect("a download directory");
         for _attempt in 0..3 {
             let port = free_port();
             let driver_log = tempfile::NamedTempFile::new().expect("a chromedriver log file");
@@ -96,7 +101,7 @@ impl Browser {
                 tokio::time::timeout(COMMAND_DEADLINE, async {
                     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
                     ClientBuilder::new(connector)
-                        .capabilities(capabilities())
+                        .capabilities(capabilities(downloads.path()))
                         .connect(&format!("http://127.0.0.1:{port}"))
                         .await
                 })
@@ -126,8 +131,10 @@ impl Browser {
                 client: Some(client),
                 driver,
                 driver_log,
+                downloads,
             };
             browser.set_window(WINDOW.0, WINDOW.1);
+            browser.allow_downloads();
             return browser;
         }
         panic!("browser test: chromedriver did not come up in 3 attempts: {last_error}\n{INSTALL}");
@@ -320,7 +327,6 @@ impl Browser {
 
     /// Chooses `file` in the `<input type=file>` at `css` (chromedriver takes the
     /// absolute path as typed keys).
-    #[allow(dead_code)] // for the import page's test, next
     #[track_caller]
     pub fn upload(&self, css: &str, file: &Path) {
         let file = match file.canonicalize() {
@@ -335,6 +341,49 @@ impl Browser {
                 .send_keys(&path)
                 .await
         });
+    }
+
+    /// Lets pages download into the test's directory: headless Chromium drops downloads
+    /// unless told where they go, through the DevTools protocol (chromedriver's
+    /// `goog/cdp/execute`).
+    fn allow_downloads(&self) {
+        let path = self
+            .downloads
+            .path()
+            .to_str()
+            .expect("a UTF-8 path")
+            .to_owned();
+        let cmd = Cdp {
+            cmd: "Browser.setDownloadBehavior",
+            params: json!({ "behavior": "allow", "downloadPath": path, "eventsEnabled": false }),
+        };
+        self.must("allow downloads", self.client().issue_cmd(cmd));
+    }
+
+    /// Waits for a finished download whose name ends with `suffix` (Chromium writes a
+    /// `.crdownload` first) and returns its path and content.
+    #[track_caller]
+    pub fn downloaded(&self, suffix: &str, deadline: Duration) -> (PathBuf, String) {
+        let end = Instant::now() + deadline;
+        loop {
+            let found = std::fs::read_dir(self.downloads.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with(suffix));
+            if let Some(path) = found {
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    return (path, text);
+                }
+            }
+            if Instant::now() > end {
+                self.fail(format!(
+                    "no download ending in {suffix} within {deadline:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Presses and releases Tab, wherever the focus is.
@@ -397,7 +446,7 @@ impl Drop for Browser {
 
 /// Chrome's capabilities: headless, fit for a container (no sandbox, no /dev/shm, no
 /// GPU), a 1280x900 window, Debian's Chromium when it is there.
-fn capabilities() -> serde_json::Map<String, Value> {
+fn capabilities(downloads: &Path) -> serde_json::Map<String, Value> {
     let mut options = json!({
         "args": [
             "--headless=new",
@@ -408,6 +457,12 @@ fn capabilities() -> serde_json::Map<String, Value> {
             "--hide-scrollbars",
             format!("--window-size={},{}", WINDOW.0, WINDOW.1),
         ],
+        // Downloads go to the test's own directory, without asking.
+        "prefs": {
+            "download.default_directory": downloads.to_str().expect("a UTF-8 path"),
+            "download.prompt_for_download": false,
+            "download.directory_upgrade": true,
+        },
     });
     let binary = std::env::var("CARNET_CHROMIUM").unwrap_or_else(|_| CHROMIUM.to_owned());
     if Path::new(&binary).exists() {
@@ -528,7 +583,7 @@ impl Drop for Node {
 }
 
 /// Sign-in opens Argon2id (a fraction of a second); page loads are quicker.
-const PAGE: Duration = Duration::from_secs(30);
+pub(crate) const PAGE: Duration = Duration::from_secs(30);
 
 #[test]
 fn a_member_signs_in_in_chromium_sees_the_dashboard_and_signs_out() {
@@ -597,7 +652,7 @@ fn a_member_signs_in_in_chromium_sees_the_dashboard_and_signs_out() {
     if b.text("#balance") != "0" {
         b.fail("the balance is not 0");
     }
-    b.screenshot("dashboard");
+    b.screenshot("first-dashboard");
 
     // A phone-sized viewport: the layout is one column, nothing sticks out sideways
     // (long keys and ids wrap).
@@ -620,7 +675,7 @@ fn a_member_signs_in_in_chromium_sees_the_dashboard_and_signs_out() {
     if !teaser.contains("Jane Doe") || !teaser.contains("email, direct line") {
         b.fail(format!("the teaser: {teaser:?}"));
     }
-    b.screenshot("search");
+    b.screenshot("first-search");
 
     // Sign out from the dashboard: the sign-in page again, and search is closed.
     b.click("nav a[href='/']");
@@ -637,4 +692,29 @@ fn a_member_signs_in_in_chromium_sees_the_dashboard_and_signs_out() {
     }
     drop(b);
     node.stop();
+}
+
+/// A DevTools-protocol command through chromedriver's vendor endpoint.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
 }
