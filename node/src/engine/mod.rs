@@ -285,6 +285,9 @@ impl Engine {
             .iter()
             .map(|b| {
                 let ev = SignedEvent::decode(b, &self.network).map_err(IngestError::Invalid)?;
+                if !self.own_member(&ev.author()) {
+                    return Ok(ev);
+                }
                 self.check_position(&ev)?;
                 // Two submissions at one position in one batch: the first is taken.
                 match taken.entry((ev.author(), ev.seq())) {
@@ -304,12 +307,27 @@ impl Engine {
         self.ingest_answered(decoded)
     }
 
-    /// Refuses an event submitted to this node's API at a position of its author's
-    /// chain where the node already holds another event (docs/web.md, "Signing for
-    /// members"). From gossip such a pair is an equivocation and is ordered, to be
-    /// judged; from the API it is the member's own two signers racing (the CLI and the
-    /// web app), and refusing the second keeps the member from being excluded for it.
-    pub fn check_position(&self, ev: &SignedEvent) -> Result<(), IngestError> {
+    /// Whether `author` is (or was) a member of this org.
+    fn own_member(&mut self, author: &PublicKey) -> bool {
+        let org = self.org.public();
+        self.ledger
+            .state()
+            .accounts
+            .get(author)
+            .is_some_and(|a| a.org() == Some(org))
+    }
+
+    /// Refuses an event of a member of this org, submitted to this node's API, at a
+    /// position of the member's chain where the node already holds another event
+    /// (docs/web.md, "Signing for members"). From gossip, or from another org's
+    /// member, such a pair is an equivocation and is ordered, to be judged; from a
+    /// member to its own org's node it is the member's two signers racing (the CLI and
+    /// the web app, both of which talk only to it), and refusing the second keeps the
+    /// member from being excluded for it.
+    pub fn check_position(&mut self, ev: &SignedEvent) -> Result<(), IngestError> {
+        if !self.own_member(&ev.author()) {
+            return Ok(());
+        }
         match self.ledger.held_at(&ev.author(), ev.seq()) {
             Some(held) if held != ev.id() => Err(IngestError::ChainMoved {
                 seq: ev.seq(),
