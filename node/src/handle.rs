@@ -187,6 +187,12 @@ pub enum Command {
         domain: String,
         reply: oneshot::Sender<Option<CompanyInfo>>,
     },
+    /// A member's own vote on a company.
+    VoteOf {
+        domain: String,
+        member: PublicKey,
+        reply: oneshot::Sender<Option<carnet_protocol::ledger::CompanyVote>>,
+    },
     Search {
         query: SearchQuery,
         reply: oneshot::Sender<carnet_api::SearchPage>,
@@ -382,6 +388,19 @@ impl NodeHandle {
 
     pub async fn company(&self, domain: String) -> Result<Option<CompanyInfo>, Closed> {
         self.ask(|reply| Command::Company { domain, reply }).await
+    }
+
+    pub async fn vote_of(
+        &self,
+        domain: String,
+        member: PublicKey,
+    ) -> Result<Option<carnet_protocol::ledger::CompanyVote>, Closed> {
+        self.ask(|reply| Command::VoteOf {
+            domain,
+            member,
+            reply,
+        })
+        .await
     }
 
     pub async fn search(&self, query: SearchQuery) -> Result<carnet_api::SearchPage, Closed> {

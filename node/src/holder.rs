@@ -299,6 +299,16 @@ impl Engine {
         out.into_iter().map(|(_, v)| v).collect()
     }
 
+    /// `member`'s own vote on the company of `domain`, if any.
+    pub fn vote_of(
+        &mut self,
+        domain: &str,
+        member: &PublicKey,
+    ) -> Option<carnet_protocol::ledger::CompanyVote> {
+        let key = (domain.trim().to_ascii_lowercase(), *member);
+        self.ledger.state().votes.get(&key).copied()
+    }
+
     /// The crowd's view of a company: median employee and revenue ranges.
     pub fn company(&mut self, domain: &str) -> Option<CompanyInfo> {
         let domain = domain.trim().to_ascii_lowercase();

@@ -380,10 +380,38 @@ fn a_card_is_contributed_bought_opened_downloaded_and_its_bounce_reported_on_the
             .all(|n| n.balance(&alice) < before.0 && n.balance(&bob) > before.1)
     });
     let (_, dashboard) = wb.get("/");
-    assert!(
-        dashboard.contains("Bounce bounty"),
-        "{dashboard}"
+    assert!(dashboard.contains("Bounce bounty"), "{dashboard}");
+
+    // A card with a mobile number (alice's client skips the check): bob reports it on
+    // its page; the contributor pays the mobile penalty.
+    let alice_client =
+        carnet_client::member::Session::open(Path::new(&alice_key), Some(&na.api)).unwrap();
+    let mobile_card = carnet_protocol::testkit::with_phone(
+        carnet_protocol::testkit::card_for(40, "zoe@globex.example"),
+        40,
+        Some("+33612345678"),
     );
+    let (mobile, _) = alice_client.contribute(&mobile_card).unwrap();
+    let mobile = mobile.to_hex();
+    wait_for("the mobile card reaches Beta", || {
+        wb.get(&format!("/listing/{mobile}")).0 == 200
+    });
+    let (status, _, body) = wb.post(&format!("/listing/{mobile}/buy"), &[("max_price", "10")]);
+    assert_eq!(status, 303, "{body}");
+    wait_for("the mobile card delivered", || {
+        wb.get(&format!("/card/{mobile}")).0 == 200
+    });
+    let before = na.balance(&alice).unwrap();
+    let (status, _, body) = wb.post(&format!("/card/{mobile}/mobile"), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Mobile number reported"), "{body}");
+    wait_for("the mobile penalty at Alpha", || {
+        na.balance(&alice).is_some_and(|b| b <= before - 100)
+    });
+    // The bounced card has a direct line that is not a mobile: refused, nothing signed.
+    let (status, _, body) = wb.post(&format!("/card/{listing}/mobile"), &[]);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("not classified as a mobile"), "{body}");
 }
 
 /// The CLI signed an event and never handed it over (its journal holds it); the web
@@ -446,6 +474,7 @@ fn an_event_the_cli_never_sent_does_not_fork_the_chain_the_web_app_moved() {
     // The crowd's votes, drawn and tabled: one vote for 51-200.
     assert!(page.contains(r#"id="employees-chart""#), "{page}");
     assert!(page.contains("<td>51-200</td><td>1</td>"), "{page}");
+    assert!(page.contains("You voted 51-200 employees"), "{page}");
 
     // Sent now, the CLI's event would be an equivocation: the node refuses it.
     let sent = carnet_client::api::NodeApi::new(&na.api)

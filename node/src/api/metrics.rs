@@ -52,7 +52,30 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// The figures of [`Metrics`] an operator reads first (the web app's operator page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub events_ingested: u64,
+    pub events_pending: i64,
+    pub peers_connected: i64,
+    pub peers_admitted: i64,
+    pub peers_banned: u64,
+    pub gossip_messages: u64,
+}
+
 impl Metrics {
+    /// The counters an operator reads first, as they stand now.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            events_ingested: self.ingested.get(),
+            events_pending: self.pending.get(),
+            peers_connected: self.peers.get(),
+            peers_admitted: self.peers_admitted.get(),
+            peers_banned: self.peers_banned.get(),
+            gossip_messages: self.gossip.get(),
+        }
+    }
+
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let ingested = Counter::default();

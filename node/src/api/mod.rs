@@ -103,7 +103,8 @@ pub fn router_with_timeout(
         }
     };
     let admin_hash = (!admin_token.is_empty()).then(|| blake3::hash(admin_token.as_bytes()));
-    let web_state = crate::web::pages::WebState::new(node.clone(), admin_hash, dkim.clone());
+    let web_state =
+        crate::web::pages::WebState::new(node.clone(), admin_hash, dkim.clone(), metrics.clone());
     let web_sessions = web_state.shared_sessions();
     let web = crate::web::pages::router(web_state);
     let state = AppState {

@@ -63,6 +63,13 @@ impl EventLoop {
             Command::Company { domain, reply } => {
                 let _ = reply.send(self.engine.company(&domain));
             }
+            Command::VoteOf {
+                domain,
+                member,
+                reply,
+            } => {
+                let _ = reply.send(self.engine.vote_of(&domain, &member));
+            }
             Command::Search { query, reply } => {
                 let _ = reply.send(self.engine.search(&query));
             }

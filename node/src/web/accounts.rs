@@ -4,8 +4,7 @@
 //! cannot lock the member out). A member's referral is named here too.
 
 use super::cards::ingest_status;
-use super::pages::{check_post, failed, member, member_post, page, redirect, signed_in, WebState};
-use super::session::Who;
+use super::pages::{failed, member, member_post, page, redirect, WebState};
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -68,18 +67,7 @@ async fn enroll(
     Form(form): Form<EnrollForm>,
 ) -> Response {
     let back = Some(("/", "Back to the operator's page"));
-    match signed_in(&state, &headers) {
-        Some((Who::Operator, _)) => {}
-        _ => {
-            return failed(
-                "Refused",
-                StatusCode::FORBIDDEN,
-                "Only the operator enrolls members.",
-                None,
-            )
-        }
-    }
-    if let Err(r) = check_post(&state, &headers, &form.csrf) {
+    if let Err(r) = super::operator::operator_post(&state, &headers, &form.csrf) {
         return r;
     }
     let handle = form.handle.trim().to_owned();

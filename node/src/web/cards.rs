@@ -136,6 +136,17 @@ async fn open_bought(state: &WebState, key: &SecretKey, raw: &str) -> Result<Ope
     })
 }
 
+/// The member signed in on this request and the card they bought for listing `raw`.
+async fn member_card(
+    state: &WebState,
+    headers: &HeaderMap,
+    raw: &str,
+) -> Result<(super::pages::Member, Opened), Response> {
+    let m = member(state, headers)?;
+    let o = open_bought(state, &m.key, raw).await?;
+    Ok((m, o))
+}
+
 async fn key_network(state: &WebState) -> Option<carnet_protocol::NetworkId> {
     let status = state.node.status().await.ok()?;
     Hash32::from_hex(&status.network)
@@ -190,12 +201,8 @@ async fn show(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Response {
-    let m = match member(&state, &headers) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let o = match open_bought(&state, &m.key, &raw).await {
-        Ok(o) => o,
+    let (m, o) = match member_card(&state, &headers, &raw).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let c = &o.card;
@@ -274,12 +281,8 @@ async fn vcard(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Response {
-    let m = match member(&state, &headers) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    match open_bought(&state, &m.key, &raw).await {
-        Ok(o) => {
+    match member_card(&state, &headers, &raw).await {
+        Ok((_, o)) => {
             let name = format!("{}.vcf", file_stem(&o.card));
             download(
                 carnet_client::export::to_vcard(std::slice::from_ref(&o.card)),
@@ -296,12 +299,8 @@ async fn csv(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Response {
-    let m = match member(&state, &headers) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let o = match open_bought(&state, &m.key, &raw).await {
-        Ok(o) => o,
+    let (_, o) = match member_card(&state, &headers, &raw).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     match carnet_client::export::to_csv(std::slice::from_ref(&o.card)) {

@@ -309,6 +309,12 @@ async fn company(
     };
     let domain = domain.trim().to_ascii_lowercase();
     let info = state.node.company(domain.clone()).await.ok().flatten();
+    let mine = state
+        .node
+        .vote_of(domain.clone(), m.key.public())
+        .await
+        .ok()
+        .flatten();
     page(
         &domain,
         html! {
@@ -326,15 +332,19 @@ async fn company(
                 None => p { "No member has voted on this company yet." },
             }
             h2 { "Your vote" }
+            @match &mine {
+                Some(v) => p #your-vote { "You voted " (employees_label(v.employees)) " employees, " (revenue_label(v.revenue)) " revenue. A new vote replaces it." },
+                None => p { "You have not voted on this company." },
+            }
             form method="post" action={ "/company/" (domain) } {
                 input type="hidden" name="csrf" value=(m.csrf);
                 label for="employees-vote" { "Employees" }
                 select #employees-vote name="employees" {
-                    @for (i, (_, l)) in EMPLOYEES.iter().enumerate() { option value=(i) { (l) } }
+                    @for (i, (r, l)) in EMPLOYEES.iter().enumerate() { option value=(i) selected[mine.is_some_and(|v| v.employees == *r)] { (l) } }
                 }
                 label for="revenue-vote" { "Revenue" }
                 select #revenue-vote name="revenue" {
-                    @for (i, (_, l)) in REVENUE.iter().enumerate() { option value=(i) { (l) } }
+                    @for (i, (r, l)) in REVENUE.iter().enumerate() { option value=(i) selected[mine.is_some_and(|v| v.revenue == *r)] { (l) } }
                 }
                 button type="submit" { "Vote" }
             }

@@ -2,8 +2,8 @@
 //! node, the orgs, peers and members, and the grants the org makes within its cap.
 
 use super::pages::{
-    check_post, failed, page, redirect, safe_for_passwords, same_origin, signed_in, start_session,
-    with_status, WebState,
+    check_post, failed, page_with, redirect, safe_for_passwords, same_origin, signed_in,
+    start_session, with_status, Nav, WebState,
 };
 use super::session::Who;
 use axum::extract::{Form, State};
@@ -25,8 +25,9 @@ pub(super) fn routes() -> Router<WebState> {
 }
 
 fn operator_form(error: Option<&str>) -> Response {
-    page(
+    page_with(
         "Operator sign-in",
+        Nav::None,
         html! {
             h1 { "Operator sign-in" }
             @if let Some(e) = error { p.error role="alert" { (e) } }
@@ -101,8 +102,9 @@ pub(super) async fn operator(state: &WebState, csrf: &str) -> Response {
         .settlement(SETTLEMENT_POINTS)
         .await
         .unwrap_or_default();
-    page(
+    page_with(
         "Operator",
+        Nav::Operator,
         html! {
             h1 { "Operator" }
             h2 { "This node" }
@@ -115,6 +117,16 @@ pub(super) async fn operator(state: &WebState, csrf: &str) -> Response {
                 },
                 None => p.error { "The node did not answer." },
             }
+            h2 { "Activity" }
+            @let m = state.metrics.summary();
+            dl #metrics {
+                dt { "Events ingested since start" } dd { (m.events_ingested) }
+                dt { "Events waiting for their past" } dd { (m.events_pending) }
+                dt { "Peers connected" } dd { (m.peers_connected) " (" (m.peers_admitted) " proven to serve an org)" }
+                dt { "Peers banned since start" } dd { (m.peers_banned) }
+                dt { "Gossip messages received" } dd { (m.gossip_messages) }
+            }
+            p.hint { "All counters: " a href="/metrics" { "/metrics" } " (Prometheus)." }
             h2 { "Settlement" }
             (settlement_chart(&settled))
             h2 { "Orgs" }
@@ -201,18 +213,7 @@ async fn grant(
     Form(form): Form<GrantForm>,
 ) -> Response {
     let back = Some(("/", "Back to the operator's page"));
-    match signed_in(&state, &headers) {
-        Some((Who::Operator, _)) => {}
-        _ => {
-            return failed(
-                "Refused",
-                StatusCode::FORBIDDEN,
-                "Only the operator grants points.",
-                None,
-            )
-        }
-    }
-    if let Err(r) = check_post(&state, &headers, &form.csrf) {
+    if let Err(r) = operator_post(&state, &headers, &form.csrf) {
         return r;
     }
     let Some(member) = carnet_protocol::PublicKey::from_hex(form.member.trim()) else {
@@ -239,20 +240,15 @@ async fn grant(
         points,
         memo: form.memo.trim().to_owned(),
     });
-    match state.node.submit_as_org(payload).await {
-        Ok(carnet_api::Submitted::Ordered { outcome, .. }) if outcome.starts_with("void") => failed(
-            "Grant void",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("The ledger made this grant void ({outcome}): most likely it is over the org's monthly cap. No points moved."),
-            back,
-        ),
-        Ok(_) => redirect("/?granted=1"),
-        Err(e) => failed("Grant refused", StatusCode::UNPROCESSABLE_ENTITY, &e.to_string(), back),
-    }
+    as_org(&state, "Grant", payload).await
 }
 
 /// The operator's session on a state-changing request, or the page refusing it.
-fn operator_post(state: &WebState, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
+pub(super) fn operator_post(
+    state: &WebState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(), Response> {
     match signed_in(state, headers) {
         Some((Who::Operator, _)) => check_post(state, headers, csrf),
         _ => Err(failed(

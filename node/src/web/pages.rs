@@ -35,6 +35,8 @@ pub struct WebState {
     pub(super) admin_token: Option<blake3::Hash>,
     /// DKIM key lookups for the bounce reports' vouchers (as the API's).
     pub(super) dkim: Option<carnet_mail::dkim::DkimVerifier>,
+    /// The node's metrics, for the operator's page.
+    pub(super) metrics: Arc<crate::api::Metrics>,
     sessions: Arc<Mutex<Sessions>>,
     limiter: Arc<Mutex<SignInLimiter>>,
     /// The web imports, running and finished.
@@ -46,11 +48,13 @@ impl WebState {
         node: NodeHandle,
         admin_token: Option<blake3::Hash>,
         dkim: Option<carnet_mail::dkim::DkimVerifier>,
+        metrics: Arc<crate::api::Metrics>,
     ) -> Self {
         WebState {
             node,
             admin_token,
             dkim,
+            metrics,
             sessions: Arc::default(),
             limiter: Arc::default(),
             imports: Arc::default(),
@@ -195,7 +199,21 @@ pub(super) fn redirect(to: &str) -> Response {
     r
 }
 
+/// Which links a page's header carries: a member's pages, the operator's, or none
+/// (the sign-in pages).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Nav {
+    Member,
+    Operator,
+    None,
+}
+
+/// A member's page (the header links to the member's pages).
 pub(super) fn page(title: &str, body: Markup) -> Response {
+    page_with(title, Nav::Member, body)
+}
+
+pub(super) fn page_with(title: &str, nav: Nav, body: Markup) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -208,12 +226,19 @@ pub(super) fn page(title: &str, body: Markup) -> Response {
             body {
                 header {
                 p.brand { "Carnet" }
-                nav aria-label="Main" {
-                    a href="/" { "Dashboard" } " "
-                    a href="/search" { "Search" } " "
-                    a href="/contribute" { "Contribute" } " "
-                    a href="/import" { "Import" } " "
-                    a href="/cards" { "Your cards" }
+                @match nav {
+                    Nav::Member => nav aria-label="Main" {
+                        a href="/" { "Dashboard" } " "
+                        a href="/search" { "Search" } " "
+                        a href="/contribute" { "Contribute" } " "
+                        a href="/import" { "Import" } " "
+                        a href="/cards" { "Your cards" }
+                    },
+                    Nav::Operator => nav aria-label="Main" {
+                        a href="/" { "Operator" } " "
+                        a href="/search" { "Search" }
+                    },
+                    Nav::None => {},
                 }
             }
                 main { (body) }
@@ -300,8 +325,9 @@ pub(super) fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 pub(super) fn sign_in_page(error: Option<&str>) -> Response {
-    page(
+    page_with(
         "Sign in",
+        Nav::None,
         html! {
             h1 { "Sign in" }
             @if let Some(e) = error {

@@ -285,6 +285,18 @@ fn answer(cmd: Command) -> Command {
                 reply: used(),
             }
         }
+        Command::VoteOf {
+            domain,
+            member,
+            reply,
+        } => {
+            let _ = reply.send(None);
+            Command::VoteOf {
+                domain,
+                member,
+                reply: used(),
+            }
+        }
         Command::Company { domain, reply } => {
             let _ = reply.send(None);
             Command::Company {
