@@ -139,10 +139,22 @@ pub(super) async fn operator(state: &WebState, csrf: &str) -> Response {
             }
             h2 { "Peers" }
             @if peers.is_empty() { p { "No peer connected." } } @else {
-                ul { @for p in &peers { li { code { (p.peer_id) } " " (p.org.as_deref().unwrap_or("(not proven yet)")) } } }
+                table {
+                    thead { tr { th scope="col" { "Org" } th scope="col" { "Peer" } } }
+                    tbody {
+                        @for p in &peers {
+                            tr {
+                                td { (org_name(orgs.as_ref(), p.org.as_deref())) }
+                                td { code { (p.peer_id) } }
+                            }
+                        }
+                    }
+                }
             }
             h2 { "Members" }
             @if members.is_empty() { p { "No member enrolled yet: " code { "carnet member new NAME" } } } @else {
+                // Six columns do not fit a phone: the table scrolls within the page.
+                div.scroll {
                 table {
                     thead { tr { th scope="col" { "Handle" } th scope="col" { "Status" } th scope="col" { "Points" } th scope="col" { "Pending" } th scope="col" { "Cards" } th scope="col" { "Action" } } }
                     tbody {
@@ -161,6 +173,7 @@ pub(super) async fn operator(state: &WebState, csrf: &str) -> Response {
                             }
                         }
                     }
+                }
                 }
                 h2 { "Grant points" }
                 p.hint { "Points the org gives a member, within the cap the network's rules set per org and month. The grant is signed with the org key and gossiped." }
@@ -391,4 +404,17 @@ fn axis_label(ms: u64, other_ms: u64) -> String {
     } else {
         day
     }
+}
+
+/// The name of the org whose key is `key` (hex), as the ledger has it; the key's start
+/// when the org is unknown, and a plain word when the peer proved no org.
+fn org_name(orgs: Option<&carnet_api::OrgsView>, key: Option<&str>) -> String {
+    let Some(key) = key else {
+        return "(not proven yet)".into();
+    };
+    orgs.and_then(|o| o.orgs.iter().find(|org| org.key == key))
+        .map_or_else(
+            || format!("{}…", key.get(..12).unwrap_or(key)),
+            |org| org.name.clone(),
+        )
 }

@@ -291,9 +291,14 @@ impl Browser {
     /// scrolls sideways), as `tag.class: right edge in px`.
     #[track_caller]
     pub fn overflowing(&self) -> Vec<String> {
+        // Content inside a box that scrolls sideways on its own (a wide table) does not
+        // make the page scroll.
         let script = "const w = document.documentElement.clientWidth; \
+                      const inScroller = e => { for (let p = e.parentElement; p; p = p.parentElement) { \
+                      const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll') return true; } \
+                      return false; }; \
                       return Array.from(document.querySelectorAll('body *')) \
-                      .filter(e => e.getBoundingClientRect().right > w + 0.5) \
+                      .filter(e => e.getBoundingClientRect().right > w + 0.5 && !inScroller(e)) \
                       .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') \
                       + ': ' + Math.round(e.getBoundingClientRect().right) + ' > ' + w);";
         let v = self.execute(script, vec![]);

@@ -159,5 +159,29 @@ fn the_whole_trade_in_chromium_across_two_org_nodes() {
     b.fill("#token", &token);
     b.click("form[action='/operator'] button[type=submit]");
     reload_until(&b, &format!("{}/", nb.api), "events settled", SLOW);
+    // The settlement section at the top of the view, its heading included.
+    b.execute(
+        "document.getElementById('settlement-chart').previousElementSibling.scrollIntoView()",
+        vec![],
+    );
     b.screenshot("operator-settlement");
+    // The card and the operator's page fit a phone-sized screen too.
+    b.set_window(390, 844);
+    let wide = b.overflowing();
+    if !wide.is_empty() {
+        b.fail(format!(
+            "at 390x844 the operator's page scrolls sideways: {wide:?}"
+        ));
+    }
+    sign_out(&b);
+    sign_in(&b, &nb.api, "bob", "bob's long password");
+    b.goto(&format!("{}/cards", nb.api));
+    b.click("table a");
+    b.wait_for_text("h1", "Jane Doe", PAGE);
+    let wide = b.overflowing();
+    if !wide.is_empty() {
+        b.fail(format!(
+            "at 390x844 the card's page scrolls sideways: {wide:?}"
+        ));
+    }
 }
