@@ -40,7 +40,7 @@ fn examples() -> Vec<(String, &'static str, String)> {
 /// Numbers stated by hand: those the `phonenumber` crate's own `number_type` classified
 /// wrongly (leading zeros dropped), regions sharing a country code, and strings that are
 /// not E.164.
-const CASES: [(&str, &str, &str); 18] = [
+const CASES: [(&str, &str, &str); 19] = [
     (
         "+2250789881234",
         "MOBILE",
@@ -87,6 +87,11 @@ const CASES: [(&str, &str, &str); 18] = [
     ("+33 1 42 68 53 00", "UNKNOWN", "not E.164: spaces"),
     ("33142685300", "UNKNOWN", "not E.164: no +"),
     ("+1234567890123456", "UNKNOWN", "not E.164: 16 digits"),
+    (
+        "+033612345678",
+        "UNKNOWN",
+        "no country code starts with 0: not France's 33",
+    ),
 ];
 
 /// Every example number of the metadata with the type it classifies as (its own
