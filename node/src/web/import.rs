@@ -24,6 +24,8 @@ pub const MAX_WEB_IMPORT_BYTES: usize = 8 << 20;
 /// Imports kept (running or finished) across all members; the oldest finished one
 /// goes first.
 const MAX_JOBS: usize = 64;
+/// Imports kept per member: a new one drops the member's oldest report.
+const MAX_JOBS_PER_MEMBER: usize = 4;
 
 /// What became of one row.
 #[derive(Clone)]
@@ -174,16 +176,6 @@ async fn start(
         Err(e) => return again(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     };
     let member_key = m.key.public();
-    let running = lock(&state.imports)
-        .0
-        .values()
-        .any(|j| j.member == member_key && !j.finished);
-    if running {
-        return again(
-            StatusCode::CONFLICT,
-            "An import of yours is still running: wait for it to finish.",
-        );
-    }
     let Ok(random) = carnet_api::os::random::<16>() else {
         return again(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -192,7 +184,31 @@ async fn start(
     };
     let id = hex::encode(random);
     {
+        // One lock for the check and the insert: two uploads at once start one import.
         let mut jobs = lock(&state.imports);
+        if jobs
+            .0
+            .values()
+            .any(|j| j.member == member_key && !j.finished)
+        {
+            drop(jobs);
+            return again(
+                StatusCode::CONFLICT,
+                "An import of yours is still running: wait for it to finish.",
+            );
+        }
+        // A member's finished reports beyond the last few, then anyone's oldest.
+        let mine: Vec<(String, u64)> = jobs
+            .0
+            .iter()
+            .filter(|(_, j)| j.member == member_key)
+            .map(|(k, j)| (k.clone(), j.started_ms))
+            .collect();
+        if mine.len() >= MAX_JOBS_PER_MEMBER {
+            if let Some((k, _)) = mine.iter().min_by_key(|(_, t)| *t) {
+                jobs.0.remove(k);
+            }
+        }
         if jobs.0.len() >= MAX_JOBS {
             let oldest = jobs
                 .0
@@ -205,10 +221,11 @@ async fn start(
                     jobs.0.remove(&k);
                 }
                 None => {
+                    drop(jobs);
                     return again(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "Too many imports are running on this node: try again in a minute.",
-                    )
+                    );
                 }
             }
         }
