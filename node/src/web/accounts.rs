@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use carnet_api::sealed_key::{open, seal, SealedKeyUpload, MIN_PASSWORD_CHARS};
 use carnet_protocol::payload::{Enroll, Referral};
-use carnet_protocol::{Hash32, Payload, PublicKey, SecretKey};
+use carnet_protocol::{Payload, PublicKey, SecretKey};
 use maud::html;
 use serde::Deserialize;
 
@@ -27,13 +27,7 @@ pub(super) fn routes() -> Router<WebState> {
 /// to the node as `carnet web password` does, signed by the key. Ends the member's
 /// sessions: a new password signs everyone out.
 async fn keep_sealed(state: &WebState, key: &SecretKey, password: String) -> Result<(), String> {
-    let network = state
-        .node
-        .status()
-        .await
-        .ok()
-        .and_then(|s| Hash32::from_hex(&s.network))
-        .ok_or("the node did not answer")?;
+    let network = state.network().await.ok_or("the node did not answer")?;
     let salt = carnet_api::os::random::<16>().map_err(|e| e.to_string())?;
     let nonce = carnet_api::os::random::<24>().map_err(|e| e.to_string())?;
     let k = key.clone();

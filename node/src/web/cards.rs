@@ -110,19 +110,13 @@ async fn open_bought(state: &WebState, key: &SecretKey, raw: &str) -> Result<Ope
                 "The listing is no longer on this node.",
             )
         })?;
-    let current = hex::decode(&detail.listing_hex)
-        .ok()
-        .and_then(|b| {
-            carnet_protocol::encoding::from_canonical(&b, carnet_protocol::limits::MAX_EVENT_BYTES)
-                .ok()
-        })
-        .ok_or_else(|| {
-            not_shown(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The listing is malformed.",
-            )
-        })?;
-    let network = key_network(state).await;
+    let current = super::search::listing_of(&detail).ok_or_else(|| {
+        not_shown(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The listing is malformed.",
+        )
+    })?;
+    let network = state.network().await;
     let original = match (state.node.event(id).await.ok().flatten(), network) {
         (Some(bytes), Some(network)) => SignedEvent::decode(&bytes, &network).ok(),
         _ => None,
@@ -145,11 +139,6 @@ async fn member_card(
     let m = member(state, headers)?;
     let o = open_bought(state, &m.key, raw).await?;
     Ok((m, o))
-}
-
-async fn key_network(state: &WebState) -> Option<carnet_protocol::NetworkId> {
-    let status = state.node.status().await.ok()?;
-    Hash32::from_hex(&status.network)
 }
 
 /// Asks the browser to load the page again in a few seconds (no script needed).

@@ -176,9 +176,9 @@ async fn contribute(
         *r.status_mut() = status;
         r
     };
-    let salts = match fresh_salts() {
+    let salts = match Salts::random() {
         Ok(s) => s,
-        Err(e) => return again(StatusCode::SERVICE_UNAVAILABLE, &e),
+        Err(e) => return again(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
     let prepared = match f.draft().prepare(f.region().as_deref(), salts) {
         Ok(p) => p,
@@ -195,17 +195,6 @@ async fn contribute(
         }
         Err(Refusal { status, why, .. }) => again(status, &why),
     }
-}
-
-/// Fresh commitment salts from the operating system (no fallback: a weak salt would
-/// let anyone test guessed addresses against the listing).
-pub(super) fn fresh_salts() -> Result<Salts, String> {
-    let b = carnet_api::os::random::<64>().map_err(|e| format!("No randomness: {e}"))?;
-    let mut email = [0; 32];
-    let mut phone = [0; 32];
-    email.copy_from_slice(&b[..32]);
-    phone.copy_from_slice(&b[32..]);
-    Ok(Salts { email, phone })
 }
 
 /// Why a card was not contributed: the status for a page, the member's words, and
@@ -237,18 +226,12 @@ pub(super) async fn contribute_card(
 ) -> Result<carnet_protocol::ContentId, Refusal> {
     card.check()
         .map_err(|e| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-    let network = state
-        .node
-        .status()
-        .await
-        .ok()
-        .and_then(|s| carnet_protocol::Hash32::from_hex(&s.network))
-        .ok_or_else(|| {
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The node did not answer: try again.",
-            )
-        })?;
+    let network = state.network().await.ok_or_else(|| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The node did not answer: try again.",
+        )
+    })?;
     let request = carnet_protocol::dedup::DedupRequest {
         network,
         member: key.public(),

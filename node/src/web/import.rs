@@ -4,7 +4,7 @@
 //! and the report so far (it reloads itself each second while the import runs; no
 //! script needed).
 
-use super::contribute::{contribute_card, fresh_salts};
+use super::contribute::contribute_card;
 use super::pages::{failed, member, member_post, page, redirect, WebState};
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -277,10 +277,10 @@ async fn run(
             .as_ref()
             .map(|d| d.name.clone())
             .unwrap_or_default();
-        let salts = match fresh_salts() {
+        let salts = match carnet_client::contact::Salts::random() {
             Ok(s) => s,
             Err(e) => {
-                stop(&state, &id, &e);
+                stop(&state, &id, &e.to_string());
                 return;
             }
         };

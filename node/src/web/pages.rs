@@ -41,6 +41,9 @@ pub struct WebState {
     limiter: Arc<Mutex<SignInLimiter>>,
     /// The web imports, running and finished.
     pub(super) imports: super::import::SharedJobs,
+    /// The node's network id, asked of the node once: a status call computes the
+    /// state root, too dear to repeat for each card a member contributes or opens.
+    network: Arc<std::sync::OnceLock<carnet_protocol::NetworkId>>,
 }
 
 impl WebState {
@@ -58,7 +61,19 @@ impl WebState {
             sessions: Arc::default(),
             limiter: Arc::default(),
             imports: Arc::default(),
+            network: Arc::default(),
         }
+    }
+
+    /// The node's network id (what a member's signed requests name), or None while
+    /// the node does not answer.
+    pub(super) async fn network(&self) -> Option<carnet_protocol::NetworkId> {
+        if let Some(n) = self.network.get() {
+            return Some(*n);
+        }
+        let status = self.node.status().await.ok()?;
+        let n = carnet_protocol::Hash32::from_hex(&status.network)?;
+        Some(*self.network.get_or_init(|| n))
     }
 
     /// The sessions, shared with the API (a new password ends a member's sessions).

@@ -144,15 +144,19 @@ pub(super) fn urlencode(s: &str) -> String {
 pub(super) fn teaser_of(
     detail: &carnet_api::ListingDetail,
 ) -> Option<carnet_protocol::payload::Teaser> {
-    use carnet_protocol::payload::{Listing, TeaserSlot};
-    let bytes = hex::decode(&detail.listing_hex).ok()?;
-    let listing: Listing =
-        carnet_protocol::encoding::from_canonical(&bytes, carnet_protocol::limits::MAX_EVENT_BYTES)
-            .ok()?;
-    match listing.teaser {
+    use carnet_protocol::payload::TeaserSlot;
+    match listing_of(detail)?.teaser {
         TeaserSlot::Shown { teaser, .. } => Some(teaser),
         TeaserSlot::Erased { .. } => None,
     }
+}
+
+/// The listing the node holds now, decoded (None if it does not decode).
+pub(super) fn listing_of(
+    detail: &carnet_api::ListingDetail,
+) -> Option<carnet_protocol::payload::Listing> {
+    let bytes = hex::decode(&detail.listing_hex).ok()?;
+    carnet_protocol::encoding::from_canonical(&bytes, carnet_protocol::limits::MAX_EVENT_BYTES).ok()
 }
 
 /// A listing id from a path: 64 hex digits.
