@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Output, Stdio};
 
 /// `carnet --json web password --password-stdin --key KEY`, `password` on stdin.
-fn set_password(key: &str, password: &str) -> Output {
+pub(crate) fn set_password(key: &str, password: &str) -> Output {
     let mut child = carnet_command()
         .args([
             "--json",

@@ -10,7 +10,6 @@ use carnet_protocol::author::Author;
 use carnet_protocol::payload::{EmployeeRange, Payload, RevenueRange, Vote};
 use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 
 /// A browser's part, by hand: a session cookie, and the CSRF token of the last page.
 pub(crate) struct Web {
@@ -33,16 +32,31 @@ fn csrf_of(page: &str) -> Option<String> {
 impl Web {
     /// Signs `handle` in on the node at `base` (http://host:port).
     pub(crate) fn sign_in(base: &str, handle: &str, password: &str) -> Web {
+        Self::session(
+            base,
+            "/sign-in",
+            &[("handle", handle), ("password", password)],
+        )
+    }
+
+    /// Signs the operator in on the node at `base` with the admin token.
+    pub(crate) fn operator(base: &str, token: &str) -> Web {
+        Self::session(base, "/operator", &[("token", token)])
+    }
+
+    /// The session a sign-in form at `path` starts (its redirect's cookie), on the
+    /// dashboard.
+    fn session(base: &str, path: &str, form: &[(&str, &str)]) -> Web {
         let http = reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
         let r = http
-            .post(format!("{base}/sign-in"))
-            .form(&[("handle", handle), ("password", password)])
+            .post(format!("{base}{path}"))
+            .form(form)
             .send()
             .unwrap();
-        assert_eq!(r.status(), 303, "sign-in of {handle}: {:?}", r.text());
+        assert_eq!(r.status(), 303, "sign-in at {path}: {:?}", r.text());
         let cookie = r.headers()["set-cookie"].to_str().unwrap();
         let cookie = cookie.split(';').next().unwrap().to_owned();
         let mut web = Web {
@@ -139,18 +153,17 @@ impl Web {
     }
 }
 
-/// `carnet web password --password-stdin` for the key file `key`.
-pub(crate) fn set_password(key: &str, password: &str) {
-    let mut child = crate::carnet_command()
-        .args(["web", "password", "--password-stdin", "--key", key])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
+/// `carnet web password --password-stdin` for the key file `key`, which must succeed.
+fn set_password(key: &str, password: &str) {
+    let out = crate::web::set_password(key, password);
     assert!(out.status.success(), "{out:?}");
+}
+
+/// The admin token of the data directory `dir` (`carnet node admin-token`).
+pub(crate) fn admin_token(dir: &Path) -> String {
+    let out = crate::carnet(&["node", "admin-token", "--data-dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// Two orgs on loopback, Beta admitted by Alpha, with a member each (alice at Alpha,
@@ -217,47 +230,19 @@ fn a_card_is_contributed_bought_opened_downloaded_and_its_bounce_reported_on_the
     let (alice, bob) = (public_of(&alice_key), public_of(&bob_key));
 
     // Beta's operator grants bob points on the operator's page.
-    let out = crate::carnet(&[
-        "node",
-        "admin-token",
-        "--data-dir",
-        nb.dir.to_str().unwrap(),
-    ]);
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let http = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = http
-        .post(format!("{}/operator", nb.api))
-        .form(&[("token", token.as_str())])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
-    let page = http
-        .get(format!("{}/", nb.api))
-        .header("Cookie", &cookie)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let mut op = Web::operator(&nb.api, &admin_token(&nb.dir));
+    let page = op.get("/").1;
     assert!(page.contains("Grant points"), "{page}");
-    let csrf = csrf_of(&page).unwrap();
-    let grant = |points: &str, csrf: &str| {
-        http.post(format!("{}/operator/grant", nb.api))
-            .header("Cookie", &cookie)
-            .form(&[("csrf", csrf), ("member", &bob), ("points", points)])
-            .send()
-            .unwrap()
-    };
-    assert_eq!(
-        grant("100", "forged").status(),
-        403,
-        "no CSRF token, no grant"
-    );
-    assert_eq!(grant("100", &csrf).status(), 303);
+    let forged = op
+        .http
+        .post(format!("{}/operator/grant", nb.api))
+        .header("Cookie", &op.cookie)
+        .form(&[("csrf", "forged"), ("member", &bob), ("points", "100")])
+        .send()
+        .unwrap();
+    assert_eq!(forged.status(), 403, "no CSRF token, no grant");
+    let (status, _, body) = op.post("/operator/grant", &[("member", &bob), ("points", "100")]);
+    assert_eq!(status, 303, "{body}");
     wait_for("bob's grant", || nb.balance(&bob) == Some(100));
 
     // Alice contributes by form. A mobile is refused by the live check and on sending.
@@ -527,25 +512,8 @@ fn the_operator_enrolls_a_web_member_who_changes_password_and_is_revoked() {
     let (node, ready) =
         crate::node_run::start(&data, &["--org", "Acme", "--checkpoint-interval-ms", "300"]);
     let api = format!("http://{}", ready["api"].as_str().unwrap());
-    let out = crate::carnet(&["node", "admin-token", "--data-dir", data.to_str().unwrap()]);
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let http = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = http
-        .post(format!("{api}/operator"))
-        .form(&[("token", token.as_str())])
-        .send()
-        .unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    let mut op = Web {
-        http: http.clone(),
-        base: api.clone(),
-        cookie: cookie.split(';').next().unwrap().to_owned(),
-        csrf: String::new(),
-        last_location: String::new(),
-    };
+    let mut op = Web::operator(&api, &admin_token(&data));
+    let http = op.http.clone();
     // Before the first checkpoint, an honest empty state; then the chart.
     let first = op.get("/").1;
     assert!(

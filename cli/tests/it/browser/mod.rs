@@ -8,7 +8,6 @@
 
 mod trade;
 
-use crate::carnet_command;
 use crate::node_run::{start, stop};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
@@ -16,10 +15,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::fmt::Display;
 use std::future::Future;
-use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What to run to get the browser and its driver (Debian's package names).
@@ -545,28 +543,6 @@ pub fn screenshot_dir() -> PathBuf {
     }
 }
 
-/// `carnet --json web password --password-stdin --key KEY`, `password` on stdin.
-fn set_password(key: &str, password: &str) -> Output {
-    let mut child = carnet_command()
-        .args([
-            "--json",
-            "web",
-            "password",
-            "--password-stdin",
-            "--key",
-            key,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "{password}").unwrap();
-    drop(stdin);
-    child.wait_with_output().unwrap()
-}
-
 /// A `carnet node run` stopped with SIGTERM at the end of the test, or killed if the
 /// test fails first (so no node outlives a failed test).
 struct Node(Option<Child>);
@@ -600,7 +576,7 @@ fn a_member_signs_in_in_chromium_sees_the_dashboard_and_signs_out() {
     let key = dir.path().join("alice.key").to_str().unwrap().to_owned();
     let out = crate::carnet(&["member", "new", "alice", "--out", &key, "--data-dir", &data]);
     assert!(out.status.success(), "{out:?}");
-    let out = set_password(&key, "correct horse battery");
+    let out = crate::web::set_password(&key, "correct horse battery");
     assert!(out.status.success(), "{out:?}");
     // A card, so the search page has a teaser to show.
     let out = crate::carnet(&[

@@ -6,7 +6,7 @@
 
 use super::{Browser, PAGE};
 use crate::trading::{wait_for, BOUNCE};
-use crate::web_trade::{public_of, two_orgs_with};
+use crate::web_trade::{admin_token, public_of, two_orgs_with};
 use std::time::Duration;
 
 /// A delivery crosses both nodes, a settlement needs a quorum's checkpoints.
@@ -52,13 +52,7 @@ fn the_whole_trade_in_chromium_across_two_org_nodes() {
     let b = Browser::start();
 
     // Beta's operator signs in with the admin token and grants bob 100 points.
-    let out = crate::carnet(&[
-        "node",
-        "admin-token",
-        "--data-dir",
-        nb.dir.to_str().unwrap(),
-    ]);
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = admin_token(&nb.dir);
     b.goto(&format!("{}/operator", nb.api));
     b.fill("#token", &token);
     b.click("form[action='/operator'] button[type=submit]");
