@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Format version of the genesis document and of every event under it.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// A founding organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,8 +5,7 @@ use super::bundle::Events;
 use super::Report;
 use carnet_protocol::encoding::from_canonical;
 use carnet_protocol::ledger::audit::{Bundle, StateLeafProof};
-use carnet_protocol::ledger::proof::verify_inclusion;
-use carnet_protocol::ledger::{AccountKind, PurchaseStatus, StateLeaf};
+use carnet_protocol::ledger::{AccountKind, PurchaseStatus, StateLeaf, StateProof};
 use carnet_protocol::Hash32;
 
 fn leaf_check(
@@ -17,12 +16,12 @@ fn leaf_check(
     let leaf: StateLeaf = from_canonical(&p.leaf_hex, p.leaf_hex.len())
         .map_err(|e| format!("the leaf is not a canonical state leaf: {e}"))?;
     let what = expect(leaf)?;
-    if verify_inclusion(&p.leaf_hex, p.index, p.size, &p.path_hex, root) {
+    if StateProof::from(p).verify(root) {
         Ok(what)
     } else {
         Err(format!(
-            "the leaf is not at #{} of {} under state root {root}",
-            p.index, p.size
+            "the leaf is not in the state tree under state root {root} ({} siblings)",
+            p.siblings_hex.len()
         ))
     }
 }

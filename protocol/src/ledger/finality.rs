@@ -187,6 +187,9 @@ impl Ledger {
         }
         self.claims_cache.clear();
         self.last_extended = None;
+        // The settlement may touch thousands of accounts and listings (refunds,
+        // vesting): rehashed once here, not on every claim folded from the base.
+        state.root();
         self.base = state.clone();
         self.state = state;
         self.applied_to = Some(mark(epoch));

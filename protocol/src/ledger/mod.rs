@@ -18,9 +18,10 @@ mod reads;
 mod root;
 mod snapshot;
 mod state;
+mod trie;
 
 pub use apply::is_mobile_number;
-pub use root::{merkle_root, StateLeaf, StateProof};
+pub use root::{merkle_root, LeafKey, StateLeaf, StateProof, PATH_CONTEXT};
 pub use snapshot::{Snapshot, SnapshotError, SNAPSHOT_MAGIC};
 pub use state::*;
 
@@ -529,6 +530,9 @@ impl Ledger {
             // latest one before it, or from the end of the finalized prefix (nothing
             // inserted ever lands inside it).
             let _ = self.snapshots.split_off(&dirty);
+            // The state tree goes along: it is a cache of the last root, valid for any
+            // state, and the one computed last differs least from the state refolded.
+            let tree = self.state.take_tree();
             match self.snapshots.iter().next_back() {
                 Some((k, s)) => {
                     self.applied_to = Some(*k);
@@ -540,6 +544,7 @@ impl Ledger {
                     self.state = self.base.clone();
                 }
             }
+            self.state.adopt_tree(tree);
         }
         let ctx = apply::Ctx {
             rules: &self.genesis.rules,

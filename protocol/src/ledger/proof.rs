@@ -1,17 +1,13 @@
-//! Merkle proofs for auditors: an event under a checkpoint's `events_root`, a state
-//! leaf under its `state_root`, and the consistency of two event trees.
+//! Merkle proofs for auditors: an event under a checkpoint's `events_root` and the
+//! consistency of two event trees (state leaves are proven by [`super::StateProof`]).
 //!
-//! The trees are those of docs/protocol.md ("State root"): RFC 6962 with BLAKE3,
+//! The event tree is that of docs/protocol.md ("Finality"): RFC 6962 with BLAKE3,
 //! leaf = H(0x00 || bytes), node = H(0x01 || left || right). Proofs are generated from
 //! the leaf hashes (RFC 6962 §2.1.1 `PATH` and §2.1.2 `PROOF`) and verified with the
 //! iterative algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2, which docs/audit.md spells
 //! out for other implementations. Verification never panics, whatever it is given.
 
-use super::root::StateLeaf;
-use super::state::{PurchaseState, State};
-use crate::encoding::to_canonical;
-use crate::hash::{ContentId, Hash32};
-use crate::keys::PublicKey;
+use crate::hash::Hash32;
 
 /// RFC 6962 leaf hash with BLAKE3: H(0x00 || bytes).
 pub fn leaf_hash(bytes: &[u8]) -> Hash32 {
@@ -202,59 +198,6 @@ pub fn verify_consistency(
         s_n >>= 1;
     }
     &fr == old_root && &sr == new_root && s_n == 0
-}
-
-/// An inclusion proof of one leaf: its bytes, index, the tree size and audit path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeafProof {
-    pub leaf: Vec<u8>,
-    pub index: u64,
-    pub size: u64,
-    pub path: Vec<Hash32>,
-}
-
-impl LeafProof {
-    pub fn verify(&self, root: &Hash32) -> bool {
-        verify_inclusion(&self.leaf, self.index, self.size, &self.path, root)
-    }
-}
-
-/// The canonical state leaf of a purchase (docs/protocol.md, "State root").
-pub fn purchase_leaf(id: &ContentId, p: &PurchaseState) -> Vec<u8> {
-    to_canonical(&StateLeaf::Purchase {
-        id: *id,
-        buyer: p.buyer,
-        listing_id: p.listing_id,
-        price: p.price,
-        status: p.status,
-    })
-}
-
-impl State {
-    /// The inclusion proof of the leaf with these exact bytes under [`State::root`].
-    pub fn prove_leaf(&self, leaf: &[u8]) -> Option<LeafProof> {
-        let leaves = self.leaves();
-        let index = leaves.binary_search_by(|l| l.as_slice().cmp(leaf)).ok()?;
-        let hashes: Vec<Hash32> = leaves.iter().map(|l| leaf_hash(l)).collect();
-        Some(LeafProof {
-            leaf: leaf.to_vec(),
-            index: index as u64,
-            size: hashes.len() as u64,
-            path: prove_inclusion(&hashes, index)?,
-        })
-    }
-
-    /// The proof of `account`'s leaf (balance, escrow, status...).
-    pub fn prove_account_leaf(&self, account: &PublicKey) -> Option<LeafProof> {
-        let p = self.prove_account(account)?;
-        self.prove_leaf(&p.leaf)
-    }
-
-    /// The proof of a purchase's leaf (buyer, listing, price, status).
-    pub fn prove_purchase_leaf(&self, purchase: &ContentId) -> Option<LeafProof> {
-        let p = self.purchases.get(purchase)?;
-        self.prove_leaf(&purchase_leaf(purchase, p))
-    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,19 @@
-//! The state root: a BLAKE3 Merkle tree (RFC 6962 shape) over the sorted state.
+//! The state root: the root of a Merkle trie over the state's leaves ([`super::trie`]).
 //!
-//! Each leaf is the canonical encoding of one [`StateLeaf`]; leaves are sorted by
-//! their bytes, so the root depends only on the state. An auditor given a leaf and an
-//! inclusion proof can check one balance against a signed checkpoint without the rest.
+//! Each leaf is the canonical encoding of one [`StateLeaf`], placed at the hash of its
+//! [`LeafKey`], so the root depends only on the state. An auditor given a leaf and its
+//! siblings can check one balance against a signed checkpoint without the rest.
 
+use super::proof::leaf_hash;
 use super::state::*;
-use crate::encoding::to_canonical;
+use super::trie::Trie;
+use crate::encoding::{from_canonical, to_canonical};
 use crate::hash::{ContentId, Hash32};
 use crate::keys::PublicKey;
 use crate::payload::{EmployeeRange, RevenueRange};
-use ct_merkle::mem_backed_tree::MemoryBackedTree;
-use ct_merkle::{InclusionProof, RootHash};
+use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One entry of the state as committed by the state root. The variant order is
 /// normative (docs/protocol.md, "State root").
@@ -64,9 +66,164 @@ pub enum StateLeaf {
     },
 }
 
+impl StateLeaf {
+    /// What identifies this leaf in the state: where it sits in the tree.
+    pub fn key(&self) -> LeafKey {
+        match self {
+            StateLeaf::Org { key, .. } => LeafKey::Org { key: *key },
+            StateLeaf::Account { key, .. } => LeafKey::Account { key: *key },
+            StateLeaf::Listing { id, .. } => LeafKey::Listing { id: *id },
+            StateLeaf::Purchase { id, .. } => LeafKey::Purchase { id: *id },
+            StateLeaf::Vote {
+                company_domain,
+                member,
+                ..
+            } => LeafKey::Vote {
+                company_domain: company_domain.clone(),
+                member: *member,
+            },
+            StateLeaf::OptedOut { dedup_key } => LeafKey::OptedOut {
+                dedup_key: *dedup_key,
+            },
+            StateLeaf::Finalized { .. } => LeafKey::Finalized,
+        }
+    }
+}
+
+/// The identity of a state leaf: the fields of its [`StateLeaf`] that no event
+/// changes. Its hash is the leaf's path in the state tree. The variant order is
+/// normative and follows [`StateLeaf`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeafKey {
+    Org {
+        key: PublicKey,
+    },
+    Account {
+        key: PublicKey,
+    },
+    Listing {
+        id: ContentId,
+    },
+    Purchase {
+        id: ContentId,
+    },
+    Vote {
+        company_domain: String,
+        member: PublicKey,
+    },
+    OptedOut {
+        dedup_key: Hash32,
+    },
+    Finalized,
+}
+
+impl LeafKey {
+    /// The leaf's path in the state tree: BLAKE3 in derive-key mode of its canonical
+    /// encoding.
+    pub fn path(&self) -> Hash32 {
+        Hash32::derive(PATH_CONTEXT, &[&to_canonical(self)])
+    }
+}
+
+/// The derive-key context of leaf paths (docs/protocol.md, "State root").
+pub const PATH_CONTEXT: &str = "carnet v1 state leaf path";
+
+/// Leaves larger than this are not state leaves: the largest holds a company domain
+/// and a name, both far shorter.
+const MAX_LEAF: usize = 4096;
+
+/// The state as of its last root: the tree, and the maps it was computed from, so the
+/// next root hashes only what changed since (imbl's diff skips the subtrees two
+/// versions of a map share).
+#[derive(Clone, Default)]
+pub(crate) struct Committed {
+    orgs: OrdMap<PublicKey, OrgState>,
+    accounts: OrdMap<PublicKey, Account>,
+    listings: OrdMap<ContentId, ListingState>,
+    purchases: OrdMap<ContentId, PurchaseState>,
+    votes: OrdMap<(String, PublicKey), CompanyVote>,
+    opted_out: OrdSet<Hash32>,
+    finalized: Option<CheckpointClaim>,
+    trie: Trie,
+}
+
+impl std::fmt::Debug for Committed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Committed")
+    }
+}
+
+fn org_leaf(key: &PublicKey, o: &OrgState) -> StateLeaf {
+    StateLeaf::Org {
+        key: *key,
+        name: o.name.clone(),
+        founding: o.founding,
+    }
+}
+
+fn listing_leaf(id: &ContentId, l: &ListingState) -> StateLeaf {
+    StateLeaf::Listing {
+        id: *id,
+        contributor: l.contributor,
+        listing_hash: Hash32::of(&to_canonical(&l.listing.erased())),
+        status: l.status,
+        sales: l.sales,
+        held: l.held,
+    }
+}
+
+fn purchase_leaf(id: &ContentId, p: &PurchaseState) -> StateLeaf {
+    StateLeaf::Purchase {
+        id: *id,
+        buyer: p.buyer,
+        listing_id: p.listing_id,
+        price: p.price,
+        status: p.status,
+    }
+}
+
+fn vote_leaf(key: &(String, PublicKey), v: &CompanyVote) -> StateLeaf {
+    StateLeaf::Vote {
+        company_domain: key.0.clone(),
+        member: key.1,
+        employees: v.employees,
+        revenue: v.revenue,
+    }
+}
+
+/// (path, leaf hash) of a leaf.
+fn placed(leaf: &StateLeaf) -> (Hash32, Hash32) {
+    (leaf.key().path(), leaf_hash(&to_canonical(leaf)))
+}
+
+/// Feeds the changes from `old` to `new` into the tree.
+fn diff_map<K: Ord + Clone, V: PartialEq + Clone>(
+    trie: &mut Trie,
+    old: &OrdMap<K, V>,
+    new: &OrdMap<K, V>,
+    leaf: impl Fn(&K, &V) -> StateLeaf,
+) {
+    use imbl::ordmap::DiffItem;
+    for d in old.diff(new) {
+        match d {
+            DiffItem::Add(k, v) | DiffItem::Update { new: (k, v), .. } => {
+                let (path, hash) = placed(&leaf(k, v));
+                trie.set(path, Some(hash));
+            }
+            DiffItem::Remove(k, v) => trie.set(leaf(k, v).key().path(), None),
+        }
+    }
+}
+
 impl State {
-    /// Every leaf of the state, encoded and sorted.
+    /// Every leaf of the state, encoded and sorted (what the test vectors list).
     pub fn leaves(&self) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = self.leaf_values().iter().map(to_canonical).collect();
+        out.sort_unstable();
+        out
+    }
+
+    fn leaf_values(&self) -> Vec<StateLeaf> {
         let mut out = Vec::with_capacity(
             self.orgs.len()
                 + self.accounts.len()
@@ -74,71 +231,117 @@ impl State {
                 + self.purchases.len()
                 + self.votes.len(),
         );
-        for (key, o) in &self.orgs {
-            out.push(to_canonical(&StateLeaf::Org {
-                key: *key,
-                name: o.name.clone(),
-                founding: o.founding,
-            }));
-        }
-        for (key, a) in &self.accounts {
-            out.push(to_canonical(&account_leaf(key, a)));
-        }
-        for (id, l) in &self.listings {
-            out.push(to_canonical(&StateLeaf::Listing {
-                id: *id,
-                contributor: l.contributor,
-                listing_hash: Hash32::of(&to_canonical(&l.listing.erased())),
-                status: l.status,
-                sales: l.sales,
-                held: l.held,
-            }));
-        }
-        for (id, p) in &self.purchases {
-            out.push(to_canonical(&StateLeaf::Purchase {
-                id: *id,
-                buyer: p.buyer,
-                listing_id: p.listing_id,
-                price: p.price,
-                status: p.status,
-            }));
-        }
-        for ((domain, member), v) in &self.votes {
-            out.push(to_canonical(&StateLeaf::Vote {
-                company_domain: domain.clone(),
-                member: *member,
-                employees: v.employees,
-                revenue: v.revenue,
-            }));
-        }
-        for k in &self.opted_out {
-            out.push(to_canonical(&StateLeaf::OptedOut { dedup_key: *k }));
-        }
+        out.extend(self.orgs.iter().map(|(k, o)| org_leaf(k, o)));
+        out.extend(self.accounts.iter().map(|(k, a)| account_leaf(k, a)));
+        out.extend(self.listings.iter().map(|(k, l)| listing_leaf(k, l)));
+        out.extend(self.purchases.iter().map(|(k, p)| purchase_leaf(k, p)));
+        out.extend(self.votes.iter().map(|(k, v)| vote_leaf(k, v)));
+        out.extend(
+            self.opted_out
+                .iter()
+                .map(|k| StateLeaf::OptedOut { dedup_key: *k }),
+        );
         if let Some(claim) = self.finalized {
-            out.push(to_canonical(&StateLeaf::Finalized { claim }));
+            out.push(StateLeaf::Finalized { claim });
         }
-        out.sort_unstable();
         out
     }
 
-    /// The state root: see the module doc.
-    pub fn root(&self) -> Hash32 {
-        merkle_root(self.leaves())
+    /// The tree of this state: the last one computed, brought up to date with what
+    /// changed since, or built whole when there is none (a state just decoded).
+    fn committed(&self) -> Committed {
+        let mut c = match &self.tree {
+            None => Committed {
+                trie: Trie::build(self.leaf_values().iter().map(placed).collect()),
+                ..Committed::default()
+            },
+            Some(c) => {
+                let mut c = (**c).clone();
+                let t = &mut c.trie;
+                diff_map(t, &c.orgs, &self.orgs, org_leaf);
+                diff_map(t, &c.accounts, &self.accounts, account_leaf);
+                diff_map(t, &c.listings, &self.listings, listing_leaf);
+                diff_map(t, &c.purchases, &self.purchases, purchase_leaf);
+                diff_map(t, &c.votes, &self.votes, vote_leaf);
+                for d in c.opted_out.diff(&self.opted_out) {
+                    let (k, add) = match d {
+                        imbl::ordset::DiffItem::Add(k) => (k, true),
+                        imbl::ordset::DiffItem::Remove(k) => (k, false),
+                    };
+                    let (path, hash) = placed(&StateLeaf::OptedOut { dedup_key: *k });
+                    t.set(path, add.then_some(hash));
+                }
+                if c.finalized != self.finalized {
+                    match self.finalized {
+                        Some(claim) => {
+                            let (path, hash) = placed(&StateLeaf::Finalized { claim });
+                            t.set(path, Some(hash));
+                        }
+                        None => t.set(LeafKey::Finalized.path(), None),
+                    }
+                }
+                c
+            }
+        };
+        c.trie.root();
+        c.orgs = self.orgs.clone();
+        c.accounts = self.accounts.clone();
+        c.listings = self.listings.clone();
+        c.purchases = self.purchases.clone();
+        c.votes = self.votes.clone();
+        c.opted_out = self.opted_out.clone();
+        c.finalized = self.finalized;
+        c
     }
 
-    /// The leaf for `account` with its inclusion proof under [`State::root`].
+    /// The state root (docs/protocol.md, "State root"). Keeps the tree, so the next
+    /// root after a few changes costs a few paths: O(log n) each.
+    pub fn root(&mut self) -> Hash32 {
+        let mut c = self.committed();
+        let root = c.trie.root();
+        self.tree = Some(Arc::new(c));
+        root
+    }
+
+    /// Takes the state tree out, to hand it to a state derived from this one
+    /// ([`State::adopt_tree`]).
+    pub(super) fn take_tree(&mut self) -> Option<Arc<Committed>> {
+        self.tree.take()
+    }
+
+    /// Uses `tree` for the next root if there is one: any kept tree is valid for any
+    /// state (the next root hashes the differences), and a recent one is cheaper.
+    pub(super) fn adopt_tree(&mut self, tree: Option<Arc<Committed>>) {
+        if tree.is_some() {
+            self.tree = tree;
+        }
+    }
+
+    /// The state root without keeping the tree (for a state only looked at).
+    pub fn root_once(&self) -> Hash32 {
+        self.committed().trie.root()
+    }
+
+    fn prove(&self, leaf: StateLeaf) -> Option<StateProof> {
+        let c = self.committed();
+        let (_, siblings) = c.trie.prove(&leaf.key().path())?;
+        Some(StateProof {
+            leaf: to_canonical(&leaf),
+            siblings,
+        })
+    }
+
+    /// The leaf of `account` (balance, escrow, status...) with its proof under
+    /// [`State::root`].
     pub fn prove_account(&self, account: &PublicKey) -> Option<StateProof> {
         let a = self.accounts.get(account)?;
-        let leaf = to_canonical(&account_leaf(account, a));
-        let leaves = self.leaves();
-        let index = leaves.binary_search(&leaf).ok()?;
-        let tree = build(leaves);
-        Some(StateProof {
-            leaf,
-            index: index as u64,
-            num_leaves: tree.len(),
-            proof: tree.prove_inclusion(index).as_bytes().to_vec(),
-        })
+        self.prove(account_leaf(account, a))
+    }
+
+    /// The leaf of a purchase (buyer, listing, price, status) with its proof.
+    pub fn prove_purchase(&self, purchase: &ContentId) -> Option<StateProof> {
+        let p = self.purchases.get(purchase)?;
+        self.prove(purchase_leaf(purchase, p))
     }
 }
 
@@ -156,16 +359,8 @@ fn account_leaf(key: &PublicKey, a: &Account) -> StateLeaf {
     }
 }
 
-fn build(leaves: Vec<Vec<u8>>) -> MemoryBackedTree<blake3::Hasher, Vec<u8>> {
-    let mut tree = MemoryBackedTree::new();
-    for l in leaves {
-        tree.push(l);
-    }
-    tree
-}
-
-/// RFC 6962 Merkle Tree Hash with BLAKE3: leaf = H(0x00 || bytes), node = H(0x01 || l || r).
-/// Computed with a frontier (no tree kept); proofs build the full tree with ct-merkle.
+/// RFC 6962 Merkle Tree Hash with BLAKE3 over `leaves` in the order given: what
+/// `events_root` is, over content ids. leaf = H(0x00 || bytes), node = H(0x01 || l || r).
 pub fn merkle_root(leaves: Vec<Vec<u8>>) -> Hash32 {
     let mut f = super::frontier::EventsFrontier::default();
     for l in &leaves {
@@ -174,28 +369,27 @@ pub fn merkle_root(leaves: Vec<Vec<u8>>) -> Hash32 {
     f.root()
 }
 
-/// An inclusion proof of one state leaf.
+/// One state leaf and its proof: the siblings on its path, from the leaf up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateProof {
     /// Canonical bytes of the [`StateLeaf`].
     pub leaf: Vec<u8>,
-    pub index: u64,
-    pub num_leaves: u64,
-    /// The sibling hashes, leaf to root, 32 bytes each (RFC 6962 audit path).
-    pub proof: Vec<u8>,
+    /// 32 bytes each, the first next to the leaf; 32 zero bytes for an empty subtree.
+    pub siblings: Vec<Hash32>,
 }
 
 impl StateProof {
-    /// Checks the proof against a state root.
+    /// Checks the proof against a state root: the leaf must be a canonical
+    /// [`StateLeaf`], which gives its path. Never panics.
     pub fn verify(&self, root: &Hash32) -> bool {
-        if self.index >= self.num_leaves || !self.proof.len().is_multiple_of(32) {
-            return false;
-        }
-        let Ok(proof) = InclusionProof::<blake3::Hasher>::try_from_bytes(self.proof.clone()) else {
+        let Ok(leaf) = from_canonical::<StateLeaf>(&self.leaf, MAX_LEAF) else {
             return false;
         };
-        let root = RootHash::<blake3::Hasher>::new((*root.as_bytes()).into(), self.num_leaves);
-        root.verify_inclusion(&self.leaf, self.index, &proof)
-            .is_ok()
+        super::trie::verify(
+            &leaf.key().path(),
+            leaf_hash(&self.leaf),
+            &self.siblings,
+            root,
+        )
     }
 }

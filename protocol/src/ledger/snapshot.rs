@@ -28,7 +28,7 @@ const CHECKSUM_CONTEXT: &str = "carnet v1 ledger snapshot checksum";
 /// a rule (or a comment) costs one replay, never a state the new rules would not give.
 /// `every_source_file_is_fingerprinted` keeps the list whole. The test fixtures
 /// (`testkit/`, never in a node's build) are not rules and are left out.
-pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 32] = [
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 33] = [
     ("author.rs", include_str!("../author.rs")),
     ("card.rs", include_str!("../card.rs")),
     ("chain.rs", include_str!("../chain.rs")),
@@ -54,6 +54,7 @@ pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 32] = [
     ("ledger/root.rs", include_str!("root.rs")),
     ("ledger/snapshot.rs", include_str!("snapshot.rs")),
     ("ledger/state.rs", include_str!("state.rs")),
+    ("ledger/trie.rs", include_str!("trie.rs")),
     ("lib.rs", include_str!("../lib.rs")),
     ("limits.rs", include_str!("../limits.rs")),
     ("payload.rs", include_str!("../payload.rs")),

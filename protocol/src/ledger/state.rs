@@ -370,6 +370,10 @@ pub struct State {
     pub last_lamport: u64,
     /// Merkle frontier over the ids applied so far, in ledger order.
     pub frontier: super::frontier::EventsFrontier,
+    /// The state tree as of the last [`State::root`]: not saved, rebuilt whole after a
+    /// decode.
+    #[serde(skip)]
+    pub(super) tree: Option<std::sync::Arc<super::root::Committed>>,
 }
 
 /// The crowd's view of a company: median ranges and the number of votes.

@@ -430,7 +430,7 @@ fn feed(l: &mut Ledger, w: &World, sends: &[usize], d: &Delivery) {
         d.erased.iter().map(|&x| x as usize % n).collect();
     let mut strangers = w.rejected.iter();
     let mut finals = l.finals().to_vec();
-    let mut base = l.finalized_state().root();
+    let mut base = l.finalized_state().root_once();
     for (k, &i) in sends.iter().enumerate() {
         if k % 3 == 0 {
             if let Some(bad) = strangers.next() {
@@ -456,13 +456,13 @@ fn feed(l: &mut Ledger, w: &World, sends: &[usize], d: &Delivery) {
         );
         if l.finals().len() == finals.len() {
             assert_eq!(
-                l.finalized_state().root(),
+                l.finalized_state().root_once(),
                 base,
                 "the finalized state changed"
             );
         } else {
             finals = l.finals().to_vec();
-            base = l.finalized_state().root();
+            base = l.finalized_state().root_once();
         }
     }
     for bad in strangers {
@@ -479,6 +479,42 @@ fn insert_rejected(l: &mut Ledger, bad: &carnet_protocol::SignedEvent) {
             "a stranger's event was ordered: {r:?}"
         ),
     }
+}
+
+/// The state root as docs/protocol.md ("State root") defines it, from the leaves
+/// alone: each at the derive-key hash of its key, in a trie split by path bits.
+fn spec_root(leaves: &[Vec<u8>]) -> carnet_protocol::Hash32 {
+    use carnet_protocol::encoding::{from_canonical, to_canonical};
+    use carnet_protocol::ledger::{StateLeaf, PATH_CONTEXT};
+    fn h(parts: &[&[u8]]) -> [u8; 32] {
+        let mut x = blake3::Hasher::new();
+        for p in parts {
+            x.update(p);
+        }
+        *x.finalize().as_bytes()
+    }
+    fn t(items: &[([u8; 32], [u8; 32])], d: usize) -> [u8; 32] {
+        match items {
+            [] => [0; 32],
+            [(_, leaf)] => *leaf,
+            _ => {
+                let bit = |p: &[u8; 32]| (p[d / 8] >> (7 - d % 8)) & 1;
+                let (l, r): (Vec<_>, Vec<_>) = items.iter().partition(|(p, _)| bit(p) == 0);
+                h(&[&[1], &t(&l, d + 1), &t(&r, d + 1)])
+            }
+        }
+    }
+    let items: Vec<([u8; 32], [u8; 32])> = leaves
+        .iter()
+        .map(|bytes| {
+            let leaf: StateLeaf = from_canonical(bytes, 4096).expect("a state leaf");
+            let key = to_canonical(&leaf.key());
+            let mut path = blake3::Hasher::new_derive_key(PATH_CONTEXT);
+            path.update(&key);
+            (*path.finalize().as_bytes(), h(&[&[0], bytes]))
+        })
+        .collect();
+    carnet_protocol::Hash32(t(&items, 0))
 }
 
 fn receive(w: &World, d: &Delivery) -> Ledger {
@@ -500,13 +536,15 @@ proptest! {
         let mut reference = w.ledger();
         let root = reference.state_root();
         let ref_state = reference.state().clone();
+        // The root the ledger keeps up to date is the one docs/protocol.md defines.
+        prop_assert_eq!(spec_root(&ref_state.leaves()), root);
         let finals = reference.finals().to_vec();
         for d in &nodes {
             let mut l = receive(&w, d);
             // The same claims finalized, each over the prefix it claims.
             prop_assert_eq!(l.finals(), &finals[..]);
             for epoch in 1..=finals.len() {
-                let prefix = l.finalized_prefix(epoch).expect("finalized");
+                let mut prefix = l.finalized_prefix(epoch).expect("finalized");
                 prop_assert_eq!(prefix.state.root(), prefix.claim.state_root);
                 prop_assert_eq!(prefix.ids.len() as u64, prefix.claim.event_count);
                 prop_assert_eq!(
@@ -552,7 +590,7 @@ proptest! {
         };
         let bytes = snap.encode().expect("a snapshot encodes");
         let snap = Snapshot::decode(&bytes, &w.genesis.network_id()).expect("and decodes");
-        prop_assert_eq!(snap.state().root(), before.state_root());
+        prop_assert_eq!(snap.state().root_once(), before.state_root());
 
         let mut after = Ledger::with_snapshot_interval(w.genesis.clone(), 4);
         for &i in &sends[..stored] {

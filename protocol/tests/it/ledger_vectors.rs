@@ -163,11 +163,24 @@ pub fn scenario_json(
         "events_shuffled_hex": shuffled,
         "state_root_hex": root.to_hex(),
         "leaves_hex": state.leaves().iter().map(hex::encode).collect::<Vec<_>>(),
+        "leaf_paths_hex": leaf_paths(&state.leaves()),
         "accounts": balances,
         "outcomes": outcomes,
         "finalized_claims": finals,
         "rejected": rejected,
     })
+}
+
+/// Each leaf's path in the state tree, in the order of the leaves.
+fn leaf_paths(leaves: &[Vec<u8>]) -> Vec<String> {
+    leaves
+        .iter()
+        .map(|b| {
+            let leaf: carnet_protocol::ledger::StateLeaf =
+                carnet_protocol::encoding::from_canonical(b, 4096).unwrap();
+            leaf.key().path().to_hex()
+        })
+        .collect()
 }
 
 /// Replays the scenario of `v` as an independent implementation would, in both arrival
@@ -196,6 +209,11 @@ pub fn replay(name: &str, v: &Value) -> NetworkId {
         let s = l.state();
         let leaves: Vec<String> = s.leaves().iter().map(hex::encode).collect();
         assert_eq!(json!(leaves), v["leaves_hex"], "{name} {key}");
+        assert_eq!(
+            json!(leaf_paths(&s.leaves())),
+            v["leaf_paths_hex"],
+            "{name} {key}"
+        );
         let accounts = v["accounts"].as_object().unwrap();
         assert_eq!(accounts.len(), s.accounts.len(), "{name} {key}");
         for (k, a) in accounts {

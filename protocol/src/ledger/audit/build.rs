@@ -125,7 +125,7 @@ impl Ledger {
         let reporter_enrollment =
             enrollment(reporter).ok_or_else(|| missing("the reporter's Enroll"))?;
 
-        let prefix = self
+        let mut prefix = self
             .finalized_prefix(epoch as usize)
             .ok_or(AuditError::NotSettled(ev.lamport()))?;
         let claim = prefix.claim;
@@ -158,11 +158,11 @@ impl Ledger {
         };
         let contributor_account = prefix
             .state
-            .prove_account_leaf(&contributor)
+            .prove_account(&contributor)
             .ok_or_else(|| missing("the contributor's account at the checkpoint"))?;
         let purchase_state = prefix
             .state
-            .prove_purchase_leaf(&purchase_id)
+            .prove_purchase(&purchase_id)
             .ok_or_else(|| missing("the purchase at the checkpoint"))?;
         let bounce_message = match (ev.payload(), message) {
             (Payload::BounceReport(_), m) => m,

@@ -5,9 +5,10 @@
 //! node runs over its ledger, and the checkpoint quorum rule both sides share. The
 //! checks themselves are the verifier's (`carnet_client::audit`).
 
-use super::proof::{leaf_hash, prove_consistency, prove_inclusion, LeafProof};
+use super::proof::{leaf_hash, prove_consistency, prove_inclusion};
 use super::state::{CheckpointClaim, Outcome, VoidReason};
 use super::Ledger;
+use super::StateProof;
 use crate::genesis::Genesis;
 use crate::hash::{ContentId, Hash32};
 use crate::keys::PublicKey;
@@ -138,27 +139,32 @@ pub struct ProvenEvent {
     pub path_hex: Vec<Hash32>,
 }
 
-/// One state leaf and its inclusion proof under the checkpoint's `state_root`.
+/// One state leaf and its proof under the checkpoint's `state_root`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateLeafProof {
     /// Canonical bytes of the `StateLeaf`.
     #[serde(with = "hexfmt::bytes")]
     pub leaf_hex: Vec<u8>,
-    pub index: u64,
-    /// Number of leaves of the state tree.
-    pub size: u64,
+    /// The siblings on the leaf's path in the state tree, from the leaf up.
     #[serde(with = "hexfmt::hashes")]
-    pub path_hex: Vec<Hash32>,
+    pub siblings_hex: Vec<Hash32>,
 }
 
-impl From<LeafProof> for StateLeafProof {
-    fn from(p: LeafProof) -> Self {
+impl From<StateProof> for StateLeafProof {
+    fn from(p: StateProof) -> Self {
         StateLeafProof {
             leaf_hex: p.leaf,
-            index: p.index,
-            size: p.size,
-            path_hex: p.path,
+            siblings_hex: p.siblings,
+        }
+    }
+}
+
+impl From<&StateLeafProof> for StateProof {
+    fn from(p: &StateLeafProof) -> Self {
+        StateProof {
+            leaf: p.leaf_hex.clone(),
+            siblings: p.siblings_hex.clone(),
         }
     }
 }

@@ -121,7 +121,7 @@ fn encoding_rules() {
     ));
 
     // Genesis layout and defaults.
-    assert_eq!(PROTOCOL_VERSION, 6);
+    assert_eq!(PROTOCOL_VERSION, 7);
     let r = Rules::default();
     assert_eq!(
         enc(&r),

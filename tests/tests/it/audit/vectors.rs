@@ -132,6 +132,13 @@ fn generate() -> Vec<(String, Value)> {
         "state.contributor_account",
     );
     tamper(
+        "tampered-state-proof.json",
+        "one byte of a sibling on the purchase leaf's path in the state tree changed",
+        flip(&bv, "/purchase_state/siblings_hex/0", 0),
+        None,
+        "state.purchase",
+    );
+    tamper(
         "tampered-checkpoint-signature.json",
         "one byte of an org's checkpoint signature changed",
         flip(&bv, "/checkpoint/signatures_hex/1", 100),
