@@ -232,9 +232,37 @@ fn main() {
     // The state root and a checkpoint claim after one new event (and org 0's seal of
     // it), as a status call and an org's next tick ask them: the claim folds the
     // events since the last finalized one, and both rehash a few paths of the state
-    // tree, not the state.
+    // tree, not the state. First the orgs finalize what came since their last claim
+    // (their own Checkpoints, which move the network time and vest every pending
+    // reward, and the tip events), as they do on every tick, so that the claims below
+    // fold the new events only.
+    let (_, tip_head) = ledger
+        .chain_head(&idle_member(0).public())
+        .expect("the tip events are ordered");
+    let seal = orgs[0]
+        .sign(
+            Payload::Seal(Seal {}),
+            vec![tip_head],
+            ledger.max_lamport(),
+            1_800_000_000_000,
+        )
+        .expect("sign");
+    ledger.insert(seal).expect("insert");
+    let tip_claim = ledger.claim_at(ledger.max_lamport()).expect("a claim");
+    for o in orgs.iter_mut() {
+        let cp = o
+            .sign(
+                Payload::Checkpoint(tip_claim.clone()),
+                vec![],
+                ledger.max_lamport(),
+                1_800_000_000_000,
+            )
+            .expect("sign");
+        ledger.insert(cp).expect("insert");
+    }
+    ledger.state();
+    assert_eq!(ledger.finals().len(), 2, "the tip claim is final");
     ledger.state_root();
-    ledger.claim_at(ledger.max_lamport());
     let (mut roots, mut claims) = (Vec::new(), Vec::new());
     for k in 0..25 {
         let ev = tipper
