@@ -18,6 +18,14 @@ use std::time::{Duration, Instant};
 
 /// Pending events one sender may have this node hold at once.
 pub const MAX_PENDING_PER_SENDER: usize = 256;
+/// Pending events this node may hold from one peer's answers to its own fetches.
+/// Larger: a catch-up asks for ids in the order reconciliation gives them, which is
+/// not clock order, so most of a fetch waits for events of later fetches, and a
+/// bound of 256 gave them up faster than they completed (a node catching up 10,000
+/// events ingested 100 to 400 a second, each round refetching what it gave up). The
+/// peer only answers ids this node asked for, and each one is a signed event of a
+/// known member: at about 1 KiB held per event, 64 MiB per peer at most.
+pub const MAX_FETCHED_PENDING_PER_PEER: usize = 65_536;
 /// How long a pending event may wait for its causal past.
 pub const PENDING_TTL: Duration = Duration::from_secs(60);
 
@@ -80,9 +88,12 @@ impl<S: Clone + Eq + Hash, T> PendingPool<S, T> {
         );
         let queue = self.queues.entry(sender).or_default();
         queue.push_back(id);
-        // Ids forgotten since (completed or dropped) no longer count.
         let entries = &mut self.entries;
-        queue.retain(|i| entries.contains_key(i));
+        if queue.len() > self.per_sender {
+            // Ids forgotten since (completed or dropped) no longer count. Swept only
+            // when over the bound: a sweep per add would make a large bound quadratic.
+            queue.retain(|i| entries.contains_key(i));
+        }
         let mut evicted = Vec::new();
         while queue.len() > self.per_sender {
             let Some(oldest) = queue.pop_front() else {

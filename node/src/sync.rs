@@ -100,8 +100,13 @@ pub enum Outcome<P> {
     /// missing.
     Send(Vec<Outgoing<P>>),
     /// Events a fetch brought: to decode and ingest, then [`Sync::fetch`] what they
-    /// still wait for.
-    Events { peer: P, events: Vec<Vec<u8>> },
+    /// still wait for. `asked` is what the fetch asked for: an event served that is
+    /// none of them is the peer's offence, not this node's to hold.
+    Events {
+        peer: P,
+        events: Vec<Vec<u8>>,
+        asked: Vec<ContentId>,
+    },
     /// The peer declined (it has not admitted this node yet, or rate-limits it): no
     /// offence, a later round tries again.
     Refused { peer: P, reason: String },
@@ -118,7 +123,7 @@ enum Session<P> {
     },
     Fetching {
         peer: P,
-        asked: usize,
+        asked: Vec<ContentId>,
     },
 }
 
@@ -222,7 +227,7 @@ impl<P: Copy + Ord> Sync<P> {
                 let ids = chunk.iter().map(|id| *id.as_bytes()).collect();
                 let session = Session::Fetching {
                     peer,
-                    asked: chunk.len(),
+                    asked: chunk.to_vec(),
                 };
                 self.request(peer, SyncRequest::Fetch(ids), session)
             })
@@ -310,13 +315,17 @@ impl<P: Copy + Ord> Sync<P> {
             }
             (Session::Fetching { peer, asked }, SyncResponse::Events(events)) => {
                 self.stats.bytes_received += events.iter().map(|e| e.len() as u64).sum::<u64>();
-                if events.len() > asked {
+                if events.len() > asked.len() {
                     Outcome::Misbehaved {
                         peer,
-                        reason: format!("served {} events for {asked} ids", events.len()),
+                        reason: format!("served {} events for {} ids", events.len(), asked.len()),
                     }
                 } else {
-                    Outcome::Events { peer, events }
+                    Outcome::Events {
+                        peer,
+                        events,
+                        asked,
+                    }
                 }
             }
             (session, SyncResponse::Refused(reason)) => Outcome::Refused {
@@ -463,7 +472,7 @@ mod tests {
                 Outcome::Send(next) => {
                     wire.extend(next.into_iter().map(|out| InFlight { from, out }))
                 }
-                Outcome::Events { peer, events } => {
+                Outcome::Events { peer, events, .. } => {
                     assert_eq!(peer, to);
                     let mut wanted = Vec::new();
                     let mut new = 0;

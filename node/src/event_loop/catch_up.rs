@@ -108,7 +108,11 @@ impl EventLoop {
         match self.sync.on_response(token, response) {
             Outcome::Idle => {}
             Outcome::Send(out) => self.send(out),
-            Outcome::Events { peer, events } => self.on_fetched(peer, events),
+            Outcome::Events {
+                peer,
+                events,
+                asked,
+            } => self.on_fetched(peer, events, &asked),
             Outcome::Refused { peer, reason } => tracing::debug!(%peer, %reason, "sync refused"),
             Outcome::Misbehaved { peer, reason } => {
                 tracing::warn!(%peer, %reason, "peer broke the sync protocol");
@@ -119,15 +123,17 @@ impl EventLoop {
     }
 
     /// Ingests the events a fetch brought, and fetches what they still wait for from
-    /// the same peer.
-    pub(super) fn on_fetched(&mut self, peer: PeerId, events: Vec<Vec<u8>>) {
+    /// the same peer. An event that is none of those asked for counts as invalid and
+    /// is not ingested: what a fetch leaves pending is held under the larger bound of
+    /// solicited events, which a peer must not fill with events of its choosing.
+    pub(super) fn on_fetched(&mut self, peer: PeerId, events: Vec<Vec<u8>>, asked: &[ContentId]) {
         let mut invalid = 0;
-        // Ingest in clock order so most events find their dependencies present.
+        let asked: std::collections::HashSet<&ContentId> = asked.iter().collect();
         let mut decoded: Vec<carnet_protocol::SignedEvent> = Vec::new();
         for bytes in &events {
             match carnet_protocol::SignedEvent::decode(bytes, &self.engine.network()) {
-                Ok(ev) => decoded.push(ev),
-                Err(_) => invalid += 1,
+                Ok(ev) if asked.contains(&ev.id()) => decoded.push(ev),
+                Ok(_) | Err(_) => invalid += 1,
             }
         }
         match self.engine.ingest_batch(decoded) {
@@ -143,7 +149,7 @@ impl EventLoop {
                     if is_pending(&i) {
                         wanted.extend(self.engine.waits_for(&i.event));
                     }
-                    self.hold_if_pending(&i, Some(peer), None);
+                    self.hold_fetched_if_pending(&i, peer);
                 }
                 wanted.sort_unstable();
                 wanted.dedup();

@@ -88,8 +88,12 @@ pub struct EventLoop {
     /// No new save before this: set after a failed one, so a full disk is not
     /// retried on every turn of the loop.
     snapshot_not_before: std::time::Instant,
-    /// Sender and arrival of every pending event (see `pending`).
+    /// Sender and arrival of every pending event that came by gossip or the API (see
+    /// `pending`).
     pool: PendingPool<Sender, Tag>,
+    /// The same for events that came in answer to this node's own sync fetches, under
+    /// a larger bound ([`crate::pending::MAX_FETCHED_PENDING_PER_PEER`]).
+    fetched: PendingPool<Sender, Tag>,
     /// Invalid events each peer sent (see [`MAX_OFFENCES`]).
     offences: HashMap<PeerId, u32>,
     /// Banned peers and until when.
@@ -207,6 +211,10 @@ impl EventLoop {
                 snapshot_saving: None,
                 snapshot_not_before: std::time::Instant::now(),
                 pool: PendingPool::new(timing.max_pending_per_peer, timing.pending_ttl),
+                fetched: PendingPool::new(
+                    crate::pending::MAX_FETCHED_PENDING_PER_PEER,
+                    timing.pending_ttl,
+                ),
                 offences: HashMap::new(),
                 banned: HashMap::new(),
                 hello,
@@ -449,6 +457,17 @@ impl EventLoop {
         self.give_up(evicted, "evicted");
     }
 
+    /// [`EventLoop::hold_if_pending`] for an event a sync fetch of this node brought.
+    fn hold_fetched_if_pending(&mut self, i: &Ingested, peer: PeerId) {
+        if !(i.new && is_pending(i)) {
+            return;
+        }
+        let evicted = self
+            .fetched
+            .add(i.event.id(), Some(peer), None, std::time::Instant::now());
+        self.give_up(evicted, "evicted");
+    }
+
     /// Drops pending events the pool gave up on; their gossip messages are neither
     /// forwarded nor held against the sender (they may be genuine, just early).
     fn give_up(
@@ -472,7 +491,9 @@ impl EventLoop {
 
     /// Pending events that waited too long.
     fn expire_pending(&mut self) {
-        let expired = self.pool.expire(std::time::Instant::now());
+        let now = std::time::Instant::now();
+        let mut expired = self.pool.expire(now);
+        expired.extend(self.fetched.expire(now));
         self.give_up(expired, "expired");
     }
 
@@ -483,7 +504,7 @@ impl EventLoop {
         let done = self.engine.take_completions();
         for ev in done.completed {
             let id = ev.id();
-            let entry = self.pool.forget(&id);
+            let entry = self.forget_pending(&id);
             self.metrics.inc_ingested();
             let _ = self.ingested.send(id);
             match entry {
@@ -512,7 +533,7 @@ impl EventLoop {
         }
         for (id, e) in done.dropped {
             self.metrics.inc_rejected(e.code());
-            if let Some(entry) = self.pool.forget(&id) {
+            if let Some(entry) = self.forget_pending(&id) {
                 if let Some(peer) = entry.sender {
                     if let Some(msg) = entry.tag {
                         self.validate(&msg, &peer, MessageAcceptance::Reject);
@@ -522,6 +543,11 @@ impl EventLoop {
             }
         }
         self.metrics.set_pending(self.engine_pending());
+    }
+
+    /// The entry of a pending event that was decided, from whichever pool held it.
+    fn forget_pending(&mut self, id: &ContentId) -> Option<crate::pending::Entry<Sender, Tag>> {
+        self.pool.forget(id).or_else(|| self.fetched.forget(id))
     }
 
     fn engine_pending(&self) -> u64 {

@@ -258,3 +258,105 @@ async fn a_peer_flooding_sync_requests_is_rate_limited() {
     net.converged(2).await;
     net.stop().await;
 }
+
+/// A rogue's sync store: the events it claims to hold.
+struct Claimed(Vec<carnet_protocol::SignedEvent>);
+
+impl carnet_node::sync::Held for Claimed {
+    fn generation(&self) -> u64 {
+        1
+    }
+    fn items(&self) -> Vec<(u64, carnet_protocol::ContentId)> {
+        let mut v: Vec<_> = self.0.iter().map(|e| (e.lamport(), e.id())).collect();
+        v.sort_unstable();
+        v
+    }
+    fn bytes(&self, id: &carnet_protocol::ContentId) -> Option<Vec<u8>> {
+        self.0
+            .iter()
+            .find(|e| e.id() == *id)
+            .map(|e| e.as_bytes().to_vec())
+    }
+}
+
+/// Issue 19: a peer that answers node 0's fetch with an event node 0 did not ask for
+/// gets it neither ingested nor stored, though it is valid and complete, and is
+/// counted as serving an invalid event. What a fetch leaves pending is held under the
+/// larger bound of solicited events, so a peer must not choose what goes there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_served_for_an_id_never_asked_is_not_ingested() {
+    let net = TestNet::start(2).await;
+    let mut a = carnet_tests::enrolled(&net, 0, 0).await;
+    let mut b = carnet_tests::enrolled(&net, 0, 1).await;
+    net.converged(2).await;
+    // Two events node 0 lacks and whose past it holds: signed, never submitted.
+    let sign = |m: &mut carnet_protocol::author::Author, head, domain: &str| {
+        carnet_tests::introduce(m, &head);
+        m.sign(vote(domain), vec![], head.clock, 1_700_000_100_000)
+            .expect("sign")
+    };
+    let head_a = net.node(0).handle.chain_head(a.public()).await.unwrap();
+    let asked = sign(&mut a, head_a, "asked.example");
+    let head_b = net.node(0).handle.chain_head(b.public()).await.unwrap();
+    let served = sign(&mut b, head_b, "never-asked.example");
+
+    let org = net.org_keys.last().unwrap();
+    let mut rogue = carnet_tests::rogue_swarm(&net, "wrong answers", Some(org), MAX_GOSSIP_BYTES);
+    carnet_tests::welcomed(&mut rogue).await;
+    // It reconciles honestly, claiming `asked`, and answers the fetch of it with
+    // `served`.
+    let claimed = Claimed(vec![asked.clone()]);
+    let mut server = carnet_node::sync::Sync::<libp2p::PeerId>::new();
+    let api = net.node(0).api_addr;
+    let offences = |body: &str| metric(body, "peer_offences_total{reason=\"invalid_event\"}");
+    let before = offences(&carnet_tests::http_get(api, "/metrics").await).unwrap_or(0.0);
+    let deadline = tokio::time::Instant::now() + carnet_tests::DEADLINE;
+    let mut fetched = false;
+    loop {
+        let event = tokio::select! {
+            e = rogue.select_next_some() => Some(e),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => None,
+            _ = tokio::time::sleep_until(deadline) => panic!("node 0 never fetched from the rogue"),
+        };
+        if let Some(SwarmEvent::Behaviour(BehaviourEvent::Sync(
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            },
+        ))) = event
+        {
+            let response = match request {
+                SyncRequest::Fetch(ids) => {
+                    assert_eq!(
+                        ids,
+                        vec![*asked.id().as_bytes()],
+                        "node 0 asks for what it lacks"
+                    );
+                    fetched = true;
+                    SyncResponse::Events(vec![served.as_bytes().to_vec()])
+                }
+                other => server.answer(other, &claimed),
+            };
+            let _ = rogue.behaviour_mut().sync.send_response(channel, response);
+        }
+        if fetched {
+            let body = carnet_tests::http_get(api, "/metrics").await;
+            if offences(&body).unwrap_or(0.0) > before {
+                break;
+            }
+        }
+    }
+    let held = net.node(0).handle.event(served.id()).await.unwrap();
+    assert!(held.is_none(), "an event never asked for was ingested");
+    // The same event submitted by its author is taken: it was refused for how it
+    // came, not for what it is.
+    net.node(0)
+        .handle
+        .submit(served.as_bytes().to_vec())
+        .await
+        .expect("the event itself is valid");
+    net.stop().await;
+}
