@@ -8,6 +8,7 @@
 pub mod api;
 pub mod config;
 pub mod datadir;
+pub mod decode;
 pub mod dedup;
 pub mod engine;
 pub mod erasure;

@@ -281,10 +281,10 @@ impl Engine {
     /// ([`Engine::check_position`]).
     pub fn ingest_submitted(&mut self, wires: &[Vec<u8>]) -> Vec<Result<Ingested, IngestError>> {
         let mut taken = std::collections::HashMap::new();
-        let decoded = wires
-            .iter()
-            .map(|b| {
-                let ev = SignedEvent::decode(b, &self.network).map_err(IngestError::Invalid)?;
+        let decoded = crate::decode::decode_all(wires, &self.network)
+            .into_iter()
+            .map(|r| {
+                let ev = r.map_err(IngestError::Invalid)?;
                 if !self.own_member(&ev.author()) {
                     return Ok(ev);
                 }

@@ -130,8 +130,8 @@ impl EventLoop {
         let mut invalid = 0;
         let asked: std::collections::HashSet<&ContentId> = asked.iter().collect();
         let mut decoded: Vec<carnet_protocol::SignedEvent> = Vec::new();
-        for bytes in &events {
-            match carnet_protocol::SignedEvent::decode(bytes, &self.engine.network()) {
+        for r in crate::decode::decode_all(&events, &self.engine.network()) {
+            match r {
                 Ok(ev) if asked.contains(&ev.id()) => decoded.push(ev),
                 Ok(_) | Err(_) => invalid += 1,
             }
