@@ -19,6 +19,37 @@ use std::time::Instant;
 
 const BATCH: usize = 256;
 
+/// Org `org` seals `deps`: the Seal that brings member events into the next claim.
+fn seal(org: &mut Author, ledger: &mut Ledger, deps: Vec<carnet_protocol::ContentId>) {
+    let seal = org
+        .sign(
+            Payload::Seal(Seal {}),
+            deps,
+            ledger.max_lamport(),
+            1_800_000_000_000,
+        )
+        .expect("sign");
+    ledger.insert(seal).expect("insert");
+}
+
+/// Every org signs the claim at the tip, which finalizes it; returns the claim.
+fn finalize_tip(orgs: &mut [Author], ledger: &mut Ledger) -> Checkpoint {
+    let claim = ledger.claim_at(ledger.max_lamport()).expect("a claim");
+    for o in orgs.iter_mut() {
+        let cp = o
+            .sign(
+                Payload::Checkpoint(claim.clone()),
+                vec![],
+                ledger.max_lamport(),
+                1_800_000_000_000,
+            )
+            .expect("sign");
+        ledger.insert(cp).expect("insert");
+    }
+    ledger.state();
+    claim
+}
+
 fn main() {
     let n = bench_events();
     let t = Instant::now();
@@ -154,30 +185,9 @@ fn main() {
     }
     let tips: Vec<_> = latest.into_values().collect();
     for chunk in tips.chunks(31) {
-        let seal = orgs[0]
-            .sign(
-                Payload::Seal(Seal {}),
-                chunk.to_vec(),
-                ledger.max_lamport(),
-                1_800_000_000_000,
-            )
-            .expect("sign");
-        ledger.insert(seal).expect("insert");
+        seal(&mut orgs[0], &mut ledger, chunk.to_vec());
     }
-    let bound = ledger.max_lamport();
-    let claim = ledger.claim_at(bound).expect("a claim");
-    for o in orgs.iter_mut() {
-        let cp = o
-            .sign(
-                Payload::Checkpoint(claim.clone()),
-                vec![],
-                ledger.max_lamport(),
-                1_800_000_000_000,
-            )
-            .expect("sign");
-        ledger.insert(cp).expect("insert");
-    }
-    ledger.state();
+    let claim = finalize_tip(&mut orgs, &mut ledger);
     let t_final = t0.elapsed().as_secs_f64();
     assert_eq!(ledger.finals().len(), 1, "the claim is final");
     println!(
@@ -239,28 +249,8 @@ fn main() {
     let (_, tip_head) = ledger
         .chain_head(&idle_member(0).public())
         .expect("the tip events are ordered");
-    let seal = orgs[0]
-        .sign(
-            Payload::Seal(Seal {}),
-            vec![tip_head],
-            ledger.max_lamport(),
-            1_800_000_000_000,
-        )
-        .expect("sign");
-    ledger.insert(seal).expect("insert");
-    let tip_claim = ledger.claim_at(ledger.max_lamport()).expect("a claim");
-    for o in orgs.iter_mut() {
-        let cp = o
-            .sign(
-                Payload::Checkpoint(tip_claim.clone()),
-                vec![],
-                ledger.max_lamport(),
-                1_800_000_000_000,
-            )
-            .expect("sign");
-        ledger.insert(cp).expect("insert");
-    }
-    ledger.state();
+    seal(&mut orgs[0], &mut ledger, vec![tip_head]);
+    finalize_tip(&mut orgs, &mut ledger);
     assert_eq!(ledger.finals().len(), 2, "the tip claim is final");
     ledger.state_root();
     let (mut roots, mut claims) = (Vec::new(), Vec::new());
@@ -274,16 +264,9 @@ fn main() {
             )
             .expect("sign");
         // Sealed by org 0, so that the next claim reaches it.
-        let seal = orgs[0]
-            .sign(
-                Payload::Seal(Seal {}),
-                vec![ev.id()],
-                ledger.max_lamport().max(ev.lamport()),
-                1_800_000_000_000,
-            )
-            .expect("sign");
+        let id = ev.id();
         ledger.insert(ev).expect("insert");
-        ledger.insert(seal).expect("insert");
+        seal(&mut orgs[0], &mut ledger, vec![id]);
         ledger.state();
         let t0 = Instant::now();
         ledger.state_root();

@@ -1,7 +1,7 @@
 //! Merkle proofs for auditors: an event under a checkpoint's `events_root` and the
 //! consistency of two event trees (state leaves are proven by [`super::StateProof`]).
 //!
-//! The event tree is that of docs/protocol.md ("Finality"): RFC 6962 with BLAKE3,
+//! The event tree is that of docs/protocol.md ("Event tree"): RFC 6962 with BLAKE3,
 //! leaf = H(0x00 || bytes), node = H(0x01 || left || right). Proofs are generated from
 //! the leaf hashes (RFC 6962 §2.1.1 `PATH` and §2.1.2 `PROOF`) and verified with the
 //! iterative algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2, which docs/audit.md spells
