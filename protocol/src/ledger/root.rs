@@ -139,7 +139,7 @@ const MAX_LEAF: usize = 4096;
 pub(crate) struct Committed {
     orgs: OrdMap<PublicKey, OrgState>,
     accounts: OrdMap<PublicKey, Account>,
-    listings: OrdMap<ContentId, ListingState>,
+    listings: OrdMap<ContentId, std::sync::Arc<ListingState>>,
     purchases: OrdMap<ContentId, PurchaseState>,
     votes: OrdMap<(String, PublicKey), CompanyVote>,
     opted_out: OrdSet<Hash32>,
@@ -161,7 +161,7 @@ fn org_leaf(key: &PublicKey, o: &OrgState) -> StateLeaf {
     }
 }
 
-fn listing_leaf(id: &ContentId, l: &ListingState) -> StateLeaf {
+fn listing_leaf(id: &ContentId, l: &std::sync::Arc<ListingState>) -> StateLeaf {
     StateLeaf::Listing {
         id: *id,
         contributor: l.contributor,

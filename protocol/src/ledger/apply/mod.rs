@@ -13,6 +13,7 @@ pub use crate::phone::is_mobile_number;
 use members::*;
 use orgs::*;
 use reports::*;
+use std::sync::Arc;
 use trade::*;
 pub(crate) use trade::{play_status, purchase_terms};
 
@@ -95,7 +96,7 @@ fn vest_due(state: &mut State) {
             return;
         }
         let rewards = state.vesting.remove(&(due, listing)).unwrap_or_default();
-        if let Some(l) = state.listings.get_mut(&listing) {
+        if let Some(l) = state.listings.get_mut(&listing).map(Arc::make_mut) {
             l.vesting.retain(|d| *d != due);
         }
         for w in rewards {
@@ -131,7 +132,7 @@ fn schedule(state: &mut State, r: &Rules, listing: ContentId) {
         .entry((due, listing))
         .or_default()
         .extend(rewards);
-    if let Some(l) = state.listings.get_mut(&listing) {
+    if let Some(l) = state.listings.get_mut(&listing).map(Arc::make_mut) {
         if l.vesting.last() != Some(&due) {
             l.vesting.push(due);
         }
@@ -145,7 +146,7 @@ fn forfeit(state: &mut State, listing: ContentId) {
     let dues = state
         .listings
         .get_mut(&listing)
-        .map(|l| std::mem::take(&mut l.vesting))
+        .map(|l| std::mem::take(&mut Arc::make_mut(l).vesting))
         .unwrap_or_default();
     for due in dues {
         if let Some(rewards) = state.vesting.remove(&(due, listing)) {
@@ -272,7 +273,7 @@ fn exclude(state: &mut State, key: &PublicKey, cause: ExclusionCause) {
         .collect();
     for id in theirs {
         forfeit(state, id);
-        if let Some(l) = state.listings.get_mut(&id) {
+        if let Some(l) = state.listings.get_mut(&id).map(Arc::make_mut) {
             l.status = ListingStatus::Withdrawn;
         }
     }

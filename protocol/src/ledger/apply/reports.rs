@@ -1,6 +1,7 @@
 //! Penalties: bounce and mobile reports, and disputes of them.
 
 use super::*;
+use std::sync::Arc;
 
 /// The reporter's delivered purchase and the listing's contributor.
 pub(super) fn reported_purchase(
@@ -59,7 +60,7 @@ pub(super) fn bounce(
     {
         return Err(VoidReason::AlreadyReported);
     }
-    if let Some(l) = state.listings.get_mut(&p.listing_id) {
+    if let Some(l) = state.listings.get_mut(&p.listing_id).map(Arc::make_mut) {
         if l.status == ListingStatus::Active && l.listing.email_commitment == p.email_commitment {
             l.status = ListingStatus::Bounced;
         }
@@ -119,7 +120,7 @@ pub(super) fn mobile(
     }
     state.mobile_reported.insert((p.listing_id, commitment));
     forfeit(state, p.listing_id);
-    if let Some(l) = state.listings.get_mut(&p.listing_id) {
+    if let Some(l) = state.listings.get_mut(&p.listing_id).map(Arc::make_mut) {
         if l.status != ListingStatus::OptedOut {
             l.status = ListingStatus::Withdrawn;
         }

@@ -1,6 +1,7 @@
 //! The market: listings contributed and updated, purchases, deliveries, holds.
 
 use super::*;
+use std::sync::Arc;
 
 pub(super) fn contribute(
     state: &mut State,
@@ -19,7 +20,7 @@ pub(super) fn contribute(
     state.dedup.insert(listing.dedup_key, id);
     state.listings.insert(
         id,
-        ListingState {
+        Arc::new(ListingState {
             contributor: author,
             listing: listing.clone(),
             status: ListingStatus::Active,
@@ -28,7 +29,7 @@ pub(super) fn contribute(
             sales: 0,
             held: false,
             vesting: Vec::new(),
-        },
+        }),
     );
     let mut pay_referrer = None;
     if let Some(a) = state.accounts.get_mut(&author) {
@@ -97,7 +98,7 @@ pub(super) fn update(
         state.dedup.remove(&old_key);
         state.dedup.insert(new_key, u.listing_id);
     }
-    if let Some(l) = state.listings.get_mut(&u.listing_id) {
+    if let Some(l) = state.listings.get_mut(&u.listing_id).map(Arc::make_mut) {
         l.listing = u.listing.clone();
         l.status = ListingStatus::Active;
         if rewarded {
@@ -290,7 +291,7 @@ pub(super) fn pay_sale(
     listing_id: ContentId,
     price: i64,
 ) {
-    if let Some(l) = state.listings.get_mut(&listing_id) {
+    if let Some(l) = state.listings.get_mut(&listing_id).map(Arc::make_mut) {
         l.sales += 1;
     }
     schedule(state, r, listing_id);
@@ -354,7 +355,7 @@ pub(super) fn hold(state: &mut State, org: PublicKey, h: &Hold) -> Rule {
         if l.held || l.status == ListingStatus::Withdrawn || !theirs {
             continue;
         }
-        if let Some(l) = state.listings.get_mut(id) {
+        if let Some(l) = state.listings.get_mut(id).map(Arc::make_mut) {
             l.held = true;
         }
         if let Some(a) = state.accounts.get_mut(&contributor) {
