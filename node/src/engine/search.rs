@@ -186,7 +186,7 @@ impl Engine {
             .iter()
             .filter(|(_, l)| l.status == ListingStatus::Active)
             // A listing this node only knows with its teaser erased has nothing to show.
-            .filter_map(|(id, l)| Some((id, l, l.listing.teaser.shown()?)))
+            .filter_map(|(id, l)| Some((id, &**l, l.listing.teaser.shown()?)))
             .filter_map(|(id, l, t)| Some((Folded::of(t).score(&query)?, id, l, t)))
             .collect();
         let total = hits.len();
