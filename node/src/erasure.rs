@@ -88,7 +88,7 @@ impl Engine {
     /// node will learn).
     fn contribute_erased(&self, listing_id: &ContentId) -> bool {
         matches!(
-            self.ledger.get(listing_id).map(|e| e.payload()),
+            self.ledger.fetch(listing_id).as_deref().map(|e| e.payload()),
             Some(Payload::Contribute(c)) if c.listing.teaser.is_erased()
         )
     }
@@ -103,7 +103,7 @@ impl Engine {
         let listings = self.ledger.state().listings.clone();
         let mut touched = HashSet::new();
         for ev in self.ledger.events() {
-            if let Some((listing_id, l)) = listing_of(ev) {
+            if let Some((listing_id, l)) = listing_of(&ev) {
                 if keys.contains(&l.dedup_key) {
                     touched.insert(listing_id);
                     if !l.teaser.is_erased() {
@@ -115,7 +115,7 @@ impl Engine {
         touched.retain(|l| !listings.contains_key(l));
         if !touched.is_empty() {
             for ev in self.ledger.events() {
-                if let Some((listing_id, l)) = listing_of(ev) {
+                if let Some((listing_id, l)) = listing_of(&ev) {
                     if touched.contains(&listing_id) && !l.teaser.is_erased() {
                         erase.insert(ev.id());
                     }
@@ -129,7 +129,7 @@ impl Engine {
     fn erase(&mut self, ids: BTreeSet<ContentId>) -> Result<usize, StoreError> {
         let erased: Vec<SignedEvent> = ids
             .iter()
-            .filter_map(|id| self.ledger.get(id)?.erased())
+            .filter_map(|id| self.ledger.fetch(id)?.erased())
             .collect();
         if erased.is_empty() {
             return Ok(0);
@@ -179,7 +179,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut e, genesis, org) = one_org_engine(dir.path());
         let (_, mut m) = enroll(&mut e, 10);
-        let mut shown: Vec<SignedEvent> = e.ledger().events().cloned().collect();
+        let mut shown: Vec<SignedEvent> = e.ledger().events().map(|e| e.into_owned()).collect();
         let mut put = |e: &mut Engine, payload: Payload, card: Card| {
             let ev = m
                 .sign(payload, vec![], e.ledger().max_lamport(), 5)

@@ -40,7 +40,7 @@ impl Engine {
         self.check_position(&ev)?;
         // A contribution submitted again (a retry) is answered as a duplicate below,
         // not refused as a listed address: the listed address is its own.
-        let known = self.ledger.get(&ev.id()).is_some();
+        let known = self.ledger.is_ordered(&ev.id()) || self.ledger.get(&ev.id()).is_some();
         if let (Payload::Contribute(c), false) = (ev.payload(), known) {
             let state = self.ledger.state();
             let key = c.listing.dedup_key;
@@ -124,7 +124,7 @@ impl Engine {
                 due
             }
             // Not ordered yet: wait. Ordered without a listing: void or erased.
-            None => ledger.get(id).is_none(),
+            None => !ledger.is_ordered(id) && ledger.get(id).is_none(),
         });
         ready
             .chunks(carnet_protocol::limits::MAX_HOLD_LISTINGS)
@@ -206,7 +206,7 @@ impl Engine {
             .filter(|id| {
                 // The Contribute erased (`erasure` marks the listing so), or its own
                 // key opted out.
-                matches!(ledger.get(id).map(|e| e.payload()), Some(Payload::Contribute(c))
+                matches!(ledger.fetch(id).as_deref().map(|e| e.payload()), Some(Payload::Contribute(c))
                     if c.listing.teaser.is_erased()
                         || state.opted_out.contains(&c.listing.dedup_key))
             })
@@ -233,7 +233,7 @@ impl Engine {
         pid: &ContentId,
         listing_id: &ContentId,
     ) -> Result<Payload, IngestError> {
-        let recipient = match self.ledger.get(pid).map(|e| e.payload()) {
+        let recipient = match self.ledger.fetch(pid).as_deref().map(|e| e.payload()) {
             Some(Payload::Purchase(p)) => p.recipient,
             _ => return Err(IngestError::WrongKind(format!("{pid} is not a purchase"))),
         };

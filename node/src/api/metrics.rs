@@ -9,6 +9,7 @@ pub struct Metrics {
     ingested: Counter,
     rejected: Family<RejectReason, Counter>,
     pending: Gauge,
+    events_in_memory: Gauge,
     peers: Gauge,
     gossip: Counter,
     pending_dropped: Family<RejectReason, Counter>,
@@ -81,6 +82,7 @@ impl Metrics {
         let ingested = Counter::default();
         let rejected = Family::<RejectReason, Counter>::default();
         let pending = Gauge::default();
+        let events_in_memory = Gauge::default();
         let peers = Gauge::default();
         let gossip = Counter::default();
         let pending_dropped = Family::<RejectReason, Counter>::default();
@@ -148,6 +150,11 @@ impl Metrics {
             pending.clone(),
         );
         registry.register(
+            "events_in_memory",
+            "Ordered events whose bytes the ledger holds in memory; finalized member events are read from the store instead",
+            events_in_memory.clone(),
+        );
+        registry.register(
             "peers_connected",
             "Peers with an open connection",
             peers.clone(),
@@ -162,6 +169,7 @@ impl Metrics {
             ingested,
             rejected,
             pending,
+            events_in_memory,
             peers,
             gossip,
             pending_dropped,
@@ -222,6 +230,11 @@ impl Metrics {
 
     pub fn set_pending(&self, n: u64) {
         self.pending.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_events_in_memory(&self, n: u64) {
+        self.events_in_memory
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     pub fn set_peers(&self, n: u64) {

@@ -28,7 +28,7 @@ impl Engine {
     ) -> Result<carnet_protocol::ledger::audit::Bundle, AuditRefusal> {
         let opening = if include_opening {
             let storage = |e: StoreError| AuditRefusal::Storage(e.to_string());
-            let reported = match self.ledger.get(event).map(|e| e.payload()) {
+            let reported = match self.ledger.fetch(event).as_deref().map(|e| e.payload()) {
                 Some(Payload::BounceReport(b)) => Some((b.purchase_id, false)),
                 Some(Payload::MobileReport(m)) => Some((m.purchase_id, true)),
                 _ => None,
@@ -51,7 +51,7 @@ impl Engine {
         } else {
             None
         };
-        let message = match self.ledger.get(event).map(|e| e.payload()) {
+        let message = match self.ledger.fetch(event).as_deref().map(|e| e.payload()) {
             Some(Payload::BounceReport(b)) if include_message => {
                 let raw = self
                     .store
@@ -94,7 +94,7 @@ impl Engine {
                     .ledger
                     .signatures_at(bound)
                     .iter()
-                    .filter_map(|id| self.ledger.get(id))
+                    .filter_map(|id| self.ledger.fetch(id))
                     .map(|e| e.body().timestamp_ms)
                     .max()
                     .unwrap_or(0);

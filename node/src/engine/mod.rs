@@ -85,6 +85,8 @@ pub struct Reopened {
     pub from_snapshot: u64,
     /// Signatures checked again: those of events no snapshot vouched for.
     pub verified: usize,
+    /// Finalized events let out of memory once loaded (read from the store on demand).
+    pub released: usize,
 }
 
 /// Events a batch added, and those the ledger rejected with the reason.
@@ -205,9 +207,12 @@ impl Engine {
             );
             store.remove_events(&bad)?;
         }
+        // Every ordered event is stored: the finalized ones leave memory.
+        ledger.set_archive(std::sync::Arc::new(store.clone()));
+        reopened.released = ledger.release_finalized();
         let org_pub = org_key.public();
         let head = ledger.chain_head(&org_pub).and_then(|(seq, id)| {
-            let ev = ledger.get(&id)?;
+            let ev = ledger.fetch(&id)?;
             Some(AuthorHead {
                 seq,
                 id,
@@ -254,6 +259,12 @@ impl Engine {
 
     pub fn pending_len(&self) -> usize {
         self.ledger.pending_len()
+    }
+
+    /// Ordered events held in memory: the tail and org events; finalized member
+    /// events are read from the store when asked for.
+    pub fn events_in_memory(&self) -> usize {
+        self.ledger.held_len()
     }
 
     pub fn network(&self) -> NetworkId {
@@ -447,9 +458,10 @@ impl Engine {
                         }
                     };
                     for c in completed {
-                        if let Some(e) = self.ledger.get(&c) {
+                        if let Some(e) = self.ledger.fetch(&c) {
+                            let e = e.into_owned();
                             to_store.push(e.clone());
-                            self.completions.completed.push(e.clone());
+                            self.completions.completed.push(e);
                         }
                     }
                     self.completions.dropped.extend(
@@ -481,6 +493,8 @@ impl Engine {
         if self.written(erased).is_err() {
             self.erasure_due = true;
         }
+        // Stored: what this batch finalized may leave memory.
+        self.ledger.release_finalized();
         self.delivery_check_due |= !to_store.is_empty();
         if !to_store.is_empty() {
             self.generation += 1;
@@ -575,7 +589,7 @@ impl Engine {
             .all_items()
             .into_iter()
             .filter(|(_, id)| !unsaved.contains(id))
-            .filter_map(|(_, id)| self.ledger.get(&id).cloned())
+            .filter_map(|(_, id)| self.ledger.fetch(&id).map(|e| e.into_owned()))
             .collect();
         let mut ledger = Ledger::new(self.ledger.genesis().clone());
         let mut deliveries = std::collections::HashMap::new();
@@ -585,6 +599,8 @@ impl Engine {
                 tracing::error!(error = %e, "an event held before a failed write no longer applies");
             }
         }
+        ledger.set_archive(std::sync::Arc::new(self.store.clone()));
+        ledger.release_finalized();
         self.ledger = ledger;
         self.deliveries = deliveries;
         self.completions = Completions::default();

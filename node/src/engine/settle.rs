@@ -34,7 +34,7 @@ impl Engine {
                 .signatures_at(b)
                 .into_iter()
                 .filter(|d| Some(*d) != mine)
-                .filter(|d| self.ledger.get(d).is_some_and(|e| e.author() != org))
+                .filter(|d| self.ledger.fetch(d).is_some_and(|e| e.author() != org))
                 .take(carnet_protocol::limits::MAX_DEPS - 2)
                 .collect();
         }
@@ -128,7 +128,7 @@ impl Engine {
     pub(super) fn resync_org_head(&mut self) {
         let key = self.org.public();
         let head = self.ledger.chain_head(&key).and_then(|(seq, id)| {
-            let ev = self.ledger.get(&id)?;
+            let ev = self.ledger.fetch(&id)?;
             Some(AuthorHead {
                 seq,
                 id,

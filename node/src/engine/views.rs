@@ -19,7 +19,7 @@ impl Engine {
         if !self.ledger.is_ordered(id) {
             return None;
         }
-        self.ledger.get(id).map(|e| e.as_bytes().to_vec())
+        self.ledger.fetch(id).map(|e| e.as_bytes().to_vec())
     }
 
     pub fn balance(&mut self, account: &PublicKey) -> Option<BalanceView> {
@@ -56,7 +56,7 @@ impl Engine {
         let ids = self.deliveries.get(purchase)?;
         let ev = ids
             .iter()
-            .filter_map(|id| self.ledger.get(id))
+            .filter_map(|id| self.ledger.fetch(id))
             .min_by_key(|e| (e.lamport(), e.id()))?;
         let Payload::Deliver(d) = ev.payload() else {
             return None;
@@ -87,8 +87,7 @@ impl Engine {
             })
         };
         self.ledger
-            .events()
-            .map(|e| e.id())
+            .ids()
             .filter(|id| starts(id))
             .take(limit)
             .collect()
@@ -134,7 +133,8 @@ impl Engine {
 
     pub fn chain_head(&self, author: &PublicKey) -> ChainHeadView {
         let head = self.ledger.chain_head(author);
-        let last = head.and_then(|(_, id)| self.ledger.get(&id));
+        let last = head.and_then(|(_, id)| self.ledger.fetch(&id));
+        let last = last.as_deref();
         ChainHeadView {
             author: author.to_hex(),
             next_seq: head.map_or(0, |(s, _)| s + 1),

@@ -84,10 +84,12 @@ impl Engine {
         let reports: Vec<ContentId> = self.ledger.state().bounce_reports.keys().copied().collect();
         let named: std::collections::HashSet<carnet_protocol::Hash32> = reports
             .iter()
-            .filter_map(|id| match self.ledger.get(id).map(|e| e.payload()) {
-                Some(Payload::BounceReport(b)) => Some(b.evidence),
-                _ => None,
-            })
+            .filter_map(
+                |id| match self.ledger.fetch(id).as_deref().map(|e| e.payload()) {
+                    Some(Payload::BounceReport(b)) => Some(b.evidence),
+                    _ => None,
+                },
+            )
             .collect();
         let mut removed = 0;
         for (key, value) in entries {

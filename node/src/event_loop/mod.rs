@@ -237,6 +237,7 @@ impl EventLoop {
     }
 
     pub async fn run(mut self) {
+        self.set_ledger_gauges();
         let mut tick = tokio::time::interval(self.sync_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick one interval after start: a node just started has not caught
@@ -440,7 +441,7 @@ impl EventLoop {
             Ok(_) => {}
             Err(e) => self.metrics.inc_rejected(e.code()),
         }
-        self.metrics.set_pending(self.engine_pending());
+        self.set_ledger_gauges();
         self.metrics
             .set_storage_healthy(self.engine.storage_fault.is_none());
     }
@@ -486,7 +487,7 @@ impl EventLoop {
                 self.validate(&msg, &peer, MessageAcceptance::Ignore);
             }
         }
-        self.metrics.set_pending(self.engine_pending());
+        self.set_ledger_gauges();
     }
 
     /// Pending events that waited too long.
@@ -542,7 +543,7 @@ impl EventLoop {
                 }
             }
         }
-        self.metrics.set_pending(self.engine_pending());
+        self.set_ledger_gauges();
     }
 
     /// The entry of a pending event that was decided, from whichever pool held it.
@@ -552,5 +553,11 @@ impl EventLoop {
 
     fn engine_pending(&self) -> u64 {
         self.engine.pending_len() as u64
+    }
+
+    fn set_ledger_gauges(&self) {
+        self.metrics.set_pending(self.engine_pending());
+        self.metrics
+            .set_events_in_memory(self.engine.events_in_memory() as u64);
     }
 }

@@ -472,6 +472,29 @@ impl Store {
             .map(|v| v.value().to_vec()))
     }
 
+    /// A stored event decoded again, not re-verified: it was verified before it was
+    /// stored. None if it is not stored, or (logged) if it cannot be read.
+    pub fn event(&self, id: &ContentId) -> Option<SignedEvent> {
+        let bytes = match self.event_bytes(id) {
+            Ok(b) => b?,
+            Err(e) => {
+                tracing::error!(id = %id, error = %e, "a stored event cannot be read");
+                return None;
+            }
+        };
+        match SignedEvent::decode_unverified(&bytes, &self.network) {
+            Ok(ev) if ev.id() == *id => Some(ev),
+            Ok(ev) => {
+                tracing::error!(id = %id, hashes_to = %ev.id(), "a stored event is corrupt");
+                None
+            }
+            Err(e) => {
+                tracing::error!(id = %id, error = %e, "a stored event does not decode");
+                None
+            }
+        }
+    }
+
     pub fn event_count(&self) -> Result<u64, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
@@ -600,4 +623,12 @@ fn private_file(path: &Path) -> std::io::Result<()> {
     #[cfg(not(unix))]
     opts.open(path)?;
     Ok(())
+}
+
+/// The ledger lets its finalized events out of memory into the store, and reads them
+/// back from it to serve, audit or prove.
+impl carnet_protocol::ledger::Archive for Store {
+    fn event(&self, id: &ContentId) -> Option<SignedEvent> {
+        Store::event(self, id)
+    }
 }

@@ -112,8 +112,7 @@ impl Ledger {
         let mut seen = std::collections::HashSet::new();
         let mut stack = Vec::new();
         for h in heads {
-            let e = self.events.get(h)?;
-            if e.lamport() > bound {
+            if self.lamport_of(h)? > bound {
                 return None;
             }
             stack.push(*h);
@@ -154,13 +153,22 @@ impl Ledger {
     /// settles, and the tail is folded again from there.
     pub(super) fn commit_final(&mut self, fin: Final, ids: Vec<ContentId>, mut state: State) {
         let epoch = self.finals.len() as u64 + 1;
+        let mut digest = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
+        digest.update(self.final_digest.as_bytes());
         for id in &ids {
-            let lamport = self.events[id].lamport();
+            let lamport = self.lamport_of(id).unwrap_or(0);
             let late = self.late.remove(id) as u64;
             self.order.remove(&(TAIL, late, lamport, *id));
             self.order.insert((epoch, 0, lamport, *id));
             self.epoch_of.insert(*id, epoch);
+            if let Some(e) = self.events.get(id) {
+                digest.update(id.as_bytes());
+                digest.update(e.signature());
+            }
         }
+        digest.update(&crate::encoding::to_canonical(&fin.claim));
+        self.final_digest = Hash32(*digest.finalize().as_bytes());
+        self.releasable.extend_from_slice(&ids);
         self.order.insert(mark(epoch));
         apply::finalize(&mut state, fin.claim);
         self.finals.push(fin);
@@ -200,19 +208,29 @@ impl Ledger {
 
     /// Digest of every key up to `at` in ledger order, with each event's signature and
     /// each mark's claim: what names the exact prefix a snapshot was folded from.
+    /// `at` is at or after the last finalized mark: the finalized prefix enters as its
+    /// chained digest (`final_digest`, each epoch hashed over the one before, its ids
+    /// and signatures in order, and its claim), then the tail's keys up to `at`.
     pub(super) fn prefix_digest(&self, at: OrderKey) -> Hash32 {
         let mut h = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
+        h.update(self.final_digest.as_bytes());
         // Hashed in large pieces: two small updates per event cost more than the rest.
         let mut buf = Vec::with_capacity(96 * 1024);
-        for key in self.order.range(..=at) {
+        let from = mark(self.finals.len() as u64);
+        let range = match self.finals.is_empty() {
+            true => self.order.range(..=at),
+            false => self.order.range((
+                std::ops::Bound::Excluded(from),
+                std::ops::Bound::Included(at),
+            )),
+        };
+        for key in range {
             if is_mark(key) {
-                let Some(f) = self.finals.get(key.0 as usize - 1) else {
-                    continue;
-                };
-                buf.extend_from_slice(&crate::encoding::to_canonical(&f.claim));
-            } else {
-                buf.extend_from_slice(key.3.as_bytes());
-                buf.extend_from_slice(self.events[&key.3].signature());
+                continue;
+            }
+            buf.extend_from_slice(key.3.as_bytes());
+            if let Some(e) = self.events.get(&key.3) {
+                buf.extend_from_slice(e.signature());
             }
             if buf.len() >= 64 * 1024 {
                 h.update(&buf);
@@ -245,11 +263,13 @@ impl Ledger {
             let mut seq = top;
             loop {
                 if let Some(id) = self.chains.get(&(*author, seq)) {
-                    let e = &self.events[id];
-                    if e.lamport() <= bound {
-                        if !self.epoch_of.contains_key(id) {
-                            out.push(*id);
-                        }
+                    // A finalized event ends the walk: all before it on the chain are
+                    // finalized too, and none is a head.
+                    if self.epoch_of.contains_key(id) {
+                        break;
+                    }
+                    if self.lamport_of(id).unwrap_or(0) <= bound {
+                        out.push(*id);
                         break;
                     }
                 }
@@ -364,7 +384,8 @@ impl Ledger {
     /// The finalized prefix of epoch `epoch` (1 = first): its claim, the state before
     /// its settlement (what `state_root` commits to) and its ids in ledger order (the
     /// leaves of `events_root`), from which auditors' proofs are built. Folds from
-    /// genesis: for audits, not for every event.
+    /// genesis, reading released events back from the archive: for audits, not for
+    /// every event. None if the archive lacks one.
     pub fn finalized_prefix(&self, epoch: usize) -> Option<Prefix> {
         let fin = self.finals.get(epoch.checked_sub(1)?)?;
         let mut state = initial_state(&self.genesis);
@@ -379,7 +400,7 @@ impl Ledger {
                     apply::finalize(&mut state, f.claim);
                 }
             } else {
-                apply::apply(&mut state, &ctx, &self.events[&key.3]);
+                apply::apply(&mut state, &ctx, &*self.fetch(&key.3)?);
                 ids.push(key.3);
             }
         }

@@ -10,6 +10,7 @@
 //! waits in a pending pool; it is ordered only once its whole causal past is present.
 
 mod apply;
+mod archive;
 pub mod audit;
 mod finality;
 mod frontier;
@@ -21,6 +22,8 @@ mod state;
 mod trie;
 
 pub use apply::is_mobile_number;
+pub use archive::Archive;
+use archive::Stub;
 pub use root::{merkle_root, LeafKey, StateLeaf, StateProof, PATH_CONTEXT};
 pub use snapshot::{Snapshot, SnapshotError, SNAPSHOT_MAGIC};
 pub use state::*;
@@ -30,6 +33,7 @@ use crate::genesis::Genesis;
 use crate::hash::{ContentId, Hash32, NetworkId};
 use crate::keys::PublicKey;
 use crate::payload::Payload;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use thiserror::Error;
 
@@ -147,9 +151,18 @@ pub struct Insertion {
 pub struct Ledger {
     genesis: Genesis,
     network: NetworkId,
-    /// Events whose causal past is complete, by id.
-    /// Boxed: the map moves its entries when it grows, and an event is large.
+    /// Events whose causal past is complete, by id, but those released to the
+    /// archive. Boxed: the map moves its entries when it grows, and an event is large.
     events: HashMap<ContentId, Box<SignedEvent>>,
+    /// What is left in memory of the ordered events released to `archive`.
+    stubs: HashMap<ContentId, Stub>,
+    /// Where released events are, once a node gave one: see [`Ledger::set_archive`].
+    archive: Option<std::sync::Arc<dyn Archive>>,
+    /// Events finalized since the last [`Ledger::release_finalized`].
+    releasable: Vec<ContentId>,
+    /// Digest of the finalized prefix up to the last mark, chained epoch by epoch:
+    /// where [`Ledger::prefix_digest`] starts, so it reads no released event.
+    final_digest: Hash32,
     /// The same events in ledger order, with the mark ending each epoch.
     order: BTreeSet<OrderKey>,
     /// (Lamport clock, id) of every ordered event: the set peers reconcile.
@@ -218,6 +231,10 @@ impl Ledger {
             genesis,
             network,
             events: HashMap::new(),
+            stubs: HashMap::new(),
+            archive: None,
+            releasable: Vec::new(),
+            final_digest: Hash32::ZERO,
             order: BTreeSet::new(),
             items: BTreeSet::new(),
             epoch_of: HashMap::new(),
@@ -269,7 +286,7 @@ impl Ledger {
             completed: Vec::new(),
             dropped: Vec::new(),
         };
-        if self.events.contains_key(&id) || self.pending.contains_key(&id) {
+        if self.is_ordered(&id) || self.pending.contains_key(&id) {
             return Ok(only(Inserted::Duplicate));
         }
         let missing = self.missing(&ev);
@@ -352,8 +369,12 @@ impl Ledger {
             return Ok(self.org_line.contains(prev));
         }
         let mut member = false;
+        // Events on an org's line are never released from memory.
         for d in body.deps.iter().filter(|d| self.org_line.contains(*d)) {
-            match self.events[d].payload() {
+            let Some(dep) = self.events.get(d) else {
+                continue;
+            };
+            match dep.payload() {
                 Payload::Admit(a) if a.org == body.author => return Ok(true),
                 Payload::Rotate(r) if r.to == body.author => return Ok(true),
                 Payload::Enroll(e) if e.member == body.author => member = true,
@@ -370,10 +391,7 @@ impl Ledger {
     /// Ids among `ev`'s prev, deps and (for a Checkpoint) heads that are not yet
     /// ordered: what a pending event waits for.
     pub fn missing(&self, ev: &SignedEvent) -> Vec<ContentId> {
-        refs(ev)
-            .filter(|d| !self.events.contains_key(d))
-            .copied()
-            .collect()
+        refs(ev).filter(|d| !self.is_ordered(d)).copied().collect()
     }
 
     /// Checks an event whose causal past is present and puts it in order.
@@ -381,16 +399,27 @@ impl Ledger {
         let body = ev.body();
         let mut floor = 0;
         if let Some(prev) = &body.prev {
-            let p = &self.events[prev];
-            if p.author() != body.author || p.seq() + 1 != body.seq {
+            let before = body.seq.checked_sub(1);
+            let (linked, timestamp_ms) = match self.events.get(prev) {
+                Some(p) => (
+                    p.author() == body.author && Some(p.seq()) == before,
+                    p.body().timestamp_ms,
+                ),
+                // A released event: its (author, seq) is in `chains` or `forks`.
+                None => (
+                    before.is_some_and(|s| self.ids_at(&body.author, s).contains(prev)),
+                    self.stubs.get(prev).map_or(0, |s| s.timestamp_ms),
+                ),
+            };
+            if !linked {
                 return Err(LedgerError::BrokenChain(body.seq.saturating_sub(1)));
             }
-            if p.body().timestamp_ms > body.timestamp_ms {
+            if timestamp_ms > body.timestamp_ms {
                 return Err(LedgerError::TimeBackwards);
             }
         }
         for d in refs(&ev) {
-            floor = floor.max(self.events[d].lamport());
+            floor = floor.max(self.lamport_of(d).unwrap_or(0));
         }
         let has_refs = refs(&ev).next().is_some();
         if body.lamport <= floor && has_refs {
@@ -470,6 +499,45 @@ impl Ledger {
     fn is_late(&self, ev: &SignedEvent) -> bool {
         let bound = self.finals.last().map(|f| f.claim.lamport_bound);
         bound.is_some_and(|b| ev.lamport() <= b) || refs(ev).any(|r| self.late.contains(r))
+    }
+
+    /// Lets finalized events out of memory from now on: once the node's `archive`
+    /// holds them, [`Ledger::release_finalized`] drops them here and reads go to it.
+    /// Without an archive every event stays in memory (tests, tools, audits of a
+    /// bundle).
+    pub fn set_archive(&mut self, archive: std::sync::Arc<dyn Archive>) {
+        self.archive = Some(archive);
+    }
+
+    /// Drops from memory the events finalized since the last call, keeping a
+    /// [`Stub`] of each: the caller says its archive now holds every ordered event
+    /// (a node calls it after each write to its store). Events on an org's line and
+    /// Checkpoints stay: the role and quorum checks read what they say. Nothing is
+    /// dropped without an archive. Returns how many events were dropped.
+    pub fn release_finalized(&mut self) -> usize {
+        if self.archive.is_none() {
+            return 0;
+        }
+        let mut released = 0;
+        for id in std::mem::take(&mut self.releasable) {
+            if self.org_line.contains(&id) {
+                continue;
+            }
+            let Some(ev) = self.events.get(&id) else {
+                continue;
+            };
+            if matches!(ev.payload(), Payload::Checkpoint(_)) {
+                continue;
+            }
+            let stub = Stub {
+                lamport: ev.lamport(),
+                timestamp_ms: ev.body().timestamp_ms,
+            };
+            self.events.remove(&id);
+            self.stubs.insert(id, stub);
+            released += 1;
+        }
+        released
     }
 
     /// The state after every ordered event, to save and later [`Ledger::restore`]

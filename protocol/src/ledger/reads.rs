@@ -50,6 +50,8 @@ impl Ledger {
         self.epoch_of.get(id).copied()
     }
 
+    /// An ordered or pending event held in memory: not one released to the archive
+    /// (see [`Ledger::fetch`]).
     pub fn get(&self, id: &ContentId) -> Option<&SignedEvent> {
         self.events
             .get(id)
@@ -57,10 +59,35 @@ impl Ledger {
             .or_else(|| self.pending.get(id))
     }
 
+    /// An ordered or pending event, from memory or else from the archive.
+    pub fn fetch(&self, id: &ContentId) -> Option<Cow<'_, SignedEvent>> {
+        if let Some(e) = self.get(id) {
+            return Some(Cow::Borrowed(e));
+        }
+        if !self.stubs.contains_key(id) {
+            return None;
+        }
+        self.archive.as_ref()?.event(id).map(Cow::Owned)
+    }
+
+    /// The Lamport clock of an ordered event, whether held or released.
+    pub(super) fn lamport_of(&self, id: &ContentId) -> Option<u64> {
+        match self.events.get(id) {
+            Some(e) => Some(e.lamport()),
+            None => self.stubs.get(id).map(|s| s.lamport),
+        }
+    }
+
+    /// How many ordered events are held in memory (the rest were released to the
+    /// archive).
+    pub fn held_len(&self) -> usize {
+        self.events.len()
+    }
+
     /// Replaces an ordered event by its form with the teaser erased (docs/protocol.md,
     /// "Erasure"): the same id and signature, so nothing derived from the event
     /// changes. Returns the erased event, or `None` if `id` is not ordered or carries
-    /// no shown teaser.
+    /// no shown teaser, or was released to the archive (whose copy the node erases).
     pub fn erase_teaser(&mut self, id: &ContentId) -> Option<SignedEvent> {
         let held = self.events.get_mut(id)?;
         let erased = held.erased()?;
@@ -68,26 +95,32 @@ impl Ledger {
         Some(erased)
     }
 
-    /// Ordered events, in ledger order.
-    pub fn events(&self) -> impl Iterator<Item = &SignedEvent> {
+    /// Ordered events, in ledger order, released ones read back from the archive
+    /// (one it no longer holds is left out).
+    pub fn events(&self) -> impl Iterator<Item = Cow<'_, SignedEvent>> {
         self.order
             .iter()
             .filter(|k| !is_mark(k))
-            .map(|k| &*self.events[&k.3])
+            .filter_map(|k| self.fetch(&k.3))
+    }
+
+    /// Ids of the ordered events, in ledger order: reads nothing from the archive.
+    pub fn ids(&self) -> impl Iterator<Item = ContentId> + '_ {
+        self.order.iter().filter(|k| !is_mark(k)).map(|k| k.3)
     }
 
     /// Ordered events (pending ones not counted).
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.events.len() + self.stubs.len()
     }
 
     /// Whether `id` is ordered (held with its whole causal past).
     pub fn is_ordered(&self, id: &ContentId) -> bool {
-        self.events.contains_key(id)
+        self.events.contains_key(id) || self.stubs.contains_key(id)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.len() == 0
     }
 
     pub fn pending_len(&self) -> usize {
@@ -168,12 +201,15 @@ impl Ledger {
     }
 
     /// Two events by one author at one seq, if the author equivocated: the proof.
-    pub fn equivocation(&self, author: &PublicKey) -> Option<(&SignedEvent, &SignedEvent)> {
+    pub fn equivocation(
+        &self,
+        author: &PublicKey,
+    ) -> Option<(Cow<'_, SignedEvent>, Cow<'_, SignedEvent>)> {
         let ((_, seq), more) = self
             .forks
             .range((*author, 0)..=(*author, u64::MAX))
             .next()?;
         let first = self.chains.get(&(*author, *seq))?;
-        Some((self.events.get(first)?, self.events.get(more.first()?)?))
+        Some((self.fetch(first)?, self.fetch(more.first()?)?))
     }
 }

@@ -28,7 +28,7 @@ const CHECKSUM_CONTEXT: &str = "carnet v1 ledger snapshot checksum";
 /// a rule (or a comment) costs one replay, never a state the new rules would not give.
 /// `every_source_file_is_fingerprinted` keeps the list whole. The test fixtures
 /// (`testkit/`, never in a node's build) are not rules and are left out.
-pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 33] = [
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 34] = [
     ("author.rs", include_str!("../author.rs")),
     ("card.rs", include_str!("../card.rs")),
     ("chain.rs", include_str!("../chain.rs")),
@@ -43,6 +43,7 @@ pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 33] = [
     ("ledger/apply/orgs.rs", include_str!("apply/orgs.rs")),
     ("ledger/apply/reports.rs", include_str!("apply/reports.rs")),
     ("ledger/apply/trade.rs", include_str!("apply/trade.rs")),
+    ("ledger/archive.rs", include_str!("archive.rs")),
     ("ledger/audit/build.rs", include_str!("audit/build.rs")),
     ("ledger/audit/mod.rs", include_str!("audit/mod.rs")),
     ("ledger/audit/quorum.rs", include_str!("audit/quorum.rs")),

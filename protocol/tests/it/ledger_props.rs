@@ -10,7 +10,7 @@ use crate::world;
 use carnet_protocol::ledger::{merkle_root, Inserted, Ledger, Snapshot, SnapshotError};
 use carnet_protocol::payload::*;
 use proptest::prelude::*;
-use world::{World, DAY};
+use world::{Store, World, DAY};
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -423,7 +423,7 @@ fn arrivals(w: &World, d: &Delivery) -> Vec<usize> {
 /// Finality holds throughout: what was finalized stays finalized, with the same
 /// claims, in the same order, and the finalized state never changes but to grow by a
 /// new epoch.
-fn feed(l: &mut Ledger, w: &World, sends: &[usize], d: &Delivery) {
+fn feed(l: &mut Ledger, w: &World, sends: &[usize], d: &Delivery, store: Option<&Store>) {
     let peek_every = d.peek_every;
     let n = w.log.len().max(1);
     let erased: std::collections::HashSet<usize> =
@@ -442,6 +442,9 @@ fn feed(l: &mut Ledger, w: &World, sends: &[usize], d: &Delivery) {
             false => w.log[i].clone(),
         };
         let r = l.insert(ev).expect("valid events are never rejected");
+        if let Some(store) = store {
+            store.keep(l);
+        }
         for (id, e) in &r.dropped {
             assert_eq!(e.code(), "no_role");
             assert!(w.rejected.iter().any(|x| x.id() == *id));
@@ -517,9 +520,17 @@ fn spec_root(leaves: &[Vec<u8>]) -> carnet_protocol::Hash32 {
     carnet_protocol::Hash32(t(&items, 0))
 }
 
-fn receive(w: &World, d: &Delivery) -> Ledger {
-    let mut l = Ledger::with_snapshot_interval(w.genesis.clone(), 4);
-    feed(&mut l, w, &arrivals(w, d), d);
+/// A node receiving `w`'s log as `d` says; with `archive`, it lets finalized
+/// events out of memory as a node does.
+fn receive(w: &World, d: &Delivery, archive: bool) -> Ledger {
+    let (mut l, store) = match archive {
+        true => {
+            let (l, store) = Store::ledger(w.genesis.clone());
+            (l, Some(store))
+        }
+        false => (Ledger::with_snapshot_interval(w.genesis.clone(), 4), None),
+    };
+    feed(&mut l, w, &arrivals(w, d), d, store.as_deref());
     l
 }
 
@@ -539,8 +550,9 @@ proptest! {
         // The root the ledger keeps up to date is the one docs/protocol.md defines.
         prop_assert_eq!(spec_root(&ref_state.leaves()), root);
         let finals = reference.finals().to_vec();
-        for d in &nodes {
-            let mut l = receive(&w, d);
+        for (n, d) in nodes.iter().enumerate() {
+            // Every other node lets finalized events out of memory.
+            let mut l = receive(&w, d, n % 2 == 1);
             // The same claims finalized, each over the prefix it claims.
             prop_assert_eq!(l.finals(), &finals[..]);
             for epoch in 1..=finals.len() {
@@ -554,6 +566,13 @@ proptest! {
             }
             prop_assert_eq!(l.pending_len(), 0);
             prop_assert_eq!(l.len(), w.log.len());
+            // Every event is still there to serve, from memory or the archive.
+            for e in &w.log {
+                prop_assert!(l.fetch(&e.id()).is_some_and(|x| x.id() == e.id()));
+            }
+            if n % 2 == 0 {
+                prop_assert_eq!(l.held_len(), l.len());
+            }
             prop_assert_eq!(l.state_root(), root);
             // Not only the root: the derived views agree too.
             prop_assert_eq!(l.state().leaves(), ref_state.leaves());
@@ -583,8 +602,8 @@ proptest! {
         let saved = saved as usize % (sends.len() + 1);
         let stored = saved + stored as usize % (sends.len() - saved + 1);
 
-        let mut before = Ledger::with_snapshot_interval(w.genesis.clone(), 4);
-        feed(&mut before, &w, &sends[..saved], &d);
+        let (mut before, before_store) = Store::ledger(w.genesis.clone());
+        feed(&mut before, &w, &sends[..saved], &d, Some(&before_store));
         let Some(snap) = before.snapshot() else {
             return Ok(());
         };
@@ -592,10 +611,11 @@ proptest! {
         let snap = Snapshot::decode(&bytes, &w.genesis.network_id()).expect("and decodes");
         prop_assert_eq!(snap.state().root_once(), before.state_root());
 
-        let mut after = Ledger::with_snapshot_interval(w.genesis.clone(), 4);
+        let (mut after, after_store) = Store::ledger(w.genesis.clone());
         for &i in &sends[..stored] {
             after.insert(w.log[i].clone()).expect("valid events are never rejected");
         }
+        after_store.keep(&mut after);
         match after.restore(snap) {
             Ok(()) => {}
             Err(SnapshotError::OtherEvents) => {
@@ -603,7 +623,7 @@ proptest! {
             }
             Err(e) => prop_assert!(false, "unexpected refusal: {e}"),
         }
-        feed(&mut after, &w, &sends[stored..], &d);
+        feed(&mut after, &w, &sends[stored..], &d, Some(&after_store));
         prop_assert_eq!(after.state_root(), root);
         prop_assert_eq!(after.state().leaves(), ref_state.leaves());
         prop_assert_eq!(&after.state().voids, &ref_state.voids);

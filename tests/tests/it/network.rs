@@ -219,8 +219,8 @@ async fn nodes_converge_over_quic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn org_nodes_settle_by_checkpoint_and_refund_undelivered_purchases() {
     // Checkpoints every 200 ms at multiples of 4 Lamport ticks.
-    let net = TestNet::start_with(3, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
-    let (seller, _) = carnet_tests::an_undelivered_purchase_is_refunded(&net, &[0, 1, 2]).await;
+    let mut net = TestNet::start_with(3, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
+    let (seller, buyer) = carnet_tests::an_undelivered_purchase_is_refunded(&net, &[0, 1, 2]).await;
     // The seller's contribution reward is still pending (the card never sold):
     // nothing voided, no one excluded.
     let s = net
@@ -231,6 +231,39 @@ async fn org_nodes_settle_by_checkpoint_and_refund_undelivered_purchases() {
         .unwrap()
         .unwrap();
     assert_eq!((s.balance, s.pending, s.status.as_str()), (0, 10, "Active"));
+    // Issue 19: finalized member events leave memory, and every node still serves
+    // them, from its store: the buyer's Purchase, whose escrow was refunded.
+    let history = net.node(1).handle.history(buyer.public()).await.unwrap();
+    let purchase = history
+        .iter()
+        .find(|m| m.reason == "PurchaseEscrow")
+        .expect("an escrow")
+        .event
+        .clone();
+    let purchase_id = carnet_protocol::Hash32::from_hex(&purchase).unwrap();
+    // Node 0 restarted: its store loaded, what is finalized leaves memory again.
+    let root = net.node(0).handle.status().await.unwrap().state_root;
+    net.stop_node(0).await;
+    net.start_node(0).await;
+    assert_eq!(net.node(0).handle.status().await.unwrap().state_root, root);
+    for i in 0..3 {
+        let node = net.node(i);
+        let status = node.handle.status().await.unwrap();
+        let body = carnet_tests::http_get(node.api_addr, "/metrics").await;
+        let held = carnet_tests::metric(&body, "events_in_memory").expect("the gauge");
+        assert!(
+            held > 0.0 && held < status.events as f64,
+            "node {i} holds all {} events in memory ({held})",
+            status.events
+        );
+        let bytes = node.handle.event(purchase_id).await.unwrap();
+        let network = carnet_protocol::NetworkId::from_hex(&node.network).unwrap();
+        let ev = bytes.map(|b| carnet_protocol::SignedEvent::decode(&b, &network).unwrap());
+        assert!(
+            ev.is_some_and(|e| e.id() == purchase_id),
+            "node {i} lost the purchase"
+        );
+    }
     net.stop().await;
 }
 

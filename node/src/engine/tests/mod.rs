@@ -239,7 +239,8 @@ fn a_restart_resumes_from_the_snapshot_and_checks_only_later_signatures() {
         Reopened {
             events: 15,
             from_snapshot: 10,
-            verified: 5
+            verified: 5,
+            released: 0
         }
     );
     assert_eq!(e.state_root_hex(), root);

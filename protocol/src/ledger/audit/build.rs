@@ -4,12 +4,12 @@ use super::*;
 
 /// The ledger's events of interest for audits, found in one pass in ledger order.
 struct Finder<'a> {
-    events: Vec<&'a SignedEvent>,
+    events: Vec<std::borrow::Cow<'a, SignedEvent>>,
 }
 
-impl<'a> Finder<'a> {
-    fn first(&self, f: impl Fn(&SignedEvent) -> bool) -> Option<&'a SignedEvent> {
-        self.events.iter().copied().find(|e| f(e))
+impl Finder<'_> {
+    fn first(&self, f: impl Fn(&SignedEvent) -> bool) -> Option<&SignedEvent> {
+        self.events.iter().map(|e| &**e).find(|e| f(e))
     }
 }
 
@@ -28,9 +28,9 @@ impl Ledger {
         let mut signatures: Vec<SignedEvent> = self
             .signatures_at(claim.lamport_bound)
             .iter()
-            .filter_map(|i| self.events.get(i))
+            .filter_map(|i| self.fetch(i))
             .filter(|e| matches!(e.payload(), Payload::Checkpoint(c) if CheckpointClaim::from(c) == claim))
-            .map(|e| (**e).clone())
+            .map(|e| e.into_owned())
             .collect();
         signatures.sort_by_key(|e| (e.lamport(), e.id()));
         let admissions: Vec<SignedEvent> = self
@@ -42,7 +42,7 @@ impl Ledger {
                     Payload::Admit(_) | Payload::Evict(_) | Payload::Rotate(_)
                 )
             })
-            .cloned()
+            .map(|e| e.into_owned())
             .collect();
         // Only signers that count: orgs of the state after the claim's prefix, one
         // claim at the bound each.
@@ -77,9 +77,8 @@ impl Ledger {
     ) -> Result<Bundle, AuditError> {
         let state = self.state().clone();
         let ev = self
-            .events
-            .get(penalty)
-            .map(|e| (**e).clone())
+            .fetch(penalty)
+            .map(|e| e.into_owned())
             .ok_or(AuditError::UnknownEvent(*penalty))?;
         let purchase_id = match ev.payload() {
             Payload::BounceReport(b) => b.purchase_id,
@@ -110,7 +109,7 @@ impl Ledger {
             .ok_or_else(|| missing("the Contribute of the listing bought"))?;
         let contributor = listing.author();
         let reporter = ev.author();
-        let update = finder.events.iter().copied().rfind(|e| {
+        let update = finder.events.iter().map(|e| &**e).rfind(|e| {
             (e.lamport(), e.id()) < purchase_key
                 && matches!(e.payload(), Payload::Update(u) if u.listing_id == listing_id)
         });
@@ -172,7 +171,7 @@ impl Ledger {
             .bounce_reports
             .get(penalty)
             .and_then(|r| r.dispute)
-            .and_then(|d| self.events.get(&d))
+            .and_then(|d| self.fetch(&d))
             .map(|e| e.as_bytes().to_vec());
         let bundle = Bundle {
             format: BUNDLE_FORMAT.into(),

@@ -267,3 +267,115 @@ fn a_twin_with_a_lower_clock_does_not_make_a_delivered_card_free() {
         AccountStatus::Excluded(ExclusionCause::Equivocation)
     );
 }
+
+/// A node lets finalized events out of memory (docs/protocol.md does not know: it is
+/// the reference node's choice). The ordering checks must hold just as well against
+/// a prev or a dependency that is no longer held: a member whose last event was
+/// finalized must not get a backdated timestamp, a low clock or another chain's event
+/// as prev past them.
+#[test]
+fn the_ordering_checks_hold_against_events_let_out_of_memory() {
+    use carnet_protocol::{EventBody, SignedEvent};
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    let p = w.purchase(buyer, c.id());
+    w.checkpoint(&[0, 1]);
+    w.settle_again(&[0, 1]);
+    let (mut archived, _store) = w.archived_ledger();
+    let mut held = w.ledger();
+    assert!(
+        archived.epoch(&c.id()).is_some(),
+        "the Contribute is finalized"
+    );
+    assert!(archived.get(&c.id()).is_none(), "and no longer in memory");
+    assert!(archived.get(&p.id()).is_none());
+    assert_eq!(
+        archived.fetch(&c.id()).map(|e| e.into_owned()),
+        Some(c.clone()),
+        "but read back from the archive"
+    );
+    assert!(archived.held_len() < archived.len());
+    assert_eq!(archived.len(), held.len());
+
+    let key = w.members[seller].0.key().clone();
+    let head = w.members[seller].0.head().expect("a chain");
+    assert_eq!(head.id, c.id());
+    let body = EventBody {
+        network: w.network,
+        author: key.public(),
+        seq: head.seq + 1,
+        prev: Some(head.id),
+        lamport: w.clock + 1,
+        deps: vec![],
+        timestamp_ms: w.now,
+        payload: Payload::Vote(Vote {
+            company_domain: "acme.example".into(),
+            employees: EmployeeRange::From1To10,
+            revenue: RevenueRange::Under1M,
+        }),
+    };
+    let sign = |b: EventBody, k: &carnet_protocol::SecretKey| SignedEvent::sign(b, k).unwrap();
+    let bad = [
+        (
+            sign(
+                EventBody {
+                    timestamp_ms: c.body().timestamp_ms - 1,
+                    ..body.clone()
+                },
+                &key,
+            ),
+            "time_backwards",
+        ),
+        (
+            sign(
+                EventBody {
+                    lamport: c.lamport(),
+                    ..body.clone()
+                },
+                &key,
+            ),
+            "lamport_too_low",
+        ),
+        (
+            sign(
+                EventBody {
+                    seq: head.seq + 2,
+                    ..body.clone()
+                },
+                &key,
+            ),
+            "prev_mismatch",
+        ),
+        // The seller's event naming the buyer's Purchase, also let out, as its prev.
+        (
+            sign(
+                EventBody {
+                    seq: p.seq() + 1,
+                    prev: Some(p.id()),
+                    ..body.clone()
+                },
+                &key,
+            ),
+            "prev_mismatch",
+        ),
+    ];
+    for (ev, code) in bad {
+        let r = archived.insert(ev.clone());
+        assert_eq!(r.as_ref().map_err(|e| e.code()), Err(code));
+        assert_eq!(r, held.insert(ev.clone()), "as a ledger holding everything");
+        assert!(!archived.is_ordered(&ev.id()));
+    }
+    // A valid next event is ordered, and both ledgers agree.
+    let ok = sign(body, &key);
+    assert_eq!(archived.insert(ok.clone()), held.insert(ok));
+    assert_eq!(archived.state_root(), held.state_root());
+    // Audits fold the finalized prefix again from the archive.
+    let epochs = archived.finals().len();
+    assert!(epochs > 0);
+    for e in 1..=epochs {
+        let (a, h) = (archived.finalized_prefix(e), held.finalized_prefix(e));
+        let (mut a, mut h) = (a.expect("from the archive"), h.expect("held"));
+        assert_eq!(a.ids, h.ids);
+        assert_eq!(a.state.root(), h.state.root());
+    }
+}

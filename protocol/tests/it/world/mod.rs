@@ -5,10 +5,12 @@ use carnet_protocol::author::Author;
 use carnet_protocol::card::{recipient_public, seal_card, Card};
 use carnet_protocol::genesis::{Genesis, Rules};
 use carnet_protocol::hash::{ContentId, NetworkId};
-use carnet_protocol::ledger::Ledger;
+use carnet_protocol::ledger::{Archive, Ledger};
 use carnet_protocol::payload::*;
 use carnet_protocol::testkit;
 use carnet_protocol::{PublicKey, SecretKey, SignedEvent};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 pub const DAY: u64 = 24 * 60 * 60 * 1000;
 
@@ -431,5 +433,49 @@ impl World {
             l.insert(e.clone()).unwrap();
         }
         l
+    }
+
+    /// [`World::ledger`] as a node keeps it: the finalized events are in `store`,
+    /// not in memory.
+    pub fn archived_ledger(&self) -> (Ledger, Arc<Store>) {
+        let (mut l, store) = Store::ledger(self.genesis.clone());
+        for e in &self.log {
+            l.insert(e.clone()).unwrap();
+        }
+        store.keep(&mut l);
+        (l, store)
+    }
+}
+
+/// A node's store, in memory: every event its ledger ordered, as received.
+#[derive(Default)]
+pub struct Store(Mutex<HashMap<ContentId, SignedEvent>>);
+
+impl Archive for Store {
+    fn event(&self, id: &ContentId) -> Option<SignedEvent> {
+        self.0.lock().expect("store").get(id).cloned()
+    }
+}
+
+impl Store {
+    /// An empty ledger whose archive is a new, empty store.
+    pub fn ledger(genesis: Genesis) -> (Ledger, Arc<Store>) {
+        let store = Arc::new(Store::default());
+        let mut l = Ledger::with_snapshot_interval(genesis, 4);
+        l.set_archive(store.clone());
+        (l, store)
+    }
+
+    /// Stores what `l` ordered so far, as a node does after each write, and lets `l`
+    /// release what is finalized.
+    pub fn keep(&self, l: &mut Ledger) {
+        let mut held = self.0.lock().expect("store");
+        for (_, id) in l.all_items() {
+            if let Some(e) = l.get(&id) {
+                held.entry(id).or_insert_with(|| e.clone());
+            }
+        }
+        drop(held);
+        l.release_finalized();
     }
 }
