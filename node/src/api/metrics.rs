@@ -151,7 +151,7 @@ impl Metrics {
         );
         registry.register(
             "events_in_memory",
-            "Ordered events whose bytes the ledger holds in memory; finalized member events are read from the store instead",
+            "Ordered events whose bytes the ledger holds in memory; other finalized events are read from the store instead",
             events_in_memory.clone(),
         );
         registry.register(

@@ -261,8 +261,8 @@ impl Engine {
         self.ledger.pending_len()
     }
 
-    /// Ordered events held in memory: the tail and org events; finalized member
-    /// events are read from the store when asked for.
+    /// Ordered events held in memory: the tail, checkpoints and the events that
+    /// introduce keys; other finalized events are read from the store when asked for.
     pub fn events_in_memory(&self) -> usize {
         self.ledger.held_len()
     }

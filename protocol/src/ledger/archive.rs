@@ -2,9 +2,10 @@
 //!
 //! A finalized event never changes the state again: the fold starts after the last
 //! finalized prefix. All that the ordering checks still need from it is its clock and
-//! timestamp (kept as a [`Stub`]), and what an org event says (org events stay in
-//! memory). Its bytes are needed again only to serve it, to audit its prefix, or to
-//! prove an equivocation: the node reads them from its store, through [`Archive`].
+//! timestamp (kept as a [`Stub`]), and what a Checkpoint, Enroll, Admit or Rotate
+//! says (those stay in memory). Its bytes are needed again only to serve it, to audit
+//! its prefix, or to prove an equivocation: the node reads them from its store,
+//! through [`Archive`].
 
 use crate::event::SignedEvent;
 use crate::hash::ContentId;

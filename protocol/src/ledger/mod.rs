@@ -369,7 +369,8 @@ impl Ledger {
             return Ok(self.org_line.contains(prev));
         }
         let mut member = false;
-        // Events on an org's line are never released from memory.
+        // Admits, Rotates and Enrolls are never released from memory: a dep not held
+        // is none of them.
         for d in body.deps.iter().filter(|d| self.org_line.contains(*d)) {
             let Some(dep) = self.events.get(d) else {
                 continue;
@@ -511,8 +512,8 @@ impl Ledger {
 
     /// Drops from memory the events finalized since the last call, keeping a
     /// [`Stub`] of each: the caller says its archive now holds every ordered event
-    /// (a node calls it after each write to its store). Events on an org's line and
-    /// Checkpoints stay: the role and quorum checks read what they say. Nothing is
+    /// (a node calls it after each write to its store). Checkpoints, Enrolls, Admits
+    /// and Rotates stay: the quorum and role checks read what they say. Nothing is
     /// dropped without an archive. Returns how many events were dropped.
     pub fn release_finalized(&mut self) -> usize {
         if self.archive.is_none() {
@@ -520,13 +521,13 @@ impl Ledger {
         }
         let mut released = 0;
         for id in std::mem::take(&mut self.releasable) {
-            if self.org_line.contains(&id) {
-                continue;
-            }
             let Some(ev) = self.events.get(&id) else {
                 continue;
             };
-            if matches!(ev.payload(), Payload::Checkpoint(_)) {
+            if matches!(
+                ev.payload(),
+                Payload::Checkpoint(_) | Payload::Enroll(_) | Payload::Admit(_) | Payload::Rotate(_)
+            ) {
                 continue;
             }
             let stub = Stub {
