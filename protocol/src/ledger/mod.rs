@@ -526,7 +526,10 @@ impl Ledger {
             };
             if matches!(
                 ev.payload(),
-                Payload::Checkpoint(_) | Payload::Enroll(_) | Payload::Admit(_) | Payload::Rotate(_)
+                Payload::Checkpoint(_)
+                    | Payload::Enroll(_)
+                    | Payload::Admit(_)
+                    | Payload::Rotate(_)
             ) {
                 continue;
             }
