@@ -149,6 +149,21 @@ impl Engine {
     ) -> Result<(Self, Reopened), StoreError> {
         let network = genesis.network_id();
         let mut ledger = Ledger::new(genesis);
+        let snapshot = match store.get_snapshot()? {
+            None => None,
+            Some(bytes) => match Snapshot::decode(&bytes, &network) {
+                Ok(snap) => Some(snap),
+                Err(e) => {
+                    tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
+                    None
+                }
+            },
+        };
+        // With a snapshot, the claims it holds are not folded again as their
+        // Checkpoints are inserted (see `Ledger::begin_load`).
+        if snapshot.is_some() {
+            ledger.begin_load();
+        }
         let events = store.load_events(&network)?;
         let mut reopened = Reopened {
             events: events.len(),
@@ -172,15 +187,12 @@ impl Engine {
             ledger.remove_pending(&id);
             bad.push(id);
         }
-        let resumed = match store.get_snapshot()? {
+        let resumed = match snapshot {
             None => None,
-            Some(bytes) => {
-                let snap = Snapshot::decode(&bytes, &network).and_then(|snap| {
-                    let (at, applied) = (snap.at(), snap.applied());
-                    ledger.restore(snap).map(|()| (at, applied))
-                });
-                match snap {
-                    Ok(r) => Some(r),
+            Some(snap) => {
+                let (at, applied) = (snap.at(), snap.applied());
+                match ledger.restore(snap) {
+                    Ok(()) => Some((at, applied)),
                     Err(e) => {
                         tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
                         None
@@ -188,6 +200,7 @@ impl Engine {
                 }
             }
         };
+        ledger.end_load();
         if let Some((_, applied)) = resumed {
             reopened.from_snapshot = applied;
         }

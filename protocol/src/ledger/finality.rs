@@ -109,30 +109,13 @@ impl Ledger {
         heads: &[ContentId],
         bound: u64,
     ) -> Option<(CheckpointClaim, Vec<ContentId>, State)> {
-        let mut seen = std::collections::HashSet::new();
-        let mut stack = Vec::new();
-        for h in heads {
-            if self.lamport_of(h)? > bound {
-                return None;
-            }
-            stack.push(*h);
-        }
-        let mut ids = Vec::new();
-        while let Some(x) = stack.pop() {
-            if self.epoch_of.contains_key(&x) || !seen.insert(x) {
-                continue;
-            }
-            let e = &self.events[&x];
-            ids.push((e.lamport(), x));
-            stack.extend(refs(e).copied());
-        }
-        ids.sort_unstable();
+        let ids = self.prefix_ids(heads, bound, &Default::default())?;
         let mut state = self.base.clone();
         let ctx = apply::Ctx {
             rules: &self.genesis.rules,
             network: self.network,
         };
-        for (_, id) in &ids {
+        for id in &ids {
             apply::apply(&mut state, &ctx, &self.events[id]);
         }
         let source = self
@@ -146,34 +129,98 @@ impl Ledger {
             events_root: state.frontier.root(),
             state_root: state.root(),
         };
-        Some((claim, ids.into_iter().map(|k| k.1).collect(), state))
+        Some((claim, ids, state))
+    }
+
+    /// The ids `heads` reach that no committed epoch (nor `taken`) holds, in (Lamport
+    /// clock, id) order: the events a claim with these heads adds. None when a head
+    /// is not ordered or above `bound`. Reads only unfinalized events, all in memory.
+    pub(super) fn prefix_ids(
+        &self,
+        heads: &[ContentId],
+        bound: u64,
+        taken: &std::collections::HashSet<ContentId>,
+    ) -> Option<Vec<ContentId>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = Vec::new();
+        for h in heads {
+            if self.lamport_of(h)? > bound {
+                return None;
+            }
+            stack.push(*h);
+        }
+        let mut ids = Vec::new();
+        while let Some(x) = stack.pop() {
+            if self.epoch_of.contains_key(&x) || taken.contains(&x) || !seen.insert(x) {
+                continue;
+            }
+            let e = self.events.get(&x)?;
+            ids.push((e.lamport(), x));
+            stack.extend(refs(e).copied());
+        }
+        ids.sort_unstable();
+        Some(ids.into_iter().map(|k| k.1).collect())
+    }
+
+    /// The digest of the finalized prefix once `ids` are finalized under `claim` on
+    /// top of the one whose digest is `before`: see [`Ledger::prefix_digest`].
+    pub(super) fn epoch_digest(
+        &self,
+        before: Hash32,
+        ids: &[ContentId],
+        claim: &CheckpointClaim,
+    ) -> Hash32 {
+        let mut digest = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
+        digest.update(before.as_bytes());
+        for id in ids {
+            if let Some(e) = self.events.get(id) {
+                digest.update(id.as_bytes());
+                digest.update(e.signature());
+            }
+        }
+        digest.update(&crate::encoding::to_canonical(claim));
+        Hash32(*digest.finalize().as_bytes())
     }
 
     /// Makes `fin` the next epoch: its new events move out of the tail, its mark
     /// settles, and the tail is folded again from there.
     pub(super) fn commit_final(&mut self, fin: Final, ids: Vec<ContentId>, mut state: State) {
+        apply::finalize(&mut state, fin.claim);
+        self.commit_epoch(fin, ids);
+        self.redecide_late();
+        self.claims_cache.clear();
+        self.last_extended = None;
+        // The settlement may touch thousands of accounts and listings (refunds,
+        // vesting): rehashed once here, not on every claim folded from the base.
+        state.root();
+        self.base = state.clone();
+        self.state = state;
+        self.applied_to = Some(mark(self.finals.len() as u64));
+        self.dirty_from = None;
+        self.snapshots.clear();
+        self.root_cache = None;
+    }
+
+    /// The order's side of a finalization: `ids` move out of the tail into the next
+    /// epoch, which ends with its mark, and the finalized digest takes them in.
+    pub(super) fn commit_epoch(&mut self, fin: Final, ids: Vec<ContentId>) {
         let epoch = self.finals.len() as u64 + 1;
-        let mut digest = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
-        digest.update(self.final_digest.as_bytes());
+        self.final_digest = self.epoch_digest(self.final_digest, &ids, &fin.claim);
         for id in &ids {
             let lamport = self.lamport_of(id).unwrap_or(0);
             let late = self.late.remove(id) as u64;
             self.order.remove(&(TAIL, late, lamport, *id));
             self.order.insert((epoch, 0, lamport, *id));
             self.epoch_of.insert(*id, epoch);
-            if let Some(e) = self.events.get(id) {
-                digest.update(id.as_bytes());
-                digest.update(e.signature());
-            }
         }
-        digest.update(&crate::encoding::to_canonical(&fin.claim));
-        self.final_digest = Hash32(*digest.finalize().as_bytes());
         self.releasable.extend_from_slice(&ids);
         self.order.insert(mark(epoch));
-        apply::finalize(&mut state, fin.claim);
         self.finals.push(fin);
-        // The bound rose: which tail events are late is decided again, in clock
-        // order so that a reference is decided before what names it.
+    }
+
+    /// After the finalized bound rose: which tail events are late is decided again,
+    /// in clock order so that a reference is decided before what names it.
+    pub(super) fn redecide_late(&mut self) {
         let mut tail: Vec<(u64, ContentId)> = self
             .order
             .range((TAIL, 0, 0, Hash32::ZERO)..)
@@ -193,17 +240,6 @@ impl Ledger {
                 }
             }
         }
-        self.claims_cache.clear();
-        self.last_extended = None;
-        // The settlement may touch thousands of accounts and listings (refunds,
-        // vesting): rehashed once here, not on every claim folded from the base.
-        state.root();
-        self.base = state.clone();
-        self.state = state;
-        self.applied_to = Some(mark(epoch));
-        self.dirty_from = None;
-        self.snapshots.clear();
-        self.root_cache = None;
     }
 
     /// Digest of every key up to `at` in ledger order, with each event's signature and
@@ -214,9 +250,26 @@ impl Ledger {
     pub(super) fn prefix_digest(&self, at: OrderKey) -> Hash32 {
         let mut h = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
         h.update(self.final_digest.as_bytes());
+        self.hash_tail(&mut h, at);
+        Hash32(*h.finalize().as_bytes())
+    }
+
+    /// The prefix digest at the end of the finalized prefix whose chained digest is
+    /// `final_digest`: nothing of the tail in it.
+    pub(super) fn digest_at_mark(final_digest: Hash32) -> Hash32 {
+        let mut h = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
+        h.update(final_digest.as_bytes());
+        Hash32(*h.finalize().as_bytes())
+    }
+
+    /// Hashes the tail's ids and signatures up to `at` into `h`.
+    fn hash_tail(&self, h: &mut blake3::Hasher, at: OrderKey) {
         // Hashed in large pieces: two small updates per event cost more than the rest.
         let mut buf = Vec::with_capacity(96 * 1024);
         let from = mark(self.finals.len() as u64);
+        if !self.finals.is_empty() && at <= from {
+            return;
+        }
         let range = match self.finals.is_empty() {
             true => self.order.range(..=at),
             false => self.order.range((
@@ -238,7 +291,6 @@ impl Ledger {
             }
         }
         h.update(&buf);
-        Hash32(*h.finalize().as_bytes())
     }
 
     /// The heads an honest org names for a claim at `bound`: on each chain of an org's

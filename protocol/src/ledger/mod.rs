@@ -68,7 +68,7 @@ type Computed = (CheckpointClaim, BTreeSet<PublicKey>);
 type Extended = ((u64, Vec<ContentId>), Vec<ContentId>, State);
 
 /// A finalized claim and the heads that found its prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Final {
     pub claim: CheckpointClaim,
     pub heads: Vec<ContentId>,
@@ -163,6 +163,9 @@ pub struct Ledger {
     /// Digest of the finalized prefix up to the last mark, chained epoch by epoch:
     /// where [`Ledger::prefix_digest`] starts, so it reads no released event.
     final_digest: Hash32,
+    /// Set by [`Ledger::begin_load`]: inserted Checkpoints finalize nothing until
+    /// [`Ledger::end_load`], so that a snapshot can say which claims are final.
+    loading: bool,
     /// The same events in ledger order, with the mark ending each epoch.
     order: BTreeSet<OrderKey>,
     /// (Lamport clock, id) of every ordered event: the set peers reconcile.
@@ -235,6 +238,7 @@ impl Ledger {
             archive: None,
             releasable: Vec::new(),
             final_digest: Hash32::ZERO,
+            loading: false,
             order: BTreeSet::new(),
             items: BTreeSet::new(),
             epoch_of: HashMap::new(),
@@ -323,7 +327,7 @@ impl Ledger {
                 }
             }
         }
-        if signed {
+        if signed && !self.loading {
             self.finalize_due();
         }
         Ok(Insertion {
@@ -544,9 +548,25 @@ impl Ledger {
         released
     }
 
-    /// The state after every ordered event, to save and later [`Ledger::restore`]
-    /// instead of replaying. None while nothing is ordered.
+    /// A state to save and later [`Ledger::restore`] instead of replaying: the one at
+    /// the end of the finalized prefix, with the finalized claims, once a claim is
+    /// final; before that, the state after every ordered event. None while nothing
+    /// is ordered.
+    ///
+    /// Taken at the last mark, a snapshot spares a restart every fold of a finalized
+    /// prefix, each of which inserting the events would otherwise do again; the tail
+    /// after it is short and folded again.
     pub fn snapshot(&mut self) -> Option<Snapshot> {
+        if !self.finals.is_empty() {
+            let at = mark(self.finals.len() as u64);
+            return Some(Snapshot::new(
+                self.network,
+                at,
+                self.prefix_digest(at),
+                self.base.clone(),
+                self.finals.clone(),
+            ));
+        }
         self.catch_up();
         let at = self.applied_to?;
         Some(Snapshot::new(
@@ -554,7 +574,23 @@ impl Ledger {
             at,
             self.prefix_digest(at),
             self.state.clone(),
+            Vec::new(),
         ))
+    }
+
+    /// Starts a bulk load (a node's start): Checkpoints inserted from now on finalize
+    /// nothing until [`Ledger::end_load`]. A snapshot restored in between
+    /// ([`Ledger::restore`]) says which claims are final, and their prefixes are not
+    /// folded again.
+    pub fn begin_load(&mut self) {
+        self.loading = true;
+    }
+
+    /// Ends a bulk load: whatever is due and not finalized by a restored snapshot is
+    /// finalized now, each claim folded as usual.
+    pub fn end_load(&mut self) {
+        self.loading = false;
+        self.finalize_due();
     }
 
     /// Resumes the fold from a snapshot: the state becomes the snapshot's, and only
@@ -571,6 +607,9 @@ impl Ledger {
                 got: snap.network,
             });
         }
+        if self.loading && !snap.finals.is_empty() {
+            return self.restore_finals(snap);
+        }
         let at = snap.at;
         let floor = self.finals.len() as u64;
         // Only a position in the tail: the finalized prefix is already folded.
@@ -586,6 +625,45 @@ impl Ledger {
         self.dirty_from = None;
         self.snapshots.clear();
         self.snapshots.insert(at, self.state.clone());
+        Ok(())
+    }
+
+    /// [`Ledger::restore`] during a load, of a snapshot taken at the end of a
+    /// finalized prefix: its claims become the finalized epochs (each epoch's ids
+    /// found from the claim's heads, as a finalization does, but not folded) and its
+    /// state the state after them. Refused, changing nothing, unless the events
+    /// present give exactly the prefix the snapshot names (its digest).
+    fn restore_finals(&mut self, snap: Snapshot) -> Result<(), SnapshotError> {
+        let floor = snap.finals.len() as u64;
+        if !self.finals.is_empty() || snap.at != mark(floor) {
+            return Err(SnapshotError::OtherEvents);
+        }
+        let mut taken = std::collections::HashSet::new();
+        let mut epochs = Vec::with_capacity(snap.finals.len());
+        let mut digest = self.final_digest;
+        for f in &snap.finals {
+            let ids = self
+                .prefix_ids(&f.heads, f.claim.lamport_bound, &taken)
+                .ok_or(SnapshotError::OtherEvents)?;
+            digest = self.epoch_digest(digest, &ids, &f.claim);
+            taken.extend(ids.iter().copied());
+            epochs.push(ids);
+        }
+        if Self::digest_at_mark(digest) != snap.prefix_digest {
+            return Err(SnapshotError::OtherEvents);
+        }
+        for (f, ids) in snap.finals.into_iter().zip(epochs) {
+            self.commit_epoch(f, ids);
+        }
+        self.redecide_late();
+        self.claims_cache.clear();
+        self.last_extended = None;
+        self.base = snap.state.clone();
+        self.state = snap.state;
+        self.root_cache = None;
+        self.applied_to = Some(snap.at);
+        self.dirty_from = None;
+        self.snapshots.clear();
         Ok(())
     }
 

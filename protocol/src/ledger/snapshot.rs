@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// First bytes of an encoded snapshot; the last byte is the format version.
-pub const SNAPSHOT_MAGIC: &[u8; 16] = b"carnet-snapshot\x02";
+pub const SNAPSHOT_MAGIC: &[u8; 16] = b"carnet-snapshot\x03";
 
 /// BLAKE3 derive-key context of the prefix digest.
 pub(crate) const PREFIX_DIGEST_CONTEXT: &str = "carnet v1 ledger snapshot prefix";
@@ -99,6 +99,8 @@ pub struct Snapshot {
     /// Digest of (id, signature) of every event applied, in ledger order.
     pub(crate) prefix_digest: Hash32,
     pub(crate) state: State,
+    /// The finalized claims up to `at`, when it is the end of the finalized prefix.
+    pub(crate) finals: Vec<super::Final>,
 }
 
 /// Why a snapshot cannot be used. None of these is an error for a node: it replays.
@@ -178,6 +180,7 @@ impl Snapshot {
         at: OrderKey,
         prefix_digest: Hash32,
         state: State,
+        finals: Vec<super::Final>,
     ) -> Self {
         Snapshot {
             rules_build: rules_build().to_string(),
@@ -185,6 +188,7 @@ impl Snapshot {
             at,
             prefix_digest,
             state,
+            finals,
         }
     }
 }
@@ -201,6 +205,7 @@ mod tests {
             (u64::MAX, 0, 1, Hash32([2; 32])),
             Hash32([3; 32]),
             State::default(),
+            Vec::new(),
         );
         let ours = snap.encode().unwrap();
         assert!(Snapshot::decode(&ours, &net).is_ok());

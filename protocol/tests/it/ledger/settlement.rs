@@ -243,3 +243,63 @@ fn a_later_fork_voids_only_what_comes_after_it() {
     );
     assert_eq!(l.state_root(), w.ledger().state_root());
 }
+
+/// Issue 19: once a claim is final, the snapshot is of the state at the end of the
+/// finalized prefix, with the finalized claims. A start (`begin_load`, the stored
+/// events, `restore`, `end_load`) takes the claims from it instead of folding each
+/// finalized prefix again, and ends where a replay does; a claim finalized after the
+/// snapshot is folded as usual.
+#[test]
+fn a_snapshot_at_the_finalized_mark_restores_the_finalized_claims() {
+    let (mut w, seller, buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    w.purchase(buyer, c.id());
+    w.checkpoint(&[0, 1]);
+    w.settle_again(&[0, 1]);
+    let tail = w.contribute(seller, 2, None);
+    let snap = w.ledger().snapshot().expect("a snapshot");
+    assert!(snap.at().0 != TAIL, "taken at the mark, not in the tail");
+    let decoded = Snapshot::decode(&snap.encode().unwrap(), &w.network).unwrap();
+    // Another claim is finalized after the snapshot was taken.
+    w.checkpoint(&[0, 1]);
+    let mut reference = w.ledger();
+    assert_eq!(reference.finals().len(), 3);
+    assert!(reference.epoch(&tail.id()).is_some());
+
+    let mut l = Ledger::new(w.genesis.clone());
+    l.begin_load();
+    for e in &w.log {
+        l.insert(e.clone()).unwrap();
+    }
+    assert!(l.finals().is_empty(), "nothing is finalized while loading");
+    assert_eq!(l.restore(decoded), Ok(()));
+    assert_eq!(l.finals(), &reference.finals()[..2]);
+    l.end_load();
+    assert_eq!(l.finals(), reference.finals());
+    assert_eq!(l.state_root(), reference.state_root());
+    assert_eq!(l.state().leaves(), reference.state().leaves());
+    assert_eq!(
+        l.finalized_state().root_once(),
+        reference.finalized_state().root_once()
+    );
+    // The snapshot it would save next names the same prefix as the reference's.
+    let (a, b) = (l.snapshot().unwrap(), reference.snapshot().unwrap());
+    assert_eq!(a.encode().unwrap(), b.encode().unwrap());
+
+    // Loaded without an event of the finalized prefix, the snapshot is refused and
+    // the start folds what it has, as a replay of those events does.
+    let without: Vec<_> = w.log.iter().filter(|e| e.id() != c.id()).cloned().collect();
+    let mut l = Ledger::new(w.genesis.clone());
+    l.begin_load();
+    for e in &without {
+        l.insert(e.clone()).unwrap();
+    }
+    assert_eq!(l.restore(snap), Err(SnapshotError::OtherEvents));
+    l.end_load();
+    let mut replay = Ledger::new(w.genesis.clone());
+    for e in &without {
+        replay.insert(e.clone()).unwrap();
+    }
+    assert_eq!(l.finals(), replay.finals());
+    assert_eq!(l.state_root(), replay.state_root());
+}
