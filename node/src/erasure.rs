@@ -11,24 +11,16 @@
 //! events themselves: an OptOut the rules void erases nothing.
 
 use crate::engine::Engine;
-use crate::store::StoreError;
-use carnet_protocol::payload::{Listing, Payload};
+use crate::store::{listing_of, StoreError};
+use carnet_protocol::payload::Payload;
 use carnet_protocol::{ContentId, Hash32, SignedEvent};
 use std::collections::{BTreeSet, HashSet};
-
-/// The listing an event carries, with the id of the listing it belongs to.
-fn listing_of(ev: &SignedEvent) -> Option<(ContentId, &Listing)> {
-    match ev.payload() {
-        Payload::Contribute(c) => Some((ev.id(), &c.listing)),
-        Payload::Update(u) => Some((u.listing_id, &u.listing)),
-        _ => None,
-    }
-}
 
 impl Engine {
     /// Erases what the events just stored call for. Costs nothing unless one of them
     /// is an OptOut, or shows a teaser under a key some OptOut named or for a listing
-    /// already erased; an applied OptOut costs one pass over the ledger.
+    /// already erased; an applied OptOut reads the events of the listings that
+    /// carried its key, found through the store's listing index.
     pub(crate) fn erase_after(&mut self, stored: &[SignedEvent]) -> Result<usize, StoreError> {
         let mut new_keys = Vec::new();
         let mut shown = Vec::new();
@@ -57,7 +49,7 @@ impl Engine {
             .into_iter()
             .filter(|k| state.opted_out.contains(k))
             .collect();
-        let mut erase = self.erasable(&applied);
+        let mut erase = self.erasable(&applied)?;
         for (id, listing_id, key) in suspects {
             if state.opted_out.contains(&key)
                 || (self.contribute_erased(&listing_id)
@@ -79,7 +71,7 @@ impl Engine {
         if opted.is_empty() {
             return Ok(0);
         }
-        let erase = self.erasable(&opted);
+        let erase = self.erasable(&opted)?;
         self.erase(erase)
     }
 
@@ -94,35 +86,29 @@ impl Engine {
     }
 
     /// Shown teasers to erase for the opted-out `keys`: every event carrying one of
-    /// them, and every event of a listing that carried one and left the state.
-    fn erasable(&mut self, keys: &HashSet<Hash32>) -> BTreeSet<ContentId> {
+    /// them, and every event of a listing that carried one and left the state. Found
+    /// through the store's listing index: only the listings' own events are read.
+    fn erasable(&mut self, keys: &HashSet<Hash32>) -> Result<BTreeSet<ContentId>, StoreError> {
         let mut erase = BTreeSet::new();
-        if keys.is_empty() {
-            return erase;
+        let mut touched = BTreeSet::new();
+        for key in keys {
+            touched.extend(self.store.listings_with_key(key)?);
         }
-        let listings = self.ledger.state().listings.clone();
-        let mut touched = HashSet::new();
-        for ev in self.ledger.events() {
-            if let Some((listing_id, l)) = listing_of(&ev) {
-                if keys.contains(&l.dedup_key) {
-                    touched.insert(listing_id);
-                    if !l.teaser.is_erased() {
-                        erase.insert(ev.id());
+        for listing in touched {
+            let left = !self.ledger.state().listings.contains_key(&listing);
+            for id in self.store.listing_events(&listing)? {
+                // Stored is ordered; the ledger is what says so.
+                let Some(ev) = self.ledger.fetch(&id) else {
+                    continue;
+                };
+                if let Some((_, l)) = listing_of(&ev) {
+                    if !l.teaser.is_erased() && (left || keys.contains(&l.dedup_key)) {
+                        erase.insert(id);
                     }
                 }
             }
         }
-        touched.retain(|l| !listings.contains_key(l));
-        if !touched.is_empty() {
-            for ev in self.ledger.events() {
-                if let Some((listing_id, l)) = listing_of(&ev) {
-                    if touched.contains(&listing_id) && !l.teaser.is_erased() {
-                        erase.insert(ev.id());
-                    }
-                }
-            }
-        }
-        erase
+        Ok(erase)
     }
 
     /// Writes the erased forms over the stored events, then swaps them in memory.
@@ -168,6 +154,61 @@ mod tests {
         let mut c = card(email);
         c.teaser.name = name.into();
         c
+    }
+
+    /// This org settles what it holds on its own: seals its members' events, then
+    /// signs the claim at the tip, which a network of one org finalizes.
+    fn settle(e: &mut Engine) {
+        for deps in e.seals_due() {
+            let seal = e
+                .sign_as_org_with(Payload::Seal(Default::default()), deps)
+                .unwrap();
+            e.ingest_event(seal).unwrap();
+        }
+        // The first tick only notes the clock a claim will be made at.
+        assert!(e.checkpoint_due().is_none());
+        let (claim, deps) = e.checkpoint_due().expect("a claim to sign");
+        let cp = e.sign_as_org_with(claim, deps).unwrap();
+        e.ingest_event(cp).unwrap();
+    }
+
+    /// Issue 19: a finalized listing's events are no longer in memory, but an opt-out
+    /// still finds them (through the store's listing index) and erases them on disk,
+    /// where they are served from.
+    #[test]
+    fn an_opt_out_erases_teasers_no_longer_held_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, _, _) = one_org_engine(dir.path());
+        let (_, mut m) = enroll(&mut e, 10);
+        let ada = named("Ada Lovelace", "ada@acme.example");
+        let c = m
+            .sign(
+                Payload::Contribute(Contribute {
+                    listing: ada.listing(&SECRET).unwrap(),
+                }),
+                vec![],
+                e.ledger().max_lamport(),
+                5,
+            )
+            .unwrap();
+        e.contribute(c.as_bytes(), ada).unwrap();
+        settle(&mut e);
+        assert!(e.ledger().epoch(&c.id()).is_some(), "the listing is final");
+        assert!(e.ledger().get(&c.id()).is_none(), "and out of memory");
+        assert!(contains(&e.event_bytes(&c.id()).unwrap(), b"Ada Lovelace"));
+
+        let opt = e
+            .sign_as_org(Payload::OptOut(OptOut {
+                dedup_key: dedup_key(&SECRET, "ada@acme.example"),
+            }))
+            .unwrap();
+        e.ingest_event(opt).unwrap();
+        let served = e.event_bytes(&c.id()).unwrap();
+        assert!(!contains(&served, b"Ada Lovelace"), "still served with Ada");
+        assert_eq!(
+            SignedEvent::decode(&served, &e.network()).unwrap().id(),
+            c.id()
+        );
     }
 
     /// An opt-out of a listing's current key erases every teaser of the listing, in

@@ -15,6 +15,7 @@
 //! from the org key: a copy of the store file alone reveals no email or phone number.
 
 mod faults;
+mod listings;
 mod salvage;
 mod sealed;
 mod snapshot;
@@ -23,6 +24,7 @@ pub(crate) mod tests;
 pub mod web;
 
 use faults::FaultyFile;
+pub use listings::listing_of;
 pub use salvage::{quietly, salvage, Salvaged};
 
 use carnet_protocol::card::Card;
@@ -275,6 +277,7 @@ impl Store {
                 .map_err(db_err("create cards table"))?;
             txn.open_table(EVIDENCE)
                 .map_err(db_err("create evidence table"))?;
+            listings::Index::open(&txn)?;
             let mut meta = txn.open_table(META).map_err(db_err("create meta table"))?;
             let stored = meta
                 .get(NETWORK_META_KEY)
@@ -310,6 +313,7 @@ impl Store {
             snapshot_path: path.with_extension(SNAPSHOT_EXTENSION),
         };
         store.remove_stale_snapshot_writes();
+        store.index_listings_once()?;
         Ok(store)
     }
 
@@ -331,6 +335,7 @@ impl Store {
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
             let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;
+            let mut index = listings::Index::open(&txn)?;
             for ev in events {
                 let id = ev.id();
                 if table.get(&id.0).map_err(db_err("look up event"))?.is_some() {
@@ -342,6 +347,7 @@ impl Store {
                 order
                     .insert((ev.lamport(), &id.0), ())
                     .map_err(db_err("insert order key"))?;
+                index.add(ev)?;
             }
         }
         txn.commit().map_err(db_err("commit put"))
@@ -374,15 +380,22 @@ impl Store {
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
             let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;
+            let mut index = listings::Index::open(&txn)?;
             // Ids whose order key could not be found from their bytes (corrupt ones):
             // found by one scan of the index instead.
             let mut unindexed = HashSet::new();
             for id in ids {
                 let lamport = match table.remove(&id.0).map_err(db_err("remove event"))? {
                     None => None,
-                    Some(bytes) => take_canonical::<EventBody>(bytes.value())
-                        .ok()
-                        .map(|(body, _)| body.lamport),
+                    Some(bytes) => {
+                        let bytes = bytes.value();
+                        if let Ok(ev) = SignedEvent::decode_unverified(bytes, &self.network) {
+                            index.remove(&ev)?;
+                        }
+                        take_canonical::<EventBody>(bytes)
+                            .ok()
+                            .map(|(body, _)| body.lamport)
+                    }
                 };
                 let removed = match lamport {
                     Some(l) => order

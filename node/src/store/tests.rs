@@ -463,3 +463,73 @@ fn quietly_leaves_other_threads_panics_reported() {
     assert_eq!(quiet, Err("silenced".to_string()));
     assert_eq!(reported.load(Ordering::SeqCst), 1);
 }
+
+/// Issue 19: erasure finds a listing's events through the store, not by reading
+/// every event. The index follows writes and removals, and a store written before it
+/// existed is indexed when opened.
+#[test]
+fn the_listing_index_follows_writes_and_is_built_for_an_older_store() {
+    use carnet_protocol::payload::{Contribute, Update};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let mut member = Author::new(SecretKey::from_seed([9; 32]), network());
+    let first = carnet_protocol::testkit::card_for(1, "first@acme.example");
+    let moved = carnet_protocol::testkit::card_for(1, "moved@acme.example");
+    let c = member
+        .sign(
+            Payload::Contribute(Contribute {
+                listing: first
+                    .listing(&carnet_protocol::testkit::TEST_SECRET)
+                    .unwrap(),
+            }),
+            vec![],
+            0,
+            1,
+        )
+        .unwrap();
+    let u = member
+        .sign(
+            Payload::Update(Update {
+                listing_id: c.id(),
+                listing: moved
+                    .listing(&carnet_protocol::testkit::TEST_SECRET)
+                    .unwrap(),
+            }),
+            vec![c.id()],
+            0,
+            2,
+        )
+        .unwrap();
+    let key = |card: &Card| {
+        card.listing(&carnet_protocol::testkit::TEST_SECRET)
+            .unwrap()
+            .dedup_key
+    };
+    let store = Store::open(&path, network()).unwrap();
+    store.put_events(&[c.clone(), u.clone()]).unwrap();
+    store.put_events(&events(3, 5)).unwrap();
+    assert_eq!(store.listings_with_key(&key(&first)).unwrap(), vec![c.id()]);
+    assert_eq!(store.listings_with_key(&key(&moved)).unwrap(), vec![c.id()]);
+    let mut both = vec![c.id(), u.id()];
+    both.sort();
+    assert_eq!(store.listing_events(&c.id()).unwrap(), both);
+    store.remove_events(&[u.id()]).unwrap();
+    assert_eq!(store.listing_events(&c.id()).unwrap(), vec![c.id()]);
+
+    // As an older build left it: no index, no mark.
+    {
+        let db = store.db().unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(listings::LISTING_EVENTS).unwrap();
+        txn.delete_table(listings::KEY_LISTINGS).unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .remove("listing index")
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    drop(store);
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(store.listing_events(&c.id()).unwrap(), vec![c.id()]);
+    assert_eq!(store.listings_with_key(&key(&first)).unwrap(), vec![c.id()]);
+}

@@ -1,0 +1,135 @@
+//! Which stored events carry which listing, by listing and by dedup key: what an
+//! erasure looks up. It used to scan every event in memory; since issue 19 the
+//! finalized events are in the store only, and a scan would read them all back.
+
+use super::*;
+use carnet_protocol::payload::{Listing, Payload};
+use redb::Table;
+
+/// (listing id, event id) → nothing: the Contribute and the Updates of each listing.
+pub(super) const LISTING_EVENTS: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
+    TableDefinition::new("listing_events");
+/// (dedup key, listing id) → nothing: the listings an event of which named the key.
+pub(super) const KEY_LISTINGS: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
+    TableDefinition::new("key_listings");
+/// Meta key set once the two tables index every stored event (a store written by an
+/// older build is indexed once, when opened).
+const INDEXED_META_KEY: &str = "listing index";
+
+/// The listing an event carries, with the id of the listing: a Contribute's own, or
+/// the one an Update names.
+pub fn listing_of(ev: &SignedEvent) -> Option<(ContentId, &Listing)> {
+    match ev.payload() {
+        Payload::Contribute(c) => Some((ev.id(), &c.listing)),
+        Payload::Update(u) => Some((u.listing_id, &u.listing)),
+        _ => None,
+    }
+}
+
+/// The two index tables of a write transaction.
+pub(super) struct Index<'t> {
+    events: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
+    keys: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
+}
+
+impl<'t> Index<'t> {
+    pub(super) fn open(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Index {
+            events: txn
+                .open_table(LISTING_EVENTS)
+                .map_err(db_err("open listing events"))?,
+            keys: txn
+                .open_table(KEY_LISTINGS)
+                .map_err(db_err("open key listings"))?,
+        })
+    }
+
+    pub(super) fn add(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
+        if let Some((listing, l)) = listing_of(ev) {
+            self.events
+                .insert((&listing.0, &ev.id().0), ())
+                .map_err(db_err("index listing event"))?;
+            self.keys
+                .insert((&l.dedup_key.0, &listing.0), ())
+                .map_err(db_err("index listing key"))?;
+        }
+        Ok(())
+    }
+
+    /// Takes out the entry of `ev`. The key's entry stays: another event of the
+    /// listing may name the key too, and a lookup reads the events it finds anyway.
+    pub(super) fn remove(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
+        if let Some((listing, _)) = listing_of(ev) {
+            self.events
+                .remove((&listing.0, &ev.id().0))
+                .map_err(db_err("unindex listing event"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Indexes every stored event, once, in a store written before the index existed.
+    pub(super) fn index_listings_once(&self) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_write().map_err(db_err("begin indexing"))?;
+        {
+            let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
+            if meta
+                .get(INDEXED_META_KEY)
+                .map_err(db_err("read meta"))?
+                .is_some()
+            {
+                return Ok(());
+            }
+            let mut index = Index::open(&txn)?;
+            let events = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+            for entry in events.iter().map_err(db_err("read events"))? {
+                let (key, bytes) = entry.map_err(db_err("read events"))?;
+                // A corrupt event is named by the load that follows, not here.
+                if let Ok(ev) = SignedEvent::decode_unverified(bytes.value(), &self.network) {
+                    if ev.id().0 == *key.value() {
+                        index.add(&ev)?;
+                    }
+                }
+            }
+            meta.insert(INDEXED_META_KEY, [1u8].as_slice())
+                .map_err(db_err("record the listing index"))?;
+        }
+        txn.commit().map_err(db_err("commit indexing"))
+    }
+
+    /// Listings some stored event of which named `key` as its dedup key.
+    pub fn listings_with_key(&self, key: &Hash32) -> Result<Vec<ContentId>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let table = txn
+            .open_table(KEY_LISTINGS)
+            .map_err(db_err("open key listings"))?;
+        let range = table
+            .range((&key.0, &[0u8; 32])..=(&key.0, &[0xffu8; 32]))
+            .map_err(db_err("read key listings"))?;
+        let mut out = Vec::new();
+        for entry in range {
+            let (k, _) = entry.map_err(db_err("read key listings"))?;
+            out.push(Hash32(*k.value().1));
+        }
+        Ok(out)
+    }
+
+    /// The stored events of `listing`: its Contribute and its Updates.
+    pub fn listing_events(&self, listing: &ContentId) -> Result<Vec<ContentId>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let table = txn
+            .open_table(LISTING_EVENTS)
+            .map_err(db_err("open listing events"))?;
+        let range = table
+            .range((&listing.0, &[0u8; 32])..=(&listing.0, &[0xffu8; 32]))
+            .map_err(db_err("read listing events"))?;
+        let mut out = Vec::new();
+        for entry in range {
+            let (k, _) = entry.map_err(db_err("read listing events"))?;
+            out.push(Hash32(*k.value().1));
+        }
+        Ok(out)
+    }
+}
