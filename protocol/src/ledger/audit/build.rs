@@ -93,17 +93,29 @@ impl Ledger {
             .epoch(penalty)
             .ok_or(AuditError::NotSettled(ev.lamport()))?;
         let applied = |e: &SignedEvent| state.outcome(&e.id()) == Outcome::Applied;
-        let finder = Finder {
-            events: self.events().filter(|e| applied(e)).collect(),
-        };
-        let purchase = finder
-            .first(|e| e.id() == purchase_id)
+        let purchase = self
+            .fetch(&purchase_id)
+            .filter(|e| applied(e))
+            .map(|e| e.into_owned())
             .ok_or_else(|| missing("the applied Purchase the report names"))?;
+        let purchase = &purchase;
         let Payload::Purchase(p) = purchase.payload() else {
             return Err(missing("the report names no Purchase"));
         };
         let listing_id = p.listing_id;
         let purchase_key = (purchase.lamport(), purchase.id());
+        // Only the events a bundle may need are kept: the ledger's finalized events
+        // are read back from the archive one at a time, not held all at once.
+        let needed = |e: &SignedEvent| match e.payload() {
+            Payload::Contribute(_) => e.id() == listing_id,
+            Payload::Update(u) => u.listing_id == listing_id,
+            Payload::Deliver(d) => d.purchase_id == purchase_id,
+            Payload::Enroll(_) => true,
+            _ => false,
+        };
+        let finder = Finder {
+            events: self.events().filter(|e| needed(e) && applied(e)).collect(),
+        };
         let listing = finder
             .first(|e| e.id() == listing_id)
             .ok_or_else(|| missing("the Contribute of the listing bought"))?;

@@ -163,6 +163,9 @@ fn a_node_builds_the_same_bundle_and_keeps_the_message_private() {
     for ev in &sc.story.log[sc.unsettled..] {
         engine.ingest_event(ev.clone()).unwrap();
     }
+    // Issue 19: the finalized events left the node's memory, so what follows builds
+    // the bundles from its store, and they must equal the ledger's.
+    assert!(engine.events_in_memory() < engine.ledger().len());
     // The org has not been given the message: asking for it is refused.
     let e = engine
         .audit_bundle(&sc.bounce.id(), true, false)
