@@ -266,7 +266,7 @@ impl Store {
             path: path.to_owned(),
             source,
         })?;
-        let db = Self::open_database(path, &faults)?;
+        let mut db = Self::open_database(path, &faults)?;
         let txn = db.begin_write().map_err(db_err("begin opening"))?;
         {
             txn.open_table(EVENTS)
@@ -305,6 +305,12 @@ impl Store {
             }
         }
         txn.commit().map_err(db_err("commit opening"))?;
+        if listings::index_once(&db, &network)? {
+            // Only space is at stake: a store that cannot be compacted still works.
+            if let Err(e) = db.compact() {
+                tracing::warn!(error = %e, "could not compact the event store after indexing it");
+            }
+        }
         let store = Store {
             db: std::sync::Arc::new(std::sync::RwLock::new(Some(std::sync::Arc::new(db)))),
             path: path.to_owned(),
@@ -313,7 +319,6 @@ impl Store {
             snapshot_path: path.with_extension(SNAPSHOT_EXTENSION),
         };
         store.remove_stale_snapshot_writes();
-        store.index_listings_once()?;
         Ok(store)
     }
 
