@@ -209,6 +209,13 @@ mod tests {
             SignedEvent::decode(&served, &e.network()).unwrap().id(),
             c.id()
         );
+        // The snapshot saved now must not hold her either, though the state at the
+        // end of the finalized prefix (where snapshots are taken) still lists her
+        // card: the OptOut is not final yet.
+        assert!(e.snapshot_due());
+        e.save_snapshot().unwrap().expect("a snapshot saved");
+        let saved = e.store().get_snapshot().unwrap().unwrap();
+        assert!(!contains(&saved, b"Ada Lovelace"), "the snapshot holds Ada");
     }
 
     /// An opt-out of a listing's current key erases every teaser of the listing, in

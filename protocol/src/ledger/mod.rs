@@ -556,8 +556,18 @@ impl Ledger {
     /// Taken at the last mark, a snapshot spares a restart every fold of a finalized
     /// prefix, each of which inserting the events would otherwise do again; the tail
     /// after it is short and folded again.
+    ///
+    /// While an OptOut waits in the tail, the state at the end of the finalized prefix
+    /// may still hold the listing it erases, teaser and all: then the snapshot is of
+    /// the state after every event, as before any claim is final (a start cannot take
+    /// the claims from it, and folds them again).
     pub fn snapshot(&mut self) -> Option<Snapshot> {
-        if !self.finals.is_empty() {
+        let opt_out_pending = self
+            .order
+            .range((TAIL, 0, 0, Hash32::ZERO)..)
+            .filter_map(|k| self.events.get(&k.3))
+            .any(|e| matches!(e.payload(), Payload::OptOut(_)));
+        if !self.finals.is_empty() && !opt_out_pending {
             let at = mark(self.finals.len() as u64);
             return Some(Snapshot::new(
                 self.network,
