@@ -58,7 +58,19 @@ impl Engine {
         if self.snapshot_events == Some(self.ledger.len() as u64) {
             return None;
         }
-        let snap = self.ledger.snapshot()?;
+        let Some(snap) = self.ledger.snapshot() else {
+            // No snapshot may be taken while an OptOut is not final; the one saved
+            // before it may hold what it erases, and goes.
+            if self.erased_since_snapshot {
+                match self.store.remove_snapshot() {
+                    Ok(()) => self.erased_since_snapshot = false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not remove the saved ledger snapshot")
+                    }
+                }
+            }
+            return None;
+        };
         (self.snapshot_events != Some(snap.applied())).then_some(snap)
     }
 

@@ -27,6 +27,17 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the saved ledger snapshot, if any: the next start replays.
+    pub fn remove_snapshot(&self) -> Result<(), StoreError> {
+        match std::fs::remove_file(&self.snapshot_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io {
+                path: self.snapshot_path.clone(),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     pub(super) fn snapshot_dir(&self) -> PathBuf {
         match self.snapshot_path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),

@@ -557,17 +557,19 @@ impl Ledger {
     /// prefix, each of which inserting the events would otherwise do again; the tail
     /// after it is short and folded again.
     ///
-    /// While an OptOut waits in the tail, the state at the end of the finalized prefix
-    /// may still hold the listing it erases, teaser and all: then the snapshot is of
-    /// the state after every event, as before any claim is final (a start cannot take
-    /// the claims from it, and folds them again).
+    /// None too while an OptOut waits in the tail after a finalized claim: the state
+    /// at the end of the finalized prefix may still hold the listing it erases, teaser
+    /// and all, and must not be saved (docs/protocol.md, "Erasure").
     pub fn snapshot(&mut self) -> Option<Snapshot> {
-        let opt_out_pending = self
-            .order
-            .range((TAIL, 0, 0, Hash32::ZERO)..)
-            .filter_map(|k| self.events.get(&k.3))
-            .any(|e| matches!(e.payload(), Payload::OptOut(_)));
-        if !self.finals.is_empty() && !opt_out_pending {
+        if !self.finals.is_empty() {
+            let opt_out_pending = self
+                .order
+                .range((TAIL, 0, 0, Hash32::ZERO)..)
+                .filter_map(|k| self.events.get(&k.3))
+                .any(|e| matches!(e.payload(), Payload::OptOut(_)));
+            if opt_out_pending {
+                return None;
+            }
             let at = mark(self.finals.len() as u64);
             return Some(Snapshot::new(
                 self.network,

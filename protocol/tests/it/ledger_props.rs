@@ -609,8 +609,7 @@ proptest! {
         };
         let bytes = snap.encode().expect("a snapshot encodes");
         let snap = Snapshot::decode(&bytes, &w.genesis.network_id()).expect("and decodes");
-        // Once a claim is final, the snapshot is of the state at its end (unless an
-        // OptOut waits in the tail: then of the state after every event).
+        // Once a claim is final, the snapshot is of the state at its end.
         let expected = match snap.at().0 == carnet_protocol::ledger::TAIL {
             true => before.state_root(),
             false => before.finalized_state().root_once(),
