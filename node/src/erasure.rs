@@ -94,8 +94,9 @@ impl Engine {
         for key in keys {
             touched.extend(self.store.listings_with_key(key)?);
         }
+        let listings = self.ledger.state().listings.clone();
         for listing in touched {
-            let left = !self.ledger.state().listings.contains_key(&listing);
+            let left = !listings.contains_key(&listing);
             for id in self.store.listing_events(&listing)? {
                 // Stored is ordered; the ledger is what says so.
                 let Some(ev) = self.ledger.fetch(&id) else {

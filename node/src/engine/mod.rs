@@ -149,19 +149,12 @@ impl Engine {
     ) -> Result<(Self, Reopened), StoreError> {
         let network = genesis.network_id();
         let mut ledger = Ledger::new(genesis);
-        let snapshot = match store.get_snapshot()? {
-            None => None,
-            Some(bytes) => match Snapshot::decode(&bytes, &network) {
-                Ok(snap) => Some(snap),
-                Err(e) => {
-                    tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
-                    None
-                }
-            },
-        };
+        let snapshot = store
+            .get_snapshot()?
+            .map(|bytes| Snapshot::decode(&bytes, &network));
         // With a snapshot, the claims it holds are not folded again as their
         // Checkpoints are inserted (see `Ledger::begin_load`).
-        if snapshot.is_some() {
+        if matches!(snapshot, Some(Ok(_))) {
             ledger.begin_load();
         }
         let events = store.load_events(&network)?;
@@ -187,17 +180,17 @@ impl Engine {
             ledger.remove_pending(&id);
             bad.push(id);
         }
-        let resumed = match snapshot {
-            None => None,
-            Some(snap) => {
+        let resumed = match snapshot.map(|snap| {
+            snap.and_then(|snap| {
                 let (at, applied) = (snap.at(), snap.applied());
-                match ledger.restore(snap) {
-                    Ok(()) => Some((at, applied)),
-                    Err(e) => {
-                        tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
-                        None
-                    }
-                }
+                ledger.restore(snap).map(|()| (at, applied))
+            })
+        }) {
+            None => None,
+            Some(Ok(r)) => Some(r),
+            Some(Err(e)) => {
+                tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
+                None
             }
         };
         ledger.end_load();

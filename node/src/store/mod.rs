@@ -394,12 +394,16 @@ impl Store {
                     None => None,
                     Some(bytes) => {
                         let bytes = bytes.value();
-                        if let Ok(ev) = SignedEvent::decode_unverified(bytes, &self.network) {
-                            index.remove(&ev)?;
+                        match SignedEvent::decode_unverified(bytes, &self.network) {
+                            Ok(ev) => {
+                                index.remove(&ev)?;
+                                Some(ev.lamport())
+                            }
+                            // Not a whole event: its body may still give the clock.
+                            Err(_) => take_canonical::<EventBody>(bytes)
+                                .ok()
+                                .map(|(body, _)| body.lamport),
                         }
-                        take_canonical::<EventBody>(bytes)
-                            .ok()
-                            .map(|(body, _)| body.lamport)
                     }
                 };
                 let removed = match lamport {

@@ -170,8 +170,7 @@ impl Ledger {
         ids: &[ContentId],
         claim: &CheckpointClaim,
     ) -> Hash32 {
-        let mut digest = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
-        digest.update(before.as_bytes());
+        let mut digest = Self::digest_after(before);
         for id in ids {
             if let Some(e) = self.events.get(id) {
                 digest.update(id.as_bytes());
@@ -248,8 +247,7 @@ impl Ledger {
     /// chained digest (`final_digest`, each epoch hashed over the one before, its ids
     /// and signatures in order, and its claim), then the tail's keys up to `at`.
     pub(super) fn prefix_digest(&self, at: OrderKey) -> Hash32 {
-        let mut h = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
-        h.update(self.final_digest.as_bytes());
+        let mut h = Self::digest_after(self.final_digest);
         self.hash_tail(&mut h, at);
         Hash32(*h.finalize().as_bytes())
     }
@@ -257,9 +255,14 @@ impl Ledger {
     /// The prefix digest at the end of the finalized prefix whose chained digest is
     /// `final_digest`: nothing of the tail in it.
     pub(super) fn digest_at_mark(final_digest: Hash32) -> Hash32 {
+        Hash32(*Self::digest_after(final_digest).finalize().as_bytes())
+    }
+
+    /// A prefix digest begun with the chained digest of its finalized part.
+    fn digest_after(final_digest: Hash32) -> blake3::Hasher {
         let mut h = blake3::Hasher::new_derive_key(snapshot::PREFIX_DIGEST_CONTEXT);
         h.update(final_digest.as_bytes());
-        Hash32(*h.finalize().as_bytes())
+        h
     }
 
     /// Hashes the tail's ids and signatures up to `at` into `h`.
