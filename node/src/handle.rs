@@ -126,6 +126,12 @@ pub enum AuditRefusal {
     /// A read or write failed: retry once the operator has looked at the store.
     #[error("storage failed: {0}")]
     Storage(String),
+    /// Another bundle or checkpoint file is being built: ask again in a few seconds.
+    #[error("another audit is being built on this node; ask again in a few seconds")]
+    Busy,
+    /// The node stopped while building it.
+    #[error("the node is shutting down")]
+    ShuttingDown,
 }
 
 impl AuditRefusal {
@@ -145,6 +151,8 @@ impl AuditRefusal {
             AuditRefusal::NoOpening(_) => "no_opening",
             AuditRefusal::EvidenceTooLarge(_) => "evidence_too_large",
             AuditRefusal::Storage(_) => "storage",
+            AuditRefusal::Busy => "audit_busy",
+            AuditRefusal::ShuttingDown => "shutting_down",
         }
     }
 }

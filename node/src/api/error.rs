@@ -11,7 +11,13 @@ pub(crate) struct ApiError {
     pub(crate) message: String,
     /// The protocol's own code, where the refusal is the protocol's.
     pub(super) reason: Option<&'static str>,
+    /// Seconds to wait before asking again (a `Retry-After` header), where known.
+    pub(super) retry_after: Option<u32>,
 }
+
+/// What a caller refused with `audit_busy` is told to wait: a bundle at a million
+/// events takes a few seconds to build.
+const AUDIT_RETRY_AFTER_SECS: u32 = 5;
 
 impl ApiError {
     pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -20,6 +26,7 @@ impl ApiError {
             code,
             message: message.into(),
             reason: None,
+            retry_after: None,
         }
     }
 
@@ -82,8 +89,13 @@ impl From<AuditRefusal> for ApiError {
             AuditRefusal::Audit(A::Missing(_) | A::Inconsistent(_)) | AuditRefusal::Storage(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            AuditRefusal::Busy | AuditRefusal::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         };
-        ApiError::new(status, e.code(), e.to_string())
+        let mut error = ApiError::new(status, e.code(), e.to_string());
+        if matches!(e, AuditRefusal::Busy) {
+            error.retry_after = Some(AUDIT_RETRY_AFTER_SECS);
+        }
+        error
     }
 }
 
@@ -101,6 +113,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

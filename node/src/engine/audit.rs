@@ -16,16 +16,17 @@ impl Engine {
         })
     }
 
-    /// The audit bundle of penalty `event`. With `include_message` (the org agrees
-    /// to disclose it), a bounce report's message must be held by this node; with
-    /// `include_opening`, the opening of the reported commitment (which this node was
-    /// shown by the reporter, or holds the card of).
-    pub fn audit_bundle(
+    /// The job of the audit bundle of penalty `event` (the fold it needs is run away
+    /// from the event loop: `event_loop::audits`). With `include_message` (the org
+    /// agrees to disclose it), a bounce report's message must be held by this node;
+    /// with `include_opening`, the opening of the reported commitment (which this node
+    /// was shown by the reporter, or holds the card of).
+    pub fn bundle_job(
         &mut self,
         event: &ContentId,
         include_message: bool,
         include_opening: bool,
-    ) -> Result<carnet_protocol::ledger::audit::Bundle, AuditRefusal> {
+    ) -> Result<carnet_protocol::ledger::audit::BundleJob, AuditRefusal> {
         let opening = if include_opening {
             let storage = |e: StoreError| AuditRefusal::Storage(e.to_string());
             let reported = match self.ledger.fetch(event).as_deref().map(|e| e.payload()) {
@@ -62,16 +63,38 @@ impl Engine {
             }
             _ => None,
         };
-        Ok(self.ledger.audit_bundle(event, message, opening)?)
+        Ok(self.ledger.bundle_job(event, message, opening)?)
     }
 
-    /// See [`Command::AuditCheckpoint`].
+    /// The job of a checkpoint file: see [`Command::AuditCheckpoint`].
+    pub fn checkpoint_job(
+        &mut self,
+        bound: Option<u64>,
+        since: Option<u64>,
+    ) -> Result<carnet_protocol::ledger::audit::CheckpointJob, AuditRefusal> {
+        Ok(self.ledger.checkpoint_job(bound, since)?)
+    }
+
+    /// The audit bundle of penalty `event`, built here and now over the store (tests
+    /// and tools; the event loop runs [`Engine::bundle_job`] on a thread).
+    pub fn audit_bundle(
+        &mut self,
+        event: &ContentId,
+        include_message: bool,
+        include_opening: bool,
+    ) -> Result<carnet_protocol::ledger::audit::Bundle, AuditRefusal> {
+        let job = self.bundle_job(event, include_message, include_opening)?;
+        Ok(job.run(&self.store)?)
+    }
+
+    /// A checkpoint file, built here and now over the store: see
+    /// [`Engine::audit_bundle`].
     pub fn audit_checkpoint(
         &mut self,
         bound: Option<u64>,
         since: Option<u64>,
     ) -> Result<carnet_protocol::ledger::audit::CheckpointFile, AuditRefusal> {
-        Ok(self.ledger.audit_checkpoint(bound, since)?)
+        Ok(self.checkpoint_job(bound, since)?.run(&self.store)?)
     }
 
     pub fn finalized_bound(&mut self) -> Option<u64> {

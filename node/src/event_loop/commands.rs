@@ -1,6 +1,7 @@
 //! Commands from the API: submissions (batched into one store commit) and queries.
 
 use super::*;
+use crate::handle::AuditRefusal;
 
 impl EventLoop {
     /// Handles a submission together with every other one already queued behind it,
@@ -176,18 +177,39 @@ impl EventLoop {
                 include_opening,
                 reply,
             } => {
-                let _ = reply.send(self.engine.audit_bundle(
-                    &event,
-                    include_message,
-                    include_opening,
-                ));
+                if self.audits.busy() {
+                    let _ = reply.send(Err(AuditRefusal::Busy));
+                    return;
+                }
+                match self
+                    .engine
+                    .bundle_job(&event, include_message, include_opening)
+                {
+                    Ok(job) => self
+                        .audits
+                        .start(self.engine.store(), move |a| job.run(a), reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
             }
             Command::AuditCheckpoint {
                 bound,
                 since,
                 reply,
             } => {
-                let _ = reply.send(self.engine.audit_checkpoint(bound, since));
+                if self.audits.busy() {
+                    let _ = reply.send(Err(AuditRefusal::Busy));
+                    return;
+                }
+                match self.engine.checkpoint_job(bound, since) {
+                    Ok(job) => self
+                        .audits
+                        .start(self.engine.store(), move |a| job.run(a), reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
             }
             Command::Orgs { reply } => {
                 let _ = reply.send(self.engine.orgs());

@@ -4,6 +4,7 @@
 //! timer; the loop handles them one at a time, so the engine needs no lock and the
 //! order in which this node ingests events is simply the order they are handled.
 
+mod audits;
 mod catch_up;
 mod commands;
 mod gossip;
@@ -85,6 +86,8 @@ pub struct EventLoop {
     /// The ledger snapshot being encoded and written on a blocking thread, if any:
     /// at a million events that takes seconds the loop should spend on peers.
     snapshot_saving: Option<tokio::task::JoinHandle<SnapshotSaved>>,
+    /// The audit bundle or checkpoint file being built on a blocking thread, if any.
+    audits: audits::Audits,
     /// No new save before this: set after a failed one, so a full disk is not
     /// retried on every turn of the loop.
     snapshot_not_before: std::time::Instant,
@@ -209,6 +212,7 @@ impl EventLoop {
                 discovered: false,
                 ingested,
                 snapshot_saving: None,
+                audits: audits::Audits::default(),
                 snapshot_not_before: std::time::Instant::now(),
                 pool: PendingPool::new(timing.max_pending_per_peer, timing.pending_ttl),
                 fetched: PendingPool::new(
@@ -296,6 +300,7 @@ impl EventLoop {
         if let Err(e) = self.book.save() {
             tracing::warn!(error = %e, "cannot save the known peers");
         }
+        self.audits.stop().await;
         // So the next start applies nothing but what arrives after it.
         if let Some(mut saving) = self.snapshot_saving.take() {
             let saved = finished(&mut saving).await;

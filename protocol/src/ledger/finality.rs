@@ -436,36 +436,6 @@ impl Ledger {
         self.unsealed.iter().map(|k| &*self.events[&k.1])
     }
 
-    /// The finalized prefix of epoch `epoch` (1 = first): its claim, the state before
-    /// its settlement (what `state_root` commits to) and its ids in ledger order (the
-    /// leaves of `events_root`), from which auditors' proofs are built. Folds from
-    /// genesis, reading released events back from the archive: for audits, not for
-    /// every event. None if the archive lacks one.
-    pub fn finalized_prefix(&self, epoch: usize) -> Option<Prefix> {
-        let fin = self.finals.get(epoch.checked_sub(1)?)?;
-        let mut state = initial_state(&self.genesis);
-        let ctx = apply::Ctx {
-            rules: &self.genesis.rules,
-            network: self.network,
-        };
-        let mut ids = Vec::new();
-        for key in self.order.range(..mark(epoch as u64)) {
-            if is_mark(key) {
-                if let Some(f) = self.finals.get(key.0 as usize - 1) {
-                    apply::finalize(&mut state, f.claim);
-                }
-            } else {
-                apply::apply(&mut state, &ctx, &*self.fetch(&key.3)?);
-                ids.push(key.3);
-            }
-        }
-        Some(Prefix {
-            claim: fin.claim,
-            state,
-            ids,
-        })
-    }
-
     /// Claims finalized so far, epoch 1 first.
     pub fn finals(&self) -> &[Final] {
         &self.finals

@@ -14,6 +14,7 @@ use libp2p::Swarm;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+mod audits;
 mod forks;
 mod gossip;
 mod orgs;

@@ -1,172 +1,254 @@
 //! Building bundles and checkpoint files from a node's ledger.
+//!
+//! Both need the state at the end of a finalized prefix and the prefix's ids, which
+//! only a fold from genesis gives: seconds at a million events, and anyone who can
+//! reach a node's API may ask for a bundle. So a request is served in two steps. On
+//! the ledger, cheaply, a job is taken: the prefix's order copied, and the few events
+//! the request names. Then the job runs wherever its caller likes (a node runs it away
+//! from its event loop), folding the prefix with each event read from an [`Archive`].
 
 use super::*;
+use crate::hash::NetworkId;
+use crate::ledger::{apply, initial_state, is_mark, mark, Archive, Prefix};
+use crate::payload::Opening;
+use imbl::OrdMap;
+use std::borrow::Cow;
 
-/// The ledger's events of interest for audits, found in one pass in ledger order.
-struct Finder<'a> {
-    events: Vec<std::borrow::Cow<'a, SignedEvent>>,
+/// One step of a finalized prefix, in ledger order.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// Apply this event.
+    Event(ContentId),
+    /// Settle an earlier epoch's claim (the mark ending that epoch).
+    Settle(CheckpointClaim),
 }
 
-impl Finder<'_> {
-    fn first(&self, f: impl Fn(&SignedEvent) -> bool) -> Option<&SignedEvent> {
-        self.events.iter().map(|e| &**e).find(|e| f(e))
-    }
+/// A finalized prefix taken off the ledger, to be folded anywhere: see
+/// [`Ledger::prefix_job`].
+#[derive(Debug, Clone)]
+pub struct PrefixJob {
+    genesis: Genesis,
+    network: NetworkId,
+    claim: CheckpointClaim,
+    steps: Vec<Step>,
+    /// The ordered Checkpoints that carry the claim, by clock and id.
+    signatures: Vec<SignedEvent>,
+    /// The voids the ledger holds now: an event is evidence only if applied.
+    voids: OrdMap<ContentId, VoidReason>,
 }
 
-impl Ledger {
-    /// The evidence for the claim finalized as epoch `epoch`, whose prefix is `prefix`:
-    /// the signatures up to the one that completed its quorum, and the admissions,
-    /// evictions and rotations of its prefix.
-    fn checkpoint_evidence(
-        &mut self,
-        epoch: u64,
-        prefix: &crate::ledger::Prefix,
-    ) -> Result<CheckpointEvidence, AuditError> {
-        let claim = prefix.claim;
-        let state = self.state().clone();
-        let applied = |e: &SignedEvent| state.outcome(&e.id()) == Outcome::Applied;
-        let mut signatures: Vec<SignedEvent> = self
-            .signatures_at(claim.lamport_bound)
+/// A prefix folded, with the applied events the caller asked to keep, in ledger order.
+struct Folded {
+    prefix: Prefix,
+    kept: Vec<SignedEvent>,
+}
+
+impl PrefixJob {
+    /// Events the prefix holds: what the fold reads from the archive.
+    pub fn len(&self) -> usize {
+        self.steps
             .iter()
-            .filter_map(|i| self.fetch(i))
-            .filter(|e| matches!(e.payload(), Payload::Checkpoint(c) if CheckpointClaim::from(c) == claim))
-            .map(|e| e.into_owned())
-            .collect();
-        signatures.sort_by_key(|e| (e.lamport(), e.id()));
-        let admissions: Vec<SignedEvent> = self
-            .events()
-            .filter(|e| self.epoch(&e.id()).is_some_and(|x| x <= epoch) && applied(e))
-            .filter(|e| {
-                matches!(
-                    e.payload(),
-                    Payload::Admit(_) | Payload::Evict(_) | Payload::Rotate(_)
-                )
-            })
-            .map(|e| e.into_owned())
-            .collect();
+            .filter(|s| matches!(s, Step::Event(_)))
+            .count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn applied(&self, id: &ContentId) -> bool {
+        !self.voids.contains_key(id)
+    }
+
+    /// Folds the prefix from genesis, reading every event from `archive`.
+    fn fold(
+        &self,
+        archive: &dyn Archive,
+        keep: impl Fn(&SignedEvent) -> bool,
+    ) -> Result<Folded, AuditError> {
+        let mut state = initial_state(&self.genesis);
+        let ctx = apply::Ctx {
+            rules: &self.genesis.rules,
+            network: self.network,
+        };
+        let mut ids = Vec::with_capacity(self.steps.len());
+        let mut kept = Vec::new();
+        for step in &self.steps {
+            match *step {
+                Step::Settle(claim) => apply::finalize(&mut state, claim),
+                Step::Event(id) => {
+                    let e = archive.event(&id).ok_or_else(|| {
+                        AuditError::Missing(format!("event {id} of the prefix (unreadable here)"))
+                    })?;
+                    apply::apply(&mut state, &ctx, &e);
+                    if keep(&e) && self.applied(&id) {
+                        kept.push(e);
+                    }
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(Folded {
+            prefix: Prefix {
+                claim: self.claim,
+                state,
+                ids,
+            },
+            kept,
+        })
+    }
+
+    /// Folds the prefix and checks it is the claim: its event count and state root.
+    fn fold_checked(
+        &self,
+        archive: &dyn Archive,
+        keep: impl Fn(&SignedEvent) -> bool,
+    ) -> Result<Folded, AuditError> {
+        let mut folded = self.fold(archive, keep)?;
+        let claim = self.claim;
+        let prefix = &mut folded.prefix;
+        if prefix.ids.len() as u64 != claim.event_count || prefix.state.root() != claim.state_root {
+            return Err(AuditError::Inconsistent(format!(
+                "this node's prefix at bound {} is not the finalized claim",
+                claim.lamport_bound
+            )));
+        }
+        Ok(folded)
+    }
+
+    /// The evidence for the claim: the signatures up to the one that completed its
+    /// quorum, and the admissions, evictions and rotations of its prefix (`kept`).
+    fn evidence(
+        &self,
+        prefix: &Prefix,
+        kept: &[SignedEvent],
+    ) -> Result<CheckpointEvidence, AuditError> {
+        let admissions: Vec<SignedEvent> =
+            kept.iter().filter(|e| is_admission(e)).cloned().collect();
         // Only signers that count: orgs of the state after the claim's prefix, one
         // claim at the bound each.
         let orgs = &prefix.state.orgs;
         let mut seen = BTreeSet::new();
-        signatures.retain(|e| orgs.contains_key(&e.author()) && seen.insert(e.author()));
-        let q = replay_quorum(&self.genesis, &claim, &admissions, &signatures).map_err(|e| {
+        let signatures: Vec<&SignedEvent> = self
+            .signatures
+            .iter()
+            .filter(|e| orgs.contains_key(&e.author()) && seen.insert(e.author()))
+            .collect();
+        let owned: Vec<SignedEvent> = signatures.iter().map(|e| (*e).clone()).collect();
+        let q = replay_quorum(&self.genesis, &self.claim, &admissions, &owned).map_err(|e| {
             AuditError::Inconsistent(format!("finalized checkpoint fails the audit rule: {e}"))
         })?;
-        let signatures: Vec<Vec<u8>> = signatures
-            .iter()
-            .filter(|e| (e.lamport(), e.id()) <= q.completed_by)
-            .map(|e| e.as_bytes().to_vec())
-            .collect();
-        let admissions: Vec<Vec<u8>> = admissions.iter().map(|e| e.as_bytes().to_vec()).collect();
         Ok(CheckpointEvidence {
-            claim: claim.into(),
-            signatures_hex: signatures,
-            admissions_hex: admissions,
+            claim: self.claim.into(),
+            signatures_hex: signatures
+                .iter()
+                .filter(|e| (e.lamport(), e.id()) <= q.completed_by)
+                .map(|e| e.as_bytes().to_vec())
+                .collect(),
+            admissions_hex: admissions.iter().map(|e| e.as_bytes().to_vec()).collect(),
+        })
+    }
+}
+
+fn is_admission(e: &SignedEvent) -> bool {
+    matches!(
+        e.payload(),
+        Payload::Admit(_) | Payload::Evict(_) | Payload::Rotate(_)
+    )
+}
+
+/// The prefix's ids as proof leaves, and each id's index.
+struct Leaves {
+    hashes: Vec<Hash32>,
+    index: HashMap<ContentId, usize>,
+}
+
+impl Leaves {
+    fn new(ids: &[ContentId]) -> Self {
+        Leaves {
+            hashes: ids.iter().map(|id| leaf_hash(id.as_bytes())).collect(),
+            index: ids.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
+        }
+    }
+
+    fn index(&self, e: &SignedEvent) -> Result<usize, AuditError> {
+        self.index.get(&e.id()).copied().ok_or_else(|| {
+            AuditError::Inconsistent(format!("event {} is not below the checkpoint", e.id()))
         })
     }
 
-    /// The audit bundle of a penalty (a BounceReport or MobileReport), settled under
-    /// the earliest finalized checkpoint whose bound covers it. `message` is the raw
-    /// bounce message to include, if the reporter's org agreed to; `opening` that of
-    /// the reported commitment, if the exporting org agreed to.
-    pub fn audit_bundle(
-        &mut self,
-        penalty: &ContentId,
-        message: Option<Vec<u8>>,
-        opening: Option<crate::payload::Opening>,
-    ) -> Result<Bundle, AuditError> {
-        let state = self.state().clone();
-        let ev = self
-            .fetch(penalty)
-            .map(|e| e.into_owned())
-            .ok_or(AuditError::UnknownEvent(*penalty))?;
-        let purchase_id = match ev.payload() {
-            Payload::BounceReport(b) => b.purchase_id,
-            Payload::MobileReport(m) => m.purchase_id,
-            other => return Err(AuditError::NotAPenalty(*penalty, other.kind())),
-        };
-        if let Outcome::Void(r) = state.outcome(penalty) {
-            return Err(AuditError::Void(*penalty, r));
-        }
-        let missing = |what: &str| AuditError::Missing(what.to_string());
-        let epoch = self
-            .epoch(penalty)
-            .ok_or(AuditError::NotSettled(ev.lamport()))?;
-        let applied = |e: &SignedEvent| state.outcome(&e.id()) == Outcome::Applied;
-        let purchase = self
-            .fetch(&purchase_id)
-            .filter(|e| applied(e))
-            .map(|e| e.into_owned())
-            .ok_or_else(|| missing("the applied Purchase the report names"))?;
-        let purchase = &purchase;
-        let Payload::Purchase(p) = purchase.payload() else {
-            return Err(missing("the report names no Purchase"));
-        };
-        let listing_id = p.listing_id;
-        let purchase_key = (purchase.lamport(), purchase.id());
-        // Only the events a bundle may need are kept: the ledger's finalized events
-        // are read back from the archive one at a time, not held all at once.
+    fn prove(&self, e: &SignedEvent) -> Result<ProvenEvent, AuditError> {
+        let i = self.index(e)?;
+        Ok(ProvenEvent {
+            event_hex: e.as_bytes().to_vec(),
+            index: i as u64,
+            path_hex: prove_inclusion(&self.hashes, i)
+                .ok_or_else(|| AuditError::Inconsistent("index out of range".into()))?,
+        })
+    }
+}
+
+/// An audit bundle to build: see [`Ledger::bundle_job`].
+#[derive(Debug, Clone)]
+pub struct BundleJob {
+    prefix: PrefixJob,
+    penalty: SignedEvent,
+    purchase: SignedEvent,
+    listing_id: ContentId,
+    dispute: Option<SignedEvent>,
+    message: Option<Vec<u8>>,
+    opening: Option<Opening>,
+}
+
+impl BundleJob {
+    /// Events the fold reads.
+    pub fn len(&self) -> usize {
+        self.prefix.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prefix.is_empty()
+    }
+
+    /// Folds the prefix, reading its events from `archive`, and builds the bundle.
+    pub fn run(self, archive: &dyn Archive) -> Result<Bundle, AuditError> {
+        let (listing_id, purchase_id) = (self.listing_id, self.purchase.id());
         let needed = |e: &SignedEvent| match e.payload() {
             Payload::Contribute(_) => e.id() == listing_id,
             Payload::Update(u) => u.listing_id == listing_id,
             Payload::Deliver(d) => d.purchase_id == purchase_id,
             Payload::Enroll(_) => true,
-            _ => false,
+            _ => is_admission(e),
         };
-        let finder = Finder {
-            events: self.events().filter(|e| needed(e) && applied(e)).collect(),
-        };
-        let listing = finder
-            .first(|e| e.id() == listing_id)
+        let Folded { prefix, kept } = self.prefix.fold_checked(archive, needed)?;
+        let missing = |what: &str| AuditError::Missing(what.to_string());
+        let leaves = Leaves::new(&prefix.ids);
+        let first = |f: &dyn Fn(&SignedEvent) -> bool| kept.iter().find(|e| f(e));
+        let listing = first(&|e| e.id() == listing_id)
             .ok_or_else(|| missing("the Contribute of the listing bought"))?;
         let contributor = listing.author();
-        let reporter = ev.author();
-        let update = finder.events.iter().map(|e| &**e).rfind(|e| {
-            (e.lamport(), e.id()) < purchase_key
-                && matches!(e.payload(), Payload::Update(u) if u.listing_id == listing_id)
-        });
-        let delivery = finder
-            .first(|e| matches!(e.payload(), Payload::Deliver(d) if d.purchase_id == purchase_id))
-            .ok_or_else(|| missing("the Deliver of the purchase"))?;
+        let reporter = self.penalty.author();
+        // The last Update before the purchase in ledger order: the one whose
+        // commitments the purchase recorded.
+        let bought_at = leaves.index(&self.purchase)?;
+        let mut update = None;
+        for e in &kept {
+            if matches!(e.payload(), Payload::Update(u) if u.listing_id == listing_id)
+                && leaves.index(e)? < bought_at
+            {
+                update = Some(e);
+            }
+        }
+        let delivery =
+            first(&|e| matches!(e.payload(), Payload::Deliver(d) if d.purchase_id == purchase_id))
+                .ok_or_else(|| missing("the Deliver of the purchase"))?;
         let enrollment = |member: PublicKey| {
-            finder.first(|e| matches!(e.payload(), Payload::Enroll(n) if n.member == member))
+            first(&|e| matches!(e.payload(), Payload::Enroll(n) if n.member == member))
         };
         let contributor_enrollment =
             enrollment(contributor).ok_or_else(|| missing("the contributor's Enroll"))?;
         let reporter_enrollment =
             enrollment(reporter).ok_or_else(|| missing("the reporter's Enroll"))?;
-
-        let mut prefix = self
-            .finalized_prefix(epoch as usize)
-            .ok_or(AuditError::NotSettled(ev.lamport()))?;
-        let claim = prefix.claim;
-        if prefix.ids.len() as u64 != claim.event_count || prefix.state.root() != claim.state_root {
-            return Err(AuditError::Inconsistent(format!(
-                "this node's prefix of epoch {epoch} is not the finalized claim"
-            )));
-        }
-        let hashes: Vec<Hash32> = prefix
-            .ids
-            .iter()
-            .map(|id| leaf_hash(id.as_bytes()))
-            .collect();
-        let index: HashMap<ContentId, usize> = prefix
-            .ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (*id, i))
-            .collect();
-        let prove = |e: &SignedEvent| -> Result<ProvenEvent, AuditError> {
-            let i = *index.get(&e.id()).ok_or_else(|| {
-                AuditError::Inconsistent(format!("event {} is not below the checkpoint", e.id()))
-            })?;
-            Ok(ProvenEvent {
-                event_hex: e.as_bytes().to_vec(),
-                index: i as u64,
-                path_hex: prove_inclusion(&hashes, i)
-                    .ok_or_else(|| AuditError::Inconsistent("index out of range".into()))?,
-            })
-        };
         let contributor_account = prefix
             .state
             .prove_account(&contributor)
@@ -175,51 +257,203 @@ impl Ledger {
             .state
             .prove_purchase(&purchase_id)
             .ok_or_else(|| missing("the purchase at the checkpoint"))?;
-        let bounce_message = match (ev.payload(), message) {
-            (Payload::BounceReport(_), m) => m,
-            (_, _) => None,
+        let bounce_message = match self.penalty.payload() {
+            Payload::BounceReport(_) => self.message.clone(),
+            _ => None,
         };
-        let dispute = state
-            .bounce_reports
-            .get(penalty)
-            .and_then(|r| r.dispute)
-            .and_then(|d| self.fetch(&d))
-            .map(|e| e.as_bytes().to_vec());
-        let bundle = Bundle {
+        Ok(Bundle {
             format: BUNDLE_FORMAT.into(),
-            network_id_hex: self.network,
-            penalty: prove(&ev)?,
-            purchase: prove(purchase)?,
-            delivery: prove(delivery)?,
-            listing: prove(listing)?,
-            listing_update: update.map(prove).transpose()?,
-            contributor_enrollment: prove(contributor_enrollment)?,
-            reporter_enrollment: prove(reporter_enrollment)?,
+            network_id_hex: self.prefix.network,
+            penalty: leaves.prove(&self.penalty)?,
+            purchase: leaves.prove(&self.purchase)?,
+            delivery: leaves.prove(delivery)?,
+            listing: leaves.prove(listing)?,
+            listing_update: update.map(|e| leaves.prove(e)).transpose()?,
+            contributor_enrollment: leaves.prove(contributor_enrollment)?,
+            reporter_enrollment: leaves.prove(reporter_enrollment)?,
             bounce_message_hex: bounce_message,
-            opening: opening.as_ref().map(OpeningFile::from),
-            dispute_hex: dispute,
+            opening: self.opening.as_ref().map(OpeningFile::from),
+            dispute_hex: self.dispute.as_ref().map(|e| e.as_bytes().to_vec()),
             contributor_account: contributor_account.into(),
             purchase_state: purchase_state.into(),
-            checkpoint: CheckpointEvidence {
-                claim: claim.into(),
-                signatures_hex: vec![],
-                admissions_hex: vec![],
-            },
+            checkpoint: self.prefix.evidence(&prefix, &kept)?,
+        })
+    }
+}
+
+/// A checkpoint file to build: see [`Ledger::checkpoint_job`].
+#[derive(Debug, Clone)]
+pub struct CheckpointJob {
+    prefix: PrefixJob,
+    /// The earlier finalized claim to prove consistency from.
+    since: Option<CheckpointClaim>,
+}
+
+impl CheckpointJob {
+    /// Events the fold reads.
+    pub fn len(&self) -> usize {
+        self.prefix.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prefix.is_empty()
+    }
+
+    /// Folds the prefix, reading its events from `archive`, and builds the file.
+    pub fn run(self, archive: &dyn Archive) -> Result<CheckpointFile, AuditError> {
+        let Folded { prefix, kept } = self.prefix.fold(archive, is_admission)?;
+        let consistency = match self.since {
+            None => None,
+            Some(old) => {
+                let path = if old.event_count == 0 {
+                    Vec::new()
+                } else {
+                    let hashes = Leaves::new(&prefix.ids).hashes;
+                    prove_consistency(&hashes, old.event_count as usize).ok_or_else(|| {
+                        AuditError::Inconsistent("the earlier checkpoint has more events".into())
+                    })?
+                };
+                Some(Consistency {
+                    from_lamport_bound: old.lamport_bound,
+                    from_event_count: old.event_count,
+                    path_hex: path,
+                })
+            }
         };
-        let checkpoint = self.checkpoint_evidence(epoch, &prefix)?;
-        Ok(Bundle {
-            checkpoint,
-            ..bundle
+        Ok(CheckpointFile {
+            format: CHECKPOINT_FORMAT.into(),
+            network_id_hex: self.prefix.network,
+            checkpoint: self.prefix.evidence(&prefix, &kept)?,
+            consistency,
+        })
+    }
+}
+
+/// The ledger as its own archive: what a ledger that holds its events (tests, tools)
+/// folds its prefixes from.
+struct Held<'a>(&'a Ledger);
+
+impl Archive for Held<'_> {
+    fn event(&self, id: &ContentId) -> Option<SignedEvent> {
+        self.0.fetch(id).map(Cow::into_owned)
+    }
+}
+
+impl Ledger {
+    /// The finalized prefix of epoch `epoch` (from 1), taken off the ledger to be
+    /// folded elsewhere; None if no such claim is finalized.
+    pub fn prefix_job(&mut self, epoch: usize) -> Option<PrefixJob> {
+        let claim = self.finals.get(epoch.checked_sub(1)?)?.claim;
+        let steps = self
+            .order
+            .range(..mark(epoch as u64))
+            .filter_map(|key| match is_mark(key) {
+                true => self
+                    .finals
+                    .get(key.0 as usize - 1)
+                    .map(|f| Step::Settle(f.claim)),
+                false => Some(Step::Event(key.3)),
+            })
+            .collect();
+        let mut signatures: Vec<SignedEvent> = self
+            .signatures_at(claim.lamport_bound)
+            .iter()
+            .filter_map(|i| self.fetch(i))
+            .filter(|e| matches!(e.payload(), Payload::Checkpoint(c) if CheckpointClaim::from(c) == claim))
+            .map(Cow::into_owned)
+            .collect();
+        signatures.sort_by_key(|e| (e.lamport(), e.id()));
+        Some(PrefixJob {
+            genesis: self.genesis.clone(),
+            network: self.network,
+            claim,
+            steps,
+            signatures,
+            voids: self.state().voids.clone(),
         })
     }
 
-    /// A finalized checkpoint on its own (the one at `bound`, or the latest), with a
-    /// consistency proof from the finalized checkpoint at `since` if given.
-    pub fn audit_checkpoint(
+    /// The finalized prefix of epoch `epoch` (1 = first): its claim, the state before
+    /// its settlement (what `state_root` commits to) and its ids in ledger order (the
+    /// leaves of `events_root`), from which auditors' proofs are built. Folds from
+    /// genesis, reading released events back from the archive: for audits and tests,
+    /// not for every event. None if no such claim is final or an event is not held.
+    pub fn finalized_prefix(&mut self, epoch: usize) -> Option<Prefix> {
+        let job = self.prefix_job(epoch)?;
+        job.fold(&Held(self), |_| false).ok().map(|f| f.prefix)
+    }
+
+    /// The job of the audit bundle of a penalty (a BounceReport or MobileReport),
+    /// settled under the earliest finalized checkpoint whose bound covers it.
+    /// `message` is the raw bounce message to include, if the reporter's org agreed
+    /// to; `opening` that of the reported commitment, if the exporting org agreed to.
+    /// Every refusal that needs no fold is given here.
+    pub fn bundle_job(
+        &mut self,
+        penalty: &ContentId,
+        message: Option<Vec<u8>>,
+        opening: Option<Opening>,
+    ) -> Result<BundleJob, AuditError> {
+        let ev = self
+            .fetch(penalty)
+            .map(Cow::into_owned)
+            .ok_or(AuditError::UnknownEvent(*penalty))?;
+        let purchase_id = match ev.payload() {
+            Payload::BounceReport(b) => b.purchase_id,
+            Payload::MobileReport(m) => m.purchase_id,
+            other => return Err(AuditError::NotAPenalty(*penalty, other.kind())),
+        };
+        let state = self.state();
+        if let Outcome::Void(r) = state.outcome(penalty) {
+            return Err(AuditError::Void(*penalty, r));
+        }
+        let purchase_void = state.outcome(&purchase_id) != Outcome::Applied;
+        let dispute = state.bounce_reports.get(penalty).and_then(|r| r.dispute);
+        let epoch = self
+            .epoch(penalty)
+            .ok_or(AuditError::NotSettled(ev.lamport()))?;
+        let purchase = self
+            .fetch(&purchase_id)
+            .filter(|_| !purchase_void)
+            .map(Cow::into_owned)
+            .ok_or_else(|| AuditError::Missing("the applied Purchase the report names".into()))?;
+        let Payload::Purchase(p) = purchase.payload() else {
+            return Err(AuditError::Missing("the report names no Purchase".into()));
+        };
+        let listing_id = p.listing_id;
+        let dispute = dispute.and_then(|d| self.fetch(&d)).map(Cow::into_owned);
+        let prefix = self
+            .prefix_job(epoch as usize)
+            .ok_or(AuditError::NotSettled(ev.lamport()))?;
+        Ok(BundleJob {
+            prefix,
+            penalty: ev,
+            purchase,
+            listing_id,
+            dispute,
+            message,
+            opening,
+        })
+    }
+
+    /// The audit bundle of a penalty: [`Ledger::bundle_job`] run over this ledger's
+    /// own events.
+    pub fn audit_bundle(
+        &mut self,
+        penalty: &ContentId,
+        message: Option<Vec<u8>>,
+        opening: Option<Opening>,
+    ) -> Result<Bundle, AuditError> {
+        self.bundle_job(penalty, message, opening)?.run(&Held(self))
+    }
+
+    /// The job of a finalized checkpoint file (the one at `bound`, or the latest),
+    /// with a consistency proof from the finalized checkpoint at `since` if given.
+    pub fn checkpoint_job(
         &mut self,
         bound: Option<u64>,
         since: Option<u64>,
-    ) -> Result<CheckpointFile, AuditError> {
+    ) -> Result<CheckpointJob, AuditError> {
         let finalized: Vec<CheckpointClaim> = self.finals.iter().map(|f| f.claim).collect();
         let find = |b: u64| {
             finalized
@@ -235,10 +469,7 @@ impl Ledger {
                 .map(|c| (finalized.len() as u64, *c))
                 .ok_or_else(|| AuditError::Missing("a finalized checkpoint".into()))?,
         };
-        let prefix = self
-            .finalized_prefix(epoch as usize)
-            .ok_or(AuditError::NoCheckpoint(claim.lamport_bound))?;
-        let consistency = match since {
+        let since = match since {
             None => None,
             Some(s) => {
                 let (_, old) = find(s)?;
@@ -248,30 +479,22 @@ impl Ledger {
                         claim.lamport_bound
                     )));
                 }
-                let hashes: Vec<Hash32> = prefix
-                    .ids
-                    .iter()
-                    .map(|id| leaf_hash(id.as_bytes()))
-                    .collect();
-                let path = if old.event_count == 0 {
-                    Vec::new()
-                } else {
-                    prove_consistency(&hashes, old.event_count as usize).ok_or_else(|| {
-                        AuditError::Inconsistent("the earlier checkpoint has more events".into())
-                    })?
-                };
-                Some(Consistency {
-                    from_lamport_bound: old.lamport_bound,
-                    from_event_count: old.event_count,
-                    path_hex: path,
-                })
+                Some(old)
             }
         };
-        Ok(CheckpointFile {
-            format: CHECKPOINT_FORMAT.into(),
-            network_id_hex: self.network,
-            checkpoint: self.checkpoint_evidence(epoch, &prefix)?,
-            consistency,
-        })
+        let prefix = self
+            .prefix_job(epoch as usize)
+            .ok_or(AuditError::NoCheckpoint(claim.lamport_bound))?;
+        Ok(CheckpointJob { prefix, since })
+    }
+
+    /// A finalized checkpoint file: [`Ledger::checkpoint_job`] run over this ledger's
+    /// own events.
+    pub fn audit_checkpoint(
+        &mut self,
+        bound: Option<u64>,
+        since: Option<u64>,
+    ) -> Result<CheckpointFile, AuditError> {
+        self.checkpoint_job(bound, since)?.run(&Held(self))
     }
 }

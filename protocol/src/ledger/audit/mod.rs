@@ -21,6 +21,7 @@ use thiserror::Error;
 mod build;
 mod quorum;
 
+pub use build::{BundleJob, CheckpointJob, PrefixJob};
 pub use quorum::{replay_quorum, Quorum};
 
 /// `format` of a bundle file.
