@@ -103,10 +103,37 @@ fn source(
 
 /// Whether the node refused because no final checkpoint covers the penalty yet.
 fn not_settled(e: &anyhow::Error) -> bool {
+    refused_with(e, "not_settled")
+}
+
+fn refused_with(e: &anyhow::Error, code: &str) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<carnet_client::api::ApiError>()
-            .is_some_and(|a| a.code() == Some("not_settled"))
+            .is_some_and(|a| a.code() == Some(code))
     })
+}
+
+/// How long to wait when the node is building another audit file (its `Retry-After`),
+/// and how many times.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+const BUSY_TRIES: u32 = 24;
+
+/// `fetch`, asked again while the node answers `audit_busy`: it builds one audit file
+/// at a time, and another may take seconds.
+fn patiently(fetch: impl Fn() -> anyhow::Result<String>) -> anyhow::Result<String> {
+    let mut tries = 1;
+    loop {
+        match fetch() {
+            Err(e) if refused_with(&e, "audit_busy") && tries < BUSY_TRIES => {
+                if tries == 1 {
+                    eprintln!("the node is building another audit file; waiting for it");
+                }
+                tries += 1;
+                std::thread::sleep(BUSY_WAIT);
+            }
+            r => return r,
+        }
+    }
 }
 
 /// A penalty not settled yet will be: say when, rather than only "not yet".
@@ -172,7 +199,7 @@ pub fn run(cmd: AuditCommand, json: bool, m: &crate::trade::MemberArgs) -> anyho
             };
             let deadline = Instant::now() + Duration::from_secs(wait.unwrap_or(0));
             let body = loop {
-                match fetch() {
+                match patiently(fetch) {
                     Err(e) if not_settled(&e) && Instant::now() < deadline => {
                         std::thread::sleep(Duration::from_millis(500));
                     }
@@ -204,7 +231,7 @@ pub fn run(cmd: AuditCommand, json: bool, m: &crate::trade::MemberArgs) -> anyho
             } else {
                 format!("/v1/audit/checkpoint?{}", q.join("&"))
             };
-            let body = get(api, &path)?;
+            let body = patiently(|| get(api, &path))?;
             match AuditFile::parse(body.as_bytes()) {
                 Ok(AuditFile::Checkpoint(_)) => {}
                 Ok(_) => bail!("the node answered with something other than a checkpoint file"),
