@@ -12,6 +12,7 @@ pub struct Metrics {
     events_in_memory: Gauge,
     peers: Gauge,
     gossip: Counter,
+    gossip_mesh: Gauge,
     pending_dropped: Family<RejectReason, Counter>,
     peers_banned: Counter,
     peers_refused: Family<RejectReason, Counter>,
@@ -164,6 +165,12 @@ impl Metrics {
             "Gossip messages received",
             gossip.clone(),
         );
+        let gossip_mesh = Gauge::default();
+        registry.register(
+            "gossip_mesh_peers",
+            "Peers in this node's gossip mesh of the events topic",
+            gossip_mesh.clone(),
+        );
         Metrics {
             registry,
             ingested,
@@ -172,6 +179,7 @@ impl Metrics {
             events_in_memory,
             peers,
             gossip,
+            gossip_mesh,
             pending_dropped,
             peers_banned,
             peers_refused,
@@ -243,6 +251,10 @@ impl Metrics {
 
     pub fn inc_gossip(&self) {
         self.gossip.inc();
+    }
+
+    pub fn set_gossip_mesh(&self, n: u64) {
+        self.gossip_mesh.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The metrics in the OpenMetrics text format.

@@ -262,6 +262,8 @@ impl EventLoop {
                     None => break,
                 },
                 _ = tick.tick() => {
+                    let mesh = self.swarm.behaviour().gossipsub.mesh_peers(&self.topic.hash()).count();
+                    self.metrics.set_gossip_mesh(mesh as u64);
                     self.tend_peers();
                     self.start_sync(None);
                 }
