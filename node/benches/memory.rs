@@ -11,6 +11,10 @@
 //! is its own: `Engine::reopen` on the store, then the first state root. The first
 //! start has no snapshot and replays from genesis, then saves one; the second resumes
 //! from it.
+//!
+//! With CARNET_BENCH_SIZES=50000,300000,1000000 it measures each size in turn and
+//! draws how the cost grows, against the goals at 10M, as an SVG (CARNET_BENCH_PLOT,
+//! default `target/carnet-bench/growth.svg`).
 
 use carnet_node::engine::{write_snapshot, Engine};
 use carnet_node::store::Store;
@@ -109,14 +113,35 @@ fn child(path: &Path, save: bool) -> Vec<String> {
         .collect()
 }
 
-fn main() {
-    if let Ok(mode) = std::env::var("CARNET_BENCH_CHILD") {
-        let path = PathBuf::from(std::env::var("CARNET_BENCH_STORE").expect("store path"));
-        start(&path, mode == "save");
-        return;
+/// One start: seconds, RSS after it and peak RSS (MiB).
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    secs: f64,
+    rss: f64,
+    peak: f64,
+}
+
+impl Start {
+    fn of(r: &[String]) -> Start {
+        let num = |i: usize| r.get(i).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+        Start {
+            secs: num(0),
+            rss: num(1),
+            peak: num(2),
+        }
     }
-    let n = bench_events();
-    let epoch = env("CARNET_BENCH_EPOCH", 10_000);
+}
+
+/// Both starts at one size.
+struct Row {
+    events: f64,
+    replay: Start,
+    resume: Start,
+}
+
+/// Generates (once) and starts a node on `n` events, from genesis then from the
+/// snapshot the first start saved; prints both.
+fn measure(n: usize, epoch: usize) -> Row {
     let path = store(n, epoch);
     let snapshot = path.with_extension(carnet_node::store::SNAPSHOT_EXTENSION);
     let _ = std::fs::remove_file(&snapshot);
@@ -135,5 +160,176 @@ fn main() {
             "| {name} | {} s | {} MiB | {} MiB | {} | {} | {} | {} |",
             r[0], r[1], r[2], r[3], r[4], r[5], r[6]
         );
+    }
+    Row {
+        events: replay[3].parse().unwrap_or(n as f64),
+        replay: Start::of(&replay),
+        resume: Start::of(&resume),
+    }
+}
+
+/// Where the growth plot goes: CARNET_BENCH_PLOT, or beside the stores.
+fn plot_path() -> PathBuf {
+    std::env::var("CARNET_BENCH_PLOT").map_or_else(
+        |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/carnet-bench/growth.svg"),
+        PathBuf::from,
+    )
+}
+
+/// The scale and goals: 10M events, a start under 10 s, under 2 GiB.
+const GOAL_EVENTS: f64 = 10_000_000.0;
+const GOAL_SECS: f64 = 10.0;
+const GOAL_GIB: f64 = 2.0;
+
+/// Straight on from the last two measured points to [`GOAL_EVENTS`]: what the
+/// present design would cost, if it kept growing as it did between them.
+fn extrapolate(points: &[(f64, f64)]) -> Option<Vec<(f64, f64)>> {
+    let [.., (x0, y0), (x1, y1)] = points else {
+        return None;
+    };
+    let slope = (y1 - y0) / (x1 - x0);
+    let at = |x: f64| y1 + slope * (x - x1);
+    let end = GOAL_EVENTS / 1e6;
+    Some(vec![(*x1, *y1), (end, at(end))])
+}
+
+/// One curve of a panel: its name, colour and points (millions of events, value).
+type Curve = (&'static str, plotters::style::RGBColor, Vec<(f64, f64)>);
+/// One panel: title, unit, goal and curves.
+type Panel = (&'static str, &'static str, f64, Vec<Curve>);
+
+/// Start time and memory against the events, measured and extrapolated, beside the
+/// goals: an SVG, so that docs/ can show how cost grows.
+fn plot(rows: &[Row], path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    let m = |r: &Row| r.events / 1e6;
+    let panels: [Panel; 2] = [
+        (
+            "Start time",
+            "seconds",
+            GOAL_SECS,
+            vec![
+                (
+                    "from genesis",
+                    RGBColor(200, 90, 30),
+                    rows.iter().map(|r| (m(r), r.replay.secs)).collect(),
+                ),
+                (
+                    "from the snapshot",
+                    RGBColor(30, 90, 200),
+                    rows.iter().map(|r| (m(r), r.resume.secs)).collect(),
+                ),
+            ],
+        ),
+        (
+            "Memory after a start from the snapshot",
+            "GiB",
+            GOAL_GIB,
+            vec![
+                (
+                    "RSS after",
+                    RGBColor(30, 90, 200),
+                    rows.iter().map(|r| (m(r), r.resume.rss / 1024.0)).collect(),
+                ),
+                (
+                    "peak RSS",
+                    RGBColor(120, 60, 160),
+                    rows.iter()
+                        .map(|r| (m(r), r.resume.peak / 1024.0))
+                        .collect(),
+                ),
+            ],
+        ),
+    ];
+    let root = SVGBackend::new(path, (1000, 440)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let halves = root.split_evenly((1, 2));
+    for (area, (title, unit, goal, series)) in halves.iter().zip(panels) {
+        let top = series
+            .iter()
+            .filter_map(|(_, _, p)| extrapolate(p))
+            .flatten()
+            .map(|(_, y)| y)
+            .fold(goal, f64::max)
+            * 1.1;
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0f64..10.5f64, 0f64..top)?;
+        chart
+            .configure_mesh()
+            .x_desc("events (millions)")
+            .y_desc(unit)
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        let red = RGBColor(200, 30, 30);
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(0.0, goal), (10.5, goal)],
+                6,
+                4,
+                red.stroke_width(1),
+            ))?
+            .label(format!("goal at 10M: under {goal} {unit}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red));
+        for (name, color, points) in series {
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                .label(format!("{name} (measured)"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+            if let Some(line) = extrapolate(&points) {
+                chart.draw_series(DashedLineSeries::new(line, 4, 4, color.stroke_width(1)))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    root.titled(
+        "Dashed: straight on from the last two sizes measured",
+        ("sans-serif", 12),
+    )?;
+    root.present()?;
+    Ok(())
+}
+
+fn main() {
+    if let Ok(mode) = std::env::var("CARNET_BENCH_CHILD") {
+        let path = PathBuf::from(std::env::var("CARNET_BENCH_STORE").expect("store path"));
+        start(&path, mode == "save");
+        return;
+    }
+    let epoch = env("CARNET_BENCH_EPOCH", 10_000);
+    let sizes: Vec<usize> = match std::env::var("CARNET_BENCH_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect(),
+        Err(_) => vec![bench_events()],
+    };
+    let rows: Vec<Row> = sizes.iter().map(|&n| measure(n, epoch)).collect();
+    if rows.len() < 2 {
+        return;
+    }
+    println!("| events | from genesis | from the snapshot | RSS after | peak RSS |");
+    println!("| --- | --- | --- | --- | --- |");
+    for r in &rows {
+        println!(
+            "| {} | {:.2} s | {:.2} s | {:.0} MiB | {:.0} MiB |",
+            r.events, r.replay.secs, r.resume.secs, r.resume.rss, r.resume.peak
+        );
+    }
+    let path = plot_path();
+    match plot(&rows, &path) {
+        Ok(()) => println!("growth plot: {}", path.display()),
+        Err(e) => println!("no growth plot: {e}"),
     }
 }
