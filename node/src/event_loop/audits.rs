@@ -22,6 +22,9 @@ use tokio::task::JoinHandle;
 #[derive(Default)]
 pub(super) struct Audits {
     running: Option<JoinHandle<()>>,
+    /// Set while a job is built, cleared before its answer is sent: a caller that
+    /// asks again on its answer is not told busy by a thread still winding down.
+    building: Arc<AtomicBool>,
     /// Set at shutdown: the running fold stops at its next event.
     cancelled: Arc<AtomicBool>,
 }
@@ -29,7 +32,7 @@ pub(super) struct Audits {
 impl Audits {
     /// Whether an audit is being built: a new one is refused until it is done.
     pub(super) fn busy(&self) -> bool {
-        self.running.as_ref().is_some_and(|h| !h.is_finished())
+        self.building.load(Ordering::Acquire)
     }
 
     /// Runs `job` over `store` on a blocking thread and sends its result to `reply`.
@@ -43,11 +46,14 @@ impl Audits {
             store,
             cancelled: self.cancelled.clone(),
         };
+        self.building.store(true, Ordering::Release);
+        let building = Building(self.building.clone());
         self.running = Some(tokio::task::spawn_blocking(move || {
             let built = job(&archive).map_err(|e| match archive.cancelled() {
                 true => AuditRefusal::ShuttingDown,
                 false => AuditRefusal::Audit(e),
             });
+            drop(building);
             let _ = reply.send(built);
         }));
     }
@@ -58,6 +64,15 @@ impl Audits {
         if let Some(running) = self.running.take() {
             let _ = running.await;
         }
+    }
+}
+
+/// Clears the building flag when dropped: after the job, or if it panicked.
+struct Building(Arc<AtomicBool>);
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

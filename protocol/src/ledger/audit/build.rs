@@ -14,15 +14,6 @@ use crate::payload::Opening;
 use imbl::OrdMap;
 use std::borrow::Cow;
 
-/// One step of a finalized prefix, in ledger order.
-#[derive(Debug, Clone, Copy)]
-enum Step {
-    /// Apply this event.
-    Event(ContentId),
-    /// Settle an earlier epoch's claim (the mark ending that epoch).
-    Settle(CheckpointClaim),
-}
-
 /// A finalized prefix taken off the ledger, to be folded anywhere: see
 /// [`Ledger::prefix_job`].
 #[derive(Debug, Clone)]
@@ -30,7 +21,12 @@ pub struct PrefixJob {
     genesis: Genesis,
     network: NetworkId,
     claim: CheckpointClaim,
-    steps: Vec<Step>,
+    /// The prefix's ids in ledger order: 32 bytes an event is all a job copies off the
+    /// ledger (32 MiB at a million events).
+    ids: Vec<ContentId>,
+    /// The earlier epochs' claims, each with the index of the first id after its mark:
+    /// settled there.
+    settles: Vec<(usize, CheckpointClaim)>,
     /// The ordered Checkpoints that carry the claim, by clock and id.
     signatures: Vec<SignedEvent>,
     /// The voids the ledger holds now: an event is evidence only if applied.
@@ -46,10 +42,7 @@ struct Folded {
 impl PrefixJob {
     /// Events the prefix holds: what the fold reads from the archive.
     pub fn len(&self) -> usize {
-        self.steps
-            .iter()
-            .filter(|s| matches!(s, Step::Event(_)))
-            .count()
+        self.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -60,9 +53,10 @@ impl PrefixJob {
         !self.voids.contains_key(id)
     }
 
-    /// Folds the prefix from genesis, reading every event from `archive`.
+    /// Folds the prefix from genesis, reading every event from `archive`. The ids move
+    /// into the prefix: a job is folded once.
     fn fold(
-        &self,
+        &mut self,
         archive: &dyn Archive,
         keep: impl Fn(&SignedEvent) -> bool,
     ) -> Result<Folded, AuditError> {
@@ -71,23 +65,25 @@ impl PrefixJob {
             rules: &self.genesis.rules,
             network: self.network,
         };
-        let mut ids = Vec::with_capacity(self.steps.len());
         let mut kept = Vec::new();
-        for step in &self.steps {
-            match *step {
-                Step::Settle(claim) => apply::finalize(&mut state, claim),
-                Step::Event(id) => {
-                    let e = archive.event(&id).ok_or_else(|| {
-                        AuditError::Missing(format!("event {id} of the prefix (unreadable here)"))
-                    })?;
-                    apply::apply(&mut state, &ctx, &e);
-                    if keep(&e) && self.applied(&id) {
-                        kept.push(e);
-                    }
-                    ids.push(id);
-                }
+        let mut settles = self.settles.iter().peekable();
+        for (i, id) in self.ids.iter().enumerate() {
+            while let Some((_, claim)) = settles.next_if(|(at, _)| *at <= i) {
+                apply::finalize(&mut state, *claim);
+            }
+            let e = archive.event(id).ok_or_else(|| {
+                AuditError::Missing(format!("event {id} of the prefix (unreadable here)"))
+            })?;
+            apply::apply(&mut state, &ctx, &e);
+            if keep(&e) && self.applied(id) {
+                kept.push(e);
             }
         }
+        // Marks after the last event (an epoch with no event of its own).
+        for (_, claim) in settles {
+            apply::finalize(&mut state, *claim);
+        }
+        let ids = std::mem::take(&mut self.ids);
         Ok(Folded {
             prefix: Prefix {
                 claim: self.claim,
@@ -100,7 +96,7 @@ impl PrefixJob {
 
     /// Folds the prefix and checks it is the claim: its event count and state root.
     fn fold_checked(
-        &self,
+        &mut self,
         archive: &dyn Archive,
         keep: impl Fn(&SignedEvent) -> bool,
     ) -> Result<Folded, AuditError> {
@@ -211,7 +207,7 @@ impl BundleJob {
     }
 
     /// Folds the prefix, reading its events from `archive`, and builds the bundle.
-    pub fn run(self, archive: &dyn Archive) -> Result<Bundle, AuditError> {
+    pub fn run(mut self, archive: &dyn Archive) -> Result<Bundle, AuditError> {
         let (listing_id, purchase_id) = (self.listing_id, self.purchase.id());
         let needed = |e: &SignedEvent| match e.payload() {
             Payload::Contribute(_) => e.id() == listing_id,
@@ -300,7 +296,7 @@ impl CheckpointJob {
     }
 
     /// Folds the prefix, reading its events from `archive`, and builds the file.
-    pub fn run(self, archive: &dyn Archive) -> Result<CheckpointFile, AuditError> {
+    pub fn run(mut self, archive: &dyn Archive) -> Result<CheckpointFile, AuditError> {
         let Folded { prefix, kept } = self.prefix.fold(archive, is_admission)?;
         let consistency = match self.since {
             None => None,
@@ -344,17 +340,18 @@ impl Ledger {
     /// folded elsewhere; None if no such claim is finalized.
     pub fn prefix_job(&mut self, epoch: usize) -> Option<PrefixJob> {
         let claim = self.finals.get(epoch.checked_sub(1)?)?.claim;
-        let steps = self
-            .order
-            .range(..mark(epoch as u64))
-            .filter_map(|key| match is_mark(key) {
-                true => self
-                    .finals
-                    .get(key.0 as usize - 1)
-                    .map(|f| Step::Settle(f.claim)),
-                false => Some(Step::Event(key.3)),
-            })
-            .collect();
+        let mut ids = Vec::new();
+        let mut settles = Vec::new();
+        for key in self.order.range(..mark(epoch as u64)) {
+            match is_mark(key) {
+                true => settles.extend(
+                    self.finals
+                        .get(key.0 as usize - 1)
+                        .map(|f| (ids.len(), f.claim)),
+                ),
+                false => ids.push(key.3),
+            }
+        }
         let mut signatures: Vec<SignedEvent> = self
             .signatures_at(claim.lamport_bound)
             .iter()
@@ -367,7 +364,8 @@ impl Ledger {
             genesis: self.genesis.clone(),
             network: self.network,
             claim,
-            steps,
+            ids,
+            settles,
             signatures,
             voids: self.state().voids.clone(),
         })
@@ -379,7 +377,7 @@ impl Ledger {
     /// genesis, reading released events back from the archive: for audits and tests,
     /// not for every event. None if no such claim is final or an event is not held.
     pub fn finalized_prefix(&mut self, epoch: usize) -> Option<Prefix> {
-        let job = self.prefix_job(epoch)?;
+        let mut job = self.prefix_job(epoch)?;
         job.fold(&Held(self), |_| false).ok().map(|f| f.prefix)
     }
 
