@@ -270,7 +270,7 @@ fn main() {
         // One thread per node, as if each were the process of its own: a node commits
         // every event durably on its event loop, and that blocks the thread it runs on,
         // so 50 nodes on 2 threads wait on each other's disk writes, which nodes on
-        // machines of their own never do (p99 100 to 200 ms at 50 nodes, against 30 to
+        // machines of their own never do (p99 95 to 204 ms at 50 nodes, against 32 to
         // 64 ms). The machine still has its 2 cores. CARNET_BENCH_THREADS sets it.
         .worker_threads(env("CARNET_BENCH_THREADS", env("CARNET_BENCH_NODES", 20)))
         .enable_all()

@@ -2,8 +2,31 @@
 
 use super::*;
 use crate::handle::AuditRefusal;
+use carnet_protocol::ledger::audit::AuditError;
 
 impl EventLoop {
+    /// Takes an audit job from the engine and builds it away from the loop
+    /// (`audits`); refused at once, before the job is taken, while another is built.
+    fn audit<J: Send + 'static, T: Send + 'static>(
+        &mut self,
+        take: impl FnOnce(&mut Engine) -> Result<J, AuditRefusal>,
+        run: fn(J, &dyn carnet_protocol::ledger::Archive) -> Result<T, AuditError>,
+        reply: oneshot::Sender<Result<T, AuditRefusal>>,
+    ) {
+        if self.audits.busy() {
+            let _ = reply.send(Err(AuditRefusal::Busy));
+            return;
+        }
+        match take(&mut self.engine) {
+            Ok(job) => self
+                .audits
+                .start(self.engine.store(), move |a| run(job, a), reply),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
     /// Handles a submission together with every other one already queued behind it,
     /// so concurrent submitters share one store commit. Order is kept: the batch
     /// ends at the first other command, which is handled right after it.
@@ -176,41 +199,20 @@ impl EventLoop {
                 include_message,
                 include_opening,
                 reply,
-            } => {
-                if self.audits.busy() {
-                    let _ = reply.send(Err(AuditRefusal::Busy));
-                    return;
-                }
-                match self
-                    .engine
-                    .bundle_job(&event, include_message, include_opening)
-                {
-                    Ok(job) => self
-                        .audits
-                        .start(self.engine.store(), move |a| job.run(a), reply),
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                }
-            }
+            } => self.audit(
+                |engine| engine.bundle_job(&event, include_message, include_opening),
+                |job, archive| job.run(archive),
+                reply,
+            ),
             Command::AuditCheckpoint {
                 bound,
                 since,
                 reply,
-            } => {
-                if self.audits.busy() {
-                    let _ = reply.send(Err(AuditRefusal::Busy));
-                    return;
-                }
-                match self.engine.checkpoint_job(bound, since) {
-                    Ok(job) => self
-                        .audits
-                        .start(self.engine.store(), move |a| job.run(a), reply),
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                }
-            }
+            } => self.audit(
+                |engine| engine.checkpoint_job(bound, since),
+                |job, archive| job.run(archive),
+                reply,
+            ),
             Command::Orgs { reply } => {
                 let _ = reply.send(self.engine.orgs());
             }

@@ -40,15 +40,6 @@ struct Folded {
 }
 
 impl PrefixJob {
-    /// Events the prefix holds: what the fold reads from the archive.
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn applied(&self, id: &ContentId) -> bool {
         !self.voids.contains_key(id)
     }
@@ -125,15 +116,16 @@ impl PrefixJob {
         // claim at the bound each.
         let orgs = &prefix.state.orgs;
         let mut seen = BTreeSet::new();
-        let signatures: Vec<&SignedEvent> = self
+        let signatures: Vec<SignedEvent> = self
             .signatures
             .iter()
             .filter(|e| orgs.contains_key(&e.author()) && seen.insert(e.author()))
+            .cloned()
             .collect();
-        let owned: Vec<SignedEvent> = signatures.iter().map(|e| (*e).clone()).collect();
-        let q = replay_quorum(&self.genesis, &self.claim, &admissions, &owned).map_err(|e| {
-            AuditError::Inconsistent(format!("finalized checkpoint fails the audit rule: {e}"))
-        })?;
+        let q =
+            replay_quorum(&self.genesis, &self.claim, &admissions, &signatures).map_err(|e| {
+                AuditError::Inconsistent(format!("finalized checkpoint fails the audit rule: {e}"))
+            })?;
         Ok(CheckpointEvidence {
             claim: self.claim.into(),
             signatures_hex: signatures
@@ -197,15 +189,6 @@ pub struct BundleJob {
 }
 
 impl BundleJob {
-    /// Events the fold reads.
-    pub fn len(&self) -> usize {
-        self.prefix.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.prefix.is_empty()
-    }
-
     /// Folds the prefix, reading its events from `archive`, and builds the bundle.
     pub fn run(mut self, archive: &dyn Archive) -> Result<Bundle, AuditError> {
         let (listing_id, purchase_id) = (self.listing_id, self.purchase.id());
@@ -254,7 +237,7 @@ impl BundleJob {
             .prove_purchase(&purchase_id)
             .ok_or_else(|| missing("the purchase at the checkpoint"))?;
         let bounce_message = match self.penalty.payload() {
-            Payload::BounceReport(_) => self.message.clone(),
+            Payload::BounceReport(_) => self.message.take(),
             _ => None,
         };
         Ok(Bundle {
@@ -286,15 +269,6 @@ pub struct CheckpointJob {
 }
 
 impl CheckpointJob {
-    /// Events the fold reads.
-    pub fn len(&self) -> usize {
-        self.prefix.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.prefix.is_empty()
-    }
-
     /// Folds the prefix, reading its events from `archive`, and builds the file.
     pub fn run(mut self, archive: &dyn Archive) -> Result<CheckpointFile, AuditError> {
         let Folded { prefix, kept } = self.prefix.fold(archive, is_admission)?;
