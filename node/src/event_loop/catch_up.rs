@@ -105,7 +105,7 @@ impl EventLoop {
         let Some(token) = self.requests.remove(&request_id) else {
             return;
         };
-        match self.sync.on_response(token, response) {
+        match self.sync.on_response(token, response, &self.engine) {
             Outcome::Idle => {}
             Outcome::Send(out) => self.send(out),
             Outcome::Events {

@@ -148,6 +148,9 @@ impl crate::sync::Held for Engine {
     fn bytes(&self, id: &ContentId) -> Option<Vec<u8>> {
         self.event_bytes(id)
     }
+    fn holds(&self, id: &ContentId) -> bool {
+        self.ledger.is_ordered(id) || self.ledger.is_pending(id)
+    }
 }
 
 /// The loop's timers and the checkpoint stride (see `NodeConfig`).

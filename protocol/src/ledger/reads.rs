@@ -123,6 +123,11 @@ impl Ledger {
         self.len() == 0
     }
 
+    /// Whether `id` waits in the pending pool for its causal past.
+    pub fn is_pending(&self, id: &ContentId) -> bool {
+        self.pending.contains_key(id)
+    }
+
     pub fn pending_len(&self) -> usize {
         self.pending.len()
     }

@@ -277,6 +277,9 @@ impl carnet_node::sync::Held for Claimed {
             .find(|e| e.id() == *id)
             .map(|e| e.as_bytes().to_vec())
     }
+    fn holds(&self, id: &carnet_protocol::ContentId) -> bool {
+        self.0.iter().any(|e| e.id() == *id)
+    }
 }
 
 /// Issue 19: a peer that answers node 0's fetch with an event node 0 did not ask for
