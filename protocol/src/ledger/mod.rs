@@ -82,6 +82,15 @@ const SNAPSHOT_INTERVAL: u64 = 1024;
 /// about 6 KiB per event applied after it (16 took 90 MiB in a fold of 300k events, 64
 /// took 380 MiB), and finalization drops them all.
 const MAX_SNAPSHOTS: usize = 16;
+/// Near the tip, snapshots are taken this many times more often, and the last
+/// [`FINE_SNAPSHOTS`] of them kept besides the others. Events of different authors
+/// made at the same time share a clock, so most of them arrive after one that sorts
+/// after them by id: each such arrival re-applies from the snapshot before it. With
+/// snapshots 1024 events apart that is 512 events on average (1 ms, the most a batch
+/// of concurrent API submissions cost); a fine snapshot a few events back makes it a
+/// few dozen, and costs little, as few writes come after it before it is dropped.
+const FINE_RATIO: u64 = 16;
+const FINE_SNAPSHOTS: usize = 8;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LedgerError {
@@ -721,7 +730,8 @@ impl Ledger {
                 .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
             None => self.order.range(..),
         };
-        let total = self.events.len() as u64;
+        // Every ordered event, released ones too: `state.applied` counts those.
+        let total = self.len() as u64;
         for key in range {
             if is_mark(key) {
                 if let Some(f) = self.finals.get(key.0 as usize - 1) {
@@ -734,16 +744,41 @@ impl Ledger {
             // Late events sort near the tip, so only the last stretch is worth
             // snapshots; snapshotting a long replay would only slow it (a snapshot
             // makes the next writes copy shared nodes).
-            let remaining = total.saturating_sub(self.state.applied);
-            let near_tip = remaining <= self.snapshot_interval.saturating_mul(MAX_SNAPSHOTS as u64);
-            if key.0 == TAIL
-                && near_tip
-                && self.state.applied.is_multiple_of(self.snapshot_interval)
-            {
-                self.snapshots.insert(*key, self.state.clone());
-                if self.snapshots.len() > MAX_SNAPSHOTS {
-                    self.snapshots.pop_first();
-                }
+            if key.0 == TAIL {
+                let interval = self.snapshot_interval;
+                take_snapshot(&mut self.snapshots, &self.state, interval, *key, total);
+            }
+        }
+    }
+}
+
+/// Keeps the state after `key` as a snapshot, if it falls on a coarse or (at the
+/// very tip) a fine interval: see [`MAX_SNAPSHOTS`] and [`FINE_RATIO`].
+fn take_snapshot(
+    snapshots: &mut BTreeMap<OrderKey, State>,
+    state: &State,
+    interval: u64,
+    key: OrderKey,
+    total: u64,
+) {
+    let fine = (interval / FINE_RATIO).max(1);
+    let applied = state.applied;
+    let remaining = total.saturating_sub(applied);
+    let coarse = applied.is_multiple_of(interval)
+        && remaining <= interval.saturating_mul(MAX_SNAPSHOTS as u64);
+    let near =
+        applied.is_multiple_of(fine) && remaining <= fine.saturating_mul(FINE_SNAPSHOTS as u64);
+    if !coarse && !near {
+        return;
+    }
+    snapshots.insert(key, state.clone());
+    // Drops the oldest of a kind over its count.
+    for (kind_coarse, max) in [(false, FINE_SNAPSHOTS), (true, MAX_SNAPSHOTS)] {
+        let of_kind = |s: &State| s.applied.is_multiple_of(interval) == kind_coarse;
+        if snapshots.values().filter(|s| of_kind(s)).count() > max {
+            let oldest = snapshots.iter().find(|(_, s)| of_kind(s));
+            if let Some(k) = oldest.map(|(k, _)| *k) {
+                snapshots.remove(&k);
             }
         }
     }
