@@ -103,9 +103,10 @@ pub enum Outcome<P> {
     /// Requests to send: the next reconciliation round, or fetches of what was found
     /// missing.
     Send(Vec<Outgoing<P>>),
-    /// Events a fetch brought: to decode and ingest, then [`Sync::fetch`] what they
-    /// still wait for. `asked` is what the fetch asked for: an event served that is
-    /// none of them is the peer's offence, not this node's to hold.
+    /// Events a fetch brought: to decode and ingest, then hand `asked` back to
+    /// [`Sync::fetched`] and [`Sync::fetch`] what they still wait for. `asked` is what
+    /// the fetch asked for: an event served that is none of them is the peer's
+    /// offence, not this node's to hold.
     Events {
         peer: P,
         events: Vec<Vec<u8>>,
@@ -293,11 +294,6 @@ impl<P: Copy + Ord> Sync<P> {
         let Some(session) = self.sessions.remove(&token) else {
             return Outcome::Idle;
         };
-        if let Session::Fetching { asked, .. } = &session {
-            for id in asked {
-                self.asked.remove(id);
-            }
-        }
         match (session, response) {
             (
                 Session::Reconciling {
@@ -344,6 +340,10 @@ impl<P: Copy + Ord> Sync<P> {
             (Session::Fetching { peer, asked }, SyncResponse::Events(events)) => {
                 self.stats.bytes_received += events.iter().map(|e| e.len() as u64).sum::<u64>();
                 if events.len() > asked.len() {
+                    self.end(Session::Fetching {
+                        peer,
+                        asked: asked.clone(),
+                    });
                     Outcome::Misbehaved {
                         peer,
                         reason: format!("served {} events for {} ids", events.len(), asked.len()),
@@ -375,8 +375,13 @@ impl<P: Copy + Ord> Sync<P> {
         }
     }
 
-    /// Counts events a fetch brought that were new to this node.
-    pub fn fetched(&mut self, new_events: u64) {
+    /// Ends a fetch whose events were ingested (`asked` as [`Outcome::Events`] gave
+    /// it), `new_events` of them new to this node: until then what it asked for is
+    /// not asked again, so events being verified are not fetched twice.
+    pub fn fetched(&mut self, asked: &[ContentId], new_events: u64) {
+        for id in asked {
+            self.asked.remove(id);
+        }
         self.stats.events_fetched += new_events;
     }
 
@@ -510,7 +515,11 @@ mod tests {
                 Outcome::Send(next) => {
                     wire.extend(next.into_iter().map(|out| InFlight { from, out }))
                 }
-                Outcome::Events { peer, events, .. } => {
+                Outcome::Events {
+                    peer,
+                    events,
+                    asked,
+                } => {
                     assert_eq!(peer, to);
                     let mut wanted = Vec::new();
                     let mut new = 0;
@@ -521,7 +530,7 @@ mod tests {
                             wanted.push(id(n - 1));
                         }
                     }
-                    client.sync.fetched(new);
+                    client.sync.fetched(&asked, new);
                     let more = client.sync.fetch(peer, &wanted);
                     wire.extend(more.into_iter().map(|out| InFlight { from, out }));
                 }

@@ -297,8 +297,18 @@ impl Engine {
     /// Events at a chain position this node already holds are refused
     /// ([`Engine::check_position`]).
     pub fn ingest_submitted(&mut self, wires: &[Vec<u8>]) -> Vec<Result<Ingested, IngestError>> {
+        let decoded = crate::decode::decode_all(wires, &self.network);
+        self.ingest_decoded(decoded)
+    }
+
+    /// [`Engine::ingest_submitted`] of submissions already decoded and verified, in
+    /// the order they came (the event loop verifies them away from itself).
+    pub fn ingest_decoded(
+        &mut self,
+        decoded: Vec<Result<SignedEvent, carnet_protocol::event::EventError>>,
+    ) -> Vec<Result<Ingested, IngestError>> {
         let mut taken = std::collections::HashMap::new();
-        let decoded = crate::decode::decode_all(wires, &self.network)
+        let decoded = decoded
             .into_iter()
             .map(|r| {
                 let ev = r.map_err(IngestError::Invalid)?;

@@ -112,7 +112,7 @@ impl EventLoop {
                 peer,
                 events,
                 asked,
-            } => self.on_fetched(peer, events, &asked),
+            } => self.on_fetched(peer, events, asked),
             Outcome::Refused { peer, reason } => tracing::debug!(%peer, %reason, "sync refused"),
             Outcome::Misbehaved { peer, reason } => {
                 tracing::warn!(%peer, %reason, "peer broke the sync protocol");
@@ -122,28 +122,41 @@ impl EventLoop {
         let _ = self.stats_tx.send(self.sync.stats());
     }
 
+    /// Has the events a fetch brought verified away from the loop; they are ingested
+    /// in [`EventLoop::ingest_fetched`].
+    pub(super) fn on_fetched(&mut self, peer: PeerId, events: Vec<Vec<u8>>, asked: Vec<ContentId>) {
+        let network = self.engine.network();
+        self.verifying
+            .start(events, network, verifying::Then::Fetched { peer, asked });
+    }
+
     /// Ingests the events a fetch brought, and fetches what they still wait for from
     /// the same peer. An event that is none of those asked for counts as invalid and
     /// is not ingested: what a fetch leaves pending is held under the larger bound of
     /// solicited events, which a peer must not fill with events of its choosing.
-    pub(super) fn on_fetched(&mut self, peer: PeerId, events: Vec<Vec<u8>>, asked: &[ContentId]) {
+    pub(super) fn ingest_fetched(
+        &mut self,
+        peer: PeerId,
+        decoded: verifying::Decoded,
+        asked: Vec<ContentId>,
+    ) {
         let mut invalid = 0;
-        let asked: std::collections::HashSet<&ContentId> = asked.iter().collect();
-        let mut decoded: Vec<carnet_protocol::SignedEvent> = Vec::new();
-        for r in crate::decode::decode_all(&events, &self.engine.network()) {
+        let wanted_ids: std::collections::HashSet<&ContentId> = asked.iter().collect();
+        let mut events: Vec<carnet_protocol::SignedEvent> = Vec::new();
+        for r in decoded {
             match r {
-                Ok(ev) if asked.contains(&ev.id()) => decoded.push(ev),
+                Ok(ev) if wanted_ids.contains(&ev.id()) => events.push(ev),
                 Ok(_) | Err(_) => invalid += 1,
             }
         }
-        match self.engine.ingest_batch(decoded) {
+        match self.engine.ingest_batch(events) {
             Ok((accepted, rejected)) => {
                 invalid += rejected.len();
                 for (_, e) in &rejected {
                     self.metrics.inc_rejected(e.code());
                 }
                 let mut wanted = Vec::new();
-                self.sync.fetched(accepted.len() as u64);
+                self.sync.fetched(&asked, accepted.len() as u64);
                 for i in accepted {
                     self.account(&Ok(i.clone()));
                     if is_pending(&i) {
@@ -155,7 +168,10 @@ impl EventLoop {
                 wanted.dedup();
                 self.fetch(peer, wanted);
             }
-            Err(e) => tracing::error!(error = %e, "storage failed during sync"),
+            Err(e) => {
+                self.sync.fetched(&asked, 0);
+                tracing::error!(error = %e, "storage failed during sync");
+            }
         }
         self.settle_pending();
         if invalid > 0 {

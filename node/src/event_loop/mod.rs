@@ -9,6 +9,7 @@ mod catch_up;
 mod commands;
 mod gossip;
 mod peering;
+mod verifying;
 
 use crate::api::Metrics;
 use crate::engine::{Engine, Ingested};
@@ -88,6 +89,8 @@ pub struct EventLoop {
     snapshot_saving: Option<tokio::task::JoinHandle<SnapshotSaved>>,
     /// The audit bundle or checkpoint file being built on a blocking thread, if any.
     audits: audits::Audits,
+    /// Batches of submitted or fetched events being verified on blocking threads.
+    verifying: verifying::Verifying,
     /// No new save before this: set after a failed one, so a full disk is not
     /// retried on every turn of the loop.
     snapshot_not_before: std::time::Instant,
@@ -216,6 +219,7 @@ impl EventLoop {
                 ingested,
                 snapshot_saving: None,
                 audits: audits::Audits::default(),
+                verifying: verifying::Verifying::default(),
                 snapshot_not_before: std::time::Instant::now(),
                 pool: PendingPool::new(timing.max_pending_per_peer, timing.pending_ttl),
                 fetched: PendingPool::new(
@@ -292,6 +296,9 @@ impl EventLoop {
                 }, if self.snapshot_saving.is_some() => {
                     self.snapshot_saving = None;
                     self.on_snapshot_saved(saved);
+                }
+                Some((decoded, then)) = self.verifying.next(), if !self.verifying.is_empty() => {
+                    self.on_verified(decoded, then);
                 }
                 _ = self.shutdown.changed() => break,
             }
