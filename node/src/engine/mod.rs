@@ -633,7 +633,11 @@ impl Engine {
 
     /// What `ev` waits for, if it is pending: the ids to fetch for it.
     pub fn waits_for(&self, ev: &SignedEvent) -> Vec<ContentId> {
-        self.ledger.missing(ev)
+        let mut missing = self.ledger.missing(ev);
+        // A pending reference is here already, waiting itself: what it waits for was
+        // asked for when it came.
+        missing.retain(|id| !self.ledger.is_pending(id));
+        missing
     }
 
     /// Gives up on pending events (too old, or their sender sent too many). They were

@@ -202,6 +202,40 @@ fn pending_events_are_never_stored_and_older_stored_ones_are_dropped_at_start() 
     assert!(!kept.contains(&orphan));
 }
 
+/// Issue 19: an event that waits for an event itself waiting (a chain fetched out of
+/// order) waits for nothing to fetch: fetching the waiting one again, as catch-up
+/// did, cost 16,000 events fetched twice in a catch-up of 40,000.
+#[test]
+fn an_event_waiting_on_a_pending_one_asks_for_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, genesis, _) = crate::test_support::one_org_engine(dir.path());
+    let net = genesis.network_id();
+    let enroll = e
+        .sign_as_org(Payload::Enroll(Enroll {
+            member: key(10).public(),
+            handle: "m".into(),
+        }))
+        .unwrap();
+    let mut member = Author::new(key(10), net).introduced_by(Some(enroll.id()));
+    let vote = |d: &str| {
+        Payload::Vote(Vote {
+            company_domain: d.into(),
+            employees: EmployeeRange::From1To10,
+            revenue: RevenueRange::Under1M,
+        })
+    };
+    let first = member
+        .sign(vote("a.example"), vec![], enroll.lamport(), 5)
+        .unwrap();
+    let second = member.sign(vote("b.example"), vec![], 0, 6).unwrap();
+    for ev in [&first, &second] {
+        let r = e.ingest_event(ev.clone()).unwrap();
+        assert!(matches!(r.result, Submitted::Pending { .. }), "{r:?}");
+    }
+    assert_eq!(e.waits_for(&first), vec![enroll.id()]);
+    assert_eq!(e.waits_for(&second), Vec::<ContentId>::new());
+}
+
 #[test]
 fn a_restart_resumes_from_the_snapshot_and_checks_only_later_signatures() {
     let dir = tempfile::tempdir().unwrap();
