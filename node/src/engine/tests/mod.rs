@@ -146,18 +146,25 @@ fn deliveries_are_indexed_and_survive_a_restart() {
     assert_eq!(e1.delivery(&p.id()).unwrap().deliver_event, d.id().to_hex());
 }
 
-#[test]
-fn pending_events_are_never_stored_and_older_stored_ones_are_dropped_at_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut e, genesis, org) = crate::test_support::one_org_engine(dir.path());
-    let net = genesis.network_id();
+/// An Enroll of member key 10 signed by the org and not yet ingested, and the member
+/// it introduces: its events wait for the Enroll.
+fn unstored_enrollment(e: &mut Engine, net: NetworkId) -> (SignedEvent, Author) {
     let enroll = e
         .sign_as_org(Payload::Enroll(Enroll {
             member: key(10).public(),
             handle: "m".into(),
         }))
         .unwrap();
-    let mut member = Author::new(key(10), net).introduced_by(Some(enroll.id()));
+    let member = Author::new(key(10), net).introduced_by(Some(enroll.id()));
+    (enroll, member)
+}
+
+#[test]
+fn pending_events_are_never_stored_and_older_stored_ones_are_dropped_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, genesis, org) = crate::test_support::one_org_engine(dir.path());
+    let net = genesis.network_id();
+    let (enroll, mut member) = unstored_enrollment(&mut e, net);
     let vote = Payload::Vote(Vote {
         company_domain: "c.example".into(),
         employees: EmployeeRange::From1To10,
@@ -210,13 +217,7 @@ fn an_event_waiting_on_a_pending_one_asks_for_nothing_more() {
     let dir = tempfile::tempdir().unwrap();
     let (mut e, genesis, _) = crate::test_support::one_org_engine(dir.path());
     let net = genesis.network_id();
-    let enroll = e
-        .sign_as_org(Payload::Enroll(Enroll {
-            member: key(10).public(),
-            handle: "m".into(),
-        }))
-        .unwrap();
-    let mut member = Author::new(key(10), net).introduced_by(Some(enroll.id()));
+    let (enroll, mut member) = unstored_enrollment(&mut e, net);
     let vote = |d: &str| {
         Payload::Vote(Vote {
             company_domain: d.into(),
