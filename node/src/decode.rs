@@ -7,7 +7,7 @@
 //! refuse (docs/protocol.md, "Strict verification"), so each event is verified alone,
 //! the batch split across threads. The results keep the order of the input.
 
-use carnet_protocol::event::EventError;
+use carnet_protocol::event::{AuthorKeys, EventError};
 use carnet_protocol::{NetworkId, SignedEvent};
 use std::sync::OnceLock;
 
@@ -29,9 +29,10 @@ fn threads() -> usize {
 pub fn decode_all(wires: &[Vec<u8>], network: &NetworkId) -> Vec<Result<SignedEvent, EventError>> {
     let n = threads().min(wires.len() / MIN_PER_THREAD).max(1);
     let decode = |chunk: &[Vec<u8>]| -> Vec<Result<SignedEvent, EventError>> {
+        let mut keys = AuthorKeys::default();
         chunk
             .iter()
-            .map(|b| SignedEvent::decode(b, network))
+            .map(|b| SignedEvent::decode_with(b, network, &mut keys))
             .collect()
     };
     if n == 1 {

@@ -142,3 +142,28 @@ fn verify_batch_reports_a_bad_author_key() {
     assert_eq!(verify_batch(&events), Err(EventError::BadAuthorKey));
     assert_eq!(batch_check_stored(&events), Err(EventError::BadAuthorKey));
 }
+
+/// Keys kept between events (`AuthorKeys`) change no verdict: a mix of good events,
+/// forgeries, undecodable and small-order keys, each author seen more than once,
+/// gets with one shared cache what it gets event by event.
+#[test]
+fn author_keys_kept_between_events_change_no_result() {
+    let good = forge(&base_body(enroll("ada")), SEED);
+    let forged = forge(&base_body(enroll("bob")), [0x44; 32]);
+    let mut body = base_body(enroll("cy"));
+    body.author = not_a_point();
+    let no_key = with_signature(&body, [0; 64]);
+    let mut body = base_body(enroll("di"));
+    body.author = PublicKey([0; 32]);
+    let weak = with_signature(&body, [0; 64]);
+    let mut keys = carnet_protocol::event::AuthorKeys::default();
+    for bytes in [
+        &good, &forged, &no_key, &weak, &good, &no_key, &forged, &weak,
+    ] {
+        assert_eq!(
+            SignedEvent::decode_with(bytes, &network(), &mut keys),
+            SignedEvent::decode(bytes, &network())
+        );
+    }
+    assert!(SignedEvent::decode_with(&good, &network(), &mut keys).is_ok());
+}
