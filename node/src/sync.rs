@@ -367,10 +367,7 @@ impl<P: Copy + Ord> Sync<P> {
             (Session::Fetching { peer, asked }, SyncResponse::Events(events)) => {
                 self.stats.bytes_received += events.iter().map(|e| e.len() as u64).sum::<u64>();
                 if events.len() > asked.len() {
-                    self.end(Session::Fetching {
-                        peer,
-                        asked: asked.clone(),
-                    });
+                    self.release(&asked);
                     Outcome::Misbehaved {
                         peer,
                         reason: format!("served {} events for {} ids", events.len(), asked.len()),
@@ -406,10 +403,15 @@ impl<P: Copy + Ord> Sync<P> {
     /// it), `new_events` of them new to this node: until then what it asked for is
     /// not asked again, so events being verified are not fetched twice.
     pub fn fetched(&mut self, asked: &[ContentId], new_events: u64) {
+        self.release(asked);
+        self.stats.events_fetched += new_events;
+    }
+
+    /// What a fetch asked for may be asked again.
+    fn release(&mut self, asked: &[ContentId]) {
         for id in asked {
             self.asked.remove(id);
         }
-        self.stats.events_fetched += new_events;
     }
 
     fn end(&mut self, session: Session<P>) -> P {
@@ -419,9 +421,7 @@ impl<P: Copy + Ord> Sync<P> {
                 peer
             }
             Session::Fetching { peer, asked } => {
-                for id in &asked {
-                    self.asked.remove(id);
-                }
+                self.release(&asked);
                 peer
             }
         }

@@ -10,7 +10,7 @@
 
 use crate::encoding::{take_canonical, to_canonical, EncodingError};
 use crate::hash::{ContentId, Hash32, NetworkId};
-use crate::keys::{PublicKey, SecretKey};
+use crate::keys::{verify_strict_decoded, PublicKey, SecretKey};
 use crate::limits::*;
 use crate::payload::Payload;
 use crate::text::TextError;
@@ -285,9 +285,11 @@ impl SignedEvent {
         let key = keys
             .get(&self.body.author)
             .ok_or(EventError::BadAuthorKey)?;
-        let sig = ed25519_dalek::Signature::from_bytes(&self.signature);
-        key.verify_strict(&signing_message(&self.id), &sig)
-            .map_err(|_| EventError::BadSignature)
+        if verify_strict_decoded(&key, &signing_message(&self.id), &self.signature) {
+            Ok(())
+        } else {
+            Err(EventError::BadSignature)
+        }
     }
 
     pub fn body(&self) -> &EventBody {

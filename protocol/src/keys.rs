@@ -72,9 +72,17 @@ impl fmt::Debug for SecretKey {
 /// Checks `signature` over `msg` with the strict rules of docs/protocol.md:
 /// RFC 8032 verification that also rejects non-canonical S, and small-order keys or R.
 pub fn verify_strict(key: &PublicKey, msg: &[u8], signature: &[u8; 64]) -> bool {
-    let Some(vk) = key.verifying_key() else {
-        return false;
-    };
+    key.verifying_key()
+        .is_some_and(|vk| verify_strict_decoded(&vk, msg, signature))
+}
+
+/// [`verify_strict`] with the key already decoded, for a caller that keeps decoded
+/// keys between signatures (`event::AuthorKeys`).
+pub(crate) fn verify_strict_decoded(
+    key: &ed25519_dalek::VerifyingKey,
+    msg: &[u8],
+    signature: &[u8; 64],
+) -> bool {
     let sig = ed25519_dalek::Signature::from_bytes(signature);
-    vk.verify_strict(msg, &sig).is_ok()
+    key.verify_strict(msg, &sig).is_ok()
 }
