@@ -123,6 +123,22 @@ fn index_delivery(
     }
 }
 
+/// Lets what `ledger` finalized out of memory, once `store` holds its records; a
+/// failed write leaves it in memory, to go after the next write.
+fn release_finalized(ledger: &mut Ledger, store: &Store) -> usize {
+    let released = ledger.releasable();
+    if released.is_empty() {
+        return 0;
+    }
+    match store.put_released(&released) {
+        Ok(()) => ledger.release(&released),
+        Err(e) => {
+            tracing::warn!(error = %e, "finalized events stay in memory: their records could not be written");
+            0
+        }
+    }
+}
+
 fn hex_id(id: &ContentId) -> String {
     id.to_hex()
 }
@@ -215,7 +231,7 @@ impl Engine {
         }
         // Every ordered event is stored: the finalized ones leave memory.
         ledger.set_archive(std::sync::Arc::new(store.clone()));
-        reopened.released = ledger.release_finalized();
+        reopened.released = release_finalized(&mut ledger, &store);
         let org_pub = org_key.public();
         let head = ledger.chain_head(&org_pub).and_then(|(seq, id)| {
             let ev = ledger.fetch(&id)?;
@@ -494,6 +510,17 @@ impl Engine {
                 Err(e) => rejected.push((id, IngestError::Rejected(e))),
             }
         }
+        // A lookup of a released event that failed was taken for "not there": what
+        // this batch ordered may be wrong, so none of it stands.
+        if let Some(e) = self.ledger.take_archive_error() {
+            let unsaved: std::collections::HashSet<ContentId> = to_store
+                .iter()
+                .map(|e| e.id())
+                .chain(accepted.iter().map(|i| i.event.id()))
+                .collect();
+            self.roll_back(&unsaved);
+            return Err(self.storage_failed(StoreError::Unreadable(e.to_string())));
+        }
         if let Err(e) = self.store.put_events(&to_store) {
             let unsaved: std::collections::HashSet<ContentId> =
                 to_store.iter().map(|e| e.id()).collect();
@@ -510,7 +537,7 @@ impl Engine {
             self.erasure_due = true;
         }
         // Stored: what this batch finalized may leave memory.
-        self.ledger.release_finalized();
+        release_finalized(&mut self.ledger, &self.store);
         self.delivery_check_due |= !to_store.is_empty();
         if !to_store.is_empty() {
             self.generation += 1;
@@ -616,7 +643,7 @@ impl Engine {
             }
         }
         ledger.set_archive(std::sync::Arc::new(self.store.clone()));
-        ledger.release_finalized();
+        release_finalized(&mut ledger, &self.store);
         self.ledger = ledger;
         self.deliveries = deliveries;
         self.completions = Completions::default();

@@ -16,6 +16,7 @@
 
 mod faults;
 mod listings;
+mod released;
 mod salvage;
 mod sealed;
 mod snapshot;
@@ -121,6 +122,9 @@ pub enum StoreError {
     CardKey { listing: ContentId },
     #[error("evidence of {0} bytes is over the limit of {MAX_EVIDENCE_BYTES}")]
     EvidenceTooLarge(usize),
+    /// A read of the store failed where the ledger needed the answer.
+    #[error("the event store could not be read: {0}")]
+    Unreadable(String),
     #[error("ledger snapshot: {0}")]
     Snapshot(String),
     #[error("meta key {0:?} is reserved by the store")]
@@ -382,6 +386,11 @@ impl Store {
     /// pending that proved invalid once complete). Unknown ids are ignored.
     pub fn remove_events(&self, ids: &[ContentId]) -> Result<(), StoreError> {
         let txn = self.db()?.begin_write().map_err(db_err("begin remove"))?;
+        // An event the ledger had released: its records go, all of them, and the next
+        // start writes them again from the events that are left.
+        if released::any_released(&txn, ids)? {
+            Self::forget_released(&txn)?;
+        }
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
             let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;

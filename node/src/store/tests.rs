@@ -533,3 +533,54 @@ fn the_listing_index_follows_writes_and_is_built_for_an_older_store() {
     assert_eq!(store.listing_events(&c.id()).unwrap(), vec![c.id()]);
     assert_eq!(store.listings_with_key(&key(&first)).unwrap(), vec![c.id()]);
 }
+
+/// What the ledger keeps of a released event is read back as written; an epoch
+/// recorded whole is not written again; and taking an event out of the store drops
+/// every record, to be written again from the events left.
+#[test]
+fn released_records_are_kept_once_and_dropped_with_their_events() {
+    use carnet_protocol::ledger::{Index, Release, Stub};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("events.redb"), network()).unwrap();
+    let evs = events(1, 4);
+    store.put_events(&evs).unwrap();
+    let author = evs[0].author();
+    // Nothing released yet: every lookup says so, though no table exists.
+    assert_eq!(store.stub(&evs[0].id()), Ok(None));
+    assert_eq!(store.first_at(&author, 0), Ok(None));
+    assert_eq!(store.epoch_ids(1), Ok(vec![]));
+    assert_eq!(store.released_through().unwrap(), 0);
+    let release = |ev: &SignedEvent, epoch: u64| Release {
+        id: ev.id(),
+        stub: Stub {
+            lamport: ev.lamport(),
+            timestamp_ms: ev.body().timestamp_ms,
+            epoch,
+        },
+        first_at: Some((ev.author(), ev.seq())),
+    };
+    let first: Vec<Release> = evs[..2].iter().map(|e| release(e, 1)).collect();
+    store.put_released(&first).unwrap();
+    assert_eq!(store.released_through().unwrap(), 1);
+    assert_eq!(store.stub(&evs[1].id()), Ok(Some(first[1].stub)));
+    assert_eq!(store.first_at(&author, 1), Ok(Some(evs[1].id())));
+    let mut epoch: Vec<(u64, ContentId)> = evs[..2].iter().map(|e| (e.lamport(), e.id())).collect();
+    epoch.sort();
+    assert_eq!(store.epoch_ids(1), Ok(epoch));
+    // Epoch 1 again (a start hands over every finalized event) with a record that
+    // was never written: skipped, as the epoch is whole. Epoch 2 is written.
+    let again = vec![release(&evs[2], 1), release(&evs[3], 2)];
+    store.put_released(&again).unwrap();
+    assert_eq!(store.stub(&evs[2].id()), Ok(None));
+    assert_eq!(store.stub(&evs[3].id()).unwrap().map(|s| s.epoch), Some(2));
+    assert_eq!(store.released_through().unwrap(), 2);
+    // Taking out an event that is not released keeps the records.
+    store.remove_events(&[evs[2].id()]).unwrap();
+    assert_eq!(store.released_through().unwrap(), 2);
+    // Taking out one that is drops them all.
+    store.remove_events(&[evs[0].id()]).unwrap();
+    assert_eq!(store.released_through().unwrap(), 0);
+    assert_eq!(store.stub(&evs[1].id()), Ok(None));
+    assert_eq!(store.first_at(&author, 1), Ok(None));
+    assert_eq!(store.epoch_ids(1), Ok(vec![]));
+}

@@ -1,31 +1,163 @@
 //! Where finalized events go once the ledger lets them out of memory.
 //!
 //! A finalized event never changes the state again: the fold starts after the last
-//! finalized prefix. All that the ordering checks still need from it is its clock and
-//! timestamp (kept as a [`Stub`]), and what a Checkpoint, Enroll, Admit or Rotate
+//! finalized prefix. All that the ordering checks still need from it is that it is
+//! ordered, its clock and timestamp, its epoch (kept as a [`Stub`]) and which event
+//! came first at its author's seq; and what a Checkpoint, Enroll, Admit or Rotate
 //! says (those stay in memory). Its bytes are needed again only to serve it, to audit
-//! its prefix, or to prove an equivocation: the node reads them from its store,
-//! through [`Archive`].
+//! its prefix, or to prove an equivocation. A node keeps all of it in its store, on
+//! disk, and the ledger asks for it through [`Archive`]: at ten million events the
+//! per-event indices alone would take gigabytes of memory.
 
 use crate::event::SignedEvent;
 use crate::hash::ContentId;
+use crate::keys::PublicKey;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use thiserror::Error;
 
-/// Finalized events held outside the ledger: a node's store.
-///
-/// The ledger lets an event out of memory only when told the archive holds it
-/// ([`super::Ledger::release_finalized`]), and asks for it back by id. An archive that
-/// loses an event it was told it holds makes audits and proofs that need it fail;
-/// the state and the order never depend on it.
+/// Finalized events held outside the ledger, by id: what audits and proofs read.
+/// An archive that loses an event only makes those that need it fail.
 pub trait Archive: Send + Sync {
     /// The event `id`, if held.
     fn event(&self, id: &ContentId) -> Option<SignedEvent>;
 }
 
+/// An archive that also keeps what the ledger keeps of a released event: a node's
+/// store.
+///
+/// The ledger lets an event out of memory only once the archive holds it and what the
+/// ledger hands over with it ([`super::Ledger::releasable`], then
+/// [`super::Ledger::release`]), and asks for them back. The order and the state depend
+/// on the answers to [`Index::stub`] and [`Index::first_at`], so an index that cannot
+/// answer must say so (an error), never answer "not held": the ledger then reports the
+/// failure ([`super::Ledger::take_archive_error`]) and its owner rebuilds it.
+pub trait Index: Archive {
+    /// What the ledger kept of the released event `id`; None if `id` is not one.
+    fn stub(&self, id: &ContentId) -> Result<Option<Stub>, ArchiveError>;
+    /// The released event ordered first at `author`'s `seq` (the second of an
+    /// equivocation is not one: the ledger keeps those ids).
+    fn first_at(&self, author: &PublicKey, seq: u64) -> Result<Option<ContentId>, ArchiveError>;
+    /// (Lamport clock, id) of the released events of `epoch`, sorted.
+    fn epoch_ids(&self, epoch: u64) -> Result<Vec<(u64, ContentId)>, ArchiveError>;
+}
+
+/// An archive could not answer (a disk that fails to read).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the archive of finalized events failed: {0}")]
+pub struct ArchiveError(pub String);
+
+/// The first failure of an index since it was last taken: set from `&self` lookups,
+/// so behind a lock; a clone of the ledger starts with a copy of it.
+#[derive(Default)]
+pub(super) struct FirstFailure(Mutex<Option<ArchiveError>>);
+
+impl FirstFailure {
+    pub(super) fn record(&self, e: ArchiveError) {
+        let mut first = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(e);
+    }
+
+    pub(super) fn take(&self) -> Option<ArchiveError> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl Clone for FirstFailure {
+    fn clone(&self) -> Self {
+        let first = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        FirstFailure(Mutex::new(first))
+    }
+}
+
 /// What the ordering checks need of an event no longer held in memory: the clock a
-/// reference to it must exceed and the timestamp the next event of its chain must not
-/// go below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Stub {
+/// reference to it must exceed, the timestamp the next event of its chain must not go
+/// below, and the epoch that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Stub {
     pub lamport: u64,
     pub timestamp_ms: u64,
+    pub epoch: u64,
+}
+
+/// An event the ledger lets out of memory, with what its archive must keep of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub id: ContentId,
+    pub stub: Stub,
+    /// (author, seq) when the event is the first ordered there; None for the second
+    /// of an equivocation.
+    pub first_at: Option<(PublicKey, u64)>,
+}
+
+/// An archive in memory: for tests and tools, and for a generator that writes events
+/// straight to a store. Keeps the bytes of the events given to [`MemoryArchive::keep`]
+/// (none if never called) and every record of a release.
+#[derive(Default)]
+pub struct MemoryArchive(Mutex<Held>);
+
+#[derive(Default)]
+struct Held {
+    events: HashMap<ContentId, SignedEvent>,
+    stubs: HashMap<ContentId, Stub>,
+    first_at: HashMap<(PublicKey, u64), ContentId>,
+    epochs: BTreeSet<(u64, u64, ContentId)>,
+}
+
+impl MemoryArchive {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps the bytes of `events` (a node's write of what it ordered).
+    pub fn keep<'a>(&self, events: impl IntoIterator<Item = &'a SignedEvent>) {
+        let mut held = self.held();
+        for e in events {
+            held.events.entry(e.id()).or_insert_with(|| e.clone());
+        }
+    }
+
+    /// Records what a release hands over.
+    pub fn put_released(&self, released: &[Release]) {
+        let mut held = self.held();
+        for r in released {
+            held.stubs.insert(r.id, r.stub);
+            if let Some(at) = r.first_at {
+                held.first_at.insert(at, r.id);
+            }
+            held.epochs.insert((r.stub.epoch, r.stub.lamport, r.id));
+        }
+    }
+
+    /// How many released events it holds records of.
+    pub fn released_len(&self) -> usize {
+        self.held().stubs.len()
+    }
+}
+
+impl Archive for MemoryArchive {
+    fn event(&self, id: &ContentId) -> Option<SignedEvent> {
+        self.held().events.get(id).cloned()
+    }
+}
+
+impl Index for MemoryArchive {
+    fn stub(&self, id: &ContentId) -> Result<Option<Stub>, ArchiveError> {
+        Ok(self.held().stubs.get(id).copied())
+    }
+
+    fn first_at(&self, author: &PublicKey, seq: u64) -> Result<Option<ContentId>, ArchiveError> {
+        Ok(self.held().first_at.get(&(*author, seq)).copied())
+    }
+
+    fn epoch_ids(&self, epoch: u64) -> Result<Vec<(u64, ContentId)>, ArchiveError> {
+        let from = (epoch, 0, ContentId::ZERO);
+        let to = (epoch, u64::MAX, crate::hash::Hash32([0xff; 32]));
+        Ok(self
+            .held()
+            .epochs
+            .range(from..=to)
+            .map(|k| (k.1, k.2))
+            .collect())
+    }
 }

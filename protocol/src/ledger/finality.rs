@@ -154,7 +154,13 @@ impl Ledger {
             if self.epoch_of.contains_key(&x) || taken.contains(&x) || !seen.insert(x) {
                 continue;
             }
-            let e = self.events.get(&x)?;
+            let Some(e) = self.events.get(&x) else {
+                // A released event is finalized: no new prefix holds it.
+                if self.stub_of(&x).is_some() {
+                    continue;
+                }
+                return None;
+            };
             ids.push((e.lamport(), x));
             stack.extend(refs(e).copied());
         }
@@ -316,17 +322,16 @@ impl Ledger {
                 None => top,
             };
             let mut seq = top;
-            loop {
-                if let Some(id) = self.chains.get(&(*author, seq)) {
-                    // A finalized event ends the walk: all before it on the chain are
-                    // finalized too, and none is a head.
-                    if self.epoch_of.contains_key(id) {
-                        break;
-                    }
-                    if self.lamport_of(id).unwrap_or(0) <= bound {
-                        out.push(*id);
-                        break;
-                    }
+            // A finalized event ends the walk: all before it on the chain are
+            // finalized too, and none is a head. Chains have no gaps, so a seq with
+            // no event in memory holds a released one, finalized.
+            while let Some(id) = self.chains.get(&(*author, seq)) {
+                if self.epoch_of.contains_key(id) {
+                    break;
+                }
+                if self.lamport_of(id).unwrap_or(0) <= bound {
+                    out.push(*id);
+                    break;
                 }
                 if seq == 0 {
                     break;
@@ -433,7 +438,11 @@ impl Ledger {
     /// Ordered events that no event on an org's line reaches yet, by (Lamport, id):
     /// what org nodes seal.
     pub fn unsealed(&self) -> impl Iterator<Item = &SignedEvent> {
-        self.unsealed.iter().map(|k| &*self.events[&k.1])
+        // A finalized event is sealed (the claim's heads, on an org's line, reach it),
+        // so none was released.
+        self.unsealed
+            .iter()
+            .filter_map(|k| self.events.get(&k.1).map(|e| &**e))
     }
 
     /// Claims finalized so far, epoch 1 first.

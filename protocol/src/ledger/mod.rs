@@ -22,8 +22,7 @@ mod state;
 mod trie;
 
 pub use apply::is_mobile_number;
-pub use archive::Archive;
-use archive::Stub;
+pub use archive::{Archive, ArchiveError, Index, MemoryArchive, Release, Stub};
 pub use root::{merkle_root, LeafKey, StateLeaf, StateProof, PATH_CONTEXT};
 pub use snapshot::{Snapshot, SnapshotError, SNAPSHOT_MAGIC};
 pub use state::*;
@@ -163,10 +162,15 @@ pub struct Ledger {
     /// Events whose causal past is complete, by id, but those released to the
     /// archive. Boxed: the map moves its entries when it grows, and an event is large.
     events: HashMap<ContentId, Box<SignedEvent>>,
-    /// What is left in memory of the ordered events released to `archive`.
-    stubs: HashMap<ContentId, Stub>,
+    /// How many ordered events were released to `archive`: what is left of them is
+    /// there, not here (see [`Release`]).
+    released: usize,
+    /// The first failure of `archive` since [`Ledger::take_archive_error`] was last
+    /// called: a lookup that failed was taken for "not released", which may have
+    /// ordered an event wrongly.
+    archive_error: archive::FirstFailure,
     /// Where released events are, once a node gave one: see [`Ledger::set_archive`].
-    archive: Option<std::sync::Arc<dyn Archive>>,
+    archive: Option<std::sync::Arc<dyn Index>>,
     /// Events finalized since the last [`Ledger::release_finalized`].
     releasable: Vec<ContentId>,
     /// Digest of the finalized prefix up to the last mark, chained epoch by epoch:
@@ -243,7 +247,8 @@ impl Ledger {
             genesis,
             network,
             events: HashMap::new(),
-            stubs: HashMap::new(),
+            released: 0,
+            archive_error: Default::default(),
             archive: None,
             releasable: Vec::new(),
             final_digest: Hash32::ZERO,
@@ -419,10 +424,10 @@ impl Ledger {
                     p.author() == body.author && Some(p.seq()) == before,
                     p.body().timestamp_ms,
                 ),
-                // A released event: its (author, seq) is in `chains` or `forks`.
+                // A released event: its (author, seq) is in the archive or `forks`.
                 None => (
                     before.is_some_and(|s| self.ids_at(&body.author, s).contains(prev)),
-                    self.stubs.get(prev).map_or(0, |s| s.timestamp_ms),
+                    self.stub_of(prev).map_or(0, |s| s.timestamp_ms),
                 ),
             };
             if !linked {
@@ -478,15 +483,17 @@ impl Ledger {
             self.unsealed.insert((ev.lamport(), id));
         }
         let seq = ev.seq();
+        // A seq above the author's head is free; one below it may be held by a
+        // released event, whose place in `chains` is in the archive.
+        let below_head = self.heads.get(&author).is_some_and(|h| *h >= seq);
         let head = self.heads.entry(author).or_insert(seq);
         *head = (*head).max(seq);
-        match self.chains.entry((author, seq)) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(id);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.forks.entry((author, seq)).or_default().push(id);
-            }
+        let taken = self.chains.contains_key(&(author, seq))
+            || below_head && self.archived_first_at(&author, seq).is_some();
+        if taken {
+            self.forks.entry((author, seq)).or_default().push(id);
+        } else {
+            self.chains.insert((author, seq), id);
         }
         if let Payload::Checkpoint(c) = ev.payload() {
             self.signatures
@@ -516,45 +523,116 @@ impl Ledger {
     }
 
     /// Lets finalized events out of memory from now on: once the node's `archive`
-    /// holds them, [`Ledger::release_finalized`] drops them here and reads go to it.
+    /// holds them and their records ([`Ledger::releasable`]), [`Ledger::release`]
+    /// drops them here and reads go to it.
     /// Without an archive every event stays in memory (tests, tools, audits of a
     /// bundle).
-    pub fn set_archive(&mut self, archive: std::sync::Arc<dyn Archive>) {
+    pub fn set_archive(&mut self, archive: std::sync::Arc<dyn Index>) {
         self.archive = Some(archive);
     }
 
-    /// Drops from memory the events finalized since the last call, keeping a
-    /// [`Stub`] of each: the caller says its archive now holds every ordered event
-    /// (a node calls it after each write to its store). Checkpoints, Enrolls, Admits
-    /// and Rotates stay: the quorum and role checks read what they say. Nothing is
-    /// dropped without an archive. Returns how many events were dropped.
-    pub fn release_finalized(&mut self) -> usize {
+    /// The events finalized since the last [`Ledger::release`] that may leave memory,
+    /// with what the archive must keep of each: all but Checkpoints, Enrolls, Admits
+    /// and Rotates (the quorum and role checks read what they say). An epoch's events
+    /// come all at once: an archive may record them in one piece. Empty without an
+    /// archive. The caller stores the events and the records, then calls
+    /// [`Ledger::release`]; until then nothing changes here.
+    pub fn releasable(&self) -> Vec<Release> {
+        if self.archive.is_none() {
+            return Vec::new();
+        }
+        self.releasable
+            .iter()
+            .filter_map(|id| {
+                let ev = self.events.get(id)?;
+                if Self::kept(ev) {
+                    return None;
+                }
+                let at = (ev.author(), ev.seq());
+                Some(Release {
+                    id: *id,
+                    stub: Stub {
+                        lamport: ev.lamport(),
+                        timestamp_ms: ev.body().timestamp_ms,
+                        epoch: *self.epoch_of.get(id)?,
+                    },
+                    first_at: (self.chains.get(&at) == Some(id)).then_some(at),
+                })
+            })
+            .collect()
+    }
+
+    /// Drops from memory the events of `done`, which the archive now holds with their
+    /// records (see [`Ledger::releasable`]). Returns how many were dropped.
+    pub fn release(&mut self, done: &[Release]) -> usize {
         if self.archive.is_none() {
             return 0;
         }
-        let mut released = 0;
-        for id in std::mem::take(&mut self.releasable) {
-            let Some(ev) = self.events.get(&id) else {
-                continue;
-            };
-            if matches!(
-                ev.payload(),
-                Payload::Checkpoint(_)
-                    | Payload::Enroll(_)
-                    | Payload::Admit(_)
-                    | Payload::Rotate(_)
-            ) {
+        let mut dropped = 0;
+        for r in done {
+            if self.events.remove(&r.id).is_none() {
                 continue;
             }
-            let stub = Stub {
-                lamport: ev.lamport(),
-                timestamp_ms: ev.body().timestamp_ms,
-            };
-            self.events.remove(&id);
-            self.stubs.insert(id, stub);
-            released += 1;
+            self.order.remove(&(r.stub.epoch, 0, r.stub.lamport, r.id));
+            self.epoch_of.remove(&r.id);
+            if let Some(at) = r.first_at {
+                if self.chains.get(&at) == Some(&r.id) {
+                    self.chains.remove(&at);
+                }
+            }
+            self.released += 1;
+            dropped += 1;
         }
-        released
+        // What is left to release: none that went, nor one that stays for good.
+        let releasable = std::mem::take(&mut self.releasable);
+        self.releasable = releasable
+            .into_iter()
+            .filter(|id| self.events.get(id).is_some_and(|e| !Self::kept(e)))
+            .collect();
+        dropped
+    }
+
+    /// Events that never leave memory: what the quorum and role checks read.
+    fn kept(ev: &SignedEvent) -> bool {
+        matches!(
+            ev.payload(),
+            Payload::Checkpoint(_) | Payload::Enroll(_) | Payload::Admit(_) | Payload::Rotate(_)
+        )
+    }
+
+    /// The first failure of the archive since the last call, if any: lookups that
+    /// failed were taken for "not released", so what was inserted since may be ordered
+    /// wrongly, and the ledger should be rebuilt from the store.
+    pub fn take_archive_error(&self) -> Option<ArchiveError> {
+        self.archive_error.take()
+    }
+
+    /// Asks the archive, when something was released: a failure is recorded (see
+    /// [`Ledger::take_archive_error`]) and taken as "not there".
+    fn archived<T>(
+        &self,
+        ask: impl FnOnce(&dyn Index) -> Result<Option<T>, ArchiveError>,
+    ) -> Option<T> {
+        if self.released == 0 {
+            return None;
+        }
+        match ask(self.archive.as_deref()?) {
+            Ok(v) => v,
+            Err(e) => {
+                self.archive_error.record(e);
+                None
+            }
+        }
+    }
+
+    /// The stub of a released event.
+    pub(super) fn stub_of(&self, id: &ContentId) -> Option<Stub> {
+        self.archived(|a| a.stub(id))
+    }
+
+    /// The released event first ordered at (author, seq).
+    pub(super) fn archived_first_at(&self, author: &PublicKey, seq: u64) -> Option<ContentId> {
+        self.archived(|a| a.first_at(author, seq))
     }
 
     /// A state to save and later [`Ledger::restore`] instead of replaying: the one at

@@ -47,7 +47,11 @@ impl Ledger {
     /// The epoch of `id`: the number of the finalized claim whose prefix first holds
     /// it, if one does.
     pub fn epoch(&self, id: &ContentId) -> Option<u64> {
-        self.epoch_of.get(id).copied()
+        match self.epoch_of.get(id) {
+            Some(e) => Some(*e),
+            None if self.events.contains_key(id) => None,
+            None => self.stub_of(id).map(|s| s.epoch),
+        }
     }
 
     /// An ordered or pending event held in memory: not one released to the archive
@@ -64,9 +68,7 @@ impl Ledger {
         if let Some(e) = self.get(id) {
             return Some(Cow::Borrowed(e));
         }
-        if !self.stubs.contains_key(id) {
-            return None;
-        }
+        self.stub_of(id)?;
         self.archive.as_ref()?.event(id).map(Cow::Owned)
     }
 
@@ -74,7 +76,7 @@ impl Ledger {
     pub(super) fn lamport_of(&self, id: &ContentId) -> Option<u64> {
         match self.events.get(id) {
             Some(e) => Some(e.lamport()),
-            None => self.stubs.get(id).map(|s| s.lamport),
+            None => self.stub_of(id).map(|s| s.lamport),
         }
     }
 
@@ -98,25 +100,43 @@ impl Ledger {
     /// Ordered events, in ledger order, released ones read back from the archive
     /// (one it no longer holds is left out).
     pub fn events(&self) -> impl Iterator<Item = Cow<'_, SignedEvent>> {
-        self.order
-            .iter()
-            .filter(|k| !is_mark(k))
-            .filter_map(|k| self.fetch(&k.3))
+        let epochs = 1..=self.finals.len() as u64;
+        epochs
+            .flat_map(|e| self.epoch_ids(e))
+            .chain(self.ids_after(mark(self.finals.len() as u64)))
+            .filter_map(|id| self.fetch(&id))
     }
 
-    /// Ids of the ordered events, in ledger order: reads nothing from the archive.
+    /// The ids of epoch `epoch` in ledger order: those held in memory and those
+    /// released to the archive, merged.
+    pub(super) fn epoch_ids(&self, epoch: u64) -> Vec<ContentId> {
+        let held = self
+            .order
+            .range((epoch, 0, 0, Hash32::ZERO)..mark(epoch))
+            .map(|k| (k.2, k.3));
+        let released = self
+            .archived(|a| a.epoch_ids(epoch).map(Some))
+            .unwrap_or_default();
+        let mut keys: Vec<(u64, ContentId)> = held.chain(released).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter().map(|k| k.1).collect()
+    }
+
+    /// Ids of the ordered events by (Lamport clock, id): reads nothing from the
+    /// archive.
     pub fn ids(&self) -> impl Iterator<Item = ContentId> + '_ {
-        self.order.iter().filter(|k| !is_mark(k)).map(|k| k.3)
+        self.items.iter().map(|k| k.1)
     }
 
     /// Ordered events (pending ones not counted).
     pub fn len(&self) -> usize {
-        self.events.len() + self.stubs.len()
+        self.events.len() + self.released
     }
 
     /// Whether `id` is ordered (held with its whole causal past).
     pub fn is_ordered(&self, id: &ContentId) -> bool {
-        self.events.contains_key(id) || self.stubs.contains_key(id)
+        self.events.contains_key(id) || self.stub_of(id).is_some()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -140,16 +160,19 @@ impl Ledger {
 
     /// Every ordered id at (author, seq): one, or more after an equivocation.
     pub(super) fn ids_at(&self, author: &PublicKey, seq: u64) -> Vec<ContentId> {
-        let mut ids: Vec<ContentId> = self
-            .chains
-            .get(&(*author, seq))
-            .copied()
-            .into_iter()
-            .collect();
+        let mut ids: Vec<ContentId> = self.first_at(author, seq).into_iter().collect();
         if let Some(more) = self.forks.get(&(*author, seq)) {
             ids.extend(more);
         }
         ids
+    }
+
+    /// The event ordered first at (author, seq), held or released.
+    fn first_at(&self, author: &PublicKey, seq: u64) -> Option<ContentId> {
+        match self.chains.get(&(*author, seq)) {
+            Some(id) => Some(*id),
+            None => self.archived_first_at(author, seq),
+        }
     }
 
     /// (Lamport clock, id) of every ordered event, sorted: the set a node reconciles
@@ -190,8 +213,8 @@ impl Ledger {
     /// event from its own API, so that two signers of one key (the CLI and the web
     /// app) cannot put two events at one position through it.
     pub fn held_at(&self, author: &PublicKey, seq: u64) -> Option<ContentId> {
-        if let Some(id) = self.chains.get(&(*author, seq)) {
-            return Some(*id);
+        if let Some(id) = self.first_at(author, seq) {
+            return Some(id);
         }
         self.pending
             .iter()
@@ -214,7 +237,7 @@ impl Ledger {
             .forks
             .range((*author, 0)..=(*author, u64::MAX))
             .next()?;
-        let first = self.chains.get(&(*author, *seq))?;
-        Some((self.fetch(first)?, self.fetch(more.first()?)?))
+        let first = self.first_at(author, *seq)?;
+        Some((self.fetch(&first)?, self.fetch(more.first()?)?))
     }
 }

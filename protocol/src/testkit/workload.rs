@@ -7,7 +7,7 @@ use crate::author::Author;
 use crate::card::{recipient_public, NetworkSecret};
 use crate::genesis::{Genesis, Rules};
 use crate::hash::ContentId;
-use crate::ledger::{Archive, Ledger};
+use crate::ledger::{Ledger, MemoryArchive};
 use crate::payload::*;
 use crate::{SecretKey, SignedEvent};
 
@@ -77,8 +77,10 @@ pub fn generate_settled(
 ) -> (Genesis, usize) {
     let (genesis, mut w) = Workload::new();
     let mut ledger = Ledger::new(genesis.clone());
-    // The events leave the generator's memory once final, as in a node.
-    ledger.set_archive(std::sync::Arc::new(Nowhere));
+    // The events leave the generator's memory once final, as in a node; their bytes
+    // go to `sink`, and only the records the ordering checks read stay here.
+    let index = std::sync::Arc::new(MemoryArchive::default());
+    ledger.set_archive(index.clone());
     let mut batch = w.setup();
     let mut total = 0;
     while total < n {
@@ -92,21 +94,14 @@ pub fn generate_settled(
         }
         let settled = w.settle(&mut ledger);
         batch.extend(settled);
-        ledger.release_finalized();
+        let released = ledger.releasable();
+        index.put_released(&released);
+        ledger.release(&released);
         total += batch.len();
         sink(&batch);
         batch.clear();
     }
     (genesis, total)
-}
-
-/// An archive that holds nothing: for a generator that never reads an event back.
-struct Nowhere;
-
-impl Archive for Nowhere {
-    fn event(&self, _: &ContentId) -> Option<SignedEvent> {
-        None
-    }
 }
 
 /// The signers of the workload and what they have done so far.

@@ -566,10 +566,16 @@ proptest! {
             }
             prop_assert_eq!(l.pending_len(), 0);
             prop_assert_eq!(l.len(), w.log.len());
-            // Every event is still there to serve, from memory or the archive.
+            // Every event is still there to serve, from memory or the archive, in
+            // the same epoch and the same ledger order.
             for e in &w.log {
                 prop_assert!(l.fetch(&e.id()).is_some_and(|x| x.id() == e.id()));
+                prop_assert_eq!(l.epoch(&e.id()), reference.epoch(&e.id()));
             }
+            let order: Vec<_> = l.events().map(|e| e.id()).collect();
+            let ref_order: Vec<_> = reference.events().map(|e| e.id()).collect();
+            prop_assert_eq!(order, ref_order);
+            prop_assert!(l.take_archive_error().is_none());
             if n % 2 == 0 {
                 prop_assert_eq!(l.held_len(), l.len());
             }

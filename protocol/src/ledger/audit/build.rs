@@ -9,7 +9,7 @@
 
 use super::*;
 use crate::hash::NetworkId;
-use crate::ledger::{apply, initial_state, is_mark, mark, Archive, Prefix};
+use crate::ledger::{apply, initial_state, Archive, Prefix};
 use crate::payload::Opening;
 use imbl::OrdMap;
 use std::borrow::Cow;
@@ -316,14 +316,12 @@ impl Ledger {
         let claim = self.finals.get(epoch.checked_sub(1)?)?.claim;
         let mut ids = Vec::new();
         let mut settles = Vec::new();
-        for key in self.order.range(..mark(epoch as u64)) {
-            match is_mark(key) {
-                true => settles.extend(
-                    self.finals
-                        .get(key.0 as usize - 1)
-                        .map(|f| (ids.len(), f.claim)),
-                ),
-                false => ids.push(key.3),
+        // Each epoch's events, then its settlement; the last one's settlement is the
+        // claim's, which the fold does not apply.
+        for (e, f) in self.finals.iter().enumerate().take(epoch) {
+            ids.extend(self.epoch_ids(e as u64 + 1));
+            if e + 1 < epoch {
+                settles.push((ids.len(), f.claim));
             }
         }
         let mut signatures: Vec<SignedEvent> = self

@@ -366,9 +366,27 @@ fn the_ordering_checks_hold_against_events_let_out_of_memory() {
         assert!(!archived.is_ordered(&ev.id()));
     }
     // A valid next event is ordered, and both ledgers agree.
-    let ok = sign(body, &key);
+    let ok = sign(body.clone(), &key);
     assert_eq!(archived.insert(ok.clone()), held.insert(ok));
     assert_eq!(archived.state_root(), held.state_root());
+    // A twin of the Contribute, at its seq: an equivocation, found though the first
+    // of the two is no longer in memory.
+    let twin = sign(
+        EventBody {
+            seq: c.seq(),
+            prev: c.body().prev,
+            deps: c.body().deps.clone(),
+            lamport: w.clock + 2,
+            ..body
+        },
+        &key,
+    );
+    assert_eq!(archived.insert(twin.clone()), held.insert(twin.clone()));
+    assert!(archived.is_ordered(&twin.id()));
+    let (first, second) = archived.equivocation(&key.public()).expect("a proof");
+    assert_eq!((first.id(), second.id()), (c.id(), twin.id()));
+    assert_eq!(archived.state_root(), held.state_root());
+    assert!(archived.take_archive_error().is_none());
     // Audits fold the finalized prefix again from the archive.
     let epochs = archived.finals().len();
     assert!(epochs > 0);
@@ -378,4 +396,70 @@ fn the_ordering_checks_hold_against_events_let_out_of_memory() {
         assert_eq!(a.ids, h.ids);
         assert_eq!(a.state.root(), h.state.root());
     }
+}
+
+/// An index that fails to read is never taken for one that holds nothing: the ledger
+/// reports the failure, so that its node rebuilds it rather than order an event
+/// against a chain it could not see.
+#[test]
+fn an_index_that_fails_to_read_is_reported() {
+    use carnet_protocol::ledger::{Archive, ArchiveError, Index, MemoryArchive, Stub};
+    use carnet_protocol::{ContentId, PublicKey, SignedEvent};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Failing(MemoryArchive, AtomicBool);
+    impl Failing {
+        fn fail<T>(&self, ok: T) -> Result<T, ArchiveError> {
+            match self.1.load(Ordering::SeqCst) {
+                true => Err(ArchiveError("read error".into())),
+                false => Ok(ok),
+            }
+        }
+    }
+    impl Archive for Failing {
+        fn event(&self, id: &ContentId) -> Option<SignedEvent> {
+            self.0.event(id)
+        }
+    }
+    impl Index for Failing {
+        fn stub(&self, id: &ContentId) -> Result<Option<Stub>, ArchiveError> {
+            self.fail(self.0.stub(id)?)
+        }
+        fn first_at(&self, a: &PublicKey, seq: u64) -> Result<Option<ContentId>, ArchiveError> {
+            self.fail(self.0.first_at(a, seq)?)
+        }
+        fn epoch_ids(&self, epoch: u64) -> Result<Vec<(u64, ContentId)>, ArchiveError> {
+            self.fail(self.0.epoch_ids(epoch)?)
+        }
+    }
+
+    let (mut w, seller, _buyer) = market();
+    let c = w.contribute(seller, 1, None);
+    w.checkpoint(&[0, 1]);
+    w.settle_again(&[0, 1]);
+    let index = Arc::new(Failing::default());
+    let mut l = carnet_protocol::ledger::Ledger::new(w.genesis.clone());
+    l.set_archive(index.clone());
+    for e in &w.log {
+        l.insert(e.clone()).unwrap();
+    }
+    index.0.keep(w.log.iter());
+    let released = l.releasable();
+    index.0.put_released(&released);
+    assert!(l.release(&released) > 0);
+    assert!(l.get(&c.id()).is_none(), "the Contribute is released");
+    assert!(l.is_ordered(&c.id()));
+    assert!(l.take_archive_error().is_none());
+
+    index.1.store(true, Ordering::SeqCst);
+    // Its seller's next event names it: the ledger cannot see it, and says so.
+    let next = w.contribute(seller, 2, None);
+    let _ = l.insert(next);
+    assert_eq!(
+        l.take_archive_error(),
+        Some(ArchiveError("read error".into()))
+    );
+    assert!(l.take_archive_error().is_none(), "reported once");
 }

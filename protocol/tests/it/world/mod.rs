@@ -5,12 +5,11 @@ use carnet_protocol::author::Author;
 use carnet_protocol::card::{recipient_public, seal_card, Card};
 use carnet_protocol::genesis::{Genesis, Rules};
 use carnet_protocol::hash::{ContentId, NetworkId};
-use carnet_protocol::ledger::{Archive, Ledger};
+use carnet_protocol::ledger::{Archive, ArchiveError, Index, Ledger, MemoryArchive, Stub};
 use carnet_protocol::payload::*;
 use carnet_protocol::testkit;
 use carnet_protocol::{PublicKey, SecretKey, SignedEvent};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub const DAY: u64 = 24 * 60 * 60 * 1000;
 
@@ -447,13 +446,28 @@ impl World {
     }
 }
 
-/// A node's store, in memory: every event its ledger ordered, as received.
+/// A node's store, in memory: every event its ledger ordered, as received, and the
+/// records of those it released.
 #[derive(Default)]
-pub struct Store(Mutex<HashMap<ContentId, SignedEvent>>);
+pub struct Store(MemoryArchive);
 
 impl Archive for Store {
     fn event(&self, id: &ContentId) -> Option<SignedEvent> {
-        self.0.lock().expect("store").get(id).cloned()
+        self.0.event(id)
+    }
+}
+
+impl Index for Store {
+    fn stub(&self, id: &ContentId) -> Result<Option<Stub>, ArchiveError> {
+        self.0.stub(id)
+    }
+
+    fn first_at(&self, author: &PublicKey, seq: u64) -> Result<Option<ContentId>, ArchiveError> {
+        self.0.first_at(author, seq)
+    }
+
+    fn epoch_ids(&self, epoch: u64) -> Result<Vec<(u64, ContentId)>, ArchiveError> {
+        self.0.epoch_ids(epoch)
     }
 }
 
@@ -469,13 +483,11 @@ impl Store {
     /// Stores what `l` ordered so far, as a node does after each write, and lets `l`
     /// release what is finalized.
     pub fn keep(&self, l: &mut Ledger) {
-        let mut held = self.0.lock().expect("store");
-        for (_, id) in l.all_items() {
-            if let Some(e) = l.get(&id) {
-                held.entry(id).or_insert_with(|| e.clone());
-            }
-        }
-        drop(held);
-        l.release_finalized();
+        let items = l.all_items();
+        self.0.keep(items.iter().filter_map(|(_, id)| l.get(id)));
+        let released = l.releasable();
+        self.0.put_released(&released);
+        l.release(&released);
+        assert!(l.take_archive_error().is_none());
     }
 }

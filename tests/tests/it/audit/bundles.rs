@@ -231,6 +231,33 @@ fn a_node_builds_the_same_bundle_and_keeps_the_message_private() {
     let plain = serde_json::to_string(&engine.audit_bundle(&sc.mobile.id(), false, false).unwrap())
         .unwrap();
     assert!(!plain.contains(&sc.mobile_opening.value));
+
+    // After a restart the finalized events leave memory again, their records read
+    // back from the store, and the bundles are the same.
+    let root = engine.state_root_hex();
+    drop(engine);
+    let store = Store::open(&dir.path().join("events.redb"), g.network_id()).unwrap();
+    assert!(store.released_through().unwrap() > 0);
+    let org_b = SecretKey::from_seed(seed("org", 1));
+    let mut engine = Engine::open(store, g.clone(), org_b).unwrap();
+    assert!(engine.events_in_memory() < engine.ledger().len());
+    assert_eq!(engine.state_root_hex(), root);
+    assert_eq!(
+        engine.audit_bundle(&sc.mobile.id(), false, false).unwrap(),
+        ledger.audit_bundle(&sc.mobile.id(), None, None).unwrap()
+    );
+    let ledger = engine.ledger();
+    for ev in sc
+        .story
+        .log
+        .iter()
+        .filter(|e| ledger.get(&e.id()).is_none())
+    {
+        assert!(ledger.is_ordered(&ev.id()));
+        assert!(ledger.epoch(&ev.id()).is_some());
+        assert!(ledger.fetch(&ev.id()).is_some());
+    }
+    assert!(ledger.take_archive_error().is_none());
 }
 
 #[test]
