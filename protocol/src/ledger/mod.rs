@@ -583,6 +583,16 @@ impl Ledger {
             self.released += 1;
             dropped += 1;
         }
+        // Hash maps keep their room when emptied: a start releases nearly every event
+        // at once, which would leave the room for all of them.
+        fn shrink<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
+            if m.len() < m.capacity() / 4 {
+                m.shrink_to_fit();
+            }
+        }
+        shrink(&mut self.events);
+        shrink(&mut self.epoch_of);
+        shrink(&mut self.chains);
         // What is left to release: none that went, nor one that stays for good.
         let releasable = std::mem::take(&mut self.releasable);
         self.releasable = releasable
