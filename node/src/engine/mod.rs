@@ -25,9 +25,6 @@ use carnet_protocol::{ContentId, NetworkId, PublicKey, SecretKey, SignedEvent};
 
 pub struct Engine {
     pub(crate) ledger: Ledger,
-    /// Purchase id → Deliver event ids held for it, so a buyer's fetch is a lookup.
-    /// Every Deliver is indexed (the first in ledger order is the one that paid).
-    deliveries: std::collections::HashMap<ContentId, Vec<ContentId>>,
     pub(crate) store: Store,
     pub(crate) org: Author,
     pub(crate) network: NetworkId,
@@ -111,18 +108,6 @@ pub struct Ingested {
     pub new: bool,
 }
 
-fn index_delivery(
-    index: &mut std::collections::HashMap<ContentId, Vec<ContentId>>,
-    ev: &SignedEvent,
-) {
-    if let Payload::Deliver(d) = ev.payload() {
-        let ids = index.entry(d.purchase_id).or_default();
-        if !ids.contains(&ev.id()) {
-            ids.push(ev.id());
-        }
-    }
-}
-
 /// Lets what `ledger` finalized out of memory, once `store` holds its records; a
 /// failed write leaves it in memory, to go after the next write.
 fn release_finalized(ledger: &mut Ledger, store: &Store) -> usize {
@@ -179,12 +164,8 @@ impl Engine {
             ..Reopened::default()
         };
         let mut bad = Vec::new();
-        let mut deliveries = std::collections::HashMap::new();
         for ev in events {
             let id = ev.id();
-            // Indexed before insertion; an entry whose event proves bad is never served,
-            // since lookups go through the ledger.
-            index_delivery(&mut deliveries, &ev);
             match ledger.insert(ev) {
                 Ok(ins) => bad.extend(ins.dropped.into_iter().map(|(id, _)| id)),
                 Err(_) => bad.push(id),
@@ -244,7 +225,6 @@ impl Engine {
         });
         let held: std::collections::HashSet<ContentId> = store.card_ids()?.into_iter().collect();
         let engine = Engine {
-            deliveries,
             hold_due: held.iter().copied().collect(),
             held,
             delivered: Default::default(),
@@ -527,9 +507,6 @@ impl Engine {
             self.roll_back(&unsaved);
             return Err(self.storage_failed(e));
         }
-        for ev in &to_store {
-            index_delivery(&mut self.deliveries, ev);
-        }
         // The events are stored and stand; a failed erasure makes the node unhealthy
         // and is retried before anything else is written (`retry_erasure`).
         let erased = self.erase_after(&to_store);
@@ -635,9 +612,7 @@ impl Engine {
             .filter_map(|(_, id)| self.ledger.fetch(&id).map(|e| e.into_owned()))
             .collect();
         let mut ledger = Ledger::new(self.ledger.genesis().clone());
-        let mut deliveries = std::collections::HashMap::new();
         for ev in kept {
-            index_delivery(&mut deliveries, &ev);
             if let Err(e) = ledger.insert(ev) {
                 tracing::error!(error = %e, "an event held before a failed write no longer applies");
             }
@@ -645,7 +620,6 @@ impl Engine {
         ledger.set_archive(std::sync::Arc::new(self.store.clone()));
         release_finalized(&mut ledger, &self.store);
         self.ledger = ledger;
-        self.deliveries = deliveries;
         self.completions = Completions::default();
         self.delivery_check_due = true;
         self.generation += 1;

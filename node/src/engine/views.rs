@@ -51,9 +51,17 @@ impl Engine {
             .collect()
     }
 
-    /// The Deliver for `purchase`: the first in ledger order among those held.
+    /// The Deliver for `purchase`: the first in ledger order among those held. The
+    /// store indexes every Deliver it holds (the first in ledger order is the one that
+    /// paid); the ledger vouches for each. A store that cannot be read answers none.
     pub fn delivery(&self, purchase: &ContentId) -> Option<DeliveryView> {
-        let ids = self.deliveries.get(purchase)?;
+        let ids = match self.store.deliveries_of(purchase) {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up the deliveries of a purchase");
+                return None;
+            }
+        };
         let ev = ids
             .iter()
             .filter_map(|id| self.ledger.fetch(id))

@@ -1,6 +1,8 @@
 //! Which stored events carry which listing, by listing and by dedup key: what an
 //! erasure looks up. It used to scan every event in memory; since issue 19 the
 //! finalized events are in the store only, and a scan would read them all back.
+//! And which Delivers answer which purchase: what a buyer asks for, kept here rather
+//! than in a map of every purchase in memory (50 bytes an event at scale).
 
 use super::*;
 use carnet_protocol::payload::{Listing, Payload};
@@ -12,9 +14,12 @@ pub(super) const LISTING_EVENTS: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
 /// (dedup key, listing id) → nothing: the listings an event of which named the key.
 pub(super) const KEY_LISTINGS: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
     TableDefinition::new("key_listings");
-/// Meta key set once the two tables index every stored event (a store written by an
-/// older build is indexed once, when opened).
-const INDEXED_META_KEY: &str = "listing index";
+/// (purchase id, Deliver event id) → nothing: the Delivers of each purchase.
+pub(super) const PURCHASE_DELIVERIES: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
+    TableDefinition::new("purchase_deliveries");
+/// Meta key set once the tables index every stored event (a store written by an older
+/// build is indexed once, when opened). "listing index" before the Delivers were.
+const INDEXED_META_KEY: &str = "event index 2";
 
 /// The listing an event carries, with the id of the listing: a Contribute's own, or
 /// the one an Update names.
@@ -30,6 +35,7 @@ pub fn listing_of(ev: &SignedEvent) -> Option<(ContentId, &Listing)> {
 pub(super) struct Index<'t> {
     events: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
     keys: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
+    deliveries: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
 }
 
 impl<'t> Index<'t> {
@@ -41,6 +47,9 @@ impl<'t> Index<'t> {
             keys: txn
                 .open_table(KEY_LISTINGS)
                 .map_err(db_err("open key listings"))?,
+            deliveries: txn
+                .open_table(PURCHASE_DELIVERIES)
+                .map_err(db_err("open purchase deliveries"))?,
         })
     }
 
@@ -53,6 +62,11 @@ impl<'t> Index<'t> {
                 .insert((&l.dedup_key.0, &listing.0), ())
                 .map_err(db_err("index listing key"))?;
         }
+        if let Payload::Deliver(d) = ev.payload() {
+            self.deliveries
+                .insert((&d.purchase_id.0, &ev.id().0), ())
+                .map_err(db_err("index delivery"))?;
+        }
         Ok(())
     }
 
@@ -63,6 +77,11 @@ impl<'t> Index<'t> {
             self.events
                 .remove((&listing.0, &ev.id().0))
                 .map_err(db_err("unindex listing event"))?;
+        }
+        if let Payload::Deliver(d) = ev.payload() {
+            self.deliveries
+                .remove((&d.purchase_id.0, &ev.id().0))
+                .map_err(db_err("unindex delivery"))?;
         }
         Ok(())
     }
@@ -95,7 +114,7 @@ pub(super) fn index_once(db: &Database, network: &NetworkId) -> Result<bool, Sto
             }
         }
         meta.insert(INDEXED_META_KEY, [1u8].as_slice())
-            .map_err(db_err("record the listing index"))?;
+            .map_err(db_err("record the event index"))?;
     }
     txn.commit().map_err(db_err("commit indexing"))?;
     Ok(true)
@@ -110,6 +129,11 @@ impl Store {
     /// The stored events of `listing`: its Contribute and its Updates.
     pub fn listing_events(&self, listing: &ContentId) -> Result<Vec<ContentId>, StoreError> {
         self.seconds(LISTING_EVENTS, listing)
+    }
+
+    /// The stored Delivers of `purchase`.
+    pub fn deliveries_of(&self, purchase: &ContentId) -> Result<Vec<ContentId>, StoreError> {
+        self.seconds(PURCHASE_DELIVERIES, purchase)
     }
 
     /// The second halves of the pair keys of `def` whose first half is `first`.

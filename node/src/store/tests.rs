@@ -464,11 +464,12 @@ fn quietly_leaves_other_threads_panics_reported() {
     assert_eq!(reported.load(Ordering::SeqCst), 1);
 }
 
-/// Issue 19: erasure finds a listing's events through the store, not by reading
-/// every event. The index follows writes and removals, and a store written before it
+/// Issue 19: erasure finds a listing's events, and a buyer its purchase's Delivers,
+/// through the store, not by reading every event nor by a map of every purchase in
+/// memory. The index follows writes and removals, and a store written before it
 /// existed is indexed when opened.
 #[test]
-fn the_listing_index_follows_writes_and_is_built_for_an_older_store() {
+fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     use carnet_protocol::payload::{Contribute, Update};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
@@ -505,33 +506,59 @@ fn the_listing_index_follows_writes_and_is_built_for_an_older_store() {
             .unwrap()
             .dedup_key
     };
+    // Two Delivers of one purchase (a seller that delivered twice).
+    let purchase = Hash32::of(b"a purchase");
+    let deliver = |n: u8| {
+        let mut seller = Author::new(SecretKey::from_seed([60 + n; 32]), network());
+        seller
+            .sign(
+                Payload::Deliver(carnet_protocol::payload::Deliver {
+                    purchase_id: purchase,
+                    ephemeral: [n; 32],
+                    sealed_card: vec![n; 40],
+                }),
+                vec![],
+                0,
+                3,
+            )
+            .unwrap()
+    };
+    let (d1, d2) = (deliver(1), deliver(2));
+    let mut delivered = vec![d1.id(), d2.id()];
+    delivered.sort();
     let store = Store::open(&path, network()).unwrap();
     store.put_events(&[c.clone(), u.clone()]).unwrap();
     store.put_events(&events(3, 5)).unwrap();
+    store.put_events(&[d1.clone(), d2.clone()]).unwrap();
+    assert_eq!(store.deliveries_of(&purchase).unwrap(), delivered);
+    assert_eq!(store.deliveries_of(&c.id()).unwrap(), vec![]);
     assert_eq!(store.listings_with_key(&key(&first)).unwrap(), vec![c.id()]);
     assert_eq!(store.listings_with_key(&key(&moved)).unwrap(), vec![c.id()]);
     let mut both = vec![c.id(), u.id()];
     both.sort();
     assert_eq!(store.listing_events(&c.id()).unwrap(), both);
-    store.remove_events(&[u.id()]).unwrap();
+    store.remove_events(&[u.id(), d1.id()]).unwrap();
     assert_eq!(store.listing_events(&c.id()).unwrap(), vec![c.id()]);
+    assert_eq!(store.deliveries_of(&purchase).unwrap(), vec![d2.id()]);
 
-    // As an older build left it: no index, no mark.
+    // As an older build left it: the listing index only, under its old mark.
     {
         let db = store.db().unwrap();
         let txn = db.begin_write().unwrap();
         txn.delete_table(listings::LISTING_EVENTS).unwrap();
         txn.delete_table(listings::KEY_LISTINGS).unwrap();
-        txn.open_table(META)
-            .unwrap()
-            .remove("listing index")
-            .unwrap();
+        txn.delete_table(listings::PURCHASE_DELIVERIES).unwrap();
+        let mut meta = txn.open_table(META).unwrap();
+        meta.remove("event index 2").unwrap();
+        meta.insert("listing index", [1u8].as_slice()).unwrap();
+        drop(meta);
         txn.commit().unwrap();
     }
     drop(store);
     let store = Store::open(&path, network()).unwrap();
     assert_eq!(store.listing_events(&c.id()).unwrap(), vec![c.id()]);
     assert_eq!(store.listings_with_key(&key(&first)).unwrap(), vec![c.id()]);
+    assert_eq!(store.deliveries_of(&purchase).unwrap(), vec![d2.id()]);
 }
 
 /// What the ledger keeps of a released event is read back as written; an epoch
