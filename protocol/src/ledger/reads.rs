@@ -102,25 +102,33 @@ impl Ledger {
     pub fn events(&self) -> impl Iterator<Item = Cow<'_, SignedEvent>> {
         let epochs = 1..=self.finals.len() as u64;
         epochs
-            .flat_map(|e| self.epoch_ids(e))
+            .flat_map(|e| self.epoch_ids(e).unwrap_or_default())
             .chain(self.ids_after(mark(self.finals.len() as u64)))
             .filter_map(|id| self.fetch(&id))
     }
 
     /// The ids of epoch `epoch` in ledger order: those held in memory and those
-    /// released to the archive, merged.
-    pub(super) fn epoch_ids(&self, epoch: u64) -> Vec<ContentId> {
+    /// released to the archive, merged. None if the archive failed to answer (the
+    /// failure is recorded, see [`Ledger::take_archive_error`]).
+    pub(super) fn epoch_ids(&self, epoch: u64) -> Option<Vec<ContentId>> {
         let held = self
             .order
             .range((epoch, 0, 0, Hash32::ZERO)..mark(epoch))
             .map(|k| (k.2, k.3));
-        let released = self
-            .archived(|a| a.epoch_ids(epoch).map(Some))
-            .unwrap_or_default();
+        let released = match self.archive.as_deref() {
+            Some(a) if self.released > 0 => match a.epoch_ids(epoch) {
+                Ok(ids) => ids,
+                Err(e) => {
+                    self.archive_error.record(e);
+                    return None;
+                }
+            },
+            _ => Vec::new(),
+        };
         let mut keys: Vec<(u64, ContentId)> = held.chain(released).collect();
         keys.sort_unstable();
         keys.dedup();
-        keys.into_iter().map(|k| k.1).collect()
+        Some(keys.into_iter().map(|k| k.1).collect())
     }
 
     /// Ids of the ordered events by (Lamport clock, id): reads nothing from the

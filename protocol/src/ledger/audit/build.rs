@@ -310,16 +310,30 @@ impl Archive for Held<'_> {
 }
 
 impl Ledger {
+    /// [`Ledger::prefix_job`], or `otherwise`; or, if the archive failed to list the
+    /// prefix, that failure.
+    fn job_or(&mut self, epoch: usize, otherwise: AuditError) -> Result<PrefixJob, AuditError> {
+        match self.prefix_job(epoch) {
+            Some(job) => Ok(job),
+            None => Err(match self.take_archive_error() {
+                Some(e) => AuditError::Missing(e.to_string()),
+                None => otherwise,
+            }),
+        }
+    }
+
     /// The finalized prefix of epoch `epoch` (from 1), taken off the ledger to be
-    /// folded elsewhere; None if no such claim is finalized.
+    /// folded elsewhere; None if no such claim is finalized, or the archive failed to
+    /// list its events ([`Ledger::take_archive_error`] says why).
     pub fn prefix_job(&mut self, epoch: usize) -> Option<PrefixJob> {
         let claim = self.finals.get(epoch.checked_sub(1)?)?.claim;
         let mut ids = Vec::new();
         let mut settles = Vec::new();
         // Each epoch's events, then its settlement; the last one's settlement is the
-        // claim's, which the fold does not apply.
+        // claim's, which the fold does not apply. An archive that cannot list an
+        // epoch gives no job rather than a prefix with events missing.
         for (e, f) in self.finals.iter().enumerate().take(epoch) {
-            ids.extend(self.epoch_ids(e as u64 + 1));
+            ids.extend(self.epoch_ids(e as u64 + 1)?);
             if e + 1 < epoch {
                 settles.push((ids.len(), f.claim));
             }
@@ -392,9 +406,7 @@ impl Ledger {
         };
         let listing_id = p.listing_id;
         let dispute = dispute.and_then(|d| self.fetch(&d)).map(Cow::into_owned);
-        let prefix = self
-            .prefix_job(epoch as usize)
-            .ok_or(AuditError::NotSettled(ev.lamport()))?;
+        let prefix = self.job_or(epoch as usize, AuditError::NotSettled(ev.lamport()))?;
         Ok(BundleJob {
             prefix,
             penalty: ev,
@@ -452,9 +464,10 @@ impl Ledger {
                 Some(old)
             }
         };
-        let prefix = self
-            .prefix_job(epoch as usize)
-            .ok_or(AuditError::NoCheckpoint(claim.lamport_bound))?;
+        let prefix = self.job_or(
+            epoch as usize,
+            AuditError::NoCheckpoint(claim.lamport_bound),
+        )?;
         Ok(CheckpointJob { prefix, since })
     }
 

@@ -462,4 +462,9 @@ fn an_index_that_fails_to_read_is_reported() {
         Some(ArchiveError("read error".into()))
     );
     assert!(l.take_archive_error().is_none(), "reported once");
+    // An audit's prefix is not folded with events missing from it.
+    assert!(l.finalized_prefix(1).is_none());
+    assert!(l.take_archive_error().is_some());
+    index.1.store(false, Ordering::SeqCst);
+    assert!(l.finalized_prefix(1).is_some());
 }
