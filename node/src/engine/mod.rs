@@ -181,10 +181,8 @@ impl Engine {
         // empties: each event moves into the ledger's own allocation, and the loaded
         // copies (some 450 bytes an event) would otherwise stay until the last one.
         events.reverse();
-        let mut taken = 0usize;
         while let Some(ev) = events.pop() {
-            taken += 1;
-            if taken.is_multiple_of(1 << 16) {
+            if events.len().is_multiple_of(1 << 16) {
                 events.shrink_to_fit();
             }
             let id = ev.id();
@@ -514,17 +512,13 @@ impl Engine {
             }
         }
         // A lookup of a released event that failed was taken for "not there": what
-        // this batch ordered may be wrong, so none of it stands.
-        if let Some(e) = self.ledger.take_archive_error() {
-            let unsaved: std::collections::HashSet<ContentId> = to_store
-                .iter()
-                .map(|e| e.id())
-                .chain(accepted.iter().map(|i| i.event.id()))
-                .collect();
-            self.roll_back(&unsaved);
-            return Err(self.storage_failed(StoreError::Unreadable(e.to_string())));
-        }
-        if let Err(e) = self.store.put_events(&to_store) {
+        // this batch ordered may be wrong, so none of it stands, as when the write
+        // fails. (Every ordered event of the batch is in `to_store`.)
+        let failed = match self.ledger.take_archive_error() {
+            Some(e) => Some(StoreError::Unreadable(e.to_string())),
+            None => self.store.put_events(&to_store).err(),
+        };
+        if let Some(e) = failed {
             let unsaved: std::collections::HashSet<ContentId> =
                 to_store.iter().map(|e| e.id()).collect();
             self.roll_back(&unsaved);

@@ -128,11 +128,6 @@ impl MemoryArchive {
             held.epochs.insert((r.stub.epoch, r.stub.lamport, r.id));
         }
     }
-
-    /// How many released events it holds records of.
-    pub fn released_len(&self) -> usize {
-        self.held().stubs.len()
-    }
 }
 
 impl Archive for MemoryArchive {

@@ -171,7 +171,7 @@ pub struct Ledger {
     archive_error: archive::FirstFailure,
     /// Where released events are, once a node gave one: see [`Ledger::set_archive`].
     archive: Option<std::sync::Arc<dyn Index>>,
-    /// Events finalized since the last [`Ledger::release_finalized`].
+    /// Events finalized since the last [`Ledger::release`] that may still leave memory.
     releasable: Vec<ContentId>,
     /// Digest of the finalized prefix up to the last mark, chained epoch by epoch:
     /// where [`Ledger::prefix_digest`] starts, so it reads no released event.
@@ -617,22 +617,25 @@ impl Ledger {
         self.archive_error.take()
     }
 
-    /// Asks the archive, when something was released: a failure is recorded (see
-    /// [`Ledger::take_archive_error`]) and taken as "not there".
+    /// The archive, once something was released to it: before that it holds nothing
+    /// the ledger needs, and is not asked.
+    pub(super) fn released_to(&self) -> Option<&dyn Index> {
+        self.archive.as_deref().filter(|_| self.released > 0)
+    }
+
+    /// The answer of an archive, or None with the failure recorded (see
+    /// [`Ledger::take_archive_error`]).
+    pub(super) fn recorded<T>(&self, answer: Result<T, ArchiveError>) -> Option<T> {
+        answer.map_err(|e| self.archive_error.record(e)).ok()
+    }
+
+    /// Asks the archive, when something was released; a failure is recorded and
+    /// taken as "not there".
     fn archived<T>(
         &self,
         ask: impl FnOnce(&dyn Index) -> Result<Option<T>, ArchiveError>,
     ) -> Option<T> {
-        if self.released == 0 {
-            return None;
-        }
-        match ask(self.archive.as_deref()?) {
-            Ok(v) => v,
-            Err(e) => {
-                self.archive_error.record(e);
-                None
-            }
-        }
+        self.recorded(ask(self.released_to()?)).flatten()
     }
 
     /// The stub of a released event.

@@ -115,15 +115,9 @@ impl Ledger {
             .order
             .range((epoch, 0, 0, Hash32::ZERO)..mark(epoch))
             .map(|k| (k.2, k.3));
-        let released = match self.archive.as_deref() {
-            Some(a) if self.released > 0 => match a.epoch_ids(epoch) {
-                Ok(ids) => ids,
-                Err(e) => {
-                    self.archive_error.record(e);
-                    return None;
-                }
-            },
-            _ => Vec::new(),
+        let released = match self.released_to() {
+            Some(a) => self.recorded(a.epoch_ids(epoch))?,
+            None => Vec::new(),
         };
         let mut keys: Vec<(u64, ContentId)> = held.chain(released).collect();
         keys.sort_unstable();
