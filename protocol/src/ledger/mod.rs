@@ -125,7 +125,7 @@ impl LedgerError {
     }
 }
 
-/// A prefix of the ledger order: see [`Ledger::prefix_at`].
+/// A prefix of the ledger order: see [`Ledger::finalized_prefix`].
 #[derive(Debug, Clone)]
 pub struct Prefix {
     pub claim: CheckpointClaim,
