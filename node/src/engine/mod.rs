@@ -19,7 +19,7 @@ use crate::handle::*;
 use crate::store::{verify_loaded, Store, StoreError};
 use carnet_api::*;
 use carnet_protocol::author::{Author, AuthorHead};
-use carnet_protocol::ledger::{Inserted, Insertion, Ledger, Outcome, Snapshot};
+use carnet_protocol::ledger::{Inserted, Insertion, Ledger, OrderKey, Outcome, Resume, Snapshot};
 use carnet_protocol::payload::Payload;
 use carnet_protocol::{ContentId, NetworkId, PublicKey, SecretKey, SignedEvent};
 
@@ -76,7 +76,8 @@ pub const DEFAULT_SNAPSHOT_MIN_EVENTS: u64 = 50_000;
 /// What [`Engine::open`] did to get back to the stored state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Reopened {
-    /// Events loaded from the store.
+    /// Events read from the store: every one, or those held in memory when started
+    /// from the records.
     pub events: usize,
     /// Events covered by the snapshot resumed from (0 without one).
     pub from_snapshot: u64,
@@ -84,6 +85,9 @@ pub struct Reopened {
     pub verified: usize,
     /// Finalized events let out of memory once loaded (read from the store on demand).
     pub released: usize,
+    /// Whether the start read only the events held in memory, the store's records
+    /// standing for the rest (see [`Ledger::resume`]).
+    pub from_records: bool,
 }
 
 /// Events a batch added, and those the ledger rejected with the reason.
@@ -128,7 +132,7 @@ fn release_finalized(ledger: &mut Ledger, store: &Store) -> usize {
     if released.is_empty() {
         return 0;
     }
-    match store.put_released(&released) {
+    match store.put_released(&released, ledger.finalized_digest()) {
         Ok(()) => ledger.release(&released),
         Err(e) => {
             tracing::warn!(error = %e, "finalized events stay in memory: their records could not be written");
@@ -137,16 +141,127 @@ fn release_finalized(ledger: &mut Ledger, store: &Store) -> usize {
     }
 }
 
+/// A start: the ledger, what it did, the snapshot position and events it resumed
+/// from, and the stored events to drop.
+type Started = (Ledger, Reopened, Option<(OrderKey, u64)>, Vec<ContentId>);
+
+/// Starts from the snapshot and the store's records of finalized events, reading only
+/// the events the ledger holds in memory ([`Ledger::resume`]). None when the
+/// snapshot ends no finalized prefix, or not the one the records hold (a crash
+/// between them, another build's snapshot): then every event is read.
+fn resume_from_records(
+    store: &Store,
+    genesis: &carnet_protocol::Genesis,
+    snap: Snapshot,
+) -> Result<Option<Started>, StoreError> {
+    let (epochs, _) = snap.finalized_digest();
+    if epochs == 0 {
+        return Ok(None);
+    }
+    let Some(digest) = store.finalized_digest_at(epochs)? else {
+        return Ok(None);
+    };
+    let events = store.load_held(epochs)?;
+    let read = events.len();
+    let (at, applied) = (snap.at(), snap.applied());
+    let mut ledger = Ledger::new(genesis.clone());
+    let started = ledger.resume(Resume {
+        snapshot: snap,
+        archive: std::sync::Arc::new(store.clone()),
+        digest,
+        heads: store.recorded_heads()?,
+        items: store.order_items()?,
+        events,
+    });
+    match started {
+        Ok(bad) => {
+            let reopened = Reopened {
+                events: read,
+                from_snapshot: applied,
+                from_records: true,
+                ..Reopened::default()
+            };
+            Ok(Some((ledger, reopened, Some((at, applied)), bad)))
+        }
+        Err(e) => {
+            tracing::warn!(reason = %e, "reading every event: the saved ledger snapshot is not of the finalized events recorded");
+            Ok(None)
+        }
+    }
+}
+
+/// Starts by inserting every stored event, resuming the fold from the snapshot where
+/// it still holds (see [`Ledger::restore`]).
+fn load_every_event(
+    store: &Store,
+    genesis: carnet_protocol::Genesis,
+    snapshot: Option<Result<Snapshot, carnet_protocol::ledger::SnapshotError>>,
+) -> Result<Started, StoreError> {
+    let network = genesis.network_id();
+    let mut ledger = Ledger::new(genesis);
+    // With a snapshot, the claims it holds are not folded again as their
+    // Checkpoints are inserted (see `Ledger::begin_load`).
+    if matches!(snapshot, Some(Ok(_))) {
+        ledger.begin_load();
+    }
+    let mut events = store.load_events(&network)?;
+    let mut reopened = Reopened {
+        events: events.len(),
+        ..Reopened::default()
+    };
+    let mut bad = Vec::new();
+    // Taken from the end in clock order, the vector giving back its room as it
+    // empties: each event moves into the ledger's own allocation, and the loaded
+    // copies (some 450 bytes an event) would otherwise stay until the last one.
+    events.reverse();
+    while let Some(ev) = events.pop() {
+        if events.len().is_multiple_of(1 << 16) {
+            events.shrink_to_fit();
+        }
+        let id = ev.id();
+        match ledger.insert(ev) {
+            Ok(ins) => bad.extend(ins.dropped.into_iter().map(|(id, _)| id)),
+            Err(_) => bad.push(id),
+        }
+    }
+    // Nothing pending is kept across a restart (older builds stored pending
+    // events): peers serve them again once they are complete.
+    for id in ledger.pending_ids() {
+        ledger.remove_pending(&id);
+        bad.push(id);
+    }
+    let resumed = match snapshot.map(|snap| {
+        snap.and_then(|snap| {
+            let (at, applied) = (snap.at(), snap.applied());
+            ledger.restore(snap).map(|()| (at, applied))
+        })
+    }) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
+            None
+        }
+    };
+    ledger.end_load();
+    if let Some((_, applied)) = resumed {
+        reopened.from_snapshot = applied;
+    }
+    Ok((ledger, reopened, resumed, bad))
+}
+
 fn hex_id(id: &ContentId) -> String {
     id.to_hex()
 }
 
 impl Engine {
-    /// Loads every stored event into a fresh ledger, resuming the state from the saved
-    /// snapshot where it still holds (see [`Ledger::restore`]). Signatures are checked
-    /// again for the events the snapshot does not vouch for: its digest binds the ids
-    /// and signatures of those before its position, which this node checked when it
-    /// first accepted them.
+    /// Opens the stored ledger. With a snapshot of the finalized prefix the store's
+    /// records hold, only the events held in memory are read ([`Ledger::resume`]);
+    /// otherwise every stored event is loaded into a fresh ledger, resuming the state
+    /// from the snapshot where it still holds (see [`Ledger::restore`]). Signatures
+    /// are checked again for the events the snapshot does not vouch for: its digest
+    /// binds the ids and signatures of those before its position, which this node
+    /// checked when it first accepted them, and the records bind the rest.
     pub fn open(
         store: Store,
         genesis: carnet_protocol::Genesis,
@@ -162,58 +277,17 @@ impl Engine {
         org_key: SecretKey,
     ) -> Result<(Self, Reopened), StoreError> {
         let network = genesis.network_id();
-        let mut ledger = Ledger::new(genesis);
         let snapshot = store
             .get_snapshot()?
             .map(|bytes| Snapshot::decode(&bytes, &network));
-        // With a snapshot, the claims it holds are not folded again as their
-        // Checkpoints are inserted (see `Ledger::begin_load`).
-        if matches!(snapshot, Some(Ok(_))) {
-            ledger.begin_load();
-        }
-        let mut events = store.load_events(&network)?;
-        let mut reopened = Reopened {
-            events: events.len(),
-            ..Reopened::default()
+        let from_records = match &snapshot {
+            Some(Ok(snap)) => resume_from_records(&store, &genesis, snap.clone())?,
+            _ => None,
         };
-        let mut bad = Vec::new();
-        // Taken from the end in clock order, the vector giving back its room as it
-        // empties: each event moves into the ledger's own allocation, and the loaded
-        // copies (some 450 bytes an event) would otherwise stay until the last one.
-        events.reverse();
-        while let Some(ev) = events.pop() {
-            if events.len().is_multiple_of(1 << 16) {
-                events.shrink_to_fit();
-            }
-            let id = ev.id();
-            match ledger.insert(ev) {
-                Ok(ins) => bad.extend(ins.dropped.into_iter().map(|(id, _)| id)),
-                Err(_) => bad.push(id),
-            }
-        }
-        // Nothing pending is kept across a restart (older builds stored pending
-        // events): peers serve them again once they are complete.
-        for id in ledger.pending_ids() {
-            ledger.remove_pending(&id);
-            bad.push(id);
-        }
-        let resumed = match snapshot.map(|snap| {
-            snap.and_then(|snap| {
-                let (at, applied) = (snap.at(), snap.applied());
-                ledger.restore(snap).map(|()| (at, applied))
-            })
-        }) {
-            None => None,
-            Some(Ok(r)) => Some(r),
-            Some(Err(e)) => {
-                tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
-                None
-            }
+        let (mut ledger, mut reopened, resumed, bad) = match from_records {
+            Some(started) => started,
+            None => load_every_event(&store, genesis, snapshot)?,
         };
-        ledger.end_load();
-        if let Some((_, applied)) = resumed {
-            reopened.from_snapshot = applied;
-        }
         // Every event the ledger holds but those the snapshot covers.
         let ids = match resumed {
             Some((at, _)) => ledger.ids_after(at),
@@ -230,8 +304,10 @@ impl Engine {
             );
             store.remove_events(&bad)?;
         }
-        // Every ordered event is stored: the finalized ones leave memory.
+        // Every ordered event is stored: the finalized ones leave memory, the twins
+        // of an equivocation ordered as the records say.
         ledger.set_archive(std::sync::Arc::new(store.clone()));
+        ledger.follow_records();
         reopened.released = release_finalized(&mut ledger, &store);
         let org_pub = org_key.public();
         give_back_free_memory();

@@ -290,6 +290,7 @@ impl Store {
             txn.open_table(EVIDENCE)
                 .map_err(db_err("create evidence table"))?;
             listings::Index::open(&txn)?;
+            released::index_held_once(&txn)?;
             let mut meta = txn.open_table(META).map_err(db_err("create meta table"))?;
             let stored = meta
                 .get(NETWORK_META_KEY)
@@ -352,6 +353,9 @@ impl Store {
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
             let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;
+            let mut held = txn
+                .open_table(released::HELD)
+                .map_err(db_err("open held"))?;
             let mut index = listings::Index::open(&txn)?;
             for ev in events {
                 let id = ev.id();
@@ -364,6 +368,7 @@ impl Store {
                 order
                     .insert((ev.lamport(), &id.0), ())
                     .map_err(db_err("insert order key"))?;
+                held.insert(&id.0, ()).map_err(db_err("list held"))?;
                 index.add(ev)?;
             }
         }
@@ -394,14 +399,20 @@ impl Store {
     /// pending that proved invalid once complete). Unknown ids are ignored.
     pub fn remove_events(&self, ids: &[ContentId]) -> Result<(), StoreError> {
         let txn = self.db()?.begin_write().map_err(db_err("begin remove"))?;
-        // An event the ledger had released: its records go, all of them, and the next
-        // start writes them again from the events that are left.
-        if released::any_released(&txn, ids)? {
+        // An event the ledger had finalized: the records go, all of them, and the
+        // next start writes them again from the events that are left.
+        if released::any_recorded(&txn, ids)? {
             Self::forget_released(&txn)?;
         }
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
             let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;
+            let mut held = txn
+                .open_table(released::HELD)
+                .map_err(db_err("open held"))?;
+            for id in ids {
+                held.remove(&id.0).map_err(db_err("unlist held"))?;
+            }
             let mut index = listings::Index::open(&txn)?;
             // Ids whose order key could not be found from their bytes (corrupt ones):
             // found by one scan of the index instead.

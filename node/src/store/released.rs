@@ -1,65 +1,128 @@
-//! What the ledger keeps of the finalized events it let out of memory (see
-//! [`carnet_protocol::ledger::Index`]): each one's clock, timestamp and epoch, which
-//! event came first at each (author, seq), and each epoch's ids. Kept here so that a
-//! node at ten million events holds none of it in memory; derived from the events, so
-//! dropped and written again whenever it might not match them.
+//! What the ledger keeps of the finalized events (see
+//! [`carnet_protocol::ledger::Index`]): each one's clock, timestamp, epoch and role,
+//! which event came first at each (author, seq), each epoch's ids, and the finalized
+//! digest where each release ended; and which stored events the ledger holds in
+//! memory. Kept here so that a node at ten million events holds none of it in memory,
+//! and starts by reading only the events it holds ([`Ledger::resume`]). Derived from
+//! the events, so dropped and written again whenever it might not match them.
+//!
+//! [`Ledger::resume`]: carnet_protocol::ledger::Ledger::resume
 
 use super::*;
 use carnet_protocol::ledger::{ArchiveError, Index, Release, Stub};
 use carnet_protocol::PublicKey;
 
-/// Content id → (Lamport clock, timestamp, epoch).
-const STUBS: TableDefinition<&[u8; 32], (u64, u64, u64)> = TableDefinition::new("released");
-/// (author, seq) → the released event ordered first there.
+/// Content id → (Lamport clock, timestamp, epoch, on an org's line), for every
+/// finalized event, released or staying in memory.
+const STUBS: TableDefinition<&[u8; 32], (u64, u64, u64, bool)> = TableDefinition::new("finalized");
+/// (author, seq) → the finalized event ordered first there.
 const FIRST_AT: TableDefinition<(&[u8; 32], u64), &[u8; 32]> =
+    TableDefinition::new("finalized_first_at");
+/// (epoch, Lamport clock, id) → nothing: each epoch's events in order.
+const EPOCHS: TableDefinition<(u64, u64, &[u8; 32]), ()> = TableDefinition::new("finalized_epochs");
+/// Epoch → the chained digest of the finalized prefix ending there, for each epoch a
+/// release ended at: what tells a snapshot of this prefix from another.
+const DIGESTS: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("finalized_digests");
+/// Content id → nothing: the stored events the ledger holds in memory (all but the
+/// released ones), which a start reads.
+pub(super) const HELD: TableDefinition<&[u8; 32], ()> = TableDefinition::new("held");
+/// Meta key: the highest epoch whose events are all recorded. Records of an epoch are
+/// written in one transaction, so every epoch up to it is whole.
+const THROUGH_META_KEY: &str = "finalized through";
+/// Meta key set once [`HELD`] lists every stored event not released.
+const HELD_META_KEY: &str = "held index";
+
+/// The records of released events an older build kept (without the events that stay
+/// in memory, nor their role): dropped, the next start writes them again.
+const OLD_STUBS: TableDefinition<&[u8; 32], (u64, u64, u64)> = TableDefinition::new("released");
+const OLD_FIRST_AT: TableDefinition<(&[u8; 32], u64), &[u8; 32]> =
     TableDefinition::new("released_first_at");
-/// (epoch, Lamport clock, id) → nothing: each epoch's released events in order.
-const EPOCHS: TableDefinition<(u64, u64, &[u8; 32]), ()> = TableDefinition::new("released_epochs");
-/// Meta key: the highest epoch whose released events are all recorded. Records of an
-/// epoch are written in one transaction, so every epoch up to it is whole.
-const THROUGH_META_KEY: &str = "released through";
+const OLD_EPOCHS: TableDefinition<(u64, u64, &[u8; 32]), ()> =
+    TableDefinition::new("released_epochs");
+const OLD_THROUGH_META_KEY: &str = "released through";
+
+/// At open, in `txn`: a store no build kept [`HELD`] for (new, or written by an older
+/// one) gets every stored event listed as held, and no records (an older build's are
+/// dropped); the next start writes them.
+pub(super) fn index_held_once(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let meta = txn.open_table(META).map_err(db_err("open meta"))?;
+    let done = meta
+        .get(HELD_META_KEY)
+        .map_err(db_err("read held index mark"))?
+        .is_some();
+    drop(meta);
+    if done {
+        return Ok(());
+    }
+    let drop = db_err("drop older records");
+    txn.delete_table(OLD_STUBS).map_err(drop)?;
+    let drop = db_err("drop older records");
+    txn.delete_table(OLD_FIRST_AT).map_err(drop)?;
+    let drop = db_err("drop older records");
+    txn.delete_table(OLD_EPOCHS).map_err(drop)?;
+    Store::forget_released(txn)?;
+    let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
+    meta.remove(OLD_THROUGH_META_KEY)
+        .map_err(db_err("drop older records"))?;
+    meta.insert(HELD_META_KEY, [1u8].as_slice())
+        .map_err(db_err("mark held index"))?;
+    Ok(())
+}
 
 impl Store {
-    /// Records what the ledger lets out of memory, in one transaction. Events of
-    /// epochs already recorded whole are skipped: at start the ledger hands over every
-    /// finalized event again.
-    pub fn put_released(&self, released: &[Release]) -> Result<(), StoreError> {
+    /// Records what the ledger finalized since its last release, in one transaction,
+    /// with the finalized digest `at` the epoch it ends at
+    /// ([`Ledger::finalized_digest`]); the released events are no longer listed as
+    /// held. Epochs already recorded whole are skipped: at a start that reads every
+    /// event the ledger hands over every finalized event again.
+    ///
+    /// [`Ledger::finalized_digest`]: carnet_protocol::ledger::Ledger::finalized_digest
+    pub fn put_released(&self, released: &[Release], at: (u64, Hash32)) -> Result<(), StoreError> {
         let through = self.released_through()?;
-        let new: Vec<&Release> = released.iter().filter(|r| r.stub.epoch > through).collect();
-        let Some(top) = new.iter().map(|r| r.stub.epoch).max() else {
+        if at.0 <= through {
             return Ok(());
-        };
+        }
         let txn = self.db()?.begin_write().map_err(db_err("begin release"))?;
         {
-            let mut stubs = txn.open_table(STUBS).map_err(db_err("open released"))?;
+            let mut stubs = txn.open_table(STUBS).map_err(db_err("open records"))?;
             let mut first = txn
                 .open_table(FIRST_AT)
-                .map_err(db_err("open released first"))?;
+                .map_err(db_err("open records first"))?;
             let mut epochs = txn
                 .open_table(EPOCHS)
-                .map_err(db_err("open released epochs"))?;
+                .map_err(db_err("open records epochs"))?;
+            let mut held = txn.open_table(HELD).map_err(db_err("open held"))?;
+            let mut digests = txn
+                .open_table(DIGESTS)
+                .map_err(db_err("open records digests"))?;
             let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
-            for r in new {
+            for r in released.iter().filter(|r| r.stub.epoch > through) {
                 let s = r.stub;
                 stubs
-                    .insert(&r.id.0, (s.lamport, s.timestamp_ms, s.epoch))
-                    .map_err(db_err("record released"))?;
+                    .insert(&r.id.0, (s.lamport, s.timestamp_ms, s.epoch, s.org_line))
+                    .map_err(db_err("record finalized"))?;
                 if let Some((author, seq)) = r.first_at {
                     first
                         .insert((&author.0, seq), &r.id.0)
-                        .map_err(db_err("record released first"))?;
+                        .map_err(db_err("record finalized first"))?;
                 }
                 epochs
                     .insert((s.epoch, s.lamport, &r.id.0), ())
-                    .map_err(db_err("record released epoch"))?;
+                    .map_err(db_err("record finalized epoch"))?;
+                if !r.stays {
+                    held.remove(&r.id.0).map_err(db_err("record released"))?;
+                }
             }
-            meta.insert(THROUGH_META_KEY, top.to_be_bytes().as_slice())
-                .map_err(db_err("record released through"))?;
+            digests
+                .insert(at.0, &at.1 .0)
+                .map_err(db_err("record finalized digest"))?;
+            meta.insert(THROUGH_META_KEY, at.0.to_be_bytes().as_slice())
+                .map_err(db_err("record finalized through"))?;
         }
         txn.commit().map_err(db_err("commit release"))
     }
 
-    /// The highest epoch whose released events are all recorded; 0 for none.
+    /// The highest epoch whose events are all recorded; 0 for none.
     pub fn released_through(&self) -> Result<u64, StoreError> {
         Ok(self
             .get_meta(THROUGH_META_KEY)?
@@ -67,18 +130,125 @@ impl Store {
             .map_or(0, u64::from_be_bytes))
     }
 
-    /// Drops every record of released events, in `txn`: the next start writes them
-    /// again from the events (after events were taken out of the store).
+    /// The finalized digest recorded where a release ended at `epoch`.
+    pub fn finalized_digest_at(&self, epoch: u64) -> Result<Option<Hash32>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let Some(t) = open(&txn, DIGESTS)? else {
+            return Ok(None);
+        };
+        let found = t.get(epoch).map_err(db_err("read finalized digest"))?;
+        Ok(found.map(|v| Hash32(*v.value())))
+    }
+
+    /// The highest recorded seq of each author: one descent per author, not a scan.
+    pub fn recorded_heads(&self) -> Result<Vec<(PublicKey, u64)>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let Some(t) = open(&txn, FIRST_AT)? else {
+            return Ok(Vec::new());
+        };
+        let read = db_err("read recorded heads");
+        let mut out = Vec::new();
+        let mut next = t.first().map_err(read)?.map(|(k, _)| *k.value().0);
+        while let Some(author) = next {
+            let last = t
+                .range((&author, 0)..=(&author, u64::MAX))
+                .map_err(db_err("read recorded heads"))?
+                .next_back()
+                .transpose()
+                .map_err(db_err("read recorded heads"))?;
+            if let Some((k, _)) = last {
+                out.push((PublicKey(author), k.value().1));
+            }
+            let after = (
+                std::ops::Bound::Excluded((&author, u64::MAX)),
+                std::ops::Bound::Unbounded,
+            );
+            next = t
+                .range::<(&[u8; 32], u64)>(after)
+                .map_err(db_err("read recorded heads"))?
+                .next()
+                .transpose()
+                .map_err(db_err("read recorded heads"))?
+                .map(|(k, _)| *k.value().0);
+        }
+        Ok(out)
+    }
+
+    /// The events a start holds in memory: those listed as held, and those recorded
+    /// in epochs above `epoch` (a snapshot's: the ledger finalizes them again),
+    /// decoded and checked against their ids but not their signatures, as
+    /// [`Store::load_events`] does.
+    pub fn load_held(&self, epoch: u64) -> Result<Vec<SignedEvent>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin load"))?;
+        let events = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+        let mut ids: Vec<[u8; 32]> = Vec::new();
+        let held = txn.open_table(HELD).map_err(db_err("open held"))?;
+        for entry in held.iter().map_err(db_err("read held"))? {
+            ids.push(*entry.map_err(db_err("read held"))?.0.value());
+        }
+        if let Some(t) = open(&txn, EPOCHS)? {
+            let above = t
+                .range((epoch.saturating_add(1), 0, &[0u8; 32])..)
+                .map_err(db_err("read finalized epochs"))?;
+            for entry in above {
+                ids.push(*entry.map_err(db_err("read finalized epochs"))?.0.value().2);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for key in ids {
+            let id = Hash32(key);
+            let bytes = events
+                .get(&key)
+                .map_err(db_err("read event"))?
+                .ok_or_else(|| corrupt(id, "listed as held but not stored"))?;
+            let ev = SignedEvent::decode_unverified(bytes.value(), &self.network)
+                .map_err(|e| corrupt(id, format!("does not decode: {e}")))?;
+            if ev.id() != id {
+                return Err(corrupt(id, format!("its bytes hash to {}", ev.id())));
+            }
+            out.push(ev);
+        }
+        Ok(out)
+    }
+
+    /// (Lamport clock, id) of every stored event, ascending: the order index.
+    pub fn order_items(&self) -> Result<Vec<(u64, ContentId)>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
+        let total = order.len().map_err(db_err("count order"))?;
+        let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        for entry in order.iter().map_err(db_err("read order index"))? {
+            let (key, _) = entry.map_err(db_err("read order index"))?;
+            let (lamport, id) = key.value();
+            out.push((lamport, Hash32(*id)));
+        }
+        Ok(out)
+    }
+
+    /// Drops every record of finalized events, in `txn`, and lists every stored event
+    /// as held again: the next start writes the records again from the events (after
+    /// events were taken out of the store).
     pub(super) fn forget_released(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-        let drop = db_err("drop released records");
+        let drop = db_err("drop records");
         txn.delete_table(STUBS).map_err(drop)?;
-        let drop = db_err("drop released records");
+        let drop = db_err("drop records");
         txn.delete_table(FIRST_AT).map_err(drop)?;
-        let drop = db_err("drop released records");
+        let drop = db_err("drop records");
         txn.delete_table(EPOCHS).map_err(drop)?;
+        let drop = db_err("drop records");
+        txn.delete_table(DIGESTS).map_err(drop)?;
         let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
         meta.remove(THROUGH_META_KEY)
-            .map_err(db_err("drop released through"))?;
+            .map_err(db_err("drop finalized through"))?;
+        let mut held = txn.open_table(HELD).map_err(db_err("open held"))?;
+        let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
+        for entry in order.iter().map_err(db_err("read order index"))? {
+            let (key, _) = entry.map_err(db_err("read order index"))?;
+            held.insert(key.value().1, ())
+                .map_err(db_err("list held"))?;
+        }
         Ok(())
     }
 
@@ -94,21 +264,21 @@ impl Store {
     }
 }
 
-/// Whether any of `ids` is recorded as released.
-pub(super) fn any_released(
+/// Whether any of `ids` is recorded as finalized, released or not.
+pub(super) fn any_recorded(
     txn: &redb::WriteTransaction,
     ids: &[ContentId],
 ) -> Result<bool, StoreError> {
-    let stubs = txn.open_table(STUBS).map_err(db_err("open released"))?;
+    let stubs = txn.open_table(STUBS).map_err(db_err("open records"))?;
     for id in ids {
-        if stubs.get(&id.0).map_err(db_err("read released"))?.is_some() {
+        if stubs.get(&id.0).map_err(db_err("read records"))?.is_some() {
             return Ok(true);
         }
     }
     Ok(false)
 }
 
-/// Opens a table of released records for reading; None if no record was ever written.
+/// Opens a table of records for reading; None if no record was ever written.
 fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
     txn: &redb::ReadTransaction,
     table: TableDefinition<K, V>,
@@ -116,7 +286,7 @@ fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
     match txn.open_table(table) {
         Ok(t) => Ok(Some(t)),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(db_err("open released records")(e)),
+        Err(e) => Err(db_err("open records")(e)),
     }
 }
 
@@ -126,13 +296,14 @@ impl Index for Store {
             let Some(t) = open(txn, STUBS)? else {
                 return Ok(None);
             };
-            let found = t.get(&id.0).map_err(db_err("read released"))?;
+            let found = t.get(&id.0).map_err(db_err("read records"))?;
             Ok(found.map(|v| {
-                let (lamport, timestamp_ms, epoch) = v.value();
+                let (lamport, timestamp_ms, epoch, org_line) = v.value();
                 Stub {
                     lamport,
                     timestamp_ms,
                     epoch,
+                    org_line,
                 }
             }))
         })
@@ -145,7 +316,7 @@ impl Index for Store {
             };
             let found = t
                 .get((&author.0, seq))
-                .map_err(db_err("read released first"))?;
+                .map_err(db_err("read records first"))?;
             Ok(found.map(|v| Hash32(*v.value())))
         })
     }
@@ -157,10 +328,10 @@ impl Index for Store {
             };
             let range = t
                 .range((epoch, 0, &[0u8; 32])..=(epoch, u64::MAX, &[0xff; 32]))
-                .map_err(db_err("read released epoch"))?;
+                .map_err(db_err("read records epoch"))?;
             let mut out = Vec::new();
             for entry in range {
-                let (key, _) = entry.map_err(db_err("read released epoch"))?;
+                let (key, _) = entry.map_err(db_err("read records epoch"))?;
                 let (_, lamport, id) = key.value();
                 out.push((lamport, Hash32(*id)));
             }

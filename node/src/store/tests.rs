@@ -561,53 +561,122 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     assert_eq!(store.deliveries_of(&purchase).unwrap(), vec![d2.id()]);
 }
 
-/// What the ledger keeps of a released event is read back as written; an epoch
-/// recorded whole is not written again; and taking an event out of the store drops
-/// every record, to be written again from the events left.
+/// What the ledger keeps of a finalized event is read back as written, and a start
+/// reads back what the ledger holds; an epoch recorded whole is not written again;
+/// and taking a finalized event out of the store drops every record, to be written
+/// again from the events left.
 #[test]
 fn released_records_are_kept_once_and_dropped_with_their_events() {
     use carnet_protocol::ledger::{Index, Release, Stub};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("events.redb"), network()).unwrap();
-    let evs = events(1, 4);
+    let evs = events(1, 5);
     store.put_events(&evs).unwrap();
     let author = evs[0].author();
-    // Nothing released yet: every lookup says so, though no table exists.
+    let ids = |v: Vec<SignedEvent>| {
+        let mut ids: Vec<ContentId> = v.iter().map(|e| e.id()).collect();
+        ids.sort();
+        ids
+    };
+    let all = ids(evs.clone());
+    // Nothing finalized yet: every lookup says so, though no table exists, and a
+    // start reads every event.
     assert_eq!(store.stub(&evs[0].id()), Ok(None));
     assert_eq!(store.first_at(&author, 0), Ok(None));
     assert_eq!(store.epoch_ids(1), Ok(vec![]));
     assert_eq!(store.released_through().unwrap(), 0);
-    let release = |ev: &SignedEvent, epoch: u64| Release {
+    assert_eq!(store.recorded_heads().unwrap(), vec![]);
+    assert_eq!(ids(store.load_held(0).unwrap()), all);
+    let release = |ev: &SignedEvent, epoch: u64, stays: bool| Release {
         id: ev.id(),
         stub: Stub {
             lamport: ev.lamport(),
             timestamp_ms: ev.body().timestamp_ms,
             epoch,
+            org_line: epoch == 1,
         },
         first_at: Some((ev.author(), ev.seq())),
+        stays,
     };
-    let first: Vec<Release> = evs[..2].iter().map(|e| release(e, 1)).collect();
-    store.put_released(&first).unwrap();
+    // Epoch 1: two released, one staying in memory.
+    let first = vec![
+        release(&evs[0], 1, false),
+        release(&evs[1], 1, false),
+        release(&evs[2], 1, true),
+    ];
+    store.put_released(&first, (1, Hash32([1; 32]))).unwrap();
     assert_eq!(store.released_through().unwrap(), 1);
+    assert_eq!(store.finalized_digest_at(1).unwrap(), Some(Hash32([1; 32])));
+    assert_eq!(store.finalized_digest_at(2).unwrap(), None);
     assert_eq!(store.stub(&evs[1].id()), Ok(Some(first[1].stub)));
+    assert_eq!(store.stub(&evs[2].id()), Ok(Some(first[2].stub)));
     assert_eq!(store.first_at(&author, 1), Ok(Some(evs[1].id())));
-    let mut epoch: Vec<(u64, ContentId)> = evs[..2].iter().map(|e| (e.lamport(), e.id())).collect();
+    assert_eq!(store.recorded_heads().unwrap(), vec![(author, 2)]);
+    let mut epoch: Vec<(u64, ContentId)> = evs[..3].iter().map(|e| (e.lamport(), e.id())).collect();
     epoch.sort();
     assert_eq!(store.epoch_ids(1), Ok(epoch));
+    // A start reads the held events: the one staying and those not finalized; and
+    // those of the epochs above its snapshot's.
+    assert_eq!(ids(store.load_held(1).unwrap()), ids(evs[2..].to_vec()));
+    assert_eq!(ids(store.load_held(0).unwrap()), all);
     // Epoch 1 again (a start hands over every finalized event) with a record that
     // was never written: skipped, as the epoch is whole. Epoch 2 is written.
-    let again = vec![release(&evs[2], 1), release(&evs[3], 2)];
-    store.put_released(&again).unwrap();
-    assert_eq!(store.stub(&evs[2].id()), Ok(None));
-    assert_eq!(store.stub(&evs[3].id()).unwrap().map(|s| s.epoch), Some(2));
+    let again = vec![release(&evs[3], 1, false), release(&evs[4], 2, false)];
+    store.put_released(&again, (2, Hash32([2; 32]))).unwrap();
+    assert_eq!(store.stub(&evs[3].id()), Ok(None));
+    assert_eq!(store.stub(&evs[4].id()).unwrap().map(|s| s.epoch), Some(2));
     assert_eq!(store.released_through().unwrap(), 2);
-    // Taking out an event that is not released keeps the records.
-    store.remove_events(&[evs[2].id()]).unwrap();
+    assert_eq!(store.recorded_heads().unwrap(), vec![(author, 4)]);
+    assert_eq!(ids(store.load_held(2).unwrap()), ids(evs[2..4].to_vec()));
+    // Taking out an event that is not finalized keeps the records.
+    store.remove_events(&[evs[3].id()]).unwrap();
     assert_eq!(store.released_through().unwrap(), 2);
-    // Taking out one that is drops them all.
+    assert_eq!(ids(store.load_held(2).unwrap()), vec![evs[2].id()]);
+    // Taking out one that is drops them all, and lists every event left as held.
     store.remove_events(&[evs[0].id()]).unwrap();
     assert_eq!(store.released_through().unwrap(), 0);
     assert_eq!(store.stub(&evs[1].id()), Ok(None));
     assert_eq!(store.first_at(&author, 1), Ok(None));
     assert_eq!(store.epoch_ids(1), Ok(vec![]));
+    assert_eq!(store.finalized_digest_at(1).unwrap(), None);
+    let left = vec![evs[1].clone(), evs[2].clone(), evs[4].clone()];
+    assert_eq!(ids(store.load_held(0).unwrap()), ids(left));
+}
+
+/// A store an older build wrote (records of released events only, no list of held
+/// events) lists every event as held once opened, and its records are gone: the
+/// next start writes them again.
+#[test]
+fn an_older_stores_records_are_dropped_and_every_event_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let evs = events(1, 3);
+    {
+        let store = Store::open(&path, network()).unwrap();
+        store.put_events(&evs).unwrap();
+        // What an older build had: no held list, its own record tables.
+        let db = store.db().unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(released::HELD).unwrap();
+        {
+            let old: TableDefinition<&[u8; 32], (u64, u64, u64)> = TableDefinition::new("released");
+            let mut t = txn.open_table(old).unwrap();
+            t.insert(&evs[0].id().0, (1, 1, 1)).unwrap();
+            let mut meta = txn.open_table(META).unwrap();
+            meta.remove("held index").unwrap();
+            meta.insert("released through", 1u64.to_be_bytes().as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(store.load_held(0).unwrap().len(), 3);
+    assert_eq!(store.get_meta("released through").unwrap(), None);
+    let db = store.db().unwrap();
+    let txn = db.begin_read().unwrap();
+    let old: TableDefinition<&[u8; 32], (u64, u64, u64)> = TableDefinition::new("released");
+    assert!(matches!(
+        txn.open_table(old),
+        Err(redb::TableError::TableDoesNotExist(_))
+    ));
 }

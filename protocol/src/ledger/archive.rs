@@ -33,12 +33,13 @@ pub trait Archive: Send + Sync {
 /// answer must say so (an error), never answer "not held": the ledger then reports the
 /// failure ([`super::Ledger::take_archive_error`]) and its owner rebuilds it.
 pub trait Index: Archive {
-    /// What the ledger kept of the released event `id`; None if `id` is not one.
+    /// What the ledger kept of the finalized event `id`, released or staying; None if
+    /// `id` is not recorded.
     fn stub(&self, id: &ContentId) -> Result<Option<Stub>, ArchiveError>;
-    /// The released event ordered first at `author`'s `seq` (the second of an
+    /// The recorded event ordered first at `author`'s `seq` (the second of an
     /// equivocation is not one: the ledger keeps those ids).
     fn first_at(&self, author: &PublicKey, seq: u64) -> Result<Option<ContentId>, ArchiveError>;
-    /// (Lamport clock, id) of the released events of `epoch`, sorted.
+    /// (Lamport clock, id) of the recorded events of `epoch`, sorted.
     fn epoch_ids(&self, epoch: u64) -> Result<Vec<(u64, ContentId)>, ArchiveError>;
 }
 
@@ -72,15 +73,20 @@ impl Clone for FirstFailure {
 
 /// What the ordering checks need of an event no longer held in memory: the clock a
 /// reference to it must exceed, the timestamp the next event of its chain must not go
-/// below, and the epoch that holds it.
+/// below, the epoch that holds it, and whether it is on an org's line (the next event
+/// of its chain inherits that role).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Stub {
     pub lamport: u64,
     pub timestamp_ms: u64,
     pub epoch: u64,
+    pub org_line: bool,
 }
 
-/// An event the ledger lets out of memory, with what its archive must keep of it.
+/// A finalized event, with what its archive must keep of it. Most leave memory; those
+/// that stay (see `stays`) are recorded all the same, so that a start which does not
+/// read the released events still knows the epoch and the chain position of every
+/// finalized one ([`super::Ledger::resume`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
     pub id: ContentId,
@@ -88,6 +94,10 @@ pub struct Release {
     /// (author, seq) when the event is the first ordered there; None for the second
     /// of an equivocation.
     pub first_at: Option<(PublicKey, u64)>,
+    /// The event stays in memory: a Checkpoint, Enroll, Admit or Rotate (the quorum
+    /// and role checks read what it says), or the second of an equivocation (the
+    /// proof of it).
+    pub stays: bool,
 }
 
 /// An archive in memory: for tests and tools, and for a generator that writes events
@@ -100,8 +110,9 @@ pub struct MemoryArchive(Mutex<Held>);
 struct Held {
     events: HashMap<ContentId, SignedEvent>,
     stubs: HashMap<ContentId, Stub>,
-    first_at: HashMap<(PublicKey, u64), ContentId>,
+    first_at: std::collections::BTreeMap<(PublicKey, u64), ContentId>,
     epochs: BTreeSet<(u64, u64, ContentId)>,
+    digests: std::collections::BTreeMap<u64, crate::hash::Hash32>,
 }
 
 impl MemoryArchive {
@@ -117,9 +128,13 @@ impl MemoryArchive {
         }
     }
 
-    /// Records what a release hands over.
-    pub fn put_released(&self, released: &[Release]) {
+    /// Records what a release hands over, and the finalized digest `at` the last epoch
+    /// it covers ([`super::Ledger::finalized_digest`]).
+    pub fn put_released(&self, released: &[Release], at: (u64, crate::hash::Hash32)) {
         let mut held = self.held();
+        if !released.is_empty() {
+            held.digests.insert(at.0, at.1);
+        }
         for r in released {
             held.stubs.insert(r.id, r.stub);
             if let Some(at) = r.first_at {
@@ -127,6 +142,34 @@ impl MemoryArchive {
             }
             held.epochs.insert((r.stub.epoch, r.stub.lamport, r.id));
         }
+    }
+}
+
+impl MemoryArchive {
+    /// The highest recorded seq of each author: what a start from the records knows of
+    /// the chains (see [`super::Resume`]).
+    pub fn heads(&self) -> Vec<(PublicKey, u64)> {
+        let held = self.held();
+        let mut out: Vec<(PublicKey, u64)> = Vec::new();
+        for (author, seq) in held.first_at.keys() {
+            match out.last_mut() {
+                Some(last) if last.0 == *author => last.1 = last.1.max(*seq),
+                _ => out.push((*author, *seq)),
+            }
+        }
+        out
+    }
+
+    /// The finalized digest recorded at `epoch`, if a release ended there.
+    pub fn digest_at(&self, epoch: u64) -> Option<crate::hash::Hash32> {
+        self.held().digests.get(&epoch).copied()
+    }
+
+    /// Ids recorded in epochs above `epoch`.
+    pub fn ids_above(&self, epoch: u64) -> Vec<ContentId> {
+        let held = self.held();
+        let from = (epoch.saturating_add(1), 0, ContentId::ZERO);
+        held.epochs.range(from..).map(|k| k.2).collect()
     }
 }
 

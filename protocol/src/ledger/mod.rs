@@ -16,6 +16,7 @@ mod finality;
 mod frontier;
 pub mod proof;
 mod reads;
+mod resume;
 mod root;
 mod snapshot;
 mod state;
@@ -23,6 +24,7 @@ mod trie;
 
 pub use apply::is_mobile_number;
 pub use archive::{Archive, ArchiveError, Index, MemoryArchive, Release, Stub};
+pub use resume::Resume;
 pub use root::{merkle_root, LeafKey, StateLeaf, StateProof, PATH_CONTEXT};
 pub use snapshot::{Snapshot, SnapshotError, SNAPSHOT_MAGIC};
 pub use state::*;
@@ -382,9 +384,12 @@ impl Ledger {
         if self.is_founding(&body.author) {
             return Ok(true);
         }
-        // A later event inherits the role its chain's first event proved.
+        // A later event inherits the role its chain's first event proved; a released
+        // prev's is in its stub.
         if let Some(prev) = &body.prev {
-            return Ok(self.org_line.contains(prev));
+            return Ok(self.org_line.contains(prev)
+                || !self.events.contains_key(prev)
+                    && self.stub_of(prev).is_some_and(|s| s.org_line));
         }
         let mut member = false;
         // Admits, Rotates and Enrolls are never released from memory: a dep not held
@@ -488,8 +493,13 @@ impl Ledger {
         let below_head = self.heads.get(&author).is_some_and(|h| *h >= seq);
         let head = self.heads.entry(author).or_insert(seq);
         *head = (*head).max(seq);
+        // The archive records the events that stay in memory too: one found there is
+        // this very event when a start puts it back.
         let taken = self.chains.contains_key(&(author, seq))
-            || below_head && self.archived_first_at(&author, seq).is_some();
+            || below_head
+                && self
+                    .archived_first_at(&author, seq)
+                    .is_some_and(|first| first != id);
         if taken {
             self.forks.entry((author, seq)).or_default().push(id);
         } else {
@@ -531,12 +541,14 @@ impl Ledger {
         self.archive = Some(archive);
     }
 
-    /// The events finalized since the last [`Ledger::release`] that may leave memory,
-    /// with what the archive must keep of each: all but Checkpoints, Enrolls, Admits
-    /// and Rotates (the quorum and role checks read what they say). An epoch's events
-    /// come all at once: an archive may record them in one piece. Empty without an
-    /// archive. The caller stores the events and the records, then calls
-    /// [`Ledger::release`]; until then nothing changes here.
+    /// The events finalized since the last [`Ledger::release`], with what the archive
+    /// must keep of each. All but Checkpoints, Enrolls, Admits and Rotates (the quorum
+    /// and role checks read what they say) and the seconds of equivocations may leave
+    /// memory; those stay (`stays`), and are recorded all the same. An epoch's events
+    /// come all at once: an archive may record them in one piece, with the digest
+    /// [`Ledger::finalized_digest`] gives. Empty without an archive. The caller stores
+    /// the events and the records, then calls [`Ledger::release`]; until then nothing
+    /// changes here.
     pub fn releasable(&self) -> Vec<Release> {
         if self.archive.is_none() {
             return Vec::new();
@@ -545,21 +557,28 @@ impl Ledger {
             .iter()
             .filter_map(|id| {
                 let ev = self.events.get(id)?;
-                if Self::kept(ev) {
-                    return None;
-                }
                 let at = (ev.author(), ev.seq());
+                let first = self.chains.get(&at) == Some(id);
                 Some(Release {
                     id: *id,
                     stub: Stub {
                         lamport: ev.lamport(),
                         timestamp_ms: ev.body().timestamp_ms,
                         epoch: *self.epoch_of.get(id)?,
+                        org_line: self.org_line.contains(id),
                     },
-                    first_at: (self.chains.get(&at) == Some(id)).then_some(at),
+                    first_at: first.then_some(at),
+                    stays: Self::kept(ev) || !first,
                 })
             })
             .collect()
+    }
+
+    /// The number of finalized epochs and the chained digest of the finalized prefix
+    /// (see [`Ledger::prefix_digest`]): what an archive records with the releases that
+    /// end there, so that a start can tell a snapshot of this prefix from another.
+    pub fn finalized_digest(&self) -> (u64, Hash32) {
+        (self.finals.len() as u64, self.final_digest)
     }
 
     /// Drops from memory the events of `done`, which the archive now holds with their
@@ -569,12 +588,14 @@ impl Ledger {
             return 0;
         }
         let mut dropped = 0;
-        for r in done {
+        for r in done.iter().filter(|r| !r.stays) {
             if self.events.remove(&r.id).is_none() {
                 continue;
             }
             self.order.remove(&(r.stub.epoch, 0, r.stub.lamport, r.id));
             self.epoch_of.remove(&r.id);
+            // Its role is in the stub now, for the next event of its chain.
+            self.org_line.remove(&r.id);
             if let Some(at) = r.first_at {
                 if self.chains.get(&at) == Some(&r.id) {
                     self.chains.remove(&at);
@@ -593,12 +614,9 @@ impl Ledger {
         shrink(&mut self.events);
         shrink(&mut self.epoch_of);
         shrink(&mut self.chains);
-        // What is left to release: none that went, nor one that stays for good.
-        let releasable = std::mem::take(&mut self.releasable);
-        self.releasable = releasable
-            .into_iter()
-            .filter(|id| self.events.get(id).is_some_and(|e| !Self::kept(e)))
-            .collect();
+        // What is left to release: none that was recorded.
+        let recorded: std::collections::HashSet<ContentId> = done.iter().map(|r| r.id).collect();
+        self.releasable.retain(|id| !recorded.contains(id));
         dropped
     }
 
@@ -677,6 +695,7 @@ impl Ledger {
                 self.prefix_digest(at),
                 self.base.clone(),
                 self.finals.clone(),
+                self.final_digest,
             ));
         }
         self.catch_up();
@@ -687,6 +706,7 @@ impl Ledger {
             self.prefix_digest(at),
             self.state.clone(),
             Vec::new(),
+            self.final_digest,
         ))
     }
 
@@ -761,7 +781,7 @@ impl Ledger {
             taken.extend(ids.iter().copied());
             epochs.push(ids);
         }
-        if Self::digest_at_mark(digest) != snap.prefix_digest {
+        if digest != snap.final_digest || Self::digest_at_mark(digest) != snap.prefix_digest {
             return Err(SnapshotError::OtherEvents);
         }
         for (f, ids) in snap.finals.into_iter().zip(epochs) {

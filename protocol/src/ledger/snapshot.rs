@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// First bytes of an encoded snapshot; the last byte is the format version.
-pub const SNAPSHOT_MAGIC: &[u8; 16] = b"carnet-snapshot\x03";
+pub const SNAPSHOT_MAGIC: &[u8; 16] = b"carnet-snapshot\x04";
 
 /// BLAKE3 derive-key context of the prefix digest.
 pub(crate) const PREFIX_DIGEST_CONTEXT: &str = "carnet v1 ledger snapshot prefix";
@@ -28,7 +28,7 @@ const CHECKSUM_CONTEXT: &str = "carnet v1 ledger snapshot checksum";
 /// a rule (or a comment) costs one replay, never a state the new rules would not give.
 /// `every_source_file_is_fingerprinted` keeps the list whole. The test fixtures
 /// (`testkit/`, never in a node's build) are not rules and are left out.
-pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 34] = [
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 35] = [
     ("author.rs", include_str!("../author.rs")),
     ("card.rs", include_str!("../card.rs")),
     ("chain.rs", include_str!("../chain.rs")),
@@ -52,6 +52,7 @@ pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 34] = [
     ("ledger/mod.rs", include_str!("mod.rs")),
     ("ledger/proof.rs", include_str!("proof.rs")),
     ("ledger/reads.rs", include_str!("reads.rs")),
+    ("ledger/resume.rs", include_str!("resume.rs")),
     ("ledger/root.rs", include_str!("root.rs")),
     ("ledger/snapshot.rs", include_str!("snapshot.rs")),
     ("ledger/state.rs", include_str!("state.rs")),
@@ -101,6 +102,10 @@ pub struct Snapshot {
     pub(crate) state: State,
     /// The finalized claims up to `at`, when it is the end of the finalized prefix.
     pub(crate) finals: Vec<super::Final>,
+    /// The chained digest of the finalized prefix (zero before the first claim): what
+    /// a start that does not read the finalized events continues from, and checks
+    /// against the one its archive recorded ([`super::Ledger::resume`]).
+    pub(crate) final_digest: Hash32,
 }
 
 /// Why a snapshot cannot be used. None of these is an error for a node: it replays.
@@ -136,6 +141,12 @@ impl Snapshot {
     /// The state it holds.
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The finalized epochs it holds and their chained digest (see
+    /// [`super::Ledger::finalized_digest`]).
+    pub fn finalized_digest(&self) -> (u64, Hash32) {
+        (self.finals.len() as u64, self.final_digest)
     }
 
     /// Magic, a BLAKE3 checksum of the body, then the body (postcard). Node-local: the
@@ -181,6 +192,7 @@ impl Snapshot {
         prefix_digest: Hash32,
         state: State,
         finals: Vec<super::Final>,
+        final_digest: Hash32,
     ) -> Self {
         Snapshot {
             rules_build: rules_build().to_string(),
@@ -189,6 +201,7 @@ impl Snapshot {
             prefix_digest,
             state,
             finals,
+            final_digest,
         }
     }
 }
@@ -206,6 +219,7 @@ mod tests {
             Hash32([3; 32]),
             State::default(),
             Vec::new(),
+            Hash32::ZERO,
         );
         let ours = snap.encode().unwrap();
         assert!(Snapshot::decode(&ours, &net).is_ok());

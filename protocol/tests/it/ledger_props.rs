@@ -7,7 +7,7 @@
 
 use crate::world;
 
-use carnet_protocol::ledger::{merkle_root, Inserted, Ledger, Snapshot, SnapshotError};
+use carnet_protocol::ledger::{merkle_root, Inserted, Ledger, Snapshot, SnapshotError, TAIL};
 use carnet_protocol::payload::*;
 use proptest::prelude::*;
 use world::{Store, World, DAY};
@@ -644,5 +644,114 @@ proptest! {
         prop_assert_eq!(&after.state().voids, &ref_state.voids);
         prop_assert_eq!(&after.state().movements, &ref_state.movements);
         prop_assert_eq!(after.finals(), reference.finals());
+    }
+}
+
+proptest! {
+    // One script in eight finalizes a claim early enough to start from: many cases.
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    /// A node that stopped and started from its store without reading the events it
+    /// released (only those that stay in memory, and those recorded in epochs above
+    /// its snapshot's, which a crash may leave) holds what it held before, read for
+    /// read, and then ends where a node that never stopped does.
+    #[test]
+    fn starting_from_the_records_gives_the_same_ledger(
+        script in prop::collection::vec(action(), 20..120),
+        d in delivery(),
+        saved in any::<u16>(),
+        stored in any::<u16>(),
+    ) {
+        let w = build(&script);
+        prop_assume!(!w.log.is_empty());
+        let mut reference = w.ledger();
+        let root = reference.state_root();
+        let ref_state = reference.state().clone();
+        let sends = arrivals(&w, &d);
+        // Late in the log, where claims are final.
+        let half = sends.len() / 2;
+        let saved = half + saved as usize % (sends.len() - half + 1);
+        let stored = saved + stored as usize % (sends.len() - saved + 1);
+
+        let (mut before, store) = Store::ledger(w.genesis.clone());
+        feed(&mut before, &w, &sends[..saved], &d, Some(&store));
+        let final_snapshot = |l: &mut Ledger| l.snapshot().filter(|s| s.at().0 != TAIL);
+        let early = final_snapshot(&mut before);
+        // Stored and finalized after the snapshot: the records run ahead of it.
+        feed(&mut before, &w, &sends[saved..stored], &d, Some(&store));
+        let Some(snap) = early.or_else(|| final_snapshot(&mut before)) else {
+            return Ok(());
+        };
+        let mut after = Ledger::with_snapshot_interval(w.genesis.clone(), 4);
+        // A snapshot of another prefix than the records' is refused, and leaves the
+        // ledger empty.
+        let mut other = store.resume(&before, snap.clone());
+        other.digest = carnet_protocol::Hash32([7; 32]);
+        prop_assert_eq!(after.resume(other).unwrap_err(), SnapshotError::OtherEvents);
+        prop_assert!(after.is_empty() && after.finals().is_empty());
+        let inputs = store.resume(&before, snap);
+        let bad = after.resume(inputs).expect("the records and the snapshot agree");
+        prop_assert!(bad.is_empty());
+        store.keep(&mut after);
+        prop_assert!(after.take_archive_error().is_none());
+
+        // Read for read, what the node held before it stopped.
+        prop_assert_eq!(after.finals(), before.finals());
+        prop_assert_eq!(after.len(), before.len());
+        prop_assert_eq!(after.held_len(), before.held_len());
+        prop_assert_eq!(after.all_items(), before.all_items());
+        let order: Vec<_> = after.events().map(|e| e.id()).collect();
+        let before_order: Vec<_> = before.events().map(|e| e.id()).collect();
+        prop_assert_eq!(order, before_order);
+        for (_, id) in before.all_items() {
+            prop_assert_eq!(after.epoch(&id), before.epoch(&id));
+        }
+        prop_assert_eq!(after.state_root(), before.state_root());
+        prop_assert_eq!(
+            after.finalized_state().root_once(),
+            before.finalized_state().root_once()
+        );
+        let unsealed: Vec<_> = after.unsealed().map(|e| e.id()).collect();
+        let before_unsealed: Vec<_> = before.unsealed().map(|e| e.id()).collect();
+        prop_assert_eq!(unsealed, before_unsealed);
+        let top = before.max_lamport();
+        for bound in [top / 3, top / 2, top.saturating_sub(1), top, top + 1] {
+            prop_assert_eq!(after.heads_at(bound), before.heads_at(bound));
+            prop_assert_eq!(after.claim_at(bound), before.claim_at(bound));
+        }
+        for e in &w.log {
+            let author = e.author();
+            // Which of two events at one seq came first is the order they went in: a
+            // start puts held ones in again by clock, as a replay does.
+            match before.equivocation(&author) {
+                None => prop_assert_eq!(after.chain_head(&author), before.chain_head(&author)),
+                Some(_) => prop_assert_eq!(
+                    after.chain_head(&author).map(|h| h.0),
+                    before.chain_head(&author).map(|h| h.0)
+                ),
+            }
+            prop_assert_eq!(after.introduction(&author), before.introduction(&author));
+            prop_assert_eq!(
+                after.equivocation(&author).is_some(),
+                before.equivocation(&author).is_some()
+            );
+        }
+
+        // Then the rest arrives, and what waited for its past when the node stopped
+        // comes again (a node keeps nothing pending across a restart).
+        for id in before.pending_ids() {
+            let ev = before.get(&id).expect("pending").clone();
+            after.insert(ev).expect("valid events are never rejected");
+        }
+        feed(&mut after, &w, &sends[stored..], &d, Some(&store));
+        prop_assert_eq!(after.finals(), reference.finals());
+        prop_assert_eq!(after.len(), w.log.len());
+        let order: Vec<_> = after.events().map(|e| e.id()).collect();
+        let ref_order: Vec<_> = reference.events().map(|e| e.id()).collect();
+        prop_assert_eq!(order, ref_order);
+        prop_assert_eq!(after.state_root(), root);
+        prop_assert_eq!(after.state().leaves(), ref_state.leaves());
+        prop_assert_eq!(&after.state().movements, &ref_state.movements);
+        prop_assert!(after.take_archive_error().is_none());
     }
 }

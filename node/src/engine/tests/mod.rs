@@ -275,7 +275,8 @@ fn a_restart_resumes_from_the_snapshot_and_checks_only_later_signatures() {
             events: 15,
             from_snapshot: 10,
             verified: 5,
-            released: 0
+            released: 0,
+            from_records: false,
         }
     );
     assert_eq!(e.state_root_hex(), root);

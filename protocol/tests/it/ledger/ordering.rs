@@ -447,7 +447,7 @@ fn an_index_that_fails_to_read_is_reported() {
     }
     index.0.keep(w.log.iter());
     let released = l.releasable();
-    index.0.put_released(&released);
+    index.0.put_released(&released, l.finalized_digest());
     assert!(l.release(&released) > 0);
     assert!(l.get(&c.id()).is_none(), "the Contribute is released");
     assert!(l.is_ordered(&c.id()));

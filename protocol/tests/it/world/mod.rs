@@ -5,7 +5,9 @@ use carnet_protocol::author::Author;
 use carnet_protocol::card::{recipient_public, seal_card, Card};
 use carnet_protocol::genesis::{Genesis, Rules};
 use carnet_protocol::hash::{ContentId, NetworkId};
-use carnet_protocol::ledger::{Archive, ArchiveError, Index, Ledger, MemoryArchive, Stub};
+use carnet_protocol::ledger::{
+    Archive, ArchiveError, Index, Ledger, MemoryArchive, Resume, Snapshot, Stub,
+};
 use carnet_protocol::payload::*;
 use carnet_protocol::testkit;
 use carnet_protocol::{PublicKey, SecretKey, SignedEvent};
@@ -486,8 +488,34 @@ impl Store {
         let items = l.all_items();
         self.0.keep(items.iter().filter_map(|(_, id)| l.get(id)));
         let released = l.releasable();
-        self.0.put_released(&released);
+        self.0.put_released(&released, l.finalized_digest());
         l.release(&released);
         assert!(l.take_archive_error().is_none());
+    }
+
+    /// What a node's start from this store is given besides the snapshot: the events
+    /// `l` holds in memory and those recorded above the snapshot's last epoch, and
+    /// the records (see [`carnet_protocol::ledger::Resume`]).
+    pub fn resume(self: &Arc<Self>, l: &Ledger, snapshot: Snapshot) -> Resume {
+        let (epochs, _) = snapshot.finalized_digest();
+        let items = l.all_items();
+        let mut events: Vec<SignedEvent> = items
+            .iter()
+            .filter_map(|(_, id)| l.get(id).cloned())
+            .collect();
+        events.extend(
+            self.0
+                .ids_above(epochs)
+                .iter()
+                .filter_map(|id| self.0.event(id)),
+        );
+        Resume {
+            digest: self.0.digest_at(epochs).unwrap_or_default(),
+            snapshot,
+            archive: self.clone(),
+            heads: self.0.heads(),
+            items,
+            events,
+        }
     }
 }

@@ -258,6 +258,36 @@ fn a_node_builds_the_same_bundle_and_keeps_the_message_private() {
         assert!(ledger.fetch(&ev.id()).is_some());
     }
     assert!(ledger.take_archive_error().is_none());
+
+    // With a snapshot of the finalized prefix the records hold, a start reads only
+    // the events held in memory, and holds the same ledger read for read.
+    let (held, len) = (engine.events_in_memory(), engine.ledger().len());
+    let finals = engine.ledger().finals().to_vec();
+    let items = engine.ledger().all_items();
+    let bundle = engine.audit_bundle(&sc.mobile.id(), false, false).unwrap();
+    engine.save_snapshot().unwrap().expect("a snapshot");
+    drop(engine);
+    let store = Store::open(&dir.path().join("events.redb"), g.network_id()).unwrap();
+    let org_b = SecretKey::from_seed(seed("org", 1));
+    let (mut engine, r) = Engine::reopen(store, g.clone(), org_b).unwrap();
+    assert!(r.from_records, "{r:?}");
+    assert_eq!(r.events, held, "only the events held in memory are read");
+    assert!(held < len);
+    assert_eq!(engine.events_in_memory(), held);
+    assert_eq!(engine.ledger().len(), len);
+    assert_eq!(engine.ledger().finals(), &finals[..]);
+    assert_eq!(engine.ledger().all_items(), items);
+    assert_eq!(engine.state_root_hex(), root);
+    assert_eq!(
+        engine.audit_bundle(&sc.mobile.id(), false, false).unwrap(),
+        bundle
+    );
+    let ledger = engine.ledger();
+    for ev in &sc.story.log {
+        assert!(ledger.fetch(&ev.id()).is_some_and(|e| e.id() == ev.id()));
+        assert_eq!(ledger.epoch(&ev.id()), sc.story.ledger.epoch(&ev.id()));
+    }
+    assert!(ledger.take_archive_error().is_none());
 }
 
 #[test]
