@@ -116,6 +116,26 @@ impl Ledger {
         Ok(bad)
     }
 
+    /// A snapshot of the state at the end of the finalized prefix, with its claims,
+    /// whatever waits in the tail: what [`Ledger::resume`] starts from again, kept
+    /// in memory by a node to roll back to (never saved: unlike [`Ledger::snapshot`]
+    /// it may hold a listing an OptOut in the tail erases). None before a claim is
+    /// final.
+    pub fn finalized_snapshot(&self) -> Option<Snapshot> {
+        if self.finals.is_empty() {
+            return None;
+        }
+        let at = mark(self.finals.len() as u64);
+        Some(Snapshot::new(
+            self.network,
+            at,
+            Self::digest_at_mark(self.final_digest),
+            self.base.clone(),
+            self.finals.clone(),
+            self.final_digest,
+        ))
+    }
+
     /// Makes the event first at each (author, seq) with twins the one the archive
     /// recorded as first. Which twin came first is the order they were inserted in,
     /// and a start inserts by clock, not as they arrived: without this, a start could

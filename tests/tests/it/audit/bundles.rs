@@ -319,3 +319,51 @@ fn the_contributors_dispute_is_shown_beside_the_report() {
     let r = run(&serde_json::to_value(&forged).unwrap(), &g, None);
     assert_eq!(first_failure(&r), "dispute");
 }
+
+/// A write that fails once claims are final (a full disk) takes the node back to
+/// what its store holds by starting again from the store's records, reading only the
+/// events held in memory, not by inserting every event again; once the store takes
+/// writes again the node ends where the network does.
+#[test]
+fn a_failed_write_after_settlement_rolls_back_from_the_records() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let sc = scenario();
+    let g = sc.story.genesis.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    drop(Store::open(&path, g.network_id()).unwrap());
+    let faults = std::sync::Arc::new(AtomicBool::new(false));
+    let store = Store::open_with_faults(&path, g.network_id(), faults.clone()).unwrap();
+    let org_b = SecretKey::from_seed(seed("org", 1));
+    let mut engine = Engine::open(store, g.clone(), org_b).unwrap();
+    let log = &sc.story.log;
+    // Up to the first event after a claim was final and its events left memory.
+    let mut next = 0;
+    while engine.events_in_memory() == engine.ledger().len() {
+        engine.ingest_event(log[next].clone()).unwrap();
+        next += 1;
+    }
+    assert!(next < log.len(), "the scenario settles before its end");
+    let (len, held) = (engine.ledger().len(), engine.events_in_memory());
+    let root = engine.state_root_hex();
+    let finals = engine.ledger().finals().to_vec();
+
+    faults.store(true, SeqCst);
+    assert!(engine.ingest_event(log[next].clone()).is_err());
+    assert_eq!(engine.roll_backs(), (1, 0), "rolled back from the records");
+    assert_eq!(engine.ledger().len(), len);
+    assert_eq!(engine.events_in_memory(), held);
+    assert_eq!(engine.ledger().finals(), &finals[..]);
+    assert_eq!(engine.state_root_hex(), root);
+    assert!(!engine.ledger().is_ordered(&log[next].id()));
+    assert!(engine.ledger().take_archive_error().is_none());
+
+    faults.store(false, SeqCst);
+    for ev in &log[next..] {
+        engine.ingest_event(ev.clone()).unwrap();
+    }
+    let mut reference = sc.story.ledger.clone();
+    assert_eq!(engine.ledger().finals(), reference.finals());
+    assert_eq!(engine.state_root_hex(), reference.state_root().to_hex());
+    assert_eq!(engine.roll_backs(), (1, 0));
+}
