@@ -179,6 +179,11 @@ fn resume_from_records(
         items: store.order_items()?,
         events,
     });
+    // A record that could not be read was taken for "not there": nothing built on
+    // it stands.
+    if let Some(e) = ledger.take_archive_error() {
+        return Err(StoreError::Unreadable(e.to_string()));
+    }
     match started {
         Ok(bad) => {
             let reopened = Reopened {

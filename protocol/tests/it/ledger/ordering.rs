@@ -467,4 +467,28 @@ fn an_index_that_fails_to_read_is_reported() {
     assert!(l.take_archive_error().is_some());
     index.1.store(false, Ordering::SeqCst);
     assert!(l.finalized_prefix(1).is_some());
+
+    // A start from the records while the index fails says so too.
+    let snap = l.snapshot().expect("a snapshot of the finalized prefix");
+    let (epochs, _) = snap.finalized_digest();
+    let items = l.all_items();
+    let held: Vec<SignedEvent> = items
+        .iter()
+        .filter_map(|(_, id)| l.get(id).cloned())
+        .collect();
+    index.1.store(true, Ordering::SeqCst);
+    let mut again = carnet_protocol::ledger::Ledger::new(w.genesis.clone());
+    let started = again.resume(carnet_protocol::ledger::Resume {
+        snapshot: snap,
+        archive: index.clone(),
+        digest: index.0.digest_at(epochs).expect("recorded"),
+        heads: index.0.heads(),
+        items,
+        events: held,
+    });
+    assert!(started.is_ok());
+    assert_eq!(
+        again.take_archive_error(),
+        Some(ArchiveError("read error".into()))
+    );
 }
