@@ -493,6 +493,13 @@ impl Store {
         assert!(l.take_archive_error().is_none());
     }
 
+    /// Stores what `l` ordered so far, writing no record: a node that stopped
+    /// between storing events and recording what it finalized.
+    pub fn keep_events(&self, l: &Ledger) {
+        let items = l.all_items();
+        self.0.keep(items.iter().filter_map(|(_, id)| l.get(id)));
+    }
+
     /// What a node's start from this store is given besides the snapshot: the events
     /// `l` holds in memory and those recorded above the snapshot's last epoch, and
     /// the records (see [`carnet_protocol::ledger::Resume`]).
