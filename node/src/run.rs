@@ -183,8 +183,10 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         ),
     }
     tracing::info!(
-        events = reopened.events,
+        events_read = reopened.events,
+        events = engine.ledger().len(),
         from_snapshot = reopened.from_snapshot,
+        from_records = reopened.from_records,
         signatures_checked = reopened.verified,
         ms = started.elapsed().as_millis() as u64,
         "loaded the event store"
