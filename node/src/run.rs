@@ -226,6 +226,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let metrics = std::sync::Arc::new(crate::api::Metrics::default());
+    metrics.set_start(reopened.events as u64, reopened.from_records);
     let (ingested, _) = broadcast::channel(INGESTED_QUEUE);
     let (event_loop, sync_stats) = EventLoop::new(
         swarm,

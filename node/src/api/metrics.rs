@@ -10,6 +10,8 @@ pub struct Metrics {
     rejected: Family<RejectReason, Counter>,
     pending: Gauge,
     events_in_memory: Gauge,
+    start_events_read: Gauge,
+    start_from_records: Gauge,
     peers: Gauge,
     gossip: Counter,
     gossip_mesh: Gauge,
@@ -84,6 +86,8 @@ impl Metrics {
         let rejected = Family::<RejectReason, Counter>::default();
         let pending = Gauge::default();
         let events_in_memory = Gauge::default();
+        let start_events_read = Gauge::default();
+        let start_from_records = Gauge::default();
         let peers = Gauge::default();
         let gossip = Counter::default();
         let pending_dropped = Family::<RejectReason, Counter>::default();
@@ -156,6 +160,16 @@ impl Metrics {
             events_in_memory.clone(),
         );
         registry.register(
+            "start_events_read",
+            "Events the node's start read from the store: every one, or only those it holds in memory when it started from the snapshot and the records of finalized events",
+            start_events_read.clone(),
+        );
+        registry.register(
+            "start_from_records",
+            "1 when the node's start took the finalized events from the snapshot and the store's records, reading only the events it holds in memory; 0 when it read every event",
+            start_from_records.clone(),
+        );
+        registry.register(
             "peers_connected",
             "Peers with an open connection",
             peers.clone(),
@@ -177,6 +191,8 @@ impl Metrics {
             rejected,
             pending,
             events_in_memory,
+            start_events_read,
+            start_from_records,
             peers,
             gossip,
             gossip_mesh,
@@ -243,6 +259,13 @@ impl Metrics {
     pub fn set_events_in_memory(&self, n: u64) {
         self.events_in_memory
             .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// What the node's start did (see [`crate::engine::Reopened`]).
+    pub fn set_start(&self, events_read: u64, from_records: bool) {
+        self.start_events_read
+            .set(i64::try_from(events_read).unwrap_or(i64::MAX));
+        self.start_from_records.set(i64::from(from_records));
     }
 
     pub fn set_peers(&self, n: u64) {
