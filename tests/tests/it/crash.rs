@@ -28,6 +28,10 @@ use tokio::sync::watch;
 
 /// Set in the child's environment to the data directory it must run on.
 const CHILD_ENV: &str = "CARNET_CRASH_TEST_CHILD_DIR";
+/// Set in the child's environment when its org signs checkpoints, which finalize
+/// (one org is a quorum): kills then land around finalizations, the records of the
+/// finalized events and starts from them.
+const SETTLE_ENV: &str = "CARNET_CRASH_TEST_SETTLE";
 /// The test the child runs (by exact name).
 const CHILD_TEST: &str = "crash::crash_child_node";
 /// How long any one condition may take before the test fails.
@@ -39,7 +43,7 @@ const KILL_AFTER: [usize; 3] = [5, 40, 150];
 /// Members submitting concurrently.
 const MEMBERS: usize = 4;
 
-fn node_config(dir: &Path) -> NodeConfig {
+fn node_config(dir: &Path, settle: bool) -> NodeConfig {
     NodeConfig {
         data_dir: Some(dir.to_owned()),
         org_name: "Crash Org".into(),
@@ -47,8 +51,9 @@ fn node_config(dir: &Path) -> NodeConfig {
         api: "127.0.0.1:0".into(),
         bootstrap: Vec::new(),
         sync_interval_ms: 300,
-        // No checkpoint may be signed during the test: the org chain holds enrollments only.
-        checkpoint_interval_ms: 3_600_000,
+        // Without `settle` no checkpoint is signed: the org chain holds enrollments
+        // only, and a clean stop leaves nothing to fold again.
+        checkpoint_interval_ms: if settle { 100 } else { 3_600_000 },
         checkpoint_stride: 1_000_000,
         // Ledger snapshots every few events, so kills also land during and after saves.
         snapshot_min_events: 8,
@@ -70,7 +75,8 @@ fn crash_child_node() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let node = carnet_node::run::launch(&node_config(Path::new(&dir)))
+        let settle = std::env::var_os(SETTLE_ENV).is_some();
+        let node = carnet_node::run::launch(&node_config(Path::new(&dir), settle))
             .await
             .expect("node starts on the crashed data directory");
         println!("ready {}", node.api_addr);
@@ -93,9 +99,13 @@ struct NodeProcess {
 }
 
 impl NodeProcess {
-    fn spawn(dir: &Path) -> NodeProcess {
+    fn spawn(dir: &Path, settle: bool) -> NodeProcess {
         let t0 = Instant::now();
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        if settle {
+            command.env(SETTLE_ENV, "1");
+        }
+        let mut child = command
             .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir)
             .stdin(Stdio::piped())
@@ -336,14 +346,51 @@ async fn check_restarted(
 ) -> u64 {
     let addr = node.api;
     let network = genesis.network_id();
-    let status = get_ok(addr, "/v1/status").await;
-    let events = num(&status, "events");
+    // An org that settles signs while the node is read: the checks hold for a window
+    // in which its event count did not move.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let status = get_ok(addr, "/v1/status").await;
+        let events = num(&status, "events");
+        let all = all_chains(addr, &network, authors).await;
+        let again = get_ok(addr, "/v1/status").await;
+        if num(&again, "events") == events && all.len() as u64 == events {
+            return check_quiet(addr, genesis, acked, &status, all).await;
+        }
+        assert!(Instant::now() < deadline, "the node never stopped signing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every event of the chains of `authors`.
+async fn all_chains(
+    addr: SocketAddr,
+    network: &NetworkId,
+    authors: &[PublicKey],
+) -> Vec<SignedEvent> {
+    let mut all = Vec::new();
+    for author in authors {
+        all.extend(chain_events(addr, network, author).await);
+    }
+    all
+}
+
+/// [`check_restarted`] once `status` and `all` were read with no event ordered
+/// between them.
+async fn check_quiet(
+    addr: SocketAddr,
+    genesis: &Genesis,
+    acked: &[Acked],
+    status: &str,
+    mut all: Vec<SignedEvent>,
+) -> u64 {
+    let events = num(status, "events");
     assert!(
         events >= acked.len() as u64,
         "{events} events after restart, {} acknowledged",
         acked.len()
     );
-    assert_eq!(num(&status, "pending"), 0, "{status}");
+    assert_eq!(num(status, "pending"), 0, "{status}");
     for a in acked {
         let body = get_ok(addr, &format!("/v1/events/{}", a.id.to_hex())).await;
         if let Some(bytes) = &a.bytes {
@@ -357,10 +404,6 @@ async fn check_restarted(
     }
     // The ledger is the chains of its authors and nothing else; replaying them from
     // scratch gives the same count and the same state root.
-    let mut all = Vec::new();
-    for author in authors {
-        all.extend(chain_events(addr, &network, author).await);
-    }
     let ids: HashSet<ContentId> = all.iter().map(SignedEvent::id).collect();
     for a in acked {
         assert!(
@@ -378,7 +421,7 @@ async fn check_restarted(
         assert!(ins.dropped.is_empty());
     }
     assert_eq!(
-        field(&status, "state_root"),
+        field(status, "state_root"),
         Some(replay.state_root().to_hex()),
         "state root after restart differs from a clean replay"
     );
@@ -390,6 +433,43 @@ async fn sigkill_loses_no_acknowledged_event_and_never_corrupts_state() {
     if std::env::var_os(CHILD_ENV).is_some() {
         return;
     }
+    kill_and_restart(false).await;
+}
+
+/// The same while the org finalizes checkpoints: kills land between storing events,
+/// recording what was finalized and saving snapshots, and the restarts start from
+/// the snapshot and the records (issue 19), with the state a clean replay gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_settling_never_corrupts_state() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    kill_and_restart(true).await;
+}
+
+/// What the node's start did: (events read, whether from the records), from its
+/// metrics.
+async fn started(addr: SocketAddr) -> (u64, bool) {
+    let body = get_ok(addr, "/metrics").await;
+    let read = carnet_tests::metric(&body, "start_events_read ").expect("start_events_read");
+    let from = carnet_tests::metric(&body, "start_from_records ").expect("start_from_records");
+    (read as u64, from == 1.0)
+}
+
+/// The finalized bound the node reports, once it reports one above `above`.
+async fn finalized_above(addr: SocketAddr, above: u64) -> u64 {
+    carnet_tests::wait_for("a claim finalized", || async move {
+        let status = get_ok(addr, "/v1/status").await;
+        let v: serde_json::Value = serde_json::from_str(&status).ok()?;
+        v["finalized_bound"].as_u64().filter(|b| *b > above)
+    })
+    .await
+}
+
+/// Rounds of members submitting and a SIGKILL, each restart checked against a clean
+/// replay; then a clean stop and a last restart. With `settle` the org finalizes
+/// claims as the members submit, and each kill comes once one more is final.
+async fn kill_and_restart(settle: bool) {
     let t0 = Instant::now();
     let org_key = testkit::key("crash org", 0);
     let genesis = testkit::genesis(
@@ -419,18 +499,22 @@ async fn sigkill_loses_no_acknowledged_event_and_never_corrupts_state() {
     let mut unanswered: Vec<ContentId> = Vec::new();
     for (round, kill_after) in KILL_AFTER.into_iter().enumerate() {
         // Every start after the first is the restart after a SIGKILL.
-        let mut node = NodeProcess::spawn(&dir.path);
+        let mut node = NodeProcess::spawn(&dir.path, settle);
         let events = check_restarted(&node, &genesis, &authors, &acks.snapshot()).await;
         count_in_flight(&node, &mut unanswered, &mut in_flight).await;
         let status = get_ok(node.api, "/v1/status").await;
+        let status = serde_json::from_str::<serde_json::Value>(&status).unwrap_or_default();
+        let (read, from_records) = started(node.api).await;
         eprintln!(
             "round {round}: node up in {:?} with {events} events ({} from the saved \
-             snapshot), {} acknowledged",
+             snapshot, finalized to {}; {read} read, from the records: {from_records}), \
+             {} acknowledged",
             node.started_in,
-            serde_json::from_str::<serde_json::Value>(&status).unwrap_or_default()
-                ["snapshot_events"],
+            status["snapshot_events"],
+            status["finalized_bound"],
             acks.snapshot().len()
         );
+        let finalized = status["finalized_bound"].as_u64().unwrap_or(0);
         if round == 0 {
             for (i, m) in members.iter().enumerate() {
                 let json = format!(
@@ -471,6 +555,10 @@ async fn sigkill_loses_no_acknowledged_event_and_never_corrupts_state() {
         let reached = tokio::time::timeout(DEADLINE, rx.wait_for(|n| *n >= target))
             .await
             .is_ok_and(|r| r.is_ok());
+        if settle && reached {
+            // The members still submit: the kill lands among the writes that follow.
+            finalized_above(node.api, finalized).await;
+        }
         node.kill();
         let killed_at = *acks.count.borrow();
         let mut stopped_by = Vec::new();
@@ -493,19 +581,35 @@ async fn sigkill_loses_no_acknowledged_event_and_never_corrupts_state() {
             unanswered.len()
         );
     }
-    let node = NodeProcess::spawn(&dir.path);
+    let node = NodeProcess::spawn(&dir.path, settle);
     let events = check_restarted(&node, &genesis, &authors, &acks.snapshot()).await;
     count_in_flight(&node, &mut unanswered, &mut in_flight).await;
     // A clean stop saves the state whole: the next start resumes from it, with the
     // same state as a replay.
     tokio::task::block_in_place(|| node.stop());
-    let node = NodeProcess::spawn(&dir.path);
-    assert_eq!(
-        check_restarted(&node, &genesis, &authors, &acks.snapshot()).await,
-        events
-    );
+    let node = NodeProcess::spawn(&dir.path, settle);
+    let after = check_restarted(&node, &genesis, &authors, &acks.snapshot()).await;
     let status = get_ok(node.api, "/v1/status").await;
-    assert_eq!(num(&status, "snapshot_events"), events, "{status}");
+    if settle {
+        // The org signs on once up: more events, and the snapshot is of the
+        // finalized prefix, which claims reached before the last kill.
+        assert!(
+            after >= events,
+            "{after} events after a clean stop, {events} before"
+        );
+        assert!(num(&status, "finalized_bound") > 0, "{status}");
+        // The clean stop saved a snapshot of the finalized prefix the records end
+        // at: the start read only the events held in memory.
+        let (read, from_records) = started(node.api).await;
+        assert!(
+            from_records,
+            "the start after a clean stop read every event"
+        );
+        assert!(read < events, "{read} events read of {events}");
+    } else {
+        assert_eq!(after, events);
+        assert_eq!(num(&status, "snapshot_events"), events, "{status}");
+    }
     eprintln!(
         "final restart in {:?}: {events} events, {} acknowledged; events in flight at the \
          kills: {} persisted, {} lost; whole test {:?}",
