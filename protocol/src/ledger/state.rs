@@ -367,7 +367,10 @@ pub struct State {
     /// (Only voids are kept: most events apply, and a map entry per event would cost
     /// more than the rest of applying it.)
     pub voids: OrdMap<ContentId, VoidReason>,
-    pub movements: Vector<Movement>,
+    /// Each account's movements, in ledger order. Kept by account: a history is
+    /// asked of one account, and a scan of every movement (some 6 million at ten
+    /// million events) per question would not do.
+    pub movements: OrdMap<PublicKey, Vector<Movement>>,
     pub applied: u64,
     /// Lamport clock of the last applied event.
     pub last_lamport: u64,
@@ -444,10 +447,14 @@ impl State {
     /// Every point movement of one account, in ledger order.
     pub fn history(&self, key: &PublicKey) -> Vec<Movement> {
         self.movements
-            .iter()
-            .filter(|m| &m.account == key)
-            .cloned()
-            .collect()
+            .get(key)
+            .map(|m| m.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Records a movement of its account's balance.
+    pub(super) fn record(&mut self, m: Movement) {
+        self.movements.entry(m.account).or_default().push_back(m);
     }
 
     /// Listings a buyer can currently buy.

@@ -249,7 +249,7 @@ fn credit(
         return;
     }
     a.balance += delta;
-    state.movements.push_back(Movement {
+    state.record(Movement {
         event,
         account,
         delta,

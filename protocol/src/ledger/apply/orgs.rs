@@ -40,7 +40,7 @@ pub(super) fn settle(state: &mut State, event: ContentId) {
             // excluded account.
             b.balance += price;
         }
-        state.movements.push_back(Movement {
+        state.record(Movement {
             event,
             account: buyer,
             delta: price,
