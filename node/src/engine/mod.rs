@@ -707,10 +707,6 @@ impl Engine {
         }
     }
 
-    /// The ledger rebuilt without `unsaved`: the events of a batch whose write failed
-    /// were already ordered in memory, and the ledger cannot take events out, so it is
-    /// replayed from the events that are on disk (the rest of memory). Costs a replay
-    /// (about 30 s at a million events), on a failed write only.
     /// Takes the ledger back to what the store holds after a failed write (or a
     /// failed read) of a batch. The records, the events held and the finalized
     /// prefix they end at were written before the batch, so the ledger starts from
@@ -742,7 +738,9 @@ impl Engine {
         self.install(ledger);
     }
 
-    /// Every ordered event but `unsaved`, inserted into a new ledger.
+    /// Every ordered event but `unsaved`, inserted into a new ledger: the events of a
+    /// batch whose write failed were already ordered in memory, and the ledger cannot
+    /// take events out.
     fn rebuild_without(&self, unsaved: &std::collections::HashSet<ContentId>) -> Ledger {
         let kept: Vec<SignedEvent> = self
             .ledger

@@ -153,6 +153,21 @@ fn db_err<E: Into<redb::Error>>(context: &'static str) -> impl FnOnce(E) -> Stor
     }
 }
 
+/// A stored event decoded again and checked against the id it is stored under, but
+/// not its signature; anything else is [`StoreError::Corrupt`], naming the entry.
+fn decode_stored(
+    id: ContentId,
+    bytes: &[u8],
+    network: &NetworkId,
+) -> Result<SignedEvent, StoreError> {
+    let ev = SignedEvent::decode_unverified(bytes, network)
+        .map_err(|e| corrupt(id, format!("does not decode: {e}")))?;
+    if ev.id() != id {
+        return Err(corrupt(id, format!("its bytes hash to {}", ev.id())));
+    }
+    Ok(ev)
+}
+
 fn corrupt(id: impl ToString, reason: impl ToString) -> StoreError {
     StoreError::Corrupt {
         id: id.to_string(),
@@ -474,13 +489,7 @@ impl Store {
         // descent into the events for every order key.
         for entry in table.iter().map_err(db_err("read events"))? {
             let (key, bytes) = entry.map_err(db_err("read events"))?;
-            let id = Hash32(*key.value());
-            let ev = SignedEvent::decode_unverified(bytes.value(), network)
-                .map_err(|e| corrupt(id, format!("does not decode: {e}")))?;
-            if ev.id() != id {
-                return Err(corrupt(id, format!("its bytes hash to {}", ev.id())));
-            }
-            out.push(ev);
+            out.push(decode_stored(Hash32(*key.value()), bytes.value(), network)?);
         }
         out.sort_unstable_by_key(|e| (e.lamport(), e.id()));
         // The order index must list exactly these events, at their clocks.

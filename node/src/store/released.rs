@@ -203,12 +203,7 @@ impl Store {
                 .get(&key)
                 .map_err(db_err("read event"))?
                 .ok_or_else(|| corrupt(id, "listed as held but not stored"))?;
-            let ev = SignedEvent::decode_unverified(bytes.value(), &self.network)
-                .map_err(|e| corrupt(id, format!("does not decode: {e}")))?;
-            if ev.id() != id {
-                return Err(corrupt(id, format!("its bytes hash to {}", ev.id())));
-            }
-            out.push(ev);
+            out.push(decode_stored(id, bytes.value(), &self.network)?);
         }
         Ok(out)
     }

@@ -688,15 +688,7 @@ impl Ledger {
             if opt_out_pending {
                 return None;
             }
-            let at = mark(self.finals.len() as u64);
-            return Some(Snapshot::new(
-                self.network,
-                at,
-                self.prefix_digest(at),
-                self.base.clone(),
-                self.finals.clone(),
-                self.final_digest,
-            ));
+            return self.finalized_snapshot();
         }
         self.catch_up();
         let at = self.applied_to?;

@@ -117,10 +117,10 @@ impl Ledger {
     }
 
     /// A snapshot of the state at the end of the finalized prefix, with its claims,
-    /// whatever waits in the tail: what [`Ledger::resume`] starts from again, kept
-    /// in memory by a node to roll back to (never saved: unlike [`Ledger::snapshot`]
-    /// it may hold a listing an OptOut in the tail erases). None before a claim is
-    /// final.
+    /// whatever waits in the tail: what [`Ledger::resume`] starts from again, and
+    /// what a node keeps in memory to roll back to. It may hold a listing an OptOut
+    /// in the tail erases, so it is saved only through [`Ledger::snapshot`], which
+    /// looks for one first. None before a claim is final.
     pub fn finalized_snapshot(&self) -> Option<Snapshot> {
         if self.finals.is_empty() {
             return None;
