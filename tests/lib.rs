@@ -494,6 +494,7 @@ pub async fn an_undelivered_purchase_is_refunded(
                     .history(key)
                     .await
                     .ok()?
+                    .ok()?
                     .iter()
                     .any(|m| m.reason == "Refund");
                 (s.finalized_bound.is_some() && refunded && b.balance == 100 && b.escrow == 0)

@@ -211,7 +211,7 @@ pub enum Command {
     },
     History {
         account: PublicKey,
-        reply: oneshot::Sender<Vec<MovementView>>,
+        reply: oneshot::Sender<Result<Vec<MovementView>, crate::store::StoreError>>,
     },
     Delivery {
         purchase: ContentId,
@@ -419,7 +419,12 @@ impl NodeHandle {
         self.ask(|reply| Command::Balance { account, reply }).await
     }
 
-    pub async fn history(&self, account: PublicKey) -> Result<Vec<MovementView>, Closed> {
+    /// An account's movements; a store that cannot be read is an error, not a
+    /// shorter history.
+    pub async fn history(
+        &self,
+        account: PublicKey,
+    ) -> Result<Result<Vec<MovementView>, crate::store::StoreError>, Closed> {
         self.ask(|reply| Command::History { account, reply }).await
     }
 

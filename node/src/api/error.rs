@@ -53,6 +53,14 @@ impl From<Closed> for ApiError {
     }
 }
 
+/// A read of the store that failed where the answer needed it: the node's fault, and
+/// worth asking again.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())
+    }
+}
+
 /// The one table from the node's typed refusals to the API's statuses and codes
 /// (docs/api.md lists the codes): whose fault it is, and what the caller can do, is
 /// the variant's to say; here it only gets its number.

@@ -215,7 +215,7 @@ pub(super) async fn history(
     key: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<History>> {
     let key = parse_key(key)?;
-    let movements = state.wait(state.node.history(key)).await??;
+    let movements = state.wait(state.node.history(key)).await???;
     Ok(Json(History {
         account: key.to_hex(),
         movements,

@@ -138,7 +138,7 @@ fn release_finalized(ledger: &mut Ledger, store: &Store) -> usize {
     if released.is_empty() {
         return 0;
     }
-    match store.put_released(&released, ledger.finalized_digest()) {
+    match store.put_released(&released) {
         Ok(()) => ledger.release(&released),
         Err(e) => {
             tracing::warn!(error = %e, "finalized events stay in memory: their records could not be written");

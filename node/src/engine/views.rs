@@ -38,17 +38,20 @@ impl Engine {
             })
     }
 
-    pub fn history(&mut self, account: &PublicKey) -> Vec<MovementView> {
-        self.ledger
-            .state()
+    /// An account's movements, the finalized ones read from the store's records.
+    pub fn history(&mut self, account: &PublicKey) -> Result<Vec<MovementView>, StoreError> {
+        let movements = self
+            .ledger
             .history(account)
+            .map_err(|e| StoreError::Unreadable(e.to_string()))?;
+        Ok(movements
             .into_iter()
             .map(|m| MovementView {
                 event: m.event.to_hex(),
                 delta: m.delta,
                 reason: format!("{:?}", m.reason),
             })
-            .collect()
+            .collect())
     }
 
     /// The Deliver for `purchase`: the first in ledger order among those held. The

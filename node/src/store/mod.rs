@@ -415,8 +415,11 @@ impl Store {
     pub fn remove_events(&self, ids: &[ContentId]) -> Result<(), StoreError> {
         let txn = self.db()?.begin_write().map_err(db_err("begin remove"))?;
         // An event the ledger had finalized: the records go, all of them, and the
-        // next start writes them again from the events that are left.
+        // next start writes them again from the events that are left. The snapshot
+        // goes first: the finalized movements are in the records, not in it, and the
+        // next start replays every event to find them again.
         if released::any_recorded(&txn, ids)? {
+            self.remove_snapshot()?;
             Self::forget_released(&txn)?;
         }
         {

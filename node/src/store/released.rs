@@ -9,7 +9,7 @@
 //! [`Ledger::resume`]: carnet_protocol::ledger::Ledger::resume
 
 use super::*;
-use carnet_protocol::ledger::{ArchiveError, Index, Release, Stub};
+use carnet_protocol::ledger::{ArchiveError, Index, Movement, Records, Stub};
 use carnet_protocol::PublicKey;
 
 /// Content id → (Lamport clock, timestamp, epoch, on an org's line), for every
@@ -23,6 +23,11 @@ const EPOCHS: TableDefinition<(u64, u64, &[u8; 32]), ()> = TableDefinition::new(
 /// Epoch → the chained digest of the finalized prefix ending there, for each epoch a
 /// release ended at: what tells a snapshot of this prefix from another.
 const DIGESTS: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("finalized_digests");
+/// (account, epoch, place in the epoch's list) → the movement (postcard): every
+/// finalized point movement, so that an account's history is a range read and the
+/// ledger keeps only the tail's in memory.
+const MOVEMENTS: TableDefinition<(&[u8; 32], u64, u64), &[u8]> =
+    TableDefinition::new("finalized_movements");
 /// Content id → nothing: the stored events the ledger holds in memory (all but the
 /// released ones), which a start reads.
 pub(super) const HELD: TableDefinition<&[u8; 32], ()> = TableDefinition::new("held");
@@ -31,6 +36,9 @@ pub(super) const HELD: TableDefinition<&[u8; 32], ()> = TableDefinition::new("he
 const THROUGH_META_KEY: &str = "finalized through";
 /// Meta key set once [`HELD`] lists every stored event not released.
 const HELD_META_KEY: &str = "held index";
+/// Meta key set once the records hold the finalized movements: records written by
+/// an older build have none, and are dropped to be written again whole.
+const MOVEMENTS_META_KEY: &str = "movements recorded";
 
 /// The records of released events an older build kept (without the events that stay
 /// in memory, nor their role): dropped, the next start writes them again.
@@ -50,8 +58,12 @@ pub(super) fn index_held_once(txn: &redb::WriteTransaction) -> Result<(), StoreE
         .get(HELD_META_KEY)
         .map_err(db_err("read held index mark"))?
         .is_some();
+    let movements = meta
+        .get(MOVEMENTS_META_KEY)
+        .map_err(db_err("read movements mark"))?
+        .is_some();
     drop(meta);
-    if done {
+    if done && movements {
         return Ok(());
     }
     let drop = db_err("drop older records");
@@ -66,6 +78,8 @@ pub(super) fn index_held_once(txn: &redb::WriteTransaction) -> Result<(), StoreE
         .map_err(db_err("drop older records"))?;
     meta.insert(HELD_META_KEY, [1u8].as_slice())
         .map_err(db_err("mark held index"))?;
+    meta.insert(MOVEMENTS_META_KEY, [1u8].as_slice())
+        .map_err(db_err("mark movements recorded"))?;
     Ok(())
 }
 
@@ -77,7 +91,8 @@ impl Store {
     /// event the ledger hands over every finalized event again.
     ///
     /// [`Ledger::finalized_digest`]: carnet_protocol::ledger::Ledger::finalized_digest
-    pub fn put_released(&self, released: &[Release], at: (u64, Hash32)) -> Result<(), StoreError> {
+    pub fn put_released(&self, records: &Records) -> Result<(), StoreError> {
+        let (released, at) = (&records.events, records.at);
         let through = self.released_through()?;
         if at.0 <= through {
             return Ok(());
@@ -96,6 +111,17 @@ impl Store {
                 .open_table(DIGESTS)
                 .map_err(db_err("open records digests"))?;
             let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
+            let mut movements = txn
+                .open_table(MOVEMENTS)
+                .map_err(db_err("open records movements"))?;
+            for (epoch, list) in records.movements.iter().filter(|(e, _)| *e > through) {
+                for (n, m) in (0u64..).zip(list) {
+                    let bytes = carnet_protocol::encoding::to_canonical(m);
+                    movements
+                        .insert((&m.account.0, *epoch, n), bytes.as_slice())
+                        .map_err(db_err("record movement"))?;
+                }
+            }
             for r in released.iter().filter(|r| r.stub.epoch > through) {
                 let s = r.stub;
                 stubs
@@ -234,6 +260,8 @@ impl Store {
         txn.delete_table(EPOCHS).map_err(drop)?;
         let drop = db_err("drop records");
         txn.delete_table(DIGESTS).map_err(drop)?;
+        let drop = db_err("drop records");
+        txn.delete_table(MOVEMENTS).map_err(drop)?;
         let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
         meta.remove(THROUGH_META_KEY)
             .map_err(db_err("drop finalized through"))?;
@@ -331,6 +359,37 @@ impl Index for Store {
                 out.push((lamport, Hash32(*id)));
             }
             Ok(out)
+        })
+    }
+
+    fn movements(&self, account: &PublicKey) -> Result<(u64, Vec<Movement>), ArchiveError> {
+        self.released_read(|txn| {
+            let through = match open(txn, META)? {
+                Some(meta) => meta
+                    .get(THROUGH_META_KEY)
+                    .map_err(db_err("read finalized through"))?
+                    .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+                    .map_or(0, u64::from_be_bytes),
+                None => 0,
+            };
+            let Some(t) = open(txn, MOVEMENTS)? else {
+                return Ok((through, Vec::new()));
+            };
+            let range = t
+                .range((&account.0, 0, 0)..=(&account.0, u64::MAX, u64::MAX))
+                .map_err(db_err("read records movements"))?;
+            let mut out = Vec::new();
+            for entry in range {
+                let (key, bytes) = entry.map_err(db_err("read records movements"))?;
+                let (_, epoch, _) = key.value();
+                let m: Movement = carnet_protocol::encoding::from_canonical(bytes.value(), 1024)
+                    .map_err(|e| StoreError::Corrupt {
+                        id: format!("movement of {} in epoch {epoch}", account.to_hex()),
+                        reason: format!("does not decode: {e}"),
+                    })?;
+                out.push(m);
+            }
+            Ok((through, out))
         })
     }
 }

@@ -567,7 +567,7 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
 /// again from the events left.
 #[test]
 fn released_records_are_kept_once_and_dropped_with_their_events() {
-    use carnet_protocol::ledger::{Index, Release, Stub};
+    use carnet_protocol::ledger::{Index, Movement, MovementReason, Records, Release, Stub};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("events.redb"), network()).unwrap();
     let evs = events(1, 5);
@@ -604,8 +604,33 @@ fn released_records_are_kept_once_and_dropped_with_their_events() {
         release(&evs[1], 1, false),
         release(&evs[2], 1, true),
     ];
-    store.put_released(&first, (1, Hash32([1; 32]))).unwrap();
+    let grant = |ev: &SignedEvent, delta: i64| Movement {
+        event: ev.id(),
+        account: author,
+        delta,
+        reason: MovementReason::Grant,
+    };
+    let other = carnet_protocol::PublicKey([7; 32]);
+    let theirs = Movement {
+        account: other,
+        ..grant(&evs[0], 5)
+    };
+    assert_eq!(store.movements(&author), Ok((0, vec![])));
+    store
+        .put_released(&Records {
+            events: first.clone(),
+            movements: vec![(
+                1,
+                vec![grant(&evs[0], 3), theirs.clone(), grant(&evs[1], -1)],
+            )],
+            at: (1, Hash32([1; 32])),
+        })
+        .unwrap();
     assert_eq!(store.released_through().unwrap(), 1);
+    // Each account's movements in order, with the epoch they are recorded through.
+    let mine = vec![grant(&evs[0], 3), grant(&evs[1], -1)];
+    assert_eq!(store.movements(&author), Ok((1, mine.clone())));
+    assert_eq!(store.movements(&other), Ok((1, vec![theirs])));
     assert_eq!(store.finalized_digest_at(1).unwrap(), Some(Hash32([1; 32])));
     assert_eq!(store.finalized_digest_at(2).unwrap(), None);
     assert_eq!(store.stub(&evs[1].id()), Ok(Some(first[1].stub)));
@@ -622,7 +647,15 @@ fn released_records_are_kept_once_and_dropped_with_their_events() {
     // Epoch 1 again (a start hands over every finalized event) with a record that
     // was never written: skipped, as the epoch is whole. Epoch 2 is written.
     let again = vec![release(&evs[3], 1, false), release(&evs[4], 2, false)];
-    store.put_released(&again, (2, Hash32([2; 32]))).unwrap();
+    store
+        .put_released(&Records {
+            events: again,
+            movements: vec![(1, vec![grant(&evs[3], 9)]), (2, vec![grant(&evs[4], 2)])],
+            at: (2, Hash32([2; 32])),
+        })
+        .unwrap();
+    let mine = [mine, vec![grant(&evs[4], 2)]].concat();
+    assert_eq!(store.movements(&author), Ok((2, mine)));
     assert_eq!(store.stub(&evs[3].id()), Ok(None));
     assert_eq!(store.stub(&evs[4].id()).unwrap().map(|s| s.epoch), Some(2));
     assert_eq!(store.released_through().unwrap(), 2);
@@ -632,9 +665,13 @@ fn released_records_are_kept_once_and_dropped_with_their_events() {
     store.remove_events(&[evs[3].id()]).unwrap();
     assert_eq!(store.released_through().unwrap(), 2);
     assert_eq!(ids(store.load_held(2).unwrap()), vec![evs[2].id()]);
-    // Taking out one that is drops them all, and lists every event left as held.
+    // Taking out one that is drops them all, and lists every event left as held;
+    // the snapshot goes too, as the finalized movements are not in it.
+    store.put_snapshot(b"a snapshot").unwrap();
     store.remove_events(&[evs[0].id()]).unwrap();
     assert_eq!(store.released_through().unwrap(), 0);
+    assert_eq!(store.movements(&author), Ok((0, vec![])));
+    assert_eq!(store.get_snapshot().unwrap(), None);
     assert_eq!(store.stub(&evs[1].id()), Ok(None));
     assert_eq!(store.first_at(&author, 1), Ok(None));
     assert_eq!(store.epoch_ids(1), Ok(vec![]));
@@ -664,6 +701,7 @@ fn an_older_stores_records_are_dropped_and_every_event_held() {
             t.insert(&evs[0].id().0, (1, 1, 1)).unwrap();
             let mut meta = txn.open_table(META).unwrap();
             meta.remove("held index").unwrap();
+            meta.remove("movements recorded").unwrap();
             meta.insert("released through", 1u64.to_be_bytes().as_slice())
                 .unwrap();
         }
@@ -679,4 +717,51 @@ fn an_older_stores_records_are_dropped_and_every_event_held() {
         txn.open_table(old),
         Err(redb::TableError::TableDoesNotExist(_))
     ));
+}
+
+/// Records the build before the movements wrote (finalized through some epoch, with
+/// no movement recorded) are dropped once: kept, that epoch's movements would never be
+/// written, as a release skips the epochs already recorded whole.
+#[test]
+fn records_without_movements_are_dropped_once() {
+    use carnet_protocol::ledger::{Records, Release, Stub};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let evs = events(1, 2);
+    {
+        let store = Store::open(&path, network()).unwrap();
+        store.put_events(&evs).unwrap();
+        let stub = Stub {
+            lamport: evs[0].lamport(),
+            timestamp_ms: evs[0].body().timestamp_ms,
+            epoch: 1,
+            org_line: true,
+        };
+        let records = Records {
+            events: vec![Release {
+                id: evs[0].id(),
+                stub,
+                first_at: Some((evs[0].author(), evs[0].seq())),
+                stays: false,
+            }],
+            movements: Vec::new(),
+            at: (1, Hash32([1; 32])),
+        };
+        store.put_released(&records).unwrap();
+        // What the build before wrote: the same, without the mark.
+        let db = store.db().unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .remove("movements recorded")
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(store.released_through().unwrap(), 0);
+    assert_eq!(store.load_held(0).unwrap().len(), 2);
+    // Marked: records written from now on are kept across opens.
+    drop(store);
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(store.get_meta("movements recorded").unwrap(), Some(vec![1]));
 }

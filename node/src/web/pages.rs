@@ -390,7 +390,15 @@ async fn dashboard(
     balance: Option<carnet_api::BalanceView>,
     csrf: &str,
 ) -> Response {
-    let history = state.node.history(member).await.unwrap_or_default();
+    // A store that cannot be read says so, rather than show no movements.
+    let (history, unreadable) = match state.node.history(member).await {
+        Ok(Ok(h)) => (h, false),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not read a member's movements");
+            (Vec::new(), true)
+        }
+        Err(_) => (Vec::new(), false),
+    };
     page(
         "Dashboard",
         html! {
@@ -420,7 +428,9 @@ async fn dashboard(
                 None => { p { "Your account is not on this node's ledger yet." } }
             }
             h2 { "Recent movements" }
-            @if history.is_empty() {
+            @if unreadable {
+                p.error { "Your movements could not be read from this node's store; try again later." }
+            } @else if history.is_empty() {
                 p { "No point movements yet: contribute cards to earn points." }
             } @else {
                 table {

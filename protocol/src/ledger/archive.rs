@@ -9,6 +9,7 @@
 //! disk, and the ledger asks for it through [`Archive`]: at ten million events the
 //! per-event indices alone would take gigabytes of memory.
 
+use super::Movement;
 use crate::event::SignedEvent;
 use crate::hash::ContentId;
 use crate::keys::PublicKey;
@@ -41,6 +42,11 @@ pub trait Index: Archive {
     fn first_at(&self, author: &PublicKey, seq: u64) -> Result<Option<ContentId>, ArchiveError>;
     /// (Lamport clock, id) of the recorded events of `epoch`, sorted.
     fn epoch_ids(&self, epoch: u64) -> Result<Vec<(u64, ContentId)>, ArchiveError>;
+    /// The highest epoch whose movements are recorded (0 for none), and `account`'s
+    /// recorded movements, in ledger order: the finalized part of its history, which
+    /// the ledger no longer holds (see [`Records::movements`]). Read together, so that
+    /// the epoch says exactly which movements the list holds.
+    fn movements(&self, account: &PublicKey) -> Result<(u64, Vec<Movement>), ArchiveError>;
 }
 
 /// An archive could not answer (a disk that fails to read).
@@ -100,6 +106,27 @@ pub struct Release {
     pub stays: bool,
 }
 
+/// What the ledger finalized since its last release, for an archive to record in one
+/// piece ([`super::Ledger::releasable`]): the events, the point movements of the
+/// finalized epochs, and the finalized digest the last epoch ends at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Records {
+    pub events: Vec<Release>,
+    /// (epoch, the movements its events and its settlement made, by account then in
+    /// ledger order). An account's history is a ledger order by account: the node
+    /// keeps the finalized part of it on disk, not in memory, where at ten million
+    /// events it would be some six million entries.
+    pub movements: Vec<(u64, Vec<Movement>)>,
+    /// [`super::Ledger::finalized_digest`] when they were taken.
+    pub at: (u64, crate::hash::Hash32),
+}
+
+impl Records {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.movements.is_empty()
+    }
+}
+
 /// An archive in memory: for tests and tools, and for a generator that writes events
 /// straight to a store. Keeps the bytes of the events given to [`MemoryArchive::keep`]
 /// (none if never called) and every record of a release.
@@ -113,6 +140,10 @@ struct Held {
     first_at: std::collections::BTreeMap<(PublicKey, u64), ContentId>,
     epochs: BTreeSet<(u64, u64, ContentId)>,
     digests: std::collections::BTreeMap<u64, crate::hash::Hash32>,
+    /// Recorded movements, by (account, epoch, place in the epoch's list).
+    movements: std::collections::BTreeMap<(PublicKey, u64, usize), Movement>,
+    /// The highest epoch whose movements are recorded.
+    movements_through: u64,
 }
 
 impl MemoryArchive {
@@ -130,12 +161,18 @@ impl MemoryArchive {
 
     /// Records what a release hands over, and the finalized digest `at` the last epoch
     /// it covers ([`super::Ledger::finalized_digest`]).
-    pub fn put_released(&self, released: &[Release], at: (u64, crate::hash::Hash32)) {
+    pub fn put_released(&self, records: &Records) {
         let mut held = self.held();
-        if !released.is_empty() {
-            held.digests.insert(at.0, at.1);
+        if !records.is_empty() {
+            held.digests.insert(records.at.0, records.at.1);
         }
-        for r in released {
+        for (epoch, list) in &records.movements {
+            for (n, m) in list.iter().enumerate() {
+                held.movements.insert((m.account, *epoch, n), m.clone());
+            }
+            held.movements_through = held.movements_through.max(*epoch);
+        }
+        for r in &records.events {
             held.stubs.insert(r.id, r.stub);
             if let Some(at) = r.first_at {
                 held.first_at.insert(at, r.id);
@@ -197,5 +234,15 @@ impl Index for MemoryArchive {
             .range(from..=to)
             .map(|k| (k.1, k.2))
             .collect())
+    }
+
+    fn movements(&self, account: &PublicKey) -> Result<(u64, Vec<Movement>), ArchiveError> {
+        let held = self.held();
+        let list = held
+            .movements
+            .range((*account, 0, 0)..=(*account, u64::MAX, usize::MAX))
+            .map(|(_, m)| m.clone())
+            .collect();
+        Ok((held.movements_through, list))
     }
 }

@@ -192,6 +192,15 @@ impl Ledger {
     pub(super) fn commit_final(&mut self, fin: Final, ids: Vec<ContentId>, mut state: State) {
         apply::finalize(&mut state, fin.claim);
         self.commit_epoch(fin, ids);
+        // The epoch's movements leave the state for the archive (see `moves`): the
+        // tail folded from here holds only its own.
+        let moved: Vec<Movement> = std::mem::take(&mut state.movements)
+            .into_iter()
+            .flat_map(|(_, list)| list)
+            .collect();
+        if !moved.is_empty() {
+            self.moves.insert(self.finals.len() as u64, moved);
+        }
         self.redecide_late();
         self.claims_cache.clear();
         self.last_extended = None;

@@ -23,7 +23,7 @@ mod state;
 mod trie;
 
 pub use apply::is_mobile_number;
-pub use archive::{Archive, ArchiveError, Index, MemoryArchive, Release, Stub};
+pub use archive::{Archive, ArchiveError, Index, MemoryArchive, Records, Release, Stub};
 pub use resume::Resume;
 pub use root::{merkle_root, LeafKey, StateLeaf, StateProof, PATH_CONTEXT};
 pub use snapshot::{Snapshot, SnapshotError, SNAPSHOT_MAGIC};
@@ -175,6 +175,10 @@ pub struct Ledger {
     archive: Option<std::sync::Arc<dyn Index>>,
     /// Events finalized since the last [`Ledger::release`] that may still leave memory.
     releasable: Vec<ContentId>,
+    /// The point movements of each finalized epoch the archive has not recorded (all
+    /// of them without an archive), by account then in ledger order: the state holds
+    /// only the tail's, so that an account's finalized history is on disk, not here.
+    moves: BTreeMap<u64, Vec<Movement>>,
     /// Digest of the finalized prefix up to the last mark, chained epoch by epoch:
     /// where [`Ledger::prefix_digest`] starts, so it reads no released event.
     final_digest: Hash32,
@@ -253,6 +257,7 @@ impl Ledger {
             archive_error: Default::default(),
             archive: None,
             releasable: Vec::new(),
+            moves: BTreeMap::new(),
             final_digest: Hash32::ZERO,
             loading: false,
             order: BTreeSet::new(),
@@ -546,14 +551,16 @@ impl Ledger {
     /// and role checks read what they say) and the seconds of equivocations may leave
     /// memory; those stay (`stays`), and are recorded all the same. An epoch's events
     /// come all at once: an archive may record them in one piece, with the digest
-    /// [`Ledger::finalized_digest`] gives. Empty without an archive. The caller stores
-    /// the events and the records, then calls [`Ledger::release`]; until then nothing
-    /// changes here.
-    pub fn releasable(&self) -> Vec<Release> {
+    /// [`Ledger::finalized_digest`] gives. With them, the point movements of the
+    /// epochs finalized since. Empty without an archive. The caller stores the events
+    /// and the records, then calls [`Ledger::release`]; until then nothing changes
+    /// here.
+    pub fn releasable(&self) -> Records {
         if self.archive.is_none() {
-            return Vec::new();
+            return Records::default();
         }
-        self.releasable
+        let events = self
+            .releasable
             .iter()
             .filter_map(|id| {
                 let ev = self.events.get(id)?;
@@ -571,7 +578,12 @@ impl Ledger {
                     stays: Self::kept(ev) || !first,
                 })
             })
-            .collect()
+            .collect();
+        Records {
+            events,
+            movements: self.moves.iter().map(|(e, m)| (*e, m.clone())).collect(),
+            at: self.finalized_digest(),
+        }
     }
 
     /// The number of finalized epochs and the chained digest of the finalized prefix
@@ -581,14 +593,15 @@ impl Ledger {
         (self.finals.len() as u64, self.final_digest)
     }
 
-    /// Drops from memory the events of `done`, which the archive now holds with their
-    /// records (see [`Ledger::releasable`]). Returns how many were dropped.
-    pub fn release(&mut self, done: &[Release]) -> usize {
+    /// Drops from memory the events and movements of `done`, which the archive now
+    /// holds (see [`Ledger::releasable`]). Returns how many events were dropped.
+    pub fn release(&mut self, done: &Records) -> usize {
         if self.archive.is_none() {
             return 0;
         }
+        self.moves.retain(|epoch, _| *epoch > done.at.0);
         let mut dropped = 0;
-        for r in done.iter().filter(|r| !r.stays) {
+        for r in done.events.iter().filter(|r| !r.stays) {
             if self.events.remove(&r.id).is_none() {
                 continue;
             }
@@ -615,7 +628,8 @@ impl Ledger {
         shrink(&mut self.epoch_of);
         shrink(&mut self.chains);
         // What is left to release: none that was recorded.
-        let recorded: std::collections::HashSet<ContentId> = done.iter().map(|r| r.id).collect();
+        let recorded: std::collections::HashSet<ContentId> =
+            done.events.iter().map(|r| r.id).collect();
         self.releasable.retain(|id| !recorded.contains(id));
         dropped
     }
@@ -699,6 +713,7 @@ impl Ledger {
             self.state.clone(),
             Vec::new(),
             self.final_digest,
+            Vec::new(),
         ))
     }
 
@@ -782,6 +797,7 @@ impl Ledger {
         self.redecide_late();
         self.claims_cache.clear();
         self.last_extended = None;
+        self.moves = snap.movements.into_iter().collect();
         self.base = snap.state.clone();
         self.state = snap.state;
         self.root_cache = None;

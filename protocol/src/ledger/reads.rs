@@ -9,6 +9,26 @@ impl Ledger {
         &self.state
     }
 
+    /// Every point movement of `account`, in ledger order: those of the finalized
+    /// epochs the archive recorded, those it has not yet, then the tail's (which the
+    /// state holds). A failure of the archive is an error here, not a shorter history.
+    pub fn history(&mut self, account: &PublicKey) -> Result<Vec<Movement>, ArchiveError> {
+        self.catch_up();
+        let (recorded, mut out) = match &self.archive {
+            Some(archive) => archive.movements(account)?,
+            None => (0, Vec::new()),
+        };
+        for list in self
+            .moves
+            .range(recorded.saturating_add(1)..)
+            .map(|(_, l)| l)
+        {
+            out.extend(list.iter().filter(|m| m.account == *account).cloned());
+        }
+        out.extend(self.state.history(account));
+        Ok(out)
+    }
+
     /// What a Purchase of `listing` by `buyer`, with `max_price`, would do if it were
     /// ordered now: the price it would escrow, or the reason it would be void. Time
     /// moves between asking and ordering, so this is advice, not a promise.

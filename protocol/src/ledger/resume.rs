@@ -104,6 +104,7 @@ impl Ledger {
         self.finals = snap.finals;
         self.final_digest = snap.final_digest;
         self.redecide_late();
+        self.moves = snap.movements.into_iter().collect();
         self.base = snap.state.clone();
         self.state = snap.state;
         self.root_cache = None;
@@ -133,6 +134,7 @@ impl Ledger {
             self.base.clone(),
             self.finals.clone(),
             self.final_digest,
+            self.moves.iter().map(|(e, m)| (*e, m.clone())).collect(),
         ))
     }
 

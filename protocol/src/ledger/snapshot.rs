@@ -106,6 +106,10 @@ pub struct Snapshot {
     /// a start that does not read the finalized events continues from, and checks
     /// against the one its archive recorded ([`super::Ledger::resume`]).
     pub(crate) final_digest: Hash32,
+    /// The movements of the finalized epochs the archive had not recorded when it was
+    /// taken (the state holds only the tail's): a start that finds the records behind
+    /// the snapshot records them from here.
+    pub(crate) movements: Vec<(u64, Vec<super::Movement>)>,
 }
 
 /// Why a snapshot cannot be used. None of these is an error for a node: it replays.
@@ -193,6 +197,7 @@ impl Snapshot {
         state: State,
         finals: Vec<super::Final>,
         final_digest: Hash32,
+        movements: Vec<(u64, Vec<super::Movement>)>,
     ) -> Self {
         Snapshot {
             rules_build: rules_build().to_string(),
@@ -202,6 +207,7 @@ impl Snapshot {
             state,
             finals,
             final_digest,
+            movements,
         }
     }
 }
@@ -220,6 +226,7 @@ mod tests {
             State::default(),
             Vec::new(),
             Hash32::ZERO,
+            Vec::new(),
         );
         let ours = snap.encode().unwrap();
         assert!(Snapshot::decode(&ours, &net).is_ok());

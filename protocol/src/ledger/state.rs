@@ -367,9 +367,10 @@ pub struct State {
     /// (Only voids are kept: most events apply, and a map entry per event would cost
     /// more than the rest of applying it.)
     pub voids: OrdMap<ContentId, VoidReason>,
-    /// Each account's movements, in ledger order. Kept by account: a history is
-    /// asked of one account, and a scan of every movement (some 6 million at ten
-    /// million events) per question would not do.
+    /// Each account's movements since the last finalized epoch, in ledger order (the
+    /// ledger hands the finalized ones to its archive: see
+    /// [`super::Ledger::history`]). Kept by account: a history is asked of one
+    /// account.
     pub movements: OrdMap<PublicKey, Vector<Movement>>,
     pub applied: u64,
     /// Lamport clock of the last applied event.
@@ -444,7 +445,8 @@ impl State {
         self.accounts.get(key).map(|a| a.balance)
     }
 
-    /// Every point movement of one account, in ledger order.
+    /// The point movements of one account this state holds (those since the last
+    /// finalized epoch, in a ledger's state), in ledger order.
     pub fn history(&self, key: &PublicKey) -> Vec<Movement> {
         self.movements
             .get(key)

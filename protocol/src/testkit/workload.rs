@@ -95,7 +95,7 @@ pub fn generate_settled(
         let settled = w.settle(&mut ledger);
         batch.extend(settled);
         let released = ledger.releasable();
-        index.put_released(&released, ledger.finalized_digest());
+        index.put_released(&released);
         ledger.release(&released);
         total += batch.len();
         sink(&batch);

@@ -233,7 +233,13 @@ async fn org_nodes_settle_by_checkpoint_and_refund_undelivered_purchases() {
     assert_eq!((s.balance, s.pending, s.status.as_str()), (0, 10, "Active"));
     // Issue 19: finalized member events leave memory, and every node still serves
     // them, from its store: the buyer's Purchase, whose escrow was refunded.
-    let history = net.node(1).handle.history(buyer.public()).await.unwrap();
+    let history = net
+        .node(1)
+        .handle
+        .history(buyer.public())
+        .await
+        .unwrap()
+        .unwrap();
     let purchase = history
         .iter()
         .find(|m| m.reason == "PurchaseEscrow")

@@ -79,6 +79,13 @@ async fn accounts() {
         let (status, body) = api.get(&format!("/v1/accounts/{stranger}/history")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["movements"], json!([]));
+        // A history the store cannot read is an error, never a shorter list.
+        assert_error(
+            api.get(&format!("/v1/accounts/{}/history", "ee".repeat(32)))
+                .await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+        );
 
         let (status, body) = api.get(&format!("/v1/accounts/{key}/chain")).await;
         assert_eq!(status, StatusCode::OK);

@@ -433,6 +433,9 @@ fn an_index_that_fails_to_read_is_reported() {
         fn epoch_ids(&self, epoch: u64) -> Result<Vec<(u64, ContentId)>, ArchiveError> {
             self.fail(self.0.epoch_ids(epoch)?)
         }
+        fn movements(&self, a: &PublicKey) -> Result<(u64, Vec<Movement>), ArchiveError> {
+            self.fail(self.0.movements(a)?)
+        }
     }
 
     let (mut w, seller, _buyer) = market();
@@ -447,13 +450,28 @@ fn an_index_that_fails_to_read_is_reported() {
     }
     index.0.keep(w.log.iter());
     let released = l.releasable();
-    index.0.put_released(&released, l.finalized_digest());
+    index.0.put_released(&released);
     assert!(l.release(&released) > 0);
     assert!(l.get(&c.id()).is_none(), "the Contribute is released");
     assert!(l.is_ordered(&c.id()));
     assert!(l.take_archive_error().is_none());
+    // The finalized movements left memory with the events: a history is put together
+    // from the archive, and is the one a ledger without an archive keeps.
+    let mut whole = w.ledger();
+    let keys: Vec<PublicKey> = whole.state().accounts.keys().copied().collect();
+    let moved: usize = keys.iter().map(|k| whole.history(k).unwrap().len()).sum();
+    let in_state: usize = l.state().movements.values().map(|m| m.len()).sum();
+    assert!(
+        moved > 0 && in_state < moved,
+        "{in_state} of {moved} in the state"
+    );
+    for k in &keys {
+        assert_eq!(l.history(k).unwrap(), whole.history(k).unwrap());
+    }
 
     index.1.store(true, Ordering::SeqCst);
+    // A history the archive cannot give is an error, not a shorter one.
+    assert_eq!(l.history(&keys[0]), Err(ArchiveError("read error".into())));
     // Its seller's next event names it: the ledger cannot see it, and says so.
     let next = w.contribute(seller, 2, None);
     let _ = l.insert(next);

@@ -471,6 +471,13 @@ impl Index for Store {
     fn epoch_ids(&self, epoch: u64) -> Result<Vec<(u64, ContentId)>, ArchiveError> {
         self.0.epoch_ids(epoch)
     }
+
+    fn movements(
+        &self,
+        account: &PublicKey,
+    ) -> Result<(u64, Vec<carnet_protocol::ledger::Movement>), ArchiveError> {
+        self.0.movements(account)
+    }
 }
 
 impl Store {
@@ -482,13 +489,20 @@ impl Store {
         (l, store)
     }
 
+    /// An empty ledger on this store, which keeps what it recorded: a node's start.
+    pub fn reopen(self: &Arc<Self>, genesis: Genesis) -> Ledger {
+        let mut l = Ledger::with_snapshot_interval(genesis, 4);
+        l.set_archive(self.clone());
+        l
+    }
+
     /// Stores what `l` ordered so far, as a node does after each write, and lets `l`
     /// release what is finalized.
     pub fn keep(&self, l: &mut Ledger) {
         let items = l.all_items();
         self.0.keep(items.iter().filter_map(|(_, id)| l.get(id)));
         let released = l.releasable();
-        self.0.put_released(&released, l.finalized_digest());
+        self.0.put_released(&released);
         l.release(&released);
         assert!(l.take_archive_error().is_none());
     }
