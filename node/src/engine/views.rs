@@ -4,9 +4,10 @@
 use super::*;
 
 impl Engine {
-    /// (Lamport, id) of every event held, ordered or pending, for set reconciliation.
-    pub fn items(&self) -> Vec<(u64, ContentId)> {
-        self.ledger.all_items()
+    /// (Lamport, id) of every ordered event, for set reconciliation: a frozen copy
+    /// that shares the ledger's chunks.
+    pub fn items(&self) -> carnet_protocol::ledger::ItemsView {
+        self.ledger.items().view()
     }
 
     /// Changes whenever [`Engine::items`] does.

@@ -145,7 +145,7 @@ impl crate::sync::Held for Engine {
     fn generation(&self) -> u64 {
         Engine::generation(self)
     }
-    fn items(&self) -> Vec<(u64, ContentId)> {
+    fn items(&self) -> carnet_protocol::ledger::ItemsView {
         Engine::items(self)
     }
     fn bytes(&self, id: &ContentId) -> Option<Vec<u8>> {

@@ -14,6 +14,7 @@ mod archive;
 pub mod audit;
 mod finality;
 mod frontier;
+mod items;
 pub mod proof;
 mod reads;
 mod resume;
@@ -24,6 +25,7 @@ mod trie;
 
 pub use apply::is_mobile_number;
 pub use archive::{Archive, ArchiveError, Index, MemoryArchive, Records, Release, Stub};
+pub use items::{Items, ItemsView};
 pub use resume::Resume;
 pub use root::{merkle_root, LeafKey, StateLeaf, StateProof, PATH_CONTEXT};
 pub use snapshot::{Snapshot, SnapshotError, SNAPSHOT_MAGIC};
@@ -188,7 +190,7 @@ pub struct Ledger {
     /// The same events in ledger order, with the mark ending each epoch.
     order: BTreeSet<OrderKey>,
     /// (Lamport clock, id) of every ordered event: the set peers reconcile.
-    items: BTreeSet<(u64, ContentId)>,
+    items: Items,
     /// Epoch of every event a finalized claim holds.
     epoch_of: HashMap<ContentId, u64>,
     /// Every content id held at (author, seq); two or more is an equivocation.
@@ -261,7 +263,7 @@ impl Ledger {
             final_digest: Hash32::ZERO,
             loading: false,
             order: BTreeSet::new(),
-            items: BTreeSet::new(),
+            items: Items::default(),
             epoch_of: HashMap::new(),
             chains: HashMap::new(),
             forks: BTreeMap::new(),

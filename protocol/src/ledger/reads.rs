@@ -204,6 +204,12 @@ impl Ledger {
         self.items.iter().copied().collect()
     }
 
+    /// The same set as [`Ledger::all_items`], as a copy that shares its chunks with
+    /// the ledger's: a pointer per 512 events, not 40 bytes per event.
+    pub fn items(&self) -> Items {
+        self.items.clone()
+    }
+
     /// Ordered events after `at` in ledger order (marks left out): what a snapshot
     /// taken at `at` has not applied.
     pub fn ids_after(&self, at: OrderKey) -> Vec<ContentId> {
@@ -227,7 +233,7 @@ impl Ledger {
 
     /// Highest Lamport clock among ordered events.
     pub fn max_lamport(&self) -> u64 {
-        self.items.iter().next_back().map_or(0, |k| k.0)
+        self.items.last().map_or(0, |k| k.0)
     }
 
     /// The event `author` holds at `seq`, ordered or waiting for its past (the first

@@ -62,7 +62,7 @@ impl Ledger {
         let archive = r.archive;
         self.archive = Some(archive.clone());
         self.heads = r.heads.into_iter().collect();
-        self.items = r.items.into_iter().collect();
+        self.items = Items::from_items(r.items);
         // Every event the archive answers for counts as released while the held
         // ones go in: a reference to one of them is ordered.
         self.released = self.items.len();

@@ -28,7 +28,7 @@ const CHECKSUM_CONTEXT: &str = "carnet v1 ledger snapshot checksum";
 /// a rule (or a comment) costs one replay, never a state the new rules would not give.
 /// `every_source_file_is_fingerprinted` keeps the list whole. The test fixtures
 /// (`testkit/`, never in a node's build) are not rules and are left out.
-pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 35] = [
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 36] = [
     ("author.rs", include_str!("../author.rs")),
     ("card.rs", include_str!("../card.rs")),
     ("chain.rs", include_str!("../chain.rs")),
@@ -49,6 +49,7 @@ pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 35] = [
     ("ledger/audit/quorum.rs", include_str!("audit/quorum.rs")),
     ("ledger/finality.rs", include_str!("finality.rs")),
     ("ledger/frontier.rs", include_str!("frontier.rs")),
+    ("ledger/items.rs", include_str!("items.rs")),
     ("ledger/mod.rs", include_str!("mod.rs")),
     ("ledger/proof.rs", include_str!("proof.rs")),
     ("ledger/reads.rs", include_str!("reads.rs")),

@@ -5,6 +5,7 @@ mod card;
 mod chain;
 mod common;
 mod events;
+mod items;
 mod ledger;
 mod ledger_props;
 mod ledger_vectors;

@@ -266,10 +266,9 @@ impl carnet_node::sync::Held for Claimed {
     fn generation(&self) -> u64 {
         1
     }
-    fn items(&self) -> Vec<(u64, carnet_protocol::ContentId)> {
-        let mut v: Vec<_> = self.0.iter().map(|e| (e.lamport(), e.id())).collect();
-        v.sort_unstable();
-        v
+    fn items(&self) -> carnet_protocol::ledger::ItemsView {
+        let v = self.0.iter().map(|e| (e.lamport(), e.id())).collect();
+        carnet_protocol::ledger::Items::from_items(v).view()
     }
     fn bytes(&self, id: &carnet_protocol::ContentId) -> Option<Vec<u8>> {
         self.0
