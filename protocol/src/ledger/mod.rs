@@ -691,20 +691,14 @@ impl Ledger {
     /// prefix, each of which inserting the events would otherwise do again; the tail
     /// after it is short and folded again.
     ///
-    /// None too while an OptOut waits in the tail after a finalized claim: the state
-    /// at the end of the finalized prefix may still hold the listing it erases, teaser
-    /// and all, and must not be saved (docs/protocol.md, "Erasure").
+    /// While an OptOut waits in the tail after a finalized claim, the state at the end
+    /// of the finalized prefix may still hold the listings it erases, teasers and
+    /// all, which must not be saved (docs/protocol.md, "Erasure"): the snapshot then
+    /// holds them erased ([`Ledger::erasing_opted_out`]).
     pub fn snapshot(&mut self) -> Option<Snapshot> {
         if !self.finals.is_empty() {
-            let opt_out_pending = self
-                .order
-                .range((TAIL, 0, 0, Hash32::ZERO)..)
-                .filter_map(|k| self.events.get(&k.3))
-                .any(|e| matches!(e.payload(), Payload::OptOut(_)));
-            if opt_out_pending {
-                return None;
-            }
-            return self.finalized_snapshot();
+            let snap = self.finalized_snapshot()?;
+            return Some(self.erasing_opted_out(snap));
         }
         self.catch_up();
         let at = self.applied_to?;
@@ -717,6 +711,47 @@ impl Ledger {
             self.final_digest,
             Vec::new(),
         ))
+    }
+
+    /// `snap`, of the finalized prefix, with the teasers erased of the listings that
+    /// the OptOuts applied in the tail erase: those whose key is opted out, and those
+    /// an Update in the tail moved to an opted-out key. The state root hashes listings
+    /// in their erased form, and no rule reads a teaser, so this is the same state to
+    /// every rule and root; it only holds nothing of the people who opted out. A
+    /// snapshot taken while such an OptOut is not final could otherwise not be saved,
+    /// and a start in that window would read every event again.
+    fn erasing_opted_out(&mut self, mut snap: Snapshot) -> Snapshot {
+        self.catch_up();
+        let opted = &self.state.opted_out;
+        if opted.is_empty() {
+            return snap;
+        }
+        let mut ids: BTreeSet<ContentId> = snap
+            .state
+            .listings
+            .iter()
+            .filter(|(_, l)| opted.contains(&l.listing.dedup_key))
+            .map(|(id, _)| *id)
+            .collect();
+        for k in self.order.range((TAIL, 0, 0, Hash32::ZERO)..) {
+            if let Some(Payload::Update(u)) = self.events.get(&k.3).map(|e| e.payload()) {
+                if opted.contains(&u.listing.dedup_key) {
+                    ids.insert(u.listing_id);
+                }
+            }
+        }
+        for id in ids {
+            let Some(l) = snap.state.listings.get(&id) else {
+                continue;
+            };
+            if l.listing.teaser.is_erased() {
+                continue;
+            }
+            let mut erased = (**l).clone();
+            erased.listing = erased.listing.erased();
+            snap.state.listings.insert(id, std::sync::Arc::new(erased));
+        }
+        snap
     }
 
     /// Starts a bulk load (a node's start): Checkpoints inserted from now on finalize
