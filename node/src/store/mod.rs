@@ -534,6 +534,36 @@ impl Store {
             .map(|v| v.value().to_vec()))
     }
 
+    /// Ids of stored events from `lo` to `hi` (as bytes, both included), ascending:
+    /// the first `limit` that `keep` accepts. What a lookup by id prefix reads.
+    pub fn ids_from_to(
+        &self,
+        lo: &[u8; 32],
+        hi: &[u8; 32],
+        limit: usize,
+        mut keep: impl FnMut(&ContentId) -> bool,
+    ) -> Result<Vec<ContentId>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        for entry in table
+            .range::<&[u8; 32]>(lo..=hi)
+            .map_err(db_err("read event ids"))?
+        {
+            let id = Hash32(*entry.map_err(db_err("read event ids"))?.0.value());
+            if keep(&id) {
+                out.push(id);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// A stored event decoded again, not re-verified: it was verified before it was
     /// stored. None if it is not stored, or (logged) if it cannot be read.
     pub fn event(&self, id: &ContentId) -> Option<SignedEvent> {
