@@ -721,25 +721,42 @@ impl Ledger {
     /// snapshot taken while such an OptOut is not final could otherwise not be saved,
     /// and a start in that window would read every event again.
     fn erasing_opted_out(&mut self, mut snap: Snapshot) -> Snapshot {
-        self.catch_up();
-        let opted = &self.state.opted_out;
-        if opted.is_empty() {
+        let tail = (TAIL, 0, 0, Hash32::ZERO);
+        let pending = self
+            .order
+            .range(tail..)
+            .filter_map(|k| self.events.get(&k.3))
+            .any(|e| matches!(e.payload(), Payload::OptOut(_)));
+        if !pending {
             return snap;
         }
-        let mut ids: BTreeSet<ContentId> = snap
-            .state
-            .listings
-            .iter()
-            .filter(|(_, l)| opted.contains(&l.listing.dedup_key))
-            .map(|(id, _)| *id)
-            .collect();
-        for k in self.order.range((TAIL, 0, 0, Hash32::ZERO)..) {
-            if let Some(Payload::Update(u)) = self.events.get(&k.3).map(|e| e.payload()) {
-                if opted.contains(&u.listing.dedup_key) {
-                    ids.insert(u.listing_id);
+        self.catch_up();
+        // The keys the tail's OptOuts opted out (one the rules made void erases
+        // nothing), found by the finalized state's dedup index, not a scan of every
+        // listing: taking a snapshot stays cheap.
+        let mut keys = BTreeSet::new();
+        let mut moved = BTreeSet::new();
+        for k in self.order.range(tail..) {
+            match self.events.get(&k.3).map(|e| e.payload()) {
+                Some(Payload::OptOut(o)) if self.state.opted_out.contains(&o.dedup_key) => {
+                    keys.insert(o.dedup_key);
                 }
+                Some(Payload::Update(u)) => {
+                    moved.insert((u.listing.dedup_key, u.listing_id));
+                }
+                _ => {}
             }
         }
+        let mut ids: BTreeSet<ContentId> = keys
+            .iter()
+            .filter_map(|k| snap.state.dedup.get(k).copied())
+            .collect();
+        ids.extend(
+            moved
+                .into_iter()
+                .filter(|(k, _)| keys.contains(k))
+                .map(|(_, id)| id),
+        );
         for id in ids {
             let Some(l) = snap.state.listings.get(&id) else {
                 continue;
