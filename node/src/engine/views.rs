@@ -112,18 +112,15 @@ impl Engine {
                 tracing::warn!(error = %e, "could not look ids up in the store: scanning the ledger")
             }
         }
-        let starts = |id: &ContentId| {
-            nibbles.iter().enumerate().all(|(i, n)| {
-                let b = id.as_bytes()[i / 2];
-                let got = if i % 2 == 0 { b >> 4 } else { b & 0x0f };
-                got == *n
-            })
-        };
-        self.ledger
+        // The same bounds over the ledger's ids, sorted as the store gives them.
+        let mut ids: Vec<ContentId> = self
+            .ledger
             .ids()
-            .filter(|id| starts(id))
-            .take(limit)
-            .collect()
+            .filter(|id| (lo..=hi).contains(&id.0))
+            .collect();
+        ids.sort_unstable();
+        ids.truncate(limit);
+        ids
     }
 
     /// This org's members, in key order.

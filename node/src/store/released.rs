@@ -150,10 +150,7 @@ impl Store {
 
     /// The highest epoch whose events are all recorded; 0 for none.
     pub fn released_through(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .get_meta(THROUGH_META_KEY)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-            .map_or(0, u64::from_be_bytes))
+        Ok(through(self.get_meta(THROUGH_META_KEY)?.as_deref()))
     }
 
     /// The finalized digest recorded where a release ended at `epoch`.
@@ -301,6 +298,13 @@ pub(super) fn any_recorded(
     Ok(false)
 }
 
+/// The epoch the meta value "finalized through" names; 0 for none.
+fn through(value: Option<&[u8]>) -> u64 {
+    value
+        .and_then(|v| <[u8; 8]>::try_from(v).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
 /// Opens a table of records for reading; None if no record was ever written.
 fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
     txn: &redb::ReadTransaction,
@@ -364,12 +368,14 @@ impl Index for Store {
 
     fn movements(&self, account: &PublicKey) -> Result<(u64, Vec<Movement>), ArchiveError> {
         self.released_read(|txn| {
+            // Read in the transaction of the movements, so that it says which they are.
             let through = match open(txn, META)? {
-                Some(meta) => meta
-                    .get(THROUGH_META_KEY)
-                    .map_err(db_err("read finalized through"))?
-                    .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
-                    .map_or(0, u64::from_be_bytes),
+                Some(meta) => {
+                    let value = meta
+                        .get(THROUGH_META_KEY)
+                        .map_err(db_err("read finalized through"))?;
+                    self::through(value.as_ref().map(|v| v.value()))
+                }
                 None => 0,
             };
             let Some(t) = open(txn, MOVEMENTS)? else {

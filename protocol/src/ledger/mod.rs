@@ -583,9 +583,15 @@ impl Ledger {
             .collect();
         Records {
             events,
-            movements: self.moves.iter().map(|(e, m)| (*e, m.clone())).collect(),
+            movements: self.unrecorded_moves(),
             at: self.finalized_digest(),
         }
+    }
+
+    /// The finalized movements the archive has not recorded, epoch by epoch: what a
+    /// release hands over and a snapshot of the finalized prefix carries.
+    pub(super) fn unrecorded_moves(&self) -> Vec<(u64, Vec<Movement>)> {
+        self.moves.iter().map(|(e, m)| (*e, m.clone())).collect()
     }
 
     /// The number of finalized epochs and the chained digest of the finalized prefix
@@ -721,24 +727,11 @@ impl Ledger {
     /// snapshot taken while such an OptOut is not final could otherwise not be saved,
     /// and a start in that window would read every event again.
     fn erasing_opted_out(&mut self, mut snap: Snapshot) -> Snapshot {
-        let tail = (TAIL, 0, 0, Hash32::ZERO);
-        let pending = self
-            .order
-            .range(tail..)
-            .filter_map(|k| self.events.get(&k.3))
-            .any(|e| matches!(e.payload(), Payload::OptOut(_)));
-        if !pending {
-            return snap;
-        }
-        self.catch_up();
-        // The keys the tail's OptOuts opted out (one the rules made void erases
-        // nothing), found by the finalized state's dedup index, not a scan of every
-        // listing: taking a snapshot stays cheap.
         let mut keys = BTreeSet::new();
         let mut moved = BTreeSet::new();
-        for k in self.order.range(tail..) {
+        for k in self.order.range((TAIL, 0, 0, Hash32::ZERO)..) {
             match self.events.get(&k.3).map(|e| e.payload()) {
-                Some(Payload::OptOut(o)) if self.state.opted_out.contains(&o.dedup_key) => {
+                Some(Payload::OptOut(o)) => {
                     keys.insert(o.dedup_key);
                 }
                 Some(Payload::Update(u)) => {
@@ -747,6 +740,14 @@ impl Ledger {
                 _ => {}
             }
         }
+        if keys.is_empty() {
+            return snap;
+        }
+        // The keys the tail's OptOuts opted out (one the rules made void erases
+        // nothing), found by the finalized state's dedup index, not a scan of every
+        // listing: taking a snapshot stays cheap.
+        self.catch_up();
+        keys.retain(|k| self.state.opted_out.contains(k));
         let mut ids: BTreeSet<ContentId> = keys
             .iter()
             .filter_map(|k| snap.state.dedup.get(k).copied())

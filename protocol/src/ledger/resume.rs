@@ -134,7 +134,7 @@ impl Ledger {
             self.base.clone(),
             self.finals.clone(),
             self.final_digest,
-            self.moves.iter().map(|(e, m)| (*e, m.clone())).collect(),
+            self.unrecorded_moves(),
         ))
     }
 
