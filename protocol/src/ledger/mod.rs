@@ -15,6 +15,7 @@ pub mod audit;
 mod finality;
 mod frontier;
 mod items;
+mod packed;
 pub mod proof;
 mod reads;
 mod resume;

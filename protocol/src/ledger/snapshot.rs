@@ -28,7 +28,7 @@ const CHECKSUM_CONTEXT: &str = "carnet v1 ledger snapshot checksum";
 /// a rule (or a comment) costs one replay, never a state the new rules would not give.
 /// `every_source_file_is_fingerprinted` keeps the list whole. The test fixtures
 /// (`testkit/`, never in a node's build) are not rules and are left out.
-pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 36] = [
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 37] = [
     ("author.rs", include_str!("../author.rs")),
     ("card.rs", include_str!("../card.rs")),
     ("chain.rs", include_str!("../chain.rs")),
@@ -51,6 +51,7 @@ pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 36] = [
     ("ledger/frontier.rs", include_str!("frontier.rs")),
     ("ledger/items.rs", include_str!("items.rs")),
     ("ledger/mod.rs", include_str!("mod.rs")),
+    ("ledger/packed.rs", include_str!("packed.rs")),
     ("ledger/proof.rs", include_str!("proof.rs")),
     ("ledger/reads.rs", include_str!("reads.rs")),
     ("ledger/resume.rs", include_str!("resume.rs")),

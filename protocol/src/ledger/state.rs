@@ -307,70 +307,96 @@ pub enum VoidReason {
 /// The whole derived state. Equal event sets give equal states.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
+    #[serde(deserialize_with = "super::packed::map")]
     pub accounts: OrdMap<PublicKey, Account>,
+    #[serde(deserialize_with = "super::packed::map")]
     pub orgs: OrdMap<PublicKey, OrgState>,
     /// Orgs that voted to admit a candidate org.
+    #[serde(deserialize_with = "super::packed::map")]
     pub admit_votes: OrdMap<PublicKey, OrdSet<PublicKey>>,
     /// Orgs that voted to evict an org.
+    #[serde(deserialize_with = "super::packed::map")]
     pub evict_votes: OrdMap<PublicKey, OrdSet<PublicKey>>,
     /// Orgs that voted to rotate org key `.0` to `.1`.
+    #[serde(deserialize_with = "super::packed::map")]
     pub rotate_votes: OrdMap<(PublicKey, PublicKey), OrdSet<PublicKey>>,
     /// Behind an `Arc`: a snapshot shares the map's nodes, and the first write after
     /// it copies a node of 64 entries; without the `Arc` that copied 64 listings with
     /// their teasers (660 MiB of snapshots for a fold of 300k events).
+    #[serde(deserialize_with = "super::packed::map")]
     pub listings: OrdMap<ContentId, std::sync::Arc<ListingState>>,
     /// The listing that holds each dedup key (first in ledger order).
+    #[serde(deserialize_with = "super::packed::map")]
     pub dedup: OrdMap<Hash32, ContentId>,
+    #[serde(deserialize_with = "super::packed::set")]
     pub opted_out: OrdSet<Hash32>,
+    #[serde(deserialize_with = "super::packed::map")]
     pub purchases: OrdMap<ContentId, PurchaseState>,
     /// (buyer, listing) → purchase: who owns which card.
+    #[serde(deserialize_with = "super::packed::map")]
     pub holdings: OrdMap<(PublicKey, ContentId), ContentId>,
     /// Escrowed purchases by Lamport clock, for refunds at settlement.
+    #[serde(deserialize_with = "super::packed::set")]
     pub escrowed: OrdSet<(u64, ContentId)>,
     /// Purchases applied since the last settlement: they wait for the next one, so
     /// that every purchase has at least one whole epoch to be delivered.
+    #[serde(deserialize_with = "super::packed::set")]
     pub fresh: OrdSet<ContentId>,
+    #[serde(deserialize_with = "super::packed::map")]
     pub votes: OrdMap<(String, PublicKey), CompanyVote>,
     /// (listing, email commitment) pairs with a confirmed bounce.
+    #[serde(deserialize_with = "super::packed::set")]
     pub bounced: OrdSet<(ContentId, Hash32)>,
     /// (listing, phone commitment) pairs with a confirmed mobile number.
+    #[serde(deserialize_with = "super::packed::set")]
     pub mobile_reported: OrdSet<(ContentId, Hash32)>,
     /// (org, bound) pairs already signed: an org makes one claim per bound.
+    #[serde(deserialize_with = "super::packed::set")]
     pub signed_bounds: OrdSet<(PublicKey, u64)>,
     /// Each author's next seq in ledger order: an event below it is the second of two
     /// at one seq (an equivocation).
+    #[serde(deserialize_with = "super::packed::map")]
     pub next_seq: OrdMap<PublicKey, u64>,
     /// Authors that equivocated: every event of theirs applied after the second twin
     /// is void.
+    #[serde(deserialize_with = "super::packed::set")]
     pub equivocated: OrdSet<PublicKey>,
     /// Purchases void because their author equivocated, by id: (buyer, listing,
     /// max_price). A Deliver of one still makes the buyer pay (docs/protocol.md,
     /// "Equivocation").
+    #[serde(deserialize_with = "super::packed::map")]
     pub forked_purchases: OrdMap<ContentId, (PublicKey, ContentId, u64)>,
     /// Each current org's highest event timestamp.
+    #[serde(deserialize_with = "super::packed::map")]
     pub org_clocks: OrdMap<PublicKey, u64>,
     /// Network time: the highest time a quorum of the orgs has reached (docs/protocol.md,
     /// "Network time"). Never goes back.
     pub now_ms: u64,
     /// Rewards of cards with no delivered sale since they were earned.
+    #[serde(deserialize_with = "super::packed::map")]
     pub unsold: OrdMap<ContentId, Vec<Reward>>,
     /// Rewards due to vest at a network time, by (time, listing).
+    #[serde(deserialize_with = "super::packed::map")]
     pub vesting: OrdMap<(u64, ContentId), Vec<Reward>>,
     /// Applied bounce reports by event id.
+    #[serde(deserialize_with = "super::packed::map")]
     pub bounce_reports: OrdMap<ContentId, BounceRecord>,
     /// Latest finalized claim.
     pub finalized: Option<CheckpointClaim>,
     /// Every claim finalized so far (the greatest is `finalized`): auditors are sent
     /// the earliest one that covers an event. Not part of the state root.
+    #[serde(deserialize_with = "super::packed::set")]
     pub finalized_claims: OrdSet<CheckpointClaim>,
     /// Events the rules made void, with the reason; every other ordered event applied.
     /// (Only voids are kept: most events apply, and a map entry per event would cost
     /// more than the rest of applying it.)
+    #[serde(deserialize_with = "super::packed::map")]
     pub voids: OrdMap<ContentId, VoidReason>,
     /// Each account's movements since the last finalized epoch, in ledger order (the
     /// ledger hands the finalized ones to its archive: see
     /// [`super::Ledger::history`]). Kept by account: a history is asked of one
     /// account.
+    #[serde(deserialize_with = "super::packed::map")]
     pub movements: OrdMap<PublicKey, Vector<Movement>>,
     pub applied: u64,
     /// Lamport clock of the last applied event.
