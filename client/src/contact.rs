@@ -22,13 +22,13 @@ impl From<&carnet_protocol::card::Card> for ContactDraft {
     /// The draft a card came from (normalised), for editing it.
     fn from(c: &carnet_protocol::card::Card) -> Self {
         ContactDraft {
-            name: c.teaser.name.clone(),
-            title: c.teaser.title.clone(),
-            company: c.teaser.company.clone(),
-            company_domain: Some(c.teaser.company_domain.clone()),
+            name: c.teaser.name.to_string(),
+            title: c.teaser.title.to_string(),
+            company: c.teaser.company.to_string(),
+            company_domain: Some(c.teaser.company_domain.to_string()),
             email: c.email.value.clone(),
             phone: c.phone.as_ref().map(|p| p.value.clone()),
-            city: Some(c.teaser.city.clone()).filter(|s| !s.is_empty()),
+            city: Some(c.teaser.city.to_string()).filter(|s| !s.is_empty()),
             postal_address: c.postal_address.clone(),
         }
     }
@@ -127,11 +127,11 @@ impl ContactDraft {
         let postal_address = nonempty(&self.postal_address);
         let card = Card {
             teaser: Teaser {
-                name: self.name.trim().to_owned(),
-                title: self.title.trim().to_owned(),
-                company: self.company.trim().to_owned(),
-                company_domain,
-                city: nonempty(&self.city).unwrap_or_default(),
+                name: self.name.trim().into(),
+                title: self.title.trim().into(),
+                company: self.company.trim().into(),
+                company_domain: company_domain.into(),
+                city: nonempty(&self.city).unwrap_or_default().into(),
                 availability: Availability {
                     email: true,
                     postal: postal_address.is_some(),

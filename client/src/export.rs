@@ -45,7 +45,7 @@ pub fn to_vcard(cards: &[Card]) -> String {
 
 fn vcard_of(card: &Card) -> Vcard {
     let t = &card.teaser;
-    let mut v = Vcard::new(t.name.clone());
+    let mut v = Vcard::new(t.name.to_string());
     // N: address books sort and CRMs match on it; FN stays the name as written.
     let (given, family) = split_name(&t.name);
     v.name = Some(TextListProperty::new_semi_colon(vec![
@@ -55,9 +55,10 @@ fn vcard_of(card: &Card) -> Vcard {
         String::new(),
         String::new(),
     ]));
-    v.title.push(t.title.clone().into());
-    v.org
-        .push(TextListProperty::new_semi_colon(vec![t.company.clone()]));
+    v.title.push(t.title.to_string().into());
+    v.org.push(TextListProperty::new_semi_colon(vec![t
+        .company
+        .to_string()]));
     let work = || Parameters {
         types: Some(vec![TypeParameter::Work]),
         ..Default::default()
@@ -96,7 +97,7 @@ fn vcard_of(card: &Card) -> Vcard {
             }),
         });
     }
-    let city = Some(t.city.clone()).filter(|c| !c.is_empty());
+    let city = Some(t.city.to_string()).filter(|c| !c.is_empty());
     if city.is_some() || card.postal_address.is_some() {
         v.address.push(AddressProperty {
             group: None,

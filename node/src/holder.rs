@@ -289,8 +289,8 @@ impl Engine {
                         listing_id: p.listing_id.to_hex(),
                         status: format!("{:?}", p.status),
                         price: p.price,
-                        name: teaser.map(|t| t.name.clone()).unwrap_or_default(),
-                        company: teaser.map(|t| t.company.clone()).unwrap_or_default(),
+                        name: teaser.map(|t| t.name.to_string()).unwrap_or_default(),
+                        company: teaser.map(|t| t.company.to_string()).unwrap_or_default(),
                     },
                 )
             })

@@ -9,6 +9,7 @@ use crate::keys::PublicKey;
 use crate::limits::*;
 use crate::text::{check_company_domain, check_domain, check_text};
 use crate::EventError;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 /// Which channels a contact can be reached on, as shown in the public teaser.
@@ -22,11 +23,11 @@ pub struct Availability {
 /// The public part of a listing: enough to decide to buy, never the contact data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Teaser {
-    pub name: String,
-    pub title: String,
-    pub company: String,
-    pub company_domain: String,
-    pub city: String,
+    pub name: CompactString,
+    pub title: CompactString,
+    pub company: CompactString,
+    pub company_domain: CompactString,
+    pub city: CompactString,
     pub availability: Availability,
 }
 

@@ -152,8 +152,8 @@ pub fn contact_list(m: &MemberArgs, out: Out) -> anyhow::Result<()> {
                 .map(|(id, c, (st, sales))| {
                     vec![
                         id.to_hex()[..12].to_owned(),
-                        c.teaser.name.clone(),
-                        c.teaser.company.clone(),
+                        c.teaser.name.to_string(),
+                        c.teaser.company.to_string(),
                         c.email.value.clone(),
                         st.clone(),
                         sales.to_string(),

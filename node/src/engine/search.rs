@@ -96,7 +96,7 @@ impl Folded {
             title: fold(&t.title),
             company: fold(&t.company),
             // Valid teasers hold lowercase ASCII domains: nothing to fold.
-            domain: t.company_domain.clone(),
+            domain: t.company_domain.to_string(),
             domain_unicode: t
                 .company_domain
                 .contains("xn--")
@@ -203,11 +203,11 @@ impl Engine {
                 let org = state.accounts.get(&l.contributor).and_then(|a| a.org());
                 ListingView {
                     id: id.to_hex(),
-                    name: t.name.clone(),
-                    title: t.title.clone(),
-                    company: t.company.clone(),
-                    company_domain: t.company_domain.clone(),
-                    city: t.city.clone(),
+                    name: t.name.to_string(),
+                    title: t.title.to_string(),
+                    company: t.company.to_string(),
+                    company_domain: t.company_domain.to_string(),
+                    city: t.city.to_string(),
                     email: t.availability.email,
                     postal: t.availability.postal,
                     phone: t.availability.phone,

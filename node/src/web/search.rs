@@ -201,7 +201,7 @@ async fn listing(
     let teaser = teaser_of(&detail);
     let title = teaser
         .as_ref()
-        .map_or("Erased card".to_owned(), |t| t.name.clone());
+        .map_or("Erased card".to_owned(), |t| t.name.to_string());
     page(
         &title,
         html! {

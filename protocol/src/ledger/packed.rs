@@ -24,8 +24,8 @@ const HALF_LEAF: usize = 8;
 
 /// The order to insert `n` sorted entries in so that imbl's leaves end up full.
 fn order(n: usize) -> impl Iterator<Item = usize> {
-    let even = (0..n).filter(|i| (i / HALF_LEAF) % 2 == 0);
-    let odd = (0..n).filter(|i| (i / HALF_LEAF) % 2 == 1);
+    let even = (0..n).filter(|i| (i / HALF_LEAF).is_multiple_of(2));
+    let odd = (0..n).filter(|i| !(i / HALF_LEAF).is_multiple_of(2));
     even.chain(odd)
 }
 

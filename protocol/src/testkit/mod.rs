@@ -61,10 +61,10 @@ pub fn card(n: usize) -> Card {
 pub fn card_for(n: usize, email: &str) -> Card {
     Card {
         teaser: Teaser {
-            name: format!("Person {n}"),
+            name: format!("Person {n}").into(),
             title: "Head of Sales".into(),
-            company: format!("Company {}", n % 10),
-            company_domain: format!("company{}.example", n % 10),
+            company: format!("Company {}", n % 10).into(),
+            company_domain: format!("company{}.example", n % 10).into(),
             city: "Nantes".into(),
             availability: Availability {
                 email: true,

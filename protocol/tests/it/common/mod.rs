@@ -172,11 +172,11 @@ pub fn teaser() -> impl Strategy<Value = Teaser> {
     )
         .prop_map(
             |(name, title, company, company_domain, city, availability)| Teaser {
-                name,
-                title,
-                company,
-                company_domain,
-                city,
+                name: name.into(),
+                title: title.into(),
+                company: company.into(),
+                company_domain: company_domain.into(),
+                city: city.into(),
                 availability,
             },
         )

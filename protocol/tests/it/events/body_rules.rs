@@ -172,9 +172,9 @@ fn error_text_rules() {
         let mut l = good_listing();
         let t = teaser_mut(&mut l);
         match f {
-            0 => t.name = long_name.clone(),
+            0 => t.name = long_name.clone().into(),
             1 => t.title = " x".into(),
-            2 => t.company = String::new(),
+            2 => t.company = Default::default(),
             3 => t.city = "a\tb".into(),
             _ => t.company_domain = "Engines.example".into(),
         }

@@ -54,7 +54,9 @@ pub(super) fn generate(s: &mut Story, enroll_alice_id: ContentId) -> ContentId {
     b.payload(
         "name of 129 bytes (limit 128)",
         Some("invalid_field"),
-        contrib(teaser_with(|t| t.name = "n".repeat(MAX_NAME_BYTES + 1))),
+        contrib(teaser_with(|t| {
+            t.name = "n".repeat(MAX_NAME_BYTES + 1).into()
+        })),
     );
     b.payload(
         "empty title",
