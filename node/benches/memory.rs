@@ -11,7 +11,10 @@
 //! is its own: `Engine::reopen` on the store, then the first state root. The first
 //! start has no snapshot and replays from genesis, writes the records of the
 //! finalized events and saves a snapshot; the second starts from them, reading only
-//! the events held in memory ("events read").
+//! the events held in memory ("events read"). Both close the store as a node that
+//! stops does. A third start ends without closing it, as a killed node does, and the
+//! fourth is the start after that kill: redb then checks the whole file before it
+//! opens it.
 //!
 //! With CARNET_BENCH_SIZES=50000,300000,1000000 it measures each size in turn and
 //! draws how the cost grows, against the goals at 10M, as an SVG (CARNET_BENCH_PLOT,
@@ -89,7 +92,9 @@ fn store(n: usize, epoch: usize) -> PathBuf {
 }
 
 /// One start, in this process: prints one line the parent reads.
-fn start(path: &Path, save: bool) {
+/// How a child start ends: `save` saves a snapshot, `kill` leaves the store open.
+fn start(path: &Path, mode: &str) {
+    let save = mode == "save";
     let genesis = Workload::new().0;
     let org = SecretKey::from_seed([42; 32]);
     let t = Instant::now();
@@ -109,14 +114,19 @@ fn start(path: &Path, save: bool) {
         "RESULT {secs:.2} {rss} {peak} {events} {held} {} {} {root} {heap} {trimmed} {} {}",
         r.from_snapshot, r.verified, r.events, r.from_records
     );
-    // Not freed: the process ends here, and under heaptrack what is still allocated
-    // at the end is then what the node holds after a start, by where it was made.
-    std::mem::forget(engine);
+    if mode == "kill" {
+        // Not freed, the store not closed: the process ends here as a killed node's
+        // would, and under heaptrack what is still allocated at the end is what the
+        // node holds after a start, by where it was made.
+        std::mem::forget(engine);
+    } else {
+        drop(engine);
+    }
 }
 
-fn child(path: &Path, save: bool) -> Vec<String> {
+fn child(path: &Path, mode: &str) -> Vec<String> {
     let out = std::process::Command::new(std::env::current_exe().expect("this bench"))
-        .env("CARNET_BENCH_CHILD", if save { "save" } else { "resume" })
+        .env("CARNET_BENCH_CHILD", mode)
         .env("CARNET_BENCH_STORE", path)
         .output()
         .expect("child start");
@@ -165,15 +175,20 @@ fn measure(n: usize, epoch: usize) -> Row {
     let _ = std::fs::remove_file(&snapshot);
     let on_disk = std::fs::metadata(&path).map_or(0, |m| m.len() >> 20);
     println!("store: {} ({on_disk} MiB)", path.display());
-    let replay = child(&path, true);
-    let resume = child(&path, false);
-    assert_eq!(
-        replay[7], resume[7],
-        "resuming gives the replay's state root"
-    );
+    let replay = child(&path, "save");
+    let resume = child(&path, "resume");
+    child(&path, "kill");
+    let after_kill = child(&path, "resume");
+    for r in [&resume, &after_kill] {
+        assert_eq!(replay[7], r[7], "resuming gives the replay's state root");
+    }
     println!("| start | time | RSS after | peak RSS | heap in use | RSS once trimmed | events | events read | held in memory | from snapshot | signatures checked |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    for (name, r) in [("from genesis", &replay), ("from the snapshot", &resume)] {
+    for (name, r) in [
+        ("from genesis", &replay),
+        ("from the snapshot", &resume),
+        ("from the snapshot, after a kill", &after_kill),
+    ] {
         println!(
             "| {name} | {} s | {} MiB | {} MiB | {} MiB | {} MiB | {} | {} | {} | {} | {} |",
             r[0], r[1], r[2], r[8], r[9], r[3], r[10], r[4], r[5], r[6]
@@ -322,7 +337,7 @@ fn plot(rows: &[Row], path: &Path) -> Result<(), Box<dyn std::error::Error>> {
 fn main() {
     if let Ok(mode) = std::env::var("CARNET_BENCH_CHILD") {
         let path = PathBuf::from(std::env::var("CARNET_BENCH_STORE").expect("store path"));
-        start(&path, mode == "save");
+        start(&path, &mode);
         return;
     }
     let epoch = env("CARNET_BENCH_EPOCH", 10_000);
