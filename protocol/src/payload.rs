@@ -23,12 +23,38 @@ pub struct Availability {
 /// The public part of a listing: enough to decide to buy, never the contact data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Teaser {
+    #[serde(deserialize_with = "compact_string")]
     pub name: CompactString,
+    #[serde(deserialize_with = "compact_string")]
     pub title: CompactString,
+    #[serde(deserialize_with = "compact_string")]
     pub company: CompactString,
+    #[serde(deserialize_with = "compact_string")]
     pub company_domain: CompactString,
+    #[serde(deserialize_with = "compact_string")]
     pub city: CompactString,
     pub availability: Availability,
+}
+
+/// A `CompactString` asked of the decoder as a string it may copy from, as a `String`
+/// is: `CompactString`'s own decoding asks for a string it can borrow, which a decoder
+/// reading a stream a chunk at a time (a snapshot, [`crate::ledger::Snapshot::read`])
+/// cannot give.
+fn compact_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CompactString, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = CompactString;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<CompactString, E> {
+            Ok(CompactString::from(s))
+        }
+        fn visit_string<E: serde::de::Error>(self, s: String) -> Result<CompactString, E> {
+            Ok(CompactString::from(s))
+        }
+    }
+    d.deserialize_string(V)
 }
 
 /// Salted hash of a teaser: BLAKE3 derive-key("carnet v4 teaser", salt || canonical

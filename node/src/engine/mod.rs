@@ -289,8 +289,8 @@ impl Engine {
     ) -> Result<(Self, Reopened), StoreError> {
         let network = genesis.network_id();
         let snapshot = store
-            .get_snapshot()?
-            .map(|bytes| Snapshot::decode(&bytes, &network));
+            .open_snapshot()?
+            .map(|file| Snapshot::read(file, &network));
         let from_records = match &snapshot {
             Some(Ok(snap)) => resume_from_records(&store, &genesis, snap.clone())?,
             _ => None,

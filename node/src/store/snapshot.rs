@@ -69,6 +69,19 @@ impl Store {
         }
     }
 
+    /// The saved ledger snapshot to read, buffered, if any (checked by its decoder,
+    /// [`carnet_protocol::ledger::Snapshot::read`], not here).
+    pub fn open_snapshot(&self) -> Result<Option<std::io::BufReader<std::fs::File>>, StoreError> {
+        match std::fs::File::open(&self.snapshot_path) {
+            Ok(file) => Ok(Some(std::io::BufReader::with_capacity(1 << 20, file))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Io {
+                path: self.snapshot_path.clone(),
+                source,
+            }),
+        }
+    }
+
     /// The saved ledger snapshot's bytes, if any (checked by its decoder, not here).
     pub fn get_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
         match std::fs::read(&self.snapshot_path) {

@@ -317,6 +317,29 @@ impl State {
         }
     }
 
+    /// Every (path, leaf hash) of this state's tree, sorted by path: what a snapshot
+    /// saves so that a start does not encode and hash every leaf again.
+    pub(super) fn tree_leaves(&self) -> Vec<(Hash32, Hash32)> {
+        self.committed().trie.leaves()
+    }
+
+    /// Takes the tree of this state from its (path, leaf hash) pairs, as
+    /// [`State::tree_leaves`] gave them for it: the next root hashes only the nodes
+    /// above the leaves (at 1M events, a third of a start was encoding and hashing
+    /// 700,000 leaves).
+    pub(super) fn restore_tree(&mut self, leaves: Vec<(Hash32, Hash32)>) {
+        self.tree = Some(Arc::new(Committed {
+            orgs: self.orgs.clone(),
+            accounts: self.accounts.clone(),
+            listings: self.listings.clone(),
+            purchases: self.purchases.clone(),
+            votes: self.votes.clone(),
+            opted_out: self.opted_out.clone(),
+            finalized: self.finalized,
+            trie: Trie::build(leaves),
+        }));
+    }
+
     /// The state root without keeping the tree (for a state only looked at).
     pub fn root_once(&self) -> Hash32 {
         self.committed().trie.root()

@@ -12,10 +12,11 @@ use super::state::State;
 use super::OrderKey;
 use crate::hash::{Hash32, NetworkId};
 use serde::{Deserialize, Serialize};
+use std::io::Read;
 use thiserror::Error;
 
 /// First bytes of an encoded snapshot; the last byte is the format version.
-pub const SNAPSHOT_MAGIC: &[u8; 16] = b"carnet-snapshot\x04";
+pub const SNAPSHOT_MAGIC: &[u8; 16] = b"carnet-snapshot\x05";
 
 /// BLAKE3 derive-key context of the prefix digest.
 pub(crate) const PREFIX_DIGEST_CONTEXT: &str = "carnet v1 ledger snapshot prefix";
@@ -133,6 +134,110 @@ pub enum SnapshotError {
     OtherEvents,
 }
 
+/// Bytes of a snapshot read at a time; also the longest string it can hold, far
+/// above any the rules let into a state.
+const CHUNK: usize = 1 << 20;
+
+/// postcard's input from a reader, a chunk at a time, hashing every byte as it is
+/// read. (postcard's own `from_io` reads each byte with a call to `read_exact`: three
+/// times slower to start at 1M events.)
+struct Chunks<R> {
+    reader: R,
+    hasher: blake3::Hasher,
+    buf: Vec<u8>,
+    /// The next byte to decode, and the end of what was read, in `buf`.
+    pos: usize,
+    len: usize,
+    /// A read that failed: the snapshot ends there.
+    failed: Option<std::io::Error>,
+}
+
+impl<R: Read> Chunks<R> {
+    /// Reads into the buffer, after what is still to decode; false at the end.
+    fn more(&mut self) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        loop {
+            match self.reader.read(&mut self.buf[self.len..]) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.hasher.update(&self.buf[self.len..self.len + n]);
+                    self.len += n;
+                    return true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.failed = Some(e);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Makes `n` bytes to decode lie in the buffer at `pos`.
+    fn fill(&mut self, n: usize) -> postcard::Result<()> {
+        if self.len - self.pos >= n {
+            return Ok(());
+        }
+        if n > CHUNK {
+            return Err(postcard::Error::DeserializeUnexpectedEnd);
+        }
+        self.buf.copy_within(self.pos..self.len, 0);
+        self.len -= self.pos;
+        self.pos = 0;
+        while self.len < n {
+            if !self.more() {
+                return Err(postcard::Error::DeserializeUnexpectedEnd);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the rest of the input into the checksum.
+    fn drain(&mut self) {
+        loop {
+            self.pos = 0;
+            self.len = 0;
+            if !self.more() {
+                return;
+            }
+        }
+    }
+}
+
+impl<'de, R: Read + 'de> postcard::de_flavors::Flavor<'de> for Chunks<R> {
+    type Remainder = Self;
+    type Source = ();
+
+    fn pop(&mut self) -> postcard::Result<u8> {
+        self.fill(1)?;
+        let b = self.buf[self.pos];
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// Nothing in a snapshot decodes borrowed from its input (see
+    /// `payload::compact_string`): the input is gone by then.
+    fn try_take_n(&mut self, _: usize) -> postcard::Result<&'de [u8]> {
+        Err(postcard::Error::DeserializeUnexpectedEnd)
+    }
+
+    fn try_take_n_temp<'a>(&'a mut self, n: usize) -> postcard::Result<&'a [u8]>
+    where
+        'de: 'a,
+    {
+        self.fill(n)?;
+        let at = self.pos;
+        self.pos += n;
+        Ok(&self.buf[at..at + n])
+    }
+
+    fn finalize(self) -> postcard::Result<Self> {
+        Ok(self)
+    }
+}
+
 impl Snapshot {
     /// Events the snapshot's state has applied.
     pub fn applied(&self) -> u64 {
@@ -155,10 +260,16 @@ impl Snapshot {
         (self.finals.len() as u64, self.final_digest)
     }
 
-    /// Magic, a BLAKE3 checksum of the body, then the body (postcard). Node-local: the
-    /// format is this implementation's and not part of the protocol.
+    /// Magic, a BLAKE3 checksum of the body, then the body (postcard): the snapshot,
+    /// then the (path, leaf hash) pairs of its state's tree. Node-local: the format is
+    /// this implementation's and not part of the protocol.
+    ///
+    /// Brings the state's tree up to date first (the changes since its last root; the
+    /// whole tree when it has none): call it off the event loop.
     pub fn encode(&self) -> Result<Vec<u8>, SnapshotError> {
-        let body = postcard::to_stdvec(self).map_err(|e| SnapshotError::Encode(e.to_string()))?;
+        let tree = self.state.tree_leaves();
+        let body =
+            postcard::to_stdvec(&(self, tree)).map_err(|e| SnapshotError::Encode(e.to_string()))?;
         let mut out = Vec::with_capacity(SNAPSHOT_MAGIC.len() + 32 + body.len());
         out.extend_from_slice(SNAPSHOT_MAGIC);
         out.extend_from_slice(Hash32::derive(CHECKSUM_CONTEXT, &[&body]).as_bytes());
@@ -168,18 +279,45 @@ impl Snapshot {
 
     /// Decodes what [`Snapshot::encode`] wrote, for `network`, by this build.
     pub fn decode(bytes: &[u8], network: &NetworkId) -> Result<Snapshot, SnapshotError> {
-        let rest = bytes
-            .strip_prefix(SNAPSHOT_MAGIC.as_slice())
-            .ok_or(SnapshotError::Format)?;
-        if rest.len() < 32 {
+        Self::read(bytes, network)
+    }
+
+    /// [`Snapshot::decode`] from a reader, a part at a time: the bytes are not held
+    /// whole beside the state they decode to (at 1M events, 246 MiB of the start's
+    /// peak; at 10M they alone would pass 2 GiB). The checksum is computed as the body
+    /// is read, and checked before anything decoded is returned: a damaged body that
+    /// still decodes is refused all the same. Give it a buffered reader.
+    pub fn read(mut reader: impl Read, network: &NetworkId) -> Result<Snapshot, SnapshotError> {
+        let mut head = [0u8; SNAPSHOT_MAGIC.len() + 32];
+        reader
+            .read_exact(&mut head)
+            .map_err(|_| SnapshotError::Format)?;
+        let (magic, sum) = head.split_at(SNAPSHOT_MAGIC.len());
+        if magic != SNAPSHOT_MAGIC.as_slice() {
             return Err(SnapshotError::Format);
         }
-        let (sum, body) = rest.split_at(32);
-        if Hash32::derive(CHECKSUM_CONTEXT, &[body]).as_bytes() != sum {
+        let mut de = postcard::Deserializer::from_flavor(Chunks {
+            reader,
+            hasher: blake3::Hasher::new_derive_key(CHECKSUM_CONTEXT),
+            buf: vec![0; CHUNK],
+            pos: 0,
+            len: 0,
+            failed: None,
+        });
+        let decoded = <(Snapshot, Vec<(Hash32, Hash32)>)>::deserialize(&mut de);
+        // Our flavor's `finalize` gives itself back and cannot fail.
+        let mut body = de
+            .finalize()
+            .map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        // Whatever the decoder left (or stopped at) is part of the body too.
+        body.drain();
+        if let Some(e) = body.failed {
+            return Err(SnapshotError::Decode(format!("cannot read it: {e}")));
+        }
+        if body.hasher.finalize().as_bytes() != sum {
             return Err(SnapshotError::Checksum);
         }
-        let snap: Snapshot =
-            postcard::from_bytes(body).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        let (mut snap, tree) = decoded.map_err(|e| SnapshotError::Decode(e.to_string()))?;
         if snap.rules_build != rules_build() {
             return Err(SnapshotError::OtherBuild(snap.rules_build));
         }
@@ -189,6 +327,8 @@ impl Snapshot {
                 got: snap.network,
             });
         }
+        // Saved by this build from this state: the checksum and the build say so.
+        snap.state.restore_tree(tree);
         Ok(snap)
     }
 

@@ -82,6 +82,23 @@ impl Trie {
         }
     }
 
+    /// Every (path, leaf hash), sorted by path: what [`Trie::build`] takes back.
+    pub fn leaves(&self) -> Vec<(Hash32, Hash32)> {
+        fn walk(node: &Option<Arc<Node>>, out: &mut Vec<(Hash32, Hash32)>) {
+            match node.as_deref() {
+                None => {}
+                Some(Node::Bucket { leaves, .. }) => out.extend_from_slice(leaves),
+                Some(Node::Branch { kids, .. }) => {
+                    walk(&kids[0], out);
+                    walk(&kids[1], out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &mut out);
+        out
+    }
+
     /// The root hash: 32 zero bytes for an empty tree.
     pub fn root(&mut self) -> Hash32 {
         rehash(&mut self.root, 0)
@@ -381,6 +398,13 @@ mod tests {
                 assert_eq!(root, reference(&model), "step {step}");
                 let built = Trie::build(model.iter().map(|(a, b)| (*a, *b)).collect()).root();
                 assert_eq!(built, root);
+                // What a snapshot saves: every leaf, sorted, and the same tree back.
+                let leaves = t.leaves();
+                assert_eq!(
+                    leaves,
+                    model.iter().map(|(a, b)| (*a, *b)).collect::<Vec<_>>()
+                );
+                assert_eq!(Trie::build(leaves).root(), root);
             }
         }
         let root = t.root();

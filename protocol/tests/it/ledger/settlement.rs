@@ -171,6 +171,40 @@ fn a_snapshot_is_refused_when_its_bytes_are_damaged_or_not_for_this_network() {
         Snapshot::decode(&bytes[..60], &w.network).unwrap_err(),
         SnapshotError::Checksum
     );
+    // Read a part at a time, the checksum is of the whole body: a byte flipped where
+    // it still decodes, or bytes after the end, are refused all the same.
+    for at in [SNAPSHOT_MAGIC.len() + 32, bytes.len() / 2] {
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0x40;
+        assert_eq!(
+            Snapshot::decode(&flipped, &w.network).unwrap_err(),
+            SnapshotError::Checksum,
+            "byte {at}"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(
+        Snapshot::decode(&longer, &w.network).unwrap_err(),
+        SnapshotError::Checksum
+    );
+    // A reader that gives one byte at a time reads the same snapshot.
+    struct Trickle<'a>(&'a [u8]);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some((first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            match buf.first_mut() {
+                Some(b) => *b = *first,
+                None => return Ok(0),
+            }
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+    let read = Snapshot::read(Trickle(&bytes), &w.network).unwrap();
+    assert_eq!(read.encode().unwrap(), bytes);
     assert_eq!(
         Snapshot::decode(&bytes[..20], &w.network).unwrap_err(),
         SnapshotError::Format
