@@ -5,13 +5,10 @@ use super::*;
 
 /// Encodes `snap` and replaces the store's snapshot with it.
 pub fn write_snapshot(store: &Store, snap: &Snapshot) -> Result<SavedSnapshot, StoreError> {
-    let bytes = snap
-        .encode()
-        .map_err(|e| StoreError::Snapshot(e.to_string()))?;
-    store.put_snapshot(&bytes)?;
+    let bytes = store.put_snapshot_with(|file| snap.write_to(file))?;
     Ok(SavedSnapshot {
         events: snap.applied(),
-        bytes: bytes.len(),
+        bytes: bytes as usize,
     })
 }
 

@@ -7,6 +7,20 @@ impl Store {
     /// synced, renamed over it, and the directory synced, so a crash leaves the old
     /// one or the new one, whole.
     pub fn put_snapshot(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put_snapshot_with(|file| {
+            std::io::Write::write_all(file, bytes)?;
+            Ok(bytes.len() as u64)
+        })?;
+        Ok(())
+    }
+
+    /// [`Store::put_snapshot`] with the bytes written by `write` into the new file (a
+    /// snapshot is written a chunk at a time, not held whole in memory); returns what
+    /// `write` says it wrote.
+    pub fn put_snapshot_with(
+        &self,
+        write: impl FnOnce(&mut std::fs::File) -> std::io::Result<u64>,
+    ) -> Result<u64, StoreError> {
         let io = |source| StoreError::Io {
             path: self.snapshot_path.clone(),
             source,
@@ -17,14 +31,14 @@ impl Store {
             .suffix(SNAPSHOT_TMP_SUFFIX)
             .tempfile_in(&dir)
             .map_err(io)?;
-        std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
+        let written = write(tmp.as_file_mut()).map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(&self.snapshot_path).map_err(|e| io(e.error))?;
         #[cfg(unix)]
         std::fs::File::open(&dir)
             .and_then(|d| d.sync_all())
             .map_err(io)?;
-        Ok(())
+        Ok(written)
     }
 
     /// Deletes the saved ledger snapshot, if any: the next start replays.

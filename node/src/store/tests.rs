@@ -397,6 +397,35 @@ fn snapshot_is_replaced_whole_and_survives_reopen() {
     assert!(names.contains(&"s.snapshot".to_string()), "{names:?}");
 }
 
+/// A snapshot is written a chunk at a time into its new file: a write that fails
+/// midway (a full disk) leaves the one before, and no part of the new one.
+#[test]
+fn a_snapshot_write_that_fails_midway_leaves_the_one_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let store = Store::open(&path, network()).unwrap();
+    store.put_snapshot(b"first").unwrap();
+    let err = store
+        .put_snapshot_with(|file| {
+            std::io::Write::write_all(file, b"half of it")?;
+            Err(std::io::Error::other("no space left"))
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err}");
+    assert_eq!(store.get_snapshot().unwrap(), Some(b"first".to_vec()));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    let written = store.put_snapshot_with(|file| {
+        std::io::Write::write_all(file, b"second")?;
+        Ok(6)
+    });
+    assert_eq!(written.unwrap(), 6);
+    assert_eq!(store.get_snapshot().unwrap(), Some(b"second".to_vec()));
+}
+
 #[test]
 fn meta_roundtrip() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@ use super::state::State;
 use super::OrderKey;
 use crate::hash::{Hash32, NetworkId};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom, Write};
 use thiserror::Error;
 
 /// First bytes of an encoded snapshot; the last byte is the format version.
@@ -134,7 +134,27 @@ pub enum SnapshotError {
     OtherEvents,
 }
 
-/// Bytes of a snapshot read at a time; also the longest string it can hold, far
+/// A writer that hashes what goes through it (under a `BufWriter`: in chunks).
+struct Hashing<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+    written: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Bytes of a snapshot read or written at a time; also the longest string it can hold, far
 /// above any the rules let into a state.
 const CHUNK: usize = 1 << 20;
 
@@ -267,14 +287,37 @@ impl Snapshot {
     /// Brings the state's tree up to date first (the changes since its last root; the
     /// whole tree when it has none): call it off the event loop.
     pub fn encode(&self) -> Result<Vec<u8>, SnapshotError> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        self.write_to(&mut out)
+            .map_err(|e| SnapshotError::Encode(e.to_string()))?;
+        Ok(out.into_inner())
+    }
+
+    /// Writes what [`Snapshot::encode`] returns to `out`, a chunk at a time, never
+    /// the whole body in memory (at 1M events 246 MiB; at 10M it alone would pass
+    /// 2 GiB): the checksum's place is written first, and filled once the body is
+    /// written. Returns the bytes written; `out` is left at their end.
+    pub fn write_to<W: Write + Seek>(&self, out: &mut W) -> std::io::Result<u64> {
+        let start = out.stream_position()?;
+        out.write_all(SNAPSHOT_MAGIC)?;
+        out.write_all(&[0; 32])?;
         let tree = self.state.tree_leaves();
-        let body =
-            postcard::to_stdvec(&(self, tree)).map_err(|e| SnapshotError::Encode(e.to_string()))?;
-        let mut out = Vec::with_capacity(SNAPSHOT_MAGIC.len() + 32 + body.len());
-        out.extend_from_slice(SNAPSHOT_MAGIC);
-        out.extend_from_slice(Hash32::derive(CHECKSUM_CONTEXT, &[&body]).as_bytes());
-        out.extend_from_slice(&body);
-        Ok(out)
+        let mut body = std::io::BufWriter::with_capacity(
+            CHUNK,
+            Hashing {
+                inner: &mut *out,
+                hasher: blake3::Hasher::new_derive_key(CHECKSUM_CONTEXT),
+                written: 0,
+            },
+        );
+        postcard::to_io(&(self, tree), &mut body).map_err(std::io::Error::other)?;
+        let body = body.into_inner().map_err(|e| e.into_error())?;
+        let (sum, len) = (body.hasher.finalize(), body.written);
+        let head = (SNAPSHOT_MAGIC.len() + 32) as u64;
+        out.seek(SeekFrom::Start(start + SNAPSHOT_MAGIC.len() as u64))?;
+        out.write_all(sum.as_bytes())?;
+        out.seek(SeekFrom::Start(start + head + len))?;
+        Ok(head + len)
     }
 
     /// Decodes what [`Snapshot::encode`] wrote, for `network`, by this build.
