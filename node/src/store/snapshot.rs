@@ -83,11 +83,12 @@ impl Store {
         }
     }
 
-    /// The saved ledger snapshot to read, buffered, if any (checked by its decoder,
-    /// [`carnet_protocol::ledger::Snapshot::read`], not here).
-    pub fn open_snapshot(&self) -> Result<Option<std::io::BufReader<std::fs::File>>, StoreError> {
+    /// The saved ledger snapshot to read, if any (checked by its decoder,
+    /// [`carnet_protocol::ledger::Snapshot::read`], not here, which reads it a chunk
+    /// at a time: no buffer of ours).
+    pub fn open_snapshot(&self) -> Result<Option<std::fs::File>, StoreError> {
         match std::fs::File::open(&self.snapshot_path) {
-            Ok(file) => Ok(Some(std::io::BufReader::with_capacity(1 << 20, file))),
+            Ok(file) => Ok(Some(file)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(StoreError::Io {
                 path: self.snapshot_path.clone(),

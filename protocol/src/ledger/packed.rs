@@ -22,43 +22,33 @@ use std::marker::PhantomData;
 /// feature).
 const HALF_LEAF: usize = 8;
 
-/// The order to insert `n` sorted entries in so that imbl's leaves end up full.
-fn order(n: usize) -> impl Iterator<Item = usize> {
-    let even = (0..n).filter(|i| (i / HALF_LEAF).is_multiple_of(2));
-    let odd = (0..n).filter(|i| !(i / HALF_LEAF).is_multiple_of(2));
-    even.chain(odd)
+/// `sorted` in the order to insert it in so that imbl's leaves end up full: the even
+/// half-leaf blocks, then the odd ones.
+fn packing_order<T>(sorted: Vec<T>) -> impl Iterator<Item = T> {
+    let (mut even, mut odd) = (Vec::new(), Vec::new());
+    for (i, t) in sorted.into_iter().enumerate() {
+        match (i / HALF_LEAF).is_multiple_of(2) {
+            true => even.push(t),
+            false => odd.push(t),
+        }
+    }
+    even.into_iter().chain(odd)
 }
 
 /// `entries` as a map, leaves full when they come strictly sorted by key.
 pub fn map_of<K: Ord + Clone, V: Clone>(entries: Vec<(K, V)>) -> OrdMap<K, V> {
-    let mut map = OrdMap::new();
-    if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
-        map.extend(entries);
-        return map;
+    match entries.windows(2).all(|w| w[0].0 < w[1].0) {
+        true => packing_order(entries).collect(),
+        false => entries.into_iter().collect(),
     }
-    let mut slots: Vec<Option<(K, V)>> = entries.into_iter().map(Some).collect();
-    for i in order(slots.len()) {
-        if let Some((k, v)) = slots[i].take() {
-            map.insert(k, v);
-        }
-    }
-    map
 }
 
 /// `items` as a set, leaves full when they come strictly sorted.
 pub fn set_of<A: Ord + Clone>(items: Vec<A>) -> OrdSet<A> {
-    let mut set = OrdSet::new();
-    if !items.windows(2).all(|w| w[0] < w[1]) {
-        set.extend(items);
-        return set;
+    match items.windows(2).all(|w| w[0] < w[1]) {
+        true => packing_order(items).collect(),
+        false => items.into_iter().collect(),
     }
-    let mut slots: Vec<Option<A>> = items.into_iter().map(Some).collect();
-    for i in order(slots.len()) {
-        if let Some(a) = slots[i].take() {
-            set.insert(a);
-        }
-    }
-    set
 }
 
 /// `#[serde(deserialize_with)]` for an `OrdMap` saved as imbl saves it (a map).
@@ -102,7 +92,7 @@ mod tests {
     #[test]
     fn every_entry_is_inserted_once() {
         for n in [0, 1, 7, 8, 9, 16, 17, 100, 1000] {
-            let mut seen: Vec<usize> = order(n).collect();
+            let mut seen: Vec<usize> = packing_order((0..n).collect()).collect();
             seen.sort_unstable();
             assert_eq!(seen, (0..n).collect::<Vec<_>>(), "{n}");
         }

@@ -329,7 +329,9 @@ impl Snapshot {
     /// whole beside the state they decode to (at 1M events, 246 MiB of the start's
     /// peak; at 10M they alone would pass 2 GiB). The checksum is computed as the body
     /// is read, and checked before anything decoded is returned: a damaged body that
-    /// still decodes is refused all the same. Give it a buffered reader.
+    /// still decodes is refused all the same. It reads a chunk at a time into a buffer
+    /// of its own: give it the file, not a buffered reader (which would copy every
+    /// byte once more).
     pub fn read(mut reader: impl Read, network: &NetworkId) -> Result<Snapshot, SnapshotError> {
         let mut head = [0u8; SNAPSHOT_MAGIC.len() + 32];
         reader
