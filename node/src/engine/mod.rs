@@ -10,16 +10,17 @@ mod search;
 mod settle;
 mod snapshots;
 pub use snapshots::{write_snapshot, SavedSnapshot};
+mod start;
 #[cfg(test)]
 mod tests;
 mod views;
 mod vouching;
 
 use crate::handle::*;
-use crate::store::{verify_loaded, Store, StoreError};
+use crate::store::{Store, StoreError};
 use carnet_api::*;
 use carnet_protocol::author::{Author, AuthorHead};
-use carnet_protocol::ledger::{Inserted, Insertion, Ledger, OrderKey, Outcome, Resume, Snapshot};
+use carnet_protocol::ledger::{Inserted, Insertion, Ledger, Outcome, Snapshot};
 use carnet_protocol::payload::Payload;
 use carnet_protocol::{ContentId, NetworkId, PublicKey, SecretKey, SignedEvent};
 
@@ -85,6 +86,10 @@ pub struct Reopened {
     /// Events read from the store: every one, or those held in memory when started
     /// from the records.
     pub events: usize,
+    /// The most events held in memory at once during the start, ordered or pending:
+    /// every event read, but for a replay, which lets each window's finalized events
+    /// go before it reads the next.
+    pub most_held: usize,
     /// Events covered by the snapshot resumed from (0 without one).
     pub from_snapshot: u64,
     /// Signatures checked again: those of events no snapshot vouched for.
@@ -147,120 +152,6 @@ fn release_finalized(ledger: &mut Ledger, store: &Store) -> usize {
     }
 }
 
-/// A start: the ledger, what it did, the snapshot position and events it resumed
-/// from, and the stored events to drop.
-type Started = (Ledger, Reopened, Option<(OrderKey, u64)>, Vec<ContentId>);
-
-/// Starts from the snapshot and the store's records of finalized events, reading only
-/// the events the ledger holds in memory ([`Ledger::resume`]). None when the
-/// snapshot ends no finalized prefix, or not the one the records hold (a crash
-/// between them, another build's snapshot): then every event is read.
-fn resume_from_records(
-    store: &Store,
-    genesis: &carnet_protocol::Genesis,
-    snap: Snapshot,
-) -> Result<Option<Started>, StoreError> {
-    let (epochs, _) = snap.finalized_digest();
-    if epochs == 0 {
-        return Ok(None);
-    }
-    let Some(digest) = store.finalized_digest_at(epochs)? else {
-        return Ok(None);
-    };
-    let events = store.load_held(epochs)?;
-    let read = events.len();
-    let (at, applied) = (snap.at(), snap.applied());
-    let mut ledger = Ledger::new(genesis.clone());
-    let started = ledger.resume(Resume {
-        snapshot: snap,
-        archive: std::sync::Arc::new(store.clone()),
-        digest,
-        heads: store.recorded_heads()?,
-        items: store.order_items()?,
-        events,
-    });
-    // A record that could not be read was taken for "not there": nothing built on
-    // it stands.
-    if let Some(e) = ledger.take_archive_error() {
-        return Err(StoreError::Unreadable(e.to_string()));
-    }
-    match started {
-        Ok(bad) => {
-            let reopened = Reopened {
-                events: read,
-                from_snapshot: applied,
-                from_records: true,
-                ..Reopened::default()
-            };
-            Ok(Some((ledger, reopened, Some((at, applied)), bad)))
-        }
-        Err(e) => {
-            tracing::warn!(reason = %e, "reading every event: the saved ledger snapshot is not of the finalized events recorded");
-            Ok(None)
-        }
-    }
-}
-
-/// Starts by inserting every stored event, resuming the fold from the snapshot where
-/// it still holds (see [`Ledger::restore`]).
-fn load_every_event(
-    store: &Store,
-    genesis: carnet_protocol::Genesis,
-    snapshot: Option<Result<Snapshot, carnet_protocol::ledger::SnapshotError>>,
-) -> Result<Started, StoreError> {
-    let network = genesis.network_id();
-    let mut ledger = Ledger::new(genesis);
-    // With a snapshot, the claims it holds are not folded again as their
-    // Checkpoints are inserted (see `Ledger::begin_load`).
-    if matches!(snapshot, Some(Ok(_))) {
-        ledger.begin_load();
-    }
-    let mut events = store.load_events(&network)?;
-    let mut reopened = Reopened {
-        events: events.len(),
-        ..Reopened::default()
-    };
-    let mut bad = Vec::new();
-    // Taken from the end in clock order, the vector giving back its room as it
-    // empties: each event moves into the ledger's own allocation, and the loaded
-    // copies (some 450 bytes an event) would otherwise stay until the last one.
-    events.reverse();
-    while let Some(ev) = events.pop() {
-        if events.len().is_multiple_of(1 << 16) {
-            events.shrink_to_fit();
-        }
-        let id = ev.id();
-        match ledger.insert(ev) {
-            Ok(ins) => bad.extend(ins.dropped.into_iter().map(|(id, _)| id)),
-            Err(_) => bad.push(id),
-        }
-    }
-    // Nothing pending is kept across a restart (older builds stored pending
-    // events): peers serve them again once they are complete.
-    for id in ledger.pending_ids() {
-        ledger.remove_pending(&id);
-        bad.push(id);
-    }
-    let resumed = match snapshot.map(|snap| {
-        snap.and_then(|snap| {
-            let (at, applied) = (snap.at(), snap.applied());
-            ledger.restore(snap).map(|()| (at, applied))
-        })
-    }) {
-        None => None,
-        Some(Ok(r)) => Some(r),
-        Some(Err(e)) => {
-            tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
-            None
-        }
-    };
-    ledger.end_load();
-    if let Some((_, applied)) = resumed {
-        reopened.from_snapshot = applied;
-    }
-    Ok((ledger, reopened, resumed, bad))
-}
-
 fn hex_id(id: &ContentId) -> String {
     id.to_hex()
 }
@@ -288,25 +179,7 @@ impl Engine {
         org_key: SecretKey,
     ) -> Result<(Self, Reopened), StoreError> {
         let network = genesis.network_id();
-        let snapshot = store
-            .open_snapshot()?
-            .map(|file| Snapshot::read(file, &network));
-        let from_records = match &snapshot {
-            Some(Ok(snap)) => resume_from_records(&store, &genesis, snap.clone())?,
-            _ => None,
-        };
-        let (mut ledger, mut reopened, resumed, bad) = match from_records {
-            Some(started) => started,
-            None => load_every_event(&store, genesis, snapshot)?,
-        };
-        // Every event the ledger holds but those the snapshot covers.
-        let ids = match resumed {
-            Some((at, _)) => ledger.ids_after(at),
-            None => ledger.all_items().into_iter().map(|k| k.1).collect(),
-        };
-        let unvouched: Vec<&SignedEvent> = ids.iter().filter_map(|i| ledger.get(i)).collect();
-        verify_loaded(&unvouched)?;
-        reopened.verified = unvouched.len();
+        let (mut ledger, mut reopened, resumed, bad) = start::start(&store, genesis)?;
         // Events stored by an older build that are invalid or incomplete here.
         if !bad.is_empty() {
             tracing::warn!(
@@ -319,7 +192,7 @@ impl Engine {
         // of an equivocation ordered as the records say.
         ledger.set_archive(std::sync::Arc::new(store.clone()));
         ledger.follow_records();
-        reopened.released = release_finalized(&mut ledger, &store);
+        reopened.released += release_finalized(&mut ledger, &store);
         let org_pub = org_key.public();
         give_back_free_memory();
         let head = ledger.chain_head(&org_pub).and_then(|(seq, id)| {
@@ -716,7 +589,7 @@ impl Engine {
     fn roll_back(&mut self, unsaved: &std::collections::HashSet<ContentId>) {
         let genesis = self.ledger.genesis().clone();
         let resumed = self.recorded_base.clone().and_then(|snap| {
-            match resume_from_records(&self.store, &genesis, snap) {
+            match start::resume_from_records(&self.store, &genesis, snap) {
                 Ok(Some((ledger, _, _, bad))) if bad.is_empty() => Some(ledger),
                 Ok(_) => None,
                 Err(e) => {

@@ -83,6 +83,24 @@ pub(super) fn index_held_once(txn: &redb::WriteTransaction) -> Result<(), StoreE
     Ok(())
 }
 
+/// Drops every record of finalized events and the mark of how far they go, in `txn`.
+fn drop_records(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let drop = db_err("drop records");
+    txn.delete_table(STUBS).map_err(drop)?;
+    let drop = db_err("drop records");
+    txn.delete_table(FIRST_AT).map_err(drop)?;
+    let drop = db_err("drop records");
+    txn.delete_table(EPOCHS).map_err(drop)?;
+    let drop = db_err("drop records");
+    txn.delete_table(DIGESTS).map_err(drop)?;
+    let drop = db_err("drop records");
+    txn.delete_table(MOVEMENTS).map_err(drop)?;
+    let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
+    meta.remove(THROUGH_META_KEY)
+        .map_err(db_err("drop finalized through"))?;
+    Ok(())
+}
+
 impl Store {
     /// Records what the ledger finalized since its last release, in one transaction,
     /// with the finalized digest `at` the epoch it ends at
@@ -245,23 +263,38 @@ impl Store {
         Ok(out)
     }
 
+    /// Drops every record of finalized events, for a start that replays every event
+    /// and writes them again as it finalizes (see `Engine::open`): the old ones would
+    /// name events it has not ordered yet as finalized, and say which twin of an
+    /// equivocation came first in the order events arrived, where a replay orders
+    /// them by clock. The held list stays: each release takes its events off it, and
+    /// the start lists what it holds once it is done ([`Store::list_held`]).
+    pub fn forget_records(&self) -> Result<(), StoreError> {
+        let txn = self.db()?.begin_write().map_err(db_err("begin forget"))?;
+        drop_records(&txn)?;
+        txn.commit().map_err(db_err("commit forget"))
+    }
+
+    /// Lists `ids` as held in memory (those already listed stay so).
+    pub fn list_held(&self, ids: &[ContentId]) -> Result<(), StoreError> {
+        let txn = self
+            .db()?
+            .begin_write()
+            .map_err(db_err("begin list held"))?;
+        {
+            let mut held = txn.open_table(HELD).map_err(db_err("open held"))?;
+            for id in ids {
+                held.insert(&id.0, ()).map_err(db_err("list held"))?;
+            }
+        }
+        txn.commit().map_err(db_err("commit list held"))
+    }
+
     /// Drops every record of finalized events, in `txn`, and lists every stored event
     /// as held again: the next start writes the records again from the events (after
     /// events were taken out of the store).
     pub(super) fn forget_released(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-        let drop = db_err("drop records");
-        txn.delete_table(STUBS).map_err(drop)?;
-        let drop = db_err("drop records");
-        txn.delete_table(FIRST_AT).map_err(drop)?;
-        let drop = db_err("drop records");
-        txn.delete_table(EPOCHS).map_err(drop)?;
-        let drop = db_err("drop records");
-        txn.delete_table(DIGESTS).map_err(drop)?;
-        let drop = db_err("drop records");
-        txn.delete_table(MOVEMENTS).map_err(drop)?;
-        let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
-        meta.remove(THROUGH_META_KEY)
-            .map_err(db_err("drop finalized through"))?;
+        drop_records(txn)?;
         let mut held = txn.open_table(HELD).map_err(db_err("open held"))?;
         let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
         for entry in order.iter().map_err(db_err("read order index"))? {

@@ -106,6 +106,12 @@ impl Ledger {
         self.events.len()
     }
 
+    /// Ids of the ordered events held in memory (see [`Ledger::held_len`]), in no
+    /// particular order.
+    pub fn held_ids(&self) -> Vec<ContentId> {
+        self.events.keys().copied().collect()
+    }
+
     /// Replaces an ordered event by its form with the teaser erased (docs/protocol.md,
     /// "Erasure"): the same id and signature, so nothing derived from the event
     /// changes. Returns the erased event, or `None` if `id` is not ordered or carries

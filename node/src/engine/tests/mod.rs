@@ -5,6 +5,7 @@ use carnet_protocol::payload::*;
 
 mod faults;
 mod search;
+mod start;
 
 pub(super) fn key(i: u8) -> SecretKey {
     SecretKey::from_seed([i; 32])
@@ -273,6 +274,7 @@ fn a_restart_resumes_from_the_snapshot_and_checks_only_later_signatures() {
         r,
         Reopened {
             events: 15,
+            most_held: 15,
             from_snapshot: 10,
             verified: 5,
             released: 0,

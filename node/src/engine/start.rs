@@ -1,0 +1,254 @@
+//! The three ways a node gets its ledger back at start: from the snapshot and the
+//! store's records, reading only the events held in memory; by reading every event
+//! and resuming the fold from a snapshot that still holds; or, with no snapshot to
+//! resume from, by replaying every event from genesis, a window at a time.
+
+use super::{release_finalized, Reopened};
+use crate::store::{verify_loaded, Store, StoreError};
+use carnet_protocol::ledger::{Ledger, OrderKey, Resume, Snapshot};
+use carnet_protocol::{ContentId, Genesis, SignedEvent};
+
+/// Events a replay reads, checks and applies at a time. What the window finalizes is
+/// recorded and let out of memory before the next is read: a replay holds the state,
+/// the events not finalized and one window, not every event (2.4 GiB at a million
+/// events before, docs/benchmarks.md). A few windows even in this crate's small
+/// tests.
+const REPLAY_WINDOW: usize = if cfg!(test) { 64 } else { 1 << 13 };
+
+/// Gets the ledger back from `store`; the signatures of the events no snapshot vouches
+/// for are checked on the way (see [`super::Engine::open`]).
+pub(super) fn start(store: &Store, genesis: Genesis) -> Result<Started, StoreError> {
+    let network = genesis.network_id();
+    let snapshot = store
+        .open_snapshot()?
+        .map(|file| Snapshot::read(file, &network));
+    match snapshot {
+        Some(Ok(snap)) => {
+            let started = match resume_from_records(store, &genesis, snap.clone())? {
+                Some(started) => started,
+                None => load_every_event(store, genesis, snap)?,
+            };
+            verify_unvouched(started)
+        }
+        Some(Err(e)) => {
+            tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
+            // Of no use to any later start; and gone before the records are, so that
+            // a start after a crash in the middle of this one replays again rather
+            // than resume from records this one had not finished writing.
+            store.remove_snapshot()?;
+            replay_every_event(store, genesis)
+        }
+        None => replay_every_event(store, genesis),
+    }
+}
+
+/// Checks the signatures of every event the ledger holds but those the snapshot it
+/// resumed from covers: its digest binds their ids and signatures, which this node
+/// checked when it first took them, and the records bind the released ones.
+fn verify_unvouched(started: Started) -> Result<Started, StoreError> {
+    let (ledger, mut reopened, resumed, bad) = started;
+    let ids = match resumed {
+        Some((at, _)) => ledger.ids_after(at),
+        None => ledger.all_items().into_iter().map(|k| k.1).collect(),
+    };
+    let unvouched: Vec<&SignedEvent> = ids.iter().filter_map(|i| ledger.get(i)).collect();
+    verify_loaded(&unvouched)?;
+    reopened.verified = unvouched.len();
+    Ok((ledger, reopened, resumed, bad))
+}
+
+/// Starts from genesis: every stored event read in ledger order a window at a time
+/// ([`REPLAY_WINDOW`]), its signature checked before it is applied, and what each
+/// window finalizes recorded and let out of memory before the next is read.
+///
+/// The records an earlier start wrote are dropped first and written again as the
+/// replay finalizes: read as they are, they would take events this replay has not
+/// ordered yet for ordered ones, and say which twin of an equivocation came first
+/// in the order the events arrived, where a replay orders them by clock.
+fn replay_every_event(store: &Store, genesis: Genesis) -> Result<Started, StoreError> {
+    let network = genesis.network_id();
+    store.forget_records()?;
+    let mut ledger = Ledger::new(genesis);
+    ledger.set_archive(std::sync::Arc::new(store.clone()));
+    let mut reopened = Reopened::default();
+    let mut bad = Vec::new();
+    // Windows are read and their signatures checked on a thread of their own, a
+    // window ahead of the ledger: the checks are a third of a replay, and the fold
+    // leaves the other core idle.
+    std::thread::scope(|scope| -> Result<(), StoreError> {
+        let (ready, windows) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || read_windows(store, &network, ready));
+        for window in windows {
+            let window = window?;
+            reopened.events += window.len();
+            reopened.verified += window.len();
+            for ev in window {
+                insert(&mut ledger, ev, &mut bad);
+            }
+            reopened.most_held = reopened
+                .most_held
+                .max(ledger.held_len() + ledger.pending_len());
+            // A record that could not be read was taken for "not there": nothing
+            // built on it stands.
+            if let Some(e) = ledger.take_archive_error() {
+                return Err(StoreError::Unreadable(e.to_string()));
+            }
+            reopened.released += release_finalized(&mut ledger, store);
+        }
+        Ok(())
+    })?;
+    if reopened.events as u64 != store.event_count()? {
+        return Err(store.unindexed_event()?);
+    }
+    drop_pending(&mut ledger, &mut bad);
+    // The records were dropped with the list of what an earlier start let go: what
+    // this one holds is listed again, for the next start to read.
+    store.list_held(&ledger.held_ids())?;
+    Ok((ledger, reopened, None, bad))
+}
+
+/// A start: the ledger, what it did, the snapshot position and events it resumed
+/// from, and the stored events to drop.
+pub(super) type Started = (Ledger, Reopened, Option<(OrderKey, u64)>, Vec<ContentId>);
+
+/// Starts from the snapshot and the store's records of finalized events, reading only
+/// the events the ledger holds in memory ([`Ledger::resume`]). None when the
+/// snapshot ends no finalized prefix, or not the one the records hold (a crash
+/// between them, another build's snapshot): then every event is read.
+pub(super) fn resume_from_records(
+    store: &Store,
+    genesis: &Genesis,
+    snap: Snapshot,
+) -> Result<Option<Started>, StoreError> {
+    let (epochs, _) = snap.finalized_digest();
+    if epochs == 0 {
+        return Ok(None);
+    }
+    let Some(digest) = store.finalized_digest_at(epochs)? else {
+        return Ok(None);
+    };
+    let events = store.load_held(epochs)?;
+    let read = events.len();
+    let (at, applied) = (snap.at(), snap.applied());
+    let mut ledger = Ledger::new(genesis.clone());
+    let started = ledger.resume(Resume {
+        snapshot: snap,
+        archive: std::sync::Arc::new(store.clone()),
+        digest,
+        heads: store.recorded_heads()?,
+        items: store.order_items()?,
+        events,
+    });
+    // A record that could not be read was taken for "not there": nothing built on
+    // it stands.
+    if let Some(e) = ledger.take_archive_error() {
+        return Err(StoreError::Unreadable(e.to_string()));
+    }
+    match started {
+        Ok(bad) => {
+            let reopened = Reopened {
+                events: read,
+                most_held: read,
+                from_snapshot: applied,
+                from_records: true,
+                ..Reopened::default()
+            };
+            Ok(Some((ledger, reopened, Some((at, applied)), bad)))
+        }
+        Err(e) => {
+            tracing::warn!(reason = %e, "reading every event: the saved ledger snapshot is not of the finalized events recorded");
+            Ok(None)
+        }
+    }
+}
+
+/// Starts by inserting every stored event, resuming the fold from the snapshot where
+/// it still holds (see [`Ledger::restore`]): for a snapshot the records do not end
+/// at. Every event is in memory until the snapshot is restored, as the restore
+/// checks the order up to it.
+fn load_every_event(
+    store: &Store,
+    genesis: Genesis,
+    snap: Snapshot,
+) -> Result<Started, StoreError> {
+    let network = genesis.network_id();
+    let mut ledger = Ledger::new(genesis);
+    // The claims the snapshot holds are not folded again as their Checkpoints are
+    // inserted (see `Ledger::begin_load`).
+    ledger.begin_load();
+    let mut events = store.load_events(&network)?;
+    let mut reopened = Reopened {
+        events: events.len(),
+        most_held: events.len(),
+        ..Reopened::default()
+    };
+    let mut bad = Vec::new();
+    // Taken from the end in clock order, the vector giving back its room as it
+    // empties: each event moves into the ledger's own allocation, and the loaded
+    // copies (some 450 bytes an event) would otherwise stay until the last one.
+    events.reverse();
+    while let Some(ev) = events.pop() {
+        if events.len().is_multiple_of(1 << 16) {
+            events.shrink_to_fit();
+        }
+        insert(&mut ledger, ev, &mut bad);
+    }
+    drop_pending(&mut ledger, &mut bad);
+    let (at, applied) = (snap.at(), snap.applied());
+    let resumed = match ledger.restore(snap) {
+        Ok(()) => Some((at, applied)),
+        Err(e) => {
+            tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
+            None
+        }
+    };
+    ledger.end_load();
+    if let Some((_, applied)) = resumed {
+        reopened.from_snapshot = applied;
+    }
+    Ok((ledger, reopened, resumed, bad))
+}
+
+/// Reads every stored event in ledger order a window at a time and checks their
+/// signatures, handing each window to `ready` until the last, the first error, or
+/// the receiver is gone.
+fn read_windows(
+    store: &Store,
+    network: &carnet_protocol::NetworkId,
+    ready: std::sync::mpsc::SyncSender<Result<Vec<SignedEvent>, StoreError>>,
+) {
+    let mut after = None;
+    loop {
+        let window = store
+            .load_events_after(network, after, REPLAY_WINDOW)
+            .and_then(|w| verify_loaded(&w.iter().collect::<Vec<_>>()).map(|()| w));
+        match &window {
+            Ok(w) => match w.last() {
+                Some(last) => after = Some((last.lamport(), last.id())),
+                None => return,
+            },
+            Err(_) => after = None,
+        }
+        if ready.send(window).is_err() || after.is_none() {
+            return;
+        }
+    }
+}
+
+/// Inserts one stored event; one the ledger refuses or drops goes on `bad`.
+fn insert(ledger: &mut Ledger, ev: SignedEvent, bad: &mut Vec<ContentId>) {
+    let id = ev.id();
+    match ledger.insert(ev) {
+        Ok(ins) => bad.extend(ins.dropped.into_iter().map(|(id, _)| id)),
+        Err(_) => bad.push(id),
+    }
+}
+
+/// Nothing pending is kept across a restart (older builds stored pending events):
+/// peers serve them again once they are complete.
+fn drop_pending(ledger: &mut Ledger, bad: &mut Vec<ContentId>) {
+    for id in ledger.pending_ids() {
+        ledger.remove_pending(&id);
+        bad.push(id);
+    }
+}
