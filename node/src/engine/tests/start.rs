@@ -10,23 +10,25 @@ fn settled_store(
     path: &std::path::Path,
     n: usize,
     epoch: usize,
-) -> (carnet_protocol::Genesis, usize, String) {
+) -> (carnet_protocol::Genesis, Vec<SignedEvent>, String) {
     let mut log = Vec::new();
     let (genesis, total) = generate_settled(n, epoch, |batch| log.extend_from_slice(batch));
     let store = Store::open(path, genesis.network_id()).unwrap();
     store.put_events(&log).unwrap();
+    assert_eq!(log.len(), total);
     let mut reference = Ledger::new(genesis.clone());
-    for ev in log {
-        reference.insert(ev).unwrap();
+    for ev in &log {
+        reference.insert(ev.clone()).unwrap();
     }
-    (genesis, total, reference.state_root().to_hex())
+    (genesis, log, reference.state_root().to_hex())
 }
 
 #[test]
 fn a_replay_lets_each_window_go_and_writes_the_records_as_it_goes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.redb");
-    let (genesis, total, root) = settled_store(&path, 8_000, 250);
+    let (genesis, log, root) = settled_store(&path, 8_000, 250);
+    let total = log.len();
     let reopen = || {
         let store = Store::open(&path, genesis.network_id()).unwrap();
         Engine::reopen(store, genesis.clone(), org_key(0)).unwrap()
@@ -69,5 +71,85 @@ fn a_replay_lets_each_window_go_and_writes_the_records_as_it_goes() {
     drop(e);
     let (mut e, r) = reopen();
     assert_eq!((r.events, r.from_records), (held, true));
+    assert_eq!(e.state_root_hex(), root);
+}
+
+#[test]
+fn a_replay_stopped_by_a_bad_signature_names_it_and_the_next_one_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let (genesis, mut log, root) = settled_store(&path, 8_000, 250);
+    let reopen = || {
+        let store = Store::open(&path, genesis.network_id()).unwrap();
+        Engine::reopen(store, genesis.clone(), org_key(0))
+    };
+    // A signature that rotted in a late window: the windows before it are replayed
+    // and their records written when the replay meets it.
+    log.sort_by_key(|e| (e.lamport(), e.id()));
+    let victim = log[log.len() * 9 / 10].id();
+    let flip = |b: &mut Vec<u8>| {
+        let n = b.len();
+        b[n - 1] ^= 1;
+    };
+    crate::store::tests::tamper(&path, &victim, flip);
+    match reopen() {
+        Err(StoreError::Corrupt { id, reason }) => {
+            assert_eq!(id, victim.to_hex());
+            assert!(reason.contains("signature"), "{reason}");
+        }
+        Err(e) => panic!("expected Corrupt, got {e}"),
+        Ok(_) => panic!("expected Corrupt, got an engine"),
+    }
+    let store = Store::open(&path, genesis.network_id()).unwrap();
+    let midway = store.released_through().unwrap();
+    assert!(midway > 5, "{midway} epochs recorded before the bad window");
+    assert_eq!(
+        store.event_count().unwrap(),
+        log.len() as u64,
+        "nothing is lost"
+    );
+    drop(store);
+
+    // What a replay cut short left (as a kill would, or a disk that failed to read)
+    // is replayed over by the next start, with the same result.
+    crate::store::tests::tamper(&path, &victim, flip);
+    let (mut e, r) = reopen().unwrap();
+    assert_eq!((r.events, r.from_records), (log.len(), false));
+    assert_eq!(e.state_root_hex(), root);
+    assert!(e.store().released_through().unwrap() > midway);
+    e.save_snapshot().unwrap().expect("a snapshot");
+    drop(e);
+    let (mut e, r) = reopen().unwrap();
+    assert!(r.from_records, "{r:?}");
+    assert_eq!(e.state_root_hex(), root);
+}
+
+#[test]
+fn a_replay_on_a_full_disk_fails_clearly_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let (genesis, log, root) = settled_store(&path, 5_000, 250);
+    let full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let open = || Store::open_with_faults(&path, genesis.network_id(), full.clone()).unwrap();
+    let (e, _) = Engine::reopen(open(), genesis.clone(), org_key(0)).unwrap();
+    let through = e.store().released_through().unwrap();
+    drop(e);
+    let store = open();
+    full.store(true, std::sync::atomic::Ordering::SeqCst);
+    match Engine::reopen(store, genesis.clone(), org_key(0)) {
+        Err(StoreError::Db { context, .. }) => assert!(context.contains("forget"), "{context}"),
+        Err(e) => panic!("expected a failed write, got {e}"),
+        Ok(_) => panic!("expected a failed write, got an engine"),
+    }
+    full.store(false, std::sync::atomic::Ordering::SeqCst);
+    let store = open();
+    assert_eq!(
+        store.released_through().unwrap(),
+        through,
+        "the records stay"
+    );
+    assert_eq!(store.event_count().unwrap(), log.len() as u64);
+    let (mut e, r) = Engine::reopen(store, genesis.clone(), org_key(0)).unwrap();
+    assert_eq!(r.events, log.len());
     assert_eq!(e.state_root_hex(), root);
 }
