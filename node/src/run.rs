@@ -187,6 +187,7 @@ pub async fn launch(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         events = engine.ledger().len(),
         from_snapshot = reopened.from_snapshot,
         from_records = reopened.from_records,
+        started_again = reopened.started_again,
         signatures_checked = reopened.verified,
         ms = started.elapsed().as_millis() as u64,
         "loaded the event store"

@@ -279,6 +279,7 @@ fn a_restart_resumes_from_the_snapshot_and_checks_only_later_signatures() {
             verified: 5,
             released: 0,
             from_records: false,
+            started_again: false,
         }
     );
     assert_eq!(e.state_root_hex(), root);
