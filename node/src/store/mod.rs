@@ -477,12 +477,7 @@ impl Store {
     /// checks those with [`verify_loaded`] for the events no snapshot vouches for.
     /// Anything that does not check out is [`StoreError::Corrupt`], naming the entry.
     pub fn load_events(&self, network: &NetworkId) -> Result<Vec<SignedEvent>, StoreError> {
-        if network != &self.network {
-            return Err(StoreError::WrongNetwork {
-                expected: *network,
-                stored: self.network,
-            });
-        }
+        self.check_network(network)?;
         let txn = self.db()?.begin_read().map_err(db_err("begin load"))?;
         let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
         let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
@@ -518,6 +513,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Refuses to read this store's events for another network than its own.
+    fn check_network(&self, network: &NetworkId) -> Result<(), StoreError> {
+        match network == &self.network {
+            true => Ok(()),
+            false => Err(StoreError::WrongNetwork {
+                expected: *network,
+                stored: self.network,
+            }),
+        }
+    }
+
     /// The next `limit` stored events in ledger order after the order key `after`
     /// (from the first with None), each checked as [`Store::load_events`] checks it:
     /// decoded again, against its id and its place in the index. What a start that
@@ -532,12 +538,7 @@ impl Store {
         after: Option<(u64, ContentId)>,
         limit: usize,
     ) -> Result<Vec<SignedEvent>, StoreError> {
-        if network != &self.network {
-            return Err(StoreError::WrongNetwork {
-                expected: *network,
-                stored: self.network,
-            });
-        }
+        self.check_network(network)?;
         let txn = self.db()?.begin_read().map_err(db_err("begin load"))?;
         let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
         let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
