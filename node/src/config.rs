@@ -41,7 +41,7 @@ pub struct NodeConfig {
     pub listen: Vec<String>,
     /// Local HTTP API address. Keep it on loopback unless a proxy guards it.
     pub api: String,
-    /// Multiaddrs of peers to dial at start, each ending in /p2p/<peer id>.
+    /// Multiaddrs of peers to dial at start, each ending in `/p2p/<peer id>`.
     pub bootstrap: Vec<String>,
     /// How often to reconcile with a peer, in milliseconds.
     pub sync_interval_ms: u64,

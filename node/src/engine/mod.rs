@@ -163,11 +163,13 @@ fn hex_id(id: &ContentId) -> String {
 impl Engine {
     /// Opens the stored ledger. With a snapshot of the finalized prefix the store's
     /// records hold, only the events held in memory are read ([`Ledger::resume`]);
-    /// otherwise every stored event is loaded into a fresh ledger, resuming the state
-    /// from the snapshot where it still holds (see [`Ledger::restore`]). Signatures
-    /// are checked again for the events the snapshot does not vouch for: its digest
-    /// binds the ids and signatures of those before its position, which this node
-    /// checked when it first accepted them, and the records bind the rest.
+    /// with another snapshot, every stored event is loaded into a fresh ledger,
+    /// resuming the state from the snapshot where it still holds (see
+    /// [`Ledger::restore`]); with none that applies, every event is replayed from
+    /// genesis a window at a time (see `start.rs`). Signatures are checked again for
+    /// the events the snapshot does not vouch for: its digest binds the ids and
+    /// signatures of those before its position, which this node checked when it
+    /// first accepted them, and the records bind the rest.
     pub fn open(
         store: Store,
         genesis: carnet_protocol::Genesis,
