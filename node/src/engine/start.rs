@@ -15,6 +15,14 @@ use carnet_protocol::{ContentId, Genesis, SignedEvent};
 /// tests.
 const REPLAY_WINDOW: usize = if cfg!(test) { 64 } else { 1 << 13 };
 
+/// Windows a replay applies between two writes of the records (32k events). Each
+/// write dirties a page of the records' tables per event it records (their keys are
+/// random ids), up to every page: written every window, the records were rewritten
+/// nearly whole each time, 40% of a replay's main thread at 300k events. At 1M,
+/// every 4 windows: 58.2 and 56.6 s against 65.9 and 77.1 s, for a peak of 806
+/// against 782 MiB; every 8: no faster, 864 MiB (docs/benchmarks.md).
+const RELEASE_EVERY: usize = if cfg!(test) { 2 } else { 4 };
+
 /// Gets the ledger back from `store`; the signatures of the events no snapshot vouches
 /// for are checked on the way (see [`super::Engine::open`]).
 pub(super) fn start(store: &Store, genesis: Genesis) -> Result<Started, StoreError> {
@@ -78,7 +86,7 @@ fn replay_every_event(store: &Store, genesis: Genesis) -> Result<Started, StoreE
     std::thread::scope(|scope| -> Result<(), StoreError> {
         let (ready, windows) = std::sync::mpsc::sync_channel(1);
         scope.spawn(move || read_windows(store, &network, ready));
-        for window in windows {
+        for (n, window) in (1usize..).zip(windows) {
             let window = window?;
             reopened.events += window.len();
             reopened.verified += window.len();
@@ -93,10 +101,13 @@ fn replay_every_event(store: &Store, genesis: Genesis) -> Result<Started, StoreE
             if let Some(e) = ledger.take_archive_error() {
                 return Err(StoreError::Unreadable(e.to_string()));
             }
-            reopened.released += release_finalized(&mut ledger, store);
+            if n.is_multiple_of(RELEASE_EVERY) {
+                reopened.released += release_finalized(&mut ledger, store);
+            }
         }
         Ok(())
     })?;
+    reopened.released += release_finalized(&mut ledger, store);
     if reopened.events as u64 != store.event_count()? {
         return Err(store.unindexed_event()?);
     }
