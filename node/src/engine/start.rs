@@ -233,16 +233,18 @@ fn read_windows(
         let window = store
             .load_events_after(network, after, REPLAY_WINDOW)
             .and_then(|w| verify_loaded(&w.iter().collect::<Vec<_>>()).map(|()| w));
-        match &window {
+        // Where the next window starts; none after an error, which ends the reading.
+        let next = match &window {
             Ok(w) => match w.last() {
-                Some(last) => after = Some((last.lamport(), last.id())),
+                Some(last) => Some((last.lamport(), last.id())),
                 None => return,
             },
-            Err(_) => after = None,
-        }
-        if ready.send(window).is_err() || after.is_none() {
+            Err(_) => None,
+        };
+        if ready.send(window).is_err() || next.is_none() {
             return;
         }
+        after = next;
     }
 }
 

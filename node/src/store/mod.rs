@@ -555,21 +555,14 @@ impl Store {
             let (key, _) = entry.map_err(db_err("read order index"))?;
             let (lamport, id) = key.value();
             let id = Hash32(*id);
-            let bytes = table
-                .get(&id.0)
-                .map_err(db_err("read event"))?
-                .ok_or_else(|| corrupt(id, "in the order index but not among the events"))?;
-            let ev = decode_stored(id, bytes.value(), network)?;
-            if ev.lamport() != lamport {
-                return Err(corrupt(
-                    id,
-                    format!(
-                        "indexed at Lamport {lamport}, but its clock is {}",
-                        ev.lamport()
-                    ),
-                ));
+            let ev = match table.get(&id.0).map_err(db_err("read event"))? {
+                Some(bytes) => Some(decode_stored(id, bytes.value(), network)?),
+                None => None,
+            };
+            if let Some(e) = misindexed(&id, lamport, ev.as_ref().map(|e| e.lamport())) {
+                return Err(e);
             }
-            out.push(ev);
+            out.extend(ev);
         }
         Ok(out)
     }
@@ -590,7 +583,7 @@ impl Store {
                 .map_err(db_err("read order index"))?
                 .is_some();
             if !indexed {
-                return Ok(corrupt(id, "stored but missing from the order index"));
+                return Ok(unindexed(&id));
             }
         }
         Ok(corrupt("order index", "does not list the stored events"))
@@ -737,22 +730,34 @@ fn order_mismatch(events: &[SignedEvent], index: &[(u64, ContentId)]) -> StoreEr
     let clocks: std::collections::HashMap<ContentId, u64> =
         events.iter().map(|e| (e.id(), e.lamport())).collect();
     for (lamport, id) in index {
-        match clocks.get(id) {
-            None => return corrupt(id, "in the order index but not among the events"),
-            Some(clock) if clock != lamport => {
-                return corrupt(
-                    id,
-                    format!("indexed at Lamport {lamport}, but its clock is {clock}"),
-                )
-            }
-            Some(_) => {}
+        if let Some(e) = misindexed(id, *lamport, clocks.get(id).copied()) {
+            return e;
         }
     }
     let indexed: HashSet<ContentId> = index.iter().map(|(_, id)| *id).collect();
     match events.iter().find(|e| !indexed.contains(&e.id())) {
-        Some(ev) => corrupt(ev.id(), "stored but missing from the order index"),
+        Some(ev) => unindexed(&ev.id()),
         None => corrupt("order index", "lists an event twice"),
     }
+}
+
+/// The order index lists `id` at `lamport`: what is wrong with that, given the clock
+/// of the event stored under `id` (None if there is none). Both readers of every
+/// event ([`Store::load_events`], [`Store::load_events_after`]) name damage alike.
+fn misindexed(id: &ContentId, lamport: u64, stored: Option<u64>) -> Option<StoreError> {
+    match stored {
+        None => Some(corrupt(id, "in the order index but not among the events")),
+        Some(clock) if clock != lamport => Some(corrupt(
+            id,
+            format!("indexed at Lamport {lamport}, but its clock is {clock}"),
+        )),
+        Some(_) => None,
+    }
+}
+
+/// A stored event the order index does not list.
+fn unindexed(id: &ContentId) -> StoreError {
+    corrupt(id, "stored but missing from the order index")
 }
 
 /// Checks the signatures of events loaded from the store, in batches; a bad one is
