@@ -31,13 +31,20 @@ pub(super) fn start(store: &Store, genesis: Genesis) -> Result<Started, StoreErr
         .open_snapshot()?
         .map(|file| Snapshot::read(file, &network));
     match snapshot {
-        Some(Ok(snap)) => {
-            let started = match resume_from_records(store, &genesis, snap.clone())? {
-                Some(started) => started,
-                None => load_every_event(store, genesis, snap)?,
-            };
-            verify_unvouched(started)
-        }
+        Some(Ok(snap)) => match resume_from_records(store, &genesis, snap.clone())? {
+            Some(started) => verify_unvouched(started),
+            // Restoring the snapshot checks the order up to it, with every event in
+            // memory: fine for a ledger with nothing finalized, which holds every
+            // event anyway, not for one that lets finalized events go (a crash
+            // between the snapshot and its records, a snapshot copied from another
+            // node): at 1M events that start held 2.4 GiB.
+            None if snap.finalized_digest().0 > 0 || store.released_through()? > 0 => {
+                tracing::warn!("replaying every event: the saved ledger snapshot does not end where the store's records of finalized events do");
+                store.remove_snapshot()?;
+                replay_every_event(store, genesis)
+            }
+            None => verify_unvouched(load_every_event(store, genesis, snap)?),
+        },
         Some(Err(e)) => {
             tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
             // Of no use to any later start; and gone before the records are, so that
@@ -125,7 +132,7 @@ pub(super) type Started = (Ledger, Reopened, Option<(OrderKey, u64)>, Vec<Conten
 /// Starts from the snapshot and the store's records of finalized events, reading only
 /// the events the ledger holds in memory ([`Ledger::resume`]). None when the
 /// snapshot ends no finalized prefix, or not the one the records hold (a crash
-/// between them, another build's snapshot): then every event is read.
+/// between them, a snapshot copied from another store): then every event is read.
 pub(super) fn resume_from_records(
     store: &Store,
     genesis: &Genesis,
@@ -174,9 +181,9 @@ pub(super) fn resume_from_records(
 }
 
 /// Starts by inserting every stored event, resuming the fold from the snapshot where
-/// it still holds (see [`Ledger::restore`]): for a snapshot the records do not end
-/// at. Every event is in memory until the snapshot is restored, as the restore
-/// checks the order up to it.
+/// it still holds (see [`Ledger::restore`]): for a snapshot of a ledger with nothing
+/// finalized, which holds every event in memory anyway. The restore checks the order
+/// up to the snapshot, with every event in memory.
 fn load_every_event(
     store: &Store,
     genesis: Genesis,

@@ -156,3 +156,53 @@ fn a_replay_on_a_full_disk_fails_clearly_and_changes_nothing() {
     assert_eq!(r.events, log.len());
     assert_eq!(e.state_root_hex(), root);
 }
+
+/// A snapshot that ends a finalized prefix the records do not hold: records lost in
+/// a crash between the two writes, or a snapshot copied from another node's store.
+/// The start cannot resume from the records, and replays a window at a time: it
+/// used to read every event into memory at once to restore the snapshot.
+#[test]
+fn a_snapshot_ahead_of_the_records_is_replayed_over_a_window_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.redb");
+    let (genesis, log, root) = settled_store(&whole, 8_000, 250);
+    let total = log.len();
+    let open = |path: &std::path::Path| {
+        let store = Store::open(path, genesis.network_id()).unwrap();
+        Engine::reopen(store, genesis.clone(), org_key(0)).unwrap()
+    };
+    // The snapshot of a node that finalized every claim of the log.
+    drop(open(&whole));
+    // A store whose records end well before that snapshot: its node replayed the
+    // first half of the log, then took the rest and stopped before recording it.
+    let path = dir.path().join("events.redb");
+    let mut ordered = log.clone();
+    ordered.sort_by_key(|e| (e.lamport(), e.id()));
+    let store = Store::open(&path, genesis.network_id()).unwrap();
+    store.put_events(&ordered[..total / 2]).unwrap();
+    drop(store);
+    drop(open(&path));
+    let store = Store::open(&path, genesis.network_id()).unwrap();
+    let through = store.released_through().unwrap();
+    store.put_events(&ordered[total / 2..]).unwrap();
+    drop(store);
+    std::fs::copy(
+        whole.with_extension(crate::store::SNAPSHOT_EXTENSION),
+        path.with_extension(crate::store::SNAPSHOT_EXTENSION),
+    )
+    .unwrap();
+
+    let (mut e, r) = open(&path);
+    assert_eq!(
+        (r.events, r.from_snapshot, r.from_records, r.started_again),
+        (total, 0, false, true),
+        "{r:?}"
+    );
+    assert!(r.most_held < total * 3 / 5, "{r:?}");
+    assert_eq!(e.state_root_hex(), root);
+    assert!(e.store().released_through().unwrap() > through);
+    drop(e);
+    let (mut e, r) = open(&path);
+    assert!(r.from_records && r.from_snapshot > 0, "{r:?}");
+    assert_eq!(e.state_root_hex(), root);
+}
