@@ -203,7 +203,10 @@ mod tests {
         ));
         assert!(e.ledger().epoch(&c.id()).is_some(), "the listing is final");
         // Its short id is found from the store's events, not from memory.
-        assert_eq!(e.ids_with_prefix(&c.id().to_hex()[..7], 5), vec![c.id()]);
+        assert_eq!(
+            e.ids_with_prefix(&c.id().to_hex()[..7], 5).unwrap(),
+            vec![c.id()]
+        );
         assert!(e.ledger().get(&c.id()).is_none(), "and out of memory");
         assert!(contains(&e.event_bytes(&c.id()).unwrap(), b"Ada Lovelace"));
 

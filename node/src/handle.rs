@@ -224,7 +224,7 @@ pub enum Command {
     /// Ordered events whose id starts with a hex prefix (at most a few).
     IdsWithPrefix {
         prefix: String,
-        reply: oneshot::Sender<Vec<ContentId>>,
+        reply: oneshot::Sender<Result<Vec<ContentId>, crate::store::StoreError>>,
     },
     /// This org's members.
     Members {
@@ -437,7 +437,12 @@ impl NodeHandle {
         self.ask(|reply| Command::ChainHead { author, reply }).await
     }
 
-    pub async fn ids_with_prefix(&self, prefix: String) -> Result<Vec<ContentId>, Closed> {
+    /// Ordered events whose id starts with `prefix`; an error if the store cannot be
+    /// read (see [`crate::engine::Engine::ids_with_prefix`]).
+    pub async fn ids_with_prefix(
+        &self,
+        prefix: String,
+    ) -> Result<Result<Vec<ContentId>, crate::store::StoreError>, Closed> {
         self.ask(|reply| Command::IdsWithPrefix { prefix, reply })
             .await
     }

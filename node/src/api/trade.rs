@@ -249,7 +249,7 @@ pub(super) async fn ids_with_prefix(
             format!("an id prefix is {MIN_ID_PREFIX} to 64 hex digits"),
         ));
     }
-    let ids = state.wait(state.node.ids_with_prefix(prefix)).await??;
+    let ids = state.wait(state.node.ids_with_prefix(prefix)).await???;
     Ok(Json(Ids {
         ids: ids.iter().map(|i| i.to_hex()).collect(),
     }))

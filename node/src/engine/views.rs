@@ -83,14 +83,20 @@ impl Engine {
 
     /// Ordered events whose id, in hex, starts with `prefix` (lowercase hex digits):
     /// at most `limit`, in id order, so a caller can tell "one" from "several" (git's
-    /// short ids).
-    pub fn ids_with_prefix(&self, prefix: &str, limit: usize) -> Vec<ContentId> {
+    /// short ids). An error if the store cannot be read: the events in memory alone
+    /// are not all of them (the finalized ones are released), and a prefix that
+    /// names one of them and a released one would look unique.
+    pub fn ids_with_prefix(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<ContentId>, StoreError> {
         let nibbles: Option<Vec<u8>> = prefix
             .chars()
             .map(|c| c.to_digit(16).map(|d| d as u8))
             .collect();
         let Some(nibbles) = nibbles.filter(|n| !n.is_empty() && n.len() <= 64) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         // The ids with this prefix are exactly those between the prefix padded with
         // zero bits and with one bits: a range of the store's events, which are keyed
@@ -103,24 +109,8 @@ impl Engine {
                 _ => (*l, *h) = ((*l & 0xf0) | n, (*h & 0xf0) | n),
             }
         }
-        match self
-            .store
+        self.store
             .ids_from_to(&lo, &hi, limit, |id| self.ledger.is_ordered(id))
-        {
-            Ok(ids) => return ids,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not look ids up in the store: scanning the ledger")
-            }
-        }
-        // The same bounds over the ledger's ids, sorted as the store gives them.
-        let mut ids: Vec<ContentId> = self
-            .ledger
-            .ids()
-            .filter(|id| (lo..=hi).contains(&id.0))
-            .collect();
-        ids.sort_unstable();
-        ids.truncate(limit);
-        ids
     }
 
     /// This org's members, in key order.

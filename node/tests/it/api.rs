@@ -200,10 +200,13 @@ fn answer(cmd: Command) -> Command {
         }
         Command::IdsWithPrefix { prefix, reply } => {
             let known = known_event();
-            let _ = reply.send(if known.to_hex().starts_with(&prefix) {
-                vec![known]
+            // "dead…" stands for a store that cannot be read.
+            let _ = reply.send(if prefix.starts_with("dead") {
+                Err(carnet_node::store::StoreError::Reopening)
+            } else if known.to_hex().starts_with(&prefix) {
+                Ok(vec![known])
             } else {
-                vec![]
+                Ok(vec![])
             });
             Command::IdsWithPrefix {
                 prefix,

@@ -111,6 +111,12 @@ async fn accounts() {
                 "invalid_hex",
             );
         }
+        // A store that cannot be read is said so, not answered from memory alone.
+        assert_error(
+            api.get("/v1/ids/deadbeef").await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+        );
         let (status, body) = api
             .get(&format!(
                 "/v1/listings/{listing}/quote?buyer={key}&max_price=12"
