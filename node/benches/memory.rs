@@ -132,6 +132,79 @@ fn start(path: &Path, mode: &str) {
     }
 }
 
+/// What each of the state's maps holds after a start, in this process: the heap each
+/// frees when dropped alone from a copy of the state (the engine dropped first, so the
+/// copy shares nothing), and its entries. Run by hand
+/// (`CARNET_BENCH_CHILD=maps CARNET_BENCH_STORE=...`): it says which map to move first.
+fn maps(path: &Path) {
+    let genesis = Workload::new().0;
+    let org = SecretKey::from_seed([42; 32]);
+    let store = Store::open(path, genesis.network_id()).expect("store");
+    let (mut engine, _) = Engine::reopen(store, genesis, org).expect("reopen");
+    // Through its encoding: a decoded state has no tree (which shares the maps the
+    // root covers) and shares nothing with the engine's.
+    let bytes = postcard::to_allocvec(engine.ledger().state()).expect("encode");
+    drop(engine);
+    let mut state: carnet_protocol::ledger::State = postcard::from_bytes(&bytes).expect("decode");
+    drop(bytes);
+    let mut before = heap_bytes();
+    println!(
+        "the state alone: {:.1} MiB of heap",
+        before / (1 << 20) as f64
+    );
+    println!("| map | entries | MiB | bytes per entry |");
+    println!("| --- | --- | --- | --- |");
+    macro_rules! drop_map {
+        ($($field:ident),*) => {$(
+            let entries = state.$field.len();
+            state.$field = Default::default();
+            let now = heap_bytes();
+            let freed = before - now;
+            before = now;
+            println!(
+                "| {} | {entries} | {:.1} | {:.0} |",
+                stringify!($field),
+                freed / (1 << 20) as f64,
+                freed / entries.max(1) as f64
+            );
+        )*};
+    }
+    drop_map!(
+        listings,
+        accounts,
+        dedup,
+        opted_out,
+        purchases,
+        holdings,
+        escrowed,
+        fresh,
+        votes,
+        bounced,
+        mobile_reported,
+        signed_bounds,
+        next_seq,
+        unsold,
+        vesting,
+        bounce_reports,
+        voids,
+        movements,
+        finalized_claims,
+        org_clocks,
+        forked_purchases
+    );
+    println!(
+        "left (the state tree, the rest): {:.1} MiB",
+        before / (1 << 20) as f64
+    );
+}
+
+/// The heap in use, in bytes.
+fn heap_bytes() -> f64 {
+    // SAFETY: only reads the allocator's own bookkeeping.
+    let info = unsafe { libc::mallinfo2() };
+    (info.uordblks + info.hblkhd) as f64
+}
+
 fn child(path: &Path, mode: &str) -> Vec<String> {
     let out = std::process::Command::new(std::env::current_exe().expect("this bench"))
         .env("CARNET_BENCH_CHILD", mode)
@@ -352,7 +425,10 @@ fn plot(rows: &[Row], path: &Path) -> Result<(), Box<dyn std::error::Error>> {
 fn main() {
     if let Ok(mode) = std::env::var("CARNET_BENCH_CHILD") {
         let path = PathBuf::from(std::env::var("CARNET_BENCH_STORE").expect("store path"));
-        start(&path, &mode);
+        match mode.as_str() {
+            "maps" => maps(&path),
+            _ => start(&path, &mode),
+        }
         return;
     }
     let epoch = env("CARNET_BENCH_EPOCH", 10_000);
