@@ -29,7 +29,7 @@ pub(super) fn start(store: &Store, genesis: Genesis) -> Result<Started, StoreErr
     let network = genesis.network_id();
     let snapshot = store
         .open_snapshot()?
-        .map(|file| Snapshot::read(file, &network));
+        .map(|file| Snapshot::read(|at| Ok(At { file: &file, at }), &network));
     match snapshot {
         Some(Ok(snap)) => match resume_from_records(store, &genesis, snap.clone())? {
             Some(started) => verify_unvouched(started),
@@ -54,6 +54,24 @@ pub(super) fn start(store: &Store, genesis: Genesis) -> Result<Started, StoreErr
             replay_every_event(store, genesis)
         }
         None => replay_every_event(store, genesis),
+    }
+}
+
+/// A file read from byte `at` on by positional reads: two of them read the two parts
+/// of the snapshot on two threads, from the one file opened, without a shared offset.
+struct At<'a> {
+    file: &'a std::fs::File,
+    at: u64,
+}
+
+impl std::io::Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.at)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(self.file, buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
     }
 }
 

@@ -323,11 +323,12 @@ impl State {
         self.committed().trie.leaves()
     }
 
-    /// Takes the tree of this state from its (path, leaf hash) pairs, as
+    /// Takes the tree of this state, built from its (path, leaf hash) pairs as
     /// [`State::tree_leaves`] gave them for it: the next root hashes only the nodes
     /// above the leaves (at 1M events, a third of a start was encoding and hashing
-    /// 700,000 leaves).
-    pub(super) fn restore_tree(&mut self, leaves: Vec<(Hash32, Hash32)>) {
+    /// 700,000 leaves). A start builds it on a second thread while the rest of the
+    /// state decodes.
+    pub(super) fn restore_trie(&mut self, trie: Trie) {
         self.tree = Some(Arc::new(Committed {
             orgs: self.orgs.clone(),
             accounts: self.accounts.clone(),
@@ -336,7 +337,7 @@ impl State {
             votes: self.votes.clone(),
             opted_out: self.opted_out.clone(),
             finalized: self.finalized,
-            trie: Trie::build(leaves),
+            trie,
         }));
     }
 

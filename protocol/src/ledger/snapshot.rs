@@ -9,6 +9,7 @@
 //! gets the same state either way.
 
 use super::state::State;
+use super::trie::Trie;
 use super::OrderKey;
 use crate::hash::{Hash32, NetworkId};
 use serde::{Deserialize, Serialize};
@@ -16,13 +17,20 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use thiserror::Error;
 
 /// First bytes of an encoded snapshot; the last byte is the format version.
-pub const SNAPSHOT_MAGIC: &[u8; 16] = b"carnet-snapshot\x05";
+pub const SNAPSHOT_MAGIC: &[u8; 16] = b"carnet-snapshot\x06";
 
 /// BLAKE3 derive-key context of the prefix digest.
 pub(crate) const PREFIX_DIGEST_CONTEXT: &str = "carnet v1 ledger snapshot prefix";
 
 /// BLAKE3 derive-key context of the checksum that guards an encoded snapshot.
 const CHECKSUM_CONTEXT: &str = "carnet v1 ledger snapshot checksum";
+
+/// BLAKE3 derive-key context of the hash of each of its two parts, which the
+/// checksum binds together.
+const PART_CONTEXT: &str = "carnet v1 ledger snapshot part";
+
+/// Bytes before the first part: the magic, the checksum, the first part's length.
+const HEAD: usize = SNAPSHOT_MAGIC.len() + 32 + 8;
 
 /// The source of this crate, every file: what a state means is decided here, so a
 /// snapshot resumes only in a build of the very same source. An upgrade that changes
@@ -154,6 +162,73 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
+/// The second part of a snapshot: its state's listings and the (path, leaf hash)
+/// pairs of its tree.
+#[derive(Deserialize)]
+struct Listings(
+    #[serde(deserialize_with = "super::packed::map")]
+    imbl::OrdMap<crate::hash::ContentId, std::sync::Arc<super::state::ListingState>>,
+    Vec<(Hash32, Hash32)>,
+);
+
+/// Writes `value` to `out` a chunk at a time; gives the hash of what it wrote and
+/// its length.
+fn write_part<W: Write>(out: W, value: &impl Serialize) -> std::io::Result<(Hash32, u64)> {
+    let mut part = std::io::BufWriter::with_capacity(
+        CHUNK,
+        Hashing {
+            inner: out,
+            hasher: blake3::Hasher::new_derive_key(PART_CONTEXT),
+            written: 0,
+        },
+    );
+    postcard::to_io(value, &mut part).map_err(std::io::Error::other)?;
+    let part = part.into_inner().map_err(|e| e.into_error())?;
+    Ok((Hash32(*part.hasher.finalize().as_bytes()), part.written))
+}
+
+/// A part as read: the value (or why it does not decode), and the hash and length of
+/// every byte the reader gave (or why it could not be read).
+type Part<T> = (
+    Result<T, SnapshotError>,
+    Result<(Hash32, u64), SnapshotError>,
+);
+
+/// Decodes a `T` from `reader`, a chunk at a time, and reads it to its end.
+fn read_part<R: Read, T: serde::de::DeserializeOwned>(reader: R) -> Part<T> {
+    let mut de = postcard::Deserializer::from_flavor(Chunks {
+        reader,
+        hasher: blake3::Hasher::new_derive_key(PART_CONTEXT),
+        buf: vec![0; CHUNK],
+        pos: 0,
+        len: 0,
+        read: 0,
+        failed: None,
+    });
+    let decoded = T::deserialize(&mut de).map_err(|e| SnapshotError::Decode(e.to_string()));
+    // Our flavor's `finalize` gives itself back and cannot fail.
+    let mut part = match de.finalize() {
+        Ok(part) => part,
+        Err(e) => return (decoded, Err(SnapshotError::Decode(e.to_string()))),
+    };
+    // Whatever the decoder left (or stopped at) is part of the part too.
+    part.drain();
+    let hash = match part.failed {
+        Some(e) => Err(SnapshotError::Decode(format!("cannot read it: {e}"))),
+        None => Ok((Hash32(*part.hasher.finalize().as_bytes()), part.read)),
+    };
+    (decoded, hash)
+}
+
+/// The checksum of a snapshot whose first part is `len` bytes long, from the hashes
+/// of its two parts.
+fn checksum(len: u64, first: &Hash32, second: &Hash32) -> Hash32 {
+    Hash32::derive(
+        CHECKSUM_CONTEXT,
+        &[&len.to_le_bytes(), first.as_bytes(), second.as_bytes()],
+    )
+}
+
 /// Bytes of a snapshot read or written at a time; also the longest string it can hold, far
 /// above any the rules let into a state.
 const CHUNK: usize = 1 << 20;
@@ -168,6 +243,8 @@ struct Chunks<R> {
     /// The next byte to decode, and the end of what was read, in `buf`.
     pos: usize,
     len: usize,
+    /// Every byte read so far.
+    read: u64,
     /// A read that failed: the snapshot ends there.
     failed: Option<std::io::Error>,
 }
@@ -184,6 +261,7 @@ impl<R: Read> Chunks<R> {
                 Ok(n) => {
                     self.hasher.update(&self.buf[self.len..self.len + n]);
                     self.len += n;
+                    self.read += n as u64;
                     return true;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -280,9 +358,12 @@ impl Snapshot {
         (self.finals.len() as u64, self.final_digest)
     }
 
-    /// Magic, a BLAKE3 checksum of the body, then the body (postcard): the snapshot,
-    /// then the (path, leaf hash) pairs of its state's tree. Node-local: the format is
-    /// this implementation's and not part of the protocol.
+    /// Magic, a BLAKE3 checksum, the length of the first part, then two parts
+    /// (postcard): the snapshot but its listings; then the listings and the (path,
+    /// leaf hash) pairs of its state's tree. Two parts, so that a start decodes them
+    /// on two threads ([`Snapshot::read`]); the checksum binds the length and both
+    /// parts' hashes. Node-local: the format is this implementation's and not part
+    /// of the protocol.
     ///
     /// Brings the state's tree up to date first (the changes since its last root; the
     /// whole tree when it has none): call it off the event loop.
@@ -295,74 +376,92 @@ impl Snapshot {
 
     /// Writes what [`Snapshot::encode`] returns to `out`, a chunk at a time, never
     /// the whole body in memory (at 1M events 246 MiB; at 10M it alone would pass
-    /// 2 GiB): the checksum's place is written first, and filled once the body is
+    /// 2 GiB): the head's place is written first, and filled once the parts are
     /// written. Returns the bytes written; `out` is left at their end.
     pub fn write_to<W: Write + Seek>(&self, out: &mut W) -> std::io::Result<u64> {
         let start = out.stream_position()?;
-        out.write_all(SNAPSHOT_MAGIC)?;
-        out.write_all(&[0; 32])?;
+        out.write_all(&[0; HEAD])?;
         let tree = self.state.tree_leaves();
-        let mut body = std::io::BufWriter::with_capacity(
-            CHUNK,
-            Hashing {
-                inner: &mut *out,
-                hasher: blake3::Hasher::new_derive_key(CHECKSUM_CONTEXT),
-                written: 0,
-            },
-        );
-        postcard::to_io(&(self, tree), &mut body).map_err(std::io::Error::other)?;
-        let body = body.into_inner().map_err(|e| e.into_error())?;
-        let (sum, len) = (body.hasher.finalize(), body.written);
-        let head = (SNAPSHOT_MAGIC.len() + 32) as u64;
-        out.seek(SeekFrom::Start(start + SNAPSHOT_MAGIC.len() as u64))?;
-        out.write_all(sum.as_bytes())?;
-        out.seek(SeekFrom::Start(start + head + len))?;
-        Ok(head + len)
+        // The maps share their nodes with this state's: taking the listings out of a
+        // copy copies nothing.
+        let mut rest = self.clone();
+        rest.state.listings = Default::default();
+        let (first, len) = write_part(&mut *out, &rest)?;
+        let (second, more) = write_part(&mut *out, &(&self.state.listings, tree))?;
+        out.seek(SeekFrom::Start(start))?;
+        out.write_all(SNAPSHOT_MAGIC)?;
+        out.write_all(checksum(len, &first, &second).as_bytes())?;
+        out.write_all(&len.to_le_bytes())?;
+        let end = HEAD as u64 + len + more;
+        out.seek(SeekFrom::Start(start + end))?;
+        Ok(end)
     }
 
     /// Decodes what [`Snapshot::encode`] wrote, for `network`, by this build.
     pub fn decode(bytes: &[u8], network: &NetworkId) -> Result<Snapshot, SnapshotError> {
-        Self::read(bytes, network)
+        Self::read(
+            |at| {
+                Ok(bytes
+                    .get(usize::try_from(at).unwrap_or(usize::MAX)..)
+                    .unwrap_or(&[]))
+            },
+            network,
+        )
     }
 
-    /// [`Snapshot::decode`] from a reader, a part at a time: the bytes are not held
+    /// [`Snapshot::decode`] from readers, a part at a time: the bytes are not held
     /// whole beside the state they decode to (at 1M events, 246 MiB of the start's
-    /// peak; at 10M they alone would pass 2 GiB). The checksum is computed as the body
-    /// is read, and checked before anything decoded is returned: a damaged body that
-    /// still decodes is refused all the same. It reads a chunk at a time into a buffer
-    /// of its own: give it the file, not a buffered reader (which would copy every
-    /// byte once more).
-    pub fn read(mut reader: impl Read, network: &NetworkId) -> Result<Snapshot, SnapshotError> {
-        let mut head = [0u8; SNAPSHOT_MAGIC.len() + 32];
+    /// peak; at 10M they alone would pass 2 GiB). `open(offset)` gives a reader of
+    /// the snapshot from that byte on (a node reads its one open file at an offset,
+    /// each reader its own): the second part (the listings and the tree, two fifths of a start at 1M events)
+    /// is read, decoded and its tree built on a thread of its own while this one
+    /// decodes the first. The checksum is computed as the parts are read, and
+    /// checked before anything decoded is returned: a damaged part that still
+    /// decodes is refused all the same, and so is a second reader that found
+    /// another file (one replaced in between). Each reader is read a chunk at a
+    /// time into a buffer of its own: give it the file, not a buffered reader
+    /// (which would copy every byte once more).
+    pub fn read<R: Read + Send>(
+        mut open: impl FnMut(u64) -> std::io::Result<R>,
+        network: &NetworkId,
+    ) -> Result<Snapshot, SnapshotError> {
+        let mut reader =
+            open(0).map_err(|e| SnapshotError::Decode(format!("cannot read it: {e}")))?;
+        let mut head = [0u8; HEAD];
         reader
             .read_exact(&mut head)
             .map_err(|_| SnapshotError::Format)?;
-        let (magic, sum) = head.split_at(SNAPSHOT_MAGIC.len());
+        let (magic, rest) = head.split_at(SNAPSHOT_MAGIC.len());
+        let (sum, len) = rest.split_at(32);
         if magic != SNAPSHOT_MAGIC.as_slice() {
             return Err(SnapshotError::Format);
         }
-        let mut de = postcard::Deserializer::from_flavor(Chunks {
-            reader,
-            hasher: blake3::Hasher::new_derive_key(CHECKSUM_CONTEXT),
-            buf: vec![0; CHUNK],
-            pos: 0,
-            len: 0,
-            failed: None,
+        let len = u64::from_le_bytes(len.try_into().map_err(|_| SnapshotError::Format)?);
+        let second = open((HEAD as u64).saturating_add(len))
+            .map_err(|e| SnapshotError::Decode(format!("cannot read it: {e}")))?;
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(move || {
+                let (part, hash) = read_part::<_, Listings>(second);
+                (
+                    part.map(|Listings(map, tree)| (map, Trie::build(tree))),
+                    hash,
+                )
+            });
+            let first = read_part::<_, Snapshot>(reader.take(len));
+            // The thread only decodes: it cannot panic but by a bug, which it passes on.
+            let second = second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (first, second)
         });
-        let decoded = <(Snapshot, Vec<(Hash32, Hash32)>)>::deserialize(&mut de);
-        // Our flavor's `finalize` gives itself back and cannot fail.
-        let mut body = de
-            .finalize()
-            .map_err(|e| SnapshotError::Decode(e.to_string()))?;
-        // Whatever the decoder left (or stopped at) is part of the body too.
-        body.drain();
-        if let Some(e) = body.failed {
-            return Err(SnapshotError::Decode(format!("cannot read it: {e}")));
-        }
-        if body.hasher.finalize().as_bytes() != sum {
+        let ((first, first_hash), (second, second_hash)) = (first, second);
+        let (first_hash, first_len) = first_hash?;
+        let (second_hash, _) = second_hash?;
+        if first_len != len || checksum(len, &first_hash, &second_hash).as_bytes() != sum {
             return Err(SnapshotError::Checksum);
         }
-        let (mut snap, tree) = decoded.map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        let mut snap = first?;
+        let (listings, trie) = second?;
         if snap.rules_build != rules_build() {
             return Err(SnapshotError::OtherBuild(snap.rules_build));
         }
@@ -373,7 +472,8 @@ impl Snapshot {
             });
         }
         // Saved by this build from this state: the checksum and the build say so.
-        snap.state.restore_tree(tree);
+        snap.state.listings = listings;
+        snap.state.restore_trie(trie);
         Ok(snap)
     }
 

@@ -171,9 +171,15 @@ fn a_snapshot_is_refused_when_its_bytes_are_damaged_or_not_for_this_network() {
         Snapshot::decode(&bytes[..60], &w.network).unwrap_err(),
         SnapshotError::Checksum
     );
-    // Read a part at a time, the checksum is of the whole body: a byte flipped where
-    // it still decodes, or bytes after the end, are refused all the same.
-    for at in [SNAPSHOT_MAGIC.len() + 32, bytes.len() / 2] {
+    // Read a chunk at a time, the checksum is of the whole: a byte flipped where it
+    // still decodes (in the length of the first part, in either part), or bytes
+    // after the end, are refused all the same.
+    for at in [
+        SNAPSHOT_MAGIC.len() + 32,
+        SNAPSHOT_MAGIC.len() + 40,
+        bytes.len() / 2,
+        bytes.len() - 40,
+    ] {
         let mut flipped = bytes.clone();
         flipped[at] ^= 0x40;
         assert_eq!(
@@ -203,8 +209,23 @@ fn a_snapshot_is_refused_when_its_bytes_are_damaged_or_not_for_this_network() {
             Ok(1)
         }
     }
-    let read = Snapshot::read(Trickle(&bytes), &w.network).unwrap();
+    let from = |at: u64| bytes.get(at as usize..).unwrap_or_default();
+    let read = Snapshot::read(|at| Ok(Trickle(from(at))), &w.network).unwrap();
     assert_eq!(read.encode().unwrap(), bytes);
+    // Its two parts read from two files (the snapshot replaced between the two
+    // opens): refused.
+    let other = {
+        w.contribute(seller, 2, None);
+        w.ledger().snapshot().unwrap().encode().unwrap()
+    };
+    let mixed = |at: u64| match at {
+        0 => Ok(Trickle(&bytes)),
+        at => Ok(Trickle(other.get(at as usize..).unwrap_or_default())),
+    };
+    assert_eq!(
+        Snapshot::read(mixed, &w.network).unwrap_err(),
+        SnapshotError::Checksum
+    );
     assert_eq!(
         Snapshot::decode(&bytes[..20], &w.network).unwrap_err(),
         SnapshotError::Format
