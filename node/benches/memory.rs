@@ -122,7 +122,11 @@ fn start(path: &Path, mode: &str) {
         "RESULT {secs:.2} {rss} {peak} {events} {held} {} {} {root} {heap} {trimmed} {} {} {peak_saved}",
         r.from_snapshot, r.verified, r.events, r.from_records
     );
-    if mode == "kill" {
+    if mode == "kill" || mode == "settled-kill" {
+        // As a running node does within a second of its last write.
+        if mode == "settled-kill" {
+            engine.store().settle().expect("settle");
+        }
         // Not freed, the store not closed: the process ends here as a killed node's
         // would, and under heaptrack what is still allocated at the end is what the
         // node holds after a start, by where it was made.
@@ -260,7 +264,9 @@ fn measure(n: usize, epoch: usize) -> Row {
     let resume = child(&path, "resume");
     child(&path, "kill");
     let after_kill = child(&path, "resume");
-    for r in [&resume, &after_kill] {
+    child(&path, "settled-kill");
+    let after_settled_kill = child(&path, "resume");
+    for r in [&resume, &after_kill, &after_settled_kill] {
         assert_eq!(replay[7], r[7], "resuming gives the replay's state root");
     }
     println!("| start | time | RSS after | peak RSS | heap in use | RSS once trimmed | events | events read | held in memory | from snapshot | signatures checked |");
@@ -269,6 +275,10 @@ fn measure(n: usize, epoch: usize) -> Row {
         ("from genesis", &replay),
         ("from the snapshot", &resume),
         ("from the snapshot, after a kill", &after_kill),
+        (
+            "after a kill a second after the last write",
+            &after_settled_kill,
+        ),
     ] {
         println!(
             "| {name} | {} s | {} MiB | {} MiB | {} MiB | {} MiB | {} | {} | {} | {} | {} |",

@@ -295,6 +295,18 @@ impl Engine {
         self.store.clone()
     }
 
+    /// Settles the store if it was written since the last time (see
+    /// [`Store::settle`]). Not while the store refuses writes; a settle that fails
+    /// makes the node unhealthy as any failed write does (redb takes no write after
+    /// it until reopened, which the loop's probe does).
+    pub fn settle_store(&mut self) {
+        if self.storage_fault.is_some() {
+            return;
+        }
+        let settled = self.store.settle();
+        let _ = self.written(settled);
+    }
+
     pub fn pending_len(&self) -> usize {
         self.ledger.pending_len()
     }

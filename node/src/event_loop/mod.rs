@@ -43,6 +43,9 @@ const MAX_SUBMIT_BATCH: usize = 256;
 /// How often the loop looks for purchases to deliver: short, since a buyer waits, and
 /// cheap, since it does nothing unless events were ordered meanwhile.
 const DELIVER_INTERVAL: Duration = Duration::from_millis(200);
+/// How often the store is settled while written to ([`crate::store::Store::settle`]):
+/// a node killed a second after its last write opens its store at once.
+const SETTLE_INTERVAL: Duration = Duration::from_secs(1);
 /// Invalid events (undecodable, or refused by the ledger: a stranger's, a broken
 /// chain) a peer may send before it is disconnected and banned.
 const MAX_OFFENCES: u32 = 8;
@@ -260,6 +263,8 @@ impl EventLoop {
         checkpoint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut deliver_tick = tokio::time::interval(DELIVER_INTERVAL);
         deliver_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut settle_tick = tokio::time::interval(SETTLE_INTERVAL);
+        settle_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -282,6 +287,7 @@ impl EventLoop {
                         Err(e) => tracing::warn!(error = %e, "could not sweep old bounce messages"),
                     }
                 }
+                _ = settle_tick.tick() => self.engine.settle_store(),
                 _ = deliver_tick.tick() => {
                     for peer in self.admission.to_close(std::time::Instant::now()) {
                         let _ = self.swarm.disconnect_peer_id(peer);

@@ -115,7 +115,7 @@ impl Store {
         if at.0 <= through {
             return Ok(());
         }
-        let txn = self.db()?.begin_write().map_err(db_err("begin release"))?;
+        let txn = self.begin_write("begin release")?;
         {
             let mut stubs = txn.open_table(STUBS).map_err(db_err("open records"))?;
             let mut first = txn
@@ -270,17 +270,14 @@ impl Store {
     /// them by clock. The held list stays: each release takes its events off it, and
     /// the start lists what it holds once it is done ([`Store::list_held`]).
     pub fn forget_records(&self) -> Result<(), StoreError> {
-        let txn = self.db()?.begin_write().map_err(db_err("begin forget"))?;
+        let txn = self.begin_write("begin forget")?;
         drop_records(&txn)?;
         txn.commit().map_err(db_err("commit forget"))
     }
 
     /// Lists `ids` as held in memory (those already listed stay so).
     pub fn list_held(&self, ids: &[ContentId]) -> Result<(), StoreError> {
-        let txn = self
-            .db()?
-            .begin_write()
-            .map_err(db_err("begin list held"))?;
+        let txn = self.begin_write("begin list held")?;
         {
             let mut held = txn.open_table(HELD).map_err(db_err("open held"))?;
             for id in ids {

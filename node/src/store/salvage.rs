@@ -106,7 +106,7 @@ pub fn salvage(path: &Path, network: &NetworkId) -> Salvaged {
 impl Store {
     /// Writes back held cards and evidence exactly as [`salvage`] read them.
     pub fn restore_raw(&self, salvaged: &Salvaged) -> Result<(), StoreError> {
-        let txn = self.db()?.begin_write().map_err(db_err("begin restore"))?;
+        let txn = self.begin_write("begin restore")?;
         {
             let mut cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
             for (k, v) in &salvaged.cards {

@@ -26,7 +26,7 @@ impl Store {
         let mut value = Vec::with_capacity(CARD_NONCE_LEN + sealed.len());
         value.extend_from_slice(&nonce);
         value.extend_from_slice(&sealed);
-        let txn = self.db()?.begin_write().map_err(db_err("begin put card"))?;
+        let txn = self.begin_write("begin put card")?;
         {
             let mut cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
             cards
@@ -94,10 +94,7 @@ impl Store {
     /// Forgets the card behind `listing` (a contribution the ledger refused, or an
     /// opt-out). Absent cards are not an error.
     pub fn remove_card(&self, listing: &ContentId) -> Result<(), StoreError> {
-        let txn = self
-            .db()?
-            .begin_write()
-            .map_err(db_err("begin remove card"))?;
+        let txn = self.begin_write("begin remove card")?;
         {
             let mut cards = txn.open_table(CARDS).map_err(db_err("open cards"))?;
             cards.remove(&listing.0).map_err(db_err("remove card"))?;
@@ -123,10 +120,7 @@ impl Store {
                 },
             )
             .map_err(|_| corrupt(format!("evidence:{hash}"), "does not encrypt"))?;
-        let txn = self
-            .db()?
-            .begin_write()
-            .map_err(db_err("begin put evidence"))?;
+        let txn = self.begin_write("begin put evidence")?;
         {
             let mut table = txn.open_table(EVIDENCE).map_err(db_err("open evidence"))?;
             table
@@ -170,10 +164,7 @@ impl Store {
 
     /// Deletes the evidence stored under `hash`, if any.
     pub fn remove_evidence(&self, hash: &Hash32) -> Result<(), StoreError> {
-        let txn = self
-            .db()?
-            .begin_write()
-            .map_err(db_err("begin remove evidence"))?;
+        let txn = self.begin_write("begin remove evidence")?;
         {
             let mut table = txn.open_table(EVIDENCE).map_err(db_err("open evidence"))?;
             table.remove(&hash.0).map_err(db_err("remove evidence"))?;

@@ -22,10 +22,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(stored)
             .map_err(|e| corrupt(format!("web key:{}", member.to_hex()), e.to_string()))?;
-        let txn = self
-            .db()?
-            .begin_write()
-            .map_err(db_err("begin put web key"))?;
+        let txn = self.begin_write("begin put web key")?;
         {
             let mut t = txn.open_table(WEB_KEYS).map_err(db_err("open web keys"))?;
             t.insert(&member.0, bytes.as_slice())

@@ -137,6 +137,9 @@ fn write_and_kill(path: &Path, round: u64, kill_after: u64) -> u64 {
 
 #[test]
 fn writer_killed_mid_write_keeps_every_acked_batch() {
+    if std::env::var_os(SETTLE_ENV).is_some() {
+        return;
+    }
     if let Some(path) = std::env::var_os(CHILD_ENV) {
         let round = std::env::var(ROUND_ENV)
             .ok()
@@ -168,5 +171,75 @@ fn writer_killed_mid_write_keeps_every_acked_batch() {
             loaded.len(),
             expected.len()
         );
+    }
+}
+
+/// Set in the settling child: "settle" or "write", what it does before it waits.
+const SETTLE_ENV: &str = "CARNET_STORE_SETTLE_CHILD";
+const SETTLE_TEST: &str =
+    "store_crash::a_store_settled_before_a_kill_opens_without_checking_the_whole_file";
+
+/// Writes a batch, settles the store if told to, says "ready", and waits to be killed.
+fn run_settling_child(path: &Path, settle: bool) {
+    let store = Store::open(path, network()).expect("child opens the store");
+    store
+        .put_events(&next_batch(&mut author(9), 0))
+        .expect("child writes a batch");
+    if settle {
+        assert!(store.settle().expect("child settles"), "a write to settle");
+        assert!(
+            !store.settle().expect("child settles"),
+            "nothing new to settle"
+        );
+    }
+    println!("ready");
+    std::thread::sleep(CHILD_LIFETIME);
+}
+
+/// Issue 19: after a kill, redb checks the whole store file before it opens it (1 s
+/// a GB) unless the last commit saved its allocator state, which `Store::settle`
+/// does. The node settles once a second while it writes.
+#[test]
+fn a_store_settled_before_a_kill_opens_without_checking_the_whole_file() {
+    if let (Some(path), Ok(what)) = (std::env::var_os(CHILD_ENV), std::env::var(SETTLE_ENV)) {
+        run_settling_child(&PathBuf::from(path), what == "settle");
+        return;
+    }
+    for settle in [false, true] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("events.redb");
+        let exe = std::env::current_exe().expect("test binary path");
+        let mut child = Command::new(exe)
+            .args(["--exact", SETTLE_TEST, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, &path)
+            .env(SETTLE_ENV, if settle { "settle" } else { "write" })
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn writer");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // After the harness's "test … ... " on the same line.
+                if line.ends_with("ready") && tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        let ready = rx.recv_timeout(Duration::from_secs(20));
+        child.kill().expect("SIGKILL the writer");
+        child.wait().expect("reap the writer");
+        ready.expect("the writer got ready");
+
+        let store = Store::open(&path, network()).expect("store opens after the kill");
+        assert_eq!(store.repaired(), !settle, "settled: {settle}");
+        assert_eq!(store.event_count().expect("count") as usize, BATCH);
+        drop(store);
+        // Closed cleanly this time: the next open checks nothing.
+        let store = Store::open(&path, network()).expect("store opens again");
+        assert!(!store.repaired());
     }
 }
