@@ -59,6 +59,28 @@ fn next_batch(author: &mut Author, batch: u64) -> Vec<SignedEvent> {
         .collect()
 }
 
+/// This test binary run again as a child writing to `path`, running only `test`
+/// (which takes the child's part when it finds [`CHILD_ENV`] set), with `var` set
+/// too; and its standard output.
+fn spawn_child(
+    test: &str,
+    path: &Path,
+    var: (&str, &str),
+) -> (std::process::Child, std::process::ChildStdout) {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut child = Command::new(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, path)
+        .env(var.0, var.1)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn writer");
+    let stdout = child.stdout.take().expect("piped stdout");
+    (child, stdout)
+}
+
 /// The ids of the first `batches` batches written in `round`.
 fn acked_ids(round: u64, batches: u64) -> Vec<ContentId> {
     let mut a = author(round);
@@ -88,17 +110,7 @@ fn run_child(path: &Path, round: u64) {
 /// Runs one writer until it acked at least `kill_after` batches, kills it with SIGKILL
 /// and returns how many batches it acked in all.
 fn write_and_kill(path: &Path, round: u64, kill_after: u64) -> u64 {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut child = Command::new(exe)
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, path)
-        .env(ROUND_ENV, round.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn writer");
-    let stdout = child.stdout.take().expect("piped stdout");
+    let (mut child, stdout) = spawn_child(TEST_NAME, path, (ROUND_ENV, &round.to_string()));
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -208,17 +220,8 @@ fn a_store_settled_before_a_kill_opens_without_checking_the_whole_file() {
     for settle in [false, true] {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("events.redb");
-        let exe = std::env::current_exe().expect("test binary path");
-        let mut child = Command::new(exe)
-            .args(["--exact", SETTLE_TEST, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &path)
-            .env(SETTLE_ENV, if settle { "settle" } else { "write" })
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn writer");
-        let stdout = child.stdout.take().expect("piped stdout");
+        let what = if settle { "settle" } else { "write" };
+        let (mut child, stdout) = spawn_child(SETTLE_TEST, &path, (SETTLE_ENV, what));
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
