@@ -440,7 +440,7 @@ pub async fn an_undelivered_purchase_is_refunded(
     )
     .await;
     wait_for("the listing at the buyer's node", || async {
-        org(b).event(c.id()).await.ok()?.map(|_| ())
+        org(b).event(c.id()).await.ok()?.ok()?.map(|_| ())
     })
     .await;
     let purchase = submit(

@@ -208,7 +208,10 @@ mod tests {
             vec![c.id()]
         );
         assert!(e.ledger().get(&c.id()).is_none(), "and out of memory");
-        assert!(contains(&e.event_bytes(&c.id()).unwrap(), b"Ada Lovelace"));
+        assert!(contains(
+            &e.event_bytes(&c.id()).unwrap().unwrap(),
+            b"Ada Lovelace"
+        ));
 
         let opt = e
             .sign_as_org(Payload::OptOut(OptOut {
@@ -216,7 +219,7 @@ mod tests {
             }))
             .unwrap();
         e.ingest_event(opt).unwrap();
-        let served = e.event_bytes(&c.id()).unwrap();
+        let served = e.event_bytes(&c.id()).unwrap().unwrap();
         assert!(!contains(&served, b"Ada Lovelace"), "still served with Ada");
         assert_eq!(
             SignedEvent::decode(&served, &e.network()).unwrap().id(),
@@ -240,7 +243,7 @@ mod tests {
         );
         assert_eq!(again.ledger().state_root(), root);
         assert!(!contains(
-            &again.event_bytes(&c.id()).unwrap(),
+            &again.event_bytes(&c.id()).unwrap().unwrap(),
             b"Ada Lovelace"
         ));
     }
@@ -311,13 +314,13 @@ mod tests {
         e.ingest_event(opt).unwrap();
         let store = e.store();
         for id in [c_ada.id(), u_ada.id()] {
-            let held = e.event_bytes(&id).unwrap();
+            let held = e.event_bytes(&id).unwrap().unwrap();
             assert!(!contains(&held, b"Ada Lovelace"), "{id} still shows Ada");
             assert_eq!(store.event_bytes(&id).unwrap().unwrap(), held);
             assert_eq!(SignedEvent::decode(&held, &e.network()).unwrap().id(), id);
         }
         assert!(contains(
-            &e.event_bytes(&c_bob.id()).unwrap(),
+            &e.event_bytes(&c_bob.id()).unwrap().unwrap(),
             b"Bob Babbage"
         ));
         assert!(e.snapshot_due(), "the saved snapshot may hold the listing");
@@ -340,7 +343,7 @@ mod tests {
             .unwrap();
         e.ingest_event(late.clone()).unwrap();
         assert!(!contains(
-            &e.event_bytes(&late.id()).unwrap(),
+            &e.event_bytes(&late.id()).unwrap().unwrap(),
             b"Ada Lovelace"
         ));
 
@@ -354,10 +357,13 @@ mod tests {
                 &store.event_bytes(&id).unwrap().unwrap(),
                 b"Ada Lovelace"
             ));
-            assert!(!contains(&e.event_bytes(&id).unwrap(), b"Ada Lovelace"));
+            assert!(!contains(
+                &e.event_bytes(&id).unwrap().unwrap(),
+                b"Ada Lovelace"
+            ));
         }
         assert!(contains(
-            &e.event_bytes(&c_bob.id()).unwrap(),
+            &e.event_bytes(&c_bob.id()).unwrap().unwrap(),
             b"Bob Babbage"
         ));
     }
@@ -391,8 +397,14 @@ mod tests {
             }))
             .unwrap();
         e.ingest_event(opt).unwrap();
-        assert!(!contains(&e.event_bytes(&c.id()).unwrap(), b"Ada Lovelace"));
-        assert!(contains(&e.event_bytes(&u.id()).unwrap(), b"Ada Byron"));
+        assert!(!contains(
+            &e.event_bytes(&c.id()).unwrap().unwrap(),
+            b"Ada Lovelace"
+        ));
+        assert!(contains(
+            &e.event_bytes(&u.id()).unwrap().unwrap(),
+            b"Ada Byron"
+        ));
         e.due_deliveries();
         assert!(e.store().get_card(&c.id(), &org).unwrap().is_some());
         assert!(e.ledger().state().listings.contains_key(&c.id()));

@@ -239,7 +239,7 @@ pub enum Command {
     /// The wire bytes of one stored event.
     Event {
         id: ContentId,
-        reply: oneshot::Sender<Option<Vec<u8>>>,
+        reply: oneshot::Sender<Result<Option<Vec<u8>>, crate::store::StoreError>>,
     },
     Status {
         reply: oneshot::Sender<NodeStatus>,
@@ -466,7 +466,12 @@ impl NodeHandle {
         .await
     }
 
-    pub async fn event(&self, id: ContentId) -> Result<Option<Vec<u8>>, Closed> {
+    /// An ordered event's wire bytes; an error if the store cannot give back a
+    /// released one.
+    pub async fn event(
+        &self,
+        id: ContentId,
+    ) -> Result<Result<Option<Vec<u8>>, crate::store::StoreError>, Closed> {
         self.ask(|reply| Command::Event { id, reply }).await
     }
 

@@ -148,7 +148,7 @@ pub(super) async fn get_event(
     id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<EventHex>> {
     let id = parse_id(id, "id")?;
-    match state.wait(state.node.event(id)).await?? {
+    match state.wait(state.node.event(id)).await??? {
         Some(bytes) => Ok(Json(EventHex {
             id: id.to_hex(),
             event_hex: hex::encode(bytes),

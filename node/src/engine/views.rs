@@ -15,12 +15,24 @@ impl Engine {
         self.generation
     }
 
-    /// The wire bytes of an ordered event: pending ones are not passed on.
-    pub fn event_bytes(&self, id: &ContentId) -> Option<Vec<u8>> {
-        if !self.ledger.is_ordered(id) {
-            return None;
+    /// The wire bytes of an ordered event: pending ones are not passed on. An error
+    /// if it was released and the store cannot give it back: not "no such event".
+    pub fn event_bytes(&self, id: &ContentId) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(ev) = self.ledger.get(id) {
+            return Ok(self
+                .ledger
+                .is_ordered(id)
+                .then(|| ev.as_bytes().to_vec()));
         }
-        self.ledger.fetch(id).map(|e| e.as_bytes().to_vec())
+        // The store first: whether a released event is ordered is read from the
+        // store too, and a read that fails there would only say "not ordered".
+        let Some(ev) = self.store.checked_event(id)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .ledger
+            .is_ordered(id)
+            .then(|| ev.as_bytes().to_vec()))
     }
 
     pub fn balance(&mut self, account: &PublicKey) -> Option<BalanceView> {

@@ -152,7 +152,11 @@ impl crate::sync::Held for Engine {
         Engine::items(self)
     }
     fn bytes(&self, id: &ContentId) -> Option<Vec<u8>> {
-        self.event_bytes(id)
+        // A peer is not told why: it asks another peer.
+        self.event_bytes(id).unwrap_or_else(|e| {
+            tracing::warn!(id = %id, error = %e, "cannot serve an event: the store cannot give it back");
+            None
+        })
     }
     fn holds(&self, id: &ContentId) -> bool {
         self.ledger.is_ordered(id) || self.ledger.is_pending(id)

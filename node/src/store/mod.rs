@@ -704,23 +704,18 @@ impl Store {
     /// A stored event decoded again, not re-verified: it was verified before it was
     /// stored. None if it is not stored, or (logged) if it cannot be read.
     pub fn event(&self, id: &ContentId) -> Option<SignedEvent> {
-        let bytes = match self.event_bytes(id) {
-            Ok(b) => b?,
-            Err(e) => {
-                tracing::error!(id = %id, error = %e, "a stored event cannot be read");
-                return None;
-            }
-        };
-        match SignedEvent::decode_unverified(&bytes, &self.network) {
-            Ok(ev) if ev.id() == *id => Some(ev),
-            Ok(ev) => {
-                tracing::error!(id = %id, hashes_to = %ev.id(), "a stored event is corrupt");
-                None
-            }
-            Err(e) => {
-                tracing::error!(id = %id, error = %e, "a stored event does not decode");
-                None
-            }
+        self.checked_event(id).unwrap_or_else(|e| {
+            tracing::error!(id = %id, error = %e, "a stored event cannot be read");
+            None
+        })
+    }
+
+    /// [`Store::event`], with why it cannot be read: a store that cannot be read,
+    /// or an entry that does not decode to the event its id names.
+    pub fn checked_event(&self, id: &ContentId) -> Result<Option<SignedEvent>, StoreError> {
+        match self.event_bytes(id)? {
+            Some(bytes) => decode_stored(*id, &bytes, &self.network).map(Some),
+            None => Ok(None),
         }
     }
 

@@ -117,7 +117,16 @@ async fn open_bought(state: &WebState, key: &SecretKey, raw: &str) -> Result<Ope
         )
     })?;
     let network = state.network().await;
-    let original = match (state.node.event(id).await.ok().flatten(), network) {
+    let original = match (
+        state
+            .node
+            .event(id)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten(),
+        network,
+    ) {
         (Some(bytes), Some(network)) => SignedEvent::decode(&bytes, &network).ok(),
         _ => None,
     };

@@ -66,7 +66,7 @@ async fn account_everywhere(net: &TestNet, key: PublicKey, want: (i64, i64, i64)
 async fn buy_delivered(net: &TestNet, node: usize, buyer: &mut Author, listing: &SignedEvent) {
     let client = &net.node(node).handle;
     wait_for("the listing at the buyer's node", || async {
-        client.event(listing.id()).await.ok()?.map(|_| ())
+        client.event(listing.id()).await.ok()?.ok()?.map(|_| ())
     })
     .await;
     let p = submit(
@@ -265,8 +265,8 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
         wait_for("both reports everywhere", || {
             let client = client.clone();
             async move {
-                let a = client.event(f).await.ok()??;
-                let b = client.event(r).await.ok()??;
+                let a = client.event(f).await.ok()?.ok()??;
+                let b = client.event(r).await.ok()?.ok()??;
                 Some((a, b))
             }
         })
@@ -360,7 +360,7 @@ async fn contributions_count_for_pay_or_play_only_once_the_org_node_holds_the_ca
     account_everywhere(&net, player.public(), (20, 0, 0)).await;
     let wanted = contribute_held(org(1), &mut other, &card(500)).await;
     wait_for("the wanted card at the player's node", || async {
-        org(0).event(wanted.id()).await.ok()?.map(|_| ())
+        org(0).event(wanted.id()).await.ok()?.ok()?.map(|_| ())
     })
     .await;
     let buy = |player: &mut Author| {

@@ -262,7 +262,7 @@ async fn org_nodes_settle_by_checkpoint_and_refund_undelivered_purchases() {
             "node {i} holds all {} events in memory ({held})",
             status.events
         );
-        let bytes = node.handle.event(purchase_id).await.unwrap();
+        let bytes = node.handle.event(purchase_id).await.unwrap().unwrap();
         let network = carnet_protocol::NetworkId::from_hex(&node.network).unwrap();
         let ev = bytes.map(|b| carnet_protocol::SignedEvent::decode(&b, &network).unwrap());
         assert!(
@@ -443,7 +443,7 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
     let shows = |b: &[u8], name: &str| b.windows(name.len()).any(|w| w == name.as_bytes());
     wait_for("node 1 to hold both listings", || async {
         for ev in &listed {
-            net.node(1).handle.event(ev.id()).await.ok()??;
+            net.node(1).handle.event(ev.id()).await.ok()?.ok()??;
         }
         Some(())
     })
@@ -461,7 +461,7 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
         let erased = wait_for(
             &format!("node {i} to serve Person 1's listing erased"),
             || async {
-                let b = node.handle.event(listed[0].id()).await.ok()??;
+                let b = node.handle.event(listed[0].id()).await.ok()?.ok()??;
                 (!shows(&b, "Person 1")).then_some(b)
             },
         )
@@ -472,7 +472,13 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
         let http =
             carnet_tests::http_get(node.api_addr, &format!("/v1/events/{}", listed[0].id())).await;
         assert!(http.contains(&hex::encode(&erased)), "node {i}: {http}");
-        let other = node.handle.event(listed[1].id()).await.unwrap().unwrap();
+        let other = node
+            .handle
+            .event(listed[1].id())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert!(shows(&other, "Person 2"), "node {i} erased another listing");
         let found = node
             .handle

@@ -177,7 +177,7 @@ fn pending_events_are_never_stored_and_older_stored_ones_are_dropped_at_start() 
     assert!(matches!(r.result, Submitted::Pending { .. }), "{r:?}");
     assert_eq!(e.store.load_events(&net).unwrap().len(), 0);
     assert_eq!(
-        e.event_bytes(&waiting.id()),
+        e.event_bytes(&waiting.id()).unwrap(),
         None,
         "not served while pending"
     );

@@ -206,3 +206,43 @@ fn a_snapshot_ahead_of_the_records_is_replayed_over_a_window_at_a_time() {
     assert!(r.from_records && r.from_snapshot > 0, "{r:?}");
     assert_eq!(e.state_root_hex(), root);
 }
+
+/// A released event is read back from the store: when the store cannot give it (it
+/// is closed while the disk stays full), asking for it is an error, not "no such
+/// event" (the API answered 404 for an event it had), and held events are served
+/// from memory all the same.
+#[test]
+fn a_released_event_the_store_cannot_give_back_is_an_error() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let (genesis, log, _) = settled_store(&path, 2_000, 250);
+    let full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store = Store::open_with_faults(&path, genesis.network_id(), full.clone()).unwrap();
+    let (mut e, r) = Engine::reopen(store, genesis, org_key(0)).unwrap();
+    assert!(r.released > 0, "{r:?}");
+    let ledger = e.ledger();
+    let (released, held): (Vec<&SignedEvent>, Vec<&SignedEvent>) =
+        log.iter().partition(|ev| ledger.get(&ev.id()).is_none());
+    let (released, held) = (released[0], held[0]);
+    assert_eq!(
+        e.event_bytes(&released.id()).unwrap().as_deref(),
+        Some(released.as_bytes())
+    );
+    full.store(true, Ordering::SeqCst);
+    assert!(e.store().reopen().is_err(), "the disk is full");
+    assert!(matches!(
+        e.event_bytes(&released.id()),
+        Err(StoreError::Reopening)
+    ));
+    assert_eq!(
+        e.event_bytes(&held.id()).unwrap().as_deref(),
+        Some(held.as_bytes())
+    );
+    full.store(false, Ordering::SeqCst);
+    e.store().reopen().unwrap();
+    assert_eq!(
+        e.event_bytes(&released.id()).unwrap().as_deref(),
+        Some(released.as_bytes())
+    );
+}

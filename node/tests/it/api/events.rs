@@ -163,6 +163,13 @@ async fn events_by_id() {
             StatusCode::BAD_REQUEST,
             "invalid_hex",
         );
+        // A released event the store cannot give back: the node's fault, not "no
+        // such event".
+        assert_error(
+            api.get(&format!("/v1/events/dead{}", "0".repeat(60))).await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+        );
         api.stop().await;
     })
     .await;

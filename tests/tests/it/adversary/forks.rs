@@ -13,6 +13,7 @@ async fn held(net: &TestNet, node: usize, id: ContentId) -> SignedEvent {
         .event(id)
         .await
         .unwrap()
+        .unwrap()
         .expect("held");
     SignedEvent::decode(&bytes, &net.genesis.network_id()).unwrap()
 }
@@ -147,7 +148,7 @@ async fn low_clocks_and_forks_below_a_finalized_bound_change_nothing_settled() {
         );
         assert!(s.status.contains("Excluded"), "{}", s.status);
         for ev in &chain {
-            assert!(n.handle.event(ev.id()).await.unwrap().is_some());
+            assert!(n.handle.event(ev.id()).await.unwrap().unwrap().is_some());
         }
     }
     net.stop().await;

@@ -103,7 +103,7 @@ async fn a_strangers_clock_1_events_are_stored_nowhere_and_settlement_stays_fina
     // No node holds any of the strangers' events, ordered or pending.
     for n in net.nodes.iter().flatten() {
         for s in &strangers {
-            assert_eq!(n.handle.event(s.id()).await.unwrap(), None);
+            assert_eq!(n.handle.event(s.id()).await.unwrap().unwrap(), None);
         }
         assert_eq!(n.handle.status().await.unwrap().pending, 0);
     }

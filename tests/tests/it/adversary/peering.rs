@@ -351,7 +351,13 @@ async fn an_event_served_for_an_id_never_asked_is_not_ingested() {
             }
         }
     }
-    let held = net.node(0).handle.event(served.id()).await.unwrap();
+    let held = net
+        .node(0)
+        .handle
+        .event(served.id())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(held.is_none(), "an event never asked for was ingested");
     // The same event submitted by its author is taken: it was refused for how it
     // came, not for what it is.
