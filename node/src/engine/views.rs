@@ -18,21 +18,17 @@ impl Engine {
     /// The wire bytes of an ordered event: pending ones are not passed on. An error
     /// if it was released and the store cannot give it back: not "no such event".
     pub fn event_bytes(&self, id: &ContentId) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(ev) = self.ledger.get(id) {
-            return Ok(self
-                .ledger
-                .is_ordered(id)
-                .then(|| ev.as_bytes().to_vec()));
-        }
-        // The store first: whether a released event is ordered is read from the
-        // store too, and a read that fails there would only say "not ordered".
-        let Some(ev) = self.store.checked_event(id)? else {
-            return Ok(None);
+        let ev = match self.ledger.get(id) {
+            Some(ev) => std::borrow::Cow::Borrowed(ev),
+            // Not through the ledger's archive, which takes a failed read for "not
+            // held"; and the store before the record that says the event is ordered,
+            // which is in the store too: a failed read there says "not ordered".
+            None => match self.store.checked_event(id)? {
+                Some(ev) => std::borrow::Cow::Owned(ev),
+                None => return Ok(None),
+            },
         };
-        Ok(self
-            .ledger
-            .is_ordered(id)
-            .then(|| ev.as_bytes().to_vec()))
+        Ok(self.ledger.is_ordered(id).then(|| ev.as_bytes().to_vec()))
     }
 
     pub fn balance(&mut self, account: &PublicKey) -> Option<BalanceView> {

@@ -151,12 +151,6 @@ impl Ledger {
         Some(keys.into_iter().map(|k| k.1).collect())
     }
 
-    /// Ids of the ordered events by (Lamport clock, id): reads nothing from the
-    /// archive.
-    pub fn ids(&self) -> impl Iterator<Item = ContentId> + '_ {
-        self.items.iter().map(|k| k.1)
-    }
-
     /// Ordered events (pending ones not counted).
     pub fn len(&self) -> usize {
         self.events.len() + self.released

@@ -413,9 +413,9 @@ impl Snapshot {
     /// whole beside the state they decode to (at 1M events, 246 MiB of the start's
     /// peak; at 10M they alone would pass 2 GiB). `open(offset)` gives a reader of
     /// the snapshot from that byte on (a node reads its one open file at an offset,
-    /// each reader its own): the second part (the listings and the tree, two fifths of a start at 1M events)
-    /// is read, decoded and its tree built on a thread of its own while this one
-    /// decodes the first. The checksum is computed as the parts are read, and
+    /// each reader its own): the second part (the listings and the tree, two fifths
+    /// of a start at 1M events) is read, decoded and its tree built on a thread of its
+    /// own while this one decodes the first. The checksum is computed as the parts are read, and
     /// checked before anything decoded is returned: a damaged part that still
     /// decodes is refused all the same, and so is a second reader that found
     /// another file (one replaced in between). Each reader is read a chunk at a
@@ -439,7 +439,7 @@ impl Snapshot {
         let len = u64::from_le_bytes(len.try_into().map_err(|_| SnapshotError::Format)?);
         let second = open((HEAD as u64).saturating_add(len))
             .map_err(|e| SnapshotError::Decode(format!("cannot read it: {e}")))?;
-        let (first, second) = std::thread::scope(|scope| {
+        let ((first, first_hash), (second, second_hash)) = std::thread::scope(|scope| {
             let second = scope.spawn(move || {
                 let (part, hash) = read_part::<_, Listings>(second);
                 (
@@ -454,7 +454,6 @@ impl Snapshot {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (first, second)
         });
-        let ((first, first_hash), (second, second_hash)) = (first, second);
         let (first_hash, first_len) = first_hash?;
         let (second_hash, _) = second_hash?;
         if first_len != len || checksum(len, &first_hash, &second_hash).as_bytes() != sum {
