@@ -125,9 +125,8 @@ impl Engine {
         for ev in &erased {
             self.ledger.erase_teaser(&ev.id());
         }
-        // The saved snapshot may still hold the listing: save another soon. Held
-        // cards of erased listings go at the next look for deliveries.
-        self.snapshot_after_erasure();
+        // No snapshot holds a teaser (the state's listings are erased). Held cards of
+        // erased listings go at the next look for deliveries.
         self.delivery_check_due = true;
         tracing::info!(
             count = erased.len(),
@@ -197,10 +196,16 @@ mod tests {
         e.save_snapshot()
             .unwrap()
             .expect("a snapshot at the finalized mark");
-        assert!(contains(
+        // The state holds listings with their teasers erased (issue 19): no snapshot
+        // ever held hers, even before she opted out.
+        assert!(!contains(
             &e.store().get_snapshot().unwrap().unwrap(),
             b"Ada Lovelace"
         ));
+        assert!(e.ledger().state().listings[&c.id()]
+            .listing
+            .teaser
+            .is_erased());
         assert!(e.ledger().epoch(&c.id()).is_some(), "the listing is final");
         // Its short id is found from the store's events, not from memory.
         assert_eq!(
@@ -225,12 +230,11 @@ mod tests {
             SignedEvent::decode(&served, &e.network()).unwrap().id(),
             c.id()
         );
-        // Nor the saved snapshot: the one from before is replaced by one of the state
-        // at the end of the finalized prefix, which still lists her card while the
-        // OptOut is not final, with her teaser erased (the same state to every rule
-        // and root). So a start while the OptOut waits still starts from it.
-        assert!(e.snapshot_due());
-        assert!(e.save_snapshot().unwrap().is_some());
+        // Nor a snapshot: the state at the end of the finalized prefix still lists
+        // her card while the OptOut is not final, with her teaser erased as every
+        // listing's is. So a start while the OptOut waits still starts from it: the
+        // finalized prefix did not move, and the saved snapshot stands.
+        assert!(e.save_snapshot().unwrap().is_none());
         let saved = e.store().get_snapshot().unwrap().expect("a snapshot");
         assert!(!contains(&saved, b"Ada Lovelace"), "the snapshot holds Ada");
         let root = e.ledger().state_root();
@@ -323,7 +327,8 @@ mod tests {
             &e.event_bytes(&c_bob.id()).unwrap().unwrap(),
             b"Bob Babbage"
         ));
-        assert!(e.snapshot_due(), "the saved snapshot may hold the listing");
+        // No snapshot holds a teaser: an erasure makes none due.
+        assert!(!e.snapshot_due());
         // The held card goes at the next look for deliveries; Bob's stays.
         e.due_deliveries();
         assert_eq!(store.get_card(&c_ada.id(), &org).unwrap(), None);

@@ -5,6 +5,7 @@
 //! shared locks around the ledger: the loop is the only writer, so the order in which
 //! events are ingested is simply the order of the channel.
 
+use crate::store::StoreError;
 use carnet_api::{
     BalanceView, ChainHeadView, CompanyInfo, DeliveryView, ListingDetail, MovementView, NodeStatus,
     PeerView, PurchaseView, SearchQuery, Submitted,
@@ -185,11 +186,11 @@ pub enum Command {
     },
     Listing {
         id: ContentId,
-        reply: oneshot::Sender<Option<ListingDetail>>,
+        reply: oneshot::Sender<Result<Option<ListingDetail>, StoreError>>,
     },
     Purchases {
         buyer: PublicKey,
-        reply: oneshot::Sender<Vec<PurchaseView>>,
+        reply: oneshot::Sender<Result<Vec<PurchaseView>, StoreError>>,
     },
     Company {
         domain: String,
@@ -203,7 +204,7 @@ pub enum Command {
     },
     Search {
         query: SearchQuery,
-        reply: oneshot::Sender<carnet_api::SearchPage>,
+        reply: oneshot::Sender<Result<carnet_api::SearchPage, StoreError>>,
     },
     Balance {
         account: PublicKey,
@@ -211,7 +212,7 @@ pub enum Command {
     },
     History {
         account: PublicKey,
-        reply: oneshot::Sender<Result<Vec<MovementView>, crate::store::StoreError>>,
+        reply: oneshot::Sender<Result<Vec<MovementView>, StoreError>>,
     },
     Delivery {
         purchase: ContentId,
@@ -224,7 +225,7 @@ pub enum Command {
     /// Ordered events whose id starts with a hex prefix (at most a few).
     IdsWithPrefix {
         prefix: String,
-        reply: oneshot::Sender<Result<Vec<ContentId>, crate::store::StoreError>>,
+        reply: oneshot::Sender<Result<Vec<ContentId>, StoreError>>,
     },
     /// This org's members.
     Members {
@@ -239,7 +240,7 @@ pub enum Command {
     /// The wire bytes of one stored event.
     Event {
         id: ContentId,
-        reply: oneshot::Sender<Result<Option<Vec<u8>>, crate::store::StoreError>>,
+        reply: oneshot::Sender<Result<Option<Vec<u8>>, StoreError>>,
     },
     Status {
         reply: oneshot::Sender<NodeStatus>,
@@ -386,11 +387,19 @@ impl NodeHandle {
         .unwrap_or(Err(IngestError::ShuttingDown))
     }
 
-    pub async fn listing(&self, id: ContentId) -> Result<Option<ListingDetail>, Closed> {
+    /// A listing with the teaser in force (read from the store: a store that cannot
+    /// be read is an error, not a listing without its teaser).
+    pub async fn listing(
+        &self,
+        id: ContentId,
+    ) -> Result<Result<Option<ListingDetail>, StoreError>, Closed> {
         self.ask(|reply| Command::Listing { id, reply }).await
     }
 
-    pub async fn purchases(&self, buyer: PublicKey) -> Result<Vec<PurchaseView>, Closed> {
+    pub async fn purchases(
+        &self,
+        buyer: PublicKey,
+    ) -> Result<Result<Vec<PurchaseView>, StoreError>, Closed> {
         self.ask(|reply| Command::Purchases { buyer, reply }).await
     }
 
@@ -411,7 +420,12 @@ impl NodeHandle {
         .await
     }
 
-    pub async fn search(&self, query: SearchQuery) -> Result<carnet_api::SearchPage, Closed> {
+    /// Matching listings; the teasers are the store's, so a store that cannot be read
+    /// is an error.
+    pub async fn search(
+        &self,
+        query: SearchQuery,
+    ) -> Result<Result<carnet_api::SearchPage, StoreError>, Closed> {
         self.ask(|reply| Command::Search { query, reply }).await
     }
 
@@ -424,7 +438,7 @@ impl NodeHandle {
     pub async fn history(
         &self,
         account: PublicKey,
-    ) -> Result<Result<Vec<MovementView>, crate::store::StoreError>, Closed> {
+    ) -> Result<Result<Vec<MovementView>, StoreError>, Closed> {
         self.ask(|reply| Command::History { account, reply }).await
     }
 
@@ -442,7 +456,7 @@ impl NodeHandle {
     pub async fn ids_with_prefix(
         &self,
         prefix: String,
-    ) -> Result<Result<Vec<ContentId>, crate::store::StoreError>, Closed> {
+    ) -> Result<Result<Vec<ContentId>, StoreError>, Closed> {
         self.ask(|reply| Command::IdsWithPrefix { prefix, reply })
             .await
     }
@@ -471,7 +485,7 @@ impl NodeHandle {
     pub async fn event(
         &self,
         id: ContentId,
-    ) -> Result<Result<Option<Vec<u8>>, crate::store::StoreError>, Closed> {
+    ) -> Result<Result<Option<Vec<u8>>, StoreError>, Closed> {
         self.ask(|reply| Command::Event { id, reply }).await
     }
 

@@ -8,6 +8,7 @@
 
 use crate::engine::{Engine, Ingested};
 use crate::handle::IngestError;
+use crate::store::StoreError;
 use carnet_api::{CompanyInfo, ListingDetail, PurchaseView};
 use carnet_protocol::card::{seal_card, Card};
 use carnet_protocol::encoding::to_canonical;
@@ -252,37 +253,47 @@ impl Engine {
     }
 
     /// One listing with its commitments, so a buyer can check a delivered card.
-    pub fn listing(&mut self, id: &ContentId) -> Option<ListingDetail> {
+    pub fn listing(&mut self, id: &ContentId) -> Result<Option<ListingDetail>, StoreError> {
         let state = self.ledger.state();
-        let l = state.listings.get(id)?;
+        let Some(l) = state.listings.get(id) else {
+            return Ok(None);
+        };
         let handle = state
             .accounts
             .get(&l.contributor)
             .map(|a| a.handle.clone())
             .unwrap_or_default();
-        Some(ListingDetail {
+        // The state holds the listing with its teaser erased; the store the teaser
+        // its events showed, if this node holds one not erased.
+        let mut listing = l.listing.clone();
+        if let Some(shown) = self.store.shown_teaser(id, &l.listing.teaser.hash())? {
+            listing.teaser = shown;
+        }
+        Ok(Some(ListingDetail {
             id: id.to_hex(),
             contributor_handle: handle,
             status: format!("{:?}", l.status),
             sales: l.sales,
             held: l.held,
-            listing_hex: hex::encode(to_canonical(&l.listing)),
-        })
+            listing_hex: hex::encode(to_canonical(&listing)),
+        }))
     }
 
     /// Every purchase `buyer` made, newest last, with the listing's teaser.
-    pub fn purchases(&mut self, buyer: &PublicKey) -> Vec<PurchaseView> {
+    pub fn purchases(&mut self, buyer: &PublicKey) -> Result<Vec<PurchaseView>, StoreError> {
         let state = self.ledger.state();
+        let store = &self.store;
         let mut out: Vec<(u64, PurchaseView)> = state
             .purchases
             .iter()
             .filter(|(_, p)| p.buyer == *buyer)
             .map(|(id, p)| {
-                let teaser = state
-                    .listings
-                    .get(&p.listing_id)
-                    .and_then(|l| l.listing.teaser.shown());
-                (
+                let slot = match state.listings.get(&p.listing_id) {
+                    Some(l) => store.shown_teaser(&p.listing_id, &l.listing.teaser.hash())?,
+                    None => None,
+                };
+                let teaser = slot.as_ref().and_then(|s| s.shown());
+                Ok((
                     p.lamport,
                     PurchaseView {
                         purchase_id: id.to_hex(),
@@ -292,11 +303,11 @@ impl Engine {
                         name: teaser.map(|t| t.name.to_string()).unwrap_or_default(),
                         company: teaser.map(|t| t.company.to_string()).unwrap_or_default(),
                     },
-                )
+                ))
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.purchase_id.cmp(&b.1.purchase_id)));
-        out.into_iter().map(|(_, v)| v).collect()
+        Ok(out.into_iter().map(|(_, v)| v).collect())
     }
 
     /// `member`'s own vote on the company of `domain`, if any.

@@ -605,7 +605,9 @@ impl Listing {
             teaser: TeaserSlot::Erased {
                 hash: self.teaser.hash(),
             },
-            ..self.clone()
+            email_commitment: self.email_commitment,
+            phone_commitment: self.phone_commitment,
+            dedup_key: self.dedup_key,
         }
     }
 }

@@ -102,7 +102,7 @@ pub(super) async fn listing(
     let id = parse_id(id, "id")?;
     state
         .wait(state.node.listing(id))
-        .await??
+        .await???
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no listing {id}")))
 }
@@ -130,7 +130,7 @@ pub(super) async fn purchases(
     key: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Purchases>> {
     let key = parse_key(key)?;
-    let purchases = state.wait(state.node.purchases(key)).await??;
+    let purchases = state.wait(state.node.purchases(key)).await???;
     Ok(Json(Purchases {
         buyer: key.to_hex(),
         purchases,
@@ -189,7 +189,7 @@ pub(super) async fn search_listings(
         ),
         offset: p.offset,
     };
-    Ok(Json(state.wait(state.node.search(query)).await??))
+    Ok(Json(state.wait(state.node.search(query)).await???))
 }
 
 pub(super) async fn balance(

@@ -71,9 +71,6 @@ pub struct Engine {
     pub(crate) opt_out_keys: std::collections::HashSet<carnet_protocol::Hash32>,
     /// Set when an erasure failed to write: tried again before the next batch.
     erasure_due: bool,
-    /// Set when teasers were erased since the last snapshot: the saved one may still
-    /// hold the listing, so another is due at once.
-    erased_since_snapshot: bool,
 }
 
 /// Default of [`Engine::snapshot_min_events`]: at ~27 µs to verify and apply an event,
@@ -272,7 +269,6 @@ impl Engine {
             dedup_misses: Default::default(),
             opt_out_keys: Default::default(),
             erasure_due: false,
-            erased_since_snapshot: false,
             snapshot_events: resumed.map(|(_, applied)| applied),
             recorded_base: None,
             roll_backs: (0, 0),

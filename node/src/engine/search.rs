@@ -175,25 +175,42 @@ impl Query {
 impl Engine {
     /// Active listings matching `q`, best first (then the most recently changed, then
     /// by id), `q.limit` of them from `q.offset`, with how many match in all.
-    pub fn search(&mut self, q: &SearchQuery) -> SearchPage {
+    ///
+    /// The teasers are the store's (the state holds listings with their teasers
+    /// erased): one read of every stored teaser, each listing's in force found by its
+    /// hash, and only those decoded.
+    pub fn search(&mut self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
         let limit = q.limit.unwrap_or(50).min(500);
         let offset = q.offset.unwrap_or(0);
         let query = Query::of(q);
         let price = self.ledger.genesis().rules.card_price;
         let state = self.ledger.state();
-        let mut hits: Vec<(u32, &ContentId, &ListingState, &Teaser)> = state
-            .listings
-            .iter()
-            .filter(|(_, l)| l.status == ListingStatus::Active)
-            // A listing this node only knows with its teaser erased has nothing to show.
-            .filter_map(|(id, l)| Some((id, &**l, l.listing.teaser.shown()?)))
-            .filter_map(|(id, l, t)| Some((Folded::of(t).score(&query)?, id, l, t)))
-            .collect();
+        let mut hits: Vec<(u32, ContentId, &ListingState, Teaser)> = Vec::new();
+        // A listing's rows come together; two events may show the same teaser.
+        let mut last = None;
+        self.store.each_teaser(|t| {
+            if last == Some(t.listing) {
+                return;
+            }
+            let Some(l) = state.listings.get(&t.listing) else {
+                return;
+            };
+            if l.status != ListingStatus::Active || l.listing.teaser.hash() != t.hash {
+                return;
+            }
+            last = Some(t.listing);
+            let Some(teaser) = t.teaser() else {
+                return;
+            };
+            if let Some(score) = Folded::of(&teaser).score(&query) {
+                hits.push((score, t.listing, &**l, teaser));
+            }
+        })?;
         let total = hits.len();
         hits.sort_by(|a, b| {
             b.0.cmp(&a.0)
                 .then(b.2.last_reward_ms.cmp(&a.2.last_reward_ms))
-                .then(a.1.cmp(b.1))
+                .then(a.1.cmp(&b.1))
         });
         let listings = hits
             .into_iter()
@@ -225,11 +242,11 @@ impl Engine {
                 }
             })
             .collect();
-        SearchPage {
+        Ok(SearchPage {
             listings,
             total,
             offset,
-        }
+        })
     }
 }
 

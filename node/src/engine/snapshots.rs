@@ -25,9 +25,6 @@ impl Engine {
     /// that a crash replays at most a fifth of it while the bytes written for
     /// snapshots stay within a few times the final one.
     pub fn snapshot_due(&self) -> bool {
-        if self.erased_since_snapshot {
-            return true;
-        }
         let last = self.snapshot_events.unwrap_or(0);
         let since = (self.ledger.len() as u64).saturating_sub(last);
         since > 0 && since >= self.snapshot_min_events.max(last / 4)
@@ -55,33 +52,13 @@ impl Engine {
         if self.snapshot_events == Some(self.ledger.len() as u64) {
             return None;
         }
-        let Some(snap) = self.ledger.snapshot() else {
-            // No snapshot may be taken while an OptOut is not final; the one saved
-            // before it may hold what it erases, and goes.
-            if self.erased_since_snapshot {
-                match self.store.remove_snapshot() {
-                    Ok(()) => self.erased_since_snapshot = false,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not remove the saved ledger snapshot")
-                    }
-                }
-            }
-            return None;
-        };
+        let snap = self.ledger.snapshot()?;
         (self.snapshot_events != Some(snap.applied())).then_some(snap)
     }
 
     /// Records that a snapshot of `events` events was saved.
     pub fn snapshot_saved(&mut self, events: u64) {
         self.snapshot_events = Some(events);
-        self.erased_since_snapshot = false;
-    }
-
-    /// Makes a snapshot due now, even of events already covered: teasers were
-    /// erased, and the saved snapshot may still hold one of them.
-    pub(crate) fn snapshot_after_erasure(&mut self) {
-        self.snapshot_events = None;
-        self.erased_since_snapshot = true;
     }
 
     /// Events the last saved or restored snapshot covers.

@@ -2,10 +2,12 @@
 //! erasure looks up. It used to scan every event in memory; since issue 19 the
 //! finalized events are in the store only, and a scan would read them all back.
 //! And which Delivers answer which purchase: what a buyer asks for, kept here rather
-//! than in a map of every purchase in memory (50 bytes an event at scale).
+//! than in a map of every purchase in memory (50 bytes an event at scale). And the
+//! shown teaser of each stored event: the ledger's state holds listings with their
+//! teasers erased (half of a listing's memory), so views and search read them here.
 
 use super::*;
-use carnet_protocol::payload::{Listing, Payload};
+use carnet_protocol::payload::{Listing, Payload, Teaser, TeaserSlot};
 use redb::Table;
 
 /// (listing id, event id) → nothing: the Contribute and the Updates of each listing.
@@ -17,9 +19,67 @@ pub(super) const KEY_LISTINGS: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
 /// (purchase id, Deliver event id) → nothing: the Delivers of each purchase.
 pub(super) const PURCHASE_DELIVERIES: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
     TableDefinition::new("purchase_deliveries");
+/// (listing id, event id) → teaser hash (32) || salt (32) || canonical teaser: the
+/// shown teaser each stored Contribute and Update carries (an erased one has no row).
+/// The state's listing says which is in force by its teaser hash.
+pub(super) const TEASERS: TableDefinition<(&[u8; 32], &[u8; 32]), &[u8]> =
+    TableDefinition::new("teasers");
 /// Meta key set once the tables index every stored event (a store written by an older
-/// build is indexed once, when opened). "listing index" before the Delivers were.
-const INDEXED_META_KEY: &str = "event index 2";
+/// build is indexed once, when opened). "listing index" before the Delivers were,
+/// "event index 2" before the teasers were.
+const INDEXED_META_KEY: &str = "event index 3";
+
+/// A shown teaser as the store keeps it, its bytes not yet decoded: a search looks at
+/// the listing and the hash first and decodes only the teasers in force.
+pub struct StoredTeaser<'a> {
+    pub listing: ContentId,
+    pub hash: Hash32,
+    value: &'a [u8],
+}
+
+impl StoredTeaser<'_> {
+    fn of(listing: ContentId, value: &[u8]) -> Option<StoredTeaser<'_>> {
+        let hash = Hash32(value.get(..32)?.try_into().ok()?);
+        Some(StoredTeaser {
+            listing,
+            hash,
+            value,
+        })
+    }
+
+    /// The teaser, or `None` if the row does not decode (a damaged store).
+    pub fn teaser(&self) -> Option<Teaser> {
+        from_canonical(
+            self.value.get(64..)?,
+            carnet_protocol::limits::MAX_EVENT_BYTES,
+        )
+        .ok()
+    }
+
+    /// The teaser slot as the event carried it (with its salt), or `None` if the row
+    /// does not decode.
+    pub fn slot(&self) -> Option<TeaserSlot> {
+        let salt: [u8; 32] = self.value.get(32..64)?.try_into().ok()?;
+        Some(TeaserSlot::Shown {
+            teaser: self.teaser()?,
+            salt,
+        })
+    }
+}
+
+/// The row of an event's shown teaser: its key and value, or `None` for an event that
+/// carries no listing or an erased teaser.
+fn teaser_row(ev: &SignedEvent) -> Option<((ContentId, ContentId), Vec<u8>)> {
+    let (listing, l) = listing_of(ev)?;
+    let TeaserSlot::Shown { teaser, salt } = &l.teaser else {
+        return None;
+    };
+    let mut value = Vec::with_capacity(160);
+    value.extend_from_slice(&l.teaser.hash().0);
+    value.extend_from_slice(salt);
+    value.extend_from_slice(&to_canonical(teaser));
+    Some(((listing, ev.id()), value))
+}
 
 /// The listing an event carries, with the id of the listing: a Contribute's own, or
 /// the one an Update names.
@@ -31,11 +91,12 @@ pub fn listing_of(ev: &SignedEvent) -> Option<(ContentId, &Listing)> {
     }
 }
 
-/// The two index tables of a write transaction.
+/// The index tables of a write transaction.
 pub(super) struct Index<'t> {
     events: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
     keys: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
     deliveries: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
+    teasers: Table<'t, (&'static [u8; 32], &'static [u8; 32]), &'static [u8]>,
 }
 
 impl<'t> Index<'t> {
@@ -50,7 +111,36 @@ impl<'t> Index<'t> {
             deliveries: txn
                 .open_table(PURCHASE_DELIVERIES)
                 .map_err(db_err("open purchase deliveries"))?,
+            teasers: txn.open_table(TEASERS).map_err(db_err("open teasers"))?,
         })
+    }
+
+    /// Keeps the shown teaser of `ev` (if it shows one), replacing what the row of the
+    /// same event held.
+    fn set_teaser(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
+        match teaser_row(ev) {
+            Some(((listing, id), value)) => {
+                self.teasers
+                    .insert((&listing.0, &id.0), value.as_slice())
+                    .map_err(db_err("keep teaser"))?;
+            }
+            None => self.remove_teaser(ev)?,
+        }
+        Ok(())
+    }
+
+    fn remove_teaser(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
+        if let Some((listing, _)) = listing_of(ev) {
+            self.teasers
+                .remove((&listing.0, &ev.id().0))
+                .map_err(db_err("drop teaser"))?;
+        }
+        Ok(())
+    }
+
+    /// Follows `ev` stored again in another form of itself (its teaser erased).
+    pub(super) fn replace(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
+        self.set_teaser(ev)
     }
 
     pub(super) fn add(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
@@ -61,6 +151,7 @@ impl<'t> Index<'t> {
             self.keys
                 .insert((&l.dedup_key.0, &listing.0), ())
                 .map_err(db_err("index listing key"))?;
+            self.set_teaser(ev)?;
         }
         if let Payload::Deliver(d) = ev.payload() {
             self.deliveries
@@ -77,6 +168,7 @@ impl<'t> Index<'t> {
             self.events
                 .remove((&listing.0, &ev.id().0))
                 .map_err(db_err("unindex listing event"))?;
+            self.remove_teaser(ev)?;
         }
         if let Payload::Deliver(d) = ev.payload() {
             self.deliveries
@@ -134,6 +226,44 @@ impl Store {
     /// The stored Delivers of `purchase`.
     pub fn deliveries_of(&self, purchase: &ContentId) -> Result<Vec<ContentId>, StoreError> {
         self.seconds(PURCHASE_DELIVERIES, purchase)
+    }
+
+    /// The shown teaser of `listing` whose hash is `hash` (the one in force, when
+    /// `hash` is the state's), with its salt; `None` if no stored event shows it (all
+    /// erased, or the store does not hold the listing's events).
+    pub fn shown_teaser(
+        &self,
+        listing: &ContentId,
+        hash: &Hash32,
+    ) -> Result<Option<TeaserSlot>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let table = txn.open_table(TEASERS).map_err(db_err("open teasers"))?;
+        let range = table
+            .range((&listing.0, &[0u8; 32])..=(&listing.0, &[0xffu8; 32]))
+            .map_err(db_err("read teasers"))?;
+        for entry in range {
+            let (_, v) = entry.map_err(db_err("read teasers"))?;
+            let value = v.value();
+            match StoredTeaser::of(*listing, value) {
+                Some(t) if t.hash == *hash => return Ok(t.slot()),
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// Calls `visit` with every stored shown teaser, by listing id (a listing's rows
+    /// together), in one read transaction: what a search scans.
+    pub fn each_teaser(&self, mut visit: impl FnMut(StoredTeaser<'_>)) -> Result<(), StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let table = txn.open_table(TEASERS).map_err(db_err("open teasers"))?;
+        for entry in table.iter().map_err(db_err("read teasers"))? {
+            let (k, v) = entry.map_err(db_err("read teasers"))?;
+            if let Some(t) = StoredTeaser::of(Hash32(*k.value().0), v.value()) {
+                visit(t);
+            }
+        }
+        Ok(())
     }
 
     /// The second halves of the pair keys of `def` whose first half is `first`.

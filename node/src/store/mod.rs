@@ -25,7 +25,7 @@ pub(crate) mod tests;
 pub mod web;
 
 use faults::FaultyFile;
-pub use listings::listing_of;
+pub use listings::{listing_of, StoredTeaser};
 pub use salvage::{quietly, salvage, Salvaged};
 
 use carnet_protocol::card::Card;
@@ -463,6 +463,7 @@ impl Store {
         let txn = self.begin_write("begin replace")?;
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+            let mut index = listings::Index::open(&txn)?;
             for ev in events {
                 let id = ev.id();
                 if table.get(&id.0).map_err(db_err("look up event"))?.is_none() {
@@ -471,6 +472,7 @@ impl Store {
                 table
                     .insert(&id.0, ev.as_bytes())
                     .map_err(db_err("replace event"))?;
+                index.replace(ev)?;
             }
         }
         txn.commit().map_err(db_err("commit replace"))

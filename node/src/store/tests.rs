@@ -528,7 +528,7 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     let path = dir.path().join("store.redb");
     let mut member = Author::new(SecretKey::from_seed([9; 32]), network());
     let first = carnet_protocol::testkit::card_for(1, "first@acme.example");
-    let moved = carnet_protocol::testkit::card_for(1, "moved@acme.example");
+    let moved = carnet_protocol::testkit::card_for(2, "moved@acme.example");
     let c = member
         .sign(
             Payload::Contribute(Contribute {
@@ -590,9 +590,36 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     let mut both = vec![c.id(), u.id()];
     both.sort();
     assert_eq!(store.listing_events(&c.id()).unwrap(), both);
+    // The teasers the two events showed, each found by its hash.
+    let slot = |card: &Card| {
+        card.listing(&carnet_protocol::testkit::TEST_SECRET)
+            .unwrap()
+            .teaser
+    };
+    let shown = |store: &Store, card: &Card| {
+        store
+            .shown_teaser(&c.id(), &slot(card).hash())
+            .unwrap()
+            .map(|s| s.hash())
+    };
+    assert_eq!(shown(&store, &first), Some(slot(&first).hash()));
+    assert_eq!(shown(&store, &moved), Some(slot(&moved).hash()));
+    assert_eq!(
+        store.shown_teaser(&c.id(), &Hash32::of(b"x")).unwrap(),
+        None
+    );
+    let mut scanned = Vec::new();
+    store
+        .each_teaser(|t| scanned.push((t.listing, t.hash, t.teaser().unwrap().name)))
+        .unwrap();
+    assert_eq!(scanned.len(), 2);
+    assert!(scanned.iter().all(|(l, _, _)| *l == c.id()));
+    assert!(scanned.contains(&(c.id(), slot(&first).hash(), first.teaser.name.clone())));
     store.remove_events(&[u.id(), d1.id()]).unwrap();
     assert_eq!(store.listing_events(&c.id()).unwrap(), vec![c.id()]);
     assert_eq!(store.deliveries_of(&purchase).unwrap(), vec![d2.id()]);
+    assert_eq!(shown(&store, &moved), None, "its event removed");
+    assert_eq!(shown(&store, &first), Some(slot(&first).hash()));
 
     // As an older build left it: the listing index only, under its old mark.
     {
@@ -601,8 +628,9 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
         txn.delete_table(listings::LISTING_EVENTS).unwrap();
         txn.delete_table(listings::KEY_LISTINGS).unwrap();
         txn.delete_table(listings::PURCHASE_DELIVERIES).unwrap();
+        txn.delete_table(listings::TEASERS).unwrap();
         let mut meta = txn.open_table(META).unwrap();
-        meta.remove("event index 2").unwrap();
+        meta.remove("event index 3").unwrap();
         meta.insert("listing index", [1u8].as_slice()).unwrap();
         drop(meta);
         txn.commit().unwrap();
@@ -612,6 +640,14 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     assert_eq!(store.listing_events(&c.id()).unwrap(), vec![c.id()]);
     assert_eq!(store.listings_with_key(&key(&first)).unwrap(), vec![c.id()]);
     assert_eq!(store.deliveries_of(&purchase).unwrap(), vec![d2.id()]);
+    assert_eq!(shown(&store, &first), Some(slot(&first).hash()));
+
+    // An erased form stored over the event takes its teaser out.
+    store.replace_events(&[c.erased().unwrap()]).unwrap();
+    assert_eq!(shown(&store, &first), None, "erased");
+    let mut left = 0;
+    store.each_teaser(|_| left += 1).unwrap();
+    assert_eq!(left, 0);
 }
 
 /// What the ledger keeps of a finalized event is read back as written, and a start

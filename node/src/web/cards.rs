@@ -64,11 +64,18 @@ async fn open_bought(state: &WebState, key: &SecretKey, raw: &str) -> Result<Ope
         .ok_or_else(|| not_shown(StatusCode::NOT_FOUND, "No such listing."))?;
     let unavailable =
         |e: crate::handle::Closed| not_shown(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+    let unreadable = |e: crate::store::StoreError| {
+        not_shown(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("The node's storage failed: {e}"),
+        )
+    };
     let purchase = state
         .node
         .purchases(key.public())
         .await
         .map_err(unavailable)?
+        .map_err(unreadable)?
         .into_iter()
         .rev()
         .find(|p| p.listing_id == id.to_hex())
@@ -104,6 +111,7 @@ async fn open_bought(state: &WebState, key: &SecretKey, raw: &str) -> Result<Ope
         .listing(id)
         .await
         .map_err(unavailable)?
+        .map_err(unreadable)?
         .ok_or_else(|| {
             not_shown(
                 StatusCode::NOT_FOUND,
@@ -163,11 +171,16 @@ async fn list(State(state): State<WebState>, headers: HeaderMap) -> Response {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let purchases = state
-        .node
-        .purchases(m.key.public())
-        .await
-        .unwrap_or_default();
+    let purchases = match state.node.purchases(m.key.public()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            return not_shown(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("The node's storage failed: {e}"),
+            )
+        }
+        Err(e) => return not_shown(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
     page(
         "Your cards",
         html! {

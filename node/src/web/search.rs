@@ -62,7 +62,7 @@ async fn search(
             limit: Some(SEARCH_PAGE_SIZE),
             offset: Some((page_no - 1).saturating_mul(SEARCH_PAGE_SIZE)),
         };
-        state.node.search(query).await.ok()
+        state.node.search(query).await.ok().and_then(Result::ok)
     } else {
         None
     };
@@ -97,7 +97,7 @@ async fn search(
                 button type="submit" { "Search" }
             }
             @match &results {
-                None if asked => { p.error role="alert" { "The node did not answer: try again." } }
+                None if asked => { p.error role="alert" { "The node could not answer (stopping, or its storage failed): try again." } }
                 None => {}
                 Some(r) if r.listings.is_empty() => { p role="status" { "No card matches." } }
                 Some(r) => {
@@ -186,18 +186,25 @@ async fn listing(
     let Some(id) = listing_id(&raw) else {
         return not_found();
     };
-    let Some(detail) = state.node.listing(id).await.ok().flatten() else {
-        return not_found();
+    let unreadable = || {
+        failed(
+            "Card not available",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The node could not read this card (stopping, or its storage failed): try again.",
+            Some(("/search", "Search")),
+        )
+    };
+    let detail = match state.node.listing(id).await {
+        Ok(Ok(Some(d))) => d,
+        Ok(Ok(None)) => return not_found(),
+        Ok(Err(_)) | Err(_) => return unreadable(),
     };
     let buyer = m.key.public();
     let rules_price = state.node.quote(buyer, id, u64::MAX).await.ok();
-    let bought = state
-        .node
-        .purchases(buyer)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .any(|p| p.listing_id == detail.id);
+    let Ok(Ok(purchases)) = state.node.purchases(buyer).await else {
+        return unreadable();
+    };
+    let bought = purchases.into_iter().any(|p| p.listing_id == detail.id);
     let teaser = teaser_of(&detail);
     let title = teaser
         .as_ref()

@@ -105,8 +105,16 @@ fn answer(cmd: Command) -> Command {
                 reply: used(),
             }
         }
+        // The text "dead" stands for a store whose teasers cannot be read.
+        Command::Search { query, reply } if query.text.as_deref() == Some("dead") => {
+            let _ = reply.send(Err(carnet_node::store::StoreError::Reopening));
+            Command::Search {
+                query,
+                reply: used(),
+            }
+        }
         Command::Search { query, reply } => {
-            let _ = reply.send(carnet_api::SearchPage {
+            let _ = reply.send(Ok(carnet_api::SearchPage {
                 total: 1,
                 offset: query.offset.unwrap_or(0),
                 listings: vec![ListingView {
@@ -128,7 +136,7 @@ fn answer(cmd: Command) -> Command {
                     org: member().to_hex(),
                     org_name: "Analytical Org".into(),
                 }],
-            });
+            }));
             Command::Search {
                 query,
                 reply: used(),
@@ -290,11 +298,16 @@ fn answer(cmd: Command) -> Command {
             }
         }
         Command::Listing { id, reply } => {
-            let _ = reply.send(None);
+            // "dead…" stands for a listing whose teaser the store cannot give back.
+            let _ = reply.send(if id.to_hex().starts_with("dead") {
+                Err(carnet_node::store::StoreError::Reopening)
+            } else {
+                Ok(None)
+            });
             Command::Listing { id, reply: used() }
         }
         Command::Purchases { buyer, reply } => {
-            let _ = reply.send(Vec::new());
+            let _ = reply.send(Ok(Vec::new()));
             Command::Purchases {
                 buyer,
                 reply: used(),

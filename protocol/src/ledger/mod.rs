@@ -698,14 +698,13 @@ impl Ledger {
     /// prefix, each of which inserting the events would otherwise do again; the tail
     /// after it is short and folded again.
     ///
-    /// While an OptOut waits in the tail after a finalized claim, the state at the end
-    /// of the finalized prefix may still hold the listings it erases, teasers and
-    /// all, which must not be saved (docs/protocol.md, "Erasure"): the snapshot then
-    /// holds them erased ([`Ledger::erasing_opted_out`]).
+    /// The state holds every listing with its teaser erased (see
+    /// [`ListingState::listing`]), so a snapshot holds nothing of a person who opted
+    /// out, even while the OptOut waits in the tail after a finalized claim
+    /// (docs/protocol.md, "Erasure").
     pub fn snapshot(&mut self) -> Option<Snapshot> {
         if !self.finals.is_empty() {
-            let snap = self.finalized_snapshot()?;
-            return Some(self.erasing_opted_out(snap));
+            return self.finalized_snapshot();
         }
         self.catch_up();
         let at = self.applied_to?;
@@ -718,59 +717,6 @@ impl Ledger {
             self.final_digest,
             Vec::new(),
         ))
-    }
-
-    /// `snap`, of the finalized prefix, with the teasers erased of the listings that
-    /// the OptOuts applied in the tail erase: those whose key is opted out, and those
-    /// an Update in the tail moved to an opted-out key. The state root hashes listings
-    /// in their erased form, and no rule reads a teaser, so this is the same state to
-    /// every rule and root; it only holds nothing of the people who opted out. A
-    /// snapshot taken while such an OptOut is not final could otherwise not be saved,
-    /// and a start in that window would read every event again.
-    fn erasing_opted_out(&mut self, mut snap: Snapshot) -> Snapshot {
-        let mut keys = BTreeSet::new();
-        let mut moved = BTreeSet::new();
-        for k in self.order.range((TAIL, 0, 0, Hash32::ZERO)..) {
-            match self.events.get(&k.3).map(|e| e.payload()) {
-                Some(Payload::OptOut(o)) => {
-                    keys.insert(o.dedup_key);
-                }
-                Some(Payload::Update(u)) => {
-                    moved.insert((u.listing.dedup_key, u.listing_id));
-                }
-                _ => {}
-            }
-        }
-        if keys.is_empty() {
-            return snap;
-        }
-        // The keys the tail's OptOuts opted out (one the rules made void erases
-        // nothing), found by the finalized state's dedup index, not a scan of every
-        // listing: taking a snapshot stays cheap.
-        self.catch_up();
-        keys.retain(|k| self.state.opted_out.contains(k));
-        let mut ids: BTreeSet<ContentId> = keys
-            .iter()
-            .filter_map(|k| snap.state.dedup.get(k).copied())
-            .collect();
-        ids.extend(
-            moved
-                .into_iter()
-                .filter(|(k, _)| keys.contains(k))
-                .map(|(_, id)| id),
-        );
-        for id in ids {
-            let Some(l) = snap.state.listings.get(&id) else {
-                continue;
-            };
-            if l.listing.teaser.is_erased() {
-                continue;
-            }
-            let mut erased = (**l).clone();
-            erased.listing = erased.listing.erased();
-            snap.state.listings.insert(id, std::sync::Arc::new(erased));
-        }
-        snap
     }
 
     /// Starts a bulk load (a node's start): Checkpoints inserted from now on finalize

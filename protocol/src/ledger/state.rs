@@ -113,6 +113,10 @@ pub enum ListingStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListingState {
     pub contributor: PublicKey,
+    /// The listing in force, its teaser always in the erased form (`Erased { hash }`):
+    /// no rule reads a teaser, the state root hashes the erased form, and the teasers
+    /// were half of what a listing held in memory (issue 19). A node keeps the shown
+    /// teasers of the events it stores itself, and finds the one in force by its hash.
     pub listing: Listing,
     pub status: ListingStatus,
     pub created_ms: u64,

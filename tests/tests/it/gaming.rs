@@ -81,7 +81,7 @@ async fn buy_delivered(net: &TestNet, node: usize, buyer: &mut Author, listing: 
     .await;
     let key = buyer.public();
     wait_for("the delivery", || async {
-        let list = client.purchases(key).await.ok()?;
+        let list = client.purchases(key).await.ok()?.ok()?;
         list.iter()
             .any(|v| v.purchase_id == p.id().to_hex() && v.status == "Delivered")
             .then_some(())
@@ -164,7 +164,7 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
     account_everywhere(&net, buyer.public(), (90, 0, 0)).await;
 
     // Forged bounces. A hand-written note is refused by the buyer's own org node...
-    let purchases = org(1).purchases(buyer.public()).await.unwrap();
+    let purchases = org(1).purchases(buyer.public()).await.unwrap().unwrap();
     let p1 = carnet_protocol::Hash32::from_hex(&purchases[0].purchase_id).unwrap();
     let note = format!(
         "From: postmaster@company1.example\r\nSubject: Undeliverable\r\n\r\n{} does not exist (550 5.1.1)\r\n",
@@ -401,7 +401,13 @@ async fn contributions_count_for_pay_or_play_only_once_the_org_node_holds_the_ca
     }
     for ev in &held {
         wait_for("the org node's Hold of each card", || async {
-            org(0).listing(ev.id()).await.ok()??.held.then_some(())
+            org(0)
+                .listing(ev.id())
+                .await
+                .ok()?
+                .ok()??
+                .held
+                .then_some(())
         })
         .await;
     }

@@ -487,6 +487,7 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
                 ..Default::default()
             })
             .await
+            .unwrap()
             .unwrap();
         assert_eq!(
             found

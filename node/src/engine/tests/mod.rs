@@ -53,7 +53,7 @@ fn cards_kept_in_one_burst_are_held_in_holds_of_at_most_31() {
     }
     assert!(e.holds_due().is_empty(), "nothing left to hold");
     for id in ids {
-        assert!(e.listing(&id).unwrap().held);
+        assert!(e.listing(&id).unwrap().unwrap().held);
     }
 }
 

@@ -56,6 +56,7 @@ fn search_folds_ranks_pages_and_shows_the_teaser_a_buyer_needs() {
             offset: Some(offset),
             ..Default::default()
         })
+        .expect("the store reads")
     };
     let names =
         |p: &SearchPage| -> Vec<String> { p.listings.iter().map(|l| l.name.clone()).collect() };
@@ -116,4 +117,65 @@ fn search_folds_ranks_pages_and_shows_the_teaser_a_buyer_needs() {
     assert!(e.ids_with_prefix("xyz", 5).unwrap().is_empty());
     // One hex digit matches about one id in 16: the limit caps what comes back.
     assert!(e.ids_with_prefix("0", 2).unwrap().len() <= 2);
+}
+
+/// Issue 19: the state holds listings with their teasers erased; search and a
+/// listing's page read the teaser in force from the store, found by its hash: after
+/// an Update the new one, never the old, once; and so after a restart.
+#[test]
+fn search_and_a_listing_show_the_teaser_in_force_read_from_the_store() {
+    use carnet_protocol::encoding::from_canonical;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, genesis, org) = crate::test_support::one_org_engine(dir.path());
+    let mut member = enrolled(&mut e, 11);
+    let mut old = crate::test_support::card("ada@acme.example");
+    old.teaser.name = "Ada Oldname".into();
+    let id = contribute(&mut e, &mut member, old, 1_000);
+    let mut new = crate::test_support::card("ada@acme.example");
+    new.teaser.name = "Ada Newname".into();
+    new.email.salt = [7; 32];
+    let u = member
+        .sign(
+            Payload::Update(Update {
+                listing_id: id,
+                listing: new.listing(&crate::test_support::SECRET).unwrap(),
+            }),
+            vec![id],
+            e.ledger().max_lamport(),
+            2_000,
+        )
+        .unwrap();
+    e.contribute(u.as_bytes(), new).unwrap();
+    assert!(e.ledger().state().listings[&id].listing.teaser.is_erased());
+
+    let names = |e: &mut Engine, text: &str| -> Vec<String> {
+        e.search(&SearchQuery {
+            text: Some(text.into()),
+            ..Default::default()
+        })
+        .expect("the store reads")
+        .listings
+        .into_iter()
+        .map(|l| l.name)
+        .collect()
+    };
+    let shown = |e: &mut Engine| -> Option<String> {
+        let detail = e.listing(&id).unwrap().expect("the listing");
+        let bytes = hex::decode(detail.listing_hex).unwrap();
+        let l: Listing = from_canonical(&bytes, 1 << 14).unwrap();
+        l.teaser.shown().map(|t| t.name.to_string())
+    };
+    assert_eq!(
+        names(&mut e, "ada"),
+        ["Ada Newname"],
+        "once, the new teaser"
+    );
+    assert!(names(&mut e, "oldname").is_empty(), "not the old teaser");
+    assert_eq!(shown(&mut e).as_deref(), Some("Ada Newname"));
+    e.save_snapshot().unwrap();
+    let store = e.store();
+    drop(e);
+    let (mut again, _) = Engine::reopen(store, genesis, org).unwrap();
+    assert_eq!(names(&mut again, "ada"), ["Ada Newname"]);
+    assert_eq!(shown(&mut again).as_deref(), Some("Ada Newname"));
 }

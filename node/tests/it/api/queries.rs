@@ -41,6 +41,18 @@ async fn listings_pass_filters_and_bound_the_limit() {
                 other => panic!("unexpected command {other:?}"),
             }
         }
+        // Teasers the store cannot give back: an error, never fewer listings.
+        assert_error(
+            api.get("/v1/listings?text=dead").await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+        );
+        assert_error(
+            api.get(&format!("/v1/listings/dead{}", "0".repeat(60)))
+                .await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+        );
         for params in ["?limit=abc", "?limit=-1", "?colour=red"] {
             assert_error(
                 api.get(&format!("/v1/listings{params}")).await,

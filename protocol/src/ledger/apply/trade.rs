@@ -22,7 +22,7 @@ pub(super) fn contribute(
         id,
         Arc::new(ListingState {
             contributor: author,
-            listing: listing.clone(),
+            listing: listing.erased(),
             status: ListingStatus::Active,
             created_ms: ts,
             last_reward_ms: ts,
@@ -99,7 +99,7 @@ pub(super) fn update(
         state.dedup.insert(new_key, u.listing_id);
     }
     if let Some(l) = state.listings.get_mut(&u.listing_id).map(Arc::make_mut) {
-        l.listing = u.listing.clone();
+        l.listing = u.listing.erased();
         l.status = ListingStatus::Active;
         if rewarded {
             l.last_reward_ms = ts;
