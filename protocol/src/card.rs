@@ -167,7 +167,7 @@ impl Card {
         self.check()?;
         let listing = Listing {
             teaser: TeaserSlot::Shown {
-                teaser: self.teaser.clone(),
+                teaser: Box::new(self.teaser.clone()),
                 salt: self.teaser_salt(),
             },
             email_commitment: commit_email(&self.email),

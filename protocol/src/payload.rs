@@ -73,8 +73,10 @@ pub fn teaser_hash(teaser: &Teaser, salt: &[u8; 32]) -> Hash32 {
 /// verifies (docs/protocol.md, "Erasure").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TeaserSlot {
-    /// The teaser and the salt of its hash.
-    Shown { teaser: Teaser, salt: [u8; 32] },
+    /// The teaser and the salt of its hash. Boxed: an erased slot, which every
+    /// listing of the ledger's state holds, is then 40 bytes rather than the 160 a
+    /// teaser takes inline (issue 19); the encoding is the same.
+    Shown { teaser: Box<Teaser>, salt: [u8; 32] },
     /// Erased: only the hash is left.
     Erased { hash: Hash32 },
 }

@@ -61,7 +61,7 @@ impl StoredTeaser<'_> {
     pub fn slot(&self) -> Option<TeaserSlot> {
         let salt: [u8; 32] = self.value.get(32..64)?.try_into().ok()?;
         Some(TeaserSlot::Shown {
-            teaser: self.teaser()?,
+            teaser: Box::new(self.teaser()?),
             salt,
         })
     }

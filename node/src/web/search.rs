@@ -146,7 +146,7 @@ pub(super) fn teaser_of(
 ) -> Option<carnet_protocol::payload::Teaser> {
     use carnet_protocol::payload::TeaserSlot;
     match listing_of(detail)?.teaser {
-        TeaserSlot::Shown { teaser, .. } => Some(teaser),
+        TeaserSlot::Shown { teaser, .. } => Some(*teaser),
         TeaserSlot::Erased { .. } => None,
     }
 }

@@ -496,3 +496,18 @@ impl State {
             .is_some_and(|l| l.status == ListingStatus::Active)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 19: a listing's state is most of the node's memory at scale (one per
+    /// card, 395,705 at a million events). Its listing holds the teaser erased, and a
+    /// shown teaser is boxed, so the slot costs 40 bytes rather than 160.
+    #[test]
+    fn a_listing_in_the_state_stays_small() {
+        assert!(std::mem::size_of::<crate::payload::TeaserSlot>() <= 40);
+        let size = std::mem::size_of::<ListingState>();
+        assert!(size <= 240, "ListingState is {size} bytes");
+    }
+}

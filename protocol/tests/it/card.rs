@@ -369,7 +369,7 @@ proptest! {
         // The listing shows another teaser.
         if other.teaser != card.teaser {
             let mut l = listing.clone();
-            l.teaser = TeaserSlot::Shown { teaser: other.teaser.clone(), salt: card.teaser_salt() };
+            l.teaser = TeaserSlot::Shown { teaser: Box::new(other.teaser.clone()), salt: card.teaser_salt() };
             prop_assert_eq!(mismatch(card.verify_against(&l)), "teaser differs");
         }
         // An erased teaser still binds the card: the hash stands in for it.

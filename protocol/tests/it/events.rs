@@ -94,7 +94,7 @@ fn good_listing() -> Listing {
     Listing {
         teaser: TeaserSlot::Shown {
             salt: [9; 32],
-            teaser: Teaser {
+            teaser: Box::new(Teaser {
                 name: "Ada Lovelace".into(),
                 title: "Analyst".into(),
                 company: "Engines Ltd".into(),
@@ -105,7 +105,7 @@ fn good_listing() -> Listing {
                     postal: false,
                     phone: true,
                 },
-            },
+            }),
         },
         email_commitment: Hash32([1; 32]),
         phone_commitment: Some(Hash32([2; 32])),

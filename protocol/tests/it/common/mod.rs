@@ -187,7 +187,7 @@ pub fn listing() -> impl Strategy<Value = Listing> {
         let phone_commitment = teaser.availability.phone.then_some(phone);
         Listing {
             teaser: TeaserSlot::Shown {
-                teaser,
+                teaser: Box::new(teaser),
                 salt: email_commitment.0,
             },
             email_commitment,
