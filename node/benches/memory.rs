@@ -432,11 +432,44 @@ fn plot(rows: &[Row], path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Searches after a start, in this process (`CARNET_BENCH_CHILD=search`): one line
+/// per query with its seconds (best of three) and how many listings matched. A search
+/// reads every stored teaser (the state holds none), so it grows with the listings.
+fn search(path: &Path) {
+    let genesis = Workload::new().0;
+    let store = Store::open(path, genesis.network_id()).expect("store");
+    let (mut engine, _) =
+        Engine::reopen(store, genesis, SecretKey::from_seed([42; 32])).expect("reopen");
+    let queries = [
+        ("one listing", Some("person 4242"), None),
+        ("a tenth", None, Some("company3.example")),
+        ("every listing", Some("sales"), None),
+    ];
+    for (what, text, domain) in queries {
+        let q = carnet_api::SearchQuery {
+            text: text.map(str::to_owned),
+            domain: domain.map(str::to_owned),
+            ..Default::default()
+        };
+        let mut best = f64::MAX;
+        let mut total = 0;
+        for _ in 0..3 {
+            let t = Instant::now();
+            total = engine.search(&q).expect("search").total;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!("SEARCH {what}: {best:.3} s, {total} listings");
+    }
+    let (rss, _) = memory();
+    println!("SEARCH rss {rss}");
+}
+
 fn main() {
     if let Ok(mode) = std::env::var("CARNET_BENCH_CHILD") {
         let path = PathBuf::from(std::env::var("CARNET_BENCH_STORE").expect("store path"));
         match mode.as_str() {
             "maps" => maps(&path),
+            "search" => search(&path),
             _ => start(&path, &mode),
         }
         return;

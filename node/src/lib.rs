@@ -13,6 +13,7 @@ pub mod dedup;
 pub mod engine;
 pub mod erasure;
 pub mod event_loop;
+pub mod folding;
 pub mod handle;
 pub mod holder;
 pub mod network;

@@ -7,6 +7,7 @@
 mod audit;
 pub use audit::Settled;
 mod search;
+pub use search::search_in;
 mod settle;
 mod snapshots;
 pub use snapshots::{write_snapshot, SavedSnapshot};

@@ -5,10 +5,10 @@
 //! two nodes may rank alike listings differently; only the listings are shared.
 
 use super::*;
-use carnet_protocol::ledger::{ListingState, ListingStatus};
-use carnet_protocol::payload::Teaser;
-use unicode_normalization::char::is_combining_mark;
-use unicode_normalization::UnicodeNormalization;
+use crate::folding::{fold, unicode_domain, Folded};
+use crate::store::Teasers;
+use carnet_protocol::ledger::{ListingStatus, State};
+use carnet_protocol::Hash32;
 
 /// Weights of the fields a `text` word may match: a name or a title says more about a
 /// listing than its city.
@@ -17,15 +17,6 @@ const TITLE: u32 = 3;
 const COMPANY: u32 = 3;
 const DOMAIN: u32 = 2;
 const CITY: u32 = 1;
-
-/// Lowercase, compatibility-decomposed, with combining marks dropped: "Lumière" and
-/// "LUMIERE" both fold to "lumiere", "ﬁ" to "fi".
-pub fn fold(s: &str) -> String {
-    s.nfkd()
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .collect()
-}
 
 /// The words of a query, folded; punctuation separates words (so "acme.example" is
 /// two words, both to be found).
@@ -64,82 +55,39 @@ fn ascii_domain(s: &str) -> String {
     }
 }
 
-/// The Unicode form of a stored domain, for display. Only a domain with an A-label
-/// (`xn--`) has one to decode: the rest skip IDNA, which search runs per listing.
-fn unicode_domain(d: &str) -> String {
-    if !d.contains("xn--") {
-        return d.to_owned();
-    }
-    let (u, r) = idna::domain_to_unicode(d);
-    if r.is_ok() {
-        u
-    } else {
-        d.to_owned()
-    }
-}
-
-/// One listing's folded fields, as the query sees them.
-struct Folded {
-    name: String,
-    title: String,
-    company: String,
-    domain: String,
-    /// Only for an international domain: the others read the same in Unicode.
-    domain_unicode: Option<String>,
-    city: String,
-}
-
-impl Folded {
-    fn of(t: &Teaser) -> Self {
-        Folded {
-            name: fold(&t.name),
-            title: fold(&t.title),
-            company: fold(&t.company),
-            // Valid teasers hold lowercase ASCII domains: nothing to fold.
-            domain: t.company_domain.to_string(),
-            domain_unicode: t
-                .company_domain
-                .contains("xn--")
-                .then(|| fold(&unicode_domain(&t.company_domain))),
-            city: fold(&t.city),
+/// The score of the query's words against a listing's folded fields, or `None` if
+/// one of them is not found where the query asks for it.
+fn score(f: &Folded, q: &Query) -> Option<u32> {
+    let mut score = 0;
+    for (field, ws, weight) in [
+        (f.company, &q.company, COMPANY),
+        (f.title, &q.title, TITLE),
+        (f.city, &q.city, CITY),
+    ] {
+        for w in ws {
+            score += weight * nonzero(hit(field, w))?;
         }
     }
-
-    /// The score of the query's words against this listing, or `None` if one of
-    /// them is not found where the query asks for it.
-    fn score(&self, q: &Query) -> Option<u32> {
-        let mut score = 0;
-        for (field, ws, weight) in [
-            (&self.company, &q.company, COMPANY),
-            (&self.title, &q.title, TITLE),
-            (&self.city, &q.city, CITY),
-        ] {
-            for w in ws {
-                score += weight * nonzero(hit(field, w))?;
-            }
-        }
-        if let Some(d) = &q.domain {
-            let found =
-                hit(&self.domain, d).max(self.domain_unicode.as_ref().map_or(0, |u| hit(u, d)));
-            score += DOMAIN * nonzero(found)?;
-        }
-        for w in &q.text {
-            let best = [
-                (&self.name, NAME),
-                (&self.title, TITLE),
-                (&self.company, COMPANY),
-                (&self.domain, DOMAIN),
-                (self.domain_unicode.as_ref().unwrap_or(&self.domain), DOMAIN),
-                (&self.city, CITY),
-            ]
-            .into_iter()
-            .map(|(f, weight)| weight * hit(f, w))
-            .max()
-            .unwrap_or(0);
-            score += nonzero(best)?;
-        }
-        Some(score)
+    if let Some(d) = &q.domain {
+        let found = hit(f.domain, d).max(f.domain_unicode.map_or(0, |u| hit(u, d)));
+        score += DOMAIN * nonzero(found)?;
     }
+    for w in &q.text {
+        let best = [
+            (f.name, NAME),
+            (f.title, TITLE),
+            (f.company, COMPANY),
+            (f.domain, DOMAIN),
+            (f.domain_unicode.unwrap_or(f.domain), DOMAIN),
+            (f.city, CITY),
+        ]
+        .into_iter()
+        .map(|(f, weight)| weight * hit(f, w))
+        .max()
+        .unwrap_or(0);
+        score += nonzero(best)?;
+    }
+    Some(score)
 }
 
 fn nonzero(n: u32) -> Option<u32> {
@@ -173,81 +121,107 @@ impl Query {
 }
 
 impl Engine {
-    /// Active listings matching `q`, best first (then the most recently changed, then
-    /// by id), `q.limit` of them from `q.offset`, with how many match in all.
-    ///
-    /// The teasers are the store's (the state holds listings with their teasers
-    /// erased): one read of every stored teaser, each listing's in force found by its
-    /// hash, and only those decoded.
+    /// Active listings matching `q` (see [`search_in`]), in the state as of now.
     pub fn search(&mut self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        let limit = q.limit.unwrap_or(50).min(500);
-        let offset = q.offset.unwrap_or(0);
-        let query = Query::of(q);
         let price = self.ledger.genesis().rules.card_price;
-        let state = self.ledger.state();
-        let mut hits: Vec<(u32, ContentId, &ListingState, Teaser)> = Vec::new();
-        // A listing's rows come together; two events may show the same teaser.
-        let mut last = None;
-        self.store.each_teaser(|t| {
-            if last == Some(t.listing) {
-                return;
-            }
-            let Some(l) = state.listings.get(&t.listing) else {
-                return;
-            };
-            if l.status != ListingStatus::Active || l.listing.teaser.hash() != t.hash {
-                return;
-            }
-            last = Some(t.listing);
-            let Some(teaser) = t.teaser() else {
-                return;
-            };
-            if let Some(score) = Folded::of(&teaser).score(&query) {
-                hits.push((score, t.listing, &**l, teaser));
-            }
-        })?;
-        let total = hits.len();
-        hits.sort_by(|a, b| {
-            b.0.cmp(&a.0)
-                .then(b.2.last_reward_ms.cmp(&a.2.last_reward_ms))
-                .then(a.1.cmp(&b.1))
-        });
-        let listings = hits
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|(_, id, l, t)| {
-                let org = state.accounts.get(&l.contributor).and_then(|a| a.org());
-                ListingView {
-                    id: id.to_hex(),
-                    name: t.name.to_string(),
-                    title: t.title.to_string(),
-                    company: t.company.to_string(),
-                    company_domain: t.company_domain.to_string(),
-                    city: t.city.to_string(),
-                    email: t.availability.email,
-                    postal: t.availability.postal,
-                    phone: t.availability.phone,
-                    status: format!("{:?}", l.status),
-                    sales: l.sales,
-                    domain_unicode: unicode_domain(&t.company_domain),
-                    listed_ms: l.created_ms,
-                    updated_ms: l.last_reward_ms.max(l.created_ms),
-                    price,
-                    org: org.map(|o| o.to_hex()).unwrap_or_default(),
-                    org_name: org
-                        .and_then(|o| state.orgs.get(&o))
-                        .map(|o| o.name.clone())
-                        .unwrap_or_default(),
-                }
-            })
-            .collect();
-        Ok(SearchPage {
-            listings,
-            total,
-            offset,
-        })
+        let teasers = self.store.teasers()?;
+        search_in(self.ledger.state(), &teasers, price, q)
     }
+
+    /// What a search needs, to run it off the event loop: the state as of now (shared
+    /// with the ledger's, nothing copied), the stored teasers as of now, the price.
+    pub fn search_view(&mut self) -> Result<(State, Teasers, u64), StoreError> {
+        let price = self.ledger.genesis().rules.card_price;
+        let teasers = self.store.teasers()?;
+        Ok((self.ledger.state().clone(), teasers, price))
+    }
+}
+
+/// Active listings matching `q`, best first (then the most recently changed, then by
+/// id), `q.limit` of them from `q.offset`, with how many match in all.
+///
+/// The teasers are the store's (the state holds listings with their teasers erased):
+/// one read of every stored teaser, each listing's in force found by its hash and
+/// scored on the fields folded when it was stored; only the page's are decoded.
+pub fn search_in(
+    state: &State,
+    teasers: &Teasers,
+    price: u64,
+    q: &SearchQuery,
+) -> Result<SearchPage, StoreError> {
+    let limit = q.limit.unwrap_or(50).min(500);
+    let offset = q.offset.unwrap_or(0);
+    let query = Query::of(q);
+    // (score, last change, listing, teaser hash)
+    let mut hits: Vec<(u32, u64, ContentId, Hash32)> = Vec::new();
+    // A listing's rows come together; two events may show the same teaser.
+    let mut last = None;
+    teasers.each(|t| {
+        if last == Some(t.listing) {
+            return;
+        }
+        let Some(l) = state.listings.get(&t.listing) else {
+            return;
+        };
+        if l.status != ListingStatus::Active || l.listing.teaser.hash() != t.hash {
+            return;
+        }
+        last = Some(t.listing);
+        if let Some(score) = t.folded().and_then(|f| score(&f, &query)) {
+            hits.push((score, l.last_reward_ms, t.listing, t.hash));
+        }
+    })?;
+    let total = hits.len();
+    let order = |a: &(u32, u64, ContentId, Hash32), b: &(u32, u64, ContentId, Hash32)| {
+        b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2))
+    };
+    // Only the pages up to this one are put in order: a word every listing has
+    // matches them all.
+    let end = offset.saturating_add(limit).min(total);
+    if end == 0 {
+        hits.clear();
+    } else if end < total {
+        hits.select_nth_unstable_by(end - 1, order);
+        hits.truncate(end);
+    }
+    hits.sort_unstable_by(order);
+    let mut listings = Vec::new();
+    for (_, _, id, hash) in hits.into_iter().skip(offset) {
+        let (Some(l), Some(slot)) = (state.listings.get(&id), teasers.shown(&id, &hash)?) else {
+            continue;
+        };
+        let Some(t) = slot.shown() else {
+            continue;
+        };
+        let org = state.accounts.get(&l.contributor).and_then(|a| a.org());
+        listings.push(ListingView {
+            id: id.to_hex(),
+            name: t.name.to_string(),
+            title: t.title.to_string(),
+            company: t.company.to_string(),
+            company_domain: t.company_domain.to_string(),
+            city: t.city.to_string(),
+            email: t.availability.email,
+            postal: t.availability.postal,
+            phone: t.availability.phone,
+            status: format!("{:?}", l.status),
+            sales: l.sales,
+            domain_unicode: unicode_domain(&t.company_domain),
+            listed_ms: l.created_ms,
+            updated_ms: l.last_reward_ms.max(l.created_ms),
+            price,
+            org: org.map(|o| o.to_hex()).unwrap_or_default(),
+            org_name: org
+                .and_then(|o| state.orgs.get(&o))
+                .map(|o| o.name.clone())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(SearchPage {
+        listings,
+        total,
+        offset,
+    })
 }
 
 #[cfg(test)]
@@ -255,11 +229,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn folding_drops_case_and_accents() {
-        assert_eq!(fold("Lumière"), "lumiere");
-        assert_eq!(fold("ÉLODIE Müller"), "elodie muller");
-        assert_eq!(fold("ﬁnance"), "finance");
+    fn a_query_is_folded_and_split_into_words() {
         assert_eq!(words("Paris, procurement!"), ["paris", "procurement"]);
+        assert_eq!(words("LUMIÈRE"), ["lumiere"]);
     }
 
     #[test]

@@ -5,6 +5,37 @@ use crate::handle::AuditRefusal;
 use carnet_protocol::ledger::audit::AuditError;
 
 impl EventLoop {
+    /// Runs a search off the loop, on the state and the stored teasers as of now (a
+    /// search reads every stored teaser); at most [`SEARCHES_AT_ONCE`] at a time.
+    fn search(
+        &mut self,
+        query: carnet_api::SearchQuery,
+        reply: oneshot::Sender<Result<carnet_api::SearchPage, crate::store::StoreError>>,
+    ) {
+        let (state, teasers, price) = match self.engine.search_view() {
+            Ok(view) => view,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let permits = self.searches.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
+            let page = tokio::task::spawn_blocking(move || {
+                crate::engine::search_in(&state, &teasers, price, &query)
+            })
+            .await;
+            // A search that panicked drops the reply: the caller is told the node
+            // did not answer.
+            if let Ok(page) = page {
+                let _ = reply.send(page);
+            }
+        });
+    }
+
     /// Takes an audit job from the engine and builds it away from the loop
     /// (`audits`); refused at once, before the job is taken, while another is built.
     fn audit<J: Send + 'static, T: Send + 'static>(
@@ -118,9 +149,7 @@ impl EventLoop {
             } => {
                 let _ = reply.send(self.engine.vote_of(&domain, &member));
             }
-            Command::Search { query, reply } => {
-                let _ = reply.send(self.engine.search(&query));
-            }
+            Command::Search { query, reply } => self.search(query, reply),
             Command::Balance { account, reply } => {
                 let _ = reply.send(self.engine.balance(&account));
             }

@@ -125,7 +125,15 @@ pub struct EventLoop {
     /// Listen addresses peers announced (identify) before they proved themselves:
     /// remembered in the book once they do.
     announced: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Searches running off the loop at once (see [`SEARCHES_AT_ONCE`]); the others
+    /// wait their turn.
+    searches: Arc<tokio::sync::Semaphore>,
 }
+
+/// Searches run at once, each on a blocking thread: a search reads every stored
+/// teaser (some 0.3 s at a million events), which the loop must not wait for, and
+/// more at once than there are cores would only slow each.
+pub const SEARCHES_AT_ONCE: usize = 2;
 
 /// How long to wait after a failed snapshot save before trying again.
 const SNAPSHOT_RETRY: Duration = Duration::from_secs(60);
@@ -227,6 +235,7 @@ impl EventLoop {
                 snapshot_saving: None,
                 audits: audits::Audits::default(),
                 verifying: verifying::Verifying::default(),
+                searches: Arc::new(tokio::sync::Semaphore::new(SEARCHES_AT_ONCE)),
                 snapshot_not_before: std::time::Instant::now(),
                 pool: PendingPool::new(timing.max_pending_per_peer, timing.pending_ttl),
                 fetched: PendingPool::new(

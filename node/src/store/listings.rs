@@ -7,8 +7,9 @@
 //! teasers erased (half of a listing's memory), so views and search read them here.
 
 use super::*;
+use crate::folding::Folded;
 use carnet_protocol::payload::{Listing, Payload, Teaser, TeaserSlot};
-use redb::Table;
+use redb::{ReadOnlyTable, Table};
 
 /// (listing id, event id) → nothing: the Contribute and the Updates of each listing.
 pub(super) const LISTING_EVENTS: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
@@ -19,18 +20,23 @@ pub(super) const KEY_LISTINGS: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
 /// (purchase id, Deliver event id) → nothing: the Delivers of each purchase.
 pub(super) const PURCHASE_DELIVERIES: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
     TableDefinition::new("purchase_deliveries");
-/// (listing id, event id) → teaser hash (32) || salt (32) || canonical teaser: the
-/// shown teaser each stored Contribute and Update carries (an erased one has no row).
-/// The state's listing says which is in force by its teaser hash.
+/// (listing id, event id) → teaser hash (32) || salt (32) || length of the canonical
+/// teaser (4, little-endian) || canonical teaser || its fields folded for search
+/// ([`Folded::encode`]): the shown teaser each stored Contribute and Update carries
+/// (an erased one has no row). The state's listing says which is in force by its
+/// teaser hash.
 pub(super) const TEASERS: TableDefinition<(&[u8; 32], &[u8; 32]), &[u8]> =
     TableDefinition::new("teasers");
 /// Meta key set once the tables index every stored event (a store written by an older
-/// build is indexed once, when opened). "listing index" before the Delivers were,
-/// "event index 2" before the teasers were.
-const INDEXED_META_KEY: &str = "event index 3";
+/// build is indexed once, when opened). "listing index" before the Delivers were.
+const INDEXED_META_KEY: &str = "event index 2";
+/// Meta key set once [`TEASERS`] holds the teaser of every stored event: a store of
+/// the build before has every other table, and only this one is filled.
+const TEASERS_META_KEY: &str = "teaser index 1";
 
 /// A shown teaser as the store keeps it, its bytes not yet decoded: a search looks at
-/// the listing and the hash first and decodes only the teasers in force.
+/// the listing and the hash first, scores the folded fields, and decodes only the
+/// teasers it shows.
 pub struct StoredTeaser<'a> {
     pub listing: ContentId,
     pub hash: Hash32,
@@ -47,13 +53,21 @@ impl StoredTeaser<'_> {
         })
     }
 
+    /// The canonical teaser's bytes and what follows them.
+    fn split(&self) -> Option<(&[u8], &[u8])> {
+        let len = u32::from_le_bytes(self.value.get(64..68)?.try_into().ok()?) as usize;
+        let end = 68usize.checked_add(len)?;
+        Some((self.value.get(68..end)?, self.value.get(end..)?))
+    }
+
     /// The teaser, or `None` if the row does not decode (a damaged store).
     pub fn teaser(&self) -> Option<Teaser> {
-        from_canonical(
-            self.value.get(64..)?,
-            carnet_protocol::limits::MAX_EVENT_BYTES,
-        )
-        .ok()
+        from_canonical(self.split()?.0, carnet_protocol::limits::MAX_EVENT_BYTES).ok()
+    }
+
+    /// The teaser's fields folded for search, or `None` if the row does not decode.
+    pub fn folded(&self) -> Option<Folded<'_>> {
+        Folded::parse(self.split()?.1)
     }
 
     /// The teaser slot as the event carried it (with its salt), or `None` if the row
@@ -67,6 +81,45 @@ impl StoredTeaser<'_> {
     }
 }
 
+/// The teasers table of one read transaction, which it keeps alive.
+pub struct Teasers {
+    table: ReadOnlyTable<(&'static [u8; 32], &'static [u8; 32]), &'static [u8]>,
+}
+
+impl Teasers {
+    /// The shown teaser of `listing` whose hash is `hash`, with its salt.
+    pub fn shown(
+        &self,
+        listing: &ContentId,
+        hash: &Hash32,
+    ) -> Result<Option<TeaserSlot>, StoreError> {
+        let range = self
+            .table
+            .range((&listing.0, &[0u8; 32])..=(&listing.0, &[0xffu8; 32]))
+            .map_err(db_err("read teasers"))?;
+        for entry in range {
+            let (_, v) = entry.map_err(db_err("read teasers"))?;
+            match StoredTeaser::of(*listing, v.value()) {
+                Some(t) if t.hash == *hash => return Ok(t.slot()),
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// Calls `visit` with every stored shown teaser, by listing id (a listing's rows
+    /// together): what a search scans.
+    pub fn each(&self, mut visit: impl FnMut(StoredTeaser<'_>)) -> Result<(), StoreError> {
+        for entry in self.table.iter().map_err(db_err("read teasers"))? {
+            let (k, v) = entry.map_err(db_err("read teasers"))?;
+            if let Some(t) = StoredTeaser::of(Hash32(*k.value().0), v.value()) {
+                visit(t);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The row of an event's shown teaser: its key and value, or `None` for an event that
 /// carries no listing or an erased teaser.
 fn teaser_row(ev: &SignedEvent) -> Option<((ContentId, ContentId), Vec<u8>)> {
@@ -74,10 +127,13 @@ fn teaser_row(ev: &SignedEvent) -> Option<((ContentId, ContentId), Vec<u8>)> {
     let TeaserSlot::Shown { teaser, salt } = &l.teaser else {
         return None;
     };
-    let mut value = Vec::with_capacity(160);
+    let bytes = to_canonical(teaser);
+    let mut value = Vec::with_capacity(68 + 2 * bytes.len() + 12);
     value.extend_from_slice(&l.teaser.hash().0);
     value.extend_from_slice(salt);
-    value.extend_from_slice(&to_canonical(teaser));
+    value.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    value.extend_from_slice(&bytes);
+    Folded::encode(teaser, &mut value);
     Some(((listing, ev.id()), value))
 }
 
@@ -179,19 +235,19 @@ impl<'t> Index<'t> {
     }
 }
 
-/// Indexes every stored event, once, in a store written before the index existed.
-/// Returns whether it did: the one large write leaves the file with much free space
-/// (a store of a million events went from 618 to 1,237 MiB), which the caller
-/// compacts.
+/// Indexes every stored event, once, in a store written before the index existed:
+/// every table, or only the teasers for a store of the build before them. Returns
+/// whether it did: the one large write leaves the file with much free space (a store
+/// of a million events went from 618 to 1,237 MiB), which the caller compacts.
 pub(super) fn index_once(db: &Database, network: &NetworkId) -> Result<bool, StoreError> {
     let txn = db.begin_write().map_err(db_err("begin indexing"))?;
     {
         let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
-        if meta
-            .get(INDEXED_META_KEY)
-            .map_err(db_err("read meta"))?
-            .is_some()
-        {
+        let missing = |key: &str| -> Result<bool, StoreError> {
+            Ok(meta.get(key).map_err(db_err("read meta"))?.is_none())
+        };
+        let (whole, teasers) = (missing(INDEXED_META_KEY)?, missing(TEASERS_META_KEY)?);
+        if !whole && !teasers {
             return Ok(false);
         }
         let mut index = Index::open(&txn)?;
@@ -201,12 +257,18 @@ pub(super) fn index_once(db: &Database, network: &NetworkId) -> Result<bool, Sto
             // A corrupt event is named by the load that follows, not here.
             if let Ok(ev) = SignedEvent::decode_unverified(bytes.value(), network) {
                 if ev.id().0 == *key.value() {
-                    index.add(&ev)?;
+                    if whole {
+                        index.add(&ev)?;
+                    } else {
+                        index.set_teaser(&ev)?;
+                    }
                 }
             }
         }
-        meta.insert(INDEXED_META_KEY, [1u8].as_slice())
-            .map_err(db_err("record the event index"))?;
+        for key in [INDEXED_META_KEY, TEASERS_META_KEY] {
+            meta.insert(key, [1u8].as_slice())
+                .map_err(db_err("record the event index"))?;
+        }
     }
     txn.commit().map_err(db_err("commit indexing"))?;
     Ok(true)
@@ -236,34 +298,20 @@ impl Store {
         listing: &ContentId,
         hash: &Hash32,
     ) -> Result<Option<TeaserSlot>, StoreError> {
-        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
-        let table = txn.open_table(TEASERS).map_err(db_err("open teasers"))?;
-        let range = table
-            .range((&listing.0, &[0u8; 32])..=(&listing.0, &[0xffu8; 32]))
-            .map_err(db_err("read teasers"))?;
-        for entry in range {
-            let (_, v) = entry.map_err(db_err("read teasers"))?;
-            let value = v.value();
-            match StoredTeaser::of(*listing, value) {
-                Some(t) if t.hash == *hash => return Ok(t.slot()),
-                _ => {}
-            }
-        }
-        Ok(None)
+        self.teasers()?.shown(listing, hash)
     }
 
-    /// Calls `visit` with every stored shown teaser, by listing id (a listing's rows
-    /// together), in one read transaction: what a search scans.
-    pub fn each_teaser(&self, mut visit: impl FnMut(StoredTeaser<'_>)) -> Result<(), StoreError> {
+    /// Calls `visit` with every stored shown teaser (see [`Teasers::each`]).
+    pub fn each_teaser(&self, visit: impl FnMut(StoredTeaser<'_>)) -> Result<(), StoreError> {
+        self.teasers()?.each(visit)
+    }
+
+    /// The stored teasers as of now, to read more than once from the same version
+    /// (a search scans them, then reads those it shows).
+    pub fn teasers(&self) -> Result<Teasers, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let table = txn.open_table(TEASERS).map_err(db_err("open teasers"))?;
-        for entry in table.iter().map_err(db_err("read teasers"))? {
-            let (k, v) = entry.map_err(db_err("read teasers"))?;
-            if let Some(t) = StoredTeaser::of(Hash32(*k.value().0), v.value()) {
-                visit(t);
-            }
-        }
-        Ok(())
+        Ok(Teasers { table })
     }
 
     /// The second halves of the pair keys of `def` whose first half is `first`.

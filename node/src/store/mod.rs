@@ -25,7 +25,7 @@ pub(crate) mod tests;
 pub mod web;
 
 use faults::FaultyFile;
-pub use listings::{listing_of, StoredTeaser};
+pub use listings::{listing_of, StoredTeaser, Teasers};
 pub use salvage::{quietly, salvage, Salvaged};
 
 use carnet_protocol::card::Card;

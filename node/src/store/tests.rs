@@ -630,7 +630,8 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
         txn.delete_table(listings::PURCHASE_DELIVERIES).unwrap();
         txn.delete_table(listings::TEASERS).unwrap();
         let mut meta = txn.open_table(META).unwrap();
-        meta.remove("event index 3").unwrap();
+        meta.remove("event index 2").unwrap();
+        meta.remove("teaser index 1").unwrap();
         meta.insert("listing index", [1u8].as_slice()).unwrap();
         drop(meta);
         txn.commit().unwrap();
@@ -641,6 +642,21 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     assert_eq!(store.listings_with_key(&key(&first)).unwrap(), vec![c.id()]);
     assert_eq!(store.deliveries_of(&purchase).unwrap(), vec![d2.id()]);
     assert_eq!(shown(&store, &first), Some(slot(&first).hash()));
+
+    // As the build before the teasers left it: every table but that one.
+    {
+        let db = store.db().unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(listings::TEASERS).unwrap();
+        let mut meta = txn.open_table(META).unwrap();
+        meta.remove("teaser index 1").unwrap();
+        drop(meta);
+        txn.commit().unwrap();
+    }
+    drop(store);
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(shown(&store, &first), Some(slot(&first).hash()));
+    assert_eq!(store.listing_events(&c.id()).unwrap(), vec![c.id()]);
 
     // An erased form stored over the event takes its teaser out.
     store.replace_events(&[c.erased().unwrap()]).unwrap();
