@@ -292,7 +292,8 @@ pub async fn submit(
         .handle
         .chain_head(author.public())
         .await
-        .expect("chain head");
+        .expect("chain head")
+        .expect("the store reads");
     introduce(author, &head);
     let ev = author
         .sign(payload, vec![], head.clock, 1_700_000_100_000)

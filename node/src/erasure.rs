@@ -35,12 +35,12 @@ impl Engine {
                 }
             }
         }
-        let suspects: Vec<_> = shown
-            .into_iter()
-            .filter(|(_, listing_id, key)| {
-                self.opt_out_keys.contains(key) || self.contribute_erased(listing_id)
-            })
-            .collect();
+        let mut suspects = Vec::new();
+        for (id, listing_id, key) in shown {
+            if self.opt_out_keys.contains(&key) || self.contribute_erased(&listing_id)? {
+                suspects.push((id, listing_id, key));
+            }
+        }
         if new_keys.is_empty() && suspects.is_empty() {
             return Ok(0);
         }
@@ -52,8 +52,8 @@ impl Engine {
         let mut erase = self.erasable(&applied)?;
         for (id, listing_id, key) in suspects {
             if state.opted_out.contains(&key)
-                || (self.contribute_erased(&listing_id)
-                    && !state.listings.contains_key(&listing_id))
+                || (!state.listings.contains_key(&listing_id)
+                    && self.contribute_erased(&listing_id)?)
             {
                 erase.insert(id);
             }
@@ -77,12 +77,13 @@ impl Engine {
 
     /// Whether this node holds the listing's Contribute with its teaser erased: the
     /// mark that the ledger erased the listing (or that a peer did, for a reason this
-    /// node will learn).
-    fn contribute_erased(&self, listing_id: &ContentId) -> bool {
-        matches!(
-            self.ledger.fetch(listing_id).as_deref().map(|e| e.payload()),
+    /// node will learn). A Contribute that cannot be read back is an error: taken
+    /// for "not erased", a teaser would stay.
+    fn contribute_erased(&self, listing_id: &ContentId) -> Result<bool, StoreError> {
+        Ok(matches!(
+            self.ledger.fetch(listing_id)?.as_deref().map(|e| e.payload()),
             Some(Payload::Contribute(c)) if c.listing.teaser.is_erased()
-        )
+        ))
     }
 
     /// Shown teasers to erase for the opted-out `keys`: every event carrying one of
@@ -99,7 +100,7 @@ impl Engine {
             let left = !listings.contains_key(&listing);
             for id in self.store.listing_events(&listing)? {
                 // Stored is ordered; the ledger is what says so.
-                let Some(ev) = self.ledger.fetch(&id) else {
+                let Some(ev) = self.ledger.fetch(&id)? else {
                     continue;
                 };
                 if let Some((_, l)) = listing_of(&ev) {
@@ -114,10 +115,12 @@ impl Engine {
 
     /// Writes the erased forms over the stored events, then swaps them in memory.
     fn erase(&mut self, ids: BTreeSet<ContentId>) -> Result<usize, StoreError> {
-        let erased: Vec<SignedEvent> = ids
-            .iter()
-            .filter_map(|id| self.ledger.fetch(id)?.erased())
-            .collect();
+        let mut erased = Vec::new();
+        for id in &ids {
+            if let Some(e) = self.ledger.fetch(id)?.and_then(|e| e.erased()) {
+                erased.push(e);
+            }
+        }
         if erased.is_empty() {
             return Ok(0);
         }

@@ -220,7 +220,7 @@ pub enum Command {
     },
     ChainHead {
         author: PublicKey,
-        reply: oneshot::Sender<ChainHeadView>,
+        reply: oneshot::Sender<Result<ChainHeadView, StoreError>>,
     },
     /// Ordered events whose id starts with a hex prefix (at most a few).
     IdsWithPrefix {
@@ -248,7 +248,7 @@ pub enum Command {
     /// The last finalized claims, oldest first (the operator's settlement chart).
     Settlement {
         limit: usize,
-        reply: oneshot::Sender<Vec<crate::engine::Settled>>,
+        reply: oneshot::Sender<Result<Vec<crate::engine::Settled>, StoreError>>,
     },
     /// A member's dedup-key request (see [`crate::dedup`]). A zero `network` stands
     /// for this node's: the API takes the network from the member only when it names
@@ -447,7 +447,10 @@ impl NodeHandle {
             .await
     }
 
-    pub async fn chain_head(&self, author: PublicKey) -> Result<ChainHeadView, Closed> {
+    pub async fn chain_head(
+        &self,
+        author: PublicKey,
+    ) -> Result<Result<ChainHeadView, StoreError>, Closed> {
         self.ask(|reply| Command::ChainHead { author, reply }).await
     }
 
@@ -493,7 +496,12 @@ impl NodeHandle {
         self.ask(|reply| Command::Status { reply }).await
     }
 
-    pub async fn settlement(&self, limit: usize) -> Result<Vec<crate::engine::Settled>, Closed> {
+    /// The last `limit` finalized claims for the operator's chart; the Checkpoints are
+    /// read from the store, so a store that cannot be read is an error.
+    pub async fn settlement(
+        &self,
+        limit: usize,
+    ) -> Result<Result<Vec<crate::engine::Settled>, StoreError>, Closed> {
         self.ask(|reply| Command::Settlement { limit, reply }).await
     }
 

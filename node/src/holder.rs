@@ -200,19 +200,29 @@ impl Engine {
             return;
         }
         let ledger = &self.ledger;
-        let gone: Vec<ContentId> = self
+        let mut gone = Vec::new();
+        for id in self
             .held
             .iter()
             .filter(|id| ledger.is_ordered(id) && !state.listings.contains_key(*id))
-            .filter(|id| {
-                // The Contribute erased (`erasure` marks the listing so), or its own
-                // key opted out.
-                matches!(ledger.fetch(id).as_deref().map(|e| e.payload()), Some(Payload::Contribute(c))
-                    if c.listing.teaser.is_erased()
-                        || state.opted_out.contains(&c.listing.dedup_key))
-            })
-            .copied()
-            .collect();
+        {
+            // The Contribute erased (`erasure` marks the listing so), or its own key
+            // opted out. One that cannot be read back is looked at again next time.
+            match ledger.fetch(id) {
+                Ok(ev) => {
+                    if matches!(ev.as_deref().map(|e| e.payload()), Some(Payload::Contribute(c))
+                        if c.listing.teaser.is_erased()
+                            || state.opted_out.contains(&c.listing.dedup_key))
+                    {
+                        gone.push(*id);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(listing = %id, error = %e, "cannot read a held card's listing back; looked at again at the next look");
+                    self.delivery_check_due = true;
+                }
+            }
+        }
         for id in gone {
             match self.store.remove_card(&id) {
                 Ok(()) => {
@@ -234,7 +244,11 @@ impl Engine {
         pid: &ContentId,
         listing_id: &ContentId,
     ) -> Result<Payload, IngestError> {
-        let recipient = match self.ledger.fetch(pid).as_deref().map(|e| e.payload()) {
+        let purchase = self
+            .ledger
+            .fetch(pid)
+            .map_err(|e| IngestError::Storage(e.to_string()))?;
+        let recipient = match purchase.as_deref().map(|e| e.payload()) {
             Some(Payload::Purchase(p)) => p.recipient,
             _ => return Err(IngestError::WrongKind(format!("{pid} is not a purchase"))),
         };

@@ -77,7 +77,8 @@ async fn propagation(nodes: usize, events: usize) {
             .handle
             .chain_head(members[origin].public())
             .await
-            .expect("head");
+            .expect("head")
+            .expect("the store reads");
         carnet_tests::introduce(&mut members[origin], &head);
         let ev = members[origin]
             .sign(vote(k), vec![], head.clock, 1_700_000_100_000)
@@ -157,7 +158,8 @@ async fn ingest(events: usize) {
         .handle
         .chain_head(member.public())
         .await
-        .expect("head");
+        .expect("head")
+        .expect("the store reads");
     carnet_tests::introduce(&mut member, &head);
     let signed: Vec<SignedEvent> = (0..events)
         .map(|k| {
@@ -207,7 +209,8 @@ async fn ingest(events: usize) {
             .handle
             .chain_head(m.public())
             .await
-            .expect("head");
+            .expect("head")
+            .expect("the store reads");
         carnet_tests::introduce(&mut m, &head);
         let clock = head.clock;
         let chain: Vec<Vec<u8>> = (0..events / writers)

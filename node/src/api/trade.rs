@@ -284,7 +284,7 @@ pub(super) async fn chain_head(
     key: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<carnet_api::ChainHeadView>> {
     let key = parse_key(key)?;
-    Ok(Json(state.wait(state.node.chain_head(key)).await??))
+    Ok(Json(state.wait(state.node.chain_head(key)).await???))
 }
 
 pub(super) async fn delivery(

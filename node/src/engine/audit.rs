@@ -27,9 +27,14 @@ impl Engine {
         include_message: bool,
         include_opening: bool,
     ) -> Result<carnet_protocol::ledger::audit::BundleJob, AuditRefusal> {
+        let penalty = self
+            .ledger
+            .fetch(event)
+            .map_err(|e| AuditRefusal::Storage(e.to_string()))?
+            .map(std::borrow::Cow::into_owned);
         let opening = if include_opening {
             let storage = |e: StoreError| AuditRefusal::Storage(e.to_string());
-            let reported = match self.ledger.fetch(event).as_deref().map(|e| e.payload()) {
+            let reported = match penalty.as_ref().map(|e| e.payload()) {
                 Some(Payload::BounceReport(b)) => Some((b.purchase_id, false)),
                 Some(Payload::MobileReport(m)) => Some((m.purchase_id, true)),
                 _ => None,
@@ -52,7 +57,7 @@ impl Engine {
         } else {
             None
         };
-        let message = match self.ledger.fetch(event).as_deref().map(|e| e.payload()) {
+        let message = match penalty.as_ref().map(|e| e.payload()) {
             Some(Payload::BounceReport(b)) if include_message => {
                 let raw = self
                     .store
@@ -104,31 +109,28 @@ impl Engine {
     /// The last `limit` finalized claims, oldest first: what the operator's settlement
     /// chart draws. A claim's time is the latest timestamp among the Checkpoints that
     /// signed its bound (when the quorum was complete, as their authors' clocks say).
-    pub fn settlement(&self, limit: usize) -> Vec<Settled> {
+    /// A Checkpoint the store cannot give back is an error, not a claim without its
+    /// time.
+    pub fn settlement(&self, limit: usize) -> Result<Vec<Settled>, StoreError> {
         let finals = self.ledger.finals();
         let skip = finals.len().saturating_sub(limit);
-        finals
-            .iter()
-            .enumerate()
-            .skip(skip)
-            .map(|(i, f)| {
-                let bound = f.claim.lamport_bound;
-                let at_ms = self
-                    .ledger
-                    .signatures_at(bound)
-                    .iter()
-                    .filter_map(|id| self.ledger.fetch(id))
-                    .map(|e| e.body().timestamp_ms)
-                    .max()
-                    .unwrap_or(0);
-                Settled {
-                    epoch: i as u64 + 1,
-                    bound,
-                    events: f.claim.event_count,
-                    at_ms,
+        let mut out = Vec::new();
+        for (i, f) in finals.iter().enumerate().skip(skip) {
+            let bound = f.claim.lamport_bound;
+            let mut at_ms = 0;
+            for id in self.ledger.signatures_at(bound) {
+                if let Some(e) = self.ledger.fetch(&id)? {
+                    at_ms = at_ms.max(e.body().timestamp_ms);
                 }
-            })
-            .collect()
+            }
+            out.push(Settled {
+                epoch: i as u64 + 1,
+                bound,
+                events: f.claim.event_count,
+                at_ms,
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -50,6 +50,9 @@ pub struct Engine {
     /// Roll-backs that started from `recorded_base`, reading only the events held
     /// in memory, and those that had to insert every event again.
     roll_backs: (u64, u64),
+    /// The unsaved batch of a roll back that could not read the store yet (see
+    /// `roll_back`): finished before the store takes a write again.
+    roll_back_due: Option<std::collections::HashSet<ContentId>>,
     /// Pending events completed or dropped since the event loop last looked.
     completions: Completions,
     /// Ordered events to wait for between snapshots (see [`Engine::snapshot_due`]).
@@ -245,15 +248,15 @@ impl Engine {
         reopened.released += release_finalized(&mut ledger, &store);
         let org_pub = org_key.public();
         give_back_free_memory();
-        let head = ledger.chain_head(&org_pub).and_then(|(seq, id)| {
-            let ev = ledger.fetch(&id)?;
-            Some(AuthorHead {
+        let head = match ledger.chain_head(&org_pub) {
+            Some((seq, id)) => ledger.fetch(&id)?.map(|ev| AuthorHead {
                 seq,
                 id,
                 lamport: ev.lamport(),
                 timestamp_ms: ev.body().timestamp_ms,
-            })
-        });
+            }),
+            None => None,
+        };
         let held: std::collections::HashSet<ContentId> = store.card_ids()?.into_iter().collect();
         let engine = Engine {
             hold_due: held.iter().copied().collect(),
@@ -273,6 +276,7 @@ impl Engine {
             snapshot_events: resumed.map(|(_, applied)| applied),
             recorded_base: None,
             roll_backs: (0, 0),
+            roll_back_due: None,
             completions: Completions::default(),
             snapshot_min_events: DEFAULT_SNAPSHOT_MIN_EVENTS,
             org: Author::resume(org_key, network, head),
@@ -514,9 +518,10 @@ impl Engine {
                             }
                         }
                     };
+                    // Completed just now, from pending: held in memory.
                     for c in completed {
-                        if let Some(e) = self.ledger.fetch(&c) {
-                            let e = e.into_owned();
+                        if let Some(e) = self.ledger.get(&c) {
+                            let e = e.clone();
                             to_store.push(e.clone());
                             self.completions.completed.push(e);
                         }
@@ -571,7 +576,7 @@ impl Engine {
         let Some(fault) = self.storage_fault.clone() else {
             return Ok(());
         };
-        match self.store.reopen() {
+        match self.store.reopen().and_then(|()| self.retry_roll_back()) {
             Ok(()) => Ok(()),
             Err(e) => Err(IngestError::Storage(format!(
                 "the event store refuses writes since: {fault} (reopening: {e}); \
@@ -627,6 +632,7 @@ impl Engine {
                 self.store
                     .put_meta("health probe", &carnet_api::now_ms().to_le_bytes())
             })
+            .and_then(|()| self.retry_roll_back())
             .and_then(|()| self.retry_erasure());
         match probe {
             Ok(()) => {
@@ -664,32 +670,63 @@ impl Engine {
                 self.roll_backs.0 += 1;
                 ledger
             }
-            None => {
-                self.roll_backs.1 += 1;
-                self.rebuild_without(unsaved)
-            }
+            None => match self.rebuild_without(unsaved) {
+                Ok(ledger) => {
+                    self.roll_backs.1 += 1;
+                    ledger
+                }
+                // The released events cannot be read back either (as after a failed
+                // write, until the store is opened again): a ledger without them would
+                // be another state. This one stays, the batch in it, until the store
+                // can be read (`retry_roll_back`); writes are refused meanwhile.
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot roll the ledger back yet: the store's events cannot be read; tried again before the next write");
+                    self.roll_back_due = Some(unsaved.clone());
+                    return;
+                }
+            },
         };
+        self.roll_back_due = None;
         self.install(ledger);
+    }
+
+    /// Finishes a roll back that could not read the store before: Err while it still
+    /// cannot.
+    fn retry_roll_back(&mut self) -> Result<(), StoreError> {
+        if let Some(unsaved) = self.roll_back_due.clone() {
+            self.roll_back(&unsaved);
+            if self.roll_back_due.is_some() {
+                return Err(StoreError::Unreadable(
+                    "the ledger could not be rolled back to the store".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every ordered event but `unsaved`, inserted into a new ledger: the events of a
     /// batch whose write failed were already ordered in memory, and the ledger cannot
-    /// take events out.
-    fn rebuild_without(&self, unsaved: &std::collections::HashSet<ContentId>) -> Ledger {
-        let kept: Vec<SignedEvent> = self
-            .ledger
-            .all_items()
-            .into_iter()
-            .filter(|(_, id)| !unsaved.contains(id))
-            .filter_map(|(_, id)| self.ledger.fetch(&id).map(|e| e.into_owned()))
-            .collect();
+    /// take events out. An event that cannot be read back fails it whole.
+    fn rebuild_without(
+        &self,
+        unsaved: &std::collections::HashSet<ContentId>,
+    ) -> Result<Ledger, carnet_protocol::ledger::ArchiveError> {
+        let mut kept = Vec::new();
+        for (_, id) in self.ledger.all_items() {
+            if unsaved.contains(&id) {
+                continue;
+            }
+            if let Some(e) = self.ledger.fetch(&id)? {
+                kept.push(e.into_owned());
+            }
+        }
         let mut ledger = Ledger::new(self.ledger.genesis().clone());
         for ev in kept {
             if let Err(e) = ledger.insert(ev) {
                 tracing::error!(error = %e, "an event held before a failed write no longer applies");
             }
         }
-        ledger
+        Ok(ledger)
     }
 
     /// Makes `ledger`, rebuilt from the store, the engine's.

@@ -65,7 +65,8 @@ impl Engine {
 
     /// The Deliver for `purchase`: the first in ledger order among those held. The
     /// store indexes every Deliver it holds (the first in ledger order is the one that
-    /// paid); the ledger vouches for each. A store that cannot be read answers none.
+    /// paid); the ledger vouches for each. A store that cannot be read answers none
+    /// (logged): the buyer asks again.
     pub fn delivery(&self, purchase: &ContentId) -> Option<DeliveryView> {
         let ids = match self.store.deliveries_of(purchase) {
             Ok(ids) => ids,
@@ -74,10 +75,18 @@ impl Engine {
                 return None;
             }
         };
-        let ev = ids
-            .iter()
-            .filter_map(|id| self.ledger.fetch(id))
-            .min_by_key(|e| (e.lamport(), e.id()))?;
+        let mut held = Vec::new();
+        for id in &ids {
+            match self.ledger.fetch(id) {
+                Ok(Some(e)) => held.push(e),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read back the Deliver of a purchase");
+                    return None;
+                }
+            }
+        }
+        let ev = held.into_iter().min_by_key(|e| (e.lamport(), e.id()))?;
         let Payload::Deliver(d) = ev.payload() else {
             return None;
         };
@@ -159,11 +168,16 @@ impl Engine {
         }
     }
 
-    pub fn chain_head(&self, author: &PublicKey) -> ChainHeadView {
+    /// Where `author`'s chain stands. Its last event is read back from the store once
+    /// released: one that cannot be read is an error, not a chain without its clock.
+    pub fn chain_head(&self, author: &PublicKey) -> Result<ChainHeadView, StoreError> {
         let head = self.ledger.chain_head(author);
-        let last = head.and_then(|(_, id)| self.ledger.fetch(&id));
+        let last = match head {
+            Some((_, id)) => self.ledger.fetch(&id)?,
+            None => None,
+        };
         let last = last.as_deref();
-        ChainHeadView {
+        Ok(ChainHeadView {
             author: author.to_hex(),
             next_seq: head.map_or(0, |(s, _)| s + 1),
             prev: head.map(|(_, id)| id.to_hex()),
@@ -175,7 +189,7 @@ impl Engine {
                 .then(|| self.ledger.introduction(author))
                 .flatten()
                 .map(|id| id.to_hex()),
-        }
+        })
     }
 
     /// The orgs and the open votes among them, each with the votes it still needs

@@ -82,15 +82,16 @@ impl Engine {
             return Ok(0);
         }
         let reports: Vec<ContentId> = self.ledger.state().bounce_reports.keys().copied().collect();
-        let named: std::collections::HashSet<carnet_protocol::Hash32> = reports
-            .iter()
-            .filter_map(
-                |id| match self.ledger.fetch(id).as_deref().map(|e| e.payload()) {
-                    Some(Payload::BounceReport(b)) => Some(b.evidence),
-                    _ => None,
-                },
-            )
-            .collect();
+        // A report that cannot be read back stops the pass: taken for none, its
+        // voucher would be dropped as one no report names.
+        let mut named = std::collections::HashSet::new();
+        for id in &reports {
+            if let Some(Payload::BounceReport(b)) =
+                self.ledger.fetch(id)?.as_deref().map(|e| e.payload())
+            {
+                named.insert(b.evidence);
+            }
+        }
         let mut removed = 0;
         for (key, value) in entries {
             let records = crate::vouch::decode_records(&value);

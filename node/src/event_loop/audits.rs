@@ -89,10 +89,13 @@ impl Cancellable {
 }
 
 impl Archive for Cancellable {
-    fn event(&self, id: &ContentId) -> Option<SignedEvent> {
-        match self.cancelled() {
-            true => None,
-            false => self.store.event(id),
+    fn event(
+        &self,
+        id: &ContentId,
+    ) -> Result<Option<SignedEvent>, carnet_protocol::ledger::ArchiveError> {
+        if self.cancelled() {
+            return Err(carnet_protocol::ledger::ArchiveError("cancelled".into()));
         }
+        Archive::event(&self.store, id)
     }
 }

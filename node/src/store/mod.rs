@@ -866,7 +866,18 @@ fn private_file(path: &Path) -> std::io::Result<()> {
 /// The ledger lets its finalized events out of memory into the store, and reads them
 /// back from it to serve, audit or prove.
 impl carnet_protocol::ledger::Archive for Store {
-    fn event(&self, id: &ContentId) -> Option<SignedEvent> {
-        Store::event(self, id)
+    fn event(
+        &self,
+        id: &ContentId,
+    ) -> Result<Option<SignedEvent>, carnet_protocol::ledger::ArchiveError> {
+        self.checked_event(id)
+            .map_err(|e| carnet_protocol::ledger::ArchiveError(e.to_string()))
+    }
+}
+
+/// A read of a released event that failed, as the ledger reports it.
+impl From<carnet_protocol::ledger::ArchiveError> for StoreError {
+    fn from(e: carnet_protocol::ledger::ArchiveError) -> Self {
+        StoreError::Unreadable(e.0)
     }
 }

@@ -97,10 +97,14 @@ pub(super) async fn operator(state: &WebState, csrf: &str) -> Response {
     let orgs = state.node.orgs().await.ok();
     let peers = state.node.peers().await.unwrap_or_default();
     let members = state.node.members().await.unwrap_or_default();
+    // The chart is left out while the store cannot be read: the storage line above
+    // it says why.
     let settled = state
         .node
         .settlement(SETTLEMENT_POINTS)
         .await
+        .ok()
+        .and_then(Result::ok)
         .unwrap_or_default();
     page_with(
         "Operator",

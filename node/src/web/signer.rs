@@ -26,7 +26,11 @@ impl Engine {
         let head = match self.ledger.chain_head(&author) {
             None => None,
             Some((seq, id)) => {
-                let ev = self.ledger.fetch(&id).ok_or(IngestError::ChainPending)?;
+                let ev = self
+                    .ledger
+                    .fetch(&id)
+                    .map_err(|e| IngestError::Storage(e.to_string()))?
+                    .ok_or(IngestError::ChainPending)?;
                 Some(AuthorHead {
                     seq,
                     id,
@@ -92,7 +96,7 @@ mod tests {
             }
             other => panic!("expected chain_moved, got {other:?}"),
         }
-        assert!(e.ledger().fetch(&late.id()).is_none());
+        assert!(e.ledger().fetch(&late.id()).unwrap().is_none());
         assert!(e.ledger().equivocation(&key.public()).is_none());
         assert_eq!(e.balance(&key.public()).unwrap().status, "Active");
         // The same event again is a duplicate, not a conflict.
@@ -148,7 +152,7 @@ mod tests {
             matches!(r, Err(IngestError::ChainMoved { seq: 0, .. })),
             "{r:?}"
         );
-        assert!(e.ledger().fetch(&c.id()).is_none());
+        assert!(e.ledger().fetch(&c.id()).unwrap().is_none());
     }
 
     /// While one of the member's events waits for its past, the web app signs

@@ -191,8 +191,16 @@ fn answer(cmd: Command) -> Command {
                 reply: used(),
             }
         }
+        // Account 0xee… stands for one whose chain head the store cannot give back.
+        Command::ChainHead { author, reply } if author == PublicKey([0xee; 32]) => {
+            let _ = reply.send(Err(carnet_node::store::StoreError::Reopening));
+            Command::ChainHead {
+                author,
+                reply: used(),
+            }
+        }
         Command::ChainHead { author, reply } => {
-            let _ = reply.send(ChainHeadView {
+            let _ = reply.send(Ok(ChainHeadView {
                 author: author.to_hex(),
                 next_seq: 3,
                 prev: Some(known_event().to_hex()),
@@ -200,7 +208,7 @@ fn answer(cmd: Command) -> Command {
                 last_timestamp_ms: Some(1_700_000_000_000),
                 clock: 41,
                 introduction: None,
-            });
+            }));
             Command::ChainHead {
                 author,
                 reply: used(),
@@ -263,7 +271,7 @@ fn answer(cmd: Command) -> Command {
             Command::Event { id, reply: used() }
         }
         Command::Settlement { limit, reply } => {
-            let _ = reply.send(Vec::new());
+            let _ = reply.send(Ok(Vec::new()));
             Command::Settlement {
                 limit,
                 reply: used(),

@@ -20,8 +20,9 @@ use thiserror::Error;
 /// Finalized events held outside the ledger, by id: what audits and proofs read.
 /// An archive that loses an event only makes those that need it fail.
 pub trait Archive: Send + Sync {
-    /// The event `id`, if held.
-    fn event(&self, id: &ContentId) -> Option<SignedEvent>;
+    /// The event `id`, if held; an error if the archive cannot answer (a store that
+    /// cannot be read), which its readers must not take for "not held".
+    fn event(&self, id: &ContentId) -> Result<Option<SignedEvent>, ArchiveError>;
 }
 
 /// An archive that also keeps what the ledger keeps of a released event: a node's
@@ -211,8 +212,8 @@ impl MemoryArchive {
 }
 
 impl Archive for MemoryArchive {
-    fn event(&self, id: &ContentId) -> Option<SignedEvent> {
-        self.held().events.get(id).cloned()
+    fn event(&self, id: &ContentId) -> Result<Option<SignedEvent>, ArchiveError> {
+        Ok(self.held().events.get(id).cloned())
     }
 }
 

@@ -83,13 +83,22 @@ impl Ledger {
             .or_else(|| self.pending.get(id))
     }
 
-    /// An ordered or pending event, from memory or else from the archive.
-    pub fn fetch(&self, id: &ContentId) -> Option<Cow<'_, SignedEvent>> {
+    /// An ordered or pending event, from memory or else from the archive. An archive
+    /// that cannot answer is an error, never "not there": a reader that took it so
+    /// would skip an erasure, refuse an audit for an event it has, or show a shorter
+    /// history. Not recorded for [`Ledger::take_archive_error`]: a failed read orders
+    /// nothing wrongly.
+    pub fn fetch(&self, id: &ContentId) -> Result<Option<Cow<'_, SignedEvent>>, ArchiveError> {
         if let Some(e) = self.get(id) {
-            return Some(Cow::Borrowed(e));
+            return Ok(Some(Cow::Borrowed(e)));
         }
-        self.stub_of(id)?;
-        self.archive.as_ref()?.event(id).map(Cow::Owned)
+        let Some(archive) = self.released_to() else {
+            return Ok(None);
+        };
+        if archive.stub(id)?.is_none() {
+            return Ok(None);
+        }
+        Ok(archive.event(id)?.map(Cow::Owned))
     }
 
     /// The Lamport clock of an ordered event, whether held or released.
@@ -124,13 +133,14 @@ impl Ledger {
     }
 
     /// Ordered events, in ledger order, released ones read back from the archive
-    /// (one it no longer holds is left out).
+    /// (one it no longer holds is left out, one it cannot read too, with the failure
+    /// recorded for [`Ledger::take_archive_error`]). For tests and tools.
     pub fn events(&self) -> impl Iterator<Item = Cow<'_, SignedEvent>> {
         let epochs = 1..=self.finals.len() as u64;
         epochs
             .flat_map(|e| self.epoch_ids(e).unwrap_or_default())
             .chain(self.ids_after(mark(self.finals.len() as u64)))
-            .filter_map(|id| self.fetch(&id))
+            .filter_map(|id| self.recorded(self.fetch(&id)).flatten())
     }
 
     /// The ids of epoch `epoch` in ledger order: those held in memory and those
@@ -256,7 +266,9 @@ impl Ledger {
         self.pending.values().any(|e| e.author() == *author)
     }
 
-    /// Two events by one author at one seq, if the author equivocated: the proof.
+    /// Two events by one author at one seq, if the author equivocated: the proof (none
+    /// if the archive cannot read them back, with the failure recorded for
+    /// [`Ledger::take_archive_error`]).
     pub fn equivocation(
         &self,
         author: &PublicKey,
@@ -266,6 +278,8 @@ impl Ledger {
             .range((*author, 0)..=(*author, u64::MAX))
             .next()?;
         let first = self.first_at(author, *seq)?;
-        Some((self.fetch(&first)?, self.fetch(more.first()?)?))
+        // An archive that cannot read one gives no proof (the failure recorded).
+        let read = |id: &ContentId| self.recorded(self.fetch(id)).flatten();
+        Some((read(&first)?, read(more.first()?)?))
     }
 }

@@ -584,7 +584,7 @@ proptest! {
             // Every event is still there to serve, from memory or the archive, in
             // the same epoch and the same ledger order.
             for e in &w.log {
-                prop_assert!(l.fetch(&e.id()).is_some_and(|x| x.id() == e.id()));
+                prop_assert!(l.fetch(&e.id()).unwrap().is_some_and(|x| x.id() == e.id()));
                 prop_assert_eq!(l.epoch(&e.id()), reference.epoch(&e.id()));
             }
             let order: Vec<_> = l.events().map(|e| e.id()).collect();
@@ -729,7 +729,7 @@ proptest! {
         // was recorded, the first is the one inserted first, which a start does by
         // clock, not by arrival; the other stays in memory as the proof.
         for (_, id) in before.all_items() {
-            let ev = before.fetch(&id).expect("ordered");
+            let ev = before.fetch(&id).unwrap().expect("ordered");
             if before.equivocation(&ev.author()).is_none() {
                 prop_assert_eq!(after.get(&id).is_some(), before.get(&id).is_some());
             }

@@ -26,7 +26,8 @@ async fn sign_next(client: &NodeHandle, author: &mut Author, payload: Payload) -
     let head = client
         .chain_head(author.public())
         .await
-        .expect("chain head");
+        .expect("chain head")
+        .expect("the store reads");
     introduce(author, &head);
     author
         .sign(payload, vec![], head.clock, 1_700_000_100_000)
@@ -299,6 +300,7 @@ async fn dishonest_members_and_orgs_earn_nothing_they_did_not_earn() {
     let before = org(1)
         .chain_head(buyer.public())
         .await
+        .unwrap()
         .unwrap()
         .last_lamport
         .unwrap();

@@ -424,7 +424,11 @@ async fn an_opt_out_erases_the_teaser_on_every_node_and_sync_still_verifies() {
     for n in [1, 2] {
         let c = card(n);
         let listing = c.listing(&carnet_tests::TEST_SECRET).expect("listing");
-        let head = client.chain_head(member.public()).await.expect("head");
+        let head = client
+            .chain_head(member.public())
+            .await
+            .expect("head")
+            .unwrap();
         carnet_tests::introduce(&mut member, &head);
         let ev = member
             .sign(

@@ -48,7 +48,7 @@ fn a_failed_write_leaves_memory_equal_to_disk_and_writes_resume_after() {
     let v = vote(&mut lost_member, &mut e, "d.example");
     let err = e.ingest_event(v.clone()).unwrap_err();
     assert!(matches!(err, IngestError::Storage(_)), "{err}");
-    assert!(e.ledger().fetch(&v.id()).is_none());
+    assert!(e.ledger().fetch(&v.id()).unwrap().is_none());
     assert_eq!(e.ledger().len(), 4);
     assert!(e.storage_fault.is_some());
     let grant = |points| {
@@ -105,7 +105,7 @@ fn a_failed_card_or_evidence_write_makes_the_node_unhealthy_until_the_store_reco
     let err = e.contribute(ev.as_bytes(), ada.clone()).unwrap_err();
     assert!(matches!(err, IngestError::Storage(_)), "{err}");
     assert!(e.storage_fault.is_some(), "a failed card write is a fault");
-    assert!(e.ledger().fetch(&ev.id()).is_none());
+    assert!(e.ledger().fetch(&ev.id()).unwrap().is_none());
     e.storage_fault = None;
     let err = e.put_evidence(b"a bounce").unwrap_err();
     assert_eq!(err.code(), "storage");

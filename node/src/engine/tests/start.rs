@@ -239,10 +239,62 @@ fn a_released_event_the_store_cannot_give_back_is_an_error() {
         e.event_bytes(&held.id()).unwrap().as_deref(),
         Some(held.as_bytes())
     );
+    // So for every reader of a released event through the ledger: an error, not
+    // "not there".
+    assert!(matches!(
+        e.ledger().fetch(&released.id()),
+        Err(carnet_protocol::ledger::ArchiveError(_))
+    ));
     full.store(false, Ordering::SeqCst);
     e.store().reopen().unwrap();
     assert_eq!(
         e.event_bytes(&released.id()).unwrap().as_deref(),
         Some(released.as_bytes())
     );
+}
+
+/// Issue 19: a roll back after a failed write re-inserts every event when the store's
+/// records cannot be read; with the store closed (the disk full) the released events
+/// cannot be read back either, and a ledger rebuilt without them was installed: a
+/// state missing every finalized event. The ledger now stays as it is (the batch in
+/// it, writes refused) until the store can be read, and the roll back finishes then:
+/// memory equals the disk again.
+#[test]
+fn a_roll_back_that_cannot_read_the_released_events_waits_for_the_store() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let (genesis, log, root) = settled_store(&path, 2_000, 250);
+    let full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store = Store::open_with_faults(&path, genesis.network_id(), full.clone()).unwrap();
+    let (mut e, r) = Engine::reopen(store, genesis, org_key(0)).unwrap();
+    assert!(r.released > 0, "{r:?}");
+    assert_eq!(
+        (e.ledger().len(), e.state_root_hex()),
+        (log.len(), root.clone())
+    );
+
+    full.store(true, Ordering::SeqCst);
+    assert!(e.store().reopen().is_err(), "the disk is full");
+    let grant = e
+        .sign_as_org(Payload::Grant(Grant {
+            member: key(77).public(),
+            points: 5,
+            memo: String::new(),
+        }))
+        .unwrap();
+    let err = e.ingest_event(grant.clone()).unwrap_err();
+    assert!(matches!(err, IngestError::Storage(_)), "{err}");
+    assert!(
+        e.ledger().len() > log.len(),
+        "no ledger without the released events: {} of {}",
+        e.ledger().len(),
+        log.len()
+    );
+    assert!(!e.probe_storage(), "still full");
+
+    full.store(false, Ordering::SeqCst);
+    assert!(e.probe_storage());
+    assert_eq!((e.ledger().len(), e.state_root_hex()), (log.len(), root));
+    assert!(e.ledger().fetch(&grant.id()).unwrap().is_none());
 }

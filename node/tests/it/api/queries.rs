@@ -99,6 +99,12 @@ async fn accounts() {
             "storage",
         );
 
+        assert_error(
+            api.get(&format!("/v1/accounts/{}/chain", "ee".repeat(32)))
+                .await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+        );
         let (status, body) = api.get(&format!("/v1/accounts/{key}/chain")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(

@@ -9,7 +9,7 @@
 
 use super::*;
 use crate::hash::NetworkId;
-use crate::ledger::{apply, initial_state, Archive, Prefix};
+use crate::ledger::{apply, initial_state, Archive, ArchiveError, Prefix};
 use crate::payload::Opening;
 use imbl::OrdMap;
 use std::borrow::Cow;
@@ -62,9 +62,12 @@ impl PrefixJob {
             while let Some((_, claim)) = settles.next_if(|(at, _)| *at <= i) {
                 apply::finalize(&mut state, *claim);
             }
-            let e = archive.event(id).ok_or_else(|| {
-                AuditError::Missing(format!("event {id} of the prefix (unreadable here)"))
-            })?;
+            let e = archive
+                .event(id)
+                .map_err(|e| AuditError::Missing(format!("event {id} of the prefix: {e}")))?
+                .ok_or_else(|| {
+                    AuditError::Missing(format!("event {id} of the prefix (unreadable here)"))
+                })?;
             apply::apply(&mut state, &ctx, &e);
             if keep(&e) && self.applied(id) {
                 kept.push(e);
@@ -304,8 +307,8 @@ impl CheckpointJob {
 struct Held<'a>(&'a Ledger);
 
 impl Archive for Held<'_> {
-    fn event(&self, id: &ContentId) -> Option<SignedEvent> {
-        self.0.fetch(id).map(Cow::into_owned)
+    fn event(&self, id: &ContentId) -> Result<Option<SignedEvent>, ArchiveError> {
+        Ok(self.0.fetch(id)?.map(Cow::into_owned))
     }
 }
 
@@ -338,13 +341,17 @@ impl Ledger {
                 settles.push((ids.len(), f.claim));
             }
         }
-        let mut signatures: Vec<SignedEvent> = self
-            .signatures_at(claim.lamport_bound)
-            .iter()
-            .filter_map(|i| self.fetch(i))
-            .filter(|e| matches!(e.payload(), Payload::Checkpoint(c) if CheckpointClaim::from(c) == claim))
-            .map(Cow::into_owned)
-            .collect();
+        // A signature the archive cannot read fails the job as a missing epoch does
+        // (recorded): a prefix with fewer signatures would not prove finality.
+        let mut signatures = Vec::new();
+        for i in self.signatures_at(claim.lamport_bound) {
+            if let Some(e) = self.recorded(self.fetch(&i))?.map(Cow::into_owned) {
+                if matches!(e.payload(), Payload::Checkpoint(c) if CheckpointClaim::from(c) == claim)
+                {
+                    signatures.push(e);
+                }
+            }
+        }
         signatures.sort_by_key(|e| (e.lamport(), e.id()));
         Some(PrefixJob {
             genesis: self.genesis.clone(),
@@ -378,8 +385,10 @@ impl Ledger {
         message: Option<Vec<u8>>,
         opening: Option<Opening>,
     ) -> Result<BundleJob, AuditError> {
+        let unreadable = |e: ArchiveError| AuditError::Missing(e.to_string());
         let ev = self
             .fetch(penalty)
+            .map_err(unreadable)?
             .map(Cow::into_owned)
             .ok_or(AuditError::UnknownEvent(*penalty))?;
         let purchase_id = match ev.payload() {
@@ -398,6 +407,7 @@ impl Ledger {
             .ok_or(AuditError::NotSettled(ev.lamport()))?;
         let purchase = self
             .fetch(&purchase_id)
+            .map_err(unreadable)?
             .filter(|_| !purchase_void)
             .map(Cow::into_owned)
             .ok_or_else(|| AuditError::Missing("the applied Purchase the report names".into()))?;
@@ -405,7 +415,10 @@ impl Ledger {
             return Err(AuditError::Missing("the report names no Purchase".into()));
         };
         let listing_id = p.listing_id;
-        let dispute = dispute.and_then(|d| self.fetch(&d)).map(Cow::into_owned);
+        let dispute = match dispute {
+            Some(d) => self.fetch(&d).map_err(unreadable)?.map(Cow::into_owned),
+            None => None,
+        };
         let prefix = self.job_or(epoch as usize, AuditError::NotSettled(ev.lamport()))?;
         Ok(BundleJob {
             prefix,

@@ -290,7 +290,7 @@ fn the_ordering_checks_hold_against_events_let_out_of_memory() {
     assert!(archived.get(&c.id()).is_none(), "and no longer in memory");
     assert!(archived.get(&p.id()).is_none());
     assert_eq!(
-        archived.fetch(&c.id()).map(|e| e.into_owned()),
+        archived.fetch(&c.id()).unwrap().map(|e| e.into_owned()),
         Some(c.clone()),
         "but read back from the archive"
     );
@@ -419,8 +419,8 @@ fn an_index_that_fails_to_read_is_reported() {
         }
     }
     impl Archive for Failing {
-        fn event(&self, id: &ContentId) -> Option<SignedEvent> {
-            self.0.event(id)
+        fn event(&self, id: &ContentId) -> Result<Option<SignedEvent>, ArchiveError> {
+            self.fail(self.0.event(id)?)
         }
     }
     impl Index for Failing {
@@ -470,8 +470,15 @@ fn an_index_that_fails_to_read_is_reported() {
     }
 
     index.1.store(true, Ordering::SeqCst);
-    // A history the archive cannot give is an error, not a shorter one.
+    // A history the archive cannot give is an error, not a shorter one; so is a
+    // released event it cannot read back (never "not there"), and a read is no
+    // failure of the order.
     assert_eq!(l.history(&keys[0]), Err(ArchiveError("read error".into())));
+    assert_eq!(
+        l.fetch(&c.id()).map(|e| e.is_some()),
+        Err(ArchiveError("read error".into()))
+    );
+    assert!(l.take_archive_error().is_none());
     // Its seller's next event names it: the ledger cannot see it, and says so.
     let next = w.contribute(seller, 2, None);
     let _ = l.insert(next);

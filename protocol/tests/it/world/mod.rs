@@ -454,7 +454,7 @@ impl World {
 pub struct Store(MemoryArchive);
 
 impl Archive for Store {
-    fn event(&self, id: &ContentId) -> Option<SignedEvent> {
+    fn event(&self, id: &ContentId) -> Result<Option<SignedEvent>, ArchiveError> {
         self.0.event(id)
     }
 }
@@ -528,7 +528,7 @@ impl Store {
             self.0
                 .ids_above(epochs)
                 .iter()
-                .filter_map(|id| self.0.event(id)),
+                .filter_map(|id| self.0.event(id).ok().flatten()),
         );
         Resume {
             digest: self.0.digest_at(epochs).unwrap_or_default(),

@@ -45,7 +45,13 @@ async fn low_clocks_and_forks_below_a_finalized_bound_change_nothing_settled() {
     // A member enrolled before anything settles, that stays quiet: its Enroll's clock
     // is far below every bound to come.
     let mut idle = carnet_tests::enrolled(&net, 1, 9).await;
-    let idle_head = net.node(1).handle.chain_head(idle.public()).await.unwrap();
+    let idle_head = net
+        .node(1)
+        .handle
+        .chain_head(idle.public())
+        .await
+        .unwrap()
+        .unwrap();
     carnet_tests::introduce(&mut idle, &idle_head);
     let intro = Hash32::from_hex(idle_head.introduction.as_deref().unwrap()).unwrap();
     let low = held(&net, 1, intro).await.lamport();

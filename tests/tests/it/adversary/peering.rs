@@ -81,7 +81,7 @@ async fn strangers_get_no_gossip_no_sync_and_are_disconnected_with_a_reason() {
         let mut member = member.clone();
         tokio::spawn(async move {
             for k in 0..5 {
-                let head = client.chain_head(member.public()).await.unwrap();
+                let head = client.chain_head(member.public()).await.unwrap().unwrap();
                 carnet_tests::introduce(&mut member, &head);
                 let ev = member
                     .sign(
@@ -297,9 +297,21 @@ async fn an_event_served_for_an_id_never_asked_is_not_ingested() {
         m.sign(vote(domain), vec![], head.clock, 1_700_000_100_000)
             .expect("sign")
     };
-    let head_a = net.node(0).handle.chain_head(a.public()).await.unwrap();
+    let head_a = net
+        .node(0)
+        .handle
+        .chain_head(a.public())
+        .await
+        .unwrap()
+        .unwrap();
     let asked = sign(&mut a, head_a, "asked.example");
-    let head_b = net.node(0).handle.chain_head(b.public()).await.unwrap();
+    let head_b = net
+        .node(0)
+        .handle
+        .chain_head(b.public())
+        .await
+        .unwrap()
+        .unwrap();
     let served = sign(&mut b, head_b, "never-asked.example");
 
     let org = net.org_keys.last().unwrap();

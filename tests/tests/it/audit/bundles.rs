@@ -255,7 +255,7 @@ fn a_node_builds_the_same_bundle_and_keeps_the_message_private() {
     {
         assert!(ledger.is_ordered(&ev.id()));
         assert!(ledger.epoch(&ev.id()).is_some());
-        assert!(ledger.fetch(&ev.id()).is_some());
+        assert!(ledger.fetch(&ev.id()).unwrap().is_some());
     }
     assert!(ledger.take_archive_error().is_none());
 
@@ -286,7 +286,10 @@ fn a_node_builds_the_same_bundle_and_keeps_the_message_private() {
     );
     let ledger = engine.ledger();
     for ev in &sc.story.log {
-        assert!(ledger.fetch(&ev.id()).is_some_and(|e| e.id() == ev.id()));
+        assert!(ledger
+            .fetch(&ev.id())
+            .unwrap()
+            .is_some_and(|e| e.id() == ev.id()));
         assert_eq!(ledger.epoch(&ev.id()), sc.story.ledger.epoch(&ev.id()));
     }
     assert!(ledger.take_archive_error().is_none());
