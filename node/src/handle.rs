@@ -216,7 +216,7 @@ pub enum Command {
     },
     Delivery {
         purchase: ContentId,
-        reply: oneshot::Sender<Option<DeliveryView>>,
+        reply: oneshot::Sender<Result<Option<DeliveryView>, StoreError>>,
     },
     ChainHead {
         author: PublicKey,
@@ -442,7 +442,11 @@ impl NodeHandle {
         self.ask(|reply| Command::History { account, reply }).await
     }
 
-    pub async fn delivery(&self, purchase: ContentId) -> Result<Option<DeliveryView>, Closed> {
+    /// The Deliver of a purchase; a store that cannot be read is an error.
+    pub async fn delivery(
+        &self,
+        purchase: ContentId,
+    ) -> Result<Result<Option<DeliveryView>, StoreError>, Closed> {
         self.ask(|reply| Command::Delivery { purchase, reply })
             .await
     }

@@ -294,7 +294,7 @@ pub(super) async fn delivery(
     let id = parse_id(id, "purchase_id")?;
     state
         .wait(state.node.delivery(id))
-        .await??
+        .await???
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no delivery for purchase {id}")))
 }

@@ -65,37 +65,27 @@ impl Engine {
 
     /// The Deliver for `purchase`: the first in ledger order among those held. The
     /// store indexes every Deliver it holds (the first in ledger order is the one that
-    /// paid); the ledger vouches for each. A store that cannot be read answers none
-    /// (logged): the buyer asks again.
-    pub fn delivery(&self, purchase: &ContentId) -> Option<DeliveryView> {
-        let ids = match self.store.deliveries_of(purchase) {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not look up the deliveries of a purchase");
-                return None;
-            }
-        };
+    /// paid); the ledger vouches for each. A store that cannot be read is an error:
+    /// taken for "not delivered yet", a buyer would wait for a card it has.
+    pub fn delivery(&self, purchase: &ContentId) -> Result<Option<DeliveryView>, StoreError> {
         let mut held = Vec::new();
-        for id in &ids {
-            match self.ledger.fetch(id) {
-                Ok(Some(e)) => held.push(e),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not read back the Deliver of a purchase");
-                    return None;
-                }
+        for id in &self.store.deliveries_of(purchase)? {
+            if let Some(e) = self.ledger.fetch(id)? {
+                held.push(e);
             }
         }
-        let ev = held.into_iter().min_by_key(|e| (e.lamport(), e.id()))?;
-        let Payload::Deliver(d) = ev.payload() else {
-            return None;
+        let Some(ev) = held.into_iter().min_by_key(|e| (e.lamport(), e.id())) else {
+            return Ok(None);
         };
-        Some(DeliveryView {
+        let Payload::Deliver(d) = ev.payload() else {
+            return Ok(None);
+        };
+        Ok(Some(DeliveryView {
             purchase_id: purchase.to_hex(),
             deliver_event: ev.id().to_hex(),
             ephemeral_hex: hex::encode(d.ephemeral),
             sealed_card_hex: hex::encode(&d.sealed_card),
-        })
+        }))
     }
 
     /// Ordered events whose id, in hex, starts with `prefix` (lowercase hex digits):

@@ -91,6 +91,7 @@ async fn open_bought(state: &WebState, key: &SecretKey, raw: &str) -> Result<Ope
         .delivery(purchase_id)
         .await
         .map_err(unavailable)?
+        .map_err(unreadable)?
     else {
         return Err(with_refresh(failed(
             "Waiting for delivery",

@@ -127,7 +127,7 @@ fn deliveries_are_indexed_and_survive_a_restart() {
         )
         .unwrap();
     put(&mut e0, p.clone());
-    assert!(e0.delivery(&p.id()).is_none());
+    assert!(e0.delivery(&p.id()).unwrap().is_none());
     let (ephemeral, sealed_card) = seal_card(&card, &recipient, [5; 32], &p.id()).unwrap();
     let d = e0
         .sign_as_org(Payload::Deliver(Deliver {
@@ -137,14 +137,17 @@ fn deliveries_are_indexed_and_survive_a_restart() {
         }))
         .unwrap();
     put(&mut e0, d.clone());
-    let view = e0.delivery(&p.id()).expect("indexed");
+    let view = e0.delivery(&p.id()).unwrap().expect("indexed");
     assert_eq!(view.deliver_event, d.id().to_hex());
     // The sale is paid; the contribution's reward waits for the bounce window.
     let b = e0.balance(&seller.public()).unwrap();
     assert_eq!((b.balance, b.pending), (10, 10));
     drop(e0);
     let e1 = Engine::open(Store::open(&path, net).unwrap(), genesis, orgs[0].clone()).unwrap();
-    assert_eq!(e1.delivery(&p.id()).unwrap().deliver_event, d.id().to_hex());
+    assert_eq!(
+        e1.delivery(&p.id()).unwrap().unwrap().deliver_event,
+        d.id().to_hex()
+    );
 }
 
 /// An Enroll of member key 10 signed by the org and not yet ingested, and the member

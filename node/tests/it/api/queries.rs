@@ -193,6 +193,12 @@ async fn deliveries_status_and_peers() {
             StatusCode::BAD_REQUEST,
             "invalid_hex",
         );
+        assert_error(
+            api.get(&format!("/v1/deliveries/dead{}", "0".repeat(60)))
+                .await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+        );
 
         let (status, body) = api.get("/v1/status").await;
         assert_eq!(status, StatusCode::OK);
