@@ -129,11 +129,13 @@ impl Engine {
     }
 
     /// What a search needs, to run it off the event loop: the state as of now (shared
-    /// with the ledger's, nothing copied), the stored teasers as of now, the price.
-    pub fn search_view(&mut self) -> Result<(State, Teasers, u64), StoreError> {
+    /// with the ledger's, nothing copied), the store, the price. The search opens its
+    /// read of the teasers when it runs, not while it waits its turn: a read
+    /// transaction held open keeps redb from reusing the pages freed since. A row
+    /// newer than the state is not the teaser in force and is passed over.
+    pub fn search_view(&mut self) -> (State, Store, u64) {
         let price = self.ledger.genesis().rules.card_price;
-        let teasers = self.store.teasers()?;
-        Ok((self.ledger.state().clone(), teasers, price))
+        (self.ledger.state().clone(), self.store.clone(), price)
     }
 }
 

@@ -12,20 +12,14 @@ impl EventLoop {
         query: carnet_api::SearchQuery,
         reply: oneshot::Sender<Result<carnet_api::SearchPage, crate::store::StoreError>>,
     ) {
-        let (state, teasers, price) = match self.engine.search_view() {
-            Ok(view) => view,
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                return;
-            }
-        };
+        let (state, store, price) = self.engine.search_view();
         let permits = self.searches.clone();
         tokio::spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
             let page = tokio::task::spawn_blocking(move || {
-                crate::engine::search_in(&state, &teasers, price, &query)
+                crate::engine::search_in(&state, &store.teasers()?, price, &query)
             })
             .await;
             // A search that panicked drops the reply: the caller is told the node
