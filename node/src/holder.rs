@@ -296,14 +296,15 @@ impl Engine {
     /// Every purchase `buyer` made, newest last, with the listing's teaser.
     pub fn purchases(&mut self, buyer: &PublicKey) -> Result<Vec<PurchaseView>, StoreError> {
         let state = self.ledger.state();
-        let store = &self.store;
+        // One read of the teasers for every purchase.
+        let teasers = self.store.teasers()?;
         let mut out: Vec<(u64, PurchaseView)> = state
             .purchases
             .iter()
             .filter(|(_, p)| p.buyer == *buyer)
             .map(|(id, p)| {
                 let slot = match state.listings.get(&p.listing_id) {
-                    Some(l) => store.shown_teaser(&p.listing_id, &l.listing.teaser.hash())?,
+                    Some(l) => teasers.shown(&p.listing_id, &l.listing.teaser.hash())?,
                     None => None,
                 };
                 let teaser = slot.as_ref().and_then(|s| s.shown());
