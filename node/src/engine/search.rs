@@ -123,9 +123,8 @@ impl Query {
 impl Engine {
     /// Active listings matching `q` (see [`search_in`]), in the state as of now.
     pub fn search(&mut self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        let price = self.ledger.genesis().rules.card_price;
-        let teasers = self.store.teasers()?;
-        search_in(self.ledger.state(), &teasers, price, q)
+        let (state, store, price) = self.search_view();
+        search_in(&state, &store.teasers()?, price, q)
     }
 
     /// What a search needs, to run it off the event loop: the state as of now (shared

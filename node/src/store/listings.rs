@@ -172,8 +172,9 @@ impl<'t> Index<'t> {
     }
 
     /// Keeps the shown teaser of `ev` (if it shows one), replacing what the row of the
-    /// same event held.
-    fn set_teaser(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
+    /// same event held: also what follows `ev` stored again in another form of itself
+    /// (its teaser erased), which takes the row out.
+    pub(super) fn set_teaser(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
         match teaser_row(ev) {
             Some(((listing, id), value)) => {
                 self.teasers
@@ -192,11 +193,6 @@ impl<'t> Index<'t> {
                 .map_err(db_err("drop teaser"))?;
         }
         Ok(())
-    }
-
-    /// Follows `ev` stored again in another form of itself (its teaser erased).
-    pub(super) fn replace(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
-        self.set_teaser(ev)
     }
 
     pub(super) fn add(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
@@ -299,11 +295,6 @@ impl Store {
         hash: &Hash32,
     ) -> Result<Option<TeaserSlot>, StoreError> {
         self.teasers()?.shown(listing, hash)
-    }
-
-    /// Calls `visit` with every stored shown teaser (see [`Teasers::each`]).
-    pub fn each_teaser(&self, visit: impl FnMut(StoredTeaser<'_>)) -> Result<(), StoreError> {
-        self.teasers()?.each(visit)
     }
 
     /// The stored teasers as of now, to read more than once from the same version

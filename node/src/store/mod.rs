@@ -472,7 +472,7 @@ impl Store {
                 table
                     .insert(&id.0, ev.as_bytes())
                     .map_err(db_err("replace event"))?;
-                index.replace(ev)?;
+                index.set_teaser(ev)?;
             }
         }
         txn.commit().map_err(db_err("commit replace"))
@@ -704,16 +704,8 @@ impl Store {
     }
 
     /// A stored event decoded again, not re-verified: it was verified before it was
-    /// stored. None if it is not stored, or (logged) if it cannot be read.
-    pub fn event(&self, id: &ContentId) -> Option<SignedEvent> {
-        self.checked_event(id).unwrap_or_else(|e| {
-            tracing::error!(id = %id, error = %e, "a stored event cannot be read");
-            None
-        })
-    }
-
-    /// [`Store::event`], with why it cannot be read: a store that cannot be read,
-    /// or an entry that does not decode to the event its id names.
+    /// stored. None if it is not stored; an error if the store cannot be read, or the
+    /// entry does not decode to the event its id names.
     pub fn checked_event(&self, id: &ContentId) -> Result<Option<SignedEvent>, StoreError> {
         match self.event_bytes(id)? {
             Some(bytes) => decode_stored(*id, &bytes, &self.network).map(Some),

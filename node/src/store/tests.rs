@@ -610,7 +610,9 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     );
     let mut scanned = Vec::new();
     store
-        .each_teaser(|t| scanned.push((t.listing, t.hash, t.teaser().unwrap().name)))
+        .teasers()
+        .unwrap()
+        .each(|t| scanned.push((t.listing, t.hash, t.teaser().unwrap().name)))
         .unwrap();
     assert_eq!(scanned.len(), 2);
     assert!(scanned.iter().all(|(l, _, _)| *l == c.id()));
@@ -662,7 +664,7 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     store.replace_events(&[c.erased().unwrap()]).unwrap();
     assert_eq!(shown(&store, &first), None, "erased");
     let mut left = 0;
-    store.each_teaser(|_| left += 1).unwrap();
+    store.teasers().unwrap().each(|_| left += 1).unwrap();
     assert_eq!(left, 0);
 }
 
