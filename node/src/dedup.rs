@@ -43,6 +43,10 @@ pub enum DedupError {
     OptedOut,
     #[error("{0} addresses you asked for today were already listed or opted out; the quota resets at 00:00 UTC")]
     Quota(u32),
+    /// The store could not say whether the address is listed (a disk that fails to
+    /// read): retry once the operator has looked at it.
+    #[error("the node could not read its store: {0}")]
+    Storage(String),
 }
 
 impl DedupError {
@@ -58,6 +62,7 @@ impl DedupError {
             DedupError::Duplicate => "duplicate_card",
             DedupError::OptedOut => "opted_out",
             DedupError::Quota(_) => "too_many_duplicates",
+            DedupError::Storage(_) => "storage",
         }
     }
 }
@@ -151,11 +156,12 @@ impl Engine {
         let refusal = if state.opted_out.contains(&key) {
             Some(DedupError::OptedOut)
         } else {
-            match state.dedup.get(&key) {
+            let held = state.dedup.try_get(&key);
+            match held.map_err(|e| DedupError::Storage(e.to_string()))? {
                 Some(listing)
                     if state
                         .listings
-                        .get(listing)
+                        .get(&listing)
                         .is_none_or(|l| l.contributor != member) =>
                 {
                     Some(DedupError::Duplicate)

@@ -48,8 +48,10 @@ impl Engine {
             if state.opted_out.contains(&key) {
                 return Err(IngestError::OptedOut);
             }
-            if let Some(existing) = state.dedup.get(&key) {
-                return Err(IngestError::DuplicateCard(*existing));
+            let held = state.dedup.try_get(&key);
+            let held = held.map_err(|e| IngestError::Storage(e.to_string()))?;
+            if let Some(existing) = held {
+                return Err(IngestError::DuplicateCard(existing));
             }
         }
         card.verify_against(listing).map_err(IngestError::Card)?;

@@ -155,6 +155,7 @@ impl From<crate::dedup::DedupError> for ApiError {
             E::NoSecret => StatusCode::SERVICE_UNAVAILABLE,
             E::Duplicate | E::OptedOut => StatusCode::CONFLICT,
             E::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
+            E::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.code(), e.to_string())
     }

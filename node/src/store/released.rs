@@ -28,6 +28,11 @@ const DIGESTS: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("finalized
 /// ledger keeps only the tail's in memory.
 const MOVEMENTS: TableDefinition<(&[u8; 32], u64, u64), &[u8]> =
     TableDefinition::new("finalized_movements");
+/// (map, key, epoch) → the key's value in that map of the state at the end of the
+/// epoch, a byte 1 and its encoding, or a byte 0 for none: the state's cold maps,
+/// which the ledger reads through [`Index::cold`] rather than hold (see
+/// [`carnet_protocol::ledger::cold`]).
+const COLD: TableDefinition<(u8, &[u8], u64), &[u8]> = TableDefinition::new("finalized_state");
 /// Content id → nothing: the stored events the ledger holds in memory (all but the
 /// released ones), which a start reads.
 pub(super) const HELD: TableDefinition<&[u8; 32], ()> = TableDefinition::new("held");
@@ -95,6 +100,8 @@ fn drop_records(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     txn.delete_table(DIGESTS).map_err(drop)?;
     let drop = db_err("drop records");
     txn.delete_table(MOVEMENTS).map_err(drop)?;
+    let drop = db_err("drop records");
+    txn.delete_table(COLD).map_err(drop)?;
     let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
     meta.remove(THROUGH_META_KEY)
         .map_err(db_err("drop finalized through"))?;
@@ -106,16 +113,32 @@ impl Store {
     /// with the finalized digest `at` the epoch it ends at
     /// ([`Ledger::finalized_digest`]); the released events are no longer listed as
     /// held. Epochs already recorded whole are skipped: at a start that reads every
-    /// event the ledger hands over every finalized event again.
+    /// event the ledger hands over every finalized event again; the rows of the
+    /// state's maps are written all the same, over the same rows (an epoch's end is
+    /// final), since the ledger reads them from then on.
     ///
     /// [`Ledger::finalized_digest`]: carnet_protocol::ledger::Ledger::finalized_digest
     pub fn put_released(&self, records: &Records) -> Result<(), StoreError> {
         let (released, at) = (&records.events, records.at);
         let through = self.released_through()?;
-        if at.0 <= through {
+        if at.0 <= through && records.cold.is_empty() {
             return Ok(());
         }
         let txn = self.begin_write("begin release")?;
+        {
+            let mut cold = txn.open_table(COLD).map_err(db_err("open records state"))?;
+            for row in &records.cold {
+                let value = match &row.value {
+                    Some(v) => [&[1u8][..], v].concat(),
+                    None => vec![0u8],
+                };
+                cold.insert((row.table, row.key.as_slice(), at.0), value.as_slice())
+                    .map_err(db_err("record state"))?;
+            }
+        }
+        if at.0 <= through {
+            return txn.commit().map_err(db_err("commit release"));
+        }
         {
             let mut stubs = txn.open_table(STUBS).map_err(db_err("open records"))?;
             let mut first = txn
@@ -393,6 +416,35 @@ impl Index for Store {
                 out.push((lamport, Hash32(*id)));
             }
             Ok(out)
+        })
+    }
+
+    fn cold(
+        &self,
+        table: u8,
+        key: &[u8],
+        floor: u64,
+        at: u64,
+    ) -> Result<Option<Vec<u8>>, ArchiveError> {
+        self.released_read(|txn| {
+            let Some(t) = open(txn, COLD)? else {
+                return Ok(None);
+            };
+            let mut range = t
+                .range((table, key, floor)..=(table, key, at))
+                .map_err(db_err("read records state"))?;
+            let Some(entry) = range.next_back() else {
+                return Ok(None);
+            };
+            let (_, value) = entry.map_err(db_err("read records state"))?;
+            match value.value().split_first() {
+                Some((1, bytes)) => Ok(Some(bytes.to_vec())),
+                Some((0, [])) => Ok(None),
+                _ => Err(StoreError::Corrupt {
+                    id: format!("state row {table}"),
+                    reason: "neither a value nor a removal".into(),
+                }),
+            }
         })
     }
 

@@ -674,6 +674,7 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
 /// again from the events left.
 #[test]
 fn released_records_are_kept_once_and_dropped_with_their_events() {
+    use carnet_protocol::ledger::cold::ColdRow;
     use carnet_protocol::ledger::{Index, Movement, MovementReason, Records, Release, Stub};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("events.redb"), network()).unwrap();
@@ -705,6 +706,12 @@ fn released_records_are_kept_once_and_dropped_with_their_events() {
         first_at: Some((ev.author(), ev.seq())),
         stays,
     };
+    let row = |table: u8, key: &[u8], value: Option<&[u8]>| ColdRow {
+        table,
+        key: key.to_vec(),
+        value: value.map(<[u8]>::to_vec),
+    };
+    assert_eq!(store.cold(1, b"a", 0, 5), Ok(None));
     // Epoch 1: two released, one staying in memory.
     let first = vec![
         release(&evs[0], 1, false),
@@ -730,9 +737,14 @@ fn released_records_are_kept_once_and_dropped_with_their_events() {
                 1,
                 vec![grant(&evs[0], 3), theirs.clone(), grant(&evs[1], -1)],
             )],
+            cold: vec![row(1, b"a", Some(b"one")), row(1, b"b", Some(b"x"))],
+            cold_since: (0, 0),
             at: (1, Hash32([1; 32])),
         })
         .unwrap();
+    assert_eq!(store.cold(1, b"a", 0, 1), Ok(Some(b"one".to_vec())));
+    assert_eq!(store.cold(1, b"a", 0, 0), Ok(None));
+    assert_eq!(store.cold(2, b"a", 0, 1), Ok(None));
     assert_eq!(store.released_through().unwrap(), 1);
     // Each account's movements in order, with the epoch they are recorded through.
     let mine = vec![grant(&evs[0], 3), grant(&evs[1], -1)];
@@ -758,9 +770,30 @@ fn released_records_are_kept_once_and_dropped_with_their_events() {
         .put_released(&Records {
             events: again,
             movements: vec![(1, vec![grant(&evs[3], 9)]), (2, vec![grant(&evs[4], 2)])],
+            cold: vec![row(1, b"a", None), row(3, b"a", Some(b"w"))],
+            cold_since: (1, 1),
             at: (2, Hash32([2; 32])),
         })
         .unwrap();
+    // The state's rows: each key's as of the epoch asked, a removal hiding the value
+    // before it. Written even for a release whose epochs are recorded already.
+    assert_eq!(store.cold(1, b"a", 0, 1), Ok(Some(b"one".to_vec())));
+    assert_eq!(store.cold(1, b"a", 0, 2), Ok(None));
+    assert_eq!(store.cold(1, b"a", 0, 9), Ok(None));
+    assert_eq!(store.cold(1, b"b", 0, 9), Ok(Some(b"x".to_vec())));
+    // Rows below the floor asked are not read.
+    assert_eq!(store.cold(1, b"b", 2, 9), Ok(None));
+    assert_eq!(store.cold(3, b"a", 2, 9), Ok(Some(b"w".to_vec())));
+    assert_eq!(store.cold(3, b"a", 0, 1), Ok(None));
+    assert_eq!(store.cold(3, b"a", 0, 2), Ok(Some(b"w".to_vec())));
+    let again = Records {
+        cold: vec![row(1, b"b", Some(b"y"))],
+        at: (2, Hash32([2; 32])),
+        ..Records::default()
+    };
+    store.put_released(&again).unwrap();
+    assert_eq!(store.cold(1, b"b", 0, 2), Ok(Some(b"y".to_vec())));
+    assert_eq!(store.released_through().unwrap(), 2);
     let mine = [mine, vec![grant(&evs[4], 2)]].concat();
     assert_eq!(store.movements(&author), Ok((2, mine)));
     assert_eq!(store.stub(&evs[3].id()), Ok(None));
@@ -783,6 +816,7 @@ fn released_records_are_kept_once_and_dropped_with_their_events() {
     assert_eq!(store.first_at(&author, 1), Ok(None));
     assert_eq!(store.epoch_ids(1), Ok(vec![]));
     assert_eq!(store.finalized_digest_at(1).unwrap(), None);
+    assert_eq!(store.cold(1, b"b", 0, 2), Ok(None));
     let left = vec![evs[1].clone(), evs[2].clone(), evs[4].clone()];
     assert_eq!(ids(store.load_held(0).unwrap()), ids(left));
 }
@@ -852,6 +886,8 @@ fn records_without_movements_are_dropped_once() {
                 stays: false,
             }],
             movements: Vec::new(),
+            cold: Vec::new(),
+            cold_since: (0, 0),
             at: (1, Hash32([1; 32])),
         };
         store.put_released(&records).unwrap();

@@ -9,6 +9,7 @@
 //! disk, and the ledger asks for it through [`Archive`]: at ten million events the
 //! per-event indices alone would take gigabytes of memory.
 
+use super::cold::{ColdRow, ColdTable};
 use super::Movement;
 use crate::event::SignedEvent;
 use crate::hash::ContentId;
@@ -48,6 +49,16 @@ pub trait Index: Archive {
     /// the ledger no longer holds (see [`Records::movements`]). Read together, so that
     /// the epoch says exactly which movements the list holds.
     fn movements(&self, account: &PublicKey) -> Result<(u64, Vec<Movement>), ArchiveError>;
+    /// The value of `key` in the state's map `table` at the end of epoch `at`: that of
+    /// the row recorded ([`Records::cold`]) at the highest epoch from `floor` to `at`;
+    /// None if that row says none, or there is no such row.
+    fn cold(
+        &self,
+        table: ColdTable,
+        key: &[u8],
+        floor: u64,
+        at: u64,
+    ) -> Result<Option<Vec<u8>>, ArchiveError>;
 }
 
 /// An archive could not answer (a disk that fails to read).
@@ -118,13 +129,19 @@ pub struct Records {
     /// keeps the finalized part of it on disk, not in memory, where at ten million
     /// events it would be some six million entries.
     pub movements: Vec<(u64, Vec<Movement>)>,
+    /// What the state's cold maps hold at the end of epoch `at.0` and not at the end of
+    /// the epoch whose rows they read so far (see `cold.rs`): recorded at epoch
+    /// `at.0`, a row per key, over any row an earlier release recorded at that epoch.
+    pub cold: Vec<ColdRow>,
+    /// The rows the maps `cold` was taken from read: (`at`, `floor`), see `cold.rs`.
+    pub cold_since: (u64, u64),
     /// [`super::Ledger::finalized_digest`] when they were taken.
     pub at: (u64, crate::hash::Hash32),
 }
 
 impl Records {
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.movements.is_empty()
+        self.events.is_empty() && self.movements.is_empty() && self.cold.is_empty()
     }
 }
 
@@ -145,6 +162,8 @@ struct Held {
     movements: std::collections::BTreeMap<(PublicKey, u64, usize), Movement>,
     /// The highest epoch whose movements are recorded.
     movements_through: u64,
+    /// Rows of the state's cold maps by (table, key, epoch).
+    cold: std::collections::BTreeMap<(ColdTable, Vec<u8>, u64), Option<Vec<u8>>>,
 }
 
 impl MemoryArchive {
@@ -172,6 +191,10 @@ impl MemoryArchive {
                 held.movements.insert((m.account, *epoch, n), m.clone());
             }
             held.movements_through = held.movements_through.max(*epoch);
+        }
+        for row in &records.cold {
+            let key = (row.table, row.key.clone(), records.at.0);
+            held.cold.insert(key, row.value.clone());
         }
         for r in &records.events {
             held.stubs.insert(r.id, r.stub);
@@ -245,5 +268,20 @@ impl Index for MemoryArchive {
             .map(|(_, m)| m.clone())
             .collect();
         Ok((held.movements_through, list))
+    }
+
+    fn cold(
+        &self,
+        table: ColdTable,
+        key: &[u8],
+        floor: u64,
+        at: u64,
+    ) -> Result<Option<Vec<u8>>, ArchiveError> {
+        let held = self.held();
+        let row = held
+            .cold
+            .range((table, key.to_vec(), floor)..=(table, key.to_vec(), at))
+            .next_back();
+        Ok(row.and_then(|(_, v)| v.clone()))
     }
 }

@@ -12,6 +12,7 @@
 mod apply;
 mod archive;
 pub mod audit;
+pub mod cold;
 mod finality;
 mod frontier;
 mod items;
@@ -176,6 +177,9 @@ pub struct Ledger {
     archive_error: archive::FirstFailure,
     /// Where released events are, once a node gave one: see [`Ledger::set_archive`].
     archive: Option<std::sync::Arc<dyn Index>>,
+    /// The same archive, where the state's cold maps read what they let go of (see
+    /// `cold.rs`), with the first of those reads that failed.
+    cold: Option<std::sync::Arc<cold::ColdStore>>,
     /// Events finalized since the last [`Ledger::release`] that may still leave memory.
     releasable: Vec<ContentId>,
     /// The point movements of each finalized epoch the archive has not recorded (all
@@ -259,6 +263,7 @@ impl Ledger {
             released: 0,
             archive_error: Default::default(),
             archive: None,
+            cold: None,
             releasable: Vec::new(),
             moves: BTreeMap::new(),
             final_digest: Hash32::ZERO,
@@ -546,7 +551,28 @@ impl Ledger {
     /// Without an archive every event stays in memory (tests, tools, audits of a
     /// bundle).
     pub fn set_archive(&mut self, archive: std::sync::Arc<dyn Index>) {
+        let cold = cold::ColdStore::new(archive.clone());
         self.archive = Some(archive);
+        self.base.attach_cold(&cold);
+        self.state.attach_cold(&cold);
+        for s in self.snapshots.values_mut() {
+            s.attach_cold(&cold);
+        }
+        self.claims_cache.clear();
+        self.last_extended = None;
+        self.cold = Some(cold);
+    }
+
+    /// `state`, taken from a snapshot, with its cold maps reading from this ledger's
+    /// archive. Refused for a state whose cold maps read rows on disk when there is no
+    /// archive to read them from.
+    fn adopt_state(&self, mut state: State) -> Result<State, SnapshotError> {
+        match &self.cold {
+            Some(cold) => state.attach_cold(cold),
+            None if state.cold_at() > 0 => return Err(SnapshotError::OtherEvents),
+            None => {}
+        }
+        Ok(state)
     }
 
     /// The events finalized since the last [`Ledger::release`], with what the archive
@@ -582,9 +608,12 @@ impl Ledger {
                 })
             })
             .collect();
+        let (cold, cold_since) = self.base.cold_rows();
         Records {
             events,
             movements: self.unrecorded_moves(),
+            cold,
+            cold_since,
             at: self.finalized_digest(),
         }
     }
@@ -640,6 +669,15 @@ impl Ledger {
         let recorded: std::collections::HashSet<ContentId> =
             done.events.iter().map(|r| r.id).collect();
         self.releasable.retain(|id| !recorded.contains(id));
+        // The cold maps read the rows recorded at the end of `done`'s last epoch: every
+        // state here went through the finalized state they were taken from (a
+        // finalization starts them all again from it).
+        let (at, since) = (done.at.0, done.cold_since);
+        self.base.rebase_cold(at, &done.cold, since);
+        self.state.rebase_cold(at, &done.cold, since);
+        for s in self.snapshots.values_mut() {
+            s.rebase_cold(at, &done.cold, since);
+        }
         dropped
     }
 
@@ -655,7 +693,8 @@ impl Ledger {
     /// failed were taken for "not released", so what was inserted since may be ordered
     /// wrongly, and the ledger should be rebuilt from the store.
     pub fn take_archive_error(&self) -> Option<ArchiveError> {
-        self.archive_error.take()
+        let cold = self.cold.as_ref().and_then(|c| c.failure.take());
+        self.archive_error.take().or(cold)
     }
 
     /// The archive, once something was released to it: before that it holds nothing
@@ -760,7 +799,7 @@ impl Ledger {
         {
             return Err(SnapshotError::OtherEvents);
         }
-        self.state = snap.state;
+        self.state = self.adopt_state(snap.state)?;
         self.root_cache = None;
         self.applied_to = Some(at);
         self.dirty_from = None;
@@ -793,6 +832,7 @@ impl Ledger {
         if digest != snap.final_digest || Self::digest_at_mark(digest) != snap.prefix_digest {
             return Err(SnapshotError::OtherEvents);
         }
+        let state = self.adopt_state(snap.state)?;
         for (f, ids) in snap.finals.into_iter().zip(epochs) {
             self.commit_epoch(f, ids);
         }
@@ -800,8 +840,8 @@ impl Ledger {
         self.claims_cache.clear();
         self.last_extended = None;
         self.moves = snap.movements.into_iter().collect();
-        self.base = snap.state.clone();
-        self.state = snap.state;
+        self.base = state.clone();
+        self.state = state;
         self.root_cache = None;
         self.applied_to = Some(snap.at);
         self.dirty_from = None;

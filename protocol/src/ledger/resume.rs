@@ -60,7 +60,8 @@ impl Ledger {
             return Err(SnapshotError::OtherEvents);
         }
         let archive = r.archive;
-        self.archive = Some(archive.clone());
+        self.set_archive(archive.clone());
+        let state = self.adopt_state(snap.state)?;
         self.heads = r.heads.into_iter().collect();
         self.items = Items::from_items(r.items);
         // Every event the archive answers for counts as released while the held
@@ -105,8 +106,8 @@ impl Ledger {
         self.final_digest = snap.final_digest;
         self.redecide_late();
         self.moves = snap.movements.into_iter().collect();
-        self.base = snap.state.clone();
-        self.state = snap.state;
+        self.base = state.clone();
+        self.state = state;
         self.root_cache = None;
         self.applied_to = Some(mark(epochs));
         self.dirty_from = None;

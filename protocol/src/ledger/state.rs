@@ -3,6 +3,7 @@
 //! Maps are persistent (imbl), so the ledger can keep cheap snapshots to re-apply
 //! from when a late event sorts before ones already applied.
 
+use super::cold::{self, ColdMap};
 use crate::hash::{ContentId, Hash32};
 use crate::keys::PublicKey;
 use crate::payload::{EmployeeRange, Listing, RevenueRange};
@@ -329,16 +330,15 @@ pub struct State {
     /// their teasers (660 MiB of snapshots for a fold of 300k events).
     #[serde(deserialize_with = "super::packed::map")]
     pub listings: OrdMap<ContentId, std::sync::Arc<ListingState>>,
-    /// The listing that holds each dedup key (first in ledger order).
-    #[serde(deserialize_with = "super::packed::map")]
-    pub dedup: OrdMap<Hash32, ContentId>,
+    /// The listing that holds each dedup key (first in ledger order). On disk as of
+    /// the last release (see `cold.rs`), as are `holdings` and `unsold`.
+    pub dedup: ColdMap<Hash32, ContentId, { cold::DEDUP }>,
     #[serde(deserialize_with = "super::packed::set")]
     pub opted_out: OrdSet<Hash32>,
     #[serde(deserialize_with = "super::packed::map")]
     pub purchases: OrdMap<ContentId, PurchaseState>,
     /// (buyer, listing) → purchase: who owns which card.
-    #[serde(deserialize_with = "super::packed::map")]
-    pub holdings: OrdMap<(PublicKey, ContentId), ContentId>,
+    pub holdings: ColdMap<(PublicKey, ContentId), ContentId, { cold::HOLDINGS }>,
     /// Escrowed purchases by Lamport clock, for refunds at settlement.
     #[serde(deserialize_with = "super::packed::set")]
     pub escrowed: OrdSet<(u64, ContentId)>,
@@ -377,8 +377,7 @@ pub struct State {
     /// "Network time"). Never goes back.
     pub now_ms: u64,
     /// Rewards of cards with no delivered sale since they were earned.
-    #[serde(deserialize_with = "super::packed::map")]
-    pub unsold: OrdMap<ContentId, Vec<Reward>>,
+    pub unsold: ColdMap<ContentId, Vec<Reward>, { cold::UNSOLD }>,
     /// Rewards due to vest at a network time, by (time, listing).
     #[serde(deserialize_with = "super::packed::map")]
     pub vesting: OrdMap<(u64, ContentId), Vec<Reward>>,

@@ -489,6 +489,35 @@ fn histories(l: &mut Ledger) -> Vec<(PublicKey, Vec<Movement>)> {
         .collect()
 }
 
+/// The state's maps on disk below memory (see `ledger::cold`) read as `reference`'s,
+/// a ledger without an archive, whose maps are whole in memory: every key it holds,
+/// and every key it may have held (each listing's dedup key, each purchase's
+/// buyer and card, each listing's rewards).
+fn cold_maps_agree(l: &mut Ledger, reference: &carnet_protocol::ledger::State) -> bool {
+    let s = l.state().clone();
+    let dedup = reference
+        .listings
+        .values()
+        .map(|x| x.listing.dedup_key)
+        .chain(reference.dedup.memory().map(|(k, _)| *k));
+    let holdings = reference
+        .purchases
+        .values()
+        .map(|p| (p.buyer, p.listing_id))
+        .chain(reference.holdings.memory().map(|(k, _)| *k));
+    let unsold = reference.listings.keys().copied();
+    dedup
+        .into_iter()
+        .all(|k| s.dedup.get(&k) == reference.dedup.get(&k))
+        && holdings
+            .into_iter()
+            .all(|k| s.holdings.get(&k) == reference.holdings.get(&k))
+        && unsold
+            .into_iter()
+            .all(|k| s.unsold.get(&k) == reference.unsold.get(&k))
+        && l.take_archive_error().is_none()
+}
+
 fn insert_rejected(l: &mut Ledger, bad: &carnet_protocol::SignedEvent) {
     match l.insert(bad.clone()) {
         Err(e) => assert_eq!(e.code(), "no_role"),
@@ -598,6 +627,7 @@ proptest! {
             // Not only the root: the derived views agree too.
             prop_assert_eq!(l.state().leaves(), ref_state.leaves());
             prop_assert_eq!(&l.state().voids, &ref_state.voids);
+            prop_assert!(cold_maps_agree(&mut l, &ref_state));
             prop_assert_eq!(histories(&mut l), histories(&mut reference));
         }
     }
@@ -662,6 +692,7 @@ proptest! {
         prop_assert_eq!(after.state_root(), root);
         prop_assert_eq!(after.state().leaves(), ref_state.leaves());
         prop_assert_eq!(&after.state().voids, &ref_state.voids);
+        prop_assert!(cold_maps_agree(&mut after, &ref_state));
         prop_assert_eq!(histories(&mut after), histories(&mut reference));
         prop_assert_eq!(after.finals(), reference.finals());
     }
@@ -786,6 +817,7 @@ proptest! {
         prop_assert_eq!(order, ref_order);
         prop_assert_eq!(after.state_root(), root);
         prop_assert_eq!(after.state().leaves(), ref_state.leaves());
+        prop_assert!(cold_maps_agree(&mut after, &ref_state));
         prop_assert_eq!(histories(&mut after), histories(&mut reference));
         prop_assert!(after.take_archive_error().is_none());
     }

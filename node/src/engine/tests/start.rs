@@ -298,3 +298,67 @@ fn a_roll_back_that_cannot_read_the_released_events_waits_for_the_store() {
     assert_eq!((e.ledger().len(), e.state_root_hex()), (log.len(), root));
     assert!(e.ledger().fetch(&grant.id()).unwrap().is_none());
 }
+
+/// Issue 19: which listing holds each dedup key, who holds which card and each card's
+/// unsold rewards leave memory with the finalized events (rows of the store), and read
+/// back as a ledger that holds them all has them: after the replay, and after a start
+/// from the snapshot and the records. A store that cannot be read gives an error, not
+/// "none".
+#[test]
+fn the_state_maps_on_disk_read_as_a_ledger_holding_them_all() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let (genesis, log, root) = settled_store(&path, 8_000, 250);
+    let mut reference = Ledger::new(genesis.clone());
+    for ev in &log {
+        reference.insert(ev.clone()).unwrap();
+    }
+    let all = reference.state().clone();
+    let full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let agree = |e: &mut Engine| {
+        let s = e.ledger().state().clone();
+        for (k, v) in all.dedup.memory() {
+            assert_eq!(s.dedup.try_get(k).unwrap().as_ref(), v);
+        }
+        for (k, v) in all.holdings.memory() {
+            assert_eq!(s.holdings.try_get(k).unwrap().as_ref(), v);
+        }
+        for id in all.listings.keys() {
+            assert_eq!(s.unsold.try_get(id).unwrap(), all.unsold.get(id));
+        }
+        assert!(e.ledger().take_archive_error().is_none());
+        // What is left in memory: what changed since the last release.
+        let (kept, whole) = (s.dedup.len(), all.dedup.len());
+        assert!(kept * 10 < whole, "{kept} of {whole} dedup keys in memory");
+        let (kept, whole) = (s.holdings.len(), all.holdings.len());
+        assert!(kept * 10 < whole, "{kept} of {whole} holdings in memory");
+    };
+    assert!(all.dedup.len() > 1_000 && all.holdings.len() > 500);
+    for start in ["replay", "snapshot and records"] {
+        let store = Store::open_with_faults(&path, genesis.network_id(), full.clone()).unwrap();
+        let (mut e, r) = Engine::reopen(store, genesis.clone(), org_key(0)).unwrap();
+        // The replay starts again from its snapshot and the records, as the next
+        // start does.
+        let again = match start {
+            "replay" => r.started_again,
+            _ => r.from_records,
+        };
+        assert!(again, "{r:?}");
+        assert_eq!(e.state_root_hex(), root);
+        agree(&mut e);
+        if start == "replay" {
+            continue;
+        }
+        let (key, _) = all.dedup.memory().next().unwrap();
+        full.store(true, Ordering::SeqCst);
+        assert!(e.store().reopen().is_err(), "the disk is full");
+        assert!(e.ledger().state().dedup.try_get(key).is_err());
+        // What the rules read takes it for "none", and the ledger says so.
+        assert_eq!(e.ledger().state().dedup.get(key), None);
+        assert!(e.ledger().take_archive_error().is_some());
+        full.store(false, Ordering::SeqCst);
+        e.store().reopen().unwrap();
+        agree(&mut e);
+    }
+}

@@ -118,7 +118,9 @@ fn earn(state: &mut State, listing: ContentId, w: Reward) {
         return;
     }
     a.pending += w.points as i64;
-    state.unsold.entry(listing).or_default().push(w);
+    let mut rewards = state.unsold.get(&listing).unwrap_or_default();
+    rewards.push(w);
+    state.unsold.insert(listing, rewards);
 }
 
 /// A delivered sale: the card's unsold rewards become due one bounce window later.

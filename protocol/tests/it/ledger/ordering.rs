@@ -436,6 +436,9 @@ fn an_index_that_fails_to_read_is_reported() {
         fn movements(&self, a: &PublicKey) -> Result<(u64, Vec<Movement>), ArchiveError> {
             self.fail(self.0.movements(a)?)
         }
+        fn cold(&self, t: u8, k: &[u8], f: u64, at: u64) -> Result<Option<Vec<u8>>, ArchiveError> {
+            self.fail(self.0.cold(t, k, f, at)?)
+        }
     }
 
     let (mut w, seller, _buyer) = market();

@@ -478,6 +478,16 @@ impl Index for Store {
     ) -> Result<(u64, Vec<carnet_protocol::ledger::Movement>), ArchiveError> {
         self.0.movements(account)
     }
+
+    fn cold(
+        &self,
+        table: u8,
+        key: &[u8],
+        floor: u64,
+        at: u64,
+    ) -> Result<Option<Vec<u8>>, ArchiveError> {
+        self.0.cold(table, key, floor, at)
+    }
 }
 
 impl Store {
