@@ -608,7 +608,12 @@ impl Ledger {
                 })
             })
             .collect();
-        let (cold, cold_since) = self.base.cold_rows();
+        // The finalized state's cold maps, once per epoch they have not been recorded
+        // at (never at epoch 0: no map reads rows there).
+        let (cold, cold_since) = match self.finals.len() as u64 > self.base.cold_at() {
+            true => self.base.cold_rows(),
+            false => (Vec::new(), (0, 0)),
+        };
         Records {
             events,
             movements: self.unrecorded_moves(),

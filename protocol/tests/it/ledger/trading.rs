@@ -261,3 +261,48 @@ fn fabricated_listings_earn_nothing_until_they_vest() {
         Outcome::Void(VoidReason::InsufficientBalance)
     );
 }
+
+/// Issue 19: the dedup keys, holdings and unsold rewards of the finalized state go to
+/// the archive with the finalized events (none before a claim is final: no map reads
+/// rows at epoch 0), and what the rules read of them afterwards comes from there: a
+/// second copy of a released card is a duplicate, a second purchase of a held card
+/// is refused.
+#[test]
+fn the_finalized_dedup_keys_and_holdings_go_to_the_archive_and_still_apply() {
+    let (mut w, seller, buyer) = market();
+    let card = w.contribute(seller, 1, None);
+    let (l, _) = w.archived_ledger();
+    assert!(l.releasable().cold.is_empty(), "nothing final: no rows");
+    let bought = w.purchase(buyer, card.id());
+    w.deliver(&bought);
+    w.checkpoint(&[0, 1]);
+    w.settle_again(&[0, 1]);
+    let (mut l, store) = w.archived_ledger();
+    assert!(l.releasable().is_empty(), "released");
+    let s = l.state().clone();
+    assert!(s.dedup.is_empty() && s.holdings.is_empty(), "{s:?}");
+    let key = s.listings[&card.id()].listing.dedup_key;
+    let listing = s.dedup.get(&key);
+    assert_eq!(listing, Some(card.id()));
+    assert_eq!(
+        s.holdings.get(&(w.member_key(buyer), card.id())),
+        Some(bought.id())
+    );
+    // The rules read them: a copy of the card, a second purchase.
+    let dup = w.contribute(buyer, 1, None);
+    let again = w.purchase(buyer, card.id());
+    for e in [&dup, &again] {
+        l.insert(e.clone()).unwrap();
+    }
+    store.keep(&mut l);
+    let s = l.state().clone();
+    assert_eq!(
+        s.outcome(&dup.id()),
+        Outcome::Void(VoidReason::DuplicateCard)
+    );
+    assert_eq!(
+        s.outcome(&again.id()),
+        w.ledger().state().outcome(&again.id())
+    );
+    assert!(matches!(s.outcome(&again.id()), Outcome::Void(_)));
+}
