@@ -189,6 +189,7 @@ fn maps(path: &Path) {
         next_seq,
         unsold,
         vesting,
+        vesting_due,
         bounce_reports,
         voids,
         movements,

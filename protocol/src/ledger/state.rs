@@ -378,9 +378,13 @@ pub struct State {
     pub now_ms: u64,
     /// Rewards of cards with no delivered sale since they were earned.
     pub unsold: ColdMap<ContentId, Vec<Reward>, { cold::UNSOLD }>,
-    /// Rewards due to vest at a network time, by (time, listing).
-    #[serde(deserialize_with = "super::packed::map")]
-    pub vesting: OrdMap<(u64, ContentId), Vec<Reward>>,
+    /// Rewards due to vest at a network time, by (time, listing): on disk as of the
+    /// last release (see `cold.rs`), their keys in `vesting_due`.
+    pub vesting: ColdMap<(u64, ContentId), Vec<Reward>, { cold::VESTING }>,
+    /// The keys of `vesting`, in memory: vesting takes the earliest due first, which a
+    /// map on disk cannot say (an entry here is a fifth of one with its rewards).
+    #[serde(deserialize_with = "super::packed::set")]
+    pub vesting_due: OrdSet<(u64, ContentId)>,
     /// Applied bounce reports by event id.
     #[serde(deserialize_with = "super::packed::map")]
     pub bounce_reports: OrdMap<ContentId, BounceRecord>,

@@ -492,7 +492,7 @@ fn histories(l: &mut Ledger) -> Vec<(PublicKey, Vec<Movement>)> {
 /// The state's maps on disk below memory (see `ledger::cold`) read as `reference`'s,
 /// a ledger without an archive, whose maps are whole in memory: every key it holds,
 /// and every key it may have held (each listing's dedup key, each purchase's
-/// buyer and card, each listing's rewards).
+/// buyer and card, each listing's rewards, each reward due to vest).
 fn cold_maps_agree(l: &mut Ledger, reference: &carnet_protocol::ledger::State) -> bool {
     let s = l.state().clone();
     let dedup = reference
@@ -515,6 +515,12 @@ fn cold_maps_agree(l: &mut Ledger, reference: &carnet_protocol::ledger::State) -
         && unsold
             .into_iter()
             .all(|k| s.unsold.get(&k) == reference.unsold.get(&k))
+        && s.vesting_due == reference.vesting_due
+        && reference
+            .vesting
+            .memory()
+            .all(|(k, v)| s.vesting.get(k).as_ref() == v)
+        && s.vesting_due.iter().all(|k| s.vesting.get(k).is_some())
         && l.take_archive_error().is_none()
 }
 

@@ -299,8 +299,8 @@ fn a_roll_back_that_cannot_read_the_released_events_waits_for_the_store() {
     assert!(e.ledger().fetch(&grant.id()).unwrap().is_none());
 }
 
-/// Issue 19: which listing holds each dedup key, who holds which card and each card's
-/// unsold rewards leave memory with the finalized events (rows of the store), and read
+/// Issue 19: which listing holds each dedup key, who holds which card, each card's
+/// unsold rewards and the rewards due to vest leave memory with the finalized events (rows of the store), and read
 /// back as a ledger that holds them all has them: after the replay, and after a start
 /// from the snapshot and the records. A store that cannot be read gives an error, not
 /// "none".
@@ -327,6 +327,10 @@ fn the_state_maps_on_disk_read_as_a_ledger_holding_them_all() {
         for id in all.listings.keys() {
             assert_eq!(s.unsold.try_get(id).unwrap(), all.unsold.get(id));
         }
+        for (k, v) in all.vesting.memory() {
+            assert_eq!(s.vesting.try_get(k).unwrap().as_ref(), v);
+        }
+        assert_eq!(s.vesting_due, all.vesting_due);
         assert!(e.ledger().take_archive_error().is_none());
         // What is left in memory: what changed since the last release.
         let (kept, whole) = (s.dedup.len(), all.dedup.len());
@@ -335,6 +339,7 @@ fn the_state_maps_on_disk_read_as_a_ledger_holding_them_all() {
         assert!(kept * 10 < whole, "{kept} of {whole} holdings in memory");
     };
     assert!(all.dedup.len() > 1_000 && all.holdings.len() > 500);
+    assert!(all.vesting.len() > 100 && all.unsold.len() > 500);
     for start in ["replay", "snapshot and records"] {
         let store = Store::open_with_faults(&path, genesis.network_id(), full.clone()).unwrap();
         let (mut e, r) = Engine::reopen(store, genesis.clone(), org_key(0)).unwrap();

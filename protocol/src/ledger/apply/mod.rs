@@ -89,12 +89,13 @@ fn tick(state: &mut State, r: &Rules, author: PublicKey, ts: u64) {
 /// Vests every reward due at or before network time, in (time, listing) order.
 fn vest_due(state: &mut State) {
     loop {
-        let Some(&((due, listing), _)) = state.vesting.get_min() else {
+        let Some(&(due, listing)) = state.vesting_due.get_min() else {
             return;
         };
         if due > state.now_ms {
             return;
         }
+        state.vesting_due.remove(&(due, listing));
         let rewards = state.vesting.remove(&(due, listing)).unwrap_or_default();
         if let Some(l) = state.listings.get_mut(&listing).map(Arc::make_mut) {
             l.vesting.retain(|d| *d != due);
@@ -129,11 +130,10 @@ fn schedule(state: &mut State, r: &Rules, listing: ContentId) {
         return;
     };
     let due = state.now_ms.saturating_add(r.bounce_window_ms);
-    state
-        .vesting
-        .entry((due, listing))
-        .or_default()
-        .extend(rewards);
+    let mut due_rewards = state.vesting.get(&(due, listing)).unwrap_or_default();
+    due_rewards.extend(rewards);
+    state.vesting.insert((due, listing), due_rewards);
+    state.vesting_due.insert((due, listing));
     if let Some(l) = state.listings.get_mut(&listing).map(Arc::make_mut) {
         if l.vesting.last() != Some(&due) {
             l.vesting.push(due);
@@ -151,6 +151,7 @@ fn forfeit(state: &mut State, listing: ContentId) {
         .map(|l| std::mem::take(&mut Arc::make_mut(l).vesting))
         .unwrap_or_default();
     for due in dues {
+        state.vesting_due.remove(&(due, listing));
         if let Some(rewards) = state.vesting.remove(&(due, listing)) {
             lost.extend(rewards);
         }
