@@ -357,14 +357,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_map_reads_its_rows_below_what_changed_since() {
+    /// An archive, and a map on it holding 1 → 10 and 2 → 20.
+    fn two_keys() -> (Arc<MemoryArchive>, Arc<ColdStore>, Map) {
         let archive = Arc::new(MemoryArchive::default());
         let store = ColdStore::new(archive.clone());
         let mut base = Map::default();
         base.attach(&store);
         base.insert(h(1), h(10));
         base.insert(h(2), h(20));
+        (archive, store, base)
+    }
+
+    #[test]
+    fn a_map_reads_its_rows_below_what_changed_since() {
+        let (archive, _, mut base) = two_keys();
         base.insert(h(3), h(30));
         base.remove(&h(3));
         let mut copy = base.clone();
@@ -393,12 +399,7 @@ mod tests {
     /// removed, which earlier rows still hold, stays removed.
     #[test]
     fn a_map_whole_in_memory_reads_no_row_below_its_first() {
-        let archive = Arc::new(MemoryArchive::default());
-        let store = ColdStore::new(archive.clone());
-        let mut base = Map::default();
-        base.attach(&store);
-        base.insert(h(1), h(10));
-        base.insert(h(2), h(20));
+        let (archive, store, mut base) = two_keys();
         // Folded from the base before its release: whole in memory.
         let mut claim = base.clone();
         claim.remove(&h(1));
