@@ -129,11 +129,16 @@ fn schedule(state: &mut State, r: &Rules, listing: ContentId) {
     let Some(rewards) = state.unsold.remove(&listing) else {
         return;
     };
-    let due = state.now_ms.saturating_add(r.bounce_window_ms);
-    let mut due_rewards = state.vesting.get(&(due, listing)).unwrap_or_default();
+    let key = (state.now_ms.saturating_add(r.bounce_window_ms), listing);
+    // `vesting_due` holds every key of `vesting`, in memory: a key it lacks (nearly
+    // every sale's) needs no read of the store.
+    let mut due_rewards = match state.vesting_due.insert(key) {
+        Some(_) => state.vesting.get(&key).unwrap_or_default(),
+        None => Vec::new(),
+    };
     due_rewards.extend(rewards);
-    state.vesting.insert((due, listing), due_rewards);
-    state.vesting_due.insert((due, listing));
+    state.vesting.insert(key, due_rewards);
+    let due = key.0;
     if let Some(l) = state.listings.get_mut(&listing).map(Arc::make_mut) {
         if l.vesting.last() != Some(&due) {
             l.vesting.push(due);
