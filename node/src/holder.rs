@@ -300,10 +300,18 @@ impl Engine {
         let state = self.ledger.state();
         // One read of the teasers for every purchase.
         let teasers = self.store.teasers()?;
-        let mut out: Vec<(u64, PurchaseView)> = state
-            .purchases
+        // The state holds purchases by id, most of them on disk: the store says which
+        // are the buyer's.
+        let mut mine = Vec::new();
+        for id in self.store.purchases_of(buyer)? {
+            let held = state
+                .purchases
+                .try_get(&id)
+                .map_err(|e| StoreError::Unreadable(e.to_string()))?;
+            mine.extend(held.filter(|p| p.buyer == *buyer).map(|p| (id, p)));
+        }
+        let mut out: Vec<(u64, PurchaseView)> = mine
             .iter()
-            .filter(|(_, p)| p.buyer == *buyer)
             .map(|(id, p)| {
                 let slot = match state.listings.get(&p.listing_id) {
                     Some(l) => teasers.shown(&p.listing_id, &l.listing.teaser.hash())?,

@@ -20,6 +20,10 @@ pub(super) const KEY_LISTINGS: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
 /// (purchase id, Deliver event id) → nothing: the Delivers of each purchase.
 pub(super) const PURCHASE_DELIVERIES: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
     TableDefinition::new("purchase_deliveries");
+/// (buyer, Purchase event id) → nothing: the purchases of each member, which the
+/// state holds by id only (and on disk, since issue 19), for a member's list.
+pub(super) const BUYER_PURCHASES: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
+    TableDefinition::new("buyer_purchases");
 /// (listing id, event id) → teaser hash (32) || salt (32) || length of the canonical
 /// teaser (4, little-endian) || canonical teaser || its fields folded for search
 /// ([`Folded::encode`]): the shown teaser each stored Contribute and Update carries
@@ -28,8 +32,9 @@ pub(super) const PURCHASE_DELIVERIES: TableDefinition<(&[u8; 32], &[u8; 32]), ()
 pub(super) const TEASERS: TableDefinition<(&[u8; 32], &[u8; 32]), &[u8]> =
     TableDefinition::new("teasers");
 /// Meta key set once the tables index every stored event (a store written by an older
-/// build is indexed once, when opened). "listing index" before the Delivers were.
-const INDEXED_META_KEY: &str = "event index 2";
+/// build is indexed once, when opened). "listing index" before the Delivers were,
+/// "event index 2" before the purchases by buyer.
+const INDEXED_META_KEY: &str = "event index 3";
 /// Meta key set once [`TEASERS`] holds the teaser of every stored event: a store of
 /// the build before has every other table, and only this one is filled.
 const TEASERS_META_KEY: &str = "teaser index 1";
@@ -152,6 +157,7 @@ pub(super) struct Index<'t> {
     events: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
     keys: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
     deliveries: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
+    bought: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
     teasers: Table<'t, (&'static [u8; 32], &'static [u8; 32]), &'static [u8]>,
 }
 
@@ -167,6 +173,9 @@ impl<'t> Index<'t> {
             deliveries: txn
                 .open_table(PURCHASE_DELIVERIES)
                 .map_err(db_err("open purchase deliveries"))?,
+            bought: txn
+                .open_table(BUYER_PURCHASES)
+                .map_err(db_err("open buyer purchases"))?,
             teasers: txn.open_table(TEASERS).map_err(db_err("open teasers"))?,
         })
     }
@@ -210,6 +219,11 @@ impl<'t> Index<'t> {
                 .insert((&d.purchase_id.0, &ev.id().0), ())
                 .map_err(db_err("index delivery"))?;
         }
+        if let Payload::Purchase(_) = ev.payload() {
+            self.bought
+                .insert((&ev.author().0, &ev.id().0), ())
+                .map_err(db_err("index purchase"))?;
+        }
         Ok(())
     }
 
@@ -226,6 +240,11 @@ impl<'t> Index<'t> {
             self.deliveries
                 .remove((&d.purchase_id.0, &ev.id().0))
                 .map_err(db_err("unindex delivery"))?;
+        }
+        if let Payload::Purchase(_) = ev.payload() {
+            self.bought
+                .remove((&ev.author().0, &ev.id().0))
+                .map_err(db_err("unindex purchase"))?;
         }
         Ok(())
     }
@@ -279,6 +298,15 @@ impl Store {
     /// The stored events of `listing`: its Contribute and its Updates.
     pub fn listing_events(&self, listing: &ContentId) -> Result<Vec<ContentId>, StoreError> {
         self.seconds(LISTING_EVENTS, listing)
+    }
+
+    /// The stored Purchases `buyer` signed: its purchases, and those of its
+    /// Purchases the rules made void.
+    pub fn purchases_of(
+        &self,
+        buyer: &carnet_protocol::PublicKey,
+    ) -> Result<Vec<ContentId>, StoreError> {
+        self.seconds(BUYER_PURCHASES, &Hash32(buyer.0))
     }
 
     /// The stored Delivers of `purchase`.

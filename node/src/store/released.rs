@@ -9,7 +9,9 @@
 //! [`Ledger::resume`]: carnet_protocol::ledger::Ledger::resume
 
 use super::*;
-use carnet_protocol::ledger::{ArchiveError, Index, Movement, Records, Stub};
+use carnet_protocol::ledger::{
+    latest_rows, ArchiveError, ColdEntries, Index, Movement, Records, Stub,
+};
 use carnet_protocol::PublicKey;
 
 /// Content id → (Lamport clock, timestamp, epoch, on an org's line), for every
@@ -370,6 +372,19 @@ fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
+/// A row of the state on disk: a flag byte, then the value (1) or nothing (0, the key
+/// removed).
+fn cold_value(table: u8, row: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    match row.split_first() {
+        Some((1, bytes)) => Ok(Some(bytes.to_vec())),
+        Some((0, [])) => Ok(None),
+        _ => Err(StoreError::Corrupt {
+            id: format!("state row {table}"),
+            reason: "neither a value nor a removal".into(),
+        }),
+    }
+}
+
 impl Index for Store {
     fn stub(&self, id: &ContentId) -> Result<Option<Stub>, ArchiveError> {
         self.released_read(|txn| {
@@ -437,14 +452,29 @@ impl Index for Store {
                 return Ok(None);
             };
             let (_, value) = entry.map_err(db_err("read records state"))?;
-            match value.value().split_first() {
-                Some((1, bytes)) => Ok(Some(bytes.to_vec())),
-                Some((0, [])) => Ok(None),
-                _ => Err(StoreError::Corrupt {
-                    id: format!("state row {table}"),
-                    reason: "neither a value nor a removal".into(),
-                }),
+            cold_value(table, value.value())
+        })
+    }
+
+    fn cold_scan(&self, table: u8, floor: u64, at: u64) -> Result<ColdEntries, ArchiveError> {
+        self.released_read(|txn| {
+            let Some(t) = open(txn, COLD)? else {
+                return Ok(Vec::new());
+            };
+            let end = table.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+                id: format!("state rows {table}"),
+                reason: "no such map".into(),
+            })?;
+            let range = t
+                .range((table, &[][..], 0)..(end, &[][..], 0))
+                .map_err(db_err("read records state"))?;
+            let mut rows = Vec::new();
+            for entry in range {
+                let (key, value) = entry.map_err(db_err("read records state"))?;
+                let (_, k, epoch) = key.value();
+                rows.push((k.to_vec(), epoch, cold_value(table, value.value())?));
             }
+            Ok(latest_rows(rows, floor, at))
         })
     }
 

@@ -579,10 +579,30 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     let (d1, d2) = (deliver(1), deliver(2));
     let mut delivered = vec![d1.id(), d2.id()];
     delivered.sort();
+    // A member's purchases, found by its key.
+    let mut buyer = Author::new(SecretKey::from_seed([70; 32]), network());
+    let bought: Vec<SignedEvent> = (0..2u8)
+        .map(|n| {
+            let p = carnet_protocol::payload::Purchase {
+                listing_id: Hash32([n; 32]),
+                recipient: [n; 32],
+                max_price: 10,
+            };
+            buyer
+                .sign(Payload::Purchase(p), vec![], 0, 4 + u64::from(n))
+                .unwrap()
+        })
+        .collect();
+    let mut bought_ids: Vec<ContentId> = bought.iter().map(|e| e.id()).collect();
+    bought_ids.sort();
+    let buyer = bought[0].author();
     let store = Store::open(&path, network()).unwrap();
     store.put_events(&[c.clone(), u.clone()]).unwrap();
     store.put_events(&events(3, 5)).unwrap();
     store.put_events(&[d1.clone(), d2.clone()]).unwrap();
+    store.put_events(&bought).unwrap();
+    assert_eq!(store.purchases_of(&buyer).unwrap(), bought_ids);
+    assert_eq!(store.purchases_of(&c.author()).unwrap(), vec![]);
     assert_eq!(store.deliveries_of(&purchase).unwrap(), delivered);
     assert_eq!(store.deliveries_of(&c.id()).unwrap(), vec![]);
     assert_eq!(store.listings_with_key(&key(&first)).unwrap(), vec![c.id()]);
@@ -617,9 +637,12 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     assert_eq!(scanned.len(), 2);
     assert!(scanned.iter().all(|(l, _, _)| *l == c.id()));
     assert!(scanned.contains(&(c.id(), slot(&first).hash(), first.teaser.name.clone())));
-    store.remove_events(&[u.id(), d1.id()]).unwrap();
+    store
+        .remove_events(&[u.id(), d1.id(), bought[0].id()])
+        .unwrap();
     assert_eq!(store.listing_events(&c.id()).unwrap(), vec![c.id()]);
     assert_eq!(store.deliveries_of(&purchase).unwrap(), vec![d2.id()]);
+    assert_eq!(store.purchases_of(&buyer).unwrap(), vec![bought[1].id()]);
     assert_eq!(shown(&store, &moved), None, "its event removed");
     assert_eq!(shown(&store, &first), Some(slot(&first).hash()));
 
@@ -630,9 +653,10 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
         txn.delete_table(listings::LISTING_EVENTS).unwrap();
         txn.delete_table(listings::KEY_LISTINGS).unwrap();
         txn.delete_table(listings::PURCHASE_DELIVERIES).unwrap();
+        txn.delete_table(listings::BUYER_PURCHASES).unwrap();
         txn.delete_table(listings::TEASERS).unwrap();
         let mut meta = txn.open_table(META).unwrap();
-        meta.remove("event index 2").unwrap();
+        meta.remove("event index 3").unwrap();
         meta.remove("teaser index 1").unwrap();
         meta.insert("listing index", [1u8].as_slice()).unwrap();
         drop(meta);
@@ -644,6 +668,22 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     assert_eq!(store.listings_with_key(&key(&first)).unwrap(), vec![c.id()]);
     assert_eq!(store.deliveries_of(&purchase).unwrap(), vec![d2.id()]);
     assert_eq!(shown(&store, &first), Some(slot(&first).hash()));
+
+    // As the build before the purchases by buyer left it: the index marked done
+    // without that table.
+    {
+        let db = store.db().unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(listings::BUYER_PURCHASES).unwrap();
+        let mut meta = txn.open_table(META).unwrap();
+        meta.remove("event index 3").unwrap();
+        meta.insert("event index 2", [1u8].as_slice()).unwrap();
+        drop(meta);
+        txn.commit().unwrap();
+    }
+    drop(store);
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(store.purchases_of(&buyer).unwrap(), vec![bought[1].id()]);
 
     // As the build before the teasers left it: every table but that one.
     {
@@ -712,6 +752,7 @@ fn released_records_are_kept_once_and_dropped_with_their_events() {
         value: value.map(<[u8]>::to_vec),
     };
     assert_eq!(store.cold(1, b"a", 0, 5), Ok(None));
+    assert_eq!(store.cold_scan(1, 0, 5), Ok(vec![]));
     // Epoch 1: two released, one staying in memory.
     let first = vec![
         release(&evs[0], 1, false),
@@ -793,6 +834,15 @@ fn released_records_are_kept_once_and_dropped_with_their_events() {
     };
     store.put_released(&again).unwrap();
     assert_eq!(store.cold(1, b"b", 0, 2), Ok(Some(b"y".to_vec())));
+    // A map read whole: each key's latest row in range, removals left out.
+    let entry = |k: &[u8], v: &[u8]| (k.to_vec(), v.to_vec());
+    assert_eq!(
+        store.cold_scan(1, 0, 1),
+        Ok(vec![entry(b"a", b"one"), entry(b"b", b"x")])
+    );
+    assert_eq!(store.cold_scan(1, 0, 2), Ok(vec![entry(b"b", b"y")]));
+    assert_eq!(store.cold_scan(1, 2, 2), Ok(vec![entry(b"b", b"y")]));
+    assert_eq!(store.cold_scan(3, 0, 9), Ok(vec![entry(b"a", b"w")]));
     assert_eq!(store.released_through().unwrap(), 2);
     let mine = [mine, vec![grant(&evs[4], 2)]].concat();
     assert_eq!(store.movements(&author), Ok((2, mine)));
@@ -817,6 +867,7 @@ fn released_records_are_kept_once_and_dropped_with_their_events() {
     assert_eq!(store.epoch_ids(1), Ok(vec![]));
     assert_eq!(store.finalized_digest_at(1).unwrap(), None);
     assert_eq!(store.cold(1, b"b", 0, 2), Ok(None));
+    assert_eq!(store.cold_scan(1, 0, 2), Ok(vec![]));
     let left = vec![evs[1].clone(), evs[2].clone(), evs[4].clone()];
     assert_eq!(ids(store.load_held(0).unwrap()), ids(left));
 }

@@ -59,6 +59,34 @@ pub trait Index: Archive {
         floor: u64,
         at: u64,
     ) -> Result<Option<Vec<u8>>, ArchiveError>;
+    /// Every key of the map `table` that holds a value at the end of epoch `at`, as
+    /// [`Index::cold`] reads it, with that value: a read of every row of the map, for a
+    /// state root built from nothing ([`super::ColdMap::whole`]).
+    fn cold_scan(&self, table: ColdTable, floor: u64, at: u64)
+        -> Result<ColdEntries, ArchiveError>;
+}
+
+/// (key, value) pairs of a map of the state on disk, as [`Index::cold_scan`] gives them.
+pub type ColdEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The latest of each key's rows in the epochs `floor..=at` that hold a value, from
+/// rows sorted by (key, epoch): what every [`Index::cold_scan`] returns.
+pub fn latest_rows(
+    rows: impl IntoIterator<Item = (Vec<u8>, u64, Option<Vec<u8>>)>,
+    floor: u64,
+    at: u64,
+) -> ColdEntries {
+    let mut out: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    for (key, epoch, value) in rows {
+        if epoch < floor || epoch > at {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if last.0 == key => last.1 = value,
+            _ => out.push((key, value)),
+        }
+    }
+    out.into_iter().filter_map(|(k, v)| Some((k, v?))).collect()
 }
 
 /// An archive could not answer (a disk that fails to read).
@@ -283,5 +311,19 @@ impl Index for MemoryArchive {
             .range((table, key.to_vec(), floor)..=(table, key.to_vec(), at))
             .next_back();
         Ok(row.and_then(|(_, v)| v.clone()))
+    }
+
+    fn cold_scan(
+        &self,
+        table: ColdTable,
+        floor: u64,
+        at: u64,
+    ) -> Result<ColdEntries, ArchiveError> {
+        let held = self.held();
+        let rows = held
+            .cold
+            .range((table, Vec::new(), 0)..(table.saturating_add(1), Vec::new(), 0))
+            .map(|((_, k, epoch), v)| (k.clone(), *epoch, v.clone()));
+        Ok(latest_rows(rows, floor, at))
     }
 }

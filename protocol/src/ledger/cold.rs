@@ -39,6 +39,8 @@ pub const HOLDINGS: ColdTable = 2;
 pub const UNSOLD: ColdTable = 3;
 /// [`super::State::vesting`].
 pub const VESTING: ColdTable = 4;
+/// [`super::State::purchases`].
+pub const PURCHASES: ColdTable = 5;
 
 /// One key's value at the end of an epoch, as an archive records it: canonical
 /// encodings of the key and the value (None: not in the map).
@@ -196,6 +198,64 @@ where
         self.overlay.iter().map(|(k, v)| (k, v.as_ref()))
     }
 
+    /// Every entry: the rows merged with the overlay, read whole from the archive.
+    /// What a state root built from nothing needs, and nothing else (at scale, a read
+    /// of every row of the map).
+    pub fn whole(&self) -> Result<std::collections::BTreeMap<K, V>, ArchiveError> {
+        let mut out = std::collections::BTreeMap::new();
+        if self.at > 0 {
+            let Some(store) = self.store.as_ref() else {
+                return Err(ArchiveError(
+                    "the state's maps are on disk, and no archive was given to read them".into(),
+                ));
+            };
+            for (k, v) in store.index.cold_scan(TABLE, self.floor, self.at)? {
+                out.insert(decode::<K>(&k)?, decode::<V>(&v)?);
+            }
+        }
+        for (k, v) in &self.overlay {
+            match v {
+                Some(v) => out.insert(k.clone(), v.clone()),
+                None => out.remove(k),
+            };
+        }
+        Ok(out)
+    }
+
+    /// [`ColdMap::whole`], a failure recorded for the ledger (and the overlay alone
+    /// given): for the state root, which cannot fail half-way.
+    pub(super) fn whole_or_record(&self) -> std::collections::BTreeMap<K, V> {
+        self.whole().unwrap_or_else(|e| {
+            if let Some(store) = &self.store {
+                store.failure.record(e);
+            }
+            self.overlay
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                .collect()
+        })
+    }
+
+    /// Whether `self` and `other` read the same rows: then their values differ only
+    /// at the keys of [`ColdMap::changed_from`].
+    pub(super) fn same_rows(&self, other: &Self) -> bool {
+        self.reads() == other.reads()
+    }
+
+    /// The keys whose value may differ between `old` and `self`, given that they read
+    /// the same rows ([`ColdMap::same_rows`]): those whose entries in memory differ
+    /// (imbl's diff skips what the two overlays share).
+    pub(super) fn changed_from(&self, old: &Self) -> Vec<K> {
+        use imbl::ordmap::DiffItem;
+        old.overlay
+            .diff(&self.overlay)
+            .map(|d| match d {
+                DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k.clone(),
+                DiffItem::Update { new: (k, _), .. } => k.clone(),
+            })
+            .collect()
+    }
+
     /// Every entry in memory as a row: what an archive records at the end of an epoch.
     fn rows(&self, out: &mut Vec<ColdRow>) {
         for (k, v) in &self.overlay {
@@ -253,7 +313,7 @@ where
     }
 
     /// The rows this map reads: (`at`, `floor`).
-    fn reads(&self) -> (u64, u64) {
+    pub(super) fn reads(&self) -> (u64, u64) {
         (self.at, self.floor)
     }
 
@@ -304,11 +364,17 @@ impl super::State {
         self.holdings.attach(store);
         self.unsold.attach(store);
         self.vesting.attach(store);
+        self.purchases.attach(store);
     }
 
     /// The epoch whose rows the cold maps read (0: none).
     pub(super) fn cold_at(&self) -> u64 {
-        let maps = [&self.holdings.at, &self.unsold.at, &self.vesting.at];
+        let maps = [
+            &self.holdings.at,
+            &self.unsold.at,
+            &self.vesting.at,
+            &self.purchases.at,
+        ];
         maps.into_iter().fold(self.dedup.at, |a, b| a.max(*b))
     }
 
@@ -320,15 +386,35 @@ impl super::State {
         self.holdings.rows(&mut out);
         self.unsold.rows(&mut out);
         self.vesting.rows(&mut out);
+        self.purchases.rows(&mut out);
         (out, self.dedup.reads())
     }
 
-    /// See [`ColdMap::rebase`].
+    /// See [`ColdMap::rebase`]. The state tree keeps up: a map the root covers
+    /// (`purchases`) finds what changed since the last root by comparing its overlay
+    /// with the tree's copy, which only works while both read the same rows. So the
+    /// tree is brought up to date first, and its copy takes the rebased map (the same
+    /// values, as a rebase changes no value). A tree on other rows is left as it is:
+    /// the next root is built whole.
     pub(super) fn rebase_cold(&mut self, at: u64, rows: &[ColdRow], since: (u64, u64)) {
+        let follows = self.purchases.reads() == since && at > self.purchases.at;
+        let tree = match self.tree.as_ref() {
+            Some(t) if follows && t.cold_rows_match(self) => {
+                self.root();
+                true
+            }
+            _ => false,
+        };
         self.dedup.rebase(at, rows, since);
         self.holdings.rebase(at, rows, since);
         self.unsold.rebase(at, rows, since);
         self.vesting.rebase(at, rows, since);
+        self.purchases.rebase(at, rows, since);
+        if tree {
+            if let Some(t) = self.tree.as_mut() {
+                Arc::make_mut(t).follow_cold(&self.purchases);
+            }
+        }
     }
 }
 
@@ -452,6 +538,62 @@ mod tests {
         assert_eq!((map.get(&h(1)), map.get(&h(2))), (None, Some(h(20))));
     }
 
+    /// The state root finds what changed since its last computation by the overlays;
+    /// a release takes changes out of the overlay, so a tree kept across it must have
+    /// seen them first.
+    #[test]
+    fn a_state_root_kept_across_a_release_sees_what_the_release_took_out_of_memory() {
+        use crate::ledger::{PurchaseState, PurchaseStatus, State};
+        let archive = Arc::new(MemoryArchive::default());
+        let store = ColdStore::new(archive.clone());
+        let mut s = State::default();
+        s.attach_cold(&store);
+        let p = |status| PurchaseState {
+            buyer: crate::keys::PublicKey([1; 32]),
+            listing_id: h(2),
+            price: 10,
+            lamport: 1,
+            status,
+            email_commitment: h(3),
+            phone_commitment: None,
+        };
+        let whole = |s: &State| {
+            let mut fresh = s.clone();
+            fresh.tree = None;
+            fresh.root()
+        };
+        s.purchases.insert(h(1), p(PurchaseStatus::Escrowed));
+        s.purchases.insert(h(5), p(PurchaseStatus::Escrowed));
+        s.root();
+        s.purchases.insert(h(1), p(PurchaseStatus::Delivered));
+        s.purchases.insert(h(4), p(PurchaseStatus::Escrowed));
+        s.purchases.remove(&h(5));
+        for at in 1..=2 {
+            let (cold, since) = s.cold_rows();
+            let records = Records {
+                cold,
+                cold_since: since,
+                at: (at, Hash32::ZERO),
+                ..Records::default()
+            };
+            archive.put_released(&records);
+            s.rebase_cold(at, &records.cold, since);
+            assert!(s.purchases.is_empty(), "all on disk");
+            assert_eq!(s.root(), whole(&s));
+            // A change after the release, and one more release on top.
+            s.purchases.insert(h(4), p(PurchaseStatus::Refunded));
+            assert_eq!(s.root(), whole(&s));
+            s.purchases.insert(h(6), p(PurchaseStatus::Escrowed));
+        }
+        assert_eq!(
+            s.purchases
+                .whole()
+                .map(|m| m.into_keys().collect::<Vec<_>>()),
+            Ok(vec![h(1), h(4), h(6)])
+        );
+        assert!(store.failure.take().is_none());
+    }
+
     #[test]
     fn a_row_that_cannot_be_read_is_an_error_and_is_kept_for_the_ledger() {
         struct Broken;
@@ -490,6 +632,14 @@ mod tests {
                 _: u64,
                 _: u64,
             ) -> Result<Option<Vec<u8>>, ArchiveError> {
+                Err(ArchiveError("disk".into()))
+            }
+            fn cold_scan(
+                &self,
+                _: u8,
+                _: u64,
+                _: u64,
+            ) -> Result<crate::ledger::ColdEntries, ArchiveError> {
                 Err(ArchiveError("disk".into()))
             }
         }

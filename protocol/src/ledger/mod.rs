@@ -26,7 +26,9 @@ mod state;
 mod trie;
 
 pub use apply::is_mobile_number;
-pub use archive::{Archive, ArchiveError, Index, MemoryArchive, Records, Release, Stub};
+pub use archive::{
+    latest_rows, Archive, ArchiveError, ColdEntries, Index, MemoryArchive, Records, Release, Stub,
+};
 pub use items::{Items, ItemsView};
 pub use resume::Resume;
 pub use root::{merkle_root, LeafKey, StateLeaf, StateProof, PATH_CONTEXT};

@@ -140,11 +140,27 @@ pub(crate) struct Committed {
     orgs: OrdMap<PublicKey, OrgState>,
     accounts: OrdMap<PublicKey, Account>,
     listings: OrdMap<ContentId, std::sync::Arc<ListingState>>,
-    purchases: OrdMap<ContentId, PurchaseState>,
+    purchases: Purchases,
     votes: OrdMap<(String, PublicKey), CompanyVote>,
     opted_out: OrdSet<Hash32>,
     finalized: Option<CheckpointClaim>,
     trie: Trie,
+}
+
+type Purchases = super::cold::ColdMap<ContentId, PurchaseState, { super::cold::PURCHASES }>;
+
+impl Committed {
+    /// Whether this tree's maps on disk read the rows `state`'s do: the condition for
+    /// the next root to hash only what changed (see [`diff_cold`]).
+    pub(super) fn cold_rows_match(&self, state: &State) -> bool {
+        self.purchases.same_rows(&state.purchases)
+    }
+
+    /// Takes `purchases`, which reads the same values as this tree's copy from other
+    /// rows (a rebase: see [`State::rebase_cold`]).
+    pub(super) fn follow_cold(&mut self, purchases: &Purchases) {
+        self.purchases = purchases.clone();
+    }
 }
 
 impl std::fmt::Debug for Committed {
@@ -196,6 +212,30 @@ fn placed(leaf: &StateLeaf) -> (Hash32, Hash32) {
     (leaf.key().path(), leaf_hash(&to_canonical(leaf)))
 }
 
+/// Feeds the changes from `old` to `new`, maps that read the same rows, into the
+/// tree: a key whose entries in memory differ is set to what `new` reads (an old
+/// version of a map reads its own rows, so no row changes under it).
+fn diff_cold<K, V, const TABLE: u8>(
+    trie: &mut Trie,
+    old: &super::cold::ColdMap<K, V, TABLE>,
+    new: &super::cold::ColdMap<K, V, TABLE>,
+    leaf: impl Fn(&K, &V) -> StateLeaf,
+    path: impl Fn(&K) -> Hash32,
+) where
+    K: Ord + Clone + Serialize + serde::de::DeserializeOwned,
+    V: Clone + PartialEq + Serialize + serde::de::DeserializeOwned,
+{
+    for k in new.changed_from(old) {
+        match new.get(&k) {
+            Some(v) => {
+                let (path, hash) = placed(&leaf(&k, &v));
+                trie.set(path, Some(hash));
+            }
+            None => trie.set(path(&k), None),
+        }
+    }
+}
+
 /// Feeds the changes from `old` to `new` into the tree.
 fn diff_map<K: Ord + Clone, V: PartialEq + Clone>(
     trie: &mut Trie,
@@ -234,7 +274,8 @@ impl State {
         out.extend(self.orgs.iter().map(|(k, o)| org_leaf(k, o)));
         out.extend(self.accounts.iter().map(|(k, a)| account_leaf(k, a)));
         out.extend(self.listings.iter().map(|(k, l)| listing_leaf(k, l)));
-        out.extend(self.purchases.iter().map(|(k, p)| purchase_leaf(k, p)));
+        let purchases = self.purchases.whole_or_record();
+        out.extend(purchases.iter().map(|(k, p)| purchase_leaf(k, p)));
         out.extend(self.votes.iter().map(|(k, v)| vote_leaf(k, v)));
         out.extend(
             self.opted_out
@@ -251,17 +292,16 @@ impl State {
     /// changed since, or built whole when there is none (a state just decoded).
     fn committed(&self) -> Committed {
         let mut c = match &self.tree {
-            None => Committed {
-                trie: Trie::build(self.leaf_values().iter().map(placed).collect()),
-                ..Committed::default()
-            },
-            Some(c) => {
+            // A tree whose maps on disk read other rows cannot say what changed.
+            Some(c) if c.cold_rows_match(self) => {
                 let mut c = (**c).clone();
                 let t = &mut c.trie;
                 diff_map(t, &c.orgs, &self.orgs, org_leaf);
                 diff_map(t, &c.accounts, &self.accounts, account_leaf);
                 diff_map(t, &c.listings, &self.listings, listing_leaf);
-                diff_map(t, &c.purchases, &self.purchases, purchase_leaf);
+                diff_cold(t, &c.purchases, &self.purchases, purchase_leaf, |id| {
+                    LeafKey::Purchase { id: *id }.path()
+                });
                 diff_map(t, &c.votes, &self.votes, vote_leaf);
                 for d in c.opted_out.diff(&self.opted_out) {
                     let (k, add) = match d {
@@ -282,6 +322,10 @@ impl State {
                 }
                 c
             }
+            _ => Committed {
+                trie: Trie::build(self.leaf_values().iter().map(placed).collect()),
+                ..Committed::default()
+            },
         };
         c.trie.root();
         c.orgs = self.orgs.clone();
@@ -310,10 +354,15 @@ impl State {
     }
 
     /// Uses `tree` for the next root if there is one: any kept tree is valid for any
-    /// state (the next root hashes the differences), and a recent one is cheaper.
+    /// state (the next root hashes the differences), and a recent one is cheaper; but
+    /// only one whose maps on disk read this state's rows tells the differences.
     pub(super) fn adopt_tree(&mut self, tree: Option<Arc<Committed>>) {
-        if tree.is_some() {
-            self.tree = tree;
+        if let Some(t) = tree {
+            // One whose maps on disk read other rows would cost a root built whole:
+            // this state's own, if any, is better.
+            if t.cold_rows_match(self) || self.tree.is_none() {
+                self.tree = Some(t);
+            }
         }
     }
 
@@ -365,7 +414,7 @@ impl State {
     /// The leaf of a purchase (buyer, listing, price, status) with its proof.
     pub fn prove_purchase(&self, purchase: &ContentId) -> Option<StateProof> {
         let p = self.purchases.get(purchase)?;
-        self.prove(purchase_leaf(purchase, p))
+        self.prove(purchase_leaf(purchase, &p))
     }
 }
 

@@ -335,8 +335,9 @@ pub struct State {
     pub dedup: ColdMap<Hash32, ContentId, { cold::DEDUP }>,
     #[serde(deserialize_with = "super::packed::set")]
     pub opted_out: OrdSet<Hash32>,
-    #[serde(deserialize_with = "super::packed::map")]
-    pub purchases: OrdMap<ContentId, PurchaseState>,
+    /// On disk as of the last release, as `dedup` is; the state root covers it (see
+    /// `cold.rs` and `root.rs`).
+    pub purchases: ColdMap<ContentId, PurchaseState, { cold::PURCHASES }>,
     /// (buyer, listing) → purchase: who owns which card.
     pub holdings: ColdMap<(PublicKey, ContentId), ContentId, { cold::HOLDINGS }>,
     /// Escrowed purchases by Lamport clock, for refunds at settlement.

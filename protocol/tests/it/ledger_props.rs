@@ -490,36 +490,23 @@ fn histories(l: &mut Ledger) -> Vec<(PublicKey, Vec<Movement>)> {
 }
 
 /// The state's maps on disk below memory (see `ledger::cold`) read as `reference`'s,
-/// a ledger without an archive, whose maps are whole in memory: every key it holds,
-/// and every key it may have held (each listing's dedup key, each purchase's
-/// buyer and card, each listing's rewards, each reward due to vest).
+/// a ledger without an archive, whose maps are whole in memory: each map read whole
+/// (every row below the overlay), and key by key.
 fn cold_maps_agree(l: &mut Ledger, reference: &carnet_protocol::ledger::State) -> bool {
     let s = l.state().clone();
-    let dedup = reference
-        .listings
-        .values()
-        .map(|x| x.listing.dedup_key)
-        .chain(reference.dedup.memory().map(|(k, _)| *k));
-    let holdings = reference
-        .purchases
-        .values()
-        .map(|p| (p.buyer, p.listing_id))
-        .chain(reference.holdings.memory().map(|(k, _)| *k));
-    let unsold = reference.listings.keys().copied();
-    dedup
-        .into_iter()
-        .all(|k| s.dedup.get(&k) == reference.dedup.get(&k))
-        && holdings
-            .into_iter()
-            .all(|k| s.holdings.get(&k) == reference.holdings.get(&k))
-        && unsold
-            .into_iter()
-            .all(|k| s.unsold.get(&k) == reference.unsold.get(&k))
+    let whole = s.dedup.whole() == reference.dedup.whole()
+        && s.holdings.whole() == reference.holdings.whole()
+        && s.unsold.whole() == reference.unsold.whole()
+        && s.vesting.whole() == reference.vesting.whole()
+        && s.purchases.whole() == reference.purchases.whole();
+    let Ok(purchases) = reference.purchases.whole() else {
+        return false;
+    };
+    whole
+        && purchases
+            .iter()
+            .all(|(k, v)| s.purchases.get(k).as_ref() == Some(v))
         && s.vesting_due == reference.vesting_due
-        && reference
-            .vesting
-            .memory()
-            .all(|(k, v)| s.vesting.get(k).as_ref() == v)
         && s.vesting_due.iter().all(|k| s.vesting.get(k).is_some())
         && l.take_archive_error().is_none()
 }

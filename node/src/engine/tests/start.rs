@@ -300,7 +300,8 @@ fn a_roll_back_that_cannot_read_the_released_events_waits_for_the_store() {
 }
 
 /// Issue 19: which listing holds each dedup key, who holds which card, each card's
-/// unsold rewards and the rewards due to vest leave memory with the finalized events (rows of the store), and read
+/// unsold rewards, the rewards due to vest and the purchases leave memory with the
+/// finalized events (rows of the store), and read
 /// back as a ledger that holds them all has them: after the replay, and after a start
 /// from the snapshot and the records. A store that cannot be read gives an error, not
 /// "none".
@@ -331,12 +332,34 @@ fn the_state_maps_on_disk_read_as_a_ledger_holding_them_all() {
             assert_eq!(s.vesting.try_get(k).unwrap().as_ref(), v);
         }
         assert_eq!(s.vesting_due, all.vesting_due);
+        // Purchases too, read whole (the state root covers them), and each buyer's
+        // list, which the store's index of Purchases by author finds.
+        let purchases = all.purchases.whole().unwrap();
+        assert_eq!(s.purchases.whole().unwrap(), purchases);
+        let buyer = purchases.values().next().unwrap().buyer;
+        let mut mine: Vec<String> = purchases
+            .iter()
+            .filter(|(_, p)| p.buyer == buyer)
+            .map(|(id, _)| id.to_hex())
+            .collect();
+        let mut listed: Vec<String> = e
+            .purchases(&buyer)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.purchase_id)
+            .collect();
+        mine.sort();
+        listed.sort();
+        assert!(!mine.is_empty());
+        assert_eq!(listed, mine);
         assert!(e.ledger().take_archive_error().is_none());
         // What is left in memory: what changed since the last release.
         let (kept, whole) = (s.dedup.len(), all.dedup.len());
         assert!(kept * 10 < whole, "{kept} of {whole} dedup keys in memory");
         let (kept, whole) = (s.holdings.len(), all.holdings.len());
         assert!(kept * 10 < whole, "{kept} of {whole} holdings in memory");
+        let (kept, whole) = (s.purchases.len(), purchases.len());
+        assert!(kept * 10 < whole, "{kept} of {whole} purchases in memory");
     };
     assert!(all.dedup.len() > 1_000 && all.holdings.len() > 500);
     assert!(all.vesting.len() > 100 && all.unsold.len() > 500);

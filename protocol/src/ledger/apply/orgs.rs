@@ -28,11 +28,12 @@ pub(super) fn settle(state: &mut State, event: ContentId) {
         .collect();
     for (lamport, pid) in due {
         state.escrowed.remove(&(lamport, pid));
-        let Some(p) = state.purchases.get_mut(&pid) else {
+        let Some(mut p) = state.purchases.get(&pid) else {
             continue;
         };
         p.status = PurchaseStatus::Refunded;
         let (buyer, listing, price) = (p.buyer, p.listing_id, p.price as i64);
+        state.purchases.insert(pid, p);
         state.holdings.remove(&(buyer, listing));
         if let Some(b) = state.accounts.get_mut(&buyer) {
             b.escrow -= price;

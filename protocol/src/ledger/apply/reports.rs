@@ -25,7 +25,7 @@ pub(super) fn reported_purchase(
         .get(&p.listing_id)
         .map(|l| l.contributor)
         .ok_or(VoidReason::UnknownListing)?;
-    Ok((p.clone(), contributor))
+    Ok((p, contributor))
 }
 
 pub(super) fn bounce(

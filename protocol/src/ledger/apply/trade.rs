@@ -329,9 +329,13 @@ pub(super) fn deliver(
         return Err(VoidReason::NotEscrowed);
     }
     let (buyer, price, lamport, listing_id) = (p.buyer, p.price as i64, p.lamport, p.listing_id);
-    if let Some(p) = state.purchases.get_mut(&d.purchase_id) {
-        p.status = PurchaseStatus::Delivered;
-    }
+    state.purchases.insert(
+        d.purchase_id,
+        PurchaseState {
+            status: PurchaseStatus::Delivered,
+            ..p
+        },
+    );
     state.escrowed.remove(&(lamport, d.purchase_id));
     if let Some(b) = state.accounts.get_mut(&buyer) {
         b.escrow -= price;

@@ -201,7 +201,10 @@ fn a_buyer_who_forks_after_delivery_gets_nothing_back() {
             Outcome::Void(VoidReason::AuthorEquivocated)
         );
         for p in [&p1, &p2] {
-            assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
+            assert_eq!(
+                s.purchases.get(&p.id()).unwrap().status,
+                PurchaseStatus::Delivered
+            );
         }
         assert_eq!(s.balance(&w.member_key(seller)), Some(paid));
         assert_eq!(s.balance(&w.member_key(buyer)), Some(100 - 20));
@@ -258,7 +261,10 @@ fn a_twin_with_a_lower_clock_does_not_make_a_delivered_card_free() {
         Outcome::Void(VoidReason::AuthorEquivocated)
     );
     for p in [&p1, &p2] {
-        assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
+        assert_eq!(
+            s.purchases.get(&p.id()).unwrap().status,
+            PurchaseStatus::Delivered
+        );
     }
     assert_eq!(s.balance(&w.member_key(seller)), Some(20));
     assert_eq!(s.balance(&w.member_key(buyer)), Some(100 - 20));
@@ -403,7 +409,7 @@ fn the_ordering_checks_hold_against_events_let_out_of_memory() {
 /// against a chain it could not see.
 #[test]
 fn an_index_that_fails_to_read_is_reported() {
-    use carnet_protocol::ledger::{Archive, ArchiveError, Index, MemoryArchive, Stub};
+    use carnet_protocol::ledger::{Archive, ArchiveError, ColdEntries, Index, MemoryArchive, Stub};
     use carnet_protocol::{ContentId, PublicKey, SignedEvent};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -438,6 +444,9 @@ fn an_index_that_fails_to_read_is_reported() {
         }
         fn cold(&self, t: u8, k: &[u8], f: u64, at: u64) -> Result<Option<Vec<u8>>, ArchiveError> {
             self.fail(self.0.cold(t, k, f, at)?)
+        }
+        fn cold_scan(&self, t: u8, f: u64, at: u64) -> Result<ColdEntries, ArchiveError> {
+            self.fail(self.0.cold_scan(t, f, at)?)
         }
     }
 

@@ -173,7 +173,10 @@ fn a_quorum_of_the_other_orgs_evicts_an_org_and_settlement_counts_the_rest() {
         Outcome::Void(VoidReason::AuthorNotOrg)
     );
     let claim = s.finalized.expect("two of two remaining orgs settle");
-    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Refunded);
+    assert_eq!(
+        s.purchases.get(&p.id()).unwrap().status,
+        PurchaseStatus::Refunded
+    );
     // The audit replay counts the same orgs from the same events.
     let q = replay_quorum(&w.genesis, &claim, &[e0, e1], &sigs).expect("final");
     assert_eq!((q.orgs, q.signers.len()), (2, 2));
@@ -236,7 +239,10 @@ fn a_quorum_rotates_an_org_key_and_the_new_key_carries_on() {
     let mut l = w.ledger();
     let s = l.state();
     assert_eq!(s.outcome(&d.id()), Outcome::Applied);
-    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
+    assert_eq!(
+        s.purchases.get(&p.id()).unwrap().status,
+        PurchaseStatus::Delivered
+    );
     assert_eq!(s.balance(&w.member_key(seller)), Some(10));
     // Two signers of the two orgs, the new key among them, settle; the replay agrees.
     let sigs = w.checkpoint(&[0, 1]);

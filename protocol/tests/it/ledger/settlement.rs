@@ -22,7 +22,10 @@ fn undelivered_purchase_is_refunded_at_the_next_settled_checkpoint() {
     let s = l.state();
     assert!(s.finalized.is_some());
     assert_eq!(s.balance(&w.member_key(buyer)), Some(100));
-    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Refunded);
+    assert_eq!(
+        s.purchases.get(&p.id()).unwrap().status,
+        PurchaseStatus::Refunded
+    );
     // A Deliver after the refund pays no one.
     let d = w.deliver(&p);
     assert_eq!(outcome(&w, &d), Outcome::Void(VoidReason::NotEscrowed));
@@ -84,14 +87,17 @@ fn a_late_event_is_ordered_after_the_finalized_prefix() {
     let mut without = w.ledger();
     let claim = without.state().finalized.expect("final");
     assert_eq!(
-        without.state().purchases[&p.id()].status,
+        without.state().purchases.get(&p.id()).unwrap().status,
         PurchaseStatus::Refunded
     );
     let mut with = w.ledger();
     with.insert(late.clone()).unwrap();
     let s = with.state();
     assert_eq!(s.finalized, Some(claim));
-    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Refunded);
+    assert_eq!(
+        s.purchases.get(&p.id()).unwrap().status,
+        PurchaseStatus::Refunded
+    );
     assert_eq!(s.outcome(&late.id()), Outcome::Applied);
     assert_eq!(with.epoch(&late.id()), None);
     // Below the finalized bound: late, so after every timely event of the tail.

@@ -79,7 +79,10 @@ fn purchase_escrows_and_delivery_pays_the_contributor() {
     let s = l.state();
     assert_eq!(s.balance(&w.member_key(buyer)), Some(90));
     assert_eq!(s.accounts[&w.member_key(buyer)].escrow, 10);
-    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Escrowed);
+    assert_eq!(
+        s.purchases.get(&p.id()).unwrap().status,
+        PurchaseStatus::Escrowed
+    );
     w.deliver(&p);
     let mut l = w.ledger();
     let s = l.state();
@@ -88,7 +91,10 @@ fn purchase_escrows_and_delivery_pays_the_contributor() {
     // The price is paid at once; the contribution's reward waits for the window.
     assert_eq!(s.balance(&w.member_key(seller)), Some(10));
     assert_eq!(s.accounts[&w.member_key(seller)].pending, 10);
-    assert_eq!(s.purchases[&p.id()].status, PurchaseStatus::Delivered);
+    assert_eq!(
+        s.purchases.get(&p.id()).unwrap().status,
+        PurchaseStatus::Delivered
+    );
     // Buying the same card twice is refused.
     let again = w.purchase(buyer, c.id());
     assert_eq!(outcome(&w, &again), Outcome::Void(VoidReason::AlreadyHeld));
@@ -305,4 +311,55 @@ fn the_finalized_dedup_keys_and_holdings_go_to_the_archive_and_still_apply() {
         w.ledger().state().outcome(&again.id())
     );
     assert!(matches!(s.outcome(&again.id()), Outcome::Void(_)));
+}
+
+/// Issue 19: purchases are on disk below memory and under the state root. A root kept
+/// from before a release must still see a purchase that changed after it and whose
+/// change the release took out of memory (a Deliver finalized in between): the root of
+/// a node that releases is, at every step, that of a ledger holding everything.
+#[test]
+fn the_state_root_follows_purchases_that_went_to_the_archive() {
+    let (mut w, seller, buyer) = market();
+    let (mut l, store) = crate::world::Store::ledger(w.genesis.clone());
+    let mut fed = 0;
+    let mut feed = |w: &World, l: &mut Ledger| {
+        for e in &w.log[fed..] {
+            l.insert(e.clone()).unwrap();
+        }
+        fed = w.log.len();
+        store.keep(l);
+    };
+    let card = w.contribute(seller, 1, None);
+    let other = w.contribute(seller, 2, None);
+    let bought = w.purchase(buyer, card.id());
+    let kept = w.purchase(buyer, other.id());
+    w.checkpoint(&[0, 1]);
+    feed(&w, &mut l);
+    assert_eq!(l.state_root(), w.ledger().state_root());
+    assert!(l.state().purchases.is_empty(), "both escrowed on disk");
+    // Delivered after the root, finalized and released before the next one.
+    w.deliver(&bought);
+    w.deliver(&kept);
+    feed(&w, &mut l);
+    assert_eq!(l.state().purchases.len(), 2, "changed in memory");
+    w.checkpoint(&[0, 1]);
+    feed(&w, &mut l);
+    assert!(l.state().purchases.is_empty(), "the deliveries on disk");
+    let mut reference = w.ledger();
+    assert_eq!(l.state_root(), reference.state_root());
+    assert_eq!(l.state().leaves(), reference.state().leaves());
+    let p = l.state().purchases.get(&bought.id()).unwrap();
+    assert_eq!(p.status, PurchaseStatus::Delivered);
+    // And a refund at a settlement, of a purchase that never went to memory again.
+    let third = w.contribute(seller, 3, None);
+    let late = w.purchase(buyer, third.id());
+    w.settle_again(&[0, 1]);
+    w.settle_again(&[0, 1]);
+    feed(&w, &mut l);
+    assert_eq!(l.state_root(), w.ledger().state_root());
+    let p = l.state().purchases.get(&late.id()).unwrap();
+    assert_eq!(
+        p.status,
+        w.ledger().state().purchases.get(&late.id()).unwrap().status
+    );
 }

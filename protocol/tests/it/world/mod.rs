@@ -488,6 +488,15 @@ impl Index for Store {
     ) -> Result<Option<Vec<u8>>, ArchiveError> {
         self.0.cold(table, key, floor, at)
     }
+
+    fn cold_scan(
+        &self,
+        table: u8,
+        floor: u64,
+        at: u64,
+    ) -> Result<carnet_protocol::ledger::ColdEntries, ArchiveError> {
+        self.0.cold_scan(table, floor, at)
+    }
 }
 
 impl Store {
