@@ -75,7 +75,18 @@ impl Engine {
                 own
             }
         };
-        let claim = self.ledger.claim_at(target)?;
+        let claim = self.ledger.claim_at(target);
+        // The claim's fold reads the state's maps on disk: one that failed to read
+        // made a claim of another state, which an org must never sign (it signs one
+        // claim per bound). The ledger is rebuilt from the store, as after a batch
+        // that read wrong, and the claim waits for a later tick.
+        if let Some(e) = self.ledger.take_archive_error() {
+            tracing::error!(error = %e, "the store failed a read while folding a checkpoint claim; not signed, and writes are refused until the store reads again");
+            self.storage_fault = Some(format!("a read of the store failed: {e}"));
+            self.roll_back(&Default::default());
+            return None;
+        }
+        let claim = claim?;
         self.idle_ticks = 0;
         Some((Payload::Checkpoint(claim), deps))
     }

@@ -161,3 +161,58 @@ fn evidence_no_report_names_is_swept_after_twice_the_bounce_window() {
     assert_eq!(e.sweep_evidence(now).unwrap(), 0);
     assert_eq!(e.sweep_evidence(now + window).unwrap(), 1);
 }
+
+/// Issue 19: a checkpoint claim folds the events above the finalized state over the
+/// state's maps on disk. A read of them that fails (taken for "none" by the rules)
+/// makes the claim of another state, which an org must never sign, as it signs one
+/// claim per bound: none is signed, writes are refused until the store reads again,
+/// and the claim signed then is the one a node that never failed makes.
+#[test]
+fn a_claim_folded_while_the_store_fails_to_read_is_not_signed() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, _, _, fail) = crate::test_support::faulty_engine(dir.path());
+    e.set_network_secret(crate::test_support::SECRET);
+    let mut member = enrolled(&mut e, 10);
+    let settle = |e: &mut Engine| {
+        for deps in e.seals_due() {
+            let seal = e
+                .sign_as_org_with(Payload::Seal(Default::default()), deps)
+                .unwrap();
+            e.ingest_event(seal).unwrap();
+        }
+        let _ = e.checkpoint_due();
+        let (claim, deps) = e.checkpoint_due().expect("a claim to sign");
+        let cp = e.sign_as_org_with(claim, deps).unwrap();
+        e.ingest_event(cp).unwrap();
+    };
+    let first = crate::test_support::card("ada@acme.example");
+    contribute(&mut e, &mut member, first, 5);
+    settle(&mut e);
+    assert!(e.ledger().state().dedup.is_empty(), "the first card's key on disk");
+    // Whether a new card copies one on disk, the claim's fold asks the disk.
+    let next = crate::test_support::card("grace@acme.example");
+    contribute(&mut e, &mut member, next, 6);
+    for deps in e.seals_due() {
+        let seal = e
+            .sign_as_org_with(Payload::Seal(Default::default()), deps)
+            .unwrap();
+        e.ingest_event(seal).unwrap();
+    }
+    let reference = e.ledger().clone();
+    let good = reference.claim_at(reference.max_lamport());
+    assert!(good.is_some());
+
+    fail.store(true, Ordering::SeqCst);
+    assert!(e.store().reopen().is_err(), "the disk fails");
+    for _ in 0..2 {
+        assert!(e.checkpoint_due().is_none(), "a claim over failed reads");
+    }
+    assert!(e.storage_fault.is_some());
+    assert!(e.ledger().take_archive_error().is_none());
+
+    fail.store(false, Ordering::SeqCst);
+    assert!(e.probe_storage());
+    let (claim, _) = e.checkpoint_due().expect("signed once the store reads");
+    assert_eq!(Some(claim), good.map(Payload::Checkpoint));
+}
