@@ -175,6 +175,7 @@ fn maps(path: &Path) {
     }
     drop_map!(
         listings,
+        listing_bodies,
         accounts,
         dedup,
         opted_out,

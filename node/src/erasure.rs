@@ -205,10 +205,8 @@ mod tests {
             &e.store().get_snapshot().unwrap().unwrap(),
             b"Ada Lovelace"
         ));
-        assert!(e.ledger().state().listings[&c.id()]
-            .listing
-            .teaser
-            .is_erased());
+        let body = e.ledger().state().listing_bodies.get(&c.id()).unwrap();
+        assert!(body.listing.teaser.is_erased());
         assert!(e.ledger().epoch(&c.id()).is_some(), "the listing is final");
         // Its short id is found from the store's events, not from memory.
         assert_eq!(

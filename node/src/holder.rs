@@ -281,8 +281,15 @@ impl Engine {
             .unwrap_or_default();
         // The state holds the listing with its teaser erased; the store the teaser
         // its events showed, if this node holds one not erased.
-        let mut listing = l.listing.clone();
-        if let Some(shown) = self.store.shown_teaser(id, &l.listing.teaser.hash())? {
+        let Some(body) = state
+            .listing_bodies
+            .try_get(id)
+            .map_err(|e| StoreError::Unreadable(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let mut listing = body.listing;
+        if let Some(shown) = self.store.shown_teaser(id, &l.teaser)? {
             listing.teaser = shown;
         }
         Ok(Some(ListingDetail {
@@ -314,7 +321,7 @@ impl Engine {
             .iter()
             .map(|(id, p)| {
                 let slot = match state.listings.get(&p.listing_id) {
-                    Some(l) => teasers.shown(&p.listing_id, &l.listing.teaser.hash())?,
+                    Some(l) => teasers.shown(&p.listing_id, &l.teaser)?,
                     None => None,
                 };
                 let teaser = slot.as_ref().and_then(|s| s.shown());

@@ -164,7 +164,7 @@ pub fn search_in(
         let Some(l) = state.listings.get(&t.listing) else {
             return;
         };
-        if l.status != ListingStatus::Active || l.listing.teaser.hash() != t.hash {
+        if l.status != ListingStatus::Active || l.teaser != t.hash {
             return;
         }
         last = Some(t.listing);

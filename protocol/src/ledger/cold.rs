@@ -41,6 +41,8 @@ pub const UNSOLD: ColdTable = 3;
 pub const VESTING: ColdTable = 4;
 /// [`super::State::purchases`].
 pub const PURCHASES: ColdTable = 5;
+/// [`super::State::listing_bodies`].
+pub const LISTINGS: ColdTable = 6;
 
 /// One key's value at the end of an epoch, as an archive records it: canonical
 /// encodings of the key and the value (None: not in the map).
@@ -365,6 +367,7 @@ impl super::State {
         self.unsold.attach(store);
         self.vesting.attach(store);
         self.purchases.attach(store);
+        self.listing_bodies.attach(store);
     }
 
     /// The epoch whose rows the cold maps read (0: none).
@@ -374,6 +377,7 @@ impl super::State {
             &self.unsold.at,
             &self.vesting.at,
             &self.purchases.at,
+            &self.listing_bodies.at,
         ];
         maps.into_iter().fold(self.dedup.at, |a, b| a.max(*b))
     }
@@ -387,11 +391,12 @@ impl super::State {
         self.unsold.rows(&mut out);
         self.vesting.rows(&mut out);
         self.purchases.rows(&mut out);
+        self.listing_bodies.rows(&mut out);
         (out, self.dedup.reads())
     }
 
     /// See [`ColdMap::rebase`]. The state tree keeps up: a map the root covers
-    /// (`purchases`) finds what changed since the last root by comparing its overlay
+    /// (`purchases`, `listing_bodies`) finds what changed since the last root by comparing its overlay
     /// with the tree's copy, which only works while both read the same rows. So the
     /// tree is brought up to date first, and its copy takes the rebased map (the same
     /// values, as a rebase changes no value). A tree on other rows is left as it is:
@@ -410,9 +415,11 @@ impl super::State {
         self.unsold.rebase(at, rows, since);
         self.vesting.rebase(at, rows, since);
         self.purchases.rebase(at, rows, since);
+        self.listing_bodies.rebase(at, rows, since);
         if tree {
-            if let Some(t) = self.tree.as_mut() {
-                Arc::make_mut(t).follow_cold(&self.purchases);
+            if let Some(mut t) = self.tree.take() {
+                Arc::make_mut(&mut t).follow_cold(self);
+                self.tree = Some(t);
             }
         }
     }
@@ -543,7 +550,9 @@ mod tests {
     /// seen them first.
     #[test]
     fn a_state_root_kept_across_a_release_sees_what_the_release_took_out_of_memory() {
+        use crate::ledger::{ListingBody, ListingState, ListingStatus};
         use crate::ledger::{PurchaseState, PurchaseStatus, State};
+        use crate::payload::{Listing, TeaserSlot};
         let archive = Arc::new(MemoryArchive::default());
         let store = ColdStore::new(archive.clone());
         let mut s = State::default();
@@ -562,12 +571,34 @@ mod tests {
             fresh.tree = None;
             fresh.root()
         };
+        let body = |key: u8| ListingBody {
+            listing: Listing {
+                teaser: TeaserSlot::Erased { hash: h(9) },
+                email_commitment: h(8),
+                phone_commitment: None,
+                dedup_key: h(key),
+            },
+            vesting: vec![],
+        };
         s.purchases.insert(h(1), p(PurchaseStatus::Escrowed));
         s.purchases.insert(h(5), p(PurchaseStatus::Escrowed));
+        let listing = ListingState {
+            contributor: crate::keys::PublicKey([2; 32]),
+            teaser: h(9),
+            status: ListingStatus::Active,
+            created_ms: 1,
+            last_reward_ms: 1,
+            sales: 0,
+            held: false,
+        };
+        s.listings.insert(h(7), Arc::new(listing));
+        s.listing_bodies.insert(h(7), body(1));
         s.root();
         s.purchases.insert(h(1), p(PurchaseStatus::Delivered));
         s.purchases.insert(h(4), p(PurchaseStatus::Escrowed));
         s.purchases.remove(&h(5));
+        // An Update: the listing's body only.
+        s.listing_bodies.insert(h(7), body(2));
         for at in 1..=2 {
             let (cold, since) = s.cold_rows();
             let records = Records {
@@ -578,10 +609,11 @@ mod tests {
             };
             archive.put_released(&records);
             s.rebase_cold(at, &records.cold, since);
-            assert!(s.purchases.is_empty(), "all on disk");
+            assert!(s.purchases.is_empty() && s.listing_bodies.is_empty());
             assert_eq!(s.root(), whole(&s));
             // A change after the release, and one more release on top.
             s.purchases.insert(h(4), p(PurchaseStatus::Refunded));
+            s.listing_bodies.insert(h(7), body(3 + at as u8));
             assert_eq!(s.root(), whole(&s));
             s.purchases.insert(h(6), p(PurchaseStatus::Escrowed));
         }

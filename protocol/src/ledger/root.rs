@@ -140,6 +140,7 @@ pub(crate) struct Committed {
     orgs: OrdMap<PublicKey, OrgState>,
     accounts: OrdMap<PublicKey, Account>,
     listings: OrdMap<ContentId, std::sync::Arc<ListingState>>,
+    listing_bodies: Bodies,
     purchases: Purchases,
     votes: OrdMap<(String, PublicKey), CompanyVote>,
     opted_out: OrdSet<Hash32>,
@@ -148,18 +149,21 @@ pub(crate) struct Committed {
 }
 
 type Purchases = super::cold::ColdMap<ContentId, PurchaseState, { super::cold::PURCHASES }>;
+type Bodies = super::cold::ColdMap<ContentId, ListingBody, { super::cold::LISTINGS }>;
 
 impl Committed {
     /// Whether this tree's maps on disk read the rows `state`'s do: the condition for
     /// the next root to hash only what changed (see [`diff_cold`]).
     pub(super) fn cold_rows_match(&self, state: &State) -> bool {
         self.purchases.same_rows(&state.purchases)
+            && self.listing_bodies.same_rows(&state.listing_bodies)
     }
 
-    /// Takes `purchases`, which reads the same values as this tree's copy from other
-    /// rows (a rebase: see [`State::rebase_cold`]).
-    pub(super) fn follow_cold(&mut self, purchases: &Purchases) {
-        self.purchases = purchases.clone();
+    /// Takes `state`'s maps on disk, which read the same values as this tree's copies
+    /// from other rows (a rebase: see [`State::rebase_cold`]).
+    pub(super) fn follow_cold(&mut self, state: &State) {
+        self.purchases = state.purchases.clone();
+        self.listing_bodies = state.listing_bodies.clone();
     }
 }
 
@@ -177,11 +181,11 @@ fn org_leaf(key: &PublicKey, o: &OrgState) -> StateLeaf {
     }
 }
 
-fn listing_leaf(id: &ContentId, l: &std::sync::Arc<ListingState>) -> StateLeaf {
+fn listing_leaf(id: &ContentId, l: &ListingState, body: &ListingBody) -> StateLeaf {
     StateLeaf::Listing {
         id: *id,
         contributor: l.contributor,
-        listing_hash: Hash32::of(&to_canonical(&l.listing.erased())),
+        listing_hash: Hash32::of(&to_canonical(&body.listing.erased())),
         status: l.status,
         sales: l.sales,
         held: l.held,
@@ -236,6 +240,41 @@ fn diff_cold<K, V, const TABLE: u8>(
     }
 }
 
+/// Feeds the listings that changed since `old` into the tree: a listing's leaf reads
+/// its state (in memory) and its body (on disk), so a change to either counts.
+fn diff_listings(
+    trie: &mut Trie,
+    (old, old_bodies): (&OrdMap<ContentId, Arc<ListingState>>, &Bodies),
+    new: &State,
+) {
+    use imbl::ordmap::DiffItem;
+    let mut changed: Vec<ContentId> = old
+        .diff(&new.listings)
+        .map(|d| match d {
+            DiffItem::Add(k, _) | DiffItem::Remove(k, _) => *k,
+            DiffItem::Update { new: (k, _), .. } => *k,
+        })
+        .collect();
+    changed.extend(new.listing_bodies.changed_from(old_bodies));
+    changed.sort_unstable();
+    changed.dedup();
+    for id in changed {
+        // A body that cannot be read is recorded by `get` for the ledger, which
+        // rebuilds; the leaf is left out meanwhile.
+        let leaf = new
+            .listings
+            .get(&id)
+            .and_then(|l| Some(listing_leaf(&id, l, &new.listing_bodies.get(&id)?)));
+        match leaf {
+            Some(leaf) => {
+                let (path, hash) = placed(&leaf);
+                trie.set(path, Some(hash));
+            }
+            None => trie.set(LeafKey::Listing { id }.path(), None),
+        }
+    }
+}
+
 /// Feeds the changes from `old` to `new` into the tree.
 fn diff_map<K: Ord + Clone, V: PartialEq + Clone>(
     trie: &mut Trie,
@@ -273,7 +312,12 @@ impl State {
         );
         out.extend(self.orgs.iter().map(|(k, o)| org_leaf(k, o)));
         out.extend(self.accounts.iter().map(|(k, a)| account_leaf(k, a)));
-        out.extend(self.listings.iter().map(|(k, l)| listing_leaf(k, l)));
+        let bodies = self.listing_bodies.whole_or_record();
+        out.extend(
+            self.listings
+                .iter()
+                .filter_map(|(k, l)| Some(listing_leaf(k, l, bodies.get(k)?))),
+        );
         let purchases = self.purchases.whole_or_record();
         out.extend(purchases.iter().map(|(k, p)| purchase_leaf(k, p)));
         out.extend(self.votes.iter().map(|(k, v)| vote_leaf(k, v)));
@@ -298,7 +342,7 @@ impl State {
                 let t = &mut c.trie;
                 diff_map(t, &c.orgs, &self.orgs, org_leaf);
                 diff_map(t, &c.accounts, &self.accounts, account_leaf);
-                diff_map(t, &c.listings, &self.listings, listing_leaf);
+                diff_listings(t, (&c.listings, &c.listing_bodies), self);
                 diff_cold(t, &c.purchases, &self.purchases, purchase_leaf, |id| {
                     LeafKey::Purchase { id: *id }.path()
                 });
@@ -331,6 +375,7 @@ impl State {
         c.orgs = self.orgs.clone();
         c.accounts = self.accounts.clone();
         c.listings = self.listings.clone();
+        c.listing_bodies = self.listing_bodies.clone();
         c.purchases = self.purchases.clone();
         c.votes = self.votes.clone();
         c.opted_out = self.opted_out.clone();
@@ -382,6 +427,7 @@ impl State {
             orgs: self.orgs.clone(),
             accounts: self.accounts.clone(),
             listings: self.listings.clone(),
+            listing_bodies: self.listing_bodies.clone(),
             purchases: self.purchases.clone(),
             votes: self.votes.clone(),
             opted_out: self.opted_out.clone(),

@@ -111,14 +111,15 @@ pub enum ListingStatus {
     OptedOut,
 }
 
+/// A listing as most rules and a search read it, kept in memory (one per card:
+/// 395,705 at a million events). The rest, which only some events read, is its
+/// [`ListingBody`], on disk below memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListingState {
     pub contributor: PublicKey,
-    /// The listing in force, its teaser always in the erased form (`Erased { hash }`):
-    /// no rule reads a teaser, the state root hashes the erased form, and the teasers
-    /// were half of what a listing held in memory (issue 19). A node keeps the shown
-    /// teasers of the events it stores itself, and finds the one in force by its hash.
-    pub listing: Listing,
+    /// The hash of the teaser in force: a node keeps the shown teasers of the events
+    /// it stores, and finds this one by it.
+    pub teaser: Hash32,
     pub status: ListingStatus,
     pub created_ms: u64,
     /// Claimed time of the last event that earned points for this card.
@@ -126,9 +127,18 @@ pub struct ListingState {
     pub sales: u64,
     /// Whether the contributor's org said it holds the card (a Hold).
     pub held: bool,
+}
+
+/// What a listing holds beyond its [`ListingState`]: what a Purchase, an Update, a
+/// bounce, a sale's rewards and the state root read. On disk as of the last release
+/// ([`State::listing_bodies`], issue 19): two thirds of a listing's memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingBody {
+    /// The listing in force, its teaser always in the erased form (`Erased { hash }`):
+    /// no rule reads a teaser, and the state root hashes the erased form.
+    pub listing: Listing,
     /// Network times at which rewards of this card are due to vest, ascending (a
-    /// plain Vec: a card has one or two at most, and a persistent set per listing
-    /// would cost more than the rest of the listing).
+    /// card has one or two at most).
     pub vesting: Vec<u64>,
 }
 
@@ -330,6 +340,8 @@ pub struct State {
     /// their teasers (660 MiB of snapshots for a fold of 300k events).
     #[serde(deserialize_with = "super::packed::map")]
     pub listings: OrdMap<ContentId, std::sync::Arc<ListingState>>,
+    /// The rest of each listing: on disk as of the last release (see `cold.rs`).
+    pub listing_bodies: ColdMap<ContentId, ListingBody, { cold::LISTINGS }>,
     /// The listing that holds each dedup key (first in ledger order). On disk as of
     /// the last release (see `cold.rs`), as are `holdings` and `unsold`.
     pub dedup: ColdMap<Hash32, ContentId, { cold::DEDUP }>,
@@ -505,13 +517,14 @@ impl State {
 mod tests {
     use super::*;
 
-    /// Issue 19: a listing's state is most of the node's memory at scale (one per
-    /// card, 395,705 at a million events). Its listing holds the teaser erased, and a
-    /// shown teaser is boxed, so the slot costs 40 bytes rather than 160.
+    /// Issue 19: a listing's state in memory is most of the node's memory at scale
+    /// (one per card, 395,705 at a million events): what few events read is in its
+    /// body, on disk. The body's listing holds the teaser erased, and a shown teaser
+    /// is boxed, so the slot costs 40 bytes rather than 160.
     #[test]
     fn a_listing_in_the_state_stays_small() {
         assert!(std::mem::size_of::<crate::payload::TeaserSlot>() <= 40);
         let size = std::mem::size_of::<ListingState>();
-        assert!(size <= 240, "ListingState is {size} bytes");
+        assert!(size <= 96, "ListingState is {size} bytes");
     }
 }

@@ -498,7 +498,8 @@ fn cold_maps_agree(l: &mut Ledger, reference: &carnet_protocol::ledger::State) -
         && s.holdings.whole() == reference.holdings.whole()
         && s.unsold.whole() == reference.unsold.whole()
         && s.vesting.whole() == reference.vesting.whole()
-        && s.purchases.whole() == reference.purchases.whole();
+        && s.purchases.whole() == reference.purchases.whole()
+        && s.listing_bodies.whole() == reference.listing_bodies.whole();
     let Ok(purchases) = reference.purchases.whole() else {
         return false;
     };

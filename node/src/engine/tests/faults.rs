@@ -189,7 +189,10 @@ fn a_claim_folded_while_the_store_fails_to_read_is_not_signed() {
     let first = crate::test_support::card("ada@acme.example");
     contribute(&mut e, &mut member, first, 5);
     settle(&mut e);
-    assert!(e.ledger().state().dedup.is_empty(), "the first card's key on disk");
+    assert!(
+        e.ledger().state().dedup.is_empty(),
+        "the first card's key on disk"
+    );
     // Whether a new card copies one on disk, the claim's fold asks the disk.
     let next = crate::test_support::card("grace@acme.example");
     contribute(&mut e, &mut member, next, 6);

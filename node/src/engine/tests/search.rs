@@ -146,7 +146,8 @@ fn search_and_a_listing_show_the_teaser_in_force_read_from_the_store() {
         )
         .unwrap();
     e.contribute(u.as_bytes(), new).unwrap();
-    assert!(e.ledger().state().listings[&id].listing.teaser.is_erased());
+    let body = e.ledger().state().listing_bodies.get(&id).unwrap();
+    assert!(body.listing.teaser.is_erased());
 
     let names = |e: &mut Engine, text: &str| -> Vec<String> {
         e.search(&SearchQuery {

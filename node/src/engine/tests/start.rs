@@ -300,7 +300,8 @@ fn a_roll_back_that_cannot_read_the_released_events_waits_for_the_store() {
 }
 
 /// Issue 19: which listing holds each dedup key, who holds which card, each card's
-/// unsold rewards, the rewards due to vest and the purchases leave memory with the
+/// unsold rewards, the rewards due to vest, the purchases and the listings' bodies
+/// leave memory with the
 /// finalized events (rows of the store), and read
 /// back as a ledger that holds them all has them: after the replay, and after a start
 /// from the snapshot and the records. A store that cannot be read gives an error, not
@@ -336,6 +337,8 @@ fn the_state_maps_on_disk_read_as_a_ledger_holding_them_all() {
         // list, which the store's index of Purchases by author finds.
         let purchases = all.purchases.whole().unwrap();
         assert_eq!(s.purchases.whole().unwrap(), purchases);
+        let bodies = all.listing_bodies.whole().unwrap();
+        assert_eq!(s.listing_bodies.whole().unwrap(), bodies);
         let buyer = purchases.values().next().unwrap().buyer;
         let mut mine: Vec<String> = purchases
             .iter()
@@ -360,6 +363,11 @@ fn the_state_maps_on_disk_read_as_a_ledger_holding_them_all() {
         assert!(kept * 10 < whole, "{kept} of {whole} holdings in memory");
         let (kept, whole) = (s.purchases.len(), purchases.len());
         assert!(kept * 10 < whole, "{kept} of {whole} purchases in memory");
+        let (kept, whole) = (s.listing_bodies.len(), bodies.len());
+        assert!(
+            kept * 10 < whole,
+            "{kept} of {whole} listing bodies in memory"
+        );
     };
     assert!(all.dedup.len() > 1_000 && all.holdings.len() > 500);
     assert!(all.vesting.len() > 100 && all.unsold.len() > 500);

@@ -112,6 +112,7 @@ pub(super) fn opt_out(state: &mut State, o: &OptOut) -> Rule {
     if let Some(listing_id) = state.dedup.remove(&o.dedup_key) {
         forfeit(state, listing_id);
         state.listings.remove(&listing_id);
+        state.listing_bodies.remove(&listing_id);
     }
     Ok(())
 }

@@ -97,8 +97,9 @@ fn vest_due(state: &mut State) {
         }
         state.vesting_due.remove(&(due, listing));
         let rewards = state.vesting.remove(&(due, listing)).unwrap_or_default();
-        if let Some(l) = state.listings.get_mut(&listing).map(Arc::make_mut) {
-            l.vesting.retain(|d| *d != due);
+        if let Some(mut b) = state.listing_bodies.get(&listing) {
+            b.vesting.retain(|d| *d != due);
+            state.listing_bodies.insert(listing, b);
         }
         for w in rewards {
             if let Some(a) = state.accounts.get_mut(&w.account) {
@@ -139,9 +140,10 @@ fn schedule(state: &mut State, r: &Rules, listing: ContentId) {
     due_rewards.extend(rewards);
     state.vesting.insert(key, due_rewards);
     let due = key.0;
-    if let Some(l) = state.listings.get_mut(&listing).map(Arc::make_mut) {
-        if l.vesting.last() != Some(&due) {
-            l.vesting.push(due);
+    if let Some(mut b) = state.listing_bodies.get(&listing) {
+        if b.vesting.last() != Some(&due) {
+            b.vesting.push(due);
+            state.listing_bodies.insert(listing, b);
         }
     }
 }
@@ -150,11 +152,14 @@ fn schedule(state: &mut State, r: &Rules, listing: ContentId) {
 /// every reward of the card not yet vested is lost.
 fn forfeit(state: &mut State, listing: ContentId) {
     let mut lost = state.unsold.remove(&listing).unwrap_or_default();
-    let dues = state
-        .listings
-        .get_mut(&listing)
-        .map(|l| std::mem::take(&mut Arc::make_mut(l).vesting))
-        .unwrap_or_default();
+    let dues = match state.listing_bodies.get(&listing) {
+        Some(mut b) if !b.vesting.is_empty() => {
+            let dues = std::mem::take(&mut b.vesting);
+            state.listing_bodies.insert(listing, b);
+            dues
+        }
+        _ => Vec::new(),
+    };
     for due in dues {
         state.vesting_due.remove(&(due, listing));
         if let Some(rewards) = state.vesting.remove(&(due, listing)) {

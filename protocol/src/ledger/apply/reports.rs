@@ -60,8 +60,12 @@ pub(super) fn bounce(
     {
         return Err(VoidReason::AlreadyReported);
     }
+    let in_force = state
+        .listing_bodies
+        .get(&p.listing_id)
+        .is_some_and(|b| b.listing.email_commitment == p.email_commitment);
     if let Some(l) = state.listings.get_mut(&p.listing_id).map(Arc::make_mut) {
-        if l.status == ListingStatus::Active && l.listing.email_commitment == p.email_commitment {
+        if l.status == ListingStatus::Active && in_force {
             l.status = ListingStatus::Bounced;
         }
     }

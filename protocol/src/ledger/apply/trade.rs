@@ -22,14 +22,20 @@ pub(super) fn contribute(
         id,
         Arc::new(ListingState {
             contributor: author,
-            listing: listing.erased(),
+            teaser: listing.teaser.hash(),
             status: ListingStatus::Active,
             created_ms: ts,
             last_reward_ms: ts,
             sales: 0,
             held: false,
-            vesting: Vec::new(),
         }),
+    );
+    state.listing_bodies.insert(
+        id,
+        ListingBody {
+            listing: listing.erased(),
+            vesting: Vec::new(),
+        },
     );
     let mut pay_referrer = None;
     if let Some(a) = state.accounts.get_mut(&author) {
@@ -71,7 +77,10 @@ pub(super) fn update(
     ts: u64,
     u: &Update,
 ) -> Rule {
-    let Some(current) = state.listings.get(&u.listing_id) else {
+    let (Some(current), Some(body)) = (
+        state.listings.get(&u.listing_id),
+        state.listing_bodies.get(&u.listing_id),
+    ) else {
         return Err(VoidReason::UnknownListing);
     };
     if current.contributor != author {
@@ -83,7 +92,7 @@ pub(super) fn update(
     ) {
         return Err(VoidReason::ListingNotBuyable);
     }
-    let old_key = current.listing.dedup_key;
+    let old_key = body.listing.dedup_key;
     let new_key = u.listing.dedup_key;
     if new_key != old_key {
         if state.opted_out.contains(&new_key) {
@@ -99,12 +108,19 @@ pub(super) fn update(
         state.dedup.insert(new_key, u.listing_id);
     }
     if let Some(l) = state.listings.get_mut(&u.listing_id).map(Arc::make_mut) {
-        l.listing = u.listing.erased();
+        l.teaser = u.listing.teaser.hash();
         l.status = ListingStatus::Active;
         if rewarded {
             l.last_reward_ms = ts;
         }
     }
+    state.listing_bodies.insert(
+        u.listing_id,
+        ListingBody {
+            listing: u.listing.erased(),
+            ..body
+        },
+    );
     if rewarded {
         earn(
             state,
@@ -195,11 +211,11 @@ pub(super) fn purchase(
     p: &Purchase,
 ) -> Rule {
     let price = purchase_terms(state, r, buyer, p)?;
-    let Some(l) = state.listings.get(&p.listing_id) else {
+    let Some(body) = state.listing_bodies.get(&p.listing_id) else {
         return Err(VoidReason::UnknownListing);
     };
     let (email_commitment, phone_commitment) =
-        (l.listing.email_commitment, l.listing.phone_commitment);
+        (body.listing.email_commitment, body.listing.phone_commitment);
     credit(
         state,
         id,
@@ -253,8 +269,11 @@ pub(super) fn deliver_forked(
     if price > max_price {
         return Err(VoidReason::PriceAboveMax);
     }
+    let Some(body) = state.listing_bodies.get(&listing_id) else {
+        return Err(VoidReason::NotHolder);
+    };
     let (email_commitment, phone_commitment) =
-        (l.listing.email_commitment, l.listing.phone_commitment);
+        (body.listing.email_commitment, body.listing.phone_commitment);
     state.forked_purchases.remove(&d.purchase_id);
     state.purchases.insert(
         d.purchase_id,

@@ -287,7 +287,7 @@ fn the_finalized_dedup_keys_and_holdings_go_to_the_archive_and_still_apply() {
     assert!(l.releasable().is_empty(), "released");
     let s = l.state().clone();
     assert!(s.dedup.is_empty() && s.holdings.is_empty(), "{s:?}");
-    let key = s.listings[&card.id()].listing.dedup_key;
+    let key = s.listing_bodies.get(&card.id()).unwrap().listing.dedup_key;
     let listing = s.dedup.get(&key);
     assert_eq!(listing, Some(card.id()));
     assert_eq!(
