@@ -591,7 +591,7 @@ mod tests {
             sales: 0,
             held: false,
         };
-        s.listings.insert(h(7), Arc::new(listing));
+        s.listings.insert(h(7), listing);
         s.listing_bodies.insert(h(7), body(1));
         s.root();
         s.purchases.insert(h(1), p(PurchaseStatus::Delivered));

@@ -139,7 +139,7 @@ const MAX_LEAF: usize = 4096;
 pub(crate) struct Committed {
     orgs: OrdMap<PublicKey, OrgState>,
     accounts: OrdMap<PublicKey, Account>,
-    listings: OrdMap<ContentId, std::sync::Arc<ListingState>>,
+    listings: OrdMap<ContentId, ListingState>,
     listing_bodies: Bodies,
     purchases: Purchases,
     votes: OrdMap<(String, PublicKey), CompanyVote>,
@@ -244,7 +244,7 @@ fn diff_cold<K, V, const TABLE: u8>(
 /// its state (in memory) and its body (on disk), so a change to either counts.
 fn diff_listings(
     trie: &mut Trie,
-    (old, old_bodies): (&OrdMap<ContentId, Arc<ListingState>>, &Bodies),
+    (old, old_bodies): (&OrdMap<ContentId, ListingState>, &Bodies),
     new: &State,
 ) {
     use imbl::ordmap::DiffItem;

@@ -168,7 +168,7 @@ impl<W: Write> Write for Hashing<W> {
 #[derive(Deserialize)]
 struct Listings(
     #[serde(deserialize_with = "super::packed::map")]
-    imbl::OrdMap<crate::hash::ContentId, std::sync::Arc<super::state::ListingState>>,
+    imbl::OrdMap<crate::hash::ContentId, super::state::ListingState>,
     Vec<(Hash32, Hash32)>,
 );
 

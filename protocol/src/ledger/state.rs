@@ -335,11 +335,12 @@ pub struct State {
     /// Orgs that voted to rotate org key `.0` to `.1`.
     #[serde(deserialize_with = "super::packed::map")]
     pub rotate_votes: OrdMap<(PublicKey, PublicKey), OrdSet<PublicKey>>,
-    /// Behind an `Arc`: a snapshot shares the map's nodes, and the first write after
-    /// it copies a node of 64 entries; without the `Arc` that copied 64 listings with
-    /// their teasers (660 MiB of snapshots for a fold of 300k events).
+    /// Inline, not behind an `Arc` as when a listing held its teaser: a snapshot
+    /// shares the map's nodes, and the first write after it copies a node of 64
+    /// entries (8 KiB now, 38 KiB then: 660 MiB of snapshots for a fold of 300k
+    /// events), while an `Arc` costs 40 bytes a listing.
     #[serde(deserialize_with = "super::packed::map")]
-    pub listings: OrdMap<ContentId, std::sync::Arc<ListingState>>,
+    pub listings: OrdMap<ContentId, ListingState>,
     /// The rest of each listing: on disk as of the last release (see `cold.rs`).
     pub listing_bodies: ColdMap<ContentId, ListingBody, { cold::LISTINGS }>,
     /// The listing that holds each dedup key (first in ledger order). On disk as of

@@ -13,7 +13,6 @@ pub use crate::phone::is_mobile_number;
 use members::*;
 use orgs::*;
 use reports::*;
-use std::sync::Arc;
 use trade::*;
 pub(crate) use trade::{play_status, purchase_terms};
 
@@ -286,7 +285,7 @@ fn exclude(state: &mut State, key: &PublicKey, cause: ExclusionCause) {
         .collect();
     for id in theirs {
         forfeit(state, id);
-        if let Some(l) = state.listings.get_mut(&id).map(Arc::make_mut) {
+        if let Some(l) = state.listings.get_mut(&id) {
             l.status = ListingStatus::Withdrawn;
         }
     }

@@ -1,7 +1,6 @@
 //! Penalties: bounce and mobile reports, and disputes of them.
 
 use super::*;
-use std::sync::Arc;
 
 /// The reporter's delivered purchase and the listing's contributor.
 pub(super) fn reported_purchase(
@@ -64,7 +63,7 @@ pub(super) fn bounce(
         .listing_bodies
         .get(&p.listing_id)
         .is_some_and(|b| b.listing.email_commitment == p.email_commitment);
-    if let Some(l) = state.listings.get_mut(&p.listing_id).map(Arc::make_mut) {
+    if let Some(l) = state.listings.get_mut(&p.listing_id) {
         if l.status == ListingStatus::Active && in_force {
             l.status = ListingStatus::Bounced;
         }
@@ -124,7 +123,7 @@ pub(super) fn mobile(
     }
     state.mobile_reported.insert((p.listing_id, commitment));
     forfeit(state, p.listing_id);
-    if let Some(l) = state.listings.get_mut(&p.listing_id).map(Arc::make_mut) {
+    if let Some(l) = state.listings.get_mut(&p.listing_id) {
         if l.status != ListingStatus::OptedOut {
             l.status = ListingStatus::Withdrawn;
         }

@@ -1,7 +1,6 @@
 //! The market: listings contributed and updated, purchases, deliveries, holds.
 
 use super::*;
-use std::sync::Arc;
 
 pub(super) fn contribute(
     state: &mut State,
@@ -20,7 +19,7 @@ pub(super) fn contribute(
     state.dedup.insert(listing.dedup_key, id);
     state.listings.insert(
         id,
-        Arc::new(ListingState {
+        ListingState {
             contributor: author,
             teaser: listing.teaser.hash(),
             status: ListingStatus::Active,
@@ -28,7 +27,7 @@ pub(super) fn contribute(
             last_reward_ms: ts,
             sales: 0,
             held: false,
-        }),
+        },
     );
     state.listing_bodies.insert(
         id,
@@ -107,7 +106,7 @@ pub(super) fn update(
         state.dedup.remove(&old_key);
         state.dedup.insert(new_key, u.listing_id);
     }
-    if let Some(l) = state.listings.get_mut(&u.listing_id).map(Arc::make_mut) {
+    if let Some(l) = state.listings.get_mut(&u.listing_id) {
         l.teaser = u.listing.teaser.hash();
         l.status = ListingStatus::Active;
         if rewarded {
@@ -310,7 +309,7 @@ pub(super) fn pay_sale(
     listing_id: ContentId,
     price: i64,
 ) {
-    if let Some(l) = state.listings.get_mut(&listing_id).map(Arc::make_mut) {
+    if let Some(l) = state.listings.get_mut(&listing_id) {
         l.sales += 1;
     }
     schedule(state, r, listing_id);
@@ -378,7 +377,7 @@ pub(super) fn hold(state: &mut State, org: PublicKey, h: &Hold) -> Rule {
         if l.held || l.status == ListingStatus::Withdrawn || !theirs {
             continue;
         }
-        if let Some(l) = state.listings.get_mut(id).map(Arc::make_mut) {
+        if let Some(l) = state.listings.get_mut(id) {
             l.held = true;
         }
         if let Some(a) = state.accounts.get_mut(&contributor) {
