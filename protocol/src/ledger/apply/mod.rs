@@ -110,8 +110,9 @@ fn vest_due(state: &mut State) {
 }
 
 /// A reward earned on `listing`: pending until a sale of the card vests it. An
-/// excluded account earns nothing.
-fn earn(state: &mut State, listing: ContentId, w: Reward) {
+/// excluded account earns nothing. `first`: the listing was contributed by this
+/// event and has no reward yet, so none is looked up (on disk, once the maps are).
+fn earn(state: &mut State, listing: ContentId, w: Reward, first: bool) {
     let Some(a) = state.accounts.get_mut(&w.account) else {
         return;
     };
@@ -119,7 +120,10 @@ fn earn(state: &mut State, listing: ContentId, w: Reward) {
         return;
     }
     a.pending += w.points as i64;
-    let mut rewards = state.unsold.get(&listing).unwrap_or_default();
+    let mut rewards = match first {
+        true => Vec::new(),
+        false => state.unsold.get(&listing).unwrap_or_default(),
+    };
     rewards.push(w);
     state.unsold.insert(listing, rewards);
 }

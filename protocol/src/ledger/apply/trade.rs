@@ -52,6 +52,7 @@ pub(super) fn contribute(
             points: r.contribute_reward,
             reason: MovementReason::ContributeReward,
         },
+        true,
     );
     if let Some(referrer) = pay_referrer {
         earn(
@@ -63,6 +64,8 @@ pub(super) fn contribute(
                 points: r.referral_bonus,
                 reason: MovementReason::ReferralBonus,
             },
+            // After the contributor's, which an excluded account does not earn.
+            false,
         );
     }
     Ok(())
@@ -130,6 +133,7 @@ pub(super) fn update(
                 points: r.update_reward,
                 reason: MovementReason::UpdateReward,
             },
+            false,
         );
     }
     Ok(())

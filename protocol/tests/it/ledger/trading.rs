@@ -363,3 +363,21 @@ fn the_state_root_follows_purchases_that_went_to_the_archive() {
         w.ledger().state().purchases.get(&late.id()).unwrap().status
     );
 }
+
+/// Issue 19: a Contribute looks up its dedup key on disk once the maps are there, and
+/// nothing else: its new listing has no rewards yet, on disk or anywhere (one lookup
+/// saved a card, 400,000 in a replay of a million events).
+#[test]
+fn a_new_card_reads_only_its_dedup_key_from_the_archive() {
+    let (mut w, seller, _) = market();
+    w.contribute(seller, 1, None);
+    w.checkpoint(&[0, 1]);
+    let (mut l, store) = w.archived_ledger();
+    assert!(l.state().dedup.is_empty(), "the first card's key on disk");
+    let card = w.contribute(seller, 2, None);
+    let before = store.cold_reads();
+    l.insert(card.clone()).unwrap();
+    assert_eq!(l.state().outcome(&card.id()), Outcome::Applied);
+    assert_eq!(store.cold_reads() - before, 1);
+    assert_eq!(l.state_root(), w.ledger().state_root());
+}

@@ -451,7 +451,7 @@ impl World {
 /// A node's store, in memory: every event its ledger ordered, as received, and the
 /// records of those it released.
 #[derive(Default)]
-pub struct Store(MemoryArchive);
+pub struct Store(MemoryArchive, std::sync::atomic::AtomicUsize);
 
 impl Archive for Store {
     fn event(&self, id: &ContentId) -> Result<Option<SignedEvent>, ArchiveError> {
@@ -486,6 +486,7 @@ impl Index for Store {
         floor: u64,
         at: u64,
     ) -> Result<Option<Vec<u8>>, ArchiveError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.0.cold(table, key, floor, at)
     }
 
@@ -500,6 +501,11 @@ impl Index for Store {
 }
 
 impl Store {
+    /// How many keys of the state's maps were looked up on disk so far.
+    pub fn cold_reads(&self) -> usize {
+        self.1.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// An empty ledger whose archive is a new, empty store.
     pub fn ledger(genesis: Genesis) -> (Ledger, Arc<Store>) {
         let store = Arc::new(Store::default());
