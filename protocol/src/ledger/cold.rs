@@ -24,6 +24,9 @@
 //! map.
 
 use super::archive::{ArchiveError, FirstFailure, Index};
+use super::state::{ListingBody, PurchaseState, Reward};
+use crate::hash::{ContentId, Hash32};
+use crate::keys::PublicKey;
 use imbl::OrdMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -269,41 +272,47 @@ where
         }
     }
 
+    /// This map's rows among `rows`, decoded; None if one does not decode (rows are
+    /// this node's own encoding: only a broken build could make one).
+    fn decode_rows(rows: &[ColdRow]) -> Option<Vec<(K, Option<V>)>> {
+        rows.iter()
+            .filter(|r| r.table == TABLE)
+            .map(|row| {
+                let value = row.value.as_deref().map(decode::<V>).transpose()?;
+                Ok((decode::<K>(&row.key)?, value))
+            })
+            .collect::<Result<_, ArchiveError>>()
+            .ok()
+    }
+
     /// Reads the rows up to epoch `at` from now on: the overlay keeps only what
-    /// differs from `rows`, which the archive recorded at `at`, taken from a map that
+    /// differs from `rows` ([`ColdMap::decode_rows`]; None: not followed), which the
+    /// archive recorded at `at`, taken from a map that
     /// read the rows `since` (its `at` and `floor`). Valid only for a map that went
     /// through the state those rows were taken from (the ledger's finalized state at
     /// `at`) and read the same rows then: a key it holds no entry for has not changed
     /// since, nor had in the map the rows came from. Any other map keeps reading the
     /// rows it read, which stay true.
-    fn rebase(&mut self, at: u64, rows: &[ColdRow], since: (u64, u64)) {
+    fn rebase(&mut self, at: u64, rows: Option<&[(K, Option<V>)]>, since: (u64, u64)) {
         if at <= self.at || self.store.is_none() || (self.at, self.floor) != since {
             return;
         }
         // All or nothing: a row skipped would leave a key this map removed without
         // its removal, while the floor moved past the row that still holds it. Staying
         // on the rows it reads is always right.
-        let decoded: Result<Vec<(K, Option<V>)>, ArchiveError> = rows
-            .iter()
-            .filter(|r| r.table == TABLE)
-            .map(|row| {
-                let value = row.value.as_deref().map(decode::<V>).transpose()?;
-                Ok((decode::<K>(&row.key)?, value))
-            })
-            .collect();
-        let Ok(decoded) = decoded else {
+        let Some(decoded) = rows else {
             return;
         };
         // The overlay is the whole map: the rows are the other's whole map, and a key
         // they hold that this one does not was removed since.
         let whole = self.at == 0;
         for (key, value) in decoded {
-            match self.overlay.get(&key) {
-                Some(v) if *v == value => {
-                    self.overlay.remove(&key);
+            match self.overlay.get(key) {
+                Some(v) if v == value => {
+                    self.overlay.remove(key);
                 }
                 None if whole && value.is_some() => {
-                    self.overlay.insert(key, None);
+                    self.overlay.insert(key.clone(), None);
                 }
                 _ => {}
             }
@@ -359,6 +368,33 @@ where
     }
 }
 
+/// One map's rows of a release, decoded (None: one did not decode).
+type Rows<K, V> = Option<Vec<(K, Option<V>)>>;
+
+/// The rows a release recorded, decoded once for all the states that follow them (the
+/// finalized one, the current one, the tail's snapshots).
+pub(super) struct Released {
+    dedup: Rows<Hash32, ContentId>,
+    holdings: Rows<(PublicKey, ContentId), ContentId>,
+    unsold: Rows<ContentId, Vec<Reward>>,
+    vesting: Rows<(u64, ContentId), Vec<Reward>>,
+    purchases: Rows<ContentId, PurchaseState>,
+    listing_bodies: Rows<ContentId, ListingBody>,
+}
+
+impl Released {
+    pub(super) fn decode(rows: &[ColdRow]) -> Released {
+        Released {
+            dedup: ColdMap::<_, _, DEDUP>::decode_rows(rows),
+            holdings: ColdMap::<_, _, HOLDINGS>::decode_rows(rows),
+            unsold: ColdMap::<_, _, UNSOLD>::decode_rows(rows),
+            vesting: ColdMap::<_, _, VESTING>::decode_rows(rows),
+            purchases: ColdMap::<_, _, PURCHASES>::decode_rows(rows),
+            listing_bodies: ColdMap::<_, _, LISTINGS>::decode_rows(rows),
+        }
+    }
+}
+
 impl super::State {
     /// Has the cold maps read their rows from `store`.
     pub(super) fn attach_cold(&mut self, store: &Arc<ColdStore>) {
@@ -395,13 +431,14 @@ impl super::State {
         (out, self.dedup.reads())
     }
 
-    /// See [`ColdMap::rebase`]. The state tree keeps up: a map the root covers
+    /// See [`ColdMap::rebase`]: `rows` decoded once ([`Released::decode`]) for every
+    /// state that follows them. The state tree keeps up: a map the root covers
     /// (`purchases`, `listing_bodies`) finds what changed since the last root by comparing its overlay
     /// with the tree's copy, which only works while both read the same rows. So the
     /// tree is brought up to date first, and its copy takes the rebased map (the same
     /// values, as a rebase changes no value). A tree on other rows is left as it is:
     /// the next root is built whole.
-    pub(super) fn rebase_cold(&mut self, at: u64, rows: &[ColdRow], since: (u64, u64)) {
+    pub(super) fn rebase_cold(&mut self, at: u64, rows: &Released, since: (u64, u64)) {
         let follows = self.purchases.reads() == since && at > self.purchases.at;
         let tree = match self.tree.as_ref() {
             Some(t) if follows && t.cold_rows_match(self) => {
@@ -410,12 +447,13 @@ impl super::State {
             }
             _ => false,
         };
-        self.dedup.rebase(at, rows, since);
-        self.holdings.rebase(at, rows, since);
-        self.unsold.rebase(at, rows, since);
-        self.vesting.rebase(at, rows, since);
-        self.purchases.rebase(at, rows, since);
-        self.listing_bodies.rebase(at, rows, since);
+        self.dedup.rebase(at, rows.dedup.as_deref(), since);
+        self.holdings.rebase(at, rows.holdings.as_deref(), since);
+        self.unsold.rebase(at, rows.unsold.as_deref(), since);
+        self.vesting.rebase(at, rows.vesting.as_deref(), since);
+        self.purchases.rebase(at, rows.purchases.as_deref(), since);
+        self.listing_bodies
+            .rebase(at, rows.listing_bodies.as_deref(), since);
         if tree {
             if let Some(mut t) = self.tree.take() {
                 Arc::make_mut(&mut t).follow_cold(self);
@@ -450,7 +488,11 @@ mod tests {
         };
         archive.put_released(&records);
         for m in maps {
-            m.rebase(at, &records.cold, records.cold_since);
+            m.rebase(
+                at,
+                Map::decode_rows(&records.cold).as_deref(),
+                records.cold_since,
+            );
         }
     }
 
@@ -486,7 +528,7 @@ mod tests {
         assert_eq!((base.get(&h(1)), base.get(&h(2))), (None, Some(h(21))));
         assert_eq!(copy.get(&h(1)), Some(h(10)));
         // Rows taken from a map that read other rows are not this one's to follow.
-        copy.rebase(2, &[], (1, 1));
+        copy.rebase(2, Some(&[]), (1, 1));
         assert_eq!(copy.reads(), (0, 0));
         assert_eq!(copy.get(&h(2)), Some(h(20)));
     }
@@ -540,7 +582,8 @@ mod tests {
             key: vec![1, 2, 3],
             value: None,
         });
-        map.rebase(1, &rows, (0, 0));
+        assert!(Map::decode_rows(&rows).is_none());
+        map.rebase(1, Map::decode_rows(&rows).as_deref(), (0, 0));
         assert_eq!(map.reads(), (0, 0));
         assert_eq!((map.get(&h(1)), map.get(&h(2))), (None, Some(h(20))));
     }
@@ -608,7 +651,7 @@ mod tests {
                 ..Records::default()
             };
             archive.put_released(&records);
-            s.rebase_cold(at, &records.cold, since);
+            s.rebase_cold(at, &Released::decode(&records.cold), since);
             assert!(s.purchases.is_empty() && s.listing_bodies.is_empty());
             assert_eq!(s.root(), whole(&s));
             // A change after the release, and one more release on top.
@@ -679,7 +722,7 @@ mod tests {
         let mut map = Map::default();
         map.attach(&store);
         map.insert(h(1), h(10));
-        map.rebase(1, &[], (0, 0));
+        map.rebase(1, Some(&[]), (0, 0));
         assert_eq!(map.get(&h(1)), Some(h(10)), "in memory: not read");
         assert!(store.failure.take().is_none());
         assert_eq!(map.try_get(&h(2)), Err(ArchiveError("disk".into())));

@@ -680,10 +680,11 @@ impl Ledger {
         // state here went through the finalized state they were taken from (a
         // finalization starts them all again from it).
         let (at, since) = (done.at.0, done.cold_since);
-        self.base.rebase_cold(at, &done.cold, since);
-        self.state.rebase_cold(at, &done.cold, since);
+        let rows = cold::Released::decode(&done.cold);
+        self.base.rebase_cold(at, &rows, since);
+        self.state.rebase_cold(at, &rows, since);
         for s in self.snapshots.values_mut() {
-            s.rebase_cold(at, &done.cold, since);
+            s.rebase_cold(at, &rows, since);
         }
         dropped
     }
