@@ -21,12 +21,34 @@ impl NodeArgs {
     fn api(&self, url: Option<&str>) -> anyhow::Result<NodeApi> {
         Ok(NodeApi::new(&node_url(&self.data_dir, url)?)?)
     }
+
+    /// The status of the data directory's node. A data directory whose node never
+    /// ran has no API address recorded yet, and the default address may be another
+    /// node's (a script that starts several nodes asks before the new one is up):
+    /// its answer is refused unless it is this data directory's org. With `--url`,
+    /// whoever answers there.
+    fn own_status(&self, url: Option<&str>) -> anyhow::Result<carnet_api::NodeStatus> {
+        let api = self.api(url)?;
+        let s = api.status()?;
+        if url.is_none() {
+            let dir = crate::org::data_dir_path(&self.data_dir)?;
+            let org = carnet_node::DataDir::open(&dir)?.org().to_hex();
+            if s.org != org {
+                anyhow::bail!(
+                    "the node answering at {} is org {}, not this data directory's ({org}): its own node is not up yet (or give --url)",
+                    api.base(),
+                    s.org
+                );
+            }
+        }
+        Ok(s)
+    }
 }
 
 /// The node's dial-able addresses: each listen address with its peer id, so that
 /// `--bootstrap "$(carnet node address --data-dir alpha | head -1)"` works in a script.
 pub fn address(args: &NodeArgs, url: Option<&str>, out: Out) -> anyhow::Result<()> {
-    let s = args.api(url)?.status()?;
+    let s = args.own_status(url)?;
     let addresses: Vec<String> = s
         .listen_addrs
         .iter()
@@ -88,9 +110,9 @@ fn not_ready(args: &NodeArgs, url: Option<&str>) -> Option<String> {
         Ok(api) => api,
         Err(e) => return Some(crate::describe(&e)),
     };
-    let s = match api.status() {
+    let s = match args.own_status(url) {
         Ok(s) => s,
-        Err(e) => return Some(crate::describe_error(&e)),
+        Err(e) => return Some(crate::describe(&e)),
     };
     match api.orgs() {
         Ok(v) if v.orgs.iter().any(|o| o.key == s.org) => {}
@@ -112,7 +134,7 @@ pub fn status(args: &StatusArgs, url: Option<&str>, out: Out) -> anyhow::Result<
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    let s = args.node.api(url)?.status()?;
+    let s = args.node.own_status(url)?;
     out.emit(serde_json::to_value(&s)?, || {
         let settled = s
             .finalized_bound

@@ -226,6 +226,20 @@ fn node_status_waits_until_the_node_can_trade_and_says_what_is_missing() {
         String::from_utf8_lossy(&out.stderr).contains("not ready after 1 s"),
         "{out:?}"
     );
+    // Another org's node answering where the data directory says its node listens
+    // (a node never run there, asked at the default address another node holds, as
+    // the README's tour did under load): not this node, so not ready, and no address.
+    std::fs::copy(acme.join("api.url"), beta.join("api.url")).unwrap();
+    let out = wait(&beta, "1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("not this data directory's"), "{err}");
+    let out = carnet(&["node", "address", "--data-dir", beta.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not this data directory's"),
+        "{err}"
+    );
     assert!(stop(a, "-TERM").success());
 }
 
