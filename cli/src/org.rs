@@ -32,17 +32,35 @@ pub fn data_dir_path(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 impl AdminArgs {
-    /// The node API (see [`node_url`]), with the admin token.
+    /// The node API (see [`node_url`]), with the admin token. With the token of the
+    /// data directory and its recorded (or the default) address, the node answering
+    /// there must be the data directory's org: another node may hold the default
+    /// address while this one starts (see `node status --wait`), and would only say
+    /// "wrong bearer token".
     pub fn api(&self, url: Option<&str>) -> anyhow::Result<NodeApi> {
-        let token = match &self.admin_token {
-            Some(t) => t.clone(),
+        let (token, own) = match &self.admin_token {
+            Some(t) => (t.clone(), None),
             None => {
                 let dir = DataDir::open(&data_dir_path(&self.data_dir)?)
                     .context("reading the admin token; pass --admin-token or --data-dir")?;
-                carnet_node::run::admin_token(&dir)
+                (
+                    carnet_node::run::admin_token(&dir),
+                    Some(dir.org().to_hex()),
+                )
             }
         };
-        Ok(NodeApi::new(&node_url(&self.data_dir, url)?)?.with_admin_token(token))
+        let api = NodeApi::new(&node_url(&self.data_dir, url)?)?.with_admin_token(token);
+        if let (Some(org), None) = (own, url) {
+            let s = api.status()?;
+            if s.org != org {
+                anyhow::bail!(
+                    "the node answering at {} is org {}, not this data directory's ({org}): its own node is not up yet (or give --url)",
+                    api.base(),
+                    s.org
+                );
+            }
+        }
+        Ok(api)
     }
 }
 

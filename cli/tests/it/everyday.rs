@@ -240,6 +240,23 @@ fn node_status_waits_until_the_node_can_trade_and_says_what_is_missing() {
         !out.status.success() && err.contains("not this data directory's"),
         "{err}"
     );
+    // An admin call with this data directory's token is not sent to the other node.
+    let beta_key = key(&beta);
+    let dir = beta.to_str().unwrap();
+    let out = carnet(&[
+        "network",
+        "admit",
+        &beta_key,
+        "--name",
+        "B",
+        "--data-dir",
+        dir,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not this data directory's"),
+        "{err}"
+    );
     assert!(stop(a, "-TERM").success());
 }
 
