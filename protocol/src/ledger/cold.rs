@@ -251,14 +251,7 @@ where
     /// the same rows ([`ColdMap::same_rows`]): those whose entries in memory differ
     /// (imbl's diff skips what the two overlays share).
     pub(super) fn changed_from(&self, old: &Self) -> Vec<K> {
-        use imbl::ordmap::DiffItem;
-        old.overlay
-            .diff(&self.overlay)
-            .map(|d| match d {
-                DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k.clone(),
-                DiffItem::Update { new: (k, _), .. } => k.clone(),
-            })
-            .collect()
+        changed_keys(&old.overlay, &self.overlay)
     }
 
     /// Every entry in memory as a row: what an archive records at the end of an epoch.
@@ -287,8 +280,8 @@ where
 
     /// Reads the rows up to epoch `at` from now on: the overlay keeps only what
     /// differs from `rows` ([`ColdMap::decode_rows`]; None: not followed), which the
-    /// archive recorded at `at`, taken from a map that
-    /// read the rows `since` (its `at` and `floor`). Valid only for a map that went
+    /// archive recorded at `at`, taken from a map that read the rows `since` (its
+    /// `at` and `floor`). Valid only for a map that went
     /// through the state those rows were taken from (the ledger's finalized state at
     /// `at`) and read the same rows then: a key it holds no entry for has not changed
     /// since, nor had in the map the rows came from. Any other map keeps reading the
@@ -368,6 +361,21 @@ where
     }
 }
 
+/// The keys whose entries differ between two versions of a map, added and removed
+/// ones too (imbl's diff skips the subtrees they share).
+pub(super) fn changed_keys<K: Ord + Clone, V: PartialEq + Clone>(
+    old: &OrdMap<K, V>,
+    new: &OrdMap<K, V>,
+) -> Vec<K> {
+    use imbl::ordmap::DiffItem;
+    old.diff(new)
+        .map(|d| match d {
+            DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k.clone(),
+            DiffItem::Update { new: (k, _), .. } => k.clone(),
+        })
+        .collect()
+}
+
 /// One map's rows of a release, decoded (None: one did not decode).
 type Rows<K, V> = Option<Vec<(K, Option<V>)>>;
 
@@ -433,8 +441,9 @@ impl super::State {
 
     /// See [`ColdMap::rebase`]: `rows` decoded once ([`Released::decode`]) for every
     /// state that follows them. The state tree keeps up: a map the root covers
-    /// (`purchases`, `listing_bodies`) finds what changed since the last root by comparing its overlay
-    /// with the tree's copy, which only works while both read the same rows. So the
+    /// (`purchases`, `listing_bodies`) finds what changed since the last root by
+    /// comparing its overlay with the tree's copy, which only works while both read
+    /// the same rows. So the
     /// tree is brought up to date first, and its copy takes the rebased map (the same
     /// values, as a rebase changes no value). A tree on other rows is left as it is:
     /// the next root is built whole.

@@ -229,10 +229,25 @@ fn diff_cold<K, V, const TABLE: u8>(
     K: Ord + Clone + Serialize + serde::de::DeserializeOwned,
     V: Clone + PartialEq + Serialize + serde::de::DeserializeOwned,
 {
-    for k in new.changed_from(old) {
-        match new.get(&k) {
-            Some(v) => {
-                let (path, hash) = placed(&leaf(&k, &v));
+    set_leaves(
+        trie,
+        new.changed_from(old),
+        |k| Some(leaf(k, &new.get(k)?)),
+        path,
+    );
+}
+
+/// Sets each of `keys` in the tree to its leaf, or takes it out where it has none.
+fn set_leaves<K>(
+    trie: &mut Trie,
+    keys: Vec<K>,
+    leaf: impl Fn(&K) -> Option<StateLeaf>,
+    path: impl Fn(&K) -> Hash32,
+) {
+    for k in keys {
+        match leaf(&k) {
+            Some(leaf) => {
+                let (path, hash) = placed(&leaf);
                 trie.set(path, Some(hash));
             }
             None => trie.set(path(&k), None),
@@ -247,32 +262,21 @@ fn diff_listings(
     (old, old_bodies): (&OrdMap<ContentId, ListingState>, &Bodies),
     new: &State,
 ) {
-    use imbl::ordmap::DiffItem;
-    let mut changed: Vec<ContentId> = old
-        .diff(&new.listings)
-        .map(|d| match d {
-            DiffItem::Add(k, _) | DiffItem::Remove(k, _) => *k,
-            DiffItem::Update { new: (k, _), .. } => *k,
-        })
-        .collect();
+    let mut changed = super::cold::changed_keys(old, &new.listings);
     changed.extend(new.listing_bodies.changed_from(old_bodies));
     changed.sort_unstable();
     changed.dedup();
-    for id in changed {
-        // A body that cannot be read is recorded by `get` for the ledger, which
-        // rebuilds; the leaf is left out meanwhile.
-        let leaf = new
-            .listings
-            .get(&id)
-            .and_then(|l| Some(listing_leaf(&id, l, &new.listing_bodies.get(&id)?)));
-        match leaf {
-            Some(leaf) => {
-                let (path, hash) = placed(&leaf);
-                trie.set(path, Some(hash));
-            }
-            None => trie.set(LeafKey::Listing { id }.path(), None),
-        }
-    }
+    // A body that cannot be read is recorded by `get` for the ledger, which rebuilds;
+    // the leaf is left out meanwhile.
+    set_leaves(
+        trie,
+        changed,
+        |id| {
+            let l = new.listings.get(id)?;
+            Some(listing_leaf(id, l, &new.listing_bodies.get(id)?))
+        },
+        |id| LeafKey::Listing { id: *id }.path(),
+    );
 }
 
 /// Feeds the changes from `old` to `new` into the tree.

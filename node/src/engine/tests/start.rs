@@ -301,8 +301,7 @@ fn a_roll_back_that_cannot_read_the_released_events_waits_for_the_store() {
 
 /// Issue 19: which listing holds each dedup key, who holds which card, each card's
 /// unsold rewards, the rewards due to vest, the purchases and the listings' bodies
-/// leave memory with the
-/// finalized events (rows of the store), and read
+/// leave memory with the finalized events (rows of the store), and read
 /// back as a ledger that holds them all has them: after the replay, and after a start
 /// from the snapshot and the records. A store that cannot be read gives an error, not
 /// "none".

@@ -59,14 +59,18 @@ pub(super) fn bounce(
     {
         return Err(VoidReason::AlreadyReported);
     }
-    let in_force = state
-        .listing_bodies
+    // The body (on disk, once final) only for an active listing.
+    let active = state
+        .listings
         .get(&p.listing_id)
-        .is_some_and(|b| b.listing.email_commitment == p.email_commitment);
-    if let Some(l) = state.listings.get_mut(&p.listing_id) {
-        if l.status == ListingStatus::Active && in_force {
-            l.status = ListingStatus::Bounced;
-        }
+        .is_some_and(|l| l.status == ListingStatus::Active);
+    let in_force = active
+        && state
+            .listing_bodies
+            .get(&p.listing_id)
+            .is_some_and(|b| b.listing.email_commitment == p.email_commitment);
+    if let (true, Some(l)) = (in_force, state.listings.get_mut(&p.listing_id)) {
+        l.status = ListingStatus::Bounced;
     }
     forfeit(state, p.listing_id);
     let org = state.accounts.get(&contributor).and_then(Account::org);

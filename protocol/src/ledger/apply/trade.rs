@@ -79,10 +79,7 @@ pub(super) fn update(
     ts: u64,
     u: &Update,
 ) -> Rule {
-    let (Some(current), Some(body)) = (
-        state.listings.get(&u.listing_id),
-        state.listing_bodies.get(&u.listing_id),
-    ) else {
+    let Some(current) = state.listings.get(&u.listing_id) else {
         return Err(VoidReason::UnknownListing);
     };
     if current.contributor != author {
@@ -94,6 +91,10 @@ pub(super) fn update(
     ) {
         return Err(VoidReason::ListingNotBuyable);
     }
+    // Read once the cheap checks pass: on disk, once the listing is final.
+    let Some(body) = state.listing_bodies.get(&u.listing_id) else {
+        return Err(VoidReason::UnknownListing);
+    };
     let old_key = body.listing.dedup_key;
     let new_key = u.listing.dedup_key;
     if new_key != old_key {
