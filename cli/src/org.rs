@@ -51,17 +51,26 @@ impl AdminArgs {
         };
         let api = NodeApi::new(&node_url(&self.data_dir, url)?)?.with_admin_token(token);
         if let (Some(org), None) = (own, url) {
-            let s = api.status()?;
-            if s.org != org {
-                anyhow::bail!(
-                    "the node answering at {} is org {}, not this data directory's ({org}): its own node is not up yet (or give --url)",
-                    api.base(),
-                    s.org
-                );
-            }
+            own_status(&api, &org)?;
         }
         Ok(api)
     }
+}
+
+/// The status of the node at `api`, which must be org `org`'s: a data directory
+/// whose node never ran has no API address recorded yet, and the default address may
+/// be another node's (a script that starts several nodes asks before the new one is
+/// up), whose answer is not this node's.
+pub fn own_status(api: &NodeApi, org: &str) -> anyhow::Result<carnet_api::NodeStatus> {
+    let s = api.status()?;
+    if s.org != org {
+        bail!(
+            "the node answering at {} is org {}, not this data directory's ({org}): its own node is not up yet (or give --url)",
+            api.base(),
+            s.org
+        );
+    }
+    Ok(s)
 }
 
 /// The node's API: `url` (the global `--node`), else the one the node running on the
