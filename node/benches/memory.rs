@@ -19,7 +19,10 @@
 //!
 //! With CARNET_BENCH_SIZES=50000,300000,1000000 it measures each size in turn and
 //! draws how the cost grows, against the goals at 10M, as an SVG (CARNET_BENCH_PLOT,
-//! default `target/carnet-bench/growth.svg`).
+//! default `target/carnet-bench/growth.svg`). Each size's figures are also kept
+//! beside its store (`row`); the sizes in CARNET_BENCH_REUSE are taken from there
+//! instead of measured again, for a size whose replay from genesis takes an hour
+//! (10M): measure it alone once, then draw it with the others.
 
 use carnet_node::engine::{write_snapshot, Engine};
 use carnet_node::store::Store;
@@ -63,12 +66,17 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 /// The store of `n` settled events, built unless a run before built it.
-fn store(n: usize, epoch: usize) -> PathBuf {
+/// The directory of the store of `n` events.
+fn store_dir(n: usize, epoch: usize) -> PathBuf {
     let base = std::env::var("CARNET_BENCH_DIR").map_or_else(
         |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/carnet-bench"),
         PathBuf::from,
     );
-    let dir = base.join(format!("settled-{n}-{epoch}"));
+    base.join(format!("settled-{n}-{epoch}"))
+}
+
+fn store(n: usize, epoch: usize) -> PathBuf {
+    let dir = store_dir(n, epoch);
     let path = dir.join("events.redb");
     if dir.join("complete").exists() {
         return path;
@@ -254,6 +262,16 @@ struct Row {
     resume: Start,
 }
 
+impl Row {
+    fn to_line(&self) -> String {
+        let (r, s) = (&self.replay, &self.resume);
+        format!(
+            "{} {} {} {} {} {} {}\n",
+            self.events, r.secs, r.rss, r.peak, s.secs, s.rss, s.peak
+        )
+    }
+}
+
 /// Generates (once) and starts a node on `n` events, from genesis then from the
 /// snapshot the first start saved; prints both.
 fn measure(n: usize, epoch: usize) -> Row {
@@ -287,11 +305,46 @@ fn measure(n: usize, epoch: usize) -> Row {
             r[0], r[1], r[2], r[8], r[9], r[3], r[10], r[4], r[5], r[6]
         );
     }
-    Row {
+    let row = Row {
         events: replay[3].parse().unwrap_or(n as f64),
         replay: Start::of(&replay),
         resume: Start::of(&resume),
+    };
+    let kept = row_path(n, epoch);
+    if let Err(e) = std::fs::write(&kept, row.to_line()) {
+        println!("could not keep the figures in {}: {e}", kept.display());
     }
+    row
+}
+
+/// Where a size's figures are kept, beside its store.
+fn row_path(n: usize, epoch: usize) -> PathBuf {
+    store_dir(n, epoch).join("row")
+}
+
+/// The figures an earlier run kept for this size, if any.
+fn kept_row(n: usize, epoch: usize) -> Option<Row> {
+    let text = std::fs::read_to_string(row_path(n, epoch)).ok()?;
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [events, a, b, c, d, e, f] = v[..] else {
+        return None;
+    };
+    Some(Row {
+        events,
+        replay: Start {
+            secs: a,
+            rss: b,
+            peak: c,
+        },
+        resume: Start {
+            secs: d,
+            rss: e,
+            peak: f,
+        },
+    })
 }
 
 /// Where the growth plot goes: CARNET_BENCH_PLOT, or beside the stores.
@@ -484,7 +537,23 @@ fn main() {
             .collect(),
         Err(_) => vec![bench_events()],
     };
-    let rows: Vec<Row> = sizes.iter().map(|&n| measure(n, epoch)).collect();
+    let reuse: Vec<usize> = std::env::var("CARNET_BENCH_REUSE")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let rows: Vec<Row> = sizes
+        .iter()
+        .map(
+            |&n| match kept_row(n, epoch).filter(|_| reuse.contains(&n)) {
+                Some(row) => {
+                    println!("{n} events: the figures kept by an earlier run");
+                    row
+                }
+                None => measure(n, epoch),
+            },
+        )
+        .collect();
     if rows.len() < 2 {
         return;
     }
