@@ -58,12 +58,12 @@ impl EventLoop {
     /// as batches are ordered in the order they came; else on the loop at once. The
     /// batch ends at the first other command, which is handled right after it (a
     /// submitter that waits for its answer before asking anything else sees its event
-    /// in any answer after it).
+    /// in any answer after it). Returns how many submissions the batch took.
     pub(super) fn on_submits(
         &mut self,
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<Submitted, IngestError>>,
-    ) {
+    ) -> usize {
         let mut wires = vec![bytes];
         let mut replies = vec![reply];
         let mut next = None;
@@ -80,6 +80,7 @@ impl EventLoop {
                 Err(_) => break,
             }
         }
+        let taken = wires.len();
         let network = self.engine.network();
         let then = verifying::Then::Submits(replies);
         if self.verifying.is_empty() {
@@ -93,6 +94,7 @@ impl EventLoop {
         if let Some(cmd) = next {
             self.on_command(cmd);
         }
+        taken
     }
 
     /// Orders a batch once verified: submissions are answered, fetched events
@@ -111,7 +113,9 @@ impl EventLoop {
 
     pub(super) fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Submit { bytes, reply } => self.on_submits(bytes, reply),
+            Command::Submit { bytes, reply } => {
+                self.on_submits(bytes, reply);
+            }
             Command::SubmitAsOrg { payload, reply } => {
                 let _ = reply.send(self.sign_as_org(payload));
             }
