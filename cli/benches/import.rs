@@ -8,20 +8,14 @@
 
 use carnet_client::importer::{self, Outcome};
 use carnet_client::member::Session;
+use carnet_protocol::testkit::workload::bench_env;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let rows = env("CARNET_IMPORT_ROWS", 50_000);
-    let blocks = env("CARNET_IMPORT_BLOCKS", 10).clamp(1, rows.max(1));
+    let rows = bench_env("CARNET_IMPORT_ROWS", 50_000);
+    let blocks = bench_env("CARNET_IMPORT_BLOCKS", 10).clamp(1, rows.max(1));
     let dir = tempfile::tempdir().expect("temporary directory");
     let data = dir.path().join("node");
     let mut node = Command::new(env!("CARGO_BIN_EXE_carnet"))

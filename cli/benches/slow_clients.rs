@@ -7,17 +7,11 @@
 //! `cargo bench -p carnet-cli --bench slow_clients` (not in CI). Environment:
 //! `CARNET_SLOW_CLIENTS` (default 20000), `CARNET_SLOW_HELPERS` (default 4).
 
+use carnet_protocol::testkit::workload::bench_env;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One full status request on a new connection: (latency, status line).
 fn status(addr: SocketAddr) -> (Duration, String) {
@@ -97,8 +91,8 @@ fn main() {
         hold(addr, n.parse().expect("count"));
         return;
     }
-    let total = env("CARNET_SLOW_CLIENTS", 20_000);
-    let helpers = env("CARNET_SLOW_HELPERS", 4).max(1);
+    let total = bench_env("CARNET_SLOW_CLIENTS", 20_000);
+    let helpers = bench_env("CARNET_SLOW_HELPERS", 4).max(1);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("node");
     let mut node = Command::new(env!("CARGO_BIN_EXE_carnet"))

@@ -26,7 +26,7 @@
 
 use carnet_node::engine::{write_snapshot, Engine};
 use carnet_node::store::Store;
-use carnet_protocol::testkit::workload::{bench_events, generate_settled, Workload};
+use carnet_protocol::testkit::workload::{bench_env, bench_events, generate_settled, Workload};
 use carnet_protocol::SecretKey;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -58,14 +58,6 @@ fn heap_and_trimmed() -> (u64, u64) {
     (heap, memory().0)
 }
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The store of `n` settled events, built unless a run before built it.
 /// The directory of the store of `n` events.
 fn store_dir(n: usize, epoch: usize) -> PathBuf {
     let base = std::env::var("CARNET_BENCH_DIR").map_or_else(
@@ -75,6 +67,7 @@ fn store_dir(n: usize, epoch: usize) -> PathBuf {
     base.join(format!("settled-{n}-{epoch}"))
 }
 
+/// The store of `n` settled events, built unless a run before built it.
 fn store(n: usize, epoch: usize) -> PathBuf {
     let dir = store_dir(n, epoch);
     let path = dir.join("events.redb");
@@ -539,7 +532,7 @@ fn main() {
         }
         return;
     }
-    let epoch = env("CARNET_BENCH_EPOCH", 10_000);
+    let epoch = bench_env("CARNET_BENCH_EPOCH", 10_000);
     let sizes: Vec<usize> = match std::env::var("CARNET_BENCH_SIZES") {
         Ok(list) => list
             .split(',')

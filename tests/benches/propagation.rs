@@ -6,26 +6,12 @@
 //! _THREADS, _INGEST).
 
 use carnet_protocol::event::verify_batch;
-use carnet_protocol::payload::{EmployeeRange, Enroll, RevenueRange, Vote};
+use carnet_protocol::payload::Enroll;
+use carnet_protocol::testkit::workload::{bench_env, bench_vote};
 use carnet_protocol::{ContentId, Payload, SignedEvent};
 use carnet_tests::TestNet;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn vote(k: usize) -> Payload {
-    Payload::Vote(Vote {
-        company_domain: format!("c{k}.example"),
-        employees: EmployeeRange::From11To50,
-        revenue: RevenueRange::Under1M,
-    })
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -81,7 +67,7 @@ async fn propagation(nodes: usize, events: usize) {
             .expect("the store reads");
         carnet_tests::introduce(&mut members[origin], &head);
         let ev = members[origin]
-            .sign(vote(k), vec![], head.clock, 1_700_000_100_000)
+            .sign(bench_vote(k), vec![], head.clock, 1_700_000_100_000)
             .expect("sign");
         sent.insert(ev.id(), (origin, Instant::now()));
         signed.push(ev.clone());
@@ -164,7 +150,7 @@ async fn ingest(events: usize) {
     let signed: Vec<SignedEvent> = (0..events)
         .map(|k| {
             member
-                .sign(vote(k), vec![], head.clock, 1_700_000_100_000)
+                .sign(bench_vote(k), vec![], head.clock, 1_700_000_100_000)
                 .expect("sign")
         })
         .collect();
@@ -216,7 +202,7 @@ async fn ingest(events: usize) {
         let chain: Vec<Vec<u8>> = (0..events / writers)
             .map(|k| {
                 m.sign(
-                    vote(events + w * events + k),
+                    bench_vote(events + w * events + k),
                     vec![],
                     clock,
                     1_700_000_100_000,
@@ -275,16 +261,19 @@ fn main() {
         // so 50 nodes on 2 threads wait on each other's disk writes, which nodes on
         // machines of their own never do (p99 95 to 204 ms at 50 nodes, against 32 to
         // 64 ms). The machine still has its 2 cores. CARNET_BENCH_THREADS sets it.
-        .worker_threads(env("CARNET_BENCH_THREADS", env("CARNET_BENCH_NODES", 20)))
+        .worker_threads(bench_env(
+            "CARNET_BENCH_THREADS",
+            bench_env("CARNET_BENCH_NODES", 20),
+        ))
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
         propagation(
-            env("CARNET_BENCH_NODES", 20),
-            env("CARNET_BENCH_EVENTS", 200),
+            bench_env("CARNET_BENCH_NODES", 20),
+            bench_env("CARNET_BENCH_EVENTS", 200),
         )
         .await;
-        ingest(env("CARNET_BENCH_INGEST", 5000)).await;
+        ingest(bench_env("CARNET_BENCH_INGEST", 5000)).await;
     });
 }

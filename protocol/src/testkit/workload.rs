@@ -44,12 +44,27 @@ impl Lcg {
     }
 }
 
-/// How many events a bench generates: `CARNET_BENCH_EVENTS`, or 1,000,000.
-pub fn bench_events() -> usize {
-    std::env::var("CARNET_BENCH_EVENTS")
+/// A bench's setting: the environment variable `name` as a number, or `default`.
+pub fn bench_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000)
+        .unwrap_or(default)
+}
+
+/// How many events a bench generates: `CARNET_BENCH_EVENTS`, or 1,000,000.
+pub fn bench_events() -> usize {
+    bench_env("CARNET_BENCH_EVENTS", 1_000_000)
+}
+
+/// The `k`th of the ingest benches' votes (the propagation bench's and the engine
+/// alone's), each on a company of its own: both send the same events.
+pub fn bench_vote(k: usize) -> Payload {
+    Payload::Vote(Vote {
+        company_domain: format!("c{k}.example"),
+        employees: EmployeeRange::From11To50,
+        revenue: RevenueRange::Under1M,
+    })
 }
 
 /// A valid log of `n` events in signing order, and its genesis. Deterministic.
