@@ -28,6 +28,21 @@ fn sign_out(b: &Browser) {
     b.wait_for_text("h1", "Sign in", PAGE);
 }
 
+/// Signs in at `api` as the operator, with the admin token, and waits for the
+/// operator's view: its grant form, which the sign-in page (whose heading also says
+/// "Operator") does not have. Until then the session is not set, and a page asked
+/// for meanwhile aborts the sign-in and shows the member's sign-in page instead.
+fn operator_sign_in(b: &Browser, api: &str, token: &str) {
+    b.goto(&format!("{api}/operator"));
+    b.fill("#token", token);
+    b.click("form[action='/operator'] button[type=submit]");
+    b.wait_for_text(
+        "form[action='/operator/grant'] button[type=submit]",
+        "",
+        PAGE,
+    );
+}
+
 /// Loads `url` until `needle` is on the page, for what another node has to send.
 fn reload_until(b: &Browser, url: &str, needle: &str, deadline: Duration) {
     let end = std::time::Instant::now() + deadline;
@@ -53,9 +68,7 @@ fn the_whole_trade_in_chromium_across_two_org_nodes() {
 
     // Beta's operator signs in with the admin token and grants bob 100 points.
     let token = admin_token(&nb.dir);
-    b.goto(&format!("{}/operator", nb.api));
-    b.fill("#token", &token);
-    b.click("form[action='/operator'] button[type=submit]");
+    operator_sign_in(&b, &nb.api, &token);
     b.wait_for_text("h1", "Operator", PAGE);
     if b.page_text().contains(&token) {
         b.fail("the admin token is on the operator's page");
@@ -149,9 +162,7 @@ fn the_whole_trade_in_chromium_across_two_org_nodes() {
     sign_out(&b);
 
     // The operator's settlement view, once a checkpoint is final.
-    b.goto(&format!("{}/operator", nb.api));
-    b.fill("#token", &token);
-    b.click("form[action='/operator'] button[type=submit]");
+    operator_sign_in(&b, &nb.api, &token);
     reload_until(&b, &format!("{}/", nb.api), "events settled", SLOW);
     // The settlement section at the top of the view, its heading included.
     b.execute(
