@@ -11,7 +11,7 @@
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use carnet_protocol::encoding::to_canonical;
-use carnet_protocol::keys::verify_strict;
+use carnet_protocol::keys;
 use carnet_protocol::{Hash32, NetworkId, PublicKey, SecretKey};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::XChaCha20Poly1305;
@@ -83,7 +83,7 @@ pub enum SealError {
 pub struct SealedKeyUpload {
     pub record: SealedKey,
     pub at_ms: u64,
-    /// Ed25519, strict, by the record's member key over [`upload_message`].
+    /// Ed25519 (docs/protocol.md, "Signature verification"), by the record's member key over [`upload_message`].
     pub signature_hex: String,
 }
 
@@ -119,7 +119,7 @@ impl SealedKeyUpload {
             .and_then(|v| v.try_into().ok())
             .ok_or_else(|| SealError::BadRecord("signature is not 64 bytes of hex".into()))?;
         let msg = upload_message(network, &self.record, self.at_ms);
-        if !verify_strict(&member, &msg, &signature) {
+        if !keys::verify(&member, &msg, &signature) {
             return Err(SealError::BadSignature);
         }
         Ok(member)

@@ -7,7 +7,7 @@
 //! waiting for its answer before sending the next event, so the loop takes them in
 //! batches of at most 16. This one hands the engine the same events in batches of one
 //! event per member, with no loop, channel or runtime, and times each step of a batch:
-//! decoding and strict verification (on every core, as the loop does it), then
+//! decoding and verification (a batch check on every core, as the loop does it), then
 //! ordering, folding and the durable commit; and ordering and folding alone, on a
 //! ledger in memory, for the commit's share. The loop can do no better than the first
 //! figure, whatever it overlaps: every event needs its verification and its ordering,
@@ -110,7 +110,7 @@ fn main() {
     let commit = order.saturating_sub(fold);
     println!(
         "engine alone, {n} events in batches of {writers} (one per member): {rate:.0} events/s; \
-         per batch {:.3} ms: decode + strict verification {:.3} ms (on {cores} cores), \
+         per batch {:.3} ms: decode + batch verification {:.3} ms (on {cores} cores), \
          order + fold + durable commit {:.3} ms (of which ordering and folding, timed \
          alone in memory, {:.3} ms, the rest, the durable commit and the engine's bookkeeping, {:.3} ms)",
         ms(total),
@@ -124,7 +124,7 @@ fn main() {
     println!(
         "ceilings, each step alone: the durable commit and bookkeeping {commit_rate:.0} events/s ({writers} \
          submitters who each wait for their answer get at most one commit's worth per \
-         commit); strict verification on {cores} cores {:.0} events/s ({single:.0} sig/s on \
+         commit); single verification on {cores} cores {:.0} events/s ({single:.0} sig/s on \
          one); ordering and folding {fold_rate:.0} events/s",
         single * cores as f64,
     );

@@ -4,11 +4,10 @@
 //! `cargo bench -p carnet-protocol --bench replay` (1,000,000 events; set
 //! CARNET_BENCH_EVENTS to change). Replay is what a node does with its own store at
 //! start-up: canonical decode + network/structure checks + batch signature check
-//! (`batch_check_stored`) + ordering + rules + final state root. Network ingest
-//! verifies strictly, one by one; its rate is the single-signature figure.
+//! (`verify_batch`) + ordering + rules + final state root.
 
 use carnet_protocol::author::Author;
-use carnet_protocol::event::batch_check_stored;
+use carnet_protocol::event::verify_batch;
 use carnet_protocol::ledger::{Ledger, Snapshot};
 use carnet_protocol::payload::*;
 use carnet_protocol::testkit::workload::{
@@ -78,7 +77,7 @@ fn main() {
     let single = sample.len() as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
     for chunk in sample.chunks(BATCH) {
-        batch_check_stored(chunk).expect("valid");
+        verify_batch(chunk).expect("valid");
     }
     let batch = sample.len() as f64 / t.elapsed().as_secs_f64();
     drop(sample);
@@ -96,7 +95,7 @@ fn main() {
                 .map(|b| SignedEvent::decode_unverified(b, &net).expect("decode")),
         );
         let t1 = Instant::now();
-        batch_check_stored(&pending).expect("valid batch");
+        verify_batch(&pending).expect("valid batch");
         let t2 = Instant::now();
         for e in pending.drain(..) {
             ledger.insert(e).expect("insert");

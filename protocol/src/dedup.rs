@@ -8,7 +8,7 @@
 
 use crate::encoding::to_canonical;
 use crate::hash::{Hash32, NetworkId};
-use crate::keys::{verify_strict, PublicKey, SecretKey};
+use crate::keys::{self, PublicKey, SecretKey};
 use serde::Serialize;
 
 /// Prefix of the signed message, so a request signature is never an event signature,
@@ -42,7 +42,7 @@ pub fn sign(member: &SecretKey, request: &DedupRequest) -> [u8; 64] {
 /// Strict verification (docs/protocol.md, "Strict verification") under the request's
 /// own member key.
 pub fn verify(request: &DedupRequest, signature: &[u8; 64]) -> bool {
-    verify_strict(&request.member, &message(request), signature)
+    keys::verify(&request.member, &message(request), signature)
 }
 
 #[cfg(test)]

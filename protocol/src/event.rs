@@ -10,33 +10,34 @@
 
 use crate::encoding::{take_canonical, to_canonical, EncodingError};
 use crate::hash::{ContentId, Hash32, NetworkId};
-use crate::keys::{verify_strict_decoded, PublicKey, SecretKey};
+use crate::keys::{DecodedKey, PublicKey, SecretKey};
 use crate::limits::*;
 use crate::payload::Payload;
 use crate::text::TextError;
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use thiserror::Error;
 
 /// Prefix of every signed message, so an event signature can never be replayed as a
 /// signature over anything else (normative: docs/protocol.md, "Signatures").
 pub const EVENT_SIGNATURE_DOMAIN: &[u8] = b"carnet/v1/event-signature";
 
-/// Authors' keys as decoded points, or None for bytes that are no key: what a
-/// caller verifying many events keeps between them. A key decodes alike every time,
-/// so keeping it changes no result.
+/// Authors' keys as decoded points (or what is wrong with them): what a caller
+/// verifying many events keeps between them. A key decodes alike every time, so
+/// keeping it changes no result.
 #[derive(Debug, Default)]
-pub struct AuthorKeys(std::collections::HashMap<PublicKey, Option<ed25519_dalek::VerifyingKey>>);
+pub struct AuthorKeys(std::collections::HashMap<PublicKey, DecodedKey>);
 
 impl AuthorKeys {
     /// Most keys kept: a batch of a few thousand events has far fewer authors, and a
     /// stranger's batch of distinct keys must not grow it without bound.
     const MAX: usize = 4096;
 
-    fn get(&mut self, key: &PublicKey) -> Option<ed25519_dalek::VerifyingKey> {
+    fn get(&mut self, key: &PublicKey) -> DecodedKey {
         if let Some(k) = self.0.get(key) {
             return *k;
         }
-        let decoded = key.verifying_key();
+        let decoded = DecodedKey::of(key);
         if self.0.len() < Self::MAX {
             self.0.insert(*key, decoded);
         }
@@ -282,10 +283,11 @@ impl SignedEvent {
     /// [`AuthorKeys`] (it was decoded twice per event: once to check it, once to
     /// verify).
     pub fn verify_signature_with(&self, keys: &mut AuthorKeys) -> Result<(), EventError> {
-        let key = keys
-            .get(&self.body.author)
-            .ok_or(EventError::BadAuthorKey)?;
-        if verify_strict_decoded(&key, &signing_message(&self.id), &self.signature) {
+        let key = keys.get(&self.body.author);
+        if let DecodedKey::NotAPoint = key {
+            return Err(EventError::BadAuthorKey);
+        }
+        if key.verifies(&signing_message(&self.id), &self.signature) {
             Ok(())
         } else {
             Err(EventError::BadSignature)
@@ -324,43 +326,61 @@ impl SignedEvent {
     }
 }
 
-/// Verifies the signatures of many events; `Ok` only if all are valid.
+/// Verifies the signatures of many events in one batch check; `Ok` exactly when
+/// [`SignedEvent::verify_signature`] accepts every one of them.
 ///
-/// This checks each event with [`SignedEvent::verify_signature`], one by one, on
-/// purpose. Ed25519 batch verification (`ed25519_dalek::verify_batch`) accepts
-/// signatures the strict rules of docs/protocol.md reject: a small-order author key
-/// or R, a non-canonical R, and, with a probability that depends on how events are
-/// grouped into a batch, an R or key with a torsion component. Nodes batching
-/// differently would then disagree on an event's validity. Making a batch exactly as
-/// strict needs a prime-order-subgroup check per point, which costs more than it saves.
-pub fn verify_batch(events: &[SignedEvent]) -> Result<(), EventError> {
-    events.iter().try_for_each(SignedEvent::verify_signature)
+/// The rules of docs/protocol.md ("Signature verification") use the cofactored
+/// equation (ZIP 215), under which a batch check agrees with single checks: each
+/// signature's equation holding makes the batch's random combination hold, and one
+/// failing leaves a non-zero point of prime order that the combination cancels only
+/// with probability about 2^-128. (The cofactorless equation has no such batch: a
+/// torsion component can cancel with probability 1/8, so nodes batching differently
+/// would disagree.) A batch of 256 checks 2.5 times as many signatures a second as
+/// single checks do when every event has its own author, 5 times when all have one
+/// (the `[k]A` terms are summed per key).
+///
+/// On `Err` the batch does not say which event failed: `BadAuthorKey` if some
+/// author's key is no point, else `BadSignature`. A caller that must place the
+/// errors checks the events one by one then.
+pub fn verify_batch<E: Borrow<SignedEvent>>(events: &[E]) -> Result<(), EventError> {
+    verify_batch_with(events, &mut AuthorKeys::default())
 }
 
-/// Re-checks signatures of events this node already accepted (and so verified one by
-/// one under the strict rules), with Ed25519 batch verification: about three times
-/// faster, for replaying a node's own store at start-up or after a crash.
-///
-/// Not a validity decision: batch verification is more lenient than the strict rules
-/// (see [`verify_batch`]), so it must never be used on events from the network. It
-/// detects storage corruption, which flips bits at random, not crafted torsion points.
-pub fn batch_check_stored<'a>(
-    events: impl IntoIterator<Item = &'a SignedEvent>,
+/// [`verify_batch`], taking the authors' decoded keys from `keys` (and adding to it).
+pub fn verify_batch_with<E: Borrow<SignedEvent>>(
+    events: &[E],
+    keys: &mut AuthorKeys,
 ) -> Result<(), EventError> {
-    let events = events.into_iter();
-    let mut msgs = Vec::with_capacity(events.size_hint().0);
-    let mut sigs = Vec::with_capacity(events.size_hint().0);
-    let mut keys = Vec::with_capacity(events.size_hint().0);
+    use rand_chacha::rand_core::SeedableRng;
+    let mut small_order = false;
     for e in events {
-        msgs.push(signing_message(&e.id));
-        sigs.push(ed25519_dalek::Signature::from_bytes(&e.signature));
-        keys.push(
-            e.body
-                .author
-                .verifying_key()
-                .ok_or(EventError::BadAuthorKey)?,
-        );
+        let e = e.borrow();
+        match keys.get(&e.body.author) {
+            DecodedKey::NotAPoint => return Err(EventError::BadAuthorKey),
+            DecodedKey::SmallOrder => small_order = true,
+            DecodedKey::Key(_) => {}
+        }
     }
-    let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
-    ed25519_dalek::verify_batch(&refs, &sigs, &keys).map_err(|_| EventError::BadSignature)
+    if small_order {
+        return Err(EventError::BadSignature);
+    }
+    // The coefficients come from a hash of the whole batch, as ed25519-dalek derives
+    // its own: the protocol takes no randomness it is not given, and whoever makes
+    // the events cannot pick them without changing them.
+    let mut seed = blake3::Hasher::new_derive_key("carnet batch verification coefficients");
+    let mut batch = ed25519_zebra::batch::Verifier::new();
+    for e in events {
+        let e = e.borrow();
+        let msg = signing_message(&e.id);
+        seed.update(&e.body.author.0);
+        seed.update(&msg);
+        seed.update(&e.signature);
+        batch.queue((
+            ed25519_zebra::VerificationKeyBytes::from(e.body.author.0),
+            ed25519_zebra::Signature::from_bytes(&e.signature),
+            &msg[..],
+        ));
+    }
+    let rng = rand_chacha::ChaCha20Rng::from_seed(*seed.finalize().as_bytes());
+    batch.verify(rng).map_err(|_| EventError::BadSignature)
 }

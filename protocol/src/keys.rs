@@ -69,20 +69,47 @@ impl fmt::Debug for SecretKey {
     }
 }
 
-/// Checks `signature` over `msg` with the strict rules of docs/protocol.md:
-/// RFC 8032 verification that also rejects non-canonical S, and small-order keys or R.
-pub fn verify_strict(key: &PublicKey, msg: &[u8], signature: &[u8; 64]) -> bool {
-    key.verifying_key()
-        .is_some_and(|vk| verify_strict_decoded(&vk, msg, signature))
+/// A public key decoded for checking signatures: what a caller checking many
+/// signatures of one author keeps (`event::AuthorKeys`), as decoding a key is about
+/// a tenth of a verification.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum DecodedKey {
+    /// The 32 bytes are no point of the curve.
+    NotAPoint,
+    /// A point of small order: the cofactored equation ignores `[k]A` for it, so anyone
+    /// could sign anything under it. No signature verifies.
+    SmallOrder,
+    Key(ed25519_zebra::VerificationKey),
 }
 
-/// [`verify_strict`] with the key already decoded, for a caller that keeps decoded
-/// keys between signatures (`event::AuthorKeys`).
-pub(crate) fn verify_strict_decoded(
-    key: &ed25519_dalek::VerifyingKey,
-    msg: &[u8],
-    signature: &[u8; 64],
-) -> bool {
-    let sig = ed25519_dalek::Signature::from_bytes(signature);
-    key.verify_strict(msg, &sig).is_ok()
+impl DecodedKey {
+    pub(crate) fn of(key: &PublicKey) -> DecodedKey {
+        // Both crates decode with curve25519-dalek's lenient decoding (docs/protocol.md,
+        // "Decoding points"), so they agree on what is a point.
+        match VerifyingKey::from_bytes(&key.0) {
+            Err(_) => DecodedKey::NotAPoint,
+            Ok(vk) if vk.is_weak() => DecodedKey::SmallOrder,
+            Ok(_) => ed25519_zebra::VerificationKey::try_from(key.0)
+                .map_or(DecodedKey::NotAPoint, DecodedKey::Key),
+        }
+    }
+
+    /// The signature check of docs/protocol.md, "Signature verification".
+    pub(crate) fn verifies(&self, msg: &[u8], signature: &[u8; 64]) -> bool {
+        match self {
+            DecodedKey::Key(key) => key
+                .verify(&ed25519_zebra::Signature::from_bytes(signature), msg)
+                .is_ok(),
+            DecodedKey::NotAPoint | DecodedKey::SmallOrder => false,
+        }
+    }
+}
+
+/// Checks `signature` over `msg` under `key` with the rules of docs/protocol.md,
+/// "Signature verification": RFC 8032 with the cofactored equation, as ZIP 215 has
+/// it (canonical S; lenient point decoding), and no key of small order. The rules are
+/// those under which a batch check accepts exactly what single checks accept
+/// ([`crate::event::verify_batch`]).
+pub fn verify(key: &PublicKey, msg: &[u8], signature: &[u8; 64]) -> bool {
+    DecodedKey::of(key).verifies(msg, signature)
 }

@@ -8,7 +8,7 @@
 //! is a current org of the network; a stranger with a key and a socket gets nothing.
 
 use crate::hash::NetworkId;
-use crate::keys::{verify_strict, PublicKey, SecretKey};
+use crate::keys::{self, PublicKey, SecretKey};
 
 /// Prefix of the signed message, so an attestation is never an event signature or a
 /// voucher.
@@ -34,7 +34,7 @@ pub fn sign(org: &SecretKey, network: &NetworkId, peer_id: &[u8]) -> [u8; 64] {
 
 /// Strict verification (docs/protocol.md, "Strict verification") under `org`.
 pub fn verify(org: &PublicKey, network: &NetworkId, peer_id: &[u8], signature: &[u8; 64]) -> bool {
-    peer_id.len() <= MAX_PEER_ID_BYTES && verify_strict(org, &message(network, peer_id), signature)
+    peer_id.len() <= MAX_PEER_ID_BYTES && keys::verify(org, &message(network, peer_id), signature)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use crate::encoding::to_canonical;
 use crate::hash::{ContentId, Hash32, NetworkId};
-use crate::keys::{verify_strict, PublicKey, SecretKey};
+use crate::keys::{self, PublicKey, SecretKey};
 use crate::payload::{DsnStatus, Voucher};
 use serde::Serialize;
 
@@ -46,7 +46,7 @@ pub fn sign(org: &SecretKey, body: &VoucherBody) -> Voucher {
 
 /// Strict verification (docs/protocol.md, "Strict verification") under `org`.
 pub fn verify(org: &PublicKey, body: &VoucherBody, voucher: &Voucher) -> bool {
-    verify_strict(org, &message(body), &voucher.0)
+    keys::verify(org, &message(body), &voucher.0)
 }
 
 /// Prefix of the signed message of a mobile voucher.
@@ -76,7 +76,7 @@ pub fn sign_mobile(org: &SecretKey, body: &MobileVoucherBody) -> Voucher {
 
 /// Strict verification under `org`.
 pub fn verify_mobile(org: &PublicKey, body: &MobileVoucherBody, voucher: &Voucher) -> bool {
-    verify_strict(org, &mobile_message(body), &voucher.0)
+    keys::verify(org, &mobile_message(body), &voucher.0)
 }
 
 #[cfg(test)]

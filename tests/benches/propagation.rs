@@ -5,7 +5,7 @@
 //! `cargo bench -p carnet-tests --bench propagation` (CARNET_BENCH_NODES, _EVENTS,
 //! _THREADS, _INGEST).
 
-use carnet_protocol::event::verify_batch;
+use carnet_protocol::event::{signing_message, verify_batch};
 use carnet_protocol::payload::Enroll;
 use carnet_protocol::testkit::workload::{bench_env, bench_vote};
 use carnet_protocol::{ContentId, Payload, SignedEvent};
@@ -162,18 +162,32 @@ async fn ingest(events: usize) {
     let single = events as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
     for chunk in signed.chunks(256) {
-        carnet_protocol::event::batch_check_stored(chunk).expect("valid");
+        verify_batch(chunk).expect("valid");
     }
     let batch = events as f64 / t.elapsed().as_secs_f64();
-    let _ = verify_batch;
+    // ed25519-dalek's batch, cofactorless: not a validity check any more (it does not
+    // agree with single checks), timed as the figure the ingest goal was set against.
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&member.public().0).expect("key");
+    let t = Instant::now();
+    for chunk in signed.chunks(256) {
+        let msgs: Vec<_> = chunk.iter().map(|e| signing_message(&e.id())).collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
+        let sigs: Vec<_> = chunk
+            .iter()
+            .map(|e| ed25519_dalek::Signature::from_bytes(e.signature()))
+            .collect();
+        ed25519_dalek::verify_batch(&refs, &sigs, &vec![key; chunk.len()]).expect("valid");
+    }
+    let dalek_batch = events as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
     for w in wire {
         net.node(0).handle.submit(w).await.expect("submit");
     }
     let api = events as f64 / t.elapsed().as_secs_f64();
     println!(
-        "ingest, one node, {events} events submitted one by one (decode + strict verify + order + one redb commit each): {api:.0} events/s; \
-         single verification {single:.0} sig/s, batch verification {batch:.0} sig/s; ingest / batch = {:.0}%",
+        "ingest, one node, {events} events submitted one by one (decode + verify + order + one redb commit each): {api:.0} events/s; \
+         single verification {single:.0} sig/s, batch verification {batch:.0} sig/s (one author; \
+         ed25519-dalek's cofactorless batch {dalek_batch:.0} sig/s); ingest / batch = {:.0}%",
         100.0 * api / batch
     );
     // Concurrent submitters: 16 members, each submitting its own chain in order,
@@ -246,10 +260,12 @@ async fn ingest(events: usize) {
     net.converged(total).await;
     let bulk = total as f64 / t.elapsed().as_secs_f64();
     println!(
-        "ingest by catch-up sync (start, reconcile, fetch, decode + strict verify + order, one commit per 256): \
-         {bulk:.0} events/s; ingest / single = {:.0}%, ingest / batch = {:.0}%",
+        "ingest by catch-up sync (start, reconcile, fetch, decode + batch verify + order, one commit per 256): \
+         {bulk:.0} events/s; ingest / single = {:.0}%, ingest / batch = {:.0}% \
+         (ingest / ed25519-dalek's batch = {:.0}%)",
         100.0 * bulk / single,
-        100.0 * bulk / batch
+        100.0 * bulk / batch,
+        100.0 * bulk / dalek_batch
     );
     net.stop().await;
 }

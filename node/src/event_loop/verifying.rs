@@ -1,7 +1,8 @@
 //! Signature checks off the loop, in the order the batches came.
 //!
-//! Strict verification is most of what ingesting an event costs (about 60 µs of 80 on
-//! the project machine), and done on the loop it held up everything else: a catch-up
+//! Signature verification is most of what ingesting an event costs (about 60 µs of
+//! 80 on the project machine, checked one by one), and done on the loop it held up
+//! everything else: a catch-up
 //! fetch of 256 events kept the loop 8 ms from gossip and the API, and submitters
 //! waited for the verification of the batch before theirs as well as for its commit.
 //! A batch is now decoded and verified on a blocking thread (split across the cores,

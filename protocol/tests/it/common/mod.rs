@@ -3,6 +3,8 @@
 //! bytes that `SignedEvent::sign` would refuse to produce.
 #![allow(dead_code)]
 
+pub mod crafted;
+
 use carnet_protocol::card::Card;
 use carnet_protocol::encoding::to_canonical;
 use carnet_protocol::event::signing_message;

@@ -3,7 +3,9 @@
 //! shares beyond `Builder::common` are here, on the first event of the story.
 
 use super::{event_file, h, header_len, sign_bytes, Builder, Chain, Story, Vector};
+use crate::common::crafted::Crafted;
 use carnet_protocol::encoding::to_canonical;
+use carnet_protocol::event::signing_message;
 use carnet_protocol::limits::*;
 use carnet_protocol::payload::*;
 use carnet_protocol::*;
@@ -163,7 +165,8 @@ pub(super) fn generate(s: &mut Story) -> Enrolled {
         signature.extend_from_slice(&one);
         b.vectors.push(Vector {
             description: "author key of small order (the identity point), R = B, S = 1: \
-                          passes the cofactorless equation, rejected by the strict rules"
+                          passes the equation for every message, refused as a key of \
+                          small order"
                 .into(),
             public_key: identity,
             body: Some(body),
@@ -172,6 +175,55 @@ pub(super) fn generate(s: &mut Story) -> Enrolled {
             trailing: vec![],
             chain_head: None,
             error: Some("bad_signature"),
+        });
+        // Signatures no signing library makes, valid under the cofactored equation
+        // (docs/protocol.md, "Signature verification"): org_a's own enrolment of
+        // alice, the same body and id, signed from org_a's raw scalar.
+        let signer = Crafted::from_seed([0x11; 32], 0);
+        assert_eq!(PublicKey(signer.key), org_a.key.public());
+        let msg = signing_message(&enroll_alice.content_id());
+        for (description, signature) in [
+            (
+                "R = [r]B + T, T a torsion point of order 8, S = r + k·a: valid (the \
+                 cofactored equation ignores T); the same event as the first vector \
+                 (same body, same content id), in another form",
+                signer.sign(&msg, 0x77, 1),
+            ),
+            (
+                "R the identity encoded non-canonically (y = p + 1), S = k·a: valid \
+                 (lenient decoding; an R of small order is allowed); same content id as \
+                 the first vector",
+                signer.sign_identity_r(&msg),
+            ),
+        ] {
+            b.vectors.push(Vector {
+                description: description.into(),
+                public_key: signer.key,
+                body: Some(enroll_alice.clone()),
+                bytes: to_canonical(&enroll_alice),
+                signature: signature.to_vec(),
+                trailing: vec![],
+                chain_head: None,
+                error: None,
+            });
+        }
+        // A key with a torsion component: not of small order, so it signs.
+        let mixed = Crafted::from_seed([0x11; 32], 4);
+        let mut body = enroll_alice.clone();
+        body.author = PublicKey(mixed.key);
+        let signature = mixed.sign(&signing_message(&body.content_id()), 0x78, 0);
+        b.vectors.push(Vector {
+            description: "author key [a]B + T, T the torsion point of order 2 (org_a's \
+                          scalar), R = [r]B, S = r + k·a: valid (the cofactored equation \
+                          ignores [k]T)"
+                .into(),
+            public_key: mixed.key,
+            bytes: to_canonical(&body),
+            body: Some(body),
+            signature: signature.to_vec(),
+            trailing: vec![],
+            chain_head: None,
+            error: None,
         });
     }
     org_a.advance(&enroll_alice);
