@@ -21,10 +21,14 @@ impl Engine {
     /// is an OptOut, or shows a teaser under a key some OptOut named or for a listing
     /// already erased; an applied OptOut reads the events of the listings that
     /// carried its key, found through the store's listing index.
-    pub(crate) fn erase_after(&mut self, stored: &[SignedEvent]) -> Result<usize, StoreError> {
+    pub(crate) fn erase_after<E: std::borrow::Borrow<SignedEvent>>(
+        &mut self,
+        stored: &[E],
+    ) -> Result<usize, StoreError> {
         let mut new_keys = Vec::new();
         let mut shown = Vec::new();
         for ev in stored {
+            let ev = ev.borrow();
             if let Payload::OptOut(o) = ev.payload() {
                 self.opt_out_keys.insert(o.dedup_key);
                 new_keys.push(o.dedup_key);

@@ -33,7 +33,8 @@ impl Hash32 {
     }
 
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        // One allocation (a `format!` per byte made 33, a tenth of a catch-up's loop).
+        hex::encode(self.0)
     }
 
     /// Parses 64 lowercase or uppercase hex digits.

@@ -489,10 +489,12 @@ impl Engine {
         events.sort_by_key(|e| (e.lamport(), e.id()));
         let mut accepted = Vec::new();
         let mut rejected = Vec::new();
-        // Ordered now, so stored now: the new events and the pending ones they completed.
-        // A pending event is held in memory only (see `pending`): it is stored, and
-        // passed on, once its causal past is here and it passed the ordering checks.
-        let mut to_store = Vec::new();
+        // Ordered now, so stored now: the new events and the pending ones they completed
+        // (`completed_now`; the new ones are taken from `accepted` after the loop, not
+        // cloned a third time). A pending event is held in memory only (see `pending`):
+        // it is stored, and passed on, once its causal past is here and it passed the
+        // ordering checks.
+        let mut completed_now = Vec::new();
         for ev in events {
             let id = ev.id();
             match self.ledger.insert(ev.clone()) {
@@ -510,19 +512,16 @@ impl Engine {
                             id: hex_id(&id),
                             missing: missing.iter().map(hex_id).collect(),
                         },
-                        _ => {
-                            to_store.push(ev.clone());
-                            Submitted::Ordered {
-                                id: hex_id(&id),
-                                outcome: "ordered".into(),
-                            }
-                        }
+                        _ => Submitted::Ordered {
+                            id: hex_id(&id),
+                            outcome: "ordered".into(),
+                        },
                     };
                     // Completed just now, from pending: held in memory.
                     for c in completed {
                         if let Some(e) = self.ledger.get(&c) {
                             let e = e.clone();
-                            to_store.push(e.clone());
+                            completed_now.push(e.clone());
                             self.completions.completed.push(e);
                         }
                     }
@@ -540,6 +539,12 @@ impl Engine {
                 Err(e) => rejected.push((id, IngestError::Rejected(e))),
             }
         }
+        let to_store: Vec<&SignedEvent> = accepted
+            .iter()
+            .filter(|i| !matches!(i.result, Submitted::Pending { .. }))
+            .map(|i| &i.event)
+            .chain(&completed_now)
+            .collect();
         // A lookup of a released event that failed was taken for "not there": what
         // this batch ordered may be wrong, so none of it stands, as when the write
         // fails. (Every ordered event of the batch is in `to_store`.)

@@ -158,12 +158,13 @@ impl EventLoop {
                 let mut wanted = Vec::new();
                 self.sync.fetched(&asked, accepted.len() as u64);
                 for i in accepted {
-                    self.account(&Ok(i.clone()));
+                    self.account_ingested(&i);
                     if is_pending(&i) {
                         wanted.extend(self.engine.waits_for(&i.event));
                     }
                     self.hold_fetched_if_pending(&i, peer);
                 }
+                self.account_batch();
                 wanted.sort_unstable();
                 wanted.dedup();
                 self.fetch(peer, wanted);

@@ -479,14 +479,24 @@ impl EventLoop {
     /// Counts an ingest attempt in the metrics.
     fn account(&self, r: &Result<Ingested, IngestError>) {
         match r {
-            Ok(i) if i.new && !is_pending(i) => {
-                self.metrics.inc_ingested();
-                // Nobody listening is fine.
-                let _ = self.ingested.send(i.event.id());
-            }
-            Ok(_) => {}
+            Ok(i) => self.account_ingested(i),
             Err(e) => self.metrics.inc_rejected(e.code()),
         }
+        self.account_batch();
+    }
+
+    /// [`EventLoop::account`]'s count of one ingested event; a batch calls
+    /// [`EventLoop::account_batch`] once after its events.
+    fn account_ingested(&self, i: &Ingested) {
+        if i.new && !is_pending(i) {
+            self.metrics.inc_ingested();
+            // Nobody listening is fine.
+            let _ = self.ingested.send(i.event.id());
+        }
+    }
+
+    /// The gauges [`EventLoop::account`] sets after each event.
+    fn account_batch(&self) {
         self.set_ledger_gauges();
         self.metrics
             .set_storage_healthy(self.engine.storage_fault.is_none());

@@ -422,8 +422,15 @@ impl Store {
 
     /// Stores a batch of events in one transaction: all of them or, on error, none.
     /// Events already stored are left as they are.
-    pub fn put_events(&self, events: &[SignedEvent]) -> Result<(), StoreError> {
-        if let Some(ev) = events.iter().find(|e| e.body().network != self.network) {
+    pub fn put_events<E: std::borrow::Borrow<SignedEvent>>(
+        &self,
+        events: &[E],
+    ) -> Result<(), StoreError> {
+        if let Some(ev) = events
+            .iter()
+            .map(|e| e.borrow())
+            .find(|e| e.body().network != self.network)
+        {
             return Err(StoreError::EventNetwork {
                 id: ev.id(),
                 expected: self.network,
@@ -439,6 +446,7 @@ impl Store {
                 .map_err(db_err("open held"))?;
             let mut index = listings::Index::open(&txn)?;
             for ev in events {
+                let ev = ev.borrow();
                 let id = ev.id();
                 if table.get(&id.0).map_err(db_err("look up event"))?.is_some() {
                     continue;
