@@ -53,6 +53,12 @@ pub struct Engine {
     /// The unsaved batch of a roll back that could not read the store yet (see
     /// `roll_back`): finished before the store takes a write again.
     roll_back_due: Option<std::collections::HashSet<ContentId>>,
+    /// Events stored by commits not made durable yet (catch-up's, see
+    /// [`Engine::ingest_fetched_batch`]): a failed write takes them from the store's
+    /// open database, so after one they are checked against the reopened store and
+    /// rolled back unless it holds them (`lose_undurable`). Cleared by each durable
+    /// commit the engine sees succeed.
+    undurable: Vec<ContentId>,
     /// Pending events completed or dropped since the event loop last looked.
     completions: Completions,
     /// Ordered events to wait for between snapshots (see [`Engine::snapshot_due`]).
@@ -277,6 +283,7 @@ impl Engine {
             recorded_base: None,
             roll_backs: (0, 0),
             roll_back_due: None,
+            undurable: Vec::new(),
             completions: Completions::default(),
             snapshot_min_events: DEFAULT_SNAPSHOT_MIN_EVENTS,
             org: Author::resume(org_key, network, head),
@@ -305,7 +312,10 @@ impl Engine {
             return;
         }
         let settled = self.store.settle();
-        let _ = self.written(settled);
+        if self.written(settled).is_ok() {
+            // Durable now, with everything committed before.
+            self.undurable.clear();
+        }
     }
 
     pub fn pending_len(&self) -> usize {
@@ -477,9 +487,28 @@ impl Engine {
     /// rejects are returned with the reason and not stored; duplicates are left out.
     /// Ordered events report the outcome "ordered": folding the state per event would
     /// cost more than the batch saves.
-    pub fn ingest_batch(
+    pub fn ingest_batch(&mut self, events: Vec<SignedEvent>) -> Result<BatchIngested, IngestError> {
+        self.ingest_batch_as(events, true)
+    }
+
+    /// [`Engine::ingest_batch`] for events fetched by catch-up, stored without a
+    /// durable commit ([`Store::put_events_undurable`]): the durable commit was most
+    /// of what ordering and storing a fetch cost, and these events can be fetched
+    /// again. The event loop settles the store once a second while it writes, and any
+    /// durable commit (a submission, a record) makes them durable too; a process killed
+    /// before loses them from memory and disk alike. Nothing this node signs can get
+    /// ahead of them: its own events are committed durably, after them.
+    pub fn ingest_fetched_batch(
+        &mut self,
+        events: Vec<SignedEvent>,
+    ) -> Result<BatchIngested, IngestError> {
+        self.ingest_batch_as(events, false)
+    }
+
+    fn ingest_batch_as(
         &mut self,
         mut events: Vec<SignedEvent>,
+        durable: bool,
     ) -> Result<BatchIngested, IngestError> {
         // After a failed write nothing is ordered until the store takes writes again:
         // memory must never run ahead of the disk.
@@ -550,13 +579,19 @@ impl Engine {
         // fails. (Every ordered event of the batch is in `to_store`.)
         let failed = match self.ledger.take_archive_error() {
             Some(e) => Some(StoreError::Unreadable(e.to_string())),
-            None => self.store.put_events(&to_store).err(),
+            None if durable => self.store.put_events(&to_store).err(),
+            None => self.store.put_events_undurable(&to_store).err(),
         };
         if let Some(e) = failed {
             let unsaved: std::collections::HashSet<ContentId> =
                 to_store.iter().map(|e| e.id()).collect();
             self.roll_back(&unsaved);
             return Err(self.storage_failed(e));
+        }
+        if durable {
+            self.undurable.clear();
+        } else {
+            self.undurable.extend(to_store.iter().map(|e| e.id()));
         }
         // The events are stored and stand; a failed erasure makes the node unhealthy
         // and is retried before anything else is written (`retry_erasure`).
@@ -597,6 +632,7 @@ impl Engine {
     pub(crate) fn written<T>(&mut self, r: Result<T, StoreError>) -> Result<T, StoreError> {
         if let Err(e) = &r {
             if !matches!(e, StoreError::EvidenceTooLarge(_)) {
+                self.lose_undurable();
                 let msg = e.to_string();
                 tracing::error!(error = %msg, "a write to the store failed; writes are refused until the store takes one again");
                 self.storage_fault = Some(msg);
@@ -617,6 +653,7 @@ impl Engine {
 
     /// Records a failed write: the node is unhealthy until one succeeds.
     fn storage_failed(&mut self, e: StoreError) -> IngestError {
+        self.lose_undurable();
         let msg = e.to_string();
         tracing::error!(error = %msg, "a write to the event store failed; nothing of it was kept, and writes are refused until the store takes one again");
         self.storage_fault = Some(msg.clone());
@@ -695,10 +732,28 @@ impl Engine {
         self.install(ledger);
     }
 
-    /// Finishes a roll back that could not read the store before: Err while it still
-    /// cannot.
+    /// After a failed write, the events stored without a durable commit may be gone
+    /// from the store once it is reopened (redb writes nothing more after a failed
+    /// write): they are checked against it then, before it takes a write again
+    /// (`retry_roll_back`), and those it lost leave memory too.
+    fn lose_undurable(&mut self) {
+        if self.undurable.is_empty() {
+            return;
+        }
+        self.roll_back_due
+            .get_or_insert_with(Default::default)
+            .extend(self.undurable.drain(..));
+    }
+
+    /// Finishes a roll back that could not read the store before, or that waited for
+    /// it to be reopened: Err while it still cannot. Events the store holds now were
+    /// saved after all and stay.
     fn retry_roll_back(&mut self) -> Result<(), StoreError> {
-        if let Some(unsaved) = self.roll_back_due.clone() {
+        if let Some(mut unsaved) = self.roll_back_due.take() {
+            unsaved.retain(|id| !matches!(self.store.has_event(id), Ok(true)));
+            if unsaved.is_empty() {
+                return Ok(());
+            }
             self.roll_back(&unsaved);
             if self.roll_back_due.is_some() {
                 return Err(StoreError::Unreadable(

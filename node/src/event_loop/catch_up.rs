@@ -149,7 +149,7 @@ impl EventLoop {
                 Ok(_) | Err(_) => invalid += 1,
             }
         }
-        match self.engine.ingest_batch(events) {
+        match self.engine.ingest_fetched_batch(events) {
             Ok((accepted, rejected)) => {
                 invalid += rejected.len();
                 for (_, e) in &rejected {

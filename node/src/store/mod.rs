@@ -426,6 +426,26 @@ impl Store {
         &self,
         events: &[E],
     ) -> Result<(), StoreError> {
+        self.put_events_with(events, true)
+    }
+
+    /// [`Store::put_events`] with a commit that is not durable: readable at once, on
+    /// disk only with the next durable commit (any other write, or [`Store::settle`],
+    /// or closing the store), lost with the process before that, and with the open
+    /// database after a failed write. For events that can be fetched again: a
+    /// catch-up's. The durable commit is most of what storing a fetch costs.
+    pub fn put_events_undurable<E: std::borrow::Borrow<SignedEvent>>(
+        &self,
+        events: &[E],
+    ) -> Result<(), StoreError> {
+        self.put_events_with(events, false)
+    }
+
+    fn put_events_with<E: std::borrow::Borrow<SignedEvent>>(
+        &self,
+        events: &[E],
+        durable: bool,
+    ) -> Result<(), StoreError> {
         if let Some(ev) = events
             .iter()
             .map(|e| e.borrow())
@@ -437,7 +457,11 @@ impl Store {
                 got: ev.body().network,
             });
         }
-        let txn = self.begin_write("begin put")?;
+        let mut txn = self.begin_write("begin put")?;
+        if !durable {
+            txn.set_durability(redb::Durability::None)
+                .map_err(db_err("put without a durable commit"))?;
+        }
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
             let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;

@@ -219,3 +219,63 @@ fn a_claim_folded_while_the_store_fails_to_read_is_not_signed() {
     let (claim, _) = e.checkpoint_due().expect("signed once the store reads");
     assert_eq!(Some(claim), good.map(Payload::Checkpoint));
 }
+
+/// Events a catch-up stored without a durable commit and that a failed write then
+/// took from the store leave memory too, once the store is reopened: memory equals
+/// disk again, and the node opened from that store agrees. Those a durable commit
+/// saved first stay.
+#[test]
+fn fetched_events_a_failed_write_lost_leave_memory_too() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, genesis, org, fail) = crate::test_support::faulty_engine(dir.path());
+    let net = genesis.network_id();
+    let path = dir.path().join("events.redb");
+    let (_, mut member) = crate::test_support::enroll(&mut e, 10);
+    let mut votes = |n: usize, e: &mut Engine| -> Vec<SignedEvent> {
+        let (len, clock) = (e.ledger().len(), e.ledger().max_lamport());
+        (0..n)
+            .map(|i| {
+                member
+                    .sign(
+                        Payload::Vote(Vote {
+                            company_domain: format!("v{i}-{len}.example"),
+                            employees: EmployeeRange::From1To10,
+                            revenue: RevenueRange::Under1M,
+                        }),
+                        vec![],
+                        clock,
+                        1,
+                    )
+                    .unwrap()
+            })
+            .collect()
+    };
+    let on_disk = |e: &Engine| e.store().load_events(&net).unwrap().len();
+    // Three fetched, then made durable by the settle; three more, not durable yet.
+    let first = votes(3, &mut e);
+    e.ingest_fetched_batch(first).unwrap();
+    e.settle_store();
+    let second = votes(3, &mut e);
+    e.ingest_fetched_batch(second.clone()).unwrap();
+    assert_eq!((e.ledger().len(), on_disk(&e)), (7, 7), "readable at once");
+
+    // The settle's durable commit fails: the three are lost with the open database.
+    fail.store(true, Ordering::SeqCst);
+    e.settle_store();
+    assert!(e.storage_fault.is_some());
+    fail.store(false, Ordering::SeqCst);
+    assert!(e.probe_storage());
+    assert_eq!((e.ledger().len(), on_disk(&e)), (4, 4), "memory equals disk");
+    for ev in &second {
+        assert!(e.ledger().fetch(&ev.id()).unwrap().is_none());
+    }
+    // Fetched again, they are taken as new.
+    let (accepted, rejected) = e.ingest_fetched_batch(second).unwrap();
+    assert_eq!((accepted.len(), rejected.len()), (3, 0));
+    let root = e.state_root_hex();
+    drop(e);
+    let store = Store::open(&path, net).unwrap();
+    let mut again = Engine::open(store, genesis, org).unwrap();
+    assert_eq!((again.ledger().len(), again.state_root_hex()), (7, root));
+}
