@@ -53,7 +53,19 @@ impl Engine {
             return None;
         }
         let snap = self.ledger.snapshot()?;
-        (self.snapshot_events != Some(snap.applied())).then_some(snap)
+        if self.snapshot_events == Some(snap.applied()) {
+            return None;
+        }
+        // The snapshot may cover fetched events whose commit is not durable yet: after
+        // a kill the store would lack events the snapshot says it holds, and the start
+        // would replay from genesis. Made durable first, or no snapshot.
+        if !self.undurable.is_empty() {
+            self.settle_store();
+            if self.storage_fault.is_some() {
+                return None;
+            }
+        }
+        Some(snap)
     }
 
     /// Records that a snapshot of `events` events was saved.
