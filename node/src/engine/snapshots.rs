@@ -52,20 +52,17 @@ impl Engine {
         if self.snapshot_events == Some(self.ledger.len() as u64) {
             return None;
         }
-        let snap = self.ledger.snapshot()?;
-        if self.snapshot_events == Some(snap.applied()) {
+        // Not over fetched events whose commit is not durable yet: after a kill the
+        // store would lack events the snapshot says it holds, and the start would
+        // replay from genesis. The loop's settle makes them durable once a second and
+        // the loop asks again right after it. (Settling here instead, a durable commit
+        // in the middle of a catch-up, made catch-ups of 100,000 events collapse on
+        // the fetched-pending bound in 3 of 5 runs, against none of 4 without it.)
+        if !self.undurable.is_empty() {
             return None;
         }
-        // The snapshot may cover fetched events whose commit is not durable yet: after
-        // a kill the store would lack events the snapshot says it holds, and the start
-        // would replay from genesis. Made durable first, or no snapshot.
-        if !self.undurable.is_empty() {
-            self.settle_store();
-            if self.storage_fault.is_some() {
-                return None;
-            }
-        }
-        Some(snap)
+        let snap = self.ledger.snapshot()?;
+        (self.snapshot_events != Some(snap.applied())).then_some(snap)
     }
 
     /// Records that a snapshot of `events` events was saved.

@@ -223,7 +223,7 @@ fn a_claim_folded_while_the_store_fails_to_read_is_not_signed() {
 /// Events a catch-up stored without a durable commit and that a failed write then
 /// took from the store leave memory too, once the store is reopened: memory equals
 /// disk again, and the node opened from that store agrees. Those a durable commit
-/// saved first stay, and a snapshot is taken only of durable events.
+/// saved first stay, and a snapshot is taken only once they are durable.
 #[test]
 fn fetched_events_a_failed_write_lost_leave_memory_too() {
     use std::sync::atomic::Ordering;
@@ -252,12 +252,14 @@ fn fetched_events_a_failed_write_lost_leave_memory_too() {
             .collect()
     };
     let on_disk = |e: &Engine| e.store().load_events(&net).unwrap().len();
-    // A snapshot never covers what is not durable: taking one settles first.
+    // A snapshot never covers what is not durable: none until the settle.
     let fetched = votes(2, &mut e);
     e.ingest_fetched_batch(fetched).unwrap();
     assert_eq!(e.undurable.len(), 2);
-    assert!(e.snapshot_to_save().is_some());
+    assert!(e.snapshot_to_save().is_none());
+    e.settle_store();
     assert!(e.undurable.is_empty());
+    assert!(e.snapshot_to_save().is_some());
     // Three fetched, then made durable by the settle; three more, not durable yet.
     let first = votes(3, &mut e);
     e.ingest_fetched_batch(first).unwrap();
