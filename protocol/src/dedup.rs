@@ -39,7 +39,7 @@ pub fn sign(member: &SecretKey, request: &DedupRequest) -> [u8; 64] {
     member.sign_raw(&message(request))
 }
 
-/// Strict verification (docs/protocol.md, "Strict verification") under the request's
+/// Verification (docs/protocol.md, "Signature verification") under the request's
 /// own member key.
 pub fn verify(request: &DedupRequest, signature: &[u8; 64]) -> bool {
     keys::verify(&request.member, &message(request), signature)

@@ -357,6 +357,11 @@ pub fn verify_batch_with<E: Borrow<SignedEvent>>(
     if let [one] = events {
         return one.borrow().verify_signature_with(keys);
     }
+    // The coefficients come from a hash of the whole batch, as ed25519-dalek derives
+    // its own: the protocol takes no randomness it is not given, and whoever makes
+    // the events cannot pick them without changing them.
+    let mut seed = blake3::Hasher::new_derive_key("carnet batch verification coefficients");
+    let mut batch = ed25519_zebra::batch::Verifier::new();
     let mut small_order = false;
     for e in events {
         let e = e.borrow();
@@ -365,17 +370,6 @@ pub fn verify_batch_with<E: Borrow<SignedEvent>>(
             DecodedKey::SmallOrder => small_order = true,
             DecodedKey::Key(_) => {}
         }
-    }
-    if small_order {
-        return Err(EventError::BadSignature);
-    }
-    // The coefficients come from a hash of the whole batch, as ed25519-dalek derives
-    // its own: the protocol takes no randomness it is not given, and whoever makes
-    // the events cannot pick them without changing them.
-    let mut seed = blake3::Hasher::new_derive_key("carnet batch verification coefficients");
-    let mut batch = ed25519_zebra::batch::Verifier::new();
-    for e in events {
-        let e = e.borrow();
         let msg = signing_message(&e.id);
         seed.update(&e.body.author.0);
         seed.update(&msg);
@@ -385,6 +379,10 @@ pub fn verify_batch_with<E: Borrow<SignedEvent>>(
             ed25519_zebra::Signature::from_bytes(&e.signature),
             &msg[..],
         ));
+    }
+    // A key that is no point is reported before a key of small order, wherever each is.
+    if small_order {
+        return Err(EventError::BadSignature);
     }
     let rng = rand_chacha::ChaCha20Rng::from_seed(*seed.finalize().as_bytes());
     batch.verify(rng).map_err(|_| EventError::BadSignature)

@@ -32,7 +32,7 @@ pub fn sign(org: &SecretKey, network: &NetworkId, peer_id: &[u8]) -> [u8; 64] {
     org.sign_raw(&message(network, peer_id))
 }
 
-/// Strict verification (docs/protocol.md, "Strict verification") under `org`.
+/// Verification (docs/protocol.md, "Signature verification") under `org`.
 pub fn verify(org: &PublicKey, network: &NetworkId, peer_id: &[u8], signature: &[u8; 64]) -> bool {
     peer_id.len() <= MAX_PEER_ID_BYTES && keys::verify(org, &message(network, peer_id), signature)
 }

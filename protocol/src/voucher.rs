@@ -44,7 +44,7 @@ pub fn sign(org: &SecretKey, body: &VoucherBody) -> Voucher {
     Voucher(org.sign_raw(&message(body)))
 }
 
-/// Strict verification (docs/protocol.md, "Strict verification") under `org`.
+/// Verification (docs/protocol.md, "Signature verification") under `org`.
 pub fn verify(org: &PublicKey, body: &VoucherBody, voucher: &Voucher) -> bool {
     keys::verify(org, &message(body), &voucher.0)
 }
@@ -74,7 +74,7 @@ pub fn sign_mobile(org: &SecretKey, body: &MobileVoucherBody) -> Voucher {
     Voucher(org.sign_raw(&mobile_message(body)))
 }
 
-/// Strict verification under `org`.
+/// Verification (docs/protocol.md, "Signature verification") under `org`.
 pub fn verify_mobile(org: &PublicKey, body: &MobileVoucherBody, voucher: &Voucher) -> bool {
     keys::verify(org, &mobile_message(body), &voucher.0)
 }

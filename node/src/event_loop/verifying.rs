@@ -2,9 +2,9 @@
 //!
 //! Signature verification is most of what ingesting an event costs (about 60 µs of
 //! 80 on the project machine, checked one by one), and done on the loop it held up
-//! everything else: a catch-up
-//! fetch of 256 events kept the loop 8 ms from gossip and the API, and submitters
-//! waited for the verification of the batch before theirs as well as for its commit.
+//! everything else: a catch-up fetch of 256 events kept the loop 8 ms from gossip and
+//! the API, and submitters waited for the verification of the batch before theirs as
+//! well as for its commit.
 //! A batch is now decoded and verified on a blocking thread (split across the cores,
 //! `crate::decode`) while the loop orders and commits the batch before it; the loop
 //! takes the results back oldest first, so events are ordered as they came.

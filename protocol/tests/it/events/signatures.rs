@@ -82,7 +82,8 @@ fn add_group_order(s: &mut [u8]) {
 }
 
 /// The identity point as author key with R = identity and S = 0 satisfies the
-/// cofactorless equation [S]B = R + [k]A for every message. The strict rules refuse it.
+/// equation for every message (cofactorless and cofactored alike); a key of small
+/// order verifies nothing.
 #[test]
 fn small_order_author_key_is_rejected() {
     let mut identity = [0u8; 32];

@@ -147,8 +147,8 @@ pub(super) fn generate(s: &mut Story) -> Enrolled {
             chain_head: None,
             error: Some("bad_author_key"),
         });
-        // Small-order author key: the identity. With R = B and S = 1 the cofactorless
-        // equation [S]B = R + [k]A holds for every message; strict rules reject it.
+        // Small-order author key: the identity. With R = B and S = 1 the equation
+        // [S]B = R + [k]A holds for every message; a key of small order verifies nothing.
         let identity = {
             let mut a = [0u8; 32];
             a[0] = 1;
