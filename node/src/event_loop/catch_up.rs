@@ -156,7 +156,7 @@ impl EventLoop {
                     self.metrics.inc_rejected(e.code());
                 }
                 let mut wanted = Vec::new();
-                self.sync.fetched(&asked, accepted.len() as u64);
+                let new_events = accepted.len() as u64;
                 for i in accepted {
                     self.account_ingested(&i);
                     if is_pending(&i) {
@@ -167,10 +167,15 @@ impl EventLoop {
                 self.account_batch();
                 wanted.sort_unstable();
                 wanted.dedup();
+                // What the pending ones wait for first, ahead of the queue, then this
+                // fetch's place in the window goes to the next.
                 self.fetch(peer, wanted);
+                let next = self.sync.fetched(peer, &asked, new_events, &self.engine);
+                self.send(next);
             }
             Err(e) => {
-                self.sync.fetched(&asked, 0);
+                let next = self.sync.fetched(peer, &asked, 0, &self.engine);
+                self.send(next);
                 tracing::error!(error = %e, "storage failed during sync");
             }
         }
