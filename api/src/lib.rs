@@ -49,6 +49,21 @@ pub enum Submitted {
     Duplicate { id: String },
 }
 
+/// The answer to one event of `POST /v1/events/batch`: what `POST /v1/events` would
+/// have answered for it, its status aside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BatchResult {
+    Submitted(Submitted),
+    Error(ErrorBody),
+}
+
+/// The answers to `POST /v1/events/batch`, one per event, in their order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSubmitted {
+    pub results: Vec<BatchResult>,
+}
+
 /// Filters of a listing search. Every word of every given field must match: case and
 /// accents are folded ("lumiere" finds "Lumière"), `text` words may match any field
 /// ("paris procurement"), a domain may be written in Unicode or punycode. Results

@@ -221,6 +221,16 @@ impl NodeApi {
         self.post("/v1/events", &json!({ "event_hex": hex::encode(event) }))
     }
 
+    /// Submits up to 256 events in one call (`POST /v1/events/batch`): one result per
+    /// event, in their order, each what [`submit`](Self::submit) would have given.
+    pub fn submit_batch<E: AsRef<[u8]>>(
+        &self,
+        events: &[E],
+    ) -> Result<carnet_api::BatchSubmitted, ApiError> {
+        let hexes: Vec<String> = events.iter().map(hex::encode).collect();
+        self.post("/v1/events/batch", &json!({ "events_hex": hexes }))
+    }
+
     pub fn contribute(&self, event: &[u8], card: &Card) -> Result<Submitted, ApiError> {
         self.post(
             "/v1/contributions",

@@ -165,6 +165,12 @@ pub enum Command {
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<Submitted, IngestError>>,
     },
+    /// Several events in one submission, answered together in their order: they share
+    /// one store commit, as queued submissions do.
+    SubmitMany {
+        events: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Vec<Result<Submitted, IngestError>>>,
+    },
     /// Sign `payload` with the org key and ingest it (admin calls).
     SubmitAsOrg {
         payload: carnet_protocol::Payload,
@@ -347,6 +353,21 @@ impl NodeHandle {
         self.ask(|reply| Command::Submit { bytes, reply })
             .await
             .unwrap_or(Err(IngestError::ShuttingDown))
+    }
+
+    /// Submits `events` at once, each answered as [`NodeHandle::submit`] answers it,
+    /// in their order. They are ingested as if submitted one after the other (an event
+    /// may build on one before it) and share one durable commit, which is what a
+    /// submission costs on most disks: a submitter with many events gets them in
+    /// many times faster this way than one by one (docs/benchmarks.md).
+    pub async fn submit_many(&self, events: Vec<Vec<u8>>) -> Vec<Result<Submitted, IngestError>> {
+        if events.is_empty() {
+            return Vec::new();
+        }
+        let n = events.len();
+        self.ask(|reply| Command::SubmitMany { events, reply })
+            .await
+            .unwrap_or_else(|_| vec![Err(IngestError::ShuttingDown); n])
     }
 
     pub async fn submit_as_org(

@@ -41,6 +41,17 @@ impl ApiError {
     pub(super) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
+
+    /// The body of the response, without its status.
+    pub(super) fn body(self) -> carnet_api::ErrorBody {
+        carnet_api::ErrorBody {
+            error: carnet_api::ErrorDetail {
+                code: self.code.into(),
+                message: self.message,
+                reason: self.reason.map(str::to_owned),
+            },
+        }
+    }
 }
 
 impl From<Closed> for ApiError {
@@ -109,20 +120,14 @@ impl From<AuditRefusal> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(carnet_api::ErrorBody {
-            error: carnet_api::ErrorDetail {
-                code: self.code.into(),
-                message: self.message,
-                reason: self.reason.map(str::to_owned),
-            },
-        });
-        let mut response = (self.status, body).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        let (status, retry_after) = (self.status, self.retry_after);
+        let mut response = (status, Json(self.body())).into_response();
+        if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(secs) = self.retry_after {
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(secs));

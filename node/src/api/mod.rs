@@ -59,6 +59,12 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest body of `POST /v1/evidence`: a 1 MiB message in hex, with room for the
 /// JSON around it.
 pub const MAX_EVIDENCE_BODY_BYTES: usize = 2 * MAX_EVIDENCE_BYTES + 4096;
+/// Most events one `POST /v1/events/batch` takes: the most the event loop orders
+/// under one commit.
+pub const MAX_BATCH_EVENTS: usize = 256;
+/// Largest body of `POST /v1/events/batch`: as many events of the largest size, in
+/// hex, with room for the JSON around them.
+pub const MAX_BATCH_BODY_BYTES: usize = MAX_BATCH_EVENTS * (2 * MAX_EVENT_BYTES + 8) + 4096;
 /// Listings returned by a search when the request names no limit.
 pub const DEFAULT_SEARCH_LIMIT: usize = 50;
 /// Most listings one search returns; a larger `limit` is lowered to this.
@@ -169,6 +175,7 @@ fn routes() -> Routes {
         list: Vec::new(),
     }
     .post("/v1/events", submit_event)
+    .post_large("/v1/events/batch", MAX_BATCH_BODY_BYTES, submit_events)
     .get("/v1/events/{id}", get_event)
     .get("/v1/ids/{prefix}", ids_with_prefix)
     .post("/v1/contributions", contribute)

@@ -9,22 +9,26 @@ pub(super) struct SubmitBody {
     event_hex: String,
 }
 
-pub(super) async fn submit_event(
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody<SubmitBody>,
-) -> ApiResult<Json<Submitted>> {
-    let bytes = hex::decode(body.event_hex.trim()).map_err(|e| {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SubmitBatchBody {
+    events_hex: Vec<String>,
+}
+
+/// An event's wire bytes from its hex, refused when empty or over the size limit.
+fn event_bytes(field: &str, hex: &str) -> ApiResult<Vec<u8>> {
+    let bytes = hex::decode(hex.trim()).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_hex",
-            format!("event_hex: {e}"),
+            format!("{field}: {e}"),
         )
     })?;
     if bytes.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_hex",
-            "event_hex is empty",
+            format!("{field} is empty"),
         ));
     }
     if bytes.len() > MAX_EVENT_BYTES {
@@ -37,8 +41,68 @@ pub(super) async fn submit_event(
             ),
         ));
     }
+    Ok(bytes)
+}
+
+pub(super) async fn submit_event(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SubmitBody>,
+) -> ApiResult<Json<Submitted>> {
+    let bytes = event_bytes("event_hex", &body.event_hex)?;
     let submitted = state.wait(state.node.submit(bytes)).await??;
     Ok(Json(submitted))
+}
+
+/// Several events in one call, answered one by one in their order: each as
+/// `POST /v1/events` would answer it, an error in the place of its event. The call
+/// itself fails only when the batch is empty or too large, or the node does not
+/// answer.
+pub(super) async fn submit_events(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SubmitBatchBody>,
+) -> ApiResult<Json<carnet_api::BatchSubmitted>> {
+    let n = body.events_hex.len();
+    if n == 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_batch",
+            "events_hex is empty",
+        ));
+    }
+    if n > MAX_BATCH_EVENTS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!("{n} events, over the limit of {MAX_BATCH_EVENTS} a batch"),
+        ));
+    }
+    let decoded: Vec<ApiResult<Vec<u8>>> = body
+        .events_hex
+        .iter()
+        .enumerate()
+        .map(|(i, hex)| event_bytes(&format!("events_hex[{i}]"), hex))
+        .collect();
+    let wires: Vec<Vec<u8>> = decoded
+        .iter()
+        .filter_map(|d| d.as_ref().ok().cloned())
+        .collect();
+    let mut answers = state.wait(state.node.submit_many(wires)).await?.into_iter();
+    let results = decoded
+        .into_iter()
+        .map(|d| {
+            let answer = d.and_then(|_| {
+                answers
+                    .next()
+                    .unwrap_or(Err(IngestError::ShuttingDown))
+                    .map_err(ApiError::from)
+            });
+            match answer {
+                Ok(submitted) => carnet_api::BatchResult::Submitted(submitted),
+                Err(e) => carnet_api::BatchResult::Error(e.body()),
+            }
+        })
+        .collect();
+    Ok(Json(carnet_api::BatchSubmitted { results }))
 }
 
 /// Decodes a hex field, refusing empty and oversized values with a clear error.

@@ -40,6 +40,10 @@ const TARGET_PEERS: usize = 8;
 const MAX_PREFIX_MATCHES: usize = 5;
 /// Most queued submissions ingested with one store commit.
 const MAX_SUBMIT_BATCH: usize = 256;
+/// Submitted batches of at least this many events are verified off the loop even
+/// when nothing else is being verified, so that the next is verified while the loop
+/// stores this one.
+const VERIFY_OFF_LOOP_FROM: usize = 64;
 /// How often the loop looks for purchases to deliver: short, since a buyer waits, and
 /// cheap, since it does nothing unless events were ordered meanwhile.
 const DELIVER_INTERVAL: Duration = Duration::from_millis(200);
@@ -282,14 +286,14 @@ impl EventLoop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 cmd = self.commands.recv() => match cmd {
-                    Some(Command::Submit { bytes, reply }) => {
+                    Some(cmd @ (Command::Submit { .. } | Command::SubmitMany { .. })) => {
                         // Submitters wait for their answers: those just answered are
                         // woken on this thread, and send their next event only once the
                         // loop lets them run. Without this turn the next batch took
                         // whoever had sent meanwhile (13 of 16 on average) and the rest
                         // waited a whole commit more; with it, 15.5 (docs/benchmarks.md).
                         // Not after a lone submission, whose submitter gains nothing.
-                        if self.on_submits(bytes, reply) > 1 {
+                        if self.on_submits(cmd) > 1 {
                             tokio::task::yield_now().await;
                         }
                     }

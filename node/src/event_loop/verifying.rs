@@ -20,10 +20,17 @@ use tokio::task::JoinHandle;
 
 pub(super) type Decoded = Vec<Result<SignedEvent, EventError>>;
 
+/// Where the answers to submissions go: one event's, or a submission of several.
+pub(super) enum Answer {
+    One(oneshot::Sender<Result<Submitted, IngestError>>),
+    /// The answers to this many events, in their order.
+    Many(usize, oneshot::Sender<Vec<Result<Submitted, IngestError>>>),
+}
+
 /// What the loop does with a batch once it is verified.
 pub(super) enum Then {
     /// Submissions from the API, answered in order.
-    Submits(Vec<oneshot::Sender<Result<Submitted, IngestError>>>),
+    Submits(Vec<Answer>),
     /// Events a fetch of this node's brought from `peer`, which asked for `asked`.
     Fetched { peer: PeerId, asked: Vec<ContentId> },
 }

@@ -68,30 +68,40 @@ fn answer(cmd: Command) -> Command {
     fn used<T>() -> oneshot::Sender<T> {
         oneshot::channel().0
     }
+    /// The canned answer to an event, by its first byte.
+    fn submitted(bytes: &[u8]) -> Result<Submitted, IngestError> {
+        let id = Hash32::of(bytes).to_hex();
+        match bytes[0] {
+            0x01 => Ok(Submitted::Ordered {
+                id,
+                outcome: "applied".into(),
+            }),
+            0x02 => Ok(Submitted::Pending {
+                id,
+                missing: vec![known_event().to_hex()],
+            }),
+            0x03 => Ok(Submitted::Duplicate { id }),
+            0xee => Err(IngestError::Invalid(EventError::BadSignature)),
+            0xef => Err(IngestError::Rejected(LedgerError::LamportTooLow {
+                got: 3,
+                floor: 7,
+            })),
+            0xfd => Err(IngestError::Storage("disk full".into())),
+            _ => Err(IngestError::ShuttingDown),
+        }
+    }
     match cmd {
         Command::Submit { bytes, reply } => {
-            let id = Hash32::of(&bytes).to_hex();
-            let result = match bytes[0] {
-                0x01 => Ok(Submitted::Ordered {
-                    id,
-                    outcome: "applied".into(),
-                }),
-                0x02 => Ok(Submitted::Pending {
-                    id,
-                    missing: vec![known_event().to_hex()],
-                }),
-                0x03 => Ok(Submitted::Duplicate { id }),
-                0xee => Err(IngestError::Invalid(EventError::BadSignature)),
-                0xef => Err(IngestError::Rejected(LedgerError::LamportTooLow {
-                    got: 3,
-                    floor: 7,
-                })),
-                0xfd => Err(IngestError::Storage("disk full".into())),
-                _ => Err(IngestError::ShuttingDown),
-            };
-            let _ = reply.send(result);
+            let _ = reply.send(submitted(&bytes));
             Command::Submit {
                 bytes,
+                reply: used(),
+            }
+        }
+        Command::SubmitMany { events, reply } => {
+            let _ = reply.send(events.iter().map(|e| submitted(e)).collect());
+            Command::SubmitMany {
+                events,
                 reply: used(),
             }
         }

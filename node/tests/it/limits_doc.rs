@@ -1,9 +1,13 @@
 //! docs/operator.md's table of limits says what the code enforces: each row is checked
 //! against the constant behind it, so the two cannot drift apart again.
 
-use carnet_node::api::{MAX_BODY_BYTES, MAX_EVIDENCE_BODY_BYTES};
+use carnet_node::api::{
+    MAX_BATCH_BODY_BYTES, MAX_BATCH_EVENTS, MAX_BODY_BYTES, MAX_EVIDENCE_BODY_BYTES,
+};
 use carnet_node::network::{MAX_GOSSIP_BYTES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
-use carnet_node::sync::{MAX_FETCH_IDS, NEGENTROPY_FRAME_BYTES};
+use carnet_node::sync::{
+    MAX_FETCHES_IN_FLIGHT, MAX_FETCH_IDS, MAX_QUEUED_IDS, NEGENTROPY_FRAME_BYTES,
+};
 use carnet_protocol::limits::MAX_EVENT_BYTES;
 
 const OPERATOR: &str = include_str!("../../../docs/operator.md");
@@ -52,7 +56,15 @@ fn the_operators_table_of_limits_is_what_the_code_enforces() {
         size(NEGENTROPY_FRAME_BYTES)
     );
     assert_eq!(row("events per fetch"), MAX_FETCH_IDS.to_string());
+    assert_eq!(
+        row("fetches under way per peer, and ids queued by one reconciliation (catch-up)"),
+        format!("{MAX_FETCHES_IN_FLIGHT}, {MAX_QUEUED_IDS}")
+    );
     assert_eq!(row("API request body"), size(MAX_BODY_BYTES as u64));
+    assert_eq!(
+        row("events per `POST /v1/events/batch`, and its request body"),
+        format!("{MAX_BATCH_EVENTS}, {}", size(MAX_BATCH_BODY_BYTES as u64))
+    );
     assert_eq!(
         row("API request body, `POST /v1/evidence` and `POST /v1/vouchers` (a bounce message in hex)"),
         size(MAX_EVIDENCE_BODY_BYTES as u64)

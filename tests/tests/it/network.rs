@@ -94,6 +94,95 @@ async fn a_node_that_was_down_catches_up_on_1000_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_submissions_is_ordered_in_its_order_each_answered_in_its_place() {
+    let net = TestNet::start(2).await;
+    let mut member = net.member(0);
+    net.node(0)
+        .handle
+        .submit_as_org(enroll(member.public(), 0))
+        .await
+        .expect("enroll");
+    let head = net
+        .node(0)
+        .handle
+        .chain_head(member.public())
+        .await
+        .expect("chain head")
+        .expect("the store reads");
+    carnet_tests::introduce(&mut member, &head);
+    // A chain of 40 votes, each building on the one before it in the same batch.
+    let chain: Vec<_> = (0..40)
+        .map(|k| {
+            let vote = Payload::Vote(Vote {
+                company_domain: format!("b{k}.example"),
+                employees: EmployeeRange::From11To50,
+                revenue: RevenueRange::Under1M,
+            });
+            member
+                .sign(vote, vec![], head.clock, 1_700_000_100_000)
+                .expect("sign")
+        })
+        .collect();
+    // The first ten through the HTTP API.
+    let first: Vec<Vec<u8>> = chain[..10].iter().map(|e| e.as_bytes().to_vec()).collect();
+    let base = format!("http://{}", net.node(0).api_addr);
+    let answered = tokio::task::spawn_blocking(move || {
+        carnet_client::api::NodeApi::new(&base)?.submit_batch(&first)
+    })
+    .await
+    .expect("batch task")
+    .expect("batch answered");
+    assert_eq!(answered.results.len(), 10);
+    for r in &answered.results {
+        assert!(
+            matches!(
+                r,
+                carnet_api::BatchResult::Submitted(carnet_api::Submitted::Ordered { .. })
+            ),
+            "{r:?}"
+        );
+    }
+    // The other thirty through the node's handle, with a forged copy of the
+    // fifteenth (a signature byte flipped) and the twelfth again.
+    let mut batch: Vec<Vec<u8>> = chain[10..].iter().map(|e| e.as_bytes().to_vec()).collect();
+    let mut forged = batch[5].clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    batch.insert(20, forged);
+    batch.push(batch[2].clone());
+    let answers = net.node(0).handle.submit_many(batch).await;
+    assert_eq!(answers.len(), 32);
+    for (k, a) in answers.iter().enumerate() {
+        match k {
+            20 => assert!(
+                matches!(a, Err(carnet_node::handle::IngestError::Invalid(_))),
+                "{k}: {a:?}"
+            ),
+            // An event twice in one batch is answered alike both times, as two
+            // submitters racing with it are.
+            31 => assert_eq!(a, &answers[2]),
+            _ => assert!(
+                matches!(a, Ok(carnet_api::Submitted::Ordered { .. })),
+                "{k}: {a:?}"
+            ),
+        }
+    }
+    // All of the chain is stored and gossiped, and nothing else.
+    let root = net.converged(41).await;
+    assert_eq!(root, net.states().await[1].0);
+    let head = net
+        .node(1)
+        .handle
+        .chain_head(member.public())
+        .await
+        .expect("chain head")
+        .expect("the store reads");
+    assert_eq!(head.next_seq, 40);
+    assert_eq!(head.prev, Some(chain[39].id().to_hex()));
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_gossip_is_rejected_and_honest_nodes_stay_converged() {
     use futures::StreamExt;
     let net = TestNet::start(3).await;

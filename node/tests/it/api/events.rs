@@ -66,6 +66,101 @@ async fn submit_returns_what_the_loop_decided() {
 }
 
 #[tokio::test]
+async fn a_batch_is_answered_event_by_event_in_its_order() {
+    bounded(async {
+        let (api, log) = Api::with_fake_loop().await;
+        let events = json!({ "events_hex": [
+            "01c0ffee", "zz", "02c0ffee", "ee00", "", "03c0ffee", "fd00",
+            "aa".repeat(carnet_protocol::limits::MAX_EVENT_BYTES + 1),
+        ]});
+        let (status, body) = api.post_json("/v1/events/batch", &events, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let results = body["results"].as_array().expect("results");
+        assert_eq!(results.len(), 8);
+        assert_eq!(results[0]["ordered"]["outcome"], "applied");
+        assert_eq!(results[1]["error"]["code"], "invalid_hex");
+        assert!(results[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("events_hex[1]"));
+        assert_eq!(results[2]["pending"]["missing"][0], known_event().to_hex());
+        assert_eq!(results[3]["error"]["code"], "invalid");
+        assert_eq!(results[3]["error"]["reason"], "bad_signature");
+        assert_eq!(results[4]["error"]["code"], "invalid_hex");
+        assert!(results[5]["duplicate"]["id"].is_string());
+        assert_eq!(results[6]["error"]["code"], "storage");
+        assert_eq!(results[7]["error"]["code"], "event_too_large");
+        // Only the well-formed ones went to the loop, in one command, in order.
+        match last(&log) {
+            Some(Command::SubmitMany { events, .. }) => assert_eq!(
+                events.iter().map(|e| e[0]).collect::<Vec<_>>(),
+                [0x01, 0x02, 0xee, 0x03, 0xfd]
+            ),
+            other => panic!("unexpected command {other:?}"),
+        }
+        // The answers decode into the client's types.
+        let typed: carnet_api::BatchSubmitted = serde_json::from_value(body).expect("typed");
+        assert!(matches!(
+            typed.results[0],
+            carnet_api::BatchResult::Submitted(carnet_api::Submitted::Ordered { .. })
+        ));
+        assert!(matches!(
+            &typed.results[6],
+            carnet_api::BatchResult::Error(e) if e.error.code == "storage"
+        ));
+
+        let sent = log.lock().unwrap().len();
+        assert_error(
+            api.post_json("/v1/events/batch", &json!({ "events_hex": [] }), None)
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_batch",
+        );
+        let too_many = vec!["01c0ffee"; api::MAX_BATCH_EVENTS + 1];
+        assert_error(
+            api.post_json("/v1/events/batch", &json!({ "events_hex": too_many }), None)
+                .await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+        );
+        assert_error(
+            api.post_json("/v1/events/batch", &json!({ "event_hex": "01" }), None)
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        );
+        // A body over the limit is refused before it is read.
+        let huge = format!(
+            r#"{{"events_hex": ["{}"]}}"#,
+            "a".repeat(api::MAX_BATCH_BODY_BYTES)
+        );
+        assert_error(
+            api.post_raw("/v1/events/batch", huge, None).await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        );
+        assert_eq!(
+            log.lock().unwrap().len(),
+            sent,
+            "refused batches reach no loop"
+        );
+        // The largest batch of the largest events fits the body limit.
+        let full =
+            vec!["01".repeat(carnet_protocol::limits::MAX_EVENT_BYTES); api::MAX_BATCH_EVENTS];
+        let (status, body) = api
+            .post_json("/v1/events/batch", &json!({ "events_hex": full }), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body["results"].as_array().map(Vec::len),
+            Some(api::MAX_BATCH_EVENTS)
+        );
+        api.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn submit_rejects_malformed_requests() {
     bounded(async {
         let (api, log) = Api::with_fake_loop().await;
