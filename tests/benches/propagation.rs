@@ -127,6 +127,82 @@ fn commit_latency(genesis: &carnet_protocol::genesis::Genesis, events: &[SignedE
     t.elapsed() / events.len().max(1) as u32
 }
 
+/// `writers` new members (numbered from `first`), enrolled on node 0, and a chain of
+/// `per` votes each, signed ahead (votes numbered from `offset`), as wire bytes.
+async fn signed_chains(
+    net: &TestNet,
+    first: usize,
+    writers: usize,
+    per: usize,
+    offset: usize,
+) -> Vec<Vec<Vec<u8>>> {
+    let mut chains = Vec::new();
+    for w in 0..writers {
+        let mut m = net.member(first + w);
+        net.node(0)
+            .handle
+            .submit_as_org(Payload::Enroll(Enroll {
+                member: m.public(),
+                handle: format!("w{}", first + w),
+            }))
+            .await
+            .expect("enroll");
+        let head = net
+            .node(0)
+            .handle
+            .chain_head(m.public())
+            .await
+            .expect("head")
+            .expect("the store reads");
+        carnet_tests::introduce(&mut m, &head);
+        let clock = head.clock;
+        let chain: Vec<Vec<u8>> = (0..per)
+            .map(|k| {
+                m.sign(
+                    bench_vote(offset + w * per + k),
+                    vec![],
+                    clock,
+                    1_700_000_100_000,
+                )
+                .expect("sign")
+                .as_bytes()
+                .to_vec()
+            })
+            .collect();
+        chains.push(chain);
+    }
+    chains
+}
+
+/// Has every chain submitted to node 0 at once, each in order, `per_call` events a
+/// call; the time until all are answered.
+async fn submit_chains(net: &TestNet, chains: Vec<Vec<Vec<u8>>>, per_call: usize) -> Duration {
+    let t = Instant::now();
+    let tasks: Vec<_> = chains
+        .into_iter()
+        .map(|chain| {
+            let client = net.node(0).handle.clone();
+            tokio::spawn(async move {
+                if per_call == 1 {
+                    for w in chain {
+                        client.submit(w).await.expect("submit");
+                    }
+                } else {
+                    for call in chain.chunks(per_call) {
+                        for r in client.submit_many(call.to_vec()).await {
+                            r.expect("submit");
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    t.elapsed()
+}
+
 async fn ingest(events: usize) {
     let mut net = TestNet::start(2).await;
     net.stop_node(1).await;
@@ -193,68 +269,32 @@ async fn ingest(events: usize) {
     // Concurrent submitters: 16 members, each submitting its own chain in order,
     // all at once. Queued submissions share one store commit.
     let writers = 16;
-    let mut chains = Vec::new();
-    for w in 0..writers {
-        let mut m = net.member(100 + w);
-        net.node(0)
-            .handle
-            .submit_as_org(Payload::Enroll(Enroll {
-                member: m.public(),
-                handle: format!("w{w}"),
-            }))
-            .await
-            .expect("enroll");
-        let head = net
-            .node(0)
-            .handle
-            .chain_head(m.public())
-            .await
-            .expect("head")
-            .expect("the store reads");
-        carnet_tests::introduce(&mut m, &head);
-        let clock = head.clock;
-        let chain: Vec<Vec<u8>> = (0..events / writers)
-            .map(|k| {
-                m.sign(
-                    bench_vote(events + w * events + k),
-                    vec![],
-                    clock,
-                    1_700_000_100_000,
-                )
-                .expect("sign")
-                .as_bytes()
-                .to_vec()
-            })
-            .collect();
-        chains.push(chain);
-    }
+    let chains = signed_chains(&net, 100, writers, events / writers, events).await;
     let n: usize = chains.iter().map(Vec::len).sum();
-    let t = Instant::now();
-    let tasks: Vec<_> = chains
-        .into_iter()
-        .map(|chain| {
-            let client = net.node(0).handle.clone();
-            tokio::spawn(async move {
-                for w in chain {
-                    client.submit(w).await.expect("submit");
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("writer");
-    }
-    let concurrent = n as f64 / t.elapsed().as_secs_f64();
+    let concurrent = n as f64 / submit_chains(&net, chains, 1).await.as_secs_f64();
     println!(
         "ingest, one node, {n} events from {writers} concurrent submitters (queued submissions share a commit): \
          {concurrent:.0} events/s = {:.1}x one by one; ingest / batch = {:.0}%",
         concurrent / api,
         100.0 * concurrent / batch
     );
+    // The same, each submitter sending its chain in batches (`POST /v1/events/batch`).
+    let per_call = bench_env("CARNET_BENCH_SUBMIT_BATCH", 64).max(1);
+    let chains = signed_chains(&net, 200, writers, events / writers, 2 * events).await;
+    let m: usize = chains.iter().map(Vec::len).sum();
+    let batched = m as f64 / submit_chains(&net, chains, per_call).await.as_secs_f64();
+    println!(
+        "ingest, one node, {m} events from {writers} concurrent submitters, {per_call} events a call \
+         (a batch submission, as `POST /v1/events/batch`): {batched:.0} events/s = {:.1}x one event a call; \
+         ingest / batch = {:.0}%",
+        batched / concurrent,
+        100.0 * batched / batch
+    );
+    let n = n + m;
     // Bulk ingest: a second node catches up by sync, 256 events per fetch and commit.
     // Node 1 stopped before the first event: it fetches every event there is (the
-    // votes of both phases, the 17 Enrolls).
-    let total = (events + writers + n) as u64 + 1;
+    // votes of all three phases, the 33 Enrolls).
+    let total = (events + 2 * writers + n) as u64 + 1;
     let t = Instant::now();
     net.start_node(1).await;
     // The ingest itself, without the node's start and first reconciliation: from the
