@@ -38,11 +38,12 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 const TARGET_PEERS: usize = 8;
 /// Ids a prefix lookup returns at most: enough to show an ambiguity.
 const MAX_PREFIX_MATCHES: usize = 5;
-/// Most queued submitted events ingested with one store commit. A durable commit
-/// costs about 25 µs an event in batches of 256 and 22 in batches of 1,024 (random
-/// ids dirty a leaf each; what the batch shares is written once): 16 submitters
-/// sending 64 events a call got 14,200 to 15,400 events/s under 256, 17,600 to
-/// 18,000 under 1,024. The loop holds the batch up to about 25 ms.
+/// Most queued submitted events ingested with one store commit. Storing costs about
+/// 25 µs an event with a durable commit per 256, 22 when four such are made durable
+/// together (the engine alone; random ids dirty a leaf each, what a commit shares is
+/// written once): 16 submitters sending 64 events a call got 14,200 to 15,400
+/// events/s under 256, 17,600 to 18,000 under 1,024. The loop holds a batch up to
+/// about 25 ms.
 const MAX_SUBMIT_BATCH: usize = 1024;
 /// Submitted batches of at least this many events are verified off the loop even
 /// when nothing else is being verified, so that the next is verified while the loop
