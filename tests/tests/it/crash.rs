@@ -32,6 +32,9 @@ const CHILD_ENV: &str = "CARNET_CRASH_TEST_CHILD_DIR";
 /// (one org is a quorum): kills then land around finalizations, the records of the
 /// finalized events and starts from them.
 const SETTLE_ENV: &str = "CARNET_CRASH_TEST_SETTLE";
+/// Set in the child's environment to a node configuration file to run instead (the
+/// catch-up test's node, which joins a network of two).
+const CONFIG_ENV: &str = "CARNET_CRASH_TEST_CHILD_CONFIG";
 /// The test the child runs (by exact name).
 const CHILD_TEST: &str = "crash::crash_child_node";
 /// How long any one condition may take before the test fails.
@@ -66,8 +69,10 @@ fn node_config(dir: &Path, settle: bool) -> NodeConfig {
 /// It runs until its stdin closes, so it never outlives the parent test.
 #[test]
 fn crash_child_node() {
-    let Some(dir) = std::env::var_os(CHILD_ENV) else {
-        return;
+    let config = match (std::env::var_os(CHILD_ENV), std::env::var_os(CONFIG_ENV)) {
+        (_, Some(file)) => NodeConfig::from_file(Path::new(&file)).expect("a node configuration"),
+        (Some(dir), None) => node_config(Path::new(&dir), std::env::var_os(SETTLE_ENV).is_some()),
+        (None, None) => return,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -75,8 +80,7 @@ fn crash_child_node() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let settle = std::env::var_os(SETTLE_ENV).is_some();
-        let node = carnet_node::run::launch(&node_config(Path::new(&dir), settle))
+        let node = carnet_node::run::launch(&config)
             .await
             .expect("node starts on the crashed data directory");
         println!("ready {}", node.api_addr);
@@ -100,14 +104,25 @@ struct NodeProcess {
 
 impl NodeProcess {
     fn spawn(dir: &Path, settle: bool) -> NodeProcess {
-        let t0 = Instant::now();
         let mut command = Command::new(std::env::current_exe().unwrap());
         if settle {
             command.env(SETTLE_ENV, "1");
         }
+        command.env(CHILD_ENV, dir);
+        Self::spawn_with(command)
+    }
+
+    /// A node run on the configuration in `file`.
+    fn spawn_config(file: &Path) -> NodeProcess {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command.env(CONFIG_ENV, file);
+        Self::spawn_with(command)
+    }
+
+    fn spawn_with(mut command: Command) -> NodeProcess {
+        let t0 = Instant::now();
         let mut child = command
             .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -633,4 +648,112 @@ async fn count_in_flight(
         assert!(status == 200 || status == 404, "{path}: {status} {body}");
         *tally.entry(status == 200).or_default() += 1;
     }
+}
+
+/// A node killed in the middle of a catch-up, whose fetched events are stored without
+/// a durable commit (the loop makes them durable once a second): what the kill took
+/// from its disk is gone from its memory too, and the restarted node fetches it
+/// again and ends with its peer's state, event for event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_catch_up_loses_nothing_the_restart_cannot_fetch_again() {
+    use carnet_tests::{enroll, TestNet};
+    const EVENTS: usize = 40_000;
+    let mut net = TestNet::start(2).await;
+    net.stop_node(1).await;
+    let mut member = net.member(0);
+    net.node(0)
+        .handle
+        .submit_as_org(enroll(member.public(), 0))
+        .await
+        .expect("enroll");
+    let head = net
+        .node(0)
+        .handle
+        .chain_head(member.public())
+        .await
+        .expect("chain head")
+        .expect("the store reads");
+    carnet_tests::introduce(&mut member, &head);
+    let chain: Vec<Vec<u8>> = (0..EVENTS)
+        .map(|k| {
+            let vote = Payload::Vote(Vote {
+                company_domain: format!("k{k}.example"),
+                employees: EmployeeRange::From11To50,
+                revenue: RevenueRange::Under1M,
+            });
+            member
+                .sign(vote, vec![], head.clock, TIMESTAMP_MS)
+                .expect("sign")
+                .as_bytes()
+                .to_vec()
+        })
+        .collect();
+    for batch in chain.chunks(256) {
+        for r in net.node(0).handle.submit_many(batch.to_vec()).await {
+            r.expect("ordered");
+        }
+    }
+    let total = net.converged(EVENTS as u64 + 1).await;
+    let status = net.node(0).handle.status().await.expect("status");
+    assert_eq!(total, status.state_root);
+
+    // Node 1, in a child process, catches up from node 0 and is killed half-way.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("node1.toml");
+    let mut config = net.config(1);
+    config.sync_interval_ms = 300;
+    std::fs::write(&file, toml::to_string(&config).expect("config as TOML")).unwrap();
+    let events_of = |json: &str| num(json, "events");
+    let mut node = NodeProcess::spawn_config(&file);
+    // Past the first of the loop's once-a-second settles, so the kill takes the
+    // undurable commits since, not the whole catch-up; before the end all the same.
+    let at_kill = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut started = None;
+        loop {
+            let held = events_of(&get_ok(node.api, "/v1/status").await);
+            let since = *started.get_or_insert_with(Instant::now);
+            if held == 0 {
+                started = None;
+            } else if since.elapsed() > Duration::from_millis(1200) || held > status.events * 9 / 10
+            {
+                break held;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the catch-up did not start: {held}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    node.kill();
+    assert!(
+        at_kill < status.events,
+        "the catch-up ended before the kill ({at_kill} events): nothing was tested"
+    );
+
+    // Restarted, it finishes the catch-up and holds exactly node 0's state.
+    let node = NodeProcess::spawn_config(&file);
+    let after_restart = events_of(&get_ok(node.api, "/v1/status").await);
+    assert!(after_restart <= at_kill, "{after_restart} > {at_kill}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let json = get_ok(node.api, "/v1/status").await;
+        if events_of(&json) == status.events {
+            assert_eq!(field(&json, "state_root"), Some(status.state_root.clone()));
+            assert_eq!(num(&json, "pending"), 0);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted node did not catch up: {json}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "killed with {at_kill} of {} events held; {after_restart} after the restart",
+        status.events
+    );
+    node.stop();
+    net.stop().await;
 }
