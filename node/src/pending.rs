@@ -61,6 +61,11 @@ impl<S: Clone + Eq + Hash, T> PendingPool<S, T> {
         self.entries.len()
     }
 
+    /// Every pending event held, with its entry, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (&ContentId, &Entry<S, T>)> {
+        self.entries.iter()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

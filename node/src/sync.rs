@@ -341,6 +341,12 @@ impl<P: Copy + Ord> Sync<P> {
     /// window has queued, and taken out of that queue if there; not at all if a fetch
     /// under way asks for them already. Returns the fetches the window has room for.
     pub fn fetch(&mut self, peer: P, ids: &[ContentId]) -> Vec<Outgoing<P>> {
+        self.want(peer, ids);
+        self.pump(peer)
+    }
+
+    /// Puts `ids` ahead of `peer`'s queue, but those a fetch under way asks for.
+    fn want(&mut self, peer: P, ids: &[ContentId]) {
         let window = self.windows.entry(peer).or_default();
         for id in ids {
             match self.asked.get(id) {
@@ -352,7 +358,6 @@ impl<P: Copy + Ord> Sync<P> {
                 }
             }
         }
-        self.pump(peer)
     }
 
     /// Queues what a reconciliation with `peer` found missing, but ids queued or
@@ -538,25 +543,27 @@ impl<P: Copy + Ord> Sync<P> {
     }
 
     /// Ends a fetch from `peer` whose events were ingested (`asked` as
-    /// [`Outcome::Events`] gave it), `new_events` of them new to this node: until
-    /// then what it asked for is not asked again, so events being verified are not
-    /// fetched twice, and it holds its place in the window. Returns the requests to
-    /// send next: fetches of what is queued, or the reconciliation that finds what
-    /// the last one left for later.
+    /// [`Outcome::Events`] gave it), `new_events` of them new to this node, and asks
+    /// for `wanted`, what the pending ones among them wait for, as
+    /// [`Sync::fetch`] does: until then what it asked for is not asked again, so
+    /// events being verified are not fetched twice, and it holds its place in the
+    /// window. What it asked for and did not get may be wanted at once. Returns the
+    /// requests to send next: fetches of what is wanted and queued, or the
+    /// reconciliation that finds what the last one left for later.
     pub fn fetched(
         &mut self,
         peer: P,
         asked: &[ContentId],
         new_events: u64,
+        wanted: &[ContentId],
         held: &impl Held,
     ) -> Vec<Outgoing<P>> {
         self.release(asked);
         self.stats.events_fetched += new_events;
-        let Some(window) = self.windows.get_mut(&peer) else {
-            return Vec::new();
-        };
+        let window = self.windows.entry(peer).or_default();
         window.in_flight = window.in_flight.saturating_sub(1);
         let more = window.more;
+        self.want(peer, wanted);
         let mut out = self.pump(peer);
         if more && !self.windows.contains_key(&peer) {
             out.extend(self.initiate(peer, held));
@@ -734,10 +741,11 @@ mod tests {
                             wanted.push(id(n - 1));
                         }
                     }
-                    let next = client.sync.fetched(peer, &asked, new, &client.store);
+                    wanted.retain(|w| !client.store.events.contains_key(w));
+                    let next = client
+                        .sync
+                        .fetched(peer, &asked, new, &wanted, &client.store);
                     wire.extend(next.into_iter().map(|out| InFlight { from, out }));
-                    let more = client.sync.fetch(peer, &wanted);
-                    wire.extend(more.into_iter().map(|out| InFlight { from, out }));
                 }
                 Outcome::Idle => {}
                 other => panic!("unexpected outcome {other:?}"),
@@ -1052,9 +1060,11 @@ mod tests {
                             }
                         }
                     }
+                    // What is still missing once the whole answer is in, as the
+                    // node asks it of its ledger after ingesting a fetch.
+                    wanted.retain(|w| !store.holds(w));
                     report.max_pending = report.max_pending.max(store.pending.len());
-                    wire.extend(sync.fetch(peer, &wanted));
-                    wire.extend(sync.fetched(peer, &asked, new, &store));
+                    wire.extend(sync.fetched(peer, &asked, new, &wanted, &store));
                 }
                 other => panic!("unexpected outcome {other:?}"),
             }
@@ -1118,7 +1128,7 @@ mod tests {
         .expect("some queued");
         // The window is full: the urgent id waits, then goes first.
         assert!(a.sync.fetch(1, &[queued_last]).is_empty());
-        let next = a.sync.fetched(1, &[], 0, &a.store);
+        let next = a.sync.fetched(1, &[], 0, &[], &a.store);
         match &next[..] {
             [Outgoing {
                 request: SyncRequest::Fetch(ids),
@@ -1127,6 +1137,30 @@ mod tests {
                 assert_eq!(ids[0], *queued_last.as_bytes());
                 assert_eq!(ids.iter().filter(|i| **i == ids[0]).count(), 1);
             }
+            other => panic!("one fetch expected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_id_asked_and_not_served_is_asked_again_at_once_ahead_of_the_queue() {
+        let mut a = Party {
+            sync: Sync::with_limits(1, usize::MAX),
+            store: Store::default(),
+        };
+        let b = party(0..1000);
+        let first = reconcile(&mut a, &b.store);
+        let SyncRequest::Fetch(ids) = &first[0].request else {
+            panic!("a fetch expected");
+        };
+        let ids: Vec<ContentId> = ids.iter().map(|i| carnet_protocol::Hash32(*i)).collect();
+        // Served all but the first, which the others are taken to wait for.
+        let left_out = ids[0];
+        let next = a.sync.fetched(1, &ids, 255, &[left_out], &a.store);
+        match &next[..] {
+            [Outgoing {
+                request: SyncRequest::Fetch(again),
+                ..
+            }] => assert_eq!(again[0], *left_out.as_bytes()),
             other => panic!("one fetch expected, got {other:?}"),
         }
     }
@@ -1161,7 +1195,7 @@ mod tests {
             a.store
                 .insert(u64::from_le_bytes(e.try_into().expect("8 bytes")));
         }
-        assert!(a.sync.fetched(1, &brought, 256, &a.store).is_empty());
+        assert!(a.sync.fetched(1, &brought, 256, &[], &a.store).is_empty());
         let again = reconcile(&mut a, &b.store);
         assert_eq!(
             asked(&again).len() + a.sync.queued(),

@@ -834,6 +834,15 @@ impl Engine {
         std::mem::take(&mut self.completions)
     }
 
+    /// What the pending event `id` waits for (as [`Engine::waits_for`]); None if no
+    /// such event is pending.
+    pub fn pending_waits_for(&self, id: &ContentId) -> Option<Vec<ContentId>> {
+        if !self.ledger.is_pending(id) {
+            return None;
+        }
+        self.ledger.get(id).map(|ev| self.waits_for(ev))
+    }
+
     /// What `ev` waits for, if it is pending: the ids to fetch for it.
     pub fn waits_for(&self, ev: &SignedEvent) -> Vec<ContentId> {
         let mut missing = self.ledger.missing(ev);

@@ -167,14 +167,15 @@ impl EventLoop {
                 self.account_batch();
                 wanted.sort_unstable();
                 wanted.dedup();
-                // What the pending ones wait for first, ahead of the queue, then this
-                // fetch's place in the window goes to the next.
-                self.fetch(peer, wanted);
-                let next = self.sync.fetched(peer, &asked, new_events, &self.engine);
+                // This fetch's place in the window goes to what the pending ones wait
+                // for, ahead of the queue (an id asked and not served among them).
+                let next = self
+                    .sync
+                    .fetched(peer, &asked, new_events, &wanted, &self.engine);
                 self.send(next);
             }
             Err(e) => {
-                let next = self.sync.fetched(peer, &asked, 0, &self.engine);
+                let next = self.sync.fetched(peer, &asked, 0, &[], &self.engine);
                 self.send(next);
                 tracing::error!(error = %e, "storage failed during sync");
             }

@@ -45,6 +45,8 @@ const MAX_PREFIX_MATCHES: usize = 5;
 /// events/s under 256, 17,600 to 18,000 under 1,024. The loop holds a batch up to
 /// about 25 ms.
 const MAX_SUBMIT_BATCH: usize = 1024;
+/// Most pending fetched events one search for holes reads (`repair_fetched_holes`).
+const MAX_REPAIR_SCAN: usize = 65_536;
 /// Submitted batches of at least this many events are verified off the loop even
 /// when nothing else is being verified, so that the next is verified while the loop
 /// stores this one.
@@ -112,6 +114,9 @@ pub struct EventLoop {
     /// The same for events that came in answer to this node's own sync fetches, under
     /// a larger bound ([`crate::pending::MAX_FETCHED_PENDING_PER_PEER`]).
     fetched: PendingPool<Sender, Tag>,
+    /// How many `fetched` held at the last settle tick: a pool that stopped
+    /// shrinking is searched for holes (`repair_fetched_holes`).
+    fetched_last: usize,
     /// Invalid events each peer sent (see [`MAX_OFFENCES`]).
     offences: HashMap<PeerId, u32>,
     /// Banned peers and until when.
@@ -251,6 +256,7 @@ impl EventLoop {
                     crate::pending::MAX_FETCHED_PENDING_PER_PEER,
                     timing.pending_ttl,
                 ),
+                fetched_last: 0,
                 offences: HashMap::new(),
                 banned: HashMap::new(),
                 hello,
@@ -319,7 +325,10 @@ impl EventLoop {
                         Err(e) => tracing::warn!(error = %e, "could not sweep old bounce messages"),
                     }
                 }
-                _ = settle_tick.tick() => self.engine.settle_store(),
+                _ = settle_tick.tick() => {
+                    self.engine.settle_store();
+                    self.repair_fetched_holes();
+                }
                 _ = deliver_tick.tick() => {
                     for peer in self.admission.to_close(std::time::Instant::now()) {
                         let _ = self.swarm.disconnect_peer_id(peer);
@@ -532,6 +541,35 @@ impl EventLoop {
             .fetched
             .add(i.event.id(), Some(peer), None, std::time::Instant::now());
         self.give_up(evicted, "evicted");
+    }
+
+    /// Asks again, while the events this node's fetches left pending stop completing,
+    /// for what they wait for that it neither holds nor asks for: an event given up
+    /// (the pool's bounds) or left out of an answer leaves its successors waiting, and
+    /// during a long catch-up nothing else would ask for it before the next
+    /// reconciliation, which waits for the peer's window to be done, while the window
+    /// fetches more events that can only wait. Called once a second; it reads at
+    /// most [`MAX_REPAIR_SCAN`] pending events.
+    pub(super) fn repair_fetched_holes(&mut self) {
+        let held = self.fetched.len();
+        let stuck = held > 0 && held >= self.fetched_last;
+        self.fetched_last = held;
+        if !stuck {
+            return;
+        }
+        let mut wanted: HashMap<PeerId, Vec<ContentId>> = HashMap::new();
+        for (id, entry) in self.fetched.iter().take(MAX_REPAIR_SCAN) {
+            let (Some(peer), Some(missing)) = (entry.sender, self.engine.pending_waits_for(id))
+            else {
+                continue;
+            };
+            wanted.entry(peer).or_default().extend(missing);
+        }
+        for (peer, mut ids) in wanted {
+            ids.sort_unstable();
+            ids.dedup();
+            self.fetch(peer, ids);
+        }
     }
 
     /// Drops pending events the pool gave up on; their gossip messages are neither

@@ -380,3 +380,114 @@ async fn an_event_served_for_an_id_never_asked_is_not_ingested() {
         .expect("the event itself is valid");
     net.stop().await;
 }
+
+/// Issue 19: a peer that leaves an event out of its answers, twice, leaves what builds
+/// on it waiting, and refuses every reconciliation after the first, so that nothing
+/// else finds the event missing again. Node 0 asks for it again by itself (the second
+/// time once a second, while its pending events stop completing) and orders the
+/// chain, instead of holding it until the pending events' time limit gives it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_left_out_of_answers_is_asked_for_again_until_served() {
+    let net = TestNet::start(2).await;
+    let mut a = carnet_tests::enrolled(&net, 0, 0).await;
+    net.converged(1).await;
+    let head = net
+        .node(0)
+        .handle
+        .chain_head(a.public())
+        .await
+        .unwrap()
+        .unwrap();
+    carnet_tests::introduce(&mut a, &head);
+    let chain: Vec<_> = ["one.example", "two.example", "three.example"]
+        .iter()
+        .map(|d| {
+            a.sign(vote(d), vec![], head.clock, 1_700_000_100_000)
+                .expect("sign")
+        })
+        .collect();
+    let first = chain[0].id();
+
+    let org = net.org_keys.last().unwrap();
+    let mut rogue = carnet_tests::rogue_swarm(&net, "holes", Some(org), MAX_GOSSIP_BYTES);
+    carnet_tests::welcomed(&mut rogue).await;
+    let claimed = Claimed(chain.clone());
+    let mut server = carnet_node::sync::Sync::<libp2p::PeerId>::new();
+    let (mut reconciled, mut left_out, mut asked_after) = (false, 0, Vec::new());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let event = tokio::select! {
+            e = rogue.select_next_some() => Some(e),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => None,
+            _ = tokio::time::sleep_until(deadline) => panic!(
+                "node 0 never ordered the chain: {left_out} answers left the first out, \
+                 then it asked for {asked_after:?}"
+            ),
+        };
+        if let Some(SwarmEvent::Behaviour(BehaviourEvent::Sync(
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            },
+        ))) = event
+        {
+            let response = match request {
+                SyncRequest::Reconcile(_) if reconciled => SyncResponse::Refused("busy".into()),
+                SyncRequest::Reconcile(msg) => {
+                    // A few events: one round tells node 0 all it lacks.
+                    reconciled = true;
+                    server.answer(SyncRequest::Reconcile(msg), &claimed)
+                }
+                SyncRequest::Fetch(ids) if left_out < 2 => {
+                    if ids.contains(first.as_bytes()) {
+                        left_out += 1;
+                    }
+                    let served = ids.iter().filter(|i| **i != *first.as_bytes());
+                    SyncResponse::Events(
+                        served
+                            .filter_map(|i| {
+                                carnet_node::sync::Held::bytes(
+                                    &claimed,
+                                    &carnet_protocol::Hash32(*i),
+                                )
+                            })
+                            .collect(),
+                    )
+                }
+                SyncRequest::Fetch(ids) => {
+                    asked_after.push(ids.len());
+                    server.answer(SyncRequest::Fetch(ids), &claimed)
+                }
+            };
+            let _ = rogue.behaviour_mut().sync.send_response(channel, response);
+        }
+        let last = net
+            .node(0)
+            .handle
+            .event(chain[2].id())
+            .await
+            .unwrap()
+            .unwrap();
+        if last.is_some() {
+            break;
+        }
+    }
+    assert_eq!(
+        left_out, 2,
+        "the first was asked for twice before it was served"
+    );
+    assert!(
+        net.node(0)
+            .handle
+            .event(first)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_some(),
+        "the event left out is held"
+    );
+    net.stop().await;
+}
