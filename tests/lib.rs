@@ -390,6 +390,33 @@ pub async fn enrolled(net: &TestNet, node: usize, i: usize) -> Author {
     member
 }
 
+/// `payloads` signed by `author` as a chain on top of what node `node` holds of it
+/// (its head, its introduction, the clock), each building on the one before: events
+/// to submit later, in order, or all at once.
+pub async fn signed_chain(
+    net: &TestNet,
+    node: usize,
+    author: &mut Author,
+    payloads: impl IntoIterator<Item = carnet_protocol::Payload>,
+) -> Vec<carnet_protocol::SignedEvent> {
+    let head = net
+        .node(node)
+        .handle
+        .chain_head(author.public())
+        .await
+        .expect("chain head")
+        .expect("the store reads");
+    introduce(author, &head);
+    payloads
+        .into_iter()
+        .map(|p| {
+            author
+                .sign(p, vec![], head.clock, 1_700_000_100_000)
+                .expect("sign")
+        })
+        .collect()
+}
+
 /// A company vote for `domain`: the cheapest member event to sign.
 pub fn vote(domain: &str) -> carnet_protocol::Payload {
     use carnet_protocol::payload::{EmployeeRange, RevenueRange, Vote};

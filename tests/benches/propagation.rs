@@ -138,38 +138,10 @@ async fn signed_chains(
 ) -> Vec<Vec<Vec<u8>>> {
     let mut chains = Vec::new();
     for w in 0..writers {
-        let mut m = net.member(first + w);
-        net.node(0)
-            .handle
-            .submit_as_org(Payload::Enroll(Enroll {
-                member: m.public(),
-                handle: format!("w{}", first + w),
-            }))
-            .await
-            .expect("enroll");
-        let head = net
-            .node(0)
-            .handle
-            .chain_head(m.public())
-            .await
-            .expect("head")
-            .expect("the store reads");
-        carnet_tests::introduce(&mut m, &head);
-        let clock = head.clock;
-        let chain: Vec<Vec<u8>> = (0..per)
-            .map(|k| {
-                m.sign(
-                    bench_vote(offset + w * per + k),
-                    vec![],
-                    clock,
-                    1_700_000_100_000,
-                )
-                .expect("sign")
-                .as_bytes()
-                .to_vec()
-            })
-            .collect();
-        chains.push(chain);
+        let mut m = carnet_tests::enrolled(net, 0, first + w).await;
+        let votes = (0..per).map(|k| bench_vote(offset + w * per + k));
+        let chain = carnet_tests::signed_chain(net, 0, &mut m, votes).await;
+        chains.push(chain.iter().map(|e| e.as_bytes().to_vec()).collect());
     }
     chains
 }

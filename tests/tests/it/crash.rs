@@ -656,37 +656,16 @@ async fn count_in_flight(
 /// again and ends with its peer's state, event for event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_catch_up_loses_nothing_the_restart_cannot_fetch_again() {
-    use carnet_tests::{enroll, TestNet};
+    use carnet_tests::TestNet;
     const EVENTS: usize = 40_000;
     let mut net = TestNet::start(2).await;
     net.stop_node(1).await;
-    let mut member = net.member(0);
-    net.node(0)
-        .handle
-        .submit_as_org(enroll(member.public(), 0))
+    let mut member = carnet_tests::enrolled(&net, 0, 0).await;
+    let votes = (0..EVENTS).map(|k| carnet_tests::vote(&format!("k{k}.example")));
+    let chain: Vec<Vec<u8>> = carnet_tests::signed_chain(&net, 0, &mut member, votes)
         .await
-        .expect("enroll");
-    let head = net
-        .node(0)
-        .handle
-        .chain_head(member.public())
-        .await
-        .expect("chain head")
-        .expect("the store reads");
-    carnet_tests::introduce(&mut member, &head);
-    let chain: Vec<Vec<u8>> = (0..EVENTS)
-        .map(|k| {
-            let vote = Payload::Vote(Vote {
-                company_domain: format!("k{k}.example"),
-                employees: EmployeeRange::From11To50,
-                revenue: RevenueRange::Under1M,
-            });
-            member
-                .sign(vote, vec![], head.clock, TIMESTAMP_MS)
-                .expect("sign")
-                .as_bytes()
-                .to_vec()
-        })
+        .iter()
+        .map(|e| e.as_bytes().to_vec())
         .collect();
     for batch in chain.chunks(256) {
         for r in net.node(0).handle.submit_many(batch.to_vec()).await {

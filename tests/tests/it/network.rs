@@ -96,33 +96,10 @@ async fn a_node_that_was_down_catches_up_on_1000_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_submissions_is_ordered_in_its_order_each_answered_in_its_place() {
     let net = TestNet::start(2).await;
-    let mut member = net.member(0);
-    net.node(0)
-        .handle
-        .submit_as_org(enroll(member.public(), 0))
-        .await
-        .expect("enroll");
-    let head = net
-        .node(0)
-        .handle
-        .chain_head(member.public())
-        .await
-        .expect("chain head")
-        .expect("the store reads");
-    carnet_tests::introduce(&mut member, &head);
+    let mut member = carnet_tests::enrolled(&net, 0, 0).await;
     // A chain of 40 votes, each building on the one before it in the same batch.
-    let chain: Vec<_> = (0..40)
-        .map(|k| {
-            let vote = Payload::Vote(Vote {
-                company_domain: format!("b{k}.example"),
-                employees: EmployeeRange::From11To50,
-                revenue: RevenueRange::Under1M,
-            });
-            member
-                .sign(vote, vec![], head.clock, 1_700_000_100_000)
-                .expect("sign")
-        })
-        .collect();
+    let votes = (0..40).map(|k| carnet_tests::vote(&format!("b{k}.example")));
+    let chain = carnet_tests::signed_chain(&net, 0, &mut member, votes).await;
     // The first ten through the HTTP API.
     let first: Vec<Vec<u8>> = chain[..10].iter().map(|e| e.as_bytes().to_vec()).collect();
     let base = format!("http://{}", net.node(0).api_addr);

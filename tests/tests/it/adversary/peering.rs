@@ -391,21 +391,8 @@ async fn an_event_left_out_of_answers_is_asked_for_again_until_served() {
     let net = TestNet::start(2).await;
     let mut a = carnet_tests::enrolled(&net, 0, 0).await;
     net.converged(1).await;
-    let head = net
-        .node(0)
-        .handle
-        .chain_head(a.public())
-        .await
-        .unwrap()
-        .unwrap();
-    carnet_tests::introduce(&mut a, &head);
-    let chain: Vec<_> = ["one.example", "two.example", "three.example"]
-        .iter()
-        .map(|d| {
-            a.sign(vote(d), vec![], head.clock, 1_700_000_100_000)
-                .expect("sign")
-        })
-        .collect();
+    let votes = ["one.example", "two.example", "three.example"].map(vote);
+    let chain = carnet_tests::signed_chain(&net, 0, &mut a, votes).await;
     let first = chain[0].id();
 
     let org = net.org_keys.last().unwrap();
