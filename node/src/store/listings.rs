@@ -271,7 +271,7 @@ pub(super) fn index_once(db: &Database, network: &NetworkId) -> Result<bool, Sto
             let (key, bytes) = entry.map_err(db_err("read events"))?;
             // A corrupt event is named by the load that follows, not here.
             if let Ok(ev) = SignedEvent::decode_unverified(bytes.value(), network) {
-                if ev.id().0 == *key.value() {
+                if ev.id().0 == *key.value().1 {
                     if whole {
                         index.add(&ev)?;
                     } else {

@@ -35,9 +35,12 @@ const MOVEMENTS: TableDefinition<(&[u8; 32], u64, u64), &[u8]> =
 /// which the ledger reads through [`Index::cold`] rather than hold (see
 /// [`carnet_protocol::ledger::cold`]).
 const COLD: TableDefinition<(u8, &[u8], u64), &[u8]> = TableDefinition::new("finalized_state");
-/// Content id → nothing: the stored events the ledger holds in memory (all but the
-/// released ones), which a start reads.
-pub(super) const HELD: TableDefinition<&[u8; 32], ()> = TableDefinition::new("held");
+/// (Lamport clock, content id) → nothing: the stored events the ledger holds in
+/// memory (all but the released ones), which a start reads. In ledger order, as the
+/// events are: new events are listed at the end of the tree, released ones leave it
+/// near its start, and a start reads the events in the order of the list.
+pub(super) const HELD: TableDefinition<(u64, &[u8; 32]), ()> =
+    TableDefinition::new("held_in_order");
 /// Meta key: the highest epoch whose events are all recorded. Records of an epoch are
 /// written in one transaction, so every epoch up to it is whole.
 const THROUGH_META_KEY: &str = "finalized through";
@@ -179,7 +182,8 @@ impl Store {
                     .insert((s.epoch, s.lamport, &r.id.0), ())
                     .map_err(db_err("record finalized epoch"))?;
                 if !r.stays {
-                    held.remove(&r.id.0).map_err(db_err("record released"))?;
+                    held.remove((s.lamport, &r.id.0))
+                        .map_err(db_err("record released"))?;
                 }
             }
             digests
@@ -247,29 +251,37 @@ impl Store {
     pub fn load_held(&self, epoch: u64) -> Result<Vec<SignedEvent>, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin load"))?;
         let events = txn.open_table(EVENTS).map_err(db_err("open events"))?;
-        let mut ids: Vec<[u8; 32]> = Vec::new();
+        let mut keys: Vec<(u64, [u8; 32])> = Vec::new();
         let held = txn.open_table(HELD).map_err(db_err("open held"))?;
         for entry in held.iter().map_err(db_err("read held"))? {
-            ids.push(*entry.map_err(db_err("read held"))?.0.value());
+            let (key, _) = entry.map_err(db_err("read held"))?;
+            let (lamport, id) = key.value();
+            keys.push((lamport, *id));
         }
         if let Some(t) = open(&txn, EPOCHS)? {
             let above = t
                 .range((epoch.saturating_add(1), 0, &[0u8; 32])..)
                 .map_err(db_err("read finalized epochs"))?;
             for entry in above {
-                ids.push(*entry.map_err(db_err("read finalized epochs"))?.0.value().2);
+                let (key, _) = entry.map_err(db_err("read finalized epochs"))?;
+                let (_, lamport, id) = key.value();
+                keys.push((lamport, *id));
             }
         }
-        ids.sort_unstable();
-        ids.dedup();
-        let mut out = Vec::with_capacity(ids.len());
-        for key in ids {
+        keys.sort_unstable();
+        keys.dedup();
+        let mut out = Vec::with_capacity(keys.len());
+        for (lamport, key) in keys {
             let id = Hash32(key);
             let bytes = events
-                .get(&key)
+                .get((lamport, &key))
                 .map_err(db_err("read event"))?
                 .ok_or_else(|| corrupt(id, "listed as held but not stored"))?;
-            out.push(decode_stored(id, bytes.value(), &self.network)?);
+            let ev = decode_stored(id, bytes.value(), &self.network)?;
+            if let Some(e) = super::misindexed(&id, lamport, Some(ev.lamport())) {
+                return Err(e);
+            }
+            out.push(ev);
         }
         Ok(out)
     }
@@ -300,13 +312,19 @@ impl Store {
         txn.commit().map_err(db_err("commit forget"))
     }
 
-    /// Lists `ids` as held in memory (those already listed stay so).
+    /// Lists `ids` as held in memory (those already listed stay so). Ids not stored
+    /// are left out: there is nothing of theirs a start could read.
     pub fn list_held(&self, ids: &[ContentId]) -> Result<(), StoreError> {
         let txn = self.begin_write("begin list held")?;
         {
             let mut held = txn.open_table(HELD).map_err(db_err("open held"))?;
+            let clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
             for id in ids {
-                held.insert(&id.0, ()).map_err(db_err("list held"))?;
+                let clock = clocks.get(&id.0).map_err(db_err("read event clock"))?;
+                if let Some(lamport) = clock.map(|c| c.value()) {
+                    held.insert((lamport, &id.0), ())
+                        .map_err(db_err("list held"))?;
+                }
             }
         }
         txn.commit().map_err(db_err("commit list held"))
@@ -321,8 +339,7 @@ impl Store {
         let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
         for entry in order.iter().map_err(db_err("read order index"))? {
             let (key, _) = entry.map_err(db_err("read order index"))?;
-            held.insert(key.value().1, ())
-                .map_err(db_err("list held"))?;
+            held.insert(key.value(), ()).map_err(db_err("list held"))?;
         }
         Ok(())
     }

@@ -77,9 +77,37 @@ pub fn salvage(path: &Path, network: &NetworkId) -> Salvaged {
         }
         Ok(())
     }
+    /// The events of either layout (`layout`): by content id, as an older build kept
+    /// them (a store damaged before it was ever opened by this one), or in ledger order.
+    fn read_events(db: &Database, into: &mut Raw) -> Result<(), String> {
+        let txn = db.begin_read().map_err(|e| e.to_string())?;
+        match txn.open_table(layout::OLD_EVENTS) {
+            Ok(t) => {
+                for (k, v) in t.iter().map_err(|e| e.to_string())?.flatten() {
+                    into.push((*k.value(), v.value().to_vec()));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        match txn.open_table(EVENTS) {
+            Ok(t) => {
+                for (k, v) in t.iter().map_err(|e| e.to_string())?.flatten() {
+                    into.push((*k.value().1, v.value().to_vec()));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        Ok(())
+    }
     let mut events = Vec::new();
+    match quietly(|| read_events(&db, &mut events)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => out.lost.push(format!("the events table: {e}")),
+        Err(p) => out.lost.push(format!("part of the events table: {p}")),
+    }
     for (name, table, into) in [
-        ("events", EVENTS, &mut events),
         ("cards", CARDS, &mut out.cards),
         ("evidence", EVIDENCE, &mut out.evidence),
     ] {

@@ -180,10 +180,22 @@ pub(crate) fn tamper(path: &Path, id: &ContentId, flip: impl FnOnce(&mut Vec<u8>
     let db = Database::create(path).unwrap();
     let txn = db.begin_write().unwrap();
     {
+        let lamport = txn
+            .open_table(CLOCKS)
+            .unwrap()
+            .get(&id.0)
+            .unwrap()
+            .unwrap()
+            .value();
         let mut table = txn.open_table(EVENTS).unwrap();
-        let mut bytes = table.get(&id.0).unwrap().unwrap().value().to_vec();
+        let mut bytes = table
+            .get((lamport, &id.0))
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
         flip(&mut bytes);
-        table.insert(&id.0, bytes.as_slice()).unwrap();
+        table.insert((lamport, &id.0), bytes.as_slice()).unwrap();
     }
     txn.commit().unwrap();
 }
@@ -958,4 +970,115 @@ fn records_without_movements_are_dropped_once() {
     drop(store);
     let store = Store::open(&path, network()).unwrap();
     assert_eq!(store.get_meta("movements recorded").unwrap(), Some(vec![1]));
+}
+
+/// Rewrites the store at `path` as a build before ledger order kept it: events and
+/// the held list keyed by content id (those of `held` listed), no clock index.
+fn older_layout(path: &Path, evs: &[SignedEvent], held: &[ContentId]) {
+    let db = Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    assert!(txn.delete_table(EVENTS).unwrap());
+    assert!(txn.delete_table(CLOCKS).unwrap());
+    assert!(txn.delete_table(released::HELD).unwrap());
+    {
+        let mut old = txn.open_table(layout::OLD_EVENTS).unwrap();
+        for ev in evs {
+            old.insert(&ev.id().0, ev.as_bytes()).unwrap();
+        }
+        let mut old_held: redb::Table<&[u8; 32], ()> =
+            txn.open_table(TableDefinition::new("held")).unwrap();
+        for id in held {
+            old_held.insert(&id.0, ()).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+}
+
+/// A store an older build wrote, events keyed by content id, is moved into ledger
+/// order when opened, a chunk a transaction: a move cut short (a kill) resumes where
+/// its last chunk ended, and the store ends with every event, the same held list, and
+/// none of the old tables. `carnet node repair` reads the old layout too.
+#[test]
+fn a_store_of_the_older_layout_is_moved_into_ledger_order_even_if_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let evs = sorted(events(3, 7));
+    Store::open(&path, network())
+        .unwrap()
+        .put_events(&evs)
+        .unwrap();
+    let held = vec![evs[1].id(), evs[4].id(), evs[6].id()];
+    older_layout(&path, &evs, &held);
+    let salvaged = salvage(&path, &network());
+    assert!(salvaged.lost.is_empty(), "{:?}", salvaged.lost);
+    assert_eq!(sorted(salvaged.events), evs);
+    {
+        // Two chunks of 3, then the process dies: 6 events moved, the old tables kept.
+        let db = Database::create(&path).unwrap();
+        assert!(!layout::move_events_once(&db, &network(), 3, 2).unwrap());
+        let txn = db.begin_read().unwrap();
+        assert_eq!(txn.open_table(EVENTS).unwrap().len().unwrap(), 6);
+        assert_eq!(
+            txn.open_table(layout::OLD_EVENTS).unwrap().len().unwrap(),
+            7
+        );
+    }
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(store.load_events(&network()).unwrap(), evs);
+    assert_eq!(load_in_windows(&store).unwrap(), evs);
+    assert_eq!(store.event_count().unwrap(), 7);
+    assert_eq!(ids(&store.load_held(0).unwrap()), held);
+    for ev in &evs {
+        assert_eq!(store.event_bytes(&ev.id()).unwrap().unwrap(), ev.as_bytes());
+    }
+    assert_eq!(store.get_meta("events moved through").unwrap(), None);
+    let db = store.db().unwrap();
+    let txn = db.begin_read().unwrap();
+    assert!(matches!(
+        txn.open_table(layout::OLD_EVENTS),
+        Err(redb::TableError::TableDoesNotExist(_))
+    ));
+    let old_held: TableDefinition<&[u8; 32], ()> = TableDefinition::new("held");
+    assert!(matches!(
+        txn.open_table(old_held),
+        Err(redb::TableError::TableDoesNotExist(_))
+    ));
+}
+
+/// An entry of the older layout whose bytes do not hash to its id stops the move and
+/// is named, as a start names it; nothing is lost: the old tables stay for
+/// `carnet node repair`.
+#[test]
+fn a_corrupt_event_of_the_older_layout_is_named_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let evs = sorted(events(4, 3));
+    Store::open(&path, network())
+        .unwrap()
+        .put_events(&evs)
+        .unwrap();
+    older_layout(&path, &evs, &[]);
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut old = txn.open_table(layout::OLD_EVENTS).unwrap();
+            // A byte of the body: the bytes no longer hash to the id.
+            let mut bytes = evs[1].as_bytes().to_vec();
+            bytes[8] ^= 1;
+            old.insert(&evs[1].id().0, bytes.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    match Store::open(&path, network()) {
+        Err(StoreError::Corrupt { id, .. }) => assert_eq!(id, evs[1].id().to_hex()),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let salvaged = salvage(&path, &network());
+    assert_eq!(salvaged.events.len(), 2);
+    assert!(
+        salvaged.lost.iter().any(|l| l.contains("1 events")),
+        "{:?}",
+        salvaged.lost
+    );
 }

@@ -1,0 +1,65 @@
+//! Storing alone: what a durable commit of a batch of new events costs the store, by
+//! batch size, as the store grows. The API's batch of submissions and a sync fetch
+//! end in [`Store::put_events`]; this is its ceiling, with no verification, ordering
+//! or folding.
+//!
+//! `cargo bench -p carnet-node --bench store` (CARNET_BENCH_STORE events per batch
+//! size, default 100,000).
+
+use carnet_node::store::Store;
+use carnet_protocol::author::Author;
+use carnet_protocol::testkit::workload::{bench_env, bench_vote};
+use carnet_protocol::{testkit, SecretKey, SignedEvent};
+use std::time::Instant;
+
+fn main() {
+    let n = bench_env("CARNET_BENCH_STORE", 100_000);
+    let genesis = testkit::genesis(
+        "store",
+        &[testkit::org_key(0)],
+        carnet_protocol::genesis::Rules::default(),
+        0,
+    );
+    let net = genesis.network_id();
+    // 16 members' chains, interleaved as 16 submitters send them.
+    let writers = 16;
+    let mut authors: Vec<Author> = (0..writers)
+        .map(|w| Author::new(SecretKey::from_seed([w as u8 + 1; 32]), net))
+        .collect();
+    let per = n / writers;
+    let mut events: Vec<SignedEvent> = Vec::with_capacity(n);
+    for k in 0..per {
+        for (w, a) in authors.iter_mut().enumerate() {
+            events.push(
+                a.sign(bench_vote(w * per + k), vec![], 0, 1_700_000_100_000)
+                    .expect("sign"),
+            );
+        }
+    }
+    for batch in [16usize, 256, 1024] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("events.redb"), net).expect("store");
+        let tenth = (events.len() / 10).max(1);
+        let mut marks = Vec::new();
+        let t = Instant::now();
+        let mut last = t;
+        for (i, chunk) in events.chunks(batch).enumerate() {
+            store.put_events(chunk).expect("put");
+            let done = (i + 1) * batch;
+            if done % tenth < batch {
+                let now = Instant::now();
+                marks.push((now - last).as_secs_f64() * 1e6 / tenth as f64);
+                last = now;
+            }
+        }
+        let all = t.elapsed().as_secs_f64() * 1e6 / events.len() as f64;
+        let marks: Vec<String> = marks.iter().map(|m| format!("{m:.1}")).collect();
+        println!(
+            "store alone, {} events, a durable commit per {batch}: {all:.1} µs an event \
+             ({:.0} events/s); by tenths as the store grows: {} µs",
+            events.len(),
+            1e6 / all,
+            marks.join(" ")
+        );
+    }
+}
