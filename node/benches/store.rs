@@ -4,7 +4,10 @@
 //! or folding.
 //!
 //! `cargo bench -p carnet-node --bench store` (CARNET_BENCH_STORE events per batch
-//! size, default 100,000).
+//! size, default 100,000). With CARNET_BENCH_OPEN=<store file> it times opening that
+//! store instead: what the first start of this build costs a store an older build
+//! wrote, whose events it moves into ledger order (work on a copy: the move is for
+//! good).
 
 use carnet_node::store::Store;
 use carnet_protocol::author::Author;
@@ -13,6 +16,9 @@ use carnet_protocol::{testkit, SecretKey, SignedEvent};
 use std::time::Instant;
 
 fn main() {
+    if let Ok(path) = std::env::var("CARNET_BENCH_OPEN") {
+        return open(std::path::Path::new(&path));
+    }
     let n = bench_env("CARNET_BENCH_STORE", 100_000);
     let genesis = testkit::genesis(
         "store",
@@ -62,4 +68,27 @@ fn main() {
             marks.join(" ")
         );
     }
+}
+
+/// Times [`Store::open`] on the store at `path`, for the network it records.
+fn open(path: &std::path::Path) {
+    let network = {
+        let db = redb::Database::open(path).expect("a redb file");
+        let txn = redb::ReadableDatabase::begin_read(&db).expect("read");
+        let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+        let meta = txn.open_table(meta).expect("meta table");
+        let bytes = meta.get("network").expect("read").expect("a network id");
+        carnet_protocol::Hash32(bytes.value().try_into().expect("32 bytes"))
+    };
+    let before = std::fs::metadata(path).map_or(0, |m| m.len() >> 20);
+    let t = Instant::now();
+    let store = Store::open(path, network).expect("open");
+    let secs = t.elapsed().as_secs_f64();
+    let events = store.event_count().expect("count");
+    drop(store);
+    let after = std::fs::metadata(path).map_or(0, |m| m.len() >> 20);
+    println!(
+        "opened {} ({events} events): {secs:.1} s, file {before} MiB before, {after} MiB after",
+        path.display()
+    );
 }
