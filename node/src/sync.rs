@@ -571,6 +571,14 @@ impl<P: Copy + Ord> Sync<P> {
         out
     }
 
+    /// Ends a fetch from `peer` whose events could not be ingested (the store failed):
+    /// as a failed fetch, it gives up the peer's window, so that no further fetch
+    /// brings events the store would refuse the same way; the next reconciliation,
+    /// once the store takes writes again, finds what is still missing.
+    pub fn not_ingested(&mut self, peer: P, asked: &[ContentId]) {
+        self.abandon(peer, asked);
+    }
+
     /// What a fetch asked for may be asked again.
     fn release(&mut self, asked: &[ContentId]) {
         for id in asked {
@@ -1201,6 +1209,49 @@ mod tests {
             asked(&again).len() + a.sync.queued(),
             2000 - MAX_FETCH_IDS,
             "all but what the second fetch brought"
+        );
+    }
+
+    /// A fetch the store could not take (a full disk) sends no further fetch to that
+    /// peer: its window is given up, and a reconciliation once the store is back asks
+    /// for what is still missing.
+    #[test]
+    fn a_fetch_the_store_refused_gives_up_the_window() {
+        let mut a = Party {
+            sync: Sync::with_limits(2, usize::MAX),
+            store: Store::default(),
+        };
+        let b = party(0..2000);
+        let first = reconcile(&mut a, &b.store);
+        assert_eq!(first.len(), 2);
+        let mut serving = Sync::<usize>::new();
+        let answer = serving.answer(first[0].request.clone(), &b.store);
+        let Outcome::Events { asked: brought, .. } =
+            a.sync.on_response(first[0].token, answer, &a.store)
+        else {
+            panic!("events expected");
+        };
+        a.sync.not_ingested(1, &brought);
+        assert_eq!(a.sync.queued(), 0, "nothing more is fetched from the peer");
+        let answer = serving.answer(first[1].request.clone(), &b.store);
+        let Outcome::Events {
+            events,
+            asked: brought,
+            ..
+        } = a.sync.on_response(first[1].token, answer, &a.store)
+        else {
+            panic!("events expected");
+        };
+        for e in events {
+            a.store
+                .insert(u64::from_le_bytes(e.try_into().expect("8 bytes")));
+        }
+        assert!(a.sync.fetched(1, &brought, 256, &[], &a.store).is_empty());
+        let again = reconcile(&mut a, &b.store);
+        assert_eq!(
+            asked(&again).len() + a.sync.queued(),
+            2000 - MAX_FETCH_IDS,
+            "all but what the second fetch brought, the refused fetch's ids among them"
         );
     }
 

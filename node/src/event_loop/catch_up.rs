@@ -175,8 +175,7 @@ impl EventLoop {
                 self.send(next);
             }
             Err(e) => {
-                let next = self.sync.fetched(peer, &asked, 0, &[], &self.engine);
-                self.send(next);
+                self.sync.not_ingested(peer, &asked);
                 tracing::error!(error = %e, "storage failed during sync");
             }
         }
