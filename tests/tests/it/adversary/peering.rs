@@ -19,6 +19,31 @@ struct Seen {
     hello_refusal: Option<String>,
 }
 
+/// Turns a rogue peer's swarm for up to 50 ms: the sync request node 0 sent it, with
+/// the channel to answer on, if one came (other events are dropped). Past `deadline`
+/// the test fails with `why`.
+async fn sync_request(
+    swarm: &mut Swarm<Behaviour>,
+    deadline: tokio::time::Instant,
+    why: impl FnOnce() -> String,
+) -> Option<(SyncRequest, request_response::ResponseChannel<SyncResponse>)> {
+    let event = tokio::select! {
+        e = swarm.select_next_some() => e,
+        _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => return None,
+        _ = tokio::time::sleep_until(deadline) => panic!("{}", why()),
+    };
+    match event {
+        SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+            message:
+                request_response::Message::Request {
+                    request, channel, ..
+                },
+            ..
+        })) => Some((request, channel)),
+        _ => None,
+    }
+}
+
 /// Turns `swarm` until node 0 closes its connection (with a deadline) and a second
 /// after (what arrived just before the close may be reported just after it),
 /// recording what node 0 sent it.
@@ -327,21 +352,8 @@ async fn an_event_served_for_an_id_never_asked_is_not_ingested() {
     let deadline = tokio::time::Instant::now() + carnet_tests::DEADLINE;
     let mut fetched = false;
     loop {
-        let event = tokio::select! {
-            e = rogue.select_next_some() => Some(e),
-            _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => None,
-            _ = tokio::time::sleep_until(deadline) => panic!("node 0 never fetched from the rogue"),
-        };
-        if let Some(SwarmEvent::Behaviour(BehaviourEvent::Sync(
-            request_response::Event::Message {
-                message:
-                    request_response::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            },
-        ))) = event
-        {
+        let never = || "node 0 never fetched from the rogue".to_string();
+        if let Some((request, channel)) = sync_request(&mut rogue, deadline, never).await {
             let response = match request {
                 SyncRequest::Fetch(ids) => {
                     assert_eq!(
@@ -403,24 +415,13 @@ async fn an_event_left_out_of_answers_is_asked_for_again_until_served() {
     let (mut reconciled, mut left_out, mut asked_after) = (false, 0, Vec::new());
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let event = tokio::select! {
-            e = rogue.select_next_some() => Some(e),
-            _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => None,
-            _ = tokio::time::sleep_until(deadline) => panic!(
+        let never = || {
+            format!(
                 "node 0 never ordered the chain: {left_out} answers left the first out, \
                  then it asked for {asked_after:?}"
-            ),
+            )
         };
-        if let Some(SwarmEvent::Behaviour(BehaviourEvent::Sync(
-            request_response::Event::Message {
-                message:
-                    request_response::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            },
-        ))) = event
-        {
+        if let Some((request, channel)) = sync_request(&mut rogue, deadline, never).await {
             let response = match request {
                 SyncRequest::Reconcile(_) if reconciled => SyncResponse::Refused("busy".into()),
                 SyncRequest::Reconcile(msg) => {
