@@ -345,6 +345,10 @@ fn main() {
             bench_env("CARNET_BENCH_EVENTS", 200),
         )
         .await;
-        ingest(bench_env("CARNET_BENCH_INGEST", 5000)).await;
+        // CARNET_BENCH_INGEST=0 measures propagation alone.
+        let events = bench_env("CARNET_BENCH_INGEST", 5000);
+        if events > 0 {
+            ingest(events).await;
+        }
     });
 }
