@@ -1173,6 +1173,25 @@ mod tests {
         }
     }
 
+    /// Has `b` answer `fetch` of `a`'s (peer 1), and `a` ingest what it brought; no
+    /// further request follows (the tests below leave nothing queued).
+    fn serve_and_ingest(a: &mut Party, b: &Store, fetch: &Outgoing<usize>) {
+        let answer = Sync::<usize>::new().answer(fetch.request.clone(), b);
+        let Outcome::Events {
+            events,
+            asked: brought,
+            ..
+        } = a.sync.on_response(fetch.token, answer, &a.store)
+        else {
+            panic!("events expected");
+        };
+        for e in events {
+            a.store
+                .insert(u64::from_le_bytes(e.try_into().expect("8 bytes")));
+        }
+        assert!(a.sync.fetched(1, &brought, 256, &[], &a.store).is_empty());
+    }
+
     #[test]
     fn a_failed_fetch_gives_up_the_peers_queue_and_the_next_reconciliation_finds_it() {
         let mut a = Party {
@@ -1189,21 +1208,7 @@ mod tests {
         assert_eq!(a.sync.queued(), 0);
         // Not while the other fetch of that peer is under way.
         assert!(a.sync.initiate(1, &a.store).is_none());
-        let mut serving = Sync::<usize>::new();
-        let answer = serving.answer(first[1].request.clone(), &b.store);
-        let Outcome::Events {
-            events,
-            asked: brought,
-            ..
-        } = a.sync.on_response(first[1].token, answer, &a.store)
-        else {
-            panic!("events expected");
-        };
-        for e in events {
-            a.store
-                .insert(u64::from_le_bytes(e.try_into().expect("8 bytes")));
-        }
-        assert!(a.sync.fetched(1, &brought, 256, &[], &a.store).is_empty());
+        serve_and_ingest(&mut a, &b.store, &first[1]);
         let again = reconcile(&mut a, &b.store);
         assert_eq!(
             asked(&again).len() + a.sync.queued(),
@@ -1233,20 +1238,7 @@ mod tests {
         };
         a.sync.not_ingested(1, &brought);
         assert_eq!(a.sync.queued(), 0, "nothing more is fetched from the peer");
-        let answer = serving.answer(first[1].request.clone(), &b.store);
-        let Outcome::Events {
-            events,
-            asked: brought,
-            ..
-        } = a.sync.on_response(first[1].token, answer, &a.store)
-        else {
-            panic!("events expected");
-        };
-        for e in events {
-            a.store
-                .insert(u64::from_le_bytes(e.try_into().expect("8 bytes")));
-        }
-        assert!(a.sync.fetched(1, &brought, 256, &[], &a.store).is_empty());
+        serve_and_ingest(&mut a, &b.store, &first[1]);
         let again = reconcile(&mut a, &b.store);
         assert_eq!(
             asked(&again).len() + a.sync.queued(),
