@@ -13,11 +13,13 @@
 //! durable commit adds each landed in a leaf of their own and the commit wrote a page
 //! per event; in ledger order they land together at the end of the tree, and only the
 //! small index takes a write at a random place (storing a batch of 256 cost 28.1 µs an
-//! event at 100,000 events, 14.4 in ledger order: docs/benchmarks.md). Disks rot, so loading decodes every event
-//! again and re-checks its id, and the engine re-checks the signatures no snapshot
-//! vouches for (a snapshot's digest covers the rest). Held cards are the only contact data
-//! a node keeps in clear anywhere, so they are encrypted at rest under a key derived
-//! from the org key: a copy of the store file alone reveals no email or phone number.
+//! event at 100,000 events, 14.4 in ledger order: docs/benchmarks.md).
+//!
+//! Disks rot, so loading decodes every event again and re-checks its id, and the
+//! engine re-checks the signatures no snapshot vouches for (a snapshot's digest covers
+//! the rest). Held cards are the only contact data a node keeps in clear anywhere, so
+//! they are encrypted at rest under a key derived from the org key: a copy of the
+//! store file alone reveals no email or phone number.
 
 mod faults;
 mod layout;
