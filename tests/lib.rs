@@ -288,16 +288,7 @@ pub async fn submit(
     author: &mut Author,
     payload: carnet_protocol::Payload,
 ) -> carnet_protocol::SignedEvent {
-    let head = node
-        .handle
-        .chain_head(author.public())
-        .await
-        .expect("chain head")
-        .expect("the store reads");
-    introduce(author, &head);
-    let ev = author
-        .sign(payload, vec![], head.clock, 1_700_000_100_000)
-        .expect("sign");
+    let ev = sign_next(&node.handle, author, payload).await;
     node.handle
         .submit(ev.as_bytes().to_vec())
         .await
@@ -399,9 +390,27 @@ pub async fn signed_chain(
     author: &mut Author,
     payloads: impl IntoIterator<Item = carnet_protocol::Payload>,
 ) -> Vec<carnet_protocol::SignedEvent> {
-    let head = net
-        .node(node)
-        .handle
+    signed_on(&net.node(node).handle, author, payloads).await
+}
+
+/// `payload` signed as the next event of `author` on top of what `client` holds of
+/// it, not submitted.
+pub async fn sign_next(
+    client: &carnet_node::handle::NodeHandle,
+    author: &mut Author,
+    payload: carnet_protocol::Payload,
+) -> carnet_protocol::SignedEvent {
+    let mut one = signed_on(client, author, [payload]).await;
+    one.pop().expect("one payload, one event")
+}
+
+/// [`signed_chain`] on top of what `client` holds.
+async fn signed_on(
+    client: &carnet_node::handle::NodeHandle,
+    author: &mut Author,
+    payloads: impl IntoIterator<Item = carnet_protocol::Payload>,
+) -> Vec<carnet_protocol::SignedEvent> {
+    let head = client
         .chain_head(author.public())
         .await
         .expect("chain head")

@@ -10,7 +10,7 @@ use carnet_protocol::author::Author;
 use carnet_protocol::card::Card;
 use carnet_protocol::payload::*;
 use carnet_protocol::{Payload, PublicKey, SignedEvent};
-use carnet_tests::{card, enrolled, introduce, seed, submit, vote, wait_for, TestNet};
+use carnet_tests::{card, enrolled, seed, sign_next, submit, vote, wait_for, TestNet};
 
 /// The outcome string of an ordered event.
 fn outcome(s: &Submitted) -> &str {
@@ -18,20 +18,6 @@ fn outcome(s: &Submitted) -> &str {
         Submitted::Ordered { outcome, .. } => outcome,
         other => panic!("not ordered: {other:?}"),
     }
-}
-
-/// Signs `payload` as `author`'s next event at the clock `client` knows, without
-/// submitting it.
-async fn sign_next(client: &NodeHandle, author: &mut Author, payload: Payload) -> SignedEvent {
-    let head = client
-        .chain_head(author.public())
-        .await
-        .expect("chain head")
-        .expect("the store reads");
-    introduce(author, &head);
-    author
-        .sign(payload, vec![], head.clock, 1_700_000_100_000)
-        .expect("sign")
 }
 
 /// Contributes `c` through the org node's card endpoint: the node keeps the card,
