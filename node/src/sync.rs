@@ -571,14 +571,6 @@ impl<P: Copy + Ord> Sync<P> {
         out
     }
 
-    /// Ends a fetch from `peer` whose events could not be ingested (the store failed):
-    /// as a failed fetch, it gives up the peer's window, so that no further fetch
-    /// brings events the store would refuse the same way; the next reconciliation,
-    /// once the store takes writes again, finds what is still missing.
-    pub fn not_ingested(&mut self, peer: P, asked: &[ContentId]) {
-        self.abandon(peer, asked);
-    }
-
     /// What a fetch asked for may be asked again.
     fn release(&mut self, asked: &[ContentId]) {
         for id in asked {
@@ -586,10 +578,12 @@ impl<P: Copy + Ord> Sync<P> {
         }
     }
 
-    /// A fetch from `peer` failed, was refused or broke the protocol: what it asked
-    /// for and what the peer's window still queues may be asked again, and the next
-    /// reconciliation finds what is still missing.
-    fn abandon(&mut self, peer: P, asked: &[ContentId]) {
+    /// A fetch from `peer` failed, was refused or broke the protocol, or brought
+    /// events the store could not take (no further fetch then brings more it would
+    /// refuse the same way): what it asked for and what the peer's window still
+    /// queues may be asked again, and the next reconciliation finds what is still
+    /// missing.
+    pub fn abandon(&mut self, peer: P, asked: &[ContentId]) {
         self.release(asked);
         if let Some(window) = self.windows.get_mut(&peer) {
             window.in_flight = window.in_flight.saturating_sub(1);
@@ -1173,18 +1167,19 @@ mod tests {
         }
     }
 
-    /// Has `b` answer `fetch` of `a`'s (peer 1), and `a` ingest what it brought; no
-    /// further request follows (the tests below leave nothing queued).
-    fn serve_and_ingest(a: &mut Party, b: &Store, fetch: &Outgoing<usize>) {
+    /// Has `b` answer `fetch` of `a`'s: the events it brought and the ids it asked.
+    fn served(a: &mut Party, b: &Store, fetch: &Outgoing<usize>) -> (Vec<Vec<u8>>, Vec<ContentId>) {
         let answer = Sync::<usize>::new().answer(fetch.request.clone(), b);
-        let Outcome::Events {
-            events,
-            asked: brought,
-            ..
-        } = a.sync.on_response(fetch.token, answer, &a.store)
-        else {
-            panic!("events expected");
-        };
+        match a.sync.on_response(fetch.token, answer, &a.store) {
+            Outcome::Events { events, asked, .. } => (events, asked),
+            other => panic!("events expected, got {other:?}"),
+        }
+    }
+
+    /// [`served`], then `a` ingests what the fetch brought (from peer 1); no further
+    /// request follows (the tests below leave nothing queued).
+    fn serve_and_ingest(a: &mut Party, b: &Store, fetch: &Outgoing<usize>) {
+        let (events, brought) = served(a, b, fetch);
         for e in events {
             a.store
                 .insert(u64::from_le_bytes(e.try_into().expect("8 bytes")));
@@ -1229,14 +1224,8 @@ mod tests {
         let b = party(0..2000);
         let first = reconcile(&mut a, &b.store);
         assert_eq!(first.len(), 2);
-        let mut serving = Sync::<usize>::new();
-        let answer = serving.answer(first[0].request.clone(), &b.store);
-        let Outcome::Events { asked: brought, .. } =
-            a.sync.on_response(first[0].token, answer, &a.store)
-        else {
-            panic!("events expected");
-        };
-        a.sync.not_ingested(1, &brought);
+        let (_, brought) = served(&mut a, &b.store, &first[0]);
+        a.sync.abandon(1, &brought);
         assert_eq!(a.sync.queued(), 0, "nothing more is fetched from the peer");
         serve_and_ingest(&mut a, &b.store, &first[1]);
         let again = reconcile(&mut a, &b.store);

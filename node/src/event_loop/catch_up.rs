@@ -175,7 +175,7 @@ impl EventLoop {
                 self.send(next);
             }
             Err(e) => {
-                self.sync.not_ingested(peer, &asked);
+                self.sync.abandon(peer, &asked);
                 tracing::error!(error = %e, "storage failed during sync");
             }
         }
