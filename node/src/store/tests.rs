@@ -975,9 +975,13 @@ fn records_without_movements_are_dropped_once() {
     assert_eq!(store.get_meta("movements recorded").unwrap(), Some(vec![1]));
 }
 
-/// Rewrites the store at `path` as a build before ledger order kept it: events and
-/// the held list keyed by content id (those of `held` listed), no clock index.
+/// A store at `path` of `evs` as a build before ledger order kept it: events and the
+/// held list keyed by content id (those of `held` listed), no clock index.
 fn older_layout(path: &Path, evs: &[SignedEvent], held: &[ContentId]) {
+    Store::open(path, network())
+        .unwrap()
+        .put_events(evs)
+        .unwrap();
     let db = Database::create(path).unwrap();
     let txn = db.begin_write().unwrap();
     assert!(txn.delete_table(EVENTS).unwrap());
@@ -1006,10 +1010,6 @@ fn a_store_of_the_older_layout_is_moved_into_ledger_order_even_if_cut_short() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.redb");
     let evs = sorted(events(3, 7));
-    Store::open(&path, network())
-        .unwrap()
-        .put_events(&evs)
-        .unwrap();
     let held = vec![evs[1].id(), evs[4].id(), evs[6].id()];
     older_layout(&path, &evs, &held);
     let salvaged = salvage(&path, &network());
@@ -1047,10 +1047,6 @@ fn a_corrupt_event_of_the_older_layout_is_named_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.redb");
     let evs = sorted(events(4, 3));
-    Store::open(&path, network())
-        .unwrap()
-        .put_events(&evs)
-        .unwrap();
     older_layout(&path, &evs, &[]);
     {
         let db = Database::create(&path).unwrap();
