@@ -4,7 +4,7 @@
 //! or folding.
 //!
 //! `cargo bench -p carnet-node --bench store` (CARNET_BENCH_STORE events per batch
-//! size, default 100,000). With CARNET_BENCH_OPEN=<store file> it times opening that
+//! size, default 100,000; CARNET_BENCH_BATCHES the batch sizes, default 16,256,1024). With CARNET_BENCH_OPEN=<store file> it times opening that
 //! store instead: what the first start of this build costs a store an older build
 //! wrote, whose events it moves into ledger order (work on a copy: the move is for
 //! good).
@@ -42,7 +42,19 @@ fn main() {
             );
         }
     }
-    for batch in [16usize, 256, 1024] {
+    // CARNET_BENCH_BATCHES=256 (or "16,1024") times those batch sizes alone.
+    let batches: Vec<usize> = match std::env::var("CARNET_BENCH_BATCHES") {
+        Ok(list) => list
+            .split(',')
+            .map(|b| {
+                b.trim()
+                    .parse()
+                    .expect("CARNET_BENCH_BATCHES: sizes like 16,256")
+            })
+            .collect(),
+        Err(_) => vec![16, 256, 1024],
+    };
+    for batch in batches {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("events.redb"), net).expect("store");
         let tenth = (events.len() / 10).max(1);

@@ -322,10 +322,12 @@ mod tests {
             .unwrap();
         e.ingest_event(opt).unwrap();
         let store = e.store();
-        for id in [c_ada.id(), u_ada.id()] {
+        for ev in [&c_ada, &u_ada] {
+            let id = ev.id();
             let held = e.event_bytes(&id).unwrap().unwrap();
             assert!(!contains(&held, b"Ada Lovelace"), "{id} still shows Ada");
-            assert_eq!(store.event_bytes(&id).unwrap().unwrap(), held);
+            let stored = store.event_bytes_at(ev.lamport(), &id).unwrap();
+            assert_eq!(stored.unwrap(), held);
             assert_eq!(SignedEvent::decode(&held, &e.network()).unwrap().id(), id);
         }
         assert!(contains(
@@ -362,9 +364,10 @@ mod tests {
         drop((e, store));
         let store = Store::open(&dir.path().join("events.redb"), genesis.network_id()).unwrap();
         let e = Engine::open(store.clone(), genesis.clone(), org).unwrap();
-        for id in [c_ada.id(), u_ada.id(), late.id()] {
+        for ev in [&c_ada, &u_ada, &late] {
+            let id = ev.id();
             assert!(!contains(
-                &store.event_bytes(&id).unwrap().unwrap(),
+                &store.event_bytes_at(ev.lamport(), &id).unwrap().unwrap(),
                 b"Ada Lovelace"
             ));
             assert!(!contains(

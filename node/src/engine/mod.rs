@@ -52,13 +52,13 @@ pub struct Engine {
     roll_backs: (u64, u64),
     /// The unsaved batch of a roll back that could not read the store yet (see
     /// `roll_back`): finished before the store takes a write again.
-    roll_back_due: Option<std::collections::HashSet<ContentId>>,
+    roll_back_due: Option<std::collections::HashSet<(u64, ContentId)>>,
     /// Events stored by commits not made durable yet (catch-up's, see
     /// [`Engine::ingest_fetched_batch`]): a failed write takes them from the store's
     /// open database, so after one they are checked against the reopened store and
     /// rolled back unless it holds them (`lose_undurable`). Cleared by each durable
     /// commit the engine sees succeed.
-    undurable: Vec<ContentId>,
+    undurable: Vec<(u64, ContentId)>,
     /// Pending events completed or dropped since the event loop last looked.
     completions: Completions,
     /// Ordered events to wait for between snapshots (see [`Engine::snapshot_due`]).
@@ -583,15 +583,16 @@ impl Engine {
             None => self.store.put_events_undurable(&to_store).err(),
         };
         if let Some(e) = failed {
-            let unsaved: std::collections::HashSet<ContentId> =
-                to_store.iter().map(|e| e.id()).collect();
+            let unsaved: std::collections::HashSet<(u64, ContentId)> =
+                to_store.iter().map(|e| (e.lamport(), e.id())).collect();
             self.roll_back(&unsaved);
             return Err(self.storage_failed(e));
         }
         if durable {
             self.undurable.clear();
         } else {
-            self.undurable.extend(to_store.iter().map(|e| e.id()));
+            self.undurable
+                .extend(to_store.iter().map(|e| (e.lamport(), e.id())));
         }
         // The events are stored and stand; a failed erasure makes the node unhealthy
         // and is retried before anything else is written (`retry_erasure`).
@@ -695,7 +696,8 @@ impl Engine {
     /// them as a node's start does, reading only the events held in memory; failing
     /// that, every ordered event but the unsaved ones is inserted again, a replay
     /// from genesis (minutes at ten million events).
-    fn roll_back(&mut self, unsaved: &std::collections::HashSet<ContentId>) {
+    /// `unsaved` are the events' order keys (Lamport clock, id).
+    fn roll_back(&mut self, unsaved: &std::collections::HashSet<(u64, ContentId)>) {
         let genesis = self.ledger.genesis().clone();
         let resumed = self.recorded_base.clone().and_then(|snap| {
             match start::resume_from_records(&self.store, &genesis, snap) {
@@ -712,7 +714,7 @@ impl Engine {
                 self.roll_backs.0 += 1;
                 ledger
             }
-            None => match self.rebuild_without(unsaved) {
+            None => match self.rebuild_without(&unsaved.iter().map(|(_, id)| *id).collect()) {
                 Ok(ledger) => {
                     self.roll_backs.1 += 1;
                     ledger
@@ -750,7 +752,8 @@ impl Engine {
     /// saved after all and stay.
     fn retry_roll_back(&mut self) -> Result<(), StoreError> {
         if let Some(mut unsaved) = self.roll_back_due.take() {
-            unsaved.retain(|id| !matches!(self.store.has_event(id), Ok(true)));
+            unsaved
+                .retain(|(lamport, id)| !matches!(self.store.has_event_at(*lamport, id), Ok(true)));
             if unsaved.is_empty() {
                 return Ok(());
             }

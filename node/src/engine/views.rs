@@ -106,8 +106,9 @@ impl Engine {
             return Ok(Vec::new());
         };
         // The ids with this prefix are exactly those between the prefix padded with
-        // zero bits and with one bits: a range of the store's events, which are keyed
-        // by id, not a scan of every ordered event (10 million on the event loop).
+        // zero bits and with one bits: a range of the records of released events,
+        // which are keyed by id, not a scan of every ordered event (10 million on the
+        // event loop); and the events the ledger holds, which it has not released.
         let (mut lo, mut hi) = ([0u8; 32], [0xffu8; 32]);
         for (i, n) in nibbles.iter().enumerate() {
             let (l, h) = (&mut lo[i / 2], &mut hi[i / 2]);
@@ -116,8 +117,20 @@ impl Engine {
                 _ => (*l, *h) = ((*l & 0xf0) | n, (*h & 0xf0) | n),
             }
         }
-        self.store
-            .ids_from_to(&lo, &hi, limit, |id| self.ledger.is_ordered(id))
+        let mut ids = self
+            .store
+            .released_ids_from_to(&lo, &hi, limit, |id| self.ledger.is_ordered(id))?;
+        let (lo, hi) = (carnet_protocol::Hash32(lo), carnet_protocol::Hash32(hi));
+        ids.extend(
+            self.ledger
+                .held_ids()
+                .into_iter()
+                .filter(|id| (lo..=hi).contains(id)),
+        );
+        ids.sort_unstable();
+        ids.dedup();
+        ids.truncate(limit);
+        Ok(ids)
     }
 
     /// This org's members, in key order.

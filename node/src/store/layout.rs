@@ -1,11 +1,14 @@
 //! Moving the events of a store an older build wrote into ledger order.
 //!
-//! Builds before this one kept the events keyed by content id (`events`) and the list
-//! of held events likewise (`held`); this one keeps both in ledger order, with an
-//! index from id to clock (see the module above). A store of the older layout is
-//! moved over once, when it is opened, a chunk of events a transaction: a process
-//! killed in the middle resumes where the last committed chunk ended, since the old
-//! tables go only with the last chunk. Until then the file holds the events twice.
+//! Builds before ledger order kept the events keyed by content id (`events`) and the
+//! list of held events likewise (`held`); this one keeps both in ledger order (see the
+//! module above). Builds between kept an index from id to clock beside them
+//! (`event_clocks`), which goes at the first start of this one.
+//!
+//! A store of the older layout is moved over once, when it is opened, a chunk of
+//! events a transaction: a process killed in the middle resumes where the last
+//! committed chunk ended, since the old tables go only with the last chunk. Until then
+//! the file holds the events twice.
 
 use super::*;
 use redb::TableHandle;
@@ -51,7 +54,6 @@ pub(super) fn move_events_once(
                 .map_err(db_err("open old events"))?;
             let old_held = txn.open_table(OLD_HELD).map_err(db_err("open old held"))?;
             let mut events = txn.open_table(EVENTS).map_err(db_err("open events"))?;
-            let mut clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
             let mut held = txn
                 .open_table(released::HELD)
                 .map_err(db_err("open held"))?;
@@ -78,9 +80,6 @@ pub(super) fn move_events_once(
                 events
                     .insert((lamport, &id.0), bytes.value())
                     .map_err(db_err("move event"))?;
-                clocks
-                    .insert(&id.0, lamport)
-                    .map_err(db_err("move event clock"))?;
                 if old_held
                     .get(&id.0)
                     .map_err(db_err("read old held"))?
@@ -123,4 +122,32 @@ pub(super) fn move_events_once(
         }
     }
     Ok(false)
+}
+
+/// Content id → Lamport clock: the index the builds between ledger order and this one
+/// kept.
+const OLD_CLOCKS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("event_clocks");
+
+/// Drops the index from id to clock of a store an earlier build wrote; true if there
+/// was one (the caller compacts the file it leaves free).
+pub(super) fn drop_clock_index_once(db: &Database) -> Result<bool, StoreError> {
+    let indexed = {
+        let txn = db
+            .begin_read()
+            .map_err(db_err("begin reading the layout"))?;
+        let mut tables = txn.list_tables().map_err(db_err("list tables"))?;
+        tables.any(|t| t.name() == OLD_CLOCKS.name())
+    };
+    if !indexed {
+        return Ok(false);
+    }
+    let txn = db
+        .begin_write()
+        .map_err(db_err("begin dropping the id index"))?;
+    let dropped = txn
+        .delete_table(OLD_CLOCKS)
+        .map_err(db_err("drop the id index"))?;
+    txn.commit()
+        .map_err(db_err("commit dropping the id index"))?;
+    Ok(dropped)
 }

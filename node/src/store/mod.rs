@@ -8,12 +8,15 @@
 //! all and reopens after a kill at its last commit, with no server to run.
 //!
 //! Events are kept as their wire bytes, so what this node serves to peers is byte for
-//! byte what was signed, in ledger order (Lamport clock, then content id), with a small
-//! index from content id to clock beside them. Keyed by content id, the events a
-//! durable commit adds each landed in a leaf of their own and the commit wrote a page
-//! per event; in ledger order they land together at the end of the tree, and only the
-//! small index takes a write at a random place (storing a batch of 256 cost 28.1 µs an
-//! event at 100,000 events, 14.4 in ledger order: docs/benchmarks.md).
+//! byte what was signed, in ledger order (Lamport clock, then content id). Keyed by
+//! content id, the events a durable commit adds each landed in a leaf of their own and
+//! the commit wrote a page per event; in ledger order they land together at the end of
+//! the tree (storing a batch of 256 cost 28.1 µs an event at 100,000 events, 14.4 in
+//! ledger order: docs/benchmarks.md). No index from id to clock is kept beside them:
+//! it was the one write at a random place left, and at a million events it made a
+//! batch cost four times what the events did (33 µs an event against 8). Whoever
+//! looks an event up by id knows its clock: the ledger holds the events it has not
+//! released, and the records of the released ones name their clocks.
 //!
 //! Disks rot, so loading decodes every event again and re-checks its id, and the
 //! engine re-checks the signatures no snapshot vouches for (a snapshot's digest covers
@@ -52,8 +55,6 @@ use thiserror::Error;
 /// (Lamport clock, content id) → the event's wire bytes (canonical body followed by
 /// the signature): ledger order, see the module's doc.
 const EVENTS: TableDefinition<(u64, &[u8; 32]), &[u8]> = TableDefinition::new("events_in_order");
-/// Content id → its Lamport clock: where to find a stored event by its id.
-const CLOCKS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("event_clocks");
 /// (Lamport clock, content id) → nothing: the keys of [`EVENTS`] alone, so that set
 /// reconciliation walks ranges of them and a start lists them all without reading
 /// the events.
@@ -371,8 +372,6 @@ impl Store {
         {
             txn.open_table(EVENTS)
                 .map_err(db_err("create events table"))?;
-            txn.open_table(CLOCKS)
-                .map_err(db_err("create event clocks table"))?;
             txn.open_table(ORDER)
                 .map_err(db_err("create order table"))?;
             txn.open_table(CARDS)
@@ -409,7 +408,8 @@ impl Store {
         }
         txn.commit().map_err(db_err("commit opening"))?;
         let moved = layout::move_events_once(&db, &network, layout::MOVE_CHUNK, usize::MAX)?;
-        if listings::index_once(&db, &network)? || moved {
+        let unindexed = layout::drop_clock_index_once(&db)?;
+        if listings::index_once(&db, &network)? || moved || unindexed {
             // Only space is at stake: a store that cannot be compacted still works.
             if let Err(e) = db.compact() {
                 tracing::warn!(error = %e, "could not compact the event store after a large write");
@@ -479,7 +479,6 @@ impl Store {
         }
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
-            let mut clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
             let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;
             let mut held = txn
                 .open_table(released::HELD)
@@ -488,13 +487,14 @@ impl Store {
             for ev in events {
                 let ev = ev.borrow();
                 let (id, lamport) = (ev.id(), ev.lamport());
-                // The id's clock is written first, in one descent: an event stored
-                // before (its clock was there, the same) stays as it is, in whatever
-                // form it has now (a teaser erased, `replace_events`).
-                let before = clocks
-                    .insert(&id.0, lamport)
-                    .map_err(db_err("insert event clock"))?;
-                if before.is_some() {
+                // An event stored before (an id has one clock, so one key) stays as it
+                // is, in whatever form it has now (a teaser erased, `replace_events`).
+                // The look-up reads the leaf the insert then writes.
+                if table
+                    .get((lamport, &id.0))
+                    .map_err(db_err("look up event"))?
+                    .is_some()
+                {
                     continue;
                 }
                 table
@@ -518,17 +518,16 @@ impl Store {
         let txn = self.begin_write("begin replace")?;
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
-            let clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
             let mut index = listings::Index::open(&txn)?;
             for ev in events {
-                let id = ev.id();
-                let Some(lamport) = clocks
-                    .get(&id.0)
+                let (id, lamport) = (ev.id(), ev.lamport());
+                if table
+                    .get((lamport, &id.0))
                     .map_err(db_err("look up event"))?
-                    .map(|v| v.value())
-                else {
+                    .is_none()
+                {
                     continue;
-                };
+                }
                 table
                     .insert((lamport, &id.0), ev.as_bytes())
                     .map_err(db_err("replace event"))?;
@@ -538,8 +537,10 @@ impl Store {
         txn.commit().map_err(db_err("commit replace"))
     }
 
-    /// Removes events and their order keys in one transaction (for events stored while
-    /// pending that proved invalid once complete). Unknown ids are ignored.
+    /// Removes events and their order keys in one transaction (events an older build
+    /// stored that a start finds invalid or incomplete). Unknown ids are ignored. The
+    /// events are found by one pass over the order index, since no index by id is
+    /// kept: some seconds at 10M events, for what a start rarely finds.
     pub fn remove_events(&self, ids: &[ContentId]) -> Result<(), StoreError> {
         let txn = self.begin_write("begin remove")?;
         // An event the ledger had finalized: the records go, all of them, and the
@@ -552,63 +553,36 @@ impl Store {
         }
         {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
-            let mut clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
             let mut order = txn.open_table(ORDER).map_err(db_err("open order"))?;
             let mut held = txn
                 .open_table(released::HELD)
                 .map_err(db_err("open held"))?;
             let mut index = listings::Index::open(&txn)?;
-            // Ids whose clock is not listed, or whose event is not at it (a damaged
-            // store): found by one scan of the order index instead.
-            let mut unindexed = HashSet::new();
-            for id in ids {
-                let lamport = clocks
-                    .remove(&id.0)
-                    .map_err(db_err("remove event clock"))?
-                    .map(|v| v.value());
-                let removed = match lamport {
-                    None => false,
-                    Some(l) => {
-                        held.remove((l, &id.0)).map_err(db_err("unlist held"))?;
-                        order
-                            .remove((l, &id.0))
-                            .map_err(db_err("remove order key"))?;
-                        match table.remove((l, &id.0)).map_err(db_err("remove event"))? {
-                            None => false,
-                            Some(bytes) => {
-                                // Not a whole event (damaged): nothing indexed to undo
-                                // can be read from it.
-                                if let Ok(ev) =
-                                    SignedEvent::decode_unverified(bytes.value(), &self.network)
-                                {
-                                    index.remove(&ev)?;
-                                }
-                                true
-                            }
-                        }
-                    }
-                };
-                if !removed {
-                    unindexed.insert(id.0);
-                }
-            }
-            if !unindexed.is_empty() {
-                let mut keys = Vec::new();
+            let wanted: HashSet<[u8; 32]> = ids.iter().map(|id| id.0).collect();
+            let mut keys = Vec::new();
+            if !wanted.is_empty() {
                 for entry in order.iter().map_err(db_err("scan order index"))? {
                     let (key, _) = entry.map_err(db_err("scan order index"))?;
                     let (lamport, id) = key.value();
-                    if unindexed.contains(id) {
+                    if wanted.contains(id) {
                         keys.push((lamport, *id));
                     }
                 }
-                for (lamport, id) in &keys {
-                    order
-                        .remove((*lamport, id))
-                        .map_err(db_err("remove order key"))?;
-                    table
-                        .remove((*lamport, id))
-                        .map_err(db_err("remove event"))?;
-                    held.remove((*lamport, id)).map_err(db_err("unlist held"))?;
+            }
+            for (lamport, id) in &keys {
+                held.remove((*lamport, id)).map_err(db_err("unlist held"))?;
+                order
+                    .remove((*lamport, id))
+                    .map_err(db_err("remove order key"))?;
+                if let Some(bytes) = table
+                    .remove((*lamport, id))
+                    .map_err(db_err("remove event"))?
+                {
+                    // Not a whole event (damaged): nothing indexed to undo can be
+                    // read from it.
+                    if let Ok(ev) = SignedEvent::decode_unverified(bytes.value(), &self.network) {
+                        index.remove(&ev)?;
+                    }
                 }
             }
         }
@@ -655,10 +629,6 @@ impl Store {
             }
             return Err(order_mismatch(&out, &index));
         }
-        let clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
-        if clocks.len().map_err(db_err("count events"))? != out.len() as u64 {
-            return Err(self.unindexed_event()?);
-        }
         Ok(out)
     }
 
@@ -690,7 +660,6 @@ impl Store {
         self.check_network(network)?;
         let txn = self.db()?.begin_read().map_err(db_err("begin load"))?;
         let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
-        let clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
         let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
         let from = after.map(|(lamport, id)| (lamport, id.0));
         let range = match &from {
@@ -707,9 +676,17 @@ impl Store {
             let id = Hash32(*id);
             let Some(bytes) = table.get((lamport, &id.0)).map_err(db_err("read event"))? else {
                 // Named as a whole load names it: by the clock it is stored at, if
-                // another.
-                let clock = clocks.get(&id.0).map_err(db_err("read event clock"))?;
-                let stored = clock.map(|c| c.value()).filter(|c| *c != lamport);
+                // another. A damaged store only, so one pass over the events to find
+                // it, as no index by id is kept.
+                let mut stored = None;
+                for entry in table.iter().map_err(db_err("read events"))? {
+                    let (key, _) = entry.map_err(db_err("read events"))?;
+                    let (clock, other) = key.value();
+                    if other == &id.0 {
+                        stored = Some(clock);
+                        break;
+                    }
+                }
                 return Err(misindexed(&id, lamport, stored).unwrap_or_else(|| unindexed(&id)));
             };
             let ev = decode_stored(id, bytes.value(), network)?;
@@ -721,13 +698,12 @@ impl Store {
         Ok(out)
     }
 
-    /// Why the order index and the ids of the stored events disagree in number: the
-    /// first stored event one of them misses, named. Read only once a count says so
-    /// (see [`Store::load_events_after`]).
+    /// Why the order index and the stored events disagree in number: the first entry
+    /// one of them misses, named. Read only once a count says so (see
+    /// [`Store::load_events_after`]).
     pub fn unindexed_event(&self) -> Result<StoreError, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
-        let clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
         let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
         for entry in table.iter().map_err(db_err("read events"))? {
             let (key, _) = entry.map_err(db_err("read events"))?;
@@ -736,50 +712,66 @@ impl Store {
                 .get((lamport, id))
                 .map_err(db_err("read order index"))?
                 .is_some();
-            let clock = clocks.get(id).map_err(db_err("read event clock"))?;
-            if !indexed || clock.map(|c| c.value()) != Some(lamport) {
+            if !indexed {
                 return Ok(unindexed(&Hash32(*id)));
             }
         }
-        for entry in clocks.iter().map_err(db_err("read event clocks"))? {
-            let (id, lamport) = entry.map_err(db_err("read event clocks"))?;
+        for entry in order.iter().map_err(db_err("read order index"))? {
+            let (key, _) = entry.map_err(db_err("read order index"))?;
+            let (lamport, id) = key.value();
             let stored = table
-                .get((lamport.value(), id.value()))
+                .get((lamport, id))
                 .map_err(db_err("read event"))?
                 .is_some();
             if !stored {
-                return Ok(corrupt(
-                    Hash32(*id.value()),
-                    "listed by its id but not among the events",
-                ));
+                if let Some(e) = misindexed(&Hash32(*id), lamport, None) {
+                    return Ok(e);
+                }
             }
         }
         Ok(corrupt("order index", "does not list the stored events"))
     }
 
-    pub fn has_event(&self, id: &ContentId) -> Result<bool, StoreError> {
+    /// Whether the event `id` is stored at the clock `lamport` (its own: an id has
+    /// one). The caller knows the clock: see the module's doc.
+    pub fn has_event_at(&self, lamport: u64, id: &ContentId) -> Result<bool, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
-        let clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
-        Ok(clocks.get(&id.0).map_err(db_err("read event"))?.is_some())
-    }
-
-    /// The wire bytes of a stored event, as they were stored (not re-checked).
-    pub fn event_bytes(&self, id: &ContentId) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
-        let clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
-        let Some(lamport) = clocks.get(&id.0).map_err(db_err("read event clock"))? else {
-            return Ok(None);
-        };
         let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
         Ok(table
-            .get((lamport.value(), &id.0))
+            .get((lamport, &id.0))
+            .map_err(db_err("read event"))?
+            .is_some())
+    }
+
+    /// The wire bytes of the event `id` stored at the clock `lamport`, as they were
+    /// stored (not re-checked).
+    pub fn event_bytes_at(
+        &self,
+        lamport: u64,
+        id: &ContentId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+        Ok(table
+            .get((lamport, &id.0))
             .map_err(db_err("read event"))?
             .map(|v| v.value().to_vec()))
     }
 
-    /// Ids of stored events from `lo` to `hi` (as bytes, both included), ascending:
-    /// the first `limit` that `keep` accepts. What a lookup by id prefix reads.
-    pub fn ids_from_to(
+    /// [`Store::event_bytes_at`] for a released event, found by its id through the
+    /// records, which name its clock ([`Store::released_clock`]); None for an event
+    /// not released (the ledger holds it) or not stored.
+    pub fn event_bytes(&self, id: &ContentId) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.released_clock(id)? {
+            Some(lamport) => self.event_bytes_at(lamport, id),
+            None => Ok(None),
+        }
+    }
+
+    /// Ids of released events from `lo` to `hi` (as bytes, both included), ascending:
+    /// the first `limit` that `keep` accepts. What a lookup by id prefix reads, with
+    /// the events the ledger holds.
+    pub fn released_ids_from_to(
         &self,
         lo: &[u8; 32],
         hi: &[u8; 32],
@@ -787,8 +779,10 @@ impl Store {
         mut keep: impl FnMut(&ContentId) -> bool,
     ) -> Result<Vec<ContentId>, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
-        let table = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
         let mut out = Vec::new();
+        let Some(table) = released::open(&txn, released::STUBS)? else {
+            return Ok(out);
+        };
         if limit == 0 {
             return Ok(out);
         }
@@ -807,8 +801,8 @@ impl Store {
         Ok(out)
     }
 
-    /// A stored event decoded again, not re-verified: it was verified before it was
-    /// stored. None if it is not stored; an error if the store cannot be read, or the
+    /// A released event decoded again, not re-verified: it was verified before it was
+    /// stored. None if it is not released (the ledger holds it) or not stored; an error if the store cannot be read, or the
     /// entry does not decode to the event its id names.
     pub fn checked_event(&self, id: &ContentId) -> Result<Option<SignedEvent>, StoreError> {
         match self.event_bytes(id)? {
@@ -817,11 +811,11 @@ impl Store {
         }
     }
 
-    /// How many events are stored: the ids listed.
+    /// How many events are stored.
     pub fn event_count(&self) -> Result<u64, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
-        let clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
-        clocks.len().map_err(db_err("count events"))
+        let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+        table.len().map_err(db_err("count events"))
     }
 
     /// The order keys in the half-open range [`from`, `to`), ascending.

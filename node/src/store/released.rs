@@ -16,7 +16,8 @@ use carnet_protocol::PublicKey;
 
 /// Content id → (Lamport clock, timestamp, epoch, on an org's line), for every
 /// finalized event, released or staying in memory.
-const STUBS: TableDefinition<&[u8; 32], (u64, u64, u64, bool)> = TableDefinition::new("finalized");
+pub(super) const STUBS: TableDefinition<&[u8; 32], (u64, u64, u64, bool)> =
+    TableDefinition::new("finalized");
 /// (author, seq) → the finalized event ordered first there.
 const FIRST_AT: TableDefinition<(&[u8; 32], u64), &[u8; 32]> =
     TableDefinition::new("finalized_first_at");
@@ -312,22 +313,40 @@ impl Store {
         txn.commit().map_err(db_err("commit forget"))
     }
 
-    /// Lists `ids` as held in memory (those already listed stay so). Ids not stored
-    /// are left out: there is nothing of theirs a start could read.
-    pub fn list_held(&self, ids: &[ContentId]) -> Result<(), StoreError> {
+    /// Lists the events at `keys` (Lamport clock, id) as held in memory (those
+    /// already listed stay so). Events not stored are left out: there is nothing of
+    /// theirs a start could read.
+    pub fn list_held(&self, keys: &[(u64, ContentId)]) -> Result<(), StoreError> {
         let txn = self.begin_write("begin list held")?;
         {
             let mut held = txn.open_table(HELD).map_err(db_err("open held"))?;
-            let clocks = txn.open_table(CLOCKS).map_err(db_err("open clocks"))?;
-            for id in ids {
-                let clock = clocks.get(&id.0).map_err(db_err("read event clock"))?;
-                if let Some(lamport) = clock.map(|c| c.value()) {
-                    held.insert((lamport, &id.0), ())
+            let events = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+            for (lamport, id) in keys {
+                let stored = events
+                    .get((*lamport, &id.0))
+                    .map_err(db_err("read event"))?
+                    .is_some();
+                if stored {
+                    held.insert((*lamport, &id.0), ())
                         .map_err(db_err("list held"))?;
                 }
             }
         }
         txn.commit().map_err(db_err("commit list held"))
+    }
+
+    /// The clock of the finalized event `id`, as its record names it; None if it is
+    /// not finalized. What finds a released event by its id: the store keeps no index
+    /// by id of its own (see the module above).
+    pub fn released_clock(&self, id: &ContentId) -> Result<Option<u64>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let Some(stubs) = open(&txn, STUBS)? else {
+            return Ok(None);
+        };
+        Ok(stubs
+            .get(&id.0)
+            .map_err(db_err("read records"))?
+            .map(|v| v.value().0))
     }
 
     /// Drops every record of finalized events, in `txn`, and lists every stored event
@@ -378,7 +397,7 @@ fn through(value: Option<&[u8]>) -> u64 {
 }
 
 /// Opens a table of records for reading; None if no record was ever written.
-fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
+pub(super) fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
     txn: &redb::ReadTransaction,
     table: TableDefinition<K, V>,
 ) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {

@@ -75,14 +75,25 @@ fn events_roundtrip_in_ledger_order_and_survive_reopen() {
     let loaded = store.load_events(&network()).unwrap();
     assert_eq!(ids(&loaded), ids(&sorted(all.clone())));
     for ev in &all {
-        assert!(store.has_event(&ev.id()).unwrap());
+        assert!(store.has_event_at(ev.lamport(), &ev.id()).unwrap());
         assert_eq!(
-            store.event_bytes(&ev.id()).unwrap().as_deref(),
+            store
+                .event_bytes_at(ev.lamport(), &ev.id())
+                .unwrap()
+                .as_deref(),
             Some(ev.as_bytes())
         );
     }
-    assert!(!store.has_event(&Hash32::of(b"nothing")).unwrap());
-    assert_eq!(store.event_bytes(&Hash32::of(b"nothing")).unwrap(), None);
+    assert!(!store.has_event_at(1, &Hash32::of(b"nothing")).unwrap());
+    assert_eq!(
+        store.event_bytes_at(1, &Hash32::of(b"nothing")).unwrap(),
+        None
+    );
+    // Not at its clock, not there: an id has one key.
+    let ev = &all[0];
+    assert!(!store.has_event_at(ev.lamport() + 1, &ev.id()).unwrap());
+    // Found by its id alone only once released (the records name its clock).
+    assert_eq!(store.event_bytes(&ev.id()).unwrap(), None);
 }
 
 #[test]
@@ -111,7 +122,7 @@ fn remove_drops_event_and_order_key() {
         .remove_events(&[evs[1].id(), evs[4].id(), Hash32::of(b"unknown")])
         .unwrap();
     assert_eq!(store.event_count().unwrap(), 4);
-    assert!(!store.has_event(&evs[1].id()).unwrap());
+    assert!(!store.has_event_at(evs[1].lamport(), &evs[1].id()).unwrap());
     let want: Vec<_> = [0, 2, 3, 5].iter().map(|&i| evs[i].id()).collect();
     assert_eq!(ids(&store.load_events(&network()).unwrap()), want);
     assert_eq!(ids(&load_in_windows(&store).unwrap()), want);
@@ -180,14 +191,16 @@ pub(crate) fn tamper(path: &Path, id: &ContentId, flip: impl FnOnce(&mut Vec<u8>
     let db = Database::create(path).unwrap();
     let txn = db.begin_write().unwrap();
     {
-        let lamport = txn
-            .open_table(CLOCKS)
-            .unwrap()
-            .get(&id.0)
-            .unwrap()
-            .unwrap()
-            .value();
         let mut table = txn.open_table(EVENTS).unwrap();
+        let lamport = table
+            .iter()
+            .unwrap()
+            .find_map(|e| {
+                let (key, _) = e.unwrap();
+                let (lamport, stored) = key.value();
+                (stored == &id.0).then_some(lamport)
+            })
+            .unwrap();
         let mut bytes = table
             .get((lamport, &id.0))
             .unwrap()
@@ -985,7 +998,6 @@ fn older_layout(path: &Path, evs: &[SignedEvent], held: &[ContentId]) {
     let db = Database::create(path).unwrap();
     let txn = db.begin_write().unwrap();
     assert!(txn.delete_table(EVENTS).unwrap());
-    assert!(txn.delete_table(CLOCKS).unwrap());
     assert!(txn.delete_table(released::HELD).unwrap());
     {
         let mut old = txn.open_table(layout::OLD_EVENTS).unwrap();
@@ -1032,7 +1044,8 @@ fn a_store_of_the_older_layout_is_moved_into_ledger_order_even_if_cut_short() {
     assert_eq!(store.event_count().unwrap(), 7);
     assert_eq!(ids(&store.load_held(0).unwrap()), held);
     for ev in &evs {
-        assert_eq!(store.event_bytes(&ev.id()).unwrap().unwrap(), ev.as_bytes());
+        let stored = store.event_bytes_at(ev.lamport(), &ev.id()).unwrap();
+        assert_eq!(stored.unwrap(), ev.as_bytes());
     }
     assert_eq!(store.get_meta("events moved through").unwrap(), None);
     assert!(!has_table(&store, "events") && !has_table(&store, "held"));
@@ -1071,4 +1084,36 @@ fn a_corrupt_event_of_the_older_layout_is_named_and_kept() {
         "{:?}",
         salvaged.lost
     );
+}
+
+/// A store a build with an index from id to clock wrote opens with the index dropped
+/// and its events, held list and order as they were: nothing reads the index.
+#[test]
+fn the_id_index_of_an_earlier_build_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let evs = sorted(events(5, 6));
+    {
+        let store = Store::open(&path, network()).unwrap();
+        store.put_events(&evs).unwrap();
+    }
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut index: redb::Table<&[u8; 32], u64> = txn
+                .open_table(TableDefinition::new("event_clocks"))
+                .unwrap();
+            for ev in &evs {
+                index.insert(&ev.id().0, ev.lamport()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path, network()).unwrap();
+    assert!(!has_table(&store, "event_clocks"));
+    assert_eq!(store.load_events(&network()).unwrap(), evs);
+    assert_eq!(load_in_windows(&store).unwrap(), evs);
+    assert_eq!(ids(&store.load_held(0).unwrap()), ids(&evs));
+    assert_eq!(store.event_count().unwrap(), 6);
 }

@@ -229,6 +229,12 @@ fn a_released_event_the_store_cannot_give_back_is_an_error() {
         e.event_bytes(&released.id()).unwrap().as_deref(),
         Some(released.as_bytes())
     );
+    // Short ids find both: a released event through its record, which is keyed by id
+    // (the store keeps no other index by id), and a held one in memory.
+    for ev in [released, held] {
+        let hex = ev.id().to_hex();
+        assert_eq!(e.ids_with_prefix(&hex[..10], 5).unwrap(), vec![ev.id()]);
+    }
     full.store(true, Ordering::SeqCst);
     assert!(e.store().reopen().is_err(), "the disk is full");
     assert!(matches!(
