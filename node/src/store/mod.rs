@@ -759,13 +759,26 @@ impl Store {
     }
 
     /// [`Store::event_bytes_at`] for a released event, found by its id through the
-    /// records, which name its clock ([`Store::released_clock`]); None for an event
-    /// not released (the ledger holds it) or not stored.
+    /// records, which name its clock; None for an event not released (the ledger
+    /// holds it) or not stored.
     pub fn event_bytes(&self, id: &ContentId) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.released_clock(id)? {
-            Some(lamport) => self.event_bytes_at(lamport, id),
-            None => Ok(None),
-        }
+        // One read transaction for both: the record and the event it names.
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let Some(stubs) = released::open(&txn, released::STUBS)? else {
+            return Ok(None);
+        };
+        let Some(lamport) = stubs
+            .get(&id.0)
+            .map_err(db_err("read records"))?
+            .map(|v| v.value().0)
+        else {
+            return Ok(None);
+        };
+        let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+        Ok(table
+            .get((lamport, &id.0))
+            .map_err(db_err("read event"))?
+            .map(|v| v.value().to_vec()))
     }
 
     /// Ids of released events from `lo` to `hi` (as bytes, both included), ascending:

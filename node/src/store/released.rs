@@ -335,20 +335,6 @@ impl Store {
         txn.commit().map_err(db_err("commit list held"))
     }
 
-    /// The clock of the finalized event `id`, as its record names it; None if it is
-    /// not finalized. What finds a released event by its id: the store keeps no index
-    /// by id of its own (see the module above).
-    pub fn released_clock(&self, id: &ContentId) -> Result<Option<u64>, StoreError> {
-        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
-        let Some(stubs) = open(&txn, STUBS)? else {
-            return Ok(None);
-        };
-        Ok(stubs
-            .get(&id.0)
-            .map_err(db_err("read records"))?
-            .map(|v| v.value().0))
-    }
-
     /// Drops every record of finalized events, in `txn`, and lists every stored event
     /// as held again: the next start writes the records again from the events (after
     /// events were taken out of the store).
