@@ -34,14 +34,7 @@ pub(super) fn move_events_once(
     chunk: usize,
     max_chunks: usize,
 ) -> Result<bool, StoreError> {
-    let old = {
-        let txn = db
-            .begin_read()
-            .map_err(db_err("begin reading the layout"))?;
-        let mut tables = txn.list_tables().map_err(db_err("list tables"))?;
-        tables.any(|t| t.name() == OLD_EVENTS.name())
-    };
-    if !old {
+    if !has_table(db, OLD_EVENTS.name())? {
         return Ok(false);
     }
     let t = std::time::Instant::now();
@@ -131,14 +124,7 @@ const OLD_CLOCKS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("event_
 /// Drops the index from id to clock of a store an earlier build wrote; true if there
 /// was one (the caller compacts the file it leaves free).
 pub(super) fn drop_clock_index_once(db: &Database) -> Result<bool, StoreError> {
-    let indexed = {
-        let txn = db
-            .begin_read()
-            .map_err(db_err("begin reading the layout"))?;
-        let mut tables = txn.list_tables().map_err(db_err("list tables"))?;
-        tables.any(|t| t.name() == OLD_CLOCKS.name())
-    };
-    if !indexed {
+    if !has_table(db, OLD_CLOCKS.name())? {
         return Ok(false);
     }
     let txn = db
@@ -150,4 +136,13 @@ pub(super) fn drop_clock_index_once(db: &Database) -> Result<bool, StoreError> {
     txn.commit()
         .map_err(db_err("commit dropping the id index"))?;
     Ok(dropped)
+}
+
+/// Whether the store has a table of this name: what tells an older layout.
+fn has_table(db: &Database, name: &str) -> Result<bool, StoreError> {
+    let txn = db
+        .begin_read()
+        .map_err(db_err("begin reading the layout"))?;
+    let mut tables = txn.list_tables().map_err(db_err("list tables"))?;
+    Ok(tables.any(|t| t.name() == name))
 }
