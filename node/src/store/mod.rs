@@ -751,11 +751,7 @@ impl Store {
         id: &ContentId,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
-        let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
-        Ok(table
-            .get((lamport, &id.0))
-            .map_err(db_err("read event"))?
-            .map(|v| v.value().to_vec()))
+        bytes_at(&txn, lamport, id)
     }
 
     /// [`Store::event_bytes_at`] for a released event, found by its id through the
@@ -774,11 +770,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
-        Ok(table
-            .get((lamport, &id.0))
-            .map_err(db_err("read event"))?
-            .map(|v| v.value().to_vec()))
+        bytes_at(&txn, lamport, id)
     }
 
     /// Ids of released events from `lo` to `hi` (as bytes, both included), ascending:
@@ -815,8 +807,9 @@ impl Store {
     }
 
     /// A released event decoded again, not re-verified: it was verified before it was
-    /// stored. None if it is not released (the ledger holds it) or not stored; an error if the store cannot be read, or the
-    /// entry does not decode to the event its id names.
+    /// stored. None if it is not released (the ledger holds it) or not stored; an
+    /// error if the store cannot be read, or the entry does not decode to the event
+    /// its id names.
     pub fn checked_event(&self, id: &ContentId) -> Result<Option<SignedEvent>, StoreError> {
         match self.event_bytes(id)? {
             Some(bytes) => decode_stored(*id, &bytes, &self.network).map(Some),
@@ -890,6 +883,19 @@ impl Store {
             .map_err(db_err("read meta"))?
             .map(|v| v.value().to_vec()))
     }
+}
+
+/// The wire bytes of the event `id` stored at `lamport`, read in `txn`.
+fn bytes_at(
+    txn: &redb::ReadTransaction,
+    lamport: u64,
+    id: &ContentId,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+    Ok(table
+        .get((lamport, &id.0))
+        .map_err(db_err("read event"))?
+        .map(|v| v.value().to_vec()))
 }
 
 /// Names the first entry where the order index and the events disagree.

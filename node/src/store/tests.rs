@@ -728,6 +728,12 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     // An erased form stored over the event takes its teaser out.
     store.replace_events(&[c.erased().unwrap()]).unwrap();
     assert_eq!(shown(&store, &first), None, "erased");
+    // The whole form stored again (a peer serving it) leaves the erased one: a stored
+    // event stays as it is.
+    store.put_events(std::slice::from_ref(&c)).unwrap();
+    assert_eq!(shown(&store, &first), None, "erased still");
+    let kept = store.event_bytes_at(c.lamport(), &c.id()).unwrap().unwrap();
+    assert_eq!(kept, c.erased().unwrap().as_bytes());
     let mut left = 0;
     store.teasers().unwrap().each(|_| left += 1).unwrap();
     assert_eq!(left, 0);
