@@ -4,13 +4,15 @@
 //! or folding.
 //!
 //! `cargo bench -p carnet-node --bench store` (CARNET_BENCH_STORE events per batch
-//! size, default 100,000; CARNET_BENCH_BATCHES the batch sizes, default 16,256,1024). With CARNET_BENCH_OPEN=<store file> it times opening that
+//! size, default 100,000; CARNET_BENCH_BATCHES the batch sizes, default 16,256,1024;
+//! CARNET_BENCH_RELEASE an epoch size to then release them in such epochs). With CARNET_BENCH_OPEN=<store file> it times opening that
 //! store instead: what the first start of this build costs a store an older build
 //! wrote, whose events it moves into ledger order (work on a copy: the move is for
 //! good).
 
 use carnet_node::store::Store;
 use carnet_protocol::author::Author;
+use carnet_protocol::ledger::{Records, Release, Stub};
 use carnet_protocol::testkit::workload::{bench_env, bench_vote};
 use carnet_protocol::{testkit, SecretKey, SignedEvent};
 use std::time::Instant;
@@ -54,6 +56,10 @@ fn main() {
             .collect(),
         Err(_) => vec![16, 256, 1024],
     };
+    // CARNET_BENCH_RELEASE=10000 then releases them, as finalized epochs of that size.
+    let release_epoch = std::env::var("CARNET_BENCH_RELEASE")
+        .ok()
+        .map(|e| e.parse().expect("CARNET_BENCH_RELEASE: an epoch size"));
     for batch in batches {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("events.redb"), net).expect("store");
@@ -79,7 +85,55 @@ fn main() {
             1e6 / all,
             marks.join(" ")
         );
+        if let Some(epoch) = release_epoch {
+            release(&store, &events, epoch);
+        }
     }
+}
+
+/// Releases the stored `events` an epoch of `epoch` events at a time, as a node
+/// whose orgs finalize every `epoch` events does ([`Store::put_released`], one
+/// durable commit each): the records of each event (one keyed by its id, so at a
+/// random place), no movements nor state rows. Prints the cost an event, by tenths.
+fn release(store: &Store, events: &[SignedEvent], epoch: usize) {
+    let tenth = (events.len() / 10).max(1);
+    let mut marks = Vec::new();
+    let t = Instant::now();
+    let mut last = t;
+    for (e, chunk) in (1u64..).zip(events.chunks(epoch)) {
+        let records = Records {
+            events: chunk
+                .iter()
+                .map(|ev| Release {
+                    id: ev.id(),
+                    stub: Stub {
+                        lamport: ev.lamport(),
+                        timestamp_ms: 1_700_000_100_000,
+                        epoch: e,
+                        org_line: false,
+                    },
+                    first_at: Some((ev.author(), ev.seq())),
+                    stays: false,
+                })
+                .collect(),
+            at: (e, carnet_protocol::Hash32([e as u8; 32])),
+            ..Records::default()
+        };
+        store.put_released(&records).expect("release");
+        let done = e as usize * epoch;
+        if done % tenth < epoch {
+            let now = Instant::now();
+            marks.push((now - last).as_secs_f64() * 1e6 / tenth as f64);
+            last = now;
+        }
+    }
+    let all = t.elapsed().as_secs_f64() * 1e6 / events.len() as f64;
+    let marks: Vec<String> = marks.iter().map(|m| format!("{m:.1}")).collect();
+    println!(
+        "  released {} events, {epoch} a release: {all:.1} µs an event; by tenths: {} µs",
+        events.len(),
+        marks.join(" ")
+    );
 }
 
 /// Times [`Store::open`] on the store at `path`, for the network it records.
