@@ -139,7 +139,7 @@ fn replay_every_event(store: &Store, genesis: Genesis) -> Result<Started, StoreE
     drop_pending(&mut ledger, &mut bad);
     // The records were dropped with the list of what an earlier start let go: what
     // this one holds is listed again, for the next start to read.
-    store.list_held(&held_keys(&ledger))?;
+    store.list_held(&ledger.held_keys())?;
     Ok((ledger, reopened, None, bad))
 }
 
@@ -289,12 +289,4 @@ fn drop_pending(ledger: &mut Ledger, bad: &mut Vec<ContentId>) {
         ledger.remove_pending(&id);
         bad.push(id);
     }
-}
-
-/// The order keys (Lamport clock, id) of the events `ledger` holds in memory.
-fn held_keys(ledger: &Ledger) -> Vec<(u64, ContentId)> {
-    let ids = ledger.held_ids();
-    ids.iter()
-        .filter_map(|id| ledger.get(id).map(|ev| (ev.lamport(), *id)))
-        .collect()
 }

@@ -724,9 +724,7 @@ impl Store {
                 .map_err(db_err("read event"))?
                 .is_some();
             if !stored {
-                if let Some(e) = misindexed(&Hash32(*id), lamport, None) {
-                    return Ok(e);
-                }
+                return Ok(not_stored(&Hash32(*id)));
             }
         }
         Ok(corrupt("order index", "does not list the stored events"))
@@ -919,13 +917,18 @@ fn order_mismatch(events: &[SignedEvent], index: &[(u64, ContentId)]) -> StoreEr
 /// event ([`Store::load_events`], [`Store::load_events_after`]) name damage alike.
 fn misindexed(id: &ContentId, lamport: u64, stored: Option<u64>) -> Option<StoreError> {
     match stored {
-        None => Some(corrupt(id, "in the order index but not among the events")),
+        None => Some(not_stored(id)),
         Some(clock) if clock != lamport => Some(corrupt(
             id,
             format!("indexed at Lamport {lamport}, but its clock is {clock}"),
         )),
         Some(_) => None,
     }
+}
+
+/// An event the order index lists and the events table does not hold.
+fn not_stored(id: &ContentId) -> StoreError {
+    corrupt(id, "in the order index but not among the events")
 }
 
 /// A stored event the order index does not list.
