@@ -27,11 +27,24 @@ const RELEASE_EVERY: usize = if cfg!(test) { 2 } else { 4 };
 /// for are checked on the way (see [`super::Engine::open`]).
 pub(super) fn start(store: &Store, genesis: Genesis) -> Result<Started, StoreError> {
     let network = genesis.network_id();
-    let snapshot = store
-        .open_snapshot()?
-        .map(|file| Snapshot::read(|at| Ok(At { file: &file, at }), &network));
+    let Some(file) = store.open_snapshot()? else {
+        return replay_every_event(store, genesis);
+    };
+    // The order index, which a start from the records hands the ledger, is read on a
+    // thread of its own while the snapshot is decoded: at ten million events it is
+    // some 2 s of reading, which came after the decoding, while one of the two
+    // threads decoding the snapshot sat waiting for the other (docs/benchmarks.md).
+    let (snapshot, items) = std::thread::scope(|scope| {
+        let items = scope.spawn(|| store.order_items());
+        let snapshot = Snapshot::read(|at| Ok(At { file: &file, at }), &network);
+        // The thread only reads: it cannot panic but by a bug, which it passes on.
+        let items = items
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (snapshot, items)
+    });
     match snapshot {
-        Some(Ok(snap)) => match resume_from_records(store, &genesis, snap.clone())? {
+        Ok(snap) => match resume_from_records(store, &genesis, snap.clone(), items?)? {
             Some(started) => verify_unvouched(started),
             // Restoring the snapshot checks the order up to it, with every event in
             // memory: fine for a ledger with nothing finalized, which holds every
@@ -45,7 +58,7 @@ pub(super) fn start(store: &Store, genesis: Genesis) -> Result<Started, StoreErr
             }
             None => verify_unvouched(load_every_event(store, genesis, snap)?),
         },
-        Some(Err(e)) => {
+        Err(e) => {
             tracing::warn!(reason = %e, "replaying every event: the saved ledger snapshot does not apply");
             // Of no use to any later start; and gone before the records are, so that
             // a start after a crash in the middle of this one replays again rather
@@ -53,7 +66,6 @@ pub(super) fn start(store: &Store, genesis: Genesis) -> Result<Started, StoreErr
             store.remove_snapshot()?;
             replay_every_event(store, genesis)
         }
-        None => replay_every_event(store, genesis),
     }
 }
 
@@ -139,7 +151,7 @@ fn replay_every_event(store: &Store, genesis: Genesis) -> Result<Started, StoreE
     drop_pending(&mut ledger, &mut bad);
     // The records were dropped with the list of what an earlier start let go: what
     // this one holds is listed again, for the next start to read.
-    store.list_held(&ledger.held_keys())?;
+    store.list_held(&held_keys(&ledger))?;
     Ok((ledger, reopened, None, bad))
 }
 
@@ -155,6 +167,7 @@ pub(super) fn resume_from_records(
     store: &Store,
     genesis: &Genesis,
     snap: Snapshot,
+    items: Vec<(u64, ContentId)>,
 ) -> Result<Option<Started>, StoreError> {
     let (epochs, _) = snap.finalized_digest();
     if epochs == 0 {
@@ -172,7 +185,7 @@ pub(super) fn resume_from_records(
         archive: std::sync::Arc::new(store.clone()),
         digest,
         heads: store.recorded_heads()?,
-        items: store.order_items()?,
+        items,
         events,
     });
     // A record that could not be read was taken for "not there": nothing built on
@@ -289,4 +302,15 @@ fn drop_pending(ledger: &mut Ledger, bad: &mut Vec<ContentId>) {
         ledger.remove_pending(&id);
         bad.push(id);
     }
+}
+
+/// The order keys (Lamport clock, id) of the events `ledger` holds in memory. Not a
+/// method of the ledger: a change to the protocol's code makes every node's snapshot
+/// of another build, and its next start a replay from genesis.
+fn held_keys(ledger: &Ledger) -> Vec<(u64, ContentId)> {
+    ledger
+        .held_ids()
+        .into_iter()
+        .filter_map(|id| ledger.get(&id).map(|ev| (ev.lamport(), id)))
+        .collect()
 }

@@ -121,15 +121,6 @@ impl Ledger {
         self.events.keys().copied().collect()
     }
 
-    /// The order keys (Lamport clock, id) of the events held in memory, in no
-    /// particular order: where an archive keyed by clock finds them.
-    pub fn held_keys(&self) -> Vec<(u64, ContentId)> {
-        self.events
-            .iter()
-            .map(|(id, ev)| (ev.lamport(), *id))
-            .collect()
-    }
-
     /// Replaces an ordered event by its form with the teaser erased (docs/protocol.md,
     /// "Erasure"): the same id and signature, so nothing derived from the event
     /// changes. Returns the erased event, or `None` if `id` is not ordered or carries
