@@ -33,7 +33,14 @@ impl Engine {
     /// Saves the ledger state as the store's snapshot, unless the saved one is already
     /// of every ordered event. The snapshot is a cache: failing to save one loses
     /// nothing but start-up time.
+    ///
+    /// Fetched events not durable yet are made durable first: a node stopped within a
+    /// second of a catch-up, before the loop's settle, saved none (the snapshot may
+    /// not cover what a kill could lose), and its next start replayed them all.
     pub fn save_snapshot(&mut self) -> Result<Option<SavedSnapshot>, StoreError> {
+        if !self.undurable.is_empty() {
+            self.settle_store();
+        }
         let Some(snap) = self.snapshot_to_save() else {
             return Ok(None);
         };

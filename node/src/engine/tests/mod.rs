@@ -242,6 +242,31 @@ fn an_event_waiting_on_a_pending_one_asks_for_nothing_more() {
 }
 
 #[test]
+fn a_snapshot_saved_at_stop_covers_fetched_events_not_yet_durable() {
+    // The readme tour caught a node stopped right after a catch-up, before the loop's
+    // settle made the fetched events durable: it saved no snapshot at all.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, _, _) = crate::test_support::one_org_engine(dir.path());
+    let mut member = enrolled(&mut e, 10);
+    let clock = e.ledger().max_lamport();
+    let fetched: Vec<SignedEvent> = (0..3)
+        .map(|i| {
+            let vote = Payload::Vote(Vote {
+                company_domain: format!("v{i}.example"),
+                employees: EmployeeRange::From1To10,
+                revenue: RevenueRange::Under1M,
+            });
+            member.sign(vote, vec![], clock, 1).unwrap()
+        })
+        .collect();
+    e.ingest_fetched_batch(fetched).unwrap();
+    assert!(e.snapshot_to_save().is_none(), "not over undurable events");
+    let saved = e.save_snapshot().unwrap().expect("a snapshot at stop");
+    assert_eq!(saved.events, e.ledger().len() as u64);
+    assert!(e.store().open_snapshot().unwrap().is_some());
+}
+
+#[test]
 fn a_restart_resumes_from_the_snapshot_and_checks_only_later_signatures() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.redb");
