@@ -15,7 +15,10 @@ use carnet_node::engine::Engine;
 use carnet_node::store::Store;
 use carnet_protocol::testkit::workload::{bench_env, generate, generate_settled};
 use carnet_protocol::{Genesis, SecretKey, SignedEvent};
-use std::time::Instant;
+use tenths::Tenths;
+
+#[path = "common/tenths.rs"]
+mod tenths;
 
 fn main() {
     let n = bench_env("CARNET_BENCH_EVENTS", 300_000);
@@ -32,37 +35,28 @@ fn main() {
             continue;
         }
         let (us, marks, held) = store_all(&genesis, &events, batch);
-        let marks: Vec<String> = marks.iter().map(|m| format!("{m:.1}")).collect();
         println!(
             "{name}: {} events, {batch} a durable commit: {us:.1} µs an event ({:.0} events/s); \
-             by tenths: {} µs; {held} events held in memory at the end",
+             by tenths: {marks} µs; {held} events held in memory at the end",
             events.len(),
             1e6 / us,
-            marks.join(" ")
         );
     }
 }
 
 /// Has a fresh engine take `events` `batch` at a time; the µs an event overall and
 /// by tenths, and the events it holds in memory at the end.
-fn store_all(genesis: &Genesis, events: &[SignedEvent], batch: usize) -> (f64, Vec<f64>, usize) {
+fn store_all(genesis: &Genesis, events: &[SignedEvent], batch: usize) -> (f64, String, usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&dir.path().join("events.redb"), genesis.network_id()).expect("store");
     let mut engine =
         Engine::open(store, genesis.clone(), SecretKey::from_seed([42; 32])).expect("engine");
-    let tenth = (events.len() / 10).max(1);
-    let mut marks = Vec::new();
-    let t = Instant::now();
-    let mut last = t;
-    for (i, chunk) in events.chunks(batch).enumerate() {
+    let mut timer = Tenths::new(events.len());
+    for chunk in events.chunks(batch) {
         let done = engine.ingest_batch(chunk.to_vec()).expect("stored");
         assert!(done.1.is_empty(), "rejected: {:?}", done.1.first());
-        if ((i + 1) * batch) % tenth < batch {
-            let now = Instant::now();
-            marks.push((now - last).as_secs_f64() * 1e6 / tenth as f64);
-            last = now;
-        }
+        timer.done(chunk.len());
     }
-    let us = t.elapsed().as_secs_f64() * 1e6 / events.len() as f64;
+    let (us, marks) = timer.finish();
     (us, marks, engine.events_in_memory())
 }

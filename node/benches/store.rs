@@ -16,6 +16,10 @@ use carnet_protocol::ledger::{Records, Release, Stub};
 use carnet_protocol::testkit::workload::{bench_env, bench_vote};
 use carnet_protocol::{testkit, SecretKey, SignedEvent};
 use std::time::Instant;
+use tenths::Tenths;
+
+#[path = "common/tenths.rs"]
+mod tenths;
 
 fn main() {
     if let Ok(path) = std::env::var("CARNET_BENCH_OPEN") {
@@ -63,27 +67,17 @@ fn main() {
     for batch in batches {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("events.redb"), net).expect("store");
-        let tenth = (events.len() / 10).max(1);
-        let mut marks = Vec::new();
-        let t = Instant::now();
-        let mut last = t;
-        for (i, chunk) in events.chunks(batch).enumerate() {
+        let mut timer = Tenths::new(events.len());
+        for chunk in events.chunks(batch) {
             store.put_events(chunk).expect("put");
-            let done = (i + 1) * batch;
-            if done % tenth < batch {
-                let now = Instant::now();
-                marks.push((now - last).as_secs_f64() * 1e6 / tenth as f64);
-                last = now;
-            }
+            timer.done(chunk.len());
         }
-        let all = t.elapsed().as_secs_f64() * 1e6 / events.len() as f64;
-        let marks: Vec<String> = marks.iter().map(|m| format!("{m:.1}")).collect();
+        let (all, marks) = timer.finish();
         println!(
             "store alone, {} events, a durable commit per {batch}: {all:.1} µs an event \
-             ({:.0} events/s); by tenths as the store grows: {} µs",
+             ({:.0} events/s); by tenths as the store grows: {marks} µs",
             events.len(),
             1e6 / all,
-            marks.join(" ")
         );
         if let Some(epoch) = release_epoch {
             release(&store, &events, epoch);
@@ -96,10 +90,7 @@ fn main() {
 /// durable commit each): the records of each event (one keyed by its id, so at a
 /// random place), no movements nor state rows. Prints the cost an event, by tenths.
 fn release(store: &Store, events: &[SignedEvent], epoch: usize) {
-    let tenth = (events.len() / 10).max(1);
-    let mut marks = Vec::new();
-    let t = Instant::now();
-    let mut last = t;
+    let mut timer = Tenths::new(events.len());
     for (e, chunk) in (1u64..).zip(events.chunks(epoch)) {
         let records = Records {
             events: chunk
@@ -120,19 +111,12 @@ fn release(store: &Store, events: &[SignedEvent], epoch: usize) {
             ..Records::default()
         };
         store.put_released(&records).expect("release");
-        let done = e as usize * epoch;
-        if done % tenth < epoch {
-            let now = Instant::now();
-            marks.push((now - last).as_secs_f64() * 1e6 / tenth as f64);
-            last = now;
-        }
+        timer.done(chunk.len());
     }
-    let all = t.elapsed().as_secs_f64() * 1e6 / events.len() as f64;
-    let marks: Vec<String> = marks.iter().map(|m| format!("{m:.1}")).collect();
+    let (all, marks) = timer.finish();
     println!(
-        "  released {} events, {epoch} a release: {all:.1} µs an event; by tenths: {} µs",
+        "  released {} events, {epoch} a release: {all:.1} µs an event; by tenths: {marks} µs",
         events.len(),
-        marks.join(" ")
     );
 }
 
