@@ -700,10 +700,9 @@ impl Engine {
     fn roll_back(&mut self, unsaved: &std::collections::HashSet<(u64, ContentId)>) {
         let genesis = self.ledger.genesis().clone();
         let resumed = self.recorded_base.clone().and_then(|snap| {
-            let started = self.store.order_items().and_then(|items| {
-                start::resume_from_records(&self.store, &genesis, snap, items)
-            });
-            match started {
+            match start::resume_from_records(&self.store, &genesis, snap, || {
+                self.store.order_items()
+            }) {
                 Ok(Some((ledger, _, _, bad))) if bad.is_empty() => Some(ledger),
                 Ok(_) => None,
                 Err(e) => {

@@ -44,7 +44,7 @@ pub(super) fn start(store: &Store, genesis: Genesis) -> Result<Started, StoreErr
         (snapshot, items)
     });
     match snapshot {
-        Ok(snap) => match resume_from_records(store, &genesis, snap.clone(), items?)? {
+        Ok(snap) => match resume_from_records(store, &genesis, snap.clone(), || items)? {
             Some(started) => verify_unvouched(started),
             // Restoring the snapshot checks the order up to it, with every event in
             // memory: fine for a ledger with nothing finalized, which holds every
@@ -163,11 +163,13 @@ pub(super) type Started = (Ledger, Reopened, Option<(OrderKey, u64)>, Vec<Conten
 /// the events the ledger holds in memory ([`Ledger::resume`]). None when the
 /// snapshot ends no finalized prefix, or not the one the records hold (a crash
 /// between them, a snapshot copied from another store): then every event is read.
+/// `items` gives the order index ([`Store::order_items`]), asked for only once the
+/// records are known to fit: a start has read it already, a roll-back reads it then.
 pub(super) fn resume_from_records(
     store: &Store,
     genesis: &Genesis,
     snap: Snapshot,
-    items: Vec<(u64, ContentId)>,
+    items: impl FnOnce() -> Result<Vec<(u64, ContentId)>, StoreError>,
 ) -> Result<Option<Started>, StoreError> {
     let (epochs, _) = snap.finalized_digest();
     if epochs == 0 {
@@ -185,7 +187,7 @@ pub(super) fn resume_from_records(
         archive: std::sync::Arc::new(store.clone()),
         digest,
         heads: store.recorded_heads()?,
-        items,
+        items: items()?,
         events,
     });
     // A record that could not be read was taken for "not there": nothing built on
