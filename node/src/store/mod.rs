@@ -27,6 +27,7 @@
 mod faults;
 mod layout;
 mod listings;
+mod lookups;
 mod released;
 mod salvage;
 mod sealed;
@@ -207,6 +208,8 @@ pub struct Store {
     /// Whether redb checked the whole file when it last opened it: see
     /// [`Store::repaired`].
     repaired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The record tables the ledger's lookups share (see [`lookups`]).
+    lookups: std::sync::Arc<lookups::Lookups>,
 }
 
 impl std::fmt::Debug for Store {
@@ -220,6 +223,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// A write transaction, counted for [`Store::settle`].
     fn begin_write(&self, context: &'static str) -> Result<redb::WriteTransaction, StoreError> {
+        self.lookups.release();
         let txn = self.db()?.begin_write().map_err(db_err(context))?;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -269,7 +273,9 @@ impl Store {
     /// another thread is inside a transaction of the old one; then try again later.
     pub fn reopen(&self) -> Result<(), StoreError> {
         let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
-        // redb locks the file per process: the old handle must be gone first.
+        // redb locks the file per process: the old handle must be gone first, and
+        // the tables the lookups share hold it.
+        self.lookups.changed();
         drop(guard.take());
         match Self::open_database(&self.path, &self.faults, &self.repaired) {
             Ok(db) => {
@@ -426,6 +432,7 @@ impl Store {
             writes: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1)),
             repaired,
             settled: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            lookups: Default::default(),
         };
         store.remove_stale_snapshot_writes();
         Ok(store)
@@ -586,7 +593,9 @@ impl Store {
                 }
             }
         }
-        txn.commit().map_err(db_err("commit remove"))
+        let committed = txn.commit().map_err(db_err("commit remove"));
+        self.lookups.changed();
+        committed
     }
 
     /// Every stored event in ledger order (Lamport clock, then content id), decoded again

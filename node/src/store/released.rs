@@ -19,7 +19,7 @@ use carnet_protocol::PublicKey;
 pub(super) const STUBS: TableDefinition<&[u8; 32], (u64, u64, u64, bool)> =
     TableDefinition::new("finalized");
 /// (author, seq) → the finalized event ordered first there.
-const FIRST_AT: TableDefinition<(&[u8; 32], u64), &[u8; 32]> =
+pub(super) const FIRST_AT: TableDefinition<(&[u8; 32], u64), &[u8; 32]> =
     TableDefinition::new("finalized_first_at");
 /// (epoch, Lamport clock, id) → nothing: each epoch's events in order.
 const EPOCHS: TableDefinition<(u64, u64, &[u8; 32]), ()> = TableDefinition::new("finalized_epochs");
@@ -35,7 +35,8 @@ const MOVEMENTS: TableDefinition<(&[u8; 32], u64, u64), &[u8]> =
 /// epoch, a byte 1 and its encoding, or a byte 0 for none: the state's cold maps,
 /// which the ledger reads through [`Index::cold`] rather than hold (see
 /// [`carnet_protocol::ledger::cold`]).
-const COLD: TableDefinition<(u8, &[u8], u64), &[u8]> = TableDefinition::new("finalized_state");
+pub(super) const COLD: TableDefinition<(u8, &[u8], u64), &[u8]> =
+    TableDefinition::new("finalized_state");
 /// (Lamport clock, content id) → nothing: the stored events the ledger holds in
 /// memory (all but the released ones), which a start reads. In ledger order, as the
 /// events are: new events are listed at the end of the tree, released ones leave it
@@ -143,7 +144,9 @@ impl Store {
             }
         }
         if at.0 <= through {
-            return txn.commit().map_err(db_err("commit release"));
+            let committed = txn.commit().map_err(db_err("commit release"));
+            self.lookups.changed();
+            return committed;
         }
         {
             let mut stubs = txn.open_table(STUBS).map_err(db_err("open records"))?;
@@ -193,7 +196,9 @@ impl Store {
             meta.insert(THROUGH_META_KEY, at.0.to_be_bytes().as_slice())
                 .map_err(db_err("record finalized through"))?;
         }
-        txn.commit().map_err(db_err("commit release"))
+        let committed = txn.commit().map_err(db_err("commit release"));
+        self.lookups.changed();
+        committed
     }
 
     /// The highest epoch whose events are all recorded; 0 for none.
@@ -310,7 +315,9 @@ impl Store {
     pub fn forget_records(&self) -> Result<(), StoreError> {
         let txn = self.begin_write("begin forget")?;
         drop_records(&txn)?;
-        txn.commit().map_err(db_err("commit forget"))
+        let committed = txn.commit().map_err(db_err("commit forget"));
+        self.lookups.changed();
+        committed
     }
 
     /// Lists the events at `keys` (Lamport clock, id) as held in memory (those
@@ -347,6 +354,19 @@ impl Store {
             held.insert(key.value(), ()).map_err(db_err("list held"))?;
         }
         Ok(())
+    }
+
+    /// A point lookup of the ledger's, in the tables the lookups share (see
+    /// [`super::lookups`]).
+    fn shared_read<T>(
+        &self,
+        read: impl FnOnce(&super::lookups::Tables) -> Result<T, StoreError>,
+    ) -> Result<T, ArchiveError> {
+        let tables = self
+            .db()
+            .and_then(|db| self.lookups.tables(&db))
+            .map_err(|e| ArchiveError(e.to_string()))?;
+        read(&tables).map_err(|e| ArchiveError(e.to_string()))
     }
 
     fn released_read<T>(
@@ -409,8 +429,8 @@ fn cold_value(table: u8, row: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
 
 impl Index for Store {
     fn stub(&self, id: &ContentId) -> Result<Option<Stub>, ArchiveError> {
-        self.released_read(|txn| {
-            let Some(t) = open(txn, STUBS)? else {
+        self.shared_read(|tables| {
+            let Some(t) = &tables.stubs else {
                 return Ok(None);
             };
             let found = t.get(&id.0).map_err(db_err("read records"))?;
@@ -427,8 +447,8 @@ impl Index for Store {
     }
 
     fn first_at(&self, author: &PublicKey, seq: u64) -> Result<Option<ContentId>, ArchiveError> {
-        self.released_read(|txn| {
-            let Some(t) = open(txn, FIRST_AT)? else {
+        self.shared_read(|tables| {
+            let Some(t) = &tables.first else {
                 return Ok(None);
             };
             let found = t
@@ -463,8 +483,8 @@ impl Index for Store {
         floor: u64,
         at: u64,
     ) -> Result<Option<Vec<u8>>, ArchiveError> {
-        self.released_read(|txn| {
-            let Some(t) = open(txn, COLD)? else {
+        self.shared_read(|tables| {
+            let Some(t) = &tables.cold else {
                 return Ok(None);
             };
             let mut range = t

@@ -1123,3 +1123,40 @@ fn the_id_index_of_an_earlier_build_is_dropped() {
     assert_eq!(ids(&store.load_held(0).unwrap()), ids(&evs));
     assert_eq!(store.event_count().unwrap(), 6);
 }
+
+/// The tables the ledger's lookups share hold a read transaction of the database: a
+/// reopen (after a failed write) lets them go with it, and the lookups after it read
+/// the reopened one.
+#[test]
+fn a_reopen_lets_the_shared_lookups_go() {
+    use carnet_protocol::ledger::{Index, Records, Release, Stub};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("events.redb"), network()).unwrap();
+    let evs = events(1, 2);
+    store.put_events(&evs).unwrap();
+    let stub = Stub {
+        lamport: evs[0].lamport(),
+        timestamp_ms: evs[0].body().timestamp_ms,
+        epoch: 1,
+        org_line: false,
+    };
+    let records = Records {
+        events: vec![Release {
+            id: evs[0].id(),
+            stub,
+            first_at: Some((evs[0].author(), evs[0].seq())),
+            stays: false,
+        }],
+        at: (1, Hash32([1; 32])),
+        ..Records::default()
+    };
+    store.put_released(&records).unwrap();
+    assert_eq!(store.stub(&evs[0].id()), Ok(Some(stub)));
+    store.reopen().unwrap();
+    assert_eq!(store.stub(&evs[0].id()), Ok(Some(stub)));
+    assert_eq!(store.stub(&evs[1].id()), Ok(None));
+    assert_eq!(
+        store.first_at(&evs[0].author(), evs[0].seq()),
+        Ok(Some(evs[0].id()))
+    );
+}
