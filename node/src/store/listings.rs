@@ -11,9 +11,18 @@ use crate::folding::Folded;
 use carnet_protocol::payload::{Listing, Payload, Teaser, TeaserSlot};
 use redb::{ReadOnlyTable, Table};
 
-/// (listing id, event id) → nothing: the Contribute and the Updates of each listing.
-pub(super) const LISTING_EVENTS: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
-    TableDefinition::new("listing_events");
+/// (listing id, event id) → the shown teaser the event carries, or nothing (an empty
+/// value) if it shows none (erased): a row for each stored Contribute and Update. The
+/// teaser as teaser hash (32) || salt (32) || length of the canonical teaser (4,
+/// little-endian) || canonical teaser || its fields folded for search
+/// ([`Folded::encode`]). The state's listing says which is in force by its teaser
+/// hash.
+///
+/// One table for what were two keyed alike, the listing's events and their teasers:
+/// each row is a write at a random place, a page of the tree's, and a listing's event
+/// now writes two of them rather than three (with its dedup key's).
+pub(super) const LISTING_ROWS: TableDefinition<(&[u8; 32], &[u8; 32]), &[u8]> =
+    TableDefinition::new("listing_rows");
 /// (dedup key, listing id) → nothing: the listings an event of which named the key.
 pub(super) const KEY_LISTINGS: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
     TableDefinition::new("key_listings");
@@ -24,20 +33,21 @@ pub(super) const PURCHASE_DELIVERIES: TableDefinition<(&[u8; 32], &[u8; 32]), ()
 /// state holds by id only (and on disk, since issue 19), for a member's list.
 pub(super) const BUYER_PURCHASES: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
     TableDefinition::new("buyer_purchases");
-/// (listing id, event id) → teaser hash (32) || salt (32) || length of the canonical
-/// teaser (4, little-endian) || canonical teaser || its fields folded for search
-/// ([`Folded::encode`]): the shown teaser each stored Contribute and Update carries
-/// (an erased one has no row). The state's listing says which is in force by its
-/// teaser hash.
-pub(super) const TEASERS: TableDefinition<(&[u8; 32], &[u8; 32]), &[u8]> =
+/// The two tables [`LISTING_ROWS`] replaces: (listing id, event id) → nothing, and
+/// the same keys → the shown teaser (no row for an erased one).
+pub(super) const OLD_LISTING_EVENTS: TableDefinition<(&[u8; 32], &[u8; 32]), ()> =
+    TableDefinition::new("listing_events");
+pub(super) const OLD_TEASERS: TableDefinition<(&[u8; 32], &[u8; 32]), &[u8]> =
     TableDefinition::new("teasers");
 /// Meta key set once the tables index every stored event (a store written by an older
 /// build is indexed once, when opened). "listing index" before the Delivers were,
-/// "event index 2" before the purchases by buyer.
-const INDEXED_META_KEY: &str = "event index 3";
-/// Meta key set once [`TEASERS`] holds the teaser of every stored event: a store of
-/// the build before has every other table, and only this one is filled.
-const TEASERS_META_KEY: &str = "teaser index 1";
+/// "event index 2" before the purchases by buyer, "event index 3" (with "teaser index
+/// 1" once its teasers were) before [`LISTING_ROWS`].
+const INDEXED_META_KEY: &str = "event index 4";
+/// The marks of the build before [`LISTING_ROWS`]: a store with both has every table
+/// of its whole, and is moved over from the two it replaces.
+const OLD_INDEXED_META_KEY: &str = "event index 3";
+const OLD_TEASERS_META_KEY: &str = "teaser index 1";
 
 /// A shown teaser as the store keeps it, its bytes not yet decoded: a search looks at
 /// the listing and the hash first, scores the folded fields, and decodes only the
@@ -125,10 +135,10 @@ impl Teasers {
     }
 }
 
-/// The row of an event's shown teaser: its key and value, or `None` for an event that
+/// The value of an event's row with its shown teaser, or `None` for an event that
 /// carries no listing or an erased teaser.
-fn teaser_row(ev: &SignedEvent) -> Option<((ContentId, ContentId), Vec<u8>)> {
-    let (listing, l) = listing_of(ev)?;
+pub(super) fn teaser_row(ev: &SignedEvent) -> Option<Vec<u8>> {
+    let (_, l) = listing_of(ev)?;
     let TeaserSlot::Shown { teaser, salt } = &l.teaser else {
         return None;
     };
@@ -139,7 +149,7 @@ fn teaser_row(ev: &SignedEvent) -> Option<((ContentId, ContentId), Vec<u8>)> {
     value.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     value.extend_from_slice(&bytes);
     Folded::encode(teaser, &mut value);
-    Some(((listing, ev.id()), value))
+    Some(value)
 }
 
 /// The listing an event carries, with the id of the listing: a Contribute's own, or
@@ -154,19 +164,15 @@ pub fn listing_of(ev: &SignedEvent) -> Option<(ContentId, &Listing)> {
 
 /// The index tables of a write transaction.
 pub(super) struct Index<'t> {
-    events: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
     keys: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
     deliveries: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
     bought: Table<'t, (&'static [u8; 32], &'static [u8; 32]), ()>,
-    teasers: Table<'t, (&'static [u8; 32], &'static [u8; 32]), &'static [u8]>,
+    rows: Table<'t, (&'static [u8; 32], &'static [u8; 32]), &'static [u8]>,
 }
 
 impl<'t> Index<'t> {
     pub(super) fn open(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
         Ok(Index {
-            events: txn
-                .open_table(LISTING_EVENTS)
-                .map_err(db_err("open listing events"))?,
             keys: txn
                 .open_table(KEY_LISTINGS)
                 .map_err(db_err("open key listings"))?,
@@ -176,39 +182,28 @@ impl<'t> Index<'t> {
             bought: txn
                 .open_table(BUYER_PURCHASES)
                 .map_err(db_err("open buyer purchases"))?,
-            teasers: txn.open_table(TEASERS).map_err(db_err("open teasers"))?,
+            rows: txn
+                .open_table(LISTING_ROWS)
+                .map_err(db_err("open listing rows"))?,
         })
     }
 
-    /// Keeps the shown teaser of `ev` (if it shows one), replacing what the row of the
-    /// same event held: also what follows `ev` stored again in another form of itself
-    /// (its teaser erased), which takes the row out.
+    /// Keeps the row of `ev` if it carries a listing, with its shown teaser (if it
+    /// shows one), replacing what the row held: also what follows `ev` stored again
+    /// in another form of itself (its teaser erased), which empties the row.
     pub(super) fn set_teaser(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
-        match teaser_row(ev) {
-            Some(((listing, id), value)) => {
-                self.teasers
-                    .insert((&listing.0, &id.0), value.as_slice())
-                    .map_err(db_err("keep teaser"))?;
-            }
-            None => self.remove_teaser(ev)?,
-        }
-        Ok(())
-    }
-
-    fn remove_teaser(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
-        if let Some((listing, _)) = listing_of(ev) {
-            self.teasers
-                .remove((&listing.0, &ev.id().0))
-                .map_err(db_err("drop teaser"))?;
-        }
+        let Some((listing, _)) = listing_of(ev) else {
+            return Ok(());
+        };
+        let value = teaser_row(ev).unwrap_or_default();
+        self.rows
+            .insert((&listing.0, &ev.id().0), value.as_slice())
+            .map_err(db_err("index listing event"))?;
         Ok(())
     }
 
     pub(super) fn add(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
         if let Some((listing, l)) = listing_of(ev) {
-            self.events
-                .insert((&listing.0, &ev.id().0), ())
-                .map_err(db_err("index listing event"))?;
             self.keys
                 .insert((&l.dedup_key.0, &listing.0), ())
                 .map_err(db_err("index listing key"))?;
@@ -231,10 +226,9 @@ impl<'t> Index<'t> {
     /// listing may name the key too, and a lookup reads the events it finds anyway.
     pub(super) fn remove(&mut self, ev: &SignedEvent) -> Result<(), StoreError> {
         if let Some((listing, _)) = listing_of(ev) {
-            self.events
+            self.rows
                 .remove((&listing.0, &ev.id().0))
                 .map_err(db_err("unindex listing event"))?;
-            self.remove_teaser(ev)?;
         }
         if let Payload::Deliver(d) = ev.payload() {
             self.deliveries
@@ -250,43 +244,81 @@ impl<'t> Index<'t> {
     }
 }
 
-/// Indexes every stored event, once, in a store written before the index existed:
-/// every table, or only the teasers for a store of the build before them. Returns
+/// Indexes every stored event, once, in a store written before the index existed, or
+/// before one of its tables: what each older build lacks is told by its marks, and
+/// every table is written whole again (a row already there is written over). Returns
 /// whether it did: the one large write leaves the file with much free space (a store
-/// of a million events went from 618 to 1,237 MiB), which the caller compacts.
+/// of a million events went from 618 to 1,237 MiB), which the caller compacts. A
+/// store of the build just before [`LISTING_ROWS`] is moved over from the two tables
+/// it replaces instead, without reading the events ([`merge_rows`]).
 pub(super) fn index_once(db: &Database, network: &NetworkId) -> Result<bool, StoreError> {
     let txn = db.begin_write().map_err(db_err("begin indexing"))?;
-    {
+    let whole = {
         let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
-        let missing = |key: &str| -> Result<bool, StoreError> {
-            Ok(meta.get(key).map_err(db_err("read meta"))?.is_none())
+        let has = |key: &str| -> Result<bool, StoreError> {
+            Ok(meta.get(key).map_err(db_err("read meta"))?.is_some())
         };
-        let (whole, teasers) = (missing(INDEXED_META_KEY)?, missing(TEASERS_META_KEY)?);
-        if !whole && !teasers {
+        if has(INDEXED_META_KEY)? {
             return Ok(false);
         }
-        let mut index = Index::open(&txn)?;
-        let events = txn.open_table(EVENTS).map_err(db_err("open events"))?;
-        for entry in events.iter().map_err(db_err("read events"))? {
-            let (key, bytes) = entry.map_err(db_err("read events"))?;
-            // A corrupt event is named by the load that follows, not here.
-            if let Ok(ev) = SignedEvent::decode_unverified(bytes.value(), network) {
-                if ev.id().0 == *key.value().1 {
-                    if whole {
+        let merge = has(OLD_INDEXED_META_KEY)? && has(OLD_TEASERS_META_KEY)?;
+        if merge {
+            merge_rows(&txn)?;
+        } else {
+            let mut index = Index::open(&txn)?;
+            let events = txn.open_table(EVENTS).map_err(db_err("open events"))?;
+            for entry in events.iter().map_err(db_err("read events"))? {
+                let (key, bytes) = entry.map_err(db_err("read events"))?;
+                // A corrupt event is named by the load that follows, not here.
+                if let Ok(ev) = SignedEvent::decode_unverified(bytes.value(), network) {
+                    if ev.id().0 == *key.value().1 {
                         index.add(&ev)?;
-                    } else {
-                        index.set_teaser(&ev)?;
                     }
                 }
             }
         }
-        for key in [INDEXED_META_KEY, TEASERS_META_KEY] {
-            meta.insert(key, [1u8].as_slice())
-                .map_err(db_err("record the event index"))?;
+        for key in [OLD_INDEXED_META_KEY, OLD_TEASERS_META_KEY] {
+            meta.remove(key).map_err(db_err("record the event index"))?;
         }
-    }
+        meta.insert(INDEXED_META_KEY, [1u8].as_slice())
+            .map_err(db_err("record the event index"))?;
+        !merge
+    };
+    let drop = db_err("drop the older listing index");
+    txn.delete_table(OLD_LISTING_EVENTS).map_err(drop)?;
+    let drop = db_err("drop the older listing index");
+    txn.delete_table(OLD_TEASERS).map_err(drop)?;
     txn.commit().map_err(db_err("commit indexing"))?;
-    Ok(true)
+    Ok(whole)
+}
+
+/// Writes [`LISTING_ROWS`] from the two tables it replaces, in `txn`: a row for each
+/// listing event, with its teaser where one was kept. Reads no event: at ten million
+/// events, some three million rows in key order. The tables the rows leave go with
+/// the transaction; the pages they free are written over by what follows, so the file
+/// is not compacted.
+fn merge_rows(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let events = txn
+        .open_table(OLD_LISTING_EVENTS)
+        .map_err(db_err("open the older listing index"))?;
+    let teasers = txn
+        .open_table(OLD_TEASERS)
+        .map_err(db_err("open the older teasers"))?;
+    let mut rows = txn
+        .open_table(LISTING_ROWS)
+        .map_err(db_err("open listing rows"))?;
+    let read = db_err("read the older listing index");
+    for entry in events.iter().map_err(read)? {
+        let (key, _) = entry.map_err(db_err("read the older listing index"))?;
+        let (listing, id) = key.value();
+        let teaser = teasers
+            .get((listing, id))
+            .map_err(db_err("read the older teasers"))?;
+        let value = teaser.as_ref().map_or(&[][..], |t| t.value());
+        rows.insert((listing, id), value)
+            .map_err(db_err("index listing event"))?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -297,7 +329,19 @@ impl Store {
 
     /// The stored events of `listing`: its Contribute and its Updates.
     pub fn listing_events(&self, listing: &ContentId) -> Result<Vec<ContentId>, StoreError> {
-        self.seconds(LISTING_EVENTS, listing)
+        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
+        let table = txn
+            .open_table(LISTING_ROWS)
+            .map_err(db_err("open listing index"))?;
+        let range = table
+            .range((&listing.0, &[0u8; 32])..=(&listing.0, &[0xffu8; 32]))
+            .map_err(db_err("read listing index"))?;
+        let mut out = Vec::new();
+        for entry in range {
+            let (k, _) = entry.map_err(db_err("read listing index"))?;
+            out.push(Hash32(*k.value().1));
+        }
+        Ok(out)
     }
 
     /// The stored Purchases `buyer` signed: its purchases, and those of its
@@ -329,7 +373,9 @@ impl Store {
     /// (a search scans them, then reads those it shows).
     pub fn teasers(&self) -> Result<Teasers, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
-        let table = txn.open_table(TEASERS).map_err(db_err("open teasers"))?;
+        let table = txn
+            .open_table(LISTING_ROWS)
+            .map_err(db_err("open teasers"))?;
         Ok(Teasers { table })
     }
 

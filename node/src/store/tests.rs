@@ -675,14 +675,12 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     {
         let db = store.db().unwrap();
         let txn = db.begin_write().unwrap();
-        txn.delete_table(listings::LISTING_EVENTS).unwrap();
+        txn.delete_table(listings::LISTING_ROWS).unwrap();
         txn.delete_table(listings::KEY_LISTINGS).unwrap();
         txn.delete_table(listings::PURCHASE_DELIVERIES).unwrap();
         txn.delete_table(listings::BUYER_PURCHASES).unwrap();
-        txn.delete_table(listings::TEASERS).unwrap();
         let mut meta = txn.open_table(META).unwrap();
-        meta.remove("event index 3").unwrap();
-        meta.remove("teaser index 1").unwrap();
+        meta.remove("event index 4").unwrap();
         meta.insert("listing index", [1u8].as_slice()).unwrap();
         drop(meta);
         txn.commit().unwrap();
@@ -701,7 +699,7 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
         let txn = db.begin_write().unwrap();
         txn.delete_table(listings::BUYER_PURCHASES).unwrap();
         let mut meta = txn.open_table(META).unwrap();
-        meta.remove("event index 3").unwrap();
+        meta.remove("event index 4").unwrap();
         meta.insert("event index 2", [1u8].as_slice()).unwrap();
         drop(meta);
         txn.commit().unwrap();
@@ -710,20 +708,28 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     let store = Store::open(&path, network()).unwrap();
     assert_eq!(store.purchases_of(&buyer).unwrap(), vec![bought[1].id()]);
 
-    // As the build before the teasers left it: every table but that one.
-    {
-        let db = store.db().unwrap();
-        let txn = db.begin_write().unwrap();
-        txn.delete_table(listings::TEASERS).unwrap();
-        let mut meta = txn.open_table(META).unwrap();
-        meta.remove("teaser index 1").unwrap();
-        drop(meta);
-        txn.commit().unwrap();
-    }
+    // As the build before the listing rows left it: the listing's events and their
+    // teasers in two tables. They are moved over as they are, reading no event: the
+    // row of `c` carries the teaser the older table held for it, here the one `u`
+    // showed (a rebuild from the events would give `c`'s own).
+    older(&store, &c, Some(listings::teaser_row(&u).unwrap()));
+    drop(store);
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(shown(&store, &moved), Some(slot(&moved).hash()));
+    assert_eq!(shown(&store, &first), None);
+    assert_eq!(store.listing_events(&c.id()).unwrap(), vec![c.id()]);
+    assert!(!has_table(&store, "listing_events"));
+    assert!(!has_table(&store, "teasers"));
+
+    // As the build before the teasers left it: every table but that one, so every
+    // event is indexed again.
+    older(&store, &c, None);
     drop(store);
     let store = Store::open(&path, network()).unwrap();
     assert_eq!(shown(&store, &first), Some(slot(&first).hash()));
+    assert_eq!(shown(&store, &moved), None);
     assert_eq!(store.listing_events(&c.id()).unwrap(), vec![c.id()]);
+    assert!(!has_table(&store, "listing_events"));
 
     // An erased form stored over the event takes its teaser out.
     store.replace_events(&[c.erased().unwrap()]).unwrap();
@@ -737,6 +743,30 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     let mut left = 0;
     store.teasers().unwrap().each(|_| left += 1).unwrap();
     assert_eq!(left, 0);
+}
+
+/// Leaves `store` with the listing index of the build before the listing rows: the
+/// listing events in one table (here `c`'s) and, with `teaser`, the teasers in
+/// another (`teaser` as `c`'s) under that build's marks; without, under the marks of
+/// the build before the teasers.
+fn older(store: &Store, c: &SignedEvent, teaser: Option<Vec<u8>>) {
+    let db = store.db().unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.delete_table(listings::LISTING_ROWS).unwrap();
+    {
+        let mut events = txn.open_table(listings::OLD_LISTING_EVENTS).unwrap();
+        events.insert((&c.id().0, &c.id().0), ()).unwrap();
+        let mut meta = txn.open_table(META).unwrap();
+        meta.remove("event index 4").unwrap();
+        meta.insert("event index 3", [1u8].as_slice()).unwrap();
+        if let Some(value) = teaser {
+            let mut rows = txn.open_table(listings::OLD_TEASERS).unwrap();
+            rows.insert((&c.id().0, &c.id().0), value.as_slice())
+                .unwrap();
+            meta.insert("teaser index 1", [1u8].as_slice()).unwrap();
+        }
+    }
+    txn.commit().unwrap();
 }
 
 /// What the ledger keeps of a finalized event is read back as written, and a start
