@@ -329,19 +329,7 @@ impl Store {
 
     /// The stored events of `listing`: its Contribute and its Updates.
     pub fn listing_events(&self, listing: &ContentId) -> Result<Vec<ContentId>, StoreError> {
-        let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
-        let table = txn
-            .open_table(LISTING_ROWS)
-            .map_err(db_err("open listing index"))?;
-        let range = table
-            .range((&listing.0, &[0u8; 32])..=(&listing.0, &[0xffu8; 32]))
-            .map_err(db_err("read listing index"))?;
-        let mut out = Vec::new();
-        for entry in range {
-            let (k, _) = entry.map_err(db_err("read listing index"))?;
-            out.push(Hash32(*k.value().1));
-        }
-        Ok(out)
+        self.seconds(LISTING_ROWS, listing)
     }
 
     /// The stored Purchases `buyer` signed: its purchases, and those of its
@@ -380,9 +368,9 @@ impl Store {
     }
 
     /// The second halves of the pair keys of `def` whose first half is `first`.
-    fn seconds(
+    fn seconds<V: redb::Value + 'static>(
         &self,
-        def: TableDefinition<(&[u8; 32], &[u8; 32]), ()>,
+        def: TableDefinition<(&[u8; 32], &[u8; 32]), V>,
         first: &Hash32,
     ) -> Result<Vec<ContentId>, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;

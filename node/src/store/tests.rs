@@ -980,26 +980,15 @@ fn has_table(store: &Store, name: &str) -> bool {
 /// written, as a release skips the epochs already recorded whole.
 #[test]
 fn records_without_movements_are_dropped_once() {
-    use carnet_protocol::ledger::{Records, Release, Stub};
+    use carnet_protocol::ledger::Records;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.redb");
     let evs = events(1, 2);
     {
         let store = Store::open(&path, network()).unwrap();
         store.put_events(&evs).unwrap();
-        let stub = Stub {
-            lamport: evs[0].lamport(),
-            timestamp_ms: evs[0].body().timestamp_ms,
-            epoch: 1,
-            org_line: true,
-        };
         let records = Records {
-            events: vec![Release {
-                id: evs[0].id(),
-                stub,
-                first_at: Some((evs[0].author(), evs[0].seq())),
-                stays: false,
-            }],
+            events: vec![released(&evs[0], true)],
             movements: Vec::new(),
             cold: Vec::new(),
             cold_since: (0, 0),
@@ -1154,32 +1143,38 @@ fn the_id_index_of_an_earlier_build_is_dropped() {
     assert_eq!(store.event_count().unwrap(), 6);
 }
 
+/// `ev` released in epoch 1, first at its (author, seq), its clock and timestamp its
+/// own.
+fn released(ev: &SignedEvent, org_line: bool) -> carnet_protocol::ledger::Release {
+    carnet_protocol::ledger::Release {
+        id: ev.id(),
+        stub: carnet_protocol::ledger::Stub {
+            lamport: ev.lamport(),
+            timestamp_ms: ev.body().timestamp_ms,
+            epoch: 1,
+            org_line,
+        },
+        first_at: Some((ev.author(), ev.seq())),
+        stays: false,
+    }
+}
+
 /// The tables the ledger's lookups share hold a read transaction of the database: a
 /// reopen (after a failed write) lets them go with it, and the lookups after it read
 /// the reopened one.
 #[test]
 fn a_reopen_lets_the_shared_lookups_go() {
-    use carnet_protocol::ledger::{Index, Records, Release, Stub};
+    use carnet_protocol::ledger::{Index, Records};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("events.redb"), network()).unwrap();
     let evs = events(1, 2);
     store.put_events(&evs).unwrap();
-    let stub = Stub {
-        lamport: evs[0].lamport(),
-        timestamp_ms: evs[0].body().timestamp_ms,
-        epoch: 1,
-        org_line: false,
-    };
     let records = Records {
-        events: vec![Release {
-            id: evs[0].id(),
-            stub,
-            first_at: Some((evs[0].author(), evs[0].seq())),
-            stays: false,
-        }],
+        events: vec![released(&evs[0], false)],
         at: (1, Hash32([1; 32])),
         ..Records::default()
     };
+    let stub = records.events[0].stub;
     store.put_released(&records).unwrap();
     assert_eq!(store.stub(&evs[0].id()), Ok(Some(stub)));
     store.reopen().unwrap();
