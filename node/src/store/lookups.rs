@@ -10,14 +10,14 @@
 //! that changes the records would take the state before it, such a write marks the
 //! shared tables stale once it committed ([`Lookups::changed`]).
 
-use super::released::{open, FIRST_AT, STUBS};
+use super::released::{open, COLD, FIRST_AT, STUBS};
 use super::*;
 use redb::ReadOnlyTable;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 type Id = &'static [u8; 32];
-/// [`STUBS`], [`FIRST_AT`] and [`super::released::COLD`] as read.
+/// [`STUBS`], [`FIRST_AT`] and [`COLD`] as read.
 type StubTable = ReadOnlyTable<Id, (u64, u64, u64, bool)>;
 type FirstTable = ReadOnlyTable<(Id, u64), Id>;
 type ColdTable = ReadOnlyTable<(u8, &'static [u8], u64), &'static [u8]>;
@@ -54,7 +54,7 @@ impl Lookups {
         let tables = Arc::new(Tables {
             stubs: open(&txn, STUBS)?,
             first: open(&txn, FIRST_AT)?,
-            cold: open(&txn, super::released::COLD)?,
+            cold: open(&txn, COLD)?,
         });
         *shared = Some((now, tables.clone()));
         Ok(tables)

@@ -230,6 +230,19 @@ impl Store {
         Ok(txn)
     }
 
+    /// Commits a write that may have changed the records the ledger's lookups read,
+    /// and has the lookups open them again (see [`lookups`]), whether it committed or
+    /// not.
+    fn commit_records(
+        &self,
+        txn: redb::WriteTransaction,
+        context: &'static str,
+    ) -> Result<(), StoreError> {
+        let committed = txn.commit().map_err(db_err(context));
+        self.lookups.changed();
+        committed
+    }
+
     /// Makes the store quick to open after a crash, if anything was written since
     /// the last call: a commit that also saves redb's allocator state (its "quick
     /// repair"). After a kill, redb opens a store whose last commit was such one at
@@ -593,9 +606,7 @@ impl Store {
                 }
             }
         }
-        let committed = txn.commit().map_err(db_err("commit remove"));
-        self.lookups.changed();
-        committed
+        self.commit_records(txn, "commit remove")
     }
 
     /// Every stored event in ledger order (Lamport clock, then content id), decoded again

@@ -144,9 +144,7 @@ impl Store {
             }
         }
         if at.0 <= through {
-            let committed = txn.commit().map_err(db_err("commit release"));
-            self.lookups.changed();
-            return committed;
+            return self.commit_records(txn, "commit release");
         }
         {
             let mut stubs = txn.open_table(STUBS).map_err(db_err("open records"))?;
@@ -196,9 +194,7 @@ impl Store {
             meta.insert(THROUGH_META_KEY, at.0.to_be_bytes().as_slice())
                 .map_err(db_err("record finalized through"))?;
         }
-        let committed = txn.commit().map_err(db_err("commit release"));
-        self.lookups.changed();
-        committed
+        self.commit_records(txn, "commit release")
     }
 
     /// The highest epoch whose events are all recorded; 0 for none.
@@ -315,9 +311,7 @@ impl Store {
     pub fn forget_records(&self) -> Result<(), StoreError> {
         let txn = self.begin_write("begin forget")?;
         drop_records(&txn)?;
-        let committed = txn.commit().map_err(db_err("commit forget"));
-        self.lookups.changed();
-        committed
+        self.commit_records(txn, "commit forget")
     }
 
     /// Lists the events at `keys` (Lamport clock, id) as held in memory (those
