@@ -69,8 +69,9 @@ pub(super) fn start(store: &Store, genesis: Genesis) -> Result<Started, StoreErr
     }
 }
 
-/// A file read from byte `at` on by positional reads: two of them read the two parts
-/// of the snapshot on two threads, from the one file opened, without a shared offset.
+/// A file read from byte `at` on by positional reads: three of them read the three
+/// parts of the snapshot on three threads, from the one file opened, without a shared
+/// offset.
 struct At<'a> {
     file: &'a std::fs::File,
     at: u64,

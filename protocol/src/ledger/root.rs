@@ -424,7 +424,7 @@ impl State {
     /// Takes the tree of this state, built from its (path, leaf hash) pairs as
     /// [`State::tree_leaves`] gave them for it: the next root hashes only the nodes
     /// above the leaves (at 1M events, a third of a start was encoding and hashing
-    /// 700,000 leaves). A start builds it on a second thread while the rest of the
+    /// 700,000 leaves). A start builds it on a thread of its own while the rest of the
     /// state decodes.
     pub(super) fn restore_trie(&mut self, trie: Trie) {
         self.tree = Some(Arc::new(Committed {

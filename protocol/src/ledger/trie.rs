@@ -64,11 +64,14 @@ impl Trie {
     /// The tree of these (path, leaf hash) pairs, built bottom-up in one pass. A path
     /// given twice keeps its last hash.
     pub fn build(mut items: Vec<(Hash32, Hash32)>) -> Trie {
-        items.sort_by_key(|a| a.0);
-        // Stable sort: of equal paths the last given is the last here.
-        items.reverse();
-        items.dedup_by(|a, b| a.0 == b.0);
-        items.reverse();
+        // A saved tree's pairs come sorted, each path once: one pass says so.
+        if !items.is_sorted_by(|a, b| a.0 < b.0) {
+            items.sort_by_key(|a| a.0);
+            // Stable sort: of equal paths the last given is the last here.
+            items.reverse();
+            items.dedup_by(|a, b| a.0 == b.0);
+            items.reverse();
+        }
         Trie {
             root: build(&items, 0),
         }

@@ -174,15 +174,17 @@ fn a_snapshot_is_refused_when_its_bytes_are_damaged_or_not_for_this_network() {
         SnapshotError::Checksum
     );
     assert_eq!(
-        Snapshot::decode(&bytes[..60], &w.network).unwrap_err(),
+        Snapshot::decode(&bytes[..70], &w.network).unwrap_err(),
         SnapshotError::Checksum
     );
     // Read a chunk at a time, the checksum is of the whole: a byte flipped where it
-    // still decodes (in the length of the first part, in either part), or bytes
+    // still decodes (in the lengths of the first two parts, in any part), or bytes
     // after the end, are refused all the same.
     for at in [
         SNAPSHOT_MAGIC.len() + 32,
         SNAPSHOT_MAGIC.len() + 40,
+        SNAPSHOT_MAGIC.len() + 48,
+        SNAPSHOT_MAGIC.len() + 56,
         bytes.len() / 2,
         bytes.len() - 40,
     ] {
@@ -218,7 +220,7 @@ fn a_snapshot_is_refused_when_its_bytes_are_damaged_or_not_for_this_network() {
     let from = |at: u64| bytes.get(at as usize..).unwrap_or_default();
     let read = Snapshot::read(|at| Ok(Trickle(from(at))), &w.network).unwrap();
     assert_eq!(read.encode().unwrap(), bytes);
-    // Its two parts read from two files (the snapshot replaced between the two
+    // Its parts read from two files (the snapshot replaced between the two
     // opens): refused.
     let other = {
         w.contribute(seller, 2, None);
