@@ -21,8 +21,11 @@ pub struct Resume {
     pub digest: Hash32,
     /// The highest recorded seq of each author.
     pub heads: Vec<(PublicKey, u64)>,
-    /// (Lamport clock, id) of every ordered event: the set peers reconcile.
-    pub items: Vec<(u64, ContentId)>,
+    /// (Lamport clock, id) of every ordered event: the set peers reconcile. Built
+    /// by the caller ([`Items::from_items`]), so that a start builds it on the
+    /// thread that reads it while the snapshot decodes (at 10M events 0.4 s, which
+    /// came after the snapshot).
+    pub items: Items,
     /// The events to hold in memory, in any order: every one not recorded or recorded
     /// as staying, and every one recorded in an epoch above the snapshot's.
     pub events: Vec<SignedEvent>,
@@ -63,7 +66,7 @@ impl Ledger {
         self.set_archive(archive.clone());
         let state = self.adopt_state(snap.state)?;
         self.heads = r.heads.into_iter().collect();
-        self.items = Items::from_items(r.items);
+        self.items = r.items;
         // Every event the archive answers for counts as released while the held
         // ones go in: a reference to one of them is ordered.
         self.released = self.items.len();

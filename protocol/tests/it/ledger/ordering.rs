@@ -520,7 +520,7 @@ fn an_index_that_fails_to_read_is_reported() {
         archive: index.clone(),
         digest: index.0.digest_at(epochs).expect("recorded"),
         heads: index.0.heads(),
-        items,
+        items: carnet_protocol::ledger::Items::from_items(items),
         events: held,
     });
     assert!(started.is_ok());

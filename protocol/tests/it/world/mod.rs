@@ -560,7 +560,7 @@ impl Store {
             snapshot,
             archive: self.clone(),
             heads: self.0.heads(),
-            items,
+            items: carnet_protocol::ledger::Items::from_items(items),
             events,
         }
     }
