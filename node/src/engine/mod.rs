@@ -701,9 +701,7 @@ impl Engine {
         let genesis = self.ledger.genesis().clone();
         let resumed = self.recorded_base.clone().and_then(|snap| {
             match start::resume_from_records(&self.store, &genesis, snap, || {
-                self.store
-                    .order_items()
-                    .map(carnet_protocol::ledger::Items::from_items)
+                self.store.order_items()
             }) {
                 Ok(Some((ledger, _, _, bad))) if bad.is_empty() => Some(ledger),
                 Ok(_) => None,

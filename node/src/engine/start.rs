@@ -35,7 +35,7 @@ pub(super) fn start(store: &Store, genesis: Genesis) -> Result<Started, StoreErr
     // events it is some 2 s of reading and 0.4 s of building, which came after the
     // decoding (docs/benchmarks.md).
     let (snapshot, items) = std::thread::scope(|scope| {
-        let items = scope.spawn(|| store.order_items().map(Items::from_items));
+        let items = scope.spawn(|| store.order_items());
         let snapshot = Snapshot::read(|at| Ok(At { file: &file, at }), &network);
         // The thread only reads: it cannot panic but by a bug, which it passes on.
         let items = items

@@ -10,7 +10,7 @@
 
 use super::*;
 use carnet_protocol::ledger::{
-    latest_rows, ArchiveError, ColdEntries, Index, Movement, Records, Stub,
+    latest_rows, ArchiveError, ColdEntries, Index, Items, Movement, Records, Stub,
 };
 use carnet_protocol::PublicKey;
 
@@ -288,18 +288,29 @@ impl Store {
         Ok(out)
     }
 
-    /// (Lamport clock, id) of every stored event, ascending: the order index.
-    pub fn order_items(&self) -> Result<Vec<(u64, ContentId)>, StoreError> {
+    /// (Lamport clock, id) of every stored event: the order index, as the set the
+    /// ledger reconciles, built as it is read (see [`Items::from_ordered`]).
+    pub fn order_items(&self) -> Result<Items, StoreError> {
         let txn = self.db()?.begin_read().map_err(db_err("begin read"))?;
         let order = txn.open_table(ORDER).map_err(db_err("open order"))?;
-        let total = order.len().map_err(db_err("count order"))?;
-        let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-        for entry in order.iter().map_err(db_err("read order index"))? {
-            let (key, _) = entry.map_err(db_err("read order index"))?;
-            let (lamport, id) = key.value();
-            out.push((lamport, Hash32(*id)));
+        let mut failed = None;
+        let items =
+            Items::from_ordered(order.iter().map_err(db_err("read order index"))?.map_while(
+                |entry| match entry {
+                    Ok((key, _)) => {
+                        let (lamport, id) = key.value();
+                        Some((lamport, Hash32(*id)))
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        None
+                    }
+                },
+            ));
+        match failed {
+            Some(e) => Err(db_err("read order index")(e)),
+            None => Ok(items),
         }
-        Ok(out)
     }
 
     /// Drops every record of finalized events, for a start that replays every event

@@ -22,7 +22,7 @@ pub struct Resume {
     /// The highest recorded seq of each author.
     pub heads: Vec<(PublicKey, u64)>,
     /// (Lamport clock, id) of every ordered event: the set peers reconcile. Built
-    /// by the caller ([`Items::from_items`]), so that a start builds it on the
+    /// by the caller ([`Items::from_ordered`]), so that a start builds it on the
     /// thread that reads it while the snapshot decodes (at 10M events 0.4 s, which
     /// came after the snapshot).
     pub items: Items,

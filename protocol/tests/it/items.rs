@@ -80,6 +80,15 @@ proptest! {
         ops in prop::collection::vec(op(), 0..3000),
     ) {
         let mut items = Items::from_items(start.clone());
+        // Built as a store's index gives them, ascending, or in any order: the same.
+        let mut sorted = start.clone();
+        sorted.sort();
+        let ordered = Items::from_ordered(sorted);
+        prop_assert_eq!(ordered.iter().collect::<Vec<_>>(), items.iter().collect::<Vec<_>>());
+        prop_assert_eq!(ordered.len(), items.len());
+        let any = Items::from_ordered(start.clone());
+        prop_assert_eq!(any.iter().collect::<Vec<_>>(), items.iter().collect::<Vec<_>>());
+        prop_assert_eq!(any.len(), items.len());
         let mut model: BTreeSet<Item> = start.into_iter().collect();
         let mut views: Vec<(ItemsView, Vec<Item>)> = Vec::new();
         let mut next = 3000u64;
