@@ -25,9 +25,7 @@ impl Items {
     pub fn from_items(mut items: Vec<Item>) -> Self {
         items.sort_unstable();
         items.dedup();
-        let len = items.len();
-        let chunks = items.chunks(CHUNK).map(|c| Arc::new(c.to_vec())).collect();
-        Items { chunks, len }
+        Self::from_ordered(items)
     }
 
     /// The set of `items` as they come, built chunk by chunk: given ascending (as a

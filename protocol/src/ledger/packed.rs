@@ -129,8 +129,8 @@ where
     D: Deserializer<'de>,
     A: Deserialize<'de> + Ord + Clone,
 {
-    struct Items<A>(PhantomData<A>);
-    impl<'de, A: Deserialize<'de> + Ord> Visitor<'de> for Items<A> {
+    struct Elements<A>(PhantomData<A>);
+    impl<'de, A: Deserialize<'de> + Ord> Visitor<'de> for Elements<A> {
         type Value = Blocks<A>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a sequence")
@@ -143,7 +143,7 @@ where
             Ok(out)
         }
     }
-    Ok(set_of_blocks(d.deserialize_seq(Items(PhantomData))?))
+    Ok(set_of_blocks(d.deserialize_seq(Elements(PhantomData))?))
 }
 
 #[cfg(test)]

@@ -227,81 +227,45 @@ type Part<T> = (
 
 /// Decodes a `T` from `reader`, a chunk at a time, and reads it to its end.
 fn read_part<R: Read, T: serde::de::DeserializeOwned>(reader: R) -> Part<T> {
-    let mut de = postcard::Deserializer::from_flavor(Chunks {
-        reader,
-        hasher: blake3::Hasher::new_derive_key(PART_CONTEXT),
-        buf: vec![0; CHUNK],
-        pos: 0,
-        len: 0,
-        read: 0,
-        failed: None,
-    });
+    let mut de = postcard::Deserializer::from_flavor(Chunks::new(reader));
     let decoded = T::deserialize(&mut de).map_err(|e| SnapshotError::Decode(e.to_string()));
     // Our flavor's `finalize` gives itself back and cannot fail.
-    let mut part = match de.finalize() {
-        Ok(part) => part,
-        Err(e) => return (decoded, Err(SnapshotError::Decode(e.to_string()))),
-    };
-    // Whatever the decoder left (or stopped at) is part of the part too.
-    part.drain();
-    let hash = match part.failed {
-        Some(e) => Err(SnapshotError::Decode(format!("cannot read it: {e}"))),
-        None => Ok((Hash32(*part.hasher.finalize().as_bytes()), part.read)),
-    };
-    (decoded, hash)
+    match de.finalize() {
+        Ok(part) => (decoded, part.finish()),
+        Err(e) => (decoded, Err(SnapshotError::Decode(e.to_string()))),
+    }
 }
 
 /// Reads what [`write_leaves`] wrote, to the end of `reader`, a chunk at a time.
-fn read_leaves<R: Read>(mut reader: R) -> Part<Vec<(Hash32, Hash32)>> {
-    let mut hasher = blake3::Hasher::new_derive_key(PART_CONTEXT);
-    let mut buf = vec![0; CHUNK];
-    // Bytes in `buf` not yet taken into a pair (or the count), and all bytes read.
-    let (mut len, mut read) = (0usize, 0u64);
-    let mut count: Option<u64> = None;
-    let mut leaves = Vec::new();
-    let failed = loop {
-        let n = match reader.read(&mut buf[len..]) {
-            Ok(0) => break None,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => break Some(e),
-        };
-        hasher.update(&buf[len..len + n]);
-        read += n as u64;
-        len += n;
-        let mut at = 0;
-        if count.is_none() && len >= 8 {
-            let mut first = [0u8; 8];
-            first.copy_from_slice(&buf[..8]);
-            let claimed = u64::from_le_bytes(first);
-            leaves.reserve_exact(usize::try_from(claimed.min(RESERVED_PAIRS)).unwrap_or(0));
-            count = Some(claimed);
-            at = 8;
-        }
-        if count.is_some() {
-            for pair in buf[at..len].chunks_exact(PAIR) {
+fn read_leaves<R: Read>(reader: R) -> Part<Vec<(Hash32, Hash32)>> {
+    let mut part = Chunks::new(reader);
+    let decoded = match part.fill(8) {
+        Ok(()) => {
+            let mut count = [0u8; 8];
+            count.copy_from_slice(&part.buf[part.pos..part.pos + 8]);
+            part.pos += 8;
+            let count = u64::from_le_bytes(count);
+            let mut leaves = Vec::new();
+            leaves.reserve_exact(usize::try_from(count.min(RESERVED_PAIRS)).unwrap_or(0));
+            while part.fill(PAIR).is_ok() {
+                let pair = &part.buf[part.pos..part.pos + PAIR];
                 let mut path = [0u8; 32];
                 let mut hash = [0u8; 32];
                 path.copy_from_slice(&pair[..32]);
                 hash.copy_from_slice(&pair[32..]);
                 leaves.push((Hash32(path), Hash32(hash)));
+                part.pos += PAIR;
             }
-            at += (len - at) / PAIR * PAIR;
+            // `fill` stops short only at the end: nothing may be left but whole pairs.
+            match part.pos == part.len && count == leaves.len() as u64 {
+                true => Ok(leaves),
+                false => Err(()),
+            }
         }
-        buf.copy_within(at..len, 0);
-        len -= at;
-    };
-    let hash = match failed {
-        Some(e) => Err(SnapshotError::Decode(format!("cannot read it: {e}"))),
-        None => Ok((Hash32(*hasher.finalize().as_bytes()), read)),
-    };
-    let decoded = match count {
-        Some(count) if len == 0 && count == leaves.len() as u64 => Ok(leaves),
-        _ => Err(SnapshotError::Decode(
-            "the tree's pairs do not fill their part".into(),
-        )),
-    };
-    (decoded, hash)
+        Err(_) => Err(()),
+    }
+    .map_err(|()| SnapshotError::Decode("the tree's pairs do not fill their part".into()));
+    (decoded, part.finish())
 }
 
 /// The checksum of a snapshot whose first two parts are `lens` bytes long, from the
@@ -340,6 +304,28 @@ struct Chunks<R> {
 }
 
 impl<R: Read> Chunks<R> {
+    fn new(reader: R) -> Self {
+        Chunks {
+            reader,
+            hasher: blake3::Hasher::new_derive_key(PART_CONTEXT),
+            buf: vec![0; CHUNK],
+            pos: 0,
+            len: 0,
+            read: 0,
+            failed: None,
+        }
+    }
+
+    /// The hash and length of every byte of the part, once the rest is read: what
+    /// the decoder left (or stopped at) is part of the part too.
+    fn finish(mut self) -> Result<(Hash32, u64), SnapshotError> {
+        self.drain();
+        match self.failed {
+            Some(e) => Err(SnapshotError::Decode(format!("cannot read it: {e}"))),
+            None => Ok((Hash32(*self.hasher.finalize().as_bytes()), self.read)),
+        }
+    }
+
     /// Reads into the buffer, after what is still to decode; false at the end.
     fn more(&mut self) -> bool {
         if self.failed.is_some() {
