@@ -415,14 +415,14 @@ impl State {
         }
     }
 
-    /// Every (path, leaf hash) of this state's tree, sorted by path: what a snapshot
-    /// saves so that a start does not encode and hash every leaf again.
-    pub(super) fn tree_leaves(&self) -> Vec<(Hash32, Hash32)> {
-        self.committed().trie.leaves()
+    /// This state's tree: a snapshot saves its (path, leaf hash) pairs so that a
+    /// start does not encode and hash every leaf again.
+    pub(super) fn tree(&self) -> Trie {
+        self.committed().trie
     }
 
     /// Takes the tree of this state, built from its (path, leaf hash) pairs as
-    /// [`State::tree_leaves`] gave them for it: the next root hashes only the nodes
+    /// [`State::tree`] gave them for it: the next root hashes only the nodes
     /// above the leaves (at 1M events, a third of a start was encoding and hashing
     /// 700,000 leaves). A start builds it on a thread of its own while the rest of the
     /// state decodes.
