@@ -94,12 +94,8 @@ fn store(n: usize, epoch: usize) -> PathBuf {
     // while the children run, and the page cache the store's file is read through is
     // that much smaller for them: give it back.
     let before = memory().0;
-    // SAFETY: malloc_trim only walks and trims glibc's own free lists.
-    unsafe { libc::malloc_trim(0) };
-    println!(
-        "this process: {before} MiB resident after generating, {} MiB once trimmed",
-        memory().0
-    );
+    let (_, trimmed) = heap_and_trimmed();
+    println!("this process: {before} MiB resident after generating, {trimmed} MiB once trimmed");
     path
 }
 
