@@ -115,13 +115,13 @@ fn start(path: &Path, mode: &str) {
     let held = engine.events_in_memory();
     let events = engine.ledger().len();
     if save {
-        let snap = engine.snapshot_to_save().unwrap_or_else(|| {
+        let mut snap = engine.snapshot_to_save().unwrap_or_else(|| {
             // Started from a snapshot of every event: save it again all the same, to
             // measure what a save costs.
             engine.snapshot_saved(0);
             engine.snapshot_to_save().expect("a snapshot to save")
         });
-        write_snapshot(&engine.store(), &snap).expect("save");
+        write_snapshot(&engine.store(), &mut snap).expect("save");
     }
     // With a save, the peak is the higher of the start's and the save's.
     let (_, peak_saved) = memory();

@@ -50,10 +50,10 @@ fn main() {
         r.verified
     );
     let t = Instant::now();
-    let snap = engine.snapshot_to_save().expect("a snapshot to save");
+    let mut snap = engine.snapshot_to_save().expect("a snapshot to save");
     let t_take = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let saved = write_snapshot(&engine.store(), &snap).expect("save");
+    let saved = write_snapshot(&engine.store(), &mut snap).expect("save");
     let t_write = t.elapsed().as_secs_f64();
     println!(
         "saving the snapshot: {t_take:.2}s taking it in the event loop, then {t_write:.2}s \
@@ -64,7 +64,7 @@ fn main() {
     let snapshot_file = path.with_extension(carnet_node::store::SNAPSHOT_EXTENSION);
     let once = size(&path);
     for _ in 0..3 {
-        write_snapshot(&engine.store(), &snap).expect("save again");
+        write_snapshot(&engine.store(), &mut snap).expect("save again");
     }
     println!(
         "on disk: events.redb {once} MiB ({} MiB after three more saves), snapshot file {} MiB",

@@ -152,17 +152,19 @@ pub const SEARCHES_AT_ONCE: usize = 2;
 /// How long to wait after a failed snapshot save before trying again.
 const SNAPSHOT_RETRY: Duration = Duration::from_secs(60);
 
-/// A snapshot save's result and when it started.
+/// A snapshot save's result, when it started, and the snapshot, which holds the state
+/// tree the save computed (none if the writer stopped).
 type SnapshotSaved = (
     Result<crate::engine::SavedSnapshot, crate::store::StoreError>,
     std::time::Instant,
+    Option<carnet_protocol::ledger::Snapshot>,
 );
 
 /// Waits for a save on the blocking pool; a writer that panicked is a failed save.
 async fn finished(saving: &mut tokio::task::JoinHandle<SnapshotSaved>) -> SnapshotSaved {
     saving.await.unwrap_or_else(|e| {
         let failed = crate::store::StoreError::Snapshot(format!("the writer stopped: {e}"));
-        (Err(failed), std::time::Instant::now())
+        (Err(failed), std::time::Instant::now(), None)
     })
 }
 
@@ -368,28 +370,33 @@ impl EventLoop {
         let started = std::time::Instant::now();
         let saved = self.engine.save_snapshot().transpose();
         if let Some(saved) = saved {
-            self.on_snapshot_saved((saved, started));
+            // `save_snapshot` took its tree back itself.
+            self.on_snapshot_saved((saved, started, None));
         }
         tracing::info!("event loop stopped");
     }
 
     /// Takes a snapshot of the ledger and saves it on a blocking thread.
     fn start_snapshot(&mut self) {
-        let Some(snap) = self.engine.snapshot_to_save() else {
+        let Some(mut snap) = self.engine.snapshot_to_save() else {
             return;
         };
         let store = self.engine.store();
         let started = std::time::Instant::now();
         self.snapshot_saving = Some(tokio::task::spawn_blocking(move || {
-            (crate::engine::write_snapshot(&store, &snap), started)
+            let saved = crate::engine::write_snapshot(&store, &mut snap);
+            (saved, started, Some(snap))
         }));
     }
 
     /// Records a finished save; a failure costs only start-up time, so it is logged.
-    fn on_snapshot_saved(&mut self, (saved, started): SnapshotSaved) {
+    fn on_snapshot_saved(&mut self, (saved, started, snap): SnapshotSaved) {
         match saved {
             Ok(s) => {
                 self.engine.snapshot_saved(s.events);
+                if let Some(mut snap) = snap {
+                    self.engine.adopt_saved_tree(&mut snap);
+                }
                 tracing::info!(
                     events = s.events,
                     bytes = s.bytes,

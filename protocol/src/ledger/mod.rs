@@ -766,6 +766,14 @@ impl Ledger {
         ))
     }
 
+    /// Takes back the state tree that writing `snap` computed ([`Snapshot::write_to`]),
+    /// if it is more recent than the one this ledger's state keeps: the next root then
+    /// hashes only what changed since the snapshot. The root does not depend on it.
+    pub fn adopt_saved_tree(&mut self, snap: &mut Snapshot) {
+        let tree = snap.state.take_tree();
+        self.state.adopt_newer_tree(tree);
+    }
+
     /// Starts a bulk load (a node's start): Checkpoints inserted from now on finalize
     /// nothing until [`Ledger::end_load`]. A snapshot restored in between
     /// ([`Ledger::restore`]) says which claims are final, and their prefixes are not

@@ -444,7 +444,10 @@ impl Snapshot {
     /// whole tree when it has none): call it off the event loop.
     pub fn encode(&self) -> Result<Vec<u8>, SnapshotError> {
         let mut out = std::io::Cursor::new(Vec::new());
-        self.write_to(&mut out)
+        // The copy shares the state's maps and tree: computing its tree leaves this
+        // snapshot's as it was.
+        self.clone()
+            .write_to(&mut out)
             .map_err(|e| SnapshotError::Encode(e.to_string()))?;
         Ok(out.into_inner())
     }
@@ -453,10 +456,13 @@ impl Snapshot {
     /// the whole body in memory (at 1M events 246 MiB; at 10M it alone would pass
     /// 2 GiB): the head's place is written first, and filled once the parts are
     /// written. Returns the bytes written; `out` is left at their end.
-    pub fn write_to<W: Write + Seek>(&self, out: &mut W) -> std::io::Result<u64> {
+    ///
+    /// The state's tree is kept, for the ledger the snapshot came from to take back
+    /// ([`super::Ledger::adopt_saved_tree`]).
+    pub fn write_to<W: Write + Seek>(&mut self, out: &mut W) -> std::io::Result<u64> {
         let start = out.stream_position()?;
         out.write_all(&[0; HEAD])?;
-        let tree = self.state.tree();
+        let tree = self.state.keep_tree();
         // The maps share their nodes with this state's: taking the listings out of a
         // copy copies nothing.
         let mut rest = self.clone();
@@ -609,6 +615,80 @@ mod tests {
         assert_eq!(
             Snapshot::decode(&theirs, &net).unwrap_err(),
             SnapshotError::OtherBuild("0.1.0 0123456789abcdef".into())
+        );
+    }
+
+    /// A ledger fed `events`, with its state's root asked after the first `rooted`.
+    fn ledger_of(
+        genesis: &crate::Genesis,
+        events: &[crate::SignedEvent],
+        rooted: usize,
+    ) -> super::super::Ledger {
+        let mut ledger = super::super::Ledger::new(genesis.clone());
+        for (i, ev) in events.iter().enumerate() {
+            if i == rooted {
+                ledger.state_root();
+            }
+            ledger.insert(ev.clone()).unwrap();
+        }
+        ledger
+    }
+
+    fn same(
+        a: &Option<std::sync::Arc<super::super::root::Committed>>,
+        b: &Option<std::sync::Arc<super::super::root::Committed>>,
+    ) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn a_saved_snapshot_hands_its_tree_back_to_a_ledger_whose_tree_is_older() {
+        let (genesis, events) = crate::testkit::workload::generate(400);
+        // No root asked since the 50th event: a catch-up, which asks for none.
+        let mut ledger = ledger_of(&genesis, &events, 50);
+        let mut snap = ledger.snapshot().unwrap();
+        snap.write_to(&mut std::io::Cursor::new(Vec::new()))
+            .unwrap();
+        let saved = snap.state.tree.clone();
+        ledger.adopt_saved_tree(&mut snap);
+        assert!(
+            same(&ledger.state.tree, &saved),
+            "the saved tree is taken back"
+        );
+        // The root is the one of a ledger that never saw a snapshot, and stays so as
+        // events come.
+        let mut plain = ledger_of(&genesis, &events, 0);
+        assert_eq!(ledger.state_root(), plain.state_root());
+        let (genesis2, more) = crate::testkit::workload::generate(500);
+        assert_eq!(genesis2.network_id(), genesis.network_id());
+        for ev in &more[400..] {
+            ledger.insert(ev.clone()).unwrap();
+            plain.insert(ev.clone()).unwrap();
+        }
+        assert_eq!(ledger.state_root(), plain.state_root());
+    }
+
+    #[test]
+    fn a_ledger_keeps_its_own_tree_when_it_is_newer_than_a_saved_one() {
+        let (genesis, events) = crate::testkit::workload::generate(400);
+        let mut ledger = ledger_of(&genesis, &events[..300], 0);
+        let mut snap = ledger.snapshot().unwrap();
+        for ev in &events[300..] {
+            ledger.insert(ev.clone()).unwrap();
+        }
+        ledger.state_root();
+        let own = ledger.state.tree.clone();
+        snap.write_to(&mut std::io::Cursor::new(Vec::new()))
+            .unwrap();
+        assert!(snap.state.tree.is_some());
+        ledger.adopt_saved_tree(&mut snap);
+        assert!(same(&ledger.state.tree, &own), "the newer tree is kept");
+        assert_eq!(
+            ledger.state_root(),
+            ledger_of(&genesis, &events, 0).state_root()
         );
     }
 
