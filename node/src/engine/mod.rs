@@ -214,6 +214,12 @@ impl Engine {
         }
         let store = engine.store();
         drop(engine);
+        // redb's cache was filled page by page through the replay, its pages spread
+        // over the heap, where each keeps what lies around it resident: closed and
+        // opened again, the start begins from what a fresh process would hold.
+        if let Err(e) = store.reopen() {
+            tracing::warn!(error = %e, "could not reopen the event store after the replay");
+        }
         give_back_free_memory();
         let (engine, again) = Self::reopen_once(store, genesis, org_key)?;
         if !again.from_records {
