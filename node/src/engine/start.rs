@@ -141,14 +141,14 @@ fn replay_every_event(store: &Store, genesis: Genesis) -> Result<Started, StoreE
             }
             if n.is_multiple_of(RELEASE_EVERY) {
                 reopened.released += release_finalized(&mut ledger, store);
+                // The nodes a finalization drops (what the finalized state and the
+                // next claim's no longer share) and the events a release lets go are
+                // freed all over the heap, and glibc kept them: given back here, a
+                // replay of ten million events peaked at 1,999 MiB against 2,813
+                // (every window instead: 1,998; docs/benchmarks.md, "A replay's heap
+                // given back").
+                super::give_back_free_memory();
             }
-            // The nodes a finalization drops (what the finalized state and the next
-            // claim's no longer share) and the events a release lets go are freed all
-            // over the heap, and glibc kept them: given back every 32k events, a
-            // replay of ten million events peaked at 1,999 MiB against 2,813; every
-            // window, less rises between two (docs/benchmarks.md, "A replay's heap
-            // given back").
-            super::give_back_free_memory();
         }
         Ok(())
     })?;
