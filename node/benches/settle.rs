@@ -4,11 +4,15 @@
 //! memory and in the held list) and once with it, as org nodes settle (every
 //! CARNET_BENCH_EPOCH events, default 10,000, org 0 seals the chains' tips and the
 //! four orgs sign the claim at the tip, which finalizes it): then each finalized
-//! epoch is released, its records written by id (see `store::released`).
+//! epoch is released, its records written by id (see `store::released`). The settled
+//! workload runs twice: once as the bench alone would (nothing reads the state, so the
+//! tail is folded only for the claims), once with the state read after every batch, as
+//! a node's loop and API read it (its checkpoint tick, deliveries, balances, status),
+//! which folds the tail as it grows.
 //!
 //! `cargo bench -p carnet-node --bench settle` (CARNET_BENCH_EVENTS, default
 //! 300,000; CARNET_BENCH_SUBMIT_BATCH, default 1,024, the loop's most submitted events
-//! a commit; CARNET_BENCH_ONLY=settled or =without runs only that one). Prints the
+//! a commit; CARNET_BENCH_ONLY=without or =settled runs only those). Prints the
 //! cost an event of each, by tenths as the store grows.
 
 use carnet_node::engine::Engine;
@@ -28,13 +32,19 @@ fn main() {
     let mut settled = Vec::with_capacity(n + n / epoch * 8);
     let (genesis_settled, _) = generate_settled(n, epoch, |b| settled.extend_from_slice(b));
     assert_eq!(genesis.network_id(), genesis_settled.network_id());
-    // CARNET_BENCH_ONLY=settled (or "without") runs one of the two, e.g. under perf.
+    // CARNET_BENCH_ONLY=settled (both settled runs, "settled and" the second only, or
+    // "without") runs those alone, e.g. under perf.
     let only = std::env::var("CARNET_BENCH_ONLY").unwrap_or_default();
-    for (name, events) in [("without settlement", plain), ("settled", settled)] {
+    let runs = [
+        ("without settlement", &plain, false),
+        ("settled", &settled, false),
+        ("settled and read", &settled, true),
+    ];
+    for (name, events, read) in runs {
         if !name.starts_with(only.as_str()) {
             continue;
         }
-        let (us, marks, held) = store_all(&genesis, &events, batch);
+        let (us, marks, held) = store_all(&genesis, events, batch, read);
         println!(
             "{name}: {} events, {batch} a durable commit: {us:.1} µs an event ({:.0} events/s); \
              by tenths: {marks} µs; {held} events held in memory at the end",
@@ -44,9 +54,15 @@ fn main() {
     }
 }
 
-/// Has a fresh engine take `events` `batch` at a time; the µs an event overall and
-/// by tenths, and the events it holds in memory at the end.
-fn store_all(genesis: &Genesis, events: &[SignedEvent], batch: usize) -> (f64, String, usize) {
+/// Has a fresh engine take `events` `batch` at a time, reading its state after each
+/// batch if `read`; the µs an event overall and by tenths, and the events it holds in
+/// memory at the end.
+fn store_all(
+    genesis: &Genesis,
+    events: &[SignedEvent],
+    batch: usize,
+    read: bool,
+) -> (f64, String, usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&dir.path().join("events.redb"), genesis.network_id()).expect("store");
     let mut engine =
@@ -55,6 +71,9 @@ fn store_all(genesis: &Genesis, events: &[SignedEvent], batch: usize) -> (f64, S
     for chunk in events.chunks(batch) {
         let done = engine.ingest_batch(chunk.to_vec()).expect("stored");
         assert!(done.1.is_empty(), "rejected: {:?}", done.1.first());
+        if read {
+            engine.ledger().state();
+        }
         timer.done(chunk.len());
     }
     let (us, marks) = timer.finish();

@@ -202,7 +202,7 @@ fn a_claim_folded_while_the_store_fails_to_read_is_not_signed() {
             .unwrap();
         e.ingest_event(seal).unwrap();
     }
-    let reference = e.ledger().clone();
+    let mut reference = e.ledger().clone();
     let good = reference.claim_at(reference.max_lamport());
     assert!(good.is_some());
 
