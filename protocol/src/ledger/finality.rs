@@ -136,8 +136,8 @@ impl Ledger {
     /// and `n`: the latest state the tail's own fold kept (a snapshot, or the tip)
     /// where the tail so far is exactly those ids, in the same order; else the base
     /// and 0. An honest claim's prefix is most often the tail up to its bound, which
-    /// the tail's fold went through already: folding it again from the base doubled
-    /// the cost of settling (a third of a settling node's CPU).
+    /// the tail's fold went through already on a node that reads its state (they all
+    /// do): folded again from the base, each epoch cost that node two or three folds.
     pub(super) fn folded_part(&self, ids: &[ContentId]) -> (State, usize) {
         // A state after a position at or past the first one changed since the last
         // catch-up misses what was inserted there.
