@@ -91,12 +91,22 @@ impl Ledger {
             return c.clone();
         }
         let extended = self.extend(heads, bound);
+        self.keep_extended(key, extended)
+    }
+
+    /// Keeps what [`Ledger::extend`] folded for `key` (bound, heads): the claim and
+    /// the orgs after it in the cache, the ids and the state for the finalization
+    /// that likely follows (folding a prefix twice would double the cost of the first
+    /// claim over a long log). Returns what it cached.
+    fn keep_extended(
+        &mut self,
+        key: (u64, Vec<ContentId>),
+        extended: Option<(CheckpointClaim, Vec<ContentId>, State)>,
+    ) -> Option<Computed> {
         let c = extended
             .as_ref()
             .map(|(claim, _, state)| (*claim, state.orgs.keys().copied().collect()));
         self.claims_cache.insert(key.clone(), c.clone());
-        // Kept for the finalization that likely follows: folding a prefix twice would
-        // double the cost of the first claim over a long log.
         self.last_extended = extended.map(|(_, ids, state)| (key, ids, state));
         c
     }
@@ -111,13 +121,7 @@ impl Ledger {
     ) -> Option<(CheckpointClaim, Vec<ContentId>, State)> {
         let ids = self.prefix_ids(heads, bound, &Default::default())?;
         let (mut state, done) = self.folded_part(&ids);
-        let ctx = apply::Ctx {
-            rules: &self.genesis.rules,
-            network: self.network,
-        };
-        for id in &ids[done..] {
-            apply::apply(&mut state, &ctx, &self.events[id]);
-        }
+        self.fold_onto(&mut state, &ids[done..]);
         let source = self
             .finals
             .last()
@@ -139,16 +143,21 @@ impl Ledger {
     /// the tail's fold went through already on a node that reads its state (they all
     /// do): folded again from the base, each epoch cost that node two or three folds.
     pub(super) fn folded_part(&self, ids: &[ContentId]) -> (State, usize) {
+        // Every snapshot is at or before the tip: with no tail folded, none is kept
+        // (a replay, which never reads the state).
+        let Some(tip) = self.applied_to.filter(|a| a.0 == TAIL) else {
+            return (self.base.clone(), 0);
+        };
         // A state after a position at or past the first one changed since the last
         // catch-up misses what was inserted there.
         let valid = |k: &OrderKey| self.dirty_from.is_none_or(|d| *k < d);
         let mut found: Option<(&State, usize)> = None;
-        let tail = self.order.range((TAIL, 0, 0, Hash32::ZERO)..);
+        let tail = self.order.range((TAIL, 0, 0, Hash32::ZERO)..=tip);
         for (n, (key, id)) in tail.zip(ids).enumerate() {
             if key.3 != *id || !valid(key) {
                 break;
             }
-            if self.applied_to == Some(*key) {
+            if *key == tip {
                 found = Some((&self.state, n + 1));
             } else if let Some(s) = self.snapshots.get(key) {
                 found = Some((s, n + 1));
@@ -161,6 +170,17 @@ impl Ledger {
         // The tree of the tip's last root differs least from this state's.
         state.adopt_newer_tree(self.state.tree.clone());
         (state, n)
+    }
+
+    /// Applies the events `ids` to `state`, in that order.
+    fn fold_onto(&self, state: &mut State, ids: &[ContentId]) {
+        let ctx = apply::Ctx {
+            rules: &self.genesis.rules,
+            network: self.network,
+        };
+        for id in ids {
+            apply::apply(state, &ctx, &self.events[id]);
+        }
     }
 
     /// The ids `heads` reach that no committed epoch (nor `taken`) holds, in (Lamport
@@ -396,16 +416,14 @@ impl Ledger {
             return None;
         }
         let heads = self.heads_at(bound);
-        let (claim, ids, state) = self.extend(&heads, bound)?;
-        let settles = ids
+        let extended = self.extend(&heads, bound)?;
+        let settles = extended
+            .1
             .iter()
             .any(|i| !matches!(self.events[i].payload(), Payload::Checkpoint(_)));
         // Kept as `computed` keeps what it folds: the org's own Checkpoint comes back
         // through `insert`, and finalizing it would fold the same prefix again.
-        let key = (bound, heads.clone());
-        let orgs = state.orgs.keys().copied().collect();
-        self.claims_cache.insert(key.clone(), Some((claim, orgs)));
-        self.last_extended = Some((key, ids, state));
+        let (claim, _) = self.keep_extended((bound, heads.clone()), Some(extended))?;
         settles.then(|| claim.payload(heads))
     }
 
@@ -513,13 +531,7 @@ mod tests {
     fn from_base(l: &Ledger, heads: &[ContentId], bound: u64) -> Option<(Hash32, Vec<Vec<u8>>)> {
         let ids = l.prefix_ids(heads, bound, &Default::default())?;
         let mut state = l.base.clone();
-        let ctx = apply::Ctx {
-            rules: &l.genesis.rules,
-            network: l.network,
-        };
-        for id in &ids {
-            apply::apply(&mut state, &ctx, &l.events[id]);
-        }
+        l.fold_onto(&mut state, &ids);
         Some((state.root_once(), state.leaves()))
     }
 
