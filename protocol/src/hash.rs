@@ -8,8 +8,36 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A 32-byte BLAKE3 digest.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct Hash32(pub [u8; 32]);
+
+/// The order of two 32-byte strings, byte by byte (the order the spec sorts ids and
+/// keys by), compared as two big-endian 128-bit words. The derived order called
+/// `memcmp` for each comparison: 4% of a settling node's time went to those calls
+/// from the ledger's maps.
+#[inline]
+pub(crate) fn cmp32(a: &[u8; 32], b: &[u8; 32]) -> std::cmp::Ordering {
+    let word = |x: &[u8; 32], i: usize| {
+        let mut w = [0; 16];
+        w.copy_from_slice(&x[16 * i..16 * i + 16]);
+        u128::from_be_bytes(w)
+    };
+    (word(a, 0), word(a, 1)).cmp(&(word(b, 0), word(b, 1)))
+}
+
+impl Ord for Hash32 {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        cmp32(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for Hash32 {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Hash32 {
     pub const ZERO: Hash32 = Hash32([0; 32]);
@@ -97,6 +125,26 @@ mod tests {
         assert_eq!(Hash32::from_hex(&h.to_hex()), Some(h));
         assert_eq!(Hash32::from_hex("zz"), None);
         assert_eq!(Hash32::from_hex(&"g".repeat(64)), None);
+    }
+
+    proptest::proptest! {
+        /// Ids and keys sort by their bytes (docs/protocol.md): the word-wise order
+        /// is that order, for strings that differ anywhere or nowhere.
+        #[test]
+        fn ids_and_keys_sort_by_their_bytes(
+            a in proptest::array::uniform32(proptest::prelude::any::<u8>()),
+            mut b in proptest::array::uniform32(proptest::prelude::any::<u8>()),
+            same in 0usize..33,
+        ) {
+            b[..same].copy_from_slice(&a[..same]);
+            let bytes = a.as_slice().cmp(b.as_slice());
+            proptest::prop_assert_eq!(Hash32(a).cmp(&Hash32(b)), bytes);
+            proptest::prop_assert_eq!(
+                crate::keys::PublicKey(a).cmp(&crate::keys::PublicKey(b)),
+                bytes
+            );
+            proptest::prop_assert_eq!(Hash32(a).partial_cmp(&Hash32(b)), Some(bytes));
+        }
     }
 
     #[test]

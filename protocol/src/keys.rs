@@ -10,8 +10,24 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An Ed25519 public key (RFC 8032 encoding).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PublicKey(pub [u8; 32]);
+
+/// Byte order, as the derived order had it, without its `memcmp` call (see
+/// [`crate::hash::cmp32`]).
+impl Ord for PublicKey {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        crate::hash::cmp32(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for PublicKey {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl PublicKey {
     pub fn to_hex(&self) -> String {
