@@ -14,7 +14,7 @@ use std::fmt;
 pub struct PublicKey(pub [u8; 32]);
 
 /// Byte order, as the derived order had it, without its `memcmp` call (see
-/// [`crate::hash::cmp32`]).
+/// `hash::cmp32`).
 impl Ord for PublicKey {
     #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {

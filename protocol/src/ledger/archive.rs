@@ -61,7 +61,7 @@ pub trait Index: Archive {
     ) -> Result<Option<Vec<u8>>, ArchiveError>;
     /// Every key of the map `table` that holds a value at the end of epoch `at`, as
     /// [`Index::cold`] reads it, with that value: a read of every row of the map, for a
-    /// state root built from nothing ([`super::ColdMap::whole`]).
+    /// state root built from nothing ([`super::cold::ColdMap::whole`]).
     fn cold_scan(&self, table: ColdTable, floor: u64, at: u64)
         -> Result<ColdEntries, ArchiveError>;
 }

@@ -645,7 +645,7 @@ impl Ledger {
     }
 
     /// The number of finalized epochs and the chained digest of the finalized prefix
-    /// (see [`Ledger::prefix_digest`]): what an archive records with the releases that
+    /// (see `Ledger::prefix_digest`): what an archive records with the releases that
     /// end there, so that a start can tell a snapshot of this prefix from another.
     pub fn finalized_digest(&self) -> (u64, Hash32) {
         (self.finals.len() as u64, self.final_digest)
@@ -759,7 +759,7 @@ impl Ledger {
     /// after it is short and folded again.
     ///
     /// The state holds every listing with its teaser erased (see
-    /// [`ListingState::listing`]), so a snapshot holds nothing of a person who opted
+    /// [`ListingBody::listing`]), so a snapshot holds nothing of a person who opted
     /// out, even while the OptOut waits in the tail after a finalized claim
     /// (docs/protocol.md, "Erasure").
     pub fn snapshot(&mut self) -> Option<Snapshot> {
