@@ -1,4 +1,4 @@
-//! A contact as a member types or imports it, before it becomes a [`Card`].
+//! A contact as a member types or imports it, before it becomes a [`Card`](carnet_protocol::card::Card).
 
 use serde::{Deserialize, Serialize};
 

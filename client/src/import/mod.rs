@@ -11,7 +11,7 @@
 //! older software and Excel's default "CSV", Windows-1252. Rather than refuse a file
 //! that is not UTF-8, which the member can rarely fix, it is read as Windows-1252 (a
 //! superset of Latin-1, so right for most Western European address books) and the
-//! import says so, so the member can check its accented letters (see [`text`]).
+//! import says so, so the member can check its accented letters (see `text`).
 
 mod csv;
 mod text;
