@@ -95,13 +95,14 @@ const MAX_SNAPSHOTS: usize = 16;
 /// after them by id: each such arrival re-applies from the snapshot before it. With
 /// snapshots 1024 events apart that is 512 events on average (1 ms, the most a batch
 /// of concurrent API submissions cost); a fine snapshot a few events back makes it a
-/// few dozen, and costs little, as few writes come after it before it is dropped.
+/// few dozen.
 ///
-/// Only while arrivals land behind the tip: for [`FINE_HORIZON`] intervals after the
-/// last one that did. Each snapshot makes the writes after it copy the nodes they
-/// touch (a leaf of 64 entries each) and dropping it frees the old ones: a settling
-/// node fed in order spent a tenth of its time on fine snapshots no arrival used.
-/// The first late arrival after a calm stretch re-applies from a coarse snapshot.
+/// They are not free: each snapshot makes the writes after it copy the nodes they
+/// touch (a leaf of 64 entries each), and dropping it frees the old ones. A settling
+/// node fed in order spent a tenth of its time on fine snapshots no arrival used, so
+/// they are taken only while arrivals land behind the tip: for [`FINE_HORIZON`]
+/// intervals after the last one that did. The first late arrival after a calm
+/// stretch re-applies from a coarse snapshot.
 const FINE_RATIO: u64 = 16;
 const FINE_SNAPSHOTS: usize = 8;
 /// In intervals: fine snapshots are taken this many intervals' worth of events after
