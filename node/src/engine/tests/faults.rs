@@ -291,3 +291,77 @@ fn fetched_events_a_failed_write_lost_leave_memory_too() {
     let mut again = Engine::open(store, genesis, org).unwrap();
     assert_eq!((again.ledger().len(), again.state_root_hex()), (9, root));
 }
+
+/// A write that fails in a batch that finalizes an epoch, whose records are written
+/// after its events (`release_finalized`), leaves memory equal to the disk: the
+/// epoch is not final, no record is written, its events stay in memory. Once the
+/// store takes writes again the same batch finalizes, its events leave memory, and
+/// the state is the one every event gives, after a restart too.
+#[test]
+fn a_failed_write_of_a_batch_that_finalizes_leaves_memory_equal_to_disk() {
+    use carnet_protocol::testkit::workload::{generate_settled, org_key};
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let mut epochs: Vec<Vec<SignedEvent>> = Vec::new();
+    let (genesis, _) = generate_settled(6_000, 250, |b| epochs.push(b.to_vec()));
+    assert!(epochs.len() > 6, "{} epochs", epochs.len());
+    let net = genesis.network_id();
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store = Store::open_with_faults(&path, net, fail.clone()).unwrap();
+    let mut e = Engine::open(store, genesis.clone(), org_key(0)).unwrap();
+    let mut reference = Ledger::new(genesis.clone());
+    for ev in epochs.iter().flatten() {
+        reference.insert(ev.clone()).unwrap();
+    }
+    let on_disk = |e: &Engine| e.store().load_events(&net).unwrap().len();
+    let ingest = |e: &mut Engine, evs: &[SignedEvent]| {
+        let (accepted, rejected) = e.ingest_batch(evs.to_vec()).unwrap();
+        assert_eq!((accepted.len(), rejected.len()), (evs.len(), 0));
+    };
+    // The setup (its first epoch) and three more as the API's loop takes them, a
+    // few at a time.
+    for epoch in &epochs[..4] {
+        for chunk in epoch.chunks(64) {
+            ingest(&mut e, chunk);
+        }
+    }
+    let fifth = &epochs[4];
+    let (body, claim) = fifth.split_at(fifth.len() - 40);
+    for chunk in body.chunks(64) {
+        ingest(&mut e, chunk);
+    }
+    let finals = e.ledger().finals().len();
+    let through = e.store().released_through().unwrap();
+    let held = e.events_in_memory();
+    let root = e.state_root_hex();
+    assert!(through > 0, "earlier epochs released");
+
+    // The batch that finalizes the fifth epoch fails to write.
+    fail.store(true, Ordering::SeqCst);
+    let err = e.ingest_batch(claim.to_vec()).unwrap_err();
+    assert!(matches!(err, IngestError::Storage(_)), "{err}");
+    assert_eq!(e.ledger().finals().len(), finals);
+    assert_eq!(e.events_in_memory(), held);
+    assert_eq!(e.state_root_hex(), root, "memory equals the disk");
+    assert_eq!(e.ledger().len(), on_disk(&e));
+    assert_eq!(e.store().released_through().unwrap(), through);
+
+    // Once the store takes writes again, the same batch finalizes and is released.
+    fail.store(false, Ordering::SeqCst);
+    assert!(e.probe_storage());
+    ingest(&mut e, claim);
+    assert_eq!(e.ledger().finals().len(), finals + 1);
+    assert!(e.store().released_through().unwrap() > through);
+    assert!(e.events_in_memory() < held, "the epoch left memory");
+    for chunk in epochs[5..].concat().chunks(64) {
+        ingest(&mut e, chunk);
+    }
+    let root = reference.state_root().to_hex();
+    assert_eq!(e.state_root_hex(), root);
+    assert_eq!(e.ledger().len(), on_disk(&e));
+    drop(e);
+    let store = Store::open(&path, net).unwrap();
+    let mut again = Engine::open(store, genesis, org_key(0)).unwrap();
+    assert_eq!(again.state_root_hex(), root);
+}
