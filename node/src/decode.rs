@@ -70,37 +70,43 @@ pub fn decode_all(wires: &[Vec<u8>], network: &NetworkId) -> Vec<Result<SignedEv
     })
 }
 
+/// `n` votes signed by one org of a test network, as wire bytes, and the network.
+#[cfg(test)]
+pub(crate) fn signed_votes(n: u64) -> (Vec<Vec<u8>>, NetworkId) {
+    use carnet_protocol::author::Author;
+    use carnet_protocol::payload::{EmployeeRange, RevenueRange, Vote};
+    let key = carnet_protocol::SecretKey::from_seed(carnet_protocol::testkit::seed("org", 0));
+    let genesis = carnet_protocol::testkit::genesis(
+        "decode",
+        std::slice::from_ref(&key),
+        carnet_protocol::genesis::Rules::default(),
+        0,
+    );
+    let net = genesis.network_id();
+    let mut org = Author::new(key, net);
+    let wires = (0..n)
+        .map(|i| {
+            let vote = Vote {
+                company_domain: format!("c{i}.example"),
+                employees: EmployeeRange::From1To10,
+                revenue: RevenueRange::Under1M,
+            };
+            org.sign(carnet_protocol::Payload::Vote(vote), vec![], i, 1)
+                .expect("sign")
+                .as_bytes()
+                .to_vec()
+        })
+        .collect();
+    (wires, net)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use carnet_protocol::author::Author;
-    use carnet_protocol::testkit::seed;
 
     #[test]
     fn a_batch_decodes_in_order_with_each_error_in_its_place() {
-        use carnet_protocol::payload::{EmployeeRange, RevenueRange, Vote};
-        let key = carnet_protocol::SecretKey::from_seed(seed("org", 0));
-        let genesis = carnet_protocol::testkit::genesis(
-            "decode",
-            std::slice::from_ref(&key),
-            carnet_protocol::genesis::Rules::default(),
-            0,
-        );
-        let net = genesis.network_id();
-        let mut org = Author::new(key, net);
-        let mut wires: Vec<Vec<u8>> = (0..37)
-            .map(|i| {
-                let vote = Vote {
-                    company_domain: format!("c{i}.example"),
-                    employees: EmployeeRange::From1To10,
-                    revenue: RevenueRange::Under1M,
-                };
-                org.sign(carnet_protocol::Payload::Vote(vote), vec![], i, 1)
-                    .expect("sign")
-                    .as_bytes()
-                    .to_vec()
-            })
-            .collect();
+        let (mut wires, net) = signed_votes(37);
         wires[5].pop();
         wires[30][3] ^= 0xff;
         // A bad signature in each thread's part: its batch check fails, and the

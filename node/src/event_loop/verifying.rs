@@ -123,41 +123,12 @@ fn verifier() -> std::io::Result<mpsc::Sender<Job>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use carnet_protocol::author::Author;
-    use carnet_protocol::payload::{EmployeeRange, RevenueRange, Vote};
-    use carnet_protocol::testkit::seed;
-
-    fn votes(n: u64) -> (Vec<Vec<u8>>, NetworkId) {
-        let key = carnet_protocol::SecretKey::from_seed(seed("org", 0));
-        let genesis = carnet_protocol::testkit::genesis(
-            "verifying",
-            std::slice::from_ref(&key),
-            carnet_protocol::genesis::Rules::default(),
-            0,
-        );
-        let net = genesis.network_id();
-        let mut org = Author::new(key, net);
-        let wires = (0..n)
-            .map(|i| {
-                let vote = Vote {
-                    company_domain: format!("c{i}.example"),
-                    employees: EmployeeRange::From1To10,
-                    revenue: RevenueRange::Under1M,
-                };
-                org.sign(carnet_protocol::Payload::Vote(vote), vec![], i, 1)
-                    .expect("sign")
-                    .as_bytes()
-                    .to_vec()
-            })
-            .collect();
-        (wires, net)
-    }
 
     /// Batches come back in the order they were queued, each with its own results,
     /// a bad event's error in its place, however their sizes differ.
     #[tokio::test]
     async fn batches_come_back_in_the_order_they_were_queued() {
-        let (mut wires, net) = votes(600);
+        let (mut wires, net) = crate::decode::signed_votes(600);
         let last = wires[300].len() - 1;
         wires[300][last] ^= 0x01;
         let mut verifying = Verifying::default();
