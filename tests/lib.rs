@@ -37,6 +37,12 @@ where
     }
 }
 
+/// Where test nodes listen unless told otherwise: loopback TCP, an ephemeral port.
+const LOOPBACK_TCP: &str = "/ip4/127.0.0.1/tcp/0";
+/// Automatic checkpoints every hour at bounds of a million: none within a test that
+/// does not ask for them.
+const HOURLY_CHECKPOINTS: (u64, u64) = (3_600_000, 1_000_000);
+
 pub struct TestNet {
     pub genesis: Genesis,
     pub org_keys: Vec<SecretKey>,
@@ -61,12 +67,17 @@ impl TestNet {
 
     /// `n` founding orgs, one node each over TCP; node 0 first, the others dial it.
     pub async fn start(n: usize) -> TestNet {
-        Self::start_on(n, "/ip4/127.0.0.1/tcp/0").await
+        Self::start_on(n, LOOPBACK_TCP).await
     }
 
     /// Like [`TestNet::start`], every node listening on `listen` (e.g. QUIC).
     pub async fn start_on(n: usize, listen: &str) -> TestNet {
-        Self::start_with(n, listen, (3_600_000, 1_000_000)).await
+        Self::start_with(n, listen, HOURLY_CHECKPOINTS).await
+    }
+
+    /// Like [`TestNet::start`], every node's configuration passed through `tweak`.
+    pub async fn start_configured(n: usize, tweak: fn(&mut NodeConfig)) -> TestNet {
+        Self::start_tweaked(n, LOOPBACK_TCP, HOURLY_CHECKPOINTS, tweak).await
     }
 
     /// Like [`TestNet::start`], with org nodes signing checkpoints every

@@ -200,9 +200,9 @@ async fn ingest(events: usize) {
     // Reconciling every 10 s, as an operator's node does (`sync_interval_ms`), not
     // every 300 ms as the test nets do to converge quickly: ticking that often cost
     // node 1's loop 6 to 15% of its time through the catch-up (60 to 150 ms a
-    // second), which no operator's node pays. A catch-up does not wait for the tick: a node reconciles
-    // with a peer on its hello and again once a window is fetched.
-    let mut net = TestNet::start_tweaked(2, "/ip4/127.0.0.1/tcp/0", (3_600_000, 1_000_000), |c| {
+    // second), which no operator's node pays. A catch-up does not wait for the tick:
+    // a node reconciles with a peer on its hello and again once a window is fetched.
+    let mut net = TestNet::start_configured(2, |c| {
         c.sync_interval_ms = carnet_node::config::DEFAULT_SYNC_INTERVAL_MS
     })
     .await;

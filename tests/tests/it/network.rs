@@ -587,8 +587,7 @@ async fn gossip_over_the_per_peer_rate_is_left_unread_and_counted() {
         c.gossip_per_second = 1;
         c.gossip_burst = 3;
     }
-    let net =
-        TestNet::start_tweaked(2, "/ip4/127.0.0.1/tcp/0", (3_600_000, 1_000_000), tweak).await;
+    let net = TestNet::start_configured(2, tweak).await;
     let mut rogue = carnet_tests::rogue_swarm(&net, "flood", Some(&net.org_keys[1]), 1 << 16);
     carnet_tests::welcomed(&mut rogue).await;
     let topic = carnet_node::network::events_topic(&net.genesis.network_id());

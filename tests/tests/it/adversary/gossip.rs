@@ -116,8 +116,7 @@ async fn events_waiting_on_missing_deps_are_bounded_fetched_once_and_never_forwa
         c.pending_ttl_ms = 3_000;
         c.max_pending_per_peer = 64;
     }
-    let net =
-        TestNet::start_tweaked(3, "/ip4/127.0.0.1/tcp/0", (3_600_000, 1_000_000), tweak).await;
+    let net = TestNet::start_configured(3, tweak).await;
     let mut member = carnet_tests::enrolled(&net, 0, 0).await;
     submit(net.node(0), &mut member, vote("honest.example")).await;
     net.converged(2).await;

@@ -49,7 +49,7 @@ async fn an_org_rotates_its_key_by_quorum_and_its_node_carries_on_with_the_new_o
     use carnet_api::Submitted;
     use carnet_protocol::payload::{Grant, Rotate};
     use carnet_protocol::Payload;
-    let mut net = TestNet::start_with(2, "/ip4/127.0.0.1/tcp/0", (3_600_000, 1_000_000)).await;
+    let mut net = TestNet::start(2).await;
     let member = carnet_tests::enrolled(&net, 0, 0).await;
     let (old, new) = (
         net.org_keys[0].public(),
