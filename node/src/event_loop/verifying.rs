@@ -42,13 +42,12 @@ pub(super) enum Then {
     Fetched { peer: PeerId, asked: Vec<ContentId> },
 }
 
-/// What the verifier's thread is handed: a batch, and where its result goes. A panic
-/// goes back as such, to be resumed on the loop.
-type Job = (
-    Vec<Vec<u8>>,
-    NetworkId,
-    oneshot::Sender<std::thread::Result<Decoded>>,
-);
+/// A batch's result from the verifier's thread: a panic goes back as such, to be
+/// resumed on the loop.
+type Verified = std::thread::Result<Decoded>;
+
+/// What the verifier's thread is handed: a batch, and where its result goes.
+type Job = (Vec<Vec<u8>>, NetworkId, oneshot::Sender<Verified>);
 
 /// Batches being verified or waiting to be, oldest first.
 #[derive(Default)]
@@ -56,7 +55,7 @@ pub(super) struct Verifying {
     /// To the verifier's thread, started with the first batch; it ends once this is
     /// dropped.
     jobs: Option<mpsc::Sender<Job>>,
-    queue: VecDeque<(oneshot::Receiver<std::thread::Result<Decoded>>, Then)>,
+    queue: VecDeque<(oneshot::Receiver<Verified>, Then)>,
 }
 
 impl Verifying {
