@@ -12,6 +12,7 @@
 mod apply;
 mod archive;
 pub mod audit;
+mod chains;
 pub mod cold;
 mod finality;
 mod frontier;
@@ -210,8 +211,9 @@ pub struct Ledger {
     items: Items,
     /// Epoch of every event a finalized claim holds.
     epoch_of: HashMap<ContentId, u64>,
-    /// Every content id held at (author, seq); two or more is an equivocation.
-    chains: HashMap<(PublicKey, u64), ContentId>,
+    /// The content id held first at each (author, seq) in memory (further ones are
+    /// in `forks`).
+    chains: chains::Chains,
     /// Further ids at an (author, seq) already taken: equivocations only, so rare.
     forks: BTreeMap<(PublicKey, u64), Vec<ContentId>>,
     /// Highest ordered seq of each author.
@@ -286,7 +288,7 @@ impl Ledger {
             order: BTreeSet::new(),
             items: Items::default(),
             epoch_of: HashMap::new(),
-            chains: HashMap::new(),
+            chains: Default::default(),
             forks: BTreeMap::new(),
             heads: HashMap::new(),
             org_line: Default::default(),
@@ -685,7 +687,7 @@ impl Ledger {
         }
         shrink(&mut self.events);
         shrink(&mut self.epoch_of);
-        shrink(&mut self.chains);
+        self.chains.shrink();
         // What is left to release: none that was recorded.
         let recorded: std::collections::HashSet<ContentId> =
             done.events.iter().map(|r| r.id).collect();

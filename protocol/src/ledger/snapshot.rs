@@ -41,7 +41,7 @@ const PAIR: usize = 64;
 /// a rule (or a comment) costs one replay, never a state the new rules would not give.
 /// `every_source_file_is_fingerprinted` keeps the list whole. The test fixtures
 /// (`testkit/`, never in a node's build) are not rules and are left out.
-pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 38] = [
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 39] = [
     ("author.rs", include_str!("../author.rs")),
     ("card.rs", include_str!("../card.rs")),
     ("chain.rs", include_str!("../chain.rs")),
@@ -60,6 +60,7 @@ pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 38] = [
     ("ledger/audit/build.rs", include_str!("audit/build.rs")),
     ("ledger/audit/mod.rs", include_str!("audit/mod.rs")),
     ("ledger/audit/quorum.rs", include_str!("audit/quorum.rs")),
+    ("ledger/chains.rs", include_str!("chains.rs")),
     ("ledger/cold.rs", include_str!("cold.rs")),
     ("ledger/finality.rs", include_str!("finality.rs")),
     ("ledger/frontier.rs", include_str!("frontier.rs")),
