@@ -192,8 +192,9 @@ impl Engine {
     /// start would: the fold leaves the state's maps two thirds full, a snapshot
     /// decodes them full (a node at 2M events held 1,249 MiB after a replay, 938 MiB
     /// after a start from the snapshot, docs/benchmarks.md). Some seconds at a
-    /// million events, once per upgrade. Should the save or that start fail, the
-    /// replayed ledger is kept.
+    /// million events, once per upgrade. Should the save fail, the replayed ledger is
+    /// kept; should the store not open again, or that start fail, the start fails with
+    /// its cause.
     pub fn reopen(
         store: Store,
         genesis: carnet_protocol::Genesis,
@@ -217,8 +218,11 @@ impl Engine {
         // redb's cache was filled page by page through the replay, its pages spread
         // over the heap, where each keeps what lies around it resident: closed and
         // opened again, the start begins from what a fresh process would hold.
+        // The replayed ledger is gone by now: a failure here fails the start, with
+        // its own cause rather than the closed store's "being reopened".
         if let Err(e) = store.reopen() {
-            tracing::warn!(error = %e, "could not reopen the event store after the replay");
+            tracing::error!(error = %e, "could not reopen the event store after the replay");
+            return Err(e);
         }
         give_back_free_memory();
         let (engine, again) = Self::reopen_once(store, genesis, org_key)?;
