@@ -284,7 +284,7 @@ enum NodeCommand {
     AdminToken(node::NodeArgs),
     /// The peers this node is connected to, and the org each proved it serves.
     Peers(node::NodeArgs),
-    /// Where other nodes dial this one, one multiaddr a line ending in /p2p/<peer id>:
+    /// Where other nodes dial this one, one multiaddr a line ending in /p2p/PEER_ID:
     /// what another node's --bootstrap takes.
     Address(node::NodeArgs),
     /// The network's orgs, and the admissions, evictions and rotations under vote.

@@ -234,7 +234,7 @@ pub struct RunArgs {
     /// Local HTTP API address [default: 127.0.0.1:4711].
     #[arg(long)]
     api: Option<String>,
-    /// Peer to dial at start, a multiaddr ending in /p2p/<peer id> (repeatable).
+    /// Peer to dial at start, a multiaddr ending in /p2p/PEER_ID (repeatable).
     #[arg(long)]
     bootstrap: Vec<String>,
     /// Milliseconds between catch-up reconciliations with a peer.
