@@ -250,7 +250,8 @@ impl<'t> Index<'t> {
 /// whether it did: the one large write leaves the file with much free space (a store
 /// of a million events went from 618 to 1,237 MiB), which the caller compacts. A
 /// store of the build just before [`LISTING_ROWS`] is moved over from the two tables
-/// it replaces instead, without reading the events ([`merge_rows`]).
+/// it replaces instead, without reading the events ([`merge_rows`]), and so is one
+/// that build wrote to after this one, its marks beside this build's.
 pub(super) fn index_once(db: &Database, network: &NetworkId) -> Result<bool, StoreError> {
     let txn = db.begin_write().map_err(db_err("begin indexing"))?;
     let whole = {
@@ -258,8 +259,16 @@ pub(super) fn index_once(db: &Database, network: &NetworkId) -> Result<bool, Sto
         let has = |key: &str| -> Result<bool, StoreError> {
             Ok(meta.get(key).map_err(db_err("read meta"))?.is_some())
         };
-        if has(INDEXED_META_KEY)? {
+        let older = has(OLD_INDEXED_META_KEY)? || has(OLD_TEASERS_META_KEY)?;
+        if has(INDEXED_META_KEY)? && !older {
             return Ok(false);
+        }
+        // Both marks: the build before wrote here after this one (a downgrade, then
+        // an upgrade). It kept a listing's events in its own tables, so the rows lack
+        // what it stored and still hold what it erased: they are written again.
+        if older {
+            txn.delete_table(LISTING_ROWS)
+                .map_err(db_err("drop listing rows an older build left behind"))?;
         }
         let merge = has(OLD_INDEXED_META_KEY)? && has(OLD_TEASERS_META_KEY)?;
         if merge {

@@ -743,6 +743,43 @@ fn the_event_index_follows_writes_and_is_built_for_an_older_store() {
     let mut left = 0;
     store.teasers().unwrap().each(|_| left += 1).unwrap();
     assert_eq!(left, 0);
+
+    // The build before the listing rows, run on this store after this one (a
+    // downgrade, then an upgrade), kept its own two tables and marks and never touched
+    // the rows: they lack `u`, which it stored again, and still hold a row it erased
+    // (here `c`'s whole teaser under another id). Its marks beside this build's say
+    // so, and the rows are moved over from its tables again.
+    let gone = Hash32::of(b"erased by the older build");
+    {
+        let db = store.db().unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut events = txn.open_table(listings::OLD_LISTING_EVENTS).unwrap();
+            let mut teasers = txn.open_table(listings::OLD_TEASERS).unwrap();
+            for ev in [&c, &u] {
+                events.insert((&c.id().0, &ev.id().0), ()).unwrap();
+            }
+            let row = listings::teaser_row(&u).unwrap();
+            teasers
+                .insert((&c.id().0, &u.id().0), row.as_slice())
+                .unwrap();
+            let mut rows = txn.open_table(listings::LISTING_ROWS).unwrap();
+            let row = listings::teaser_row(&c).unwrap();
+            rows.insert((&c.id().0, &gone.0), row.as_slice()).unwrap();
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert("event index 3", [1u8].as_slice()).unwrap();
+            meta.insert("teaser index 1", [1u8].as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    drop(store);
+    let store = Store::open(&path, network()).unwrap();
+    assert_eq!(store.listing_events(&c.id()).unwrap(), both);
+    assert_eq!(shown(&store, &moved), Some(slot(&moved).hash()));
+    assert_eq!(shown(&store, &first), None, "the erased teaser stays gone");
+    assert!(!has_table(&store, "listing_events"));
+    assert!(!has_table(&store, "teasers"));
+    assert_eq!(store.get_meta("event index 3").unwrap(), None);
 }
 
 /// Leaves `store` with the listing index of the build before the listing rows: the
