@@ -259,18 +259,19 @@ pub(super) fn index_once(db: &Database, network: &NetworkId) -> Result<bool, Sto
         let has = |key: &str| -> Result<bool, StoreError> {
             Ok(meta.get(key).map_err(db_err("read meta"))?.is_some())
         };
-        let older = has(OLD_INDEXED_META_KEY)? || has(OLD_TEASERS_META_KEY)?;
-        if has(INDEXED_META_KEY)? && !older {
-            return Ok(false);
-        }
-        // Both marks: the build before wrote here after this one (a downgrade, then
-        // an upgrade). It kept a listing's events in its own tables, so the rows lack
-        // what it stored and still hold what it erased: they are written again.
-        if older {
+        let (old, old_teasers) = (has(OLD_INDEXED_META_KEY)?, has(OLD_TEASERS_META_KEY)?);
+        if has(INDEXED_META_KEY)? {
+            if !old && !old_teasers {
+                return Ok(false);
+            }
+            // The build before's marks beside this build's: it wrote here after this
+            // one (a downgrade, then an upgrade). It kept a listing's events in its own
+            // tables, so the rows lack what it stored and still hold what it erased:
+            // they are written again.
             txn.delete_table(LISTING_ROWS)
                 .map_err(db_err("drop listing rows an older build left behind"))?;
         }
-        let merge = has(OLD_INDEXED_META_KEY)? && has(OLD_TEASERS_META_KEY)?;
+        let merge = old && old_teasers;
         if merge {
             merge_rows(&txn)?;
         } else {
