@@ -220,10 +220,7 @@ impl Engine {
         // opened again, the start begins from what a fresh process would hold.
         // The replayed ledger is gone by now: a failure here fails the start, with
         // its own cause rather than the closed store's "being reopened".
-        if let Err(e) = store.reopen() {
-            tracing::error!(error = %e, "could not reopen the event store after the replay");
-            return Err(e);
-        }
+        store.reopen()?;
         give_back_free_memory();
         let (engine, again) = Self::reopen_once(store, genesis, org_key)?;
         if !again.from_records {
