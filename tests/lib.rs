@@ -38,7 +38,7 @@ where
 }
 
 /// Where test nodes listen unless told otherwise: loopback TCP, an ephemeral port.
-const LOOPBACK_TCP: &str = "/ip4/127.0.0.1/tcp/0";
+pub const LOOPBACK_TCP: &str = "/ip4/127.0.0.1/tcp/0";
 /// Automatic checkpoints every hour at bounds of a million: none within a test that
 /// does not ask for them.
 const HOURLY_CHECKPOINTS: (u64, u64) = (3_600_000, 1_000_000);
@@ -245,7 +245,7 @@ pub fn rogue_swarm(
     let network = net.genesis.network_id();
     let mut swarm = build_swarm_with_identity(identity, &network, gossip_limit).expect("swarm");
     swarm
-        .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+        .listen_on(LOOPBACK_TCP.parse().expect("addr"))
         .expect("listen");
     let target: libp2p::Multiaddr = net
         .bootstrap

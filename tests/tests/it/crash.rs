@@ -50,7 +50,7 @@ fn node_config(dir: &Path, settle: bool) -> NodeConfig {
     NodeConfig {
         data_dir: Some(dir.to_owned()),
         org_name: "Crash Org".into(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        listen: vec![carnet_tests::LOOPBACK_TCP.into()],
         api: "127.0.0.1:0".into(),
         bootstrap: Vec::new(),
         sync_interval_ms: 300,

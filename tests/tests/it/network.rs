@@ -285,7 +285,7 @@ async fn nodes_converge_over_quic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn org_nodes_settle_by_checkpoint_and_refund_undelivered_purchases() {
     // Checkpoints every 200 ms at multiples of 4 Lamport ticks.
-    let mut net = TestNet::start_with(3, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
+    let mut net = TestNet::start_with(3, carnet_tests::LOOPBACK_TCP, (200, 4)).await;
     let (seller, buyer) = carnet_tests::an_undelivered_purchase_is_refunded(&net, &[0, 1, 2]).await;
     // The seller's contribution reward is still pending (the card never sold):
     // nothing voided, no one excluded.

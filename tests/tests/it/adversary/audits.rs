@@ -28,7 +28,7 @@ fn config(dir: &Path) -> NodeConfig {
     NodeConfig {
         data_dir: Some(dir.to_owned()),
         org_name: "Org 0".into(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        listen: vec![carnet_tests::LOOPBACK_TCP.into()],
         api: "127.0.0.1:0".into(),
         log: "warn".into(),
         ..NodeConfig::default()

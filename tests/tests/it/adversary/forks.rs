@@ -40,7 +40,7 @@ async fn never_down(net: &TestNet, last: &[(Option<u64>, u64)]) -> Vec<(Option<u
 async fn low_clocks_and_forks_below_a_finalized_bound_change_nothing_settled() {
     use carnet_protocol::payload::{Contribute, Enroll};
     use carnet_protocol::Payload;
-    let net = TestNet::start_with(3, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
+    let net = TestNet::start_with(3, carnet_tests::LOOPBACK_TCP, (200, 4)).await;
     let network = net.genesis.network_id();
     // A member enrolled before anything settles, that stays quiet: its Enroll's clock
     // is far below every bound to come.

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_strangers_clock_1_events_are_stored_nowhere_and_settlement_stays_final() {
     // Checkpoints every 200 ms at multiples of 4 Lamport ticks.
-    let net = TestNet::start_with(3, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
+    let net = TestNet::start_with(3, carnet_tests::LOOPBACK_TCP, (200, 4)).await;
     let mut member = carnet_tests::enrolled(&net, 0, 0).await;
     for k in 0..10 {
         submit(net.node(k % 3), &mut member, vote(&format!("v{k}.example"))).await;

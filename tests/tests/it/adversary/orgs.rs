@@ -10,7 +10,7 @@ async fn settlement_goes_on_with_one_of_four_orgs_stopped() {
         carnet_protocol::genesis::Rules::default().orgs_that_may_be_down(4),
         1
     );
-    let mut net = TestNet::start_with(4, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
+    let mut net = TestNet::start_with(4, carnet_tests::LOOPBACK_TCP, (200, 4)).await;
     net.stop_node(3).await;
     carnet_tests::an_undelivered_purchase_is_refunded(&net, &[0, 1, 2]).await;
     net.stop().await;
@@ -20,7 +20,7 @@ async fn settlement_goes_on_with_one_of_four_orgs_stopped() {
 async fn two_orgs_evict_a_stopped_third_and_settlement_resumes() {
     // With three orgs and the default quorum every org must sign: one stopped org
     // froze settlement. The other two are a quorum of the orgs other than it.
-    let mut net = TestNet::start_with(3, "/ip4/127.0.0.1/tcp/0", (200, 4)).await;
+    let mut net = TestNet::start_with(3, carnet_tests::LOOPBACK_TCP, (200, 4)).await;
     net.stop_node(2).await;
     let gone = net.org_keys[2].public();
     for i in 0..2 {
