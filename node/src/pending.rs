@@ -43,6 +43,9 @@ pub struct PendingPool<S, T> {
     entries: HashMap<ContentId, Entry<S, T>>,
     /// Each sender's events, oldest first (may hold ids already forgotten).
     queues: HashMap<S, VecDeque<ContentId>>,
+    /// How many of `entries` each sender has: asked of a catch-up's peer after
+    /// every fetch, where a count over the entries would cost a pass over 65,536.
+    counts: HashMap<S, usize>,
     per_sender: usize,
     ttl: Duration,
 }
@@ -52,6 +55,7 @@ impl<S: Clone + Eq + Hash, T> PendingPool<S, T> {
         PendingPool {
             entries: HashMap::new(),
             queues: HashMap::new(),
+            counts: HashMap::new(),
             per_sender: per_sender.max(1),
             ttl,
         }
@@ -91,7 +95,8 @@ impl<S: Clone + Eq + Hash, T> PendingPool<S, T> {
                 tag,
             },
         );
-        let queue = self.queues.entry(sender).or_default();
+        *self.counts.entry(sender.clone()).or_default() += 1;
+        let queue = self.queues.entry(sender.clone()).or_default();
         queue.push_back(id);
         let entries = &mut self.entries;
         if queue.len() > self.per_sender {
@@ -108,12 +113,16 @@ impl<S: Clone + Eq + Hash, T> PendingPool<S, T> {
                 evicted.push((oldest, e));
             }
         }
+        if !evicted.is_empty() {
+            self.uncount(&sender, evicted.len());
+        }
         evicted
     }
 
     /// Forgets `id` (it became ordered, or was dropped): its entry, if recorded.
     pub fn forget(&mut self, id: &ContentId) -> Option<Entry<S, T>> {
         let e = self.entries.remove(id)?;
+        self.uncount(&e.sender, 1);
         if let Some(q) = self.queues.get_mut(&e.sender) {
             if q.front() == Some(id) {
                 q.pop_front();
@@ -140,10 +149,16 @@ impl<S: Clone + Eq + Hash, T> PendingPool<S, T> {
 
     /// Pending events `sender` has this node hold.
     pub fn of(&self, sender: &S) -> usize {
-        self.entries
-            .values()
-            .filter(|e| &e.sender == sender)
-            .count()
+        self.counts.get(sender).copied().unwrap_or(0)
+    }
+
+    fn uncount(&mut self, sender: &S, n: usize) {
+        if let Some(c) = self.counts.get_mut(sender) {
+            *c = c.saturating_sub(n);
+            if *c == 0 {
+                self.counts.remove(sender);
+            }
+        }
     }
 }
 
@@ -170,8 +185,10 @@ mod tests {
         assert_eq!((pool.of(&"rogue"), pool.of(&"honest")), (3, 1));
         // Forgotten ids make room without evicting anyone.
         pool.forget(&id(2));
+        assert_eq!(pool.of(&"rogue"), 2);
         assert!(pool.add(id(4), "rogue", (), t).is_empty());
         assert_eq!(pool.len(), 4);
+        assert_eq!((pool.of(&"rogue"), pool.of(&"honest")), (3, 1));
     }
 
     #[test]
@@ -186,8 +203,10 @@ mod tests {
         let gone = pool.expire(t + Duration::from_secs(5));
         assert_eq!(gone.len(), 1);
         assert_eq!((gone[0].0, gone[0].1.tag), (id(1), 1));
+        assert_eq!(pool.of(&"a"), 1);
         assert_eq!(pool.expire(t + Duration::from_secs(8)).len(), 1);
         assert!(pool.is_empty());
+        assert_eq!(pool.of(&"a"), 0);
         assert!(pool.forget(&id(1)).is_none());
     }
 }
