@@ -31,9 +31,21 @@ use std::sync::Arc;
 pub const NEGENTROPY_FRAME_BYTES: u64 = 512 * 1024;
 /// Most events asked for in one fetch; 256 × 16 KiB stays under the response limit.
 pub const MAX_FETCH_IDS: usize = 256;
-/// Fetches one peer is asked at once, counted until their events were ingested: 4,096
-/// events, 60 to 120 ms of verifying on two cores, enough to hide a round trip.
-pub const MAX_FETCHES_IN_FLIGHT: usize = 16;
+/// Fetches one peer is asked at once, counted until their events were ingested:
+/// 16,384 events, some 280 ms of verifying. Enough to hide a round trip, and to keep
+/// the verifier busy while the loop stops for its settle (some 80 ms a second through
+/// a catch-up): with 16, the window filled with verified fetches waiting for the loop
+/// and the verifier idled 40% of a catch-up (docs/benchmarks.md, "Where node 1's loop
+/// stops through a catch-up").
+pub const MAX_FETCHES_IN_FLIGHT: usize = 64;
+/// Most events one peer's window holds: those its fetches under way ask for
+/// ([`MAX_FETCH_IDS`] each) and those it brought that still wait for their past. A
+/// fetch goes only while it fits (or while none is under way), so what waits stays
+/// within two reconciliation ranges (a frame's ids, 16,384) whatever order the
+/// answers come in, half the node's bound on fetched events pending a peer
+/// (`pending::MAX_FETCHED_PENDING_PER_PEER`): counted in fetches alone, 64 of them
+/// answered in any order left 57,890 waiting.
+pub const MAX_WINDOW_EVENTS: usize = 2 * 16_384;
 /// Most ids one reconciliation queues for fetching (32 bytes each, about 80 with
 /// their entry among those asked): a reconciliation that finds more stops there, and
 /// the next starts once they are fetched.
@@ -172,6 +184,9 @@ struct Window {
     queue: VecDeque<ContentId>,
     /// Fetches sent whose events were not yet handed back by [`Sync::fetched`].
     in_flight: usize,
+    /// Events fetched from this peer that wait for their past, as [`Sync::fetched`]
+    /// last heard: they hold room in the window ([`MAX_WINDOW_EVENTS`]).
+    pending: usize,
     /// The last reconciliation stopped at [`MAX_QUEUED_IDS`]: once the window is
     /// done, reconcile again for the rest.
     more: bool,
@@ -198,6 +213,7 @@ pub struct Sync<P> {
     /// Each peer's fetch window, while it has anything queued or under way.
     windows: BTreeMap<P, Window>,
     window: usize,
+    window_events: usize,
     max_queued: usize,
     /// The sealed reconciliation index of the held events and the generation it was
     /// built at: rebuilding it is O(n log n), answering from it is not.
@@ -214,6 +230,7 @@ impl<P: Copy + Ord> Default for Sync<P> {
             asked: HashMap::new(),
             windows: BTreeMap::new(),
             window: MAX_FETCHES_IN_FLIGHT,
+            window_events: MAX_WINDOW_EVENTS,
             max_queued: MAX_QUEUED_IDS,
             index: None,
             stats: SyncStats::default(),
@@ -269,11 +286,12 @@ impl<P: Copy + Ord> Sync<P> {
         Self::default()
     }
 
-    /// A machine with other bounds than [`MAX_FETCHES_IN_FLIGHT`] and
-    /// [`MAX_QUEUED_IDS`], for tests that need them small.
-    pub fn with_limits(window: usize, max_queued: usize) -> Self {
+    /// A machine with other bounds than [`MAX_FETCHES_IN_FLIGHT`],
+    /// [`MAX_WINDOW_EVENTS`] and [`MAX_QUEUED_IDS`], for tests that need them small.
+    pub fn with_limits(window: usize, window_events: usize, max_queued: usize) -> Self {
         Sync {
             window: window.max(1),
+            window_events,
             max_queued: max_queued.max(1),
             ..Self::default()
         }
@@ -381,11 +399,19 @@ impl<P: Copy + Ord> Sync<P> {
     }
 
     /// Sends fetches of `peer`'s queued ids, urgent ones first, while its window has
-    /// room; forgets the window once it is empty.
+    /// room: fewer than [`MAX_FETCHES_IN_FLIGHT`] under way, and one more fits in
+    /// [`MAX_WINDOW_EVENTS`] with what waits (or none under way, so that what waits
+    /// gets what it waits for). Forgets the window once it is empty.
     fn pump(&mut self, peer: P) -> Vec<Outgoing<P>> {
         let mut chunks = Vec::new();
         if let Some(window) = self.windows.get_mut(&peer) {
-            while window.in_flight < self.window {
+            while window.in_flight < self.window
+                && (window.in_flight == 0
+                    || (window.in_flight + 1)
+                        .saturating_mul(MAX_FETCH_IDS)
+                        .saturating_add(window.pending)
+                        <= self.window_events)
+            {
                 let mut chunk = Vec::new();
                 while chunk.len() < MAX_FETCH_IDS {
                     let Some(id) = window
@@ -547,21 +573,24 @@ impl<P: Copy + Ord> Sync<P> {
     /// for `wanted`, what the pending ones among them wait for, as
     /// [`Sync::fetch`] does: until then what it asked for is not asked again, so
     /// events being verified are not fetched twice, and it holds its place in the
-    /// window. What it asked for and did not get may be wanted at once. Returns the
-    /// requests to send next: fetches of what is wanted and queued, or the
-    /// reconciliation that finds what the last one left for later.
+    /// window. What it asked for and did not get may be wanted at once. `pending`:
+    /// the events fetched from `peer` that wait for their past now, which hold room
+    /// in its window. Returns the requests to send next: fetches of what is wanted
+    /// and queued, or the reconciliation that finds what the last one left for later.
     pub fn fetched(
         &mut self,
         peer: P,
         asked: &[ContentId],
         new_events: u64,
         wanted: &[ContentId],
+        pending: usize,
         held: &impl Held,
     ) -> Vec<Outgoing<P>> {
         self.release(asked);
         self.stats.events_fetched += new_events;
         let window = self.windows.entry(peer).or_default();
         window.in_flight = window.in_flight.saturating_sub(1);
+        window.pending = pending;
         let more = window.more;
         self.want(peer, wanted);
         let mut out = self.pump(peer);
@@ -746,7 +775,7 @@ mod tests {
                     wanted.retain(|w| !client.store.events.contains_key(w));
                     let next = client
                         .sync
-                        .fetched(peer, &asked, new, &wanted, &client.store);
+                        .fetched(peer, &asked, new, &wanted, 0, &client.store);
                     wire.extend(next.into_iter().map(|out| InFlight { from, out }));
                 }
                 Outcome::Idle => {}
@@ -1066,7 +1095,8 @@ mod tests {
                     // node asks it of its ledger after ingesting a fetch.
                     wanted.retain(|w| !store.holds(w));
                     report.max_pending = report.max_pending.max(store.pending.len());
-                    wire.extend(sync.fetched(peer, &asked, new, &wanted, &store));
+                    let pending = store.pending.len();
+                    wire.extend(sync.fetched(peer, &asked, new, &wanted, pending, &store));
                 }
                 other => panic!("unexpected outcome {other:?}"),
             }
@@ -1088,16 +1118,25 @@ mod tests {
         // Every fetch sent at once, as before the window: answered in any order,
         // nearly every event waits for its past (the node's bound is 65,536 a peer).
         let n = 60_000;
-        let all_at_once = catch_up_chain(Sync::with_limits(usize::MAX, usize::MAX), n, true);
+        let unbounded = Sync::with_limits(usize::MAX, usize::MAX, usize::MAX);
+        let all_at_once = catch_up_chain(unbounded, n, true);
         assert!(all_at_once.max_pending > 50_000, "{all_at_once:?}");
+        // A window counted in fetches alone: a fetch answered late holds back what
+        // the fetches after it bring, and the window moves on meanwhile.
+        let fetches_only = Sync::with_limits(MAX_FETCHES_IN_FLIGHT, usize::MAX, MAX_QUEUED_IDS);
+        let fetches_only = catch_up_chain(fetches_only, n, true);
+        assert!(
+            fetches_only.max_pending > MAX_WINDOW_EVENTS,
+            "{fetches_only:?}"
+        );
         let windowed = catch_up_chain(Sync::new(), n, true);
         assert!(
             windowed.max_in_flight <= MAX_FETCHES_IN_FLIGHT,
             "{windowed:?}"
         );
-        // Within about one range of reconciliation (a frame's ids, 16,384) when
-        // answered in order, two when answered in any order.
-        assert!(windowed.max_pending < 2 * 16_384, "{windowed:?}");
+        // Within two ranges of reconciliation (a frame's ids, 16,384) whatever the
+        // order of the answers.
+        assert!(windowed.max_pending <= MAX_WINDOW_EVENTS, "{windowed:?}");
         assert_eq!(windowed.asked as u64, n, "each event asked once");
         let in_order = catch_up_chain(Sync::new(), n, false);
         assert!(in_order.max_pending < 16_384 + 4_096, "{in_order:?}");
@@ -1106,7 +1145,7 @@ mod tests {
 
     #[test]
     fn a_reconciliation_queues_a_bounded_number_of_ids_and_the_next_finds_the_rest() {
-        let report = catch_up_chain(Sync::with_limits(4, 5_000), 30_000, false);
+        let report = catch_up_chain(Sync::with_limits(4, usize::MAX, 5_000), 30_000, false);
         // 30,000 missing in pieces of at least 5,000 (a round's ids on top): the
         // machine reconciled again by itself each time its window was done.
         assert!((3..=7).contains(&report.reconciliations), "{report:?}");
@@ -1117,7 +1156,7 @@ mod tests {
     #[test]
     fn ids_pending_events_wait_for_jump_the_queue() {
         let mut a = Party {
-            sync: Sync::with_limits(1, usize::MAX),
+            sync: Sync::with_limits(1, usize::MAX, usize::MAX),
             store: Store::default(),
         };
         let b = party(0..1000);
@@ -1130,7 +1169,7 @@ mod tests {
         .expect("some queued");
         // The window is full: the urgent id waits, then goes first.
         assert!(a.sync.fetch(1, &[queued_last]).is_empty());
-        let next = a.sync.fetched(1, &[], 0, &[], &a.store);
+        let next = a.sync.fetched(1, &[], 0, &[], 0, &a.store);
         match &next[..] {
             [Outgoing {
                 request: SyncRequest::Fetch(ids),
@@ -1146,7 +1185,7 @@ mod tests {
     #[test]
     fn an_id_asked_and_not_served_is_asked_again_at_once_ahead_of_the_queue() {
         let mut a = Party {
-            sync: Sync::with_limits(1, usize::MAX),
+            sync: Sync::with_limits(1, usize::MAX, usize::MAX),
             store: Store::default(),
         };
         let b = party(0..1000);
@@ -1157,7 +1196,7 @@ mod tests {
         let ids: Vec<ContentId> = ids.iter().map(|i| carnet_protocol::Hash32(*i)).collect();
         // Served all but the first, which the others are taken to wait for.
         let left_out = ids[0];
-        let next = a.sync.fetched(1, &ids, 255, &[left_out], &a.store);
+        let next = a.sync.fetched(1, &ids, 255, &[left_out], 0, &a.store);
         match &next[..] {
             [Outgoing {
                 request: SyncRequest::Fetch(again),
@@ -1184,13 +1223,16 @@ mod tests {
             a.store
                 .insert(u64::from_le_bytes(e.try_into().expect("8 bytes")));
         }
-        assert!(a.sync.fetched(1, &brought, 256, &[], &a.store).is_empty());
+        assert!(a
+            .sync
+            .fetched(1, &brought, 256, &[], 0, &a.store)
+            .is_empty());
     }
 
     #[test]
     fn a_failed_fetch_gives_up_the_peers_queue_and_the_next_reconciliation_finds_it() {
         let mut a = Party {
-            sync: Sync::with_limits(2, usize::MAX),
+            sync: Sync::with_limits(2, usize::MAX, usize::MAX),
             store: Store::default(),
         };
         let b = party(0..2000);
@@ -1218,7 +1260,7 @@ mod tests {
     #[test]
     fn a_fetch_the_store_refused_gives_up_the_window() {
         let mut a = Party {
-            sync: Sync::with_limits(2, usize::MAX),
+            sync: Sync::with_limits(2, usize::MAX, usize::MAX),
             store: Store::default(),
         };
         let b = party(0..2000);

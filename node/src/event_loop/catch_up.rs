@@ -169,9 +169,11 @@ impl EventLoop {
                 wanted.dedup();
                 // This fetch's place in the window goes to what the pending ones wait
                 // for, ahead of the queue (an id asked and not served among them).
-                let next = self
-                    .sync
-                    .fetched(peer, &asked, new_events, &wanted, &self.engine);
+                // What waits from this peer holds room in its window.
+                let pending = self.fetched.of(&Some(peer));
+                let next =
+                    self.sync
+                        .fetched(peer, &asked, new_events, &wanted, pending, &self.engine);
                 self.send(next);
             }
             Err(e) => {

@@ -6,7 +6,7 @@ use carnet_node::api::{
 };
 use carnet_node::network::{MAX_GOSSIP_BYTES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
 use carnet_node::sync::{
-    MAX_FETCHES_IN_FLIGHT, MAX_FETCH_IDS, MAX_QUEUED_IDS, NEGENTROPY_FRAME_BYTES,
+    MAX_FETCHES_IN_FLIGHT, MAX_FETCH_IDS, MAX_QUEUED_IDS, MAX_WINDOW_EVENTS, NEGENTROPY_FRAME_BYTES,
 };
 use carnet_protocol::limits::MAX_EVENT_BYTES;
 
@@ -57,8 +57,8 @@ fn the_operators_table_of_limits_is_what_the_code_enforces() {
     );
     assert_eq!(row("events per fetch"), MAX_FETCH_IDS.to_string());
     assert_eq!(
-        row("fetches under way per peer, and ids queued by one reconciliation (catch-up)"),
-        format!("{MAX_FETCHES_IN_FLIGHT}, {MAX_QUEUED_IDS}")
+        row("fetches under way per peer, the events they ask for plus those they brought still pending, and ids queued by one reconciliation (catch-up)"),
+        format!("{MAX_FETCHES_IN_FLIGHT}, {MAX_WINDOW_EVENTS}, {MAX_QUEUED_IDS}")
     );
     assert_eq!(row("API request body"), size(MAX_BODY_BYTES as u64));
     assert_eq!(
