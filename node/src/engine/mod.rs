@@ -610,6 +610,8 @@ impl Engine {
         // Stored: what this batch finalized may leave memory.
         release_finalized(&mut self.ledger, &self.store);
         self.keep_recorded_base();
+        // Not all at the next read (`Ledger::fold_ahead`).
+        self.ledger.fold_ahead();
         self.delivery_check_due |= !to_store.is_empty();
         if !to_store.is_empty() {
             self.generation += 1;

@@ -375,6 +375,10 @@ struct Delivery {
     withheld: Vec<u16>,
     /// After how many inserts the node looks at its state (forcing re-application).
     peek_every: u8,
+    /// Instead of looking, the node folds its tail ahead after every insert, as a
+    /// node's engine does after every batch (`Ledger::fold_ahead`): most of the tail
+    /// folded, in steps, with late arrivals landing behind what was folded.
+    fold_ahead: bool,
     /// Events this node receives with their teaser erased (a peer served them after
     /// an opt-out): the same events, so the same state.
     erased: Vec<u16>,
@@ -386,14 +390,16 @@ fn delivery() -> impl Strategy<Value = Delivery> {
         prop::collection::vec(any::<u16>(), 0..20),
         prop::collection::vec(any::<u16>(), 0..20),
         1u8..16,
+        any::<bool>(),
         prop::collection::vec(any::<u16>(), 0..40),
     )
         .prop_map(
-            |(order, duplicates, withheld, peek_every, erased)| Delivery {
+            |(order, duplicates, withheld, peek_every, fold_ahead, erased)| Delivery {
                 order,
                 duplicates,
                 withheld,
                 peek_every,
+                fold_ahead,
                 erased,
             },
         )
@@ -418,7 +424,8 @@ fn arrivals(w: &World, d: &Delivery) -> Vec<usize> {
     sends
 }
 
-/// Inserts `sends` into `l`, looking at the state root every `peek_every` inserts,
+/// Inserts `sends` into `l`, looking at the state root every `peek_every` inserts
+/// (or folding ahead after each, with `fold_ahead`),
 /// with the strangers' events of `w.rejected` slipped in among them: each is rejected
 /// (`no_role`) when it is complete, at once or when its dependency arrives, and never
 /// ordered.
@@ -452,7 +459,9 @@ fn feed(l: &mut Ledger, w: &World, sends: &[usize], d: &Delivery, store: Option<
             assert_eq!(e.code(), "no_role");
             assert!(w.rejected.iter().any(|x| x.id() == *id));
         }
-        if k % peek_every as usize == 0 {
+        if d.fold_ahead {
+            l.fold_ahead();
+        } else if k % peek_every as usize == 0 {
             // The root too, which the ledger caches while the state is unchanged.
             let _ = l.state_root();
         }
@@ -566,7 +575,15 @@ fn receive(w: &World, d: &Delivery, archive: bool) -> Ledger {
             let (l, store) = Store::ledger(w.genesis.clone());
             (l, Some(store))
         }
-        false => (Ledger::with_snapshot_interval(w.genesis.clone(), 4), None),
+        // Snapshots closer together when folding ahead: it leaves the last 16
+        // intervals to the next read, and folds ahead only past them.
+        false => {
+            let interval = if d.fold_ahead { 1 } else { 4 };
+            (
+                Ledger::with_snapshot_interval(w.genesis.clone(), interval),
+                None,
+            )
+        }
     };
     feed(&mut l, w, &arrivals(w, d), d, store.as_deref());
     l
