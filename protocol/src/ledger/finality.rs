@@ -286,6 +286,9 @@ impl Ledger {
     /// After the finalized bound rose: which tail events are late is decided again,
     /// in clock order so that a reference is decided before what names it.
     pub(super) fn redecide_late(&mut self) {
+        // Keys move within the tail: a digest hashed on from the last snapshot's would
+        // miss that.
+        self.digest_cache = None;
         let mut tail: Vec<(u64, ContentId)> = self
             .order
             .range((TAIL, 0, 0, Hash32::ZERO)..)
@@ -314,8 +317,29 @@ impl Ledger {
     /// and signatures in order, and its claim), then the tail's keys up to `at`.
     pub(super) fn prefix_digest(&self, at: OrderKey) -> Hash32 {
         let mut h = Self::digest_after(self.final_digest);
-        self.hash_tail(&mut h, at);
+        self.hash_tail(&mut h, None, at);
         Hash32(*h.finalize().as_bytes())
+    }
+
+    /// [`Ledger::prefix_digest`], hashing on from where the last call stopped when
+    /// that is a prefix of this one: the same finalized prefix, a key at or before
+    /// `at`, and nothing inserted at or before it since (an insert there drops the
+    /// cache). blake3 gives the same digest however its input is split.
+    pub(super) fn prefix_digest_cached(&mut self, at: OrderKey) -> Hash32 {
+        let h = match self.digest_cache.take() {
+            Some((fd, last, mut h)) if fd == self.final_digest && last <= at => {
+                self.hash_tail(&mut h, Some(last), at);
+                h
+            }
+            _ => {
+                let mut h = Self::digest_after(self.final_digest);
+                self.hash_tail(&mut h, None, at);
+                h
+            }
+        };
+        let digest = Hash32(*h.finalize().as_bytes());
+        self.digest_cache = Some((self.final_digest, at, h));
+        digest
     }
 
     /// The prefix digest at the end of the finalized prefix whose chained digest is
@@ -331,17 +355,22 @@ impl Ledger {
         h
     }
 
-    /// Hashes the tail's ids and signatures up to `at` into `h`.
-    fn hash_tail(&self, h: &mut blake3::Hasher, at: OrderKey) {
+    /// Hashes the tail's ids and signatures up to `at` into `h`: all of them, or
+    /// those after `after`, whose predecessors `h` holds already.
+    fn hash_tail(&self, h: &mut blake3::Hasher, after: Option<OrderKey>, at: OrderKey) {
         // Hashed in large pieces: two small updates per event cost more than the rest.
         let mut buf = Vec::with_capacity(96 * 1024);
-        let from = mark(self.finals.len() as u64);
-        if !self.finals.is_empty() && at <= from {
+        let from = match (self.finals.is_empty(), after) {
+            (_, Some(after)) => Some(after),
+            (false, None) => Some(mark(self.finals.len() as u64)),
+            (true, None) => None,
+        };
+        if from.is_some_and(|from| at <= from) {
             return;
         }
-        let range = match self.finals.is_empty() {
-            true => self.order.range(..=at),
-            false => self.order.range((
+        let range = match from {
+            None => self.order.range(..=at),
+            Some(from) => self.order.range((
                 std::ops::Bound::Excluded(from),
                 std::ops::Bound::Included(at),
             )),
