@@ -326,17 +326,11 @@ impl Ledger {
     /// `at`, and nothing inserted at or before it since (an insert there drops the
     /// cache). blake3 gives the same digest however its input is split.
     pub(super) fn prefix_digest_cached(&mut self, at: OrderKey) -> Hash32 {
-        let h = match self.digest_cache.take() {
-            Some((fd, last, mut h)) if fd == self.final_digest && last <= at => {
-                self.hash_tail(&mut h, Some(last), at);
-                h
-            }
-            _ => {
-                let mut h = Self::digest_after(self.final_digest);
-                self.hash_tail(&mut h, None, at);
-                h
-            }
+        let (mut h, after) = match self.digest_cache.take() {
+            Some((fd, last, h)) if fd == self.final_digest && last <= at => (h, Some(last)),
+            _ => (Self::digest_after(self.final_digest), None),
         };
+        self.hash_tail(&mut h, after, at);
         let digest = Hash32(*h.finalize().as_bytes());
         self.digest_cache = Some((self.final_digest, at, h));
         digest
