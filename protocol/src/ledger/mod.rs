@@ -916,10 +916,10 @@ impl Ledger {
     /// stopped meanwhile: up to 0.87 s for a snapshot's read in a catch-up of 900,000
     /// events, while the fetches waiting behind it left the verifier idle
     /// (docs/benchmarks.md, "Where node 1's loop stops through a catch-up"). Called
-    /// after each batch, this folds a quarter of that
-    /// stretch at a time. The stretch is left: folded ahead, its snapshots would make
-    /// every write after them copy shared nodes, and a late arrival lands mostly
-    /// there. The state after a read is the same whenever this ran.
+    /// after each batch, this folds a quarter of that stretch at a time. The stretch
+    /// is left: folded ahead, its snapshots would make every write after them copy
+    /// shared nodes, and a late arrival lands mostly there. The state after a read is
+    /// the same whenever this ran.
     pub fn fold_ahead(&mut self) -> bool {
         let keep = self.snapshot_interval.saturating_mul(MAX_SNAPSHOTS as u64);
         let unapplied = (self.len() as u64).saturating_sub(self.state.applied);
