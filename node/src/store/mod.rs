@@ -508,18 +508,19 @@ impl Store {
                 let ev = ev.borrow();
                 let (id, lamport) = (ev.id(), ev.lamport());
                 // An event stored before (an id has one clock, so one key) stays as it
-                // is, in whatever form it has now (a teaser erased, `replace_events`).
-                // The look-up reads the leaf the insert then writes.
-                if table
-                    .get((lamport, &id.0))
-                    .map_err(db_err("look up event"))?
-                    .is_some()
-                {
+                // is, in whatever form it has now (a teaser erased, `replace_events`):
+                // its bytes are put back. The ledger orders an id once, so that is
+                // rare, and one descent of the tree an event is not paid for it.
+                let before = table
+                    .insert((lamport, &id.0), ev.as_bytes())
+                    .map_err(db_err("insert event"))?
+                    .map(|old| old.value().to_vec());
+                if let Some(old) = before {
+                    table
+                        .insert((lamport, &id.0), old.as_slice())
+                        .map_err(db_err("keep stored event"))?;
                     continue;
                 }
-                table
-                    .insert((lamport, &id.0), ev.as_bytes())
-                    .map_err(db_err("insert event"))?;
                 order
                     .insert((lamport, &id.0), ())
                     .map_err(db_err("insert order key"))?;
