@@ -8,7 +8,8 @@
 //! workload runs twice: once as the bench alone would (nothing reads the state, so the
 //! tail is folded only for the claims), once with the state read after every batch, as
 //! a node's loop and API read it (its checkpoint tick, deliveries, balances, status),
-//! which folds the tail as it grows.
+//! which folds the tail as it grows. With each tenth's time it prints the heap the
+//! engine holds then (glibc only): what an unfinalized tail costs in memory.
 //!
 //! `cargo bench -p carnet-node --bench settle` (CARNET_BENCH_EVENTS, default
 //! 300,000; CARNET_BENCH_SUBMIT_BATCH, default 1,024, the loop's most submitted events
@@ -51,10 +52,11 @@ fn main() {
         if !runs(name) {
             continue;
         }
-        let (us, marks, held) = store_all(&genesis, events, batch, read);
+        let (us, marks, held, heap) = store_all(&genesis, events, batch, read);
         println!(
             "{name}: {} events, {batch} a durable commit: {us:.1} µs an event ({:.0} events/s); \
-             by tenths: {marks} µs; {held} events held in memory at the end",
+             by tenths: {marks} µs; {held} events held in memory at the end; the engine's \
+             heap by tenths: {heap} MiB",
             events.len(),
             1e6 / us,
         );
@@ -62,27 +64,49 @@ fn main() {
 }
 
 /// Has a fresh engine take `events` `batch` at a time, reading its state after each
-/// batch if `read`; the µs an event overall and by tenths, and the events it holds in
-/// memory at the end.
+/// batch if `read`; the µs an event overall and by tenths, the events it holds in
+/// memory at the end, and the heap it holds by tenths (MiB).
 fn store_all(
     genesis: &Genesis,
     events: &[SignedEvent],
     batch: usize,
     read: bool,
-) -> (f64, String, usize) {
+) -> (f64, String, usize, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&dir.path().join("events.redb"), genesis.network_id()).expect("store");
     let mut engine =
         Engine::open(store, genesis.clone(), SecretKey::from_seed([42; 32])).expect("engine");
     let mut timer = Tenths::new(events.len());
+    // The heap the engine holds as it goes: what is in use beyond what was before it
+    // (the log the bench hands over, whatever the generator left), at each tenth.
+    let before = heap_mib();
+    let (tenth, mut done, mut heap) = ((events.len() / 10).max(1), 0, Vec::new());
     for chunk in events.chunks(batch) {
-        let done = engine.ingest_batch(chunk.to_vec()).expect("stored");
-        assert!(done.1.is_empty(), "rejected: {:?}", done.1.first());
+        let taken = engine.ingest_batch(chunk.to_vec()).expect("stored");
+        assert!(taken.1.is_empty(), "rejected: {:?}", taken.1.first());
         if read {
             engine.ledger().state();
         }
         timer.done(chunk.len());
+        if (done + chunk.len()) / tenth > done / tenth {
+            heap.push(format!("{}", heap_mib().saturating_sub(before)));
+        }
+        done += chunk.len();
     }
     let (us, marks) = timer.finish();
-    (us, marks, engine.events_in_memory())
+    (us, marks, engine.events_in_memory(), heap.join(" "))
+}
+
+/// The heap in use, in MiB (glibc's `mallinfo2`: small blocks and the large ones it
+/// maps on their own); 0 elsewhere.
+fn heap_mib() -> u64 {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let heap = {
+        // SAFETY: only reads the allocator's own bookkeeping.
+        let info = unsafe { libc::mallinfo2() };
+        info.uordblks + info.hblkhd
+    };
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let heap = 0usize;
+    heap as u64 >> 20
 }
