@@ -31,6 +31,9 @@ use carnet_protocol::SecretKey;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+#[path = "common/heap.rs"]
+mod heap;
+
 /// Resident and peak resident memory of this process, in MiB.
 fn memory() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -49,11 +52,8 @@ fn memory() -> (u64, u64) {
 /// has given back what it holds free, in MiB: what the RSS after a start is made of,
 /// beside the garbage the start left. glibc only.
 fn heap_and_trimmed() -> (u64, u64) {
-    // SAFETY: both only read or trim the allocator's own bookkeeping.
-    let info = unsafe { libc::mallinfo2() };
-    // Small blocks in use (main arena: the start runs on this thread) and large ones,
-    // which glibc maps on their own.
-    let heap = (info.uordblks + info.hblkhd) as u64 >> 20;
+    let heap = heap::in_use() as u64 >> 20;
+    // SAFETY: only trims the allocator's own bookkeeping.
     unsafe { libc::malloc_trim(0) };
     (heap, memory().0)
 }
@@ -213,9 +213,7 @@ fn maps(path: &Path) {
 
 /// The heap in use, in bytes.
 fn heap_bytes() -> f64 {
-    // SAFETY: only reads the allocator's own bookkeeping.
-    let info = unsafe { libc::mallinfo2() };
-    (info.uordblks + info.hblkhd) as f64
+    heap::in_use() as f64
 }
 
 fn child(path: &Path, mode: &str) -> Vec<String> {

@@ -22,6 +22,8 @@ use carnet_protocol::testkit::workload::{bench_env, generate, generate_settled};
 use carnet_protocol::{Genesis, SecretKey, SignedEvent};
 use tenths::Tenths;
 
+#[path = "common/heap.rs"]
+mod heap;
 #[path = "common/tenths.rs"]
 mod tenths;
 
@@ -79,34 +81,18 @@ fn store_all(
     let mut timer = Tenths::new(events.len());
     // The heap the engine holds as it goes: what is in use beyond what was before it
     // (the log the bench hands over, whatever the generator left), at each tenth.
-    let before = heap_mib();
-    let (tenth, mut done, mut heap) = ((events.len() / 10).max(1), 0, Vec::new());
+    let before = heap::in_use();
+    let mut held = Vec::new();
     for chunk in events.chunks(batch) {
         let taken = engine.ingest_batch(chunk.to_vec()).expect("stored");
         assert!(taken.1.is_empty(), "rejected: {:?}", taken.1.first());
         if read {
             engine.ledger().state();
         }
-        timer.done(chunk.len());
-        if (done + chunk.len()) / tenth > done / tenth {
-            heap.push(format!("{}", heap_mib().saturating_sub(before)));
+        if timer.done(chunk.len()) {
+            held.push(format!("{}", heap::in_use().saturating_sub(before) >> 20));
         }
-        done += chunk.len();
     }
     let (us, marks) = timer.finish();
-    (us, marks, engine.events_in_memory(), heap.join(" "))
-}
-
-/// The heap in use, in MiB (glibc's `mallinfo2`: small blocks and the large ones it
-/// maps on their own); 0 elsewhere.
-fn heap_mib() -> u64 {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    let heap = {
-        // SAFETY: only reads the allocator's own bookkeeping.
-        let info = unsafe { libc::mallinfo2() };
-        info.uordblks + info.hblkhd
-    };
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let heap = 0usize;
-    heap as u64 >> 20
+    (us, marks, engine.events_in_memory(), held.join(" "))
 }

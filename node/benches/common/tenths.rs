@@ -25,18 +25,21 @@ impl Tenths {
         }
     }
 
-    /// A step of `n` more items is done: a mark when it crossed a tenth.
-    pub fn done(&mut self, n: usize) {
+    /// A step of `n` more items is done: a mark when it crossed a tenth, and whether
+    /// it did (for a figure taken at the same marks).
+    pub fn done(&mut self, n: usize) -> bool {
         let tenth = (self.total / 10).max(1);
         let before = self.done / tenth;
         self.done += n;
-        if self.done / tenth > before {
-            let now = Instant::now();
-            let (items, then) = self.marked;
-            let us = (now - then).as_secs_f64() * 1e6 / (self.done - items).max(1) as f64;
-            self.marks.push(format!("{us:.1}"));
-            self.marked = (self.done, now);
+        if self.done / tenth == before {
+            return false;
         }
+        let now = Instant::now();
+        let (items, then) = self.marked;
+        let us = (now - then).as_secs_f64() * 1e6 / (self.done - items).max(1) as f64;
+        self.marks.push(format!("{us:.1}"));
+        self.marked = (self.done, now);
+        true
     }
 
     /// µs an item over the whole run, and the marks of the tenths.
