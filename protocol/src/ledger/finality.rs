@@ -527,9 +527,7 @@ impl Ledger {
     pub fn unsealed(&self) -> impl Iterator<Item = &SignedEvent> {
         // A finalized event is sealed (the claim's heads, on an org's line, reach it),
         // so none was released.
-        self.unsealed
-            .iter()
-            .filter_map(|k| self.events.get(&k.1).map(|e| &**e))
+        self.unsealed.iter().filter_map(|k| self.events.get(&k.1))
     }
 
     /// Claims finalized so far, epoch 1 first.

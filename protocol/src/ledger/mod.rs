@@ -179,8 +179,9 @@ pub struct Ledger {
     genesis: Genesis,
     network: NetworkId,
     /// Events whose causal past is complete, by id, but those released to the
-    /// archive. Boxed: the map moves its entries when it grows, and an event is large.
-    events: HashMap<ContentId, Box<SignedEvent>>,
+    /// archive. Not boxed: an event is a pointer to its shared parts, and a box around
+    /// it was a 32-byte allocation more an event held.
+    events: HashMap<ContentId, SignedEvent>,
     /// How many ordered events were released to `archive`: what is left of them is
     /// there, not here (see [`Release`]).
     released: usize,
@@ -567,7 +568,7 @@ impl Ledger {
         }
         self.order.insert(key);
         self.items.insert((ev.lamport(), id));
-        self.events.insert(id, Box::new(ev));
+        self.events.insert(id, ev);
         Ok(())
     }
 

@@ -77,10 +77,7 @@ impl Ledger {
     /// An ordered or pending event held in memory: not one released to the archive
     /// (see [`Ledger::fetch`]).
     pub fn get(&self, id: &ContentId) -> Option<&SignedEvent> {
-        self.events
-            .get(id)
-            .map(|e| &**e)
-            .or_else(|| self.pending.get(id))
+        self.events.get(id).or_else(|| self.pending.get(id))
     }
 
     /// An ordered or pending event, from memory or else from the archive. An archive
@@ -128,7 +125,7 @@ impl Ledger {
     pub fn erase_teaser(&mut self, id: &ContentId) -> Option<SignedEvent> {
         let held = self.events.get_mut(id)?;
         let erased = held.erased()?;
-        **held = erased.clone();
+        *held = erased.clone();
         Some(erased)
     }
 
