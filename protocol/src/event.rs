@@ -75,13 +75,26 @@ pub struct EventBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedEvent(std::sync::Arc<Parts>);
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 struct Parts {
     body: EventBody,
     id: ContentId,
     signature: [u8; 64],
-    bytes: Vec<u8>,
+    /// The wire form, which the body and signature give again (the encoding is
+    /// canonical): empty once [`SignedEvent::shed_bytes`] let it go, filled again by
+    /// the first [`SignedEvent::as_bytes`] after.
+    bytes: std::sync::OnceLock<Box<[u8]>>,
 }
+
+/// By what the bytes say, not whether they are held: an event whose bytes were shed is
+/// the same event.
+impl PartialEq for Parts {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.signature == other.signature && self.body == other.body
+    }
+}
+
+impl Eq for Parts {}
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum EventError {
@@ -212,7 +225,7 @@ impl SignedEvent {
             body,
             id,
             signature,
-            bytes,
+            bytes: bytes.into_boxed_slice().into(),
         })))
     }
 
@@ -264,7 +277,7 @@ impl SignedEvent {
             body,
             id,
             signature,
-            bytes: bytes.to_vec(),
+            bytes: Box::<[u8]>::from(bytes).into(),
         })))
     }
 
@@ -272,13 +285,12 @@ impl SignedEvent {
     /// it carries no shown teaser.
     pub fn erased(&self) -> Option<SignedEvent> {
         let body = self.0.body.erased()?;
-        let mut bytes = body.to_bytes();
-        bytes.extend_from_slice(&self.0.signature);
+        let bytes = wire_form(&body, &self.0.signature);
         Some(SignedEvent(std::sync::Arc::new(Parts {
             body,
             id: self.0.id,
             signature: self.0.signature,
-            bytes,
+            bytes: bytes.into(),
         })))
     }
 
@@ -322,15 +334,55 @@ impl SignedEvent {
     pub fn signature(&self) -> &[u8; 64] {
         &self.0.signature
     }
-    /// The wire form: canonical body bytes followed by the signature.
+    /// The wire form: canonical body bytes followed by the signature. Encoded again
+    /// (and kept) if they were shed.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0.bytes
+        self.0
+            .bytes
+            .get_or_init(|| wire_form(&self.0.body, &self.0.signature))
     }
     /// The canonical body bytes (the content id is the BLAKE3 hash of their erased
     /// form, [`EventBody::erased`]).
     pub fn body_bytes(&self) -> &[u8] {
-        &self.0.bytes[..self.0.bytes.len() - 64]
+        let bytes = self.as_bytes();
+        &bytes[..bytes.len() - 64]
     }
+
+    /// The wire form, as [`SignedEvent::as_bytes`] gives it, without keeping it if it
+    /// was shed: for a caller that passes it on once (a peer's fetch), so that the
+    /// bytes of an event held only to fold do not come back into memory.
+    pub fn wire(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self.0.bytes.get() {
+            Some(b) => std::borrow::Cow::Borrowed(b),
+            None => std::borrow::Cow::Owned(wire_form(&self.0.body, &self.0.signature).into()),
+        }
+    }
+
+    /// Whether the wire bytes are held (not shed, or encoded again since).
+    pub fn has_wire_bytes(&self) -> bool {
+        self.0.bytes.get().is_some()
+    }
+
+    /// Lets the wire bytes go if this is the only handle on the event; whether it
+    /// was. A ledger holds an unfinalized event to fold it and check what follows it,
+    /// which reads only the body, while the store holds its bytes: they were a third
+    /// of what such an event cost in memory (docs/benchmarks.md, "Counted whole").
+    pub fn shed_bytes(&mut self) -> bool {
+        match std::sync::Arc::get_mut(&mut self.0) {
+            Some(parts) => {
+                parts.bytes.take();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// `body`'s canonical bytes followed by `signature`: an event's wire form.
+fn wire_form(body: &EventBody, signature: &[u8; 64]) -> Box<[u8]> {
+    let mut bytes = body.to_bytes();
+    bytes.extend_from_slice(signature);
+    bytes.into_boxed_slice()
 }
 
 /// Verifies the signatures of many events in one batch check; `Ok` exactly when

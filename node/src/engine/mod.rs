@@ -521,6 +521,9 @@ impl Engine {
         // memory must never run ahead of the disk.
         self.writable()?;
         self.retry_erasure().map_err(|e| self.storage_failed(e))?;
+        // What the batches before ordered is stored, and passed on by now: the ledger
+        // keeps their bodies, the store their bytes.
+        self.ledger.shed_wire_bytes();
         // Clock order, so most events find their dependencies already present.
         events.sort_by_key(|e| (e.lamport(), e.id()));
         let mut accepted = Vec::new();

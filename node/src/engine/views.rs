@@ -28,7 +28,9 @@ impl Engine {
                 None => return Ok(None),
             },
         };
-        Ok(self.ledger.is_ordered(id).then(|| ev.as_bytes().to_vec()))
+        // Not `as_bytes`: the bytes of an event the ledger holds only to fold may have
+        // been shed, and a peer's catch-up must not bring them all back.
+        Ok(self.ledger.is_ordered(id).then(|| ev.wire().into_owned()))
     }
 
     pub fn balance(&mut self, account: &PublicKey) -> Option<BalanceView> {

@@ -449,3 +449,30 @@ fn submissions_in_one_batch_are_answered_each_in_order() {
     .unwrap();
     assert_eq!(reopened.ledger().len(), 3);
 }
+
+/// The ledger lets go of the wire bytes of what a batch ordered once the batch is
+/// stored and passed on (at the next batch), and a peer asking for such an event gets
+/// the same bytes without bringing them back into memory (issue 19).
+#[test]
+fn events_held_only_to_fold_are_served_without_their_bytes_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, _, _) = crate::test_support::one_org_engine(dir.path());
+    let mut member = enrolled(&mut e, 10);
+    let card = crate::test_support::card("a@acme.example");
+    let signed = crate::test_support::contribution_at(&mut e, &mut member, &card, 1);
+    let (id, bytes) = (signed.id(), signed.as_bytes().to_vec());
+    drop(signed);
+    let own = SignedEvent::decode(&bytes, &e.ledger().network()).unwrap();
+    e.ingest_batch(vec![own]).unwrap();
+    let held = |e: &mut Engine| e.ledger().get(&id).map(SignedEvent::has_wire_bytes);
+    assert_eq!(
+        held(&mut e),
+        Some(true),
+        "kept until the batch is passed on"
+    );
+    // The next batch sheds it.
+    e.ingest_batch(Vec::new()).unwrap();
+    assert_eq!(held(&mut e), Some(false));
+    assert_eq!(e.event_bytes(&id).unwrap(), Some(bytes));
+    assert_eq!(held(&mut e), Some(false), "serving keeps nothing");
+}

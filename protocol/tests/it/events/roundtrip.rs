@@ -16,6 +16,26 @@ proptest! {
         assert_roundtrip(&ev);
     }
 
+    /// An event whose wire bytes were shed (a ledger holds only what it folds) is the
+    /// same event: equal, and its bytes encoded again are the bytes it was decoded from.
+    #[test]
+    fn an_event_without_its_wire_bytes_gives_them_back(ev in event()) {
+        let net = network();
+        let mut held = SignedEvent::decode(ev.as_bytes(), &net).unwrap();
+        let other = held.clone();
+        prop_assert!(!held.shed_bytes(), "shed while another handle holds it");
+        drop(other);
+        prop_assert!(held.shed_bytes());
+        prop_assert!(!held.has_wire_bytes());
+        prop_assert_eq!(&held, &ev);
+        prop_assert_eq!(&held.wire()[..], ev.as_bytes());
+        prop_assert!(!held.has_wire_bytes(), "wire() keeps nothing");
+        prop_assert_eq!(held.erased(), ev.erased());
+        prop_assert_eq!(held.body_bytes(), ev.body_bytes());
+        prop_assert_eq!(held.as_bytes(), ev.as_bytes());
+        prop_assert!(held.has_wire_bytes(), "as_bytes() keeps them again");
+    }
+
     /// Signing is deterministic: the same body and key give the same bytes and id.
     #[test]
     fn signing_is_deterministic((body, seed) in body_for(payload())) {
