@@ -365,8 +365,9 @@ impl SignedEvent {
 
     /// Lets the wire bytes go if this is the only handle on the event; whether it
     /// was. A ledger holds an unfinalized event to fold it and check what follows it,
-    /// which reads only the body, while the store holds its bytes: they were a third
-    /// of what such an event cost in memory (docs/benchmarks.md, "Counted whole").
+    /// which reads only the body, while the store holds its bytes: they were a fifth
+    /// of what such an event cost in memory (docs/benchmarks.md, "The wire bytes let
+    /// go once stored").
     pub fn shed_bytes(&mut self) -> bool {
         match std::sync::Arc::get_mut(&mut self.0) {
             Some(parts) => {
