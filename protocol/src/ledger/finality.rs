@@ -247,7 +247,7 @@ impl Ledger {
         // tail folded from here holds only its own.
         let moved: Vec<Movement> = std::mem::take(&mut state.movements)
             .into_iter()
-            .flat_map(|(_, list)| list)
+            .flat_map(|(account, list)| list.into_iter().map(move |m| m.of(account)))
             .collect();
         if !moved.is_empty() {
             self.moves.insert(self.finals.len() as u64, moved);
