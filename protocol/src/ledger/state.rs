@@ -602,10 +602,6 @@ impl State {
 mod tests {
     use super::*;
 
-    /// Issue 19: a listing's state in memory is most of the node's memory at scale
-    /// (one per card, 395,705 at a million events): what few events read is in its
-    /// body, on disk. The body's listing holds the teaser erased, and a shown teaser
-    /// is boxed, so the slot costs 40 bytes rather than 160.
     /// Issue 19: an account's list names its account once, not in every movement.
     #[test]
     fn a_movement_in_the_state_stays_small() {
@@ -683,6 +679,10 @@ mod tests {
         assert!(postcard::from_bytes::<Saved>(&bytes).is_err());
     }
 
+    /// Issue 19: a listing's state in memory is most of the node's memory at scale
+    /// (one per card, 395,705 at a million events): what few events read is in its
+    /// body, on disk. The body's listing holds the teaser erased, and a shown teaser
+    /// is boxed, so the slot costs 40 bytes rather than 160.
     #[test]
     fn a_listing_in_the_state_stays_small() {
         assert!(std::mem::size_of::<crate::payload::TeaserSlot>() <= 40);
