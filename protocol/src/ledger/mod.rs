@@ -591,15 +591,16 @@ impl Ledger {
     /// ordered is stored. The events are the same events: nothing read from them
     /// changes, and [`SignedEvent::as_bytes`] encodes them again if asked.
     pub fn shed_wire_bytes(&mut self) {
-        let due = std::mem::take(&mut self.unshed);
-        for (id, tried) in due {
-            let Some(ev) = self.events.get_mut(&id) else {
-                continue;
+        // Filtered in place: the list keeps its room from batch to batch.
+        let events = &mut self.events;
+        self.unshed.retain_mut(|(id, tried)| {
+            let Some(ev) = events.get_mut(id) else {
+                return false;
             };
-            if !ev.shed_bytes() && !tried {
-                self.unshed.push((id, true));
-            }
-        }
+            let again = !ev.shed_bytes() && !*tried;
+            *tried = true;
+            again
+        });
     }
 
     /// Whether a tail event is late: its clock is at or below the last finalized bound,
