@@ -16,6 +16,7 @@ mod chains;
 pub mod cold;
 mod finality;
 mod frontier;
+mod held;
 mod items;
 mod packed;
 pub mod proof;
@@ -182,8 +183,9 @@ pub struct Ledger {
     network: NetworkId,
     /// Events whose causal past is complete, by id, but those released to the
     /// archive. Not boxed: an event is a pointer to its shared parts, and a box around
-    /// it was a 32-byte allocation more an event held.
-    events: HashMap<ContentId, SignedEvent>,
+    /// it was a 32-byte allocation more an event held. Not a map from id either: the
+    /// event holds its id (see `held.rs`).
+    events: held::Held,
     /// How many ordered events were released to `archive`: what is left of them is
     /// there, not here (see [`Release`]).
     released: usize,
@@ -289,7 +291,7 @@ impl Ledger {
         Ledger {
             genesis,
             network,
-            events: HashMap::new(),
+            events: held::Held::default(),
             released: 0,
             archive_error: Default::default(),
             archive: None,
@@ -574,7 +576,7 @@ impl Ledger {
         }
         self.order.insert(key);
         self.items.insert((ev.lamport(), id));
-        self.events.insert(id, ev);
+        self.events.insert(ev);
         // Bounded: a caller that never sheds (a replay, a tool) must not grow it.
         if self.unshed.len() < MAX_UNSHED {
             self.unshed.push((id, false));
@@ -732,7 +734,7 @@ impl Ledger {
                 m.shrink_to_fit();
             }
         }
-        shrink(&mut self.events);
+        self.events.shrink();
         shrink(&mut self.epoch_of);
         self.chains.shrink();
         // What is left to release: none that was recorded.

@@ -115,7 +115,7 @@ impl Ledger {
     /// Ids of the ordered events held in memory (see [`Ledger::held_len`]), in no
     /// particular order.
     pub fn held_ids(&self) -> Vec<ContentId> {
-        self.events.keys().copied().collect()
+        self.events.ids().collect()
     }
 
     /// Replaces an ordered event by its form with the teaser erased (docs/protocol.md,

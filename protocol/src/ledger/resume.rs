@@ -87,10 +87,10 @@ impl Ledger {
         self.follow_records();
         // Held events of the snapshot's epochs leave the tail for the epoch recorded.
         let mut finalized = Vec::new();
-        for id in self.events.keys() {
-            let stub = self.recorded(archive.stub(id)).flatten();
+        for id in self.events.ids() {
+            let stub = self.recorded(archive.stub(&id)).flatten();
             if let Some(s) = stub.filter(|s| s.epoch <= epochs) {
-                finalized.push((*id, s));
+                finalized.push((id, s));
             }
         }
         for (id, s) in finalized {

@@ -41,7 +41,7 @@ const PAIR: usize = 64;
 /// a rule (or a comment) costs one replay, never a state the new rules would not give.
 /// `every_source_file_is_fingerprinted` keeps the list whole. The test fixtures
 /// (`testkit/`, never in a node's build) are not rules and are left out.
-pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 39] = [
+pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 40] = [
     ("author.rs", include_str!("../author.rs")),
     ("card.rs", include_str!("../card.rs")),
     ("chain.rs", include_str!("../chain.rs")),
@@ -64,6 +64,7 @@ pub(crate) const PROTOCOL_SOURCES: [(&str, &str); 39] = [
     ("ledger/cold.rs", include_str!("cold.rs")),
     ("ledger/finality.rs", include_str!("finality.rs")),
     ("ledger/frontier.rs", include_str!("frontier.rs")),
+    ("ledger/held.rs", include_str!("held.rs")),
     ("ledger/items.rs", include_str!("items.rs")),
     ("ledger/mod.rs", include_str!("mod.rs")),
     ("ledger/packed.rs", include_str!("packed.rs")),
