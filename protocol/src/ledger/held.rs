@@ -24,11 +24,15 @@ impl Held {
         self.keys.hash_one(id)
     }
 
+    /// Whether an entry holds `id`, whose hash is `h`: the stored hash first, the
+    /// event's own id only when it matches.
+    fn is(h: u64, id: &ContentId) -> impl Fn(&(u64, SignedEvent)) -> bool + '_ {
+        move |(eh, e)| *eh == h && e.id() == *id
+    }
+
     pub(super) fn get(&self, id: &ContentId) -> Option<&SignedEvent> {
         let h = self.hash(id);
-        self.table
-            .find(h, |(eh, e)| *eh == h && e.id() == *id)
-            .map(|(_, e)| e)
+        self.table.find(h, Self::is(h, id)).map(|(_, e)| e)
     }
 
     /// The event held at `id`, to be replaced by or changed into an event of the same
@@ -36,9 +40,7 @@ impl Held {
     /// the id's hash put it.
     pub(super) fn get_mut(&mut self, id: &ContentId) -> Option<&mut SignedEvent> {
         let h = self.hash(id);
-        self.table
-            .find_mut(h, |(eh, e)| *eh == h && e.id() == *id)
-            .map(|(_, e)| e)
+        self.table.find_mut(h, Self::is(h, id)).map(|(_, e)| e)
     }
 
     pub(super) fn contains_key(&self, id: &ContentId) -> bool {
@@ -49,10 +51,7 @@ impl Held {
     pub(super) fn insert(&mut self, ev: SignedEvent) {
         let id = ev.id();
         let h = self.hash(&id);
-        match self
-            .table
-            .entry(h, |(eh, e)| *eh == h && e.id() == id, |(eh, _)| *eh)
-        {
+        match self.table.entry(h, Self::is(h, &id), |(eh, _)| *eh) {
             hashbrown::hash_table::Entry::Occupied(mut o) => o.get_mut().1 = ev,
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert((h, ev));
@@ -63,7 +62,7 @@ impl Held {
     pub(super) fn remove(&mut self, id: &ContentId) -> Option<SignedEvent> {
         let h = self.hash(id);
         self.table
-            .find_entry(h, |(eh, e)| *eh == h && e.id() == *id)
+            .find_entry(h, Self::is(h, id))
             .ok()
             .map(|o| o.remove().0 .1)
     }
